@@ -1,0 +1,216 @@
+import { z } from 'zod';
+import { toolErrorSchema, type ToolErrorValue, formatIssues } from './errors.js';
+import { MAX_DESCRIPTION_CHARS, MAX_FRAME_BYTES, MAX_LABEL_CHARS, MAX_NAME_CHARS, MAX_WORKSPACES_PER_DEVICE, MAX_FILE_EVENTS_PER_BATCH } from './limits.js';
+import { policySchema } from './policy.js';
+import { toolNameSchema } from './tools.js';
+
+/** Ids made by either side: opaque, printable, bounded. */
+export const idSchema = z.string().min(1).max(128).regex(/^[A-Za-z0-9_.:-]+$/, 'must be letters, digits or _.:-');
+
+/** What a workspace offers: its policy and the tools that are switched on. */
+export const capabilitiesSchema = z.object({
+  policy: policySchema,
+  tools: z.array(toolNameSchema),
+});
+export type Capabilities = z.infer<typeof capabilitiesSchema>;
+
+/** A workspace's health as the desktop sees it. `paused` is the person's choice. */
+export const workspaceStateSchema = z.enum(['running', 'paused', 'error']);
+export type WorkspaceState = z.infer<typeof workspaceStateSchema>;
+
+/** A workspace as announced to the relay; never its root path (the platform must not learn where it is). */
+export const workspaceAnnouncementSchema = z.object({
+  workspaceId: idSchema,
+  name: z.string().min(1).max(MAX_NAME_CHARS),
+  description: z.string().max(MAX_DESCRIPTION_CHARS).default(''),
+  state: workspaceStateSchema,
+  reason: z.string().max(1000).optional(),
+  capabilities: capabilitiesSchema,
+});
+export type WorkspaceAnnouncement = z.infer<typeof workspaceAnnouncementSchema>;
+
+export const deviceSchema = z.object({
+  deviceId: idSchema,
+  name: z.string().min(1).max(MAX_NAME_CHARS),
+  os: z.string().min(1).max(100),
+});
+export type Device = z.infer<typeof deviceSchema>;
+
+// ---- app → relay ----
+
+export const helloFrame = z.strictObject({
+  type: z.literal('hello'),
+  protocolVersion: z.number().int().min(1),
+  device: deviceSchema,
+  appVersion: z.string().min(1).max(50),
+  workspaces: z.array(workspaceAnnouncementSchema).max(MAX_WORKSPACES_PER_DEVICE),
+});
+
+export const workspacesFrame = z.strictObject({
+  type: z.literal('workspaces'),
+  workspaces: z.array(workspaceAnnouncementSchema).max(MAX_WORKSPACES_PER_DEVICE),
+});
+
+export const progressFrame = z.strictObject({
+  type: z.literal('progress'),
+  id: idSchema,
+  status: z.enum(['awaiting_confirmation', 'running', 'output']),
+  /** Output text for `output`; UTF-8 safe (never splits a character). */
+  chunk: z.string().optional(),
+});
+
+export const resultFrame = z.discriminatedUnion('ok', [
+  z.strictObject({ type: z.literal('result'), id: idSchema, ok: z.literal(true), value: z.unknown() }),
+  z.strictObject({ type: z.literal('result'), id: idSchema, ok: z.literal(false), error: toolErrorSchema }),
+]);
+
+export const fileChangeSchema = z.object({
+  path: z.string().max(4096),
+  change: z.enum(['add', 'change', 'unlink', 'addDir', 'unlinkDir']),
+});
+export type FileChange = z.infer<typeof fileChangeSchema>;
+
+export const appEventSchema = z.discriminatedUnion('kind', [
+  z.strictObject({
+    kind: z.literal('files'),
+    workspaceId: idSchema,
+    changes: z.array(fileChangeSchema).max(MAX_FILE_EVENTS_PER_BATCH),
+    /** Changes left out of this batch because it was full. */
+    dropped: z.number().int().min(0).default(0),
+  }),
+  z.strictObject({
+    kind: z.literal('health'),
+    workspaceId: idSchema,
+    state: workspaceStateSchema,
+    reason: z.string().max(1000).optional(),
+  }),
+]);
+export type AppEvent = z.infer<typeof appEventSchema>;
+
+export const eventFrame = z.strictObject({
+  type: z.literal('event'),
+  events: z.array(appEventSchema).min(1).max(100),
+});
+
+// ---- relay → app ----
+
+export const runtimeBindingSchema = z.object({ workspaceId: idSchema, runtimeId: idSchema });
+
+export const welcomeFrame = z.strictObject({
+  type: z.literal('welcome'),
+  sessionId: idSchema,
+  runtimes: z.array(runtimeBindingSchema),
+  limits: z.object({
+    maxFrameBytes: z.number().int().positive(),
+    maxInFlightPerRuntime: z.number().int().positive(),
+  }),
+  heartbeatIntervalMs: z.number().int().positive(),
+});
+
+/** Sent after a `workspaces` frame: the runtime ids of the workspaces now announced. */
+export const runtimesFrame = z.strictObject({
+  type: z.literal('runtimes'),
+  runtimes: z.array(runtimeBindingSchema),
+});
+
+export const callFrame = z.strictObject({
+  type: z.literal('call'),
+  id: idSchema,
+  runtimeId: idSchema,
+  workspaceId: idSchema,
+  tool: toolNameSchema,
+  /** Validated again by the desktop against the tool's schema: the relay is not trusted. */
+  args: z.unknown(),
+  /** Epoch milliseconds after which the relay no longer waits for the result. */
+  deadline: z.number().int().positive(),
+  /** Who asks, for the person's eyes (a grant's label, a platform key's name). */
+  caller: z.string().max(MAX_LABEL_CHARS),
+});
+
+export const cancelFrame = z.strictObject({
+  type: z.literal('cancel'),
+  id: idSchema,
+  reason: z.string().max(500).optional(),
+});
+
+export const appFrameSchema = z.discriminatedUnion('type', [helloFrame, workspacesFrame, progressFrame, resultFrame, eventFrame]);
+export const relayFrameSchema = z.discriminatedUnion('type', [welcomeFrame, runtimesFrame, callFrame, cancelFrame]);
+
+export type HelloFrame = z.infer<typeof helloFrame>;
+export type WorkspacesFrame = z.infer<typeof workspacesFrame>;
+export type ProgressFrame = z.infer<typeof progressFrame>;
+export type ResultFrame = z.infer<typeof resultFrame>;
+export type EventFrame = z.infer<typeof eventFrame>;
+export type WelcomeFrame = z.infer<typeof welcomeFrame>;
+export type RuntimesFrame = z.infer<typeof runtimesFrame>;
+export type CallFrame = z.infer<typeof callFrame>;
+export type CancelFrame = z.infer<typeof cancelFrame>;
+export type AppFrame = z.infer<typeof appFrameSchema>;
+export type RelayFrame = z.infer<typeof relayFrameSchema>;
+
+/**
+ * WebSocket close codes (4000–4999 are the application's own). Both ends rely on them:
+ * the desktop does not reconnect after an auth or protocol refusal.
+ */
+export const CLOSE_CODES = {
+  /** The relay is shutting down; reconnect. */
+  goingAway: 1001,
+  /** Frame not JSON, unknown type, or failing its schema. */
+  protocolError: 4400,
+  /** Token revoked while connected. */
+  unauthorized: 4401,
+  /** Protocol version not supported. */
+  unsupportedVersion: 4406,
+  /** A newer connection of the same device took over. */
+  replaced: 4409,
+  /** A frame over MAX_FRAME_BYTES (ws itself uses 1009 when maxPayload trips). */
+  tooLarge: 1009,
+  /** No heartbeat answered. */
+  heartbeatTimeout: 4408,
+  /** The first frame was not `hello`, or `hello` came twice. */
+  unexpectedFrame: 4422,
+} as const;
+
+/** Byte length of a string in UTF-8, without node:buffer. */
+export function utf8ByteLength(text: string): number {
+  let bytes = 0;
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if (c < 0x80) bytes += 1;
+    else if (c < 0x800) bytes += 2;
+    else if (c >= 0xd800 && c <= 0xdbff && i + 1 < text.length) {
+      bytes += 4;
+      i++;
+    } else bytes += 3;
+  }
+  return bytes;
+}
+
+export type ParsedFrame<T> = { ok: true; frame: T } | { ok: false; error: ToolErrorValue; closeCode: number };
+
+function parseWith<T>(schema: z.ZodType<T>, text: string, maxBytes: number): ParsedFrame<T> {
+  if (text.length > maxBytes || utf8ByteLength(text) > maxBytes) {
+    return { ok: false, closeCode: CLOSE_CODES.tooLarge, error: { code: 'too_large', message: `frame exceeds ${maxBytes} bytes` } };
+  }
+  let json: unknown;
+  try {
+    json = JSON.parse(text);
+  } catch {
+    return { ok: false, closeCode: CLOSE_CODES.protocolError, error: { code: 'invalid_request', message: 'frame is not valid JSON' } };
+  }
+  const parsed = schema.safeParse(json);
+  if (!parsed.success) {
+    return { ok: false, closeCode: CLOSE_CODES.protocolError, error: { code: 'invalid_request', message: `bad frame: ${formatIssues(parsed.error)}` } };
+  }
+  return { ok: true, frame: parsed.data };
+}
+
+/** Parses and validates a frame sent by the app (used by the relay). */
+export function parseAppFrame(text: string, maxBytes: number = MAX_FRAME_BYTES): ParsedFrame<AppFrame> {
+  return parseWith(appFrameSchema, text, maxBytes);
+}
+
+/** Parses and validates a frame sent by the relay (used by the app, which does not trust the relay). */
+export function parseRelayFrame(text: string, maxBytes: number = MAX_FRAME_BYTES): ParsedFrame<RelayFrame> {
+  return parseWith(relayFrameSchema, text, maxBytes);
+}

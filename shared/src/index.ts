@@ -1,0 +1,8 @@
+/** @tether/shared: the protocol, defined once. Imports zod and nothing else. */
+export * from './limits.js';
+export * from './errors.js';
+export * from './policy.js';
+export * from './tools.js';
+export * from './frames.js';
+export * from './api.js';
+export * from './desktop-api.js';
