@@ -14,8 +14,14 @@ export interface ToolContext {
   readonly signal: AbortSignal;
   /** The call id (also the idempotency key of the call). */
   readonly callId: string;
-  /** Streams output text (UTF-8 safe chunks) to the caller as `progress` frames. */
-  onOutput(chunk: string): void;
+  /**
+   * Streams output text (UTF-8 safe chunks) to the caller as `progress` frames. Returns false
+   * when the far side is behind (more than FLOW_HIGH_WATERMARK_BYTES unsent): the producer
+   * should pause (e.g. `pty.pause()`) until `whenDrained()` resolves.
+   */
+  onOutput(chunk: string): boolean;
+  /** Resolves once unsent output is below FLOW_LOW_WATERMARK_BYTES (at once if it already is). */
+  whenDrained(): Promise<void>;
 }
 
 /** A tool implementation. */
