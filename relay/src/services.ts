@@ -1,0 +1,39 @@
+import type { CallRequest, Result, RuntimeView, ToolName } from '@tether/shared';
+
+/**
+ * Who is asking, once a platform key or grant has been checked. The org always scopes
+ * what is visible; a grant further narrows to some runtimes and tools.
+ */
+export interface Principal {
+  kind: 'platform' | 'grant';
+  orgId: string;
+  /** Id of the platform key or of the grant. */
+  tokenId: string;
+  /** The platform key's name or the grant's label: shown to the person as the caller. */
+  label: string;
+  /** Runtimes a grant may use; null for a platform key (all of its org's runtimes). */
+  runtimeIds: string[] | null;
+  /** Tools a grant may use; null when not restricted. */
+  tools: ToolName[] | null;
+}
+
+/** How a caller follows and stops a call. */
+export interface CallOptions {
+  /** Aborting cancels the call (a `cancel` frame goes to the desktop) and it fails with `cancelled`. */
+  signal?: AbortSignal;
+  /** Status and output chunks while the call runs. */
+  onProgress?: (p: { status: 'awaiting_confirmation' | 'running' | 'output'; chunk?: string }) => void;
+}
+
+/**
+ * The relay's core, as the HTTP routes and the MCP endpoint use it. One implementation
+ * (`RelayCore`); the MCP plugin codes against this interface only.
+ */
+export interface RelayServices {
+  /** null → answer 401 */
+  authenticatePlatform(authorization: string | undefined): Promise<Principal | null>;
+  /** null when the principal may not see it (other org, not in grant) → 404 */
+  getRuntime(principal: Principal, runtimeId: string): Promise<RuntimeView | null>;
+  /** Validates args against the tool schema, checks grant scope and runtime state, routes via the Bus, waits for the result. */
+  callTool(principal: Principal, runtimeId: string, request: CallRequest, options?: CallOptions): Promise<{ callId: string } & Result<unknown>>;
+}
