@@ -25,7 +25,12 @@ export const callRequestSchema = z.strictObject({
   tool: toolNameSchema,
   args: z.record(z.string(), z.unknown()).default({}),
   timeoutMs: z.number().int().min(1).max(MAX_CALL_TIMEOUT_MS).optional(),
-  idempotencyKey: z.string().min(1).max(128).regex(/^[A-Za-z0-9_.:-]+$/).optional(),
+  idempotencyKey: z
+    .string()
+    .min(1)
+    .max(128)
+    .regex(/^[A-Za-z0-9_.:-]+$/)
+    .optional(),
 });
 export type CallRequest = z.infer<typeof callRequestSchema>;
 
@@ -36,7 +41,11 @@ export const errorResponseSchema = z.object({ error: toolErrorSchema });
 export const grantRequestSchema = z.strictObject({
   runtimeIds: z.array(idSchema).min(1).max(100),
   tools: z.array(toolNameSchema).min(1).optional(),
-  ttlSeconds: z.number().int().min(1).max(7 * 24 * 3600),
+  ttlSeconds: z
+    .number()
+    .int()
+    .min(1)
+    .max(7 * 24 * 3600),
   label: z.string().min(1).max(MAX_LABEL_CHARS),
 });
 export type GrantRequest = z.infer<typeof grantRequestSchema>;

@@ -60,7 +60,18 @@ export const confirmationAnswerSchema = z.strictObject({
 export type ConfirmationAnswer = z.infer<typeof confirmationAnswerSchema>;
 
 /** How a call was let through or stopped, for the audit log. */
-export const auditDecisionSchema = z.enum(['allowed', 'confirmed', 'remembered', 'denied', 'policy_denied', 'disabled', 'paused', 'timeout', 'unavailable', 'invalid']);
+export const auditDecisionSchema = z.enum([
+  'allowed',
+  'confirmed',
+  'remembered',
+  'denied',
+  'policy_denied',
+  'disabled',
+  'paused',
+  'timeout',
+  'unavailable',
+  'invalid',
+]);
 
 export const auditEntrySchema = z.object({
   id: z.string(),
@@ -163,7 +174,10 @@ export type DesktopResult<M extends DesktopMethod> = z.output<(typeof DESKTOP_RE
 export const DESKTOP_EVENTS = {
   'state:changed': desktopStateSchema,
   'confirm:request': confirmationRequestSchema,
-  'confirm:resolved': z.object({ confirmationId: z.string(), outcome: z.enum(['allowed', 'denied', 'timeout', 'cancelled']) }),
+  'confirm:resolved': z.object({
+    confirmationId: z.string(),
+    outcome: z.enum(['allowed', 'denied', 'timeout', 'cancelled']),
+  }),
   'activity:appended': auditEntrySchema,
 } as const;
 export type DesktopEvent = keyof typeof DESKTOP_EVENTS;

@@ -57,11 +57,7 @@ export function httpStatusOf(code: ErrorCode): number {
 }
 
 /** Builds an error value, with the registry's default message when none is given. */
-export function errorValue(
-  code: ErrorCode,
-  message?: string,
-  details?: Record<string, unknown>,
-): ToolErrorValue {
+export function errorValue(code: ErrorCode, message?: string, details?: Record<string, unknown>): ToolErrorValue {
   const value: ToolErrorValue = { code, message: message ?? ERROR_CODES[code].message };
   if (details !== undefined) value.details = details;
   return value;
@@ -108,6 +104,8 @@ export function formatIssues(error: z.ZodError): string {
 /** Turns a zod error into an `invalid_args` value whose details list the field paths. */
 export function invalidArgs(error: z.ZodError, code: ErrorCode = 'invalid_args'): ToolErrorValue {
   return errorValue(code, formatIssues(error), {
-    fields: error.issues.slice(0, 10).map((issue) => ({ path: issue.path.map(String).join('.'), message: issue.message })),
+    fields: error.issues
+      .slice(0, 10)
+      .map((issue) => ({ path: issue.path.map(String).join('.'), message: issue.message })),
   });
 }

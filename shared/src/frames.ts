@@ -1,11 +1,22 @@
 import { z } from 'zod';
 import { toolErrorSchema, type ToolErrorValue, formatIssues } from './errors.js';
-import { MAX_DESCRIPTION_CHARS, MAX_FRAME_BYTES, MAX_LABEL_CHARS, MAX_NAME_CHARS, MAX_WORKSPACES_PER_DEVICE, MAX_FILE_EVENTS_PER_BATCH } from './limits.js';
+import {
+  MAX_DESCRIPTION_CHARS,
+  MAX_FRAME_BYTES,
+  MAX_LABEL_CHARS,
+  MAX_NAME_CHARS,
+  MAX_WORKSPACES_PER_DEVICE,
+  MAX_FILE_EVENTS_PER_BATCH,
+} from './limits.js';
 import { policySchema } from './policy.js';
 import { toolNameSchema } from './tools.js';
 
 /** Ids made by either side: opaque, printable, bounded. */
-export const idSchema = z.string().min(1).max(128).regex(/^[A-Za-z0-9_.:-]+$/, 'must be letters, digits or _.:-');
+export const idSchema = z
+  .string()
+  .min(1)
+  .max(128)
+  .regex(/^[A-Za-z0-9_.:-]+$/, 'must be letters, digits or _.:-');
 
 /** What a workspace offers: its policy and the tools that are switched on. */
 export const capabilitiesSchema = z.object({
@@ -133,7 +144,13 @@ export const cancelFrame = z.strictObject({
   reason: z.string().max(500).optional(),
 });
 
-export const appFrameSchema = z.discriminatedUnion('type', [helloFrame, workspacesFrame, progressFrame, resultFrame, eventFrame]);
+export const appFrameSchema = z.discriminatedUnion('type', [
+  helloFrame,
+  workspacesFrame,
+  progressFrame,
+  resultFrame,
+  eventFrame,
+]);
 export const relayFrameSchema = z.discriminatedUnion('type', [welcomeFrame, runtimesFrame, callFrame, cancelFrame]);
 
 export type HelloFrame = z.infer<typeof helloFrame>;
@@ -190,17 +207,29 @@ export type ParsedFrame<T> = { ok: true; frame: T } | { ok: false; error: ToolEr
 
 function parseWith<T>(schema: z.ZodType<T>, text: string, maxBytes: number): ParsedFrame<T> {
   if (text.length > maxBytes || utf8ByteLength(text) > maxBytes) {
-    return { ok: false, closeCode: CLOSE_CODES.tooLarge, error: { code: 'too_large', message: `frame exceeds ${maxBytes} bytes` } };
+    return {
+      ok: false,
+      closeCode: CLOSE_CODES.tooLarge,
+      error: { code: 'too_large', message: `frame exceeds ${maxBytes} bytes` },
+    };
   }
   let json: unknown;
   try {
     json = JSON.parse(text);
   } catch {
-    return { ok: false, closeCode: CLOSE_CODES.protocolError, error: { code: 'invalid_request', message: 'frame is not valid JSON' } };
+    return {
+      ok: false,
+      closeCode: CLOSE_CODES.protocolError,
+      error: { code: 'invalid_request', message: 'frame is not valid JSON' },
+    };
   }
   const parsed = schema.safeParse(json);
   if (!parsed.success) {
-    return { ok: false, closeCode: CLOSE_CODES.protocolError, error: { code: 'invalid_request', message: `bad frame: ${formatIssues(parsed.error)}` } };
+    return {
+      ok: false,
+      closeCode: CLOSE_CODES.protocolError,
+      error: { code: 'invalid_request', message: `bad frame: ${formatIssues(parsed.error)}` },
+    };
   }
   return { ok: true, frame: parsed.data };
 }

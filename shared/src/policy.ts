@@ -26,12 +26,17 @@ export const DEFAULT_POLICY: Policy = Object.freeze({ read: 'allow', write: 'ask
  */
 export function parsePolicyString(text: string, base: Policy = DEFAULT_POLICY): Policy {
   const policy: Policy = { ...base };
-  for (const part of text.split(',').map((p) => p.trim()).filter(Boolean)) {
+  for (const part of text
+    .split(',')
+    .map((p) => p.trim())
+    .filter(Boolean)) {
     const [key, value, ...rest] = part.split('=');
     const category = categorySchema.safeParse(key?.trim());
     const decision = decisionSchema.safeParse(value?.trim());
     if (rest.length > 0 || !category.success || !decision.success) {
-      throw new Error(`Bad policy part "${part}": expected CATEGORY=DECISION with CATEGORY read|write|shell and DECISION allow|ask|deny`);
+      throw new Error(
+        `Bad policy part "${part}": expected CATEGORY=DECISION with CATEGORY read|write|shell and DECISION allow|ask|deny`,
+      );
     }
     policy[category.data] = decision.data;
   }

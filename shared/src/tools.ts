@@ -19,7 +19,10 @@ import {
  * A path argument as sent by a caller. Deliberately permissive (NUL bytes, `..`, absolute
  * paths pass): the desktop's path guard decides, and refuses with `path_outside_workspace`.
  */
-export const pathArg = z.string().min(1, 'must not be empty').max(MAX_PATH_BYTES, `must be at most ${MAX_PATH_BYTES} characters`);
+export const pathArg = z
+  .string()
+  .min(1, 'must not be empty')
+  .max(MAX_PATH_BYTES, `must be at most ${MAX_PATH_BYTES} characters`);
 
 const encodingSchema = z.enum(['utf8', 'base64']);
 const envSchema = z
@@ -60,9 +63,7 @@ export const listDirArgs = z.strictObject({
 });
 export const listDirResult = z.object({
   path: z.string(),
-  entries: z.array(
-    z.object({ path: z.string(), type: entryTypeSchema, size: z.number().int(), mtimeMs: z.number() }),
-  ),
+  entries: z.array(z.object({ path: z.string(), type: entryTypeSchema, size: z.number().int(), mtimeMs: z.number() })),
   truncated: z.boolean(),
 });
 
@@ -256,7 +257,8 @@ export const TOOLS = {
   }),
   edit_file: tool({
     category: 'write',
-    description: 'Replace exact text in a file; each oldText must match once unless replaceAll. Returns a unified diff.',
+    description:
+      'Replace exact text in a file; each oldText must match once unless replaceAll. Returns a unified diff.',
     args: editFileArgs,
     result: editFileResult,
   }),

@@ -1,0 +1,174 @@
+import { describe, expect, it } from 'vitest';
+import {
+  CLOSE_CODES,
+  DEFAULT_POLICY,
+  MAX_FRAME_BYTES,
+  parseAppFrame,
+  parseRelayFrame,
+  PROTOCOL_VERSION,
+  utf8ByteLength,
+} from './index.js';
+
+const announcement = {
+  workspaceId: 'ws_1',
+  name: 'Project',
+  description: 'A folder',
+  state: 'running',
+  capabilities: { policy: DEFAULT_POLICY, tools: ['read_file', 'write_file'] },
+};
+
+const validAppFrames: Record<string, unknown> = {
+  hello: {
+    type: 'hello',
+    protocolVersion: PROTOCOL_VERSION,
+    device: { deviceId: 'dev_1', name: 'laptop', os: 'linux' },
+    appVersion: '0.1.0',
+    workspaces: [announcement],
+  },
+  workspaces: { type: 'workspaces', workspaces: [{ ...announcement, state: 'error', reason: 'folder is gone' }] },
+  progress: { type: 'progress', id: 'call_1', status: 'output', chunk: 'hello\n' },
+  resultOk: { type: 'result', id: 'call_1', ok: true, value: { content: 'x' } },
+  resultError: { type: 'result', id: 'call_1', ok: false, error: { code: 'not_found', message: 'No such file' } },
+  event: {
+    type: 'event',
+    events: [
+      { kind: 'files', workspaceId: 'ws_1', changes: [{ path: 'a.txt', change: 'add' }] },
+      { kind: 'health', workspaceId: 'ws_1', state: 'running' },
+    ],
+  },
+};
+
+const validRelayFrames: Record<string, unknown> = {
+  welcome: {
+    type: 'welcome',
+    sessionId: 's_1',
+    runtimes: [{ workspaceId: 'ws_1', runtimeId: 'rt_1' }],
+    limits: { maxFrameBytes: 1024, maxInFlightPerRuntime: 4 },
+    heartbeatIntervalMs: 15000,
+  },
+  runtimes: { type: 'runtimes', runtimes: [] },
+  call: {
+    type: 'call',
+    id: 'call_1',
+    runtimeId: 'rt_1',
+    workspaceId: 'ws_1',
+    tool: 'read_file',
+    args: { path: 'a' },
+    deadline: Date.now() + 1000,
+    caller: 'stage build',
+  },
+  cancel: { type: 'cancel', id: 'call_1' },
+};
+
+describe('parseAppFrame', () => {
+  it.each(Object.entries(validAppFrames))('accepts a valid %s frame', (_name, frame) => {
+    const parsed = parseAppFrame(JSON.stringify(frame));
+    expect(parsed.ok ? 'ok' : parsed.error.message).toBe('ok');
+  });
+
+  it.each<[string, unknown, string]>([
+    ['unknown type', { type: 'launch_missiles' }, 'type'],
+    ['hello without device', { ...(validAppFrames.hello as object), device: undefined }, 'device'],
+    [
+      'hello with a bad policy',
+      {
+        ...(validAppFrames.hello as object),
+        workspaces: [
+          { ...announcement, capabilities: { policy: { read: 'yes', write: 'ask', shell: 'ask' }, tools: [] } },
+        ],
+      },
+      'workspaces.0.capabilities.policy.read',
+    ],
+    [
+      'hello with an unknown tool',
+      {
+        ...(validAppFrames.hello as object),
+        workspaces: [{ ...announcement, capabilities: { policy: DEFAULT_POLICY, tools: ['format_disk'] } }],
+      },
+      'workspaces.0.capabilities.tools.0',
+    ],
+    ['progress with a bad status', { type: 'progress', id: 'c', status: 'sleeping' }, 'status'],
+    [
+      'result with an unknown error code',
+      { type: 'result', id: 'c', ok: false, error: { code: 'whatever', message: 'x' } },
+      'error.code',
+    ],
+    ['result id with spaces', { type: 'result', id: 'a b', ok: true, value: 1 }, 'id'],
+    ['event with no events', { type: 'event', events: [] }, 'events'],
+    ['extra fields', { ...(validAppFrames.progress as object), sneaky: true }, 'sneaky'],
+  ])('rejects %s, naming the field', (_name, frame, field) => {
+    const parsed = parseAppFrame(JSON.stringify(frame));
+    expect(parsed.ok).toBe(false);
+    if (!parsed.ok) {
+      expect(parsed.error.code).toBe('invalid_request');
+      expect(parsed.error.message).toContain(field);
+      expect(parsed.closeCode).toBe(CLOSE_CODES.protocolError);
+    }
+  });
+
+  it('rejects text that is not JSON', () => {
+    const parsed = parseAppFrame('{not json');
+    expect(parsed).toMatchObject({ ok: false, closeCode: CLOSE_CODES.protocolError });
+  });
+
+  it('rejects a frame relay-side only (a call sent by the app)', () => {
+    expect(parseAppFrame(JSON.stringify(validRelayFrames.call)).ok).toBe(false);
+  });
+
+  it('rejects frames over the size limit before parsing them', () => {
+    const big = JSON.stringify({ type: 'progress', id: 'c', status: 'output', chunk: 'x'.repeat(2000) });
+    const parsed = parseAppFrame(big, 1000);
+    expect(parsed).toMatchObject({ ok: false, closeCode: CLOSE_CODES.tooLarge, error: { code: 'too_large' } });
+  });
+
+  it('counts multi-byte characters against the limit', () => {
+    const text = JSON.stringify({ type: 'progress', id: 'c', status: 'output', chunk: 'é'.repeat(600) });
+    expect(text.length).toBeLessThan(1000);
+    expect(parseAppFrame(text, 1000).ok).toBe(false);
+  });
+
+  it('rejects oversized values inside a frame', () => {
+    const frame = { ...(validAppFrames.hello as object), workspaces: [{ ...announcement, name: 'n'.repeat(10_000) }] };
+    const parsed = parseAppFrame(JSON.stringify(frame));
+    expect(parsed.ok).toBe(false);
+    if (!parsed.ok) expect(parsed.error.message).toContain('workspaces.0.name');
+  });
+});
+
+describe('parseRelayFrame', () => {
+  it.each(Object.entries(validRelayFrames))('accepts a valid %s frame', (_name, frame) => {
+    const parsed = parseRelayFrame(JSON.stringify(frame));
+    expect(parsed.ok ? 'ok' : parsed.error.message).toBe('ok');
+  });
+
+  it.each<[string, unknown, string]>([
+    ['call of an unknown tool', { ...(validRelayFrames.call as object), tool: 'rm' }, 'tool'],
+    ['call without a deadline', { ...(validRelayFrames.call as object), deadline: undefined }, 'deadline'],
+    ['call with a huge caller label', { ...(validRelayFrames.call as object), caller: 'c'.repeat(1000) }, 'caller'],
+    [
+      'welcome with a zero heartbeat',
+      { ...(validRelayFrames.welcome as object), heartbeatIntervalMs: 0 },
+      'heartbeatIntervalMs',
+    ],
+    ['cancel without id', { type: 'cancel' }, 'id'],
+    ['an app frame', validAppFrames.hello, 'type'],
+  ])('rejects %s, naming the field', (_name, frame, field) => {
+    const parsed = parseRelayFrame(JSON.stringify(frame));
+    expect(parsed.ok).toBe(false);
+    if (!parsed.ok) expect(parsed.error.message).toContain(field);
+  });
+
+  it('uses MAX_FRAME_BYTES by default', () => {
+    const frame = { type: 'cancel', id: 'c', reason: 'r' };
+    expect(parseRelayFrame(JSON.stringify(frame)).ok).toBe(true);
+    expect(MAX_FRAME_BYTES).toBeGreaterThan(1024 * 1024);
+  });
+});
+
+describe('utf8ByteLength', () => {
+  it('matches the UTF-8 encoding for ASCII, accents, CJK and emoji', () => {
+    for (const text of ['', 'abc', 'é', '日本語', '👍🏽', 'a\u0000b']) {
+      expect(utf8ByteLength(text)).toBe(new TextEncoder().encode(text).length);
+    }
+  });
+});
