@@ -1,0 +1,477 @@
+import { EventEmitter } from 'node:events';
+import { readFile } from 'node:fs/promises';
+import WebSocket from 'ws';
+import {
+  CLOSE_CODES,
+  FLOW_HIGH_WATERMARK_BYTES,
+  HEARTBEAT_INTERVAL_MS,
+  MAX_FRAME_BYTES,
+  MISSED_HEARTBEATS_BEFORE_DEAD,
+  PROTOCOL_VERSION,
+  errorValue,
+  parseRelayFrame,
+  utf8ByteLength,
+  type AppEvent,
+  type AppFrame,
+  type CallFrame,
+  type ConnectionState,
+  type Device,
+  type ProgressFrame,
+  type Result,
+  type WelcomeFrame,
+  type WorkspaceAnnouncement,
+} from '@tether/shared';
+import { Backoff, type BackoffOptions } from './backoff.js';
+import { connectUrlOf } from './connect-url.js';
+import { DrainWaiters } from './drain-waiters.js';
+
+/** The upgrade plus the `welcome` must arrive within this: a relay that accepts TCP and then says nothing is as good as down. */
+export const HANDSHAKE_TIMEOUT_MS = 15_000;
+
+/** A connection that stays up this long resets the backoff; shorter ones keep backing off, so a relay that drops every new connection is not hammered. */
+export const STABLE_CONNECTION_MS = 30_000;
+
+/** Bounds on the heartbeat interval the (untrusted) relay asks for: a tiny one would make the app ping in a loop, a huge one would hide a dead link. */
+export const MIN_HEARTBEAT_INTERVAL_MS = 100;
+export const MAX_HEARTBEAT_INTERVAL_MS = 5 * 60_000;
+
+/** How long `dispose()` waits for the relay to acknowledge the close before dropping the socket. */
+export const CLOSE_GRACE_MS = 1_000;
+
+/** What a call reports while it runs (a `progress` frame without its envelope). */
+export type CallProgress = Omit<ProgressFrame, 'type' | 'id'>;
+
+/** Where a running call sends its progress. `progress()` returns false when the socket is behind. */
+export interface CallSink {
+  progress(progress: CallProgress): boolean;
+  whenDrained(): Promise<void>;
+}
+
+/** What runs calls: the host's CallRunner (exactly once per call id, policy, confirmation, audit). */
+export interface CallDispatcher {
+  run(call: CallFrame, sink: CallSink): Promise<Result<unknown>>;
+  cancel(callId: string): void;
+}
+
+/** A workspace's runtime id, as the relay assigned it. */
+export interface RuntimeBinding {
+  workspaceId: string;
+  runtimeId: string;
+}
+
+/** The connection as the person sees it. */
+export interface RelayStatus {
+  state: ConnectionState;
+  /** Why the state is what it is (always set for `error`, and while retrying). */
+  reason?: string;
+  enabled: boolean;
+  relayUrl: string;
+}
+
+/** Options of a `RelayClient`. */
+export interface RelayClientOptions {
+  relayUrl: string;
+  /** The desktop token (`tdt_…`); without one the client stays in `error` until `configure({ token })`. */
+  token?: string | undefined;
+  /** A PEM file with the CA that signed a self-hosted relay's certificate (wss only; replaces the system CAs). */
+  caFile?: string | undefined;
+  device: Device;
+  appVersion: string;
+  /** The current workspace announcements, read for `hello` and for every `workspaces` frame. */
+  announcements: () => WorkspaceAnnouncement[];
+  calls: CallDispatcher;
+  /** Start connected (default true). */
+  enabled?: boolean;
+  backoff?: BackoffOptions;
+  log?: (line: string) => void;
+}
+
+/** Why a socket ended, as noted before its `close` event. */
+interface Failure {
+  reason: string;
+  /** True when retrying cannot help (the token was refused). */
+  final: boolean;
+}
+
+/**
+ * The desktop's one outbound connection to the relay (DESIGN.md, Wire protocol). Says `hello`,
+ * keeps the relay told about workspaces and their events, runs the calls it receives through
+ * the CallDispatcher, keeps the link alive with heartbeats and reconnects with backoff. Every
+ * frame from the relay is validated (the relay is not trusted); a bad one is logged and ignored.
+ * Emits `status` (RelayStatus) and `runtimes` (RuntimeBinding[]).
+ */
+export class RelayClient extends EventEmitter {
+  private ws: WebSocket | undefined;
+  private welcomed = false;
+  private failure: Failure | undefined;
+  private state: ConnectionState = 'disconnected';
+  private reason: string | undefined;
+  private enabled: boolean;
+  private disposed = false;
+  private generation = 0;
+  private relayUrl: string;
+  private token: string | undefined;
+  private missedPongs = 0;
+  private reconnectTimer: NodeJS.Timeout | undefined;
+  private handshakeTimer: NodeJS.Timeout | undefined;
+  private heartbeatTimer: NodeJS.Timeout | undefined;
+  private stableTimer: NodeJS.Timeout | undefined;
+  private readonly backoff: Backoff;
+  private readonly drains = new DrainWaiters();
+  private bindings: RuntimeBinding[] = [];
+  private readonly log: (line: string) => void;
+
+  constructor(private readonly options: RelayClientOptions) {
+    super();
+    this.relayUrl = options.relayUrl;
+    this.token = options.token;
+    this.enabled = options.enabled ?? true;
+    this.backoff = new Backoff(options.backoff);
+    this.log = options.log ?? (() => {});
+    if (this.enabled) void this.open();
+  }
+
+  /** The connection state, its reason, whether it is switched on, and the relay URL. */
+  get status(): RelayStatus {
+    const status: RelayStatus = { state: this.state, enabled: this.enabled, relayUrl: this.relayUrl };
+    if (this.reason !== undefined) status.reason = this.reason;
+    return status;
+  }
+
+  /** The runtime ids the relay gave this device's workspaces (from `welcome` and `runtimes`). */
+  get runtimes(): readonly RuntimeBinding[] {
+    return this.bindings;
+  }
+
+  /** Connects (true) or disconnects and stays disconnected (false). Connecting again also retries after an `error`. */
+  setEnabled(enabled: boolean): void {
+    if (this.disposed) return;
+    if (enabled && this.enabled && this.state !== 'error' && this.state !== 'disconnected') return;
+    this.restart(enabled);
+  }
+
+  /** Changes the relay URL and/or token and reconnects with them (when enabled). */
+  configure(change: { relayUrl?: string; token?: string | undefined }): void {
+    if (this.disposed) return;
+    if (change.relayUrl !== undefined) this.relayUrl = change.relayUrl;
+    if ('token' in change) this.token = change.token;
+    this.restart(this.enabled);
+  }
+
+  private restart(enabled: boolean): void {
+    this.enabled = enabled;
+    this.dropConnection('disconnected by the person');
+    this.backoff.reset();
+    if (enabled) void this.open();
+    else this.setState('disconnected', undefined);
+  }
+
+  /** Tells the relay the current workspaces (after the person adds, removes or edits one). */
+  sendWorkspaces(): void {
+    const ws = this.ws;
+    // Before `open` the coming `hello` carries them; after it, a frame keeps the relay current.
+    if (ws === undefined || ws.readyState !== WebSocket.OPEN) return;
+    this.send(ws, { type: 'workspaces', workspaces: this.options.announcements() });
+  }
+
+  /** Sends file-change and health events (already batched by the WorkspaceSet); dropped while offline. */
+  sendEvents(events: AppEvent[]): void {
+    const ws = this.ws;
+    if (ws === undefined || !this.welcomed) return;
+    for (let i = 0; i < events.length; i += 100) {
+      this.send(ws, { type: 'event', events: events.slice(i, i + 100) });
+    }
+  }
+
+  /** Closes the connection and every timer; the client cannot be used afterwards. */
+  async dispose(): Promise<void> {
+    if (this.disposed) return;
+    this.disposed = true;
+    this.enabled = false;
+    const ws = this.ws;
+    this.dropConnection('the desktop is shutting down');
+    this.drains.dispose();
+    this.setState('disconnected', undefined);
+    if (ws !== undefined && ws.readyState !== WebSocket.CLOSED) {
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(() => {
+          ws.terminate();
+          resolve();
+        }, CLOSE_GRACE_MS);
+        ws.once('close', () => {
+          clearTimeout(timer);
+          resolve();
+        });
+      });
+    }
+    this.removeAllListeners();
+  }
+
+  private async open(): Promise<void> {
+    const generation = ++this.generation;
+    this.clearTimer('reconnectTimer');
+    if (!this.enabled || this.disposed) return;
+    if (this.token === undefined || this.token === '') {
+      this.setState('error', 'No desktop token: add one in Settings, or pass --token / TETHER_TOKEN');
+      return;
+    }
+    let url: URL;
+    try {
+      url = connectUrlOf(this.relayUrl);
+    } catch (err) {
+      this.setState('error', (err as Error).message);
+      return;
+    }
+    if (this.state !== 'connecting') this.setState('connecting', this.reason);
+    let ca: Buffer | undefined;
+    if (this.options.caFile !== undefined && url.protocol === 'wss:') {
+      try {
+        ca = await readFile(this.options.caFile);
+      } catch (err) {
+        this.setState(
+          'error',
+          `Cannot read the CA file ${this.options.caFile}: ${(err as NodeJS.ErrnoException).code ?? 'error'}`,
+        );
+        return;
+      }
+      if (generation !== this.generation || !this.enabled || this.disposed) return;
+    }
+    const ws = new WebSocket(url, {
+      headers: { Authorization: `Bearer ${this.token}` },
+      maxPayload: MAX_FRAME_BYTES,
+      handshakeTimeout: HANDSHAKE_TIMEOUT_MS,
+      perMessageDeflate: false,
+      followRedirects: false,
+      ...(ca !== undefined ? { ca } : {}),
+    });
+    this.ws = ws;
+    this.welcomed = false;
+    this.failure = undefined;
+    this.handshakeTimer = setTimeout(() => {
+      this.failure = { reason: 'the relay did not answer hello in time', final: false };
+      ws.terminate();
+    }, HANDSHAKE_TIMEOUT_MS);
+    ws.on('unexpected-response', (req, res) => {
+      const status = res.statusCode ?? 0;
+      res.resume();
+      this.failure =
+        status === 401 || status === 403
+          ? { reason: `The relay refused the desktop token (HTTP ${status}); add a valid one in Settings`, final: true }
+          : { reason: `the relay answered HTTP ${status} instead of a WebSocket`, final: false };
+      req.destroy();
+      ws.terminate();
+    });
+    ws.on('error', (err) => {
+      // Always listened to (an unhandled 'error' would crash the host); the close that follows decides.
+      this.failure ??= { reason: describeNetworkError(err), final: false };
+    });
+    ws.on('open', () => {
+      this.send(ws, {
+        type: 'hello',
+        protocolVersion: PROTOCOL_VERSION,
+        device: this.options.device,
+        appVersion: this.options.appVersion,
+        workspaces: this.options.announcements(),
+      });
+    });
+    ws.on('message', (data, isBinary) => this.onMessage(ws, data, isBinary));
+    ws.on('ping', () => (this.missedPongs = 0));
+    ws.on('pong', () => (this.missedPongs = 0));
+    ws.on('close', (code, reason) => this.onClose(ws, code, reason.toString('utf8')));
+  }
+
+  private onMessage(ws: WebSocket, data: WebSocket.RawData, isBinary: boolean): void {
+    if (ws !== this.ws) return;
+    this.missedPongs = 0;
+    if (isBinary) {
+      this.log('relay: ignored a binary frame');
+      return;
+    }
+    const parsed = parseRelayFrame(rawText(data));
+    if (!parsed.ok) {
+      this.log(`relay: ignored a bad frame (${parsed.error.message})`);
+      return;
+    }
+    const frame = parsed.frame;
+    if (frame.type !== 'welcome' && !this.welcomed) {
+      this.log(`relay: ignored a ${frame.type} frame before welcome`);
+      return;
+    }
+    switch (frame.type) {
+      case 'welcome':
+        if (this.welcomed) this.log('relay: ignored a second welcome');
+        else this.onWelcome(ws, frame);
+        return;
+      case 'runtimes':
+        this.setBindings(frame.runtimes);
+        return;
+      case 'call':
+        this.dispatch(ws, frame);
+        return;
+      case 'cancel':
+        this.options.calls.cancel(frame.id);
+        return;
+    }
+  }
+
+  private onWelcome(ws: WebSocket, frame: WelcomeFrame): void {
+    this.welcomed = true;
+    this.clearTimer('handshakeTimer');
+    this.setBindings(frame.runtimes);
+    const interval = Math.min(
+      MAX_HEARTBEAT_INTERVAL_MS,
+      Math.max(MIN_HEARTBEAT_INTERVAL_MS, frame.heartbeatIntervalMs ?? HEARTBEAT_INTERVAL_MS),
+    );
+    this.missedPongs = 0;
+    this.heartbeatTimer = setInterval(() => {
+      if (this.missedPongs >= MISSED_HEARTBEATS_BEFORE_DEAD) {
+        this.failure = { reason: 'the relay stopped answering heartbeats', final: false };
+        ws.terminate();
+        return;
+      }
+      this.missedPongs++;
+      ws.ping();
+    }, interval);
+    this.stableTimer = setTimeout(() => this.backoff.reset(), STABLE_CONNECTION_MS);
+    this.setState('connected', undefined);
+    this.log(`relay: connected to ${this.relayUrl} (session ${frame.sessionId})`);
+  }
+
+  private dispatch(ws: WebSocket, call: CallFrame): void {
+    const sink: CallSink = {
+      progress: (progress) => {
+        this.send(ws, { type: 'progress', id: call.id, ...progress });
+        return ws.bufferedAmount <= FLOW_HIGH_WATERMARK_BYTES;
+      },
+      whenDrained: () => this.drains.wait(ws),
+    };
+    this.options.calls.run(call, sink).then(
+      (result) => this.sendResult(ws, call.id, result),
+      (err: unknown) => {
+        this.log(`call ${call.id}: failed unexpectedly: ${(err as Error)?.message ?? String(err)}`);
+        this.sendResult(ws, call.id, { ok: false, error: errorValue('internal') });
+      },
+    );
+  }
+
+  /**
+   * Answers on the connection the call came in on. If that one is gone the result is dropped
+   * here: the relay re-delivers the call on the new connection, and the CallRunner answers it
+   * from its cache of recent results without running it again.
+   */
+  private sendResult(ws: WebSocket, id: string, result: Result<unknown>): void {
+    const frame: AppFrame = result.ok
+      ? { type: 'result', id, ok: true, value: result.value }
+      : { type: 'result', id, ok: false, error: result.error };
+    const text = JSON.stringify(frame);
+    // A frame the relay would refuse would close the connection and get the call re-delivered forever.
+    if (utf8ByteLength(text) > MAX_FRAME_BYTES) {
+      this.send(ws, {
+        type: 'result',
+        id,
+        ok: false,
+        error: errorValue('too_large', `The result is larger than ${MAX_FRAME_BYTES} bytes`),
+      });
+      return;
+    }
+    this.sendText(ws, text);
+  }
+
+  private send(ws: WebSocket, frame: AppFrame): void {
+    this.sendText(ws, JSON.stringify(frame));
+  }
+
+  private sendText(ws: WebSocket, text: string): void {
+    if (ws !== this.ws || ws.readyState !== WebSocket.OPEN) return;
+    ws.send(text, (err) => {
+      if (err) this.log(`relay: send failed: ${err.message}`);
+    });
+  }
+
+  private onClose(ws: WebSocket, code: number, closeReason: string): void {
+    if (ws !== this.ws) return;
+    const failure = this.failure;
+    this.dropConnection();
+    if (this.disposed) return;
+    if (!this.enabled) {
+      this.setState('disconnected', undefined);
+      return;
+    }
+    const why = failure ?? closeFailure(code, closeReason);
+    if (why.final) {
+      this.log(`relay: not reconnecting: ${why.reason}`);
+      this.setState('error', why.reason);
+      return;
+    }
+    const delayMs = this.backoff.next();
+    this.log(`relay: ${why.reason}; reconnecting in ${delayMs} ms`);
+    this.setState('connecting', `${why.reason}; retrying`);
+    this.reconnectTimer = setTimeout(() => void this.open(), delayMs);
+  }
+
+  /** Forgets the current socket and its timers; closes it if it is still open. */
+  private dropConnection(closeReason?: string): void {
+    this.generation++;
+    for (const name of ['reconnectTimer', 'handshakeTimer', 'heartbeatTimer', 'stableTimer'] as const)
+      this.clearTimer(name);
+    const ws = this.ws;
+    this.ws = undefined;
+    this.welcomed = false;
+    if (ws === undefined) return;
+    this.drains.release(ws);
+    if (ws.readyState === WebSocket.OPEN) ws.close(1000, closeReason ?? '');
+    else if (ws.readyState === WebSocket.CONNECTING) ws.terminate();
+  }
+
+  private setBindings(bindings: RuntimeBinding[]): void {
+    this.bindings = bindings.map((b) => ({ workspaceId: b.workspaceId, runtimeId: b.runtimeId }));
+    this.emit('runtimes', this.bindings);
+  }
+
+  private setState(state: ConnectionState, reason: string | undefined): void {
+    if (state === this.state && reason === this.reason) return;
+    this.state = state;
+    this.reason = reason;
+    this.emit('status', this.status);
+  }
+
+  private clearTimer(name: 'reconnectTimer' | 'handshakeTimer' | 'heartbeatTimer' | 'stableTimer'): void {
+    const timer = this[name];
+    if (timer !== undefined) {
+      clearTimeout(timer);
+      this[name] = undefined;
+    }
+  }
+}
+
+/** What a relay's close code means for reconnecting: refusals of the token or protocol are final. */
+function closeFailure(code: number, reason: string): Failure {
+  const said = reason ? `: ${reason}` : '';
+  switch (code) {
+    case CLOSE_CODES.unauthorized:
+      return { reason: `The relay revoked or refused the desktop token (${code}${said})`, final: true };
+    case CLOSE_CODES.unsupportedVersion:
+      return {
+        reason: `The relay does not support protocol version ${PROTOCOL_VERSION} (${code}${said}); update Tether Desktop`,
+        final: true,
+      };
+    case CLOSE_CODES.replaced:
+      return {
+        reason: `Another connection of this device took over (${code}); is Tether Desktop running twice?`,
+        final: true,
+      };
+    default:
+      return { reason: `the connection closed (${code}${said})`, final: false };
+  }
+}
+
+function describeNetworkError(err: Error): string {
+  const code = (err as NodeJS.ErrnoException).code;
+  return code !== undefined ? `cannot reach the relay (${code})` : `connection error: ${err.message}`;
+}
+
+function rawText(data: WebSocket.RawData): string {
+  if (Array.isArray(data)) return Buffer.concat(data).toString('utf8');
+  if (data instanceof ArrayBuffer) return Buffer.from(data).toString('utf8');
+  return data.toString('utf8');
+}
