@@ -1,0 +1,71 @@
+import { useId, useState, type FormEvent } from 'react';
+import type { DesktopApi } from '@tether/shared';
+import { messageOf } from '../use-desktop.js';
+
+/** Adds a folder: the native picker under Electron, a path field in the browser. */
+export function AddWorkspace({ api, pickFolder }: { api: DesktopApi; pickFolder: (() => Promise<string | null>) | undefined }) {
+  const [root, setRoot] = useState('');
+  const [name, setName] = useState('');
+  const [busy, setBusy] = useState(false);
+  const [error, setError] = useState<string>();
+  const id = useId();
+
+  async function add(path: string) {
+    setBusy(true);
+    setError(undefined);
+    try {
+      await api.request('workspace:add', { root: path, ...(name.trim() ? { name: name.trim() } : {}) });
+      setRoot('');
+      setName('');
+    } catch (err) {
+      setError(messageOf(err));
+    } finally {
+      setBusy(false);
+    }
+  }
+
+  async function submit(e: FormEvent) {
+    e.preventDefault();
+    if (root.trim()) await add(root.trim());
+  }
+
+  async function pick() {
+    const folder = await pickFolder?.();
+    if (folder) await add(folder);
+  }
+
+  return (
+    <form className="card add-workspace" onSubmit={submit} aria-label="Add a workspace">
+      {pickFolder ? (
+        <div className="row">
+          <div className="grow">
+            <label htmlFor={`${id}-name`}>Name (optional)</label>
+            <input id={`${id}-name`} value={name} onChange={(e) => setName(e.target.value)} placeholder="Defaults to the folder's name" />
+          </div>
+          <button type="button" className="primary align-end" onClick={pick} disabled={busy}>
+            Add folder…
+          </button>
+        </div>
+      ) : (
+        <div className="row wrap">
+          <div className="grow">
+            <label htmlFor={`${id}-root`}>Folder path</label>
+            <input id={`${id}-root`} className="mono" required value={root} onChange={(e) => setRoot(e.target.value)} placeholder="/home/you/projects/site" spellCheck={false} />
+          </div>
+          <div>
+            <label htmlFor={`${id}-name`}>Name (optional)</label>
+            <input id={`${id}-name`} value={name} onChange={(e) => setName(e.target.value)} placeholder="Folder name" />
+          </div>
+          <button type="submit" className="primary align-end" disabled={busy}>
+            Add workspace
+          </button>
+        </div>
+      )}
+      {error && (
+        <p className="error" role="alert">
+          {error}
+        </p>
+      )}
+    </form>
+  );
+}

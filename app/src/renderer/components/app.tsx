@@ -1,0 +1,86 @@
+import { useState } from 'react';
+import type { Connection } from '../api/connect.js';
+import { useDesktopState, usePendingConfirmations } from '../use-desktop.js';
+import { ActivityView } from './activity-view.js';
+import { ConfirmationDialog } from './confirmation-dialog.js';
+import { ConnectionCard } from './connection-card.js';
+import { NotificationPrompt, useConfirmationNotifications } from './notifications.js';
+import { Onboarding } from './onboarding.js';
+import { SettingsView } from './settings-view.js';
+import { WorkspaceList } from './workspace-list.js';
+
+type View = 'workspaces' | 'activity' | 'settings';
+const VIEWS: { id: View; label: string }[] = [
+  { id: 'workspaces', label: 'Workspaces' },
+  { id: 'activity', label: 'Activity' },
+  { id: 'settings', label: 'Settings' },
+];
+
+/** The whole UI: onboarding until a token is set, then the main window's views, and the confirmation dialog on top. */
+export function App({ connection }: { connection: Connection }) {
+  const { state, link, error } = useDesktopState(connection);
+  const pending = usePendingConfirmations(connection, state);
+  const [view, setView] = useState<View>('workspaces');
+  useConfirmationNotifications(connection, pending);
+  const api = connection.api;
+
+  const banner =
+    link !== 'open' ? (
+      <div className="banner warn" role="status">
+        {link === 'connecting' ? 'Connecting to the Tether host…' : 'Lost the connection to the Tether host. Retrying…'}
+      </div>
+    ) : null;
+
+  if (!state) {
+    return (
+      <main className="centered">
+        {banner}
+        <div className="card narrow" aria-busy={!error}>
+          <h1>Tether</h1>
+          <p role={error ? 'alert' : 'status'}>{error ?? 'Loading…'}</p>
+        </div>
+      </main>
+    );
+  }
+
+  return (
+    <>
+      {banner}
+      {!state.hasToken ? (
+        <Onboarding api={api} state={state} />
+      ) : (
+        <div className="shell">
+          <header className="topbar">
+            <div className="brand">
+              <img src="./icon.svg" alt="" width={24} height={24} />
+              <span>Tether</span>
+            </div>
+            <nav aria-label="Main">
+              {VIEWS.map((v) => (
+                <button key={v.id} type="button" className={`tab ${view === v.id ? 'active' : ''}`} aria-current={view === v.id ? 'page' : undefined} onClick={() => setView(v.id)}>
+                  {v.label}
+                </button>
+              ))}
+            </nav>
+            <span className={`pill conn-${state.connection.state}`} aria-label={`Relay connection: ${state.connection.state}`}>
+              <span className="dot" aria-hidden="true" />
+              {state.connection.state}
+            </span>
+          </header>
+          <main className="content">
+            {connection.kind === 'browser' && <NotificationPrompt />}
+            {view === 'workspaces' && (
+              <>
+                <ConnectionCard api={api} state={state} />
+                <WorkspaceList api={api} state={state} pickFolder={connection.pickFolder} />
+              </>
+            )}
+            {view === 'activity' && <ActivityView api={api} workspaces={state.workspaces} />}
+            {view === 'settings' && <SettingsView api={api} state={state} />}
+          </main>
+        </div>
+      )}
+      {pending.length > 0 && <ConfirmationDialog key={pending[0]!.id} api={api} request={pending[0]!} queued={pending.length - 1} />}
+    </>
+  );
+}

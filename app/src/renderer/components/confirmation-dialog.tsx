@@ -1,0 +1,169 @@
+import { useEffect, useId, useRef, useState, type KeyboardEvent } from 'react';
+import type { ConfirmationAnswer, ConfirmationRequest, DesktopApi } from '@tether/shared';
+import { messageOf } from '../use-desktop.js';
+import { DiffView } from './diff-view.js';
+
+/** Choices for "allow this workspace for N minutes". */
+const ALLOW_MINUTES_CHOICES = [5, 15, 60] as const;
+/**
+ * Keyboard shortcuts only work after the dialog has been on screen this long, so a person
+ * typing elsewhere when it pops up cannot answer it by accident.
+ */
+const SHORTCUT_ARM_DELAY_MS = 600;
+
+/**
+ * The question put to the person before a write or a command: which workspace, which caller,
+ * which tool, and exactly what it touches, with a countdown to the automatic deny.
+ * Shortcuts: A allow once, W allow the workspace for N minutes, D or Esc deny.
+ */
+export function ConfirmationDialog({ api, request: r, queued }: { api: DesktopApi; request: ConfirmationRequest; queued: number }) {
+  const [minutes, setMinutes] = useState<number>(ALLOW_MINUTES_CHOICES[1]);
+  const [now, setNow] = useState(Date.now());
+  const [busy, setBusy] = useState(false);
+  const [error, setError] = useState<string>();
+  const [armed, setArmed] = useState(false);
+  const dialogRef = useRef<HTMLDivElement>(null);
+  const denyRef = useRef<HTMLButtonElement>(null);
+  const id = useId();
+
+  useEffect(() => {
+    const previous = document.activeElement as HTMLElement | null;
+    denyRef.current?.focus();
+    const arm = setTimeout(() => setArmed(true), SHORTCUT_ARM_DELAY_MS);
+    const tick = setInterval(() => setNow(Date.now()), 250);
+    return () => {
+      clearTimeout(arm);
+      clearInterval(tick);
+      previous?.focus?.();
+    };
+  }, []);
+
+  const total = Math.max(1, r.expiresAt - r.createdAt);
+  const left = Math.max(0, r.expiresAt - now);
+  const seconds = Math.ceil(left / 1000);
+
+  async function answer(decision: ConfirmationAnswer['decision']) {
+    if (busy) return;
+    setBusy(true);
+    setError(undefined);
+    try {
+      await api.request('confirm:answer', { confirmationId: r.id, decision, ...(decision === 'allow_workspace' ? { minutes } : {}) });
+    } catch (err) {
+      setError(messageOf(err));
+      setBusy(false);
+    }
+  }
+
+  function onKeyDown(e: KeyboardEvent<HTMLDivElement>) {
+    if (e.key === 'Tab') return trapFocus(e, dialogRef.current);
+    if (e.key === 'Escape') {
+      e.preventDefault();
+      return void answer('deny');
+    }
+    if (!armed || e.ctrlKey || e.metaKey || e.altKey || (e.target as HTMLElement).tagName === 'SELECT') return;
+    const key = e.key.toLowerCase();
+    if (key === 'a') void answer('allow_once');
+    else if (key === 'w') void answer('allow_workspace');
+    else if (key === 'd') void answer('deny');
+    else return;
+    e.preventDefault();
+  }
+
+  return (
+    <div className="overlay">
+      <div ref={dialogRef} className="dialog" role="alertdialog" aria-modal="true" aria-labelledby={`${id}-title`} aria-describedby={`${id}-desc`} onKeyDown={onKeyDown}>
+        <header className="dialog-head">
+          <span className={`badge cat-${r.category}`}>{r.category}</span>
+          {queued > 0 && <span className="muted small">+{queued} more waiting</span>}
+        </header>
+        <h2 id={`${id}-title`}>
+          Allow <code>{r.tool}</code> in <strong>{r.workspaceName}</strong>?
+        </h2>
+        <p id={`${id}-desc`} className="muted">
+          Requested by <strong>{r.caller}</strong>.
+        </p>
+        <Detail request={r} />
+        <div className="countdown" aria-live="off">
+          <div className="countdown-bar" style={{ width: `${(left / total) * 100}%` }} />
+        </div>
+        <p className="small muted" role="timer" aria-label={`Denied automatically in ${seconds} seconds`}>
+          {left > 0 ? `Denied automatically in ${formatSeconds(seconds)}` : 'Timed out: denied.'}
+        </p>
+        {error && (
+          <p className="error" role="alert">
+            {error}
+          </p>
+        )}
+        <div className="dialog-actions">
+          <button ref={denyRef} type="button" className="secondary" onClick={() => answer('deny')} disabled={busy} aria-keyshortcuts="D Escape">
+            Deny <kbd>D</kbd>
+          </button>
+          <span className="grow" />
+          <div className="allow-for">
+            <button type="button" className="secondary" onClick={() => answer('allow_workspace')} disabled={busy} aria-keyshortcuts="W">
+              Allow workspace for <kbd>W</kbd>
+            </button>
+            <select aria-label="Minutes to allow this workspace without asking" value={minutes} onChange={(e) => setMinutes(Number(e.target.value))}>
+              {ALLOW_MINUTES_CHOICES.map((m) => (
+                <option key={m} value={m}>
+                  {m} min
+                </option>
+              ))}
+            </select>
+          </div>
+          <button type="button" className="primary" onClick={() => answer('allow_once')} disabled={busy} aria-keyshortcuts="A">
+            Allow once <kbd>A</kbd>
+          </button>
+        </div>
+      </div>
+    </div>
+  );
+}
+
+function Detail({ request: r }: { request: ConfirmationRequest }) {
+  const d = r.detail;
+  if (d.kind === 'write') {
+    return (
+      <div className="detail">
+        <p className="detail-line">
+          <span className="mono">{d.path}</span> {d.isNew && <span className="badge state-running">new file</span>}
+          <span className="muted small"> {d.summary}</span>
+        </p>
+        <DiffView diff={d.diff} />
+      </div>
+    );
+  }
+  if (d.kind === 'shell') {
+    return (
+      <div className="detail">
+        <p className="small muted">Command</p>
+        <pre className="command" aria-label="Command">
+          {d.command}
+        </pre>
+        <p className="small muted">
+          in <span className="mono">{d.cwd}</span>
+        </p>
+      </div>
+    );
+  }
+  return <p className="detail">{d.summary}</p>;
+}
+
+function trapFocus(e: KeyboardEvent, root: HTMLElement | null) {
+  if (!root) return;
+  const items = [...root.querySelectorAll<HTMLElement>('button:not([disabled]), select, [tabindex]:not([tabindex="-1"])')];
+  const first = items[0];
+  const last = items[items.length - 1];
+  if (!first || !last) return;
+  if (e.shiftKey && document.activeElement === first) {
+    e.preventDefault();
+    last.focus();
+  } else if (!e.shiftKey && document.activeElement === last) {
+    e.preventDefault();
+    first.focus();
+  }
+}
+
+function formatSeconds(s: number): string {
+  return `${Math.floor(s / 60)}:${String(s % 60).padStart(2, '0')}`;
+}

@@ -1,0 +1,66 @@
+import { useState } from 'react';
+import type { DesktopApi, DesktopState } from '@tether/shared';
+import { messageOf } from '../use-desktop.js';
+
+const STATE_TEXT = {
+  connected: 'Connected',
+  connecting: 'Connecting…',
+  disconnected: 'Disconnected',
+  error: 'Connection problem',
+} as const;
+
+/** The relay connection: state, relay address, and the connect/disconnect switch. */
+export function ConnectionCard({ api, state }: { api: DesktopApi; state: DesktopState }) {
+  const [busy, setBusy] = useState(false);
+  const [error, setError] = useState<string>();
+  const c = state.connection;
+
+  async function toggle() {
+    setBusy(true);
+    setError(undefined);
+    try {
+      await api.request('connection:set', { enabled: !c.enabled });
+    } catch (err) {
+      setError(messageOf(err));
+    } finally {
+      setBusy(false);
+    }
+  }
+
+  return (
+    <section className="card connection" aria-labelledby="connection-title">
+      <div className={`status-icon conn-${c.state}`} aria-hidden="true" />
+      <div className="grow">
+        <h2 id="connection-title">{STATE_TEXT[c.state]}</h2>
+        <p className="muted mono small" title="Relay address">
+          {c.relayUrl}
+        </p>
+        {c.reason && <p className="small reason">{c.reason}</p>}
+        <p className="small muted">
+          This device: {state.device.name} · token in {tokenStoreText(state.tokenStore)}
+        </p>
+        {error && (
+          <p className="error" role="alert">
+            {error}
+          </p>
+        )}
+      </div>
+      <button type="button" className={c.enabled ? 'secondary' : 'primary'} onClick={toggle} disabled={busy}>
+        {c.enabled ? 'Disconnect' : 'Connect'}
+      </button>
+    </section>
+  );
+}
+
+function tokenStoreText(store: DesktopState['tokenStore']): string {
+  switch (store) {
+    case 'keychain':
+      return 'the system keychain';
+    case 'file':
+      return 'a private file (no keychain here)';
+    case 'memory':
+      return 'memory only';
+    case 'none':
+      return 'no store';
+  }
+}

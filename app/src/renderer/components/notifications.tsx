@@ -1,0 +1,52 @@
+import { useEffect, useRef, useState } from 'react';
+import type { ConfirmationRequest } from '@tether/shared';
+import type { Connection } from '../api/connect.js';
+
+/** Remembers that the person said "not now" to notifications in this browser. */
+const DISMISSED_KEY = 'tether.notificationsDismissed';
+
+/** Shows a native notification for each new confirmation while the window is hidden. */
+export function useConfirmationNotifications(connection: Connection, pending: ConfirmationRequest[]): void {
+  const seen = useRef(new Set<string>());
+  useEffect(() => {
+    for (const c of pending) {
+      if (seen.current.has(c.id)) continue;
+      seen.current.add(c.id);
+      if (!document.hidden) continue;
+      const title = `Tether: allow ${c.tool} in ${c.workspaceName}?`;
+      const body = c.detail.kind === 'shell' ? c.detail.command : c.detail.kind === 'write' ? c.detail.path : c.detail.summary;
+      if (connection.notify) connection.notify(title, body);
+      else if (typeof Notification !== 'undefined' && Notification.permission === 'granted') {
+        const n = new Notification(title, { body, tag: c.id, requireInteraction: true });
+        n.onclick = () => {
+          window.focus();
+          n.close();
+        };
+      }
+    }
+  }, [connection, pending]);
+}
+
+/** A polite, dismissible offer to turn on browser notifications (asked only when the person clicks). */
+export function NotificationPrompt() {
+  const [visible, setVisible] = useState(() => typeof Notification !== 'undefined' && Notification.permission === 'default' && localStorage.getItem(DISMISSED_KEY) !== '1');
+  if (!visible) return null;
+  return (
+    <div className="banner info" role="region" aria-label="Notifications">
+      <span className="grow">Get a notification when an agent needs your answer while this tab is in the background.</span>
+      <button type="button" className="secondary small-btn" onClick={() => void Notification.requestPermission().finally(() => setVisible(false))}>
+        Turn on
+      </button>
+      <button
+        type="button"
+        className="ghost small-btn"
+        onClick={() => {
+          localStorage.setItem(DISMISSED_KEY, '1');
+          setVisible(false);
+        }}
+      >
+        Not now
+      </button>
+    </div>
+  );
+}

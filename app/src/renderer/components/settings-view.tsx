@@ -1,0 +1,95 @@
+import { useId, useState, type FormEvent } from 'react';
+import { MAX_NAME_CHARS, type DesktopApi, type DesktopParams, type DesktopState } from '@tether/shared';
+import { messageOf } from '../use-desktop.js';
+
+/** Settings: relay address, device name, start-up switches, and replacing the token. */
+export function SettingsView({ api, state }: { api: DesktopApi; state: DesktopState }) {
+  const s = state.settings;
+  const [relayUrl, setRelayUrl] = useState(s.relayUrl);
+  const [deviceName, setDeviceName] = useState(s.deviceName);
+  const [token, setToken] = useState('');
+  const [note, setNote] = useState<{ text: string; error: boolean }>();
+  const id = useId();
+
+  async function save(params: DesktopParams<'settings:update'>, done: string) {
+    setNote(undefined);
+    try {
+      await api.request('settings:update', params);
+      setNote({ text: done, error: false });
+      return true;
+    } catch (err) {
+      setNote({ text: messageOf(err), error: true });
+      return false;
+    }
+  }
+
+  function submitGeneral(e: FormEvent) {
+    e.preventDefault();
+    void save({ relayUrl: relayUrl.trim(), deviceName: deviceName.trim() }, 'Settings saved.');
+  }
+
+  async function submitToken(e: FormEvent) {
+    e.preventDefault();
+    if (await save({ token: token.trim() }, 'Token replaced.')) setToken('');
+  }
+
+  const toggles = [
+    { key: 'connectOnStart', label: 'Connect to the relay when Tether starts' },
+    { key: 'launchAtLogin', label: 'Start Tether when I log in' },
+    { key: 'keepAwake', label: 'Keep this computer awake while connected' },
+  ] as const;
+
+  return (
+    <section aria-labelledby={`${id}-title`} className="stack">
+      <div className="section-head">
+        <h2 id={`${id}-title`}>Settings</h2>
+      </div>
+      {note && (
+        <p className={note.error ? 'error' : 'success'} role={note.error ? 'alert' : 'status'}>
+          {note.text}
+        </p>
+      )}
+      <form className="card stack" onSubmit={submitGeneral} aria-label="General settings">
+        <div>
+          <label htmlFor={`${id}-relay`}>Relay address</label>
+          <input id={`${id}-relay`} type="url" required value={relayUrl} onChange={(e) => setRelayUrl(e.target.value)} />
+        </div>
+        <div>
+          <label htmlFor={`${id}-device`}>Device name</label>
+          <input id={`${id}-device`} required maxLength={MAX_NAME_CHARS} value={deviceName} onChange={(e) => setDeviceName(e.target.value)} aria-describedby={`${id}-device-help`} />
+          <p id={`${id}-device-help`} className="help">
+            How this computer appears to the platform.
+          </p>
+        </div>
+        <div className="row end">
+          <button type="submit" className="primary">
+            Save
+          </button>
+        </div>
+      </form>
+      <fieldset className="card stack">
+        <legend className="card-legend">Start-up and power</legend>
+        {toggles.map((t) => (
+          <label key={t.key} className="switch">
+            <input type="checkbox" role="switch" checked={s[t.key]} onChange={(e) => void save({ [t.key]: e.target.checked }, 'Settings saved.')} />
+            <span>{t.label}</span>
+          </label>
+        ))}
+      </fieldset>
+      <form className="card stack" onSubmit={submitToken} aria-label="Desktop token">
+        <div>
+          <label htmlFor={`${id}-token`}>Replace the desktop token</label>
+          <input id={`${id}-token`} type="password" required value={token} onChange={(e) => setToken(e.target.value)} placeholder="tdt_…" autoComplete="off" spellCheck={false} aria-describedby={`${id}-token-help`} />
+          <p id={`${id}-token-help`} className="help">
+            The current token is kept in {state.tokenStore === 'keychain' ? 'the system keychain' : state.tokenStore === 'file' ? 'a private file (this system has no keychain)' : 'memory only'} and is never shown.
+          </p>
+        </div>
+        <div className="row end">
+          <button type="submit" className="secondary">
+            Replace token
+          </button>
+        </div>
+      </form>
+    </section>
+  );
+}

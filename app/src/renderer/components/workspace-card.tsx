@@ -1,0 +1,109 @@
+import { useId, useState } from 'react';
+import { CATEGORIES, type DesktopApi, type DesktopParams, type WorkspaceView } from '@tether/shared';
+import { messageOf } from '../use-desktop.js';
+import { StateBadge } from './state-badge.js';
+import { ToolSwitches } from './tool-switches.js';
+import { WorkspaceEditor } from './workspace-editor.js';
+
+const DECISION_TEXT = { allow: 'Allow', ask: 'Ask me', deny: 'Deny' } as const;
+const CATEGORY_TEXT = { read: 'Read files', write: 'Change files', shell: 'Run commands' } as const;
+
+/** One workspace: state, policy per category, tool switches, pause/resume, edit, remove. */
+export function WorkspaceCard({ api, workspace: w }: { api: DesktopApi; workspace: WorkspaceView }) {
+  const [editing, setEditing] = useState(false);
+  const [confirmRemove, setConfirmRemove] = useState(false);
+  const [error, setError] = useState<string>();
+  const id = useId();
+
+  async function update(params: Omit<DesktopParams<'workspace:update'>, 'id'>) {
+    setError(undefined);
+    try {
+      await api.request('workspace:update', { id: w.id, ...params });
+    } catch (err) {
+      setError(messageOf(err));
+    }
+  }
+
+  async function remove() {
+    setError(undefined);
+    try {
+      await api.request('workspace:remove', { id: w.id });
+    } catch (err) {
+      setError(messageOf(err));
+      setConfirmRemove(false);
+    }
+  }
+
+  const allowUntil = w.allowUntil && w.allowUntil > Date.now() ? new Date(w.allowUntil) : undefined;
+
+  return (
+    <article className="card workspace" aria-labelledby={`${id}-name`}>
+      <header className="workspace-head">
+        <div className="grow">
+          <h3 id={`${id}-name`}>{w.name}</h3>
+          <p className="mono small muted" title="Folder">
+            {w.root}
+          </p>
+        </div>
+        <StateBadge state={w.paused ? 'paused' : w.state} reason={w.reason} />
+      </header>
+      {w.description && !editing && <p className="description">{w.description}</p>}
+      {allowUntil && (
+        <p className="note small" role="status">
+          Changes and commands run without asking until {allowUntil.toLocaleTimeString([], { hour: '2-digit', minute: '2-digit' })}.
+        </p>
+      )}
+      {editing && <WorkspaceEditor workspace={w} onSave={async (p) => (await update(p), setEditing(false))} onCancel={() => setEditing(false)} />}
+
+      <fieldset className="policy">
+        <legend>When an agent wants to…</legend>
+        {CATEGORIES.map((c) => (
+          <label key={c} className="policy-item">
+            <span>{CATEGORY_TEXT[c]}</span>
+            <select value={w.policy[c]} onChange={(e) => update({ policy: { ...w.policy, [c]: e.target.value as keyof typeof DECISION_TEXT } })} aria-label={`${CATEGORY_TEXT[c]} in ${w.name}`}>
+              {(['allow', 'ask', 'deny'] as const).map((d) => (
+                <option key={d} value={d}>
+                  {DECISION_TEXT[d]}
+                </option>
+              ))}
+            </select>
+          </label>
+        ))}
+      </fieldset>
+
+      <ToolSwitches workspace={w} onChange={(disabledTools) => update({ disabledTools })} />
+
+      {error && (
+        <p className="error" role="alert">
+          {error}
+        </p>
+      )}
+      <footer className="actions">
+        {confirmRemove ? (
+          <div className="confirm-remove" role="group" aria-label="Confirm removal">
+            <span className="small">Remove “{w.name}”? Its runtime is archived at the relay; your files stay untouched.</span>
+            <button type="button" className="danger" onClick={remove} autoFocus>
+              Remove
+            </button>
+            <button type="button" className="secondary" onClick={() => setConfirmRemove(false)}>
+              Cancel
+            </button>
+          </div>
+        ) : (
+          <>
+            <button type="button" className="secondary" onClick={() => update({ paused: !w.paused })}>
+              {w.paused ? 'Resume' : 'Pause'}
+            </button>
+            <button type="button" className="secondary" onClick={() => setEditing(true)} disabled={editing}>
+              Edit
+            </button>
+            <span className="grow" />
+            <button type="button" className="ghost danger-text" onClick={() => setConfirmRemove(true)}>
+              Remove…
+            </button>
+          </>
+        )}
+      </footer>
+    </article>
+  );
+}

@@ -1,0 +1,58 @@
+import { useEffect, useState } from 'react';
+import { TetherError, type ConfirmationRequest, type DesktopState } from '@tether/shared';
+import type { Connection } from './api/connect.js';
+import type { LinkState } from './api/ws-transport.js';
+
+/** The host's state, kept current by `state:changed` and reloaded whenever the link comes back. */
+export function useDesktopState(connection: Connection): { state: DesktopState | undefined; link: LinkState; error: string | undefined } {
+  const [state, setState] = useState<DesktopState>();
+  const [link, setLink] = useState<LinkState>(connection.link());
+  const [error, setError] = useState<string>();
+
+  useEffect(() => connection.onLink(setLink), [connection]);
+  useEffect(() => connection.api.on('state:changed', setState), [connection]);
+  useEffect(() => {
+    if (link !== 'open') return;
+    let live = true;
+    connection.api.request('state:get', {}).then(
+      (s) => {
+        if (!live) return;
+        setState(s);
+        setError(undefined);
+      },
+      (err: unknown) => live && setError(messageOf(err)),
+    );
+    return () => {
+      live = false;
+    };
+  }, [connection, link]);
+  return { state, link, error };
+}
+
+/**
+ * Confirmations waiting for the person, oldest first: the host's list from the state, plus
+ * `confirm:request` events that arrive between two states, minus the resolved ones.
+ */
+export function usePendingConfirmations(connection: Connection, state: DesktopState | undefined): ConfirmationRequest[] {
+  const [extra, setExtra] = useState<ConfirmationRequest[]>([]);
+  const [resolved, setResolved] = useState<Set<string>>(new Set());
+  useEffect(() => connection.api.on('confirm:request', (c) => setExtra((list) => [...list.filter((x) => x.id !== c.id), c])), [connection]);
+  useEffect(
+    () =>
+      connection.api.on('confirm:resolved', ({ confirmationId }) => {
+        setResolved((s) => new Set(s).add(confirmationId));
+        setExtra((list) => list.filter((x) => x.id !== confirmationId));
+      }),
+    [connection],
+  );
+  // A new state is authoritative: drop the events it already covers.
+  useEffect(() => setExtra((list) => list.filter((x) => !state?.pendingConfirmations.some((p) => p.id === x.id))), [state]);
+  const all = [...(state?.pendingConfirmations ?? []), ...extra].filter((c) => !resolved.has(c.id));
+  return all.sort((a, b) => a.createdAt - b.createdAt);
+}
+
+/** A person-readable message for anything a request rejected with. */
+export function messageOf(err: unknown): string {
+  if (err instanceof TetherError) return err.message;
+  return 'Something went wrong.';
+}
