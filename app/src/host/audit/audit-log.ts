@@ -1,0 +1,149 @@
+import { randomBytes } from 'node:crypto';
+import { EventEmitter } from 'node:events';
+import { appendFile, mkdir, open, readFile, rename, stat, unlink } from 'node:fs/promises';
+import { join } from 'node:path';
+import { auditEntrySchema, type AuditEntry } from '@tether/shared';
+
+/** Size at which the current audit file is rotated: months of normal use, small enough to read whole. */
+export const AUDIT_MAX_BYTES = 5 * 1024 * 1024;
+
+/** Audit files kept (the current one plus rotated ones); older ones are deleted. */
+export const AUDIT_MAX_FILES = 5;
+
+/** Base name of the audit files: `audit.jsonl`, then `audit.1.jsonl` (newest rotated) … */
+export const AUDIT_FILE = 'audit.jsonl';
+
+/** Options of `AuditLog.open`. */
+export interface AuditLogOptions {
+  maxBytes?: number;
+  maxFiles?: number;
+}
+
+/** What `list` returns entries for; every field narrows. */
+export interface AuditFilter {
+  workspaceId?: string | undefined;
+  tool?: string | undefined;
+  outcome?: 'ok' | 'error' | undefined;
+  limit: number;
+}
+
+/**
+ * The activity log: one JSON line per call (who, which tool, a short summary of the
+ * arguments, the decision, the outcome, how long), rotated by size. Never file contents.
+ * Emits 'appended' with each new entry.
+ */
+export class AuditLog extends EventEmitter<{ appended: [AuditEntry] }> {
+  private readonly maxBytes: number;
+  private readonly maxFiles: number;
+  private size = 0;
+  /** The file ends in a line torn by a crash: the next entry starts on a line of its own. */
+  private needsNewline = false;
+  private queue: Promise<unknown> = Promise.resolve();
+  private disposed = false;
+
+  private constructor(
+    readonly dir: string,
+    options: AuditLogOptions,
+  ) {
+    super();
+    this.maxBytes = Math.max(1024, options.maxBytes ?? AUDIT_MAX_BYTES);
+    this.maxFiles = Math.max(1, options.maxFiles ?? AUDIT_MAX_FILES);
+  }
+
+  /** Opens (creating the directory if needed) the audit log in `dir`. */
+  static async open(dir: string, options: AuditLogOptions = {}): Promise<AuditLog> {
+    await mkdir(dir, { recursive: true, mode: 0o700 });
+    const log = new AuditLog(dir, options);
+    log.size = await stat(log.fileAt(0)).then(
+      (s) => s.size,
+      () => 0,
+    );
+    if (log.size > 0) log.needsNewline = !(await endsWithNewline(log.fileAt(0), log.size));
+    return log;
+  }
+
+  /** Appends one entry (id and time are added). Appends are written in call order. */
+  append(entry: Omit<AuditEntry, 'id' | 'time'>): Promise<AuditEntry> {
+    const full: AuditEntry = { id: `aud_${randomBytes(9).toString('base64url')}`, time: new Date().toISOString(), ...entry };
+    const run = async (): Promise<AuditEntry> => {
+      if (this.disposed) throw new Error('The audit log is closed.');
+      const line = `${this.needsNewline ? '\n' : ''}${JSON.stringify(full)}\n`;
+      const bytes = Buffer.byteLength(line);
+      if (this.size > 0 && this.size + bytes > this.maxBytes) await this.rotate();
+      await appendFile(this.fileAt(0), line, { mode: 0o600 });
+      this.needsNewline = false;
+      this.size += bytes;
+      this.emit('appended', full);
+      return full;
+    };
+    const result = this.queue.then(run, run);
+    this.queue = result.catch(() => undefined);
+    return result;
+  }
+
+  /** Entries matching the filter, newest first, across the current and rotated files. */
+  async list(filter: AuditFilter): Promise<AuditEntry[]> {
+    await this.queue; // see every append made before this call
+    const limit = Math.max(0, filter.limit);
+    const found: AuditEntry[] = [];
+    for (let i = 0; i < this.maxFiles && found.length < limit; i++) {
+      let text: string;
+      try {
+        text = await readFile(this.fileAt(i), 'utf8');
+      } catch {
+        continue; // not rotated that far yet
+      }
+      const lines = text.split('\n');
+      for (let j = lines.length - 1; j >= 0 && found.length < limit; j--) {
+        const line = lines[j];
+        if (!line) continue;
+        let parsed: unknown;
+        try {
+          parsed = JSON.parse(line);
+        } catch {
+          continue; // a line torn by a crash: skip it, keep the rest
+        }
+        const entry = auditEntrySchema.safeParse(parsed);
+        if (!entry.success) continue;
+        const e = entry.data;
+        if (filter.workspaceId !== undefined && e.workspaceId !== filter.workspaceId) continue;
+        if (filter.tool !== undefined && e.tool !== filter.tool) continue;
+        if (filter.outcome !== undefined && e.outcome !== filter.outcome) continue;
+        found.push(e);
+      }
+    }
+    return found;
+  }
+
+  /** Waits for pending appends, then refuses new ones. */
+  async dispose(): Promise<void> {
+    await this.queue;
+    this.disposed = true;
+    this.removeAllListeners();
+  }
+
+  private fileAt(index: number): string {
+    return join(this.dir, index === 0 ? AUDIT_FILE : AUDIT_FILE.replace(/\.jsonl$/, `.${index}.jsonl`));
+  }
+
+  private async rotate(): Promise<void> {
+    await unlink(this.fileAt(this.maxFiles - 1)).catch(() => undefined);
+    for (let i = this.maxFiles - 2; i >= 0; i--) {
+      await rename(this.fileAt(i), this.fileAt(i + 1)).catch((err: NodeJS.ErrnoException) => {
+        if (err.code !== 'ENOENT') throw err;
+      });
+    }
+    this.size = 0;
+    this.needsNewline = false;
+  }
+}
+
+async function endsWithNewline(path: string, size: number): Promise<boolean> {
+  const handle = await open(path, 'r');
+  try {
+    const { buffer } = await handle.read(Buffer.alloc(1), 0, 1, size - 1);
+    return buffer[0] === 0x0a;
+  } finally {
+    await handle.close();
+  }
+}

@@ -1,0 +1,119 @@
+import { createInterface } from 'node:readline';
+import { MAX_ALLOW_MINUTES, type ConfirmationRequest } from '@tether/shared';
+import type { ConfirmationBroker, ConfirmationFrontend, ConfirmationOutcome } from './confirmation-broker.js';
+import { DEFAULT_ALLOW_MINUTES } from './policy-engine.js';
+
+/** Lines of a diff shown at the terminal; the rest is counted, not printed. */
+export const TERMINAL_DIFF_MAX_LINES = 60;
+
+/**
+ * The headless confirmation front end: prints each question (workspace, caller, tool, and the
+ * diff or the command and cwd) and reads the answer: `y` allow once, `a` allow this workspace
+ * for N minutes (asks N), `n` deny. One question at a time; others wait their turn. A question
+ * answered elsewhere or timed out is withdrawn with a note.
+ */
+export function createTerminalFrontend(
+  input: NodeJS.ReadableStream,
+  output: NodeJS.WritableStream,
+  broker: ConfirmationBroker,
+): { dispose(): void } {
+  const queue: ConfirmationRequest[] = [];
+  let current: ConfirmationRequest | null = null;
+  let stage: 'choice' | 'minutes' = 'choice';
+  const rl = createInterface({ input, crlfDelay: Infinity, terminal: false });
+  const write = (text: string): void => {
+    output.write(text);
+  };
+
+  const showNext = (): void => {
+    current = queue.shift() ?? null;
+    stage = 'choice';
+    if (!current) return;
+    write(describe(current));
+    write('Allow? [y] once  [a] this workspace for some minutes  [n] deny: ');
+  };
+
+  const frontend: ConfirmationFrontend = {
+    present(req) {
+      queue.push(req);
+      if (!current) showNext();
+    },
+    dismiss(id: string, outcome: ConfirmationOutcome) {
+      const index = queue.findIndex((r) => r.id === id);
+      if (index >= 0) queue.splice(index, 1);
+      if (current?.id === id) {
+        if (outcome === 'timeout' || outcome === 'cancelled') write(`\n(${outcome === 'timeout' ? 'no answer in time: denied' : 'the call was cancelled'})\n`);
+        showNext();
+      }
+    },
+  };
+
+  rl.on('line', (line) => {
+    const req = current;
+    if (!req) return;
+    const text = line.trim().toLowerCase();
+    if (stage === 'minutes') {
+      const minutes = text === '' ? DEFAULT_ALLOW_MINUTES : Number(text);
+      if (!Number.isInteger(minutes) || minutes < 1 || minutes > MAX_ALLOW_MINUTES) {
+        write(`Please type a whole number of minutes from 1 to ${MAX_ALLOW_MINUTES} [${DEFAULT_ALLOW_MINUTES}]: `);
+        return;
+      }
+      write(`Allowed: ${req.workspaceName} for ${minutes} minute${minutes === 1 ? '' : 's'}.\n`);
+      broker.answer({ confirmationId: req.id, decision: 'allow_workspace', minutes });
+      return;
+    }
+    if (text === 'y' || text === 'yes') {
+      write('Allowed once.\n');
+      broker.answer({ confirmationId: req.id, decision: 'allow_once' });
+    } else if (text === 'n' || text === 'no') {
+      write('Denied.\n');
+      broker.answer({ confirmationId: req.id, decision: 'deny' });
+    } else if (text === 'a') {
+      stage = 'minutes';
+      write(`Allow ${req.workspaceName} for how many minutes? [${DEFAULT_ALLOW_MINUTES}]: `);
+    } else {
+      write('Please type y, a or n: ');
+    }
+  });
+
+  const detach = broker.addFrontend(frontend);
+  return {
+    dispose() {
+      detach();
+      rl.close();
+      queue.length = 0;
+      current = null;
+    },
+  };
+}
+
+/**
+ * Makes relay-supplied text safe to print: control characters (ANSI escapes could redraw the
+ * prompt, hide a line or fake an answer) are shown as visible `\xNN` escapes instead.
+ */
+export function printable(text: string): string {
+  // eslint-disable-next-line no-control-regex
+  return text.replace(/[\u0000-\u0008\u000a-\u001f\u007f-\u009f]/g, (c) => `\\x${c.charCodeAt(0).toString(16).padStart(2, '0')}`);
+}
+
+function describe(req: ConfirmationRequest): string {
+  const lines = [
+    '',
+    `── Tether: confirmation needed (${Math.round((req.expiresAt - req.createdAt) / 1000)} s to answer) ──`,
+    `Workspace: ${printable(req.workspaceName)}`,
+    `Caller:    ${printable(req.caller) || '(unnamed)'}`,
+    `Tool:      ${req.tool} (${req.category})`,
+  ];
+  const d = req.detail;
+  if (d.kind === 'shell') {
+    lines.push(`Command:   ${printable(d.command)}`, `In:        ${printable(d.cwd)}`);
+  } else if (d.kind === 'write') {
+    lines.push(`Path:      ${printable(d.path)}${d.isNew ? ' (new file)' : ''}`, `Change:    ${printable(d.summary)}`);
+    const diff = d.diff.split('\n');
+    lines.push(...diff.slice(0, TERMINAL_DIFF_MAX_LINES).map(printable));
+    if (diff.length > TERMINAL_DIFF_MAX_LINES) lines.push(`… ${diff.length - TERMINAL_DIFF_MAX_LINES} more diff lines`);
+  } else {
+    lines.push(`What:      ${printable(d.summary)}`);
+  }
+  return `${lines.join('\n')}\n`;
+}
