@@ -71,7 +71,7 @@ export function ConfirmationDialog({ api, request: r, queued }: { api: DesktopAp
 
   return (
     <div className="overlay">
-      <div ref={dialogRef} className="dialog" role="alertdialog" aria-modal="true" aria-labelledby={`${id}-title`} aria-describedby={`${id}-desc`} onKeyDown={onKeyDown}>
+      <div ref={dialogRef} className="dialog" role="alertdialog" aria-modal="true" aria-labelledby={`${id}-title`} aria-describedby={`${id}-desc`} data-armed={armed} onKeyDown={onKeyDown}>
         <header className="dialog-head">
           <span className={`badge cat-${r.category}`}>{r.category}</span>
           {queued > 0 && <span className="muted small">+{queued} more waiting</span>}

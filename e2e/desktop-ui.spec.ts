@@ -1,0 +1,221 @@
+import { existsSync } from 'node:fs';
+import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { expect, test, type Browser, type BrowserContext, type Locator, type Page } from '@playwright/test';
+import { Platform, type CallOutcome, type RuntimeInfo } from './support/platform.js';
+import { REPO_ROOT, startStack, type Stack } from './support/stack.js';
+
+/**
+ * The person's path through Tether Desktop, in the real UI served by a real headless host
+ * connected to a real relay; the platform's side goes through the relay's HTTP API.
+ * One shared stack: each step builds on the previous one.
+ */
+test.describe.configure({ mode: 'serial' });
+
+const SCREENSHOTS = join(REPO_ROOT, 'e2e/artifacts/screenshots');
+
+let stack: Stack;
+let platform: Platform;
+let context: BrowserContext;
+let page: Page;
+let runtime: RuntimeInfo;
+
+async function snap(name: string): Promise<void> {
+  await page.screenshot({ path: join(SCREENSHOTS, `${name}.png`), fullPage: true });
+}
+
+async function openContext(browser: Browser, colorScheme: 'light' | 'dark'): Promise<void> {
+  context = await browser.newContext({ colorScheme, viewport: { width: 1100, height: 780 } });
+  page = await context.newPage();
+  page.on('pageerror', (err) => {
+    throw err;
+  });
+}
+
+function dialog(): Locator {
+  return page.getByRole('alertdialog');
+}
+
+function workspaceCard(name: string): Locator {
+  return page.getByRole('article').filter({ has: page.getByRole('heading', { name, exact: true }) });
+}
+
+/** Waits until the dialog's keyboard shortcuts are armed (they ignore keys right after it opens). */
+async function armed(): Promise<void> {
+  await expect(dialog()).toHaveAttribute('data-armed', 'true');
+}
+
+test.beforeAll(async ({ browser }) => {
+  stack = await startStack();
+  platform = new Platform(stack.relayUrl, stack.platformKey);
+  await openContext(browser, 'light');
+});
+
+test.afterAll(async () => {
+  await context?.close();
+  await stack?.dispose();
+});
+
+test('onboarding: the person enters the relay and token and gets connected', async () => {
+  await page.goto(stack.uiUrl);
+  await expect(page.getByRole('heading', { name: 'Welcome to Tether' })).toBeVisible();
+  // The secret leaves the address bar once the page has it.
+  expect(page.url()).not.toContain('secret=');
+  await page.getByLabel('Relay address').fill(stack.relayUrl);
+  await page.getByLabel('Desktop token').fill(stack.desktopToken);
+  await snap('01-onboarding');
+  await page.getByRole('button', { name: 'Save and connect' }).click();
+  await expect(page.getByRole('heading', { name: 'Connected' })).toBeVisible();
+});
+
+test('adding a workspace makes the relay list it running', async () => {
+  await page.getByLabel('Folder path').fill(stack.workspaceDir);
+  await page.getByLabel('Name (optional)').fill('site');
+  await page.getByRole('button', { name: 'Add workspace' }).click();
+  const card = workspaceCard('site');
+  await expect(card.getByText('Running', { exact: true })).toBeVisible();
+
+  await card.getByRole('button', { name: 'Edit' }).click();
+  await card.getByLabel('Description').fill('The marketing site: pages, notes and the changelog');
+  await card.getByRole('button', { name: 'Save' }).click();
+  await expect(card.getByText('The marketing site: pages, notes and the changelog')).toBeVisible();
+
+  runtime = await platform.waitForRuntime('site', 'running');
+  await expect.poll(async () => (await platform.runtime(runtime.id)).workspace.description).toBe('The marketing site: pages, notes and the changelog');
+  await snap('02-workspaces');
+});
+
+test('write_file under ask shows the diff, and Allow once writes the file', async () => {
+  const content = '# Launch notes\n\n- ship the landing page\n- write the changelog (done)\n- tell the team\n- book the launch call\n';
+  const call = platform.call(runtime.id, 'write_file', { path: 'notes.md', content });
+  await expect(dialog()).toBeVisible();
+  await expect(dialog()).toContainText('write_file');
+  await expect(dialog()).toContainText('site');
+  await expect(dialog()).toContainText('notes.md');
+  await expect(dialog().locator('.diff-line.add', { hasText: '+- book the launch call' })).toBeVisible();
+  await expect(dialog().locator('.diff-line.del', { hasText: '-- write the changelog' })).toBeVisible();
+  await expect(dialog().getByRole('button', { name: /Deny/ })).toBeFocused();
+  await snap('03-confirmation-diff');
+  await dialog().getByRole('button', { name: /Allow once/ }).click();
+  const outcome = await call;
+  expect(outcome.status, JSON.stringify(outcome.body)).toBe(200);
+  expect(await readFile(join(stack.workspaceDir, 'notes.md'), 'utf8')).toBe(content);
+  await expect(dialog()).toBeHidden();
+});
+
+test('Deny refuses the call with confirmation_denied and writes nothing', async () => {
+  const call = platform.call(runtime.id, 'write_file', { path: 'denied.txt', content: 'nope\n' });
+  await expect(dialog()).toContainText('denied.txt');
+  await armed();
+  await page.keyboard.press('d');
+  const outcome = await call;
+  expect(outcome.status).toBe(403);
+  expect(outcome.body.error?.code).toBe('confirmation_denied');
+  expect(existsSync(join(stack.workspaceDir, 'denied.txt'))).toBe(false);
+  await expect(dialog()).toBeHidden();
+});
+
+test('allowing the workspace for N minutes lets the next write through without asking', async () => {
+  const first = platform.call(runtime.id, 'write_file', { path: 'a.txt', content: 'a\n' });
+  await expect(dialog()).toContainText('a.txt');
+  await dialog().getByLabel('Minutes to allow this workspace without asking').selectOption('5');
+  await dialog().focus();
+  await armed();
+  await page.keyboard.press('w');
+  expect((await first).status).toBe(200);
+  await expect(workspaceCard('site').getByText(/without asking until/)).toBeVisible();
+
+  const second = await platform.call(runtime.id, 'write_file', { path: 'b.txt', content: 'b\n' });
+  expect(second.status).toBe(200);
+  await expect(dialog()).toHaveCount(0);
+  expect(await readFile(join(stack.workspaceDir, 'b.txt'), 'utf8')).toBe('b\n');
+});
+
+test('a shell command shows the command and cwd (dark mode)', async ({ browser }) => {
+  await context.close();
+  await openContext(browser, 'dark');
+  await page.goto(stack.uiUrl);
+  await expect(page.getByRole('heading', { name: 'Connected' })).toBeVisible();
+  await snap('04-workspaces-dark');
+  const call = platform.call(runtime.id, 'run_command', { command: 'npm run build && ls dist', cwd: '.' });
+  await expect(dialog()).toContainText('npm run build && ls dist');
+  await expect(dialog()).toContainText(stack.workspaceDir);
+  await snap('05-confirmation-shell-dark');
+  await page.keyboard.press('Escape');
+  const outcome = await call;
+  expect(outcome.body.error?.code).toBe('confirmation_denied');
+});
+
+test('pause makes calls fail with runtime_paused; resume brings it back', async () => {
+  const card = workspaceCard('site');
+  await card.getByRole('button', { name: 'Pause' }).click();
+  await expect(card.getByText('Paused', { exact: true })).toBeVisible();
+  await platform.waitForRuntime('site', 'paused');
+  const outcome = await platform.call(runtime.id, 'read_file', { path: 'notes.md' });
+  expect(outcome.body.error?.code).toBe('runtime_paused');
+  await card.getByRole('button', { name: 'Resume' }).click();
+  await platform.waitForRuntime('site', 'running');
+  expect((await platform.call(runtime.id, 'read_file', { path: 'notes.md' })).status).toBe(200);
+});
+
+test('removing a workspace archives its runtime at the relay', async () => {
+  await page.getByLabel('Folder path').fill(stack.scratchDir);
+  await page.getByLabel('Name (optional)').fill('scratch');
+  await page.getByRole('button', { name: 'Add workspace' }).click();
+  const scratch = await platform.waitForRuntime('scratch', 'running');
+  const card = workspaceCard('scratch');
+  await card.getByRole('button', { name: 'Remove…' }).click();
+  await card.getByRole('button', { name: 'Remove', exact: true }).click();
+  await expect(card).toHaveCount(0);
+  await expect.poll(async () => (await platform.runtime(scratch.id)).state).toBe('archived');
+});
+
+test('the activity view shows every call, newest first, filterable', async () => {
+  await page.getByRole('button', { name: 'Activity' }).click();
+  const rows = page.getByRole('row');
+  // Header + read (ok), read (paused), shell (denied), b, a, denied, notes = 8 rows.
+  await expect(rows).toHaveCount(8);
+  await expect(rows.nth(1)).toContainText('read_file');
+  await expect(rows.nth(1)).toContainText('ok');
+  await expect(page.getByRole('row', { name: /runtime_paused/ })).toHaveCount(1);
+  await expect(page.getByRole('row', { name: /confirmation_denied/ })).toHaveCount(2);
+  await expect(rows.last()).toContainText('notes.md');
+  await snap('06-activity-dark');
+
+  await page.getByLabel('Outcome').selectOption('error');
+  await expect(rows).toHaveCount(4);
+  await page.getByLabel('Outcome').selectOption('');
+  await page.getByLabel('Tool').selectOption('run_command');
+  await expect(rows).toHaveCount(2);
+  await page.getByLabel('Tool').selectOption('');
+
+  // Live: a new call appears without reloading.
+  await platform.call(runtime.id, 'stat', { path: 'a.txt' });
+  await expect(rows).toHaveCount(9);
+  await expect(rows.nth(1)).toContainText('stat');
+});
+
+test('settings and the light theme', async ({ browser }) => {
+  await context.close();
+  await openContext(browser, 'light');
+  await page.goto(stack.uiUrl);
+  await page.getByRole('button', { name: 'Settings' }).click();
+  await page.getByLabel('Device name').fill('studio-mac');
+  await page.getByRole('button', { name: 'Save', exact: true }).click();
+  await expect(page.getByRole('status').filter({ hasText: 'Settings saved.' })).toBeVisible();
+  await snap('07-settings');
+  await page.getByRole('button', { name: 'Activity' }).click();
+  await expect(page.getByRole('row')).toHaveCount(10);
+  await snap('08-activity');
+});
+
+test('turning the connection off stops the runtime at the relay', async () => {
+  await page.getByRole('button', { name: 'Workspaces' }).click();
+  await page.getByRole('button', { name: 'Disconnect' }).click();
+  await expect(page.getByRole('heading', { name: 'Disconnected' })).toBeVisible();
+  await platform.waitForRuntime('site', 'stopped');
+  const outcome: CallOutcome = await platform.call(runtime.id, 'read_file', { path: 'notes.md' });
+  expect(outcome.body.error?.code).toBe('runtime_offline');
+  await page.getByRole('button', { name: 'Connect' }).click();
+  await platform.waitForRuntime('site', 'running');
+});

@@ -1,0 +1,123 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtemp, mkdir, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+
+/** The repository root (e2e/support/ → ../..). */
+export const REPO_ROOT = resolve(fileURLToPath(new URL('../..', import.meta.url)));
+
+/** How long the host may take to print its UI address on a loaded two-core box. */
+const HOST_START_TIMEOUT_MS = 30_000;
+/** How long the host gets to shut down cleanly before it is killed. */
+const HOST_STOP_TIMEOUT_MS = 10_000;
+
+/** The part of the relay's `startRelay` contract the tests use (relay/src/index.ts). */
+interface Relay {
+  url: string;
+  admin: {
+    createOrg(slug: string): Promise<unknown>;
+    createToken(input: { org: string; kind: 'desktop' | 'platform'; name?: string }): Promise<{ token: string }>;
+  };
+  close(): Promise<void>;
+}
+
+/** A running relay and headless host with its UI, and the secrets a person and a platform would have. */
+export interface Stack {
+  relayUrl: string;
+  desktopToken: string;
+  platformKey: string;
+  /** The UI address the host printed (with its secret). */
+  uiUrl: string;
+  /** A folder to add as a workspace, with a `notes.md` in it. */
+  workspaceDir: string;
+  /** A second folder, for the remove scenario. */
+  scratchDir: string;
+  /** Everything the host printed on stderr, for failure messages. */
+  hostLog(): string;
+  dispose(): Promise<void>;
+}
+
+/**
+ * Starts a real relay (the built `relay/dist`) in a temp data dir with an org, a desktop token
+ * and a platform key, and a real headless host (`app/bin/tether-desktop.js --headless --ui 0`)
+ * with no token, so the UI starts at onboarding.
+ */
+export async function startStack(): Promise<Stack> {
+  const dir = await mkdtemp(join(tmpdir(), 'tether-e2e-'));
+  const workspaceDir = join(dir, 'site');
+  const scratchDir = join(dir, 'scratch');
+  await mkdir(workspaceDir);
+  await mkdir(scratchDir);
+  await writeFile(join(workspaceDir, 'notes.md'), '# Launch notes\n\n- ship the landing page\n- write the changelog\n- tell the team\n');
+
+  const relayModule = (await import(pathToFileURL(join(REPO_ROOT, 'relay/dist/index.js')).href)) as {
+    startRelay(options: { port: number; dataDir: string; host?: string }): Promise<Relay>;
+  };
+  const relay = await relayModule.startRelay({ port: 0, dataDir: join(dir, 'relay') });
+  await relay.admin.createOrg('e2e');
+  const { token: desktopToken } = await relay.admin.createToken({ org: 'e2e', kind: 'desktop', name: 'e2e desktop' });
+  const { token: platformKey } = await relay.admin.createToken({ org: 'e2e', kind: 'platform', name: 'e2e platform' });
+
+  let log = '';
+  const host = spawn(process.execPath, [join(REPO_ROOT, 'app/bin/tether-desktop.js'), '--headless', '--relay', relay.url, '--config-dir', join(dir, 'config'), '--ui', '0'], {
+    cwd: dir,
+    // No TETHER_TOKEN: the person enters the token in the UI. No terminal: the UI answers.
+    env: { ...process.env, TETHER_TOKEN: '' },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  host.stderr!.setEncoding('utf8').on('data', (chunk: string) => (log += chunk));
+
+  let uiUrl: string;
+  try {
+    uiUrl = await waitForUiUrl(host, () => log);
+  } catch (err) {
+    await stopHost(host);
+    await relay.close();
+    await rm(dir, { recursive: true, force: true });
+    throw err;
+  }
+
+  return {
+    relayUrl: relay.url,
+    desktopToken,
+    platformKey,
+    uiUrl,
+    workspaceDir,
+    scratchDir,
+    hostLog: () => log,
+    async dispose() {
+      await stopHost(host);
+      await relay.close();
+      await rm(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+function waitForUiUrl(host: ChildProcess, log: () => string): Promise<string> {
+  return new Promise((resolveUrl, reject) => {
+    let out = '';
+    const timer = setTimeout(() => reject(new Error(`The host printed no UI address within ${HOST_START_TIMEOUT_MS} ms.\n${log()}`)), HOST_START_TIMEOUT_MS);
+    host.stdout!.setEncoding('utf8').on('data', (chunk: string) => {
+      out += chunk;
+      const match = /Tether Desktop UI: (http:\/\/127\.0\.0\.1:\d+\/#secret=[A-Za-z0-9_-]+)/.exec(out);
+      if (match?.[1]) {
+        clearTimeout(timer);
+        resolveUrl(match[1]);
+      }
+    });
+    host.once('exit', (code) => {
+      clearTimeout(timer);
+      reject(new Error(`The host exited with ${code} before serving the UI.\n${log()}`));
+    });
+  });
+}
+
+async function stopHost(host: ChildProcess): Promise<void> {
+  if (host.exitCode !== null || host.signalCode !== null) return;
+  const exited = new Promise<void>((r) => host.once('exit', () => r()));
+  host.kill('SIGTERM');
+  const timer = setTimeout(() => host.kill('SIGKILL'), HOST_STOP_TIMEOUT_MS);
+  await exited;
+  clearTimeout(timer);
+}
