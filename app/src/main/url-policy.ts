@@ -1,15 +1,13 @@
+import { APP_HOST, APP_SCHEME } from './app-protocol.js';
+
 /**
  * Which URLs are the app itself. Every IPC handler, navigation, new-window and permission
  * decision in the main process goes through here, so "is this our renderer?" has one answer.
  * Electron-free: the glue passes in plain URLs.
  */
 export interface UrlPolicyOptions {
-  /** file:// URL of the built renderer's index.html (the only page a packaged app shows). */
-  rendererIndexUrl: string;
   /** The Vite dev server (development only; main never passes it when the app is packaged). */
   devServerUrl?: string;
-  /** Windows and default macOS file systems ignore case in paths. */
-  caseInsensitivePaths?: boolean;
 }
 
 /** Where a frame that sent an IPC message was. */
@@ -38,15 +36,9 @@ function parse(url: string): URL | null {
 
 /** Decides about URLs: the app's own pages, trusted IPC senders, navigation, permissions. */
 export class UrlPolicy {
-  readonly #indexPath: string;
   readonly #devOrigin: string | undefined;
-  readonly #caseInsensitive: boolean;
 
-  constructor(options: UrlPolicyOptions) {
-    const index = parse(options.rendererIndexUrl);
-    if (!index || index.protocol !== 'file:') throw new Error(`rendererIndexUrl must be a file:// URL, got ${options.rendererIndexUrl}`);
-    this.#caseInsensitive = options.caseInsensitivePaths ?? false;
-    this.#indexPath = this.#normalizePath(index.pathname);
+  constructor(options: UrlPolicyOptions = {}) {
     const dev = options.devServerUrl ? parse(options.devServerUrl) : null;
     if (options.devServerUrl && (!dev || !/^https?:$/.test(dev.protocol))) {
       throw new Error(`devServerUrl must be an http(s) URL, got ${options.devServerUrl}`);
@@ -59,15 +51,13 @@ export class UrlPolicy {
     return this.#devOrigin;
   }
 
-  /** True for the renderer's own page (any hash or query) or, in development, the dev server. */
+  /** True for a page of the app's own scheme (tether://app/…) or, in development, the dev server. */
   isAppUrl(url: string): boolean {
     const parsed = parse(url);
     if (!parsed) return false;
-    if (parsed.protocol === 'file:') {
-      // A UNC host (file://server/share/...) is never our bundled file.
-      return parsed.host === '' && this.#normalizePath(parsed.pathname) === this.#indexPath;
-    }
-    return this.#devOrigin !== undefined && parsed.origin === this.#devOrigin;
+    // Node gives non-special schemes an opaque origin, so compare scheme, host and port.
+    if (parsed.protocol === `${APP_SCHEME}:`) return parsed.host === APP_HOST && parsed.username === '' && parsed.password === '';
+    return this.#devOrigin !== undefined && /^https?:$/.test(parsed.protocol) && parsed.origin === this.#devOrigin;
   }
 
   /** True when an IPC message came from the app's own page in a window's main frame. */
@@ -76,8 +66,9 @@ export class UrlPolicy {
   }
 
   /**
-   * Navigation away from the loaded page is always refused: the UI is a single page, and a
-   * compromised page must not be able to swap itself for a remote one that keeps the preload.
+   * Navigation away from the loaded page is always refused: the UI is a single page (hash
+   * routes are not navigations), and a compromised page must not swap itself for a remote
+   * one that keeps the preload's API.
    */
   allowNavigation(_url: string): boolean {
     return false;
@@ -86,21 +77,11 @@ export class UrlPolicy {
   /** New windows are always denied; https links go to the person's browser instead. */
   windowOpen(url: string): WindowOpenDecision {
     const parsed = parse(url);
-    return { action: 'deny', openExternally: parsed !== null && parsed.protocol === 'https:' && !this.isAppUrl(url) };
+    return { action: 'deny', openExternally: parsed !== null && parsed.protocol === 'https:' };
   }
 
   /** Only the app's own page, and only for notifications (no camera, geolocation, …). */
   allowPermission(permission: string, requestingUrl: string): boolean {
     return ALLOWED_PERMISSIONS.has(permission) && this.isAppUrl(requestingUrl);
-  }
-
-  #normalizePath(pathname: string): string {
-    let decoded: string;
-    try {
-      decoded = decodeURIComponent(pathname);
-    } catch {
-      decoded = pathname;
-    }
-    return this.#caseInsensitive ? decoded.toLowerCase() : decoded;
   }
 }
