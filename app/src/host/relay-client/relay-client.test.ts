@@ -137,19 +137,20 @@ async function setup(options: { autoPong?: boolean; token?: string; client?: Par
   cleanups.push(() => relay.close());
   const calls = new TestCalls();
   const logs: string[] = [];
+  const announced = { current: [workspace] };
   const client = new RelayClient({
     relayUrl: url,
     token: options.token ?? 'tdt_good',
-    device: { deviceId: 'dev1', name: 'Laptop', os: 'linux' },
+    device: () => ({ deviceId: 'dev1', name: 'Laptop', os: 'linux' }),
     appVersion: '0.1.0',
-    announcements: () => [workspace],
+    announcements: () => announced.current,
     calls,
     backoff: { baseMs: 10, maxMs: 50 },
     log: (line) => logs.push(line),
     ...options.client,
   });
   cleanups.push(() => client.dispose());
-  return { relay, url, calls, client, logs };
+  return { relay, url, calls, client, logs, announced };
 }
 
 describe('RelayClient', () => {
@@ -228,6 +229,20 @@ describe('RelayClient', () => {
       relay.heartbeatIntervalMs = 100;
       await waitFor(() => relay.sockets.length >= 2, 'a second connection after missed heartbeats');
       expect(client.status.state).not.toBe('error');
+    });
+  });
+
+  describe('sendWorkspaces', () => {
+    it('sends a workspaces frame when the announcements changed, and only then', async () => {
+      const { relay, client, announced } = await setup();
+      await waitFor(() => client.status.state === 'connected', 'connected');
+      client.sendWorkspaces();
+      announced.current = [{ ...workspace, state: 'error', reason: 'The folder is gone.' }];
+      client.sendWorkspaces();
+      client.sendWorkspaces();
+      await waitFor(() => relay.framesOf('workspaces').length === 1, 'workspaces frame');
+      await new Promise((r) => setTimeout(r, 100));
+      expect(relay.framesOf('workspaces')).toEqual([{ type: 'workspaces', workspaces: announced.current }]);
     });
   });
 

@@ -75,7 +75,8 @@ export interface RelayClientOptions {
   token?: string | undefined;
   /** A PEM file with the CA that signed a self-hosted relay's certificate (wss only; replaces the system CAs). */
   caFile?: string | undefined;
-  device: Device;
+  /** The device as `hello` names it (read at every connect: the person may rename it). */
+  device: () => Device;
   appVersion: string;
   /** The current workspace announcements, read for `hello` and for every `workspaces` frame. */
   announcements: () => WorkspaceAnnouncement[];
@@ -119,6 +120,8 @@ export class RelayClient extends EventEmitter {
   private readonly backoff: Backoff;
   private readonly drains = new DrainWaiters();
   private bindings: RuntimeBinding[] = [];
+  /** The announcements last sent on this connection, so unchanged ones are not sent again. */
+  private announced: string | undefined;
   private readonly log: (line: string) => void;
 
   constructor(private readonly options: RelayClientOptions) {
@@ -171,7 +174,11 @@ export class RelayClient extends EventEmitter {
     const ws = this.ws;
     // Before `open` the coming `hello` carries them; after it, a frame keeps the relay current.
     if (ws === undefined || ws.readyState !== WebSocket.OPEN) return;
-    this.send(ws, { type: 'workspaces', workspaces: this.options.announcements() });
+    const workspaces = this.options.announcements();
+    const text = JSON.stringify(workspaces);
+    if (text === this.announced) return;
+    this.announced = text;
+    this.send(ws, { type: 'workspaces', workspaces });
   }
 
   /** Sends file-change and health events (already batched by the WorkspaceSet); dropped while offline. */
@@ -266,12 +273,14 @@ export class RelayClient extends EventEmitter {
       this.failure ??= { reason: describeNetworkError(err), final: false };
     });
     ws.on('open', () => {
+      const workspaces = this.options.announcements();
+      this.announced = JSON.stringify(workspaces);
       this.send(ws, {
         type: 'hello',
         protocolVersion: PROTOCOL_VERSION,
-        device: this.options.device,
+        device: this.options.device(),
         appVersion: this.options.appVersion,
-        workspaces: this.options.announcements(),
+        workspaces,
       });
     });
     ws.on('message', (data, isBinary) => this.onMessage(ws, data, isBinary));
