@@ -76,7 +76,9 @@ describe('AuditLog', () => {
       }
       expect((await readdir(dir)).length).toBeGreaterThan(2);
       const a = await log.list({ workspaceId: 'ws_a', limit: 100 });
-      expect(a.map((e) => e.callId)).toEqual([28, 26, 24, 22, 20, 18, 16, 14, 12, 10, 8, 6, 4, 2, 0].map((n) => `call_${n}`));
+      expect(a.map((e) => e.callId)).toEqual(
+        [28, 26, 24, 22, 20, 18, 16, 14, 12, 10, 8, 6, 4, 2, 0].map((n) => `call_${n}`),
+      );
       const writesFailed = await log.list({ tool: 'write_file', outcome: 'error', limit: 100 });
       expect(writesFailed.map((e) => e.callId)).toEqual(['call_15', 'call_0']);
       expect(writesFailed[0]!.errorCode).toBe('confirmation_denied');
@@ -99,9 +101,13 @@ describe('AuditLog', () => {
 describe('summarizeArgs', () => {
   it('names paths and commands but never contents, edit texts or input', () => {
     expect(summarizeArgs('write_file', { path: 'a.txt', content: 'SECRET' })).toBe('a.txt (6 chars)');
-    expect(summarizeArgs('edit_file', { path: 'b.ts', edits: [{ oldText: 'SECRET', newText: 'x' }] })).toBe('b.ts (1 edit)');
+    expect(summarizeArgs('edit_file', { path: 'b.ts', edits: [{ oldText: 'SECRET', newText: 'x' }] })).toBe(
+      'b.ts (1 edit)',
+    );
     expect(summarizeArgs('shell_write', { sessionId: 's1', input: 'password\n' })).toBe('session s1, 9 chars of input');
-    expect(summarizeArgs('run_command', { command: 'npm test', cwd: 'pkg', env: { TOKEN: 'SECRET' } })).toBe('npm test (in pkg)');
+    expect(summarizeArgs('run_command', { command: 'npm test', cwd: 'pkg', env: { TOKEN: 'SECRET' } })).toBe(
+      'npm test (in pkg)',
+    );
     expect(summarizeArgs('move', { from: 'a', to: 'b' })).toBe('a → b');
     expect(summarizeArgs('list_dir', {})).toBe('.');
     expect(summarizeArgs('run_command', { command: 'x'.repeat(1000) }).length).toBeLessThanOrEqual(300);

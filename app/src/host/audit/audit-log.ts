@@ -64,7 +64,11 @@ export class AuditLog extends EventEmitter<{ appended: [AuditEntry] }> {
 
   /** Appends one entry (id and time are added). Appends are written in call order. */
   append(entry: Omit<AuditEntry, 'id' | 'time'>): Promise<AuditEntry> {
-    const full: AuditEntry = { id: `aud_${randomBytes(9).toString('base64url')}`, time: new Date().toISOString(), ...entry };
+    const full: AuditEntry = {
+      id: `aud_${randomBytes(9).toString('base64url')}`,
+      time: new Date().toISOString(),
+      ...entry,
+    };
     const run = async (): Promise<AuditEntry> => {
       if (this.disposed) throw new Error('The audit log is closed.');
       const line = `${this.needsNewline ? '\n' : ''}${JSON.stringify(full)}\n`;

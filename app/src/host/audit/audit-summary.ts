@@ -42,7 +42,9 @@ export function summarizeArgs(tool: string, args: unknown): string {
       return '';
     case 'edit_file': {
       const edits = Array.isArray(a.edits) ? a.edits.length : 0;
-      return cut(`${str(a.path) ?? '?'} (${edits} edit${edits === 1 ? '' : 's'}${a.dryRun === true ? ', dry run' : ''})`);
+      return cut(
+        `${str(a.path) ?? '?'} (${edits} edit${edits === 1 ? '' : 's'}${a.dryRun === true ? ', dry run' : ''})`,
+      );
     }
     case 'write_file': {
       const content = str(a.content);

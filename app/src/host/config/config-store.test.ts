@@ -14,7 +14,18 @@ afterEach(async () => {
 });
 
 function workspace(id: string, root: string, extra: Partial<WorkspaceConfig> = {}): WorkspaceConfig {
-  return { id, name: id, description: '', root, policy: { ...DEFAULT_POLICY }, disabledTools: [], paused: false, watchIgnore: [], sandbox: 'none', ...extra };
+  return {
+    id,
+    name: id,
+    description: '',
+    root,
+    policy: { ...DEFAULT_POLICY },
+    disabledTools: [],
+    paused: false,
+    watchIgnore: [],
+    sandbox: 'none',
+    ...extra,
+  };
 }
 
 describe('ConfigStore', () => {
@@ -62,7 +73,9 @@ describe('ConfigStore', () => {
     it('refuses a file with an unknown key rather than ignoring it (fail closed), keeping the device id', async () => {
       const store = await ConfigStore.open(dir);
       const config = JSON.parse(await readFile(store.path, 'utf8'));
-      config.workspaces = [{ ...workspace('ws_a', '/tmp/a'), policy: { read: 'allow', write: 'allow', shell: 'allow' }, confirmAll: true }];
+      config.workspaces = [
+        { ...workspace('ws_a', '/tmp/a'), policy: { read: 'allow', write: 'allow', shell: 'allow' }, confirmAll: true },
+      ];
       await writeFile(store.path, JSON.stringify(config));
       const reopened = await ConfigStore.open(dir);
       expect(reopened.get().workspaces).toEqual([]);
@@ -73,7 +86,9 @@ describe('ConfigStore', () => {
     it('refuses a policy value it does not know', async () => {
       const store = await ConfigStore.open(dir);
       const config = JSON.parse(await readFile(store.path, 'utf8'));
-      config.workspaces = [{ ...workspace('ws_a', '/tmp/a'), policy: { read: 'allow', write: 'sometimes', shell: 'ask' } }];
+      config.workspaces = [
+        { ...workspace('ws_a', '/tmp/a'), policy: { read: 'allow', write: 'sometimes', shell: 'ask' } },
+      ];
       await writeFile(store.path, JSON.stringify(config));
       const reopened = await ConfigStore.open(dir);
       expect(reopened.get().workspaces).toEqual([]);

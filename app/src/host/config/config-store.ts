@@ -87,15 +87,24 @@ export const desktopConfigSchema = z
     const ids = new Set<string>();
     const roots = new Set<string>();
     config.workspaces.forEach((w, i) => {
-      if (ids.has(w.id)) ctx.addIssue({ code: 'custom', path: ['workspaces', i, 'id'], message: `duplicate workspace id ${w.id}` });
-      if (roots.has(w.root)) ctx.addIssue({ code: 'custom', path: ['workspaces', i, 'root'], message: `duplicate workspace root ${w.root}` });
+      if (ids.has(w.id))
+        ctx.addIssue({ code: 'custom', path: ['workspaces', i, 'id'], message: `duplicate workspace id ${w.id}` });
+      if (roots.has(w.root))
+        ctx.addIssue({
+          code: 'custom',
+          path: ['workspaces', i, 'root'],
+          message: `duplicate workspace root ${w.root}`,
+        });
       ids.add(w.id);
       roots.add(w.root);
     });
   });
 
 /** The per-user directory Tether keeps its config, token file and audit log in. */
-export function defaultConfigDir(env: NodeJS.ProcessEnv = process.env, platform: NodeJS.Platform = process.platform): string {
+export function defaultConfigDir(
+  env: NodeJS.ProcessEnv = process.env,
+  platform: NodeJS.Platform = process.platform,
+): string {
   if (platform === 'win32') return join(env.APPDATA ?? join(homedir(), 'AppData', 'Roaming'), 'Tether');
   if (platform === 'darwin') return join(homedir(), 'Library', 'Application Support', 'Tether');
   const xdg = env.XDG_CONFIG_HOME;
@@ -105,7 +114,9 @@ export function defaultConfigDir(env: NodeJS.ProcessEnv = process.env, platform:
 
 /** A new random id with a readable prefix, e.g. `dev_3k9…`; fits the protocol's idSchema. */
 export function newId(prefix: string): string {
-  return `${prefix}_${randomBytes(12).toString('base64url').replace(/[^A-Za-z0-9]/g, 'x')}`;
+  return `${prefix}_${randomBytes(12)
+    .toString('base64url')
+    .replace(/[^A-Za-z0-9]/g, 'x')}`;
 }
 
 function freshConfig(deviceId?: string): DesktopConfig {
@@ -212,7 +223,9 @@ export class ConfigStore {
     const aside = `${path}.corrupt-${new Date().toISOString().replace(/[:.]/g, '-')}`;
     try {
       await rename(path, aside);
-      store.warnings.push(`The config file ${path} ${problem}. It was moved to ${aside}; Tether started with no workspaces. Add them again or repair the file.`);
+      store.warnings.push(
+        `The config file ${path} ${problem}. It was moved to ${aside}; Tether started with no workspaces. Add them again or repair the file.`,
+      );
     } catch (err) {
       store.warnings.push(
         `The config file ${path} ${problem} and could not be moved aside (${(err as NodeJS.ErrnoException).code ?? String(err)}); Tether started with no workspaces.`,

@@ -1,6 +1,11 @@
 import { randomBytes } from 'node:crypto';
 import { EventEmitter } from 'node:events';
-import { CONFIRMATION_TIMEOUT_MS, MAX_ALLOW_MINUTES, type ConfirmationAnswer, type ConfirmationRequest } from '@tether/shared';
+import {
+  CONFIRMATION_TIMEOUT_MS,
+  MAX_ALLOW_MINUTES,
+  type ConfirmationAnswer,
+  type ConfirmationRequest,
+} from '@tether/shared';
 
 /** How a confirmation ended, as front ends and the `confirm:resolved` event name it. */
 export type ConfirmationOutcome = 'allowed' | 'denied' | 'timeout' | 'cancelled';
@@ -68,7 +73,9 @@ export class ConfirmationBroker extends EventEmitter<ConfirmationBrokerEvents> {
     const createdAt = Date.now();
     const request: ConfirmationRequest = {
       ...req,
-      id: `cnf_${randomBytes(9).toString('base64url').replace(/[^A-Za-z0-9]/g, 'x')}`,
+      id: `cnf_${randomBytes(9)
+        .toString('base64url')
+        .replace(/[^A-Za-z0-9]/g, 'x')}`,
       createdAt,
       expiresAt: createdAt + this.timeoutMs,
     };
@@ -101,7 +108,8 @@ export class ConfirmationBroker extends EventEmitter<ConfirmationBrokerEvents> {
       pending.settle({ decision: 'deny' }, 'denied');
     } else if (answer.decision === 'allow_workspace') {
       const decision: BrokerDecision = { decision: 'allow_workspace' };
-      if (answer.minutes !== undefined) decision.minutes = Math.min(MAX_ALLOW_MINUTES, Math.max(1, Math.floor(answer.minutes)));
+      if (answer.minutes !== undefined)
+        decision.minutes = Math.min(MAX_ALLOW_MINUTES, Math.max(1, Math.floor(answer.minutes)));
       pending.settle(decision, 'allowed');
     } else {
       pending.settle({ decision: 'allow_once' }, 'allowed');

@@ -74,7 +74,10 @@ export class PolicyEngine {
       return {
         allowed: false,
         decision: 'unavailable',
-        error: errorValue('confirmation_unavailable', `The ${category} call needs a confirmation, and no window or terminal is there to ask.`),
+        error: errorValue(
+          'confirmation_unavailable',
+          `The ${category} call needs a confirmation, and no window or terminal is there to ask.`,
+        ),
       };
     }
 
@@ -120,22 +123,39 @@ export class PolicyEngine {
       case 'unavailable':
         return { allowed: false, decision: 'unavailable', error: errorValue('confirmation_unavailable') };
       case 'cancelled':
-        return { allowed: false, decision: 'denied', error: errorValue('cancelled', 'The call was cancelled while waiting for confirmation.') };
+        return {
+          allowed: false,
+          decision: 'denied',
+          error: errorValue('cancelled', 'The call was cancelled while waiting for confirmation.'),
+        };
     }
   }
 
   /** The verdicts that need no question; null when the category is `ask`. */
   private fixedVerdict(w: PolicySubject, tool: ToolName, category: Category): PolicyVerdict | null {
-    if (w.config.paused || w.state === 'paused') return { allowed: false, decision: 'paused', error: errorValue('runtime_paused') };
+    if (w.config.paused || w.state === 'paused')
+      return { allowed: false, decision: 'paused', error: errorValue('runtime_paused') };
     if (w.state === 'error') {
-      return { allowed: false, decision: 'unavailable', error: errorValue('runtime_error', `The workspace is in an error state: ${w.reason ?? 'unknown reason'}.`) };
+      return {
+        allowed: false,
+        decision: 'unavailable',
+        error: errorValue('runtime_error', `The workspace is in an error state: ${w.reason ?? 'unknown reason'}.`),
+      };
     }
     if (w.config.disabledTools.includes(tool)) {
-      return { allowed: false, decision: 'disabled', error: errorValue('tool_disabled', `${tool} is switched off for this workspace.`) };
+      return {
+        allowed: false,
+        decision: 'disabled',
+        error: errorValue('tool_disabled', `${tool} is switched off for this workspace.`),
+      };
     }
     const rule = w.config.policy[category];
     if (rule === 'deny') {
-      return { allowed: false, decision: 'policy_denied', error: errorValue('policy_denied', `The workspace's policy denies ${category} calls.`) };
+      return {
+        allowed: false,
+        decision: 'policy_denied',
+        error: errorValue('policy_denied', `The workspace's policy denies ${category} calls.`),
+      };
     }
     if (rule === 'allow') return { allowed: true, decision: 'allowed' };
     return null;

@@ -42,7 +42,8 @@ export function createTerminalFrontend(
       const index = queue.findIndex((r) => r.id === id);
       if (index >= 0) queue.splice(index, 1);
       if (current?.id === id) {
-        if (outcome === 'timeout' || outcome === 'cancelled') write(`\n(${outcome === 'timeout' ? 'no answer in time: denied' : 'the call was cancelled'})\n`);
+        if (outcome === 'timeout' || outcome === 'cancelled')
+          write(`\n(${outcome === 'timeout' ? 'no answer in time: denied' : 'the call was cancelled'})\n`);
         showNext();
       }
     },
@@ -87,13 +88,16 @@ export function createTerminalFrontend(
   };
 }
 
+// Tab stays (diffs use it); every other C0 and C1 control character is escaped.
+// eslint-disable-next-line no-control-regex
+const CONTROL_CHARS = /[\u0000-\u0008\u000a-\u001f\u007f-\u009f]/g;
+
 /**
  * Makes relay-supplied text safe to print: control characters (ANSI escapes could redraw the
  * prompt, hide a line or fake an answer) are shown as visible `\xNN` escapes instead.
  */
 export function printable(text: string): string {
-  // eslint-disable-next-line no-control-regex
-  return text.replace(/[\u0000-\u0008\u000a-\u001f\u007f-\u009f]/g, (c) => `\\x${c.charCodeAt(0).toString(16).padStart(2, '0')}`);
+  return text.replace(CONTROL_CHARS, (c) => `\\x${c.charCodeAt(0).toString(16).padStart(2, '0')}`);
 }
 
 function describe(req: ConfirmationRequest): string {

@@ -44,7 +44,10 @@ export class TokenStore {
 
   /** Probes the keychain and opens the store that works. */
   static async open(configDir: string, options: TokenStoreOptions = {}): Promise<TokenStore> {
-    const entry = options.useKeychain === false ? null : await probeKeychain(options.service ?? KEYCHAIN_SERVICE, options.account ?? KEYCHAIN_ACCOUNT);
+    const entry =
+      options.useKeychain === false
+        ? null
+        : await probeKeychain(options.service ?? KEYCHAIN_SERVICE, options.account ?? KEYCHAIN_ACCOUNT);
     const store = new TokenStore(configDir, entry);
     if (store.entry) {
       await store.migrateFileToKeychain();
@@ -102,7 +105,9 @@ export class TokenStore {
     }
     if ((mode & 0o077) !== 0) {
       await chmod(this.filePath, 0o600);
-      this.warnings.push(`The token file ${this.filePath} was readable by others (mode ${mode.toString(8)}); it was changed to 0600.`);
+      this.warnings.push(
+        `The token file ${this.filePath} was readable by others (mode ${mode.toString(8)}); it was changed to 0600.`,
+      );
     }
   }
 
@@ -126,7 +131,8 @@ export class TokenStore {
  * or reboot, which for a token is worse than an honest 0600 file.
  */
 async function probeKeychain(service: string, account: string): Promise<AsyncEntry | null> {
-  const options: EntryOptions | undefined = process.platform === 'linux' ? { linux: { store: 'secret-service' } } : undefined;
+  const options: EntryOptions | undefined =
+    process.platform === 'linux' ? { linux: { store: 'secret-service' } } : undefined;
   try {
     const entry = new AsyncEntry(service, account, options);
     await entry.getPassword(AbortSignal.timeout(KEYCHAIN_PROBE_TIMEOUT_MS));
