@@ -1,0 +1,185 @@
+import type { Stats } from 'node:fs';
+import { lstat, realpath, stat } from 'node:fs/promises';
+import path from 'node:path';
+import { TetherError } from '@tether/shared';
+import { relativeInside, splitWorkspacePath, type PathFormProblem } from './path-forms.js';
+
+/**
+ * A path argument after the guard accepted it.
+ *
+ * - `abs`: the real path, every symlink resolved (the final one too when it exists); read here.
+ * - `entry`: the real parent joined with the final name as given, the final symlink NOT
+ *   followed; `lstat`, unlink and rename act here, so a link is handled as a link.
+ * - `rel`: workspace-relative posix path as the caller named it (`.` for the root), for results.
+ */
+export interface ResolvedPath {
+  abs: string;
+  rel: string;
+  exists: boolean;
+  entry: string;
+  /** True when the final component is a symlink (to somewhere inside the workspace). */
+  isSymlink: boolean;
+}
+
+/** Why the guard refused a path; carried in the error's details (never any outside data). */
+export type RefusalReason =
+  PathFormProblem | 'symlink_escape' | 'symlink_dangling' | 'symlink_loop' | 'root' | 'root_replaced';
+
+/** Refusal error: the same code and message for every reason, so nothing about the outside leaks. */
+export function outsideError(reason: RefusalReason): TetherError {
+  return new TetherError('path_outside_workspace', undefined, { reason });
+}
+
+function errnoCode(err: unknown): string | undefined {
+  return typeof err === 'object' && err !== null && 'code' in err ? String((err as { code: unknown }).code) : undefined;
+}
+
+/**
+ * The workspace boundary (DESIGN.md "Path boundary"). Opened on a folder, it pins that folder's
+ * real path and identity (dev+ino); every path argument of every tool goes through `resolve`,
+ * which refuses with `path_outside_workspace` anything that, after `..`, symlinks of every
+ * existing component and platform forms, is not inside the pinned root. A root that was
+ * replaced (by a symlink or another folder) is refused the same way; a root that is gone
+ * fails with `not_found` ("the workspace folder is gone").
+ */
+export class PathGuard {
+  /** The root's real path, pinned at open. */
+  readonly root: string;
+  /** True when the root lives on a case-insensitive file system (names compared folded). */
+  readonly caseInsensitive: boolean;
+  private readonly given: string;
+  private readonly dev: number;
+  private readonly ino: number;
+
+  private constructor(root: string, given: string, st: Stats, caseInsensitive: boolean) {
+    this.root = root;
+    this.given = given;
+    this.dev = st.dev;
+    this.ino = st.ino;
+    this.caseInsensitive = caseInsensitive;
+  }
+
+  /** Pins `root` (which must be an existing folder) as a workspace boundary. */
+  static async open(root: string): Promise<PathGuard> {
+    const given = path.resolve(root);
+    let real: string;
+    try {
+      real = await realpath(given);
+    } catch (err) {
+      throw new TetherError('not_found', 'The workspace folder does not exist.', undefined, { cause: err });
+    }
+    const st = await lstat(real);
+    if (!st.isDirectory()) throw new TetherError('not_a_directory', 'The workspace root is not a folder.');
+    return new PathGuard(real, given, st, await detectCaseInsensitive(real, st));
+  }
+
+  /**
+   * Resolves a caller's path against the root and checks it. `allowRoot: false` refuses the
+   * root itself (delete, move). Throws `path_outside_workspace`, or `not_found` when the
+   * root is gone.
+   */
+  async resolve(p: string, options: { allowRoot?: boolean } = {}): Promise<ResolvedPath> {
+    const split = splitWorkspacePath(p, [this.root, this.given], {
+      platform: process.platform,
+      caseInsensitive: this.caseInsensitive,
+    });
+    if (!split.ok) {
+      if (split.problem === 'name_too_long')
+        throw new TetherError('invalid_args', 'A path component is longer than 255 bytes.');
+      throw outsideError(split.problem);
+    }
+    const parts = split.parts;
+    if (parts.length === 0 && options.allowRoot === false) throw outsideError('root');
+    await this.checkRoot();
+
+    let cur = this.root; // always a real path inside the root
+    let exists = true;
+    let isSymlink = false;
+    let entry = this.root;
+    for (let i = 0; i < parts.length; i++) {
+      const name = parts[i] as string;
+      const next = path.join(cur, name);
+      const last = i === parts.length - 1;
+      if (!exists) {
+        cur = next;
+        entry = next;
+        continue;
+      }
+      let st: Stats;
+      try {
+        st = await lstat(next);
+      } catch (err) {
+        const code = errnoCode(err);
+        if (code !== 'ENOENT' && code !== 'ENOTDIR') throw err;
+        exists = false;
+        cur = next;
+        entry = next;
+        continue;
+      }
+      entry = next;
+      if (st.isSymbolicLink()) {
+        cur = await this.followInside(next);
+        if (last) isSymlink = true;
+      } else {
+        cur = next;
+      }
+    }
+    return { abs: cur, rel: parts.length === 0 ? '.' : parts.join('/'), exists, entry, isSymlink };
+  }
+
+  /** Workspace-relative posix path of a real path inside the root (for walk results). */
+  relative(abs: string): string {
+    const rel = relativeInside(abs, this.root, this.caseInsensitive);
+    if (rel === undefined) throw outsideError('outside');
+    return rel === '' ? '.' : rel;
+  }
+
+  /** Fails unless the root is still the very folder pinned at open. */
+  async checkRoot(): Promise<void> {
+    let st: Stats;
+    try {
+      st = await lstat(this.root);
+    } catch (err) {
+      if (errnoCode(err) === 'ENOENT' || errnoCode(err) === 'ENOTDIR') {
+        throw new TetherError('not_found', 'The workspace folder is gone.', { reason: 'root_gone' });
+      }
+      throw err;
+    }
+    if (!st.isDirectory() || st.dev !== this.dev || st.ino !== this.ino) throw outsideError('root_replaced');
+  }
+
+  /** Resolves a symlink found at `link` (a real path inside the root) and refuses it unless its target is inside. */
+  private async followInside(link: string): Promise<string> {
+    let target: string;
+    try {
+      target = await realpath(link);
+    } catch (err) {
+      const code = errnoCode(err);
+      if (code === 'ELOOP') throw outsideError('symlink_loop');
+      if (code === 'ENOENT' || code === 'ENOTDIR') {
+        // Dangling: where it would lead cannot be checked (and may be created later), so it is refused.
+        throw outsideError('symlink_dangling');
+      }
+      throw err;
+    }
+    const rel = relativeInside(target, this.root, this.caseInsensitive);
+    if (rel === undefined) throw outsideError('symlink_escape');
+    return target;
+  }
+}
+
+/**
+ * Whether names under `root` are compared case-insensitively: the root is looked up with its
+ * last name's case flipped; the same inode means the file system folds case (macOS, Windows).
+ */
+async function detectCaseInsensitive(root: string, st: Stats): Promise<boolean> {
+  const base = path.basename(root);
+  const flipped = [...base].map((c) => (c === c.toLowerCase() ? c.toUpperCase() : c.toLowerCase())).join('');
+  if (flipped === base) return process.platform === 'win32' || process.platform === 'darwin';
+  try {
+    const other = await stat(path.join(path.dirname(root), flipped));
+    return other.ino === st.ino && other.dev === st.dev;
+  } catch {
+    return false;
+  }
+}
