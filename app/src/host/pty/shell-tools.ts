@@ -1,0 +1,179 @@
+import {
+  DEFAULT_SHELL_WAIT_MS,
+  MAX_SHELL_SESSIONS_PER_WORKSPACE,
+  SHELL_SESSION_BUFFER_BYTES,
+  SHELL_SESSION_IDLE_MS,
+  TetherError,
+} from '@tether/shared';
+import type { ToolContext, ToolHandlers } from '../tools/tool-context.js';
+import { KILL_GRACE_MS } from './process-tree.js';
+import { PtyLauncher, resolveCwd, type PtyLauncherOptions } from './pty-launcher.js';
+import { runCommand, type RunningCommand } from './run-command.js';
+import { EXITED_SESSION_LINGER_MS, ShellSession } from './shell-session.js';
+
+/** Settings of the shell tools; every default is the named limit in @tether/shared or this folder. */
+export interface ShellToolsOptions extends PtyLauncherOptions {
+  /** Reap a session after this long without a read or write; default SHELL_SESSION_IDLE_MS. */
+  idleMs?: number;
+  /** Unread output kept per session; default SHELL_SESSION_BUFFER_BYTES. */
+  sessionBufferBytes?: number;
+  /** Sessions per workspace; default MAX_SHELL_SESSIONS_PER_WORKSPACE. */
+  maxSessionsPerWorkspace?: number;
+  /** SIGTERM-to-SIGKILL grace when killing a tree; default KILL_GRACE_MS. */
+  killGraceMs?: number;
+  /** How long an exited session stays after its final output was read; default EXITED_SESSION_LINGER_MS. */
+  exitedLingerMs?: number;
+}
+
+/** The shell tools of the host and the handles their owner needs. */
+export interface ShellTools {
+  handlers: ToolHandlers;
+  /** Kills every session and command of a workspace (it was removed or paused). */
+  killWorkspaceSessions(workspaceId: string): Promise<void>;
+  /** Kills every process tree, clears every timer; later calls fail `unavailable`. */
+  dispose(): Promise<void>;
+}
+
+/**
+ * Creates run_command and the shell_* session tools. Sessions are kept per workspace, and a
+ * session id from another workspace is `session_not_found` there.
+ */
+export function createShellTools(options: ShellToolsOptions = {}): ShellTools {
+  const launcher = new PtyLauncher(options);
+  const killGraceMs = options.killGraceMs ?? KILL_GRACE_MS;
+  const maxSessions = options.maxSessionsPerWorkspace ?? MAX_SHELL_SESSIONS_PER_WORKSPACE;
+  const sessions = new Map<string, Map<string, ShellSession>>();
+  const runs = new Set<RunningCommand>();
+  const pending = new Set<Promise<unknown>>();
+  let disposed = false;
+
+  /** Keeps a kill in flight visible to dispose(), so it can wait for it. */
+  const track = <T>(work: Promise<T>): Promise<T> => {
+    pending.add(work);
+    void work.finally(() => pending.delete(work)).catch(() => undefined);
+    return work;
+  };
+
+  const checkOpen = (): void => {
+    if (disposed) throw new TetherError('unavailable', 'The host is shutting down.');
+  };
+
+  const workspaceSessions = (workspaceId: string): Map<string, ShellSession> => {
+    let map = sessions.get(workspaceId);
+    if (!map) {
+      map = new Map();
+      sessions.set(workspaceId, map);
+    }
+    return map;
+  };
+
+  const findSession = (ctx: ToolContext, sessionId: string): ShellSession => {
+    const session = sessions.get(ctx.workspace.id)?.get(sessionId);
+    if (!session) throw new TetherError('session_not_found', undefined, { sessionId });
+    return session;
+  };
+
+  const forget = (session: ShellSession): void => {
+    const map = sessions.get(session.workspaceId);
+    map?.delete(session.id);
+    if (map?.size === 0) sessions.delete(session.workspaceId);
+  };
+
+  const handlers: ToolHandlers = {
+    run_command: async (args, ctx) => {
+      checkOpen();
+      return runCommand(launcher, args, ctx, {
+        killGraceMs,
+        started: (run) => runs.add(run),
+        finished: (run) => runs.delete(run),
+      });
+    },
+
+    shell_start: async (args, ctx) => {
+      checkOpen();
+      const running = [...(sessions.get(ctx.workspace.id)?.values() ?? [])].filter((s) => !s.hasExited);
+      if (running.length >= maxSessions) {
+        throw new TetherError(
+          'busy',
+          `At most ${maxSessions} shell sessions may run in one workspace; kill one first.`,
+        );
+      }
+      const cwd = await resolveCwd(ctx, args.cwd);
+      const pty = await launcher.launch({
+        workspaceId: ctx.workspace.id,
+        root: ctx.workspace.root,
+        cwd: cwd.abs,
+        command: args.command,
+        env: args.env,
+        cols: args.cols,
+        rows: args.rows,
+      });
+      const session = new ShellSession(pty, {
+        workspaceId: ctx.workspace.id,
+        command: args.command ?? launcher.shell,
+        cwd: cwd.rel,
+        idleMs: options.idleMs ?? SHELL_SESSION_IDLE_MS,
+        bufferBytes: options.sessionBufferBytes ?? SHELL_SESSION_BUFFER_BYTES,
+        killGraceMs,
+        exitedLingerMs: options.exitedLingerMs ?? EXITED_SESSION_LINGER_MS,
+        onRemove: (s) => {
+          forget(s);
+          void track(s.dispose());
+        },
+      });
+      workspaceSessions(ctx.workspace.id).set(session.id, session);
+      if (disposed) {
+        await session.dispose(); // dispose() ran while we were spawning
+        checkOpen();
+      }
+      return session.info();
+    },
+
+    shell_write: async (args, ctx) => {
+      checkOpen();
+      return findSession(ctx, args.sessionId).write(args.input, args.waitMs ?? DEFAULT_SHELL_WAIT_MS, ctx.signal);
+    },
+
+    shell_read: async (args, ctx) => {
+      checkOpen();
+      return findSession(ctx, args.sessionId).read(args.waitMs ?? DEFAULT_SHELL_WAIT_MS, ctx.signal);
+    },
+
+    shell_kill: async (args, ctx) => {
+      checkOpen();
+      const session = findSession(ctx, args.sessionId);
+      const killed = await track(session.kill());
+      return { sessionId: session.id, killed };
+    },
+
+    shell_list: async (_args, ctx) => {
+      checkOpen();
+      return { sessions: [...(sessions.get(ctx.workspace.id)?.values() ?? [])].map((s) => s.info()) };
+    },
+  };
+
+  const killWorkspaceSessions = async (workspaceId: string): Promise<void> => {
+    const work: Promise<unknown>[] = [...(sessions.get(workspaceId)?.values() ?? [])].map((s) => s.dispose());
+    for (const run of runs) {
+      if (run.workspaceId === workspaceId) {
+        work.push(run.stop(new TetherError('cancelled', 'The workspace was closed while the command ran.')));
+      }
+    }
+    await track(Promise.allSettled(work));
+  };
+
+  return {
+    handlers,
+    killWorkspaceSessions,
+    dispose: async () => {
+      disposed = true;
+      const work: Promise<unknown>[] = [...sessions.values()].flatMap((map) =>
+        [...map.values()].map((s) => s.dispose()),
+      );
+      for (const run of runs)
+        work.push(run.stop(new TetherError('unavailable', 'The host shut down while the command ran.')));
+      await Promise.allSettled(work);
+      await Promise.allSettled([...pending]);
+    },
+  };
+}
