@@ -1,0 +1,67 @@
+import type { FileChange, Result, RuntimeState, ToolName } from '@tether/shared';
+
+/** A call on its way from the node that took the HTTP request to the node holding the runtime. */
+export interface RoutedCall {
+  id: string;
+  orgId: string;
+  runtimeId: string;
+  tool: ToolName;
+  args: unknown;
+  deadline: number;
+  caller: string;
+}
+
+/** Node-to-node messages. `call`/`cancel` go to the holder of a runtime; the rest back to the call's origin. */
+export type BusMessage =
+  | { kind: 'call'; origin: string; call: RoutedCall }
+  | { kind: 'cancel'; callId: string; runtimeId: string; reason: string }
+  /** The holder handed the call to a desktop session (so the origin knows when a reconnect must re-deliver it). */
+  | { kind: 'delivered'; callId: string; sessionId: string }
+  | { kind: 'progress'; callId: string; status: 'awaiting_confirmation' | 'running' | 'output'; chunk?: string }
+  | { kind: 'result'; callId: string; result: Result<unknown> };
+
+/** Where a runtime's connection lives. */
+export interface Presence {
+  nodeId: string;
+  sessionId: string;
+}
+
+/** What happens to a runtime, for `GET /v1/runtimes/{id}/events` and for re-delivery after a reconnect. */
+export type RuntimeEvent =
+  | { type: 'state'; runtimeId: string; state: RuntimeState; reason?: string; lastSeenAt: string; sessionId?: string }
+  | { type: 'files'; runtimeId: string; changes: FileChange[]; dropped: number };
+
+/** Broadcasts between nodes that are not about one runtime. */
+export type NodeBroadcast =
+  /** A newer connection of this device exists: older sessions close with `replaced`. */
+  | { kind: 'device-replaced'; orgId: string; deviceId: string; sessionId: string }
+  /** A platform cancel that reached a node other than the call's origin. */
+  | { kind: 'cancel-call'; orgId: string; callId: string }
+  /** A token was revoked: sessions using it close with `unauthorized`. */
+  | { kind: 'token-revoked'; tokenId: string };
+
+/**
+ * Routing and presence between relay nodes. In-process now (LocalBus); Redis later
+ * (pub/sub for messages and events, keys with TTL for presence) behind the same interface.
+ */
+export interface Bus {
+  /** This node's id, the address of `send`. */
+  readonly nodeId: string;
+  /** Records that `sessionId` on this node holds the runtime (a newer claim wins). */
+  claim(runtimeId: string, sessionId: string): Promise<void>;
+  /** Drops the claim if `sessionId` still holds it; true when it did (so the runtime is now offline). */
+  release(runtimeId: string, sessionId: string): Promise<boolean>;
+  /** Who holds the runtime now, or null when no desktop connection has it. */
+  locate(runtimeId: string): Promise<Presence | null>;
+  /** Delivers a message to one node's `onMessage` handlers. */
+  send(nodeId: string, message: BusMessage): Promise<void>;
+  onMessage(handler: (message: BusMessage) => void): () => void;
+  /** Runtime events, to every node's subscribers of that runtime and of `'*'`. */
+  publish(event: RuntimeEvent): Promise<void>;
+  subscribe(runtimeId: string | '*', handler: (event: RuntimeEvent) => void): () => void;
+  /** Broadcasts to every node (this one included). */
+  broadcast(message: NodeBroadcast): Promise<void>;
+  onBroadcast(handler: (message: NodeBroadcast) => void): () => void;
+  /** Leaves the bus: drops this node's claims and handlers. */
+  dispose(): Promise<void>;
+}

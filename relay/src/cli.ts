@@ -1,0 +1,158 @@
+import { parseArgs } from 'node:util';
+import { TetherError } from '@tether/shared';
+import { openAdmin } from './relay-admin.js';
+import { DEFAULT_PORT, DEFAULT_SHUTDOWN_GRACE_MS, type RelayLimits } from './relay-limits.js';
+import { startRelay } from './relay-server.js';
+
+const USAGE = `Usage:
+  tether-relay serve [--host 127.0.0.1] [--port 8787] [--data-dir DIR] [--tls-cert F --tls-key F] [--log-level info]
+  tether-relay org create SLUG [--data-dir DIR]
+  tether-relay token create --org SLUG --kind desktop|platform [--name N] [--data-dir DIR]
+  tether-relay token list --org SLUG [--data-dir DIR]
+  tether-relay token revoke ID [--data-dir DIR]
+
+Environment: TETHER_RELAY_HOST, TETHER_RELAY_PORT, TETHER_RELAY_DATA_DIR (default ./.tether/relay),
+TETHER_RELAY_TLS_CERT, TETHER_RELAY_TLS_KEY, TETHER_RELAY_LOG_LEVEL, TETHER_RELAY_HEARTBEAT_INTERVAL_MS,
+TETHER_RELAY_SHUTDOWN_GRACE_MS, and the limits TETHER_RELAY_MAX_FRAME_BYTES, TETHER_RELAY_MAX_IN_FLIGHT_PER_RUNTIME,
+TETHER_RELAY_MAX_SEND_QUEUE_BYTES, TETHER_RELAY_MAX_BODY_BYTES, TETHER_RELAY_CALL_LOG_MAX_ROWS,
+TETHER_RELAY_CALL_LOG_MAX_AGE_MS, TETHER_RELAY_MAX_CONNECTIONS. Flags win over the environment.`;
+
+/** Wrong usage: message and exit code 2. */
+class UsageError extends Error {}
+
+/** Limit name → environment variable. */
+const LIMIT_ENV: Record<keyof RelayLimits, string> = {
+  maxFrameBytes: 'TETHER_RELAY_MAX_FRAME_BYTES',
+  maxInFlightPerRuntime: 'TETHER_RELAY_MAX_IN_FLIGHT_PER_RUNTIME',
+  maxSendQueueBytes: 'TETHER_RELAY_MAX_SEND_QUEUE_BYTES',
+  maxBodyBytes: 'TETHER_RELAY_MAX_BODY_BYTES',
+  callLogMaxRows: 'TETHER_RELAY_CALL_LOG_MAX_ROWS',
+  callLogMaxAgeMs: 'TETHER_RELAY_CALL_LOG_MAX_AGE_MS',
+  maxConnections: 'TETHER_RELAY_MAX_CONNECTIONS',
+};
+
+function positiveInt(name: string, text: string | undefined): number | undefined {
+  if (text === undefined || text === '') return undefined;
+  const n = Number(text);
+  if (!Number.isSafeInteger(n) || n < 0) throw new UsageError(`${name} must be a whole number, got "${text}"`);
+  return n;
+}
+
+function parse(args: string[], options: Record<string, { type: 'string' }>, positionals: number) {
+  let parsed;
+  try {
+    parsed = parseArgs({ args, options: { 'data-dir': { type: 'string' }, ...options }, allowPositionals: true, strict: true });
+  } catch (err) {
+    throw new UsageError((err as Error).message);
+  }
+  if (parsed.positionals.length !== positionals) throw new UsageError(positionals === 0 ? `unexpected argument "${parsed.positionals[0]}"` : `expected ${positionals} argument(s)`);
+  const dataDir = (parsed.values['data-dir'] as string | undefined) ?? process.env.TETHER_RELAY_DATA_DIR ?? './.tether/relay';
+  return { values: parsed.values as Record<string, string | undefined>, positionals: parsed.positionals, dataDir };
+}
+
+async function serve(args: string[]): Promise<void> {
+  const { values, dataDir } = parse(args, { host: { type: 'string' }, port: { type: 'string' }, 'tls-cert': { type: 'string' }, 'tls-key': { type: 'string' }, 'log-level': { type: 'string' } }, 0);
+  const env = process.env;
+  const cert = values['tls-cert'] ?? env.TETHER_RELAY_TLS_CERT;
+  const key = values['tls-key'] ?? env.TETHER_RELAY_TLS_KEY;
+  if ((cert === undefined) !== (key === undefined)) throw new UsageError('--tls-cert and --tls-key go together');
+  const limits: Partial<RelayLimits> = {};
+  for (const [name, variable] of Object.entries(LIMIT_ENV) as Array<[keyof RelayLimits, string]>) {
+    const value = positiveInt(variable, env[variable]);
+    if (value !== undefined) limits[name] = value;
+  }
+  const heartbeatIntervalMs = positiveInt('TETHER_RELAY_HEARTBEAT_INTERVAL_MS', env.TETHER_RELAY_HEARTBEAT_INTERVAL_MS);
+  const shutdownGraceMs = positiveInt('TETHER_RELAY_SHUTDOWN_GRACE_MS', env.TETHER_RELAY_SHUTDOWN_GRACE_MS);
+  const relay = await startRelay({
+    host: values.host ?? env.TETHER_RELAY_HOST ?? '127.0.0.1',
+    port: positiveInt('--port', values.port ?? env.TETHER_RELAY_PORT) ?? DEFAULT_PORT,
+    dataDir,
+    logLevel: values['log-level'] ?? env.TETHER_RELAY_LOG_LEVEL ?? 'info',
+    ...(cert !== undefined && key !== undefined ? { tls: { cert, key } } : {}),
+    ...(heartbeatIntervalMs !== undefined ? { heartbeatIntervalMs } : {}),
+    ...(shutdownGraceMs !== undefined ? { shutdownGraceMs } : {}),
+    limits,
+  });
+  console.log(`tether-relay listening on ${relay.url} (desktops: ${relay.wsUrl}, data: ${dataDir})`);
+  const stop = (signal: string) => {
+    console.log(`${signal}: shutting down (in-flight calls get up to ${shutdownGraceMs ?? DEFAULT_SHUTDOWN_GRACE_MS} ms)`);
+    relay.close().then(
+      () => process.exit(0),
+      (err: unknown) => {
+        console.error(err);
+        process.exit(1);
+      },
+    );
+  };
+  process.once('SIGINT', () => stop('SIGINT'));
+  process.once('SIGTERM', () => stop('SIGTERM'));
+}
+
+async function withAdmin<T>(dataDir: string, fn: (admin: ReturnType<typeof openAdmin>) => Promise<T>): Promise<T> {
+  const admin = openAdmin(dataDir);
+  try {
+    return await fn(admin);
+  } finally {
+    admin.close();
+  }
+}
+
+async function main(argv: string[]): Promise<void> {
+  const [command, sub, ...rest] = argv;
+  if (command === 'serve') return serve(argv.slice(1));
+  if (command === 'org' && sub === 'create') {
+    const { positionals, dataDir } = parse(rest, {}, 1);
+    const org = await withAdmin(dataDir, (a) => a.createOrg(positionals[0]!));
+    console.log(`created org ${org.slug} (${org.id})`);
+    return;
+  }
+  if (command === 'token' && sub === 'create') {
+    const { values, dataDir } = parse(rest, { org: { type: 'string' }, kind: { type: 'string' }, name: { type: 'string' } }, 0);
+    if (!values.org) throw new UsageError('--org is required');
+    if (values.kind !== 'desktop' && values.kind !== 'platform') throw new UsageError('--kind must be desktop or platform');
+    const kind = values.kind;
+    const created = await withAdmin(dataDir, (a) => a.createToken({ org: values.org!, kind, ...(values.name !== undefined ? { name: values.name } : {}) }));
+    console.log(`created ${kind} token ${created.id} for org ${values.org}; it is shown once, only its hash is stored:`);
+    console.log(created.token);
+    return;
+  }
+  if (command === 'token' && sub === 'list') {
+    const { values, dataDir } = parse(rest, { org: { type: 'string' } }, 0);
+    if (!values.org) throw new UsageError('--org is required');
+    const tokens = await withAdmin(dataDir, (a) => a.listTokens(values.org!));
+    for (const t of tokens) console.log([t.id, t.kind, t.createdAt, t.revokedAt ? `revoked ${t.revokedAt}` : 'active', t.name].join('\t'));
+    if (tokens.length === 0) console.log('(no tokens)');
+    return;
+  }
+  if (command === 'token' && sub === 'revoke') {
+    const { positionals, dataDir } = parse(rest, {}, 1);
+    const revoked = await withAdmin(dataDir, (a) => a.revokeToken(positionals[0]!));
+    if (!revoked) throw new TetherError('not_found', `no active token ${positionals[0]}`);
+    console.log(`revoked ${positionals[0]}`);
+    return;
+  }
+  if (command === undefined || command === 'help' || command === '--help' || command === '-h') {
+    console.log(USAGE);
+    return;
+  }
+  throw new UsageError(`unknown command "${[command, sub].filter(Boolean).join(' ')}"`);
+}
+
+/** Runs the `tether-relay` command line; resolves to the exit code (0 ok, 1 failure, 2 bad usage). */
+export async function runCli(argv: string[]): Promise<number> {
+  try {
+    await main(argv);
+    return 0;
+  } catch (err) {
+    if (err instanceof UsageError) {
+      console.error(`tether-relay: ${err.message}\n\n${USAGE}`);
+      return 2;
+    }
+    if (err instanceof TetherError) {
+      console.error(`tether-relay: ${err.message} (${err.code})`);
+      return 1;
+    }
+    console.error('tether-relay:', err);
+    return 1;
+  }
+}

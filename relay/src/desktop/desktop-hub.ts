@@ -1,0 +1,147 @@
+import type { IncomingMessage } from 'node:http';
+import type { Duplex } from 'node:stream';
+import type { FastifyBaseLogger } from 'fastify';
+import { WebSocketServer, type WebSocket } from 'ws';
+import { CLOSE_CODES, errorValue, type ErrorCode } from '@tether/shared';
+import { authenticateToken } from '../auth.js';
+import type { Bus, BusMessage, NodeBroadcast } from '../bus/bus.js';
+import type { RelayLimits } from '../relay-limits.js';
+import type { RuntimeDirectory } from '../runtime-directory.js';
+import type { Store, TokenRecord } from '../store/store.js';
+import { DesktopSession } from './desktop-session.js';
+
+/** How long a closing handshake may take at shutdown before the socket is cut. */
+const CLOSE_HANDSHAKE_MS = 2_000;
+
+/** The one path desktops connect to. */
+export const CONNECT_PATH = '/v1/connect';
+
+export interface DesktopHubDeps {
+  store: Store;
+  bus: Bus;
+  directory: RuntimeDirectory;
+  limits: RelayLimits;
+  heartbeatIntervalMs: number;
+  logger: FastifyBaseLogger;
+}
+
+/**
+ * Desktop connections of this node, the ws way (STYLE.md 10): `noServer`, the token is
+ * checked on the HTTP upgrade and a bad one gets 401 before any frame, an explicit
+ * maxPayload, one heartbeat timer for every socket.
+ */
+export class DesktopHub {
+  private readonly wss: WebSocketServer;
+  private readonly sessions = new Map<string, DesktopSession>();
+  private readonly timer: NodeJS.Timeout;
+  private readonly unsubscribe: Array<() => void> = [];
+  private accepting = true;
+
+  constructor(private readonly deps: DesktopHubDeps) {
+    this.wss = new WebSocketServer({ noServer: true, maxPayload: deps.limits.maxFrameBytes, perMessageDeflate: false, clientTracking: false });
+    this.timer = setInterval(() => this.sessions.forEach((s) => this.tick(s)), deps.heartbeatIntervalMs);
+    this.timer.unref();
+    this.unsubscribe.push(deps.bus.onMessage((m) => this.onBusMessage(m)));
+    this.unsubscribe.push(deps.bus.onBroadcast((m) => this.onBroadcast(m)));
+  }
+
+  /** Open desktop sockets on this node. */
+  get connectionCount(): number {
+    return this.sessions.size;
+  }
+
+  /** The server's `upgrade` listener. */
+  handleUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void {
+    socket.on('error', () => socket.destroy());
+    const path = (req.url ?? '').split('?')[0];
+    if (path !== CONNECT_PATH) return reject(socket, 'not_found');
+    if (!this.accepting) return reject(socket, 'unavailable');
+    if (this.sessions.size >= this.deps.limits.maxConnections) return reject(socket, 'unavailable', 'too many desktop connections');
+    authenticateToken(this.deps.store, req.headers.authorization, ['desktop']).then(
+      (token) => {
+        if (!token) return reject(socket, 'unauthorized');
+        if (socket.destroyed || !this.accepting) return reject(socket, 'unavailable');
+        this.wss.handleUpgrade(req, socket, head, (ws) => this.accept(ws, token));
+      },
+      (err: unknown) => {
+        this.deps.logger.error({ err: err instanceof Error ? err.message : String(err) }, 'desktop authentication failed');
+        reject(socket, 'internal');
+      },
+    );
+  }
+
+  private accept(ws: WebSocket, token: TokenRecord): void {
+    const session = new DesktopSession(ws, token, {
+      ...this.deps,
+      onHello: async (s) => {
+        // A newer connection of the same device wins, on whichever node the older one lives.
+        await this.deps.bus.broadcast({ kind: 'device-replaced', orgId: s.orgId, deviceId: s.device!.deviceId, sessionId: s.id });
+      },
+      onClosed: (s) => this.sessions.delete(s.id),
+    });
+    this.sessions.set(session.id, session);
+  }
+
+  private tick(session: DesktopSession): void {
+    session.heartbeat();
+    // A token revoked by another process (the CLI) is noticed here, within one interval.
+    this.deps.store.getToken(session.token.id).then(
+      (token) => {
+        if (!token || token.revokedAt !== null) session.close(CLOSE_CODES.unauthorized, 'token revoked');
+      },
+      () => undefined,
+    );
+  }
+
+  private onBusMessage(message: BusMessage): void {
+    if (message.kind === 'call') {
+      void this.deps.bus.locate(message.call.runtimeId).then((presence) => {
+        const session = presence && presence.nodeId === this.deps.bus.nodeId ? this.sessions.get(presence.sessionId) : undefined;
+        if (session) return session.deliver(message.call, message.origin);
+        return this.deps.bus.send(message.origin, { kind: 'result', callId: message.call.id, result: { ok: false, error: errorValue('runtime_offline') } });
+      });
+    } else if (message.kind === 'cancel') {
+      for (const session of this.sessions.values()) session.cancel(message.callId, message.reason);
+    }
+  }
+
+  private onBroadcast(message: NodeBroadcast): void {
+    for (const session of this.sessions.values()) {
+      if (message.kind === 'device-replaced' && session.orgId === message.orgId && session.device?.deviceId === message.deviceId && session.id !== message.sessionId) {
+        session.close(CLOSE_CODES.replaced, 'replaced by a newer connection of this device');
+      } else if (message.kind === 'token-revoked' && session.token.id === message.tokenId) {
+        session.close(CLOSE_CODES.unauthorized, 'token revoked');
+      }
+    }
+  }
+
+  /** New upgrades get 503 from now on. */
+  stopAccepting(): void {
+    this.accepting = false;
+  }
+
+  /** Closes every desktop socket with `code` (1001 on shutdown: they reconnect) and waits until their runtimes are detached. */
+  async dispose(code: number = CLOSE_CODES.goingAway, reason = 'relay shutting down'): Promise<void> {
+    this.stopAccepting();
+    clearInterval(this.timer);
+    this.unsubscribe.forEach((u) => u());
+    const sessions = [...this.sessions.values()];
+    for (const s of sessions) s.close(code, reason);
+    // A desktop that does not answer the close handshake is cut rather than waited for (ws waits 30 s).
+    const cut = setTimeout(() => sessions.forEach((s) => s.terminate()), CLOSE_HANDSHAKE_MS);
+    await Promise.all(sessions.map((s) => s.closed));
+    clearTimeout(cut);
+    this.wss.close();
+  }
+}
+
+/** Refuses an upgrade with a plain HTTP answer; no WebSocket frame is ever read. */
+function reject(socket: Duplex, code: ErrorCode, message?: string): void {
+  if (socket.destroyed) return;
+  const value = errorValue(code, message);
+  const body = JSON.stringify({ error: value });
+  const status = { unauthorized: '401 Unauthorized', not_found: '404 Not Found', unavailable: '503 Service Unavailable', internal: '500 Internal Server Error' }[code as string] ?? '400 Bad Request';
+  // As ws's abortHandshake: flush the answer, then drop the socket.
+  socket.once('finish', () => socket.destroy());
+  socket.end(`HTTP/1.1 ${status}\r\nConnection: close\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`);
+}

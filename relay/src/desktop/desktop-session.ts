@@ -1,0 +1,246 @@
+import type { FastifyBaseLogger } from 'fastify';
+import type WebSocket from 'ws';
+import {
+  CLOSE_CODES,
+  MISSED_HEARTBEATS_BEFORE_DEAD,
+  PROTOCOL_VERSION,
+  errorValue,
+  parseAppFrame,
+  type AppFrame,
+  type Device,
+  type ErrorCode,
+  type RelayFrame,
+} from '@tether/shared';
+import type { Bus, RoutedCall } from '../bus/bus.js';
+import type { RelayLimits } from '../relay-limits.js';
+import type { RuntimeDirectory } from '../runtime-directory.js';
+import type { Store, TokenRecord } from '../store/store.js';
+import { newId } from '../tokens.js';
+
+/** What a session needs from the hub that owns it. */
+export interface SessionDeps {
+  store: Store;
+  bus: Bus;
+  directory: RuntimeDirectory;
+  limits: RelayLimits;
+  heartbeatIntervalMs: number;
+  logger: FastifyBaseLogger;
+  /** Called once the hello is accepted, before the runtimes are announced: the hub replaces older sessions of the device. */
+  onHello(session: DesktopSession): Promise<void>;
+  /** Called once when the socket has closed and the runtimes were detached. */
+  onClosed(session: DesktopSession): void;
+}
+
+/** A WebSocket close reason is at most 123 bytes. */
+function closeReason(text: string): string {
+  return Buffer.byteLength(text) <= 123 ? text : Buffer.from(text).subarray(0, 120).toString('utf8').replace(/\uFFFD+$/, '') + '...';
+}
+
+/**
+ * One desktop connection: validates its frames, records its runtimes, carries calls to
+ * it and their progress and results back to the call's origin node. Frames are handled
+ * one at a time in arrival order (store writes are awaited in between).
+ */
+export class DesktopSession {
+  readonly id = newId('ses_');
+  device: Device | null = null;
+  /** runtimeId → workspaceId of the workspaces this session announced. */
+  private readonly runtimes = new Map<string, string>();
+  /** Calls handed to the desktop and not answered yet. */
+  private readonly inFlight = new Map<string, { runtimeId: string; origin: string }>();
+  private missedPongs = 0;
+  private queue: Promise<void> = Promise.resolve();
+  private closing = false;
+  /** Resolves once the close was fully handled (runtimes detached). */
+  readonly closed: Promise<void>;
+
+  constructor(
+    private readonly ws: WebSocket,
+    readonly token: TokenRecord,
+    private readonly deps: SessionDeps,
+  ) {
+    let markClosed!: () => void;
+    this.closed = new Promise((resolve) => (markClosed = resolve));
+    ws.on('message', (data, isBinary) => {
+      if (this.closing) return;
+      if (isBinary) return this.close(CLOSE_CODES.protocolError, 'binary frames are not part of the protocol');
+      const text = Array.isArray(data) ? Buffer.concat(data).toString('utf8') : Buffer.from(data as Buffer).toString('utf8');
+      this.enqueue(() => this.handleText(text));
+    });
+    ws.on('pong', () => (this.missedPongs = 0));
+    ws.on('error', (err) => deps.logger.warn({ session: this.id, err: err.message }, 'desktop socket error'));
+    ws.on('close', (code) => {
+      this.closing = true;
+      deps.logger.info({ session: this.id, org: token.orgId, device: this.device?.deviceId, code }, 'desktop disconnected');
+      this.enqueue(async () => {
+        this.inFlight.clear();
+        if (this.device) {
+          const device = this.device;
+          await deps.directory.withDevice(token.orgId, device.deviceId, () => deps.directory.detach(this.id, this.runtimes.keys()));
+        }
+      });
+      void this.queue.then(() => {
+        deps.onClosed(this);
+        markClosed();
+      });
+    });
+  }
+
+  get orgId(): string {
+    return this.token.orgId;
+  }
+
+  /** Closes with a documented code; the desktop decides from it whether to reconnect. */
+  close(code: number, reason: string): void {
+    if (this.closing) return;
+    this.closing = true;
+    this.ws.close(code, closeReason(reason));
+  }
+
+  /** Cuts the socket without a closing handshake. */
+  terminate(): void {
+    this.closing = true;
+    this.ws.terminate();
+  }
+
+  /** Called by the hub's heartbeat timer: pings, or ends a connection that missed two pongs. */
+  heartbeat(): void {
+    if (this.ws.readyState !== this.ws.OPEN) return;
+    if (this.missedPongs >= MISSED_HEARTBEATS_BEFORE_DEAD) {
+      this.deps.logger.info({ session: this.id }, 'desktop missed its heartbeats');
+      this.closing = true;
+      // A dead peer will not complete a closing handshake: send the code for the record, then cut.
+      this.ws.close(CLOSE_CODES.heartbeatTimeout, 'no heartbeat');
+      this.ws.terminate();
+      return;
+    }
+    this.missedPongs++;
+    this.ws.ping();
+    if (this.device) {
+      const device = this.device;
+      this.enqueue(() => this.deps.store.touchDevice(this.orgId, device.deviceId, new Date().toISOString()));
+    }
+  }
+
+  /** Hands a call to the desktop (after any frame being handled), or answers the origin with why not. */
+  deliver(call: RoutedCall, origin: string): void {
+    this.enqueue(async () => {
+      const fail = (code: ErrorCode, message?: string) => this.deps.bus.send(origin, { kind: 'result', callId: call.id, result: { ok: false, error: errorValue(code, message) } });
+      const workspaceId = this.runtimes.get(call.runtimeId);
+      if (this.closing || workspaceId === undefined) return fail('runtime_offline');
+      if (this.inFlight.has(call.id)) return; // the same call re-sent while it still runs here
+      let running = 0;
+      for (const entry of this.inFlight.values()) if (entry.runtimeId === call.runtimeId) running++;
+      if (running >= this.deps.limits.maxInFlightPerRuntime) return fail('busy', `${running} calls are in flight for this runtime (limit ${this.deps.limits.maxInFlightPerRuntime})`);
+      if (this.ws.bufferedAmount > this.deps.limits.maxSendQueueBytes) return fail('busy', 'the desktop is not reading its connection fast enough');
+      this.inFlight.set(call.id, { runtimeId: call.runtimeId, origin });
+      this.send({ type: 'call', id: call.id, runtimeId: call.runtimeId, workspaceId, tool: call.tool, args: call.args, deadline: call.deadline, caller: call.caller });
+      await this.deps.bus.send(origin, { kind: 'delivered', callId: call.id, sessionId: this.id });
+    });
+  }
+
+  /** Tells the desktop to stop a call it was given. */
+  cancel(callId: string, reason: string): void {
+    if (!this.inFlight.delete(callId)) return;
+    this.send({ type: 'cancel', id: callId, reason });
+  }
+
+  private send(frame: RelayFrame): void {
+    if (this.ws.readyState !== this.ws.OPEN) return;
+    this.ws.send(JSON.stringify(frame));
+  }
+
+  private enqueue(task: () => Promise<unknown> | void): void {
+    this.queue = this.queue.then(task).then(
+      () => undefined,
+      (err: unknown) => {
+        // An unexpected failure ends this connection, never the process.
+        this.deps.logger.error({ session: this.id, err: err instanceof Error ? err.message : String(err) }, 'desktop frame handling failed');
+        this.close(1011, 'internal error');
+      },
+    );
+  }
+
+  private async handleText(text: string): Promise<void> {
+    if (this.closing) return;
+    const parsed = parseAppFrame(text, this.deps.limits.maxFrameBytes);
+    if (!parsed.ok) return this.close(parsed.closeCode, parsed.error.message);
+    const frame = parsed.frame;
+    if (this.device === null && frame.type !== 'hello') return this.close(CLOSE_CODES.unexpectedFrame, 'the first frame must be hello');
+    switch (frame.type) {
+      case 'hello':
+        return this.handleHello(frame);
+      case 'workspaces': {
+        const bindings = await this.announce(frame.workspaces, false);
+        this.send({ type: 'runtimes', runtimes: bindings });
+        return;
+      }
+      case 'progress': {
+        const entry = this.inFlight.get(frame.id);
+        // Unknown ids are late answers to calls already cancelled or timed out: not an error.
+        if (!entry) return;
+        await this.deps.bus.send(entry.origin, { kind: 'progress', callId: frame.id, status: frame.status, ...(frame.chunk !== undefined ? { chunk: frame.chunk } : {}) });
+        return;
+      }
+      case 'result': {
+        const entry = this.inFlight.get(frame.id);
+        if (!entry) return;
+        this.inFlight.delete(frame.id);
+        const result = frame.ok ? { ok: true as const, value: frame.value } : { ok: false as const, error: frame.error };
+        await this.deps.bus.send(entry.origin, { kind: 'result', callId: frame.id, result });
+        return;
+      }
+      case 'event':
+        return this.handleEvents(frame);
+    }
+  }
+
+  private async handleHello(frame: Extract<AppFrame, { type: 'hello' }>): Promise<void> {
+    if (this.device !== null) return this.close(CLOSE_CODES.unexpectedFrame, 'hello came twice');
+    if (frame.protocolVersion !== PROTOCOL_VERSION) return this.close(CLOSE_CODES.unsupportedVersion, `protocol version ${frame.protocolVersion} is not supported (this relay speaks ${PROTOCOL_VERSION})`);
+    this.device = frame.device;
+    await this.deps.onHello(this);
+    await this.deps.store.upsertDevice({ orgId: this.orgId, deviceId: frame.device.deviceId, name: frame.device.name, os: frame.device.os, appVersion: frame.appVersion, lastSeenAt: new Date().toISOString() });
+    const bindings = await this.announce(frame.workspaces, true);
+    this.send({
+      type: 'welcome',
+      sessionId: this.id,
+      runtimes: bindings,
+      limits: { maxFrameBytes: this.deps.limits.maxFrameBytes, maxInFlightPerRuntime: this.deps.limits.maxInFlightPerRuntime },
+      heartbeatIntervalMs: this.deps.heartbeatIntervalMs,
+    });
+    this.deps.logger.info({ session: this.id, org: this.orgId, device: frame.device.deviceId, runtimes: bindings.length }, 'desktop connected');
+  }
+
+  private async announce(workspaces: Parameters<RuntimeDirectory['announce']>[1], attach: boolean) {
+    const device = this.device!;
+    const seen = new Set<string>();
+    for (const ws of workspaces) {
+      if (seen.has(ws.workspaceId)) {
+        this.close(CLOSE_CODES.protocolError, `workspace ${ws.workspaceId} is announced twice`);
+        return [];
+      }
+      seen.add(ws.workspaceId);
+    }
+    const bindings = await this.deps.directory.withDevice(this.orgId, device.deviceId, () =>
+      this.deps.directory.announce({ orgId: this.orgId, sessionId: this.id, device }, workspaces, attach),
+    );
+    this.runtimes.clear();
+    for (const b of bindings) this.runtimes.set(b.runtimeId, b.workspaceId);
+    return bindings;
+  }
+
+  private async handleEvents(frame: Extract<AppFrame, { type: 'event' }>): Promise<void> {
+    const byWorkspace = new Map([...this.runtimes].map(([runtimeId, workspaceId]) => [workspaceId, runtimeId]));
+    for (const event of frame.events) {
+      const runtimeId = byWorkspace.get(event.workspaceId);
+      if (runtimeId === undefined) continue; // an event for a workspace not announced: ignored, not trusted
+      if (event.kind === 'files') {
+        await this.deps.bus.publish({ type: 'files', runtimeId, changes: event.changes, dropped: event.dropped });
+      } else {
+        const device = this.device!;
+        await this.deps.directory.withDevice(this.orgId, device.deviceId, () => this.deps.directory.setHealth(runtimeId, event.state, event.reason));
+      }
+    }
+  }
+}

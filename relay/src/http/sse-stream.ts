@@ -1,0 +1,57 @@
+import type { FastifyReply } from 'fastify';
+import { SSE_KEEPALIVE_MS } from '../relay-limits.js';
+
+/**
+ * One Server-Sent Events response. Takes the raw response over from Fastify (hijack),
+ * writes `event:`/`data:` records, and keeps a quiet stream alive with comment lines.
+ */
+export class SseStream {
+  private readonly keepalive: NodeJS.Timeout;
+  private ended = false;
+  private readonly closeHandlers = new Set<() => void>();
+
+  constructor(private readonly reply: FastifyReply) {
+    reply.hijack();
+    reply.raw.writeHead(200, {
+      'content-type': 'text/event-stream; charset=utf-8',
+      'cache-control': 'no-cache, no-transform',
+      connection: 'keep-alive',
+      // nginx would otherwise buffer the stream.
+      'x-accel-buffering': 'no',
+    });
+    reply.raw.flushHeaders();
+    this.keepalive = setInterval(() => this.write(': keepalive\n\n'), SSE_KEEPALIVE_MS);
+    this.keepalive.unref();
+    reply.raw.on('close', () => this.dispose());
+  }
+
+  /** Whether the stream is still open. */
+  get open(): boolean {
+    return !this.ended;
+  }
+
+  /** Sends one event whose data is JSON (one line, so no `data:` continuation is needed). */
+  send(event: string, data: unknown): void {
+    this.write(`event: ${event}\ndata: ${JSON.stringify(data)}\n\n`);
+  }
+
+  /** Runs when the stream ends, whoever ended it. */
+  onClose(handler: () => void): void {
+    if (this.ended) handler();
+    else this.closeHandlers.add(handler);
+  }
+
+  private write(text: string): void {
+    if (!this.ended) this.reply.raw.write(text);
+  }
+
+  /** Ends the response and runs the close handlers once. */
+  dispose(): void {
+    if (this.ended) return;
+    this.ended = true;
+    clearInterval(this.keepalive);
+    if (!this.reply.raw.writableEnded) this.reply.raw.end();
+    for (const handler of this.closeHandlers) handler();
+    this.closeHandlers.clear();
+  }
+}

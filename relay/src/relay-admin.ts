@@ -1,0 +1,62 @@
+import { TetherError } from '@tether/shared';
+import type { Store } from './store/store.js';
+import { SqliteStore } from './store/sqlite-store.js';
+import { generateToken, hashToken, newId } from './tokens.js';
+
+/** Org slugs: lowercase, URL- and shell-friendly. */
+const ORG_SLUG = /^[a-z0-9][a-z0-9-]{0,62}$/;
+
+/** Administration without HTTP: used by the CLI, `npm start` and tests. */
+export interface RelayAdmin {
+  createOrg(slug: string): Promise<{ id: string; slug: string }>;
+  createToken(input: { org: string; kind: 'desktop' | 'platform'; name?: string }): Promise<{ id: string; token: string }>;
+  listTokens(org: string): Promise<Array<{ id: string; kind: string; name: string; createdAt: string; revokedAt: string | null }>>;
+  revokeToken(id: string): Promise<boolean>;
+}
+
+/** RelayAdmin over a Store. Failures are TetherErrors with stable codes (`already_exists`, `not_found`, `invalid_args`). */
+export function createRelayAdmin(store: Store): RelayAdmin {
+  const orgBySlug = async (slug: string) => {
+    const org = await store.getOrgBySlug(slug);
+    if (!org) throw new TetherError('not_found', `no org "${slug}"`);
+    return org;
+  };
+  return {
+    async createOrg(slug) {
+      if (!ORG_SLUG.test(slug)) throw new TetherError('invalid_args', 'an org slug is 1-63 lowercase letters, digits or dashes, starting with a letter or digit');
+      const org = await store.createOrg(slug);
+      return { id: org.id, slug: org.slug };
+    },
+    async createToken({ org: slug, kind, name }) {
+      if (kind !== 'desktop' && kind !== 'platform') throw new TetherError('invalid_args', 'kind must be desktop or platform');
+      const org = await orgBySlug(slug);
+      const token = generateToken(kind);
+      const id = newId('tok_');
+      await store.insertToken({
+        id,
+        orgId: org.id,
+        kind,
+        name: (name ?? `${kind} token`).slice(0, 200),
+        hash: hashToken(token),
+        createdAt: new Date().toISOString(),
+        expiresAt: null,
+        runtimeIds: null,
+        tools: null,
+      });
+      return { id, token };
+    },
+    async listTokens(slug) {
+      const org = await orgBySlug(slug);
+      return (await store.listTokens(org.id)).map((t) => ({ id: t.id, kind: t.kind, name: t.name, createdAt: t.createdAt, revokedAt: t.revokedAt }));
+    },
+    async revokeToken(id) {
+      return store.revokeToken(id, new Date().toISOString());
+    },
+  };
+}
+
+/** Opens the data dir's store for administration without a server (CLI, `npm start` bootstrap). */
+export function openAdmin(dataDir: string): RelayAdmin & { close(): void } {
+  const store = new SqliteStore(dataDir);
+  return { ...createRelayAdmin(store), close: () => store.close() };
+}

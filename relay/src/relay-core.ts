@@ -1,0 +1,284 @@
+import {
+  DEFAULT_CALL_TIMEOUT_MS,
+  TOOLS,
+  errorValue,
+  invalidArgs,
+  type CallRequest,
+  type ErrorCode,
+  type GrantRequest,
+  type GrantResponse,
+  type Result,
+  type RuntimeState,
+  type RuntimeView,
+  type ToolErrorValue,
+} from '@tether/shared';
+import { authenticateToken } from './auth.js';
+import type { Bus, BusMessage, NodeBroadcast, RoutedCall, RuntimeEvent } from './bus/bus.js';
+import type { RelayMetrics } from './relay-metrics.js';
+import { toRuntimeView, type RuntimeDirectory } from './runtime-directory.js';
+import type { CallOptions, Principal, RelayServices } from './services.js';
+import type { RuntimeRecord, Store } from './store/store.js';
+import { generateToken, hashToken, newId, stableId } from './tokens.js';
+
+type Progress = Parameters<NonNullable<CallOptions['onProgress']>>[0];
+
+/** A call this node took from the platform and waits on. */
+interface PendingCall {
+  call: RoutedCall;
+  startedAt: number;
+  /** The desktop session the call was handed to; a newer session of the runtime gets it again. */
+  deliveredTo: string | null;
+  listeners: Set<(p: Progress) => void>;
+  timer: NodeJS.Timeout;
+  done: Promise<Result<unknown>>;
+  resolve(result: Result<unknown>): void;
+}
+
+/** Refusal of a runtime in a state that takes no calls. */
+const STATE_ERRORS: Partial<Record<RuntimeState, ErrorCode>> = {
+  stopped: 'runtime_offline',
+  paused: 'runtime_paused',
+  error: 'runtime_error',
+  archived: 'runtime_archived',
+};
+
+/**
+ * The relay's core: authentication, visibility (the org of the key always scopes what is
+ * seen; a grant narrows it), argument validation, and calls routed over the Bus to the
+ * node holding the runtime, with deadlines, cancellation and re-delivery after a reconnect.
+ */
+export class RelayCore implements RelayServices {
+  private readonly pending = new Map<string, PendingCall>();
+  private readonly unsubscribe: Array<() => void> = [];
+  private draining = false;
+
+  constructor(
+    private readonly store: Store,
+    private readonly bus: Bus,
+    private readonly directory: RuntimeDirectory,
+    private readonly metrics: RelayMetrics,
+  ) {
+    this.unsubscribe.push(bus.onMessage((m) => this.onBusMessage(m)));
+    this.unsubscribe.push(bus.subscribe('*', (e) => this.onRuntimeEvent(e)));
+    this.unsubscribe.push(bus.onBroadcast((m) => this.onBroadcast(m)));
+  }
+
+  /** Calls this node is waiting on. */
+  get inFlightCount(): number {
+    return this.pending.size;
+  }
+
+  async authenticatePlatform(authorization: string | undefined): Promise<Principal | null> {
+    const token = await authenticateToken(this.store, authorization, ['platform', 'grant']);
+    if (!token) return null;
+    return {
+      kind: token.kind === 'grant' ? 'grant' : 'platform',
+      orgId: token.orgId,
+      tokenId: token.id,
+      label: token.name,
+      runtimeIds: token.kind === 'grant' ? token.runtimeIds : null,
+      tools: token.kind === 'grant' ? token.tools : null,
+    };
+  }
+
+  /** The runtime if this principal may see it; otherwise null, whether it exists elsewhere or not. */
+  async visibleRuntime(principal: Principal, runtimeId: string): Promise<RuntimeRecord | null> {
+    if (principal.runtimeIds !== null && !principal.runtimeIds.includes(runtimeId)) return null;
+    const record = await this.store.getRuntime(runtimeId);
+    return record && record.orgId === principal.orgId ? record : null;
+  }
+
+  async getRuntime(principal: Principal, runtimeId: string): Promise<RuntimeView | null> {
+    const record = await this.visibleRuntime(principal, runtimeId);
+    return record ? this.view(principal, record) : null;
+  }
+
+  /** The runtimes this principal may see, optionally of one state. */
+  async listRuntimes(principal: Principal, state?: RuntimeState): Promise<RuntimeView[]> {
+    const records = await this.store.listRuntimes(principal.orgId, state !== undefined ? { state } : {});
+    return records.filter((r) => principal.runtimeIds === null || principal.runtimeIds.includes(r.id)).map((r) => this.view(principal, r));
+  }
+
+  /** A grant sees only the tools it names among those the workspace offers. */
+  private view(principal: Principal, record: RuntimeRecord): RuntimeView {
+    const view = toRuntimeView(record);
+    if (principal.tools !== null) view.capabilities = { ...view.capabilities, tools: view.capabilities.tools.filter((t) => principal.tools!.includes(t)) };
+    return view;
+  }
+
+  async callTool(principal: Principal, runtimeId: string, request: CallRequest, options: CallOptions = {}): Promise<{ callId: string } & Result<unknown>> {
+    const started = await this.startCall(principal, runtimeId, request, options);
+    if ('error' in started) return { callId: started.callId, ok: false, error: started.error };
+    return { callId: started.callId, ...(await started.done) };
+  }
+
+  /**
+   * Checks and sends a call; resolves as soon as it is on its way (so an SSE stream can
+   * name the call id before the result). An immediate refusal comes back as `error`.
+   */
+  async startCall(principal: Principal, runtimeId: string, request: CallRequest, options: CallOptions = {}): Promise<{ callId: string; done: Promise<Result<unknown>> } | { callId: string; error: ToolErrorValue }> {
+    const callId = request.idempotencyKey !== undefined ? stableId('call_', principal.orgId, runtimeId, request.idempotencyKey) : newId('call_');
+    const refuse = (error: ToolErrorValue) => {
+      this.metrics.callFinished(request.tool, error.code, 0);
+      return { callId, error };
+    };
+    if (this.draining) return refuse(errorValue('unavailable', 'the relay is shutting down'));
+    const runtime = await this.visibleRuntime(principal, runtimeId);
+    if (!runtime) return refuse(errorValue('not_found', 'no such runtime'));
+    if (principal.tools !== null && !principal.tools.includes(request.tool)) return refuse(errorValue('forbidden', `this grant does not allow the tool ${request.tool}`));
+    const args = TOOLS[request.tool].args.safeParse(request.args);
+    if (!args.success) return refuse(invalidArgs(args.error));
+    const stateError = STATE_ERRORS[runtime.state];
+    if (stateError) return refuse(errorValue(stateError, runtime.state === 'error' && runtime.reason ? `the runtime is in an error state: ${runtime.reason}` : undefined));
+    if (!runtime.capabilities.tools.includes(request.tool)) return refuse(errorValue('tool_disabled', `the tool ${request.tool} is switched off for this workspace`));
+
+    const existing = this.pending.get(callId);
+    if (existing) {
+      // The same idempotency key while the first attempt runs: both wait on the one call.
+      if (options.onProgress) existing.listeners.add(options.onProgress);
+      this.watchSignal(existing, options.signal);
+      return { callId, done: existing.done };
+    }
+    const presence = await this.bus.locate(runtimeId);
+    if (!presence) return refuse(errorValue('runtime_offline'));
+
+    const now = Date.now();
+    const call: RoutedCall = { id: callId, orgId: principal.orgId, runtimeId, tool: request.tool, args: request.args, deadline: now + (request.timeoutMs ?? DEFAULT_CALL_TIMEOUT_MS), caller: principal.label };
+    let resolve!: (result: Result<unknown>) => void;
+    const done = new Promise<Result<unknown>>((r) => (resolve = r));
+    const pending: PendingCall = {
+      call,
+      startedAt: now,
+      deliveredTo: null,
+      listeners: new Set(options.onProgress ? [options.onProgress] : []),
+      timer: setTimeout(() => this.abort(callId, 'timeout', 'the call did not finish before its deadline'), call.deadline - now),
+      done,
+      resolve,
+    };
+    this.pending.set(callId, pending);
+    this.watchSignal(pending, options.signal);
+    await this.store.insertCall({ id: callId, orgId: principal.orgId, runtimeId, tool: request.tool, caller: principal.label, tokenId: principal.tokenId, startedAt: new Date(now).toISOString(), finishedAt: null, outcome: null, durationMs: null });
+    await this.bus.send(presence.nodeId, { kind: 'call', origin: this.bus.nodeId, call });
+    return { callId, done };
+  }
+
+  private watchSignal(pending: PendingCall, signal: AbortSignal | undefined): void {
+    if (!signal) return;
+    const onAbort = () => this.abort(pending.call.id, 'cancelled', 'the caller cancelled the call');
+    if (signal.aborted) return onAbort();
+    signal.addEventListener('abort', onAbort, { once: true });
+    void pending.done.then(() => signal.removeEventListener('abort', onAbort));
+  }
+
+  /** Ends a pending call with an error and tells the desktop to stop it. */
+  private abort(callId: string, code: ErrorCode, message: string): void {
+    const pending = this.pending.get(callId);
+    if (!pending) return;
+    this.finish(pending, { ok: false, error: errorValue(code, message) });
+    void this.bus.locate(pending.call.runtimeId).then((presence) => {
+      if (presence) return this.bus.send(presence.nodeId, { kind: 'cancel', callId, runtimeId: pending.call.runtimeId, reason: message });
+    });
+  }
+
+  private finish(pending: PendingCall, result: Result<unknown>): void {
+    if (this.pending.get(pending.call.id) !== pending) return;
+    this.pending.delete(pending.call.id);
+    clearTimeout(pending.timer);
+    const durationMs = Date.now() - pending.startedAt;
+    const outcome = result.ok ? 'ok' : result.error.code;
+    this.metrics.callFinished(pending.call.tool, outcome, durationMs / 1000);
+    pending.resolve(result);
+    this.store.finishCall(pending.call.id, outcome, new Date().toISOString(), durationMs).catch(() => undefined);
+  }
+
+  /** Runtime events for an SSE stream. */
+  subscribeRuntime(runtimeId: string, handler: (event: RuntimeEvent) => void): () => void {
+    return this.bus.subscribe(runtimeId, handler);
+  }
+
+  /** Platform cancel. False when there is no such running call visible to the principal. */
+  async cancelCall(principal: Principal, runtimeId: string, callId: string): Promise<boolean> {
+    if (!(await this.visibleRuntime(principal, runtimeId))) return false;
+    const record = await this.store.getCall(callId);
+    if (!record || record.orgId !== principal.orgId || record.runtimeId !== runtimeId || record.outcome !== null) return false;
+    if (this.pending.has(callId)) this.abort(callId, 'cancelled', 'cancelled by the platform');
+    else await this.bus.broadcast({ kind: 'cancel-call', orgId: principal.orgId, callId });
+    return true;
+  }
+
+  /** Archives a runtime (platform keys only). */
+  async archiveRuntime(principal: Principal, runtimeId: string): Promise<Result<RuntimeView>> {
+    if (!(await this.visibleRuntime(principal, runtimeId))) return { ok: false, error: errorValue('not_found', 'no such runtime') };
+    if (principal.kind !== 'platform') return { ok: false, error: errorValue('forbidden', 'only a platform key may archive a runtime') };
+    const record = await this.directory.archive(runtimeId);
+    return record ? { ok: true, value: this.view(principal, record) } : { ok: false, error: errorValue('not_found', 'no such runtime') };
+  }
+
+  /** Mints a grant (platform keys only) for runtimes of the key's org. */
+  async createGrant(principal: Principal, request: GrantRequest): Promise<Result<GrantResponse>> {
+    if (principal.kind !== 'platform') return { ok: false, error: errorValue('forbidden', 'only a platform key may mint grants') };
+    for (const id of request.runtimeIds) {
+      if (!(await this.visibleRuntime(principal, id))) return { ok: false, error: errorValue('not_found', `no such runtime: ${id}`, { runtimeId: id }) };
+    }
+    const token = generateToken('grant');
+    const id = newId('grt_');
+    const expiresAt = new Date(Date.now() + request.ttlSeconds * 1000).toISOString();
+    const runtimeIds = [...new Set(request.runtimeIds)];
+    const tools = request.tools ? [...new Set(request.tools)] : null;
+    await this.store.insertToken({ id, orgId: principal.orgId, kind: 'grant', name: request.label, hash: hashToken(token), createdAt: new Date().toISOString(), expiresAt, runtimeIds, tools });
+    return { ok: true, value: { id, token, runtimeIds, tools, label: request.label, expiresAt } };
+  }
+
+  private onBusMessage(message: BusMessage): void {
+    if (message.kind === 'call' || message.kind === 'cancel') return;
+    const pending = this.pending.get(message.callId);
+    if (!pending) return;
+    if (message.kind === 'delivered') pending.deliveredTo = message.sessionId;
+    else if (message.kind === 'progress') {
+      const p: Progress = message.chunk !== undefined ? { status: message.status, chunk: message.chunk } : { status: message.status };
+      for (const listener of pending.listeners) listener(p);
+    } else this.finish(pending, message.result);
+  }
+
+  /** A runtime attached to a new session: calls handed to an older session go again, with the same id. */
+  private onRuntimeEvent(event: RuntimeEvent): void {
+    if (event.type !== 'state' || event.state !== 'running' || event.sessionId === undefined) return;
+    for (const pending of this.pending.values()) {
+      if (pending.call.runtimeId !== event.runtimeId || pending.deliveredTo === null || pending.deliveredTo === event.sessionId) continue;
+      if (pending.call.deadline <= Date.now()) continue;
+      pending.deliveredTo = null;
+      void this.bus.locate(event.runtimeId).then((presence) => {
+        if (presence) return this.bus.send(presence.nodeId, { kind: 'call', origin: this.bus.nodeId, call: pending.call });
+      });
+    }
+  }
+
+  private onBroadcast(message: NodeBroadcast): void {
+    if (message.kind !== 'cancel-call') return;
+    const pending = this.pending.get(message.callId);
+    if (pending && pending.call.orgId === message.orgId) this.abort(message.callId, 'cancelled', 'cancelled by the platform');
+  }
+
+  /** Refuses new calls, lets pending ones finish until `graceMs`, then fails the rest with `unavailable`. */
+  async drain(graceMs: number): Promise<void> {
+    this.draining = true;
+    const until = Date.now() + graceMs;
+    while (this.pending.size > 0 && Date.now() < until) {
+      let timer: NodeJS.Timeout | undefined;
+      await Promise.race([Promise.all([...this.pending.values()].map((p) => p.done)), new Promise((r) => (timer = setTimeout(r, Math.max(0, until - Date.now()))))]);
+      clearTimeout(timer);
+    }
+    for (const id of [...this.pending.keys()]) this.abort(id, 'unavailable', 'the relay shut down before the call finished');
+  }
+
+  /** Whether new calls are refused. */
+  get isDraining(): boolean {
+    return this.draining;
+  }
+
+  dispose(): void {
+    this.draining = true;
+    for (const id of [...this.pending.keys()]) this.abort(id, 'unavailable', 'the relay shut down');
+    this.unsubscribe.forEach((u) => u());
+  }
+}

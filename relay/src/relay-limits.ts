@@ -1,0 +1,50 @@
+import { HEARTBEAT_INTERVAL_MS, MAX_FRAME_BYTES, MAX_INFLIGHT_CALLS_PER_RUNTIME } from '@tether/shared';
+
+/**
+ * Every limit the relay enforces, with its default and why. Each can be changed with
+ * `RelayOptions.limits` or a `TETHER_RELAY_*` variable (see cli.ts and docs/relay.md).
+ */
+export interface RelayLimits {
+  /** Largest WebSocket frame from a desktop; bigger ones close the socket with 1009 (ws maxPayload). */
+  maxFrameBytes: number;
+  /** Calls in flight per runtime; more are refused with `busy` instead of piling up on one desktop. */
+  maxInFlightPerRuntime: number;
+  /** Unsent bytes queued on one desktop socket above which new calls are refused with `busy` (a stalled reader). */
+  maxSendQueueBytes: number;
+  /** Largest platform API request body: a MAX_WRITE_BYTES write in base64 plus envelope fits. */
+  maxBodyBytes: number;
+  /** Call log rows kept; the oldest go first. */
+  callLogMaxRows: number;
+  /** Call log rows older than this are deleted. */
+  callLogMaxAgeMs: number;
+  /** Desktop sockets one relay process accepts at once; more get 503 on the upgrade. */
+  maxConnections: number;
+}
+
+/** The defaults, in one place. */
+export const DEFAULT_RELAY_LIMITS: Readonly<RelayLimits> = Object.freeze({
+  maxFrameBytes: MAX_FRAME_BYTES,
+  maxInFlightPerRuntime: MAX_INFLIGHT_CALLS_PER_RUNTIME,
+  // Two full frames: a burst of large writes may queue, an unread socket may not grow without bound.
+  maxSendQueueBytes: 2 * MAX_FRAME_BYTES,
+  maxBodyBytes: MAX_FRAME_BYTES,
+  // Enough to answer "what happened lately" and to cancel recent calls; small enough to stay fast.
+  callLogMaxRows: 100_000,
+  callLogMaxAgeMs: 7 * 24 * 3600_000,
+  maxConnections: 10_000,
+});
+
+/** Default port of `tether-relay serve` (DESIGN.md, command lines). */
+export const DEFAULT_PORT = 8787;
+
+/** Default ping interval to desktops; two unanswered pings mean the connection is dead. */
+export const DEFAULT_HEARTBEAT_INTERVAL_MS = HEARTBEAT_INTERVAL_MS;
+
+/** How long `close()` lets in-flight calls finish before failing them with `unavailable`. */
+export const DEFAULT_SHUTDOWN_GRACE_MS = 10_000;
+
+/** Comment lines on idle SSE streams, so proxies do not cut a quiet stream. */
+export const SSE_KEEPALIVE_MS = 15_000;
+
+/** How often the call log is pruned. */
+export const CALL_LOG_PRUNE_INTERVAL_MS = 60_000;

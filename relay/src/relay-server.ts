@@ -1,0 +1,188 @@
+import { readFile } from 'node:fs/promises';
+import type { AddressInfo } from 'node:net';
+import Fastify, { type FastifyInstance } from 'fastify';
+import { errorValue } from '@tether/shared';
+import type { Bus } from './bus/bus.js';
+import { LocalBus } from './bus/local-bus.js';
+import { CONNECT_PATH, DesktopHub } from './desktop/desktop-hub.js';
+import { buildOpenApiDocument } from './http/openapi.js';
+import { registerPlatformRoutes, sendError } from './http/platform-routes.js';
+import type { SseStream } from './http/sse-stream.js';
+import { createRelayAdmin, type RelayAdmin } from './relay-admin.js';
+import { RelayCore } from './relay-core.js';
+import { CALL_LOG_PRUNE_INTERVAL_MS, DEFAULT_HEARTBEAT_INTERVAL_MS, DEFAULT_RELAY_LIMITS, DEFAULT_SHUTDOWN_GRACE_MS, type RelayLimits } from './relay-limits.js';
+import { RelayMetrics } from './relay-metrics.js';
+import { RuntimeDirectory } from './runtime-directory.js';
+import { SqliteStore } from './store/sqlite-store.js';
+import type { Store } from './store/store.js';
+// MCP endpoint (`/v1/runtimes/:id/mcp`), written by the MCP colleague against RelayServices.
+import { registerMcpRoutes } from './mcp/mcp-routes.js';
+
+/** How to run a relay. */
+export interface RelayOptions {
+  host?: string;
+  port?: number;
+  dataDir: string;
+  logLevel?: string;
+  /** PEM text or file paths: the relay then serves HTTPS and WSS itself. */
+  tls?: { cert: string; key: string };
+  heartbeatIntervalMs?: number;
+  shutdownGraceMs?: number;
+  /** Overrides of DEFAULT_RELAY_LIMITS. */
+  limits?: Partial<RelayLimits>;
+  /** The routing bus; a fresh in-process one by default. Relays sharing one LocalBusNetwork route to each other. */
+  bus?: Bus;
+}
+
+/** A running relay. */
+export interface RelayHandle {
+  /** http(s)://host:port */
+  url: string;
+  /** ws(s)://host:port/v1/connect */
+  wsUrl: string;
+  port: number;
+  admin: RelayAdmin;
+  /** Graceful: stops accepting, lets in-flight calls finish up to shutdownGraceMs, closes desktops with 1001. */
+  close(): Promise<void>;
+}
+
+/** Longest time `close()` waits for HTTP connections to end after everything was answered. */
+const HTTP_CLOSE_TIMEOUT_MS = 5_000;
+
+/** JSON.parse reviver refusing the keys of prototype poisoning, as Fastify's own parser does. */
+function refusePoison(key: string, value: unknown): unknown {
+  if (key === '__proto__' || (key === 'constructor' && typeof value === 'object' && value !== null && 'prototype' in value)) throw new Error('forbidden key');
+  return value;
+}
+
+async function pem(value: string): Promise<string> {
+  return value.includes('-----BEGIN') ? value : readFile(value, 'utf8');
+}
+
+function urlHost(host: string): string {
+  if (host === '0.0.0.0' || host === '::' || host === '') return '127.0.0.1';
+  return host.includes(':') ? `[${host}]` : host;
+}
+
+/** Starts a relay: Fastify for the platform API, ws (noServer) for desktops, SQLite in `dataDir`. */
+export async function startRelay(options: RelayOptions): Promise<RelayHandle> {
+  const limits: RelayLimits = { ...DEFAULT_RELAY_LIMITS, ...options.limits };
+  const heartbeatIntervalMs = options.heartbeatIntervalMs ?? DEFAULT_HEARTBEAT_INTERVAL_MS;
+  const host = options.host ?? '127.0.0.1';
+  const https = options.tls ? { cert: await pem(options.tls.cert), key: await pem(options.tls.key) } : null;
+
+  const store: Store = new SqliteStore(options.dataDir);
+  // The embedded store belongs to this process alone: whatever a previous run left connected is not any more.
+  await stopOrphanedRuntimes(store);
+  const bus = options.bus ?? new LocalBus();
+  const app: FastifyInstance = Fastify({
+    ...(https ? { https } : {}),
+    bodyLimit: limits.maxBodyBytes,
+    logger: {
+      level: options.logLevel ?? 'warn',
+      // Tokens never reach the logs, even if a serializer changes.
+      redact: { paths: ['req.headers.authorization', 'req.headers.cookie', 'headers.authorization', 'authorization'], censor: '[redacted]' },
+    },
+  });
+  const directory = new RuntimeDirectory(store, bus);
+  const hub = new DesktopHub({ store, bus, directory, limits, heartbeatIntervalMs, logger: app.log });
+  const metrics = new RelayMetrics({ connections: () => hub.connectionCount, runtimesByState: () => store.countRuntimesByState() });
+  const core = new RelayCore(store, bus, directory, metrics);
+  const streams = new Set<SseStream>();
+
+  // JSON with prototype-poisoning protection (as Fastify's own parser), but an empty body is
+  // no body: clients often send `Content-Type: application/json` on a bodiless POST (cancel, archive).
+  app.removeContentTypeParser('application/json');
+  app.addContentTypeParser('application/json', { parseAs: 'string' }, (_request, body, done) => {
+    const text = typeof body === 'string' ? body : body.toString('utf8');
+    if (text.trim() === '') return done(null, undefined);
+    try {
+      done(null, JSON.parse(text, refusePoison));
+    } catch {
+      done(Object.assign(new Error('the body is not valid JSON'), { statusCode: 400, code: 'FST_ERR_CTP_INVALID_JSON' }), undefined);
+    }
+  });
+  app.setErrorHandler((err: { statusCode?: number; code?: string; message: string }, request, reply) => {
+    if (err.statusCode === 413 || err.code === 'FST_ERR_CTP_BODY_TOO_LARGE') return sendError(reply, errorValue('too_large', 'the request body is too large'));
+    if (err.statusCode !== undefined && err.statusCode >= 400 && err.statusCode < 500) return sendError(reply, errorValue('invalid_request', err.message));
+    request.log.error({ err }, 'request failed');
+    return sendError(reply, errorValue('internal'));
+  });
+  app.setNotFoundHandler((_request, reply) => sendError(reply, errorValue('not_found', 'no such route')));
+
+  app.get('/healthz', async () => ({ status: 'ok' }));
+  app.get('/readyz', async (_request, reply) => (core.isDraining ? sendError(reply, errorValue('unavailable', 'the relay is shutting down')) : { status: 'ready' }));
+  app.get('/metrics', async (_request, reply) => reply.type(metrics.registry.contentType).send(await metrics.registry.metrics()));
+  let openApi: Record<string, unknown> | null = null;
+  app.get('/openapi.json', async () => openApi);
+  registerPlatformRoutes(app, core, streams);
+  await registerMcpRoutes(app, core);
+
+  app.server.on('upgrade', (req, socket, head) => hub.handleUpgrade(req, socket, head));
+
+  const pruneCalls = () =>
+    store.pruneCalls(limits.callLogMaxRows, new Date(Date.now() - limits.callLogMaxAgeMs).toISOString()).catch((err: unknown) => app.log.error({ err }, 'call log pruning failed'));
+  await pruneCalls();
+  const pruneTimer = setInterval(() => void pruneCalls(), CALL_LOG_PRUNE_INTERVAL_MS);
+  pruneTimer.unref();
+
+  try {
+    await app.listen({ host, port: options.port ?? 0 });
+  } catch (err) {
+    clearInterval(pruneTimer);
+    await hub.dispose();
+    core.dispose();
+    await app.close();
+    await bus.dispose();
+    store.close();
+    throw new Error(`could not listen on ${host}:${options.port ?? 0}`, { cause: err });
+  }
+  const port = (app.server.address() as AddressInfo).port;
+  const url = `${https ? 'https' : 'http'}://${urlHost(host)}:${port}`;
+  const wsUrl = `${https ? 'wss' : 'ws'}://${urlHost(host)}:${port}${CONNECT_PATH}`;
+  openApi = buildOpenApiDocument(url);
+  app.log.info({ url, wsUrl }, 'relay listening');
+
+  const baseAdmin = createRelayAdmin(store);
+  const admin: RelayAdmin = {
+    ...baseAdmin,
+    async revokeToken(id) {
+      const revoked = await baseAdmin.revokeToken(id);
+      // Desktops connected with it are closed at once (other processes notice at the next heartbeat).
+      if (revoked) await bus.broadcast({ kind: 'token-revoked', tokenId: id });
+      return revoked;
+    },
+  };
+
+  let closing: Promise<void> | null = null;
+  const close = () =>
+    (closing ??= (async () => {
+      hub.stopAccepting();
+      // Stop taking new TCP connections; requests on open ones get 503 (calls: `unavailable`).
+      app.server.close();
+      await core.drain(options.shutdownGraceMs ?? DEFAULT_SHUTDOWN_GRACE_MS);
+      await hub.dispose();
+      core.dispose();
+      for (const stream of [...streams]) stream.dispose();
+      clearInterval(pruneTimer);
+      let timer: NodeJS.Timeout | undefined;
+      await Promise.race([
+        app.close(),
+        new Promise<void>((resolve) => {
+          timer = setTimeout(() => {
+            app.server.closeAllConnections();
+            resolve();
+          }, HTTP_CLOSE_TIMEOUT_MS);
+        }),
+      ]);
+      clearTimeout(timer);
+      await bus.dispose();
+      store.close();
+    })());
+
+  return { url, wsUrl, port, admin, close };
+}
+
+async function stopOrphanedRuntimes(store: Store): Promise<void> {
+  await store.stopAllLiveRuntimes(new Date().toISOString());
+}

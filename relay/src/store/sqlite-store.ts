@@ -1,0 +1,338 @@
+import { mkdirSync } from 'node:fs';
+import { join } from 'node:path';
+import Database from 'better-sqlite3';
+import { TetherError, capabilitiesSchema, type RuntimeState, type ToolName } from '@tether/shared';
+import { newId } from '../tokens.js';
+import type { ArchivedBy, CallRecord, OrgRecord, RuntimeRecord, RuntimeUpsert, Store, TokenRecord } from './store.js';
+
+/** File name of the database inside the data dir. */
+export const DATABASE_FILE = 'relay.sqlite';
+
+/**
+ * Schema migrations, applied in order; `PRAGMA user_version` records how many ran.
+ * Append only: a shipped migration is never edited.
+ */
+const MIGRATIONS: string[] = [
+  `CREATE TABLE orgs (
+     id TEXT PRIMARY KEY,
+     slug TEXT NOT NULL UNIQUE,
+     created_at TEXT NOT NULL
+   );
+   CREATE TABLE tokens (
+     id TEXT PRIMARY KEY,
+     org_id TEXT NOT NULL REFERENCES orgs(id),
+     kind TEXT NOT NULL CHECK (kind IN ('desktop', 'platform', 'grant')),
+     name TEXT NOT NULL,
+     hash TEXT NOT NULL UNIQUE,
+     created_at TEXT NOT NULL,
+     revoked_at TEXT,
+     expires_at TEXT,
+     runtime_ids TEXT,
+     tools TEXT
+   );
+   CREATE INDEX tokens_org ON tokens(org_id, kind);
+   CREATE TABLE devices (
+     org_id TEXT NOT NULL REFERENCES orgs(id),
+     device_id TEXT NOT NULL,
+     name TEXT NOT NULL,
+     os TEXT NOT NULL,
+     app_version TEXT NOT NULL,
+     last_seen_at TEXT NOT NULL,
+     PRIMARY KEY (org_id, device_id)
+   );
+   CREATE TABLE runtimes (
+     id TEXT PRIMARY KEY,
+     org_id TEXT NOT NULL REFERENCES orgs(id),
+     device_id TEXT NOT NULL,
+     device_name TEXT NOT NULL,
+     device_os TEXT NOT NULL,
+     workspace_id TEXT NOT NULL,
+     name TEXT NOT NULL,
+     description TEXT NOT NULL,
+     capabilities TEXT NOT NULL,
+     state TEXT NOT NULL,
+     reason TEXT,
+     archived_by TEXT,
+     last_seen_at TEXT NOT NULL,
+     created_at TEXT NOT NULL,
+     UNIQUE (org_id, device_id, workspace_id)
+   );
+   CREATE INDEX runtimes_org_state ON runtimes(org_id, state);
+   CREATE TABLE calls (
+     id TEXT PRIMARY KEY,
+     org_id TEXT NOT NULL,
+     runtime_id TEXT NOT NULL,
+     tool TEXT NOT NULL,
+     caller TEXT NOT NULL,
+     token_id TEXT NOT NULL,
+     started_at TEXT NOT NULL,
+     finished_at TEXT,
+     outcome TEXT,
+     duration_ms INTEGER
+   );
+   CREATE INDEX calls_started ON calls(started_at);`,
+];
+
+interface TokenRow {
+  id: string;
+  org_id: string;
+  kind: TokenRecord['kind'];
+  name: string;
+  hash: string;
+  created_at: string;
+  revoked_at: string | null;
+  expires_at: string | null;
+  runtime_ids: string | null;
+  tools: string | null;
+}
+
+interface RuntimeRow {
+  id: string;
+  org_id: string;
+  device_id: string;
+  device_name: string;
+  device_os: string;
+  workspace_id: string;
+  name: string;
+  description: string;
+  capabilities: string;
+  state: RuntimeState;
+  reason: string | null;
+  archived_by: ArchivedBy | null;
+  last_seen_at: string;
+  created_at: string;
+}
+
+interface CallRow {
+  id: string;
+  org_id: string;
+  runtime_id: string;
+  tool: ToolName;
+  caller: string;
+  token_id: string;
+  started_at: string;
+  finished_at: string | null;
+  outcome: string | null;
+  duration_ms: number | null;
+}
+
+function toToken(row: TokenRow): TokenRecord {
+  return {
+    id: row.id,
+    orgId: row.org_id,
+    kind: row.kind,
+    name: row.name,
+    hash: row.hash,
+    createdAt: row.created_at,
+    revokedAt: row.revoked_at,
+    expiresAt: row.expires_at,
+    runtimeIds: row.runtime_ids === null ? null : (JSON.parse(row.runtime_ids) as string[]),
+    tools: row.tools === null ? null : (JSON.parse(row.tools) as ToolName[]),
+  };
+}
+
+function toRuntime(row: RuntimeRow): RuntimeRecord {
+  return {
+    id: row.id,
+    orgId: row.org_id,
+    deviceId: row.device_id,
+    deviceName: row.device_name,
+    deviceOs: row.device_os,
+    workspaceId: row.workspace_id,
+    name: row.name,
+    description: row.description,
+    // Written by us from a validated frame; parsed again so a hand-edited file cannot smuggle junk out.
+    capabilities: capabilitiesSchema.parse(JSON.parse(row.capabilities)),
+    state: row.state,
+    reason: row.reason,
+    archivedBy: row.archived_by,
+    lastSeenAt: row.last_seen_at,
+    createdAt: row.created_at,
+  };
+}
+
+function toCall(row: CallRow): CallRecord {
+  return {
+    id: row.id,
+    orgId: row.org_id,
+    runtimeId: row.runtime_id,
+    tool: row.tool,
+    caller: row.caller,
+    tokenId: row.token_id,
+    startedAt: row.started_at,
+    finishedAt: row.finished_at,
+    outcome: row.outcome,
+    durationMs: row.duration_ms,
+  };
+}
+
+/**
+ * The embedded Store: one SQLite file in WAL mode (readers never block the writer).
+ * better-sqlite3 is synchronous by design; each statement is short and indexed, so the
+ * event loop is held for microseconds, and the async interface keeps PostgreSQL possible.
+ */
+export class SqliteStore implements Store {
+  private readonly db: Database.Database;
+
+  /** Opens (creating if needed) the database in `dataDir` and runs pending migrations. */
+  constructor(dataDir: string) {
+    // Start-up only, never on a request path.
+    mkdirSync(dataDir, { recursive: true, mode: 0o700 });
+    this.db = new Database(join(dataDir, DATABASE_FILE));
+    this.db.pragma('journal_mode = WAL');
+    // NORMAL is durable across process crashes in WAL mode; only an OS crash may lose the last commits.
+    this.db.pragma('synchronous = NORMAL');
+    this.db.pragma('foreign_keys = ON');
+    // Another relay process (a CLI `token create` while serving) may hold the write lock briefly.
+    this.db.pragma('busy_timeout = 5000');
+    this.migrate();
+  }
+
+  private migrate(): void {
+    const version = this.db.pragma('user_version', { simple: true }) as number;
+    for (let i = version; i < MIGRATIONS.length; i++) {
+      this.db.transaction(() => {
+        this.db.exec(MIGRATIONS[i]!);
+        this.db.pragma(`user_version = ${i + 1}`);
+      }).immediate();
+    }
+  }
+
+  async createOrg(slug: string): Promise<OrgRecord> {
+    const org: OrgRecord = { id: newId('org_'), slug, createdAt: new Date().toISOString() };
+    try {
+      this.db.prepare('INSERT INTO orgs (id, slug, created_at) VALUES (?, ?, ?)').run(org.id, org.slug, org.createdAt);
+    } catch (err) {
+      if ((err as { code?: string }).code === 'SQLITE_CONSTRAINT_UNIQUE') throw new TetherError('already_exists', `org "${slug}" exists already`);
+      throw new Error('could not create org', { cause: err });
+    }
+    return org;
+  }
+
+  async getOrgBySlug(slug: string): Promise<OrgRecord | null> {
+    const row = this.db.prepare('SELECT id, slug, created_at FROM orgs WHERE slug = ?').get(slug) as { id: string; slug: string; created_at: string } | undefined;
+    return row ? { id: row.id, slug: row.slug, createdAt: row.created_at } : null;
+  }
+
+  async insertToken(token: Omit<TokenRecord, 'revokedAt'>): Promise<void> {
+    this.db
+      .prepare('INSERT INTO tokens (id, org_id, kind, name, hash, created_at, revoked_at, expires_at, runtime_ids, tools) VALUES (?, ?, ?, ?, ?, ?, NULL, ?, ?, ?)')
+      .run(token.id, token.orgId, token.kind, token.name, token.hash, token.createdAt, token.expiresAt, token.runtimeIds === null ? null : JSON.stringify(token.runtimeIds), token.tools === null ? null : JSON.stringify(token.tools));
+  }
+
+  async findTokenByHash(hash: string): Promise<TokenRecord | null> {
+    const row = this.db.prepare('SELECT * FROM tokens WHERE hash = ?').get(hash) as TokenRow | undefined;
+    return row ? toToken(row) : null;
+  }
+
+  async getToken(id: string): Promise<TokenRecord | null> {
+    const row = this.db.prepare('SELECT * FROM tokens WHERE id = ?').get(id) as TokenRow | undefined;
+    return row ? toToken(row) : null;
+  }
+
+  async listTokens(orgId: string): Promise<TokenRecord[]> {
+    const rows = this.db.prepare("SELECT * FROM tokens WHERE org_id = ? AND kind IN ('desktop', 'platform') ORDER BY created_at, id").all(orgId) as TokenRow[];
+    return rows.map(toToken);
+  }
+
+  async revokeToken(id: string, at: string): Promise<boolean> {
+    return this.db.prepare('UPDATE tokens SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL').run(at, id).changes > 0;
+  }
+
+  async upsertDevice(device: { orgId: string; deviceId: string; name: string; os: string; appVersion: string; lastSeenAt: string }): Promise<void> {
+    this.db
+      .prepare(
+        `INSERT INTO devices (org_id, device_id, name, os, app_version, last_seen_at) VALUES (?, ?, ?, ?, ?, ?)
+         ON CONFLICT (org_id, device_id) DO UPDATE SET name = excluded.name, os = excluded.os, app_version = excluded.app_version, last_seen_at = excluded.last_seen_at`,
+      )
+      .run(device.orgId, device.deviceId, device.name, device.os, device.appVersion, device.lastSeenAt);
+  }
+
+  async touchDevice(orgId: string, deviceId: string, at: string): Promise<void> {
+    this.db.transaction(() => {
+      this.db.prepare('UPDATE devices SET last_seen_at = ? WHERE org_id = ? AND device_id = ?').run(at, orgId, deviceId);
+      this.db.prepare("UPDATE runtimes SET last_seen_at = ? WHERE org_id = ? AND device_id = ? AND state IN ('running', 'paused', 'error')").run(at, orgId, deviceId);
+    })();
+  }
+
+  async upsertRuntime(r: RuntimeUpsert): Promise<RuntimeRecord> {
+    this.db
+      .prepare(
+        `INSERT INTO runtimes (id, org_id, device_id, device_name, device_os, workspace_id, name, description, capabilities, state, reason, archived_by, last_seen_at, created_at)
+         VALUES (@id, @orgId, @deviceId, @deviceName, @deviceOs, @workspaceId, @name, @description, @capabilities, @state, @reason, @archivedBy, @lastSeenAt, @lastSeenAt)
+         ON CONFLICT (id) DO UPDATE SET device_name = excluded.device_name, device_os = excluded.device_os, name = excluded.name,
+           description = excluded.description, capabilities = excluded.capabilities, state = excluded.state, reason = excluded.reason,
+           archived_by = excluded.archived_by, last_seen_at = excluded.last_seen_at`,
+      )
+      .run({ ...r, capabilities: JSON.stringify(r.capabilities) });
+    return (await this.getRuntime(r.id))!;
+  }
+
+  async getRuntime(id: string): Promise<RuntimeRecord | null> {
+    const row = this.db.prepare('SELECT * FROM runtimes WHERE id = ?').get(id) as RuntimeRow | undefined;
+    return row ? toRuntime(row) : null;
+  }
+
+  async listRuntimes(orgId: string, filter: { state?: RuntimeState; deviceId?: string } = {}): Promise<RuntimeRecord[]> {
+    let sql = 'SELECT * FROM runtimes WHERE org_id = ?';
+    const params: string[] = [orgId];
+    if (filter.state !== undefined) {
+      sql += ' AND state = ?';
+      params.push(filter.state);
+    }
+    if (filter.deviceId !== undefined) {
+      sql += ' AND device_id = ?';
+      params.push(filter.deviceId);
+    }
+    const rows = this.db.prepare(sql + ' ORDER BY created_at, id').all(...params) as RuntimeRow[];
+    return rows.map(toRuntime);
+  }
+
+  async setRuntimeState(id: string, state: RuntimeState, reason: string | null, archivedBy: ArchivedBy | null, lastSeenAt: string): Promise<RuntimeRecord | null> {
+    this.db.prepare('UPDATE runtimes SET state = ?, reason = ?, archived_by = ?, last_seen_at = ? WHERE id = ?').run(state, reason, archivedBy, lastSeenAt, id);
+    return this.getRuntime(id);
+  }
+
+  async stopAllLiveRuntimes(at: string): Promise<number> {
+    return this.db.prepare("UPDATE runtimes SET state = 'stopped', reason = NULL, last_seen_at = ? WHERE state IN ('running', 'paused', 'error')").run(at).changes;
+  }
+
+  async countRuntimesByState(): Promise<Record<RuntimeState, number>> {
+    const counts: Record<RuntimeState, number> = { running: 0, paused: 0, stopped: 0, error: 0, archived: 0 };
+    for (const row of this.db.prepare('SELECT state, COUNT(*) AS n FROM runtimes GROUP BY state').all() as Array<{ state: RuntimeState; n: number }>) {
+      counts[row.state] = row.n;
+    }
+    return counts;
+  }
+
+  async insertCall(c: CallRecord): Promise<void> {
+    // An idempotency key gives a repeated call the same id: the newest attempt replaces the row.
+    this.db
+      .prepare(
+        `INSERT OR REPLACE INTO calls (id, org_id, runtime_id, tool, caller, token_id, started_at, finished_at, outcome, duration_ms)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+      )
+      .run(c.id, c.orgId, c.runtimeId, c.tool, c.caller, c.tokenId, c.startedAt, c.finishedAt, c.outcome, c.durationMs);
+  }
+
+  async finishCall(id: string, outcome: string, finishedAt: string, durationMs: number): Promise<void> {
+    this.db.prepare('UPDATE calls SET outcome = ?, finished_at = ?, duration_ms = ? WHERE id = ?').run(outcome, finishedAt, durationMs, id);
+  }
+
+  async getCall(id: string): Promise<CallRecord | null> {
+    const row = this.db.prepare('SELECT * FROM calls WHERE id = ?').get(id) as CallRow | undefined;
+    return row ? toCall(row) : null;
+  }
+
+  async pruneCalls(maxRows: number, olderThan: string): Promise<number> {
+    const byAge = this.db.prepare('DELETE FROM calls WHERE started_at < ?').run(olderThan).changes;
+    const byCount = this.db
+      .prepare('DELETE FROM calls WHERE id IN (SELECT id FROM calls ORDER BY started_at DESC, id DESC LIMIT -1 OFFSET ?)')
+      .run(maxRows).changes;
+    return byAge + byCount;
+  }
+
+  close(): void {
+    if (this.db.open) this.db.close();
+  }
+}

@@ -1,0 +1,116 @@
+import type { Capabilities, RuntimeState, ToolName } from '@tether/shared';
+import type { TokenKind } from '../tokens.js';
+
+/** An organization: the tenant every token, runtime and call belongs to. */
+export interface OrgRecord {
+  id: string;
+  slug: string;
+  createdAt: string;
+}
+
+/** A token as stored: its hash, never the token itself. Grants carry their scope and expiry. */
+export interface TokenRecord {
+  id: string;
+  orgId: string;
+  kind: TokenKind;
+  /** A platform key's or desktop token's name; a grant's label. */
+  name: string;
+  hash: string;
+  createdAt: string;
+  revokedAt: string | null;
+  expiresAt: string | null;
+  runtimeIds: string[] | null;
+  tools: ToolName[] | null;
+}
+
+/** Who archived a runtime: the desktop (workspace removed; announcing it again revives it) or the platform (sticky). */
+export type ArchivedBy = 'desktop' | 'platform';
+
+/** A runtime: one device's workspace, as the relay records it. */
+export interface RuntimeRecord {
+  id: string;
+  orgId: string;
+  deviceId: string;
+  deviceName: string;
+  deviceOs: string;
+  workspaceId: string;
+  name: string;
+  description: string;
+  capabilities: Capabilities;
+  state: RuntimeState;
+  reason: string | null;
+  archivedBy: ArchivedBy | null;
+  lastSeenAt: string;
+  createdAt: string;
+}
+
+/** What a desktop says about one of its workspaces; the store turns it into a runtime row. */
+export interface RuntimeUpsert {
+  id: string;
+  orgId: string;
+  deviceId: string;
+  deviceName: string;
+  deviceOs: string;
+  workspaceId: string;
+  name: string;
+  description: string;
+  capabilities: Capabilities;
+  state: RuntimeState;
+  reason: string | null;
+  archivedBy: ArchivedBy | null;
+  lastSeenAt: string;
+}
+
+/** One row of the bounded call log. */
+export interface CallRecord {
+  id: string;
+  orgId: string;
+  runtimeId: string;
+  tool: ToolName;
+  caller: string;
+  tokenId: string;
+  startedAt: string;
+  finishedAt: string | null;
+  /** `ok`, an error code, or null while running. */
+  outcome: string | null;
+  durationMs: number | null;
+}
+
+/**
+ * The relay's records. SQLite now (sqlite-store.ts); PostgreSQL later behind the same
+ * interface, hence every method is async even where SQLite answers synchronously.
+ * Expected failures throw TetherError (e.g. `already_exists`).
+ */
+export interface Store {
+  createOrg(slug: string): Promise<OrgRecord>;
+  getOrgBySlug(slug: string): Promise<OrgRecord | null>;
+
+  insertToken(token: Omit<TokenRecord, 'revokedAt'>): Promise<void>;
+  findTokenByHash(hash: string): Promise<TokenRecord | null>;
+  getToken(id: string): Promise<TokenRecord | null>;
+  /** Desktop tokens and platform keys of an org (grants are short-lived and not listed). */
+  listTokens(orgId: string): Promise<TokenRecord[]>;
+  /** false when there is no such token or it was revoked already. */
+  revokeToken(id: string, at: string): Promise<boolean>;
+
+  /** Marks a connected device and its live runtimes as seen now (heartbeat). */
+  touchDevice(orgId: string, deviceId: string, at: string): Promise<void>;
+  upsertDevice(device: { orgId: string; deviceId: string; name: string; os: string; appVersion: string; lastSeenAt: string }): Promise<void>;
+
+  upsertRuntime(runtime: RuntimeUpsert): Promise<RuntimeRecord>;
+  getRuntime(id: string): Promise<RuntimeRecord | null>;
+  listRuntimes(orgId: string, filter?: { state?: RuntimeState; deviceId?: string }): Promise<RuntimeRecord[]>;
+  setRuntimeState(id: string, state: RuntimeState, reason: string | null, archivedBy: ArchivedBy | null, lastSeenAt: string): Promise<RuntimeRecord | null>;
+  /** Every running, paused or error runtime becomes stopped (start-up of a single-process relay: nothing is connected yet). */
+  stopAllLiveRuntimes(at: string): Promise<number>;
+  countRuntimesByState(): Promise<Record<RuntimeState, number>>;
+
+  insertCall(call: CallRecord): Promise<void>;
+  finishCall(id: string, outcome: string, finishedAt: string, durationMs: number): Promise<void>;
+  getCall(id: string): Promise<CallRecord | null>;
+  /** Deletes rows past the count or age bound; returns how many went. */
+  pruneCalls(maxRows: number, olderThan: string): Promise<number>;
+
+  /** Closes the database; later calls fail. */
+  close(): void;
+}

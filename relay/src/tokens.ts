@@ -1,0 +1,43 @@
+import { createHash, randomBytes } from 'node:crypto';
+import { TOKEN_PREFIXES } from '@tether/shared';
+
+/** The kinds of bearer tokens the relay issues. */
+export type TokenKind = keyof typeof TOKEN_PREFIXES;
+
+/** A new secret token: its prefix says its kind; 32 random bytes make it unguessable. */
+export function generateToken(kind: TokenKind): string {
+  return TOKEN_PREFIXES[kind] + randomBytes(32).toString('base64url');
+}
+
+/**
+ * SHA-256 of a token, hex. Only this is stored. A fast hash is enough (unlike passwords)
+ * because tokens carry 256 random bits: there is nothing to brute-force.
+ */
+export function hashToken(token: string): string {
+  return createHash('sha256').update(token, 'utf8').digest('hex');
+}
+
+/** The kind a token claims by its prefix, or null for anything else. */
+export function tokenKindOf(token: string): TokenKind | null {
+  for (const [kind, prefix] of Object.entries(TOKEN_PREFIXES) as Array<[TokenKind, string]>) {
+    if (token.startsWith(prefix)) return kind;
+  }
+  return null;
+}
+
+/** The token of an `Authorization: Bearer …` header, or null. */
+export function bearerToken(authorization: string | undefined): string | null {
+  if (typeof authorization !== 'string') return null;
+  const match = /^Bearer\s+([A-Za-z0-9_-]{8,200})\s*$/i.exec(authorization);
+  return match ? match[1]! : null;
+}
+
+/** A random id with a readable prefix (`org_…`, `tok_…`, `call_…`). */
+export function newId(prefix: string, bytes = 12): string {
+  return prefix + randomBytes(bytes).toString('hex');
+}
+
+/** A deterministic id from its parts: the same parts always give the same id. */
+export function stableId(prefix: string, ...parts: string[]): string {
+  return prefix + createHash('sha256').update(parts.join('\u0000'), 'utf8').digest('hex').slice(0, 24);
+}
