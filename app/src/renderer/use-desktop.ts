@@ -4,12 +4,21 @@ import type { Connection } from './api/connect.js';
 import type { LinkState } from './api/ws-transport.js';
 
 /** The host's state, kept current by `state:changed` and reloaded whenever the link comes back. */
-export function useDesktopState(connection: Connection): { state: DesktopState | undefined; link: LinkState; error: string | undefined } {
+export function useDesktopState(connection: Connection): {
+  state: DesktopState | undefined;
+  link: LinkState;
+  error: string | undefined;
+} {
   const [state, setState] = useState<DesktopState>();
   const [link, setLink] = useState<LinkState>(connection.link());
   const [error, setError] = useState<string>();
 
-  useEffect(() => connection.onLink(setLink), [connection]);
+  useEffect(() => {
+    const off = connection.onLink(setLink);
+    // The link may have opened between the first render and this subscription.
+    setLink(connection.link());
+    return off;
+  }, [connection]);
   useEffect(() => connection.api.on('state:changed', setState), [connection]);
   useEffect(() => {
     if (link !== 'open') return;
@@ -33,10 +42,16 @@ export function useDesktopState(connection: Connection): { state: DesktopState |
  * Confirmations waiting for the person, oldest first: the host's list from the state, plus
  * `confirm:request` events that arrive between two states, minus the resolved ones.
  */
-export function usePendingConfirmations(connection: Connection, state: DesktopState | undefined): ConfirmationRequest[] {
+export function usePendingConfirmations(
+  connection: Connection,
+  state: DesktopState | undefined,
+): ConfirmationRequest[] {
   const [extra, setExtra] = useState<ConfirmationRequest[]>([]);
   const [resolved, setResolved] = useState<Set<string>>(new Set());
-  useEffect(() => connection.api.on('confirm:request', (c) => setExtra((list) => [...list.filter((x) => x.id !== c.id), c])), [connection]);
+  useEffect(
+    () => connection.api.on('confirm:request', (c) => setExtra((list) => [...list.filter((x) => x.id !== c.id), c])),
+    [connection],
+  );
   useEffect(
     () =>
       connection.api.on('confirm:resolved', ({ confirmationId }) => {
@@ -46,7 +61,10 @@ export function usePendingConfirmations(connection: Connection, state: DesktopSt
     [connection],
   );
   // A new state is authoritative: drop the events it already covers.
-  useEffect(() => setExtra((list) => list.filter((x) => !state?.pendingConfirmations.some((p) => p.id === x.id))), [state]);
+  useEffect(
+    () => setExtra((list) => list.filter((x) => !state?.pendingConfirmations.some((p) => p.id === x.id))),
+    [state],
+  );
   const all = [...(state?.pendingConfirmations ?? []), ...extra].filter((c) => !resolved.has(c.id));
   return all.sort((a, b) => a.createdAt - b.createdAt);
 }

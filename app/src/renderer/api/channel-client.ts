@@ -21,7 +21,10 @@ type Listener = (payload: unknown) => void;
  */
 export class ChannelClient implements DesktopApi {
   private nextId = 1;
-  private readonly pending = new Map<number, { method: DesktopMethod; resolve(v: unknown): void; reject(e: unknown): void }>();
+  private readonly pending = new Map<
+    number,
+    { method: DesktopMethod; resolve(v: unknown): void; reject(e: unknown): void }
+  >();
   private readonly listeners = new Map<string, Set<Listener>>();
 
   constructor(private readonly send: (msg: ChannelMessage) => boolean) {}
@@ -72,7 +75,8 @@ export class ChannelClient implements DesktopApi {
 
   /** Fails every request still waiting (the channel closed). */
   failPending(): void {
-    for (const call of this.pending.values()) call.reject(new TetherError('unavailable', 'The connection to the Tether host closed.'));
+    for (const call of this.pending.values())
+      call.reject(new TetherError('unavailable', 'The connection to the Tether host closed.'));
     this.pending.clear();
   }
 }

@@ -36,7 +36,8 @@ export function connect(): Connection {
     };
   }
   const secret = takeSecret();
-  if (!secret) throw new MissingSecretError('Open the address that tether-desktop printed: it carries a secret after #secret=.');
+  if (!secret)
+    throw new MissingSecretError('Open the address that tether-desktop printed: it carries a secret after #secret=.');
   const listeners = new Set<(s: LinkState) => void>();
   // The client's send closes over the transport, which is created right after it.
   const client: ChannelClient = new ChannelClient((msg) => transport.send(JSON.stringify(msg)));

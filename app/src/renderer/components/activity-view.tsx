@@ -53,7 +53,9 @@ export function ActivityView({ api, workspaces }: { api: DesktopApi; workspaces:
       );
     const off = api.on('activity:appended', (entry) => {
       if (!matches(entry, filters)) return;
-      setEntries((list) => (list.some((e) => e.id === entry.id) ? list : [entry, ...list].slice(0, ACTIVITY_VIEW_LIMIT)));
+      setEntries((list) =>
+        list.some((e) => e.id === entry.id) ? list : [entry, ...list].slice(0, ACTIVITY_VIEW_LIMIT),
+      );
     });
     return () => {
       live = false;
@@ -109,7 +111,9 @@ export function ActivityView({ api, workspaces }: { api: DesktopApi; workspaces:
         </p>
       )}
       {entries.length === 0 && loaded ? (
-        <p className="empty">No calls yet{filters.workspaceId || filters.tool || filters.outcome ? ' match these filters' : ''}.</p>
+        <p className="empty">
+          No calls yet{filters.workspaceId || filters.tool || filters.outcome ? ' match these filters' : ''}.
+        </p>
       ) : (
         <div className="card table-wrap">
           <table className="activity">
@@ -153,7 +157,11 @@ export function ActivityView({ api, workspaces }: { api: DesktopApi; workspaces:
 }
 
 function matches(e: AuditEntry, f: Filters): boolean {
-  return (!f.workspaceId || e.workspaceId === f.workspaceId) && (!f.tool || e.tool === f.tool) && (!f.outcome || e.outcome === f.outcome);
+  return (
+    (!f.workspaceId || e.workspaceId === f.workspaceId) &&
+    (!f.tool || e.tool === f.tool) &&
+    (!f.outcome || e.outcome === f.outcome)
+  );
 }
 
 function sortNewestFirst(list: AuditEntry[]): AuditEntry[] {
@@ -162,5 +170,7 @@ function sortNewestFirst(list: AuditEntry[]): AuditEntry[] {
 
 function formatTime(iso: string): string {
   const d = new Date(iso);
-  return Number.isNaN(d.getTime()) ? iso : d.toLocaleTimeString([], { hour: '2-digit', minute: '2-digit', second: '2-digit' });
+  return Number.isNaN(d.getTime())
+    ? iso
+    : d.toLocaleTimeString([], { hour: '2-digit', minute: '2-digit', second: '2-digit' });
 }

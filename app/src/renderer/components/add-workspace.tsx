@@ -3,7 +3,13 @@ import type { DesktopApi } from '@tether/shared';
 import { messageOf } from '../use-desktop.js';
 
 /** Adds a folder: the native picker under Electron, a path field in the browser. */
-export function AddWorkspace({ api, pickFolder }: { api: DesktopApi; pickFolder: (() => Promise<string | null>) | undefined }) {
+export function AddWorkspace({
+  api,
+  pickFolder,
+}: {
+  api: DesktopApi;
+  pickFolder: (() => Promise<string | null>) | undefined;
+}) {
   const [root, setRoot] = useState('');
   const [name, setName] = useState('');
   const [busy, setBusy] = useState(false);
@@ -40,7 +46,12 @@ export function AddWorkspace({ api, pickFolder }: { api: DesktopApi; pickFolder:
         <div className="row">
           <div className="grow">
             <label htmlFor={`${id}-name`}>Name (optional)</label>
-            <input id={`${id}-name`} value={name} onChange={(e) => setName(e.target.value)} placeholder="Defaults to the folder's name" />
+            <input
+              id={`${id}-name`}
+              value={name}
+              onChange={(e) => setName(e.target.value)}
+              placeholder="Defaults to the folder's name"
+            />
           </div>
           <button type="button" className="primary align-end" onClick={pick} disabled={busy}>
             Add folder…
@@ -50,7 +61,15 @@ export function AddWorkspace({ api, pickFolder }: { api: DesktopApi; pickFolder:
         <div className="row wrap">
           <div className="grow">
             <label htmlFor={`${id}-root`}>Folder path</label>
-            <input id={`${id}-root`} className="mono" required value={root} onChange={(e) => setRoot(e.target.value)} placeholder="/home/you/projects/site" spellCheck={false} />
+            <input
+              id={`${id}-root`}
+              className="mono"
+              required
+              value={root}
+              onChange={(e) => setRoot(e.target.value)}
+              placeholder="/home/you/projects/site"
+              spellCheck={false}
+            />
           </div>
           <div>
             <label htmlFor={`${id}-name`}>Name (optional)</label>

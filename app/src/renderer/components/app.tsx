@@ -57,12 +57,21 @@ export function App({ connection }: { connection: Connection }) {
             </div>
             <nav aria-label="Main">
               {VIEWS.map((v) => (
-                <button key={v.id} type="button" className={`tab ${view === v.id ? 'active' : ''}`} aria-current={view === v.id ? 'page' : undefined} onClick={() => setView(v.id)}>
+                <button
+                  key={v.id}
+                  type="button"
+                  className={`tab ${view === v.id ? 'active' : ''}`}
+                  aria-current={view === v.id ? 'page' : undefined}
+                  onClick={() => setView(v.id)}
+                >
                   {v.label}
                 </button>
               ))}
             </nav>
-            <span className={`pill conn-${state.connection.state}`} aria-label={`Relay connection: ${state.connection.state}`}>
+            <span
+              className={`pill conn-${state.connection.state}`}
+              aria-label={`Relay connection: ${state.connection.state}`}
+            >
               <span className="dot" aria-hidden="true" />
               {state.connection.state}
             </span>
@@ -80,7 +89,9 @@ export function App({ connection }: { connection: Connection }) {
           </main>
         </div>
       )}
-      {pending.length > 0 && <ConfirmationDialog key={pending[0]!.id} api={api} request={pending[0]!} queued={pending.length - 1} />}
+      {pending.length > 0 && (
+        <ConfirmationDialog key={pending[0]!.id} api={api} request={pending[0]!} queued={pending.length - 1} />
+      )}
     </>
   );
 }

@@ -16,7 +16,15 @@ const SHORTCUT_ARM_DELAY_MS = 600;
  * which tool, and exactly what it touches, with a countdown to the automatic deny.
  * Shortcuts: A allow once, W allow the workspace for N minutes, D or Esc deny.
  */
-export function ConfirmationDialog({ api, request: r, queued }: { api: DesktopApi; request: ConfirmationRequest; queued: number }) {
+export function ConfirmationDialog({
+  api,
+  request: r,
+  queued,
+}: {
+  api: DesktopApi;
+  request: ConfirmationRequest;
+  queued: number;
+}) {
   const [minutes, setMinutes] = useState<number>(ALLOW_MINUTES_CHOICES[1]);
   const [now, setNow] = useState(Date.now());
   const [busy, setBusy] = useState(false);
@@ -47,7 +55,11 @@ export function ConfirmationDialog({ api, request: r, queued }: { api: DesktopAp
     setBusy(true);
     setError(undefined);
     try {
-      await api.request('confirm:answer', { confirmationId: r.id, decision, ...(decision === 'allow_workspace' ? { minutes } : {}) });
+      await api.request('confirm:answer', {
+        confirmationId: r.id,
+        decision,
+        ...(decision === 'allow_workspace' ? { minutes } : {}),
+      });
     } catch (err) {
       setError(messageOf(err));
       setBusy(false);
@@ -71,7 +83,16 @@ export function ConfirmationDialog({ api, request: r, queued }: { api: DesktopAp
 
   return (
     <div className="overlay">
-      <div ref={dialogRef} className="dialog" role="alertdialog" aria-modal="true" aria-labelledby={`${id}-title`} aria-describedby={`${id}-desc`} data-armed={armed} onKeyDown={onKeyDown}>
+      <div
+        ref={dialogRef}
+        className="dialog"
+        role="alertdialog"
+        aria-modal="true"
+        aria-labelledby={`${id}-title`}
+        aria-describedby={`${id}-desc`}
+        data-armed={armed}
+        onKeyDown={onKeyDown}
+      >
         <header className="dialog-head">
           <span className={`badge cat-${r.category}`}>{r.category}</span>
           {queued > 0 && <span className="muted small">+{queued} more waiting</span>}
@@ -95,15 +116,32 @@ export function ConfirmationDialog({ api, request: r, queued }: { api: DesktopAp
           </p>
         )}
         <div className="dialog-actions">
-          <button ref={denyRef} type="button" className="secondary" onClick={() => answer('deny')} disabled={busy} aria-keyshortcuts="D Escape">
+          <button
+            ref={denyRef}
+            type="button"
+            className="secondary"
+            onClick={() => answer('deny')}
+            disabled={busy}
+            aria-keyshortcuts="D Escape"
+          >
             Deny <kbd>D</kbd>
           </button>
           <span className="grow" />
           <div className="allow-for">
-            <button type="button" className="secondary" onClick={() => answer('allow_workspace')} disabled={busy} aria-keyshortcuts="W">
+            <button
+              type="button"
+              className="secondary"
+              onClick={() => answer('allow_workspace')}
+              disabled={busy}
+              aria-keyshortcuts="W"
+            >
               Allow workspace for <kbd>W</kbd>
             </button>
-            <select aria-label="Minutes to allow this workspace without asking" value={minutes} onChange={(e) => setMinutes(Number(e.target.value))}>
+            <select
+              aria-label="Minutes to allow this workspace without asking"
+              value={minutes}
+              onChange={(e) => setMinutes(Number(e.target.value))}
+            >
               {ALLOW_MINUTES_CHOICES.map((m) => (
                 <option key={m} value={m}>
                   {m} min
@@ -111,7 +149,13 @@ export function ConfirmationDialog({ api, request: r, queued }: { api: DesktopAp
               ))}
             </select>
           </div>
-          <button type="button" className="primary" onClick={() => answer('allow_once')} disabled={busy} aria-keyshortcuts="A">
+          <button
+            type="button"
+            className="primary"
+            onClick={() => answer('allow_once')}
+            disabled={busy}
+            aria-keyshortcuts="A"
+          >
             Allow once <kbd>A</kbd>
           </button>
         </div>
@@ -151,7 +195,9 @@ function Detail({ request: r }: { request: ConfirmationRequest }) {
 
 function trapFocus(e: KeyboardEvent, root: HTMLElement | null) {
   if (!root) return;
-  const items = [...root.querySelectorAll<HTMLElement>('button:not([disabled]), select, [tabindex]:not([tabindex="-1"])')];
+  const items = [
+    ...root.querySelectorAll<HTMLElement>('button:not([disabled]), select, [tabindex]:not([tabindex="-1"])'),
+  ];
   const first = items[0];
   const last = items[items.length - 1];
   if (!first || !last) return;

@@ -14,13 +14,16 @@ export function DiffView({ diff }: { diff: string }) {
           {'\n'}
         </span>
       ))}
-      {lines.length > shown.length && <span className="diff-line meta">… {lines.length - shown.length} more lines</span>}
+      {lines.length > shown.length && (
+        <span className="diff-line meta">… {lines.length - shown.length} more lines</span>
+      )}
     </pre>
   );
 }
 
 function classOf(line: string): string {
-  if (line.startsWith('+++') || line.startsWith('---') || line.startsWith('Index:') || line.startsWith('====')) return 'meta';
+  if (line.startsWith('+++') || line.startsWith('---') || line.startsWith('Index:') || line.startsWith('===='))
+    return 'meta';
   if (line.startsWith('@@')) return 'hunk';
   if (line.startsWith('+')) return 'add';
   if (line.startsWith('-')) return 'del';

@@ -14,7 +14,8 @@ export function useConfirmationNotifications(connection: Connection, pending: Co
       seen.current.add(c.id);
       if (!document.hidden) continue;
       const title = `Tether: allow ${c.tool} in ${c.workspaceName}?`;
-      const body = c.detail.kind === 'shell' ? c.detail.command : c.detail.kind === 'write' ? c.detail.path : c.detail.summary;
+      const body =
+        c.detail.kind === 'shell' ? c.detail.command : c.detail.kind === 'write' ? c.detail.path : c.detail.summary;
       if (connection.notify) connection.notify(title, body);
       else if (typeof Notification !== 'undefined' && Notification.permission === 'granted') {
         const n = new Notification(title, { body, tag: c.id, requireInteraction: true });
@@ -29,12 +30,23 @@ export function useConfirmationNotifications(connection: Connection, pending: Co
 
 /** A polite, dismissible offer to turn on browser notifications (asked only when the person clicks). */
 export function NotificationPrompt() {
-  const [visible, setVisible] = useState(() => typeof Notification !== 'undefined' && Notification.permission === 'default' && localStorage.getItem(DISMISSED_KEY) !== '1');
+  const [visible, setVisible] = useState(
+    () =>
+      typeof Notification !== 'undefined' &&
+      Notification.permission === 'default' &&
+      localStorage.getItem(DISMISSED_KEY) !== '1',
+  );
   if (!visible) return null;
   return (
     <div className="banner info" role="region" aria-label="Notifications">
-      <span className="grow">Get a notification when an agent needs your answer while this tab is in the background.</span>
-      <button type="button" className="secondary small-btn" onClick={() => void Notification.requestPermission().finally(() => setVisible(false))}>
+      <span className="grow">
+        Get a notification when an agent needs your answer while this tab is in the background.
+      </span>
+      <button
+        type="button"
+        className="secondary small-btn"
+        onClick={() => void Notification.requestPermission().finally(() => setVisible(false))}
+      >
         Turn on
       </button>
       <button

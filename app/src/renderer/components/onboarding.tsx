@@ -33,10 +33,19 @@ export function Onboarding({ api, state }: { api: DesktopApi; state: DesktopStat
         </div>
         <h1 id={`${id}-title`}>Welcome to Tether</h1>
         <p className="muted">
-          Tether lets an AI-agent platform work in folders you choose on this computer. Everything it does follows your rules, and it asks before it writes or runs a command.
+          Tether lets an AI-agent platform work in folders you choose on this computer. Everything it does follows your
+          rules, and it asks before it writes or runs a command.
         </p>
         <label htmlFor={`${id}-relay`}>Relay address</label>
-        <input id={`${id}-relay`} type="url" required value={relayUrl} onChange={(e) => setRelayUrl(e.target.value)} placeholder="https://relay.example.com" autoComplete="url" />
+        <input
+          id={`${id}-relay`}
+          type="url"
+          required
+          value={relayUrl}
+          onChange={(e) => setRelayUrl(e.target.value)}
+          placeholder="https://relay.example.com"
+          autoComplete="url"
+        />
         <label htmlFor={`${id}-token`}>Desktop token</label>
         <div className="row">
           <input
@@ -55,7 +64,7 @@ export function Onboarding({ api, state }: { api: DesktopApi; state: DesktopStat
           </button>
         </div>
         <p id={`${id}-token-help`} className="help">
-          Your organization's admin gives you this token. It is kept in your system keychain, never shown again.
+          Your organization's admin gives you this token. It is kept in your system's keychain (or a private file where there is none) and never shown again.
         </p>
         {error && (
           <p className="error" role="alert">

@@ -52,11 +52,24 @@ export function SettingsView({ api, state }: { api: DesktopApi; state: DesktopSt
       <form className="card stack" onSubmit={submitGeneral} aria-label="General settings">
         <div>
           <label htmlFor={`${id}-relay`}>Relay address</label>
-          <input id={`${id}-relay`} type="url" required value={relayUrl} onChange={(e) => setRelayUrl(e.target.value)} />
+          <input
+            id={`${id}-relay`}
+            type="url"
+            required
+            value={relayUrl}
+            onChange={(e) => setRelayUrl(e.target.value)}
+          />
         </div>
         <div>
           <label htmlFor={`${id}-device`}>Device name</label>
-          <input id={`${id}-device`} required maxLength={MAX_NAME_CHARS} value={deviceName} onChange={(e) => setDeviceName(e.target.value)} aria-describedby={`${id}-device-help`} />
+          <input
+            id={`${id}-device`}
+            required
+            maxLength={MAX_NAME_CHARS}
+            value={deviceName}
+            onChange={(e) => setDeviceName(e.target.value)}
+            aria-describedby={`${id}-device-help`}
+          />
           <p id={`${id}-device-help`} className="help">
             How this computer appears to the platform.
           </p>
@@ -67,21 +80,42 @@ export function SettingsView({ api, state }: { api: DesktopApi; state: DesktopSt
           </button>
         </div>
       </form>
-      <fieldset className="card stack">
-        <legend className="card-legend">Start-up and power</legend>
+      <div className="card stack" role="group" aria-labelledby={`${id}-startup`}>
+        <h3 id={`${id}-startup`}>Start-up and power</h3>
         {toggles.map((t) => (
           <label key={t.key} className="switch">
-            <input type="checkbox" role="switch" checked={s[t.key]} onChange={(e) => void save({ [t.key]: e.target.checked }, 'Settings saved.')} />
+            <input
+              type="checkbox"
+              role="switch"
+              checked={s[t.key]}
+              onChange={(e) => void save({ [t.key]: e.target.checked }, 'Settings saved.')}
+            />
             <span>{t.label}</span>
           </label>
         ))}
-      </fieldset>
+      </div>
       <form className="card stack" onSubmit={submitToken} aria-label="Desktop token">
         <div>
           <label htmlFor={`${id}-token`}>Replace the desktop token</label>
-          <input id={`${id}-token`} type="password" required value={token} onChange={(e) => setToken(e.target.value)} placeholder="tdt_…" autoComplete="off" spellCheck={false} aria-describedby={`${id}-token-help`} />
+          <input
+            id={`${id}-token`}
+            type="password"
+            required
+            value={token}
+            onChange={(e) => setToken(e.target.value)}
+            placeholder="tdt_…"
+            autoComplete="off"
+            spellCheck={false}
+            aria-describedby={`${id}-token-help`}
+          />
           <p id={`${id}-token-help`} className="help">
-            The current token is kept in {state.tokenStore === 'keychain' ? 'the system keychain' : state.tokenStore === 'file' ? 'a private file (this system has no keychain)' : 'memory only'} and is never shown.
+            The current token is kept in{' '}
+            {state.tokenStore === 'keychain'
+              ? 'the system keychain'
+              : state.tokenStore === 'file'
+                ? 'a private file (this system has no keychain)'
+                : 'memory only'}{' '}
+            and is never shown.
           </p>
         </div>
         <div className="row end">

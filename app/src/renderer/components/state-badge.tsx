@@ -1,4 +1,10 @@
-const LABELS = { running: 'Running', paused: 'Paused', error: 'Error', stopped: 'Stopped', archived: 'Archived' } as const;
+const LABELS = {
+  running: 'Running',
+  paused: 'Paused',
+  error: 'Error',
+  stopped: 'Stopped',
+  archived: 'Archived',
+} as const;
 
 /** A workspace's state as a colored badge, with its reason when there is one. */
 export function StateBadge({ state, reason }: { state: keyof typeof LABELS; reason?: string | undefined }) {

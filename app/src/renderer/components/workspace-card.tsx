@@ -50,17 +50,28 @@ export function WorkspaceCard({ api, workspace: w }: { api: DesktopApi; workspac
       {w.description && !editing && <p className="description">{w.description}</p>}
       {allowUntil && (
         <p className="note small" role="status">
-          Changes and commands run without asking until {allowUntil.toLocaleTimeString([], { hour: '2-digit', minute: '2-digit' })}.
+          Changes and commands run without asking until{' '}
+          {allowUntil.toLocaleTimeString([], { hour: '2-digit', minute: '2-digit' })}.
         </p>
       )}
-      {editing && <WorkspaceEditor workspace={w} onSave={async (p) => (await update(p), setEditing(false))} onCancel={() => setEditing(false)} />}
+      {editing && (
+        <WorkspaceEditor
+          workspace={w}
+          onSave={async (p) => (await update(p), setEditing(false))}
+          onCancel={() => setEditing(false)}
+        />
+      )}
 
       <fieldset className="policy">
         <legend>When an agent wants to…</legend>
         {CATEGORIES.map((c) => (
           <label key={c} className="policy-item">
             <span>{CATEGORY_TEXT[c]}</span>
-            <select value={w.policy[c]} onChange={(e) => update({ policy: { ...w.policy, [c]: e.target.value as keyof typeof DECISION_TEXT } })} aria-label={`${CATEGORY_TEXT[c]} in ${w.name}`}>
+            <select
+              value={w.policy[c]}
+              onChange={(e) => update({ policy: { ...w.policy, [c]: e.target.value as keyof typeof DECISION_TEXT } })}
+              aria-label={`${CATEGORY_TEXT[c]} in ${w.name}`}
+            >
               {(['allow', 'ask', 'deny'] as const).map((d) => (
                 <option key={d} value={d}>
                   {DECISION_TEXT[d]}
@@ -81,7 +92,9 @@ export function WorkspaceCard({ api, workspace: w }: { api: DesktopApi; workspac
       <footer className="actions">
         {confirmRemove ? (
           <div className="confirm-remove" role="group" aria-label="Confirm removal">
-            <span className="small">Remove “{w.name}”? Its runtime is archived at the relay; your files stay untouched.</span>
+            <span className="small">
+              Remove “{w.name}”? Its runtime is archived at the relay; your files stay untouched.
+            </span>
             <button type="button" className="danger" onClick={remove} autoFocus>
               Remove
             </button>

@@ -23,9 +23,23 @@ export function WorkspaceEditor({
   return (
     <form className="editor" onSubmit={submit} aria-label={`Edit ${workspace.name}`}>
       <label htmlFor={`${id}-name`}>Name</label>
-      <input id={`${id}-name`} required maxLength={MAX_NAME_CHARS} value={name} onChange={(e) => setName(e.target.value)} autoFocus />
+      <input
+        id={`${id}-name`}
+        required
+        maxLength={MAX_NAME_CHARS}
+        value={name}
+        onChange={(e) => setName(e.target.value)}
+        autoFocus
+      />
       <label htmlFor={`${id}-desc`}>Description</label>
-      <textarea id={`${id}-desc`} rows={2} maxLength={MAX_DESCRIPTION_CHARS} value={description} onChange={(e) => setDescription(e.target.value)} placeholder="What is in this folder, for the agents that use it" />
+      <textarea
+        id={`${id}-desc`}
+        rows={2}
+        maxLength={MAX_DESCRIPTION_CHARS}
+        value={description}
+        onChange={(e) => setDescription(e.target.value)}
+        placeholder="What is in this folder, for the agents that use it"
+      />
       <div className="row end">
         <button type="button" className="secondary" onClick={onCancel}>
           Cancel

@@ -3,12 +3,22 @@ import { AddWorkspace } from './add-workspace.js';
 import { WorkspaceCard } from './workspace-card.js';
 
 /** The workspaces: an add form and one card per folder. */
-export function WorkspaceList({ api, state, pickFolder }: { api: DesktopApi; state: DesktopState; pickFolder: (() => Promise<string | null>) | undefined }) {
+export function WorkspaceList({
+  api,
+  state,
+  pickFolder,
+}: {
+  api: DesktopApi;
+  state: DesktopState;
+  pickFolder: (() => Promise<string | null>) | undefined;
+}) {
   return (
     <section aria-labelledby="workspaces-title" className="stack">
       <div className="section-head">
         <h2 id="workspaces-title">Workspaces</h2>
-        <span className="muted small">{state.workspaces.length === 1 ? '1 folder' : `${state.workspaces.length} folders`}</span>
+        <span className="muted small">
+          {state.workspaces.length === 1 ? '1 folder' : `${state.workspaces.length} folders`}
+        </span>
       </div>
       <AddWorkspace api={api} pickFolder={pickFolder} />
       {state.workspaces.length === 0 ? (
