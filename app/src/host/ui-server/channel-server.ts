@@ -49,7 +49,8 @@ export function serveChannel(api: HostApi, port: ChannelPort, options: ServeChan
     if (!parsed.success) {
       // A request with a usable id gets an error response; anything else is dropped.
       const id = requestIdOf(raw);
-      if (id !== undefined) respondError(port, id, errorValue('invalid_request', 'The message is not a valid channel message.'));
+      if (id !== undefined)
+        respondError(port, id, errorValue('invalid_request', 'The message is not a valid channel message.'));
       return;
     }
     const msg = parsed.data;

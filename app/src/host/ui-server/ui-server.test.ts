@@ -74,7 +74,10 @@ function connect(opts: ConnectOptions = {}): Promise<{ ws: WebSocket } | { statu
   const headers: Record<string, string> = {};
   if (opts.host) headers.host = opts.host;
   const o = opts.origin === undefined ? origin : opts.origin;
-  const ws = new WebSocket(`ws://127.0.0.1:${ui.port}/api`, protocols, { headers, ...(o === null ? {} : { origin: o }) });
+  const ws = new WebSocket(`ws://127.0.0.1:${ui.port}/api`, protocols, {
+    headers,
+    ...(o === null ? {} : { origin: o }),
+  });
   sockets.push(ws);
   return new Promise((resolve) => {
     ws.once('open', () => resolve({ ws }));
@@ -87,7 +90,10 @@ function nextMessage(ws: WebSocket): Promise<ChannelMessage> {
   return new Promise((resolve) => ws.once('message', (data) => resolve(JSON.parse(data.toString()) as ChannelMessage)));
 }
 
-function get(path: string, hostHeader = `127.0.0.1:${ui.port}`): Promise<{ status: number; headers: Record<string, unknown>; body: string }> {
+function get(
+  path: string,
+  hostHeader = `127.0.0.1:${ui.port}`,
+): Promise<{ status: number; headers: Record<string, unknown>; body: string }> {
   return new Promise((resolve, reject) => {
     const req = httpRequest({ host: '127.0.0.1', port: ui.port, path, headers: { host: hostHeader } }, (res) => {
       let body = '';
@@ -118,7 +124,14 @@ describe('serveUi', () => {
       expect(res.ws.protocol).toBe(UI_PROTOCOL);
       expect(host.answerers()).toBe(1);
       const reply = nextMessage(res.ws);
-      res.ws.send(JSON.stringify({ kind: 'request', id: 7, method: 'confirm:answer', params: { confirmationId: 'c1', decision: 'allow_once' } }));
+      res.ws.send(
+        JSON.stringify({
+          kind: 'request',
+          id: 7,
+          method: 'confirm:answer',
+          params: { confirmationId: 'c1', decision: 'allow_once' },
+        }),
+      );
       expect(await reply).toEqual({ kind: 'response', id: 7, ok: true, result: { accepted: true } });
       expect(host.answers).toEqual([{ confirmationId: 'c1', decision: 'allow_once' }]);
     });
@@ -149,7 +162,12 @@ describe('serveUi', () => {
       res.ws.send(JSON.stringify({ kind: 'response', id: 1, ok: true, result: 1 }));
       let reply = nextMessage(res.ws);
       res.ws.send(JSON.stringify({ kind: 'request', id: 1, method: 'workspace:remove', params: { id: 'x' } }));
-      expect(await reply).toEqual({ kind: 'response', id: 1, ok: false, error: { code: 'not_found', message: 'no workspace:remove' } });
+      expect(await reply).toEqual({
+        kind: 'response',
+        id: 1,
+        ok: false,
+        error: { code: 'not_found', message: 'no workspace:remove' },
+      });
       reply = nextMessage(res.ws);
       res.ws.send(JSON.stringify({ kind: 'request', id: 2, method: 'shell:exec', params: {} }));
       expect(await reply).toMatchObject({ kind: 'response', id: 2, ok: false, error: { code: 'invalid_request' } });
@@ -163,7 +181,11 @@ describe('serveUi', () => {
       if (!('ws' in res)) throw new Error('refused');
       const msg = nextMessage(res.ws);
       host.emit('confirm:resolved', { confirmationId: 'c9', outcome: 'denied' });
-      expect(await msg).toEqual({ kind: 'event', event: 'confirm:resolved', payload: { confirmationId: 'c9', outcome: 'denied' } });
+      expect(await msg).toEqual({
+        kind: 'event',
+        event: 'confirm:resolved',
+        payload: { confirmationId: 'c9', outcome: 'denied' },
+      });
       res.ws.close();
       await expect.poll(() => host.answerers()).toBe(0);
     });
@@ -182,11 +204,14 @@ describe('serveUi', () => {
       expect((await get('/assets/app.js')).headers['content-type']).toContain('text/javascript');
     });
 
-    it.each(['/../outside.txt', '/%2e%2e/outside.txt', '/assets/..%2f..%2foutside.txt', '/..%5coutside.txt'])('refuses path traversal %s', async (path) => {
-      const res = await get(path);
-      expect([403, 404]).toContain(res.status);
-      expect(res.body).not.toContain('secret file');
-    });
+    it.each(['/../outside.txt', '/%2e%2e/outside.txt', '/assets/..%2f..%2foutside.txt', '/..%5coutside.txt'])(
+      'refuses path traversal %s',
+      async (path) => {
+        const res = await get(path);
+        expect([403, 404]).toContain(res.status);
+        expect(res.body).not.toContain('secret file');
+      },
+    );
 
     it('refuses a foreign Host (DNS rebinding)', async () => {
       const res = await get('/', 'evil.example');

@@ -80,7 +80,11 @@ export async function serveUi(api: HostApi, options: ServeUiOptions): Promise<Ui
       res.end('Internal error\n');
     });
   });
-  const wss = new WebSocketServer({ noServer: true, maxPayload: MAX_UI_MESSAGE_BYTES, handleProtocols: (protocols) => (protocols.has(UI_PROTOCOL) ? UI_PROTOCOL : false) });
+  const wss = new WebSocketServer({
+    noServer: true,
+    maxPayload: MAX_UI_MESSAGE_BYTES,
+    handleProtocols: (protocols) => (protocols.has(UI_PROTOCOL) ? UI_PROTOCOL : false),
+  });
   const alive = new WeakMap<WebSocket, boolean>();
 
   server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
@@ -137,7 +141,12 @@ export async function serveUi(api: HostApi, options: ServeUiOptions): Promise<Ui
 }
 
 /** Why an upgrade is refused, or undefined when it may proceed. */
-function checkUpgrade(req: IncomingMessage, hosts: string[], origins: string[], secretDigest: Buffer): { status: number; reason: string } | undefined {
+function checkUpgrade(
+  req: IncomingMessage,
+  hosts: string[],
+  origins: string[],
+  secretDigest: Buffer,
+): { status: number; reason: string } | undefined {
   const path = (req.url ?? '').split('?')[0];
   if (path !== UI_API_PATH) return { status: 404, reason: 'Not Found' };
   if (!hosts.includes(req.headers.host ?? '')) return { status: 403, reason: 'Forbidden' };
@@ -204,7 +213,13 @@ function securityHeaders(port: number): Record<string, string> {
 }
 
 /** Serves one file of the built UI; refuses foreign Hosts, other methods and paths outside the folder. */
-async function serveStatic(req: IncomingMessage, res: ServerResponse, root: string, port: number, hosts: string[]): Promise<void> {
+async function serveStatic(
+  req: IncomingMessage,
+  res: ServerResponse,
+  root: string,
+  port: number,
+  hosts: string[],
+): Promise<void> {
   const headers = securityHeaders(port);
   const fail = (status: number, text: string): void => {
     res.writeHead(status, { ...headers, 'Content-Type': 'text/plain; charset=utf-8' });
@@ -228,6 +243,10 @@ async function serveStatic(req: IncomingMessage, res: ServerResponse, root: stri
     return fail(404, 'Not Found');
   }
   const body = await readFile(file);
-  res.writeHead(200, { ...headers, 'Content-Type': CONTENT_TYPES[extname(file)] ?? 'application/octet-stream', 'Content-Length': String(body.length) });
+  res.writeHead(200, {
+    ...headers,
+    'Content-Type': CONTENT_TYPES[extname(file)] ?? 'application/octet-stream',
+    'Content-Length': String(body.length),
+  });
   res.end(req.method === 'HEAD' ? undefined : body);
 }
