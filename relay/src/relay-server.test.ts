@@ -1,75 +1,32 @@
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { CLOSE_CODES, MAX_FRAME_BYTES } from '@tether/shared';
-import { startRelay, type RelayHandle, type RelayOptions } from './relay-server.js';
+import { CLOSE_CODES, MAX_FRAME_BYTES, TOOL_NAMES } from '@tether/shared';
+import type { RelayOptions } from './relay-server.js';
 import { FakeDesktop, refusedUpgradeStatus, testWorkspace } from './testing/fake-desktop.js';
+import { startTestRelay as start, type TestRelay } from './testing/test-relay.js';
 
 const cleanups: Array<() => Promise<unknown>> = [];
 afterEach(async () => {
   while (cleanups.length > 0) await cleanups.pop()!();
 });
 
-interface TestRelay {
-  relay: RelayHandle;
-  dataDir: string;
-  desktopToken: string;
-  platformKey: string;
-  api(path: string, init?: RequestInit & { token?: string | null; json?: unknown }): Promise<{ status: number; body: any }> // eslint-disable-line @typescript-eslint/no-explicit-any -- JSON bodies of many shapes;
-}
-
-async function startTestRelay(options: Partial<RelayOptions> = {}, dataDir?: string): Promise<TestRelay> {
-  const dir = dataDir ?? (await mkdtemp(join(tmpdir(), 'tether-relay-')));
-  if (!dataDir) cleanups.push(() => rm(dir, { recursive: true, force: true }));
-  const relay = await startRelay({ dataDir: dir, port: 0, logLevel: 'silent', ...options });
-  cleanups.push(() => relay.close());
-  let desktopToken = '';
-  let platformKey = '';
-  if (!dataDir) {
-    await relay.admin.createOrg('acme');
-    desktopToken = (await relay.admin.createToken({ org: 'acme', kind: 'desktop', name: 'laptop' })).token;
-    platformKey = (await relay.admin.createToken({ org: 'acme', kind: 'platform', name: 'agent-backend' })).token;
-  }
-  const t: TestRelay = {
-    relay,
-    dataDir: dir,
-    desktopToken,
-    platformKey,
-    async api(path, init = {}) {
-      const headers: Record<string, string> = { ...(init.headers as Record<string, string>) };
-      const token = init.token === undefined ? t.platformKey : init.token;
-      if (token !== null) headers.authorization = `Bearer ${token}`;
-      let body = init.body;
-      if (init.json !== undefined) {
-        headers['content-type'] = 'application/json';
-        body = JSON.stringify(init.json);
-      }
-      const res = await fetch(relay.url + path, { ...init, headers, body });
-      const text = await res.text();
-      let parsed: unknown = text;
-      try {
-        parsed = JSON.parse(text);
-      } catch {
-        // not JSON (metrics, SSE)
-      }
-      return { status: res.status, body: parsed };
-    },
-  };
+async function startTestRelay(options: Partial<RelayOptions> = {}): Promise<TestRelay> {
+  const t = await start(options);
+  cleanups.push(() => t.dispose());
   return t;
 }
 
 const device = { deviceId: 'dev-1', name: 'Laptop', os: 'linux' };
 
-async function connectDesktop(t: TestRelay, workspaces = [testWorkspace('ws-1')], dev = device): Promise<{ desktop: FakeDesktop; runtimeId: string }> {
-  const desktop = await FakeDesktop.connect(t.relay.wsUrl, t.desktopToken);
+async function connectDesktop(t: TestRelay, token = t.desktopToken, workspaces = [testWorkspace('ws-1')], dev = device) {
+  const desktop = await FakeDesktop.connect(t.relay.wsUrl, token);
   cleanups.push(() => desktop.close());
   const welcome = await desktop.hello(dev, workspaces);
+  desktop.onCall = (call, d) => d.succeed(call.id, { tool: call.tool, args: call.args, caller: call.caller });
   return { desktop, runtimeId: welcome.runtimes[0]?.runtimeId ?? '' };
 }
 
 describe('startRelay', () => {
-  describe('desktop connections', () => {
+  describe('/v1/connect', () => {
     it('answers hello with welcome carrying runtime ids, limits and the heartbeat interval', async () => {
       const t = await startTestRelay({ heartbeatIntervalMs: 5000 });
       const desktop = await FakeDesktop.connect(t.relay.wsUrl, t.desktopToken);
@@ -78,40 +35,219 @@ describe('startRelay', () => {
       expect(welcome.runtimes.map((r) => r.workspaceId)).toEqual(['ws-1', 'ws-2']);
       expect(welcome.runtimes[0]!.runtimeId).toMatch(/^rt_/);
       expect(welcome.runtimes[0]!.runtimeId).not.toBe(welcome.runtimes[1]!.runtimeId);
-      expect(welcome.limits.maxFrameBytes).toBe(MAX_FRAME_BYTES);
+      expect(welcome.limits).toEqual({ maxFrameBytes: MAX_FRAME_BYTES, maxInFlightPerRuntime: 32 });
       expect(welcome.heartbeatIntervalMs).toBe(5000);
       const list = await t.api('/v1/runtimes');
       expect(list.status).toBe(200);
       expect(list.body.runtimes.map((r: { state: string }) => r.state)).toEqual(['running', 'running']);
     });
 
-    it('refuses the upgrade with 401 for a missing, wrong, platform-kind or revoked token', async () => {
+    it('refuses the upgrade with 401 for a missing, unknown, platform-kind or revoked token', async () => {
       const t = await startTestRelay();
       expect(await refusedUpgradeStatus(t.relay.wsUrl, undefined)).toBe(401);
       expect(await refusedUpgradeStatus(t.relay.wsUrl, 'Bearer tdt_nottherealtokenatall')).toBe(401);
       expect(await refusedUpgradeStatus(t.relay.wsUrl, `Bearer ${t.platformKey}`)).toBe(401);
       const spare = await t.relay.admin.createToken({ org: 'acme', kind: 'desktop' });
-      await t.relay.admin.revokeToken(spare.id);
+      expect(await t.relay.admin.revokeToken(spare.id)).toBe(true);
       expect(await refusedUpgradeStatus(t.relay.wsUrl, `Bearer ${spare.token}`)).toBe(401);
+      expect(await refusedUpgradeStatus(t.relay.wsUrl.replace('/v1/connect', '/v1/other'), `Bearer ${t.desktopToken}`)).toBe(404);
     });
 
-    it('closes with 4422 when the first frame is not hello', async () => {
+    it('closes a connected desktop with 4401 when its token is revoked', async () => {
       const t = await startTestRelay();
-      const desktop = await FakeDesktop.connect(t.relay.wsUrl, t.desktopToken);
-      desktop.send({ type: 'workspaces', workspaces: [] });
-      expect((await desktop.closed).code).toBe(CLOSE_CODES.unexpectedFrame);
+      const spare = await t.relay.admin.createToken({ org: 'acme', kind: 'desktop' });
+      const { desktop } = await connectDesktop(t, spare.token);
+      await t.relay.admin.revokeToken(spare.id);
+      expect((await desktop.closed).code).toBe(CLOSE_CODES.unauthorized);
+    });
+  });
+
+  describe('platform authentication', () => {
+    it('answers 401 without a token, with a desktop token, an unknown or a revoked key', async () => {
+      const t = await startTestRelay();
+      expect((await t.api('/v1/runtimes', { token: null })).status).toBe(401);
+      expect((await t.api('/v1/runtimes', { token: t.desktopToken })).status).toBe(401);
+      expect((await t.api('/v1/runtimes', { token: 'tpk_unknownunknownunknown' })).status).toBe(401);
+      const key = await t.relay.admin.createToken({ org: 'acme', kind: 'platform' });
+      expect((await t.api('/v1/runtimes', { token: key.token })).status).toBe(200);
+      await t.relay.admin.revokeToken(key.id);
+      const refused = await t.api('/v1/runtimes', { token: key.token });
+      expect(refused.status).toBe(401);
+      expect(refused.body.error.code).toBe('unauthorized');
+      expect(refused.headers.get('www-authenticate')).toBe('Bearer');
+    });
+  });
+
+  describe('org isolation', () => {
+    it("answers 404 for another org's runtime on every route, never 403", async () => {
+      const t = await startTestRelay();
+      const { runtimeId } = await connectDesktop(t);
+      await t.relay.admin.createOrg('other');
+      const otherKey = (await t.relay.admin.createToken({ org: 'other', kind: 'platform' })).token;
+      expect((await t.api('/v1/runtimes', { token: otherKey })).body.runtimes).toEqual([]);
+      for (const [method, path] of [
+        ['GET', `/v1/runtimes/${runtimeId}`],
+        ['GET', `/v1/runtimes/${runtimeId}/capabilities`],
+        ['GET', `/v1/runtimes/${runtimeId}/events`],
+        ['POST', `/v1/runtimes/${runtimeId}/archive`],
+        ['POST', `/v1/runtimes/${runtimeId}/calls/call_x/cancel`],
+      ] as const) {
+        const res = await t.api(path, { method, token: otherKey });
+        expect(res.status, `${method} ${path}`).toBe(404);
+      }
+      const call = await t.api(`/v1/runtimes/${runtimeId}/calls`, { method: 'POST', token: otherKey, json: { tool: 'stat', args: { path: 'a' } } });
+      expect(call.status).toBe(404);
+      expect(call.body.error.code).toBe('not_found');
+      const grant = await t.api('/v1/grants', { method: 'POST', token: otherKey, json: { runtimeIds: [runtimeId], ttlSeconds: 60, label: 'x' } });
+      expect(grant.status).toBe(404);
+      expect((await t.api(`/v1/runtimes/${runtimeId}`)).status).toBe(200);
+    });
+  });
+
+  describe('GET /v1/runtimes', () => {
+    it('shows device, workspace and capabilities, never a path, and filters by state', async () => {
+      const t = await startTestRelay();
+      const ws = testWorkspace('ws-1', { name: 'Project', description: 'the app' });
+      await connectDesktop(t, t.desktopToken, [ws, testWorkspace('ws-2', { state: 'paused' })]);
+      const all = await t.api('/v1/runtimes');
+      expect(all.body.runtimes).toHaveLength(2);
+      const first = all.body.runtimes[0];
+      expect(first).toMatchObject({ state: 'running', device: { id: 'dev-1', name: 'Laptop', os: 'linux' }, workspace: { id: 'ws-1', name: 'Project', description: 'the app' }, capabilities: ws.capabilities });
+      expect(Date.parse(first.lastSeenAt)).not.toBeNaN();
+      const paused = await t.api('/v1/runtimes?state=paused');
+      expect(paused.body.runtimes.map((r: { workspace: { id: string } }) => r.workspace.id)).toEqual(['ws-2']);
+      expect((await t.api('/v1/runtimes?state=sleeping')).status).toBe(400);
     });
   });
 
   describe('POST /v1/runtimes/:id/calls', () => {
-    it('routes a call to the desktop and returns its result with the call id', async () => {
+    it('routes a call to the desktop with deadline and caller, and returns its result with the call id', async () => {
       const t = await startTestRelay();
       const { desktop, runtimeId } = await connectDesktop(t);
-      desktop.onCall = (call, d) => d.succeed(call.id, { echo: call.args, caller: call.caller, workspaceId: call.workspaceId });
-      const res = await t.api(`/v1/runtimes/${runtimeId}/calls`, { method: 'POST', json: { tool: 'stat', args: { path: 'README.md' } } });
+      const before = Date.now();
+      const res = await t.api(`/v1/runtimes/${runtimeId}/calls`, { method: 'POST', json: { tool: 'stat', args: { path: 'README.md' }, timeoutMs: 60_000 } });
       expect(res.status).toBe(200);
       expect(res.body.callId).toMatch(/^call_/);
-      expect(res.body.result).toEqual({ echo: { path: 'README.md' }, caller: 'agent-backend', workspaceId: 'ws-1' });
+      expect(res.body.result).toEqual({ tool: 'stat', args: { path: 'README.md' }, caller: 'agent-backend' });
+      const frame = await desktop.next('call');
+      expect(frame).toMatchObject({ id: res.body.callId, runtimeId, workspaceId: 'ws-1' });
+      expect(frame.deadline).toBeGreaterThanOrEqual(before + 60_000);
+    });
+
+    it('answers invalid_args with the field path, before anything reaches the desktop', async () => {
+      const t = await startTestRelay();
+      const { desktop, runtimeId } = await connectDesktop(t);
+      const res = await t.api(`/v1/runtimes/${runtimeId}/calls`, { method: 'POST', json: { tool: 'edit_file', args: { path: 'a', edits: [{ oldText: 1, newText: 'x' }] } } });
+      expect(res.status).toBe(400);
+      expect(res.body.error.code).toBe('invalid_args');
+      expect(res.body.error.details.fields[0].path).toBe('edits.0.oldText');
+      const unknown = await t.api(`/v1/runtimes/${runtimeId}/calls`, { method: 'POST', json: { tool: 'format_disk', args: {} } });
+      expect(unknown.body.error.code).toBe('unknown_tool');
+      const badBody = await t.api(`/v1/runtimes/${runtimeId}/calls`, { method: 'POST', body: '{not json', headers: { 'content-type': 'application/json' } });
+      expect(badBody.status).toBe(400);
+      expect(badBody.body.error.code).toBe('invalid_request');
+      expect(desktop.frames.filter((f) => f.type === 'call')).toHaveLength(0);
+    });
+
+    it('refuses a tool the workspace switched off with tool_disabled', async () => {
+      const t = await startTestRelay();
+      const ws = testWorkspace('ws-1');
+      ws.capabilities.tools = TOOL_NAMES.filter((n) => n !== 'run_command');
+      const { runtimeId } = await connectDesktop(t, t.desktopToken, [ws]);
+      const res = await t.api(`/v1/runtimes/${runtimeId}/calls`, { method: 'POST', json: { tool: 'run_command', args: { command: 'ls' } } });
+      expect(res.status).toBe(403);
+      expect(res.body.error.code).toBe('tool_disabled');
+    });
+  });
+
+  describe('POST /v1/grants', () => {
+    it('mints a tgr_ token that sees only its runtimes and tools', async () => {
+      const t = await startTestRelay();
+      const desktop = await FakeDesktop.connect(t.relay.wsUrl, t.desktopToken);
+      cleanups.push(() => desktop.close());
+      const welcome = await desktop.hello(device, [testWorkspace('ws-1'), testWorkspace('ws-2')]);
+      desktop.onCall = (call, d) => d.succeed(call.id, { caller: call.caller });
+      const [rt1, rt2] = welcome.runtimes.map((r) => r.runtimeId);
+      const grant = await t.api('/v1/grants', { method: 'POST', json: { runtimeIds: [rt1], tools: ['read_file', 'stat'], ttlSeconds: 60, label: 'stage: review' } });
+      expect(grant.status).toBe(200);
+      expect(grant.body.token).toMatch(/^tgr_/);
+      expect(grant.body).toMatchObject({ runtimeIds: [rt1], tools: ['read_file', 'stat'], label: 'stage: review' });
+      const token = grant.body.token as string;
+      expect((await t.api('/v1/runtimes', { token })).body.runtimes.map((r: { id: string }) => r.id)).toEqual([rt1]);
+      expect((await t.api(`/v1/runtimes/${rt2}`, { token })).status).toBe(404);
+      expect((await t.api(`/v1/runtimes/${rt1}/capabilities`, { token })).body.tools).toEqual(['read_file', 'stat']);
+      const ok = await t.api(`/v1/runtimes/${rt1}/calls`, { method: 'POST', token, json: { tool: 'stat', args: { path: 'a' } } });
+      expect(ok.body.result).toEqual({ caller: 'stage: review' });
+      const wrongTool = await t.api(`/v1/runtimes/${rt1}/calls`, { method: 'POST', token, json: { tool: 'write_file', args: { path: 'a', content: 'x' } } });
+      expect(wrongTool.status).toBe(403);
+      expect(wrongTool.body.error.code).toBe('forbidden');
+      const otherRuntime = await t.api(`/v1/runtimes/${rt2}/calls`, { method: 'POST', token, json: { tool: 'stat', args: { path: 'a' } } });
+      expect(otherRuntime.status).toBe(404);
+      // A grant cannot mint grants nor archive.
+      expect((await t.api('/v1/grants', { method: 'POST', token, json: { runtimeIds: [rt1], ttlSeconds: 60, label: 'x' } })).status).toBe(403);
+      expect((await t.api(`/v1/runtimes/${rt1}/archive`, { method: 'POST', token })).status).toBe(403);
+    });
+
+    it('stops working when the grant expires', async () => {
+      const t = await startTestRelay();
+      const { runtimeId } = await connectDesktop(t);
+      const grant = await t.api('/v1/grants', { method: 'POST', json: { runtimeIds: [runtimeId], ttlSeconds: 1, label: 'short' } });
+      const token = grant.body.token as string;
+      expect((await t.api(`/v1/runtimes/${runtimeId}`, { token })).status).toBe(200);
+      await new Promise((r) => setTimeout(r, Date.parse(grant.body.expiresAt) - Date.now() + 50));
+      expect((await t.api(`/v1/runtimes/${runtimeId}`, { token })).status).toBe(401);
+    });
+
+    it('refuses a malformed grant request with the field path', async () => {
+      const t = await startTestRelay();
+      const res = await t.api('/v1/grants', { method: 'POST', json: { runtimeIds: [], ttlSeconds: 60, label: 'x' } });
+      expect(res.status).toBe(400);
+      expect(res.body.error.details.fields[0].path).toBe('runtimeIds');
+    });
+  });
+
+  describe('operations endpoints', () => {
+    it('serves healthz, readyz, metrics and an OpenAPI document built from the shared schemas', async () => {
+      const t = await startTestRelay();
+      const { runtimeId } = await connectDesktop(t);
+      await t.api(`/v1/runtimes/${runtimeId}/calls`, { method: 'POST', json: { tool: 'stat', args: { path: 'a' } } });
+      await t.api(`/v1/runtimes/${runtimeId}/calls`, { method: 'POST', json: { tool: 'stat', args: {} } });
+      expect((await t.api('/healthz', { token: null })).body).toEqual({ status: 'ok' });
+      expect((await t.api('/readyz', { token: null })).status).toBe(200);
+      const metrics = (await t.api('/metrics', { token: null })).body as string;
+      expect(metrics).toContain('tether_relay_desktop_connections 1');
+      expect(metrics).toContain('tether_relay_runtimes{state="running"} 1');
+      expect(metrics).toContain('tether_relay_calls_total{tool="stat",outcome="ok"} 1');
+      expect(metrics).toContain('tether_relay_calls_total{tool="stat",outcome="invalid_args"} 1');
+      expect(metrics).toMatch(/tether_relay_call_duration_seconds_count\{tool="stat"\} 2/);
+      const doc = (await t.api('/openapi.json', { token: null })).body;
+      expect(doc.openapi).toBe('3.0.3');
+      expect(Object.keys(doc.paths)).toContain('/v1/runtimes/{id}/calls');
+      expect(doc.components.schemas.CallRequest.properties.tool.enum).toEqual(TOOL_NAMES);
+      expect(doc.components.schemas.ToolArgs_edit_file.required).toContain('edits');
+    });
+
+    it('never writes a token into its logs', async () => {
+      const lines: string[] = [];
+      const originalWrite = process.stdout.write.bind(process.stdout);
+      process.stdout.write = ((chunk: string | Uint8Array, ...rest: unknown[]) => {
+        lines.push(String(chunk));
+        return (originalWrite as (...a: unknown[]) => boolean)(chunk, ...rest);
+      }) as typeof process.stdout.write;
+      try {
+        const t = await startTestRelay({ logLevel: 'trace' });
+        await connectDesktop(t);
+        await t.api('/v1/runtimes');
+        await t.api('/v1/runtimes', { token: 'tpk_wrongwrongwrongwrong' });
+        await t.dispose();
+        const log = lines.join('');
+        expect(log).toContain('incoming request');
+        expect(log).not.toContain(t.platformKey);
+        expect(log).not.toContain(t.desktopToken);
+        expect(log).not.toContain('tpk_wrongwrongwrongwrong');
+      } finally {
+        process.stdout.write = originalWrite;
+      }
     });
   });
 });

@@ -113,7 +113,7 @@ export function buildOpenApiDocument(serverUrl: string): Record<string, unknown>
         post: {
           summary: 'Mint a grant (platform keys only): a `tgr_` token limited to runtimes, tools and a TTL',
           requestBody: { required: true, content: json('GrantRequest') },
-          responses: { '201': { description: 'The grant; its token is shown once', content: json('GrantResponse') }, ...errors('invalid_request', 'unauthorized', 'forbidden', 'not_found') },
+          responses: { '200': { description: 'The grant; its token is shown once', content: json('GrantResponse') }, ...errors('invalid_request', 'unauthorized', 'forbidden', 'not_found') },
         },
       },
       '/healthz': { get: { summary: 'Liveness', security: [], responses: { '200': { description: 'Alive' } } } },

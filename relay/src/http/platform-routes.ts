@@ -147,6 +147,6 @@ export function registerPlatformRoutes(app: FastifyInstance, core: RelayCore, st
     const body = grantRequestSchema.safeParse(request.body ?? {});
     if (!body.success) return sendError(reply, invalidArgs(body.error, 'invalid_request'));
     const result = await core.createGrant(principal, body.data);
-    return result.ok ? reply.code(201).send(result.value) : sendError(reply, result.error);
+    return result.ok ? result.value : sendError(reply, result.error);
   });
 }

@@ -284,7 +284,7 @@ export class SqliteStore implements Store {
       sql += ' AND device_id = ?';
       params.push(filter.deviceId);
     }
-    const rows = this.db.prepare(sql + ' ORDER BY created_at, id').all(...params) as RuntimeRow[];
+    const rows = this.db.prepare(sql + ' ORDER BY created_at, device_id, workspace_id').all(...params) as RuntimeRow[];
     return rows.map(toRuntime);
   }
 
