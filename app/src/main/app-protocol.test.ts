@@ -6,9 +6,15 @@ const dir = '/opt/Tether/resources/app.asar/dist/renderer';
 
 describe('resolveAppAsset', () => {
   it('serves index.html for the root and files of the UI folder with their types', () => {
-    expect(resolveAppAsset('tether://app/', dir)).toEqual({ path: join(dir, 'index.html'), contentType: 'text/html; charset=utf-8' });
+    expect(resolveAppAsset('tether://app/', dir)).toEqual({
+      path: join(dir, 'index.html'),
+      contentType: 'text/html; charset=utf-8',
+    });
     expect(resolveAppAsset('tether://app/index.html#/settings', dir)?.path).toBe(join(dir, 'index.html'));
-    expect(resolveAppAsset('tether://app/assets/index-abc.js?v=1', dir)).toEqual({ path: join(dir, 'assets/index-abc.js'), contentType: 'text/javascript; charset=utf-8' });
+    expect(resolveAppAsset('tether://app/assets/index-abc.js?v=1', dir)).toEqual({
+      path: join(dir, 'assets/index-abc.js'),
+      contentType: 'text/javascript; charset=utf-8',
+    });
     expect(resolveAppAsset('tether://app/icon.svg', dir)?.contentType).toBe('image/svg+xml');
   });
 

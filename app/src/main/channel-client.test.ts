@@ -1,6 +1,12 @@
 import { MessageChannel, type MessagePort } from 'node:worker_threads';
 import { afterEach, describe, expect, it } from 'vitest';
-import { TetherError, type DesktopEvent, type DesktopEventPayload, type DesktopMethod, type DesktopState } from '@tether/shared';
+import {
+  TetherError,
+  type DesktopEvent,
+  type DesktopEventPayload,
+  type DesktopMethod,
+  type DesktopState,
+} from '@tether/shared';
 import type { HostApi, HostEventListener } from '../host/host-api.js';
 import { serveChannel } from '../host/ui-server/channel-server.js';
 import { ChannelClient, type ChannelPortLike } from './channel-client.js';
@@ -48,7 +54,11 @@ describe('ChannelClient', () => {
   function connect(options: { timeoutMs?: number } = {}) {
     const host = new MemoryHost();
     const { port1, port2 } = new MessageChannel();
-    const detach = serveChannel(host, { send: (m) => port1.postMessage(m), onMessage: (cb) => port1.on('message', cb), onClose: (cb) => port1.on('close', cb) });
+    const detach = serveChannel(host, {
+      send: (m) => port1.postMessage(m),
+      onMessage: (cb) => port1.on('message', cb),
+      onClose: (cb) => port1.on('close', cb),
+    });
     const client = new ChannelClient(adapt(port2), options);
     cleanups.push(() => {
       detach();
@@ -68,7 +78,10 @@ describe('ChannelClient', () => {
 
     it("rejects with the host's error code", async () => {
       const { client } = connect();
-      await expect(client.request('workspace:remove', { id: 'nope' })).rejects.toMatchObject({ name: 'TetherError', code: 'not_found' });
+      await expect(client.request('workspace:remove', { id: 'nope' })).rejects.toMatchObject({
+        name: 'TetherError',
+        code: 'not_found',
+      });
     });
 
     it('rejects an answer that breaks the contract instead of passing it on', async () => {

@@ -102,7 +102,8 @@ export class ChannelClient implements DesktopApi {
     }
     const result = DESKTOP_REQUESTS[pending.method].result.safeParse(message.result);
     if (result.success) pending.resolve(result.data);
-    else pending.reject(new TetherError('internal', `The host's answer to ${pending.method} did not match the contract.`));
+    else
+      pending.reject(new TetherError('internal', `The host's answer to ${pending.method} did not match the contract.`));
   }
 
   #fail(message: string): void {

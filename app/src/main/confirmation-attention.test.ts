@@ -21,7 +21,11 @@ describe('ConfirmationAttention', () => {
 
     it('does not notify when the person is looking at the window, but still keeps it on top', () => {
       const attention = new ConfirmationAttention();
-      expect(attention.update([confirmation('c1')], focused)).toEqual({ notify: [], bringForward: true, releaseOnTop: false });
+      expect(attention.update([confirmation('c1')], focused)).toEqual({
+        notify: [],
+        bringForward: true,
+        releaseOnTop: false,
+      });
     });
 
     it('announces each confirmation once, however often the state changes', () => {
@@ -41,7 +45,11 @@ describe('ConfirmationAttention', () => {
     });
 
     it('never releases what it did not raise', () => {
-      expect(new ConfirmationAttention().update([], hidden)).toEqual({ notify: [], bringForward: false, releaseOnTop: false });
+      expect(new ConfirmationAttention().update([], hidden)).toEqual({
+        notify: [],
+        bringForward: false,
+        releaseOnTop: false,
+      });
     });
   });
 });
@@ -55,7 +63,11 @@ describe('confirmationNotification', () => {
   });
 
   it('names the file of a write', () => {
-    const c = confirmation('c1', { tool: 'write_file', category: 'write', detail: { kind: 'write', path: 'src/a.ts', diff: '', isNew: true, summary: '+3 lines' } });
+    const c = confirmation('c1', {
+      tool: 'write_file',
+      category: 'write',
+      detail: { kind: 'write', path: 'src/a.ts', diff: '', isNew: true, summary: '+3 lines' },
+    });
     expect(confirmationNotification(c).body).toBe('agent-stage-2 asks: Create src/a.ts: +3 lines');
   });
 

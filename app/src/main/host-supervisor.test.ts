@@ -58,7 +58,10 @@ describe('HostSupervisor', () => {
 
     it('counts a host that stayed up long enough as healthy again', async () => {
       // Every run lives ~150 ms, longer than stableAfterMs: the crash count never builds up.
-      const { supervisor, started, statuses } = supervise('setTimeout(() => process.exit(1), 150)', { maxRestarts: 1, stableAfterMs: 50 });
+      const { supervisor, started, statuses } = supervise('setTimeout(() => process.exit(1), 150)', {
+        maxRestarts: 1,
+        stableAfterMs: 50,
+      });
       supervisor.start();
       await until(() => started.length >= 4);
       expect(statuses).not.toContain('failed');
@@ -67,7 +70,9 @@ describe('HostSupervisor', () => {
 
   describe('stop', () => {
     it('asks the host to exit and does not restart it', async () => {
-      const { supervisor, started, statuses } = supervise("process.on('message', (m) => { if (m === 'shutdown') process.exit(0); }); setInterval(() => {}, 1000);");
+      const { supervisor, started, statuses } = supervise(
+        "process.on('message', (m) => { if (m === 'shutdown') process.exit(0); }); setInterval(() => {}, 1000);",
+      );
       supervisor.start();
       const host = supervisor.current;
       if (!host) throw new Error('no host');

@@ -32,7 +32,8 @@ export interface HostSupervisorOptions<P extends SupervisedProcess> {
  * `stop()` / `dispose()` end it.
  */
 export class HostSupervisor<P extends SupervisedProcess> {
-  readonly #options: Required<Omit<HostSupervisorOptions<P>, 'spawn' | 'onStarted' | 'onStatus'>> & HostSupervisorOptions<P>;
+  readonly #options: Required<Omit<HostSupervisorOptions<P>, 'spawn' | 'onStarted' | 'onStatus'>> &
+    HostSupervisorOptions<P>;
   #process: P | null = null;
   #startedAt = 0;
   #crashes = 0;
@@ -117,11 +118,17 @@ export class HostSupervisor<P extends SupervisedProcess> {
     if (Date.now() - this.#startedAt >= this.#options.stableAfterMs) this.#crashes = 0;
     this.#crashes++;
     if (this.#crashes > this.#options.maxRestarts) {
-      this.#options.onStatus('failed', `The Tether host stopped ${this.#crashes} times in a row (last exit code ${code ?? 'none'}).`);
+      this.#options.onStatus(
+        'failed',
+        `The Tether host stopped ${this.#crashes} times in a row (last exit code ${code ?? 'none'}).`,
+      );
       return;
     }
     const delay = Math.min(this.#options.maxDelayMs, this.#options.initialDelayMs * 2 ** (this.#crashes - 1));
-    this.#options.onStatus('restarting', `The Tether host stopped (exit code ${code ?? 'none'}); restarting in ${Math.round(delay / 1000)} s.`);
+    this.#options.onStatus(
+      'restarting',
+      `The Tether host stopped (exit code ${code ?? 'none'}); restarting in ${Math.round(delay / 1000)} s.`,
+    );
     this.#timer = setTimeout(() => {
       this.#timer = null;
       if (!this.#stopped) this.#spawn();

@@ -23,7 +23,9 @@ describe('shouldKeepAwake', () => {
     expect(shouldKeepAwake(on)).toBe(true);
     expect(shouldKeepAwake({ ...on, connection: { ...on.connection, state: 'connecting' } })).toBe(true);
     expect(shouldKeepAwake({ ...on, connection: { ...on.connection, state: 'error' } })).toBe(false);
-    expect(shouldKeepAwake({ ...on, connection: { ...on.connection, state: 'disconnected', enabled: false } })).toBe(false);
+    expect(shouldKeepAwake({ ...on, connection: { ...on.connection, state: 'disconnected', enabled: false } })).toBe(
+      false,
+    );
     expect(shouldKeepAwake(desktopState())).toBe(false);
     expect(shouldKeepAwake(null)).toBe(false);
   });

@@ -4,14 +4,36 @@ import { parseLaunchArgs, workspacesToAdd } from './launch-args.js';
 describe('parseLaunchArgs', () => {
   it('reads our flags between the executable, the app path and Chromium switches', () => {
     const args = parseLaunchArgs(
-      ['/usr/bin/electron', '/src/app', '--no-sandbox', '--hidden', '--workspace', 'proj', '--workspace=/abs/other', '--relay', 'wss://r.example', '--token=tdt_x', '--config-dir', 'cfg'],
+      [
+        '/usr/bin/electron',
+        '/src/app',
+        '--no-sandbox',
+        '--hidden',
+        '--workspace',
+        'proj',
+        '--workspace=/abs/other',
+        '--relay',
+        'wss://r.example',
+        '--token=tdt_x',
+        '--config-dir',
+        'cfg',
+      ],
       '/home/me',
     );
-    expect(args).toEqual({ hidden: true, workspaces: ['/home/me/proj', '/abs/other'], relayUrl: 'wss://r.example', token: 'tdt_x', configDir: '/home/me/cfg' });
+    expect(args).toEqual({
+      hidden: true,
+      workspaces: ['/home/me/proj', '/abs/other'],
+      relayUrl: 'wss://r.example',
+      token: 'tdt_x',
+      configDir: '/home/me/cfg',
+    });
   });
 
   it('ignores a flag whose value is missing or is another flag', () => {
-    expect(parseLaunchArgs(['tether', '--workspace', '--hidden', '--relay'], '/')).toEqual({ hidden: true, workspaces: [] });
+    expect(parseLaunchArgs(['tether', '--workspace', '--hidden', '--relay'], '/')).toEqual({
+      hidden: true,
+      workspaces: [],
+    });
     expect(parseLaunchArgs(['tether', '--workspace='], '/')).toEqual({ hidden: false, workspaces: [] });
   });
 

@@ -66,7 +66,11 @@ export function planLoginItem(enabled: boolean, env: LoginItemEnvironment): Logi
   if (env.platform === 'linux') {
     const file = join(env.xdgConfigHome || join(env.homeDir, '.config'), 'autostart', AUTOSTART_FILE_NAME);
     const executable = env.appImagePath || env.execPath;
-    return { kind: 'xdg-autostart', file, content: enabled ? autostartEntry([executable, ...devArgs, HIDDEN_ARG]) : null };
+    return {
+      kind: 'xdg-autostart',
+      file,
+      content: enabled ? autostartEntry([executable, ...devArgs, HIDDEN_ARG]) : null,
+    };
   }
   if (env.platform === 'win32') {
     return { kind: 'electron', settings: { openAtLogin: enabled, path: env.execPath, args: [...devArgs, HIDDEN_ARG] } };

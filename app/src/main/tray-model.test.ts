@@ -15,15 +15,29 @@ function action(items: TrayMenuItem[], label: string): Extract<TrayMenuItem, { k
 
 describe('tray model', () => {
   it('uses fixtures that satisfy the DesktopApi contract', () => {
-    expect(() => desktopStateSchema.parse(desktopState({ workspaces: [workspace()], pendingConfirmations: [confirmation('c1')] }))).not.toThrow();
+    expect(() =>
+      desktopStateSchema.parse(desktopState({ workspaces: [workspace()], pendingConfirmations: [confirmation('c1')] })),
+    ).not.toThrow();
   });
 
   describe('trayIconState', () => {
     it('shows connected, disconnected and error from the connection state', () => {
       expect(trayIconState(desktopState(), 'running')).toBe('connected');
-      expect(trayIconState(desktopState({ connection: { state: 'disconnected', relayUrl: '', enabled: false } }), 'running')).toBe('disconnected');
-      expect(trayIconState(desktopState({ connection: { state: 'connecting', relayUrl: 'wss://r', enabled: true } }), 'running')).toBe('disconnected');
-      expect(trayIconState(desktopState({ connection: { state: 'error', relayUrl: 'wss://r', enabled: true, reason: 'unauthorized' } }), 'running')).toBe('error');
+      expect(
+        trayIconState(desktopState({ connection: { state: 'disconnected', relayUrl: '', enabled: false } }), 'running'),
+      ).toBe('disconnected');
+      expect(
+        trayIconState(
+          desktopState({ connection: { state: 'connecting', relayUrl: 'wss://r', enabled: true } }),
+          'running',
+        ),
+      ).toBe('disconnected');
+      expect(
+        trayIconState(
+          desktopState({ connection: { state: 'error', relayUrl: 'wss://r', enabled: true, reason: 'unauthorized' } }),
+          'running',
+        ),
+      ).toBe('error');
     });
 
     it('shows waiting-for-you when a confirmation is pending, even while connected', () => {
@@ -44,13 +58,21 @@ describe('tray model', () => {
     it('offers Disconnect while the connection is on, and it switches the connection off', () => {
       const model = buildTrayModel(desktopState(), 'running');
       expect(model.tooltip).toBe('Tether — Connected to relay.example.com');
-      expect(action(model.menu, 'Disconnect')).toMatchObject({ enabled: true, action: { type: 'connection:set', enabled: false } });
+      expect(action(model.menu, 'Disconnect')).toMatchObject({
+        enabled: true,
+        action: { type: 'connection:set', enabled: false },
+      });
     });
 
     it('offers Connect while off, disabled when there is no token to connect with', () => {
       const off = { state: 'disconnected' as const, relayUrl: 'wss://r.example', enabled: false };
-      expect(action(buildTrayModel(desktopState({ connection: off }), 'running').menu, 'Connect')).toMatchObject({ enabled: true, action: { type: 'connection:set', enabled: true } });
-      expect(action(buildTrayModel(desktopState({ connection: off, hasToken: false }), 'running').menu, 'Connect').enabled).toBe(false);
+      expect(action(buildTrayModel(desktopState({ connection: off }), 'running').menu, 'Connect')).toMatchObject({
+        enabled: true,
+        action: { type: 'connection:set', enabled: true },
+      });
+      expect(
+        action(buildTrayModel(desktopState({ connection: off, hasToken: false }), 'running').menu, 'Connect').enabled,
+      ).toBe(false);
     });
 
     it('disables the connect toggle while the host is restarting', () => {
@@ -72,25 +94,47 @@ describe('tray model', () => {
       );
       expect(labels(model.menu)).toEqual(expect.arrayContaining(['alpha — running', 'beta — paused', 'gamma — error']));
       const beta = model.menu.find((item) => item.kind === 'submenu' && item.label === 'beta — paused');
-      expect(beta?.kind === 'submenu' && action(beta.items, 'Resume agent access').action).toEqual({ type: 'workspace:pause', workspaceId: 'b', paused: false });
+      expect(beta?.kind === 'submenu' && action(beta.items, 'Resume agent access').action).toEqual({
+        type: 'workspace:pause',
+        workspaceId: 'b',
+        paused: false,
+      });
       const gamma = model.menu.find((item) => item.kind === 'submenu' && item.label.startsWith('gamma'));
       expect(gamma?.kind === 'submenu' && labels(gamma.items)).toContain('error: folder is gone');
     });
 
     it('calls a running workspace offline while disconnected', () => {
-      const model = buildTrayModel(desktopState({ connection: { state: 'disconnected', relayUrl: '', enabled: false }, workspaces: [workspace({ name: 'alpha' })] }), 'running');
+      const model = buildTrayModel(
+        desktopState({
+          connection: { state: 'disconnected', relayUrl: '', enabled: false },
+          workspaces: [workspace({ name: 'alpha' })],
+        }),
+        'running',
+      );
       expect(labels(model.menu)).toContain('alpha — offline');
     });
 
     it('puts waiting calls first, opening the window', () => {
-      const model = buildTrayModel(desktopState({ pendingConfirmations: [confirmation('c1'), confirmation('c2')] }), 'running');
+      const model = buildTrayModel(
+        desktopState({ pendingConfirmations: [confirmation('c1'), confirmation('c2')] }),
+        'running',
+      );
       expect(model.icon).toBe('waiting');
-      expect(model.menu[0]).toEqual({ kind: 'action', label: '2 calls are waiting for you…', action: { type: 'open' }, enabled: true });
+      expect(model.menu[0]).toEqual({
+        kind: 'action',
+        label: '2 calls are waiting for you…',
+        action: { type: 'open' },
+        enabled: true,
+      });
       expect(model.tooltip).toBe('Tether — waiting for you (2)');
     });
 
     it('always ends with Open and Quit', () => {
-      for (const model of [buildTrayModel(null, 'starting'), buildTrayModel(desktopState(), 'running'), buildTrayModel(null, 'failed')]) {
+      for (const model of [
+        buildTrayModel(null, 'starting'),
+        buildTrayModel(desktopState(), 'running'),
+        buildTrayModel(null, 'failed'),
+      ]) {
         expect(labels(model.menu).slice(-2)).toEqual(['Open Tether', 'Quit Tether']);
       }
     });

@@ -90,7 +90,9 @@ function connectionLine(state: DesktopState | null, host: HostStatus): string {
 
 function workspaceItem(workspace: WorkspaceView, connected: boolean): TrayMenuItem {
   const stateLabel = workspaceStateLabel(workspace, connected);
-  const items: TrayMenuItem[] = [{ kind: 'info', label: workspace.reason ? truncate(`${stateLabel}: ${workspace.reason}`) : `State: ${stateLabel}` }];
+  const items: TrayMenuItem[] = [
+    { kind: 'info', label: workspace.reason ? truncate(`${stateLabel}: ${workspace.reason}`) : `State: ${stateLabel}` },
+  ];
   items.push({
     kind: 'action',
     label: workspace.paused ? 'Resume agent access' : 'Pause agent access',
@@ -107,7 +109,12 @@ export function buildTrayModel(state: DesktopState | null, host: HostStatus): Tr
   const menu: TrayMenuItem[] = [];
   const waiting = state?.pendingConfirmations.length ?? 0;
   if (waiting > 0) {
-    menu.push({ kind: 'action', label: waiting === 1 ? '1 call is waiting for you…' : `${waiting} calls are waiting for you…`, action: { type: 'open' }, enabled: true });
+    menu.push({
+      kind: 'action',
+      label: waiting === 1 ? '1 call is waiting for you…' : `${waiting} calls are waiting for you…`,
+      action: { type: 'open' },
+      enabled: true,
+    });
     menu.push({ kind: 'separator' });
   }
   menu.push({ kind: 'info', label: line });

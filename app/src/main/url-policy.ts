@@ -56,7 +56,8 @@ export class UrlPolicy {
     const parsed = parse(url);
     if (!parsed) return false;
     // Node gives non-special schemes an opaque origin, so compare scheme, host and port.
-    if (parsed.protocol === `${APP_SCHEME}:`) return parsed.host === APP_HOST && parsed.username === '' && parsed.password === '';
+    if (parsed.protocol === `${APP_SCHEME}:`)
+      return parsed.host === APP_HOST && parsed.username === '' && parsed.password === '';
     return this.#devOrigin !== undefined && /^https?:$/.test(parsed.protocol) && parsed.origin === this.#devOrigin;
   }
 

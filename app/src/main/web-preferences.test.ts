@@ -21,10 +21,12 @@ describe('createWebPreferences', () => {
 
 describe('buildContentSecurityPolicy', () => {
   function directives(csp: string): Map<string, string[]> {
-    return new Map(csp.split('; ').map((d) => {
-      const [name = '', ...values] = d.split(' ');
-      return [name, values];
-    }));
+    return new Map(
+      csp.split('; ').map((d) => {
+        const [name = '', ...values] = d.split(' ');
+        return [name, values];
+      }),
+    );
   }
 
   it('allows only the app itself in production: no inline script, no eval, no remote origin', () => {
@@ -49,7 +51,10 @@ describe('buildContentSecurityPolicy', () => {
 
 describe('withContentSecurityPolicy', () => {
   it('replaces any CSP header of the response, whatever its case, and keeps the others', () => {
-    const out = withContentSecurityPolicy({ 'content-security-policy': ["default-src *"], 'Content-Type': ['text/html'] }, "default-src 'none'");
+    const out = withContentSecurityPolicy(
+      { 'content-security-policy': ['default-src *'], 'Content-Type': ['text/html'] },
+      "default-src 'none'",
+    );
     expect(out).toEqual({ 'Content-Type': ['text/html'], 'Content-Security-Policy': ["default-src 'none'"] });
   });
 
