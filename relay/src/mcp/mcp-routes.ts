@@ -2,6 +2,7 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { StreamableHTTPServerTransport } from '@modelcontextprotocol/sdk/server/streamableHttp.js';
 import { MAX_FRAME_BYTES, errorValue, httpStatusOf, type ErrorCode, type RuntimeView } from '@tether/shared';
 import type { Principal, RelayServices } from '../services.js';
+import { McpCallRegistry } from './mcp-call-registry.js';
 import { createRuntimeMcpServer } from './runtime-mcp-server.js';
 
 /** Path of a runtime's MCP endpoint (Streamable HTTP). */
@@ -56,12 +57,13 @@ async function admit(
  */
 export async function registerMcpRoutes(app: FastifyInstance, services: RelayServices): Promise<void> {
   const logError = (message: string, err: unknown): void => app.log.error({ err }, message);
+  const inFlight = new McpCallRegistry();
 
   app.post<{ Params: RuntimeParams }>(MCP_ROUTE, { bodyLimit: MAX_MCP_BODY_BYTES }, async (request, reply) => {
     const admitted = await admit(services, request, reply);
     if (!admitted) return reply;
 
-    const server = createRuntimeMcpServer({ services, ...admitted, logError });
+    const server = createRuntimeMcpServer({ services, ...admitted, inFlight, logError });
     const transport = new StreamableHTTPServerTransport({ sessionIdGenerator: undefined });
     // The raw response is ours from here on; Fastify must not answer it a second time.
     reply.hijack();

@@ -1,6 +1,7 @@
 import { Server } from '@modelcontextprotocol/sdk/server/index.js';
 import {
   CallToolRequestSchema,
+  CancelledNotificationSchema,
   ErrorCode as McpErrorCode,
   ListToolsRequestSchema,
   McpError,
@@ -19,6 +20,7 @@ import {
   type ToolName,
 } from '@tether/shared';
 import type { CallOptions, Principal, RelayServices } from '../services.js';
+import type { McpCallRegistry } from './mcp-call-registry.js';
 
 /** Name the relay gives itself in the MCP `initialize` answer. */
 export const MCP_SERVER_NAME = 'tether-relay';
@@ -33,6 +35,8 @@ export interface RuntimeMcpContext {
   services: RelayServices;
   principal: Principal;
   runtime: RuntimeView;
+  /** Calls in flight on this process, so a cancel arriving in a later HTTP request finds its call. */
+  inFlight: McpCallRegistry;
   /** Logs unexpected failures; never given tokens or arguments. */
   logError: (message: string, err: unknown) => void;
 }
@@ -113,7 +117,7 @@ function invisibleToolError(principal: Principal, runtime: RuntimeView, name: To
  * `RelayServices.callTool`, which routes to the desktop holding the runtime.
  */
 export function createRuntimeMcpServer(context: RuntimeMcpContext): Server {
-  const { services, principal, runtime } = context;
+  const { services, principal, runtime, inFlight } = context;
   const server = new Server(
     { name: MCP_SERVER_NAME, version: MCP_SERVER_VERSION },
     {
@@ -149,18 +153,28 @@ export function createRuntimeMcpServer(context: RuntimeMcpContext): Server {
             extra.sendNotification(notification).catch(() => undefined);
           };
 
+    // Either the HTTP exchange ending (extra.signal) or a later cancel notification stops the call.
+    const registration = inFlight.register(principal.tokenId, runtime.id, extra.requestId);
     try {
       const outcome = await services.callTool(
         principal,
         runtime.id,
         { tool: name, args: request.params.arguments ?? {} },
-        { signal: extra.signal, onProgress },
+        { signal: AbortSignal.any([extra.signal, registration.signal]), onProgress },
       );
       return outcome.ok ? successResult(outcome.callId, outcome.value) : errorResult(outcome.error);
     } catch (err) {
       context.logError('MCP tools/call failed unexpectedly', err);
       return errorResult(errorValue('internal'));
+    } finally {
+      registration.done();
     }
+  });
+
+  // Replaces the SDK's default, which only knows this server's own requests (none, here).
+  server.setNotificationHandler(CancelledNotificationSchema, (notification) => {
+    const requestId = notification.params.requestId;
+    if (requestId !== undefined) inFlight.cancel(principal.tokenId, runtime.id, requestId);
   });
 
   return server;
