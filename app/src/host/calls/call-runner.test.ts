@@ -1,0 +1,371 @@
+import { mkdir, mkdtemp, readFile, realpath, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { TetherError, type CallFrame, type ConfirmationRequest, type Result } from '@tether/shared';
+import { AuditLog } from '../audit/audit-log.js';
+import { ConfigStore } from '../config/config-store.js';
+import { ConfirmationBroker } from '../policy/confirmation-broker.js';
+import type { ToolContext, ToolHandlers } from '../tools/tool-context.js';
+import type { WorkspaceRuntime } from '../workspaces/workspace-runtime.js';
+import { WorkspaceSet } from '../workspaces/workspace-set.js';
+import { CallRunner, type CallSink } from './call-runner.js';
+
+let base: string;
+let workspaces: WorkspaceSet;
+let broker: ConfirmationBroker;
+let audit: AuditLog;
+let runner: CallRunner;
+let ws: WorkspaceRuntime;
+/** How often each handler body actually ran. */
+let runs: Record<string, number>;
+/** Calls parked in `run_command` until released. */
+let parked: Array<{ ctx: ToolContext; release: () => void }>;
+
+/**
+ * Real handlers over the real path guard and disk, instrumented to count runs; `run_command`
+ * parks until released (or its signal fires), so tests control concurrency and cancel.
+ */
+function handlers(): ToolHandlers {
+  return {
+    stat: async (args, ctx) => {
+      const p = await ctx.guard.resolve(args.path);
+      return { path: p.rel, type: 'dir', size: 0, mtimeMs: 0, mode: 0 };
+    },
+    read_file: async (args, ctx) => {
+      runs.read_file = (runs.read_file ?? 0) + 1;
+      const p = await ctx.guard.resolve(args.path);
+      if (!p.exists) throw new TetherError('not_found', `${p.rel} does not exist`);
+      const content = await readFile(p.abs, 'utf8');
+      return { path: p.rel, content, encoding: 'utf8', offset: 0, count: 1, size: content.length, truncated: false };
+    },
+    write_file: async (args, ctx) => {
+      runs.write_file = (runs.write_file ?? 0) + 1;
+      const p = await ctx.guard.resolve(args.path);
+      const previous = await readFile(p.abs, 'utf8').catch(() => '');
+      await writeFile(p.abs, previous + args.content); // appends, so a second run would show
+      return { path: p.rel, bytesWritten: args.content.length, created: !p.exists };
+    },
+    run_command: (args, ctx) => {
+      runs.run_command = (runs.run_command ?? 0) + 1;
+      return new Promise((resolve, reject) => {
+        const finish = (): void =>
+          resolve({
+            exitCode: 0,
+            signal: null,
+            output: args.command,
+            truncated: false,
+            durationMs: 1,
+            timedOut: false,
+          });
+        if (ctx.signal.aborted) return reject(new TetherError('cancelled'));
+        ctx.signal.addEventListener('abort', () => reject(new TetherError('cancelled')), { once: true });
+        ctx.onOutput(`started ${args.command}\n`);
+        parked.push({ ctx, release: finish });
+      });
+    },
+    delete: async () => {
+      throw new Error('disk on fire');
+    },
+  };
+}
+
+beforeEach(async () => {
+  base = await realpath(await mkdtemp(join(tmpdir(), 'tether-calls-')));
+  await mkdir(join(base, 'ws'));
+  await writeFile(join(base, 'ws', 'hello.txt'), 'hello');
+  runs = {};
+  parked = [];
+  const config = await ConfigStore.open(join(base, 'cfg'));
+  workspaces = await WorkspaceSet.open(config, { fileEvents: false, handlers: handlers() });
+  ws = await workspaces.add({
+    root: join(base, 'ws'),
+    name: 'WS',
+    policy: { read: 'allow', write: 'allow', shell: 'allow' },
+  });
+  broker = new ConfirmationBroker({ timeoutMs: 5_000 });
+  audit = await AuditLog.open(join(base, 'cfg'));
+  runner = new CallRunner({
+    workspaces,
+    broker,
+    audit,
+    handlers: handlers(),
+    preview: async (_tool, args) => ({
+      kind: 'write',
+      path: String((args as { path: string }).path),
+      diff: '+x',
+      isNew: true,
+      summary: 'new file',
+    }),
+    maxConcurrentPerWorkspace: 2,
+    onInternalError: () => undefined,
+  });
+});
+afterEach(async () => {
+  for (const p of parked) p.release();
+  await runner.dispose();
+  broker.dispose();
+  await workspaces.dispose();
+  await audit.dispose();
+  await rm(base, { recursive: true, force: true });
+});
+
+let seq = 0;
+function call(tool: CallFrame['tool'], args: unknown, extra: Partial<CallFrame> = {}): CallFrame {
+  return {
+    type: 'call',
+    id: `call_${++seq}`,
+    runtimeId: 'rt_1',
+    workspaceId: ws.config.id,
+    tool,
+    args,
+    deadline: Date.now() + 60_000,
+    caller: 'agent',
+    ...extra,
+  };
+}
+
+function sink(): CallSink & { statuses: string[]; chunks: string[] } {
+  const s = {
+    statuses: [] as string[],
+    chunks: [] as string[],
+    progress(p: { status: string; chunk?: string }) {
+      s.statuses.push(p.status);
+      if (p.chunk !== undefined) s.chunks.push(p.chunk);
+      return true;
+    },
+    whenDrained: () => Promise.resolve(),
+  };
+  return s;
+}
+
+async function until(condition: () => boolean, what: string): Promise<void> {
+  const end = Date.now() + 20_000;
+  while (!condition()) {
+    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 10));
+  }
+}
+
+describe('CallRunner', () => {
+  describe('run', () => {
+    it('runs a valid call in its workspace and audits it', async () => {
+      const s = sink();
+      const result = await runner.run(call('read_file', { path: 'hello.txt' }), s);
+      expect(result).toMatchObject({ ok: true, value: { path: 'hello.txt', content: 'hello' } });
+      expect(s.statuses).toEqual(['running']);
+      const [entry] = await audit.list({ limit: 10 });
+      expect(entry).toMatchObject({
+        workspaceId: ws.config.id,
+        workspaceName: 'WS',
+        tool: 'read_file',
+        summary: 'hello.txt',
+        decision: 'allowed',
+        outcome: 'ok',
+      });
+    });
+
+    it('refuses an unknown workspace with not_found, and invalid args with invalid_args naming the field', async () => {
+      await expect(
+        runner.run(call('read_file', { path: 'a' }, { workspaceId: 'ws_other' }), sink()),
+      ).resolves.toMatchObject({ ok: false, error: { code: 'not_found' } });
+      const bad = await runner.run(call('read_file', { path: 'a', limit: -3 }), sink());
+      expect(bad).toMatchObject({
+        ok: false,
+        error: { code: 'invalid_args', message: expect.stringContaining('limit') },
+      });
+      const extra = await runner.run(call('write_file', { path: 'a', content: 'x', mode: 0o777 }), sink());
+      expect(extra).toMatchObject({ ok: false, error: { code: 'invalid_args' } });
+      expect(runs.write_file).toBeUndefined();
+      const entries = await audit.list({ outcome: 'error', limit: 10 });
+      expect(entries.map((e) => [e.decision, e.errorCode])).toEqual([
+        ['invalid', 'invalid_args'],
+        ['invalid', 'invalid_args'],
+        ['invalid', 'not_found'],
+      ]);
+    });
+
+    it('maps a TetherError to its value and anything else to internal without its text', async () => {
+      await expect(runner.run(call('read_file', { path: 'missing.txt' }), sink())).resolves.toMatchObject({
+        ok: false,
+        error: { code: 'not_found' },
+      });
+      await expect(runner.run(call('read_file', { path: '../outside.txt' }), sink())).resolves.toMatchObject({
+        ok: false,
+        error: { code: 'path_outside_workspace' },
+      });
+      const internal = await runner.run(call('delete', { path: 'hello.txt' }), sink());
+      expect(internal).toEqual({ ok: false, error: { code: 'internal', message: 'Something went wrong.' } });
+    });
+
+    it('runs a write exactly once when the same call arrives twice at the same time', async () => {
+      const frame = call('write_file', { path: 'log.txt', content: 'A' });
+      const [first, second] = await Promise.all([runner.run(frame, sink()), runner.run({ ...frame }, sink())]);
+      expect(first).toEqual(second);
+      expect(runs.write_file).toBe(1);
+      expect(await readFile(join(base, 'ws', 'log.txt'), 'utf8')).toBe('A');
+    });
+
+    it('returns the stored result for a call re-delivered after it finished, without running it again', async () => {
+      const frame = call('write_file', { path: 'log.txt', content: 'A' });
+      const first = await runner.run(frame, sink());
+      const again = await runner.run(structuredClone(frame), sink());
+      expect(again).toEqual(first);
+      expect(runs.write_file).toBe(1);
+      expect(await readFile(join(base, 'ws', 'log.txt'), 'utf8')).toBe('A');
+      expect(await audit.list({ tool: 'write_file', limit: 10 })).toHaveLength(1);
+    });
+
+    it('refuses a re-used call id carrying a different call', async () => {
+      const frame = call('write_file', { path: 'log.txt', content: 'A' });
+      await runner.run(frame, sink());
+      await expect(runner.run({ ...frame, args: { path: 'log.txt', content: 'B' } }, sink())).resolves.toMatchObject({
+        ok: false,
+        error: { code: 'conflict' },
+      });
+      expect(runs.write_file).toBe(1);
+    });
+
+    it('streams output to the joined sink of a re-delivered running call', async () => {
+      const frame = call('run_command', { command: 'build' });
+      const s1 = sink();
+      const s2 = sink();
+      const first = runner.run(frame, s1);
+      await until(() => parked.length === 1, 'the command to start');
+      const second = runner.run({ ...frame }, s2);
+      parked[0]!.ctx.onOutput('more\n');
+      parked[0]!.release();
+      expect(await first).toEqual(await second);
+      expect(runs.run_command).toBe(1);
+      expect(s1.chunks).toEqual(['started build\n', 'more\n']);
+      expect(s2.chunks).toEqual(['more\n']);
+    });
+
+    it('runs at most maxConcurrentPerWorkspace calls at once and queues the rest', async () => {
+      const results = [1, 2, 3, 4].map((i) => runner.run(call('run_command', { command: `c${i}` }), sink()));
+      await until(() => parked.length === 2, 'two commands running');
+      await new Promise((r) => setTimeout(r, 100));
+      expect(parked).toHaveLength(2);
+      parked[0]!.release();
+      await until(() => parked.length === 3, 'the third command to start');
+      parked[1]!.release();
+      parked[2]!.release();
+      await until(() => parked.length === 4, 'the fourth command to start');
+      parked[3]!.release();
+      const outputs = (await Promise.all(results)).map((r) =>
+        r.ok ? (r.value as { output: string }).output : r.error.code,
+      );
+      expect(outputs).toEqual(['c1', 'c2', 'c3', 'c4']);
+    });
+  });
+
+  describe('cancel', () => {
+    it('cancels a running call through its signal', async () => {
+      const pending = runner.run(call('run_command', { command: 'sleep' }, { id: 'call_cancel' }), sink());
+      await until(() => parked.length === 1, 'the command to start');
+      runner.cancel('call_cancel', 'the agent gave up');
+      await expect(pending).resolves.toMatchObject({ ok: false, error: { code: 'cancelled' } });
+      expect(parked[0]!.ctx.signal.aborted).toBe(true);
+      const [entry] = await audit.list({ limit: 1 });
+      expect(entry).toMatchObject({ callId: 'call_cancel', outcome: 'error', errorCode: 'cancelled' });
+    });
+
+    it('cancels a queued call before it runs', async () => {
+      const running = [1, 2].map((i) => runner.run(call('run_command', { command: `c${i}` }), sink()));
+      await until(() => parked.length === 2, 'two commands running');
+      const queued = runner.run(call('run_command', { command: 'c3' }, { id: 'call_queued' }), sink());
+      runner.cancel('call_queued');
+      await expect(queued).resolves.toMatchObject({ ok: false, error: { code: 'cancelled' } });
+      expect(runs.run_command).toBe(2);
+      for (const p of parked) p.release();
+      await Promise.all(running);
+    });
+
+    it('cancels a call waiting for confirmation and withdraws the question', async () => {
+      await workspaces.update(ws.config.id, { policy: { read: 'allow', write: 'ask', shell: 'ask' } });
+      const shown: ConfirmationRequest[] = [];
+      const dismissed: string[] = [];
+      broker.addFrontend({ present: (r) => shown.push(r), dismiss: (_id, outcome) => dismissed.push(outcome) });
+      const s = sink();
+      const pending = runner.run(call('write_file', { path: 'x.txt', content: 'x' }, { id: 'call_asking' }), s);
+      await until(() => shown.length === 1, 'the question');
+      expect(s.statuses).toEqual(['awaiting_confirmation']);
+      runner.cancel('call_asking');
+      await expect(pending).resolves.toMatchObject({ ok: false, error: { code: 'cancelled' } });
+      expect(dismissed).toEqual(['cancelled']);
+      expect(runs.write_file).toBeUndefined();
+    });
+  });
+
+  describe('deadline', () => {
+    it('ends a running call with timeout when its deadline passes', async () => {
+      const result = await runner.run(call('run_command', { command: 'slow' }, { deadline: Date.now() + 300 }), sink());
+      expect(result).toMatchObject({ ok: false, error: { code: 'timeout' } });
+      expect(parked[0]!.ctx.signal.aborted).toBe(true);
+    });
+
+    it('does not start a call that arrives after its deadline', async () => {
+      const result = await runner.run(
+        call('write_file', { path: 'late.txt', content: 'x' }, { deadline: Date.now() - 1 }),
+        sink(),
+      );
+      expect(result).toMatchObject({ ok: false, error: { code: 'timeout' } });
+      expect(runs.write_file).toBeUndefined();
+    });
+  });
+
+  describe('policy', () => {
+    it('asks, then runs on allow and reports awaiting_confirmation then running', async () => {
+      await workspaces.update(ws.config.id, { policy: { read: 'allow', write: 'ask', shell: 'ask' } });
+      const shown: ConfirmationRequest[] = [];
+      broker.addFrontend({
+        present: (r) => {
+          shown.push(r);
+          queueMicrotask(() => broker.answer({ confirmationId: r.id, decision: 'allow_once' }));
+        },
+        dismiss() {},
+      });
+      const s = sink();
+      const result: Result<unknown> = await runner.run(
+        call('write_file', { path: 'new.txt', content: 'x' }, { caller: 'grant: build' }),
+        s,
+      );
+      expect(result.ok).toBe(true);
+      expect(s.statuses).toEqual(['awaiting_confirmation', 'running']);
+      expect(shown[0]).toMatchObject({
+        caller: 'grant: build',
+        tool: 'write_file',
+        detail: { kind: 'write', path: 'new.txt' },
+      });
+      expect((await audit.list({ limit: 1 }))[0]).toMatchObject({ decision: 'confirmed', outcome: 'ok' });
+    });
+
+    it('refuses with confirmation_unavailable when nobody can be asked, and runtime_paused when paused', async () => {
+      await workspaces.update(ws.config.id, { policy: { read: 'allow', write: 'ask', shell: 'ask' } });
+      await expect(runner.run(call('write_file', { path: 'n.txt', content: 'x' }), sink())).resolves.toMatchObject({
+        ok: false,
+        error: { code: 'confirmation_unavailable' },
+      });
+      await workspaces.update(ws.config.id, { paused: true });
+      await expect(runner.run(call('read_file', { path: 'hello.txt' }), sink())).resolves.toMatchObject({
+        ok: false,
+        error: { code: 'runtime_paused' },
+      });
+      expect(runs.write_file).toBeUndefined();
+      expect(runs.read_file).toBeUndefined();
+    });
+  });
+
+  describe('dispose', () => {
+    it('ends running calls and refuses new ones', async () => {
+      const pending = runner.run(call('run_command', { command: 'forever' }), sink());
+      await until(() => parked.length === 1, 'the command to start');
+      await runner.dispose();
+      await expect(pending).resolves.toMatchObject({ ok: false, error: { code: 'unavailable' } });
+      await expect(runner.run(call('read_file', { path: 'hello.txt' }), sink())).resolves.toMatchObject({
+        ok: false,
+        error: { code: 'unavailable' },
+      });
+    });
+  });
+});

@@ -1,0 +1,392 @@
+import { resolve as resolvePath } from 'node:path';
+import {
+  MAX_CONCURRENT_CALLS_PER_WORKSPACE,
+  RECENT_RESULTS_MAX,
+  RECENT_RESULTS_TTL_MS,
+  TOOLS,
+  TetherError,
+  categoryOf,
+  errorValue,
+  invalidArgs,
+  toErrorValue,
+  type CallFrame,
+  type ConfirmationDetail,
+  type ErrorCode,
+  type Result,
+  type ToolName,
+} from '@tether/shared';
+import type { AuditLog } from '../audit/audit-log.js';
+import { summarizeArgs } from '../audit/audit-summary.js';
+import type { PathGuard } from '../fs/path-guard.js';
+import type { ConfirmationBroker } from '../policy/confirmation-broker.js';
+import { PolicyEngine, type AuditDecision } from '../policy/policy-engine.js';
+import type { ToolContext, ToolHandler, ToolHandlers } from '../tools/tool-context.js';
+import type { WorkspaceRuntime } from '../workspaces/workspace-runtime.js';
+import type { WorkspaceSet } from '../workspaces/workspace-set.js';
+import { Semaphore } from './semaphore.js';
+
+/**
+ * How long a handler may keep running after its signal fired before the call is answered
+ * anyway (its slot stays taken until it really ends): a stuck handler must not hold a caller.
+ */
+export const ABORT_GRACE_MS = 5_000;
+
+/** Where a call's progress goes (the relay connection, usually). */
+export interface CallSink {
+  /** Sends a progress update; false when the far side is behind (see ToolContext.onOutput). */
+  progress(p: { status: 'awaiting_confirmation' | 'running' | 'output'; chunk?: string }): boolean;
+  /** Resolves when the far side has caught up. */
+  whenDrained(): Promise<void>;
+}
+
+/** Builds the confirmation detail of a write (the diff preview). */
+export type WritePreview = (tool: ToolName, args: unknown, ctx: { guard: PathGuard }) => Promise<ConfirmationDetail>;
+
+/** Options of a `CallRunner`. */
+export interface CallRunnerOptions {
+  workspaces: WorkspaceSet;
+  broker: ConfirmationBroker;
+  audit: AuditLog;
+  handlers: ToolHandlers;
+  preview: WritePreview;
+  maxConcurrentPerWorkspace?: number;
+  /** Where unexpected handler failures are reported (default: stderr, without arguments). */
+  onInternalError?: (error: unknown, call: { id: string; tool: string }) => void;
+}
+
+interface CallEntry {
+  /** What the call was, so a re-delivery with other content is refused rather than answered. */
+  fingerprint: string;
+  promise: Promise<Result<unknown>>;
+  sinks: Set<CallSink>;
+  controller: AbortController;
+  finishedAt: number | null;
+}
+
+/** Why a call's signal fired. */
+type AbortCause = 'cancelled' | 'timeout' | 'unavailable';
+
+/**
+ * Runs tool calls from the relay: checks the workspace, validates the arguments again (the
+ * relay is not trusted), applies the policy (asking the person when it says so), limits how
+ * many run at once per workspace, runs the handler with a cancellable context, audits every
+ * call, and remembers recent results by call id so a re-delivered call never runs twice.
+ */
+export class CallRunner {
+  private readonly calls = new Map<string, CallEntry>();
+  private readonly slots = new Map<string, Semaphore>();
+  private readonly policy: PolicyEngine;
+  private readonly maxConcurrent: number;
+  private disposed = false;
+
+  constructor(private readonly options: CallRunnerOptions) {
+    this.policy = new PolicyEngine({ broker: options.broker });
+    this.maxConcurrent = options.maxConcurrentPerWorkspace ?? MAX_CONCURRENT_CALLS_PER_WORKSPACE;
+  }
+
+  /**
+   * Runs one call and resolves with its result (never rejects). The same call id while it runs
+   * joins the running call; after it finished, returns the stored result without running again.
+   */
+  run(call: CallFrame, sink: CallSink): Promise<Result<unknown>> {
+    this.prune();
+    const fingerprint = JSON.stringify([call.workspaceId, call.tool, call.args]);
+    const known = this.calls.get(call.id);
+    if (known) {
+      if (known.fingerprint !== fingerprint) {
+        return Promise.resolve({
+          ok: false,
+          error: errorValue('conflict', 'This call id was already used for a different call.'),
+        });
+      }
+      if (known.finishedAt === null) known.sinks.add(sink);
+      return known.promise;
+    }
+    if (this.disposed) return Promise.resolve({ ok: false, error: errorValue('unavailable') });
+
+    const entry: CallEntry = {
+      fingerprint,
+      sinks: new Set([sink]),
+      controller: new AbortController(),
+      finishedAt: null,
+      promise: null!,
+    };
+    this.calls.set(call.id, entry);
+    entry.promise = this.execute(call, entry).then((result) => {
+      entry.finishedAt = Date.now();
+      entry.sinks.clear();
+      return result;
+    });
+    return entry.promise;
+  }
+
+  /** Cancels a call that is waiting or running (its result becomes `cancelled`); unknown ids are ignored. */
+  cancel(callId: string, reason?: string): void {
+    const entry = this.calls.get(callId);
+    if (entry && entry.finishedAt === null) entry.controller.abort(causeOf('cancelled', reason));
+  }
+
+  /** Calls not finished yet. */
+  inFlight(): number {
+    let n = 0;
+    for (const e of this.calls.values()) if (e.finishedAt === null) n++;
+    return n;
+  }
+
+  /** Refuses new calls, aborts the running ones and waits for them to end. */
+  async dispose(): Promise<void> {
+    this.disposed = true;
+    const running = [...this.calls.values()].filter((e) => e.finishedAt === null);
+    for (const e of running) e.controller.abort(causeOf('unavailable', 'The desktop app is shutting down.'));
+    await Promise.all(running.map((e) => e.promise));
+    this.calls.clear();
+  }
+
+  private async execute(call: CallFrame, entry: CallEntry): Promise<Result<unknown>> {
+    const started = Date.now();
+    const signal = entry.controller.signal;
+    const deadlineTimer = setTimeout(
+      () => entry.controller.abort(causeOf('timeout', 'The call passed its deadline.')),
+      Math.max(0, Math.min(call.deadline - started, 2 ** 31 - 1)),
+    );
+    if (call.deadline <= started) entry.controller.abort(causeOf('timeout', 'The call arrived after its deadline.'));
+    const runtime = this.options.workspaces.get(call.workspaceId);
+    let decision: AuditDecision = 'invalid';
+    let result: Result<unknown>;
+    try {
+      const outcome = await this.decideAndRun(call, entry, runtime, signal);
+      decision = outcome.decision;
+      result = outcome.result;
+    } catch (err) {
+      result = { ok: false, error: this.errorOf(err, signal, call) };
+    } finally {
+      clearTimeout(deadlineTimer);
+    }
+    const audit: Parameters<AuditLog['append']>[0] = {
+      workspaceId: call.workspaceId,
+      workspaceName: runtime?.config.name ?? '(unknown workspace)',
+      callId: call.id,
+      caller: call.caller,
+      tool: call.tool,
+      summary: summarizeArgs(call.tool, call.args),
+      decision,
+      outcome: result.ok ? 'ok' : 'error',
+      durationMs: Date.now() - started,
+    };
+    if (!result.ok) audit.errorCode = result.error.code;
+    await this.options.audit.append(audit).catch((err: unknown) => this.reportInternal(err, call));
+    return result;
+  }
+
+  private async decideAndRun(
+    call: CallFrame,
+    entry: CallEntry,
+    runtime: WorkspaceRuntime | undefined,
+    signal: AbortSignal,
+  ): Promise<{ decision: AuditDecision; result: Result<unknown> }> {
+    if (!runtime)
+      return {
+        decision: 'invalid',
+        result: {
+          ok: false,
+          error: errorValue('not_found', `There is no workspace ${call.workspaceId} on this device.`),
+        },
+      };
+    const spec = TOOLS[call.tool];
+    const parsed = spec.args.safeParse(call.args);
+    if (!parsed.success) return { decision: 'invalid', result: { ok: false, error: invalidArgs(parsed.error) } };
+    const args: unknown = parsed.data;
+    const handler = this.options.handlers[call.tool] as ToolHandler<ToolName> | undefined;
+    if (!handler) {
+      return {
+        decision: 'invalid',
+        result: { ok: false, error: errorValue('unknown_tool', `${call.tool} is not available on this device.`) },
+      };
+    }
+    if (signal.aborted)
+      return { decision: 'invalid', result: { ok: false, error: this.errorOf(signal.reason, signal, call) } };
+
+    const verdict = await this.policy.check({
+      workspace: runtime,
+      tool: call.tool,
+      callId: call.id,
+      caller: call.caller,
+      detail: () => this.detailOf(runtime, call.tool, args),
+      signal,
+      onAsk: () => this.progress(entry, { status: 'awaiting_confirmation' }),
+    });
+    if (!verdict.allowed) {
+      // A question cut short by the deadline or a cancel reports why, not just "cancelled".
+      const error =
+        signal.aborted && verdict.error.code === 'cancelled'
+          ? this.errorOf(signal.reason, signal, call)
+          : verdict.error;
+      return { decision: verdict.decision, result: { ok: false, error } };
+    }
+
+    let release: () => void;
+    try {
+      release = await this.slotsOf(call.workspaceId).acquire(signal);
+    } catch {
+      return { decision: verdict.decision, result: { ok: false, error: this.errorOf(signal.reason, signal, call) } };
+    }
+    let slotHandedOver = false;
+    try {
+      const guard = runtime.guard;
+      if (!guard || runtime.state === 'error') {
+        return {
+          decision: verdict.decision,
+          result: {
+            ok: false,
+            error: errorValue('runtime_error', runtime.reason ?? 'The workspace folder is not available.'),
+          },
+        };
+      }
+      this.progress(entry, { status: 'running' });
+      const ctx: ToolContext = {
+        workspace: { id: runtime.config.id, name: runtime.config.name, root: guard.root },
+        guard,
+        signal,
+        callId: call.id,
+        onOutput: (chunk) => this.progress(entry, { status: 'output', chunk }),
+        whenDrained: () => Promise.all([...entry.sinks].map((s) => s.whenDrained())).then(() => undefined),
+      };
+      const work = Promise.resolve().then(() => handler(args as never, ctx));
+      const value = await withGrace(work, signal, () => {
+        // The handler ignored its signal: answer now, but keep its slot until it really ends.
+        slotHandedOver = true;
+        void work.catch(() => undefined).finally(release);
+      });
+      return { decision: verdict.decision, result: { ok: true, value } };
+    } catch (err) {
+      return { decision: verdict.decision, result: { ok: false, error: this.errorOf(err, signal, call) } };
+    } finally {
+      if (!slotHandedOver) release();
+    }
+  }
+
+  /** What the person is shown for a call the policy asks about. */
+  private async detailOf(runtime: WorkspaceRuntime, tool: ToolName, args: unknown): Promise<ConfirmationDetail> {
+    const a = args as Record<string, unknown>;
+    const category = categoryOf(tool);
+    if (category === 'write' && runtime.guard) return this.options.preview(tool, args, { guard: runtime.guard });
+    if (tool === 'run_command' || tool === 'shell_start') {
+      const cwd = typeof a.cwd === 'string' ? a.cwd : '.';
+      return {
+        kind: 'shell',
+        command: typeof a.command === 'string' ? a.command : '(login shell)',
+        cwd: resolvePath(runtime.config.root, cwd),
+      };
+    }
+    if (category === 'shell') {
+      return { kind: 'shell', command: `${tool} ${summarizeArgs(tool, args)}`, cwd: runtime.config.root };
+    }
+    return { kind: 'other', summary: `${tool} ${summarizeArgs(tool, args)}` };
+  }
+
+  private progress(
+    entry: CallEntry,
+    p: { status: 'awaiting_confirmation' | 'running' | 'output'; chunk?: string },
+  ): boolean {
+    let ok = true;
+    for (const sink of entry.sinks) {
+      try {
+        if (!sink.progress(p)) ok = false;
+      } catch {
+        // A sink whose connection died must not fail the call; the result is kept for re-delivery.
+      }
+    }
+    return ok;
+  }
+
+  /** The error value of a failure, naming the deadline or the cancel when the signal fired. */
+  private errorOf(err: unknown, signal: AbortSignal, call: { id: string; tool: string }) {
+    if (signal.aborted) {
+      const cause = signal.reason as { cause?: AbortCause; message?: string } | undefined;
+      const code: ErrorCode = cause?.cause ?? 'cancelled';
+      return errorValue(code, cause?.message);
+    }
+    if (err instanceof TetherError) return err.toValue();
+    this.reportInternal(err, call);
+    return toErrorValue(err);
+  }
+
+  private reportInternal(err: unknown, call: { id: string; tool: string }): void {
+    if (this.options.onInternalError) this.options.onInternalError(err, call);
+    else
+      process.stderr.write(
+        `tether: call ${call.id} (${call.tool}) failed unexpectedly: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`,
+      );
+  }
+
+  private slotsOf(workspaceId: string): Semaphore {
+    let s = this.slots.get(workspaceId);
+    if (!s) {
+      s = new Semaphore(this.maxConcurrent);
+      this.slots.set(workspaceId, s);
+    }
+    return s;
+  }
+
+  /** Drops finished results past their TTL, and the oldest finished ones past the cap. */
+  private prune(): void {
+    const now = Date.now();
+    let finished = 0;
+    for (const e of this.calls.values()) if (e.finishedAt !== null) finished++;
+    for (const [id, e] of this.calls) {
+      if (e.finishedAt === null) continue;
+      if (now - e.finishedAt > RECENT_RESULTS_TTL_MS || finished > RECENT_RESULTS_MAX) {
+        this.calls.delete(id);
+        finished--;
+      } else if (finished <= RECENT_RESULTS_MAX) {
+        break; // Map order is insertion order: the rest are newer
+      }
+    }
+  }
+}
+
+function causeOf(cause: AbortCause, message?: string): { cause: AbortCause; message: string | undefined } {
+  return { cause, message };
+}
+
+/**
+ * Waits for the handler; once the signal fires, waits at most ABORT_GRACE_MS more and then
+ * rejects with the signal's reason (the call is answered `cancelled`/`timeout`), telling
+ * `onGiveUp` so the caller can keep the handler's slot until it really ends.
+ */
+function withGrace<T>(work: Promise<T>, signal: AbortSignal, onGiveUp: () => void): Promise<T> {
+  return new Promise<T>((resolve, reject) => {
+    let timer: NodeJS.Timeout | null = null;
+    let settled = false;
+    const onAbort = (): void => {
+      timer = setTimeout(() => {
+        if (settled) return;
+        settled = true;
+        onGiveUp();
+        reject(signal.reason);
+      }, ABORT_GRACE_MS);
+    };
+    const finish = (): void => {
+      signal.removeEventListener('abort', onAbort);
+      if (timer) clearTimeout(timer);
+    };
+    if (signal.aborted) onAbort();
+    else signal.addEventListener('abort', onAbort, { once: true });
+    work.then(
+      (v) => {
+        finish();
+        if (!settled) {
+          settled = true;
+          resolve(v);
+        }
+      },
+      (e: unknown) => {
+        finish();
+        if (!settled) {
+          settled = true;
+          reject(e);
+        }
+      },
+    );
+  });
+}

@@ -1,0 +1,270 @@
+import { EventEmitter } from 'node:events';
+import { realpath, stat } from 'node:fs/promises';
+import { basename, resolve } from 'node:path';
+import {
+  DEFAULT_POLICY,
+  MAX_NAME_CHARS,
+  MAX_WORKSPACES_PER_DEVICE,
+  TOOL_NAMES,
+  TetherError,
+  type AppEvent,
+  type Policy,
+  type ToolName,
+  type WorkspaceAnnouncement,
+  type WorkspaceView,
+} from '@tether/shared';
+import { newId, type ConfigStore, type WorkspaceConfig } from '../config/config-store.js';
+import type { ToolHandlers } from '../tools/tool-context.js';
+import { HEALTH_INTERVAL_MS, WorkspaceRuntime } from './workspace-runtime.js';
+
+/** Options of `WorkspaceSet.open`. */
+export interface WorkspaceSetOptions {
+  /** Interval of each workspace's self-check (default HEALTH_INTERVAL_MS). */
+  healthIntervalMs?: number;
+  /** Watch files and emit 'files' events (default true). */
+  fileEvents?: boolean;
+  /** Handlers the self-check runs `stat`/`list_dir` through (default: the real fs tools). */
+  handlers?: ToolHandlers;
+}
+
+/** What a workspace may be added with. */
+export interface WorkspaceAddInput {
+  root: string;
+  name?: string | undefined;
+  description?: string | undefined;
+  policy?: Policy | undefined;
+}
+
+/** What may change on a workspace. The root may not: a different folder is a different workspace. */
+export interface WorkspacePatch {
+  name?: string | undefined;
+  description?: string | undefined;
+  policy?: Policy | undefined;
+  disabledTools?: ToolName[] | undefined;
+  paused?: boolean | undefined;
+  watchIgnore?: string[] | undefined;
+  sandbox?: 'none' | 'bwrap' | undefined;
+}
+
+/** Events of the set. */
+export interface WorkspaceSetEvents {
+  /** Any add, update, remove or state change. */
+  changed: [];
+  files: [Extract<AppEvent, { kind: 'files' }>];
+  health: [Extract<AppEvent, { kind: 'health' }>];
+  /** A workspace was removed (its sessions and pending work should end). */
+  removed: [string];
+}
+
+/**
+ * The person's workspaces while the app runs, kept in step with the config file: add, edit
+ * and remove go through here (and are persisted); each workspace has its own runtime with
+ * health checks and a file watcher.
+ */
+export class WorkspaceSet extends EventEmitter<WorkspaceSetEvents> {
+  private readonly runtimes = new Map<string, WorkspaceRuntime>();
+  private queue: Promise<unknown> = Promise.resolve();
+  private disposed = false;
+  private readonly runtimeOptions: { healthIntervalMs: number; fileEvents: boolean; handlers: ToolHandlers };
+
+  private constructor(
+    private readonly config: ConfigStore,
+    options: WorkspaceSetOptions,
+    handlers: ToolHandlers,
+  ) {
+    super();
+    this.runtimeOptions = {
+      healthIntervalMs: options.healthIntervalMs ?? HEALTH_INTERVAL_MS,
+      fileEvents: options.fileEvents ?? true,
+      handlers,
+    };
+  }
+
+  /** Builds the runtimes of every configured workspace and runs their first health check. */
+  static async open(config: ConfigStore, options: WorkspaceSetOptions = {}): Promise<WorkspaceSet> {
+    const set = new WorkspaceSet(config, options, options.handlers ?? (await defaultHandlers()));
+    const started = config.get().workspaces.map((w) => set.startRuntime(w));
+    await Promise.all(started);
+    return set;
+  }
+
+  /** Every workspace, in config order. */
+  list(): WorkspaceRuntime[] {
+    return [...this.runtimes.values()];
+  }
+
+  /** One workspace by id. */
+  get(id: string): WorkspaceRuntime | undefined {
+    return this.runtimes.get(id);
+  }
+
+  /**
+   * Adds a folder. Rejects with `not_found` (no such path), `not_a_directory`,
+   * `already_exists` (the same real folder is already a workspace) or `conflict` (too many).
+   */
+  add(input: WorkspaceAddInput): Promise<WorkspaceRuntime> {
+    return this.serialized(async () => {
+      const root = await realRootOf(input.root);
+      const existing = this.list().find((r) => r.config.root === root);
+      if (existing)
+        throw new TetherError('already_exists', `${root} is already the workspace "${existing.config.name}".`, {
+          workspaceId: existing.config.id,
+        });
+      if (this.runtimes.size >= MAX_WORKSPACES_PER_DEVICE)
+        throw new TetherError('conflict', `At most ${MAX_WORKSPACES_PER_DEVICE} workspaces per device.`);
+      const workspace: WorkspaceConfig = {
+        id: newId('ws'),
+        name: (input.name ?? (basename(root) || root)).slice(0, MAX_NAME_CHARS),
+        description: input.description ?? '',
+        root,
+        policy: { ...(input.policy ?? DEFAULT_POLICY) },
+        disabledTools: [],
+        paused: false,
+        watchIgnore: [],
+        sandbox: 'none',
+      };
+      await this.config.update((draft) => {
+        draft.workspaces.push(workspace);
+      });
+      const runtime = await this.startRuntime(workspace);
+      this.emit('changed');
+      return runtime;
+    });
+  }
+
+  /** Changes a workspace's settings (persisted). Rejects with `not_found` for an unknown id. */
+  update(id: string, patch: WorkspacePatch): Promise<WorkspaceRuntime> {
+    return this.serialized(async () => {
+      const runtime = this.runtimes.get(id);
+      if (!runtime) throw new TetherError('not_found', `There is no workspace ${id}.`);
+      const next = await this.config.update((draft) => {
+        const w = draft.workspaces.find((x) => x.id === id);
+        if (!w) return;
+        if (patch.name !== undefined) w.name = patch.name;
+        if (patch.description !== undefined) w.description = patch.description;
+        if (patch.policy !== undefined) w.policy = { ...patch.policy };
+        if (patch.disabledTools !== undefined) w.disabledTools = [...new Set(patch.disabledTools)];
+        if (patch.paused !== undefined) w.paused = patch.paused;
+        if (patch.watchIgnore !== undefined) w.watchIgnore = [...patch.watchIgnore];
+        if (patch.sandbox !== undefined) w.sandbox = patch.sandbox;
+      });
+      const updated = next.workspaces.find((x) => x.id === id);
+      if (updated) runtime.applyConfig(updated);
+      return runtime;
+    });
+  }
+
+  /** Removes a workspace (persisted); false when there was none with that id. */
+  remove(id: string): Promise<boolean> {
+    return this.serialized(async () => {
+      const runtime = this.runtimes.get(id);
+      if (!runtime) return false;
+      await this.config.update((draft) => {
+        draft.workspaces = draft.workspaces.filter((w) => w.id !== id);
+      });
+      this.runtimes.delete(id);
+      await runtime.dispose();
+      this.emit('removed', id);
+      this.emit('changed');
+      return true;
+    });
+  }
+
+  /** The workspaces as announced to the relay: never their root paths. */
+  announcements(): WorkspaceAnnouncement[] {
+    return this.list().map((r) => {
+      const a: WorkspaceAnnouncement = {
+        workspaceId: r.config.id,
+        name: r.config.name,
+        description: r.config.description,
+        state: r.state,
+        capabilities: {
+          policy: { ...r.config.policy },
+          tools: TOOL_NAMES.filter((t) => !r.config.disabledTools.includes(t)),
+        },
+      };
+      if (r.reason !== undefined) a.reason = r.reason;
+      return a;
+    });
+  }
+
+  /** The workspaces as the UI shows them (without `runtimeId`, which the relay connection knows). */
+  views(now: number = Date.now()): WorkspaceView[] {
+    return this.list().map((r) => {
+      const v: WorkspaceView = {
+        id: r.config.id,
+        name: r.config.name,
+        description: r.config.description,
+        root: r.config.root,
+        policy: { ...r.config.policy },
+        disabledTools: [...r.config.disabledTools],
+        paused: r.config.paused,
+        state: r.state,
+      };
+      if (r.reason !== undefined) v.reason = r.reason;
+      if (r.allowUntil !== undefined && r.allowUntil > now) v.allowUntil = r.allowUntil;
+      return v;
+    });
+  }
+
+  /** Stops every watcher and health check. */
+  async dispose(): Promise<void> {
+    this.disposed = true;
+    await this.queue.catch(() => undefined);
+    const all = this.list();
+    this.runtimes.clear();
+    await Promise.all(all.map((r) => r.dispose()));
+    this.removeAllListeners();
+  }
+
+  private async startRuntime(config: WorkspaceConfig): Promise<WorkspaceRuntime> {
+    const runtime = new WorkspaceRuntime(
+      config,
+      {
+        changed: () => {
+          if (!this.disposed && this.runtimes.get(config.id) === runtime) this.emit('changed');
+        },
+        health: (event) => {
+          if (!this.disposed && this.runtimes.get(config.id) === runtime) this.emit('health', event);
+        },
+        files: (event) => {
+          if (!this.disposed && this.runtimes.get(config.id) === runtime) this.emit('files', event);
+        },
+      },
+      this.runtimeOptions,
+    );
+    this.runtimes.set(config.id, runtime);
+    await runtime.start();
+    return runtime;
+  }
+
+  private serialized<T>(fn: () => Promise<T>): Promise<T> {
+    if (this.disposed) return Promise.reject(new TetherError('unavailable', 'The workspace set is closed.'));
+    const result = this.queue.then(fn, fn);
+    this.queue = result.catch(() => undefined);
+    return result;
+  }
+}
+
+/** The real fs tools (loaded late: TODO make this a static import once fs-tools.ts is committed). */
+async function defaultHandlers(): Promise<ToolHandlers> {
+  const specifier = '../fs/fs-tools.js';
+  const mod = (await import(specifier)) as { createFsTools(): ToolHandlers };
+  return mod.createFsTools();
+}
+
+/** Resolves a folder the person picked to its real path, or refuses with a coded error. */
+async function realRootOf(input: string): Promise<string> {
+  const absolute = resolve(input);
+  let real: string;
+  try {
+    real = await realpath(absolute);
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT') throw new TetherError('not_found', `There is no folder ${absolute}.`);
+    if (code === 'ENOTDIR') throw new TetherError('not_a_directory', `${absolute} is not a folder.`);
+    throw new TetherError('not_found', `${absolute} cannot be opened (${code ?? 'unknown error'}).`);
+  }
+  if (!(await stat(real)).isDirectory()) throw new TetherError('not_a_directory', `${absolute} is not a folder.`);
+  return real;
+}
