@@ -1,0 +1,118 @@
+import { TetherError, type ToolArgs } from '@tether/shared';
+import { createTwoFilesPatch } from 'diff';
+
+type Edit = ToolArgs<'edit_file'>['edits'][number];
+
+/** Lines compared when looking for the nearest match of a missing oldText (a big file costs no more). */
+const MAX_NEAREST_SCAN_LINES = 50_000;
+
+/** Characters of the nearest line quoted back in a `no_match` error. */
+const NEAREST_QUOTE_CHARS = 200;
+
+/** Occurrences of `needle` in `text`, not overlapping, left to right. */
+export function countOccurrences(text: string, needle: string): number {
+  let count = 0;
+  let pos = text.indexOf(needle);
+  while (pos !== -1) {
+    count++;
+    pos = text.indexOf(needle, pos + needle.length);
+  }
+  return count;
+}
+
+/**
+ * Applies `edits` in order to `text`, all in memory. Each oldText must occur exactly once,
+ * or at least once with replaceAll: `no_match` (naming the most similar line) or
+ * `ambiguous_match` (with the count) otherwise. A file with CRLF line ends also accepts
+ * edits written with LF. Returns the new text and how many replacements were made.
+ */
+export function applyEdits(text: string, edits: readonly Edit[]): { text: string; replacements: number } {
+  let current = text;
+  let replacements = 0;
+  edits.forEach((edit, index) => {
+    let { oldText, newText } = edit;
+    let count = countOccurrences(current, oldText);
+    if (count === 0 && current.includes('\r\n') && oldText.includes('\n') && !oldText.includes('\r')) {
+      const crlfOld = oldText.replace(/\n/g, '\r\n');
+      const crlfCount = countOccurrences(current, crlfOld);
+      if (crlfCount > 0) {
+        oldText = crlfOld;
+        newText = newText.replace(/\r?\n/g, '\r\n');
+        count = crlfCount;
+      }
+    }
+    if (count === 0) {
+      const nearest = nearestLine(current, oldText);
+      const where = nearest ? ` The most similar text is on line ${nearest.line}.` : '';
+      throw new TetherError('no_match', `Edit ${index + 1}: the text to replace was not found.${where}`, {
+        edit: index,
+        ...(nearest ? { nearestLine: nearest.line, nearestText: nearest.text } : {}),
+      });
+    }
+    if (count > 1 && !edit.replaceAll) {
+      throw new TetherError(
+        'ambiguous_match',
+        `Edit ${index + 1}: the text to replace occurs ${count} times; add context to make it unique or set replaceAll.`,
+        { edit: index, count },
+      );
+    }
+    if (edit.replaceAll) {
+      current = current.split(oldText).join(newText);
+    } else {
+      const at = current.indexOf(oldText);
+      current = current.slice(0, at) + newText + current.slice(at + oldText.length);
+    }
+    replacements += count;
+  });
+  return { text: current, replacements };
+}
+
+/**
+ * The file line most similar to oldText's first non-blank line (Dice coefficient of character
+ * bigrams, whitespace-insensitive): where the caller probably meant.
+ */
+export function nearestLine(text: string, oldText: string): { line: number; text: string } | undefined {
+  const probe = oldText.split('\n').find((l) => l.trim() !== '')?.trim();
+  if (probe === undefined) return undefined;
+  const want = bigrams(probe);
+  let best: { line: number; text: string; score: number } | undefined;
+  const lines = text.split('\n', MAX_NEAREST_SCAN_LINES);
+  lines.forEach((raw, i) => {
+    const line = raw.trim();
+    if (line === '') return;
+    const score = dice(want, bigrams(line));
+    if (score > 0 && (!best || score > best.score)) best = { line: i + 1, text: raw.replace(/\r$/, ''), score };
+  });
+  if (!best) return undefined;
+  return { line: best.line, text: best.text.slice(0, NEAREST_QUOTE_CHARS) };
+}
+
+function bigrams(s: string): Map<string, number> {
+  const compact = s.replace(/\s+/g, ' ').toLowerCase();
+  const map = new Map<string, number>();
+  for (let i = 0; i < compact.length - 1; i++) {
+    const g = compact.slice(i, i + 2);
+    map.set(g, (map.get(g) ?? 0) + 1);
+  }
+  if (compact.length === 1) map.set(compact, 1);
+  return map;
+}
+
+function dice(a: Map<string, number>, b: Map<string, number>): number {
+  let common = 0;
+  let total = 0;
+  for (const n of a.values()) total += n;
+  for (const n of b.values()) total += n;
+  for (const [g, n] of a) common += Math.min(n, b.get(g) ?? 0);
+  return total === 0 ? 0 : (2 * common) / total;
+}
+
+/** A unified diff of one file's change, named by its workspace-relative path (empty when nothing changed). */
+export function unifiedDiff(rel: string, before: string, after: string, isNew = false): string {
+  if (before === after && !isNew) return '';
+  const patch = createTwoFilesPatch(isNew ? '/dev/null' : `a/${rel}`, `b/${rel}`, before, after, undefined, undefined, {
+    context: 3,
+  });
+  // The library starts with a `====` separator line that `patch` and `git apply` do not need.
+  return patch.replace(/^=+\n/, '');
+}

@@ -1,0 +1,161 @@
+import { spawn } from 'node:child_process';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { StringDecoder } from 'node:string_decoder';
+import { TetherError } from '@tether/shared';
+import { GitignoreChain } from './gitignore-chain.js';
+import { MatchCollector } from './match-collector.js';
+import { checkPattern, codePoints, type SearchOutcome, type SearchQuery } from './search-query.js';
+
+/** ripgrep's `--json` text: UTF-8 as `text`, anything else as base64 `bytes`. */
+type RgData = { text?: string; bytes?: string };
+interface RgMessage {
+  type: 'begin' | 'match' | 'context' | 'end' | 'summary';
+  data: { path?: RgData; lines?: RgData; line_number?: number; submatches?: { start: number }[] };
+}
+
+function decode(d: RgData | undefined): string {
+  if (!d) return '';
+  return d.text ?? Buffer.from(d.bytes ?? '', 'base64').toString('utf8');
+}
+
+/** The ripgrep arguments for a query (an array: never a shell; `--` before the pattern). */
+export function ripgrepArgs(query: SearchQuery, ignoreFile: string | undefined): string[] {
+  const args = [
+    '--json',
+    '--no-config', // a person's RIPGREP_CONFIG_PATH must not change what agents see
+    '--sort=path', // deterministic order, the same as the JS engine's walk
+    '--no-require-git', // .gitignore counts in a folder that is not a git repository too
+    '--no-ignore-parent', // nothing above the workspace root is read
+    '--no-ignore-global',
+    '--no-ignore-exclude',
+    '--no-ignore-dot',
+    '--no-follow',
+    query.caseSensitive ? '--case-sensitive' : '--ignore-case',
+  ];
+  if (!query.regex) args.push('--fixed-strings');
+  if (query.contextLines > 0) args.push(`--context=${query.contextLines}`);
+  if (query.glob !== undefined) args.push('--glob', query.glob);
+  if (ignoreFile !== undefined) args.push('--ignore-file', ignoreFile);
+  args.push('--', query.pattern, query.startRel);
+  return args;
+}
+
+/**
+ * The ripgrep engine: spawns `rg --json` in the workspace root and turns its stream into
+ * matches; stops (kills rg) once it has one match more than asked, or on the call's signal.
+ * .gitignore files between the root and a sub-folder searched are handed over with
+ * `--ignore-file`, rewritten relative to the root (ripgrep would read none above the start).
+ */
+export async function searchRipgrep(query: SearchQuery, rgPath = 'rg'): Promise<SearchOutcome> {
+  checkPattern(query.pattern);
+  let tmpDir: string | undefined;
+  let ignoreFile: string | undefined;
+  if (!query.startIsFile && query.startRel !== '.') {
+    const parentRel = path.posix.dirname(query.startRel);
+    const chain = await GitignoreChain.forFolder(query.rootAbs, parentRel);
+    const rules = chain.ignores(query.startRel, true) ? [] : chain.toRipgrepRules();
+    if (rules.length > 0) {
+      tmpDir = await mkdtemp(path.join(os.tmpdir(), 'tether-rg-'));
+      ignoreFile = path.join(tmpDir, 'ignore');
+      await writeFile(ignoreFile, `${rules.join('\n')}\n`, { mode: 0o600 });
+    }
+  }
+  try {
+    return await runRipgrep(query, ripgrepArgs(query, ignoreFile), rgPath);
+  } finally {
+    if (tmpDir) await rm(tmpDir, { recursive: true, force: true });
+  }
+}
+
+function runRipgrep(query: SearchQuery, args: string[], rgPath: string): Promise<SearchOutcome> {
+  return new Promise((resolve, reject) => {
+    const env = { ...process.env };
+    delete env.RIPGREP_CONFIG_PATH;
+    const child = spawn(rgPath, args, {
+      cwd: query.rootAbs,
+      stdio: ['ignore', 'pipe', 'pipe'],
+      env,
+      windowsHide: true,
+    });
+    const out: SearchOutcome = { matches: [], truncated: false };
+    const decoder = new StringDecoder('utf8');
+    let buffered = '';
+    let stderr = '';
+    let sawFile = false;
+    let stopped = false;
+    let collector: MatchCollector | undefined;
+
+    const stop = (): void => {
+      if (!stopped) {
+        stopped = true;
+        child.kill();
+      }
+    };
+    const flush = (): void => {
+      if (!collector) return;
+      for (const m of collector.matches) {
+        if (out.matches.length >= query.maxResults) {
+          out.truncated = true;
+          break;
+        }
+        out.matches.push(m);
+      }
+      collector = undefined;
+      if (out.truncated) stop();
+    };
+    const onMessage = (msg: RgMessage): void => {
+      if (msg.type === 'begin') {
+        sawFile = true;
+        const rel = decode(msg.data.path).replace(/\\/g, '/').replace(/^\.\//, '');
+        collector = new MatchCollector(rel, query.contextLines, query.maxResults + 1 - out.matches.length);
+      } else if ((msg.type === 'match' || msg.type === 'context') && collector && !collector.done) {
+        const line = decode(msg.data.lines).replace(/\n$/, '');
+        let column: number | undefined;
+        const first = msg.data.submatches?.[0];
+        if (msg.type === 'match' && first) {
+          column = codePoints(Buffer.from(line, 'utf8').subarray(0, first.start).toString('utf8')) + 1;
+        }
+        collector.line(msg.data.line_number ?? 0, line, column);
+        if (collector.done) flush();
+      } else if (msg.type === 'end') {
+        flush();
+      } else if (msg.type === 'summary') {
+        sawFile = true;
+      }
+    };
+    const onAbort = (): void => stop();
+    query.signal.addEventListener('abort', onAbort, { once: true });
+
+    child.stdout.on('data', (chunk: Buffer) => {
+      if (stopped) return;
+      buffered += decoder.write(chunk);
+      let nl = buffered.indexOf('\n');
+      while (nl !== -1 && !stopped) {
+        const line = buffered.slice(0, nl);
+        buffered = buffered.slice(nl + 1);
+        if (line.length > 0) onMessage(JSON.parse(line) as RgMessage);
+        nl = buffered.indexOf('\n');
+      }
+    });
+    child.stderr.on('data', (chunk: Buffer) => {
+      if (stderr.length < 4000) stderr += chunk.toString('utf8');
+    });
+    child.on('error', (err) => {
+      query.signal.removeEventListener('abort', onAbort);
+      reject(new TetherError('internal', 'ripgrep could not be started.', undefined, { cause: err }));
+    });
+    child.on('close', (code) => {
+      query.signal.removeEventListener('abort', onAbort);
+      if (query.signal.aborted) return reject(new TetherError('cancelled'));
+      if (!stopped) flush();
+      if (code === 2 && !sawFile && !stopped) {
+        // Exit 2 with no summary: ripgrep refused the pattern before searching (its message names only the pattern).
+        const message = stderr.replace(/\s+/g, ' ').trim().slice(0, 500);
+        return reject(new TetherError('invalid_args', `The pattern is not valid: ${message}`, { field: 'pattern' }));
+      }
+      resolve(out);
+    });
+  });
+}

@@ -1,0 +1,109 @@
+import { MAX_SEARCH_LINE_CHARS, TetherError, type ToolResult } from '@tether/shared';
+import picomatch from 'picomatch';
+
+/** One match as returned by the `search` tool. */
+export type SearchMatch = ToolResult<'search'>['matches'][number];
+
+/** A search both engines run the same way. */
+export interface SearchQuery {
+  pattern: string;
+  regex: boolean;
+  caseSensitive: boolean;
+  contextLines: number;
+  maxResults: number;
+  glob?: string;
+  /** The workspace root (real path); ripgrep runs here and paths are relative to it. */
+  rootAbs: string;
+  /** Where to search: a real folder or regular file inside the root. */
+  startAbs: string;
+  /** `startAbs` relative to the root, posix ('.' for the root). */
+  startRel: string;
+  startIsFile: boolean;
+  signal: AbortSignal;
+}
+
+/** What an engine found, in file order (byte-wise path order, depth first) then line order. */
+export interface SearchOutcome {
+  matches: SearchMatch[];
+  truncated: boolean;
+}
+
+/** Cuts a line to MAX_SEARCH_LINE_CHARS (minified files) without splitting a surrogate pair. */
+export function cutLine(line: string): string {
+  let text = line.endsWith('\r') ? line.slice(0, -1) : line;
+  if (text.length > MAX_SEARCH_LINE_CHARS) {
+    let end = MAX_SEARCH_LINE_CHARS;
+    const c = text.charCodeAt(end - 1);
+    if (c >= 0xd800 && c <= 0xdbff) end--;
+    text = text.slice(0, end);
+  }
+  return text;
+}
+
+/** Characters (code points) in `s`: the unit of `column`. */
+export function codePoints(s: string): number {
+  let n = 0;
+  for (let i = 0; i < s.length; i++) {
+    const c = s.charCodeAt(i);
+    if (c >= 0xd800 && c <= 0xdbff && i + 1 < s.length) i++;
+    n++;
+  }
+  return n;
+}
+
+/** Compiled matchers for the JS engine: one for a whole block of text, one for a single line. */
+export interface Matchers {
+  /** `m` flag: true when some line of a block may match (a cheap pre-check; false positives are fine). */
+  block: RegExp;
+  /** Anchors bound to the line; `exec` gives the first match's index. */
+  line: RegExp;
+}
+
+/** Builds the JS engine's matchers, refusing with `invalid_args` what neither engine can run. */
+export function compileMatchers(query: Pick<SearchQuery, 'pattern' | 'regex' | 'caseSensitive'>): Matchers {
+  checkPattern(query.pattern);
+  const source = query.regex ? query.pattern : query.pattern.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+  const base = query.caseSensitive ? '' : 'i';
+  for (const unicode of ['u', '']) {
+    try {
+      return { block: new RegExp(source, `${base}m${unicode}`), line: new RegExp(source, `${base}${unicode}`) };
+    } catch {
+      // Not valid with the `u` flag (e.g. a needless escape): try the legacy syntax.
+    }
+  }
+  throw new TetherError('invalid_args', 'The pattern is not a valid regular expression.', { field: 'pattern' });
+}
+
+/** Line-oriented search: a pattern cannot span lines in either engine. */
+export function checkPattern(pattern: string): void {
+  if (pattern.includes('\n') || pattern.includes('\r')) {
+    throw new TetherError('invalid_args', 'The pattern must not contain line breaks.', { field: 'pattern' });
+  }
+}
+
+/** Filters files by the `glob` argument the way ripgrep's `-g` does. */
+export interface GlobFilter {
+  /** True when the file (workspace-relative posix) is searched. */
+  file(rel: string): boolean;
+  /** True when the folder is excluded (only by a `!` glob, as in ripgrep). */
+  excludesDir(rel: string): boolean;
+}
+
+/**
+ * ripgrep `-g` semantics, relative to the workspace root: a glob without `/` matches the base
+ * name at any depth, one with `/` the whole path; a leading `!` excludes instead.
+ */
+export function makeGlobFilter(glob: string | undefined): GlobFilter | undefined {
+  if (glob === undefined) return undefined;
+  const negative = glob.startsWith('!');
+  let body = negative ? glob.slice(1) : glob;
+  const dirOnly = body.endsWith('/');
+  if (dirOnly) body = body.slice(0, -1);
+  const anchored = body.includes('/');
+  if (body.startsWith('/')) body = body.slice(1);
+  const isMatch = picomatch(body, { dot: true, basename: !anchored });
+  if (negative) {
+    return { file: (rel) => dirOnly || !isMatch(rel), excludesDir: (rel) => isMatch(rel) };
+  }
+  return { file: (rel) => !dirOnly && isMatch(rel), excludesDir: () => false };
+}
