@@ -1,0 +1,188 @@
+import { resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+import { parsePolicyString, type Policy } from '@tether/shared';
+import { startHost, type Host } from './host.js';
+import { serveUi, type UiServer } from './ui-server/ui-server.js';
+
+/** The built UI, resolved relative to the package (the same path from src/host and dist/host). */
+export const UI_STATIC_DIR = fileURLToPath(new URL('../../dist/renderer', import.meta.url));
+
+/** The command line of DESIGN.md (a contract: scripts and docs rely on it). */
+export const USAGE = `Usage: tether-desktop [--headless] [--relay URL] [--token T] [--workspace PATH]...
+                      [--policy read=allow,write=ask,shell=ask] [--config-dir DIR] [--ui PORT]
+
+  --headless         run without a window (the only mode under plain node)
+  --relay URL        relay to connect to, e.g. http://127.0.0.1:8787 (saved in the config)
+  --token T          desktop token (tdt_…) for this run; prefer TETHER_TOKEN, which ps does not show
+  --workspace PATH   add this folder as a workspace if it is not one yet (repeatable)
+  --policy P         policy for the folders added with --workspace (default read=allow,write=ask,shell=ask)
+  --config-dir DIR   where the config, token file and activity log live
+  --ui PORT          serve the UI on http://127.0.0.1:PORT (0: any free port) and print its URL
+  -h, --help         show this help
+  -v, --version      show the version`;
+
+/** Parsed command line. */
+export interface CliOptions {
+  headless: boolean;
+  relayUrl?: string;
+  token?: string;
+  workspaces: string[];
+  policy?: Policy;
+  configDir?: string;
+  uiPort?: number;
+  help: boolean;
+  version: boolean;
+}
+
+/** A command line that cannot be run; the message says why, for the person. */
+export class UsageError extends Error {}
+
+/** Parses `tether-desktop`'s arguments (relative paths resolved against `cwd`). Throws UsageError. */
+export function parseCliArgs(argv: string[], cwd: string = process.cwd()): CliOptions {
+  let parsed;
+  try {
+    parsed = parseArgs({
+      args: argv,
+      strict: true,
+      allowPositionals: false,
+      options: {
+        headless: { type: 'boolean', default: false },
+        relay: { type: 'string' },
+        token: { type: 'string' },
+        workspace: { type: 'string', multiple: true, default: [] },
+        policy: { type: 'string' },
+        'config-dir': { type: 'string' },
+        ui: { type: 'string' },
+        help: { type: 'boolean', short: 'h', default: false },
+        version: { type: 'boolean', short: 'v', default: false },
+      },
+    });
+  } catch (err) {
+    throw new UsageError((err as Error).message);
+  }
+  const v = parsed.values;
+  const options: CliOptions = {
+    headless: v.headless,
+    workspaces: v.workspace.map((p) => resolve(cwd, p)),
+    help: v.help,
+    version: v.version,
+  };
+  if (v.relay !== undefined) options.relayUrl = v.relay;
+  if (v.token !== undefined) {
+    if (v.token.trim() === '') throw new UsageError('--token must not be empty');
+    options.token = v.token.trim();
+  }
+  if (v.policy !== undefined) {
+    try {
+      options.policy = parsePolicyString(v.policy);
+    } catch (err) {
+      throw new UsageError((err as Error).message);
+    }
+  }
+  if (v['config-dir'] !== undefined) options.configDir = resolve(cwd, v['config-dir']);
+  if (v.ui !== undefined) {
+    const port = Number(v.ui);
+    if (!/^\d+$/.test(v.ui) || port > 65535)
+      throw new UsageError(`--ui needs a port number from 0 to 65535, not "${v.ui}"`);
+    options.uiPort = port;
+  }
+  return options;
+}
+
+/** Streams and environment of one CLI run (the process's own by default; tests pass others). */
+export interface CliIo {
+  stdin: NodeJS.ReadStream | NodeJS.ReadableStream;
+  stdout: NodeJS.WritableStream;
+  stderr: NodeJS.WritableStream;
+  env: NodeJS.ProcessEnv;
+  cwd: string;
+  appVersion: string;
+}
+
+/**
+ * Runs `tether-desktop`: starts the host (headless), optionally the UI server, and keeps
+ * running until SIGINT or SIGTERM, then disposes everything. Resolves with the exit code.
+ */
+export async function runCli(argv: string[], io: Partial<CliIo> = {}): Promise<number> {
+  const stdin = io.stdin ?? process.stdin;
+  const stdout = io.stdout ?? process.stdout;
+  const stderr = io.stderr ?? process.stderr;
+  const env = io.env ?? process.env;
+  const log = (line: string): void => {
+    stderr.write(`${new Date().toISOString()} tether-desktop: ${line}\n`);
+  };
+
+  let options: CliOptions;
+  try {
+    options = parseCliArgs(argv, io.cwd ?? process.cwd());
+  } catch (err) {
+    stderr.write(`tether-desktop: ${(err as Error).message}\n\n${USAGE}\n`);
+    return 2;
+  }
+  if (options.help) {
+    stdout.write(`${USAGE}\n`);
+    return 0;
+  }
+  if (options.version) {
+    stdout.write(`${io.appVersion ?? 'unknown'}\n`);
+    return 0;
+  }
+  if (!options.headless) {
+    log(
+      'the desktop window needs the Electron binary (start it with `electron app`); under plain node Tether Desktop runs headless',
+    );
+  }
+  if (options.token !== undefined) log('using the token from --token (TETHER_TOKEN keeps it out of the process list)');
+
+  const interactive = 'isTTY' in stdin && stdin.isTTY === true;
+  let host: Host;
+  try {
+    host = await startHost({
+      ...(options.configDir !== undefined ? { configDir: options.configDir } : {}),
+      ...(options.relayUrl !== undefined ? { relayUrl: options.relayUrl } : {}),
+      ...(options.token !== undefined ? { token: options.token } : env.TETHER_TOKEN ? { token: env.TETHER_TOKEN } : {}),
+      workspaces: options.workspaces.map((path) => (options.policy ? { path, policy: options.policy } : { path })),
+      terminal: interactive ? { input: stdin, output: stderr } : null,
+      log,
+    });
+  } catch (err) {
+    log(`cannot start: ${(err as Error).message}`);
+    return 1;
+  }
+
+  let ui: UiServer | undefined;
+  if (options.uiPort !== undefined) {
+    try {
+      ui = await serveUi(host.api, { port: options.uiPort, staticDir: UI_STATIC_DIR });
+      stdout.write(`Tether Desktop UI: ${ui.url}\n`);
+    } catch (err) {
+      log(`cannot serve the UI on port ${options.uiPort}: ${(err as Error).message}`);
+      await host.dispose();
+      return 1;
+    }
+  }
+  if (!interactive && ui === undefined) {
+    log('no terminal and no --ui: calls that need a confirmation are refused (confirmation_unavailable)');
+  } else if (interactive) {
+    log('confirmations are asked here at the terminal' + (ui ? ' and in the UI' : ''));
+  }
+
+  return new Promise<number>((done) => {
+    let stopping = false;
+    const stop = (signal: NodeJS.Signals): void => {
+      if (stopping) return;
+      stopping = true;
+      log(`${signal}: shutting down`);
+      process.off('SIGINT', stop);
+      process.off('SIGTERM', stop);
+      void (async () => {
+        await ui?.dispose().catch((err: Error) => log(`UI server: ${err.message}`));
+        await host.dispose().catch((err: Error) => log(`shutdown: ${err.message}`));
+        done(0);
+      })();
+    };
+    process.on('SIGINT', stop);
+    process.on('SIGTERM', stop);
+  });
+}

@@ -1,0 +1,209 @@
+import { access, readFile, rm, mkdir, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+import { startRelay } from '@tether/relay';
+import type { ConfirmationRequest } from '@tether/shared';
+import type { HostEventListener } from './host-api.js';
+import { startStack, waitFor, type StackOptions, type StartRelay } from './test-stack.js';
+
+type Stack = Awaited<ReturnType<typeof startStack>>;
+
+const stacks: Stack[] = [];
+afterEach(async () => {
+  for (const stack of stacks.splice(0)) await stack.dispose();
+});
+
+async function stackWith(options: StackOptions = {}): Promise<Stack> {
+  const stack = await startStack(startRelay as unknown as StartRelay, options);
+  stacks.push(stack);
+  return stack;
+}
+
+/** Subscribes a front end that answers every confirmation with `decision` (after `before`, if given). */
+function answerer(
+  stack: Stack,
+  decision: 'allow_once' | 'deny',
+  before?: (req: ConfirmationRequest) => Promise<void>,
+): { asked: ConfirmationRequest[]; stop: () => void } {
+  const asked: ConfirmationRequest[] = [];
+  const listener: HostEventListener = (event, payload) => {
+    if (event !== 'confirm:request') return;
+    const req = payload as ConfirmationRequest;
+    asked.push(req);
+    void (async () => {
+      await before?.(req);
+      await stack.host.api.request('confirm:answer', { confirmationId: req.id, decision });
+    })();
+  };
+  return { asked, stop: stack.host.api.subscribe(listener, { answersConfirmations: true }) };
+}
+
+describe('Host with the relay', () => {
+  describe('policy through the relay', () => {
+    it('runs a read the policy allows and answers it over HTTP', async () => {
+      const stack = await stackWith();
+      const runtime = await stack.runtimeIn('running');
+      expect(runtime.workspace.name).toBe('workspace');
+      const { status, result } = await stack.call(runtime.id, 'read_file', { path: 'hello.txt' });
+      expect(status).toBe(200);
+      expect(result.content).toBe('hello from the workspace\n');
+    });
+
+    it('refuses a write under ask with confirmation_unavailable when nobody can be asked', async () => {
+      const stack = await stackWith();
+      const runtime = await stack.runtimeIn('running');
+      const { status, error } = await stack.call(runtime.id, 'write_file', { path: 'new.txt', content: 'x' });
+      expect(error?.code).toBe('confirmation_unavailable');
+      expect(status).toBe(503);
+      await expect(access(join(stack.workspaceDir, 'new.txt'))).rejects.toThrow();
+    });
+
+    it('writes the file when a subscribed front end allows it', async () => {
+      const stack = await stackWith();
+      const runtime = await stack.runtimeIn('running');
+      const front = answerer(stack, 'allow_once');
+      const { status, result } = await stack.call(
+        runtime.id,
+        'write_file',
+        { path: 'new.txt', content: 'written\n' },
+        { timeoutMs: 20_000 },
+      );
+      expect(status).toBe(200);
+      expect(result.created).toBe(true);
+      expect(await readFile(join(stack.workspaceDir, 'new.txt'), 'utf8')).toBe('written\n');
+      expect(front.asked).toHaveLength(1);
+      expect(front.asked[0]).toMatchObject({
+        tool: 'write_file',
+        category: 'write',
+        detail: { kind: 'write', path: 'new.txt', isNew: true },
+      });
+      front.stop();
+    });
+
+    it('refuses the write with confirmation_denied when the front end denies it', async () => {
+      const stack = await stackWith();
+      const runtime = await stack.runtimeIn('running');
+      const front = answerer(stack, 'deny');
+      const { status, error } = await stack.call(
+        runtime.id,
+        'write_file',
+        { path: 'new.txt', content: 'x' },
+        { timeoutMs: 20_000 },
+      );
+      expect(error?.code).toBe('confirmation_denied');
+      expect(status).toBe(403);
+      await expect(access(join(stack.workspaceDir, 'new.txt'))).rejects.toThrow();
+      front.stop();
+    });
+
+    it('answers runtime_paused while the person has paused the workspace', async () => {
+      const stack = await stackWith();
+      const runtime = await stack.runtimeIn('running');
+      const [workspace] = (await stack.host.api.request('state:get', {})).workspaces;
+      await stack.host.api.request('workspace:update', { id: workspace!.id, paused: true });
+      await stack.runtimeIn('paused');
+      const { status, error } = await stack.call(runtime.id, 'read_file', { path: 'hello.txt' });
+      expect(error?.code).toBe('runtime_paused');
+      expect(status).toBe(409);
+      await stack.host.api.request('workspace:update', { id: workspace!.id, paused: false });
+      await stack.runtimeIn('running');
+      expect((await stack.call(runtime.id, 'read_file', { path: 'hello.txt' })).status).toBe(200);
+    });
+  });
+
+  describe('workspace health', () => {
+    it('puts the runtime in error when its folder is deleted, and back to running when it is restored', async () => {
+      const stack = await stackWith();
+      const runtime = await stack.runtimeIn('running');
+      await rm(stack.workspaceDir, { recursive: true, force: true });
+      const failed = await stack.runtimeIn('error');
+      expect(failed.id).toBe(runtime.id);
+      expect(failed.reason).toMatch(/no longer exists/);
+      await mkdir(stack.workspaceDir);
+      await writeFile(join(stack.workspaceDir, 'hello.txt'), 'back\n');
+      await stack.runtimeIn('running');
+      const { result } = await stack.call(runtime.id, 'read_file', { path: 'hello.txt' });
+      expect(result.content).toBe('back\n');
+    });
+  });
+
+  describe('reconnect', () => {
+    it('is running again by itself after the relay restarts on the same port', async () => {
+      const stack = await stackWith();
+      const before = await stack.runtimeIn('running');
+      await stack.relay.close();
+      await waitFor(() => stack.host.relay.status.state !== 'connected', 'the host to notice');
+      await stack.restartRelay();
+      const after = await stack.runtimeIn('running', 30_000);
+      expect(after.id).toBe(before.id);
+      await waitFor(() => stack.host.relay.status.state === 'connected', 'the host connected again');
+      expect((await stack.call(after.id, 'read_file', { path: 'hello.txt' })).status).toBe(200);
+    });
+
+    it('archives the runtime when the workspace is removed on the desktop', async () => {
+      const stack = await stackWith();
+      const runtime = await stack.runtimeIn('running');
+      const [workspace] = (await stack.host.api.request('state:get', {})).workspaces;
+      expect(await stack.host.api.request('workspace:remove', { id: workspace!.id })).toEqual({ removed: true });
+      await waitFor(
+        async () => (await stack.platform('GET', `/v1/runtimes/${runtime.id}`)).body?.state === 'archived',
+        'the runtime archived',
+      );
+    });
+  });
+
+  describe('exactly once', () => {
+    it('runs a command once when the connection is cut while it runs, and the caller gets its result', async () => {
+      const stack = await stackWith({ proxy: true, policy: { read: 'allow', write: 'allow', shell: 'allow' } });
+      const runtime = await stack.runtimeIn('running');
+      const marker = join(stack.workspaceDir, 'runs.txt');
+      const states: string[] = [];
+      stack.host.relay.on('status', (st: { state: string }) => states.push(st.state));
+      const pending = stack.call(
+        runtime.id,
+        'run_command',
+        { command: 'echo run >> runs.txt; sleep 1.5; echo finished' },
+        { timeoutMs: 60_000 },
+      );
+      await waitFor(() => access(marker).then(() => true), 'the command to start');
+      stack.proxy!.cut();
+      const { status, result, error } = await pending;
+      expect(error).toBeUndefined();
+      expect(status).toBe(200);
+      expect(result.exitCode).toBe(0);
+      expect(result.output).toContain('finished');
+      expect(await readFile(marker, 'utf8')).toBe('run\n');
+      expect(states).toEqual(['connecting', 'connected']); // the cut really happened, and the host came back
+      const { entries } = await stack.host.api.request('activity:list', { tool: 'run_command' });
+      expect(entries).toHaveLength(1);
+    });
+
+    it('writes once when the connection is cut while the write waits for its confirmation', async () => {
+      const stack = await stackWith({ proxy: true });
+      const runtime = await stack.runtimeIn('running');
+      let cuts = 0;
+      const front = answerer(stack, 'allow_once', async () => {
+        // Cut while the person looks at the question; answer once the host is back.
+        stack.proxy!.cut();
+        cuts++;
+        await waitFor(() => stack.host.relay.status.state !== 'connected', 'the host to notice the cut');
+        await waitFor(() => stack.host.relay.status.state === 'connected', 'reconnect');
+      });
+      const { status, result, error } = await stack.call(
+        runtime.id,
+        'write_file',
+        { path: 'once.txt', content: 'one\n' },
+        { timeoutMs: 60_000 },
+      );
+      expect(error).toBeUndefined();
+      expect(status).toBe(200);
+      expect(result.bytesWritten).toBe(4);
+      expect(cuts).toBe(1);
+      expect(front.asked).toHaveLength(1);
+      expect(await readFile(join(stack.workspaceDir, 'once.txt'), 'utf8')).toBe('one\n');
+      const { entries } = await stack.host.api.request('activity:list', { tool: 'write_file' });
+      expect(entries).toHaveLength(1);
+      front.stop();
+    });
+  });
+});

@@ -1,0 +1,240 @@
+import { readFile, realpath } from 'node:fs/promises';
+import { resolve } from 'node:path';
+import { TetherError, type Policy } from '@tether/shared';
+import { AuditLog } from './audit/audit-log.js';
+import { CallRunner } from './calls/call-runner.js';
+import { ConfigStore, defaultConfigDir } from './config/config-store.js';
+import { createFsTools } from './fs/fs-tools.js';
+import { previewWrite } from './fs/write-preview.js';
+import type { HostApi } from './host-api.js';
+import { HostApiImpl, type TokenSource } from './host-api-impl.js';
+import { ConfirmationBroker } from './policy/confirmation-broker.js';
+import { createTerminalFrontend } from './policy/terminal-prompt.js';
+import { createShellTools } from './pty/shell-tools.js';
+import type { BackoffOptions } from './relay-client/backoff.js';
+import { connectUrlOf } from './relay-client/connect-url.js';
+import { RelayClient } from './relay-client/relay-client.js';
+import { TokenStore } from './token/token-store.js';
+import { WorkspaceSet } from './workspaces/workspace-set.js';
+
+/** Options of `startHost`. Everything but the test knobs has a production default. */
+export interface StartHostOptions {
+  /** Where config, token file and activity log live; default `defaultConfigDir()`. */
+  configDir?: string;
+  /** Relay to connect to; saved in the config (default: the config's, initially the local relay). */
+  relayUrl?: string;
+  /** Desktop token for this run only; default TETHER_TOKEN, then the token store. */
+  token?: string;
+  /** Folders to add as workspaces when they are not ones yet (`--workspace`), with their policy. */
+  workspaces?: Array<{ path: string; policy?: Policy }>;
+  /** Ask confirmations at this terminal (headless with a TTY); null or absent: no terminal. */
+  terminal?: { input: NodeJS.ReadableStream; output: NodeJS.WritableStream } | null;
+  /** Log lines for the person (never a token). */
+  log?: (line: string) => void;
+  /** Connect to the relay at start; default the config's `connectOnStart`. */
+  connect?: boolean;
+  /** The environment TETHER_TOKEN is read from; default process.env. */
+  env?: NodeJS.ProcessEnv;
+  /** Test knobs: the OS keychain (default: used when it works), health-check interval, confirmation timeout, reconnect backoff. */
+  useKeychain?: boolean;
+  healthIntervalMs?: number;
+  confirmationTimeoutMs?: number;
+  backoff?: BackoffOptions;
+}
+
+/** A running host: the DesktopApi, the relay connection, the workspaces. */
+export interface Host {
+  api: HostApi;
+  relay: RelayClient;
+  workspaces: WorkspaceSet;
+  config: ConfigStore;
+  broker: ConfirmationBroker;
+  audit: AuditLog;
+  /** Closes everything it opened: the relay socket, ptys, watchers, timers, the terminal prompt. */
+  dispose(): Promise<void>;
+}
+
+/** The app's version, for `hello` (package.json is two levels up from src/host and dist/host alike). */
+async function appVersion(): Promise<string> {
+  try {
+    const pkg = JSON.parse(await readFile(new URL('../../package.json', import.meta.url), 'utf8')) as {
+      version?: unknown;
+    };
+    return typeof pkg.version === 'string' ? pkg.version : '0.0.0';
+  } catch {
+    return '0.0.0';
+  }
+}
+
+/**
+ * Starts the host core (DESIGN.md: the process that does the work, headless or under
+ * Electron): config, token, workspaces with their health checks and watchers, the tools, the
+ * policy and confirmation broker, the audit log, the call runner and the relay connection.
+ */
+export async function startHost(options: StartHostOptions = {}): Promise<Host> {
+  const log = options.log ?? (() => {});
+  const env = options.env ?? process.env;
+  const disposers: Array<() => Promise<void> | void> = [];
+  const disposeAll = async (): Promise<void> => {
+    for (const dispose of disposers.splice(0).reverse()) {
+      try {
+        await dispose();
+      } catch (err) {
+        log(`shutdown: ${(err as Error).message}`);
+      }
+    }
+  };
+
+  try {
+    const configDir = resolve(options.configDir ?? defaultConfigDir());
+    const config = await ConfigStore.open(configDir);
+    config.warnings.forEach((w) => log(w));
+    if (options.relayUrl !== undefined && options.relayUrl !== config.get().relayUrl) {
+      connectUrlOf(options.relayUrl); // refuses a URL that is not a relay's, before it is saved
+      const relayUrl = options.relayUrl;
+      await config.update((draft) => {
+        draft.relayUrl = relayUrl;
+      });
+    }
+
+    const tokens = await TokenStore.open(
+      configDir,
+      options.useKeychain === undefined ? {} : { useKeychain: options.useKeychain },
+    );
+    tokens.warnings.forEach((w) => log(w));
+    const token = await resolveToken(options.token, env, tokens);
+
+    const audit = await AuditLog.open(configDir);
+    disposers.push(() => audit.dispose());
+    const broker = new ConfirmationBroker(
+      options.confirmationTimeoutMs === undefined ? {} : { timeoutMs: options.confirmationTimeoutMs },
+    );
+    disposers.push(() => broker.dispose());
+
+    const fsTools = createFsTools();
+    const set = await WorkspaceSet.open(config, {
+      handlers: fsTools,
+      ...(options.healthIntervalMs !== undefined ? { healthIntervalMs: options.healthIntervalMs } : {}),
+    });
+    disposers.push(() => set.dispose());
+    const shell = createShellTools({ sandbox: (id) => set.get(id)?.config.sandbox ?? 'none' });
+    disposers.push(() => shell.dispose());
+    await addCommandLineWorkspaces(set, options.workspaces ?? [], log);
+
+    const calls = new CallRunner({
+      workspaces: set,
+      broker,
+      audit,
+      handlers: { ...fsTools, ...shell.handlers },
+      preview: previewWrite,
+      onInternalError: (err, call) =>
+        log(
+          `call ${call.id} (${call.tool}) failed unexpectedly: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}`,
+        ),
+    });
+    disposers.push(() => calls.dispose());
+
+    if (options.terminal) {
+      const terminal = createTerminalFrontend(options.terminal.input, options.terminal.output, broker);
+      disposers.push(() => terminal.dispose());
+    }
+
+    const version = await appVersion();
+    const relay = new RelayClient({
+      relayUrl: config.get().relayUrl,
+      token: token.value,
+      caFile: config.get().caFile,
+      device: () => ({
+        deviceId: config.get().deviceId,
+        name: config.get().deviceName,
+        os: `${process.platform} ${process.arch}`,
+      }),
+      appVersion: version,
+      announcements: () => set.announcements(),
+      calls,
+      enabled: options.connect ?? config.get().connectOnStart,
+      ...(options.backoff ? { backoff: options.backoff } : {}),
+      log,
+    });
+    // Disposed first of all (pushed last): no new calls arrive while the rest shuts down.
+    disposers.push(() => relay.dispose());
+    relay.on('status', (s: RelayClient['status']) =>
+      log(`relay ${s.relayUrl}: ${s.state}${s.reason ? ` (${s.reason})` : ''}`),
+    );
+
+    // Pausing or removing a workspace ends its shell sessions and commands.
+    const paused = new Set(
+      set
+        .list()
+        .filter((r) => r.config.paused)
+        .map((r) => r.config.id),
+    );
+    const onChanged = (): void => {
+      relay.sendWorkspaces();
+      for (const r of set.list()) {
+        if (r.config.paused && !paused.has(r.config.id)) void shell.killWorkspaceSessions(r.config.id);
+        if (r.config.paused) paused.add(r.config.id);
+        else paused.delete(r.config.id);
+      }
+    };
+    set.on('changed', onChanged);
+    set.on('files', (event) => relay.sendEvents([event]));
+    set.on('health', (event) => {
+      log(
+        `workspace ${set.get(event.workspaceId)?.config.name ?? event.workspaceId}: ${event.state}${event.reason ? ` (${event.reason})` : ''}`,
+      );
+      relay.sendEvents([event]);
+    });
+    set.on('removed', (id) => void shell.killWorkspaceSessions(id));
+
+    const api = new HostApiImpl({ config, tokens, token, workspaces: set, broker, audit, relay, log });
+    disposers.push(() => api.dispose());
+
+    let disposed: Promise<void> | undefined;
+    return {
+      api,
+      relay,
+      workspaces: set,
+      config,
+      broker,
+      audit,
+      dispose: () => (disposed ??= disposeAll()),
+    };
+  } catch (err) {
+    await disposeAll();
+    throw err;
+  }
+}
+
+/** options.token, then TETHER_TOKEN, then the token store (keychain or file). */
+async function resolveToken(
+  option: string | undefined,
+  env: NodeJS.ProcessEnv,
+  tokens: TokenStore,
+): Promise<{ value: string | undefined; source: TokenSource }> {
+  if (option !== undefined && option.trim() !== '') return { value: option.trim(), source: 'memory' };
+  const fromEnv = env.TETHER_TOKEN?.trim();
+  if (fromEnv) return { value: fromEnv, source: 'memory' };
+  const stored = await tokens.get();
+  return stored ? { value: stored, source: tokens.kind } : { value: undefined, source: 'none' };
+}
+
+/** Adds each `--workspace` folder that is not a workspace yet, with the given policy. */
+async function addCommandLineWorkspaces(
+  set: WorkspaceSet,
+  folders: Array<{ path: string; policy?: Policy }>,
+  log: (line: string) => void,
+): Promise<void> {
+  for (const folder of folders) {
+    const real = await realpath(folder.path).catch(() => {
+      throw new TetherError('not_found', `--workspace ${folder.path}: there is no such folder.`);
+    });
+    const existing = set.list().find((r) => r.config.root === real);
+    if (existing) {
+      log(`workspace ${existing.config.name} (${real}) is already configured; its policy is kept as it is`);
+      continue;
+    }
+    const runtime = await set.add({ root: real, policy: folder.policy });
+    log(`added workspace ${runtime.config.name} (${real})`);
+  }
+}

@@ -1,0 +1,215 @@
+#!/usr/bin/env node
+// `npm start`: a local relay on 127.0.0.1:8787 (data in .tether/relay), an org `local` with a
+// desktop token and a platform key (made on first run, kept in .tether/local.json, mode 0600),
+// and Tether Desktop connected to it: Electron where its binary is installed, otherwise the
+// headless host with the UI served on a local URL. Ctrl-C stops everything.
+import { spawn, spawnSync } from 'node:child_process';
+import { existsSync, mkdirSync, readFileSync, readdirSync, statSync, writeFileSync, chmodSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { createServer } from 'node:net';
+import { dirname, join } from 'node:path';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+
+const root = dirname(dirname(fileURLToPath(import.meta.url)));
+const stateDir = join(root, '.tether');
+const relayDataDir = join(stateDir, 'relay');
+const desktopConfigDir = join(stateDir, 'desktop');
+const demoWorkspace = join(stateDir, 'workspace');
+const localFile = join(stateDir, 'local.json');
+const RELAY_HOST = '127.0.0.1';
+const RELAY_PORT = Number(process.env.TETHER_RELAY_PORT ?? 8787);
+const UI_PORT = Number(process.env.TETHER_UI_PORT ?? 8790);
+// How long to wait for the desktop's runtime to show up before printing the MCP URL anyway.
+const RUNTIME_WAIT_MS = 30_000;
+
+const say = (line = '') => process.stdout.write(`${line}\n`);
+
+function run(cmd, args, what) {
+  const result = spawnSync(cmd, args, { cwd: root, stdio: 'inherit' });
+  if (result.status !== 0) {
+    console.error(`npm start: ${what} failed (exit ${result.status ?? result.signal})`);
+    process.exit(1);
+  }
+}
+
+/** Newest modification time under a folder (the UI's sources), in ms. */
+function newestMtime(dir) {
+  let newest = 0;
+  for (const entry of readdirSync(dir, { withFileTypes: true })) {
+    const path = join(dir, entry.name);
+    newest = Math.max(newest, entry.isDirectory() ? newestMtime(path) : statSync(path).mtimeMs);
+  }
+  return newest;
+}
+
+function build() {
+  // Incremental: a no-op (a second or two) when nothing changed.
+  say('Building (tsc -b)…');
+  run('npx', ['tsc', '-b'], 'the TypeScript build');
+  const uiIndex = join(root, 'app', 'dist', 'renderer', 'index.html');
+  const uiSources = join(root, 'app', 'src', 'renderer');
+  if (!existsSync(uiIndex) || newestMtime(uiSources) > statSync(uiIndex).mtimeMs) {
+    say('Building the UI…');
+    run('npm', ['run', 'build', '-w', '@tether/app'], 'the UI build');
+  }
+}
+
+function portIsFree(port) {
+  return new Promise((resolve) => {
+    const server = createServer();
+    server.once('error', () => resolve(false));
+    server.listen(port, '127.0.0.1', () => server.close(() => resolve(true)));
+  });
+}
+
+async function freePort(preferred) {
+  for (let port = preferred; port < preferred + 10; port++) if (await portIsFree(port)) return port;
+  return 0; // let the UI server pick one
+}
+
+function readLocal() {
+  try {
+    const local = JSON.parse(readFileSync(localFile, 'utf8'));
+    if (typeof local.desktopToken === 'string' && typeof local.platformKey === 'string') return local;
+  } catch {
+    // first run, or a broken file: make new credentials
+  }
+  return null;
+}
+
+async function keyWorks(relayUrl, platformKey) {
+  const res = await fetch(`${relayUrl}/v1/runtimes`, { headers: { Authorization: `Bearer ${platformKey}` } });
+  return res.status === 200;
+}
+
+async function bootstrap(relay) {
+  const existing = readLocal();
+  if (existing && (await keyWorks(relay.url, existing.platformKey))) return { ...existing, firstRun: false };
+  try {
+    await relay.admin.createOrg('local');
+  } catch (err) {
+    if (err?.code !== 'already_exists') throw err;
+  }
+  const desktop = await relay.admin.createToken({ org: 'local', kind: 'desktop', name: 'npm start desktop' });
+  const platform = await relay.admin.createToken({ org: 'local', kind: 'platform', name: 'npm start platform key' });
+  const local = {
+    org: 'local',
+    desktopToken: desktop.token,
+    platformKey: platform.token,
+    createdAt: new Date().toISOString(),
+  };
+  writeFileSync(localFile, `${JSON.stringify(local, null, 2)}\n`, { mode: 0o600 });
+  chmodSync(localFile, 0o600);
+  return { ...local, firstRun: existing === null };
+}
+
+function electronBinary() {
+  try {
+    const require = createRequire(join(root, 'app', 'package.json'));
+    const path = require('electron');
+    const dist = join(dirname(require.resolve('electron/package.json')), 'dist');
+    if (typeof path === 'string' && existsSync(dist) && existsSync(path)) return path;
+  } catch {
+    // the electron package is there for its types only; its binary was never downloaded
+  }
+  return null;
+}
+
+async function waitForRuntime(relayUrl, platformKey) {
+  const started = Date.now();
+  while (Date.now() - started < RUNTIME_WAIT_MS) {
+    const res = await fetch(`${relayUrl}/v1/runtimes`, { headers: { Authorization: `Bearer ${platformKey}` } }).catch(
+      () => null,
+    );
+    if (res?.ok) {
+      const body = await res.json();
+      const runtimes = Array.isArray(body) ? body : (body.runtimes ?? []);
+      const running = runtimes.find((r) => r.state === 'running') ?? runtimes[0];
+      if (running) return running;
+    }
+    await new Promise((r) => setTimeout(r, 500));
+  }
+  return null;
+}
+
+async function main() {
+  build();
+  mkdirSync(relayDataDir, { recursive: true, mode: 0o700 });
+  const { startRelay } = await import(pathToFileURL(join(root, 'relay', 'dist', 'index.js')).href);
+  const relay = await startRelay({ host: RELAY_HOST, port: RELAY_PORT, dataDir: relayDataDir, logLevel: 'warn' });
+  const local = await bootstrap(relay);
+
+  const desktopArgs = ['--relay', relay.url, '--config-dir', desktopConfigDir];
+  if (!existsSync(demoWorkspace)) {
+    mkdirSync(demoWorkspace, { recursive: true });
+    writeFileSync(
+      join(demoWorkspace, 'README.md'),
+      '# Demo workspace\n\nThis folder was made by `npm start` so a runtime shows up at once.\nAgents can read it; writes and commands ask you first.\n',
+    );
+    desktopArgs.push('--workspace', demoWorkspace);
+  }
+  const env = { ...process.env, TETHER_TOKEN: local.desktopToken };
+
+  const electron = electronBinary();
+  let child;
+  if (electron) {
+    say('Starting Tether Desktop (Electron)…');
+    child = spawn(electron, [join(root, 'app'), ...desktopArgs], { cwd: root, env, stdio: 'inherit' });
+  } else {
+    const port = await freePort(UI_PORT);
+    say('The Electron binary is not installed here: starting Tether Desktop headless, with the UI in your browser.');
+    child = spawn(
+      process.execPath,
+      [join(root, 'app', 'bin', 'tether-desktop.js'), '--headless', '--ui', String(port), ...desktopArgs],
+      {
+        cwd: root,
+        env,
+        stdio: ['inherit', 'pipe', 'inherit'],
+      },
+    );
+    child.stdout.on('data', (data) => process.stdout.write(data));
+  }
+
+  say();
+  say(`Relay:         ${relay.url}  (data in ${relayDataDir})`);
+  say(`Platform key:  ${local.platformKey}   (org "local"; kept in ${localFile})`);
+  say();
+  say('List runtimes:');
+  say(`  curl -H "Authorization: Bearer ${local.platformKey}" ${relay.url}/v1/runtimes`);
+  const runtime = await waitForRuntime(relay.url, local.platformKey);
+  const runtimeId = runtime?.id ?? 'RUNTIME_ID';
+  say('Read a file in a runtime:');
+  say(
+    `  curl -X POST -H "Authorization: Bearer ${local.platformKey}" -H "Content-Type: application/json" \\\n` +
+      `       -d '{"tool":"read_file","args":{"path":"README.md"}}' ${relay.url}/v1/runtimes/${runtimeId}/calls`,
+  );
+  say(`MCP server of the runtime (Streamable HTTP, same bearer key): ${relay.url}/v1/runtimes/${runtimeId}/mcp`);
+  if (!runtime) say('(no runtime connected yet: add a workspace in Tether Desktop, then list runtimes for its id)');
+  say();
+  say('Ctrl-C stops the desktop and the relay.');
+
+  let stopping = false;
+  const stop = async (code) => {
+    if (stopping) return;
+    stopping = true;
+    if (child.exitCode === null && child.signalCode === null) {
+      child.kill('SIGTERM');
+      await new Promise((r) => child.once('exit', r));
+    }
+    await relay.close();
+    process.exit(code);
+  };
+  process.on('SIGINT', () => void stop(0));
+  process.on('SIGTERM', () => void stop(0));
+  child.on('exit', (code, signal) => {
+    if (!stopping) {
+      console.error(`Tether Desktop exited (${code ?? signal}); stopping the relay.`);
+      void stop(code ?? 1);
+    }
+  });
+}
+
+main().catch((err) => {
+  console.error(`npm start: ${err?.stack ?? err}`);
+  process.exit(1);
+});
