@@ -6,6 +6,8 @@ import { TetherError, type CallFrame, type ConfirmationRequest, type Result } fr
 import { AuditLog } from '../audit/audit-log.js';
 import { ConfigStore } from '../config/config-store.js';
 import { ConfirmationBroker } from '../policy/confirmation-broker.js';
+import { createFsTools } from '../fs/fs-tools.js';
+import { previewWrite } from '../fs/write-preview.js';
 import type { ToolContext, ToolHandlers } from '../tools/tool-context.js';
 import type { WorkspaceRuntime } from '../workspaces/workspace-runtime.js';
 import { WorkspaceSet } from '../workspaces/workspace-set.js';
@@ -23,29 +25,22 @@ let runs: Record<string, number>;
 let parked: Array<{ ctx: ToolContext; release: () => void }>;
 
 /**
- * Real handlers over the real path guard and disk, instrumented to count runs; `run_command`
- * parks until released (or its signal fires), so tests control concurrency and cancel.
+ * The real fs tools, instrumented to count how often each ran, plus a `run_command` that parks
+ * until released (or its signal fires) so tests control concurrency and cancel, and a `delete`
+ * that fails unexpectedly.
  */
 function handlers(): ToolHandlers {
+  const real = createFsTools();
+  const counted = <T extends 'read_file' | 'write_file' | 'edit_file'>(tool: T) =>
+    ((args: never, ctx: ToolContext) => {
+      runs[tool] = (runs[tool] ?? 0) + 1;
+      return (real[tool] as (a: never, c: ToolContext) => Promise<unknown>)(args, ctx);
+    }) as NonNullable<ToolHandlers[T]>;
   return {
-    stat: async (args, ctx) => {
-      const p = await ctx.guard.resolve(args.path);
-      return { path: p.rel, type: 'dir', size: 0, mtimeMs: 0, mode: 0 };
-    },
-    read_file: async (args, ctx) => {
-      runs.read_file = (runs.read_file ?? 0) + 1;
-      const p = await ctx.guard.resolve(args.path);
-      if (!p.exists) throw new TetherError('not_found', `${p.rel} does not exist`);
-      const content = await readFile(p.abs, 'utf8');
-      return { path: p.rel, content, encoding: 'utf8', offset: 0, count: 1, size: content.length, truncated: false };
-    },
-    write_file: async (args, ctx) => {
-      runs.write_file = (runs.write_file ?? 0) + 1;
-      const p = await ctx.guard.resolve(args.path);
-      const previous = await readFile(p.abs, 'utf8').catch(() => '');
-      await writeFile(p.abs, previous + args.content); // appends, so a second run would show
-      return { path: p.rel, bytesWritten: args.content.length, created: !p.exists };
-    },
+    ...real,
+    read_file: counted('read_file'),
+    write_file: counted('write_file'),
+    edit_file: counted('edit_file'),
     run_command: (args, ctx) => {
       runs.run_command = (runs.run_command ?? 0) + 1;
       return new Promise((resolve, reject) => {
@@ -90,13 +85,7 @@ beforeEach(async () => {
     broker,
     audit,
     handlers: handlers(),
-    preview: async (_tool, args) => ({
-      kind: 'write',
-      path: String((args as { path: string }).path),
-      diff: '+x',
-      isNew: true,
-      summary: 'new file',
-    }),
+    preview: previewWrite,
     maxConcurrentPerWorkspace: 2,
     onInternalError: () => undefined,
   });
@@ -198,22 +187,28 @@ describe('CallRunner', () => {
       expect(internal).toEqual({ ok: false, error: { code: 'internal', message: 'Something went wrong.' } });
     });
 
-    it('runs a write exactly once when the same call arrives twice at the same time', async () => {
-      const frame = call('write_file', { path: 'log.txt', content: 'A' });
+    // An edit that a second run would apply again ('n=1' is still in 'n=1+'), so a double run shows on disk.
+    const bump = { path: 'counter.txt', edits: [{ oldText: 'n=1', newText: 'n=1+' }] };
+
+    it('runs an edit exactly once when the same call arrives twice at the same time', async () => {
+      await writeFile(join(base, 'ws', 'counter.txt'), 'n=1');
+      const frame = call('edit_file', bump);
       const [first, second] = await Promise.all([runner.run(frame, sink()), runner.run({ ...frame }, sink())]);
-      expect(first).toEqual(second);
-      expect(runs.write_file).toBe(1);
-      expect(await readFile(join(base, 'ws', 'log.txt'), 'utf8')).toBe('A');
+      expect(first).toMatchObject({ ok: true, value: { replacements: 1, applied: true } });
+      expect(second).toEqual(first);
+      expect(runs.edit_file).toBe(1);
+      expect(await readFile(join(base, 'ws', 'counter.txt'), 'utf8')).toBe('n=1+');
     });
 
     it('returns the stored result for a call re-delivered after it finished, without running it again', async () => {
-      const frame = call('write_file', { path: 'log.txt', content: 'A' });
+      await writeFile(join(base, 'ws', 'counter.txt'), 'n=1');
+      const frame = call('edit_file', bump);
       const first = await runner.run(frame, sink());
       const again = await runner.run(structuredClone(frame), sink());
       expect(again).toEqual(first);
-      expect(runs.write_file).toBe(1);
-      expect(await readFile(join(base, 'ws', 'log.txt'), 'utf8')).toBe('A');
-      expect(await audit.list({ tool: 'write_file', limit: 10 })).toHaveLength(1);
+      expect(runs.edit_file).toBe(1);
+      expect(await readFile(join(base, 'ws', 'counter.txt'), 'utf8')).toBe('n=1+');
+      expect(await audit.list({ tool: 'edit_file', limit: 10 })).toHaveLength(1);
     });
 
     it('refuses a re-used call id carrying a different call', async () => {

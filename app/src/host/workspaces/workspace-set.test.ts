@@ -3,39 +3,12 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { MAX_FILE_EVENTS_PER_BATCH, type AppEvent } from '@tether/shared';
-import { readdir, stat } from 'node:fs/promises';
-import { TetherError } from '@tether/shared';
 import { ConfigStore } from '../config/config-store.js';
-import type { ToolHandlers } from '../tools/tool-context.js';
 import { WorkspaceSet, type WorkspaceSetOptions } from './workspace-set.js';
 
-/** The self-check's tools, through the real path guard (stand-in until fs-tools.ts is committed). */
-const handlers: ToolHandlers = {
-  stat: async (args, ctx) => {
-    const p = await ctx.guard.resolve(args.path);
-    if (!p.exists) throw new TetherError('not_found');
-    const info = await stat(p.abs);
-    return {
-      path: p.rel,
-      type: info.isDirectory() ? 'dir' : 'file',
-      size: info.size,
-      mtimeMs: info.mtimeMs,
-      mode: info.mode,
-    };
-  },
-  list_dir: async (args, ctx) => {
-    const p = await ctx.guard.resolve(args.path);
-    const names = await readdir(p.abs);
-    return {
-      path: p.rel,
-      entries: names.map((name) => ({ path: name, type: 'file' as const, size: 0, mtimeMs: 0 })),
-      truncated: false,
-    };
-  },
-};
-
+/** Opens the set with the real fs tools (the default) running its self-checks. */
 function openSet(store: ConfigStore, options: WorkspaceSetOptions = {}): Promise<WorkspaceSet> {
-  return WorkspaceSet.open(store, { handlers, ...options });
+  return WorkspaceSet.open(store, options);
 }
 
 let base: string;

@@ -14,6 +14,7 @@ import {
   type WorkspaceView,
 } from '@tether/shared';
 import { newId, type ConfigStore, type WorkspaceConfig } from '../config/config-store.js';
+import { createFsTools } from '../fs/fs-tools.js';
 import type { ToolHandlers } from '../tools/tool-context.js';
 import { HEALTH_INTERVAL_MS, WorkspaceRuntime } from './workspace-runtime.js';
 
@@ -82,7 +83,7 @@ export class WorkspaceSet extends EventEmitter<WorkspaceSetEvents> {
 
   /** Builds the runtimes of every configured workspace and runs their first health check. */
   static async open(config: ConfigStore, options: WorkspaceSetOptions = {}): Promise<WorkspaceSet> {
-    const set = new WorkspaceSet(config, options, options.handlers ?? (await defaultHandlers()));
+    const set = new WorkspaceSet(config, options, options.handlers ?? createFsTools());
     const started = config.get().workspaces.map((w) => set.startRuntime(w));
     await Promise.all(started);
     return set;
@@ -244,13 +245,6 @@ export class WorkspaceSet extends EventEmitter<WorkspaceSetEvents> {
     this.queue = result.catch(() => undefined);
     return result;
   }
-}
-
-/** The real fs tools (loaded late: TODO make this a static import once fs-tools.ts is committed). */
-async function defaultHandlers(): Promise<ToolHandlers> {
-  const specifier = '../fs/fs-tools.js';
-  const mod = (await import(specifier)) as { createFsTools(): ToolHandlers };
-  return mod.createFsTools();
 }
 
 /** Resolves a folder the person picked to its real path, or refuses with a coded error. */
