@@ -5,7 +5,7 @@ import { MatchCollector } from './match-collector.js';
 import {
   codePoints,
   compileMatchers,
-  makeGlobFilter,
+  makeGlobOverride,
   type Matchers,
   type SearchOutcome,
   type SearchQuery,
@@ -28,7 +28,7 @@ const OPEN_FLAGS = constants.O_RDONLY | (constants.O_NOFOLLOW ?? 0) | (constants
  */
 export async function searchJs(query: SearchQuery): Promise<SearchOutcome> {
   const matchers = compileMatchers(query);
-  const filter = makeGlobFilter(query.glob);
+  const override = makeGlobOverride(query.glob);
   const budget = query.maxResults + 1; // one more than asked tells whether there were more
   const out: SearchOutcome = { matches: [], truncated: false };
 
@@ -39,7 +39,7 @@ export async function searchJs(query: SearchQuery): Promise<SearchOutcome> {
         respectGitignore: true,
         maxDepth: Number.POSITIVE_INFINITY,
         signal: query.signal,
-        ...(filter ? { skipDir: (rel: string) => filter.excludesDir(rel) } : {}),
+        ...(override ? { override } : {}),
       });
 
   // Files are searched concurrently but their results are taken strictly in walk order.
@@ -59,7 +59,7 @@ export async function searchJs(query: SearchQuery): Promise<SearchOutcome> {
   try {
     for await (const entry of files) {
       if (query.signal.aborted) throw new TetherError('cancelled');
-      if (entry.type !== 'file' || (filter && !query.startIsFile && !filter.file(entry.rel))) continue;
+      if (entry.type !== 'file') continue;
       inFlight.push(searchFile(entry, query, matchers, budget - out.matches.length));
       if (inFlight.length >= FILE_CONCURRENCY && (await take())) {
         stopped = true;

@@ -81,19 +81,14 @@ export function checkPattern(pattern: string): void {
   }
 }
 
-/** Filters files by the `glob` argument the way ripgrep's `-g` does. */
-export interface GlobFilter {
-  /** True when the file (workspace-relative posix) is searched. */
-  file(rel: string): boolean;
-  /** True when the folder is excluded (only by a `!` glob, as in ripgrep). */
-  excludesDir(rel: string): boolean;
-}
-
 /**
- * ripgrep `-g` semantics, relative to the workspace root: a glob without `/` matches the base
- * name at any depth, one with `/` the whole path; a leading `!` excludes instead.
+ * The `glob` argument as ripgrep's `-g` override, relative to the workspace root: a glob
+ * without `/` matches the base name at any depth, one with `/` the whole path; a trailing `/`
+ * matches folders only. A match includes the entry even if hidden or ignored; with a plain
+ * glob, files that do not match are excluded (folders are still entered); a `!glob` excludes
+ * what it matches.
  */
-export function makeGlobFilter(glob: string | undefined): GlobFilter | undefined {
+export function makeGlobOverride(glob: string | undefined): ((rel: string, isDir: boolean) => 'include' | 'exclude' | undefined) | undefined {
   if (glob === undefined) return undefined;
   const negative = glob.startsWith('!');
   let body = negative ? glob.slice(1) : glob;
@@ -102,8 +97,10 @@ export function makeGlobFilter(glob: string | undefined): GlobFilter | undefined
   const anchored = body.includes('/');
   if (body.startsWith('/')) body = body.slice(1);
   const isMatch = picomatch(body, { dot: true, basename: !anchored });
-  if (negative) {
-    return { file: (rel) => dirOnly || !isMatch(rel), excludesDir: (rel) => isMatch(rel) };
-  }
-  return { file: (rel) => !dirOnly && isMatch(rel), excludesDir: () => false };
+  return (rel, isDir) => {
+    const hit = (!dirOnly || isDir) && isMatch(rel);
+    if (negative) return hit ? 'exclude' : undefined;
+    if (hit) return 'include';
+    return isDir ? undefined : 'exclude';
+  };
 }

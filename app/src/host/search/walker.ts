@@ -22,8 +22,11 @@ export interface WalkOptions {
   /** Deepest level reported (1 = the start folder's children only). */
   maxDepth: number;
   signal?: AbortSignal;
-  /** Folders (workspace-relative) not entered nor reported. */
-  skipDir?: (rel: string) => boolean;
+  /**
+   * ripgrep's `-g` overrides, consulted before hidden and .gitignore rules: `include` takes an
+   * entry whatever those say, `exclude` drops it, undefined leaves it to them.
+   */
+  override?: (rel: string, isDir: boolean) => 'include' | 'exclude' | undefined;
 }
 
 /**
@@ -111,11 +114,14 @@ async function* walkDir(
     limit.visited++;
     const name = d.name;
     if (name === '.git') continue;
-    if (!options.includeHidden && name.startsWith('.')) continue;
     const type = typeOf(d);
     const rel = dirRel === '' ? name : `${dirRel}/${name}`;
-    if (options.respectGitignore && chain.ignores(rel, type === 'dir')) continue;
-    if (type === 'dir' && options.skipDir?.(rel)) continue;
+    const decided = options.override?.(rel, type === 'dir');
+    if (decided === 'exclude') continue;
+    if (decided === undefined) {
+      if (!options.includeHidden && name.startsWith('.')) continue;
+      if (options.respectGitignore && chain.ignores(rel, type === 'dir')) continue;
+    }
     const abs = path.join(dirAbs, name);
     yield { abs, rel, type, depth };
     if (type === 'dir' && depth < options.maxDepth) {
