@@ -134,6 +134,21 @@ export async function isProcessAlive(pid: number): Promise<boolean> {
   }
 }
 
+/**
+ * True while any process is left in the process group `leader` led: a cheap check (one
+ * syscall, no /proc walk) for background jobs a finished command left behind. Processes that
+ * moved to a group of their own are not seen here; timeouts and cancels do the full walk.
+ */
+export function processGroupAlive(leader: number): boolean {
+  if (process.platform === 'win32') return false;
+  try {
+    process.kill(-leader, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
 function signalTree(leader: number, pids: readonly number[], signal: NodeJS.Signals): void {
   try {
     process.kill(-leader, signal); // the whole process group at once

@@ -12,7 +12,7 @@ import {
 import type { IPty } from 'node-pty';
 import type { ToolContext } from '../tools/tool-context.js';
 import { HeadTailCapture, OutputBatcher } from './output-capture.js';
-import { isProcessAlive, killProcessTree } from './process-tree.js';
+import { isProcessAlive, killProcessTree, processGroupAlive } from './process-tree.js';
 import { attachPtyOutput } from './pty-output.js';
 import { resolveCwd, type PtyLauncher } from './pty-launcher.js';
 
@@ -108,9 +108,9 @@ export async function runCommand(
     const durationMs = Math.round(performance.now() - startedAt);
     clearTimeout(timer);
     batcher.flush();
-    // Whatever the shell left running in its session (background jobs) goes too:
+    // Whatever the shell left running in its process group (background jobs) goes too:
     // run_command leaves nothing behind; long-lived programs belong in shell sessions.
-    await killTree();
+    if (killing || processGroupAlive(pty.pid)) await killTree();
     if (failure) throw failure;
     const { output, truncated } = capture.result();
     const signal = signalName(exit.signal);
