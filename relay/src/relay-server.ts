@@ -78,6 +78,9 @@ export async function startRelay(options: RelayOptions): Promise<RelayHandle> {
   const app: FastifyInstance = Fastify({
     ...(https ? { https } : {}),
     bodyLimit: limits.maxBodyBytes,
+    // close() answers every call and ends every stream first; what is left (a client's spare
+    // keep-alive socket that never sent a request) would otherwise hold shutdown for seconds.
+    forceCloseConnections: true,
     logger: {
       level: options.logLevel ?? 'warn',
       // Tokens never reach the logs, even if a serializer changes.
