@@ -24,8 +24,12 @@ async function snap(name: string): Promise<void> {
   await page.screenshot({ path: join(SCREENSHOTS, `${name}.png`), fullPage: true });
 }
 
-async function openContext(browser: Browser, colorScheme: 'light' | 'dark'): Promise<void> {
-  context = await browser.newContext({ colorScheme, viewport: { width: 1100, height: 780 } });
+async function openContext(browser: Browser, colorScheme: 'light' | 'dark', notifications = false): Promise<void> {
+  context = await browser.newContext({
+    colorScheme,
+    viewport: { width: 1100, height: 780 },
+    ...(notifications ? { permissions: ['notifications'] } : {}),
+  });
   page = await context.newPage();
   page.on('pageerror', (err) => {
     throw err;
@@ -66,6 +70,8 @@ test('onboarding: the person enters the relay and token and gets connected', asy
   await snap('01-onboarding');
   await page.getByRole('button', { name: 'Save and connect' }).click();
   await expect(page.getByRole('heading', { name: 'Connected' })).toBeVisible();
+  await page.getByRole('region', { name: 'Notifications' }).getByRole('button', { name: 'Not now' }).click();
+  await expect(page.getByRole('region', { name: 'Notifications' })).toHaveCount(0);
 });
 
 test('adding a workspace makes the relay list it running', async () => {
@@ -82,6 +88,13 @@ test('adding a workspace makes the relay list it running', async () => {
 
   runtime = await platform.waitForRuntime('site', 'running');
   await expect.poll(async () => (await platform.runtime(runtime.id)).workspace.description).toBe('The marketing site: pages, notes and the changelog');
+  // Switching a tool off reaches the relay: the runtime's capabilities no longer list it.
+  await card.getByText('Tools').click();
+  // A controlled switch: it flips when the host confirms the change (state:changed).
+  await card.getByRole('switch', { name: 'delete' }).click();
+  await expect(card.getByRole('switch', { name: 'delete' })).not.toBeChecked();
+  await expect(card.getByText('(15 of 16 on)')).toBeVisible();
+  await expect.poll(async () => (await platform.runtime(runtime.id)).capabilities?.tools.includes('delete')).toBe(false);
   await snap('02-workspaces');
 });
 
@@ -115,6 +128,21 @@ test('Deny refuses the call with confirmation_denied and writes nothing', async 
   await expect(dialog()).toBeHidden();
 });
 
+test('a shell command shows the command and cwd (dark mode)', async ({ browser }) => {
+  await context.close();
+  await openContext(browser, 'dark', true);
+  await page.goto(stack.uiUrl);
+  await expect(page.getByRole('heading', { name: 'Connected' })).toBeVisible();
+  await snap('04-workspaces-dark');
+  const call = platform.call(runtime.id, 'run_command', { command: 'git status --short && ls -la', cwd: '.' });
+  await expect(dialog()).toContainText('git status --short && ls -la');
+  await expect(dialog()).toContainText(stack.workspaceDir);
+  await snap('05-confirmation-shell-dark');
+  await page.keyboard.press('Escape');
+  const outcome = await call;
+  expect(outcome.body.error?.code).toBe('confirmation_denied');
+});
+
 test('allowing the workspace for N minutes lets the next write through without asking', async () => {
   const first = platform.call(runtime.id, 'write_file', { path: 'a.txt', content: 'a\n' });
   await expect(dialog()).toContainText('a.txt');
@@ -129,21 +157,6 @@ test('allowing the workspace for N minutes lets the next write through without a
   expect(second.status).toBe(200);
   await expect(dialog()).toHaveCount(0);
   expect(await readFile(join(stack.workspaceDir, 'b.txt'), 'utf8')).toBe('b\n');
-});
-
-test('a shell command shows the command and cwd (dark mode)', async ({ browser }) => {
-  await context.close();
-  await openContext(browser, 'dark');
-  await page.goto(stack.uiUrl);
-  await expect(page.getByRole('heading', { name: 'Connected' })).toBeVisible();
-  await snap('04-workspaces-dark');
-  const call = platform.call(runtime.id, 'run_command', { command: 'npm run build && ls dist', cwd: '.' });
-  await expect(dialog()).toContainText('npm run build && ls dist');
-  await expect(dialog()).toContainText(stack.workspaceDir);
-  await snap('05-confirmation-shell-dark');
-  await page.keyboard.press('Escape');
-  const outcome = await call;
-  expect(outcome.body.error?.code).toBe('confirmation_denied');
 });
 
 test('pause makes calls fail with runtime_paused; resume brings it back', async () => {
@@ -173,17 +186,18 @@ test('removing a workspace archives its runtime at the relay', async () => {
 test('the activity view shows every call, newest first, filterable', async () => {
   await page.getByRole('button', { name: 'Activity' }).click();
   const rows = page.getByRole('row');
-  // Header + read (ok), read (paused), shell (denied), b, a, denied, notes = 8 rows.
-  await expect(rows).toHaveCount(8);
+  // Header + read, b, a, shell (denied), denied.txt, notes.md = 7 rows. The call made while
+  // paused is refused by the relay itself, so it never reaches this desktop's log.
+  await expect(rows).toHaveCount(7);
   await expect(rows.nth(1)).toContainText('read_file');
   await expect(rows.nth(1)).toContainText('ok');
-  await expect(page.getByRole('row', { name: /runtime_paused/ })).toHaveCount(1);
   await expect(page.getByRole('row', { name: /confirmation_denied/ })).toHaveCount(2);
   await expect(rows.last()).toContainText('notes.md');
   await snap('06-activity-dark');
 
+  await expect(page.getByRole('row', { name: /allowed \(for a while\)/ })).toContainText('b.txt');
   await page.getByLabel('Outcome').selectOption('error');
-  await expect(rows).toHaveCount(4);
+  await expect(rows).toHaveCount(3);
   await page.getByLabel('Outcome').selectOption('');
   await page.getByLabel('Tool').selectOption('run_command');
   await expect(rows).toHaveCount(2);
@@ -191,13 +205,13 @@ test('the activity view shows every call, newest first, filterable', async () =>
 
   // Live: a new call appears without reloading.
   await platform.call(runtime.id, 'stat', { path: 'a.txt' });
-  await expect(rows).toHaveCount(9);
+  await expect(rows).toHaveCount(8);
   await expect(rows.nth(1)).toContainText('stat');
 });
 
 test('settings and the light theme', async ({ browser }) => {
   await context.close();
-  await openContext(browser, 'light');
+  await openContext(browser, 'light', true);
   await page.goto(stack.uiUrl);
   await page.getByRole('button', { name: 'Settings' }).click();
   await page.getByLabel('Device name').fill('studio-mac');
@@ -205,7 +219,7 @@ test('settings and the light theme', async ({ browser }) => {
   await expect(page.getByRole('status').filter({ hasText: 'Settings saved.' })).toBeVisible();
   await snap('07-settings');
   await page.getByRole('button', { name: 'Activity' }).click();
-  await expect(page.getByRole('row')).toHaveCount(10);
+  await expect(page.getByRole('row')).toHaveCount(8);
   await snap('08-activity');
 });
 

@@ -6,6 +6,7 @@ export interface RuntimeInfo {
   state: string;
   reason?: string;
   workspace: { id: string; name: string; description: string };
+  capabilities?: { policy: Record<string, string>; tools: string[] };
 }
 
 /** What a platform call came back with: the HTTP status and the JSON body. */

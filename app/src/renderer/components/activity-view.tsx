@@ -35,6 +35,13 @@ export function ActivityView({ api, workspaces }: { api: DesktopApi; workspaces:
   useEffect(() => {
     let live = true;
     setLoaded(false);
+    // Entries that arrive live while the list is loading would be lost when it lands: keep them.
+    const arrived: AuditEntry[] = [];
+    const off = api.on('activity:appended', (entry) => {
+      if (!matches(entry, filters)) return;
+      arrived.push(entry);
+      setEntries((list) => merge(list, [entry]));
+    });
     api
       .request('activity:list', {
         limit: ACTIVITY_VIEW_LIMIT,
@@ -45,18 +52,12 @@ export function ActivityView({ api, workspaces }: { api: DesktopApi; workspaces:
       .then(
         (r) => {
           if (!live) return;
-          setEntries(sortNewestFirst(r.entries));
+          setEntries(merge(r.entries, arrived));
           setError(undefined);
           setLoaded(true);
         },
         (err: unknown) => live && setError(messageOf(err)),
       );
-    const off = api.on('activity:appended', (entry) => {
-      if (!matches(entry, filters)) return;
-      setEntries((list) =>
-        list.some((e) => e.id === entry.id) ? list : [entry, ...list].slice(0, ACTIVITY_VIEW_LIMIT),
-      );
-    });
     return () => {
       live = false;
       off();
@@ -138,7 +139,7 @@ export function ActivityView({ api, workspaces }: { api: DesktopApi; workspaces:
                   <td className="mono small summary" title={`${e.summary}\ncaller: ${e.caller}`}>
                     {e.summary}
                   </td>
-                  <td className="small">{DECISION_TEXT[e.decision]}</td>
+                  <td className="small nowrap">{DECISION_TEXT[e.decision]}</td>
                   <td>
                     {e.outcome === 'ok' ? (
                       <span className="badge ok">ok · {e.durationMs} ms</span>
@@ -164,8 +165,13 @@ function matches(e: AuditEntry, f: Filters): boolean {
   );
 }
 
-function sortNewestFirst(list: AuditEntry[]): AuditEntry[] {
-  return [...list].sort((a, b) => (a.time < b.time ? 1 : a.time > b.time ? -1 : 0));
+/** Both lists without duplicates, newest first, capped. */
+function merge(list: AuditEntry[], more: AuditEntry[]): AuditEntry[] {
+  const byId = new Map(list.map((e) => [e.id, e]));
+  for (const e of more) byId.set(e.id, e);
+  return [...byId.values()]
+    .sort((a, b) => (a.time < b.time ? 1 : a.time > b.time ? -1 : 0))
+    .slice(0, ACTIVITY_VIEW_LIMIT);
 }
 
 function formatTime(iso: string): string {

@@ -3,7 +3,11 @@ const MAX_DIFF_LINES = 400;
 
 /** A unified diff with added lines green and removed lines red. */
 export function DiffView({ diff }: { diff: string }) {
-  const lines = diff.replace(/\n$/, '').split('\n');
+  // The `Index:` and `====` header lines of jsdiff's patches say nothing a person needs.
+  const lines = diff
+    .replace(/\n$/, '')
+    .split('\n')
+    .filter((line) => !line.startsWith('Index: ') && !/^=+$/.test(line));
   const shown = lines.slice(0, MAX_DIFF_LINES);
   if (diff.trim() === '') return <p className="small muted">No changes to the content.</p>;
   return (
