@@ -51,7 +51,13 @@ const kinds = {
   },
   nodePty() {
     return new Promise((resolve) => {
-      const pty = nodePty.spawn(shell, ['-c', 'true'], { name: 'xterm-256color', cols: 120, rows: 30, cwd: ws.dir, env: { PATH: process.env.PATH } });
+      const pty = nodePty.spawn(shell, ['-c', 'true'], {
+        name: 'xterm-256color',
+        cols: 120,
+        rows: 30,
+        cwd: ws.dir,
+        env: { PATH: process.env.PATH },
+      });
       pty.onData(() => undefined);
       pty.onExit(() => resolve());
     });

@@ -33,21 +33,32 @@ describe('buildCommandEnv', () => {
   });
 
   it('adds the caller\u2019s variables', () => {
-    expect(buildCommandEnv(base, { CI: '1', DEBUG: 'x' })).toMatchObject({ CI: '1', DEBUG: 'x', PATH: '/usr/bin:/bin' });
+    expect(buildCommandEnv(base, { CI: '1', DEBUG: 'x' })).toMatchObject({
+      CI: '1',
+      DEBUG: 'x',
+      PATH: '/usr/bin:/bin',
+    });
   });
 
-  it.each(['PATH', 'LD_PRELOAD', 'DYLD_INSERT_LIBRARIES', 'BASH_ENV', 'NODE_OPTIONS', 'GIT_SSH_COMMAND', 'TETHER_TOKEN', 'ld_library_path', 'HOME'])(
-    'refuses a caller setting %s with invalid_args',
-    (name) => {
-      let err: unknown;
-      try {
-        buildCommandEnv(base, { [name]: 'x' });
-      } catch (e) {
-        err = e;
-      }
-      expect(err).toBeInstanceOf(TetherError);
-      expect((err as TetherError).code).toBe('invalid_args');
-      expect((err as TetherError).message).toContain(name);
-    },
-  );
+  it.each([
+    'PATH',
+    'LD_PRELOAD',
+    'DYLD_INSERT_LIBRARIES',
+    'BASH_ENV',
+    'NODE_OPTIONS',
+    'GIT_SSH_COMMAND',
+    'TETHER_TOKEN',
+    'ld_library_path',
+    'HOME',
+  ])('refuses a caller setting %s with invalid_args', (name) => {
+    let err: unknown;
+    try {
+      buildCommandEnv(base, { [name]: 'x' });
+    } catch (e) {
+      err = e;
+    }
+    expect(err).toBeInstanceOf(TetherError);
+    expect((err as TetherError).code).toBe('invalid_args');
+    expect((err as TetherError).message).toContain(name);
+  });
 });

@@ -20,7 +20,11 @@ describe('killProcessTree', () => {
     const child = spawn('/bin/sh', ['-c', script], { cwd: dir, detached: true, stdio: 'ignore' });
     child.unref();
     const files = ['a.pid', 'b.pid'];
-    await waitFor(async () => (await Promise.all(files.map((f) => readFile(path.join(dir, f), 'utf8').catch(() => '')))).every((t) => t.endsWith('\n')));
+    await waitFor(async () =>
+      (await Promise.all(files.map((f) => readFile(path.join(dir, f), 'utf8').catch(() => '')))).every((t) =>
+        t.endsWith('\n'),
+      ),
+    );
     const pids = await Promise.all(files.map(async (f) => Number(await readFile(path.join(dir, f), 'utf8'))));
     return { leader: child.pid!, pids };
   }
@@ -35,7 +39,9 @@ describe('killProcessTree', () => {
   });
 
   it('SIGKILLs what ignores SIGTERM once the grace period is over', async () => {
-    const { leader, pids } = await startTree(`trap '' TERM; sh -c "trap '' TERM; echo \\$\\$ > a.pid; while :; do sleep 0.1; done" & echo $$ > b.pid; wait`);
+    const { leader, pids } = await startTree(
+      `trap '' TERM; sh -c "trap '' TERM; echo \\$\\$ > a.pid; while :; do sleep 0.1; done" & echo $$ > b.pid; wait`,
+    );
     const started = Date.now();
     await killProcessTree(leader, 300);
     expect(Date.now() - started).toBeGreaterThanOrEqual(250);

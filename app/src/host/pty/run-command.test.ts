@@ -129,6 +129,17 @@ describe('createShellTools', () => {
       expect(omitted + COMMAND_OUTPUT_HEAD_BYTES + COMMAND_OUTPUT_TAIL_BYTES).toBe(Buffer.byteLength(streamed));
     });
 
+    it('streams multi-byte characters intact across chunk boundaries', async () => {
+      const ctx = toolContext(ws);
+      const result = await run({ command: "yes '€😀é' | head -n 40000" }, ctx);
+      const streamed = ctx.chunks.join('');
+      expect(streamed).not.toContain('\ufffd');
+      expect(result.output).not.toContain('\ufffd');
+      const lines = streamed.split('\r\n').filter(Boolean);
+      expect(lines).toHaveLength(40000);
+      expect(new Set(lines)).toEqual(new Set(['€😀é']));
+    });
+
     it('kills the whole tree, setsid grandchild included, on timeout and says timedOut', async () => {
       const result = await run({
         command: 'setsid sleep 300 & echo $! > grandchild.pid; sleep 300 & echo $! > child.pid; wait',

@@ -10,7 +10,9 @@ import { tempWorkspace, toolContext, waitFor, type TempWorkspace } from './test-
 function bwrapWorks(): boolean {
   if (process.platform !== 'linux') return false;
   try {
-    execFileSync('bwrap', ['--ro-bind', '/', '/', '--dev', '/dev', '--unshare-all', '--share-net', '--', 'true'], { stdio: 'ignore' });
+    execFileSync('bwrap', ['--ro-bind', '/', '/', '--dev', '/dev', '--unshare-all', '--share-net', '--', 'true'], {
+      stdio: 'ignore',
+    });
     return true;
   } catch {
     return false;
@@ -18,10 +20,11 @@ function bwrapWorks(): boolean {
 }
 const HAVE_BWRAP = bwrapWorks();
 
-const exists = (p: string) => stat(p).then(
-  () => true,
-  () => false,
-);
+const exists = (p: string) =>
+  stat(p).then(
+    () => true,
+    () => false,
+  );
 
 describe('createShellTools', () => {
   let ws: TempWorkspace;
@@ -43,23 +46,31 @@ describe('createShellTools', () => {
   const run = (command: string) => tools!.handlers.run_command!(runCommandArgs.parse({ command }), toolContext(ws));
 
   describe('sandbox: bwrap', () => {
-    it.skipIf(!HAVE_BWRAP)('lets a command write outside the workspace without the sandbox (skipped where bwrap cannot run)', async () => {
-      tools = createShellTools({ sandbox: 'none' });
-      const result = await run(`echo x > ${outside}/escaped && echo wrote`);
-      expect(result.exitCode).toBe(0);
-      expect(await exists(path.join(outside, 'escaped'))).toBe(true);
-    });
+    it.skipIf(!HAVE_BWRAP)(
+      'lets a command write outside the workspace without the sandbox (skipped where bwrap cannot run)',
+      async () => {
+        tools = createShellTools({ sandbox: 'none' });
+        const result = await run(`echo x > ${outside}/escaped && echo wrote`);
+        expect(result.exitCode).toBe(0);
+        expect(await exists(path.join(outside, 'escaped'))).toBe(true);
+      },
+    );
 
-    it.skipIf(!HAVE_BWRAP)('confines writes to the workspace under bwrap (skipped where bwrap cannot run)', async () => {
-      tools = createShellTools({ sandbox: 'bwrap' });
-      const result = await run(`echo inside > inside.txt; echo x > ${outside}/escaped; echo "status=$?"; touch "$HOME/tether-escape-$$" 2>/dev/null; echo "home=$?"`);
-      const out = result.output.replace(/\r/g, '');
-      expect(out).toMatch(/Read-only file system/);
-      expect(out).toContain('status=1');
-      expect(out).not.toContain('home=0');
-      expect(await exists(path.join(outside, 'escaped'))).toBe(false);
-      expect(await readFile(path.join(ws.root, 'inside.txt'), 'utf8')).toBe('inside\n');
-    });
+    it.skipIf(!HAVE_BWRAP)(
+      'confines writes to the workspace under bwrap (skipped where bwrap cannot run)',
+      async () => {
+        tools = createShellTools({ sandbox: 'bwrap' });
+        const result = await run(
+          `echo inside > inside.txt; echo x > ${outside}/escaped; echo "status=$?"; touch "$HOME/tether-escape-$$" 2>/dev/null; echo "home=$?"`,
+        );
+        const out = result.output.replace(/\r/g, '');
+        expect(out).toMatch(/Read-only file system/);
+        expect(out).toContain('status=1');
+        expect(out).not.toContain('home=0');
+        expect(await exists(path.join(outside, 'escaped'))).toBe(false);
+        expect(await readFile(path.join(ws.root, 'inside.txt'), 'utf8')).toBe('inside\n');
+      },
+    );
 
     it.skipIf(!HAVE_BWRAP)('applies the sandbox chosen per workspace (skipped where bwrap cannot run)', async () => {
       tools = createShellTools({ sandbox: (id) => (id === ws.id ? 'bwrap' : 'none') });
@@ -68,21 +79,28 @@ describe('createShellTools', () => {
       expect(await exists(path.join(outside, 'escaped'))).toBe(false);
     });
 
-    it.skipIf(!HAVE_BWRAP)('sandboxes shell sessions too, and kills them (skipped where bwrap cannot run)', async () => {
-      tools = createShellTools({ sandbox: 'bwrap', killGraceMs: 300 });
-      const ctx = toolContext(ws);
-      const { sessionId } = await tools.handlers.shell_start!(shellStartArgs.parse({ command: 'sh' }), ctx);
-      let all = (await tools.handlers.shell_write!({ sessionId, input: `echo x > ${outside}/escaped; echo "rc=$?"\n`, waitMs: 1000 }, ctx))
-        .output;
-      await waitFor(async () => {
-        all += (await tools!.handlers.shell_read!({ sessionId, waitMs: 200 }, ctx)).output;
-        return /rc=\d\r?\n/.test(all.replace(/rc=\$\?/g, ''));
-      });
-      expect(all).toMatch(/rc=[1-9]/);
-      expect(all).toContain('Read-only file system');
-      expect(await exists(path.join(outside, 'escaped'))).toBe(false);
-      expect(await tools.handlers.shell_kill!({ sessionId }, ctx)).toMatchObject({ killed: true });
-    });
+    it.skipIf(!HAVE_BWRAP)(
+      'sandboxes shell sessions too, and kills them (skipped where bwrap cannot run)',
+      async () => {
+        tools = createShellTools({ sandbox: 'bwrap', killGraceMs: 300 });
+        const ctx = toolContext(ws);
+        const { sessionId } = await tools.handlers.shell_start!(shellStartArgs.parse({ command: 'sh' }), ctx);
+        let all = (
+          await tools.handlers.shell_write!(
+            { sessionId, input: `echo x > ${outside}/escaped; echo "rc=$?"\n`, waitMs: 1000 },
+            ctx,
+          )
+        ).output;
+        await waitFor(async () => {
+          all += (await tools!.handlers.shell_read!({ sessionId, waitMs: 200 }, ctx)).output;
+          return /rc=\d\r?\n/.test(all.replace(/rc=\$\?/g, ''));
+        });
+        expect(all).toMatch(/rc=[1-9]/);
+        expect(all).toContain('Read-only file system');
+        expect(await exists(path.join(outside, 'escaped'))).toBe(false);
+        expect(await tools.handlers.shell_kill!({ sessionId }, ctx)).toMatchObject({ killed: true });
+      },
+    );
 
     it('fails closed with unavailable when bubblewrap is missing, running nothing', async () => {
       tools = createShellTools({ sandbox: 'bwrap', bwrapPath: path.join(outside, 'no-such-bwrap') });
@@ -90,7 +108,10 @@ describe('createShellTools', () => {
       expect(err).toBeInstanceOf(TetherError);
       expect((err as TetherError).code).toBe('unavailable');
       expect((err as TetherError).message).toMatch(/not installed/);
-      const sessionErr = await tools.handlers.shell_start!(shellStartArgs.parse({ command: 'touch ran' }), toolContext(ws)).catch((e: unknown) => e);
+      const sessionErr = await tools.handlers.shell_start!(
+        shellStartArgs.parse({ command: 'touch ran' }),
+        toolContext(ws),
+      ).catch((e: unknown) => e);
       expect((sessionErr as TetherError).code).toBe('unavailable');
       expect(await exists(path.join(ws.root, 'ran'))).toBe(false);
     });

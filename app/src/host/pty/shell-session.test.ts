@@ -16,21 +16,32 @@ async function expectCode(promise: Promise<unknown>, code: string): Promise<void
 }
 
 /** Reads until `text` shows up (output may arrive in several reads), returning everything read. */
-async function readUntil(tools: ShellTools, ctx: ReturnType<typeof toolContext>, sessionId: string, text: string): Promise<string> {
+async function readUntil(
+  tools: ShellTools,
+  ctx: ReturnType<typeof toolContext>,
+  sessionId: string,
+  text: string,
+): Promise<string> {
   let all = '';
-  await waitFor(async () => {
-    const r = await tools.handlers.shell_read!({ sessionId, waitMs: 200 }, ctx);
-    all += r.output;
-    return all.includes(text);
-  }, 15_000, `"${text}" in the session output`);
+  await waitFor(
+    async () => {
+      const r = await tools.handlers.shell_read!({ sessionId, waitMs: 200 }, ctx);
+      all += r.output;
+      return all.includes(text);
+    },
+    15_000,
+    `"${text}" in the session output`,
+  );
   return all;
 }
 
 describe('createShellTools', () => {
   let ws: TempWorkspace;
   let tools: ShellTools;
-  const make = (options: ShellToolsOptions = {}): ShellTools => (tools = createShellTools({ killGraceMs: 300, ...options }));
-  const start = (input: Record<string, unknown>, ctx = toolContext(ws)) => tools.handlers.shell_start!(shellStartArgs.parse(input), ctx);
+  const make = (options: ShellToolsOptions = {}): ShellTools =>
+    (tools = createShellTools({ killGraceMs: 300, ...options }));
+  const start = (input: Record<string, unknown>, ctx = toolContext(ws)) =>
+    tools.handlers.shell_start!(shellStartArgs.parse(input), ctx);
 
   beforeEach(async () => {
     ws = await tempWorkspace();
@@ -47,9 +58,14 @@ describe('createShellTools', () => {
       const info = await start({ command: 'cat' }, ctx);
       expect(info.sessionId).toMatch(/^sh_[A-Za-z0-9_-]{24}$/);
       expect(info).toMatchObject({ command: 'cat', cwd: '.', exited: false, exitCode: null });
-      const written = await tools.handlers.shell_write!({ sessionId: info.sessionId, input: 'hello pty\n', waitMs: 5000 }, ctx);
+      const written = await tools.handlers.shell_write!(
+        { sessionId: info.sessionId, input: 'hello pty\n', waitMs: 5000 },
+        ctx,
+      );
       // The pty echoes the input and cat prints it again.
-      const all = written.output + (written.output.split('hello pty').length < 3 ? await readUntil(tools, ctx, info.sessionId, 'hello pty') : '');
+      const all =
+        written.output +
+        (written.output.split('hello pty').length < 3 ? await readUntil(tools, ctx, info.sessionId, 'hello pty') : '');
       expect(all.split('hello pty').length).toBeGreaterThanOrEqual(3);
       expect(written).toMatchObject({ sessionId: info.sessionId, dropped: 0, exited: false });
     });
@@ -62,7 +78,11 @@ describe('createShellTools', () => {
       // The echo of the typed line holds `$X`; only the shell's answer holds the value.
       if (!written.output.includes('value=42')) await readUntil(tools, ctx, sessionId, 'value=42');
       await tools.handlers.shell_write!({ sessionId, input: 'exit 7\n', waitMs: 0 }, ctx);
-      await waitFor(async () => (await tools.handlers.shell_read!({ sessionId, waitMs: 200 }, ctx)).exited, 15_000, 'exit');
+      await waitFor(
+        async () => (await tools.handlers.shell_read!({ sessionId, waitMs: 200 }, ctx)).exited,
+        15_000,
+        'exit',
+      );
       const list = await tools.handlers.shell_list!({}, ctx);
       expect(list.sessions.find((s) => s.sessionId === sessionId)).toMatchObject({ exited: true, exitCode: 7 });
       await expectCode(tools.handlers.shell_write!({ sessionId, input: 'x\n' }, ctx), 'conflict');
@@ -101,11 +121,35 @@ describe('createShellTools', () => {
       await expectCode(start({ command: 'pwd', cwd: '../..' }, ctx), 'path_outside_workspace');
     });
 
-    it('refuses more sessions than the per-workspace cap with busy', async () => {
+    it('refuses more sessions than the per-workspace cap with busy, even when started at once', async () => {
       make({ maxSessionsPerWorkspace: 2 });
-      await start({ command: 'cat' });
-      await start({ command: 'cat' });
-      await expectCode(start({ command: 'cat' }), 'busy');
+      const outcomes = await Promise.allSettled([
+        start({ command: 'cat' }),
+        start({ command: 'cat' }),
+        start({ command: 'cat' }),
+      ]);
+      expect(outcomes.filter((o) => o.status === 'fulfilled')).toHaveLength(2);
+      const refused = outcomes.find((o) => o.status === 'rejected');
+      expect((refused as PromiseRejectedResult).reason).toMatchObject({ code: 'busy' });
+      // Another workspace has its own cap.
+      const other = await tempWorkspace('ws-other');
+      try {
+        await start({ command: 'cat' }, toolContext(other));
+      } finally {
+        await tools.killWorkspaceSessions(other.id);
+        await other.remove();
+      }
+    });
+
+    it('starts the person\u2019s login shell when no command is given', async () => {
+      const ctx = toolContext(ws);
+      const info = await start({}, ctx);
+      expect(info.command).toMatch(/sh$/);
+      const written = await tools.handlers.shell_write!(
+        { sessionId: info.sessionId, input: 'echo "sum=$((40+2))"\n', waitMs: 2000 },
+        ctx,
+      );
+      if (!written.output.includes('sum=42')) await readUntil(tools, ctx, info.sessionId, 'sum=42');
     });
   });
 
@@ -118,8 +162,14 @@ describe('createShellTools', () => {
         const mineList = await tools.handlers.shell_list!({}, toolContext(ws));
         expect(mineList.sessions.map((s) => s.sessionId)).toEqual([mine.sessionId]);
         const ctx = toolContext(ws);
-        await expectCode(tools.handlers.shell_read!({ sessionId: theirs.sessionId, waitMs: 0 }, ctx), 'session_not_found');
-        await expectCode(tools.handlers.shell_write!({ sessionId: theirs.sessionId, input: 'x' }, ctx), 'session_not_found');
+        await expectCode(
+          tools.handlers.shell_read!({ sessionId: theirs.sessionId, waitMs: 0 }, ctx),
+          'session_not_found',
+        );
+        await expectCode(
+          tools.handlers.shell_write!({ sessionId: theirs.sessionId, input: 'x' }, ctx),
+          'session_not_found',
+        );
         await expectCode(tools.handlers.shell_kill!({ sessionId: theirs.sessionId }, ctx), 'session_not_found');
         // Still alive in its own workspace.
         const theirList = await tools.handlers.shell_list!({}, toolContext(other));
@@ -134,7 +184,10 @@ describe('createShellTools', () => {
   describe('shell_kill', () => {
     it('kills the session tree, background children included, and forgets the session', async () => {
       const ctx = toolContext(ws);
-      const { sessionId } = await start({ command: 'setsid sleep 300 & echo $! > bg.pid; echo $$ > sh.pid; echo ready; wait' }, ctx);
+      const { sessionId } = await start(
+        { command: 'setsid sleep 300 & echo $! > bg.pid; echo $$ > sh.pid; echo ready; wait' },
+        ctx,
+      );
       await readUntil(tools, ctx, sessionId, 'ready');
       const bg = Number(await readFile(path.join(ws.root, 'bg.pid'), 'utf8'));
       const sh = Number(await readFile(path.join(ws.root, 'sh.pid'), 'utf8'));
@@ -152,7 +205,12 @@ describe('createShellTools', () => {
       make({ idleMs: 300 });
       const ctx = toolContext(ws);
       const { sessionId } = await start({ command: 'echo $$ > sh.pid; exec sleep 300' }, ctx);
-      await waitFor(() => readFile(path.join(ws.root, 'sh.pid'), 'utf8').then((t) => t.endsWith('\n'), () => false));
+      await waitFor(() =>
+        readFile(path.join(ws.root, 'sh.pid'), 'utf8').then(
+          (t) => t.endsWith('\n'),
+          () => false,
+        ),
+      );
       const pid = Number(await readFile(path.join(ws.root, 'sh.pid'), 'utf8'));
       await waitFor(async () => (await tools.handlers.shell_list!({}, ctx)).sessions.length === 0, 15_000, 'reaping');
       await waitFor(async () => !(await isProcessAlive(pid)), 15_000, 'process gone');
@@ -179,7 +237,9 @@ describe('createShellTools', () => {
         const theirs = await start({ command: 'cat' }, toolContext(other));
         await tools.killWorkspaceSessions(ws.id);
         expect((await tools.handlers.shell_list!({}, toolContext(ws))).sessions).toEqual([]);
-        expect((await tools.handlers.shell_list!({}, toolContext(other))).sessions.map((s) => s.sessionId)).toEqual([theirs.sessionId]);
+        expect((await tools.handlers.shell_list!({}, toolContext(other))).sessions.map((s) => s.sessionId)).toEqual([
+          theirs.sessionId,
+        ]);
       } finally {
         await tools.dispose();
         await other.remove();
@@ -192,16 +252,27 @@ describe('createShellTools', () => {
       const ctx = toolContext(ws);
       const a = await start({ command: 'echo $$ > a.pid; sleep 300 & echo $! > a-bg.pid; wait' }, ctx);
       const b = await start({ command: 'echo $$ > b.pid; exec cat' }, ctx);
-      const running = tools.handlers.run_command!({ command: 'echo $$ > c.pid; echo go; sleep 300', timeoutMs: 600_000 }, ctx);
+      const running = tools.handlers.run_command!(
+        { command: 'echo $$ > c.pid; echo go; sleep 300', timeoutMs: 600_000 },
+        ctx,
+      );
       const outcome = running.then(
         () => null,
         (e: unknown) => e,
       );
-      await waitFor(async () => {
-        const files = await Promise.all(['a.pid', 'a-bg.pid', 'b.pid', 'c.pid'].map((f) => readFile(path.join(ws.root, f), 'utf8').catch(() => '')));
-        return files.every((t) => t.endsWith('\n'));
-      }, 15_000, 'pid files');
-      const pids = await Promise.all(['a.pid', 'a-bg.pid', 'b.pid', 'c.pid'].map(async (f) => Number(await readFile(path.join(ws.root, f), 'utf8'))));
+      await waitFor(
+        async () => {
+          const files = await Promise.all(
+            ['a.pid', 'a-bg.pid', 'b.pid', 'c.pid'].map((f) => readFile(path.join(ws.root, f), 'utf8').catch(() => '')),
+          );
+          return files.every((t) => t.endsWith('\n'));
+        },
+        15_000,
+        'pid files',
+      );
+      const pids = await Promise.all(
+        ['a.pid', 'a-bg.pid', 'b.pid', 'c.pid'].map(async (f) => Number(await readFile(path.join(ws.root, f), 'utf8'))),
+      );
       for (const pid of pids) expect(await isProcessAlive(pid)).toBe(true);
       await tools.dispose();
       expect(await outcome).toMatchObject({ code: 'unavailable' });

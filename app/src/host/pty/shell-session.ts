@@ -81,11 +81,6 @@ export class ShellSession {
     return this.options.workspaceId;
   }
 
-  /** The process id of the pty's child (tests check it is gone after a kill). */
-  get pid(): number {
-    return this.pty.pid;
-  }
-
   /** Whether the program has exited. */
   get hasExited(): boolean {
     return this.exited;

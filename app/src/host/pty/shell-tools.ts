@@ -44,6 +44,8 @@ export function createShellTools(options: ShellToolsOptions = {}): ShellTools {
   const maxSessions = options.maxSessionsPerWorkspace ?? MAX_SHELL_SESSIONS_PER_WORKSPACE;
   const sessions = new Map<string, Map<string, ShellSession>>();
   const runs = new Set<RunningCommand>();
+  /** Sessions being spawned per workspace: they hold a slot, so concurrent starts cannot pass the cap together. */
+  const starting = new Map<string, number>();
   const pending = new Set<Promise<unknown>>();
   let disposed = false;
 
@@ -91,23 +93,34 @@ export function createShellTools(options: ShellToolsOptions = {}): ShellTools {
 
     shell_start: async (args, ctx) => {
       checkOpen();
-      const running = [...(sessions.get(ctx.workspace.id)?.values() ?? [])].filter((s) => !s.hasExited);
-      if (running.length >= maxSessions) {
+      const workspaceId = ctx.workspace.id;
+      const running = [...(sessions.get(workspaceId)?.values() ?? [])].filter((s) => !s.hasExited).length;
+      const pendingStarts = starting.get(workspaceId) ?? 0;
+      if (running + pendingStarts >= maxSessions) {
         throw new TetherError(
           'busy',
           `At most ${maxSessions} shell sessions may run in one workspace; kill one first.`,
         );
       }
-      const cwd = await resolveCwd(ctx, args.cwd);
-      const pty = await launcher.launch({
-        workspaceId: ctx.workspace.id,
-        root: ctx.workspace.root,
-        cwd: cwd.abs,
-        command: args.command,
-        env: args.env,
-        cols: args.cols,
-        rows: args.rows,
-      });
+      starting.set(workspaceId, pendingStarts + 1);
+      let cwd: { abs: string; rel: string };
+      let pty: Awaited<ReturnType<PtyLauncher['launch']>>;
+      try {
+        cwd = await resolveCwd(ctx, args.cwd);
+        pty = await launcher.launch({
+          workspaceId,
+          root: ctx.workspace.root,
+          cwd: cwd.abs,
+          command: args.command,
+          env: args.env,
+          cols: args.cols,
+          rows: args.rows,
+        });
+      } finally {
+        const left = (starting.get(workspaceId) ?? 1) - 1;
+        if (left > 0) starting.set(workspaceId, left);
+        else starting.delete(workspaceId);
+      }
       const session = new ShellSession(pty, {
         workspaceId: ctx.workspace.id,
         command: args.command ?? launcher.shell,
