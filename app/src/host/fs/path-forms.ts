@@ -37,9 +37,10 @@ export function isWindowsDeviceName(name: string): boolean {
  *   runtime runs on (`..\\..\\etc` is refused on Linux too, and a file whose name contains a
  *   backslash cannot be addressed: a deliberate trade).
  * - `~` is never expanded: `~/x` is a folder named `~` inside the workspace.
- * - Drive-letter (`C:\\`, `C:x`), UNC (`\\\\server\\share`) and device-namespace (`\\\\?\\`, `\\\\.\\`)
- *   forms are refused everywhere: none can name a place inside a workspace portably.
- * - Absolute POSIX paths are accepted only when lexically inside one of `roots` (the real root
+ * - Drive-relative (`C:x`), UNC (`\\\\server\\share`) and device-namespace (`\\\\?\\`, `\\\\.\\`)
+ *   forms are refused everywhere; a drive-absolute path (`C:\\x`) is refused except on Windows,
+ *   where it is handled like an absolute path below. So a name like `a:b` cannot be used.
+ * - Absolute paths are accepted only when lexically inside one of `roots` (the real root
  *   and the root as the person gave it); the caller then re-checks the real path.
  * - `..` is resolved lexically; a path that climbs above the root is refused.
  * - On Windows, device names (CON, NUL, COM1, …) and alternate data streams (`a:b`) are refused.
