@@ -102,6 +102,7 @@ export async function runCommand(
     void killTree();
   };
   ctx.signal.addEventListener('abort', onAbort, { once: true });
+  if (ctx.signal.aborted) onAbort(); // aborted while the pty was being spawned: no event will come
   hooks.started(run);
   try {
     const exit = await exited;

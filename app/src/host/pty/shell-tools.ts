@@ -37,6 +37,16 @@ export interface ShellTools {
 /**
  * Creates run_command and the shell_* session tools. Sessions are kept per workspace, and a
  * session id from another workspace is `session_not_found` there.
+ *
+ * Decisions a reader should know (details next to the code):
+ * - Commands run through the person's shell in a pty (xterm-256color, 120 columns), in a cwd
+ *   the path guard accepted, with an allow-listed environment (command-env.ts); a caller's
+ *   `env` may not set PATH, loader or start-up hook variables (`invalid_args`).
+ * - run_command leaves nothing running: timeout and cancel kill the whole tree (group,
+ *   session and parent-chain descendants, SIGTERM then SIGKILL); after a normal exit,
+ *   background jobs still in the command's process group are killed too.
+ * - `sandbox: 'bwrap'` confines writes to the workspace (reads and network stay, see
+ *   sandbox.ts) and fails closed with `unavailable` where bubblewrap cannot run.
  */
 export function createShellTools(options: ShellToolsOptions = {}): ShellTools {
   const launcher = new PtyLauncher(options);
@@ -86,7 +96,11 @@ export function createShellTools(options: ShellToolsOptions = {}): ShellTools {
       checkOpen();
       return runCommand(launcher, args, ctx, {
         killGraceMs,
-        started: (run) => runs.add(run),
+        started: (run) => {
+          runs.add(run);
+          // dispose() ran while this command was being spawned: it missed it, so stop it here.
+          if (disposed) void run.stop(new TetherError('unavailable', 'The host shut down while the command ran.'));
+        },
         finished: (run) => runs.delete(run),
       });
     },
