@@ -20,8 +20,9 @@ let context: BrowserContext;
 let page: Page;
 let runtime: RuntimeInfo;
 
-async function snap(name: string): Promise<void> {
-  await page.screenshot({ path: join(SCREENSHOTS, `${name}.png`), fullPage: true });
+/** Saves a screenshot; a dialog's scrim covers the viewport only, so those stay viewport-sized. */
+async function snap(name: string, fullPage = true): Promise<void> {
+  await page.screenshot({ path: join(SCREENSHOTS, `${name}.png`), fullPage });
 }
 
 async function openContext(browser: Browser, colorScheme: 'light' | 'dark', notifications = false): Promise<void> {
@@ -108,7 +109,7 @@ test('write_file under ask shows the diff, and Allow once writes the file', asyn
   await expect(dialog().locator('.diff-line.add', { hasText: '+- book the launch call' })).toBeVisible();
   await expect(dialog().locator('.diff-line.del', { hasText: '-- write the changelog' })).toBeVisible();
   await expect(dialog().getByRole('button', { name: /Deny/ })).toBeFocused();
-  await snap('03-confirmation-diff');
+  await snap('03-confirmation-diff', false);
   await dialog().getByRole('button', { name: /Allow once/ }).click();
   const outcome = await call;
   expect(outcome.status, JSON.stringify(outcome.body)).toBe(200);
@@ -137,7 +138,7 @@ test('a shell command shows the command and cwd (dark mode)', async ({ browser }
   const call = platform.call(runtime.id, 'run_command', { command: 'git status --short && ls -la', cwd: '.' });
   await expect(dialog()).toContainText('git status --short && ls -la');
   await expect(dialog()).toContainText(stack.workspaceDir);
-  await snap('05-confirmation-shell-dark');
+  await snap('05-confirmation-shell-dark', false);
   await page.keyboard.press('Escape');
   const outcome = await call;
   expect(outcome.body.error?.code).toBe('confirmation_denied');

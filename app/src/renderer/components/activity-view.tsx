@@ -134,7 +134,7 @@ export function ActivityView({ api, workspaces }: { api: DesktopApi; workspaces:
                   <td className="nowrap small" title={e.time}>
                     {formatTime(e.time)}
                   </td>
-                  <td>{e.workspaceName}</td>
+                  <td className="small">{e.workspaceName}</td>
                   <td className="mono small">{e.tool}</td>
                   <td className="mono small summary" title={`${e.summary}\ncaller: ${e.caller}`}>
                     {e.summary}
