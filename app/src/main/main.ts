@@ -1,0 +1,124 @@
+import { join } from 'node:path';
+import { app, Menu } from 'electron';
+import { APP_INDEX_URL } from './app-protocol.js';
+import { buildContentSecurityPolicy } from './content-security-policy.js';
+import { DesktopShell } from './desktop-shell.js';
+import { registerIpcHandlers } from './ipc-handlers.js';
+import { parseLaunchArgs } from './launch-args.js';
+import { hardenAllWebContents, hardenSession, registerAppScheme } from './security.js';
+import { UrlPolicy } from './url-policy.js';
+
+/**
+ * Tether Desktop's Electron main process: thin glue (STYLE.md 2). The host core runs in a
+ * utilityProcess (host-connection.ts); this file only starts things in the right order.
+ */
+
+function log(line: string): void {
+  process.stderr.write(`${new Date().toISOString()} tether-main: ${line}\n`);
+}
+
+// Privileged schemes must be registered before the app is ready.
+registerAppScheme();
+
+/** Where the built pieces live: the same layout in development (app/) and in app.asar. */
+function paths(appPath: string) {
+  return {
+    hostEntry: join(appPath, 'dist', 'host', 'utility-entry.js'),
+    preload: join(appPath, 'dist', 'preload', 'preload.cjs'),
+    renderer: join(appPath, 'dist', 'renderer'),
+    trayIcons: join(appPath, 'assets', 'tray'),
+  };
+}
+
+function setApplicationMenu(): void {
+  // macOS needs an Edit menu for copy/paste shortcuts in text fields (pasting a token);
+  // elsewhere Chromium handles them and a menu bar would only offer reload and dev tools.
+  if (process.platform === 'darwin') {
+    Menu.setApplicationMenu(
+      Menu.buildFromTemplate([{ role: 'appMenu' }, { role: 'editMenu' }, { role: 'windowMenu' }]),
+    );
+  } else {
+    Menu.setApplicationMenu(null);
+  }
+}
+
+async function main(): Promise<void> {
+  const launch = parseLaunchArgs(process.argv, process.cwd());
+  // Development only: the packaged app never loads the UI from a server.
+  const devServerUrl = app.isPackaged ? undefined : process.env.TETHER_DEV_SERVER_URL;
+  const policy = new UrlPolicy(devServerUrl ? { devServerUrl } : {});
+  const csp = buildContentSecurityPolicy(policy.devServerOrigin ? { devServerOrigin: policy.devServerOrigin } : {});
+  hardenAllWebContents(policy);
+
+  await app.whenReady();
+  const where = paths(app.getAppPath());
+  hardenSession({ rendererDir: where.renderer, csp, policy });
+  setApplicationMenu();
+
+  const configDir = launch.configDir ?? app.getPath('userData');
+  const hostArgs = ['--config-dir', configDir];
+  if (launch.relayUrl) hostArgs.push('--relay', launch.relayUrl);
+  for (const workspace of launch.workspaces) hostArgs.push('--workspace', workspace);
+  // A --token goes to the host in its environment, never its argv (`ps` shows argv).
+  const hostEnv: NodeJS.ProcessEnv = { ...process.env, ...(launch.token ? { TETHER_TOKEN: launch.token } : {}) };
+
+  const openedAtLogin = process.platform === 'darwin' && app.getLoginItemSettings().wasOpenedAtLogin;
+  const shell = new DesktopShell({
+    hostEntryPath: where.hostEntry,
+    hostArgs,
+    hostEnv,
+    preloadPath: where.preload,
+    trayIconDir: where.trayIcons,
+    appUrl: devServerUrl ?? APP_INDEX_URL,
+    startHidden: launch.hidden || openedAtLogin,
+    loginItemEnvironment: {
+      platform: process.platform,
+      execPath: process.execPath,
+      appPath: app.getAppPath(),
+      isPackaged: app.isPackaged,
+      homeDir: app.getPath('home'),
+      ...(process.env.APPIMAGE ? { appImagePath: process.env.APPIMAGE } : {}),
+      ...(process.env.XDG_CONFIG_HOME ? { xdgConfigHome: process.env.XDG_CONFIG_HOME } : {}),
+    },
+    log,
+  });
+
+  registerIpcHandlers({
+    policy,
+    isOurWindow: (window) => window === shell.window.browserWindow,
+    notify: (title, body) => shell.notify(title, body),
+    log,
+  });
+
+  app.on('second-instance', (_event, argv, workingDirectory) => {
+    const again = parseLaunchArgs(argv, workingDirectory);
+    if (!again.hidden) shell.showWindow();
+    if (again.workspaces.length > 0) shell.addWorkspaces(again.workspaces);
+  });
+  app.on('activate', () => shell.showWindow());
+  // A tray app keeps running with its window closed (hidden); only Quit ends it.
+  app.on('window-all-closed', () => {});
+
+  let shutDown = false;
+  app.on('before-quit', (event) => {
+    if (shutDown) return;
+    event.preventDefault();
+    shutDown = true;
+    void shell.shutdown().finally(() => app.quit());
+  });
+
+  if (process.env.TETHER_E2E === '1') {
+    // Read-only hook for e2e/electron.spec.ts: Electron has no API to read a tray back.
+    (globalThis as { tetherShell?: { trayModel(): unknown } }).tetherShell = { trayModel: () => shell.trayModel };
+  }
+}
+
+// One Tether per login session: a second launch hands its arguments to the first and exits.
+if (!app.requestSingleInstanceLock()) {
+  app.quit();
+} else {
+  main().catch((err: unknown) => {
+    log(`cannot start: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}`);
+    app.exit(1);
+  });
+}
