@@ -151,7 +151,7 @@ export class RelayCore implements RelayServices {
       startedAt: now,
       deliveredTo: null,
       listeners: new Set(options.onProgress ? [options.onProgress] : []),
-      timer: setTimeout(() => this.abort(callId, 'timeout', 'the call did not finish before its deadline'), call.deadline - now),
+      timer: setTimeout(() => void this.abort(callId, 'timeout', 'the call did not finish before its deadline'), call.deadline - now),
       done,
       resolve,
     };
@@ -164,20 +164,19 @@ export class RelayCore implements RelayServices {
 
   private watchSignal(pending: PendingCall, signal: AbortSignal | undefined): void {
     if (!signal) return;
-    const onAbort = () => this.abort(pending.call.id, 'cancelled', 'the caller cancelled the call');
+    const onAbort = () => void this.abort(pending.call.id, 'cancelled', 'the caller cancelled the call');
     if (signal.aborted) return onAbort();
     signal.addEventListener('abort', onAbort, { once: true });
     void pending.done.then(() => signal.removeEventListener('abort', onAbort));
   }
 
   /** Ends a pending call with an error and tells the desktop to stop it. */
-  private abort(callId: string, code: ErrorCode, message: string): void {
+  private async abort(callId: string, code: ErrorCode, message: string): Promise<void> {
     const pending = this.pending.get(callId);
     if (!pending) return;
     this.finish(pending, { ok: false, error: errorValue(code, message) });
-    void this.bus.locate(pending.call.runtimeId).then((presence) => {
-      if (presence) return this.bus.send(presence.nodeId, { kind: 'cancel', callId, runtimeId: pending.call.runtimeId, reason: message });
-    });
+    const presence = await this.bus.locate(pending.call.runtimeId);
+    if (presence) await this.bus.send(presence.nodeId, { kind: 'cancel', callId, runtimeId: pending.call.runtimeId, reason: message });
   }
 
   private finish(pending: PendingCall, result: Result<unknown>): void {
@@ -201,7 +200,7 @@ export class RelayCore implements RelayServices {
     if (!(await this.visibleRuntime(principal, runtimeId))) return false;
     const record = await this.store.getCall(callId);
     if (!record || record.orgId !== principal.orgId || record.runtimeId !== runtimeId || record.outcome !== null) return false;
-    if (this.pending.has(callId)) this.abort(callId, 'cancelled', 'cancelled by the platform');
+    if (this.pending.has(callId)) await this.abort(callId, 'cancelled', 'cancelled by the platform');
     else await this.bus.broadcast({ kind: 'cancel-call', orgId: principal.orgId, callId });
     return true;
   }
@@ -256,7 +255,7 @@ export class RelayCore implements RelayServices {
   private onBroadcast(message: NodeBroadcast): void {
     if (message.kind !== 'cancel-call') return;
     const pending = this.pending.get(message.callId);
-    if (pending && pending.call.orgId === message.orgId) this.abort(message.callId, 'cancelled', 'cancelled by the platform');
+    if (pending && pending.call.orgId === message.orgId) void this.abort(message.callId, 'cancelled', 'cancelled by the platform');
   }
 
   /** Refuses new calls, lets pending ones finish until `graceMs`, then fails the rest with `unavailable`. */
@@ -268,7 +267,8 @@ export class RelayCore implements RelayServices {
       await Promise.race([Promise.all([...this.pending.values()].map((p) => p.done)), new Promise((r) => (timer = setTimeout(r, Math.max(0, until - Date.now()))))]);
       clearTimeout(timer);
     }
-    for (const id of [...this.pending.keys()]) this.abort(id, 'unavailable', 'the relay shut down before the call finished');
+    // Awaited: the cancels must reach the desktops before their sockets close.
+    await Promise.all([...this.pending.keys()].map((id) => this.abort(id, 'unavailable', 'the relay shut down before the call finished')));
   }
 
   /** Whether new calls are refused. */
@@ -278,7 +278,7 @@ export class RelayCore implements RelayServices {
 
   dispose(): void {
     this.draining = true;
-    for (const id of [...this.pending.keys()]) this.abort(id, 'unavailable', 'the relay shut down');
+    for (const id of [...this.pending.keys()]) void this.abort(id, 'unavailable', 'the relay shut down');
     this.unsubscribe.forEach((u) => u());
   }
 }

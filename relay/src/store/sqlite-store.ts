@@ -231,7 +231,7 @@ export class SqliteStore implements Store {
   }
 
   async listTokens(orgId: string): Promise<TokenRecord[]> {
-    const rows = this.db.prepare("SELECT * FROM tokens WHERE org_id = ? AND kind IN ('desktop', 'platform') ORDER BY created_at, id").all(orgId) as TokenRow[];
+    const rows = this.db.prepare("SELECT * FROM tokens WHERE org_id = ? AND kind IN ('desktop', 'platform') ORDER BY created_at, rowid").all(orgId) as TokenRow[];
     return rows.map(toToken);
   }
 
