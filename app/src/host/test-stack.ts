@@ -212,5 +212,9 @@ export async function startStack(
     },
   };
   if (proxy) stack.proxy = proxy;
+  await waitFor(() => host.relay.status.state === 'connected', 'the host to connect').catch(async (err: unknown) => {
+    await stack.dispose();
+    throw err;
+  });
   return stack;
 }
