@@ -88,19 +88,24 @@ test('adding a workspace makes the relay list it running', async () => {
   await expect(card.getByText('The marketing site: pages, notes and the changelog')).toBeVisible();
 
   runtime = await platform.waitForRuntime('site', 'running');
-  await expect.poll(async () => (await platform.runtime(runtime.id)).workspace.description).toBe('The marketing site: pages, notes and the changelog');
+  await expect
+    .poll(async () => (await platform.runtime(runtime.id)).workspace.description)
+    .toBe('The marketing site: pages, notes and the changelog');
   // Switching a tool off reaches the relay: the runtime's capabilities no longer list it.
   await card.getByText('Tools').click();
   // A controlled switch: it flips when the host confirms the change (state:changed).
   await card.getByRole('switch', { name: 'delete' }).click();
   await expect(card.getByRole('switch', { name: 'delete' })).not.toBeChecked();
   await expect(card.getByText('(15 of 16 on)')).toBeVisible();
-  await expect.poll(async () => (await platform.runtime(runtime.id)).capabilities?.tools.includes('delete')).toBe(false);
+  await expect
+    .poll(async () => (await platform.runtime(runtime.id)).capabilities?.tools.includes('delete'))
+    .toBe(false);
   await snap('02-workspaces');
 });
 
 test('write_file under ask shows the diff, and Allow once writes the file', async () => {
-  const content = '# Launch notes\n\n- ship the landing page\n- write the changelog (done)\n- tell the team\n- book the launch call\n';
+  const content =
+    '# Launch notes\n\n- ship the landing page\n- write the changelog (done)\n- tell the team\n- book the launch call\n';
   const call = platform.call(runtime.id, 'write_file', { path: 'notes.md', content });
   await expect(dialog()).toBeVisible();
   await expect(dialog()).toContainText('write_file');
@@ -110,7 +115,9 @@ test('write_file under ask shows the diff, and Allow once writes the file', asyn
   await expect(dialog().locator('.diff-line.del', { hasText: '-- write the changelog' })).toBeVisible();
   await expect(dialog().getByRole('button', { name: /Deny/ })).toBeFocused();
   await snap('03-confirmation-diff', false);
-  await dialog().getByRole('button', { name: /Allow once/ }).click();
+  await dialog()
+    .getByRole('button', { name: /Allow once/ })
+    .click();
   const outcome = await call;
   expect(outcome.status, JSON.stringify(outcome.body)).toBe(200);
   expect(await readFile(join(stack.workspaceDir, 'notes.md'), 'utf8')).toBe(content);

@@ -49,7 +49,10 @@ export async function startStack(): Promise<Stack> {
   const scratchDir = join(dir, 'scratch');
   await mkdir(workspaceDir);
   await mkdir(scratchDir);
-  await writeFile(join(workspaceDir, 'notes.md'), '# Launch notes\n\n- ship the landing page\n- write the changelog\n- tell the team\n');
+  await writeFile(
+    join(workspaceDir, 'notes.md'),
+    '# Launch notes\n\n- ship the landing page\n- write the changelog\n- tell the team\n',
+  );
 
   const relayModule = (await import(pathToFileURL(join(REPO_ROOT, 'relay/dist/index.js')).href)) as {
     startRelay(options: { port: number; dataDir: string; host?: string }): Promise<Relay>;
@@ -60,12 +63,25 @@ export async function startStack(): Promise<Stack> {
   const { token: platformKey } = await relay.admin.createToken({ org: 'e2e', kind: 'platform', name: 'e2e platform' });
 
   let log = '';
-  const host = spawn(process.execPath, [join(REPO_ROOT, 'app/bin/tether-desktop.js'), '--headless', '--relay', relay.url, '--config-dir', join(dir, 'config'), '--ui', '0'], {
-    cwd: dir,
-    // No TETHER_TOKEN: the person enters the token in the UI. No terminal: the UI answers.
-    env: { ...process.env, TETHER_TOKEN: '' },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
+  const host = spawn(
+    process.execPath,
+    [
+      join(REPO_ROOT, 'app/bin/tether-desktop.js'),
+      '--headless',
+      '--relay',
+      relay.url,
+      '--config-dir',
+      join(dir, 'config'),
+      '--ui',
+      '0',
+    ],
+    {
+      cwd: dir,
+      // No TETHER_TOKEN: the person enters the token in the UI. No terminal: the UI answers.
+      env: { ...process.env, TETHER_TOKEN: '' },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    },
+  );
   host.stderr!.setEncoding('utf8').on('data', (chunk: string) => (log += chunk));
 
   let uiUrl: string;
@@ -97,7 +113,10 @@ export async function startStack(): Promise<Stack> {
 function waitForUiUrl(host: ChildProcess, log: () => string): Promise<string> {
   return new Promise((resolveUrl, reject) => {
     let out = '';
-    const timer = setTimeout(() => reject(new Error(`The host printed no UI address within ${HOST_START_TIMEOUT_MS} ms.\n${log()}`)), HOST_START_TIMEOUT_MS);
+    const timer = setTimeout(
+      () => reject(new Error(`The host printed no UI address within ${HOST_START_TIMEOUT_MS} ms.\n${log()}`)),
+      HOST_START_TIMEOUT_MS,
+    );
     host.stdout!.setEncoding('utf8').on('data', (chunk: string) => {
       out += chunk;
       const match = /Tether Desktop UI: (http:\/\/127\.0\.0\.1:\d+\/#secret=[A-Za-z0-9_-]+)/.exec(out);

@@ -64,7 +64,8 @@ export function Onboarding({ api, state }: { api: DesktopApi; state: DesktopStat
           </button>
         </div>
         <p id={`${id}-token-help`} className="help">
-          Your organization's admin gives you this token. It is kept in your system's keychain (or a private file where there is none) and never shown again.
+          Your organization's admin gives you this token. It is kept in your system's keychain (or a private file where
+          there is none) and never shown again.
         </p>
         {error && (
           <p className="error" role="alert">
