@@ -43,6 +43,9 @@ export const DEFAULT_HEARTBEAT_INTERVAL_MS = HEARTBEAT_INTERVAL_MS;
 /** How long `close()` lets in-flight calls finish before failing them with `unavailable`. */
 export const DEFAULT_SHUTDOWN_GRACE_MS = 10_000;
 
+/** A connection that has not said hello by then is closed (4422): it holds a slot without being a desktop. */
+export const HELLO_TIMEOUT_MS = 10_000;
+
 /** Comment lines on idle SSE streams, so proxies do not cut a quiet stream. */
 export const SSE_KEEPALIVE_MS = 15_000;
 

@@ -12,7 +12,7 @@ import {
   type RelayFrame,
 } from '@tether/shared';
 import type { Bus, RoutedCall } from '../bus/bus.js';
-import type { RelayLimits } from '../relay-limits.js';
+import { HELLO_TIMEOUT_MS, type RelayLimits } from '../relay-limits.js';
 import type { RuntimeDirectory } from '../runtime-directory.js';
 import type { Store, TokenRecord } from '../store/store.js';
 import { newId } from '../tokens.js';
@@ -51,6 +51,7 @@ export class DesktopSession {
   private missedPongs = 0;
   private queue: Promise<void> = Promise.resolve();
   private closing = false;
+  private helloTimer: NodeJS.Timeout | null;
   /** Resolves once the close was fully handled (runtimes detached). */
   readonly closed: Promise<void>;
 
@@ -59,6 +60,7 @@ export class DesktopSession {
     readonly token: TokenRecord,
     private readonly deps: SessionDeps,
   ) {
+    this.helloTimer = setTimeout(() => this.close(CLOSE_CODES.unexpectedFrame, 'no hello in time'), HELLO_TIMEOUT_MS);
     let markClosed!: () => void;
     this.closed = new Promise((resolve) => (markClosed = resolve));
     ws.on('message', (data, isBinary) => {
@@ -71,6 +73,7 @@ export class DesktopSession {
     ws.on('error', (err) => deps.logger.warn({ session: this.id, err: err.message }, 'desktop socket error'));
     ws.on('close', (code) => {
       this.closing = true;
+      this.clearHelloTimer();
       deps.logger.info({ session: this.id, org: token.orgId, device: this.device?.deviceId, code }, 'desktop disconnected');
       this.enqueue(async () => {
         this.inFlight.clear();
@@ -84,6 +87,11 @@ export class DesktopSession {
         markClosed();
       });
     });
+  }
+
+  private clearHelloTimer(): void {
+    if (this.helloTimer) clearTimeout(this.helloTimer);
+    this.helloTimer = null;
   }
 
   get orgId(): string {
@@ -199,6 +207,7 @@ export class DesktopSession {
     if (this.device !== null) return this.close(CLOSE_CODES.unexpectedFrame, 'hello came twice');
     if (frame.protocolVersion !== PROTOCOL_VERSION) return this.close(CLOSE_CODES.unsupportedVersion, `protocol version ${frame.protocolVersion} is not supported (this relay speaks ${PROTOCOL_VERSION})`);
     this.device = frame.device;
+    this.clearHelloTimer();
     await this.deps.onHello(this);
     await this.deps.store.upsertDevice({ orgId: this.orgId, deviceId: frame.device.deviceId, name: frame.device.name, os: frame.device.os, appVersion: frame.appVersion, lastSeenAt: new Date().toISOString() });
     const bindings = await this.announce(frame.workspaces, true);

@@ -1,0 +1,90 @@
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
+import { runCli } from './cli.js';
+import { openAdmin } from './relay-admin.js';
+import { SqliteStore } from './store/sqlite-store.js';
+import { hashToken } from './tokens.js';
+
+let dir: string;
+let out: string[];
+let err: string[];
+beforeEach(async () => {
+  dir = await mkdtemp(join(tmpdir(), 'tether-cli-'));
+  out = [];
+  err = [];
+  vi.spyOn(console, 'log').mockImplementation((...args: unknown[]) => void out.push(args.join(' ')));
+  vi.spyOn(console, 'error').mockImplementation((...args: unknown[]) => void err.push(args.join(' ')));
+});
+afterEach(async () => {
+  vi.restoreAllMocks();
+  await rm(dir, { recursive: true, force: true });
+});
+
+describe('runCli', () => {
+  describe('token create', () => {
+    it('prints the token alone on its last line and stores only its hash', async () => {
+      expect(await runCli(['org', 'create', 'acme', '--data-dir', dir])).toBe(0);
+      expect(await runCli(['token', 'create', '--org', 'acme', '--kind', 'desktop', '--name', 'laptop', '--data-dir', dir])).toBe(0);
+      const token = out.at(-1)!;
+      expect(token).toMatch(/^tdt_[A-Za-z0-9_-]{43}$/);
+      const store = new SqliteStore(dir);
+      const record = await store.findTokenByHash(hashToken(token));
+      expect(record).toMatchObject({ kind: 'desktop', name: 'laptop', hash: hashToken(token) });
+      expect(JSON.stringify(record)).not.toContain(token);
+      store.close();
+    });
+  });
+
+  describe('token list and revoke', () => {
+    it('lists tokens and revokes one by id', async () => {
+      const admin = openAdmin(dir);
+      await admin.createOrg('acme');
+      const { id } = await admin.createToken({ org: 'acme', kind: 'platform', name: 'backend' });
+      admin.close();
+      expect(await runCli(['token', 'list', '--org', 'acme', '--data-dir', dir])).toBe(0);
+      expect(out.at(-1)).toMatch(new RegExp(`^${id}\tplatform\t.*\tactive\tbackend$`));
+      expect(await runCli(['token', 'revoke', id, '--data-dir', dir])).toBe(0);
+      expect(await runCli(['token', 'revoke', id, '--data-dir', dir])).toBe(1);
+      await runCli(['token', 'list', '--org', 'acme', '--data-dir', dir]);
+      expect(out.at(-1)).toContain('revoked');
+    });
+
+    it('takes the data dir from TETHER_RELAY_DATA_DIR', async () => {
+      vi.stubEnv('TETHER_RELAY_DATA_DIR', dir);
+      try {
+        expect(await runCli(['org', 'create', 'envorg'])).toBe(0);
+        const admin = openAdmin(dir);
+        expect(await admin.listTokens('envorg')).toEqual([]);
+        admin.close();
+      } finally {
+        vi.unstubAllEnvs();
+      }
+    });
+  });
+
+  describe('bad usage', () => {
+    it.each([
+      [['token', 'create', '--org', 'acme', '--kind', 'root']],
+      [['token', 'create', '--kind', 'desktop']],
+      [['org', 'create']],
+      [['org', 'create', 'a', 'b']],
+      [['serve', '--bogus']],
+      [['serve', '--tls-cert', 'only-cert.pem']],
+      [['frobnicate']],
+    ])('exits 2 with a clear message for %j', async (args) => {
+      expect(await runCli([...args, '--data-dir', dir])).toBe(2);
+      expect(err.join('\n')).toContain('Usage:');
+    });
+
+    it('exits 1 naming the code for an unknown org or a duplicate', async () => {
+      expect(await runCli(['token', 'create', '--org', 'nope', '--kind', 'desktop', '--data-dir', dir])).toBe(1);
+      expect(err.at(-1)).toContain('not_found');
+      await runCli(['org', 'create', 'acme', '--data-dir', dir]);
+      expect(await runCli(['org', 'create', 'acme', '--data-dir', dir])).toBe(1);
+      expect(err.at(-1)).toContain('already_exists');
+      expect(await runCli(['org', 'create', 'Not A Slug', '--data-dir', dir])).toBe(1);
+    });
+  });
+});
