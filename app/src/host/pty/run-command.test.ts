@@ -4,7 +4,7 @@ import { COMMAND_OUTPUT_HEAD_BYTES, COMMAND_OUTPUT_TAIL_BYTES, TetherError, runC
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { isProcessAlive } from './process-tree.js';
 import { createShellTools, type ShellTools } from './shell-tools.js';
-import { tempWorkspace, toolContext, waitFor, type TempWorkspace } from './test-fixtures.js';
+import { expectNoProcessesLeft, tempWorkspace, toolContext, waitFor, type TempWorkspace } from './test-fixtures.js';
 
 /** Arguments as the host passes them: parsed by the catalog's schema (defaults filled in). */
 const args = (input: Record<string, unknown>) => runCommandArgs.parse(input);
@@ -32,6 +32,7 @@ describe('createShellTools', () => {
   afterEach(async () => {
     await tools.dispose();
     await ws.remove();
+    await expectNoProcessesLeft();
   });
 
   const run = (input: Record<string, unknown>, ctx = toolContext(ws)) => tools.handlers.run_command!(args(input), ctx);
@@ -87,6 +88,19 @@ describe('createShellTools', () => {
         expect(result.output).toMatch(/^HOME=/m);
       } finally {
         await secretTools.dispose();
+      }
+    });
+
+    it('does not show a TETHER_TOKEN or *_SECRET of process.env to the command', async () => {
+      process.env.TETHER_TOKEN = 'tdt_from_process_env';
+      process.env.BENCH_SECRET = 'from_process_env';
+      try {
+        const result = await run({ command: 'env; echo "token=[$TETHER_TOKEN]"' });
+        expect(result.output).not.toContain('from_process_env');
+        expect(result.output).toContain('token=[]');
+      } finally {
+        delete process.env.TETHER_TOKEN;
+        delete process.env.BENCH_SECRET;
       }
     });
 

@@ -5,7 +5,7 @@ import path from 'node:path';
 import { TetherError, runCommandArgs, shellStartArgs } from '@tether/shared';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { createShellTools, type ShellTools } from './shell-tools.js';
-import { tempWorkspace, toolContext, waitFor, type TempWorkspace } from './test-fixtures.js';
+import { expectNoProcessesLeft, tempWorkspace, toolContext, waitFor, type TempWorkspace } from './test-fixtures.js';
 
 function bwrapWorks(): boolean {
   if (process.platform !== 'linux') return false;
@@ -40,6 +40,7 @@ describe('createShellTools', () => {
     await tools?.dispose();
     tools = undefined;
     await ws.remove();
+    await expectNoProcessesLeft();
     await rm(outside, { recursive: true, force: true });
   });
 

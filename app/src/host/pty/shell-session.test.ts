@@ -4,7 +4,7 @@ import { TetherError, shellStartArgs } from '@tether/shared';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { isProcessAlive } from './process-tree.js';
 import { createShellTools, type ShellTools, type ShellToolsOptions } from './shell-tools.js';
-import { tempWorkspace, toolContext, waitFor, type TempWorkspace } from './test-fixtures.js';
+import { expectNoProcessesLeft, tempWorkspace, toolContext, waitFor, type TempWorkspace } from './test-fixtures.js';
 
 async function expectCode(promise: Promise<unknown>, code: string): Promise<void> {
   const err = await promise.then(
@@ -50,6 +50,7 @@ describe('createShellTools', () => {
   afterEach(async () => {
     await tools.dispose();
     await ws.remove();
+    await expectNoProcessesLeft();
   });
 
   describe('shell_start / shell_write / shell_read', () => {

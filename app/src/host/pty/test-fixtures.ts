@@ -4,6 +4,7 @@ import path from 'node:path';
 import { setTimeout as delay } from 'node:timers/promises';
 import { PathGuard } from '../fs/path-guard.js';
 import type { ToolContext } from '../tools/tool-context.js';
+import { collectProcessTree } from './process-tree.js';
 
 /** A real temporary workspace folder for tests; `remove()` deletes it. */
 export interface TempWorkspace {
@@ -52,4 +53,19 @@ export async function waitFor(
     if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
     await delay(20);
   }
+}
+
+/** Waits until this test process has no child processes left (ptys, shells, sandboxes): the leak check. */
+export async function expectNoProcessesLeft(timeoutMs = 5000): Promise<void> {
+  let left: number[] = [];
+  await waitFor(
+    async () => {
+      left = await collectProcessTree(process.pid);
+      return left.length === 0;
+    },
+    timeoutMs,
+    'every child process to be gone',
+  ).catch(() => {
+    throw new Error(`processes left running: ${left.join(', ')}`);
+  });
 }
