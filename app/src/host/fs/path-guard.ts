@@ -19,6 +19,8 @@ export interface ResolvedPath {
   entry: string;
   /** True when the final component is a symlink (to somewhere inside the workspace). */
   isSymlink: boolean;
+  /** The lstat of `abs` taken while resolving, when the final component is not a symlink (saves a syscall). */
+  stats?: Stats;
 }
 
 /** Why the guard refused a path; carried in the error's details (never any outside data). */
@@ -96,6 +98,7 @@ export class PathGuard {
     let exists = true;
     let isSymlink = false;
     let entry = this.root;
+    let stats: Stats | undefined;
     for (let i = 0; i < parts.length; i++) {
       const name = parts[i] as string;
       const next = path.join(cur, name);
@@ -122,9 +125,12 @@ export class PathGuard {
         if (last) isSymlink = true;
       } else {
         cur = next;
+        if (last) stats = st;
       }
     }
-    return { abs: cur, rel: parts.length === 0 ? '.' : parts.join('/'), exists, entry, isSymlink };
+    const resolved: ResolvedPath = { abs: cur, rel: parts.length === 0 ? '.' : parts.join('/'), exists, entry, isSymlink };
+    if (stats) resolved.stats = stats;
+    return resolved;
   }
 
   /** Workspace-relative posix path of a real path inside the root (for walk results). */

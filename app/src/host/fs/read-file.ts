@@ -6,8 +6,11 @@ import type { PathGuard } from './path-guard.js';
 /** Bytes read per syscall while scanning: large, so a 100 MB file is ~100 reads. */
 const SCAN_BUFFER_BYTES = 1024 * 1024;
 
+/** Bytes read per step while looking for a page: about one page of typical lines. */
+const PAGE_READ_BYTES = 256 * 1024;
+
 /** A byte offset is remembered every this many lines, so a page deep in a huge file starts close by. */
-const CHECKPOINT_LINES = 4096;
+const CHECKPOINT_LINES = 1024;
 
 /** A NUL byte in this many leading bytes makes a file binary (git's heuristic). */
 const BINARY_SNIFF_BYTES = 8000;
@@ -75,10 +78,10 @@ async function buildIndex(handle: FileHandle, size: number): Promise<LineIndex> 
 }
 
 /** Opens a regular file for reading; FIFOs, devices, sockets and folders are refused unopened. */
-export async function openRegularFile(abs: string, rel: string): Promise<{ handle: FileHandle; st: Stats }> {
+export async function openRegularFile(abs: string, rel: string, known?: Stats): Promise<{ handle: FileHandle; st: Stats }> {
   let pre: Stats;
   try {
-    pre = await lstat(abs);
+    pre = known ?? (await lstat(abs));
   } catch {
     throw new TetherError('not_found', `No such file: ${rel}`);
   }
@@ -109,7 +112,7 @@ export async function readFileTool(
 ): Promise<ToolResult<'read_file'>> {
   const target = await guard.resolve(args.path);
   if (!target.exists) throw new TetherError('not_found', `No such file: ${target.rel}`);
-  const { handle, st } = await openRegularFile(target.abs, target.rel);
+  const { handle, st } = await openRegularFile(target.abs, target.rel, target.stats);
   try {
     const offset = args.offset ?? 0;
     if (args.encoding === 'base64') {
@@ -185,37 +188,38 @@ async function readLines(
     end = lineEnd;
     return count === want;
   };
-  const buf = Buffer.allocUnsafe(SCAN_BUFFER_BYTES);
+  // Chunks are fresh buffers so the page is assembled from what the scan read: no second read.
+  const kept: { pos: number; data: Buffer }[] = [];
   let pos = from;
   while (!done) {
-    const { bytesRead } = await handle.read(buf, 0, buf.length, pos);
+    const data = Buffer.allocUnsafe(PAGE_READ_BYTES);
+    const { bytesRead } = await handle.read(data, 0, data.length, pos);
     if (bytesRead === 0) {
       if (start !== -1 && count < want && pos > (end === -1 ? start : end)) onLineEnd(pos); // last line, no newline
       break;
     }
-    let i = buf.indexOf(10, 0);
+    let i = data.indexOf(10, 0);
     while (i !== -1 && i < bytesRead) {
       if (onLineEnd(pos + i + 1)) {
         done = true;
         break;
       }
-      i = buf.indexOf(10, i + 1);
+      i = data.indexOf(10, i + 1);
     }
+    if (start !== -1) kept.push({ pos, data: data.subarray(0, bytesRead) });
     pos += bytesRead;
     // Stop reading once the page can no longer fit (the current line alone is too long).
     if (!done && start !== -1 && pos - (end === -1 ? start : end) > MAX_READ_BYTES) done = onLineEnd(pos) || true;
   }
   if (end === -1) end = start === -1 ? 0 : start;
   if (start === -1) start = end;
-  const length = end - start;
-  const out = Buffer.allocUnsafe(length);
-  let got = 0;
-  while (got < length) {
-    const { bytesRead } = await handle.read(out, got, length - got, start + got);
-    if (bytesRead === 0) break;
-    got += bytesRead;
+  const parts: Buffer[] = [];
+  for (const chunk of kept) {
+    const from = Math.max(start, chunk.pos);
+    const to = Math.min(end, chunk.pos + chunk.data.length);
+    if (to > from) parts.push(chunk.data.subarray(from - chunk.pos, to - chunk.pos));
   }
-  let bytes: Buffer = out.subarray(0, got);
+  let bytes: Buffer = Buffer.concat(parts, end - start);
   if (cut && bytes.length === MAX_READ_BYTES) bytes = trimPartialUtf8(bytes);
   return { content: bytes.toString('utf8'), count, cut };
 }
