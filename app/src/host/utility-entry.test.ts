@@ -27,6 +27,7 @@ const adapt = (port) => ({
 process.parentPort = { on: (event, listener) => { listeners.push(listener); }, postMessage: (message) => process.send({ toMain: message }) };
 const deliver = (data, ports = []) => { for (const listener of listeners) listener({ data, ports }); };
 await import(process.env.ENTRY_URL);
+process.send({ envToken: process.env.TETHER_TOKEN ?? null });
 const { port1, port2 } = new MessageChannel();
 port2.on('message', (message) => process.send({ fromHost: message }));
 // Sent before the host is ready: it must be answered once it is.
@@ -72,7 +73,9 @@ describe('utility-entry', () => {
     child.stderr?.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
     const toMain: unknown[] = [];
     const fromHost: unknown[] = [];
-    child.on('message', (message: { toMain?: unknown; fromHost?: unknown }) => {
+    const envTokens: unknown[] = [];
+    child.on('message', (message: { toMain?: unknown; fromHost?: unknown; envToken?: unknown }) => {
+      if ('envToken' in message) envTokens.push(message.envToken);
       if (message.toMain) toMain.push(message.toMain);
       if (message.fromHost) fromHost.push(message.fromHost);
     });
@@ -84,6 +87,7 @@ describe('utility-entry', () => {
     expect(response).toMatchObject({ kind: 'response', id: 1, ok: true });
     const state = desktopStateSchema.parse(response.result);
     expect(state.hasToken).toBe(true);
+    expect(envTokens).toEqual([null]);
     expect(stderr).toContain('ignored a message from the main process');
     expect(stderr).not.toContain('tdt_test_only');
 
