@@ -136,6 +136,27 @@ test('Deny refuses the call with confirmation_denied and writes nothing', async 
   await expect(dialog()).toBeHidden();
 });
 
+test('several pending confirmations queue, and focus stays inside the dialog', async () => {
+  const calls = [
+    platform.call(runtime.id, 'write_file', { path: 'q1.txt', content: '1\n' }),
+    platform.call(runtime.id, 'write_file', { path: 'q2.txt', content: '2\n' }),
+  ];
+  await expect(dialog()).toContainText('+1 more waiting');
+  const first = (await dialog().textContent())?.includes('q1.txt') ? 'q1.txt' : 'q2.txt';
+  const second = first === 'q1.txt' ? 'q2.txt' : 'q1.txt';
+  for (let i = 0; i < 6; i++) {
+    await page.keyboard.press('Tab');
+    expect(await dialog().evaluate((el) => el.contains(document.activeElement))).toBe(true);
+  }
+  await armed();
+  await page.keyboard.press('d');
+  await expect(dialog()).toContainText(second);
+  await expect(dialog()).not.toContainText('more waiting');
+  await dialog().getByRole('button', { name: /Deny/ }).click();
+  for (const outcome of await Promise.all(calls)) expect(outcome.body.error?.code).toBe('confirmation_denied');
+  await expect(dialog()).toBeHidden();
+});
+
 test('a shell command shows the command and cwd (dark mode)', async ({ browser }) => {
   await context.close();
   await openContext(browser, 'dark', true);
@@ -194,18 +215,18 @@ test('removing a workspace archives its runtime at the relay', async () => {
 test('the activity view shows every call, newest first, filterable', async () => {
   await page.getByRole('button', { name: 'Activity' }).click();
   const rows = page.getByRole('row');
-  // Header + read, b, a, shell (denied), denied.txt, notes.md = 7 rows. The call made while
-  // paused is refused by the relay itself, so it never reaches this desktop's log.
-  await expect(rows).toHaveCount(7);
+  // Header + read, b, a, shell (denied), q2, q1, denied.txt, notes.md = 9 rows. The call made
+  // while paused is refused by the relay itself, so it never reaches this desktop's log.
+  await expect(rows).toHaveCount(9);
   await expect(rows.nth(1)).toContainText('read_file');
   await expect(rows.nth(1)).toContainText('ok');
-  await expect(page.getByRole('row', { name: /confirmation_denied/ })).toHaveCount(2);
+  await expect(page.getByRole('row', { name: /confirmation_denied/ })).toHaveCount(4);
   await expect(rows.last()).toContainText('notes.md');
   await snap('06-activity-dark');
 
   await expect(page.getByRole('row', { name: /allowed \(for a while\)/ })).toContainText('b.txt');
   await page.getByLabel('Outcome').selectOption('error');
-  await expect(rows).toHaveCount(3);
+  await expect(rows).toHaveCount(5);
   await page.getByLabel('Outcome').selectOption('');
   await page.getByLabel('Tool').selectOption('run_command');
   await expect(rows).toHaveCount(2);
@@ -213,7 +234,7 @@ test('the activity view shows every call, newest first, filterable', async () =>
 
   // Live: a new call appears without reloading.
   await platform.call(runtime.id, 'stat', { path: 'a.txt' });
-  await expect(rows).toHaveCount(8);
+  await expect(rows).toHaveCount(10);
   await expect(rows.nth(1)).toContainText('stat');
 });
 
@@ -227,7 +248,7 @@ test('settings and the light theme', async ({ browser }) => {
   await expect(page.getByRole('status').filter({ hasText: 'Settings saved.' })).toBeVisible();
   await snap('07-settings');
   await page.getByRole('button', { name: 'Activity' }).click();
-  await expect(page.getByRole('row')).toHaveCount(8);
+  await expect(page.getByRole('row')).toHaveCount(10);
   await snap('08-activity');
 });
 
