@@ -72,6 +72,8 @@ describe('runCli', () => {
       [['org', 'create', 'a', 'b']],
       [['serve', '--bogus']],
       [['serve', '--tls-cert', 'only-cert.pem']],
+      [['serve', '--max-in-flight-per-runtime', '0']],
+      [['serve', '--port', 'eighty']],
       [['frobnicate']],
     ])('exits 2 with a clear message for %j', async (args) => {
       expect(await runCli([...args, '--data-dir', dir])).toBe(2);

@@ -6,6 +6,8 @@ import { startRelay } from './relay-server.js';
 
 const USAGE = `Usage:
   tether-relay serve [--host 127.0.0.1] [--port 8787] [--data-dir DIR] [--tls-cert F --tls-key F] [--log-level info]
+                     [--heartbeat-interval-ms N] [--shutdown-grace-ms N] [--max-frame-bytes N] [--max-in-flight-per-runtime N]
+                     [--max-send-queue-bytes N] [--max-body-bytes N] [--call-log-max-rows N] [--call-log-max-age-ms N] [--max-connections N]
   tether-relay org create SLUG [--data-dir DIR]
   tether-relay token create --org SLUG --kind desktop|platform [--name N] [--data-dir DIR]
   tether-relay token list --org SLUG [--data-dir DIR]
@@ -15,26 +17,27 @@ Environment: TETHER_RELAY_HOST, TETHER_RELAY_PORT, TETHER_RELAY_DATA_DIR (defaul
 TETHER_RELAY_TLS_CERT, TETHER_RELAY_TLS_KEY, TETHER_RELAY_LOG_LEVEL, TETHER_RELAY_HEARTBEAT_INTERVAL_MS,
 TETHER_RELAY_SHUTDOWN_GRACE_MS, and the limits TETHER_RELAY_MAX_FRAME_BYTES, TETHER_RELAY_MAX_IN_FLIGHT_PER_RUNTIME,
 TETHER_RELAY_MAX_SEND_QUEUE_BYTES, TETHER_RELAY_MAX_BODY_BYTES, TETHER_RELAY_CALL_LOG_MAX_ROWS,
-TETHER_RELAY_CALL_LOG_MAX_AGE_MS, TETHER_RELAY_MAX_CONNECTIONS. Flags win over the environment.`;
+TETHER_RELAY_CALL_LOG_MAX_AGE_MS, TETHER_RELAY_MAX_CONNECTIONS (the same as the flags). Flags win over the environment.`;
 
 /** Wrong usage: message and exit code 2. */
 class UsageError extends Error {}
 
-/** Limit name → environment variable. */
-const LIMIT_ENV: Record<keyof RelayLimits, string> = {
-  maxFrameBytes: 'TETHER_RELAY_MAX_FRAME_BYTES',
-  maxInFlightPerRuntime: 'TETHER_RELAY_MAX_IN_FLIGHT_PER_RUNTIME',
-  maxSendQueueBytes: 'TETHER_RELAY_MAX_SEND_QUEUE_BYTES',
-  maxBodyBytes: 'TETHER_RELAY_MAX_BODY_BYTES',
-  callLogMaxRows: 'TETHER_RELAY_CALL_LOG_MAX_ROWS',
-  callLogMaxAgeMs: 'TETHER_RELAY_CALL_LOG_MAX_AGE_MS',
-  maxConnections: 'TETHER_RELAY_MAX_CONNECTIONS',
+/** Limit name → [flag, environment variable]. */
+const LIMIT_SETTINGS: Record<keyof RelayLimits, [string, string]> = {
+  maxFrameBytes: ['max-frame-bytes', 'TETHER_RELAY_MAX_FRAME_BYTES'],
+  maxInFlightPerRuntime: ['max-in-flight-per-runtime', 'TETHER_RELAY_MAX_IN_FLIGHT_PER_RUNTIME'],
+  maxSendQueueBytes: ['max-send-queue-bytes', 'TETHER_RELAY_MAX_SEND_QUEUE_BYTES'],
+  maxBodyBytes: ['max-body-bytes', 'TETHER_RELAY_MAX_BODY_BYTES'],
+  callLogMaxRows: ['call-log-max-rows', 'TETHER_RELAY_CALL_LOG_MAX_ROWS'],
+  callLogMaxAgeMs: ['call-log-max-age-ms', 'TETHER_RELAY_CALL_LOG_MAX_AGE_MS'],
+  maxConnections: ['max-connections', 'TETHER_RELAY_MAX_CONNECTIONS'],
 };
 
-function positiveInt(name: string, text: string | undefined): number | undefined {
+/** A whole-number setting; 0 is allowed only where it means something (port 0: any free port). */
+function positiveInt(name: string, text: string | undefined, min = 1): number | undefined {
   if (text === undefined || text === '') return undefined;
   const n = Number(text);
-  if (!Number.isSafeInteger(n) || n < 0) throw new UsageError(`${name} must be a whole number, got "${text}"`);
+  if (!Number.isSafeInteger(n) || n < min) throw new UsageError(`${name} must be a whole number of at least ${min}, got "${text}"`);
   return n;
 }
 
@@ -51,21 +54,23 @@ function parse(args: string[], options: Record<string, { type: 'string' }>, posi
 }
 
 async function serve(args: string[]): Promise<void> {
-  const { values, dataDir } = parse(args, { host: { type: 'string' }, port: { type: 'string' }, 'tls-cert': { type: 'string' }, 'tls-key': { type: 'string' }, 'log-level': { type: 'string' } }, 0);
+  const flags: Record<string, { type: 'string' }> = {};
+  for (const name of ['host', 'port', 'tls-cert', 'tls-key', 'log-level', 'heartbeat-interval-ms', 'shutdown-grace-ms', ...Object.values(LIMIT_SETTINGS).map(([flag]) => flag)]) flags[name] = { type: 'string' };
+  const { values, dataDir } = parse(args, flags, 0);
   const env = process.env;
   const cert = values['tls-cert'] ?? env.TETHER_RELAY_TLS_CERT;
   const key = values['tls-key'] ?? env.TETHER_RELAY_TLS_KEY;
   if ((cert === undefined) !== (key === undefined)) throw new UsageError('--tls-cert and --tls-key go together');
   const limits: Partial<RelayLimits> = {};
-  for (const [name, variable] of Object.entries(LIMIT_ENV) as Array<[keyof RelayLimits, string]>) {
-    const value = positiveInt(variable, env[variable]);
+  for (const [name, [flag, variable]] of Object.entries(LIMIT_SETTINGS) as Array<[keyof RelayLimits, [string, string]]>) {
+    const value = positiveInt(`--${flag}`, values[flag] ?? env[variable]);
     if (value !== undefined) limits[name] = value;
   }
-  const heartbeatIntervalMs = positiveInt('TETHER_RELAY_HEARTBEAT_INTERVAL_MS', env.TETHER_RELAY_HEARTBEAT_INTERVAL_MS);
-  const shutdownGraceMs = positiveInt('TETHER_RELAY_SHUTDOWN_GRACE_MS', env.TETHER_RELAY_SHUTDOWN_GRACE_MS);
+  const heartbeatIntervalMs = positiveInt('--heartbeat-interval-ms', values['heartbeat-interval-ms'] ?? env.TETHER_RELAY_HEARTBEAT_INTERVAL_MS);
+  const shutdownGraceMs = positiveInt('--shutdown-grace-ms', values['shutdown-grace-ms'] ?? env.TETHER_RELAY_SHUTDOWN_GRACE_MS);
   const relay = await startRelay({
     host: values.host ?? env.TETHER_RELAY_HOST ?? '127.0.0.1',
-    port: positiveInt('--port', values.port ?? env.TETHER_RELAY_PORT) ?? DEFAULT_PORT,
+    port: positiveInt('--port', values.port ?? env.TETHER_RELAY_PORT, 0) ?? DEFAULT_PORT,
     dataDir,
     logLevel: values['log-level'] ?? env.TETHER_RELAY_LOG_LEVEL ?? 'info',
     ...(cert !== undefined && key !== undefined ? { tls: { cert, key } } : {}),
