@@ -7,7 +7,13 @@ const STATE: DesktopState = {
   device: { id: 'd1', name: 'laptop' },
   hasToken: true,
   tokenStore: 'file',
-  settings: { relayUrl: 'http://127.0.0.1:8787', deviceName: 'laptop', launchAtLogin: false, keepAwake: false, connectOnStart: true },
+  settings: {
+    relayUrl: 'http://127.0.0.1:8787',
+    deviceName: 'laptop',
+    launchAtLogin: false,
+    keepAwake: false,
+    connectOnStart: true,
+  },
   workspaces: [],
   pendingConfirmations: [],
 };
@@ -34,7 +40,12 @@ describe('ChannelClient', () => {
     it('rejects with a TetherError carrying the host error code', async () => {
       const { client } = setup();
       const pending = client.request('workspace:remove', { id: 'w1' });
-      client.receive({ kind: 'response', id: 1, ok: false, error: { code: 'not_found', message: 'No such workspace.' } });
+      client.receive({
+        kind: 'response',
+        id: 1,
+        ok: false,
+        error: { code: 'not_found', message: 'No such workspace.' },
+      });
       await expect(pending).rejects.toMatchObject({ code: 'not_found', message: 'No such workspace.' });
     });
 
@@ -63,13 +74,26 @@ describe('ChannelClient', () => {
       const { client } = setup();
       const got: unknown[] = [];
       const off = client.on('confirm:resolved', (p) => got.push(p));
-      client.receive({ kind: 'event', event: 'confirm:resolved', payload: { confirmationId: 'c1', outcome: 'denied' } });
+      client.receive({
+        kind: 'event',
+        event: 'confirm:resolved',
+        payload: { confirmationId: 'c1', outcome: 'denied' },
+      });
       client.receive({ kind: 'event', event: 'confirm:resolved', payload: { confirmationId: 'c2', outcome: 'maybe' } });
       client.receive({ kind: 'event', event: 'shell:exec', payload: {} });
-      client.receive({ kind: 'event', event: 'confirm:resolved', payload: { confirmationId: 'c3', outcome: 'allowed' }, extra: 1 });
+      client.receive({
+        kind: 'event',
+        event: 'confirm:resolved',
+        payload: { confirmationId: 'c3', outcome: 'allowed' },
+        extra: 1,
+      });
       client.receive('not an object');
       off();
-      client.receive({ kind: 'event', event: 'confirm:resolved', payload: { confirmationId: 'c4', outcome: 'denied' } });
+      client.receive({
+        kind: 'event',
+        event: 'confirm:resolved',
+        payload: { confirmationId: 'c4', outcome: 'denied' },
+      });
       expect(got).toEqual([{ confirmationId: 'c1', outcome: 'denied' }]);
     });
   });
