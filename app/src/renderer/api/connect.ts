@@ -15,8 +15,6 @@ export interface Connection {
   link(): LinkState;
   /** The folder picker under Electron; undefined in a browser (the UI shows a path field). */
   pickFolder?: () => Promise<string | null>;
-  /** A native notification under Electron, if the preload offers one. */
-  notify?: (title: string, body: string) => void;
 }
 
 /** Why the browser cannot reach the host (no secret in the URL). */
@@ -32,7 +30,6 @@ export function connect(): Connection {
       onLink: () => () => {},
       link: () => 'open',
       pickFolder: () => bridge.pickFolder(),
-      ...(bridge.notify ? { notify: (t: string, b: string) => bridge.notify?.(t, b) } : {}),
     };
   }
   const secret = takeSecret();

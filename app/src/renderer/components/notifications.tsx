@@ -5,10 +5,15 @@ import type { Connection } from '../api/connect.js';
 /** Remembers that the person said "not now" to notifications in this browser. */
 const DISMISSED_KEY = 'tether.notificationsDismissed';
 
-/** Shows a native notification for each new confirmation while the window is hidden. */
+/**
+ * Shows a native notification for each new confirmation while the browser tab is hidden.
+ * Under Electron the main process already announces them (and raises the window), so the
+ * window does not announce them a second time.
+ */
 export function useConfirmationNotifications(connection: Connection, pending: ConfirmationRequest[]): void {
   const seen = useRef(new Set<string>());
   useEffect(() => {
+    if (connection.kind !== 'browser') return;
     for (const c of pending) {
       if (seen.current.has(c.id)) continue;
       seen.current.add(c.id);
@@ -16,8 +21,7 @@ export function useConfirmationNotifications(connection: Connection, pending: Co
       const title = `Tether: allow ${c.tool} in ${c.workspaceName}?`;
       const body =
         c.detail.kind === 'shell' ? c.detail.command : c.detail.kind === 'write' ? c.detail.path : c.detail.summary;
-      if (connection.notify) connection.notify(title, body);
-      else if (typeof Notification !== 'undefined' && Notification.permission === 'granted') {
+      if (typeof Notification !== 'undefined' && Notification.permission === 'granted') {
         const n = new Notification(title, { body, tag: c.id, requireInteraction: true });
         n.onclick = () => {
           window.focus();
