@@ -245,6 +245,24 @@ describe('createShellTools', () => {
       expect(refusals).toBeGreaterThan(0);
     });
 
+    it('reads the rest and finishes when the command exits while the pty is paused', async () => {
+      // The far side never drains; the command writes a little and exits, its last bytes still in the pty.
+      const chunks: string[] = [];
+      const ctx = toolContext(ws, {
+        onOutput: (chunk) => {
+          chunks.push(chunk);
+          return false;
+        },
+        whenDrained: () => new Promise<void>(() => undefined),
+      });
+      // Small enough (about 12 KB) to fit in the pty's buffers, so the command can end while paused.
+      const result = await run({ command: 'seq 1 1000; sleep 0.2; seq 1001 2000; echo end' }, ctx);
+      expect(result.exitCode).toBe(0);
+      const lines = chunks.join('').replace(/\r/g, '').split('\n').filter(Boolean);
+      expect(lines).toEqual([...Array.from({ length: 2000 }, (_, i) => String(i + 1)), 'end']);
+      expect(result.output.endsWith('end\r\n')).toBe(true);
+    });
+
     it('fails unavailable after dispose', async () => {
       await tools.dispose();
       await expectCode(run({ command: 'true' }), 'unavailable');

@@ -203,7 +203,7 @@ describe('createShellTools', () => {
 
   describe('idle reaping', () => {
     it('kills a session nobody read or wrote for idleMs', async () => {
-      make({ idleMs: 300 });
+      make({ idleMs: 1000 });
       const ctx = toolContext(ws);
       const { sessionId } = await start({ command: 'echo $$ > sh.pid; exec sleep 300' }, ctx);
       await waitFor(() =>
