@@ -82,7 +82,8 @@ export function ConfirmationDialog({
   }
 
   return (
-    <div className="overlay">
+    // A click on the backdrop must not move focus out of the dialog (its keys would stop working).
+    <div className="overlay" onMouseDown={(e) => e.target === e.currentTarget && e.preventDefault()}>
       <div
         ref={dialogRef}
         className="dialog"
@@ -91,6 +92,7 @@ export function ConfirmationDialog({
         aria-labelledby={`${id}-title`}
         aria-describedby={`${id}-desc`}
         data-armed={armed}
+        tabIndex={-1}
         onKeyDown={onKeyDown}
       >
         <header className="dialog-head">
