@@ -59,8 +59,11 @@ async function main(): Promise<void> {
   const hostArgs = ['--config-dir', configDir];
   if (launch.relayUrl) hostArgs.push('--relay', launch.relayUrl);
   for (const workspace of launch.workspaces) hostArgs.push('--workspace', workspace);
-  // A --token goes to the host in its environment, never its argv (`ps` shows argv).
-  const hostEnv: NodeJS.ProcessEnv = { ...process.env, ...(launch.token ? { TETHER_TOKEN: launch.token } : {}) };
+  // The token (--token or TETHER_TOKEN) goes to the host in its environment, never its argv
+  // (`ps` shows argv), and leaves main's own environment so nothing main starts later inherits it.
+  const token = launch.token ?? process.env.TETHER_TOKEN;
+  delete process.env.TETHER_TOKEN;
+  const hostEnv: NodeJS.ProcessEnv = { ...process.env, ...(token ? { TETHER_TOKEN: token } : {}) };
 
   const openedAtLogin = process.platform === 'darwin' && app.getLoginItemSettings().wasOpenedAtLogin;
   const shell = new DesktopShell({
