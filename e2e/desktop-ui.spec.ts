@@ -71,6 +71,7 @@ test('onboarding: the person enters the relay and token and gets connected', asy
   await snap('01-onboarding');
   await page.getByRole('button', { name: 'Save and connect' }).click();
   await expect(page.getByRole('heading', { name: 'Connected' })).toBeVisible();
+  await expect(page.getByText('token in a private file')).toBeVisible();
   await page.getByRole('region', { name: 'Notifications' }).getByRole('button', { name: 'Not now' }).click();
   await expect(page.getByRole('region', { name: 'Notifications' })).toHaveCount(0);
 });

@@ -78,7 +78,13 @@ export async function startStack(): Promise<Stack> {
     {
       cwd: dir,
       // No TETHER_TOKEN: the person enters the token in the UI. No terminal: the UI answers.
-      env: { ...process.env, TETHER_TOKEN: '' },
+      // No session bus, so no Secret Service: the host keeps the test token in its config dir's
+      // 0600 file instead of overwriting a developer's real Tether token in the OS keychain.
+      env: {
+        ...process.env,
+        TETHER_TOKEN: '',
+        DBUS_SESSION_BUS_ADDRESS: 'unix:path=/nonexistent/tether-e2e-no-keychain',
+      },
       stdio: ['ignore', 'pipe', 'pipe'],
     },
   );
