@@ -3,6 +3,7 @@
 // desktop token and a platform key (made on first run, kept in .tether/local.json, mode 0600),
 // and Tether Desktop connected to it: Electron where its binary is installed, otherwise the
 // headless host with the UI served on a local URL. Ctrl-C stops everything.
+// `--no-build` skips the (incremental) build step.
 import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, readdirSync, statSync, writeFileSync, chmodSync } from 'node:fs';
 import { createRequire } from 'node:module';
@@ -104,15 +105,17 @@ async function bootstrap(relay) {
 }
 
 function electronBinary() {
+  const require = createRequire(join(root, 'app', 'package.json'));
+  let packageDir;
   try {
-    const require = createRequire(join(root, 'app', 'package.json'));
-    const path = require('electron');
-    const dist = join(dirname(require.resolve('electron/package.json')), 'dist');
-    if (typeof path === 'string' && existsSync(dist) && existsSync(path)) return path;
+    packageDir = dirname(require.resolve('electron/package.json'));
   } catch {
-    // the electron package is there for its types only; its binary was never downloaded
+    return null;
   }
-  return null;
+  // Only then require('electron'): without its binary it would try to download one.
+  if (!existsSync(join(packageDir, 'dist')) || !existsSync(join(packageDir, 'path.txt'))) return null;
+  const binary = require('electron');
+  return typeof binary === 'string' && existsSync(binary) ? binary : null;
 }
 
 async function waitForRuntime(relayUrl, platformKey) {
@@ -133,7 +136,8 @@ async function waitForRuntime(relayUrl, platformKey) {
 }
 
 async function main() {
-  build();
+  // `npm start -- --no-build` runs what is built already (e.g. while a colleague's file does not compile).
+  if (!process.argv.includes('--no-build')) build();
   mkdirSync(relayDataDir, { recursive: true, mode: 0o700 });
   const { startRelay } = await import(pathToFileURL(join(root, 'relay', 'dist', 'index.js')).href);
   const relay = await startRelay({ host: RELAY_HOST, port: RELAY_PORT, dataDir: relayDataDir, logLevel: 'warn' });
@@ -152,6 +156,7 @@ async function main() {
 
   const electron = electronBinary();
   let child;
+  let uiUrl = null;
   if (electron) {
     say('Starting Tether Desktop (Electron)…');
     child = spawn(electron, [join(root, 'app'), ...desktopArgs], { cwd: root, env, stdio: 'inherit' });
@@ -167,7 +172,15 @@ async function main() {
         stdio: ['inherit', 'pipe', 'inherit'],
       },
     );
-    child.stdout.on('data', (data) => process.stdout.write(data));
+    // The host prints its UI address on stdout; it goes into the summary below.
+    let printed = '';
+    child.stdout.setEncoding('utf8').on('data', (data) => {
+      if (uiUrl === null) {
+        printed += data;
+        const match = /Tether Desktop UI: (\S+)/.exec(printed);
+        if (match) uiUrl = match[1];
+      } else process.stdout.write(data);
+    });
   }
 
   say();
@@ -184,6 +197,15 @@ async function main() {
       `       -d '{"tool":"read_file","args":{"path":"README.md"}}' ${relay.url}/v1/runtimes/${runtimeId}/calls`,
   );
   say(`MCP server of the runtime (Streamable HTTP, same bearer key): ${relay.url}/v1/runtimes/${runtimeId}/mcp`);
+  if (!electron) {
+    const started = Date.now();
+    while (uiUrl === null && Date.now() - started < RUNTIME_WAIT_MS && child.exitCode === null)
+      await new Promise((r) => setTimeout(r, 100));
+    say();
+    say(
+      `Tether Desktop UI (open in a browser; the link carries its secret): ${uiUrl ?? '(not printed yet: see the log above)'}`,
+    );
+  }
   if (!runtime) say('(no runtime connected yet: add a workspace in Tether Desktop, then list runtimes for its id)');
   say();
   say('Ctrl-C stops the desktop and the relay.');
