@@ -153,6 +153,19 @@ describe('RelayCore', () => {
     });
   });
 
+  describe('frame size', () => {
+    it('refuses a call that would not fit in one desktop frame with too_large, and the desktop stays connected', async () => {
+      const t = await startTestRelay({ limits: { maxFrameBytes: 64 * 1024 } });
+      const { desktop, runtimeId } = await connect(t);
+      const res = await post(t, runtimeId, { tool: 'write_file', args: { path: 'big.txt', content: 'x'.repeat(100 * 1024) } });
+      expect(res.status).toBe(413);
+      expect(res.body.error.code).toBe('too_large');
+      desktop.onCall = (call, d) => d.succeed(call.id, 'small one fine');
+      expect((await post(t, runtimeId, { tool: 'write_file', args: { path: 'small.txt', content: 'x' } })).body.result).toBe('small one fine');
+      expect(desktop.ws.readyState).toBe(desktop.ws.OPEN);
+    });
+  });
+
   describe('re-delivery', () => {
     it('re-delivers an unanswered call with the same id after the device reconnects', async () => {
       const t = await startTestRelay();

@@ -157,8 +157,13 @@ export class RelayCore implements RelayServices {
     };
     this.pending.set(callId, pending);
     this.watchSignal(pending, options.signal);
-    await this.store.insertCall({ id: callId, orgId: principal.orgId, runtimeId, tool: request.tool, caller: principal.label, tokenId: principal.tokenId, startedAt: new Date(now).toISOString(), finishedAt: null, outcome: null, durationMs: null });
-    await this.bus.send(presence.nodeId, { kind: 'call', origin: this.bus.nodeId, call });
+    try {
+      await this.store.insertCall({ id: callId, orgId: principal.orgId, runtimeId, tool: request.tool, caller: principal.label, tokenId: principal.tokenId, startedAt: new Date(now).toISOString(), finishedAt: null, outcome: null, durationMs: null });
+      await this.bus.send(presence.nodeId, { kind: 'call', origin: this.bus.nodeId, call });
+    } catch (err) {
+      this.finish(pending, { ok: false, error: errorValue('internal') });
+      throw new Error('could not start the call', { cause: err });
+    }
     return { callId, done };
   }
 

@@ -43,6 +43,19 @@ export const DEFAULT_HEARTBEAT_INTERVAL_MS = HEARTBEAT_INTERVAL_MS;
 /** How long `close()` lets in-flight calls finish before failing them with `unavailable`. */
 export const DEFAULT_SHUTDOWN_GRACE_MS = 10_000;
 
+/**
+ * Frames of one desktop read but not yet handled (each may wait on a store write). Above this
+ * the socket is paused, so a flooding desktop is slowed by TCP instead of growing memory.
+ */
+export const MAX_QUEUED_FRAMES = 256;
+
+/**
+ * Unsent bytes on one SSE response above which droppable events (output chunks, file changes)
+ * are skipped: a slow platform client must not grow the relay's memory. The call's result still
+ * carries the whole (capped) output, and state events are never skipped.
+ */
+export const SSE_MAX_BUFFERED_BYTES = 4 * 1024 * 1024;
+
 /** A connection that has not said hello by then is closed (4422): it holds a slot without being a desktop. */
 export const HELLO_TIMEOUT_MS = 10_000;
 

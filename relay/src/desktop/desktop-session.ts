@@ -12,7 +12,7 @@ import {
   type RelayFrame,
 } from '@tether/shared';
 import type { Bus, RoutedCall } from '../bus/bus.js';
-import { HELLO_TIMEOUT_MS, type RelayLimits } from '../relay-limits.js';
+import { HELLO_TIMEOUT_MS, MAX_QUEUED_FRAMES, type RelayLimits } from '../relay-limits.js';
 import type { RuntimeDirectory } from '../runtime-directory.js';
 import type { Store, TokenRecord } from '../store/store.js';
 import { newId } from '../tokens.js';
@@ -50,6 +50,7 @@ export class DesktopSession {
   private readonly inFlight = new Map<string, { runtimeId: string; origin: string }>();
   private missedPongs = 0;
   private queue: Promise<void> = Promise.resolve();
+  private queued = 0;
   private closing = false;
   private helloTimer: NodeJS.Timeout | null;
   /** Resolves once the close was fully handled (runtimes detached). */
@@ -141,8 +142,11 @@ export class DesktopSession {
       for (const entry of this.inFlight.values()) if (entry.runtimeId === call.runtimeId) running++;
       if (running >= this.deps.limits.maxInFlightPerRuntime) return fail('busy', `${running} calls are in flight for this runtime (limit ${this.deps.limits.maxInFlightPerRuntime})`);
       if (this.ws.bufferedAmount > this.deps.limits.maxSendQueueBytes) return fail('busy', 'the desktop is not reading its connection fast enough');
+      const text = JSON.stringify({ type: 'call', id: call.id, runtimeId: call.runtimeId, workspaceId, tool: call.tool, args: call.args, deadline: call.deadline, caller: call.caller } satisfies RelayFrame);
+      // The desktop would close the whole connection over a frame past the limit: refuse this one call instead.
+      if (Buffer.byteLength(text) > this.deps.limits.maxFrameBytes) return fail('too_large', `the call does not fit in one frame of ${this.deps.limits.maxFrameBytes} bytes`);
       this.inFlight.set(call.id, { runtimeId: call.runtimeId, origin });
-      this.send({ type: 'call', id: call.id, runtimeId: call.runtimeId, workspaceId, tool: call.tool, args: call.args, deadline: call.deadline, caller: call.caller });
+      if (this.ws.readyState === this.ws.OPEN) this.ws.send(text);
       await this.deps.bus.send(origin, { kind: 'delivered', callId: call.id, sessionId: this.id });
     });
   }
@@ -159,9 +163,13 @@ export class DesktopSession {
   }
 
   private enqueue(task: () => Promise<unknown> | void): void {
+    if (++this.queued > MAX_QUEUED_FRAMES && !this.ws.isPaused) this.ws.pause();
     this.queue = this.queue.then(task).then(
-      () => undefined,
+      () => {
+        if (--this.queued <= MAX_QUEUED_FRAMES / 2 && this.ws.isPaused) this.ws.resume();
+      },
       (err: unknown) => {
+        this.queued--;
         // An unexpected failure ends this connection, never the process.
         this.deps.logger.error({ session: this.id, err: err instanceof Error ? err.message : String(err) }, 'desktop frame handling failed');
         this.close(1011, 'internal error');

@@ -95,7 +95,7 @@ export function registerPlatformRoutes(app: FastifyInstance, core: RelayCore, st
     const streaming = wantsEventStream(request);
     let stream: SseStream | null = null;
     const early: Array<[string, unknown]> = [];
-    const emit = (event: string, data: unknown) => (stream ? stream.send(event, data) : early.push([event, data]));
+    const emit = (event: string, data: unknown) => (stream ? stream.send(event, data, { droppable: event === 'output' }) : early.push([event, data]));
     const started = await core.startCall(principal, request.params.id, body.data, {
       signal: abort.signal,
       ...(streaming ? { onProgress: (p) => (p.status === 'output' ? emit('output', { chunk: p.chunk ?? '' }) : emit('status', { status: p.status })) } : {}),
@@ -133,7 +133,7 @@ export function registerPlatformRoutes(app: FastifyInstance, core: RelayCore, st
       if (event.type === 'state') {
         stream.send('state', { runtimeId: event.runtimeId, state: event.state, ...(event.reason !== undefined ? { reason: event.reason } : {}), lastSeenAt: event.lastSeenAt });
       } else {
-        stream.send('files', { runtimeId: event.runtimeId, changes: event.changes, dropped: event.dropped });
+        stream.send('files', { runtimeId: event.runtimeId, changes: event.changes, dropped: event.dropped }, { droppable: true });
       }
     });
     stream.onClose(unsubscribe);

@@ -1,5 +1,5 @@
 import type { FastifyReply } from 'fastify';
-import { SSE_KEEPALIVE_MS } from '../relay-limits.js';
+import { SSE_KEEPALIVE_MS, SSE_MAX_BUFFERED_BYTES } from '../relay-limits.js';
 
 /**
  * One Server-Sent Events response. Takes the raw response over from Fastify (hijack),
@@ -30,9 +30,14 @@ export class SseStream {
     return !this.ended;
   }
 
-  /** Sends one event whose data is JSON (one line, so no `data:` continuation is needed). */
-  send(event: string, data: unknown): void {
+  /**
+   * Sends one event whose data is JSON (one line, so no `data:` continuation is needed).
+   * A `droppable` event is skipped (false) while the client is too far behind.
+   */
+  send(event: string, data: unknown, options: { droppable?: boolean } = {}): boolean {
+    if (options.droppable && this.reply.raw.writableLength > SSE_MAX_BUFFERED_BYTES) return false;
     this.write(`event: ${event}\ndata: ${JSON.stringify(data)}\n\n`);
+    return true;
   }
 
   /** Runs when the stream ends, whoever ended it. */
