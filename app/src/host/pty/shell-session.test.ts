@@ -248,6 +248,29 @@ describe('createShellTools', () => {
     });
   });
 
+  describe('killWorkspaceSessions (commands)', () => {
+    it('stops a command running in the workspace, which then fails cancelled', async () => {
+      const ctx = toolContext(ws);
+      const running = tools.handlers.run_command!(
+        { command: 'echo $$ > c.pid; sleep 300', timeoutMs: 600_000 },
+        ctx,
+      ).then(
+        () => null,
+        (e: unknown) => e,
+      );
+      await waitFor(() =>
+        readFile(path.join(ws.root, 'c.pid'), 'utf8').then(
+          (t) => t.endsWith('\n'),
+          () => false,
+        ),
+      );
+      const pid = Number(await readFile(path.join(ws.root, 'c.pid'), 'utf8'));
+      await tools.killWorkspaceSessions(ws.id);
+      expect(await running).toMatchObject({ code: 'cancelled' });
+      expect(await isProcessAlive(pid)).toBe(false);
+    });
+  });
+
   describe('dispose', () => {
     it('kills every session and command and leaves no process behind', async () => {
       const ctx = toolContext(ws);
