@@ -1,3 +1,5 @@
+// First: registers the tether:// scheme, which must happen before `ready` (see the file).
+import './early-setup.js';
 import { join } from 'node:path';
 import { app, Menu } from 'electron';
 import { APP_INDEX_URL } from './app-protocol.js';
@@ -5,7 +7,7 @@ import { buildContentSecurityPolicy } from './content-security-policy.js';
 import { DesktopShell } from './desktop-shell.js';
 import { registerIpcHandlers } from './ipc-handlers.js';
 import { parseLaunchArgs } from './launch-args.js';
-import { hardenAllWebContents, hardenSession, registerAppScheme } from './security.js';
+import { hardenAllWebContents, hardenSession } from './security.js';
 import { UrlPolicy } from './url-policy.js';
 
 /**
@@ -16,9 +18,6 @@ import { UrlPolicy } from './url-policy.js';
 function log(line: string): void {
   process.stderr.write(`${new Date().toISOString()} tether-main: ${line}\n`);
 }
-
-// Privileged schemes must be registered before the app is ready.
-registerAppScheme();
 
 /** Where the built pieces live: the same layout in development (app/) and in app.asar. */
 function paths(appPath: string) {
