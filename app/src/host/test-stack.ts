@@ -131,6 +131,8 @@ export interface StackOptions {
   /** Put a cuttable TCP proxy between host and relay. */
   proxy?: boolean;
   host?: Partial<StartHostOptions>;
+  /** Wait for the host to be connected before returning (default true). */
+  waitConnected?: boolean;
 }
 
 /** Starts the whole stack in a fresh temp dir. */
@@ -212,9 +214,11 @@ export async function startStack(
     },
   };
   if (proxy) stack.proxy = proxy;
-  await waitFor(() => host.relay.status.state === 'connected', 'the host to connect').catch(async (err: unknown) => {
-    await stack.dispose();
-    throw err;
-  });
+  if (options.waitConnected !== false) {
+    await waitFor(() => host.relay.status.state === 'connected', 'the host to connect').catch(async (err: unknown) => {
+      await stack.dispose();
+      throw err;
+    });
+  }
   return stack;
 }

@@ -1,0 +1,198 @@
+import { mkdir, stat } from 'node:fs/promises';
+import { join } from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+import { startRelay } from '@tether/relay';
+import { TetherError, type DesktopEvent, type DesktopState } from '@tether/shared';
+import { TOKEN_FILE } from './token/token-store.js';
+import { startStack, waitFor, type StackOptions, type StartRelay } from './test-stack.js';
+
+type Stack = Awaited<ReturnType<typeof startStack>>;
+
+const stacks: Stack[] = [];
+afterEach(async () => {
+  for (const stack of stacks.splice(0)) await stack.dispose();
+});
+
+async function stackWith(options: StackOptions = {}): Promise<Stack> {
+  const stack = await startStack(startRelay as unknown as StartRelay, options);
+  stacks.push(stack);
+  return stack;
+}
+
+/** Records every event a subscriber gets. */
+function record(stack: Stack, answersConfirmations = false) {
+  const events: Array<{ event: DesktopEvent; payload: unknown }> = [];
+  const stop = stack.host.api.subscribe((event, payload) => events.push({ event, payload }), { answersConfirmations });
+  return {
+    events,
+    stop,
+    states: () => events.filter((e) => e.event === 'state:changed').map((e) => e.payload as DesktopState),
+  };
+}
+
+async function rejection(promise: Promise<unknown>): Promise<TetherError> {
+  const err = await promise.then(
+    () => undefined,
+    (e: unknown) => e,
+  );
+  expect(err).toBeInstanceOf(TetherError);
+  return err as TetherError;
+}
+
+describe('HostApiImpl', () => {
+  describe('request', () => {
+    it('refuses params that fail the shared schema with invalid_args naming the field', async () => {
+      const { host } = await stackWith();
+      const err = await rejection(host.api.request('workspace:add', { root: '' }));
+      expect(err.code).toBe('invalid_args');
+      expect(err.details).toMatchObject({ fields: [{ path: 'root' }] });
+      expect((await rejection(host.api.request('workspace:update', { id: 'x', colour: 'red' }))).code).toBe(
+        'invalid_args',
+      );
+      expect((await rejection(host.api.request('settings:update', { relayUrl: 'ftp://nope' }))).code).toBe(
+        'invalid_args',
+      );
+    });
+
+    it('refuses an unknown method with invalid_request', async () => {
+      const { host } = await stackWith();
+      expect((await rejection(host.api.request('files:delete' as never, {}))).code).toBe('invalid_request');
+    });
+
+    it('adds a workspace that becomes a runtime, shown with its runtime id', async () => {
+      const stack = await stackWith();
+      const folder = join(stack.dir, 'second');
+      await mkdir(folder);
+      const view = await stack.host.api.request('workspace:add', {
+        root: folder,
+        name: 'Second',
+        description: 'another one',
+      });
+      expect(view).toMatchObject({
+        name: 'Second',
+        root: folder,
+        state: 'running',
+        policy: { read: 'allow', write: 'ask', shell: 'ask' },
+      });
+      await waitFor(
+        async () => (await stack.runtimes()).find((r) => r.workspace.name === 'Second' && r.state === 'running'),
+        'the new runtime',
+      );
+      const state = await waitFor(async () => {
+        const s = await stack.host.api.request('state:get', {});
+        return s.workspaces.find((w) => w.id === view.id)?.runtimeId ? s : undefined;
+      }, 'the runtime id in the state');
+      const runtime = (await stack.runtimes()).find((r) => r.workspace.name === 'Second');
+      expect(state.workspaces.find((w) => w.id === view.id)?.runtimeId).toBe(runtime?.id);
+      expect((await rejection(stack.host.api.request('workspace:add', { root: folder }))).code).toBe('already_exists');
+    });
+  });
+
+  describe('settings:update', () => {
+    it('stores a new token in the token store (a 0600 file without a keychain) and connects with it', async () => {
+      const stack = await stackWith({ host: { token: undefined }, waitConnected: false });
+      const before = await stack.host.api.request('state:get', {});
+      expect(before).toMatchObject({
+        hasToken: false,
+        tokenStore: 'none',
+        connection: { state: 'error', reason: expect.stringMatching(/No desktop token/) },
+      });
+      const after = await stack.host.api.request('settings:update', { token: stack.desktopToken });
+      expect(after).toMatchObject({ hasToken: true, tokenStore: 'file' });
+      await waitFor(() => stack.host.relay.status.state === 'connected', 'connected with the new token');
+      await stack.runtimeIn('running');
+      const file = await stat(join(stack.dir, 'config', TOKEN_FILE));
+      expect(file.mode & 0o777).toBe(0o600);
+      expect(JSON.stringify(await stack.host.api.request('state:get', {}))).not.toContain(stack.desktopToken);
+    });
+
+    it('shows a refused token as an error and does not retry', async () => {
+      const stack = await stackWith();
+      await stack.host.api.request('settings:update', { token: 'tdt_not_a_real_token' });
+      await waitFor(() => stack.host.relay.status.state === 'error', 'the error state');
+      expect(stack.host.relay.status.reason).toMatch(/refused the desktop token \(HTTP 401\)/);
+      await stack.runtimeIn('stopped');
+    });
+  });
+
+  describe('connection:set', () => {
+    it('disconnects (the runtime stops) and connects again (running)', async () => {
+      const stack = await stackWith();
+      await stack.runtimeIn('running');
+      const off = await stack.host.api.request('connection:set', { enabled: false });
+      expect(off.connection).toMatchObject({ state: 'disconnected', enabled: false });
+      await stack.runtimeIn('stopped');
+      await stack.host.api.request('connection:set', { enabled: true });
+      await stack.runtimeIn('running');
+      expect((await stack.host.api.request('state:get', {})).connection).toMatchObject({
+        state: 'connected',
+        enabled: true,
+      });
+    });
+  });
+
+  describe('subscribe', () => {
+    it('pushes state:changed (debounced) on changes and activity:appended for each call', async () => {
+      const stack = await stackWith();
+      const runtime = await stack.runtimeIn('running');
+      const sub = record(stack);
+      const [workspace] = (await stack.host.api.request('state:get', {})).workspaces;
+      await stack.host.api.request('workspace:update', {
+        id: workspace!.id,
+        name: 'Renamed',
+        description: 'new words',
+      });
+      await waitFor(
+        () => sub.states().some((s) => s.workspaces[0]?.name === 'Renamed'),
+        'a state:changed with the new name',
+      );
+      await stack.call(runtime.id, 'read_file', { path: 'hello.txt' });
+      const appended = await waitFor(
+        () => sub.events.find((e) => e.event === 'activity:appended'),
+        'activity:appended',
+      );
+      expect(appended.payload).toMatchObject({
+        tool: 'read_file',
+        decision: 'allowed',
+        outcome: 'ok',
+        workspaceName: 'Renamed',
+      });
+      const { entries } = await stack.host.api.request('activity:list', { outcome: 'ok' });
+      expect(entries.map((e) => e.tool)).toEqual(['read_file']);
+      sub.stop();
+      const count = sub.events.length;
+      await stack.host.api.request('workspace:update', { id: workspace!.id, name: 'Again' });
+      await new Promise((r) => setTimeout(r, 100));
+      expect(sub.events).toHaveLength(count);
+    });
+
+    it('counts as a confirmation front end only while subscribed with answersConfirmations', async () => {
+      const stack = await stackWith();
+      const runtime = await stack.runtimeIn('running');
+      const watcher = record(stack);
+      const front = record(stack, true);
+      expect(stack.host.broker.hasFrontend()).toBe(true);
+      const pending = stack.call(runtime.id, 'write_file', { path: 'q.txt', content: 'q' }, { timeoutMs: 20_000 });
+      const request = await waitFor(() => front.events.find((e) => e.event === 'confirm:request'), 'the question');
+      const state = await stack.host.api.request('state:get', {});
+      expect(state.pendingConfirmations).toHaveLength(1);
+      expect(watcher.events.filter((e) => e.event === 'confirm:request')).toHaveLength(1);
+      expect(front.events.filter((e) => e.event === 'confirm:request')).toHaveLength(1);
+      const id = (request.payload as { id: string }).id;
+      expect(await stack.host.api.request('confirm:answer', { confirmationId: id, decision: 'allow_once' })).toEqual({
+        accepted: true,
+      });
+      expect(await stack.host.api.request('confirm:answer', { confirmationId: id, decision: 'deny' })).toEqual({
+        accepted: false,
+      });
+      expect((await pending).status).toBe(200);
+      await waitFor(() => watcher.events.find((e) => e.event === 'confirm:resolved'), 'confirm:resolved');
+      front.stop();
+      expect(stack.host.broker.hasFrontend()).toBe(false);
+      expect((await stack.call(runtime.id, 'write_file', { path: 'q2.txt', content: 'q' })).error?.code).toBe(
+        'confirmation_unavailable',
+      );
+      watcher.stop();
+    });
+  });
+});
