@@ -3,13 +3,9 @@ import { readFile, stat } from 'node:fs/promises';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import { type Duplex } from 'node:stream';
 import { extname, resolve, sep } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { WebSocket, WebSocketServer } from 'ws';
 import type { HostApi } from '../host-api.js';
 import { serveChannel } from './channel-server.js';
-
-/** The built UI: app/dist/renderer (the same relative path from src/host/ui-server and dist/host/ui-server). */
-export const DEFAULT_UI_STATIC_DIR = fileURLToPath(new URL('../../../dist/renderer', import.meta.url));
 
 /** The WebSocket subprotocol the UI speaks; the server echoes it, never the secret. */
 export const UI_PROTOCOL = 'tether.v1';
