@@ -65,9 +65,12 @@ describe('electron-builder.yml', () => {
       .filter((p): p is string => typeof p === 'string');
     const include = patterns.filter((p) => !p.startsWith('!')).map((p) => picomatch(p, { dot: true }));
     const exclude = patterns.filter((p) => p.startsWith('!')).map((p) => picomatch(p.slice(1), { dot: true }));
-    const packaged = (path: string) => include.some((m) => m(path)) && !exclude.some((m) => m(path));
+    // Production node_modules are collected separately; only the `!` patterns apply to them.
+    const packaged = (path: string) =>
+      (path.startsWith('node_modules/') || include.some((m) => m(path))) && !exclude.some((m) => m(path));
     for (const path of [
       'package.json',
+      'node_modules/@tether/shared/dist/index.js',
       pkg.main,
       'dist/preload/preload.cjs',
       'dist/host/utility-entry.js',
@@ -81,7 +84,11 @@ describe('electron-builder.yml', () => {
       'dist/main/main.js.map',
       'dist/main/tray-model.test.js',
       'dist/main/test-fixtures.js',
+      'dist/host/test-stack.js',
       'dist/host/host.d.ts',
+      'dist/preload/preload.d.cts',
+      'node_modules/@tether/shared/src/index.ts',
+      'node_modules/@tether/shared/dist/index.js.map',
     ]) {
       expect(packaged(path), path).toBe(false);
     }
