@@ -1,5 +1,6 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { CLOSE_CODES, MAX_FRAME_BYTES, TOOL_NAMES } from '@tether/shared';
+import { openAdmin } from './relay-admin.js';
 import type { RelayOptions } from './relay-server.js';
 import { FakeDesktop, refusedUpgradeStatus, testWorkspace } from './testing/fake-desktop.js';
 import { startTestRelay as start, type TestRelay } from './testing/test-relay.js';
@@ -58,6 +59,16 @@ describe('startRelay', () => {
       const spare = await t.relay.admin.createToken({ org: 'acme', kind: 'desktop' });
       const { desktop } = await connectDesktop(t, spare.token);
       await t.relay.admin.revokeToken(spare.id);
+      expect((await desktop.closed).code).toBe(CLOSE_CODES.unauthorized);
+    });
+
+    it('notices a revocation made by another process (the CLI) within a heartbeat interval', async () => {
+      const t = await startTestRelay({ heartbeatIntervalMs: 100 });
+      const spare = await t.relay.admin.createToken({ org: 'acme', kind: 'desktop' });
+      const { desktop } = await connectDesktop(t, spare.token);
+      const admin = openAdmin(t.dataDir);
+      await admin.revokeToken(spare.id);
+      admin.close();
       expect((await desktop.closed).code).toBe(CLOSE_CODES.unauthorized);
     });
   });

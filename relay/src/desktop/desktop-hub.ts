@@ -39,7 +39,7 @@ export class DesktopHub {
 
   constructor(private readonly deps: DesktopHubDeps) {
     this.wss = new WebSocketServer({ noServer: true, maxPayload: deps.limits.maxFrameBytes, perMessageDeflate: false, clientTracking: false });
-    this.timer = setInterval(() => this.sessions.forEach((s) => this.tick(s)), deps.heartbeatIntervalMs);
+    this.timer = setInterval(() => void this.tick(), deps.heartbeatIntervalMs);
     this.timer.unref();
     this.unsubscribe.push(deps.bus.onMessage((m) => this.onBusMessage(m)));
     this.unsubscribe.push(deps.bus.onBroadcast((m) => this.onBroadcast(m)));
@@ -82,15 +82,21 @@ export class DesktopHub {
     this.sessions.set(session.id, session);
   }
 
-  private tick(session: DesktopSession): void {
-    session.heartbeat();
-    // A token revoked by another process (the CLI) is noticed here, within one interval.
-    this.deps.store.getToken(session.token.id).then(
-      (token) => {
-        if (!token || token.revokedAt !== null) session.close(CLOSE_CODES.unauthorized, 'token revoked');
-      },
-      () => undefined,
-    );
+  /**
+   * One heartbeat for every socket, then two store round trips for all of them (not two per
+   * socket): lastSeenAt of connected devices, and revocations made by another process (the CLI).
+   */
+  private async tick(): Promise<void> {
+    const sessions = [...this.sessions.values()];
+    sessions.forEach((s) => s.heartbeat());
+    const live = sessions.filter((s) => s.live);
+    try {
+      await this.deps.store.touchDevices(live.map((s) => ({ orgId: s.orgId, deviceId: s.device!.deviceId })), new Date().toISOString());
+      const revoked = new Set(await this.deps.store.revokedTokenIds([...new Set(sessions.map((s) => s.token.id))]));
+      for (const s of sessions) if (revoked.has(s.token.id)) s.close(CLOSE_CODES.unauthorized, 'token revoked');
+    } catch (err) {
+      this.deps.logger.error({ err: err instanceof Error ? err.message : String(err) }, 'heartbeat bookkeeping failed');
+    }
   }
 
   private onBusMessage(message: BusMessage): void {

@@ -125,10 +125,11 @@ export class DesktopSession {
     }
     this.missedPongs++;
     this.ws.ping();
-    if (this.device) {
-      const device = this.device;
-      this.enqueue(() => this.deps.store.touchDevice(this.orgId, device.deviceId, new Date().toISOString()));
-    }
+  }
+
+  /** Whether the socket is open and the desktop has said hello. */
+  get live(): boolean {
+    return !this.closing && this.device !== null;
   }
 
   /** Hands a call to the desktop (after any frame being handled), or answers the origin with why not. */

@@ -248,11 +248,27 @@ export class SqliteStore implements Store {
       .run(device.orgId, device.deviceId, device.name, device.os, device.appVersion, device.lastSeenAt);
   }
 
-  async touchDevice(orgId: string, deviceId: string, at: string): Promise<void> {
+  async touchDevices(devices: Array<{ orgId: string; deviceId: string }>, at: string): Promise<void> {
+    if (devices.length === 0) return;
+    const device = this.db.prepare('UPDATE devices SET last_seen_at = ? WHERE org_id = ? AND device_id = ?');
+    const runtimes = this.db.prepare("UPDATE runtimes SET last_seen_at = ? WHERE org_id = ? AND device_id = ? AND state IN ('running', 'paused', 'error')");
     this.db.transaction(() => {
-      this.db.prepare('UPDATE devices SET last_seen_at = ? WHERE org_id = ? AND device_id = ?').run(at, orgId, deviceId);
-      this.db.prepare("UPDATE runtimes SET last_seen_at = ? WHERE org_id = ? AND device_id = ? AND state IN ('running', 'paused', 'error')").run(at, orgId, deviceId);
+      for (const d of devices) {
+        device.run(at, d.orgId, d.deviceId);
+        runtimes.run(at, d.orgId, d.deviceId);
+      }
     })();
+  }
+
+  async revokedTokenIds(ids: string[]): Promise<string[]> {
+    const active = new Set<string>();
+    // Chunked: SQLite bounds the number of bound parameters.
+    for (let i = 0; i < ids.length; i += 500) {
+      const chunk = ids.slice(i, i + 500);
+      const rows = this.db.prepare(`SELECT id FROM tokens WHERE revoked_at IS NULL AND id IN (${chunk.map(() => '?').join(', ')})`).all(...chunk) as Array<{ id: string }>;
+      for (const row of rows) active.add(row.id);
+    }
+    return ids.filter((id) => !active.has(id));
   }
 
   async upsertRuntime(r: RuntimeUpsert): Promise<RuntimeRecord> {

@@ -93,8 +93,10 @@ export interface Store {
   /** false when there is no such token or it was revoked already. */
   revokeToken(id: string, at: string): Promise<boolean>;
 
-  /** Marks a connected device and its live runtimes as seen now (heartbeat). */
-  touchDevice(orgId: string, deviceId: string, at: string): Promise<void>;
+  /** Marks connected devices and their live runtimes as seen now (one heartbeat tick, one transaction). */
+  touchDevices(devices: Array<{ orgId: string; deviceId: string }>, at: string): Promise<void>;
+  /** Of these token ids, those revoked or gone (checked once per heartbeat tick for all connections). */
+  revokedTokenIds(ids: string[]): Promise<string[]>;
   upsertDevice(device: { orgId: string; deviceId: string; name: string; os: string; appVersion: string; lastSeenAt: string }): Promise<void>;
 
   upsertRuntime(runtime: RuntimeUpsert): Promise<RuntimeRecord>;
