@@ -135,13 +135,19 @@ export async function runCli(argv: string[], io: Partial<CliIo> = {}): Promise<n
   }
   if (options.token !== undefined) log('using the token from --token (TETHER_TOKEN keeps it out of the process list)');
 
+  // Read once, then out of this process's environment: nothing this host starts should inherit it
+  // (the command environment filters TETHER_* too; this is the second lock).
+  const envToken = env.TETHER_TOKEN?.trim() || undefined;
+  delete env.TETHER_TOKEN;
+  const token = options.token ?? envToken;
   const interactive = 'isTTY' in stdin && stdin.isTTY === true;
   let host: Host;
   try {
     host = await startHost({
       ...(options.configDir !== undefined ? { configDir: options.configDir } : {}),
       ...(options.relayUrl !== undefined ? { relayUrl: options.relayUrl } : {}),
-      ...(options.token !== undefined ? { token: options.token } : env.TETHER_TOKEN ? { token: env.TETHER_TOKEN } : {}),
+      ...(token !== undefined ? { token } : {}),
+      env: {},
       workspaces: options.workspaces.map((path) => (options.policy ? { path, policy: options.policy } : { path })),
       terminal: interactive ? { input: stdin, output: stderr } : null,
       log,
