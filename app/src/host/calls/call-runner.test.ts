@@ -211,6 +211,51 @@ describe('CallRunner', () => {
       expect(await audit.list({ tool: 'edit_file', limit: 10 })).toHaveLength(1);
     });
 
+    it('forgets results past the cap or the TTL (oldest first), and only then runs an id again', async () => {
+      const small = new CallRunner({
+        workspaces,
+        broker,
+        audit,
+        handlers: handlers(),
+        preview: previewWrite,
+        recentResultsMax: 2,
+        recentResultsTtlMs: 60_000,
+      });
+      try {
+        const frames = [1, 2, 3].map((i) => call('read_file', { path: 'hello.txt' }, { id: `call_keep_${i}` }));
+        for (const f of frames) await small.run(f, sink());
+        await small.run(frames[2]!, sink()); // still remembered
+        expect(runs.read_file).toBe(3);
+        await small.run(call('read_file', { path: 'hello.txt' }), sink()); // pushes the oldest out
+        await small.run(frames[0]!, sink());
+        expect(runs.read_file).toBe(5);
+      } finally {
+        await small.dispose();
+      }
+      const brief = new CallRunner({
+        workspaces,
+        broker,
+        audit,
+        handlers: handlers(),
+        preview: previewWrite,
+        recentResultsTtlMs: 1,
+      });
+      try {
+        const frame = call('read_file', { path: 'hello.txt' });
+        await brief.run(frame, sink());
+        await new Promise((r) => setTimeout(r, 20));
+        await brief.run(frame, sink());
+        expect(runs.read_file).toBe(7);
+      } finally {
+        await brief.dispose();
+      }
+    });
+
+    it('refuses a tool name it does not know', async () => {
+      const result = await runner.run(call('no_such_tool' as CallFrame['tool'], {}), sink());
+      expect(result).toMatchObject({ ok: false, error: { code: 'unknown_tool' } });
+    });
+
     it('refuses a re-used call id carrying a different call', async () => {
       const frame = call('write_file', { path: 'log.txt', content: 'A' });
       await runner.run(frame, sink());

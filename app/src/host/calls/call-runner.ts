@@ -8,6 +8,7 @@ import {
   categoryOf,
   errorValue,
   invalidArgs,
+  isToolName,
   toErrorValue,
   type CallFrame,
   type ConfirmationDetail,
@@ -50,6 +51,9 @@ export interface CallRunnerOptions {
   handlers: ToolHandlers;
   preview: WritePreview;
   maxConcurrentPerWorkspace?: number;
+  /** Finished results kept by call id (default RECENT_RESULTS_MAX) and for how long (default RECENT_RESULTS_TTL_MS). */
+  recentResultsMax?: number;
+  recentResultsTtlMs?: number;
   /** Where unexpected handler failures are reported (default: stderr, without arguments). */
   onInternalError?: (error: unknown, call: { id: string; tool: string }) => void;
 }
@@ -77,11 +81,15 @@ export class CallRunner {
   private readonly slots = new Map<string, Semaphore>();
   private readonly policy: PolicyEngine;
   private readonly maxConcurrent: number;
+  private readonly recentMax: number;
+  private readonly recentTtlMs: number;
   private disposed = false;
 
   constructor(private readonly options: CallRunnerOptions) {
     this.policy = new PolicyEngine({ broker: options.broker });
     this.maxConcurrent = options.maxConcurrentPerWorkspace ?? MAX_CONCURRENT_CALLS_PER_WORKSPACE;
+    this.recentMax = options.recentResultsMax ?? RECENT_RESULTS_MAX;
+    this.recentTtlMs = options.recentResultsTtlMs ?? RECENT_RESULTS_TTL_MS;
   }
 
   /**
@@ -192,6 +200,12 @@ export class CallRunner {
           error: errorValue('not_found', `There is no workspace ${call.workspaceId} on this device.`),
         },
       };
+    if (!isToolName(call.tool)) {
+      return {
+        decision: 'invalid',
+        result: { ok: false, error: errorValue('unknown_tool', 'There is no tool by that name.') },
+      };
+    }
     const spec = TOOLS[call.tool];
     const parsed = spec.args.safeParse(call.args);
     if (!parsed.success) return { decision: 'invalid', result: { ok: false, error: invalidArgs(parsed.error) } };
@@ -333,13 +347,12 @@ export class CallRunner {
     const now = Date.now();
     let finished = 0;
     for (const e of this.calls.values()) if (e.finishedAt !== null) finished++;
+    // Map order is arrival order, so "past the cap" drops the oldest calls first.
     for (const [id, e] of this.calls) {
       if (e.finishedAt === null) continue;
-      if (now - e.finishedAt > RECENT_RESULTS_TTL_MS || finished > RECENT_RESULTS_MAX) {
+      if (now - e.finishedAt > this.recentTtlMs || finished > this.recentMax) {
         this.calls.delete(id);
         finished--;
-      } else if (finished <= RECENT_RESULTS_MAX) {
-        break; // Map order is insertion order: the rest are newer
       }
     }
   }

@@ -107,6 +107,14 @@ describe('createTerminalFrontend', () => {
     await expect(second).resolves.toEqual({ decision: 'allow_once' });
   });
 
+  it('stops offering answers when its input ends, so questions fail at once', async () => {
+    setup();
+    expect(broker.hasFrontend()).toBe(true);
+    input.end();
+    await until(() => !broker.hasFrontend());
+    await expect(broker.ask(shellQuestion)).resolves.toEqual({ decision: 'unavailable' });
+  });
+
   it('shows control characters from the relay as visible escapes, not as terminal commands', async () => {
     setup();
     const answer = broker.ask({

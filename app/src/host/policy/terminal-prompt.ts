@@ -78,6 +78,9 @@ export function createTerminalFrontend(
   });
 
   const detach = broker.addFrontend(frontend);
+  // No more input (stdin closed, not a terminal): stop offering to answer, so new questions
+  // fail at once with confirmation_unavailable instead of waiting for their timeout.
+  rl.on('close', detach);
   return {
     dispose() {
       detach();
