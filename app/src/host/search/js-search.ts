@@ -1,5 +1,4 @@
-import { constants } from 'node:fs';
-import { open } from 'node:fs/promises';
+import { close, constants, open, read } from 'node:fs';
 import { TetherError } from '@tether/shared';
 import { MatchCollector } from './match-collector.js';
 import {
@@ -17,6 +16,9 @@ const CHUNK_BYTES = 1024 * 1024;
 
 /** Files searched at once: enough to keep the disk and the thread pool busy on two cores. */
 const FILE_CONCURRENCY = 16;
+
+/** First read of every file: most source files fit, so one read is all they cost. */
+const FIRST_READ_BYTES = 64 * 1024;
 
 /** O_NONBLOCK so a FIFO swapped in after the walk cannot hang the open; O_NOFOLLOW so a swapped-in link is not followed. */
 const OPEN_FLAGS = constants.O_RDONLY | (constants.O_NOFOLLOW ?? 0) | (constants.O_NONBLOCK ?? 0);
@@ -44,6 +46,7 @@ export async function searchJs(query: SearchQuery): Promise<SearchOutcome> {
 
   // Files are searched concurrently but their results are taken strictly in walk order.
   const inFlight: Promise<MatchCollector>[] = [];
+  const freeSlots: Buffer[] = Array.from({ length: FILE_CONCURRENCY + 1 }, () => Buffer.allocUnsafe(FIRST_READ_BYTES));
   const take = async (): Promise<boolean> => {
     const collector = await (inFlight.shift() as Promise<MatchCollector>);
     for (const m of collector.matches) {
@@ -60,7 +63,10 @@ export async function searchJs(query: SearchQuery): Promise<SearchOutcome> {
     for await (const entry of files) {
       if (query.signal.aborted) throw new TetherError('cancelled');
       if (entry.type !== 'file') continue;
-      inFlight.push(searchFile(entry, query, matchers, budget - out.matches.length));
+      const slot = freeSlots.pop() as Buffer;
+      inFlight.push(
+        searchFile(entry, query, matchers, budget - out.matches.length, slot).finally(() => freeSlots.push(slot)),
+      );
       if (inFlight.length >= FILE_CONCURRENCY && (await take())) {
         stopped = true;
         break;
@@ -75,47 +81,75 @@ export async function searchJs(query: SearchQuery): Promise<SearchOutcome> {
   return out;
 }
 
-/** Searches one file; a binary file (a NUL byte in its first chunk) yields nothing, as in ripgrep. */
-async function searchFile(entry: WalkEntry, query: SearchQuery, m: Matchers, budget: number): Promise<MatchCollector> {
+const openFd = (p: string): Promise<number> =>
+  new Promise((resolve, reject) => open(p, OPEN_FLAGS, (err, fd) => (err ? reject(err) : resolve(fd))));
+const readFd = (fd: number, buf: Buffer): Promise<number> =>
+  new Promise((resolve, reject) => read(fd, buf, 0, buf.length, null, (err, n) => (err ? reject(err) : resolve(n))));
+const closeFd = (fd: number): Promise<void> => new Promise((resolve) => close(fd, () => resolve()));
+
+/**
+ * Searches one file; a binary file (a NUL byte in its first chunk) yields nothing, as in
+ * ripgrep. The callback fs API and a reused first-read buffer keep a small file to three
+ * thread-pool trips (open, read, close): the walk already said it is a regular file, and
+ * O_NONBLOCK|O_NOFOLLOW make a FIFO or link swapped in since then fail the read instead.
+ */
+async function searchFile(entry: WalkEntry, query: SearchQuery, m: Matchers, budget: number, slot: Buffer): Promise<MatchCollector> {
   const collector = new MatchCollector(entry.rel, query.contextLines, budget);
-  let handle;
+  let fd: number;
   try {
-    handle = await open(entry.abs, OPEN_FLAGS);
+    fd = await openFd(entry.abs);
   } catch {
     return collector; // vanished or unreadable: skipped, like ripgrep
   }
   try {
-    const st = await handle.stat();
-    if (!st.isFile()) return collector;
-    const buf = Buffer.allocUnsafe(Math.min(Math.max(st.size, 1), CHUNK_BYTES));
-    let carry: Buffer | undefined;
-    let lineNo = 0;
-    for (;;) {
-      const { bytesRead } = await handle.read(buf, 0, buf.length, null);
-      const eof = bytesRead === 0;
-      let data = buf.subarray(0, bytesRead);
-      if (data.indexOf(0) !== -1) break; // binary: ripgrep stops at the first NUL it sees
-      if (carry) data = Buffer.concat([carry, data]);
-      carry = undefined;
-      if (data.length === 0) break;
-      let end = data.length;
-      if (!eof) {
-        const nl = data.lastIndexOf(10);
-        if (nl === -1 && data.length < 64 * CHUNK_BYTES) {
-          carry = Buffer.from(data);
-          continue;
-        }
-        end = nl + 1;
-        carry = end < data.length ? Buffer.from(data.subarray(end)) : undefined;
-      }
-      lineNo = processBlock(data.toString('utf8', 0, end), lineNo, collector, m, query.contextLines);
-      if (collector.done || eof) break;
-      if (query.signal.aborted) break;
+    const n = await readFd(fd, slot);
+    if (n < slot.length) {
+      // The whole file (a short read of a regular file is its end).
+      if (slot.subarray(0, n).indexOf(0) !== -1) return collector;
+      processBlock(slot.toString('utf8', 0, n), 0, collector, m, query.contextLines);
+      return collector;
     }
+    await searchBigFile(fd, Buffer.from(slot), collector, query, m);
+  } catch {
+    // A read error (EAGAIN from a FIFO swapped in, EIO): what was found so far stands.
   } finally {
-    await handle.close();
+    await closeFd(fd);
   }
   return collector;
+}
+
+/** The rest of a file bigger than the first read, in CHUNK_BYTES chunks split at line ends. */
+async function searchBigFile(fd: number, first: Buffer, collector: MatchCollector, query: SearchQuery, m: Matchers): Promise<void> {
+  const buf = Buffer.allocUnsafe(CHUNK_BYTES);
+  let carry: Buffer | undefined;
+  let lineNo = 0;
+  let next: Buffer | undefined = first;
+  for (;;) {
+    let data: Buffer;
+    if (next) {
+      data = next;
+      next = undefined;
+    } else {
+      data = buf.subarray(0, await readFd(fd, buf));
+    }
+    const eof = data.length === 0;
+    if (data.indexOf(0) !== -1) return; // binary: ripgrep stops at the first NUL it sees
+    if (carry) data = Buffer.concat([carry, data]);
+    carry = undefined;
+    if (data.length === 0) return;
+    let end = data.length;
+    if (!eof) {
+      const nl = data.lastIndexOf(10);
+      if (nl === -1 && data.length < 64 * CHUNK_BYTES) {
+        carry = Buffer.from(data);
+        continue;
+      }
+      end = nl + 1;
+      carry = end < data.length ? Buffer.from(data.subarray(end)) : undefined;
+    }
+    lineNo = processBlock(data.toString('utf8', 0, end), lineNo, collector, m, query.contextLines);
+    if (collector.done || eof || query.signal.aborted) return;
+  }
 }
 
 /** Feeds a block of whole lines to the collector; returns the last line number used. */
