@@ -152,6 +152,43 @@ describe('Host with the relay', () => {
     });
   });
 
+  describe('cancel', () => {
+    it('kills a running command when the platform caller goes away', async () => {
+      const stack = await stackWith({ policy: { read: 'allow', write: 'allow', shell: 'allow' } });
+      const runtime = await stack.runtimeIn('running');
+      const caller = new AbortController();
+      const request = fetch(`${stack.relay.url}/v1/runtimes/${runtime.id}/calls`, {
+        method: 'POST',
+        headers: { Authorization: `Bearer ${stack.platformKey}`, 'Content-Type': 'application/json' },
+        body: JSON.stringify({
+          tool: 'run_command',
+          args: { command: 'echo $$ > started.txt; sleep 20' },
+        }),
+        signal: caller.signal,
+      }).catch(() => undefined);
+      await waitFor(() => access(join(stack.workspaceDir, 'started.txt')).then(() => true), 'the command to start');
+      caller.abort();
+      await request;
+      const entry = await waitFor(
+        async () => (await stack.host.api.request('activity:list', { tool: 'run_command' })).entries[0],
+        'the audit entry',
+      );
+      expect(entry).toMatchObject({ outcome: 'error', errorCode: 'cancelled' });
+      expect(entry.durationMs).toBeLessThan(15_000);
+      const pid = Number((await readFile(join(stack.workspaceDir, 'started.txt'), 'utf8')).trim());
+      expect(pid).toBeGreaterThan(0);
+      const alive = (): boolean => {
+        try {
+          process.kill(pid, 0);
+          return true;
+        } catch {
+          return false;
+        }
+      };
+      await waitFor(() => !alive(), 'the shell to be gone');
+    });
+  });
+
   describe('exactly once', () => {
     it('runs a command once when the connection is cut while it runs, and the caller gets its result', async () => {
       const stack = await stackWith({ proxy: true, policy: { read: 'allow', write: 'allow', shell: 'allow' } });
