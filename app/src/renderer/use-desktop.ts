@@ -72,5 +72,11 @@ export function usePendingConfirmations(
 /** A person-readable message for anything a request rejected with. */
 export function messageOf(err: unknown): string {
   if (err instanceof TetherError) return err.message;
+  // Under Electron the preload rejects with plain `{ code, message }` data: an Error subclass
+  // would lose its code crossing the context bridge (app/src/preload/preload.cts).
+  if (typeof err === 'object' && err !== null) {
+    const { code, message } = err as { code?: unknown; message?: unknown };
+    if (typeof code === 'string' && typeof message === 'string') return message;
+  }
   return 'Something went wrong.';
 }
