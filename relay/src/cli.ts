@@ -7,7 +7,7 @@ import { startRelay } from './relay-server.js';
 const USAGE = `Usage:
   tether-relay serve [--host 127.0.0.1] [--port 8787] [--data-dir DIR] [--tls-cert F --tls-key F] [--log-level info]
                      [--heartbeat-interval-ms N] [--shutdown-grace-ms N] [--max-frame-bytes N] [--max-in-flight-per-runtime N]
-                     [--max-send-queue-bytes N] [--max-body-bytes N] [--call-log-max-rows N] [--call-log-max-age-ms N] [--max-connections N]
+                     [--max-send-queue-bytes N] [--max-body-bytes N] [--call-log-max-rows N] [--call-log-max-age-ms N] [--max-connections N] [--sse-keepalive-ms N]
   tether-relay org create SLUG [--data-dir DIR]
   tether-relay token create --org SLUG --kind desktop|platform [--name N] [--data-dir DIR]
   tether-relay token list --org SLUG [--data-dir DIR]
@@ -17,7 +17,7 @@ Environment: TETHER_RELAY_HOST, TETHER_RELAY_PORT, TETHER_RELAY_DATA_DIR (defaul
 TETHER_RELAY_TLS_CERT, TETHER_RELAY_TLS_KEY, TETHER_RELAY_LOG_LEVEL, TETHER_RELAY_HEARTBEAT_INTERVAL_MS,
 TETHER_RELAY_SHUTDOWN_GRACE_MS, and the limits TETHER_RELAY_MAX_FRAME_BYTES, TETHER_RELAY_MAX_IN_FLIGHT_PER_RUNTIME,
 TETHER_RELAY_MAX_SEND_QUEUE_BYTES, TETHER_RELAY_MAX_BODY_BYTES, TETHER_RELAY_CALL_LOG_MAX_ROWS,
-TETHER_RELAY_CALL_LOG_MAX_AGE_MS, TETHER_RELAY_MAX_CONNECTIONS (the same as the flags). Flags win over the environment.`;
+TETHER_RELAY_CALL_LOG_MAX_AGE_MS, TETHER_RELAY_MAX_CONNECTIONS, TETHER_RELAY_SSE_KEEPALIVE_MS (the same as the flags). Flags win over the environment.`;
 
 /** Wrong usage: message and exit code 2. */
 class UsageError extends Error {}
@@ -31,6 +31,7 @@ const LIMIT_SETTINGS: Record<keyof RelayLimits, [string, string]> = {
   callLogMaxRows: ['call-log-max-rows', 'TETHER_RELAY_CALL_LOG_MAX_ROWS'],
   callLogMaxAgeMs: ['call-log-max-age-ms', 'TETHER_RELAY_CALL_LOG_MAX_AGE_MS'],
   maxConnections: ['max-connections', 'TETHER_RELAY_MAX_CONNECTIONS'],
+  sseKeepaliveMs: ['sse-keepalive-ms', 'TETHER_RELAY_SSE_KEEPALIVE_MS'],
 };
 
 /** A whole-number setting; 0 is allowed only where it means something (port 0: any free port). */

@@ -19,6 +19,11 @@ export interface RelayLimits {
   callLogMaxAgeMs: number;
   /** Desktop sockets one relay process accepts at once; more get 503 on the upgrade. */
   maxConnections: number;
+  /**
+   * Interval of comment lines on SSE streams (so proxies do not cut a quiet stream); an events
+   * stream also re-checks its token then, so a revoked key or expired grant loses it within this.
+   */
+  sseKeepaliveMs: number;
 }
 
 /** The defaults, in one place. */
@@ -32,6 +37,7 @@ export const DEFAULT_RELAY_LIMITS: Readonly<RelayLimits> = Object.freeze({
   callLogMaxRows: 100_000,
   callLogMaxAgeMs: 7 * 24 * 3600_000,
   maxConnections: 10_000,
+  sseKeepaliveMs: 15_000,
 });
 
 /** Default port of `tether-relay serve` (DESIGN.md, command lines). */
@@ -58,9 +64,6 @@ export const SSE_MAX_BUFFERED_BYTES = 4 * 1024 * 1024;
 
 /** A connection that has not said hello by then is closed (4422): it holds a slot without being a desktop. */
 export const HELLO_TIMEOUT_MS = 10_000;
-
-/** Comment lines on idle SSE streams, so proxies do not cut a quiet stream. */
-export const SSE_KEEPALIVE_MS = 15_000;
 
 /** How often the call log is pruned. */
 export const CALL_LOG_PRUNE_INTERVAL_MS = 60_000;

@@ -3,7 +3,7 @@ import { CLOSE_CODES, MAX_FRAME_BYTES, TOOL_NAMES } from '@tether/shared';
 import { openAdmin } from './relay-admin.js';
 import type { RelayOptions } from './relay-server.js';
 import { FakeDesktop, refusedUpgradeStatus, testWorkspace } from './testing/fake-desktop.js';
-import { startTestRelay as start, type TestRelay } from './testing/test-relay.js';
+import { SseReader, startTestRelay as start, type TestRelay } from './testing/test-relay.js';
 
 const cleanups: Array<() => Promise<unknown>> = [];
 afterEach(async () => {
@@ -207,6 +207,17 @@ describe('startRelay', () => {
       expect((await t.api(`/v1/runtimes/${runtimeId}`, { token })).status).toBe(200);
       await new Promise((r) => setTimeout(r, Date.parse(grant.body.expiresAt) - Date.now() + 50));
       expect((await t.api(`/v1/runtimes/${runtimeId}`, { token })).status).toBe(401);
+    });
+
+    it('ends an events stream once its grant has expired', async () => {
+      const t = await startTestRelay({ limits: { sseKeepaliveMs: 100 } });
+      const { runtimeId } = await connectDesktop(t);
+      const grant = await t.api('/v1/grants', { method: 'POST', json: { runtimeIds: [runtimeId], ttlSeconds: 1, label: 'short' } });
+      const events = await SseReader.open(`${t.relay.url}/v1/runtimes/${runtimeId}/events`, grant.body.token);
+      cleanups.push(() => events.close());
+      expect((await events.next('state')).data.state).toBe('running');
+      await events.done;
+      expect(Date.now()).toBeGreaterThanOrEqual(Date.parse(grant.body.expiresAt));
     });
 
     it('refuses a malformed grant request with the field path', async () => {

@@ -118,7 +118,7 @@ export async function startRelay(options: RelayOptions): Promise<RelayHandle> {
   app.get('/metrics', async (_request, reply) => reply.type(metrics.registry.contentType).send(await metrics.registry.metrics()));
   let openApi: Record<string, unknown> | null = null;
   app.get('/openapi.json', async () => openApi);
-  registerPlatformRoutes(app, core, streams);
+  registerPlatformRoutes(app, core, streams, limits.sseKeepaliveMs);
   await registerMcpRoutes(app, core);
 
   app.server.on('upgrade', (req, socket, head) => hub.handleUpgrade(req, socket, head));

@@ -36,14 +36,14 @@ function wantsEventStream(request: FastifyRequest): boolean {
  * a valid platform key or grant) and answers 404 for a runtime the principal may not see,
  * whether or not it exists in another org.
  */
-export function registerPlatformRoutes(app: FastifyInstance, core: RelayCore, streams: Set<SseStream>): void {
+export function registerPlatformRoutes(app: FastifyInstance, core: RelayCore, streams: Set<SseStream>, sseKeepaliveMs: number): void {
   const principalOf = async (request: FastifyRequest, reply: FastifyReply): Promise<Principal | null> => {
     const principal = await core.authenticatePlatform(request.headers.authorization);
     if (!principal) sendError(reply, errorValue('unauthorized'));
     return principal;
   };
-  const openStream = (reply: FastifyReply): SseStream => {
-    const stream = new SseStream(reply);
+  const openStream = (reply: FastifyReply, stillAllowed?: () => Promise<boolean>): SseStream => {
+    const stream = new SseStream(reply, sseKeepaliveMs, stillAllowed);
     streams.add(stream);
     stream.onClose(() => streams.delete(stream));
     return stream;
@@ -128,7 +128,8 @@ export function registerPlatformRoutes(app: FastifyInstance, core: RelayCore, st
     if (!principal) return reply;
     const view = await core.getRuntime(principal, request.params.id);
     if (!view) return sendError(reply, NOT_FOUND);
-    const stream = openStream(reply);
+    const authorization = request.headers.authorization;
+    const stream = openStream(reply, async () => (await core.authenticatePlatform(authorization)) !== null);
     const unsubscribe = core.subscribeRuntime(view.id, (event) => {
       if (event.type === 'state') {
         stream.send('state', { runtimeId: event.runtimeId, state: event.state, ...(event.reason !== undefined ? { reason: event.reason } : {}), lastSeenAt: event.lastSeenAt });

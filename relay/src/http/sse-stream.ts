@@ -1,5 +1,5 @@
 import type { FastifyReply } from 'fastify';
-import { SSE_KEEPALIVE_MS, SSE_MAX_BUFFERED_BYTES } from '../relay-limits.js';
+import { SSE_MAX_BUFFERED_BYTES } from '../relay-limits.js';
 
 /**
  * One Server-Sent Events response. Takes the raw response over from Fastify (hijack),
@@ -10,7 +10,15 @@ export class SseStream {
   private ended = false;
   private readonly closeHandlers = new Set<() => void>();
 
-  constructor(private readonly reply: FastifyReply) {
+  /**
+   * `stillAllowed`, when given, is asked at every keepalive; the stream ends when it says no
+   * (a revoked key or an expired grant must not keep receiving events).
+   */
+  constructor(
+    private readonly reply: FastifyReply,
+    keepaliveMs: number,
+    private readonly stillAllowed?: () => Promise<boolean>,
+  ) {
     reply.hijack();
     reply.raw.writeHead(200, {
       'content-type': 'text/event-stream; charset=utf-8',
@@ -20,9 +28,14 @@ export class SseStream {
       'x-accel-buffering': 'no',
     });
     reply.raw.flushHeaders();
-    this.keepalive = setInterval(() => this.write(': keepalive\n\n'), SSE_KEEPALIVE_MS);
+    this.keepalive = setInterval(() => void this.keepAlive(), keepaliveMs);
     this.keepalive.unref();
     reply.raw.on('close', () => this.dispose());
+  }
+
+  private async keepAlive(): Promise<void> {
+    if (this.stillAllowed && !(await this.stillAllowed().catch(() => false))) return this.dispose();
+    this.write(': keepalive\n\n');
   }
 
   /** Whether the stream is still open. */
