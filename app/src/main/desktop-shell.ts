@@ -36,6 +36,7 @@ export class DesktopShell {
   readonly #keepAwake = new KeepAwake(powerSaveBlocker);
   readonly #attention = new ConfirmationAttention();
   readonly #notifications = new Set<Notification>();
+  readonly #confirmationNotifications = new Map<string, Notification>();
   #client: ChannelClient | null = null;
   #unsubscribe: (() => void)[] = [];
   #state: DesktopState | null = null;
@@ -97,14 +98,15 @@ export class DesktopShell {
   }
 
   /** A native notification; clicking it opens the window. */
-  notify(title: string, body: string): void {
-    if (!Notification.isSupported()) return;
+  notify(title: string, body: string): Notification | null {
+    if (!Notification.isSupported()) return null;
     const notification = new Notification({ title, body });
     // Keep a reference until it is gone, or it can be collected before its click arrives.
     this.#notifications.add(notification);
     notification.on('click', () => this.showWindow());
     notification.on('close', () => this.#notifications.delete(notification));
     notification.show();
+    return notification;
   }
 
   /** Stops the host cleanly and releases everything; the app may exit afterwards. */
@@ -116,6 +118,7 @@ export class DesktopShell {
     this.#keepAwake.dispose();
     for (const notification of this.#notifications) notification.close();
     this.#notifications.clear();
+    this.#confirmationNotifications.clear();
     this.#tray.dispose();
     this.#window.destroy();
   }
@@ -154,7 +157,14 @@ export class DesktopShell {
     if (actions.releaseOnTop) this.#window.setAlwaysOnTop(false);
     for (const request of actions.notify) {
       const { title, body } = confirmationNotification(request);
-      this.notify(title, body);
+      const notification = this.notify(title, body);
+      if (notification) this.#confirmationNotifications.set(request.id, notification);
+    }
+    // An answered (or timed-out) confirmation's notification would only mislead: withdraw it.
+    for (const [id, notification] of this.#confirmationNotifications) {
+      if (state.pendingConfirmations.some((c) => c.id === id)) continue;
+      notification.close();
+      this.#confirmationNotifications.delete(id);
     }
     this.#flushWorkspaces();
   }
