@@ -15,6 +15,9 @@ import { UrlPolicy } from './url-policy.js';
  * utilityProcess (host-connection.ts); this file only starts things in the right order.
  */
 
+/** electron-builder.yml's appId. */
+const APP_ID = 'dev.tether.desktop';
+
 function log(line: string): void {
   process.stderr.write(`${new Date().toISOString()} tether-main: ${line}\n`);
 }
@@ -49,6 +52,9 @@ async function main(): Promise<void> {
   const csp = buildContentSecurityPolicy(policy.devServerOrigin ? { devServerOrigin: policy.devServerOrigin } : {});
   hardenAllWebContents(policy);
 
+  // Windows shows notifications only for an app with an AppUserModelID matching its Start
+  // menu shortcut; electron-builder's nsis installer creates the shortcut with the appId.
+  if (process.platform === 'win32') app.setAppUserModelId(APP_ID);
   await app.whenReady();
   const where = paths(app.getAppPath());
   hardenSession({ rendererDir: where.renderer, csp, policy });
