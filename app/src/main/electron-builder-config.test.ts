@@ -4,6 +4,7 @@ import { getConfig, validateConfiguration } from 'app-builder-lib/out/util/confi
 import { DebugLogger } from 'builder-util';
 import picomatch from 'picomatch';
 import { beforeAll, describe, expect, it } from 'vitest';
+import { APP_ID, PRODUCT_NAME } from './app-identity.js';
 import { TRAY_ICON_STATES } from './tray-model.js';
 
 const root = fileURLToPath(new URL('../../../', import.meta.url));
@@ -39,6 +40,8 @@ describe('electron-builder.yml', () => {
   it('names the app and builds AppImage + deb, dmg with hardened runtime, and nsis', () => {
     expect(config.appId).toBe('dev.tether.desktop');
     expect(config.productName).toBe('Tether');
+    // The run-time copies (Windows AppUserModelID, Linux autostart entry) must match.
+    expect([APP_ID, PRODUCT_NAME]).toEqual([config.appId, config.productName]);
     expect(config.linux?.target).toEqual(['AppImage', 'deb']);
     expect(config.linux?.category).toBe('Development');
     expect(config.mac?.target).toEqual(['dmg']);

@@ -1,5 +1,6 @@
 import { mkdir, rm, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
+import { APP_ID, PRODUCT_NAME } from './app-identity.js';
 
 /**
  * Launch at login. Electron's app.setLoginItemSettings covers macOS and Windows only; on
@@ -10,7 +11,7 @@ import { dirname, join } from 'node:path';
 /** The argument that makes a launch start in the tray (see launch-args.ts). */
 export const HIDDEN_ARG = '--hidden';
 /** File name of the XDG autostart entry. */
-export const AUTOSTART_FILE_NAME = 'dev.tether.desktop.desktop';
+export const AUTOSTART_FILE_NAME = `${APP_ID}.desktop`;
 
 /** Where and how this copy of the app runs. */
 export interface LoginItemEnvironment {
@@ -51,7 +52,7 @@ export function autostartEntry(command: readonly string[]): string {
   return [
     '[Desktop Entry]',
     'Type=Application',
-    'Name=Tether',
+    `Name=${PRODUCT_NAME}`,
     'Comment=Lets your AI agents work in folders you choose, with your OK',
     `Exec=${command.map(quoteExecArg).join(' ')}`,
     'Terminal=false',

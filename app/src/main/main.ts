@@ -2,6 +2,7 @@
 import './early-setup.js';
 import { join } from 'node:path';
 import { app, Menu } from 'electron';
+import { APP_ID } from './app-identity.js';
 import { APP_INDEX_URL } from './app-protocol.js';
 import { buildContentSecurityPolicy } from './content-security-policy.js';
 import { DesktopShell } from './desktop-shell.js';
@@ -14,9 +15,6 @@ import { UrlPolicy } from './url-policy.js';
  * Tether Desktop's Electron main process: thin glue (STYLE.md 2). The host core runs in a
  * utilityProcess (host-connection.ts); this file only starts things in the right order.
  */
-
-/** electron-builder.yml's appId. */
-const APP_ID = 'dev.tether.desktop';
 
 function log(line: string): void {
   process.stderr.write(`${new Date().toISOString()} tether-main: ${line}\n`);
