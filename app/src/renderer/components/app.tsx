@@ -27,7 +27,10 @@ export function App({ connection }: { connection: Connection }) {
   const banner =
     link !== 'open' ? (
       <div className="banner warn" role="status">
-        {link === 'connecting' ? 'Connecting to the Tether host…' : 'Lost the connection to the Tether host. Retrying…'}
+        {link === 'connecting'
+          ? 'Connecting to the Tether host…'
+          : // A restarted host has a new secret: this page cannot get back in, the new address can.
+            'Lost the connection to the Tether host. Retrying… If it was restarted, open the new address it printed.'}
       </div>
     ) : null;
 
