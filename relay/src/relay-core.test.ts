@@ -198,5 +198,26 @@ describe('RelayCore', () => {
       expect(c.body.callId).not.toBe(a.body.callId);
       expect(ids).toEqual([a.body.callId, a.body.callId, c.body.callId]);
     });
+
+    it('lets concurrent requests with one idempotency key share one call, cancelled only when every caller gave up', async () => {
+      const t = await startTestRelay();
+      const { desktop, runtimeId } = await connect(t);
+      const body = JSON.stringify({ tool: 'run_command', args: { command: 'make' }, idempotencyKey: 'build-1' });
+      const headers = { authorization: `Bearer ${t.platformKey}`, 'content-type': 'application/json' };
+      const impatient = new AbortController();
+      const first = fetch(`${t.relay.url}/v1/runtimes/${runtimeId}/calls`, { method: 'POST', headers, body, signal: impatient.signal }).catch(() => 'aborted');
+      const call = await desktop.next('call');
+      // The second caller streams, so its `call` event says when it is attached to the call.
+      const second = await SseReader.open(`${t.relay.url}/v1/runtimes/${runtimeId}/calls`, t.platformKey, { method: 'POST', json: JSON.parse(body) });
+      expect((await second.next('call')).data.callId).toBe(call.id);
+      impatient.abort();
+      expect(await first).toBe('aborted');
+      // Give the relay time to notice the disconnect; a wrong relay would send cancel now. (A slow box can only make this pass wrongly, never fail wrongly.)
+      expect(await desktop.next('cancel', undefined, 500).catch(() => null)).toBeNull();
+      desktop.succeed(call.id, 'built');
+      expect((await second.next('result')).data).toEqual({ callId: call.id, result: 'built' });
+      expect(desktop.frames.filter((f) => f.type === 'call')).toHaveLength(1);
+      expect(desktop.frames.filter((f) => f.type === 'cancel')).toHaveLength(0);
+    });
   });
 });

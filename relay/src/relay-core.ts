@@ -29,6 +29,8 @@ interface PendingCall {
   /** The desktop session the call was handed to; a newer session of the runtime gets it again. */
   deliveredTo: string | null;
   listeners: Set<(p: Progress) => void>;
+  /** Callers waiting on it (several with one idempotency key); it is cancelled when the last one gives up. */
+  waiters: number;
   timer: NodeJS.Timeout;
   done: Promise<Result<unknown>>;
   resolve(result: Result<unknown>): void;
@@ -136,6 +138,7 @@ export class RelayCore implements RelayServices {
     if (existing) {
       // The same idempotency key while the first attempt runs: both wait on the one call.
       if (options.onProgress) existing.listeners.add(options.onProgress);
+      existing.waiters++;
       this.watchSignal(existing, options.signal);
       return { callId, done: existing.done };
     }
@@ -151,6 +154,7 @@ export class RelayCore implements RelayServices {
       startedAt: now,
       deliveredTo: null,
       listeners: new Set(options.onProgress ? [options.onProgress] : []),
+      waiters: 1,
       timer: setTimeout(() => void this.abort(callId, 'timeout', 'the call did not finish before its deadline'), call.deadline - now),
       done,
       resolve,
@@ -169,7 +173,9 @@ export class RelayCore implements RelayServices {
 
   private watchSignal(pending: PendingCall, signal: AbortSignal | undefined): void {
     if (!signal) return;
-    const onAbort = () => void this.abort(pending.call.id, 'cancelled', 'the caller cancelled the call');
+    const onAbort = () => {
+      if (--pending.waiters <= 0) void this.abort(pending.call.id, 'cancelled', 'the caller cancelled the call');
+    };
     if (signal.aborted) return onAbort();
     signal.addEventListener('abort', onAbort, { once: true });
     void pending.done.then(() => signal.removeEventListener('abort', onAbort));
