@@ -152,6 +152,52 @@ describe('Host with the relay', () => {
     });
   });
 
+  describe('dispose', () => {
+    it('leaves no socket, server, watcher, pty, process or timer behind', async () => {
+      const counted = [
+        'TCPSocketWrap',
+        'TCPServerWrap',
+        'ProcessWrap',
+        'TTYWrap',
+        'FSEventWrap',
+        'StatWatcher',
+        'Timeout',
+      ];
+      const count = (): Map<string, number> => {
+        const counts = new Map<string, number>();
+        for (const r of process.getActiveResourcesInfo())
+          if (counted.includes(r)) counts.set(r, (counts.get(r) ?? 0) + 1);
+        return counts;
+      };
+      const before = count();
+      const extra = (only: string[] = counted): string[] =>
+        [...count()]
+          .filter(([r, n]) => only.includes(r) && n > (before.get(r) ?? 0))
+          .map(([r, n]) => `${r}×${n - (before.get(r) ?? 0)}`);
+      const stack = await startStack(startRelay as unknown as StartRelay, {
+        policy: { read: 'allow', write: 'allow', shell: 'allow' },
+      });
+      const runtime = await stack.runtimeIn('running');
+      expect((await stack.call(runtime.id, 'run_command', { command: 'echo hi' })).status).toBe(200);
+      expect((await stack.call(runtime.id, 'shell_start', {})).status).toBe(200);
+      // The check sees what the host opens: watchers and the session's pty.
+      expect(extra(['FSEventWrap', 'TTYWrap']).length).toBe(2);
+      // The host alone first, with the relay and the folder still there: its watchers and ptys must go.
+      await stack.host.dispose();
+      await waitFor(
+        () => extra(['FSEventWrap', 'TTYWrap', 'ProcessWrap', 'StatWatcher']).length === 0,
+        'the host to release its watchers and ptys',
+        10_000,
+      ).catch(() => {
+        throw new Error(`still open after host.dispose(): ${extra().join(', ')}`);
+      });
+      await stack.dispose();
+      await waitFor(() => extra().length === 0, 'every resource to be released', 10_000).catch(() => {
+        throw new Error(`still open after dispose: ${extra().join(', ')}`);
+      });
+    });
+  });
+
   describe('cancel', () => {
     it('kills a running command when the platform caller goes away', async () => {
       const stack = await stackWith({ policy: { read: 'allow', write: 'allow', shell: 'allow' } });
