@@ -63,7 +63,7 @@ describe('startRelay', () => {
     });
 
     it('notices a revocation made by another process (the CLI) within a heartbeat interval', async () => {
-      const t = await startTestRelay({ heartbeatIntervalMs: 100 });
+      const t = await startTestRelay({ heartbeatIntervalMs: 500 });
       const spare = await t.relay.admin.createToken({ org: 'acme', kind: 'desktop' });
       const { desktop } = await connectDesktop(t, spare.token);
       const admin = openAdmin(t.dataDir);
