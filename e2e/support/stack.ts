@@ -54,10 +54,16 @@ export async function startStack(): Promise<Stack> {
     '# Launch notes\n\n- ship the landing page\n- write the changelog\n- tell the team\n',
   );
 
-  const relayModule = (await import(pathToFileURL(join(REPO_ROOT, 'relay/dist/index.js')).href)) as {
-    startRelay(options: { port: number; dataDir: string; host?: string }): Promise<Relay>;
-  };
-  const relay = await relayModule.startRelay({ port: 0, dataDir: join(dir, 'relay') });
+  let relay: Relay;
+  try {
+    const relayModule = (await import(pathToFileURL(join(REPO_ROOT, 'relay/dist/index.js')).href)) as {
+      startRelay(options: { port: number; dataDir: string; host?: string }): Promise<Relay>;
+    };
+    relay = await relayModule.startRelay({ port: 0, dataDir: join(dir, 'relay') });
+  } catch (err) {
+    await rm(dir, { recursive: true, force: true });
+    throw new Error('Cannot start the relay: run `npm run build` first', { cause: err });
+  }
   await relay.admin.createOrg('e2e');
   const { token: desktopToken } = await relay.admin.createToken({ org: 'e2e', kind: 'desktop', name: 'e2e desktop' });
   const { token: platformKey } = await relay.admin.createToken({ org: 'e2e', kind: 'platform', name: 'e2e platform' });
