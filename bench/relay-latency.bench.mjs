@@ -32,7 +32,10 @@ const cancelDeadline = hardDeadline(BUDGET_MS, () => Promise.all([...workers].ma
 const fixture = await tempDir('tether-bench-files-');
 cleanups.push(fixture.dispose);
 // 4096 bytes of text: 64 lines of 63 characters plus a newline.
-await writeFile(join(fixture.dir, FILE), Array.from({ length: 64 }, (_, i) => `${String(i).padStart(4, '0')} `.padEnd(63, 'x') + '\n').join(''));
+await writeFile(
+  join(fixture.dir, FILE),
+  Array.from({ length: 64 }, (_, i) => `${String(i).padStart(4, '0')} `.padEnd(63, 'x') + '\n').join(''),
+);
 
 async function measure(kind) {
   const data = await tempDir(`tether-bench-${kind}-`);
@@ -42,18 +45,39 @@ async function measure(kind) {
   try {
     const ready = await server.next('ready');
     const desktop = startWorker(lib('latency-desktop.mjs'), {
-      args: [JSON.stringify({ wsUrl: ready.wsUrl, token: ready.desktopToken, dir: fixture.dir, workspaces: WORKSPACES, protocolVersion: PROTOCOL_VERSION })],
+      args: [
+        JSON.stringify({
+          wsUrl: ready.wsUrl,
+          token: ready.desktopToken,
+          dir: fixture.dir,
+          workspaces: WORKSPACES,
+          protocolVersion: PROTOCOL_VERSION,
+        }),
+      ],
     });
     workers.add(desktop);
     const { runtimeIds } = await desktop.next('ready');
     const load = startWorker(lib('latency-load.mjs'), {
-      args: [JSON.stringify({ url: ready.url, token: ready.platformToken, runtimeIds, concurrency: CONCURRENCY, warmup: WARMUP_CALLS, calls: CALLS, path: FILE })],
+      args: [
+        JSON.stringify({
+          url: ready.url,
+          token: ready.platformToken,
+          runtimeIds,
+          concurrency: CONCURRENCY,
+          warmup: WARMUP_CALLS,
+          calls: CALLS,
+          path: FILE,
+        }),
+      ],
     });
     workers.add(load);
     const result = await load.next('done');
     await Promise.all([load.dispose(), desktop.dispose()]);
-    if (result.errors > 0) throw new Error(`${kind}: ${result.errors} calls failed, e.g. ${result.firstErrors.join(' | ')}`);
-    console.error(`${kind}: p50 ${result.p50.toFixed(2)} ms, p99 ${result.p99.toFixed(2)} ms, ${result.throughput.toFixed(0)} calls/s`);
+    if (result.errors > 0)
+      throw new Error(`${kind}: ${result.errors} calls failed, e.g. ${result.firstErrors.join(' | ')}`);
+    console.error(
+      `${kind}: p50 ${result.p50.toFixed(2)} ms, p99 ${result.p99.toFixed(2)} ms, ${result.throughput.toFixed(0)} calls/s`,
+    );
     return result;
   } finally {
     await server.dispose();

@@ -16,7 +16,9 @@ const SUFFIX = '.bench.mjs';
 
 const args = process.argv.slice(2);
 const strict = args.includes('--strict');
-const wanted = args.filter((a) => !a.startsWith('--')).map((a) => a.replace(/\.bench\.mjs$/, '').replace(/^bench\//, ''));
+const wanted = args
+  .filter((a) => !a.startsWith('--'))
+  .map((a) => a.replace(/\.bench\.mjs$/, '').replace(/^bench\//, ''));
 
 const all = readdirSync(benchDir)
   .filter((f) => f.endsWith(SUFFIX))
@@ -40,7 +42,10 @@ if (build.status !== 0) {
 function runBench(name) {
   return new Promise((resolve) => {
     const started = Date.now();
-    const child = spawn(process.execPath, [join(benchDir, name + SUFFIX)], { cwd: root, stdio: ['ignore', 'pipe', 'inherit'] });
+    const child = spawn(process.execPath, [join(benchDir, name + SUFFIX)], {
+      cwd: root,
+      stdio: ['ignore', 'pipe', 'inherit'],
+    });
     let out = '';
     child.stdout.setEncoding('utf8');
     child.stdout.on('data', (chunk) => {
@@ -57,7 +62,12 @@ function runBench(name) {
         // reported below
       }
       if (code !== 0 || !result || typeof result !== 'object') {
-        resolve({ name, ok: false, seconds, error: `exit ${code ?? signal}${result ? '' : ', no JSON result on the last line'}` });
+        resolve({
+          name,
+          ok: false,
+          seconds,
+          error: `exit ${code ?? signal}${result ? '' : ', no JSON result on the last line'}`,
+        });
       } else {
         resolve({ name, ok: true, seconds, result });
       }
@@ -87,7 +97,14 @@ for (const o of outcomes) {
   const keys = [...new Set([...Object.keys(targets), ...Object.keys(figures)])];
   for (const key of keys) {
     const metValue = key in met ? (met[key] ? '✔' : '✖') : '';
-    rows.push([o.result.name ?? o.name, key, key in figures ? fmt(figures[key]) : '', key in reference ? fmt(reference[key]) : '', key in targets ? String(targets[key]) : '', metValue]);
+    rows.push([
+      o.result.name ?? o.name,
+      key,
+      key in figures ? fmt(figures[key]) : '',
+      key in reference ? fmt(reference[key]) : '',
+      key in targets ? String(targets[key]) : '',
+      metValue,
+    ]);
   }
 }
 const widths = rows[0].map((_, i) => Math.max(...rows.map((r) => String(r[i]).length)));

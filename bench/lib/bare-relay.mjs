@@ -1,8 +1,9 @@
 // The bare two-hop reference: plain node:http in front, a plain `ws` server behind, no framework,
 // no validation, no auth, no store. It forwards `POST /v1/runtimes/:id/calls` as a `call` frame to
 // the desktop holding the runtime and answers with the `result` frame's value. It also answers
-// `hello` with a `welcome` and pings every connection at an interval (the ws README heartbeat),
-// so the idle bench can hold it beside the relay. This is the floor the relay is measured against.
+// `hello` with a `welcome` and pings every connection at an interval (the ws README heartbeat,
+// with the relay's rule: two unanswered pings end a connection), so the idle bench can hold it
+// beside the relay. This is the floor the relay is measured against.
 import { createServer } from 'node:http';
 import { WebSocketServer } from 'ws';
 
@@ -31,24 +32,44 @@ export async function startBareRelay({ heartbeatIntervalMs = 15_000, maxPayload 
       const id = `c${++seq}`;
       pending.set(id, res);
       runtime.socket.send(
-        JSON.stringify({ type: 'call', id, runtimeId: match[1], workspaceId: runtime.workspaceId, tool: request.tool, args: request.args, deadline: Date.now() + 120_000, caller: 'bench' }),
+        JSON.stringify({
+          type: 'call',
+          id,
+          runtimeId: match[1],
+          workspaceId: runtime.workspaceId,
+          tool: request.tool,
+          args: request.args,
+          deadline: Date.now() + 120_000,
+          caller: 'bench',
+        }),
       );
     });
   });
 
   const wss = new WebSocketServer({ noServer: true, maxPayload });
-  server.on('upgrade', (req, socket, head) => wss.handleUpgrade(req, socket, head, (ws) => wss.emit('connection', ws, req)));
+  server.on('upgrade', (req, socket, head) =>
+    wss.handleUpgrade(req, socket, head, (ws) => wss.emit('connection', ws, req)),
+  );
   wss.on('connection', (ws) => {
-    ws.isAlive = true;
+    ws.missedPongs = 0;
     ws.on('error', () => undefined);
-    ws.on('pong', () => (ws.isAlive = true));
+    ws.on('pong', () => (ws.missedPongs = 0));
     ws.on('message', (data) => {
       const frame = JSON.parse(data.toString());
       if (frame.type === 'hello') {
-        const bindings = frame.workspaces.map((w) => ({ workspaceId: w.workspaceId, runtimeId: `rt-${frame.device.deviceId}-${w.workspaceId}` }));
+        const bindings = frame.workspaces.map((w) => ({
+          workspaceId: w.workspaceId,
+          runtimeId: `rt-${frame.device.deviceId}-${w.workspaceId}`,
+        }));
         for (const b of bindings) runtimes.set(b.runtimeId, { socket: ws, workspaceId: b.workspaceId });
         ws.send(
-          JSON.stringify({ type: 'welcome', sessionId: `s${++seq}`, runtimes: bindings, limits: { maxFrameBytes: maxPayload, maxInFlightPerRuntime: 32 }, heartbeatIntervalMs }),
+          JSON.stringify({
+            type: 'welcome',
+            sessionId: `s${++seq}`,
+            runtimes: bindings,
+            limits: { maxFrameBytes: maxPayload, maxInFlightPerRuntime: 32 },
+            heartbeatIntervalMs,
+          }),
         );
       } else if (frame.type === 'result') {
         const res = pending.get(frame.id);
@@ -62,11 +83,11 @@ export async function startBareRelay({ heartbeatIntervalMs = 15_000, maxPayload 
 
   const heartbeat = setInterval(() => {
     for (const ws of wss.clients) {
-      if (!ws.isAlive) {
+      if (ws.missedPongs >= 2) {
         ws.terminate();
         continue;
       }
-      ws.isAlive = false;
+      ws.missedPongs++;
       ws.ping();
     }
   }, heartbeatIntervalMs);

@@ -107,7 +107,12 @@ export function printResult(result) {
 }
 
 /** A hello frame for a fake desktop with the given workspaces (read tools on, as a default install). */
-export function helloFrame({ protocolVersion, deviceId, workspaceIds, tools = ['read_file', 'list_dir', 'glob', 'search', 'stat'] }) {
+export function helloFrame({
+  protocolVersion,
+  deviceId,
+  workspaceIds,
+  tools = ['read_file', 'list_dir', 'glob', 'search', 'stat'],
+}) {
   return {
     type: 'hello',
     protocolVersion,

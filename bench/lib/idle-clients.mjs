@@ -19,7 +19,11 @@ const failures = [];
 function open(index) {
   return new Promise((resolve) => {
     const deviceId = `${prefix}-${index}`;
-    const ws = new WebSocket(wsUrl, { headers: { authorization: `Bearer ${token}` }, localAddress, perMessageDeflate: false });
+    const ws = new WebSocket(wsUrl, {
+      headers: { authorization: `Bearer ${token}` },
+      localAddress,
+      perMessageDeflate: false,
+    });
     let settled = false;
     const settle = (ok, why) => {
       if (settled) return;
@@ -47,16 +51,21 @@ function open(index) {
 }
 
 let next = 0;
+let stopped = false;
 const lane = async () => {
-  while (next < count) await open(next++);
+  while (!stopped && next < count) await open(next++);
 };
-const t0 = Date.now();
-await Promise.all(Array.from({ length: concurrency }, lane));
-process.send({ type: 'ready', welcomed, failed, failures, seconds: (Date.now() - t0) / 1000 });
 
 process.on('message', (msg) => {
   if (msg.cmd === 'stats') {
     const open = sockets.filter((ws) => ws.readyState === WebSocket.OPEN).length;
-    process.send({ type: 'stats', pings, open, closedAfterWelcome });
+    process.send({ type: 'stats', pings, open, welcomed, closedAfterWelcome });
+  } else if (msg.cmd === 'stop') {
+    // The server is too slow to take them all: open no more, keep the ones held.
+    stopped = true;
   }
 });
+
+const t0 = Date.now();
+await Promise.all(Array.from({ length: concurrency }, lane));
+process.send({ type: 'ready', welcomed, failed, failures, stopped, seconds: (Date.now() - t0) / 1000 });

@@ -21,12 +21,26 @@ async function answer(frame) {
   const content = await readFile(join(dir, frame.args.path), 'utf8');
   let lines = 0;
   for (let i = content.indexOf('\n'); i >= 0; i = content.indexOf('\n', i + 1)) lines++;
-  const value = { path: frame.args.path, content, encoding: 'utf8', totalLines: lines, offset: 0, count: lines, size: Buffer.byteLength(content), truncated: false };
+  const value = {
+    path: frame.args.path,
+    content,
+    encoding: 'utf8',
+    totalLines: lines,
+    offset: 0,
+    count: lines,
+    size: Buffer.byteLength(content),
+    truncated: false,
+  };
   ws.send(JSON.stringify({ type: 'result', id: frame.id, ok: true, value }));
 }
 
 ws.on('message', (data) => {
   const frame = JSON.parse(data.toString());
   if (frame.type === 'welcome') process.send({ type: 'ready', runtimeIds: frame.runtimes.map((r) => r.runtimeId) });
-  else if (frame.type === 'call') answer(frame).catch((err) => ws.send(JSON.stringify({ type: 'result', id: frame.id, ok: false, error: { code: 'internal', message: String(err) } })));
+  else if (frame.type === 'call')
+    answer(frame).catch((err) =>
+      ws.send(
+        JSON.stringify({ type: 'result', id: frame.id, ok: false, error: { code: 'internal', message: String(err) } }),
+      ),
+    );
 });

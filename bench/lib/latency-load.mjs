@@ -20,13 +20,19 @@ function call(runtimeId) {
         port: base.port,
         method: 'POST',
         path: `/v1/runtimes/${runtimeId}/calls`,
-        headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) },
+        headers: {
+          authorization: `Bearer ${token}`,
+          'content-type': 'application/json',
+          'content-length': Buffer.byteLength(body),
+        },
       },
       (res) => {
         let text = '';
         res.setEncoding('utf8');
         res.on('data', (c) => (text += c));
-        res.on('end', () => resolve({ ms: Number(process.hrtime.bigint() - started) / 1e6, status: res.statusCode, text }));
+        res.on('end', () =>
+          resolve({ ms: Number(process.hrtime.bigint() - started) / 1e6, status: res.statusCode, text }),
+        );
       },
     );
     req.on('error', (err) => resolve({ ms: 0, status: 0, text: String(err) }));
@@ -55,7 +61,15 @@ async function phase(total, record) {
   const seconds = Number(process.hrtime.bigint() - t0) / 1e9;
   if (!record) return { errors };
   const sorted = Array.from(latencies).sort((a, b) => a - b);
-  return { done, seconds, p50: quantile(sorted, 0.5), p99: quantile(sorted, 0.99), mean: sorted.reduce((a, b) => a + b, 0) / sorted.length, throughput: done / seconds, errors };
+  return {
+    done,
+    seconds,
+    p50: quantile(sorted, 0.5),
+    p99: quantile(sorted, 0.99),
+    mean: sorted.reduce((a, b) => a + b, 0) / sorted.length,
+    throughput: done / seconds,
+    errors,
+  };
 }
 
 const warm = await phase(warmup, false);

@@ -19,7 +19,16 @@ if (kind === 'bare') {
   const { startRelay } = await import('../../relay/dist/index.js');
   // Request logging off ('warn'): the bare reference logs nothing either, and a production
   // relay ships its logs asynchronously (pino); what is measured is routing, auth and the store.
-  server = await startRelay({ host: '127.0.0.1', port: 0, dataDir, logLevel: 'warn', ...(heartbeatIntervalMs ? { heartbeatIntervalMs } : {}) });
+  // maxConnections raised past the 15,000 the idle bench holds (the default may be lower), and
+  // heartbeats as short as the bench asks; every other limit is the relay's default.
+  server = await startRelay({
+    host: '127.0.0.1',
+    port: 0,
+    dataDir,
+    logLevel: 'warn',
+    limits: { maxConnections: 19_000 },
+    ...(heartbeatIntervalMs ? { heartbeatIntervalMs } : {}),
+  });
   await server.admin.createOrg('bench');
   const desktop = await server.admin.createToken({ org: 'bench', kind: 'desktop', name: 'bench desktop' });
   const platform = await server.admin.createToken({ org: 'bench', kind: 'platform', name: 'bench platform' });
@@ -42,13 +51,24 @@ async function settledRss() {
 process.on('message', async (msg) => {
   if (msg.cmd === 'rss') {
     const mem = await settledRss();
-    process.send({ type: 'rss', rss: mem.rss, heapUsed: mem.heapUsed, external: mem.external, gcExposed: Boolean(globalThis.gc) });
+    process.send({
+      type: 'rss',
+      rss: mem.rss,
+      heapUsed: mem.heapUsed,
+      external: mem.external,
+      gcExposed: Boolean(globalThis.gc),
+    });
   } else if (msg.cmd === 'cpu') {
     const start = process.cpuUsage();
     const t0 = process.hrtime.bigint();
     await sleep(msg.windowMs);
     const used = process.cpuUsage(start);
-    process.send({ type: 'cpu', userUs: used.user, systemUs: used.system, wallMs: Number(process.hrtime.bigint() - t0) / 1e6 });
+    process.send({
+      type: 'cpu',
+      userUs: used.user,
+      systemUs: used.system,
+      wallMs: Number(process.hrtime.bigint() - t0) / 1e6,
+    });
   } else if (msg.cmd === 'close') {
     await server.close();
     process.send({ type: 'closed' });

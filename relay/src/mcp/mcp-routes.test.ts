@@ -6,15 +6,33 @@ import WebSocket from 'ws';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StreamableHTTPClientTransport, StreamableHTTPError } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
 import type { CallToolResult } from '@modelcontextprotocol/sdk/types.js';
-import { DEFAULT_POLICY, PROTOCOL_VERSION, parseRelayFrame, toolInputJsonSchema, type CallFrame, type ToolName, type WorkspaceAnnouncement } from '@tether/shared';
+import {
+  DEFAULT_POLICY,
+  PROTOCOL_VERSION,
+  parseRelayFrame,
+  toolInputJsonSchema,
+  type CallFrame,
+  type ToolName,
+  type WorkspaceAnnouncement,
+} from '@tether/shared';
 import { startRelay } from '../index.js';
 
 type Relay = Awaited<ReturnType<typeof startRelay>>;
 
 const READ_TOOLS: ToolName[] = ['read_file', 'list_dir', 'glob', 'search', 'stat'];
 
-function workspace(workspaceId: string, state: WorkspaceAnnouncement['state'], tools: ToolName[]): WorkspaceAnnouncement {
-  return { workspaceId, name: `Workspace ${workspaceId}`, description: 'a test workspace', state, capabilities: { policy: DEFAULT_POLICY, tools } };
+function workspace(
+  workspaceId: string,
+  state: WorkspaceAnnouncement['state'],
+  tools: ToolName[],
+): WorkspaceAnnouncement {
+  return {
+    workspaceId,
+    name: `Workspace ${workspaceId}`,
+    description: 'a test workspace',
+    state,
+    capabilities: { policy: DEFAULT_POLICY, tools },
+  };
 }
 
 /**
@@ -30,7 +48,13 @@ class FakeDesktop {
     private readonly root: string,
   ) {}
 
-  static async connect(wsUrl: string, token: string, deviceId: string, root: string, workspaces: WorkspaceAnnouncement[]): Promise<FakeDesktop> {
+  static async connect(
+    wsUrl: string,
+    token: string,
+    deviceId: string,
+    root: string,
+    workspaces: WorkspaceAnnouncement[],
+  ): Promise<FakeDesktop> {
     const ws = new WebSocket(wsUrl, { headers: { authorization: `Bearer ${token}` } });
     const desktop = new FakeDesktop(ws, root);
     ws.on('error', () => undefined);
@@ -55,7 +79,15 @@ class FakeDesktop {
       ws.once('open', resolve);
       ws.once('error', reject);
     });
-    ws.send(JSON.stringify({ type: 'hello', protocolVersion: PROTOCOL_VERSION, device: { deviceId, name: deviceId, os: 'linux' }, appVersion: 'test', workspaces }));
+    ws.send(
+      JSON.stringify({
+        type: 'hello',
+        protocolVersion: PROTOCOL_VERSION,
+        device: { deviceId, name: deviceId, os: 'linux' },
+        appVersion: 'test',
+        workspaces,
+      }),
+    );
     await welcomed;
     return desktop;
   }
@@ -71,16 +103,40 @@ class FakeDesktop {
     if (frame.tool === 'read_file') {
       const content = await readFile(join(this.root, String(args.path)), 'utf8');
       const lines = content.split('\n').length;
-      this.send({ type: 'result', id: frame.id, ok: true, value: { path: args.path, content, encoding: 'utf8', totalLines: lines, offset: 0, count: lines, size: content.length, truncated: false } });
+      this.send({
+        type: 'result',
+        id: frame.id,
+        ok: true,
+        value: {
+          path: args.path,
+          content,
+          encoding: 'utf8',
+          totalLines: lines,
+          offset: 0,
+          count: lines,
+          size: content.length,
+          truncated: false,
+        },
+      });
     } else if (frame.tool === 'run_command') {
       this.send({ type: 'progress', id: frame.id, status: 'running' });
       this.send({ type: 'progress', id: frame.id, status: 'output', chunk: 'hello ' });
       this.send({ type: 'progress', id: frame.id, status: 'output', chunk: 'world\n' });
-      this.send({ type: 'result', id: frame.id, ok: true, value: { exitCode: 0, signal: null, output: 'hello world\n', truncated: false, durationMs: 3, timedOut: false } });
+      this.send({
+        type: 'result',
+        id: frame.id,
+        ok: true,
+        value: { exitCode: 0, signal: null, output: 'hello world\n', truncated: false, durationMs: 3, timedOut: false },
+      });
     } else if (frame.tool === 'search') {
       // A search that never finishes: the tests cancel it.
     } else {
-      this.send({ type: 'result', id: frame.id, ok: false, error: { code: 'not_found', message: `fake desktop has no ${frame.tool}` } });
+      this.send({
+        type: 'result',
+        id: frame.id,
+        ok: false,
+        error: { code: 'not_found', message: `fake desktop has no ${frame.tool}` },
+      });
     }
   }
 
@@ -142,7 +198,9 @@ describe('registerMcpRoutes', () => {
       workspace('proj', 'running', [...READ_TOOLS, 'run_command']),
       workspace('paused', 'paused', READ_TOOLS),
     ]);
-    otherDesktop = await FakeDesktop.connect(wsUrl, otherDesktopToken, 'device-b', root, [workspace('theirs', 'running', READ_TOOLS)]);
+    otherDesktop = await FakeDesktop.connect(wsUrl, otherDesktopToken, 'device-b', root, [
+      workspace('theirs', 'running', READ_TOOLS),
+    ]);
   });
 
   afterAll(async () => {
@@ -168,25 +226,36 @@ describe('registerMcpRoutes', () => {
   });
 
   describe('tools/call', () => {
-    it("runs a tool on the desktop and returns its result as text and structured content", async () => {
+    it('runs a tool on the desktop and returns its result as text and structured content', async () => {
       const client = await connectClient(desktop.runtime('proj'), platformKey);
       const result = (await client.callTool({ name: 'read_file', arguments: { path: 'notes.txt' } })) as CallToolResult;
       expect(result.isError).toBeFalsy();
       expect(result.structuredContent).toMatchObject({ path: 'notes.txt', content: 'first line\nsecond line\n' });
       const text = result.content[0];
       expect(text?.type).toBe('text');
-      expect(JSON.parse(text?.type === 'text' ? text.text : '')).toMatchObject({ content: 'first line\nsecond line\n' });
+      expect(JSON.parse(text?.type === 'text' ? text.text : '')).toMatchObject({
+        content: 'first line\nsecond line\n',
+      });
       // The desktop got the call with the key's name as the caller, for the person's eyes.
       const call = desktop.calls.find((c) => c.tool === 'read_file');
-      expect(call).toMatchObject({ runtimeId: desktop.runtime('proj'), workspaceId: 'proj', args: { path: 'notes.txt' }, caller: 'test platform' });
+      expect(call).toMatchObject({
+        runtimeId: desktop.runtime('proj'),
+        workspaceId: 'proj',
+        args: { path: 'notes.txt' },
+        caller: 'test platform',
+      });
     });
 
     it('sends output chunks as progress notifications when the client gives a progress token', async () => {
       const client = await connectClient(desktop.runtime('proj'), platformKey);
       const messages: string[] = [];
-      const result = (await client.callTool({ name: 'run_command', arguments: { command: 'echo hello world' } }, undefined, {
-        onprogress: (p) => messages.push(p.message ?? ''),
-      })) as CallToolResult;
+      const result = (await client.callTool(
+        { name: 'run_command', arguments: { command: 'echo hello world' } },
+        undefined,
+        {
+          onprogress: (p) => messages.push(p.message ?? ''),
+        },
+      )) as CallToolResult;
       expect(result.structuredContent).toMatchObject({ exitCode: 0, output: 'hello world\n' });
       expect(messages.filter((m) => m !== 'running').join('')).toBe('hello world\n');
     });
@@ -201,7 +270,10 @@ describe('registerMcpRoutes', () => {
 
     it('returns isError with tool_disabled for a tool the workspace switched off', async () => {
       const client = await connectClient(desktop.runtime('proj'), platformKey);
-      const result = (await client.callTool({ name: 'write_file', arguments: { path: 'x.txt', content: 'x' } })) as CallToolResult;
+      const result = (await client.callTool({
+        name: 'write_file',
+        arguments: { path: 'x.txt', content: 'x' },
+      })) as CallToolResult;
       expect(result.isError).toBe(true);
       expect(result.structuredContent).toMatchObject({ error: { code: 'tool_disabled' } });
       expect(desktop.calls.some((c) => c.tool === 'write_file')).toBe(false);
@@ -209,7 +281,10 @@ describe('registerMcpRoutes', () => {
 
     it('returns isError with invalid_args for arguments that fail the tool schema', async () => {
       const client = await connectClient(desktop.runtime('proj'), platformKey);
-      const result = (await client.callTool({ name: 'read_file', arguments: { path: 'notes.txt', limit: -1 } })) as CallToolResult;
+      const result = (await client.callTool({
+        name: 'read_file',
+        arguments: { path: 'notes.txt', limit: -1 },
+      })) as CallToolResult;
       expect(result.isError).toBe(true);
       expect(result.structuredContent).toMatchObject({ error: { code: 'invalid_args' } });
     });
@@ -218,7 +293,9 @@ describe('registerMcpRoutes', () => {
       const client = await connectClient(desktop.runtime('proj'), platformKey);
       const before = desktop.calls.length;
       const abort = new AbortController();
-      const pending = client.callTool({ name: 'search', arguments: { pattern: 'never' } }, undefined, { signal: abort.signal });
+      const pending = client.callTool({ name: 'search', arguments: { pattern: 'never' } }, undefined, {
+        signal: abort.signal,
+      });
       await until(() => desktop.calls.slice(before).some((c) => c.tool === 'search'), 'the call to reach the desktop');
       const call = desktop.calls.slice(before).find((c) => c.tool === 'search')!;
       abort.abort();
@@ -267,7 +344,9 @@ describe('registerMcpRoutes', () => {
     });
 
     it('answers 405 to GET: the endpoint is stateless and offers no server stream', async () => {
-      const res = await fetch(mcpUrl(desktop.runtime('proj')), { headers: { authorization: `Bearer ${platformKey}`, accept: 'text/event-stream' } });
+      const res = await fetch(mcpUrl(desktop.runtime('proj')), {
+        headers: { authorization: `Bearer ${platformKey}`, accept: 'text/event-stream' },
+      });
       expect(res.status).toBe(405);
       await res.body?.cancel();
     });
@@ -285,7 +364,12 @@ describe('registerMcpRoutes', () => {
     }
 
     it('lists and runs only the tools the grant names', async () => {
-      const grant = await mintGrant({ runtimeIds: [desktop.runtime('proj')], tools: ['read_file', 'stat', 'write_file'], ttlSeconds: 60, label: 'stage 1' });
+      const grant = await mintGrant({
+        runtimeIds: [desktop.runtime('proj')],
+        tools: ['read_file', 'stat', 'write_file'],
+        ttlSeconds: 60,
+        label: 'stage 1',
+      });
       const client = await connectClient(desktop.runtime('proj'), grant);
       // write_file is granted but switched off in the workspace: not listed either.
       expect((await client.listTools()).tools.map((t) => t.name).sort()).toEqual(['read_file', 'stat']);

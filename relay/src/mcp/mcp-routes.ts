@@ -40,7 +40,9 @@ async function admit(
   const runtimeId = request.params.id;
   // Defence in depth: the core scopes getRuntime too, but a grant's runtime list is cheap to check here.
   const runtime =
-    principal.runtimeIds !== null && !principal.runtimeIds.includes(runtimeId) ? null : await services.getRuntime(principal, runtimeId);
+    principal.runtimeIds !== null && !principal.runtimeIds.includes(runtimeId)
+      ? null
+      : await services.getRuntime(principal, runtimeId);
   if (!runtime) {
     await sendError(reply, 'not_found', 'There is no runtime with that id.');
     return null;
@@ -93,7 +95,11 @@ export async function registerMcpRoutes(app: FastifyInstance, services: RelaySer
     return reply
       .code(405)
       .header('allow', 'POST')
-      .send({ jsonrpc: '2.0', error: { code: -32000, message: 'Method not allowed: this endpoint is stateless, use POST.' }, id: null });
+      .send({
+        jsonrpc: '2.0',
+        error: { code: -32000, message: 'Method not allowed: this endpoint is stateless, use POST.' },
+        id: null,
+      });
   };
   app.get<{ Params: RuntimeParams }>(MCP_ROUTE, methodNotAllowed);
   app.delete<{ Params: RuntimeParams }>(MCP_ROUTE, methodNotAllowed);

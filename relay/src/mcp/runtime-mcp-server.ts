@@ -136,7 +136,8 @@ export function createRuntimeMcpServer(context: RuntimeMcpContext): Server {
       // An unknown name is a protocol error in MCP (the client asked for something not listed).
       throw new McpError(McpErrorCode.InvalidParams, `unknown_tool: there is no tool named "${name}"`);
     }
-    if (!visibleTools(principal, runtime).includes(name)) return errorResult(invisibleToolError(principal, runtime, name));
+    if (!visibleTools(principal, runtime).includes(name))
+      return errorResult(invisibleToolError(principal, runtime, name));
 
     const progressToken = request.params._meta?.progressToken;
     let progress = 0;
