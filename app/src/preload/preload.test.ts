@@ -14,7 +14,7 @@ import type { BridgePort, DesktopBridgeCore } from './preload.cjs';
  * sandboxed preload is run: a function of require/exports/module/process. Vite does not
  * transform `.cts`, and this also checks what Electron would actually load.
  */
-function loadPreload(): { module: typeof Preload; required: string[] } {
+function loadPreload(processType?: string, electronModule?: unknown): { module: typeof Preload; required: string[] } {
   const source = readFileSync(new URL('./preload.cts', import.meta.url), 'utf8');
   const { outputText } = ts.transpileModule(source, {
     compilerOptions: { module: ts.ModuleKind.CommonJS, target: ts.ScriptTarget.ES2022 },
@@ -23,8 +23,35 @@ function loadPreload(): { module: typeof Preload; required: string[] } {
   const required: string[] = [];
   const exports = {};
   const run = new Function('require', 'exports', 'module', 'process', outputText) as (...args: unknown[]) => void;
-  run((name: string) => required.push(name), exports, { exports }, { type: undefined });
+  const require = (name: string) => {
+    required.push(name);
+    return electronModule;
+  };
+  run(require, exports, { exports }, { type: processType });
   return { module: exports as typeof Preload, required };
+}
+
+/**
+ * A recording stand-in for the sandboxed preload's `electron` module (contextBridge and
+ * ipcRenderer exist only inside Electron's renderer), to check the preload's wiring.
+ */
+class PreloadElectron {
+  readonly exposed = new Map<string, unknown>();
+  readonly listeners = new Map<string, (event: { ports: unknown[] }, ...args: unknown[]) => void>();
+  readonly invoked: unknown[][] = [];
+  readonly sent: unknown[][] = [];
+  readonly contextBridge = {
+    exposeInMainWorld: (key: string, api: unknown) => this.exposed.set(key, api),
+  };
+  readonly ipcRenderer = {
+    on: (channel: string, listener: (event: { ports: unknown[] }, ...args: unknown[]) => void) =>
+      this.listeners.set(channel, listener),
+    invoke: async (...args: unknown[]) => {
+      this.invoked.push(args);
+      return '/home/me/picked';
+    },
+    send: (...args: unknown[]) => this.sent.push(args),
+  };
 }
 
 const { module: preload, required: requiredAtLoad } = loadPreload();
@@ -57,6 +84,41 @@ describe('preload.cts', () => {
     });
     const requires = [...outputText.matchAll(/require\((['"])(.*?)\1\)/g)].map((m) => m[2]);
     expect(requires).toEqual(['electron']);
+  });
+});
+
+describe('preload install (in a renderer)', () => {
+  it('exposes exactly window.tetherDesktop with request, on, pickFolder and notify', async () => {
+    const electron = new PreloadElectron();
+    const { required } = loadPreload('renderer', electron);
+    expect(required).toEqual(['electron']);
+    expect([...electron.exposed.keys()]).toEqual(['tetherDesktop']);
+    const bridge = electron.exposed.get('tetherDesktop') as Record<string, (...args: unknown[]) => unknown>;
+    expect(Object.keys(bridge).sort()).toEqual(['notify', 'on', 'pickFolder', 'request']);
+    expect([...electron.listeners.keys()].sort()).toEqual(['tether:host-status', 'tether:port']);
+
+    await expect(bridge.pickFolder?.()).resolves.toBe('/home/me/picked');
+    expect(electron.invoked).toEqual([['dialog:pickFolder']]);
+    bridge.notify?.('Title', 'Body');
+    expect(electron.sent).toEqual([['notification:show', { title: 'Title', body: 'Body' }]]);
+
+    // A port from main on 'tether:port' carries the requests to the host.
+    const host = new MemoryHost();
+    const { port1, port2 } = new MessageChannel();
+    const detach = serveChannel(host, {
+      send: (m) => port1.postMessage(m),
+      onMessage: (cb) => port1.on('message', cb),
+      onClose: (cb) => port1.on('close', cb),
+    });
+    try {
+      const answer = bridge.request?.('state:get', {});
+      electron.listeners.get('tether:port')?.({ ports: [port2] });
+      await expect(answer).resolves.toEqual(host.state);
+    } finally {
+      detach();
+      port1.close();
+      port2.close();
+    }
   });
 });
 
