@@ -93,14 +93,18 @@ function nextMessage(ws: WebSocket): Promise<ChannelMessage> {
 function get(
   path: string,
   hostHeader = `127.0.0.1:${ui.port}`,
+  method = 'GET',
 ): Promise<{ status: number; headers: Record<string, unknown>; body: string }> {
   return new Promise((resolve, reject) => {
-    const req = httpRequest({ host: '127.0.0.1', port: ui.port, path, headers: { host: hostHeader } }, (res) => {
-      let body = '';
-      res.setEncoding('utf8');
-      res.on('data', (c: string) => (body += c));
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body }));
-    });
+    const req = httpRequest(
+      { host: '127.0.0.1', port: ui.port, path, method, headers: { host: hostHeader } },
+      (res) => {
+        let body = '';
+        res.setEncoding('utf8');
+        res.on('data', (c: string) => (body += c));
+        res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body }));
+      },
+    );
     req.on('error', reject);
     req.end();
   });
@@ -217,6 +221,20 @@ describe('serveUi', () => {
       const res = await get('/', 'evil.example');
       expect(res.status).toBe(403);
       expect(res.body).not.toContain('Tether');
+    });
+
+    it('answers HEAD without a body and refuses other methods', async () => {
+      const head = await get('/', undefined, 'HEAD');
+      expect(head.status).toBe(200);
+      expect(head.body).toBe('');
+      expect((await get('/', undefined, 'POST')).status).toBe(405);
+    });
+
+    it('says the UI is not built when index.html is missing', async () => {
+      await rm(join(dir, 'static', 'index.html'));
+      const res = await get('/');
+      expect(res.status).toBe(503);
+      expect(res.body).toContain('npm run build');
     });
   });
 });
