@@ -20,3 +20,5 @@ export const MAX_NOTIFICATION_TITLE_CHARS = 120;
 export const MAX_NOTIFICATION_BODY_CHARS = 500;
 /** Workspace names in the tray menu are cut here so the menu stays a menu. */
 export const MAX_TRAY_LABEL_CHARS = 48;
+/** A crashed page is reloaded at most this often: a page that crashes on load is not looped. */
+export const RENDERER_RELOAD_MIN_INTERVAL_MS = 30_000;

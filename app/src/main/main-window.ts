@@ -1,4 +1,5 @@
 import { BrowserWindow, type WebContents } from 'electron';
+import { RENDERER_RELOAD_MIN_INTERVAL_MS } from './main-limits.js';
 import { createWebPreferences } from './web-preferences.js';
 
 /** What the main window needs from the rest of main. */
@@ -42,6 +43,13 @@ export class MainWindow {
       if (!options.hidden) win.show();
     });
     win.webContents.on('did-finish-load', () => options.onPageLoaded(win.webContents));
+    let lastReload = 0;
+    win.webContents.on('render-process-gone', (_event, details) => {
+      if (details.reason === 'clean-exit' || Date.now() - lastReload < RENDERER_RELOAD_MIN_INTERVAL_MS) return;
+      // The reloaded page gets a fresh port to the host on did-finish-load.
+      lastReload = Date.now();
+      win.reload();
+    });
     void win.loadURL(options.url);
   }
 
