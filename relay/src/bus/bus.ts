@@ -34,7 +34,7 @@ export type RuntimeEvent =
 /** Broadcasts between nodes that are not about one runtime. */
 export type NodeBroadcast =
   /** A newer connection of this device exists: older sessions close with `replaced`. */
-  | { kind: 'device-replaced'; orgId: string; deviceId: string; sessionId: string }
+  | { kind: 'device-replaced'; orgId: string; deviceId: string; sessionId: string; helloAt: number }
   /** A platform cancel that reached a node other than the call's origin. */
   | { kind: 'cancel-call'; orgId: string; callId: string }
   /** A token was revoked: sessions using it close with `unauthorized`. */

@@ -149,6 +149,22 @@ describe('DesktopHub', () => {
       const res = await t.api(`/v1/runtimes/${rt}/calls`, { method: 'POST', json: { tool: 'stat', args: { path: 'a' } } });
       expect(res.body.result).toBe('from the newer connection');
     });
+
+    it('keeps exactly one of two connections of one device that say hello at the same time', async () => {
+      const t = await startTestRelay();
+      const a = await connect(t);
+      const b = await connect(t);
+      const [wa, wb] = await Promise.all([a.hello(device, [testWorkspace('ws-1')]), b.hello(device, [testWorkspace('ws-1')])]);
+      expect(wa.runtimes).toEqual(wb.runtimes);
+      const closed = await Promise.race([a.closed.then((c) => ['a', c.code] as const), b.closed.then((c) => ['b', c.code] as const)]);
+      expect(closed[1]).toBe(CLOSE_CODES.replaced);
+      const survivor = closed[0] === 'a' ? b : a;
+      // The survivor is still open and gets the calls.
+      survivor.onCall = (call, d) => d.succeed(call.id, 'survivor');
+      const res = await t.api(`/v1/runtimes/${wa.runtimes[0]!.runtimeId}/calls`, { method: 'POST', json: { tool: 'stat', args: { path: 'a' } } });
+      expect(res.body.result).toBe('survivor');
+      expect(survivor.ws.readyState).toBe(survivor.ws.OPEN);
+    });
   });
 
   describe('bad frames', () => {

@@ -75,7 +75,7 @@ export class DesktopHub {
       ...this.deps,
       onHello: async (s) => {
         // A newer connection of the same device wins, on whichever node the older one lives.
-        await this.deps.bus.broadcast({ kind: 'device-replaced', orgId: s.orgId, deviceId: s.device!.deviceId, sessionId: s.id });
+        await this.deps.bus.broadcast({ kind: 'device-replaced', orgId: s.orgId, deviceId: s.device!.deviceId, sessionId: s.id, helloAt: s.helloAt });
       },
       onClosed: (s) => this.sessions.delete(s.id),
     });
@@ -113,7 +113,7 @@ export class DesktopHub {
 
   private onBroadcast(message: NodeBroadcast): void {
     for (const session of this.sessions.values()) {
-      if (message.kind === 'device-replaced' && session.orgId === message.orgId && session.device?.deviceId === message.deviceId && session.id !== message.sessionId) {
+      if (message.kind === 'device-replaced' && session.orgId === message.orgId && session.device?.deviceId === message.deviceId && isOlder(session, message)) {
         session.close(CLOSE_CODES.replaced, 'replaced by a newer connection of this device');
       } else if (message.kind === 'token-revoked' && session.token.id === message.tokenId) {
         session.close(CLOSE_CODES.unauthorized, 'token revoked');
@@ -139,6 +139,12 @@ export class DesktopHub {
     clearTimeout(cut);
     this.wss.close();
   }
+}
+
+/** Whether `session` said hello before the one announced (ties broken by id), so that two simultaneous hellos do not close each other. */
+function isOlder(session: DesktopSession, newer: { sessionId: string; helloAt: number }): boolean {
+  if (session.id === newer.sessionId) return false;
+  return session.helloAt < newer.helloAt || (session.helloAt === newer.helloAt && session.id < newer.sessionId);
 }
 
 /** Refuses an upgrade with a plain HTTP answer; no WebSocket frame is ever read. */

@@ -44,6 +44,8 @@ function closeReason(text: string): string {
 export class DesktopSession {
   readonly id = newId('ses_');
   device: Device | null = null;
+  /** When the hello was accepted (epoch ms): of two sessions of one device, the later hello wins. */
+  helloAt = 0;
   /** runtimeId → workspaceId of the workspaces this session announced. */
   private readonly runtimes = new Map<string, string>();
   /** Calls handed to the desktop and not answered yet. */
@@ -216,6 +218,7 @@ export class DesktopSession {
     if (this.device !== null) return this.close(CLOSE_CODES.unexpectedFrame, 'hello came twice');
     if (frame.protocolVersion !== PROTOCOL_VERSION) return this.close(CLOSE_CODES.unsupportedVersion, `protocol version ${frame.protocolVersion} is not supported (this relay speaks ${PROTOCOL_VERSION})`);
     this.device = frame.device;
+    this.helloAt = Date.now();
     this.clearHelloTimer();
     await this.deps.onHello(this);
     await this.deps.store.upsertDevice({ orgId: this.orgId, deviceId: frame.device.deviceId, name: frame.device.name, os: frame.device.os, appVersion: frame.appVersion, lastSeenAt: new Date().toISOString() });
