@@ -1,4 +1,9 @@
-import { createServer, type IncomingMessage, type Server } from 'node:http';
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { createServer as createHttpsServer } from 'node:https';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import type { AddressInfo } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -19,15 +24,20 @@ class TestRelay {
   readonly frames: AppFrame[] = [];
   readonly sockets: WebSocket[] = [];
   upgrades = 0;
+  /** TLS handshakes that failed (the client refused the certificate). */
+  tlsFailures = 0;
   authHeaders: string[] = [];
   welcome = true;
   heartbeatIntervalMs = 15_000;
   private readonly http: Server;
   private readonly wss: WebSocketServer;
 
-  constructor(options: { autoPong?: boolean } = {}) {
+  constructor(options: { autoPong?: boolean; tls?: { cert: string; key: string } } = {}) {
     this.wss = new WebSocketServer({ noServer: true, autoPong: options.autoPong ?? true });
-    this.http = createServer((_req, res) => res.writeHead(404).end());
+    const notFound = (_req: IncomingMessage, res: ServerResponse): void =>
+      void res.writeHead(404).end();
+    this.http = options.tls ? createHttpsServer(options.tls, notFound) : createServer(notFound);
+    this.http.on('tlsClientError', () => this.tlsFailures++);
     this.http.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
       this.upgrades++;
       this.authHeaders.push(req.headers.authorization ?? '');
@@ -41,7 +51,8 @@ class TestRelay {
 
   async listen(port = 0): Promise<string> {
     await new Promise<void>((resolve) => this.http.listen(port, '127.0.0.1', resolve));
-    return `http://127.0.0.1:${(this.http.address() as AddressInfo).port}`;
+    const scheme = 'cert' in this.http ? 'https' : 'http';
+    return `${scheme}://127.0.0.1:${(this.http.address() as AddressInfo).port}`;
   }
 
   get last(): WebSocket {
@@ -131,7 +142,14 @@ afterEach(async () => {
   for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
 });
 
-async function setup(options: { autoPong?: boolean; token?: string; client?: Partial<RelayClientOptions> } = {}) {
+async function setup(
+  options: {
+    autoPong?: boolean;
+    tls?: { cert: string; key: string };
+    token?: string;
+    client?: Partial<RelayClientOptions>;
+  } = {},
+) {
   const relay = new TestRelay(options);
   const url = await relay.listen();
   cleanups.push(() => relay.close());
@@ -199,6 +217,62 @@ describe('RelayClient', () => {
       await relay.listen(Number(new URL(url).port));
       cleanups.push(() => relay.close());
       await waitFor(() => client.status.state === 'connected', 'connected after the relay came up');
+    });
+  });
+
+  describe('wss', () => {
+    /** A self-signed certificate for 127.0.0.1 (it is its own CA), made with the openssl CLI. */
+    function selfSigned(): { cert: string; key: string; caFile: string; cleanup: () => void } {
+      const dir = mkdtempSync(join(tmpdir(), 'tether-tls-'));
+      const [keyFile, certFile] = [join(dir, 'key.pem'), join(dir, 'cert.pem')];
+      execFileSync(
+        'openssl',
+        [
+          'req',
+          '-x509',
+          '-newkey',
+          'ec',
+          '-pkeyopt',
+          'ec_paramgen_curve:prime256v1',
+          '-nodes',
+          '-days',
+          '1',
+          '-subj',
+          '/CN=127.0.0.1',
+          '-addext',
+          'subjectAltName=IP:127.0.0.1',
+          '-keyout',
+          keyFile,
+          '-out',
+          certFile,
+        ],
+        { stdio: 'ignore' },
+      );
+      const cert = execFileSync('cat', [certFile], { encoding: 'utf8' });
+      const key = execFileSync('cat', [keyFile], { encoding: 'utf8' });
+      writeFileSync(join(dir, 'ca.pem'), cert);
+      return { cert, key, caFile: join(dir, 'ca.pem'), cleanup: () => rmSync(dir, { recursive: true, force: true }) };
+    }
+
+    it('connects to a relay whose certificate is signed by the caFile CA', async () => {
+      const tls = selfSigned();
+      cleanups.push(async () => tls.cleanup());
+      const { relay, client } = await setup({ tls, client: { caFile: tls.caFile } });
+      await waitFor(() => client.status.state === 'connected', 'connected over wss');
+      expect(relay.framesOf('hello')).toHaveLength(1);
+    });
+
+    it('refuses a certificate no trusted CA signed, and keeps retrying', async () => {
+      const tls = selfSigned();
+      cleanups.push(async () => tls.cleanup());
+      const { relay, client } = await setup({ tls });
+      await waitFor(
+        () => client.status.state === 'connecting' && /certificate/i.test(client.status.reason ?? ''),
+        'a certificate failure',
+      );
+      await waitFor(() => relay.tlsFailures >= 2, 'a second attempt');
+      expect(relay.upgrades).toBe(0);
+      expect(client.status.reason).toMatch(/set caFile/);
     });
   });
 

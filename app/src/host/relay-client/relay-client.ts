@@ -476,6 +476,9 @@ function closeFailure(code: number, reason: string): Failure {
 
 function describeNetworkError(err: Error): string {
   const code = (err as NodeJS.ErrnoException).code;
+  if (code !== undefined && /CERT|SSL|TLS|SIGNATURE/.test(code)) {
+    return `the relay's TLS certificate was refused (${code}); for a self-hosted relay, set caFile in the config`;
+  }
   return code !== undefined ? `cannot reach the relay (${code})` : `connection error: ${err.message}`;
 }
 
