@@ -1,4 +1,6 @@
-import { relative, sep } from 'node:path';
+import type { Dirent, Stats } from 'node:fs';
+import { lstat, readdir } from 'node:fs/promises';
+import { join, relative, sep } from 'node:path';
 import { watch, type FSWatcher } from 'chokidar';
 import picomatch from 'picomatch';
 import { FILE_EVENT_BATCH_MS, MAX_FILE_EVENTS_PER_BATCH, type AppEvent, type FileChange } from '@tether/shared';
@@ -26,13 +28,19 @@ export interface FileWatcherOptions {
  * configured globs matched against the root-relative path.
  */
 export function createIgnoreMatcher(root: string, globs: readonly string[] = []): (path: string) => boolean {
-  const match = globs.length > 0 ? picomatch([...globs], { dot: true, basename: true }) : null;
+  // A bare name (`dist`, `*.log`) matches at any depth; a pattern with a slash matches from the root.
+  const bare = globs.filter((g) => !g.includes('/'));
+  const rooted = globs.filter((g) => g.includes('/')).map((g) => g.replace(/^\.?\//, ''));
+  const matchers = [
+    ...(bare.length > 0 ? [picomatch(bare, { dot: true, basename: true })] : []),
+    ...(rooted.length > 0 ? [picomatch(rooted, { dot: true })] : []),
+  ];
   return (path: string): boolean => {
     const rel = relative(root, path);
     if (rel === '' || rel.startsWith('..')) return false; // the root itself is never ignored
     const posix = sep === '/' ? rel : rel.split(sep).join('/');
     for (const part of posix.split('/')) if (ALWAYS_IGNORED_DIRS.includes(part)) return true;
-    return match !== null && match(posix);
+    return matchers.some((match) => match(posix));
   };
 }
 
@@ -40,26 +48,36 @@ export function createIgnoreMatcher(root: string, globs: readonly string[] = [])
  * Watches one workspace with chokidar (no initial scan events) and reports changes in
  * batches: at most one batch per FILE_EVENT_BATCH_MS, each capped at MAX_FILE_EVENTS_PER_BATCH
  * with the rest counted in `dropped` (a checkout touching thousands of files is one message).
+ *
+ * chokidar 4 opens one `fs.watch` per file as well as per folder: 100,000 files cost about
+ * 750 MB and 100,000 inotify watches (the default per-user limit is often 128 Ki, shared by
+ * every program). So chokidar is asked to track folders only, and file changes are read from
+ * the folder watchers' raw events (a folder's watch reports its children by name on every
+ * platform): one watch per folder, and a file's kind is settled with one `lstat`.
  */
 export class FileWatcher {
   /** Resolves once the initial scan is done and changes are being reported. */
   readonly ready: Promise<void>;
   private readonly watcher: FSWatcher;
+  private readonly ignored: (path: string) => boolean;
   private readonly batchMs: number;
   private readonly maxPerBatch: number;
   private changes: FileChange[] = [];
   private seen = new Set<string>();
   private dropped = 0;
   private timer: NodeJS.Timeout | null = null;
+  /** Paths whose raw event is being classified (one lstat at a time per path). */
+  private readonly classifying = new Map<string, 'rename' | 'change'>();
   private disposed = false;
 
   constructor(private readonly options: FileWatcherOptions) {
     this.batchMs = options.batchMs ?? FILE_EVENT_BATCH_MS;
     this.maxPerBatch = options.maxPerBatch ?? MAX_FILE_EVENTS_PER_BATCH;
-    const ignored = createIgnoreMatcher(options.root, options.ignore);
+    this.ignored = createIgnoreMatcher(options.root, options.ignore);
     this.watcher = watch(options.root, {
       ignoreInitial: true,
-      ignored,
+      // Folders only (see above): a regular file is "ignored" by chokidar and seen through its folder.
+      ignored: (path: string, stats?: Stats) => this.ignored(path) || stats?.isFile() === true,
       // Links are reported, not followed: a link to elsewhere must not widen what is watched.
       followSymlinks: false,
       // Unreadable subfolders are skipped rather than failing the whole watch.
@@ -67,7 +85,17 @@ export class FileWatcher {
       persistent: true,
     });
     this.ready = new Promise<void>((resolve) => this.watcher.once('ready', () => resolve()));
-    this.watcher.on('all', (event, path) => this.record(event, path));
+    this.watcher.on('all', (event, path) => {
+      this.record(event, path);
+      if (event === 'addDir') void this.scanNewDir(path);
+    });
+    this.watcher.on('raw', (event, name, details) =>
+      this.onRaw(
+        event,
+        typeof name === 'string' ? name : null,
+        (details as { watchedPath?: string } | undefined)?.watchedPath,
+      ),
+    );
     this.watcher.on('error', (error) => this.options.onTrouble?.(error));
   }
 
@@ -77,6 +105,49 @@ export class FileWatcher {
     if (this.timer) clearTimeout(this.timer);
     this.timer = null;
     await this.watcher.close();
+  }
+
+  /**
+   * Files created in a new folder before its watch began raise no raw event: list them once
+   * (chokidar itself reports the new folder's subfolders, which are listed in turn).
+   */
+  private async scanNewDir(dir: string): Promise<void> {
+    let entries: Dirent[];
+    try {
+      entries = await readdir(dir, { withFileTypes: true });
+    } catch {
+      return; // gone again already
+    }
+    for (const entry of entries) {
+      if (this.disposed) return;
+      const path = join(dir, entry.name);
+      if (!entry.isDirectory() && !this.ignored(path)) this.record('add', path);
+    }
+  }
+
+  /** A folder watcher saw `name` change: settle whether it is a file added, changed or gone. */
+  private onRaw(event: string, name: string | null, watchedPath: string | undefined): void {
+    if (this.disposed || !name || !watchedPath || (event !== 'rename' && event !== 'change')) return;
+    const path = join(watchedPath, name);
+    if (this.ignored(path)) return;
+    const pending = this.classifying.get(path);
+    if (pending !== undefined) {
+      if (event === 'rename') this.classifying.set(path, 'rename'); // an add or unlink outranks a change
+      return;
+    }
+    this.classifying.set(path, event);
+    lstat(path).then(
+      (info) => {
+        const kind = this.classifying.get(path);
+        this.classifying.delete(path);
+        // Folders are chokidar's own (addDir/unlinkDir); everything else is a file for the caller.
+        if (!info.isDirectory()) this.record(kind === 'change' ? 'change' : 'add', path);
+      },
+      () => {
+        this.classifying.delete(path);
+        this.record('unlink', path);
+      },
+    );
   }
 
   private record(event: string, path: string): void {
@@ -101,6 +172,9 @@ export class FileWatcher {
   private flush(): void {
     this.timer = null;
     if (this.disposed || (this.changes.length === 0 && this.dropped === 0)) return;
+    // A removed folder is also seen as a name gone from its parent: report it once, as the folder.
+    const goneDirs = new Set(this.changes.filter((c) => c.change === 'unlinkDir').map((c) => c.path));
+    if (goneDirs.size > 0) this.changes = this.changes.filter((c) => c.change !== 'unlink' || !goneDirs.has(c.path));
     const event: Extract<AppEvent, { kind: 'files' }> = {
       kind: 'files',
       workspaceId: this.options.workspaceId,
