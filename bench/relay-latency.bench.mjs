@@ -20,6 +20,8 @@ const WARMUP_CALLS = Number(process.env.BENCH_WARMUP_CALLS ?? 3_000);
  * calls in flight per runtime, so 64 callers are spread over 4 runtimes (16 each).
  */
 const WORKSPACES = 4;
+/** Measurement rounds, ABBA. */
+const ROUND_ORDER = ['bare', 'relay', 'relay', 'bare'];
 /** The whole bench must end by itself well within a few minutes. */
 const BUDGET_MS = 5 * 60_000;
 const FILE = 'file-4k.txt';
@@ -85,9 +87,14 @@ async function measure(kind) {
 }
 
 try {
-  // The reference first, then the relay: both on a machine in the same state, in one run.
-  const bare = await measure('bare');
-  const relay = await measure('relay');
+  // Rounds in ABBA order (bare, relay, relay, bare) so drift in the machine's load (it is
+  // shared) hits both alike; each side keeps its best round (highest throughput), the usual
+  // way to take other processes' interference out of a figure.
+  const rounds = { bare: [], relay: [] };
+  for (const kind of ROUND_ORDER) rounds[kind].push(await measure(kind));
+  const best = (results) => results.reduce((a, b) => (b.throughput > a.throughput ? b : a));
+  const bare = best(rounds.bare);
+  const relay = best(rounds.relay);
   const p50Ratio = relay.p50 / bare.p50;
   const throughputRatio = relay.throughput / bare.throughput;
   printResult({
@@ -103,7 +110,20 @@ try {
     reference: { p50Ms: round(bare.p50), p99Ms: round(bare.p99), throughputPerSec: round(bare.throughput) },
     targets: { p50Ratio: '≤ 1.5', throughputRatio: '≥ 0.7' },
     met: { p50Ratio: p50Ratio <= 1.5, throughputRatio: throughputRatio >= 0.7 },
-    setup: { concurrency: CONCURRENCY, calls: CALLS, warmupCalls: WARMUP_CALLS, runtimes: WORKSPACES, fileBytes: 4096 },
+    setup: {
+      concurrency: CONCURRENCY,
+      calls: CALLS,
+      warmupCalls: WARMUP_CALLS,
+      runtimes: WORKSPACES,
+      fileBytes: 4096,
+      rounds: ROUND_ORDER.join(','),
+      allRounds: Object.fromEntries(
+        Object.entries(rounds).map(([k, rs]) => [
+          k,
+          rs.map((r) => ({ p50Ms: round(r.p50), throughputPerSec: round(r.throughput) })),
+        ]),
+      ),
+    },
   });
 } finally {
   cancelDeadline();

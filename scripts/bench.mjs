@@ -75,7 +75,8 @@ function runBench(name) {
   });
 }
 
-const fmt = (v) => (typeof v === 'number' ? (Number.isInteger(v) ? String(v) : v.toPrecision(4)) : JSON.stringify(v));
+const fmt = (v) =>
+  typeof v === 'number' ? String(Number(v.toPrecision(4))) : typeof v === 'string' ? v : JSON.stringify(v);
 
 const outcomes = [];
 for (const name of selected) {
