@@ -111,6 +111,26 @@ describe('Host with the relay', () => {
     });
   });
 
+  describe('pause', () => {
+    it("ends the workspace's shell sessions when the person pauses it", async () => {
+      const stack = await stackWith({ policy: { read: 'allow', write: 'allow', shell: 'allow' } });
+      const runtime = await stack.runtimeIn('running');
+      const started = await stack.call(runtime.id, 'shell_start', {});
+      expect(started.status).toBe(200);
+      expect((await stack.call(runtime.id, 'shell_list', {})).result.sessions).toHaveLength(1);
+      const [workspace] = (await stack.host.api.request('state:get', {})).workspaces;
+      await stack.host.api.request('workspace:update', { id: workspace!.id, paused: true });
+      await stack.runtimeIn('paused');
+      await stack.host.api.request('workspace:update', { id: workspace!.id, paused: false });
+      await stack.runtimeIn('running');
+      const sessions = await waitFor(async () => {
+        const list = (await stack.call(runtime.id, 'shell_list', {})).result.sessions as Array<{ exited: boolean }>;
+        return list.every((s) => s.exited) ? list : undefined;
+      }, 'the session to end');
+      expect(sessions.length).toBeLessThanOrEqual(1);
+    });
+  });
+
   describe('workspace health', () => {
     it('puts the runtime in error when its folder is deleted, and back to running when it is restored', async () => {
       const stack = await stackWith();
