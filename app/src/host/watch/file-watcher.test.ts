@@ -48,7 +48,9 @@ describe('FileWatcher', () => {
     await start();
     await writeFile(join(root, 'marker.txt'), 'x');
     await until(has('marker.txt', 'add'), 'the marker');
-    expect(changes().map((c) => c.path)).toEqual(['marker.txt']);
+    await new Promise((r) => setTimeout(r, 200));
+    // Only the new file (a `change` may follow its `add` in a later batch when the box is slow).
+    expect([...new Set(changes().map((c) => c.path))]).toEqual(['marker.txt']);
   });
 
   it('reports a changed file as change and a deleted one as unlink', async () => {

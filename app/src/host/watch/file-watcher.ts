@@ -158,7 +158,9 @@ export class FileWatcher {
     if (rel === '' && event === 'unlinkDir') this.options.onTrouble?.(new Error('the workspace root was removed'));
     const posix = sep === '/' ? rel : rel.split(sep).join('/');
     const key = `${event}\0${posix}`;
-    if (!this.seen.has(key)) {
+    // A file just added and then written (one writeFile) is one change for the caller: its add.
+    const covered = event === 'change' && this.seen.has(`add\0${posix}`);
+    if (!this.seen.has(key) && !covered) {
       if (this.changes.length < this.maxPerBatch) {
         this.changes.push({ path: posix === '' ? '.' : posix, change: event });
         this.seen.add(key);
