@@ -34,8 +34,7 @@ class TestRelay {
 
   constructor(options: { autoPong?: boolean; tls?: { cert: string; key: string } } = {}) {
     this.wss = new WebSocketServer({ noServer: true, autoPong: options.autoPong ?? true });
-    const notFound = (_req: IncomingMessage, res: ServerResponse): void =>
-      void res.writeHead(404).end();
+    const notFound = (_req: IncomingMessage, res: ServerResponse): void => void res.writeHead(404).end();
     this.http = options.tls ? createHttpsServer(options.tls, notFound) : createServer(notFound);
     this.http.on('tlsClientError', () => this.tlsFailures++);
     this.http.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
@@ -202,6 +201,17 @@ describe('RelayClient', () => {
       const { relay, client } = await setup({ token: '' });
       expect(client.status).toMatchObject({ state: 'error', reason: expect.stringMatching(/No desktop token/) });
       expect(relay.upgrades).toBe(0);
+    });
+
+    it('connects once configured with a token, without the old error as reason', async () => {
+      const { client } = await setup({ token: '' });
+      const seen: Array<{ state: string; reason?: string }> = [];
+      client.on('status', (st: { state: string; reason?: string }) =>
+        seen.push({ state: st.state, ...(st.reason ? { reason: st.reason } : {}) }),
+      );
+      client.configure({ token: 'tdt_good' });
+      await waitFor(() => client.status.state === 'connected', 'connected');
+      expect(seen).toEqual([{ state: 'connecting' }, { state: 'connected' }]);
     });
 
     it('keeps retrying while the relay is unreachable and connects once it is up', async () => {

@@ -229,7 +229,8 @@ export class RelayClient extends EventEmitter {
       this.setState('error', (err as Error).message);
       return;
     }
-    if (this.state !== 'connecting') this.setState('connecting', this.reason);
+    // While retrying, keep the last failure as the reason; a fresh start has none (an old error's reason no longer applies).
+    if (this.state !== 'connecting') this.setState('connecting', undefined);
     let ca: Buffer | undefined;
     if (this.options.caFile !== undefined && url.protocol === 'wss:') {
       try {
