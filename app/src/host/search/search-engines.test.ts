@@ -4,7 +4,11 @@ import path from 'node:path';
 import type { ToolArgsInput } from '@tether/shared';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { fsSandbox, type FsSandbox } from '../fs/test-fixtures.js';
+import { searchJs } from './js-search.js';
+import type { SearchQuery } from './search-query.js';
+import { disposeSearchWorkers, searchOnWorkers } from './search-worker-pool.js';
 import { ripgrepAvailable } from './search-tool.js';
+import { walk } from './walker.js';
 
 const hasRg = await ripgrepAvailable();
 
@@ -64,6 +68,7 @@ beforeAll(async () => {
 afterAll(async () => {
   await rg?.remove();
   await js?.remove();
+  await disposeSearchWorkers();
 });
 
 const QUERIES: { name: string; args: ToolArgsInput<'search'> }[] = [
@@ -122,6 +127,29 @@ describe.skipIf(!hasRg)('search engines (skipped: ripgrep is not installed)', ()
 });
 
 describe('search engines', () => {
+  it.each([
+    { pattern: 'needle', contextLines: 2, maxResults: 200 },
+    { pattern: 'needle', contextLines: 0, maxResults: 3 },
+    { pattern: 'NEEDLE', caseSensitive: false, contextLines: 1, maxResults: 200 },
+  ])('JS on worker threads and in-thread agree (%o)', async (q) => {
+    const query: SearchQuery = {
+      regex: false,
+      caseSensitive: true,
+      ...q,
+      rootAbs: js.root,
+      startAbs: js.root,
+      startRel: '.',
+      startIsFile: false,
+      signal: new AbortController().signal,
+    };
+    const files = walk(js.root, js.root, '.', { includeHidden: false, respectGitignore: true, maxDepth: Infinity });
+    // Straight to the workers: a failure to start them would fail here instead of falling back.
+    const onWorkers = await searchOnWorkers(query, files);
+    const inThread = await searchJs(query, { workers: false });
+    expect(onWorkers.matches.length).toBeGreaterThan(0);
+    expect(onWorkers).toEqual(inThread);
+  });
+
   it.each(['js', ...(hasRg ? ['ripgrep'] : [])])('%s stops promptly when the call is cancelled', async (engine) => {
     const sb = engine === 'js' ? js : rg;
     const controller = new AbortController();

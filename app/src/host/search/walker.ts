@@ -79,6 +79,9 @@ async function readSorted(dirAbs: string): Promise<Dirent[]> {
   return entries;
 }
 
+/** Folders whose listing is fetched ahead of the depth-first walk reaching them (overlaps I/O with work). */
+const PREFETCH_DIRS = 4;
+
 /**
  * Depth-first walk below `startAbs` (a real folder inside the workspace) in byte-wise name
  * order, skipping `.git`, hidden names (unless asked) and .gitignore'd paths (unless asked).
@@ -92,23 +95,37 @@ export async function* walk(
   limit: WalkLimit = new WalkLimit(),
 ): AsyncGenerator<WalkEntry> {
   const chain = options.respectGitignore ? await GitignoreChain.forFolder(rootAbs, startRel) : GitignoreChain.empty();
-  yield* walkDir(startAbs, startRel === '.' ? '' : startRel, 1, chain, options, limit);
+  yield* walkDir(startAbs, startRel === '.' ? '' : startRel, 1, chain, options, limit, readSorted(startAbs), false);
+}
+
+interface Kept {
+  abs: string;
+  rel: string;
+  type: WalkEntry['type'];
 }
 
 async function* walkDir(
   dirAbs: string,
   dirRel: string,
   depth: number,
-  chain: GitignoreChain,
+  parentChain: GitignoreChain,
   options: WalkOptions,
   limit: WalkLimit,
+  listing: Promise<Dirent[]>,
+  readOwnGitignore: boolean,
 ): AsyncGenerator<WalkEntry> {
   if (options.signal?.aborted) throw new TetherError('cancelled');
-  const entries = await readSorted(dirAbs);
+  const entries = await listing;
+  // Only a folder that lists a .gitignore costs a read for it.
+  const chain =
+    readOwnGitignore && options.respectGitignore && entries.some((d) => d.name === '.gitignore')
+      ? await parentChain.descend(dirAbs, dirRel)
+      : parentChain;
+  const kept: Kept[] = [];
   for (const d of entries) {
     if (limit.visited >= MAX_WALK_ENTRIES) {
       limit.hit = true;
-      return;
+      break;
     }
     limit.visited++;
     const name = d.name;
@@ -121,11 +138,26 @@ async function* walkDir(
       if (!options.includeHidden && name.startsWith('.')) continue;
       if (options.respectGitignore && chain.ignores(rel, type === 'dir')) continue;
     }
-    const abs = path.join(dirAbs, name);
-    yield { abs, rel, type, depth };
-    if (type === 'dir' && depth < options.maxDepth) {
-      const child = options.respectGitignore ? await chain.descend(abs, rel) : chain;
-      yield* walkDir(abs, rel, depth + 1, child, options, limit);
+    kept.push({ abs: path.join(dirAbs, name), rel, type });
+  }
+  const descend = depth < options.maxDepth;
+  const subdirs = descend ? kept.filter((k) => k.type === 'dir') : [];
+  const listings = new Map<string, Promise<Dirent[]>>();
+  let next = 0;
+  const prefetch = (): void => {
+    while (next < subdirs.length && listings.size < PREFETCH_DIRS) {
+      const dir = subdirs[next++] as Kept;
+      listings.set(dir.abs, readSorted(dir.abs));
+    }
+  };
+  prefetch();
+  for (const k of kept) {
+    yield { abs: k.abs, rel: k.rel, type: k.type, depth };
+    if (k.type === 'dir' && descend) {
+      const own = listings.get(k.abs) ?? readSorted(k.abs);
+      listings.delete(k.abs);
+      prefetch();
+      yield* walkDir(k.abs, k.rel, depth + 1, chain, options, limit, own, true);
       if (limit.hit) return;
     }
   }
