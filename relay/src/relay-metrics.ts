@@ -10,13 +10,21 @@ export class RelayMetrics {
   private readonly calls: Counter<'tool' | 'outcome'>;
   private readonly latency: Histogram<'tool'>;
 
-  constructor(sources: { connections: () => number; runtimesByState: () => Promise<Record<RuntimeState, number>> }) {
+  constructor(sources: { connections: () => number; callsInFlight: () => number; runtimesByState: () => Promise<Record<RuntimeState, number>> }) {
     new Gauge({
       name: 'tether_relay_desktop_connections',
       help: 'Open desktop WebSocket connections on this node.',
       registers: [this.registry],
       collect() {
         this.set(sources.connections());
+      },
+    });
+    new Gauge({
+      name: 'tether_relay_calls_in_flight',
+      help: 'Calls this node took from the platform and is waiting on.',
+      registers: [this.registry],
+      collect() {
+        this.set(sources.callsInFlight());
       },
     });
     new Gauge({

@@ -238,6 +238,7 @@ describe('startRelay', () => {
       expect((await t.api('/readyz', { token: null })).status).toBe(200);
       const metrics = (await t.api('/metrics', { token: null })).body as string;
       expect(metrics).toContain('tether_relay_desktop_connections 1');
+      expect(metrics).toContain('tether_relay_calls_in_flight 0');
       expect(metrics).toContain('tether_relay_runtimes{state="running"} 1');
       expect(metrics).toContain('tether_relay_calls_total{tool="stat",outcome="ok"} 1');
       expect(metrics).toContain('tether_relay_calls_total{tool="stat",outcome="invalid_args"} 1');

@@ -89,8 +89,10 @@ export async function startRelay(options: RelayOptions): Promise<RelayHandle> {
   });
   const directory = new RuntimeDirectory(store, bus);
   const hub = new DesktopHub({ store, bus, directory, limits, heartbeatIntervalMs, logger: app.log });
-  const metrics = new RelayMetrics({ connections: () => hub.connectionCount, runtimesByState: () => store.countRuntimesByState() });
-  const core = new RelayCore(store, bus, directory, metrics);
+  // The core needs the metrics and the metrics read the core: the getter runs only at scrape time.
+  let core: RelayCore | null = null;
+  const metrics = new RelayMetrics({ connections: () => hub.connectionCount, callsInFlight: () => core?.inFlightCount ?? 0, runtimesByState: () => store.countRuntimesByState() });
+  core = new RelayCore(store, bus, directory, metrics);
   const streams = new Set<SseStream>();
 
   // JSON with prototype-poisoning protection (as Fastify's own parser), but an empty body is
