@@ -11,7 +11,7 @@
 // connection ≤ 3× the bare ws server's.
 import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
-import { PROTOCOL_VERSION } from '../shared/dist/index.js';
+import { HEARTBEAT_INTERVAL_MS as PRODUCTION_HEARTBEAT_MS, PROTOCOL_VERSION } from '../shared/dist/index.js';
 import { hardDeadline, printResult, round, startWorker, tempDir } from './lib/bench-util.mjs';
 
 /** Idle connections per server (issue 5): one relay process must hold this many. */
@@ -200,6 +200,10 @@ try {
         heartbeatUsPerConnRound: round(relay.heartbeatUsPerConnRound),
         heartbeatRatio: round(relay.heartbeatUsPerConnRound / bare.heartbeatUsPerConnRound),
         heartbeatCpuPercent: round(relay.heartbeatCpuPercent),
+        // What holding CONNECTIONS costs at the production interval: % of one core.
+        heartbeatCoreAtDefaultIntervalPercent: round(
+          ((relay.heartbeatUsPerConnRound * CONNECTIONS) / (PRODUCTION_HEARTBEAT_MS * 1000)) * 100,
+        ),
         rssAfterMB: round(relay.rssAfterMB),
         connectSeconds: round(relay.connectSeconds),
       },
