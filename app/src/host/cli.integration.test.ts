@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createRequire } from 'node:module';
 import { fileURLToPath, pathToFileURL } from 'node:url';
+import { spawn as spawnPty, type IPty } from 'node-pty';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { startRelay } from '@tether/relay';
 import type { RuntimeView } from '@tether/shared';
@@ -21,17 +22,23 @@ interface Running {
   exited: Promise<number | null>;
 }
 
+/** A two-line entry script that runs `runCli` from the sources, as app/bin/tether-desktop.js does from dist. */
+async function writeEntry(dir: string): Promise<string> {
+  const entry = join(dir, 'cli-entry.mjs');
+  await writeFile(
+    entry,
+    `const { runCli } = await import(${JSON.stringify(CLI_SOURCE)});\nprocess.exit(await runCli(process.argv.slice(2), { appVersion: 'test' }));\n`,
+  );
+  return entry;
+}
+
 /**
  * Runs the CLI from its TypeScript sources in a child process (tsx, with the source
  * condition so @tether/shared resolves to src/): the real process, signals and stdio,
  * without depending on a fresh `dist/` build.
  */
 async function runCliProcess(dir: string, args: string[], env: NodeJS.ProcessEnv): Promise<Running> {
-  const entry = join(dir, 'cli-entry.mjs');
-  await writeFile(
-    entry,
-    `const { runCli } = await import(${JSON.stringify(CLI_SOURCE)});\nprocess.exit(await runCli(process.argv.slice(2), { appVersion: 'test' }));\n`,
-  );
+  const entry = await writeEntry(dir);
   const child = spawn(process.execPath, ['--conditions=@tether/source', '--import', TSX_LOADER, entry, ...args], {
     cwd: dir,
     env: { PATH: process.env.PATH, HOME: dir, ...env },
@@ -133,6 +140,64 @@ describe('tether-desktop', () => {
       expect(page.status).toBeLessThan(500);
       run.child.kill('SIGINT');
       expect(await run.exited).toBe(0);
+    });
+
+    it('asks at the terminal when stdin is a TTY, and writes the file once the person types y', async () => {
+      const workspace = join(dir, 'project');
+      await mkdir(workspace);
+      const entry = await writeEntry(dir);
+      const pty: IPty = spawnPty(
+        process.execPath,
+        [
+          '--conditions=@tether/source',
+          '--import',
+          TSX_LOADER,
+          entry,
+          '--headless',
+          '--relay',
+          relay.url,
+          '--workspace',
+          'project',
+          '--config-dir',
+          join(dir, 'config'),
+        ],
+        { cwd: dir, cols: 120, rows: 40, env: { PATH: process.env.PATH ?? '', HOME: dir, TETHER_TOKEN: desktopToken } },
+      );
+      let screen = '';
+      pty.onData((d) => (screen += d));
+      const exited = new Promise<number>((resolve) => pty.onExit(({ exitCode }) => resolve(exitCode)));
+      try {
+        const runtime = await waitFor(
+          async () => (await runtimes()).find((r) => r.state === 'running'),
+          'the runtime',
+          30_000,
+        );
+        expect(screen).toMatch(/confirmations are asked here at the terminal/);
+        const call = fetch(`${relay.url}/v1/runtimes/${runtime.id}/calls`, {
+          method: 'POST',
+          headers: { Authorization: `Bearer ${platformKey}`, 'Content-Type': 'application/json' },
+          body: JSON.stringify({
+            tool: 'write_file',
+            args: { path: 'asked.txt', content: 'typed yes\n' },
+            timeoutMs: 30_000,
+          }),
+        });
+        await waitFor(() => /Allow\? \[y\] once/.test(screen), 'the question at the terminal');
+        expect(screen).toMatch(/Tool: +write_file \(write\)/);
+        expect(screen).toMatch(/Path: +asked\.txt \(new file\)/);
+        pty.write('y\r');
+        const res = await call;
+        expect(res.status).toBe(200);
+        expect(await readFile(join(workspace, 'asked.txt'), 'utf8')).toBe('typed yes\n');
+        pty.kill('SIGINT');
+        expect(await exited).toBe(0);
+      } finally {
+        try {
+          pty.kill('SIGKILL');
+        } catch {
+          // already gone
+        }
+      }
     });
 
     it('exits 1 with a plain message when a --workspace folder does not exist', async () => {
