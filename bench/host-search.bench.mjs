@@ -10,6 +10,7 @@
 // Target (issue 3): each engine's median ≤ 2× rgDirect's.
 import { spawn } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
+import { loadavg } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { createFsTools } from '../app/dist/host/fs/fs-tools.js';
@@ -164,7 +165,7 @@ try {
     reference,
     targets,
     met,
-    setup: { files, runs: RUNS, generateS: round(generateS) },
+    setup: { loadAvg1m: round(loadavg()[0]), files, runs: RUNS, generateS: round(generateS) },
   });
 } finally {
   cancelDeadline();

@@ -7,13 +7,20 @@ import type { PathGuard } from './path-guard.js';
 const SCAN_BUFFER_BYTES = 1024 * 1024;
 
 /** Bytes read per step while looking for a page: about one page of typical lines. */
-const PAGE_READ_BYTES = 256 * 1024;
+const PAGE_READ_BYTES = 512 * 1024;
 
 /** A byte offset is remembered every this many lines, so a page deep in a huge file starts close by. */
 const CHECKPOINT_LINES = 1024;
 
 /** A NUL byte in this many leading bytes makes a file binary (git's heuristic). */
 const BINARY_SNIFF_BYTES = 8000;
+
+/** Read buffers kept for reuse (a few concurrent readers' worth). */
+const MAX_SPARE_BUFFERS = 8;
+const spareBuffers: Buffer[] = [];
+
+/** Page ends remembered per file (readers paging through it, a few at a time). */
+const MAX_REMEMBERED_PAGE_ENDS = 16;
 
 /** Line indexes kept (one per recently read file version): each is a few KB even for 100 MB files. */
 const MAX_CACHED_INDEXES = 64;
@@ -28,6 +35,8 @@ interface LineIndex {
   totalLines: number;
   /** checkpoints[k] = byte offset where line k * CHECKPOINT_LINES starts. */
   checkpoints: number[];
+  /** Where recently returned pages ended (line → byte offset), so the next page starts there directly. */
+  pageEnds: Map<number, number>;
   binary: boolean;
 }
 
@@ -74,7 +83,7 @@ async function buildIndex(handle: FileHandle, size: number): Promise<LineIndex> 
     pos += bytesRead;
   }
   if (pos > 0 && lastByte !== 10) lines++; // a last line without a final newline still counts
-  return { totalLines: lines, checkpoints, binary };
+  return { totalLines: lines, checkpoints, binary, pageEnds: new Map() };
 }
 
 /** Opens a regular file for reading; FIFOs, devices, sockets and folders are refused unopened. */
@@ -161,8 +170,9 @@ async function readLines(
 ): Promise<{ content: string; count: number; cut: boolean }> {
   if (offset >= index.totalLines) return { content: '', count: 0, cut: false };
   const cp = Math.min(Math.floor(offset / CHECKPOINT_LINES), index.checkpoints.length - 1);
-  let lineNo = cp * CHECKPOINT_LINES; // the line starting at `from`
-  const from = index.checkpoints[cp] as number;
+  const known = index.pageEnds.get(offset);
+  let lineNo = known !== undefined ? offset : cp * CHECKPOINT_LINES; // the line starting at `from`
+  const from = known ?? (index.checkpoints[cp] as number);
   const want = Math.min(limit, index.totalLines - offset);
   let start = lineNo === offset ? from : -1;
   let end = -1;
@@ -188,11 +198,14 @@ async function readLines(
     end = lineEnd;
     return count === want;
   };
-  // Chunks are fresh buffers so the page is assembled from what the scan read: no second read.
+  // The page is assembled from what the scan read (no second read); the read buffers are
+  // recycled between calls, since allocating half a megabyte per page made the GC the bottleneck.
   const kept: { pos: number; data: Buffer }[] = [];
+  const taken: Buffer[] = [];
   let pos = from;
   while (!done) {
-    const data = Buffer.allocUnsafe(PAGE_READ_BYTES);
+    const data = spareBuffers.pop() ?? Buffer.allocUnsafe(PAGE_READ_BYTES);
+    taken.push(data);
     const { bytesRead } = await handle.read(data, 0, data.length, pos);
     if (bytesRead === 0) {
       if (start !== -1 && count < want && pos > (end === -1 ? start : end)) onLineEnd(pos); // last line, no newline
@@ -213,15 +226,21 @@ async function readLines(
   }
   if (end === -1) end = start === -1 ? 0 : start;
   if (start === -1) start = end;
+  if (!cut) {
+    index.pageEnds.set(offset + count, end);
+    if (index.pageEnds.size > MAX_REMEMBERED_PAGE_ENDS) index.pageEnds.delete(index.pageEnds.keys().next().value as number);
+  }
   const parts: Buffer[] = [];
   for (const chunk of kept) {
     const from = Math.max(start, chunk.pos);
     const to = Math.min(end, chunk.pos + chunk.data.length);
     if (to > from) parts.push(chunk.data.subarray(from - chunk.pos, to - chunk.pos));
   }
-  let bytes: Buffer = Buffer.concat(parts, end - start);
+  let bytes: Buffer = parts.length === 1 ? (parts[0] as Buffer) : Buffer.concat(parts, end - start);
   if (cut && bytes.length === MAX_READ_BYTES) bytes = trimPartialUtf8(bytes);
-  return { content: bytes.toString('utf8'), count, cut };
+  const content = bytes.toString('utf8'); // copies: the read buffers are free again after this
+  for (const b of taken) if (spareBuffers.length < MAX_SPARE_BUFFERS) spareBuffers.push(b);
+  return { content, count, cut };
 }
 
 /** Drops a UTF-8 sequence cut in half at the end of `buf`. */

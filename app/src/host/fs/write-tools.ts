@@ -1,10 +1,11 @@
 import type { Stats } from 'node:fs';
-import { lstat, mkdir, rename, rm, rmdir, unlink } from 'node:fs/promises';
+import { lstat, rename, rm, rmdir, unlink } from 'node:fs/promises';
 import path from 'node:path';
 import { MAX_WRITE_BYTES, TetherError, type ToolArgs, type ToolResult } from '@tether/shared';
 import { atomicWrite } from './atomic-write.js';
 import { applyEdits, unifiedDiff } from './edit-text.js';
 import type { PathGuard, ResolvedPath } from './path-guard.js';
+import { inPinnedDir, mkdirsInside } from './pinned-dir.js';
 import { openRegularFile } from './read-file.js';
 
 function errnoCode(err: unknown): string | undefined {
@@ -37,7 +38,8 @@ export function decodeContent(content: string, encoding: 'utf8' | 'base64'): Buf
 
 /** Reads a whole regular file for editing or previewing, refusing files over MAX_WRITE_BYTES. */
 export async function readWhole(target: ResolvedPath): Promise<{ data: Buffer; mode: number }> {
-  const { handle, st } = await openRegularFile(target.abs, target.rel);
+  // The guard's own lstat (when it has one): a file swapped in by a parent swap since is refused.
+  const { handle, st } = await openRegularFile(target.abs, target.rel, target.stats);
   try {
     if (st.size > MAX_WRITE_BYTES) throw new TetherError('too_large', `The file is larger than ${MAX_WRITE_BYTES} bytes.`);
     return { data: await handle.readFile(), mode: st.mode & 0o7777 };
@@ -78,16 +80,14 @@ async function ensureParent(target: ResolvedPath, guard: PathGuard, create: bool
     return;
   }
   if (!create) throw new TetherError('not_found', `The folder does not exist: ${parent.rel}`);
-  try {
-    await mkdir(parent.abs, { recursive: true });
-  } catch (err) {
-    if (errnoCode(err) === 'ENOTDIR' || errnoCode(err) === 'EEXIST') {
-      throw new TetherError('not_a_directory', `A file is in the way of folder ${parent.rel}`);
-    }
-    throw err;
-  }
-  // A folder swapped for a symlink while we created it must not take the write outside.
-  await guard.resolve(parentRel);
+  // One folder at a time, each in its pinned parent: a folder swapped for a symlink meanwhile
+  // must not take the creation outside.
+  await mkdirsInside(guard, parent.rel);
+}
+
+/** atomicWrite in the pinned parent of `abs` (see inPinnedDir). */
+function writeInside(guard: PathGuard, abs: string, data: Buffer, mode: number | undefined): Promise<void> {
+  return inPinnedDir(guard, path.dirname(abs), (dir) => atomicWrite(path.join(dir, path.basename(abs)), data, mode));
 }
 
 /** write_file: atomic replace (temp file + fsync + rename), keeping the mode of the file replaced. */
@@ -95,7 +95,7 @@ export async function writeFileTool(args: ToolArgs<'write_file'>, guard: PathGua
   const plan = await planWrite(args, guard);
   await ensureParent(plan.target, guard, args.createDirs);
   const again = await guard.resolve(args.path, { allowRoot: false });
-  await atomicWrite(again.abs, plan.data, plan.mode);
+  await writeInside(guard, again.abs, plan.data, plan.mode);
   return { path: plan.target.rel, bytesWritten: plan.data.length, created: plan.created };
 }
 
@@ -120,7 +120,7 @@ export async function planEdit(
 export async function editFileTool(args: ToolArgs<'edit_file'>, guard: PathGuard): Promise<ToolResult<'edit_file'>> {
   const plan = await planEdit(args, guard);
   if (!args.dryRun && plan.after !== plan.before) {
-    await atomicWrite(plan.target.abs, Buffer.from(plan.after, 'utf8'), plan.mode);
+    await writeInside(guard, plan.target.abs, Buffer.from(plan.after, 'utf8'), plan.mode);
   }
   return { path: plan.target.rel, diff: plan.diff, replacements: plan.replacements, applied: !args.dryRun };
 }
@@ -145,7 +145,11 @@ export async function moveTool(args: ToolArgs<'move'>, guard: PathGuard): Promis
   await ensureParent(to, guard, true);
   const dest = await guard.resolve(args.to, { allowRoot: false });
   try {
-    await rename(from.entry, dest.entry);
+    await inPinnedDir(guard, path.dirname(from.entry), (fromDir) =>
+      inPinnedDir(guard, path.dirname(dest.entry), (toDir) =>
+        rename(path.join(fromDir, path.basename(from.entry)), path.join(toDir, path.basename(dest.entry))),
+      ),
+    );
   } catch (err) {
     const code = errnoCode(err);
     if (code === 'ENOTEMPTY' || code === 'EEXIST') throw new TetherError('not_empty', `The target folder is not empty: ${to.rel}`);
@@ -160,24 +164,28 @@ export async function moveTool(args: ToolArgs<'move'>, guard: PathGuard): Promis
 export async function deleteTool(args: ToolArgs<'delete'>, guard: PathGuard): Promise<ToolResult<'delete'>> {
   const target = await guard.resolve(args.path, { allowRoot: false });
   if (!target.exists) throw new TetherError('not_found', `No such file or folder: ${target.rel}`);
-  const st = await lstat(target.entry);
-  if (st.isDirectory()) {
-    if (args.recursive) {
-      // fs.rm removes symlinks found inside as links; it never descends through them.
-      await rm(target.entry, { recursive: true });
-    } else {
-      try {
-        await rmdir(target.entry);
-      } catch (err) {
-        if (errnoCode(err) === 'ENOTEMPTY' || errnoCode(err) === 'EEXIST') {
-          throw new TetherError('not_empty', `The folder is not empty (set recursive to delete it): ${target.rel}`);
+  // In the pinned parent: a parent swapped for a symlink meanwhile must not aim the removal outside.
+  await inPinnedDir(guard, path.dirname(target.entry), async (dir) => {
+    const entry = path.join(dir, path.basename(target.entry));
+    const st = await lstat(entry);
+    if (st.isDirectory()) {
+      if (args.recursive) {
+        // fs.rm removes symlinks found inside as links; it never descends through them.
+        await rm(entry, { recursive: true });
+      } else {
+        try {
+          await rmdir(entry);
+        } catch (err) {
+          if (errnoCode(err) === 'ENOTEMPTY' || errnoCode(err) === 'EEXIST') {
+            throw new TetherError('not_empty', `The folder is not empty (set recursive to delete it): ${target.rel}`);
+          }
+          throw err;
         }
-        throw err;
       }
+    } else {
+      await unlink(entry);
     }
-  } else {
-    await unlink(target.entry);
-  }
+  });
   return { path: target.rel, deleted: true };
 }
 
@@ -189,14 +197,6 @@ export async function mkdirTool(args: ToolArgs<'mkdir'>, guard: PathGuard): Prom
     if (!st.isDirectory()) throw new TetherError('already_exists', `A file already exists there: ${target.rel}`);
     return { path: target.rel, created: false };
   }
-  try {
-    await mkdir(target.abs, { recursive: true });
-  } catch (err) {
-    if (errnoCode(err) === 'ENOTDIR' || errnoCode(err) === 'EEXIST') {
-      throw new TetherError('not_a_directory', `A file is in the way of folder ${target.rel}`);
-    }
-    throw err;
-  }
-  await guard.resolve(args.path);
+  await mkdirsInside(guard, target.rel);
   return { path: target.rel, created: true };
 }

@@ -1,0 +1,71 @@
+import { constants } from 'node:fs';
+import { lstat, mkdir, open, realpath } from 'node:fs/promises';
+import path from 'node:path';
+import { TetherError } from '@tether/shared';
+import type { PathGuard } from './path-guard.js';
+
+/**
+ * Where a folder open by descriptor can be named by a path that no later rename or symlink
+ * swap can redirect: on Linux the kernel resolves `/proc/self/fd/N` to the open folder itself.
+ * Node has no openat/mkdirat/renameat, so this is how a write stays in the folder the guard
+ * checked while something inside the workspace (a shell command) swaps a folder on the path
+ * for a symlink out between the check and the write. Elsewhere the checked path is used as is.
+ */
+const FD_DIR = process.platform === 'linux' ? '/proc/self/fd' : null;
+
+const OPEN_DIR_FLAGS = constants.O_RDONLY | (constants.O_DIRECTORY ?? 0);
+
+function errnoCode(err: unknown): string | undefined {
+  return typeof err === 'object' && err !== null && 'code' in err ? String((err as { code: unknown }).code) : undefined;
+}
+
+/**
+ * Opens the folder `realDir` (a real path the guard accepted), checks that the folder actually
+ * opened is inside the root (so a swap that happened before the open is refused with
+ * `path_outside_workspace`), and runs `fn` with a path naming that very folder for as long as
+ * `fn` runs. Entry names joined to it are resolved inside the folder opened, whatever happens to
+ * the path afterwards.
+ */
+export async function inPinnedDir<T>(guard: PathGuard, realDir: string, fn: (dir: string) => Promise<T>): Promise<T> {
+  if (FD_DIR === null) return fn(realDir);
+  const handle = await open(realDir, OPEN_DIR_FLAGS);
+  try {
+    const via = `${FD_DIR}/${handle.fd}`;
+    let now: string;
+    try {
+      now = await realpath(via);
+    } catch (err) {
+      if (errnoCode(err) === 'ENOENT') return await fn(realDir); // no /proc mounted: the checked path it is
+      throw err;
+    }
+    guard.relative(now); // throws path_outside_workspace when the folder opened is not inside
+    return await fn(via);
+  } finally {
+    await handle.close();
+  }
+}
+
+/**
+ * Creates the folder `rel` (workspace-relative) and its missing parents one at a time, each in
+ * its parent pinned by `inPinnedDir`, so no folder is ever created outside the root (a recursive
+ * `mkdir` would follow a parent swapped for a symlink). A folder made meanwhile by someone else
+ * is fine; a file in the way is `not_a_directory`.
+ */
+export async function mkdirsInside(guard: PathGuard, rel: string): Promise<void> {
+  const parts = rel === '.' ? [] : rel.split('/');
+  for (let i = 1; i <= parts.length; i++) {
+    const step = await guard.resolve(parts.slice(0, i).join('/'));
+    if (step.exists) continue;
+    try {
+      await inPinnedDir(guard, path.dirname(step.abs), (dir) => mkdir(path.join(dir, path.basename(step.abs))));
+    } catch (err) {
+      const code = errnoCode(err);
+      if (code === 'EEXIST') continue; // made meanwhile; the next step's resolve checks what it is
+      if (code === 'ENOTDIR') throw new TetherError('not_a_directory', `A file is in the way of folder ${rel}`);
+      throw err;
+    }
+  }
+  const made = await guard.resolve(rel);
+  if (!made.exists) throw new TetherError('not_found', `The folder could not be created: ${rel}`);
+  if (!(await lstat(made.abs)).isDirectory()) throw new TetherError('not_a_directory', `A file is in the way of folder ${rel}`);
+}
