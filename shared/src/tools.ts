@@ -2,12 +2,14 @@ import { z } from 'zod';
 import type { Category } from './policy.js';
 import {
   DEFAULT_COMMAND_TIMEOUT_MS,
+  DEFAULT_READ_LINES,
   DEFAULT_SEARCH_RESULTS,
   MAX_COMMAND_CHARS,
   MAX_COMMAND_TIMEOUT_MS,
   MAX_EDITS,
   MAX_LIST_DEPTH,
   MAX_PATH_BYTES,
+  MAX_READ_BYTES,
   MAX_READ_LINES,
   MAX_SEARCH_CONTEXT_LINES,
   MAX_SEARCH_RESULTS,
@@ -35,11 +37,27 @@ const entryTypeSchema = z.enum(['file', 'dir', 'symlink', 'other']);
 
 export const readFileArgs = z.strictObject({
   path: pathArg,
-  /** Lines to skip from the start (0 = from the first line). */
-  offset: z.number().int().min(0).optional(),
-  /** Lines to return at most. */
-  limit: z.number().int().min(1).max(MAX_READ_LINES).optional(),
-  encoding: encodingSchema.optional(),
+  /** utf8: lines to skip from the start (0 = from the first line). base64: bytes to skip. */
+  offset: z
+    .number()
+    .int()
+    .min(0)
+    .optional()
+    .describe('utf8: lines to skip (0 = from the first line). base64: bytes to skip.'),
+  /** utf8: lines to return at most (default DEFAULT_READ_LINES). base64: bytes (default and cap MAX_READ_BYTES). */
+  limit: z
+    .number()
+    .int()
+    .min(1)
+    .max(MAX_READ_LINES)
+    .optional()
+    .describe(
+      `utf8: lines to return at most (default ${DEFAULT_READ_LINES}; a page also stops at ${MAX_READ_BYTES} bytes). ` +
+        `base64: bytes to return (default and cap ${MAX_READ_BYTES}).`,
+    ),
+  encoding: encodingSchema
+    .optional()
+    .describe('utf8 (default): text by lines; a binary file is refused with binary_file. base64: any file, by bytes.'),
 });
 export const readFileResult = z.object({
   path: z.string(),
