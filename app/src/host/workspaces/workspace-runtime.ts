@@ -147,12 +147,13 @@ export class WorkspaceRuntime implements PolicySubject {
     let real: string;
     try {
       real = await realpath(root);
-      if (!(await stat(real)).isDirectory()) return `The folder ${root} is no longer a directory.`;
+      if (!(await stat(real)).isDirectory()) return 'The workspace folder is no longer a directory.';
     } catch (err) {
-      return describeFsError(root, err);
+      return describeFsError(err);
     }
     if (real !== this.pinnedRoot) {
-      return `The folder ${root} now leads to ${real}, not to ${this.pinnedRoot}; refusing to follow it.`;
+      // Never name where it leads now: that place is outside the workspace, and this reason goes to the relay.
+      return 'The workspace folder now leads to another folder (it was replaced or re-linked); refusing to follow it.';
     }
     try {
       // A fresh guard after a failure: the folder may be a new directory at the same path.
@@ -162,7 +163,7 @@ export class WorkspaceRuntime implements PolicySubject {
       return null;
     } catch (err) {
       if (err instanceof TetherError) return `The self-check failed: ${err.message}`;
-      return describeFsError(root, err);
+      return describeFsError(err);
     }
   }
 
@@ -180,7 +181,7 @@ export class WorkspaceRuntime implements PolicySubject {
     };
     if (statTool) {
       const info = await statTool({ path: '.' }, ctx);
-      if (info.type !== 'dir') throw new TetherError('not_a_directory', `${root} is not a directory`);
+      if (info.type !== 'dir') throw new TetherError('not_a_directory', 'The workspace folder is not a directory.');
     }
     if (listTool) await listTool({ path: '.', depth: 1, includeHidden: false, respectGitignore: false }, ctx);
   }
@@ -222,11 +223,15 @@ export class WorkspaceRuntime implements PolicySubject {
   }
 }
 
-function describeFsError(root: string, err: unknown): string {
+/**
+ * The reason in words, without the folder's path: it is sent to the relay in health events and
+ * announcements, and the platform must never learn where a runtime is (the UI shows the path).
+ */
+function describeFsError(err: unknown): string {
   const code = (err as NodeJS.ErrnoException).code;
-  if (code === 'ENOENT') return `The folder ${root} no longer exists.`;
-  if (code === 'EACCES' || code === 'EPERM') return `The folder ${root} cannot be read (permission denied).`;
-  if (code === 'ENOTDIR') return `The folder ${root} is no longer a directory.`;
-  if (code === 'ELOOP') return `The folder ${root} is a symbolic link loop.`;
-  return `The folder ${root} cannot be used (${code ?? (err instanceof Error ? err.message : String(err))}).`;
+  if (code === 'ENOENT') return 'The workspace folder no longer exists.';
+  if (code === 'EACCES' || code === 'EPERM') return 'The workspace folder cannot be read (permission denied).';
+  if (code === 'ENOTDIR') return 'The workspace folder is no longer a directory.';
+  if (code === 'ELOOP') return 'The workspace folder is a symbolic link loop.';
+  return `The workspace folder cannot be used (${code ?? 'unexpected error'}).`;
 }
