@@ -42,6 +42,8 @@ function workspace(
 class FakeDesktop {
   readonly calls: CallFrame[] = [];
   readonly cancelledIds: string[] = [];
+  /** Number of `runtimes` frames received (the relay's answer to a `workspaces` frame). */
+  runtimesFrames = 0;
   runtimeIds = new Map<string, string>();
   private constructor(
     private readonly ws: WebSocket,
@@ -72,6 +74,8 @@ class FakeDesktop {
           void desktop.answer(frame);
         } else if (frame.type === 'cancel') {
           desktop.cancelledIds.push(frame.id);
+        } else if (frame.type === 'runtimes') {
+          desktop.runtimesFrames++;
         }
       });
     });
@@ -140,6 +144,11 @@ class FakeDesktop {
     }
   }
 
+  /** Announces changed workspaces, as the app does when the person edits one. */
+  announce(workspaces: WorkspaceAnnouncement[]): void {
+    this.send({ type: 'workspaces', workspaces });
+  }
+
   private send(frame: unknown): void {
     this.ws.send(JSON.stringify(frame));
   }
@@ -166,6 +175,7 @@ describe('registerMcpRoutes', () => {
   let dataDir: string;
   let root: string;
   let platformKey: string;
+  let desktopToken: string;
   let otherOrgKey: string;
   let desktop: FakeDesktop;
   let otherDesktop: FakeDesktop;
@@ -189,7 +199,7 @@ describe('registerMcpRoutes', () => {
     relay = await startRelay({ host: '127.0.0.1', port: 0, dataDir, logLevel: 'silent' });
     await relay.admin.createOrg('acme');
     await relay.admin.createOrg('other');
-    const desktopToken = (await relay.admin.createToken({ org: 'acme', kind: 'desktop' })).token;
+    desktopToken = (await relay.admin.createToken({ org: 'acme', kind: 'desktop' })).token;
     platformKey = (await relay.admin.createToken({ org: 'acme', kind: 'platform', name: 'test platform' })).token;
     const otherDesktopToken = (await relay.admin.createToken({ org: 'other', kind: 'desktop' })).token;
     otherOrgKey = (await relay.admin.createToken({ org: 'other', kind: 'platform' })).token;
@@ -222,6 +232,25 @@ describe('registerMcpRoutes', () => {
       expect(readFileTool?.description).toMatch(/Read a text file/);
       expect(readFileTool?.annotations?.readOnlyHint).toBe(true);
       expect(tools.find((t) => t.name === 'run_command')?.annotations?.readOnlyHint).toBe(false);
+    });
+  });
+
+  describe('tools/list after a change', () => {
+    it('reflects a workspace whose tools the person switched off since the last request', async () => {
+      const editor = await FakeDesktop.connect(relay.wsUrl, desktopToken, 'device-c', root, [
+        workspace('edit', 'running', READ_TOOLS),
+      ]);
+      try {
+        const runtimeId = editor.runtime('edit');
+        const before = await connectClient(runtimeId, platformKey);
+        expect((await before.listTools()).tools).toHaveLength(READ_TOOLS.length);
+        editor.announce([workspace('edit', 'running', ['read_file'])]);
+        await until(() => editor.runtimesFrames === 1, 'the relay to take the new announcement');
+        const after = await connectClient(runtimeId, platformKey);
+        expect((await after.listTools()).tools.map((t) => t.name)).toEqual(['read_file']);
+      } finally {
+        await editor.close();
+      }
     });
   });
 
