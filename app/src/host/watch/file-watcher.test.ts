@@ -1,4 +1,4 @@
-import { mkdir, mkdtemp, realpath, rm, symlink, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, realpath, rename, rm, symlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
@@ -77,6 +77,30 @@ describe('FileWatcher', () => {
     await until(has('a/b/later.ts', 'add'), 'the later file');
   });
 
+  it('watches folders, not files, and skips ignored folders', async () => {
+    await mkdir(join(root, '.git', 'objects'), { recursive: true });
+    await mkdir(join(root, 'node_modules', 'dep'), { recursive: true });
+    await Promise.all(Array.from({ length: 50 }, (_, i) => writeFile(join(root, 'src', `f${i}.ts`), 'x')));
+    await start();
+    expect(watcher!.folderCount).toBe(2); // the root and src
+  });
+
+  it('reports a folder moved in with its files, and watches it', async () => {
+    await mkdir(join(base, 'incoming', 'inner'), { recursive: true });
+    await writeFile(join(base, 'incoming', 'inner', 'x.ts'), 'x');
+    await start();
+    await rename(join(base, 'incoming'), join(root, 'moved'));
+    await until(has('moved/inner/x.ts', 'add'), 'the moved file');
+    expect(changes()).toEqual(
+      expect.arrayContaining([
+        { path: 'moved', change: 'addDir' },
+        { path: 'moved/inner', change: 'addDir' },
+      ]),
+    );
+    await writeFile(join(root, 'moved', 'inner', 'y.ts'), 'y');
+    await until(has('moved/inner/y.ts', 'add'), 'a file written into the moved folder');
+  });
+
   it('reports a removed folder once, as unlinkDir', async () => {
     await mkdir(join(root, 'gone'));
     await start();
@@ -84,6 +108,9 @@ describe('FileWatcher', () => {
     await until(has('gone', 'unlinkDir'), 'the unlinkDir');
     await new Promise((r) => setTimeout(r, 200));
     expect(changes().filter((c) => c.path === 'gone')).toEqual([{ path: 'gone', change: 'unlinkDir' }]);
+    // The folder's own watch reports its removal under its own name: never as a child `gone/gone`.
+    expect(changes().filter((c) => c.path.startsWith('gone/'))).toEqual([]);
+    expect(watcher!.folderCount).toBe(2);
   });
 
   it('does not follow a link out of the root', async () => {
