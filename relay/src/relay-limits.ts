@@ -36,7 +36,8 @@ export const DEFAULT_RELAY_LIMITS: Readonly<RelayLimits> = Object.freeze({
   // Enough to answer "what happened lately" and to cancel recent calls; small enough to stay fast.
   callLogMaxRows: 100_000,
   callLogMaxAgeMs: 7 * 24 * 3600_000,
-  maxConnections: 10_000,
+  // 15,000 idle desktops (about 11 KB each) is what one process must hold; headroom above it.
+  maxConnections: 20_000,
   sseKeepaliveMs: 15_000,
 });
 

@@ -71,10 +71,6 @@ export async function startRelay(options: RelayOptions): Promise<RelayHandle> {
   const host = options.host ?? '127.0.0.1';
   const https = options.tls ? { cert: await pem(options.tls.cert), key: await pem(options.tls.key) } : null;
 
-  const store: Store = new SqliteStore(options.dataDir);
-  // The embedded store belongs to this process alone: whatever a previous run left connected is not any more.
-  await stopOrphanedRuntimes(store);
-  const bus = options.bus ?? new LocalBus();
   const app: FastifyInstance = Fastify({
     ...(https ? { https } : {}),
     bodyLimit: limits.maxBodyBytes,
@@ -87,6 +83,10 @@ export async function startRelay(options: RelayOptions): Promise<RelayHandle> {
       redact: { paths: ['req.headers.authorization', 'req.headers.cookie', 'headers.authorization', 'authorization'], censor: '[redacted]' },
     },
   });
+  const store: Store = new SqliteStore(options.dataDir, (err) => app.log.error({ err }, 'call log write failed'));
+  // The embedded store belongs to this process alone: whatever a previous run left connected is not any more.
+  await stopOrphanedRuntimes(store);
+  const bus = options.bus ?? new LocalBus();
   const directory = new RuntimeDirectory(store, bus);
   const hub = new DesktopHub({ store, bus, directory, limits, heartbeatIntervalMs, logger: app.log });
   // The core needs the metrics and the metrics read the core: the getter runs only at scrape time.

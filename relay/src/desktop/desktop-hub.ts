@@ -33,6 +33,8 @@ export interface DesktopHubDeps {
 export class DesktopHub {
   private readonly wss: WebSocketServer;
   private readonly sessions = new Map<string, DesktopSession>();
+  /** Sessions by org and device: a hello looks up the device's older sessions, not every socket (15,000 hellos would be quadratic). */
+  private readonly byDevice = new Map<string, Set<DesktopSession>>();
   private readonly timer: NodeJS.Timeout;
   private readonly unsubscribe: Array<() => void> = [];
   private accepting = true;
@@ -74,10 +76,21 @@ export class DesktopHub {
     const session = new DesktopSession(ws, token, {
       ...this.deps,
       onHello: async (s) => {
+        const key = deviceKey(s.orgId, s.device!.deviceId);
+        let set = this.byDevice.get(key);
+        if (!set) this.byDevice.set(key, (set = new Set()));
+        set.add(s);
         // A newer connection of the same device wins, on whichever node the older one lives.
         await this.deps.bus.broadcast({ kind: 'device-replaced', orgId: s.orgId, deviceId: s.device!.deviceId, sessionId: s.id, helloAt: s.helloAt });
       },
-      onClosed: (s) => this.sessions.delete(s.id),
+      onClosed: (s) => {
+        this.sessions.delete(s.id);
+        if (!s.device) return;
+        const key = deviceKey(s.orgId, s.device.deviceId);
+        const set = this.byDevice.get(key);
+        set?.delete(s);
+        if (set?.size === 0) this.byDevice.delete(key);
+      },
     });
     this.sessions.set(session.id, session);
   }
@@ -107,17 +120,24 @@ export class DesktopHub {
         return this.deps.bus.send(message.origin, { kind: 'result', callId: message.call.id, result: { ok: false, error: errorValue('runtime_offline') } });
       });
     } else if (message.kind === 'cancel') {
-      for (const session of this.sessions.values()) session.cancel(message.callId, message.reason);
+      // The call went to the session holding the runtime; during a replacement an older session
+      // of the same device may still have it in flight, so every session of that device hears it.
+      void this.deps.bus.locate(message.runtimeId).then((presence) => {
+        const holder = presence ? this.sessions.get(presence.sessionId) : undefined;
+        if (!holder?.device) return holder?.cancel(message.callId, message.reason);
+        for (const session of this.byDevice.get(deviceKey(holder.orgId, holder.device.deviceId)) ?? []) session.cancel(message.callId, message.reason);
+      });
     }
   }
 
   private onBroadcast(message: NodeBroadcast): void {
-    for (const session of this.sessions.values()) {
-      if (message.kind === 'device-replaced' && session.orgId === message.orgId && session.device?.deviceId === message.deviceId && isOlder(session, message)) {
-        session.close(CLOSE_CODES.replaced, 'replaced by a newer connection of this device');
-      } else if (message.kind === 'token-revoked' && session.token.id === message.tokenId) {
-        session.close(CLOSE_CODES.unauthorized, 'token revoked');
+    if (message.kind === 'device-replaced') {
+      for (const session of this.byDevice.get(deviceKey(message.orgId, message.deviceId)) ?? []) {
+        if (isOlder(session, message)) session.close(CLOSE_CODES.replaced, 'replaced by a newer connection of this device');
       }
+    } else if (message.kind === 'token-revoked') {
+      // Rare: a scan of every socket is fine.
+      for (const session of this.sessions.values()) if (session.token.id === message.tokenId) session.close(CLOSE_CODES.unauthorized, 'token revoked');
     }
   }
 
@@ -139,6 +159,10 @@ export class DesktopHub {
     clearTimeout(cut);
     this.wss.close();
   }
+}
+
+function deviceKey(orgId: string, deviceId: string): string {
+  return `${orgId}\u0000${deviceId}`;
 }
 
 /** Whether `session` said hello before the one announced (ties broken by id), so that two simultaneous hellos do not close each other. */

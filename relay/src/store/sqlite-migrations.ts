@@ -1,0 +1,64 @@
+/**
+ * Schema migrations, applied in order; `PRAGMA user_version` records how many ran.
+ * Append only: a shipped migration is never edited.
+ */
+export const MIGRATIONS: readonly string[] = [
+  `CREATE TABLE orgs (
+     id TEXT PRIMARY KEY,
+     slug TEXT NOT NULL UNIQUE,
+     created_at TEXT NOT NULL
+   );
+   CREATE TABLE tokens (
+     id TEXT PRIMARY KEY,
+     org_id TEXT NOT NULL REFERENCES orgs(id),
+     kind TEXT NOT NULL CHECK (kind IN ('desktop', 'platform', 'grant')),
+     name TEXT NOT NULL,
+     hash TEXT NOT NULL UNIQUE,
+     created_at TEXT NOT NULL,
+     revoked_at TEXT,
+     expires_at TEXT,
+     runtime_ids TEXT,
+     tools TEXT
+   );
+   CREATE INDEX tokens_org ON tokens(org_id, kind);
+   CREATE TABLE devices (
+     org_id TEXT NOT NULL REFERENCES orgs(id),
+     device_id TEXT NOT NULL,
+     name TEXT NOT NULL,
+     os TEXT NOT NULL,
+     app_version TEXT NOT NULL,
+     last_seen_at TEXT NOT NULL,
+     PRIMARY KEY (org_id, device_id)
+   );
+   CREATE TABLE runtimes (
+     id TEXT PRIMARY KEY,
+     org_id TEXT NOT NULL REFERENCES orgs(id),
+     device_id TEXT NOT NULL,
+     device_name TEXT NOT NULL,
+     device_os TEXT NOT NULL,
+     workspace_id TEXT NOT NULL,
+     name TEXT NOT NULL,
+     description TEXT NOT NULL,
+     capabilities TEXT NOT NULL,
+     state TEXT NOT NULL,
+     reason TEXT,
+     archived_by TEXT,
+     last_seen_at TEXT NOT NULL,
+     created_at TEXT NOT NULL,
+     UNIQUE (org_id, device_id, workspace_id)
+   );
+   CREATE INDEX runtimes_org_state ON runtimes(org_id, state);
+   CREATE TABLE calls (
+     id TEXT PRIMARY KEY,
+     org_id TEXT NOT NULL,
+     runtime_id TEXT NOT NULL,
+     tool TEXT NOT NULL,
+     caller TEXT NOT NULL,
+     token_id TEXT NOT NULL,
+     started_at TEXT NOT NULL,
+     finished_at TEXT,
+     outcome TEXT,
+     duration_ms INTEGER
+   );
+   CREATE INDEX calls_started ON calls(started_at);`,
+];
