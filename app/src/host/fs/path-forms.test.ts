@@ -38,6 +38,9 @@ describe('splitWorkspacePath', () => {
       ['\\\\?\\C:\\x', 'device_namespace'],
       ['\\\\.\\COM1', 'device_namespace'],
       [`${'x'.repeat(256)}`, 'name_too_long'],
+      ['file:///etc/passwd', 'url'],
+      ['file:\\\\etc\\passwd', 'url'],
+      ['https://example.com/x', 'url'],
     ])('refuses %j (%s)', (input, problem) => {
       expect(splitWorkspacePath(input, ['/ws/proj'], linux)).toEqual({ ok: false, problem });
     });

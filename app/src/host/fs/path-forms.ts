@@ -15,6 +15,7 @@ export type PathFormProblem =
   | 'device_name'
   | 'alternate_stream'
   | 'name_too_long'
+  | 'url'
   | 'outside';
 
 /** The outcome of splitting a caller's path into workspace-relative components. */
@@ -37,6 +38,7 @@ export function isWindowsDeviceName(name: string): boolean {
  *   runtime runs on (`..\\..\\etc` is refused on Linux too, and a file whose name contains a
  *   backslash cannot be addressed: a deliberate trade).
  * - `~` is never expanded: `~/x` is a folder named `~` inside the workspace.
+ * - URLs (`file:///etc/passwd`) are refused, never decoded.
  * - Drive-relative (`C:x`), UNC (`\\\\server\\share`) and device-namespace (`\\\\?\\`, `\\\\.\\`)
  *   forms are refused everywhere; a drive-absolute path (`C:\\x`) is refused except on Windows,
  *   where it is handled like an absolute path below. So a name like `a:b` cannot be used.
@@ -52,6 +54,8 @@ export function splitWorkspacePath(
 ): SplitPath {
   if (input.includes('\0')) return { ok: false, problem: 'nul_byte' };
   const p = input.replace(/\\/g, '/');
+  // A URL is not a path: refused rather than taken as a folder named `file:` inside the workspace.
+  if (/^[A-Za-z][A-Za-z0-9+.-]+:\/\//.test(p)) return { ok: false, problem: 'url' };
   if (p.startsWith('//')) {
     // `//?/`, `//./` are the device namespace; `//server/share` is UNC.
     return {

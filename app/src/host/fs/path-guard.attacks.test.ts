@@ -120,6 +120,8 @@ function attacks(): string[] {
     '\\\\?\\C:\\secret.txt',
     '\\\\.\\pipe\\x',
     '//?/C:/x',
+    'file:///etc/passwd',
+    `file://${path.join(outside, 'secret.txt')}`,
   ];
 }
 

@@ -1,5 +1,6 @@
 import { spawn } from 'node:child_process';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { constants } from 'node:fs';
+import { mkdtemp, open, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { StringDecoder } from 'node:string_decoder';
@@ -50,6 +51,9 @@ export function ripgrepArgs(query: SearchQuery, ignoreFile: string | undefined):
  */
 export async function searchRipgrep(query: SearchQuery, rgPath = 'rg'): Promise<SearchOutcome> {
   checkPattern(query.pattern);
+  // ripgrep searches a file named explicitly even when binary; the JS engine (and ripgrep in a
+  // folder) skips it. Same answer for both: a NUL in the first 64 KiB means no matches.
+  if (query.startIsFile && (await startsBinary(query.startAbs))) return { matches: [], truncated: false };
   let tmpDir: string | undefined;
   let ignoreFile: string | undefined;
   if (!query.startIsFile && query.startRel !== '.') {
@@ -66,6 +70,17 @@ export async function searchRipgrep(query: SearchQuery, rgPath = 'rg'): Promise<
     return await runRipgrep(query, ripgrepArgs(query, ignoreFile), rgPath);
   } finally {
     if (tmpDir) await rm(tmpDir, { recursive: true, force: true });
+  }
+}
+
+async function startsBinary(abs: string): Promise<boolean> {
+  const handle = await open(abs, constants.O_RDONLY | (constants.O_NOFOLLOW ?? 0) | (constants.O_NONBLOCK ?? 0));
+  try {
+    const buf = Buffer.alloc(64 * 1024);
+    const { bytesRead } = await handle.read(buf, 0, buf.length, 0);
+    return buf.subarray(0, bytesRead).indexOf(0) !== -1;
+  } finally {
+    await handle.close();
   }
 }
 

@@ -89,6 +89,9 @@ const QUERIES: { name: string; args: ToolArgsInput<'search'> }[] = [
   { name: 'an ignored folder asked for explicitly', args: { pattern: 'needle', path: 'build' } },
   { name: 'no match at all', args: { pattern: 'zzzz-not-there' } },
   { name: 'unicode columns', args: { pattern: 'needle', path: 'uni.txt' } },
+  { name: 'a binary file asked for explicitly', args: { pattern: 'needle', path: 'bin.dat' } },
+  { name: 'a hidden folder asked for explicitly', args: { pattern: 'needle', path: '.hidden' } },
+  { name: 'a file without a final newline', args: { pattern: 'needle', path: 'no-newline.txt', contextLines: 2 } },
 ];
 
 describe.skipIf(!hasRg)('search engines (skipped: ripgrep is not installed)', () => {
