@@ -308,6 +308,18 @@ describe('RelayClient', () => {
       expect(relay.upgrades).toBe(1);
     });
 
+    it("shows the relay's close reason without its control characters", async () => {
+      const { relay, client } = await setup();
+      await waitFor(() => client.status.state === 'connected', 'connected');
+      const reasons: string[] = [];
+      client.on('status', (st: { reason?: string }) => st.reason && reasons.push(st.reason));
+      relay.last.close(1011, '\u001b[2Jbye');
+      await waitFor(() => reasons.some((r) => r.includes('1011')), 'the retry reason');
+      const reason = reasons.find((r) => r.includes('1011'));
+      expect(reason).toContain('(1011: ?[2Jbye)');
+      expect(reason).not.toContain('\u001b');
+    });
+
     it('terminates and reconnects when pongs stop coming', async () => {
       const { relay, client } = await setup({ autoPong: false });
       relay.heartbeatIntervalMs = 100;

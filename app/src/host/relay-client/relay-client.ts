@@ -2,7 +2,6 @@ import { EventEmitter } from 'node:events';
 import { readFile } from 'node:fs/promises';
 import WebSocket from 'ws';
 import {
-  CLOSE_CODES,
   FLOW_HIGH_WATERMARK_BYTES,
   HEARTBEAT_INTERVAL_MS,
   MAX_FRAME_BYTES,
@@ -22,6 +21,7 @@ import {
   type WorkspaceAnnouncement,
 } from '@tether/shared';
 import { Backoff, type BackoffOptions } from './backoff.js';
+import { closeFailure, describeNetworkError, type Failure } from './connection-failure.js';
 import { connectUrlOf } from './connect-url.js';
 import { DrainWaiters } from './drain-waiters.js';
 
@@ -85,13 +85,6 @@ export interface RelayClientOptions {
   enabled?: boolean;
   backoff?: BackoffOptions;
   log?: (line: string) => void;
-}
-
-/** Why a socket ended, as noted before its `close` event. */
-interface Failure {
-  reason: string;
-  /** True when retrying cannot help (the token was refused). */
-  final: boolean;
 }
 
 /**
@@ -452,35 +445,6 @@ export class RelayClient extends EventEmitter {
       this[name] = undefined;
     }
   }
-}
-
-/** What a relay's close code means for reconnecting: refusals of the token or protocol are final. */
-function closeFailure(code: number, reason: string): Failure {
-  const said = reason ? `: ${reason}` : '';
-  switch (code) {
-    case CLOSE_CODES.unauthorized:
-      return { reason: `The relay revoked or refused the desktop token (${code}${said})`, final: true };
-    case CLOSE_CODES.unsupportedVersion:
-      return {
-        reason: `The relay does not support protocol version ${PROTOCOL_VERSION} (${code}${said}); update Tether Desktop`,
-        final: true,
-      };
-    case CLOSE_CODES.replaced:
-      return {
-        reason: `Another connection of this device took over (${code}); is Tether Desktop running twice?`,
-        final: true,
-      };
-    default:
-      return { reason: `the connection closed (${code}${said})`, final: false };
-  }
-}
-
-function describeNetworkError(err: Error): string {
-  const code = (err as NodeJS.ErrnoException).code;
-  if (code !== undefined && /CERT|SSL|TLS|SIGNATURE/.test(code)) {
-    return `the relay's TLS certificate was refused (${code}); for a self-hosted relay, set caFile in the config`;
-  }
-  return code !== undefined ? `cannot reach the relay (${code})` : `connection error: ${err.message}`;
 }
 
 function rawText(data: WebSocket.RawData): string {

@@ -1,0 +1,41 @@
+import { CLOSE_CODES, PROTOCOL_VERSION } from '@tether/shared';
+
+/** Why a socket ended, as noted before its `close` event. */
+export interface Failure {
+  reason: string;
+  /** True when retrying cannot help (the token was refused). */
+  final: boolean;
+}
+
+/** What a relay's close code means for reconnecting: refusals of the token or protocol are final. */
+export function closeFailure(code: number, reason: string): Failure {
+  // The relay's words go to the log and the UI: no control characters (escape sequences) from it.
+  // eslint-disable-next-line no-control-regex
+  const text = reason.replace(/[\u0000-\u001f\u007f-\u009f]/g, '?').slice(0, 123);
+  const said = text ? `: ${text}` : '';
+  switch (code) {
+    case CLOSE_CODES.unauthorized:
+      return { reason: `The relay revoked or refused the desktop token (${code}${said})`, final: true };
+    case CLOSE_CODES.unsupportedVersion:
+      return {
+        reason: `The relay does not support protocol version ${PROTOCOL_VERSION} (${code}${said}); update Tether Desktop`,
+        final: true,
+      };
+    case CLOSE_CODES.replaced:
+      return {
+        reason: `Another connection of this device took over (${code}); is Tether Desktop running twice?`,
+        final: true,
+      };
+    default:
+      return { reason: `the connection closed (${code}${said})`, final: false };
+  }
+}
+
+/** A network or TLS error in words for the person. */
+export function describeNetworkError(err: Error): string {
+  const code = (err as NodeJS.ErrnoException).code;
+  if (code !== undefined && /CERT|SSL|TLS|SIGNATURE/.test(code)) {
+    return `the relay's TLS certificate was refused (${code}); for a self-hosted relay, set caFile in the config`;
+  }
+  return code !== undefined ? `cannot reach the relay (${code})` : `connection error: ${err.message}`;
+}
