@@ -131,6 +131,32 @@ describe('Host with the relay', () => {
     });
   });
 
+  describe('events', () => {
+    it('passes file changes in the workspace to the platform as SSE files events', async () => {
+      const stack = await stackWith();
+      const runtime = await stack.runtimeIn('running');
+      await stack.host.workspaces.list()[0]!.whenWatching();
+      const reader = new AbortController();
+      const res = await fetch(`${stack.relay.url}/v1/runtimes/${runtime.id}/events`, {
+        headers: { Authorization: `Bearer ${stack.platformKey}`, Accept: 'text/event-stream' },
+        signal: reader.signal,
+      });
+      expect(res.status).toBe(200);
+      let text = '';
+      const reading = (async () => {
+        const decoder = new TextDecoder();
+        for await (const chunk of res.body as unknown as AsyncIterable<Uint8Array>)
+          text += decoder.decode(chunk, { stream: true });
+      })().catch(() => undefined);
+      await waitFor(() => text.includes('event: state'), 'the first state event');
+      await writeFile(join(stack.workspaceDir, 'notes.md'), '# notes\n');
+      await waitFor(() => /event: files\ndata: .*"path":"notes\.md"/.test(text), 'a files event naming notes.md');
+      expect(text).not.toContain(stack.workspaceDir); // never the folder's real path
+      reader.abort();
+      await reading;
+    });
+  });
+
   describe('workspace health', () => {
     it('puts the runtime in error when its folder is deleted, and back to running when it is restored', async () => {
       const stack = await stackWith();
