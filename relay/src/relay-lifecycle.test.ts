@@ -65,6 +65,16 @@ describe('startRelay lifecycle', () => {
     });
   });
 
+  describe('start', () => {
+    it('fails with a clear error when the port is taken, leaving nothing open', async () => {
+      const t = await startTestRelay();
+      cleanups.push(() => t.dispose());
+      const other = await mkdtemp(join(tmpdir(), 'tether-relay-'));
+      cleanups.push(() => rm(other, { recursive: true, force: true }));
+      await expect(startRelay({ dataDir: other, port: t.relay.port, logLevel: 'silent' })).rejects.toThrow(`could not listen on 127.0.0.1:${t.relay.port}`);
+    });
+  });
+
   describe('close', () => {
     it('lets an in-flight call finish, refuses new ones, and closes desktops with 1001', async () => {
       const t = await startTestRelay({ shutdownGraceMs: 10_000 });

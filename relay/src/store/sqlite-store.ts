@@ -145,8 +145,9 @@ export class SqliteStore implements Store {
   }
 
   /**
-   * The call log is written in batches: two rows per call, each its own transaction, cost a
-   * tenth of the relay's CPU on the request path. Readers of the log flush first.
+   * Call results are written to the log in batches (a transaction per call result was a
+   * noticeable share of the relay's CPU). Readers of the log flush first; inserts go at once
+   * (after the queue, so a repeated id's new row is not overwritten by an old result).
    */
   private queueCallWrite(write: () => void): void {
     this.callWrites.push(write);
@@ -306,7 +307,9 @@ export class SqliteStore implements Store {
       `INSERT OR REPLACE INTO calls (id, org_id, runtime_id, tool, caller, token_id, started_at, finished_at, outcome, duration_ms)
        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
     );
-    this.queueCallWrite(() => insert.run(c.id, c.orgId, c.runtimeId, c.tool, c.caller, c.tokenId, c.startedAt, c.finishedAt, c.outcome, c.durationMs));
+    // Written at once, not batched: a cancel may arrive at another node, which looks the call up here.
+    this.flushCalls();
+    insert.run(c.id, c.orgId, c.runtimeId, c.tool, c.caller, c.tokenId, c.startedAt, c.finishedAt, c.outcome, c.durationMs);
   }
 
   async finishCall(id: string, outcome: string, finishedAt: string, durationMs: number): Promise<void> {
