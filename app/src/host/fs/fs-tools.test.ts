@@ -2,7 +2,8 @@ import { execFileSync } from 'node:child_process';
 import { existsSync, linkSync, lstatSync, mkdirSync, readFileSync, readdirSync, statSync, symlinkSync, writeFileSync, chmodSync } from 'node:fs';
 import path from 'node:path';
 import { DEFAULT_READ_LINES, MAX_READ_BYTES } from '@tether/shared';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { disposeSearchWorkers } from '../search/search-worker-pool.js';
 import { fsSandbox, type FsSandbox } from './test-fixtures.js';
 
 let sb: FsSandbox;
@@ -12,6 +13,7 @@ beforeEach(async () => {
 afterEach(async () => {
   await sb.remove();
 });
+afterAll(disposeSearchWorkers);
 
 function put(rel: string, content: string | Buffer): void {
   const abs = path.join(sb.root, rel);

@@ -3,6 +3,7 @@ import { linkSync, mkdirSync, readFileSync, readdirSync, lstatSync, renameSync, 
 import path from 'node:path';
 import { ERROR_CODES, type ToolArgsInput, type ToolName } from '@tether/shared';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { disposeSearchWorkers } from '../search/search-worker-pool.js';
 import { fsSandbox, type CallOutcome, type FsSandbox } from './test-fixtures.js';
 
 /** Content of every file outside the workspace: it must never show up in any answer. */
@@ -62,6 +63,7 @@ beforeAll(async () => {
 });
 afterAll(async () => {
   await sb?.remove();
+  await disposeSearchWorkers();
 });
 
 /** The attack corpus: every path must be refused by every tool. */

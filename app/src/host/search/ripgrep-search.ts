@@ -51,6 +51,7 @@ export function ripgrepArgs(query: SearchQuery, ignoreFile: string | undefined):
  */
 export async function searchRipgrep(query: SearchQuery, rgPath = 'rg'): Promise<SearchOutcome> {
   checkPattern(query.pattern);
+  if (query.signal.aborted) throw new TetherError('cancelled');
   // ripgrep searches a file named explicitly even when binary; the JS engine (and ripgrep in a
   // folder) skips it. Same answer for both: a NUL in the first 64 KiB means no matches.
   if (query.startIsFile && (await startsBinary(query.startAbs))) return { matches: [], truncated: false };

@@ -161,6 +161,22 @@ describe('search engines', () => {
     expect(r).toMatchObject({ ok: false, error: { code: 'cancelled' } });
   });
 
+  it.each(['js', ...(hasRg ? ['ripgrep'] : [])])('%s stops with cancelled when the call is cancelled mid-search', async (engine) => {
+    const sb = await fsSandbox({ searchEngine: engine as 'js' | 'ripgrep' });
+    try {
+      for (let d = 0; d < 30; d++) {
+        mkdirSync(path.join(sb.root, `d${d}`));
+        for (let f = 0; f < 100; f++) writeFileSync(path.join(sb.root, `d${d}`, `f${f}.txt`), 'nothing to see\n'.repeat(50));
+      }
+      const controller = new AbortController();
+      const pending = sb.call('search', { pattern: 'needle' }, controller.signal);
+      setImmediate(() => controller.abort());
+      expect(await pending).toMatchObject({ ok: false, error: { code: 'cancelled' } });
+    } finally {
+      await sb.remove();
+    }
+  });
+
   it('refuses a pattern spanning lines in both engines', async () => {
     for (const sb of hasRg ? [js, rg] : [js]) {
       expect(await sb.call('search', { pattern: 'a\nb' })).toMatchObject({ ok: false, error: { code: 'invalid_args' } });
