@@ -89,10 +89,11 @@ export async function startRelay(options: RelayOptions): Promise<RelayHandle> {
   const bus = options.bus ?? new LocalBus();
   const directory = new RuntimeDirectory(store, bus);
   const hub = new DesktopHub({ store, bus, directory, limits, heartbeatIntervalMs, logger: app.log });
-  // The core needs the metrics and the metrics read the core: the getter runs only at scrape time.
-  let core: RelayCore | null = null;
-  const metrics = new RelayMetrics({ connections: () => hub.connectionCount, callsInFlight: () => core?.inFlightCount ?? 0, runtimesByState: () => store.countRuntimesByState() });
-  core = new RelayCore(store, bus, directory, metrics);
+  // The core records into the metrics and the metrics read the core's count: wired after both exist.
+  const inFlight = { count: () => 0 };
+  const metrics = new RelayMetrics({ connections: () => hub.connectionCount, callsInFlight: () => inFlight.count(), runtimesByState: () => store.countRuntimesByState() });
+  const core = new RelayCore(store, bus, directory, metrics);
+  inFlight.count = () => core.inFlightCount;
   const streams = new Set<SseStream>();
 
   // JSON with prototype-poisoning protection (as Fastify's own parser), but an empty body is
