@@ -156,13 +156,18 @@ export async function startHost(options: StartHostOptions = {}): Promise<Host> {
       ...(options.backoff ? { backoff: options.backoff } : {}),
       log,
     });
-    // Disposed first of all (pushed last): no new calls arrive while the rest shuts down.
+    // Disposed right after the API (pushed late): no new calls arrive while the rest shuts down.
     disposers.push(() => relay.dispose());
     relay.on('status', (s: RelayClient['status']) =>
       log(`relay ${s.relayUrl}: ${s.state}${s.reason ? ` (${s.reason})` : ''}`),
     );
 
     // Pausing or removing a workspace ends its shell sessions and commands.
+    const endSessions = (id: string): void => {
+      shell
+        .killWorkspaceSessions(id)
+        .catch((err: unknown) => log(`ending the sessions of ${id}: ${(err as Error).message}`));
+    };
     const paused = new Set(
       set
         .list()
@@ -172,7 +177,7 @@ export async function startHost(options: StartHostOptions = {}): Promise<Host> {
     const onChanged = (): void => {
       relay.sendWorkspaces();
       for (const r of set.list()) {
-        if (r.config.paused && !paused.has(r.config.id)) void shell.killWorkspaceSessions(r.config.id);
+        if (r.config.paused && !paused.has(r.config.id)) endSessions(r.config.id);
         if (r.config.paused) paused.add(r.config.id);
         else paused.delete(r.config.id);
       }
@@ -185,7 +190,7 @@ export async function startHost(options: StartHostOptions = {}): Promise<Host> {
       );
       relay.sendEvents([event]);
     });
-    set.on('removed', (id) => void shell.killWorkspaceSessions(id));
+    set.on('removed', endSessions);
 
     const api = new HostApiImpl({ config, tokens, token, workspaces: set, broker, audit, relay, log });
     disposers.push(() => api.dispose());
