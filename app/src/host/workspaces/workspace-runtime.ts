@@ -162,7 +162,11 @@ export class WorkspaceRuntime implements PolicySubject {
       this.guard = guard;
       return null;
     } catch (err) {
-      if (err instanceof TetherError) return `The self-check failed: ${err.message}`;
+      if (err instanceof TetherError) {
+        // The guard pins the folder's identity: a different folder now at the same path.
+        if (err.details?.reason === 'root_replaced') return `The folder ${root} was replaced by another folder.`;
+        return `The self-check failed: ${err.message}`;
+      }
       return describeFsError(err);
     }
   }
