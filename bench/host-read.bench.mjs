@@ -38,7 +38,23 @@ const ws = await tempDir('tether-bench-read-');
  * try BENCH_READ_NON_ASCII=0.5 to see that ceiling.)
  */
 function generate(bytes) {
-  const words = ['alpha', 'beta', 'gamma', 'delta', 'epsilon', 'zeta', 'eta', 'theta', 'iota', 'kappa', '{', '}', '=>', 'const', 'return'];
+  const words = [
+    'alpha',
+    'beta',
+    'gamma',
+    'delta',
+    'epsilon',
+    'zeta',
+    'eta',
+    'theta',
+    'iota',
+    'kappa',
+    '{',
+    '}',
+    '=>',
+    'const',
+    'return',
+  ];
   const foreign = ['δέλτα', 'ήτα', 'naïve', 'façade', 'Grüße', '日本語'];
   const lines = [];
   let size = 0;
@@ -116,7 +132,8 @@ try {
       if (!r.truncated) break;
     }
     const seconds = (performance.now() - started) / 1000;
-    if (bytes !== block.length * count) throw new Error(`paged read returned ${bytes} bytes, expected ${block.length * count}`);
+    if (bytes !== block.length * count)
+      throw new Error(`paged read returned ${bytes} bytes, expected ${block.length * count}`);
     return { seconds, pages };
   }
 
@@ -169,7 +186,14 @@ try {
     },
     targets: { pagedColdMbPerS: `≥ ${TARGET_MB_PER_S}` },
     met: { pagedColdMbPerS: coldMbS >= TARGET_MB_PER_S },
-    setup: { loadAvg1m: round(loadavg()[0]), fileMb: round(sizeMb), nonAsciiLines: NON_ASCII_LINES, totalLines: first.totalLines, pageLines: PAGE_LINES, warmPasses: WARM_PASSES },
+    setup: {
+      loadAvg1m: round(loadavg()[0]),
+      fileMb: round(sizeMb),
+      nonAsciiLines: NON_ASCII_LINES,
+      totalLines: first.totalLines,
+      pageLines: PAGE_LINES,
+      warmPasses: WARM_PASSES,
+    },
   });
 } finally {
   cancelDeadline();

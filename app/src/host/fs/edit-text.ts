@@ -72,7 +72,10 @@ export function applyEdits(text: string, edits: readonly Edit[]): { text: string
  * bigrams, whitespace-insensitive): where the caller probably meant.
  */
 export function nearestLine(text: string, oldText: string): { line: number; text: string } | undefined {
-  const probe = oldText.split('\n').find((l) => l.trim() !== '')?.trim();
+  const probe = oldText
+    .split('\n')
+    .find((l) => l.trim() !== '')
+    ?.trim();
   if (probe === undefined) return undefined;
   const want = bigrams(probe);
   let best: { line: number; text: string; score: number } | undefined;

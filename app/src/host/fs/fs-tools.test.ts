@@ -1,5 +1,16 @@
 import { execFileSync } from 'node:child_process';
-import { existsSync, linkSync, lstatSync, mkdirSync, readFileSync, readdirSync, statSync, symlinkSync, writeFileSync, chmodSync } from 'node:fs';
+import {
+  existsSync,
+  linkSync,
+  lstatSync,
+  mkdirSync,
+  readFileSync,
+  readdirSync,
+  statSync,
+  symlinkSync,
+  writeFileSync,
+  chmodSync,
+} from 'node:fs';
 import path from 'node:path';
 import { DEFAULT_READ_LINES, MAX_READ_BYTES } from '@tether/shared';
 import { afterAll, afterEach, beforeEach, describe, expect, it } from 'vitest';
@@ -27,9 +38,26 @@ describe('createFsTools', () => {
     it('returns lines with totalLines, paged by offset and limit', async () => {
       put('a.txt', 'one\ntwo\nthree\nfour\n');
       const all = await sb.call('read_file', { path: 'a.txt' });
-      expect(all).toEqual({ ok: true, value: expect.objectContaining({ content: 'one\ntwo\nthree\nfour\n', totalLines: 4, count: 4, offset: 0, truncated: false, encoding: 'utf8', path: 'a.txt' }) });
+      expect(all).toEqual({
+        ok: true,
+        value: expect.objectContaining({
+          content: 'one\ntwo\nthree\nfour\n',
+          totalLines: 4,
+          count: 4,
+          offset: 0,
+          truncated: false,
+          encoding: 'utf8',
+          path: 'a.txt',
+        }),
+      });
       const page = await sb.call('read_file', { path: 'a.txt', offset: 1, limit: 2 });
-      expect(page.ok && page.value).toMatchObject({ content: 'two\nthree\n', count: 2, offset: 1, truncated: true, totalLines: 4 });
+      expect(page.ok && page.value).toMatchObject({
+        content: 'two\nthree\n',
+        count: 2,
+        offset: 1,
+        truncated: true,
+        totalLines: 4,
+      });
       const past = await sb.call('read_file', { path: 'a.txt', offset: 10 });
       expect(past.ok && past.value).toMatchObject({ content: '', count: 0, truncated: false });
     });
@@ -37,8 +65,14 @@ describe('createFsTools', () => {
     it('counts a last line without a newline and reads an empty file', async () => {
       put('b.txt', 'x\ny');
       put('empty.txt', '');
-      expect((await sb.call('read_file', { path: 'b.txt', offset: 1 })).ok && (await sb.call('read_file', { path: 'b.txt', offset: 1 }))).toMatchObject({ value: { content: 'y', totalLines: 2, count: 1 } });
-      expect(await sb.call('read_file', { path: 'empty.txt' })).toMatchObject({ ok: true, value: { content: '', totalLines: 0, count: 0, size: 0 } });
+      expect(
+        (await sb.call('read_file', { path: 'b.txt', offset: 1 })).ok &&
+          (await sb.call('read_file', { path: 'b.txt', offset: 1 })),
+      ).toMatchObject({ value: { content: 'y', totalLines: 2, count: 1 } });
+      expect(await sb.call('read_file', { path: 'empty.txt' })).toMatchObject({
+        ok: true,
+        value: { content: '', totalLines: 0, count: 0, size: 0 },
+      });
     });
 
     it('pages concatenate back to the whole file across checkpoints', async () => {
@@ -70,9 +104,18 @@ describe('createFsTools', () => {
     it('refuses binary files in utf8 and returns them in base64 by bytes', async () => {
       const bin = Buffer.from([0x89, 0x50, 0x4e, 0x47, 0, 1, 2, 3, 4, 5]);
       put('img.png', bin);
-      expect(await sb.call('read_file', { path: 'img.png' })).toMatchObject({ ok: false, error: { code: 'binary_file' } });
+      expect(await sb.call('read_file', { path: 'img.png' })).toMatchObject({
+        ok: false,
+        error: { code: 'binary_file' },
+      });
       const b = await sb.call('read_file', { path: 'img.png', encoding: 'base64', offset: 2, limit: 4 });
-      expect(b.ok && b.value).toMatchObject({ content: bin.subarray(2, 6).toString('base64'), offset: 2, count: 4, size: 10, truncated: true });
+      expect(b.ok && b.value).toMatchObject({
+        content: bin.subarray(2, 6).toString('base64'),
+        offset: 2,
+        count: 4,
+        size: 10,
+        truncated: true,
+      });
     });
 
     it('refuses folders, FIFOs and devices without opening them, and missing files', async () => {
@@ -81,9 +124,18 @@ describe('createFsTools', () => {
       symlinkSync('/dev/zero', path.join(sb.root, 'dev'));
       expect(await sb.call('read_file', { path: 'dir' })).toMatchObject({ ok: false, error: { code: 'not_a_file' } });
       expect(await sb.call('read_file', { path: 'pipe' })).toMatchObject({ ok: false, error: { code: 'not_a_file' } });
-      expect(await sb.call('read_file', { path: 'dev' })).toMatchObject({ ok: false, error: { code: 'path_outside_workspace' } });
-      expect(await sb.call('read_file', { path: 'nope.txt' })).toMatchObject({ ok: false, error: { code: 'not_found' } });
-      expect(await sb.call('read_file', { path: 'a.txt', limit: 0 })).toMatchObject({ ok: false, error: { code: 'invalid_args' } });
+      expect(await sb.call('read_file', { path: 'dev' })).toMatchObject({
+        ok: false,
+        error: { code: 'path_outside_workspace' },
+      });
+      expect(await sb.call('read_file', { path: 'nope.txt' })).toMatchObject({
+        ok: false,
+        error: { code: 'not_found' },
+      });
+      expect(await sb.call('read_file', { path: 'a.txt', limit: 0 })).toMatchObject({
+        ok: false,
+        error: { code: 'invalid_args' },
+      });
     });
   });
 
@@ -107,17 +159,34 @@ describe('createFsTools', () => {
     it('goes deeper, includes hidden and ignored entries when asked, never .git', async () => {
       mkdirSync(path.join(sb.root, '.git'));
       const r = await sb.call('list_dir', { path: '.', depth: 3, includeHidden: true, respectGitignore: false });
-      expect(r.ok && r.value.entries.map((e) => e.path)).toEqual(['.env', '.gitignore', 'README.md', 'build', 'build/out.js', 'debug.log', 'src', 'src/a.ts', 'src/deep', 'src/deep/b.ts']);
+      expect(r.ok && r.value.entries.map((e) => e.path)).toEqual([
+        '.env',
+        '.gitignore',
+        'README.md',
+        'build',
+        'build/out.js',
+        'debug.log',
+        'src',
+        'src/a.ts',
+        'src/deep',
+        'src/deep/b.ts',
+      ]);
     });
 
     it('lists a sub-folder with workspace-relative paths and reports symlinks as links', async () => {
       symlinkSync('a.ts', path.join(sb.root, 'src/link.ts'));
       const r = await sb.call('list_dir', { path: 'src' });
-      expect(r.ok && r.value).toMatchObject({ path: 'src', entries: [{ path: 'src/a.ts' }, { path: 'src/deep', type: 'dir' }, { path: 'src/link.ts', type: 'symlink' }] });
+      expect(r.ok && r.value).toMatchObject({
+        path: 'src',
+        entries: [{ path: 'src/a.ts' }, { path: 'src/deep', type: 'dir' }, { path: 'src/link.ts', type: 'symlink' }],
+      });
     });
 
     it('refuses a file, a missing folder and a bad depth', async () => {
-      expect(await sb.call('list_dir', { path: 'README.md' })).toMatchObject({ ok: false, error: { code: 'not_a_directory' } });
+      expect(await sb.call('list_dir', { path: 'README.md' })).toMatchObject({
+        ok: false,
+        error: { code: 'not_a_directory' },
+      });
       expect(await sb.call('list_dir', { path: 'nope' })).toMatchObject({ ok: false, error: { code: 'not_found' } });
       expect(await sb.call('list_dir', { depth: 0 })).toMatchObject({ ok: false, error: { code: 'invalid_args' } });
     });
@@ -132,11 +201,26 @@ describe('createFsTools', () => {
       put('dist/d.ts', '');
       put('.git/e.ts', '');
       put('.github/f.ts', '');
-      expect(await sb.call('glob', { pattern: '**/*.ts' })).toEqual({ ok: true, value: { matches: ['.github/f.ts', 'src/a.ts', 'src/sub/b.ts'], truncated: false } });
-      expect(await sb.call('glob', { pattern: 'src/*.ts' })).toEqual({ ok: true, value: { matches: ['src/a.ts'], truncated: false } });
-      expect(await sb.call('glob', { pattern: '*.ts', path: 'src' })).toEqual({ ok: true, value: { matches: ['src/a.ts'], truncated: false } });
-      expect(await sb.call('glob', { pattern: 'nothing/**' })).toEqual({ ok: true, value: { matches: [], truncated: false } });
-      expect(await sb.call('glob', { pattern: '../**' })).toEqual({ ok: true, value: { matches: [], truncated: false } });
+      expect(await sb.call('glob', { pattern: '**/*.ts' })).toEqual({
+        ok: true,
+        value: { matches: ['.github/f.ts', 'src/a.ts', 'src/sub/b.ts'], truncated: false },
+      });
+      expect(await sb.call('glob', { pattern: 'src/*.ts' })).toEqual({
+        ok: true,
+        value: { matches: ['src/a.ts'], truncated: false },
+      });
+      expect(await sb.call('glob', { pattern: '*.ts', path: 'src' })).toEqual({
+        ok: true,
+        value: { matches: ['src/a.ts'], truncated: false },
+      });
+      expect(await sb.call('glob', { pattern: 'nothing/**' })).toEqual({
+        ok: true,
+        value: { matches: [], truncated: false },
+      });
+      expect(await sb.call('glob', { pattern: '../**' })).toEqual({
+        ok: true,
+        value: { matches: [], truncated: false },
+      });
     });
   });
 
@@ -145,7 +229,10 @@ describe('createFsTools', () => {
       put('f.txt', 'abc');
       chmodSync(path.join(sb.root, 'f.txt'), 0o640);
       symlinkSync('f.txt', path.join(sb.root, 'l'));
-      expect(await sb.call('stat', { path: 'f.txt' })).toMatchObject({ ok: true, value: { path: 'f.txt', type: 'file', size: 3, mode: 0o640 } });
+      expect(await sb.call('stat', { path: 'f.txt' })).toMatchObject({
+        ok: true,
+        value: { path: 'f.txt', type: 'file', size: 3, mode: 0o640 },
+      });
       expect(await sb.call('stat', { path: '.' })).toMatchObject({ ok: true, value: { path: '.', type: 'dir' } });
       expect(await sb.call('stat', { path: 'l' })).toMatchObject({ ok: true, value: { type: 'symlink' } });
       expect(await sb.call('stat', { path: 'x' })).toMatchObject({ ok: false, error: { code: 'not_found' } });
@@ -154,23 +241,50 @@ describe('createFsTools', () => {
 
   describe('write_file', () => {
     it('creates a file and its folders, then replaces it keeping its mode', async () => {
-      expect(await sb.call('write_file', { path: 'a/b/c.txt', content: 'hi\n' })).toEqual({ ok: true, value: { path: 'a/b/c.txt', bytesWritten: 3, created: true } });
+      expect(await sb.call('write_file', { path: 'a/b/c.txt', content: 'hi\n' })).toEqual({
+        ok: true,
+        value: { path: 'a/b/c.txt', bytesWritten: 3, created: true },
+      });
       chmodSync(path.join(sb.root, 'a/b/c.txt'), 0o751);
-      expect(await sb.call('write_file', { path: 'a/b/c.txt', content: 'bye' })).toMatchObject({ ok: true, value: { created: false } });
+      expect(await sb.call('write_file', { path: 'a/b/c.txt', content: 'bye' })).toMatchObject({
+        ok: true,
+        value: { created: false },
+      });
       expect(read('a/b/c.txt')).toBe('bye');
       expect(statSync(path.join(sb.root, 'a/b/c.txt')).mode & 0o777).toBe(0o751);
       expect(readdirSync(path.join(sb.root, 'a/b'))).toEqual(['c.txt']); // no temp file left
     });
 
     it('writes base64, and refuses bad base64, missing folders without createDirs, folders and the root', async () => {
-      expect(await sb.call('write_file', { path: 'x.bin', content: Buffer.from([0, 1, 2]).toString('base64'), encoding: 'base64' })).toMatchObject({ ok: true, value: { bytesWritten: 3 } });
+      expect(
+        await sb.call('write_file', {
+          path: 'x.bin',
+          content: Buffer.from([0, 1, 2]).toString('base64'),
+          encoding: 'base64',
+        }),
+      ).toMatchObject({ ok: true, value: { bytesWritten: 3 } });
       expect(readFileSync(path.join(sb.root, 'x.bin'))).toEqual(Buffer.from([0, 1, 2]));
-      expect(await sb.call('write_file', { path: 'y.bin', content: 'not base64!', encoding: 'base64' })).toMatchObject({ ok: false, error: { code: 'invalid_args' } });
-      expect(await sb.call('write_file', { path: 'no/dir.txt', content: '', createDirs: false })).toMatchObject({ ok: false, error: { code: 'not_found' } });
+      expect(await sb.call('write_file', { path: 'y.bin', content: 'not base64!', encoding: 'base64' })).toMatchObject({
+        ok: false,
+        error: { code: 'invalid_args' },
+      });
+      expect(await sb.call('write_file', { path: 'no/dir.txt', content: '', createDirs: false })).toMatchObject({
+        ok: false,
+        error: { code: 'not_found' },
+      });
       mkdirSync(path.join(sb.root, 'd'));
-      expect(await sb.call('write_file', { path: 'd', content: '' })).toMatchObject({ ok: false, error: { code: 'not_a_file' } });
-      expect(await sb.call('write_file', { path: 'x.bin/inner', content: '' })).toMatchObject({ ok: false, error: { code: 'not_a_directory' } });
-      expect(await sb.call('write_file', { path: '.', content: '' })).toMatchObject({ ok: false, error: { code: 'path_outside_workspace' } });
+      expect(await sb.call('write_file', { path: 'd', content: '' })).toMatchObject({
+        ok: false,
+        error: { code: 'not_a_file' },
+      });
+      expect(await sb.call('write_file', { path: 'x.bin/inner', content: '' })).toMatchObject({
+        ok: false,
+        error: { code: 'not_a_directory' },
+      });
+      expect(await sb.call('write_file', { path: '.', content: '' })).toMatchObject({
+        ok: false,
+        error: { code: 'path_outside_workspace' },
+      });
     });
 
     it('replaces a hard link instead of writing through it, and writes a 255-byte name', async () => {
@@ -180,8 +294,14 @@ describe('createFsTools', () => {
       expect((await sb.call('write_file', { path: 'hard.txt', content: 'new' })).ok).toBe(true);
       expect(readFileSync(other, 'utf8')).toBe('original');
       const long = `${'n'.repeat(251)}.txt`;
-      expect(await sb.call('write_file', { path: long, content: 'ok' })).toMatchObject({ ok: true, value: { path: long } });
-      expect(await sb.call('write_file', { path: `${long}x`, content: 'ok' })).toMatchObject({ ok: false, error: { code: 'invalid_args' } });
+      expect(await sb.call('write_file', { path: long, content: 'ok' })).toMatchObject({
+        ok: true,
+        value: { path: long },
+      });
+      expect(await sb.call('write_file', { path: `${long}x`, content: 'ok' })).toMatchObject({
+        ok: false,
+        error: { code: 'invalid_args' },
+      });
     });
 
     it('writes through a symlink that stays inside to its target', async () => {
@@ -197,7 +317,13 @@ describe('createFsTools', () => {
     beforeEach(() => put('e.ts', 'const a = 1;\nconst b = 2;\nconst a2 = 1;\n'));
 
     it('applies every edit in memory, then writes once, with a unified diff', async () => {
-      const r = await sb.call('edit_file', { path: 'e.ts', edits: [{ oldText: 'const b = 2;', newText: 'const b = 3;' }, { oldText: '= 1;', newText: '= 9;', replaceAll: true }] });
+      const r = await sb.call('edit_file', {
+        path: 'e.ts',
+        edits: [
+          { oldText: 'const b = 2;', newText: 'const b = 3;' },
+          { oldText: '= 1;', newText: '= 9;', replaceAll: true },
+        ],
+      });
       expect(r).toMatchObject({ ok: true, value: { path: 'e.ts', replacements: 3, applied: true } });
       expect(r.ok && r.value.diff).toContain('-const b = 2;\n');
       expect(r.ok && r.value.diff).toContain('+const b = 3;\n');
@@ -206,25 +332,46 @@ describe('createFsTools', () => {
     });
 
     it('changes nothing on dryRun or when a later edit fails', async () => {
-      const dry = await sb.call('edit_file', { path: 'e.ts', dryRun: true, edits: [{ oldText: 'const b', newText: 'let b' }] });
+      const dry = await sb.call('edit_file', {
+        path: 'e.ts',
+        dryRun: true,
+        edits: [{ oldText: 'const b', newText: 'let b' }],
+      });
       expect(dry).toMatchObject({ ok: true, value: { applied: false, replacements: 1 } });
-      const bad = await sb.call('edit_file', { path: 'e.ts', edits: [{ oldText: 'const b', newText: 'let b' }, { oldText: 'absent', newText: '' }] });
+      const bad = await sb.call('edit_file', {
+        path: 'e.ts',
+        edits: [
+          { oldText: 'const b', newText: 'let b' },
+          { oldText: 'absent', newText: '' },
+        ],
+      });
       expect(bad).toMatchObject({ ok: false, error: { code: 'no_match' } });
       expect(read('e.ts')).toBe('const a = 1;\nconst b = 2;\nconst a2 = 1;\n');
     });
 
     it('names the nearest line when the text is not found, and counts ambiguous matches', async () => {
       const miss = await sb.call('edit_file', { path: 'e.ts', edits: [{ oldText: 'const b = 5;', newText: '' }] });
-      expect(miss).toMatchObject({ ok: false, error: { code: 'no_match', details: { nearestLine: 2, nearestText: 'const b = 2;' } } });
+      expect(miss).toMatchObject({
+        ok: false,
+        error: { code: 'no_match', details: { nearestLine: 2, nearestText: 'const b = 2;' } },
+      });
       const many = await sb.call('edit_file', { path: 'e.ts', edits: [{ oldText: '= 1;', newText: '' }] });
       expect(many).toMatchObject({ ok: false, error: { code: 'ambiguous_match', details: { count: 2 } } });
-      expect(await sb.call('edit_file', { path: 'nope.ts', edits: [{ oldText: 'a', newText: 'b' }] })).toMatchObject({ ok: false, error: { code: 'not_found' } });
-      expect(await sb.call('edit_file', { path: 'e.ts', edits: [] })).toMatchObject({ ok: false, error: { code: 'invalid_args' } });
+      expect(await sb.call('edit_file', { path: 'nope.ts', edits: [{ oldText: 'a', newText: 'b' }] })).toMatchObject({
+        ok: false,
+        error: { code: 'not_found' },
+      });
+      expect(await sb.call('edit_file', { path: 'e.ts', edits: [] })).toMatchObject({
+        ok: false,
+        error: { code: 'invalid_args' },
+      });
     });
 
     it('matches LF-written edits in a CRLF file', async () => {
       put('w.txt', 'a\r\nb\r\nc\r\n');
-      expect((await sb.call('edit_file', { path: 'w.txt', edits: [{ oldText: 'a\nb', newText: 'x\ny' }] })).ok).toBe(true);
+      expect((await sb.call('edit_file', { path: 'w.txt', edits: [{ oldText: 'a\nb', newText: 'x\ny' }] })).ok).toBe(
+        true,
+      );
       expect(read('w.txt')).toBe('x\r\ny\r\nc\r\n');
     });
   });
@@ -233,14 +380,29 @@ describe('createFsTools', () => {
     it('renames, refuses to overwrite unless asked, and creates the target folder', async () => {
       put('a.txt', 'A');
       put('b.txt', 'B');
-      expect(await sb.call('move', { from: 'a.txt', to: 'b.txt' })).toMatchObject({ ok: false, error: { code: 'already_exists' } });
-      expect(await sb.call('move', { from: 'a.txt', to: 'b.txt', overwrite: true })).toEqual({ ok: true, value: { from: 'a.txt', to: 'b.txt' } });
+      expect(await sb.call('move', { from: 'a.txt', to: 'b.txt' })).toMatchObject({
+        ok: false,
+        error: { code: 'already_exists' },
+      });
+      expect(await sb.call('move', { from: 'a.txt', to: 'b.txt', overwrite: true })).toEqual({
+        ok: true,
+        value: { from: 'a.txt', to: 'b.txt' },
+      });
       expect(read('b.txt')).toBe('A');
       expect(await sb.call('move', { from: 'b.txt', to: 'new/dir/c.txt' })).toMatchObject({ ok: true });
       expect(read('new/dir/c.txt')).toBe('A');
-      expect(await sb.call('move', { from: 'gone', to: 'x' })).toMatchObject({ ok: false, error: { code: 'not_found' } });
-      expect(await sb.call('move', { from: 'new', to: 'new/dir/inner' })).toMatchObject({ ok: false, error: { code: 'invalid_args' } });
-      expect(await sb.call('move', { from: '.', to: 'x' })).toMatchObject({ ok: false, error: { code: 'path_outside_workspace' } });
+      expect(await sb.call('move', { from: 'gone', to: 'x' })).toMatchObject({
+        ok: false,
+        error: { code: 'not_found' },
+      });
+      expect(await sb.call('move', { from: 'new', to: 'new/dir/inner' })).toMatchObject({
+        ok: false,
+        error: { code: 'invalid_args' },
+      });
+      expect(await sb.call('move', { from: '.', to: 'x' })).toMatchObject({
+        ok: false,
+        error: { code: 'path_outside_workspace' },
+      });
     });
 
     it('moves a symlink as a link', async () => {
@@ -271,7 +433,10 @@ describe('createFsTools', () => {
       expect(await sb.call('delete', { path: 'l', recursive: true })).toMatchObject({ ok: true });
       expect(read('keep/k.txt')).toBe('k');
       for (const p of ['.', './', 'keep/..', sb.root]) {
-        expect(await sb.call('delete', { path: p, recursive: true })).toMatchObject({ ok: false, error: { code: 'path_outside_workspace' } });
+        expect(await sb.call('delete', { path: p, recursive: true })).toMatchObject({
+          ok: false,
+          error: { code: 'path_outside_workspace' },
+        });
       }
       expect(existsSync(path.join(sb.root, 'keep/k.txt'))).toBe(true);
     });
@@ -283,7 +448,10 @@ describe('createFsTools', () => {
       expect(await sb.call('mkdir', { path: 'a/b' })).toEqual({ ok: true, value: { path: 'a/b', created: false } });
       put('file', '');
       expect(await sb.call('mkdir', { path: 'file' })).toMatchObject({ ok: false, error: { code: 'already_exists' } });
-      expect(await sb.call('mkdir', { path: 'file/sub' })).toMatchObject({ ok: false, error: { code: 'not_a_directory' } });
+      expect(await sb.call('mkdir', { path: 'file/sub' })).toMatchObject({
+        ok: false,
+        error: { code: 'not_a_directory' },
+      });
     });
   });
 
@@ -291,10 +459,29 @@ describe('createFsTools', () => {
     it('finds literal text with 1-based line and column, and refuses bad input', async () => {
       put('s.txt', 'alpha\n  beta gamma\nbeta\n');
       const r = await sb.call('search', { pattern: 'beta' });
-      expect(r).toEqual({ ok: true, value: { engine: 'js', truncated: false, matches: [{ path: 's.txt', line: 2, column: 3, text: '  beta gamma' }, { path: 's.txt', line: 3, column: 1, text: 'beta' }] } });
-      expect(await sb.call('search', { pattern: '(' , regex: true })).toMatchObject({ ok: false, error: { code: 'invalid_args' } });
-      expect(await sb.call('search', { pattern: 'x', path: 'nope' })).toMatchObject({ ok: false, error: { code: 'not_found' } });
-      expect(await sb.call('search', { pattern: 'x', maxResults: 0 })).toMatchObject({ ok: false, error: { code: 'invalid_args' } });
+      expect(r).toEqual({
+        ok: true,
+        value: {
+          engine: 'js',
+          truncated: false,
+          matches: [
+            { path: 's.txt', line: 2, column: 3, text: '  beta gamma' },
+            { path: 's.txt', line: 3, column: 1, text: 'beta' },
+          ],
+        },
+      });
+      expect(await sb.call('search', { pattern: '(', regex: true })).toMatchObject({
+        ok: false,
+        error: { code: 'invalid_args' },
+      });
+      expect(await sb.call('search', { pattern: 'x', path: 'nope' })).toMatchObject({
+        ok: false,
+        error: { code: 'not_found' },
+      });
+      expect(await sb.call('search', { pattern: 'x', maxResults: 0 })).toMatchObject({
+        ok: false,
+        error: { code: 'invalid_args' },
+      });
     });
   });
 });

@@ -1,11 +1,5 @@
 import { lstat } from 'node:fs/promises';
-import {
-  MAX_GLOB_MATCHES,
-  MAX_LIST_ENTRIES,
-  TetherError,
-  type ToolArgs,
-  type ToolResult,
-} from '@tether/shared';
+import { MAX_GLOB_MATCHES, MAX_LIST_ENTRIES, TetherError, type ToolArgs, type ToolResult } from '@tether/shared';
 import picomatch from 'picomatch';
 import { searchTool, type SearchEngineChoice } from '../search/search-tool.js';
 import { walk, WalkLimit, type WalkEntry } from '../search/walker.js';
@@ -42,17 +36,27 @@ async function resolveFolder(guard: PathGuard, p: string): Promise<{ abs: string
 }
 
 /** list_dir: depth-first in byte-wise name order, capped at MAX_LIST_ENTRIES; `.git` is never listed. */
-async function listDirTool(args: ToolArgs<'list_dir'>, guard: PathGuard, signal: AbortSignal): Promise<ToolResult<'list_dir'>> {
+async function listDirTool(
+  args: ToolArgs<'list_dir'>,
+  guard: PathGuard,
+  signal: AbortSignal,
+): Promise<ToolResult<'list_dir'>> {
   const dir = await resolveFolder(guard, args.path);
   const found: WalkEntry[] = [];
   const limit = new WalkLimit();
   let truncated = false;
-  for await (const entry of walk(guard.root, dir.abs, dir.rel, {
-    includeHidden: args.includeHidden,
-    respectGitignore: args.respectGitignore,
-    maxDepth: args.depth,
-    signal,
-  }, limit)) {
+  for await (const entry of walk(
+    guard.root,
+    dir.abs,
+    dir.rel,
+    {
+      includeHidden: args.includeHidden,
+      respectGitignore: args.respectGitignore,
+      maxDepth: args.depth,
+      signal,
+    },
+    limit,
+  )) {
     if (found.length >= MAX_LIST_ENTRIES) {
       truncated = true;
       break;
@@ -66,7 +70,12 @@ async function listDirTool(args: ToolArgs<'list_dir'>, guard: PathGuard, signal:
       found.slice(i, i + STAT_CONCURRENCY).map(async (e, j) => {
         const st = await lstat(e.abs).catch(() => undefined);
         const type = st ? typeOfStats(st) : e.type;
-        entries[i + j] = { path: e.rel, type, size: st && type !== 'dir' ? st.size : 0, mtimeMs: st ? Math.floor(st.mtimeMs) : 0 };
+        entries[i + j] = {
+          path: e.rel,
+          type,
+          size: st && type !== 'dir' ? st.size : 0,
+          mtimeMs: st ? Math.floor(st.mtimeMs) : 0,
+        };
       }),
     );
   }
@@ -104,7 +113,13 @@ async function globTool(args: ToolArgs<'glob'>, guard: PathGuard, signal: AbortS
   const matches: string[] = [];
   const limit = new WalkLimit();
   let truncated = false;
-  for await (const entry of walk(guard.root, start.abs, start.rel, { includeHidden: true, respectGitignore: true, maxDepth, signal }, limit)) {
+  for await (const entry of walk(
+    guard.root,
+    start.abs,
+    start.rel,
+    { includeHidden: true, respectGitignore: true, maxDepth, signal },
+    limit,
+  )) {
     if (entry.type === 'dir') continue;
     const relToBase = entry.rel.startsWith(baseRelPrefix) ? entry.rel.slice(baseRelPrefix.length) : entry.rel;
     if (!isMatch(relToBase)) continue;
@@ -122,7 +137,13 @@ async function statTool(args: ToolArgs<'stat'>, guard: PathGuard): Promise<ToolR
   const target = await guard.resolve(args.path);
   if (!target.exists) throw new TetherError('not_found', `No such file or folder: ${target.rel}`);
   const st = await lstat(target.entry);
-  return { path: target.rel, type: typeOfStats(st), size: st.size, mtimeMs: Math.floor(st.mtimeMs), mode: st.mode & 0o7777 };
+  return {
+    path: target.rel,
+    type: typeOfStats(st),
+    size: st.size,
+    mtimeMs: Math.floor(st.mtimeMs),
+    mode: st.mode & 0o7777,
+  };
 }
 
 /**

@@ -1,5 +1,15 @@
 import { execFileSync } from 'node:child_process';
-import { linkSync, mkdirSync, readFileSync, readdirSync, lstatSync, renameSync, symlinkSync, writeFileSync, readlinkSync } from 'node:fs';
+import {
+  linkSync,
+  mkdirSync,
+  readFileSync,
+  readdirSync,
+  lstatSync,
+  renameSync,
+  symlinkSync,
+  writeFileSync,
+  readlinkSync,
+} from 'node:fs';
 import path from 'node:path';
 import { ERROR_CODES, type ToolArgsInput, type ToolName } from '@tether/shared';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -154,14 +164,17 @@ function expectRefused(outcome: CallOutcome<ToolName>, what: string): void {
 
 describe('PathGuard', () => {
   describe('attack corpus through the real tools', () => {
-    it.each(PROBES.map((p, i) => ({ ...p, name: `${p.tool}#${i}` })))('$name refuses every attack and changes nothing', async (probe) => {
-      for (const attack of attacks()) {
-        const outcome = await sb.call(probe.tool, probe.args(attack) as never);
-        expectRefused(outcome, `${probe.tool} ${JSON.stringify(attack)}`);
-      }
-      expect(snapshotOutside(sb.base, sb.root)).toBe(before);
-      expect(readFileSync(path.join(sb.root, 'inside.txt'), 'utf8')).toBe('inside\n');
-    });
+    it.each(PROBES.map((p, i) => ({ ...p, name: `${p.tool}#${i}` })))(
+      '$name refuses every attack and changes nothing',
+      async (probe) => {
+        for (const attack of attacks()) {
+          const outcome = await sb.call(probe.tool, probe.args(attack) as never);
+          expectRefused(outcome, `${probe.tool} ${JSON.stringify(attack)}`);
+        }
+        expect(snapshotOutside(sb.base, sb.root)).toBe(before);
+        expect(readFileSync(path.join(sb.root, 'inside.txt'), 'utf8')).toBe('inside\n');
+      },
+    );
 
     it('search and list of the whole workspace never follow a link out', async () => {
       const found = await sb.call('search', { pattern: SECRET });
@@ -182,7 +195,9 @@ describe('PathGuard', () => {
       linkSync(outsideFile, path.join(sb.root, 'hard.txt'));
       linkSync(outsideFile, path.join(sb.root, 'hard2.txt'));
       expect((await sb.call('write_file', { path: 'hard.txt', content: 'changed\n' })).ok).toBe(true);
-      expect((await sb.call('edit_file', { path: 'hard2.txt', edits: [{ oldText: 'original', newText: 'edited' }] })).ok).toBe(true);
+      expect(
+        (await sb.call('edit_file', { path: 'hard2.txt', edits: [{ oldText: 'original', newText: 'edited' }] })).ok,
+      ).toBe(true);
       expect(readFileSync(outsideFile, 'utf8')).toBe('outside original\n');
       expect(readFileSync(path.join(sb.root, 'hard2.txt'), 'utf8')).toBe('outside edited\n');
     });
@@ -190,9 +205,18 @@ describe('PathGuard', () => {
     it('never opens a FIFO (a read would hang) and never writes into one', async () => {
       execFileSync('mkfifo', [path.join(sb.root, 'fifo')]);
       expect(await sb.call('read_file', { path: 'fifo' })).toMatchObject({ ok: false, error: { code: 'not_a_file' } });
-      expect(await sb.call('edit_file', { path: 'fifo', edits: [{ oldText: 'a', newText: 'b' }] })).toMatchObject({ ok: false, error: { code: 'not_a_file' } });
-      expect(await sb.call('write_file', { path: 'fifo', content: 'x' })).toMatchObject({ ok: false, error: { code: 'not_a_file' } });
-      expect(await sb.call('search', { pattern: 'x', path: 'fifo' })).toMatchObject({ ok: false, error: { code: 'not_a_file' } });
+      expect(await sb.call('edit_file', { path: 'fifo', edits: [{ oldText: 'a', newText: 'b' }] })).toMatchObject({
+        ok: false,
+        error: { code: 'not_a_file' },
+      });
+      expect(await sb.call('write_file', { path: 'fifo', content: 'x' })).toMatchObject({
+        ok: false,
+        error: { code: 'not_a_file' },
+      });
+      expect(await sb.call('search', { pattern: 'x', path: 'fifo' })).toMatchObject({
+        ok: false,
+        error: { code: 'not_a_file' },
+      });
       expect(lstatSync(path.join(sb.root, 'fifo')).isFIFO()).toBe(true);
     });
   });
@@ -222,7 +246,10 @@ describe('PathGuard', () => {
       const name = `${'a'.repeat(251)}.txt`;
       expect(Buffer.byteLength(name)).toBe(255);
       expect(await sb.call('write_file', { path: name, content: '' })).toMatchObject({ ok: true });
-      expect(await sb.call('write_file', { path: `b${name}`, content: '' })).toMatchObject({ ok: false, error: { code: 'invalid_args' } });
+      expect(await sb.call('write_file', { path: `b${name}`, content: '' })).toMatchObject({
+        ok: false,
+        error: { code: 'invalid_args' },
+      });
     });
   });
 
@@ -233,7 +260,10 @@ describe('PathGuard', () => {
         writeFileSync(path.join(other.outside, 'secret.txt'), SECRET);
         writeFileSync(path.join(other.root, 'a.txt'), 'a');
         renameSync(other.root, `${other.root}-moved`);
-        expect(await other.call('read_file', { path: 'a.txt' })).toMatchObject({ ok: false, error: { code: 'not_found', details: { reason: 'root_gone' } } });
+        expect(await other.call('read_file', { path: 'a.txt' })).toMatchObject({
+          ok: false,
+          error: { code: 'not_found', details: { reason: 'root_gone' } },
+        });
         symlinkSync(other.outside, other.root);
         for (const p of ['secret.txt', '.', 'a.txt']) {
           expectRefusedFor(await other.call('read_file', { path: p }), other, p);

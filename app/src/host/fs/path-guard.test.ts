@@ -46,18 +46,35 @@ describe('PathGuard', () => {
 
   describe('resolve', () => {
     it('resolves relative and absolute paths to real paths with posix rel', async () => {
-      expect(await sb.guard.resolve('src/a.ts')).toMatchObject({ abs: path.join(sb.root, 'src/a.ts'), rel: 'src/a.ts', exists: true, entry: path.join(sb.root, 'src/a.ts'), isSymlink: false });
+      expect(await sb.guard.resolve('src/a.ts')).toMatchObject({
+        abs: path.join(sb.root, 'src/a.ts'),
+        rel: 'src/a.ts',
+        exists: true,
+        entry: path.join(sb.root, 'src/a.ts'),
+        isSymlink: false,
+      });
       expect(await sb.guard.resolve('.')).toMatchObject({ abs: sb.root, rel: '.', exists: true });
       expect(await sb.guard.resolve(`${sb.root}/src`)).toMatchObject({ rel: 'src' });
     });
 
     it('follows inside symlinks: abs is the target, entry the link itself', async () => {
-      expect(await sb.guard.resolve('alias/a.ts')).toMatchObject({ abs: path.join(sb.root, 'src/a.ts'), rel: 'alias/a.ts', isSymlink: false });
-      expect(await sb.guard.resolve('a-link.ts')).toMatchObject({ abs: path.join(sb.root, 'src/a.ts'), entry: path.join(sb.root, 'a-link.ts'), isSymlink: true });
+      expect(await sb.guard.resolve('alias/a.ts')).toMatchObject({
+        abs: path.join(sb.root, 'src/a.ts'),
+        rel: 'alias/a.ts',
+        isSymlink: false,
+      });
+      expect(await sb.guard.resolve('a-link.ts')).toMatchObject({
+        abs: path.join(sb.root, 'src/a.ts'),
+        entry: path.join(sb.root, 'a-link.ts'),
+        isSymlink: true,
+      });
     });
 
     it('resolves a path that does not exist yet against its nearest real ancestor', async () => {
-      expect(await sb.guard.resolve('alias/new/deeper.txt')).toMatchObject({ abs: path.join(sb.root, 'src/new/deeper.txt'), exists: false });
+      expect(await sb.guard.resolve('alias/new/deeper.txt')).toMatchObject({
+        abs: path.join(sb.root, 'src/new/deeper.txt'),
+        exists: false,
+      });
     });
 
     it('refuses the root only when asked to', async () => {

@@ -128,7 +128,13 @@ export class PathGuard {
         if (last) stats = st;
       }
     }
-    const resolved: ResolvedPath = { abs: cur, rel: parts.length === 0 ? '.' : parts.join('/'), exists, entry, isSymlink };
+    const resolved: ResolvedPath = {
+      abs: cur,
+      rel: parts.length === 0 ? '.' : parts.join('/'),
+      exists,
+      entry,
+      isSymlink,
+    };
     if (stats) resolved.stats = stats;
     return resolved;
   }

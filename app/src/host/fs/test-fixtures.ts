@@ -1,7 +1,14 @@
 import { mkdir, mkdtemp, realpath, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { TOOLS, TetherError, type ToolArgsInput, type ToolErrorValue, type ToolName, type ToolResult } from '@tether/shared';
+import {
+  TOOLS,
+  TetherError,
+  type ToolArgsInput,
+  type ToolErrorValue,
+  type ToolName,
+  type ToolResult,
+} from '@tether/shared';
 import type { ToolContext, ToolHandler } from '../tools/tool-context.js';
 import { createFsTools, type FsToolsOptions } from './fs-tools.js';
 import { PathGuard } from './path-guard.js';
@@ -39,7 +46,11 @@ export async function fsSandbox(options: FsToolsOptions = {}): Promise<FsSandbox
     outside,
     evil,
     guard,
-    async call<T extends ToolName>(tool: T, raw: ToolArgsInput<T>, signal = new AbortController().signal): Promise<CallOutcome<T>> {
+    async call<T extends ToolName>(
+      tool: T,
+      raw: ToolArgsInput<T>,
+      signal = new AbortController().signal,
+    ): Promise<CallOutcome<T>> {
       const parsed = TOOLS[tool].args.safeParse(raw);
       if (!parsed.success) return { ok: false, error: { code: 'invalid_args', message: parsed.error.message } };
       const handler = tools[tool] as ToolHandler<T> | undefined;

@@ -40,7 +40,11 @@ describe('previewWrite', () => {
   });
 
   it('summarises binary content instead of diffing it', async () => {
-    const d = await preview('write_file', { path: 'b.bin', content: Buffer.from([0, 1, 2]).toString('base64'), encoding: 'base64' });
+    const d = await preview('write_file', {
+      path: 'b.bin',
+      content: Buffer.from([0, 1, 2]).toString('base64'),
+      encoding: 'base64',
+    });
     expect(d).toMatchObject({ kind: 'write', diff: '', summary: 'create b.bin with 3 bytes of binary content' });
   });
 
@@ -53,8 +57,14 @@ describe('previewWrite', () => {
   it('summarises move, delete and mkdir', async () => {
     mkdirSync(path.join(sb.root, 'd'));
     writeFileSync(path.join(sb.root, 'd', 'x'), '');
-    expect(await preview('move', { from: 'a.ts', to: 'b.ts' })).toEqual({ kind: 'other', summary: 'move a.ts to b.ts' });
-    expect(await preview('delete', { path: 'd', recursive: true })).toEqual({ kind: 'other', summary: 'delete folder and everything in it d' });
+    expect(await preview('move', { from: 'a.ts', to: 'b.ts' })).toEqual({
+      kind: 'other',
+      summary: 'move a.ts to b.ts',
+    });
+    expect(await preview('delete', { path: 'd', recursive: true })).toEqual({
+      kind: 'other',
+      summary: 'delete folder and everything in it d',
+    });
     expect(await preview('delete', { path: 'a.ts' })).toEqual({ kind: 'other', summary: 'delete file a.ts' });
     expect(await preview('mkdir', { path: 'n/m' })).toEqual({ kind: 'other', summary: 'create folder n/m' });
   });
@@ -71,12 +81,24 @@ describe('previewWrite', () => {
   });
 
   it('throws the same errors as the tools would', async () => {
-    const codeOf = async (p: Promise<unknown>): Promise<string | undefined> => p.then(() => undefined, (e: unknown) => (e instanceof TetherError ? e.code : String(e)));
-    expect(await codeOf(preview('write_file', { path: 'out/secret.txt', content: 'x' }))).toBe('path_outside_workspace');
-    expect(await codeOf(preview('edit_file', { path: '../outside/secret.txt', edits: [{ oldText: 'secret', newText: 'x' }] }))).toBe('path_outside_workspace');
+    const codeOf = async (p: Promise<unknown>): Promise<string | undefined> =>
+      p.then(
+        () => undefined,
+        (e: unknown) => (e instanceof TetherError ? e.code : String(e)),
+      );
+    expect(await codeOf(preview('write_file', { path: 'out/secret.txt', content: 'x' }))).toBe(
+      'path_outside_workspace',
+    );
+    expect(
+      await codeOf(
+        preview('edit_file', { path: '../outside/secret.txt', edits: [{ oldText: 'secret', newText: 'x' }] }),
+      ),
+    ).toBe('path_outside_workspace');
     expect(await codeOf(preview('delete', { path: '.' }))).toBe('path_outside_workspace');
     expect(await codeOf(preview('move', { from: 'a.ts', to: 'out/a.ts' }))).toBe('path_outside_workspace');
-    expect(await codeOf(preview('edit_file', { path: 'a.ts', edits: [{ oldText: 'four', newText: 'x' }] }))).toBe('no_match');
+    expect(await codeOf(preview('edit_file', { path: 'a.ts', edits: [{ oldText: 'four', newText: 'x' }] }))).toBe(
+      'no_match',
+    );
     expect(await codeOf(preview('delete', { path: 'missing' }))).toBe('not_found');
   });
 });

@@ -2,7 +2,13 @@ import { close, constants, open, read } from 'node:fs';
 import { TetherError } from '@tether/shared';
 import { FileScanner } from './file-scanner.js';
 import { MatchCollector } from './match-collector.js';
-import { compileMatchers, makeGlobOverride, type Matchers, type SearchOutcome, type SearchQuery } from './search-query.js';
+import {
+  compileMatchers,
+  makeGlobOverride,
+  type Matchers,
+  type SearchOutcome,
+  type SearchQuery,
+} from './search-query.js';
 import { searchOnWorkers } from './search-worker-pool.js';
 import { walk, type WalkEntry } from './walker.js';
 
@@ -108,7 +114,13 @@ const closeFd = (fd: number): Promise<void> => new Promise((resolve) => close(fd
  * three thread-pool trips (open, read, close): the walk already said it is a regular file, and
  * O_NONBLOCK|O_NOFOLLOW make a FIFO or link swapped in since then fail instead.
  */
-async function searchFile(entry: WalkEntry, query: SearchQuery, m: Matchers, budget: number, slot: Buffer): Promise<MatchCollector> {
+async function searchFile(
+  entry: WalkEntry,
+  query: SearchQuery,
+  m: Matchers,
+  budget: number,
+  slot: Buffer,
+): Promise<MatchCollector> {
   const collector = new MatchCollector(entry.rel, query.contextLines, budget);
   const scanner = new FileScanner(collector, m, query.contextLines);
   let fd: number;

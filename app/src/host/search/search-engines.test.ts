@@ -80,7 +80,10 @@ const QUERIES: { name: string; args: ToolArgsInput<'search'> }[] = [
   { name: 'context lines around adjacent matches', args: { pattern: 'needle', contextLines: 2 } },
   { name: 'one context line in one file', args: { pattern: 'needle', contextLines: 1, path: 'multi.txt' } },
   { name: 'a truncated result', args: { pattern: 'needle', maxResults: 5 } },
-  { name: 'truncation inside a file with context', args: { pattern: 'needle', maxResults: 2, contextLines: 3, path: 'multi.txt' } },
+  {
+    name: 'truncation inside a file with context',
+    args: { pattern: 'needle', maxResults: 2, contextLines: 3, path: 'multi.txt' },
+  },
   { name: 'a basename glob', args: { pattern: 'needle', glob: '*.txt' } },
   { name: 'an anchored glob', args: { pattern: 'needle', glob: 'src/**/*.md' } },
   { name: 'a negated glob', args: { pattern: 'needle', glob: '!*.txt' } },
@@ -110,7 +113,26 @@ describe.skipIf(!hasRg)('search engines (skipped: ripgrep is not installed)', ()
       const r = await js.call('search', { pattern: 'needle' });
       if (!r.ok) throw new Error(r.error.message);
       const files = [...new Set(r.value.matches.map((m) => m.path))];
-      expect(files).toEqual(['Upper.txt', 'a-b.txt', 'a.b.txt', 'a_b.txt', 'crlf.txt', 'keep.log', 'long.txt', 'lower.txt', 'multi.txt', 'no-newline.txt', 'src/deep/local.txt', 'src/deep/more/file.md', 'src/deep/more/min.js', 'src/important.tmp', 'src/main.ts', 'sub/top-only.txt', 'uni.txt', 'é.txt']);
+      expect(files).toEqual([
+        'Upper.txt',
+        'a-b.txt',
+        'a.b.txt',
+        'a_b.txt',
+        'crlf.txt',
+        'keep.log',
+        'long.txt',
+        'lower.txt',
+        'multi.txt',
+        'no-newline.txt',
+        'src/deep/local.txt',
+        'src/deep/more/file.md',
+        'src/deep/more/min.js',
+        'src/important.tmp',
+        'src/main.ts',
+        'sub/top-only.txt',
+        'uni.txt',
+        'é.txt',
+      ]);
       const uni = r.value.matches.find((m) => m.path === 'uni.txt');
       expect(uni).toMatchObject({ line: 1, column: 7, text: 'ÄÖÜ 😀 needle here' });
       const long = r.value.matches.find((m) => m.path === 'long.txt');
@@ -119,7 +141,7 @@ describe.skipIf(!hasRg)('search engines (skipped: ripgrep is not installed)', ()
       expect(r.value.matches.find((m) => m.path === 'crlf.txt')?.text).toBe('one needle');
     });
 
-    it('report adjacent matches as each other\'s context', async () => {
+    it("report adjacent matches as each other's context", async () => {
       const r = await rg.call('search', { pattern: 'needle', path: 'multi.txt', contextLines: 1 });
       expect(r.ok && r.value.matches.slice(1, 3)).toEqual([
         { path: 'multi.txt', line: 3, column: 1, text: 'needle', before: ['ctx a'], after: ['needle'] },
@@ -161,25 +183,32 @@ describe('search engines', () => {
     expect(r).toMatchObject({ ok: false, error: { code: 'cancelled' } });
   });
 
-  it.each(['js', ...(hasRg ? ['ripgrep'] : [])])('%s stops with cancelled when the call is cancelled mid-search', async (engine) => {
-    const sb = await fsSandbox({ searchEngine: engine as 'js' | 'ripgrep' });
-    try {
-      for (let d = 0; d < 30; d++) {
-        mkdirSync(path.join(sb.root, `d${d}`));
-        for (let f = 0; f < 100; f++) writeFileSync(path.join(sb.root, `d${d}`, `f${f}.txt`), 'nothing to see\n'.repeat(50));
+  it.each(['js', ...(hasRg ? ['ripgrep'] : [])])(
+    '%s stops with cancelled when the call is cancelled mid-search',
+    async (engine) => {
+      const sb = await fsSandbox({ searchEngine: engine as 'js' | 'ripgrep' });
+      try {
+        for (let d = 0; d < 30; d++) {
+          mkdirSync(path.join(sb.root, `d${d}`));
+          for (let f = 0; f < 100; f++)
+            writeFileSync(path.join(sb.root, `d${d}`, `f${f}.txt`), 'nothing to see\n'.repeat(50));
+        }
+        const controller = new AbortController();
+        const pending = sb.call('search', { pattern: 'needle' }, controller.signal);
+        setImmediate(() => controller.abort());
+        expect(await pending).toMatchObject({ ok: false, error: { code: 'cancelled' } });
+      } finally {
+        await sb.remove();
       }
-      const controller = new AbortController();
-      const pending = sb.call('search', { pattern: 'needle' }, controller.signal);
-      setImmediate(() => controller.abort());
-      expect(await pending).toMatchObject({ ok: false, error: { code: 'cancelled' } });
-    } finally {
-      await sb.remove();
-    }
-  });
+    },
+  );
 
   it('refuses a pattern spanning lines in both engines', async () => {
     for (const sb of hasRg ? [js, rg] : [js]) {
-      expect(await sb.call('search', { pattern: 'a\nb' })).toMatchObject({ ok: false, error: { code: 'invalid_args' } });
+      expect(await sb.call('search', { pattern: 'a\nb' })).toMatchObject({
+        ok: false,
+        error: { code: 'invalid_args' },
+      });
     }
   });
 });

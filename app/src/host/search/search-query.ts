@@ -88,7 +88,9 @@ export function checkPattern(pattern: string): void {
  * glob, files that do not match are excluded (folders are still entered); a `!glob` excludes
  * what it matches.
  */
-export function makeGlobOverride(glob: string | undefined): ((rel: string, isDir: boolean) => 'include' | 'exclude' | undefined) | undefined {
+export function makeGlobOverride(
+  glob: string | undefined,
+): ((rel: string, isDir: boolean) => 'include' | 'exclude' | undefined) | undefined {
   if (glob === undefined) return undefined;
   const negative = glob.startsWith('!');
   let body = negative ? glob.slice(1) : glob;

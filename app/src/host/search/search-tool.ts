@@ -30,7 +30,8 @@ export async function searchTool(
   const start = await guard.resolve(args.path ?? '.');
   if (!start.exists) throw new TetherError('not_found', `No such file or folder: ${start.rel}`);
   const st = await lstat(start.abs);
-  if (!st.isDirectory() && !st.isFile()) throw new TetherError('not_a_file', `Not a regular file or folder: ${start.rel}`);
+  if (!st.isDirectory() && !st.isFile())
+    throw new TetherError('not_a_file', `Not a regular file or folder: ${start.rel}`);
   const query = {
     pattern: args.pattern,
     regex: args.regex,

@@ -107,7 +107,12 @@ export function disposeSearchWorkers(): Promise<void> {
  */
 export async function searchOnWorkers(query: SearchQuery, files: AsyncIterable<WalkEntry>): Promise<SearchOutcome> {
   const out: SearchOutcome = { matches: [], truncated: false };
-  const init = { pattern: query.pattern, regex: query.regex, caseSensitive: query.caseSensitive, contextLines: query.contextLines };
+  const init = {
+    pattern: query.pattern,
+    regex: query.regex,
+    caseSensitive: query.caseSensitive,
+    contextLines: query.contextLines,
+  };
   const replies = new Map<number, SearchWorkerReply>();
   let failure: Error | undefined;
   let wake: (() => void) | undefined;

@@ -81,5 +81,7 @@ parentPort?.on('message', (batch: SearchWorkerBatch & { searchId: number; init: 
     if (matches.length >= batch.budget) break;
     for (const m of searchFile(file.abs, file.rel, batch.budget - matches.length, batch.init)) matches.push(m);
   }
-  parentPort?.postMessage({ searchId: batch.searchId, id: batch.id, matches } satisfies SearchWorkerReply & { searchId: number });
+  parentPort?.postMessage({ searchId: batch.searchId, id: batch.id, matches } satisfies SearchWorkerReply & {
+    searchId: number;
+  });
 });
