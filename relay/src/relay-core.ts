@@ -1,3 +1,4 @@
+import type { FastifyBaseLogger } from 'fastify';
 import {
   DEFAULT_CALL_TIMEOUT_MS,
   TOOLS,
@@ -59,6 +60,7 @@ export class RelayCore implements RelayServices {
     private readonly bus: Bus,
     private readonly directory: RuntimeDirectory,
     private readonly metrics: RelayMetrics,
+    private readonly logger?: FastifyBaseLogger,
   ) {
     this.unsubscribe.push(bus.onMessage((m) => this.onBusMessage(m)));
     this.unsubscribe.push(bus.subscribe('*', (e) => this.onRuntimeEvent(e)));
@@ -197,6 +199,8 @@ export class RelayCore implements RelayServices {
     const durationMs = Date.now() - pending.startedAt;
     const outcome = result.ok ? 'ok' : result.error.code;
     this.metrics.callFinished(pending.call.tool, outcome, durationMs / 1000);
+    // Never the arguments or the result: they are the person's files.
+    this.logger?.info({ callId: pending.call.id, runtimeId: pending.call.runtimeId, tool: pending.call.tool, caller: pending.call.caller, outcome, durationMs }, 'call finished');
     pending.resolve(result);
     this.store.finishCall(pending.call.id, outcome, new Date().toISOString(), durationMs).catch(() => undefined);
   }

@@ -92,7 +92,7 @@ export async function startRelay(options: RelayOptions): Promise<RelayHandle> {
   // The core records into the metrics and the metrics read the core's count: wired after both exist.
   const inFlight = { count: () => 0 };
   const metrics = new RelayMetrics({ connections: () => hub.connectionCount, callsInFlight: () => inFlight.count(), runtimesByState: () => store.countRuntimesByState() });
-  const core = new RelayCore(store, bus, directory, metrics);
+  const core = new RelayCore(store, bus, directory, metrics, app.log);
   inFlight.count = () => core.inFlightCount;
   const streams = new Set<SseStream>();
 
