@@ -214,6 +214,14 @@ describe('RelayClient', () => {
       expect(seen).toEqual([{ state: 'connecting' }, { state: 'connected' }]);
     });
 
+    it('reports a token a header cannot carry as an error, without the token', async () => {
+      const { client, relay } = await setup({ token: 'tdt_bad\u0001token' });
+      expect(client.status.state).toBe('error');
+      expect(client.status.reason).toMatch(/Cannot connect/);
+      expect(client.status.reason).not.toContain('tdt_bad');
+      expect(relay.upgrades).toBe(0);
+    });
+
     it('keeps retrying while the relay is unreachable and connects once it is up', async () => {
       const probe = new TestRelay();
       const url = await probe.listen();

@@ -237,14 +237,21 @@ export class RelayClient extends EventEmitter {
       }
       if (generation !== this.generation || !this.enabled || this.disposed) return;
     }
-    const ws = new WebSocket(url, {
-      headers: { Authorization: `Bearer ${this.token}` },
-      maxPayload: MAX_FRAME_BYTES,
-      handshakeTimeout: HANDSHAKE_TIMEOUT_MS,
-      perMessageDeflate: false,
-      followRedirects: false,
-      ...(ca !== undefined ? { ca } : {}),
-    });
+    let ws: WebSocket;
+    try {
+      ws = new WebSocket(url, {
+        headers: { Authorization: `Bearer ${this.token}` },
+        maxPayload: MAX_FRAME_BYTES,
+        handshakeTimeout: HANDSHAKE_TIMEOUT_MS,
+        perMessageDeflate: false,
+        followRedirects: false,
+        ...(ca !== undefined ? { ca } : {}),
+      });
+    } catch (err) {
+      // E.g. a token with characters a header cannot carry; Node's message names the header, not its value.
+      this.setState('error', `Cannot connect: ${(err as Error).message}`);
+      return;
+    }
     this.ws = ws;
     this.welcomed = false;
     this.failure = undefined;
