@@ -213,6 +213,10 @@ describe('createFsTools', () => {
         ok: true,
         value: { matches: ['src/a.ts'], truncated: false },
       });
+      expect(await sb.call('glob', { pattern: '{src/sub,dist}/*.ts' })).toEqual({
+        ok: true,
+        value: { matches: ['src/sub/b.ts'], truncated: false },
+      });
       expect(await sb.call('glob', { pattern: 'nothing/**' })).toEqual({
         ok: true,
         value: { matches: [], truncated: false },

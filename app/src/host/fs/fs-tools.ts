@@ -108,7 +108,9 @@ async function globTool(args: ToolArgs<'glob'>, guard: PathGuard, signal: AbortS
     start = { abs: sub.abs, rel: sub.rel };
   }
   const globPart = scan.isGlob ? scan.glob : args.pattern;
-  const maxDepth = globPart.includes('**') ? Number.POSITIVE_INFINITY : globPart.split('/').length;
+  // Braces may hide a '/' ({a/b,c}): then the depth cannot be read off the pattern.
+  const unbounded = globPart.includes('**') || globPart.includes('{');
+  const maxDepth = unbounded ? Number.POSITIVE_INFINITY : globPart.split('/').length;
   const baseRelPrefix = base.rel === '.' ? '' : `${base.rel}/`;
   const matches: string[] = [];
   const limit = new WalkLimit();
