@@ -36,6 +36,8 @@ class SearchWorkerPool {
   private readonly listeners = new Map<number, Listener>();
   private nextSearchId = 1;
   private idleTimer: NodeJS.Timeout | undefined;
+  /** Set when a worker failed before answering anything: it cannot load here (e.g. packaged oddly). */
+  broken = false;
 
   get size(): number {
     return this.ensure().length;
@@ -78,8 +80,13 @@ class SearchWorkerPool {
     for (let i = 0; i < count; i++) {
       const worker = new Worker(url, options);
       worker.unref();
-      worker.on('message', (r: Reply) => this.listeners.get(r.searchId)?.onReply(r));
+      let answered = false;
+      worker.on('message', (r: Reply) => {
+        answered = true;
+        this.listeners.get(r.searchId)?.onReply(r);
+      });
       const fail = (err: Error): void => {
+        if (!answered) this.broken = true;
         this.workers = this.workers.filter((w) => w !== worker);
         for (const l of this.listeners.values()) l.onFailure(err);
       };
@@ -106,6 +113,7 @@ export function disposeSearchWorkers(): Promise<void> {
  * the pool fails (the caller then falls back to the in-thread engine).
  */
 export async function searchOnWorkers(query: SearchQuery, files: AsyncIterable<WalkEntry>): Promise<SearchOutcome> {
+  if (pool.broken) throw new Error('search workers cannot run here');
   const out: SearchOutcome = { matches: [], truncated: false };
   const init = {
     pattern: query.pattern,
