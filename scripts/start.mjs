@@ -3,16 +3,18 @@
 // desktop token and a platform key (made on first run, kept in .tether/local.json, mode 0600),
 // and Tether Desktop connected to it: Electron where its binary is installed, otherwise the
 // headless host with the UI served on a local URL. Ctrl-C stops everything.
-// `--no-build` skips the (incremental) build step.
+// `--no-build` skips the (incremental) build step. TETHER_RELAY_PORT, TETHER_UI_PORT and
+// TETHER_STATE_DIR override the port and folder defaults.
 import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, readdirSync, statSync, writeFileSync, chmodSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { createServer } from 'node:net';
-import { dirname, join } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 
 const root = dirname(dirname(fileURLToPath(import.meta.url)));
-const stateDir = join(root, '.tether');
+// TETHER_STATE_DIR moves all of it elsewhere (the smoke test runs it in a temp dir).
+const stateDir = process.env.TETHER_STATE_DIR ? resolve(process.env.TETHER_STATE_DIR) : join(root, '.tether');
 const relayDataDir = join(stateDir, 'relay');
 const desktopConfigDir = join(stateDir, 'desktop');
 const demoWorkspace = join(stateDir, 'workspace');
@@ -183,6 +185,27 @@ async function main() {
     });
   }
 
+  // Ctrl-C from here on stops the desktop, then the relay (registered before anything is printed).
+  let stopping = false;
+  const stop = async (code) => {
+    if (stopping) return;
+    stopping = true;
+    if (child.exitCode === null && child.signalCode === null) {
+      child.kill('SIGTERM');
+      await new Promise((r) => child.once('exit', r));
+    }
+    await relay.close();
+    process.exit(code);
+  };
+  process.on('SIGINT', () => void stop(0));
+  process.on('SIGTERM', () => void stop(0));
+  child.on('exit', (code, signal) => {
+    if (!stopping) {
+      console.error(`Tether Desktop exited (${code ?? signal}); stopping the relay.`);
+      void stop(code ?? 1);
+    }
+  });
+
   say();
   say(`Relay:         ${relay.url}  (data in ${relayDataDir})`);
   say(`Platform key:  ${local.platformKey}   (org "local"; kept in ${localFile})`);
@@ -209,26 +232,6 @@ async function main() {
   if (!runtime) say('(no runtime connected yet: add a workspace in Tether Desktop, then list runtimes for its id)');
   say();
   say('Ctrl-C stops the desktop and the relay.');
-
-  let stopping = false;
-  const stop = async (code) => {
-    if (stopping) return;
-    stopping = true;
-    if (child.exitCode === null && child.signalCode === null) {
-      child.kill('SIGTERM');
-      await new Promise((r) => child.once('exit', r));
-    }
-    await relay.close();
-    process.exit(code);
-  };
-  process.on('SIGINT', () => void stop(0));
-  process.on('SIGTERM', () => void stop(0));
-  child.on('exit', (code, signal) => {
-    if (!stopping) {
-      console.error(`Tether Desktop exited (${code ?? signal}); stopping the relay.`);
-      void stop(code ?? 1);
-    }
-  });
 }
 
 main().catch((err) => {

@@ -1,0 +1,105 @@
+import { spawn } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { mkdtemp, readFile, rm, stat } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { afterEach, describe, expect, it } from 'vitest';
+
+const ROOT = fileURLToPath(new URL('..', import.meta.url));
+const START = join(ROOT, 'scripts', 'start.mjs');
+// `npm start` runs the built relay and host; `npm test` builds them first (its type-check step).
+const BUILT =
+  existsSync(join(ROOT, 'relay', 'dist', 'index.js')) && existsSync(join(ROOT, 'app', 'dist', 'host', 'cli.js'));
+
+async function waitFor<T>(
+  condition: () => T | undefined | Promise<T | undefined>,
+  what: string,
+  timeoutMs = 60_000,
+): Promise<T> {
+  const started = Date.now();
+  for (;;) {
+    const value = await condition();
+    if (value !== undefined) return value;
+    if (Date.now() - started > timeoutMs) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+/** Runs `npm start --no-build` in a temp state dir on free ports until `stop()`. */
+function runStart(stateDir: string) {
+  const child = spawn(process.execPath, [START, '--no-build'], {
+    cwd: ROOT,
+    env: { ...process.env, TETHER_STATE_DIR: stateDir, TETHER_RELAY_PORT: '0', TETHER_UI_PORT: '0', TETHER_TOKEN: '' },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let out = '';
+  let err = '';
+  child.stdout.setEncoding('utf8').on('data', (d: string) => (out += d));
+  child.stderr.setEncoding('utf8').on('data', (d: string) => (err += d));
+  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+  return {
+    out: () => out,
+    err: () => err,
+    exited,
+    async stop(): Promise<number | null> {
+      if (child.exitCode === null) child.kill('SIGINT');
+      return exited;
+    },
+  };
+}
+
+describe('npm start', () => {
+  let dir: string | undefined;
+  afterEach(async () => {
+    if (dir) await rm(dir, { recursive: true, force: true });
+    dir = undefined;
+  });
+
+  it.skipIf(!BUILT)(
+    'starts a relay and a connected headless desktop, prints what a newcomer needs, and reuses the credentials next time (skipped when relay/dist or app/dist is not built)',
+    async () => {
+      dir = await mkdtemp(join(tmpdir(), 'tether-start-'));
+      const first = runStart(dir);
+      let relayUrl: string;
+      let platformKey: string;
+      try {
+        await waitFor(
+          () =>
+            /Tether Desktop UI \(open in a browser[^:]*\): http:\/\/127\.0\.0\.1:\d+\/#secret=/.test(first.out())
+              ? true
+              : undefined,
+          'the summary',
+          90_000,
+        );
+        const out = first.out();
+        relayUrl = /Relay: +(http:\/\/127\.0\.0\.1:\d+)/.exec(out)![1]!;
+        platformKey = /Platform key: +(tpk_\S+)/.exec(out)![1]!;
+        expect(out).toContain(`curl -H "Authorization: Bearer ${platformKey}" ${relayUrl}/v1/runtimes`);
+        expect(out).toMatch(new RegExp(`${relayUrl}/v1/runtimes/rt_\\w+/mcp`));
+        const res = await fetch(`${relayUrl}/v1/runtimes`, { headers: { Authorization: `Bearer ${platformKey}` } });
+        const { runtimes } = (await res.json()) as { runtimes: Array<{ state: string; workspace: { name: string } }> };
+        expect(runtimes).toMatchObject([{ state: 'running', workspace: { name: 'workspace' } }]);
+        const local = await stat(join(dir, 'local.json'));
+        expect(local.mode & 0o777).toBe(0o600);
+        const saved = JSON.parse(await readFile(join(dir, 'local.json'), 'utf8')) as {
+          platformKey: string;
+          desktopToken: string;
+        };
+        expect(saved.platformKey).toBe(platformKey);
+        expect(first.out() + first.err()).not.toContain(saved.desktopToken);
+      } finally {
+        expect(await first.stop()).toBe(0);
+      }
+
+      const second = runStart(dir);
+      try {
+        await waitFor(() => /Platform key: +(tpk_\S+)/.exec(second.out())?.[1], 'the second summary', 90_000);
+        expect(/Platform key: +(tpk_\S+)/.exec(second.out())![1]).toBe(platformKey);
+      } finally {
+        expect(await second.stop()).toBe(0);
+      }
+    },
+    240_000,
+  );
+});
