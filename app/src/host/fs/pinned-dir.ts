@@ -1,8 +1,9 @@
 import { constants } from 'node:fs';
-import { lstat, mkdir, open, realpath } from 'node:fs/promises';
+import { lstat, mkdir, open, readlink, type FileHandle } from 'node:fs/promises';
 import path from 'node:path';
 import { TetherError } from '@tether/shared';
-import type { PathGuard } from './path-guard.js';
+import { outsideError, type PathGuard } from './path-guard.js';
+import { relativeInside } from './path-forms.js';
 
 /**
  * Where a folder open by descriptor can be named by a path that no later rename or symlink
@@ -20,6 +21,31 @@ function errnoCode(err: unknown): string | undefined {
 }
 
 /**
+ * Where the file or folder open as `handle` is now (the kernel's own path of it, no symlinks),
+ * or undefined where that cannot be asked (not Linux, no /proc).
+ */
+async function openedPath(handle: FileHandle): Promise<string | undefined> {
+  if (FD_DIR === null) return undefined;
+  try {
+    return await readlink(`${FD_DIR}/${handle.fd}`);
+  } catch (err) {
+    if (errnoCode(err) === 'ENOENT') return undefined;
+    throw err;
+  }
+}
+
+/**
+ * Fails with `path_outside_workspace` unless what `handle` opened is inside the root. The guard
+ * checks a path component by component; a folder on it swapped for a symlink out between those
+ * checks and the open is caught here, on the object actually opened.
+ */
+export async function checkOpenedInside(guard: PathGuard, handle: FileHandle): Promise<void> {
+  const now = await openedPath(handle);
+  if (now === undefined) return;
+  if (relativeInside(now, guard.root, guard.caseInsensitive) === undefined) throw outsideError('symlink_escape');
+}
+
+/**
  * Opens the folder `realDir` (a real path the guard accepted), checks that the folder actually
  * opened is inside the root (so a swap that happened before the open is refused with
  * `path_outside_workspace`), and runs `fn` with a path naming that very folder for as long as
@@ -30,16 +56,10 @@ export async function inPinnedDir<T>(guard: PathGuard, realDir: string, fn: (dir
   if (FD_DIR === null) return fn(realDir);
   const handle = await open(realDir, OPEN_DIR_FLAGS);
   try {
-    const via = `${FD_DIR}/${handle.fd}`;
-    let now: string;
-    try {
-      now = await realpath(via);
-    } catch (err) {
-      if (errnoCode(err) === 'ENOENT') return await fn(realDir); // no /proc mounted: the checked path it is
-      throw err;
-    }
-    guard.relative(now); // throws path_outside_workspace when the folder opened is not inside
-    return await fn(via);
+    const now = await openedPath(handle);
+    if (now === undefined) return await fn(realDir); // no /proc mounted: the checked path it is
+    if (relativeInside(now, guard.root, guard.caseInsensitive) === undefined) throw outsideError('symlink_escape');
+    return await fn(`${FD_DIR}/${handle.fd}`);
   } finally {
     await handle.close();
   }

@@ -2,6 +2,7 @@ import { constants, type Stats } from 'node:fs';
 import { lstat, open, type FileHandle } from 'node:fs/promises';
 import { DEFAULT_READ_LINES, MAX_READ_BYTES, TetherError, type ToolArgs, type ToolResult } from '@tether/shared';
 import type { PathGuard } from './path-guard.js';
+import { checkOpenedInside } from './pinned-dir.js';
 
 /** Bytes read per syscall while scanning: large, so a 100 MB file is ~100 reads. */
 const SCAN_BUFFER_BYTES = 1024 * 1024;
@@ -86,8 +87,16 @@ async function buildIndex(handle: FileHandle, size: number): Promise<LineIndex> 
   return { totalLines: lines, checkpoints, binary, pageEnds: new Map() };
 }
 
-/** Opens a regular file for reading; FIFOs, devices, sockets and folders are refused unopened. */
-export async function openRegularFile(abs: string, rel: string, known?: Stats): Promise<{ handle: FileHandle; st: Stats }> {
+/**
+ * Opens a regular file for reading; FIFOs, devices, sockets and folders are refused unopened.
+ * With `guard`, the file actually opened must be inside its root (see checkOpenedInside).
+ */
+export async function openRegularFile(
+  abs: string,
+  rel: string,
+  known?: Stats,
+  guard?: PathGuard,
+): Promise<{ handle: FileHandle; st: Stats }> {
   let pre: Stats;
   try {
     pre = known ?? (await lstat(abs));
@@ -101,6 +110,7 @@ export async function openRegularFile(abs: string, rel: string, known?: Stats): 
     if (!st.isFile() || st.ino !== pre.ino || st.dev !== pre.dev) {
       throw new TetherError('not_a_file', `Not a regular file: ${rel}`);
     }
+    if (guard) await checkOpenedInside(guard, handle);
     return { handle, st };
   } catch (err) {
     await handle.close();
@@ -121,7 +131,7 @@ export async function readFileTool(
 ): Promise<ToolResult<'read_file'>> {
   const target = await guard.resolve(args.path);
   if (!target.exists) throw new TetherError('not_found', `No such file: ${target.rel}`);
-  const { handle, st } = await openRegularFile(target.abs, target.rel, target.stats);
+  const { handle, st } = await openRegularFile(target.abs, target.rel, target.stats, guard);
   try {
     const offset = args.offset ?? 0;
     if (args.encoding === 'base64') {

@@ -36,7 +36,7 @@ export async function previewWrite(tool: ToolName, args: unknown, ctx: { guard: 
       let before = '';
       let binaryOld = false;
       if (!plan.created) {
-        const old = await readWhole(plan.target).catch((err: unknown) => {
+        const old = await readWhole(plan.target, guard).catch((err: unknown) => {
           if (err instanceof TetherError && err.code === 'too_large') return undefined;
           throw err;
         });

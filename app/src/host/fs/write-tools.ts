@@ -37,9 +37,9 @@ export function decodeContent(content: string, encoding: 'utf8' | 'base64'): Buf
 }
 
 /** Reads a whole regular file for editing or previewing, refusing files over MAX_WRITE_BYTES. */
-export async function readWhole(target: ResolvedPath): Promise<{ data: Buffer; mode: number }> {
+export async function readWhole(target: ResolvedPath, guard: PathGuard): Promise<{ data: Buffer; mode: number }> {
   // The guard's own lstat (when it has one): a file swapped in by a parent swap since is refused.
-  const { handle, st } = await openRegularFile(target.abs, target.rel, target.stats);
+  const { handle, st } = await openRegularFile(target.abs, target.rel, target.stats, guard);
   try {
     if (st.size > MAX_WRITE_BYTES) throw new TetherError('too_large', `The file is larger than ${MAX_WRITE_BYTES} bytes.`);
     return { data: await handle.readFile(), mode: st.mode & 0o7777 };
@@ -106,7 +106,7 @@ export async function planEdit(
 ): Promise<{ target: ResolvedPath; before: string; after: string; replacements: number; mode: number; diff: string }> {
   const target = await guard.resolve(args.path, { allowRoot: false });
   if (!target.exists) throw new TetherError('not_found', `No such file: ${target.rel}`);
-  const { data, mode } = await readWhole(target);
+  const { data, mode } = await readWhole(target, guard);
   if (data.indexOf(0) !== -1) throw new TetherError('binary_file', `The file is binary: ${target.rel}`);
   const before = data.toString('utf8');
   const { text: after, replacements } = applyEdits(before, args.edits);
