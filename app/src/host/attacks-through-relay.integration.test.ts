@@ -196,6 +196,11 @@ function corpus(): string[] {
     'loop-a/x',
     'self-loop',
     'self-loop/x',
+    // URLs (refused outright, never decoded or opened)
+    'file:///etc/passwd',
+    `file://${outside}/secret.txt`,
+    `file://${root}/../outside/secret.txt`,
+    'file://localhost/etc/passwd',
     // NUL bytes
     'a\0b',
     '\0',
@@ -339,7 +344,6 @@ describe('attacks through the relay', () => {
     it.each([
       ['a literal ~ (never expanded)', '~/x.txt', '~/x.txt'],
       ['URL-encoded dots (never decoded)', '%2e%2e/%2e%2e/x.txt', '%2e%2e/%2e%2e/x.txt'],
-      ['a file:// URL (a folder named file:)', 'file:///etc/passwd', 'file:/etc/passwd'],
       ['fullwidth dots', '\uff0e\uff0e/x.txt', '\uff0e\uff0e/x.txt'],
       ['trailing dot', 'x.txt.', 'x.txt.'],
       ['trailing space', 'x.txt ', 'x.txt '],
@@ -443,17 +447,27 @@ describe('attacks through the relay', () => {
   });
 
   describe('races', () => {
-    it('never writes outside while a folder on the path is swapped for a link out (bounded loop)', async () => {
+    const RACE_ROUNDS = 40;
+
+    /**
+     * Runs `jobs` (4 in flight) while `race/` inside the workspace is swapped, over and over,
+     * for a symlink to `outside/race-target` and back; bounded by the jobs, at most 5,000 swaps.
+     */
+    async function whileSwapping(
+      setup: (inside: string, target: string) => Promise<void>,
+      jobs: Array<() => Promise<Outcome>>,
+    ): Promise<{ outcomes: Outcome[]; target: string; swaps: number }> {
       const race = path.join(root, 'race');
       const real = path.join(root, 'race-real');
       const sym = path.join(root, 'race-sym');
       const target = path.join(outside, 'race-target');
       await mkdir(race);
+      await setup(race, target);
       await symlink(target, sym);
       let stop = false;
       let swaps = 0;
       const swapper = (async () => {
-        // race <-> race-real, and race-sym -> race, back and forth, until the writes end.
+        // race -> race-real and race-sym -> race, then back, until the jobs end.
         while (!stop && swaps < 5_000) {
           await rename(race, real).catch(() => undefined);
           await rename(sym, race).catch(() => undefined);
@@ -463,27 +477,95 @@ describe('attacks through the relay', () => {
           swaps++;
         }
       })();
-      const WRITES = 60;
+      try {
+        const outcomes = await pool(jobs, 4);
+        return { outcomes, target, swaps };
+      } finally {
+        stop = true;
+        await swapper;
+        for (const p of [race, real, sym]) await rm(p, { recursive: true, force: true });
+      }
+    }
+
+    it('never creates, writes or moves anything outside while a folder on the path is swapped for a link out', async () => {
       const jobs: Array<() => Promise<Outcome>> = [];
-      for (let i = 0; i < WRITES; i++) {
+      for (let i = 0; i < RACE_ROUNDS; i++) {
         jobs.push(() => call('write_file', { path: `race/w${i}.txt`, content: 'pwned' }));
         jobs.push(() => call('mkdir', { path: `race/d${i}/e` }));
         jobs.push(() => call('write_file', { path: `race/sub${i}/f.txt`, content: 'pwned' }));
-        jobs.push(() => call('move', { from: 'inside.txt', to: `race/m${i}.txt` }).then(async (o) => {
-          if (o.status === 200) await call('move', { from: o.result.to, to: 'inside.txt' });
-          return o;
-        }));
+        jobs.push(() => call('move', { from: `race/src${i}.txt`, to: `race/m${i}.txt` }));
+        jobs.push(() => call('move', { from: `mv${i}.txt`, to: `race/in${i}.txt` }));
       }
-      const outcomes = await pool(jobs, 4);
-      stop = true;
-      await swapper;
+      const { outcomes, target, swaps } = await whileSwapping(async (inside) => {
+        for (let i = 0; i < RACE_ROUNDS; i++) {
+          writeFileSync(path.join(inside, `src${i}.txt`), 'inside');
+          writeFileSync(path.join(root, `mv${i}.txt`), 'inside');
+        }
+      }, jobs);
       for (const o of outcomes) expectNoLeak(o, 'race');
       expect(swaps).toBeGreaterThan(0);
       expect(readdirSync(target)).toEqual([]);
-      await rm(race, { recursive: true, force: true });
-      await rm(real, { recursive: true, force: true });
-      await rm(sym, { recursive: true, force: true });
+      for (let i = 0; i < RACE_ROUNDS; i++) await rm(path.join(root, `mv${i}.txt`), { force: true });
+      expect(snapshotOutside()).toBe(before);
+    }, 60_000);
+
+    it('never reads, deletes or edits outside while a folder on the path is swapped for a link out', async () => {
+      const jobs: Array<() => Promise<Outcome>> = [];
+      for (let i = 0; i < RACE_ROUNDS; i++) {
+        for (let k = 0; k < 4; k++) jobs.push(() => call('read_file', { path: 'race/victim.txt' }));
+        jobs.push(() => call('edit_file', { path: 'race/victim.txt', edits: [{ oldText: 'e', newText: 'E', replaceAll: true }], dryRun: true }));
+        jobs.push(() => call('delete', { path: `race/del${i}.txt` }));
+        jobs.push(() => call('delete', { path: `race/dir${i}`, recursive: true }));
+        jobs.push(() => call('stat', { path: 'race/victim.txt' }));
+      }
+      const { outcomes, target } = await whileSwapping(async (inside, outsideDir) => {
+        writeFileSync(path.join(inside, 'victim.txt'), 'inside\n');
+        writeFileSync(path.join(outsideDir, 'victim.txt'), `${SECRET}\n`);
+        writeFileSync(path.join(outsideDir, 'outside-only.txt'), `${SECRET}\n`); // a name only a walk out could report
+        for (let i = 0; i < RACE_ROUNDS; i++) {
+          writeFileSync(path.join(inside, `del${i}.txt`), 'inside');
+          writeFileSync(path.join(outsideDir, `del${i}.txt`), SECRET);
+          mkdirSync(path.join(inside, `dir${i}`));
+          mkdirSync(path.join(outsideDir, `dir${i}`));
+          writeFileSync(path.join(outsideDir, `dir${i}`, 'keep.txt'), SECRET);
+        }
+      }, jobs);
+      before = snapshotOutside(); // now with the victims, before checking nothing leaked
+      outcomes.forEach((o) => {
+        expectNoLeak(o, 'race read');
+        expect(JSON.stringify(o), 'race walk').not.toContain('outside-only');
+      });
+      const left = readdirSync(target);
+      for (let i = 0; i < RACE_ROUNDS; i++) {
+        expect(left, `del${i}.txt`).toContain(`del${i}.txt`);
+        expect(readFileSync(path.join(target, `dir${i}`, 'keep.txt'), 'utf8')).toBe(SECRET);
+      }
+      await rm(target, { recursive: true });
+      await mkdir(target);
       before = snapshotOutside();
+    }, 60_000);
+
+    // Known gap (reported, not fixed here): ripgrep follows the folder it is given on its command
+    // line and the JS walker reads folders by path, so a folder swapped for a link out between the
+    // guard's check and the walk is searched/listed. Skipped so the suite stays deterministic.
+    it.skip('KNOWN GAP (search/list_dir/glob walk a folder swapped for a link out mid-call): never lists or searches outside', async () => {
+      const jobs: Array<() => Promise<Outcome>> = [];
+      for (let i = 0; i < RACE_ROUNDS; i++) {
+        jobs.push(() => call('list_dir', { path: 'race', depth: 3 }));
+        jobs.push(() => call('search', { pattern: 'TOP', path: 'race' }));
+        jobs.push(() => call('glob', { pattern: 'race/**' }));
+      }
+      const { outcomes } = await whileSwapping(async (inside, outsideDir) => {
+        writeFileSync(path.join(inside, 'victim.txt'), 'inside\n');
+        writeFileSync(path.join(outsideDir, 'outside-only.txt'), `${SECRET}\n`);
+      }, jobs);
+      for (const o of outcomes) {
+        expectNoLeak(o, 'race walk');
+        expect(JSON.stringify(o), 'race walk').not.toContain('outside-only');
+      }
+      const target = path.join(outside, 'race-target');
+      await rm(target, { recursive: true });
+      await mkdir(target);
     }, 60_000);
   });
 
