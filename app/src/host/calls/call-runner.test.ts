@@ -299,6 +299,32 @@ describe('CallRunner', () => {
     });
   });
 
+  describe('queue', () => {
+    it('refuses a queued call whose workspace was paused while it waited for a slot', async () => {
+      const running = [1, 2].map((i) => runner.run(call('run_command', { command: `c${i}` }), sink()));
+      await until(() => parked.length === 2, 'two commands running');
+      const queued = runner.run(call('run_command', { command: 'c3' }), sink());
+      await workspaces.update(ws.config.id, { paused: true });
+      parked[0]!.release();
+      await expect(queued).resolves.toMatchObject({ ok: false, error: { code: 'runtime_paused' } });
+      expect(runs.run_command).toBe(2);
+      parked[1]!.release();
+      await Promise.all(running);
+    });
+
+    it('refuses a queued call whose workspace was removed while it waited for a slot', async () => {
+      const running = [1, 2].map((i) => runner.run(call('run_command', { command: `c${i}` }), sink()));
+      await until(() => parked.length === 2, 'two commands running');
+      const queued = runner.run(call('run_command', { command: 'c3' }), sink());
+      await workspaces.remove(ws.config.id);
+      parked[0]!.release();
+      await expect(queued).resolves.toMatchObject({ ok: false, error: { code: 'not_found' } });
+      expect(runs.run_command).toBe(2);
+      parked[1]!.release();
+      await Promise.all(running);
+    });
+  });
+
   describe('cancel', () => {
     it('cancels a running call through its signal', async () => {
       const pending = runner.run(call('run_command', { command: 'sleep' }, { id: 'call_cancel' }), sink());

@@ -246,6 +246,15 @@ export class CallRunner {
     }
     let slotHandedOver = false;
     try {
+      // Waiting for a slot takes time: the workspace may be gone, paused or tightened by now.
+      if (this.options.workspaces.get(call.workspaceId) !== runtime) {
+        return {
+          decision: verdict.decision,
+          result: { ok: false, error: errorValue('not_found', 'The workspace was removed.') },
+        };
+      }
+      const refusal = this.policy.refusalNow(runtime, call.tool);
+      if (refusal) return { decision: refusal.decision, result: { ok: false, error: refusal.error } };
       const guard = runtime.guard;
       if (!guard || runtime.state === 'error') {
         return {

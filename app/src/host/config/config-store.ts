@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { mkdir, open, readFile, rename, unlink } from 'node:fs/promises';
 import { hostname, homedir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { z } from 'zod';
 import {
   DEFAULT_POLICY,
@@ -158,6 +158,12 @@ export async function writeFileAtomic(path: string, data: string, mode = 0o600):
   } catch (err) {
     await unlink(temp).catch(() => undefined);
     throw err;
+  }
+  // Make the rename itself durable (POSIX); Windows cannot open a folder this way, nor needs to.
+  if (process.platform !== 'win32') {
+    const dir = await open(dirname(path), 'r').catch(() => null);
+    await dir?.sync().catch(() => undefined);
+    await dir?.close();
   }
 }
 

@@ -131,6 +131,16 @@ export class PolicyEngine {
     }
   }
 
+  /**
+   * A refusal that stands now without asking anyone (paused, in error, tool switched off,
+   * category denied), or null. For a call about to start after waiting (for a slot, for an
+   * answer): the person may have changed their mind meanwhile.
+   */
+  refusalNow(w: PolicySubject, tool: ToolName): Extract<PolicyVerdict, { allowed: false }> | null {
+    const verdict = this.fixedVerdict(w, tool, categoryOf(tool));
+    return verdict && !verdict.allowed ? verdict : null;
+  }
+
   /** The verdicts that need no question; null when the category is `ask`. */
   private fixedVerdict(w: PolicySubject, tool: ToolName, category: Category): PolicyVerdict | null {
     if (w.config.paused || w.state === 'paused')

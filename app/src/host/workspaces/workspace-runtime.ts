@@ -112,6 +112,7 @@ export class WorkspaceRuntime implements PolicySubject {
   /** Stops the watcher and the health timer. */
   async dispose(): Promise<void> {
     this.disposed = true;
+    this.guard = null; // a removed workspace runs nothing more, even for a call already past its checks
     if (this.timer) clearTimeout(this.timer);
     this.timer = null;
     await this.checking?.catch(() => undefined);
