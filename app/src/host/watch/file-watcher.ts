@@ -69,6 +69,7 @@ export class FileWatcher {
       ignored: createIgnoreMatcher(options.root, options.ignore),
       onChange: (path, change) => this.record(change, path),
       onTrouble: (error) => this.options.onTrouble?.(error),
+      onDropped: () => this.countDropped(),
     });
     this.ready = this.tree.ready;
   }
@@ -85,6 +86,12 @@ export class FileWatcher {
     this.timer = null;
     this.tree.dispose();
     await this.ready.catch(() => undefined);
+  }
+
+  private countDropped(): void {
+    if (this.disposed) return;
+    this.dropped++;
+    this.timer ??= setTimeout(() => this.flush(), this.batchMs);
   }
 
   private record(event: FileChange['change'], path: string): void {

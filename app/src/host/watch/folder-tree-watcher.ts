@@ -1,4 +1,4 @@
-import { watch, type Dirent, type FSWatcher } from 'node:fs';
+import { watch, type Dirent, type FSWatcher, type Stats } from 'node:fs';
 import { lstat, readdir } from 'node:fs/promises';
 import { basename, join } from 'node:path';
 import type { FileChange } from '@tether/shared';
@@ -8,6 +8,15 @@ import type { FileChange } from '@tether/shared';
  * of 100,000 files never has thousands of requests queued in memory.
  */
 export const SCAN_CONCURRENCY = 8;
+
+/** `lstat`s classifying events at once: a checkout of 50,000 files must not queue 50,000 requests. */
+export const CLASSIFY_CONCURRENCY = 16;
+
+/**
+ * Events waiting to be classified at most; more are counted as dropped. Well above what one
+ * batch carries (MAX_FILE_EVENTS_PER_BATCH), so only a flood loses detail, never its count.
+ */
+export const MAX_PENDING_EVENTS = 10_000;
 
 /** Options of a `FolderTreeWatcher`. */
 export interface FolderTreeWatcherOptions {
@@ -19,6 +28,9 @@ export interface FolderTreeWatcherOptions {
   onChange(path: string, change: FileChange['change']): void;
   /** A watch failed (the root vanished, the inotify limit was reached…). */
   onTrouble(error: unknown): void;
+  /** An event was left out because MAX_PENDING_EVENTS (or `maxPendingEvents`) were already waiting. */
+  onDropped?(): void;
+  maxPendingEvents?: number;
 }
 
 /**
@@ -34,8 +46,10 @@ export class FolderTreeWatcher {
   /** Resolves when the initial scan is done (changes made after it are reported). */
   readonly ready: Promise<void>;
   private readonly watchers = new Map<string, FSWatcher>();
-  /** Paths whose event is being looked at (one lstat at a time per path). */
-  private readonly pending = new Map<string, 'rename' | 'change'>();
+  /** Events waiting to be classified, by path (one lstat per path however many events). */
+  private readonly pending = new Map<string, { dir: string; child: string; kind: 'rename' | 'change' }>();
+  private readonly queue: string[] = [];
+  private active = 0;
   private disposed = false;
 
   constructor(private readonly options: FolderTreeWatcherOptions) {
@@ -53,6 +67,7 @@ export class FolderTreeWatcher {
     for (const w of this.watchers.values()) w.close();
     this.watchers.clear();
     this.pending.clear();
+    this.queue.length = 0;
   }
 
   /**
@@ -122,45 +137,62 @@ export class FolderTreeWatcher {
 
   private onEvent(dir: string, event: string, name: string | Buffer | null): void {
     if (this.disposed || name === null) return;
-    const path = join(dir, name.toString());
+    const child = name.toString();
+    const path = join(dir, child);
     if (path === dir || this.options.ignored(path)) return;
     const kind = event === 'change' ? 'change' : 'rename';
     const waiting = this.pending.get(path);
     if (waiting !== undefined) {
-      if (kind === 'rename') this.pending.set(path, 'rename'); // an add or removal outranks a change
+      if (kind === 'rename') this.pending.get(path)!.kind = 'rename'; // an add or removal outranks a change
       return;
     }
-    this.pending.set(path, kind);
-    lstat(path).then(
-      (info) => {
-        const seen = this.pending.get(path);
-        this.pending.delete(path);
-        if (this.disposed) return;
-        if (info.isDirectory()) {
-          if (this.watchers.has(path)) return; // a folder's own metadata changed
-          this.options.onChange(path, 'addDir');
-          this.scan(path, true).catch((err: unknown) => this.options.onTrouble(err));
-        } else {
-          this.options.onChange(path, seen === 'change' ? 'change' : 'add');
-        }
-      },
-      async () => {
-        this.pending.delete(path);
-        if (this.disposed) return;
-        // A watched folder's own removal arrives named after the folder itself: the parent's
-        // watch reports it (as unlinkDir); for the root, the owner's health check takes over.
-        if (name.toString() === basename(dir) && !(await exists(dir))) {
-          if (dir === this.options.root) this.options.onTrouble(new Error('the workspace folder was removed'));
-          return;
-        }
-        if (this.watchers.has(path)) {
-          this.unwatch(path);
-          this.options.onChange(path, 'unlinkDir');
-        } else {
-          this.options.onChange(path, 'unlink');
-        }
-      },
-    );
+    if (this.pending.size >= (this.options.maxPendingEvents ?? MAX_PENDING_EVENTS)) {
+      this.options.onDropped?.();
+      return;
+    }
+    this.pending.set(path, { dir, child, kind });
+    this.queue.push(path);
+    this.pump();
+  }
+
+  /** Classifies queued events, CLASSIFY_CONCURRENCY at a time. */
+  private pump(): void {
+    while (this.active < CLASSIFY_CONCURRENCY && this.queue.length > 0 && !this.disposed) {
+      const path = this.queue.shift()!;
+      this.active++;
+      void this.classify(path).finally(() => {
+        this.active--;
+        this.pump();
+      });
+    }
+  }
+
+  private async classify(path: string): Promise<void> {
+    let info: Stats | null;
+    try {
+      info = await lstat(path);
+    } catch {
+      info = null;
+    }
+    const event = this.pending.get(path);
+    this.pending.delete(path);
+    if (this.disposed || !event) return;
+    if (info?.isDirectory()) {
+      if (this.watchers.has(path)) return; // a folder's own metadata changed
+      this.options.onChange(path, 'addDir');
+      this.scan(path, true).catch((err: unknown) => this.options.onTrouble(err));
+    } else if (info) {
+      this.options.onChange(path, event.kind === 'change' ? 'change' : 'add');
+    } else if (event.child === basename(event.dir) && !(await exists(event.dir))) {
+      // A watched folder's own removal arrives named after the folder itself: the parent's
+      // watch reports it (as unlinkDir); for the root, the owner's health check takes over.
+      if (event.dir === this.options.root) this.options.onTrouble(new Error('the workspace folder was removed'));
+    } else if (this.watchers.has(path)) {
+      this.unwatch(path);
+      this.options.onChange(path, 'unlinkDir');
+    } else {
+      this.options.onChange(path, 'unlink');
+    }
   }
 }
 

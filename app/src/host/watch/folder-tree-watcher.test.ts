@@ -1,0 +1,77 @@
+import { mkdir, mkdtemp, realpath, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { FolderTreeWatcher } from './folder-tree-watcher.js';
+
+let root: string;
+let watcher: FolderTreeWatcher | undefined;
+
+beforeEach(async () => {
+  root = await realpath(await mkdtemp(join(tmpdir(), 'tether-tree-')));
+});
+afterEach(async () => {
+  watcher?.dispose();
+  watcher = undefined;
+  await rm(root, { recursive: true, force: true });
+});
+
+async function until(condition: () => boolean, what: string): Promise<void> {
+  const end = Date.now() + 20_000;
+  while (!condition()) {
+    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
+
+describe('FolderTreeWatcher', () => {
+  it('watches every folder of a deep tree once, and none of its files', async () => {
+    for (let a = 0; a < 5; a++) {
+      for (let b = 0; b < 4; b++) {
+        await mkdir(join(root, `a${a}`, `b${b}`), { recursive: true });
+        await writeFile(join(root, `a${a}`, `b${b}`, 'f.txt'), 'x');
+      }
+    }
+    watcher = new FolderTreeWatcher({
+      root,
+      ignored: () => false,
+      onChange: () => undefined,
+      onTrouble: () => undefined,
+    });
+    await watcher.ready;
+    expect(watcher.folderCount).toBe(1 + 5 + 5 * 4);
+  });
+
+  it('counts events past the pending cap as dropped instead of queueing them without bound', async () => {
+    const seen = new Set<string>();
+    let dropped = 0;
+    watcher = new FolderTreeWatcher({
+      root,
+      ignored: () => false,
+      onChange: (path) => seen.add(path),
+      onTrouble: () => undefined,
+      onDropped: () => dropped++,
+      maxPendingEvents: 5,
+    });
+    await watcher.ready;
+    const n = 300;
+    await Promise.all(Array.from({ length: n }, (_, i) => writeFile(join(root, `f${i}.txt`), 'x')));
+    await until(() => dropped > 0 && seen.size > 0, 'some reported and some dropped');
+    await new Promise((r) => setTimeout(r, 200));
+    expect(seen.size).toBeLessThan(n);
+    expect(seen.size + dropped).toBeGreaterThanOrEqual(n);
+  });
+
+  it('tells its owner when the root itself is removed', async () => {
+    let trouble = 0;
+    watcher = new FolderTreeWatcher({
+      root,
+      ignored: () => false,
+      onChange: () => undefined,
+      onTrouble: () => trouble++,
+    });
+    await watcher.ready;
+    await rm(root, { recursive: true });
+    await until(() => trouble > 0, 'the trouble report');
+  });
+});
