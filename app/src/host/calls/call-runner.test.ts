@@ -264,6 +264,12 @@ describe('CallRunner', () => {
         error: { code: 'conflict' },
       });
       expect(runs.write_file).toBe(1);
+      expect(await readFile(join(base, 'ws', 'log.txt'), 'utf8')).toBe('A');
+      expect((await audit.list({ limit: 1 }))[0]).toMatchObject({
+        callId: frame.id,
+        decision: 'invalid',
+        errorCode: 'conflict',
+      });
     });
 
     it('streams output to the joined sink of a re-delivered running call', async () => {

@@ -102,10 +102,12 @@ export class CallRunner {
     const known = this.calls.get(call.id);
     if (known) {
       if (known.fingerprint !== fingerprint) {
-        return Promise.resolve({
+        // Audited: a relay re-using an id for other work is worth the person's attention.
+        const result: Result<unknown> = {
           ok: false,
           error: errorValue('conflict', 'This call id was already used for a different call.'),
-        });
+        };
+        return this.audit(call, 'invalid', result, Date.now()).then(() => result);
       }
       if (known.finishedAt === null) known.sinks.add(sink);
       return known.promise;
@@ -170,9 +172,21 @@ export class CallRunner {
     } finally {
       clearTimeout(deadlineTimer);
     }
-    const audit: Parameters<AuditLog['append']>[0] = {
+    await this.audit(call, decision, result, started, runtime?.config.name);
+    return result;
+  }
+
+  /** Writes the call's audit entry; a failing audit log is reported, never fails the call. */
+  private async audit(
+    call: CallFrame,
+    decision: AuditDecision,
+    result: Result<unknown>,
+    started: number,
+    workspaceName = this.options.workspaces.get(call.workspaceId)?.config.name,
+  ): Promise<void> {
+    const entry: Parameters<AuditLog['append']>[0] = {
       workspaceId: call.workspaceId,
-      workspaceName: runtime?.config.name ?? '(unknown workspace)',
+      workspaceName: workspaceName ?? '(unknown workspace)',
       callId: call.id,
       caller: call.caller,
       tool: call.tool,
@@ -181,9 +195,8 @@ export class CallRunner {
       outcome: result.ok ? 'ok' : 'error',
       durationMs: Date.now() - started,
     };
-    if (!result.ok) audit.errorCode = result.error.code;
-    await this.options.audit.append(audit).catch((err: unknown) => this.reportInternal(err, call));
-    return result;
+    if (!result.ok) entry.errorCode = result.error.code;
+    await this.options.audit.append(entry).catch((err: unknown) => this.reportInternal(err, call));
   }
 
   private async decideAndRun(

@@ -59,7 +59,7 @@ export function createTerminalFrontend(
         write(`Please type a whole number of minutes from 1 to ${MAX_ALLOW_MINUTES} [${DEFAULT_ALLOW_MINUTES}]: `);
         return;
       }
-      write(`Allowed: ${req.workspaceName} for ${minutes} minute${minutes === 1 ? '' : 's'}.\n`);
+      write(`Allowed: ${printable(req.workspaceName)} for ${minutes} minute${minutes === 1 ? '' : 's'}.\n`);
       broker.answer({ confirmationId: req.id, decision: 'allow_workspace', minutes });
       return;
     }
@@ -71,7 +71,7 @@ export function createTerminalFrontend(
       broker.answer({ confirmationId: req.id, decision: 'deny' });
     } else if (text === 'a') {
       stage = 'minutes';
-      write(`Allow ${req.workspaceName} for how many minutes? [${DEFAULT_ALLOW_MINUTES}]: `);
+      write(`Allow ${printable(req.workspaceName)} for how many minutes? [${DEFAULT_ALLOW_MINUTES}]: `);
     } else {
       write('Please type y, a or n: ');
     }
