@@ -369,6 +369,52 @@ describe('CallRunner', () => {
     });
   });
 
+  describe('a handler that ignores its signal', () => {
+    it('is answered after the grace period, and keeps its slot until it really ends', async () => {
+      let finishStuck: () => void = () => undefined;
+      const stuckHandlers: ToolHandlers = {
+        ...handlers(),
+        run_command: (args) =>
+          new Promise((resolve) => {
+            finishStuck = () =>
+              resolve({
+                exitCode: 0,
+                signal: null,
+                output: args.command,
+                truncated: false,
+                durationMs: 1,
+                timedOut: false,
+              });
+          }),
+      };
+      const strict = new CallRunner({
+        workspaces,
+        broker,
+        audit,
+        handlers: stuckHandlers,
+        preview: previewWrite,
+        maxConcurrentPerWorkspace: 1,
+        abortGraceMs: 50,
+      });
+      try {
+        const stuck = strict.run(call('run_command', { command: 'ignore-signals' }, { id: 'call_stuck' }), sink());
+        await new Promise((r) => setTimeout(r, 50));
+        strict.cancel('call_stuck');
+        await expect(stuck).resolves.toMatchObject({ ok: false, error: { code: 'cancelled' } });
+        // The stuck handler still holds the only slot: the next call waits for it.
+        let nextDone = false;
+        const next = strict.run(call('read_file', { path: 'hello.txt' }), sink()).then((r) => ((nextDone = true), r));
+        await new Promise((r) => setTimeout(r, 200));
+        expect(nextDone).toBe(false);
+        finishStuck();
+        await expect(next).resolves.toMatchObject({ ok: true });
+      } finally {
+        finishStuck();
+        await strict.dispose();
+      }
+    });
+  });
+
   describe('deadline', () => {
     it('ends a running call with timeout when its deadline passes', async () => {
       const result = await runner.run(call('run_command', { command: 'slow' }, { deadline: Date.now() + 300 }), sink());

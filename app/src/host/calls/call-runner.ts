@@ -25,12 +25,7 @@ import type { ToolContext, ToolHandler, ToolHandlers } from '../tools/tool-conte
 import type { WorkspaceRuntime } from '../workspaces/workspace-runtime.js';
 import type { WorkspaceSet } from '../workspaces/workspace-set.js';
 import { Semaphore } from './semaphore.js';
-
-/**
- * How long a handler may keep running after its signal fired before the call is answered
- * anyway (its slot stays taken until it really ends): a stuck handler must not hold a caller.
- */
-export const ABORT_GRACE_MS = 5_000;
+import { withGrace } from './with-grace.js';
 
 /** Where a call's progress goes (the relay connection, usually). */
 export interface CallSink {
@@ -54,6 +49,8 @@ export interface CallRunnerOptions {
   /** Finished results kept by call id (default RECENT_RESULTS_MAX) and for how long (default RECENT_RESULTS_TTL_MS). */
   recentResultsMax?: number;
   recentResultsTtlMs?: number;
+  /** How long a handler may ignore its aborted signal before the call is answered anyway (default ABORT_GRACE_MS). */
+  abortGraceMs?: number;
   /** Where unexpected handler failures are reported (default: stderr, without arguments). */
   onInternalError?: (error: unknown, call: { id: string; tool: string }) => void;
 }
@@ -288,11 +285,16 @@ export class CallRunner {
         whenDrained: () => Promise.all([...entry.sinks].map((s) => s.whenDrained())).then(() => undefined),
       };
       const work = Promise.resolve().then(() => handler(args as never, ctx));
-      const value = await withGrace(work, signal, () => {
-        // The handler ignored its signal: answer now, but keep its slot until it really ends.
-        slotHandedOver = true;
-        void work.catch(() => undefined).finally(release);
-      });
+      const value = await withGrace(
+        work,
+        signal,
+        () => {
+          // The handler ignored its signal: answer now, but keep its slot until it really ends.
+          slotHandedOver = true;
+          void work.catch(() => undefined).finally(release);
+        },
+        this.options.abortGraceMs,
+      );
       return { decision: verdict.decision, result: { ok: true, value } };
     } catch (err) {
       return { decision: verdict.decision, result: { ok: false, error: this.errorOf(err, signal, call) } };
@@ -382,46 +384,4 @@ export class CallRunner {
 
 function causeOf(cause: AbortCause, message?: string): { cause: AbortCause; message: string | undefined } {
   return { cause, message };
-}
-
-/**
- * Waits for the handler; once the signal fires, waits at most ABORT_GRACE_MS more and then
- * rejects with the signal's reason (the call is answered `cancelled`/`timeout`), telling
- * `onGiveUp` so the caller can keep the handler's slot until it really ends.
- */
-function withGrace<T>(work: Promise<T>, signal: AbortSignal, onGiveUp: () => void): Promise<T> {
-  return new Promise<T>((resolve, reject) => {
-    let timer: NodeJS.Timeout | null = null;
-    let settled = false;
-    const onAbort = (): void => {
-      timer = setTimeout(() => {
-        if (settled) return;
-        settled = true;
-        onGiveUp();
-        reject(signal.reason);
-      }, ABORT_GRACE_MS);
-    };
-    const finish = (): void => {
-      signal.removeEventListener('abort', onAbort);
-      if (timer) clearTimeout(timer);
-    };
-    if (signal.aborted) onAbort();
-    else signal.addEventListener('abort', onAbort, { once: true });
-    work.then(
-      (v) => {
-        finish();
-        if (!settled) {
-          settled = true;
-          resolve(v);
-        }
-      },
-      (e: unknown) => {
-        finish();
-        if (!settled) {
-          settled = true;
-          reject(e);
-        }
-      },
-    );
-  });
 }
