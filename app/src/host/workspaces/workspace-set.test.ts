@@ -166,6 +166,18 @@ describe('WorkspaceSet', () => {
       expect(a.guard).toBeNull();
     });
 
+    it('puts a workspace whose folder became a file in error, and recovers when it is a folder again', async () => {
+      set = await openSet(config, { healthIntervalMs: 50, fileEvents: false });
+      const a = await set.add({ root: join(base, 'a') });
+      await rm(join(base, 'a'), { recursive: true });
+      await writeFile(join(base, 'a'), 'not a folder');
+      await until(() => a.reason?.includes('no longer a directory') === true, 'the error reason');
+      expect(a.state).toBe('error');
+      await rm(join(base, 'a'));
+      await mkdir(join(base, 'a'));
+      await until(() => a.state === 'running', 'a running again');
+    });
+
     it('starts a workspace whose folder is missing in error, and others normally', async () => {
       set = await openSet(config, { fileEvents: false });
       const a = await set.add({ root: join(base, 'a') });
