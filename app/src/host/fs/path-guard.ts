@@ -92,8 +92,23 @@ export class PathGuard {
     }
     const parts = split.parts;
     if (parts.length === 0 && options.allowRoot === false) throw outsideError('root');
-    await this.checkRoot();
+    // The root check runs beside the walk (both only look at metadata); nothing is returned, and
+    // no other error wins, unless the root is still the pinned folder. One round trip less per call.
+    const rootCheck = this.checkRoot();
+    rootCheck.catch(() => undefined); // awaited below; this only marks it handled meanwhile
+    let walked: ResolvedPath;
+    try {
+      walked = await this.walk(parts);
+    } catch (err) {
+      await rootCheck;
+      throw err;
+    }
+    await rootCheck;
+    return walked;
+  }
 
+  /** Resolves `parts` below the root component by component (see resolve). */
+  private async walk(parts: string[]): Promise<ResolvedPath> {
     let cur = this.root; // always a real path inside the root
     let exists = true;
     let isSymlink = false;
