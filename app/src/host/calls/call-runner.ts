@@ -95,7 +95,14 @@ export class CallRunner {
    */
   run(call: CallFrame, sink: CallSink): Promise<Result<unknown>> {
     this.prune();
-    const fingerprint = JSON.stringify([call.workspaceId, call.tool, call.args]);
+    let fingerprint: string;
+    try {
+      fingerprint = JSON.stringify([call.workspaceId, call.tool, call.args]);
+    } catch {
+      // Arguments nested deeper than the stack (JSON.parse takes them, stringify recurses): a
+      // throw here would escape the relay connection's message handler and end the host.
+      return Promise.resolve({ ok: false, error: errorValue('invalid_args', 'The arguments are nested too deeply.') });
+    }
     const known = this.calls.get(call.id);
     if (known) {
       if (known.fingerprint !== fingerprint) {
