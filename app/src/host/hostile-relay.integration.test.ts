@@ -183,7 +183,7 @@ afterAll(async () => {
 
 describe('a hostile relay', () => {
   describe('frames the host must drop (the connection stays up)', () => {
-    it.each([
+    it.each<[string, (f: Record<string, unknown>) => Record<string, unknown>]>([
       ['an unknown tool', (f: Record<string, unknown>) => ({ ...f, tool: 'rm_rf' })],
       ['tool __proto__', (f: Record<string, unknown>) => ({ ...f, tool: '__proto__' })],
       ['tool constructor', (f: Record<string, unknown>) => ({ ...f, tool: 'constructor' })],
