@@ -86,16 +86,34 @@ export const listDirResult = z.object({
 });
 
 export const globArgs = z.strictObject({
-  pattern: z.string().min(1).max(1000),
-  path: pathArg.optional(),
+  pattern: z
+    .string()
+    .min(1)
+    .max(1000)
+    .describe(
+      'Glob matched against paths relative to `path`, e.g. `**/*.ts`; files and links, not folders; .gitignore respected, .git skipped.',
+    ),
+  path: pathArg.optional().describe('Folder to search from (default: the workspace root).'),
 });
 export const globResult = z.object({ matches: z.array(z.string()), truncated: z.boolean() });
 
 export const searchArgs = z.strictObject({
-  pattern: z.string().min(1).max(1000),
-  regex: z.boolean().default(false),
-  path: pathArg.optional(),
-  glob: z.string().min(1).max(1000).optional(),
+  pattern: z.string().min(1).max(1000).describe('Text to find on one line (a literal unless `regex`).'),
+  regex: z
+    .boolean()
+    .default(false)
+    .describe(
+      'Treat `pattern` as a regular expression (ripgrep/Rust syntax; JavaScript syntax where ripgrep is absent).',
+    ),
+  path: pathArg.optional().describe('File or folder to search (default: the workspace root).'),
+  glob: z
+    .string()
+    .min(1)
+    .max(1000)
+    .optional()
+    .describe(
+      'Only files matching this glob (ripgrep -g: `*.ts` matches names at any depth, `src/**` whole paths; `!x` excludes).',
+    ),
   caseSensitive: z.boolean().default(true),
   contextLines: z.number().int().min(0).max(MAX_SEARCH_CONTEXT_LINES).default(0),
   maxResults: z.number().int().min(1).max(MAX_SEARCH_RESULTS).default(DEFAULT_SEARCH_RESULTS),
