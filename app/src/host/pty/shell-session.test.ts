@@ -143,6 +143,10 @@ describe('createShellTools', () => {
     });
 
     it('starts the person\u2019s login shell when no command is given', async () => {
+      // A login shell runs the person's dotfiles; give it an empty home so this test does not
+      // depend on (or, when its shell is killed mid-startup, disturb) the machine's profile.
+      await tools.dispose();
+      make({ baseEnv: { ...process.env, HOME: ws.root } });
       const ctx = toolContext(ws);
       const info = await start({}, ctx);
       expect(info.command).toMatch(/sh$/);
