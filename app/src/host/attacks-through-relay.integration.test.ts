@@ -5,6 +5,8 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startRelay } from '@tether/relay';
 import { ERROR_CODES, type ToolErrorValue } from '@tether/shared';
+import { Client } from '@modelcontextprotocol/sdk/client/index.js';
+import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
 import { startStack, type StartRelay } from './test-stack.js';
 
 /**
@@ -254,6 +256,65 @@ describe('attacks through the relay', () => {
       expect(snapshotOutside()).toBe(before);
       expect(readFileSync(path.join(root, 'inside.txt'), 'utf8')).toBe('inside\n');
       expect(existsSync(path.join(root, 'stolen.txt'))).toBe(false);
+    });
+  });
+
+  describe('the same attacks through the MCP route and a grant', () => {
+    it('refuses the corpus through /v1/runtimes/{id}/mcp tools/call for every path-taking tool', async () => {
+      const client = new Client({ name: 'attacker', version: '1.0.0' });
+      const transport = new StreamableHTTPClientTransport(new URL(`${stack.relay.url}/v1/runtimes/${runtimeId}/mcp`), {
+        requestInit: { headers: { Authorization: `Bearer ${stack.platformKey}` } },
+      });
+      await client.connect(transport);
+      try {
+        const attacks = corpus().filter((_, i) => i % 3 === 0); // a third of the corpus, every class
+        for (const probe of PROBES.filter((p) => !p.name.startsWith('shell_start'))) {
+          const outcomes = await pool(
+            attacks.map((attack) => () => client.callTool({ name: probe.tool, arguments: probe.args(attack) as Record<string, unknown> })),
+            SWEEP_CONCURRENCY,
+          );
+          outcomes.forEach((o, i) => {
+            const what = `mcp ${probe.name} ${JSON.stringify(attacks[i])}`;
+            expect(o.isError, what).toBe(true);
+            expect(o.structuredContent, what).toMatchObject({ error: { code: 'path_outside_workspace' } });
+            const text = JSON.stringify(o);
+            expect(text, what).not.toContain(SECRET);
+            expect(text, what).not.toContain(base);
+          });
+        }
+      } finally {
+        await client.close();
+      }
+      expect(snapshotOutside()).toBe(before);
+    });
+
+    it('a read-only grant cannot write, and its reads stay inside', async () => {
+      const minted = await stack.platform('POST', '/v1/grants', { runtimeIds: [runtimeId], tools: ['read_file', 'list_dir'], ttlSeconds: 60, label: 'attacker stage' });
+      expect([200, 201], JSON.stringify(minted.body)).toContain(minted.status);
+      const asGrant = async (tool: string, args: unknown) => {
+        const res = await fetch(`${stack.relay.url}/v1/runtimes/${runtimeId}/calls`, {
+          method: 'POST',
+          headers: { Authorization: `Bearer ${minted.body.token}`, 'Content-Type': 'application/json' },
+          body: JSON.stringify({ tool, args, timeoutMs: CALL_TIMEOUT_MS }),
+        });
+        return { status: res.status, body: await res.json() };
+      };
+      for (const [tool, args] of [
+        ['write_file', { path: 'granted.txt', content: 'x' }],
+        ['run_command', { command: 'touch granted.txt' }],
+        ['delete', { path: 'inside.txt' }],
+        ['move', { from: 'inside.txt', to: 'granted.txt' }],
+      ] as const) {
+        const r = await asGrant(tool, args);
+        expect(r.status, `${tool} ${JSON.stringify(r.body)}`).toBeGreaterThanOrEqual(400);
+      }
+      expect(existsSync(path.join(root, 'granted.txt'))).toBe(false);
+      expect(readFileSync(path.join(root, 'inside.txt'), 'utf8')).toBe('inside\n');
+      for (const p of ['../outside/secret.txt', 'link-out/secret.txt', `${root}-evil/secret.txt`]) {
+        const r = await asGrant('read_file', { path: p });
+        expect(r.body.error?.code, p).toBe('path_outside_workspace');
+        expect(JSON.stringify(r.body)).not.toContain(SECRET);
+      }
     });
   });
 
