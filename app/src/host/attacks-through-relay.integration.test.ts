@@ -297,7 +297,7 @@ describe('attacks through the relay', () => {
           headers: { Authorization: `Bearer ${minted.body.token}`, 'Content-Type': 'application/json' },
           body: JSON.stringify({ tool, args, timeoutMs: CALL_TIMEOUT_MS }),
         });
-        return { status: res.status, body: await res.json() };
+        return { status: res.status, body: (await res.json()) as { error?: ToolErrorValue } };
       };
       for (const [tool, args] of [
         ['write_file', { path: 'granted.txt', content: 'x' }],
