@@ -37,9 +37,13 @@ export interface JsSearchOptions {
  */
 export async function searchJs(query: SearchQuery, options: JsSearchOptions = {}): Promise<SearchOutcome> {
   const matchers = compileMatchers(query); // refuses a bad pattern before any work
-  if (!query.startIsFile && options.workers !== false) {
+  if (options.workers !== false) {
+    // Even a single file goes to a worker: a pathological regex then never stalls the host's loop.
+    const files: AsyncIterable<WalkEntry> | WalkEntry[] = query.startIsFile
+      ? [{ abs: query.startAbs, rel: query.startRel, type: 'file', depth: 0 }]
+      : walkFiles(query);
     try {
-      return await searchOnWorkers(query, walkFiles(query));
+      return await searchOnWorkers(query, files);
     } catch (err) {
       if (err instanceof TetherError) throw err;
       // The workers could not run (a packaging problem, a resource limit): search here instead.

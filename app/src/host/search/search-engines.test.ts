@@ -1,5 +1,5 @@
 import { execFileSync } from 'node:child_process';
-import { mkdirSync, symlinkSync, writeFileSync } from 'node:fs';
+import { mkdirSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import type { ToolArgsInput } from '@tether/shared';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -202,6 +202,21 @@ describe('search engines', () => {
       }
     },
   );
+
+  it('js ends a runaway regex when cancelled, and the next search still works', async () => {
+    writeFileSync(path.join(js.root, 'redos.txt'), `${'a'.repeat(40)}b\n`);
+    try {
+      const controller = new AbortController();
+      const pending = js.call('search', { pattern: '^(a+)+$', regex: true, path: 'redos.txt' }, controller.signal);
+      setTimeout(() => controller.abort(), 300);
+      expect(await pending).toMatchObject({ ok: false, error: { code: 'cancelled' } });
+      const after = await js.call('search', { pattern: 'needle', path: 'multi.txt' });
+      expect(after).toMatchObject({ ok: true, value: { engine: 'js', matches: expect.any(Array) } });
+      expect(after.ok && after.value.matches.length).toBeGreaterThan(0);
+    } finally {
+      rmSync(path.join(js.root, 'redos.txt'));
+    }
+  });
 
   it('refuses a pattern spanning lines in both engines', async () => {
     for (const sb of hasRg ? [js, rg] : [js]) {

@@ -65,11 +65,12 @@ class SearchWorkerPool {
     (workers[index % workers.length] as Worker).postMessage(message);
   }
 
-  /** Ends every worker; the next search starts new ones. */
+  /** Ends every worker; the next search starts new ones. Searches still attached fall back in-thread. */
   async dispose(): Promise<void> {
     clearTimeout(this.idleTimer);
     const workers = this.workers;
     this.workers = [];
+    for (const l of this.listeners.values()) l.onFailure(new Error('search workers were ended'));
     await Promise.all(workers.map((w) => w.terminate()));
   }
 
@@ -112,7 +113,10 @@ export function disposeSearchWorkers(): Promise<void> {
  * walk order; stops once it has one match more than asked. Rejects with the worker's error if
  * the pool fails (the caller then falls back to the in-thread engine).
  */
-export async function searchOnWorkers(query: SearchQuery, files: AsyncIterable<WalkEntry>): Promise<SearchOutcome> {
+export async function searchOnWorkers(
+  query: SearchQuery,
+  files: AsyncIterable<WalkEntry> | Iterable<WalkEntry>,
+): Promise<SearchOutcome> {
   if (pool.broken) throw new Error('search workers cannot run here');
   const out: SearchOutcome = { matches: [], truncated: false };
   const init = {
@@ -195,6 +199,9 @@ export async function searchOnWorkers(query: SearchQuery, files: AsyncIterable<W
   } finally {
     query.signal.removeEventListener('abort', poke);
     session.detach();
+    // Cancelled with batches still running: a pathological regex may never finish, so the
+    // workers are ended (terminate interrupts even a running regex); the next search starts new ones.
+    if (query.signal.aborted && nextToTake < nextId) void pool.dispose();
   }
   if (query.signal.aborted) throw new TetherError('cancelled');
   return out;
