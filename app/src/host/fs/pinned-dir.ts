@@ -1,5 +1,5 @@
 import { constants } from 'node:fs';
-import { lstat, mkdir, open, readlink, type FileHandle } from 'node:fs/promises';
+import { lstat, mkdir, open, readdir, readlink, rmdir, unlink, type FileHandle } from 'node:fs/promises';
 import path from 'node:path';
 import { TetherError } from '@tether/shared';
 import { outsideError, type PathGuard } from './path-guard.js';
@@ -88,4 +88,30 @@ export async function mkdirsInside(guard: PathGuard, rel: string): Promise<void>
   const made = await guard.resolve(rel);
   if (!made.exists) throw new TetherError('not_found', `The folder could not be created: ${rel}`);
   if (!(await lstat(made.abs)).isDirectory()) throw new TetherError('not_a_directory', `A file is in the way of folder ${rel}`);
+}
+
+/** Entries of one folder removed at once by removeTreeInside. */
+const REMOVE_CONCURRENCY = 16;
+
+/**
+ * Removes `name` in the folder `dir` (a path from inPinnedDir) and, for a folder, everything
+ * below it. Each folder is pinned and checked before it is listed, and its entries are removed
+ * through that pin: `fs.rm` lists a folder by path after checking it, so a folder swapped for a
+ * symlink out in between would have the outside folder's files removed. Symlinks are removed
+ * as links, never followed.
+ */
+export async function removeTreeInside(guard: PathGuard, dir: string, name: string): Promise<void> {
+  const abs = path.join(dir, name);
+  const st = await lstat(abs);
+  if (!st.isDirectory()) {
+    await unlink(abs);
+    return;
+  }
+  await inPinnedDir(guard, abs, async (pinned) => {
+    const names = await readdir(pinned);
+    for (let i = 0; i < names.length; i += REMOVE_CONCURRENCY) {
+      await Promise.all(names.slice(i, i + REMOVE_CONCURRENCY).map((child) => removeTreeInside(guard, pinned, child)));
+    }
+  });
+  await rmdir(abs);
 }

@@ -1,11 +1,11 @@
 import type { Stats } from 'node:fs';
-import { lstat, rename, rm, rmdir, unlink } from 'node:fs/promises';
+import { lstat, rename, rmdir, unlink } from 'node:fs/promises';
 import path from 'node:path';
 import { MAX_WRITE_BYTES, TetherError, type ToolArgs, type ToolResult } from '@tether/shared';
 import { atomicWrite } from './atomic-write.js';
 import { applyEdits, unifiedDiff } from './edit-text.js';
 import type { PathGuard, ResolvedPath } from './path-guard.js';
-import { inPinnedDir, mkdirsInside } from './pinned-dir.js';
+import { inPinnedDir, mkdirsInside, removeTreeInside } from './pinned-dir.js';
 import { openRegularFile } from './read-file.js';
 
 function errnoCode(err: unknown): string | undefined {
@@ -170,8 +170,7 @@ export async function deleteTool(args: ToolArgs<'delete'>, guard: PathGuard): Pr
     const st = await lstat(entry);
     if (st.isDirectory()) {
       if (args.recursive) {
-        // fs.rm removes symlinks found inside as links; it never descends through them.
-        await rm(entry, { recursive: true });
+        await removeTreeInside(guard, dir, path.basename(target.entry));
       } else {
         try {
           await rmdir(entry);
