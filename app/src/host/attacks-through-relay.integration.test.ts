@@ -1,6 +1,6 @@
 import { execFileSync } from 'node:child_process';
 import { existsSync, linkSync, lstatSync, mkdirSync, readFileSync, readdirSync, readlinkSync, symlinkSync, writeFileSync } from 'node:fs';
-import { mkdir, rename, rm, symlink } from 'node:fs/promises';
+import { mkdir, rename, rm, symlink, unlink } from 'node:fs/promises';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startRelay } from '@tether/relay';
@@ -600,6 +600,39 @@ describe('attacks through the relay', () => {
       for (let i = 0; i < RACE_ROUNDS; i++) {
         expect(left, `del${i}.txt`).toContain(`del${i}.txt`);
         expect(readFileSync(path.join(target, `dir${i}`, 'keep.txt'), 'utf8')).toBe(SECRET);
+      }
+      await rm(target, { recursive: true });
+      await mkdir(target);
+      before = snapshotOutside();
+    }, 60_000);
+
+    it('never deletes outside while a folder inside a tree being deleted is swapped for a link out', async () => {
+      const target = path.join(outside, 'race-target');
+      const FILES = 40;
+      for (let i = 0; i < FILES; i++) writeFileSync(path.join(target, `f${i}.txt`), SECRET);
+      for (let round = 0; round < RACE_ROUNDS / 2; round++) {
+        const tree = path.join(root, `tree-${round}`);
+        const sub = path.join(tree, 'sub');
+        mkdirSync(sub, { recursive: true });
+        for (let i = 0; i < FILES; i++) writeFileSync(path.join(sub, `f${i}.txt`), 'inside');
+        let stop = false;
+        const swapper = (async () => {
+          // sub -> sub-real and a link out -> sub, then back, until the delete is answered.
+          for (let n = 0; !stop && n < 5_000; n++) {
+            await rename(sub, `${sub}-real`).catch(() => undefined);
+            await symlink(target, sub).catch(() => undefined);
+            await new Promise((r) => setImmediate(r));
+            await unlink(sub).catch(() => undefined);
+            await rename(`${sub}-real`, sub).catch(() => undefined);
+          }
+        })();
+        const o = await call('delete', { path: `tree-${round}`, recursive: true });
+        stop = true;
+        await swapper;
+        expectNoLeak(o, 'delete race');
+        expect(readdirSync(target).length, `round ${round}`).toBe(FILES);
+        if (lstatSync(sub, { throwIfNoEntry: false })?.isSymbolicLink()) await unlink(sub);
+        await rm(tree, { recursive: true, force: true });
       }
       await rm(target, { recursive: true });
       await mkdir(target);
