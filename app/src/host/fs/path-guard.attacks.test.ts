@@ -69,6 +69,11 @@ beforeAll(async () => {
   link(evil, 'link-evil');
   link('/proc/self/cwd', 'link-proc');
   link('..', 'link-dotdot');
+  // Out and back in: the outside owner could re-aim it at any time.
+  symlinkSync(path.join(root, 'inside.txt'), path.join(outside, 'back-file'));
+  symlinkSync(path.join(root, 'inner'), path.join(outside, 'back-dir'));
+  link(path.join(outside, 'back-file'), 'out-and-back');
+  link('../outside/back-dir', 'out-and-back-dir');
   before = snapshotOutside(base, root);
 });
 afterAll(async () => {
@@ -119,6 +124,9 @@ function attacks(): string[] {
     'link-evil/secret.txt',
     'link-proc',
     'link-dotdot/outside/secret.txt',
+    'out-and-back',
+    'out-and-back-dir',
+    'out-and-back-dir/new.txt',
     'a\0b',
     '\0',
     'inside.txt\0.png',

@@ -70,6 +70,19 @@ describe('PathGuard', () => {
       });
     });
 
+    it('follows a chain of links that stays inside, and refuses one that passes outside', async () => {
+      symlinkSync('a-link.ts', path.join(sb.root, 'chain.ts'));
+      symlinkSync(path.join(sb.root, 'alias'), path.join(sb.root, 'abs-alias'));
+      expect(await sb.guard.resolve('chain.ts')).toMatchObject({
+        abs: path.join(sb.root, 'src/a.ts'),
+        isSymlink: true,
+      });
+      expect(await sb.guard.resolve('abs-alias/a.ts')).toMatchObject({ abs: path.join(sb.root, 'src/a.ts') });
+      symlinkSync(path.join(sb.root, 'src'), path.join(sb.outside, 'back'));
+      symlinkSync(path.join(sb.outside, 'back'), path.join(sb.root, 'via-outside'));
+      expect(await codeOf(sb.guard.resolve('via-outside/a.ts'))).toBe('path_outside_workspace');
+    });
+
     it('resolves a path that does not exist yet against its nearest real ancestor', async () => {
       expect(await sb.guard.resolve('alias/new/deeper.txt')).toMatchObject({
         abs: path.join(sb.root, 'src/new/deeper.txt'),

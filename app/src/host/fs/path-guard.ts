@@ -1,5 +1,5 @@
 import type { Stats } from 'node:fs';
-import { lstat, realpath, stat } from 'node:fs/promises';
+import { lstat, readlink, realpath, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { TetherError } from '@tether/shared';
 import { relativeInside, splitWorkspacePath, type PathFormProblem } from './path-forms.js';
@@ -22,6 +22,9 @@ export interface ResolvedPath {
   /** The lstat of `abs` taken while resolving, when the final component is not a symlink (saves a syscall). */
   stats?: Stats;
 }
+
+/** Hops of one symlink chain followed before it counts as a loop (Linux's own limit is 40). */
+const MAX_SYMLINK_HOPS = 40;
 
 /** Why the guard refused a path; carried in the error's details (never any outside data). */
 export type RefusalReason =
@@ -177,6 +180,7 @@ export class PathGuard {
 
   /** Resolves a symlink found at `link` (a real path inside the root) and refuses it unless its target is inside. */
   private async followInside(link: string): Promise<string> {
+    await this.checkHops(link);
     let target: string;
     try {
       target = await realpath(link);
@@ -192,6 +196,41 @@ export class PathGuard {
     const rel = relativeInside(target, this.root, this.caseInsensitive);
     if (rel === undefined) throw outsideError('symlink_escape');
     return target;
+  }
+
+  /**
+   * Every hop of a symlink chain must point inside the root, not only where it ends: a link out
+   * and back in (`a` -> `/elsewhere/b` -> `/ws/c`) is refused, since whoever owns `/elsewhere`
+   * decides where it leads next time. Each hop's target is resolved lexically against the
+   * folder holding that link (absolute targets through the root as given are accepted too).
+   */
+  private async checkHops(link: string): Promise<void> {
+    let current = link;
+    for (let hop = 0; hop < MAX_SYMLINK_HOPS; hop++) {
+      let target: string;
+      try {
+        target = await readlink(current);
+      } catch (err) {
+        const code = errnoCode(err);
+        if (code === 'EINVAL') return; // not a link any more: the realpath check below decides
+        if (code === 'ENOENT' || code === 'ENOTDIR') throw outsideError('symlink_dangling');
+        throw err;
+      }
+      const next = path.resolve(path.dirname(current), target);
+      const inside =
+        relativeInside(next, this.root, this.caseInsensitive) !== undefined ||
+        relativeInside(next, this.given, this.caseInsensitive) !== undefined;
+      if (!inside) throw outsideError('symlink_escape');
+      let st: Stats;
+      try {
+        st = await lstat(next);
+      } catch {
+        return; // dangling or through a file: the realpath check below refuses it
+      }
+      if (!st.isSymbolicLink()) return;
+      current = next;
+    }
+    throw outsideError('symlink_loop');
   }
 }
 
