@@ -20,8 +20,8 @@ const WARMUP_CALLS = Number(process.env.BENCH_WARMUP_CALLS ?? 3_000);
  * calls in flight per runtime, so 64 callers are spread over 4 runtimes (16 each).
  */
 const WORKSPACES = 4;
-/** Measurement rounds, ABBA. */
-const ROUND_ORDER = ['bare', 'relay', 'relay', 'bare'];
+/** Measurement rounds, ABBAAB: three per side, each side as often first as second. */
+const ROUND_ORDER = ['bare', 'relay', 'relay', 'bare', 'bare', 'relay'];
 /** The whole bench must end by itself well within a few minutes. */
 const BUDGET_MS = 5 * 60_000;
 const FILE = 'file-4k.txt';
@@ -87,7 +87,7 @@ async function measure(kind) {
 }
 
 try {
-  // Rounds in ABBA order (bare, relay, relay, bare) so drift in the machine's load (it is
+  // Rounds in ABBAAB order (bare, relay, relay, bare, bare, relay) so drift in the machine's load (it is
   // shared) hits both alike; each side keeps its best round (highest throughput), the usual
   // way to take other processes' interference out of a figure.
   const rounds = { bare: [], relay: [] };

@@ -19,21 +19,18 @@ if (kind === 'bare') {
   const { startRelay } = await import('../../relay/dist/index.js');
   // Request logging off ('warn'): the bare reference logs nothing either, and a production
   // relay ships its logs asynchronously (pino); what is measured is routing, auth and the store.
-  // maxConnections raised past the 15,000 the idle bench holds (the default may be lower), and
-  // heartbeats as short as the bench asks; every other limit is the relay's default.
+  // Heartbeats as short as the bench asks; every limit is the relay's default.
   server = await startRelay({
     host: '127.0.0.1',
     port: 0,
     dataDir,
     logLevel: 'warn',
-    limits: { maxConnections: 19_000 },
     ...(heartbeatIntervalMs ? { heartbeatIntervalMs } : {}),
   });
   await server.admin.createOrg('bench');
   const desktop = await server.admin.createToken({ org: 'bench', kind: 'desktop', name: 'bench desktop' });
   const platform = await server.admin.createToken({ org: 'bench', kind: 'platform', name: 'bench platform' });
-  const wsUrl = /\/v1\/connect$/.test(server.wsUrl) ? server.wsUrl : server.wsUrl.replace(/\/$/, '') + '/v1/connect';
-  ready = { url: server.url, wsUrl, desktopToken: desktop.token, platformToken: platform.token };
+  ready = { url: server.url, wsUrl: server.wsUrl, desktopToken: desktop.token, platformToken: platform.token };
 } else {
   throw new Error(`unknown server kind ${kind}`);
 }
