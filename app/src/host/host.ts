@@ -5,6 +5,7 @@ import { AuditLog } from './audit/audit-log.js';
 import { CallRunner } from './calls/call-runner.js';
 import { ConfigStore, defaultConfigDir } from './config/config-store.js';
 import { createFsTools } from './fs/fs-tools.js';
+import { disposeSearchWorkers } from './search/search-worker-pool.js';
 import { previewWrite } from './fs/write-preview.js';
 import type { HostApi } from './host-api.js';
 import { HostApiImpl, type TokenSource } from './host-api-impl.js';
@@ -112,6 +113,8 @@ export async function startHost(options: StartHostOptions = {}): Promise<Host> {
     disposers.push(() => broker.dispose());
 
     const fsTools = createFsTools();
+    // The search worker threads are shared by the process; they restart on the next search.
+    disposers.push(() => disposeSearchWorkers());
     const set = await WorkspaceSet.open(config, {
       handlers: fsTools,
       ...(options.healthIntervalMs !== undefined ? { healthIntervalMs: options.healthIntervalMs } : {}),
