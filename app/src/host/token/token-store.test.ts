@@ -2,7 +2,8 @@ import { chmod, mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { TOKEN_FILE, TokenStore } from './token-store.js';
+import { defaultConfigDir } from '../config/config-store.js';
+import { KEYCHAIN_ACCOUNT, keychainAccountFor, TOKEN_FILE, TokenStore } from './token-store.js';
 
 let dir: string;
 beforeEach(async () => {
@@ -56,5 +57,19 @@ describe('TokenStore', () => {
       expect(await store.get()).toBeNull();
       await store.clear();
     });
+  });
+});
+
+describe('keychainAccountFor', () => {
+  it('uses the plain account for the default config dir only', () => {
+    expect(keychainAccountFor(defaultConfigDir())).toBe(KEYCHAIN_ACCOUNT);
+  });
+
+  it('gives every other config dir an account of its own, stable for the same dir', () => {
+    const a = keychainAccountFor('/tmp/tether-a');
+    const b = keychainAccountFor('/tmp/tether-b');
+    expect(a).not.toBe(KEYCHAIN_ACCOUNT);
+    expect(a).not.toBe(b);
+    expect(keychainAccountFor('/tmp/tether-a/')).toBe(a);
   });
 });

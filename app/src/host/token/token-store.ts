@@ -1,7 +1,8 @@
 import { chmod, lstat, readFile, unlink } from 'node:fs/promises';
-import { join } from 'node:path';
+import { createHash } from 'node:crypto';
+import { join, resolve } from 'node:path';
 import { AsyncEntry, type EntryOptions } from '@napi-rs/keyring';
-import { writeFileAtomic } from '../config/config-store.js';
+import { defaultConfigDir, writeFileAtomic } from '../config/config-store.js';
 
 /** File the token is kept in when there is no OS keychain (mode 0600). */
 export const TOKEN_FILE = 'desktop-token';
@@ -9,6 +10,17 @@ export const TOKEN_FILE = 'desktop-token';
 /** Keychain service and account of the desktop token. */
 export const KEYCHAIN_SERVICE = 'Tether Desktop';
 export const KEYCHAIN_ACCOUNT = 'desktop-token';
+
+/**
+ * The keychain account of a config dir: the plain account for the person's default config
+ * dir, and one of its own for any other (`--config-dir`), so that a second install, a test
+ * run or a demo never reads or overwrites the person's real token.
+ */
+export function keychainAccountFor(configDir: string): string {
+  const dir = resolve(configDir);
+  if (dir === resolve(defaultConfigDir())) return KEYCHAIN_ACCOUNT;
+  return `${KEYCHAIN_ACCOUNT}:${createHash('sha256').update(dir).digest('hex').slice(0, 16)}`;
+}
 
 /** How long the keychain probe may take: a D-Bus call that never answers must not hold up start-up. */
 export const KEYCHAIN_PROBE_TIMEOUT_MS = 5000;
@@ -47,7 +59,7 @@ export class TokenStore {
     const entry =
       options.useKeychain === false
         ? null
-        : await probeKeychain(options.service ?? KEYCHAIN_SERVICE, options.account ?? KEYCHAIN_ACCOUNT);
+        : await probeKeychain(options.service ?? KEYCHAIN_SERVICE, options.account ?? keychainAccountFor(configDir));
     const store = new TokenStore(configDir, entry);
     if (store.entry) {
       await store.migrateFileToKeychain();
