@@ -91,16 +91,22 @@ export function createTerminalFrontend(
   };
 }
 
-// Tab stays (diffs use it); every other C0 and C1 control character is escaped.
+// Tab stays (diffs use it); every other C0 and C1 control character is escaped, and so are the
+// Unicode bidi controls (LRM/RLM/ALM, embeddings, overrides, isolates).
 // eslint-disable-next-line no-control-regex
-const CONTROL_CHARS = /[\u0000-\u0008\u000a-\u001f\u007f-\u009f]/g;
+const CONTROL_CHARS = /[\u0000-\u0008\u000a-\u001f\u007f-\u009f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]/g;
 
 /**
  * Makes relay-supplied text safe to print: control characters (ANSI escapes could redraw the
- * prompt, hide a line or fake an answer) are shown as visible `\xNN` escapes instead.
+ * prompt, hide a line or fake an answer) and bidi controls (a right-to-left override shows
+ * `rm -rf ~` as something else: the person would confirm text that is not what runs) are shown
+ * as visible `\xNN` / `\uNNNN` escapes instead.
  */
 export function printable(text: string): string {
-  return text.replace(CONTROL_CHARS, (c) => `\\x${c.charCodeAt(0).toString(16).padStart(2, '0')}`);
+  return text.replace(CONTROL_CHARS, (c) => {
+    const code = c.charCodeAt(0);
+    return code <= 0xff ? `\\x${code.toString(16).padStart(2, '0')}` : `\\u${code.toString(16).padStart(4, '0')}`;
+  });
 }
 
 function describe(req: ConfirmationRequest): string {
