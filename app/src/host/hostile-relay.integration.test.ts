@@ -1,5 +1,6 @@
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
+import { PassThrough } from 'node:stream';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -369,5 +370,49 @@ describe('a hostile relay', () => {
       expect(probe.ok).toBe(true);
       expect(existsSync(path.join(ws1, 'bin.txt'))).toBe(false);
     });
+  });
+
+  describe('the confirmation question at the terminal', () => {
+    it('shows ANSI escapes and bidi overrides in caller and command as visible escapes, so the person sees what would run', async () => {
+      const other = new HostileRelay();
+      await other.listening();
+      const input = new PassThrough();
+      const output = new PassThrough();
+      let printed = '';
+      output.on('data', (d: Buffer) => (printed += d.toString('utf8')));
+      const asking = await startHost({
+        configDir: path.join(dir, 'config-ask'),
+        relayUrl: other.url,
+        token: 'tdt_hostile-relay-test',
+        workspaces: [{ path: ws1, policy: { read: 'allow', write: 'ask', shell: 'ask' } }],
+        terminal: { input, output },
+        useKeychain: false,
+        env: {},
+        healthIntervalMs: 200,
+        backoff: { baseMs: 50, maxMs: 400 },
+      });
+      try {
+        await waitFor(() => asking.relay.status.state === 'connected', 'the asking host to connect', WAIT_MS);
+        const workspaceId = other.hellos[0]?.workspaces[0]?.workspaceId as string;
+        const f: Record<string, unknown> = {
+          ...frame('run_command', { command: 'touch ok.txt #\u202e\u2066 txt.exe \u001b[2K\rAllowed once.' }),
+          workspaceId,
+          caller: 'trusted stage\u001b[1A\u001b[2K\u202eevil',
+        };
+        other.send(f);
+        await waitFor(() => printed.includes('Allow?'), 'the question', WAIT_MS);
+        input.write('n\n');
+        const r = await other.result(f.id as string);
+        expect(r.error?.code).toBe('confirmation_denied');
+        expect(existsSync(path.join(ws1, 'ok.txt'))).toBe(false);
+        expect(printed).not.toContain('\u001b');
+        expect(printed).not.toMatch(/[\u202a-\u202e\u2066-\u2069]/);
+        expect(printed).toContain('\\u202e');
+        expect(printed).toContain('\\x1b');
+      } finally {
+        await asking.dispose();
+        await other.close();
+      }
+    }, 60_000);
   });
 });
