@@ -12,6 +12,7 @@ import {
   parseRelayFrame,
   toolInputJsonSchema,
   type CallFrame,
+  type Policy,
   type ToolName,
   type WorkspaceAnnouncement,
 } from '@tether/shared';
@@ -25,13 +26,14 @@ function workspace(
   workspaceId: string,
   state: WorkspaceAnnouncement['state'],
   tools: ToolName[],
+  policy: Policy = DEFAULT_POLICY,
 ): WorkspaceAnnouncement {
   return {
     workspaceId,
     name: `Workspace ${workspaceId}`,
     description: 'a test workspace',
     state,
-    capabilities: { policy: DEFAULT_POLICY, tools },
+    capabilities: { policy, tools },
   };
 }
 
@@ -207,6 +209,11 @@ describe('registerMcpRoutes', () => {
     desktop = await FakeDesktop.connect(wsUrl, desktopToken, 'device-a', root, [
       workspace('proj', 'running', [...READ_TOOLS, 'run_command']),
       workspace('paused', 'paused', READ_TOOLS),
+      workspace('locked', 'running', [...READ_TOOLS, 'write_file', 'run_command'], {
+        read: 'allow',
+        write: 'deny',
+        shell: 'deny',
+      }),
     ]);
     otherDesktop = await FakeDesktop.connect(wsUrl, otherDesktopToken, 'device-b', root, [
       workspace('theirs', 'running', READ_TOOLS),
@@ -232,6 +239,17 @@ describe('registerMcpRoutes', () => {
       expect(readFileTool?.description).toMatch(/Read a text file/);
       expect(readFileTool?.annotations?.readOnlyHint).toBe(true);
       expect(tools.find((t) => t.name === 'run_command')?.annotations?.readOnlyHint).toBe(false);
+    });
+  });
+
+  describe('tools/list with a denying policy', () => {
+    it('leaves out the tools of denied categories, and refuses them with policy_denied', async () => {
+      const client = await connectClient(desktop.runtime('locked'), platformKey);
+      expect((await client.listTools()).tools.map((t) => t.name).sort()).toEqual([...READ_TOOLS].sort());
+      const result = (await client.callTool({ name: 'run_command', arguments: { command: 'true' } })) as CallToolResult;
+      expect(result.isError).toBe(true);
+      expect(result.structuredContent).toMatchObject({ error: { code: 'policy_denied' } });
+      expect(desktop.calls.some((c) => c.workspaceId === 'locked')).toBe(false);
     });
   });
 
@@ -294,6 +312,7 @@ describe('registerMcpRoutes', () => {
       const result = (await client.callTool({ name: 'read_file', arguments: { path: 'notes.txt' } })) as CallToolResult;
       expect(result.isError).toBe(true);
       expect(result.structuredContent).toMatchObject({ error: { code: 'runtime_paused' } });
+      expect(result._meta?.['tether/callId']).toEqual(expect.stringMatching(/^call_/));
       expect(result.content[0]).toMatchObject({ type: 'text', text: expect.stringMatching(/^runtime_paused: /) });
     });
 

@@ -54,12 +54,17 @@ function inputSchemaOf(name: ToolName): Tool['inputSchema'] {
 
 /**
  * The tools this principal may use on this runtime, in catalog order: the workspace's
- * enabled tools (its capabilities), further limited by a grant's tool list.
+ * enabled tools (its capabilities), less those whose category its policy denies (an agent
+ * should not be offered a tool that can only fail), further limited by a grant's tool list.
+ * The desktop still decides every call; this only shapes what is offered.
  */
 export function visibleTools(principal: Principal, runtime: RuntimeView): ToolName[] {
   const enabled = new Set(runtime.capabilities.tools);
   const granted = principal.tools === null ? null : new Set(principal.tools);
-  return TOOL_NAMES.filter((name) => enabled.has(name) && (granted === null || granted.has(name)));
+  const policy = runtime.capabilities.policy;
+  return TOOL_NAMES.filter(
+    (name) => enabled.has(name) && policy[TOOLS[name].category] !== 'deny' && (granted === null || granted.has(name)),
+  );
 }
 
 /** The MCP description of one catalog tool. */
@@ -79,11 +84,12 @@ export function mcpToolOf(name: ToolName): Tool {
 }
 
 /** A failed call as an MCP tool result: the agent sees the stable code first, then the message. */
-export function errorResult(error: ToolErrorValue): CallToolResult {
+export function errorResult(error: ToolErrorValue, callId?: string): CallToolResult {
   return {
     content: [{ type: 'text', text: `${error.code}: ${error.message}` }],
     structuredContent: { error },
     isError: true,
+    ...(callId !== undefined ? { _meta: { [CALL_ID_META_KEY]: callId } } : {}),
   };
 }
 
@@ -99,7 +105,8 @@ function successResult(callId: string, value: unknown): CallToolResult {
 
 /**
  * Why a catalog tool is not visible: a grant that leaves it out is `forbidden`, a workspace
- * that switched it off is `tool_disabled` (the same codes the platform API gives).
+ * that switched it off is `tool_disabled`, a denied category is `policy_denied` (the codes
+ * the platform API and the desktop give for the same refusals).
  */
 function invisibleToolError(principal: Principal, runtime: RuntimeView, name: ToolName): ToolErrorValue {
   if (principal.tools !== null && !principal.tools.includes(name)) {
@@ -107,6 +114,10 @@ function invisibleToolError(principal: Principal, runtime: RuntimeView, name: To
   }
   if (!runtime.capabilities.tools.includes(name)) {
     return errorValue('tool_disabled', `The tool "${name}" is switched off for this workspace.`);
+  }
+  const category = TOOLS[name].category;
+  if (runtime.capabilities.policy[category] === 'deny') {
+    return errorValue('policy_denied', `The workspace's policy denies ${category} tools.`);
   }
   return errorValue('forbidden');
 }
@@ -163,7 +174,7 @@ export function createRuntimeMcpServer(context: RuntimeMcpContext): Server {
         { tool: name, args: request.params.arguments ?? {} },
         { signal: AbortSignal.any([extra.signal, registration.signal]), onProgress },
       );
-      return outcome.ok ? successResult(outcome.callId, outcome.value) : errorResult(outcome.error);
+      return outcome.ok ? successResult(outcome.callId, outcome.value) : errorResult(outcome.error, outcome.callId);
     } catch (err) {
       context.logError('MCP tools/call failed unexpectedly', err);
       return errorResult(errorValue('internal'));
