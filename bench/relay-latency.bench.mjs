@@ -29,7 +29,11 @@ const FILE = 'file-4k.txt';
 const lib = (name) => fileURLToPath(new URL(`./lib/${name}`, import.meta.url));
 const workers = new Set();
 const cleanups = [];
-const cancelDeadline = hardDeadline(BUDGET_MS, () => Promise.all([...workers].map((w) => w.dispose())));
+// Past the budget: kill every child and remove the temp dirs, then exit.
+const cancelDeadline = hardDeadline(BUDGET_MS, async () => {
+  await Promise.all([...workers].map((w) => w.dispose()));
+  for (const dispose of cleanups) await dispose();
+});
 
 const fixture = await tempDir('tether-bench-files-');
 cleanups.push(fixture.dispose);
