@@ -6,3 +6,4 @@ export * from './tools.js';
 export * from './frames.js';
 export * from './api.js';
 export * from './desktop-api.js';
+export * from './text.js';

@@ -1,5 +1,5 @@
 import { createInterface } from 'node:readline';
-import { MAX_ALLOW_MINUTES, type ConfirmationRequest } from '@tether/shared';
+import { MAX_ALLOW_MINUTES, printable, type ConfirmationRequest } from '@tether/shared';
 import type { ConfirmationBroker, ConfirmationFrontend, ConfirmationOutcome } from './confirmation-broker.js';
 import { DEFAULT_ALLOW_MINUTES } from './policy-engine.js';
 
@@ -91,23 +91,8 @@ export function createTerminalFrontend(
   };
 }
 
-// Tab stays (diffs use it); every other C0 and C1 control character is escaped, and so are the
-// Unicode bidi controls (LRM/RLM/ALM, embeddings, overrides, isolates).
-// eslint-disable-next-line no-control-regex
-const CONTROL_CHARS = /[\u0000-\u0008\u000a-\u001f\u007f-\u009f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]/g;
-
-/**
- * Makes relay-supplied text safe to print: control characters (ANSI escapes could redraw the
- * prompt, hide a line or fake an answer) and bidi controls (a right-to-left override shows
- * `rm -rf ~` as something else: the person would confirm text that is not what runs) are shown
- * as visible `\xNN` / `\uNNNN` escapes instead.
- */
-export function printable(text: string): string {
-  return text.replace(CONTROL_CHARS, (c) => {
-    const code = c.charCodeAt(0);
-    return code <= 0xff ? `\\x${code.toString(16).padStart(2, '0')}` : `\\u${code.toString(16).padStart(4, '0')}`;
-  });
-}
+/** Re-exported from the protocol package, where the UI uses it too. */
+export { printable };
 
 function describe(req: ConfirmationRequest): string {
   const lines = [
@@ -123,7 +108,7 @@ function describe(req: ConfirmationRequest): string {
   } else if (d.kind === 'write') {
     lines.push(`Path:      ${printable(d.path)}${d.isNew ? ' (new file)' : ''}`, `Change:    ${printable(d.summary)}`);
     const diff = d.diff.split('\n');
-    lines.push(...diff.slice(0, TERMINAL_DIFF_MAX_LINES).map(printable));
+    lines.push(...diff.slice(0, TERMINAL_DIFF_MAX_LINES).map((line) => printable(line)));
     if (diff.length > TERMINAL_DIFF_MAX_LINES) lines.push(`… ${diff.length - TERMINAL_DIFF_MAX_LINES} more diff lines`);
   } else {
     lines.push(`What:      ${printable(d.summary)}`);

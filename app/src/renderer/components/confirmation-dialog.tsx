@@ -1,5 +1,5 @@
 import { useEffect, useId, useRef, useState, type KeyboardEvent } from 'react';
-import type { ConfirmationAnswer, ConfirmationRequest, DesktopApi } from '@tether/shared';
+import { printable, type ConfirmationAnswer, type ConfirmationRequest, type DesktopApi } from '@tether/shared';
 import { messageOf } from '../use-desktop.js';
 import { DiffView } from './diff-view.js';
 
@@ -12,6 +12,9 @@ const ALLOW_MINUTES_CHOICES = [5, 15, 60] as const;
 const SHORTCUT_ARM_DELAY_MS = 600;
 
 /**
+ * Everything shown here came from the relay or a file: `printable` makes control and bidi
+ * characters visible, so the text judged is the text that runs.
+ *
  * The question put to the person before a write or a command: which workspace, which caller,
  * which tool, and exactly what it touches, with a countdown to the automatic deny.
  * Shortcuts: A allow once, W allow the workspace for N minutes, D or Esc deny.
@@ -100,10 +103,10 @@ export function ConfirmationDialog({
           {queued > 0 && <span className="muted small">+{queued} more waiting</span>}
         </header>
         <h2 id={`${id}-title`}>
-          Allow <code>{r.tool}</code> in <strong>{r.workspaceName}</strong>?
+          Allow <code>{r.tool}</code> in <strong>{printable(r.workspaceName)}</strong>?
         </h2>
         <p id={`${id}-desc`} className="muted">
-          Requested by <strong>{r.caller}</strong>.
+          Requested by <strong>{printable(r.caller)}</strong>.
         </p>
         <Detail request={r} />
         <div className="countdown" aria-live="off">
@@ -172,8 +175,9 @@ function Detail({ request: r }: { request: ConfirmationRequest }) {
     return (
       <div className="detail">
         <p className="detail-line">
-          <span className="mono">{d.path}</span> {d.isNew && <span className="badge state-running">new file</span>}
-          <span className="muted small"> {d.summary}</span>
+          <span className="mono">{printable(d.path)}</span>{' '}
+          {d.isNew && <span className="badge state-running">new file</span>}
+          <span className="muted small"> {printable(d.summary)}</span>
         </p>
         <DiffView diff={d.diff} />
       </div>
@@ -184,15 +188,15 @@ function Detail({ request: r }: { request: ConfirmationRequest }) {
       <div className="detail">
         <p className="small muted">Command</p>
         <pre className="command" aria-label="Command">
-          {d.command}
+          {printable(d.command, { keepNewlines: true })}
         </pre>
         <p className="small muted">
-          in <span className="mono">{d.cwd}</span>
+          in <span className="mono">{printable(d.cwd)}</span>
         </p>
       </div>
     );
   }
-  return <p className="detail">{d.summary}</p>;
+  return <p className="detail">{printable(d.summary)}</p>;
 }
 
 function trapFocus(e: KeyboardEvent, root: HTMLElement | null) {

@@ -1,3 +1,4 @@
+import { printable } from '@tether/shared';
 /** Lines shown before the rest is folded: a preview, not a review tool. */
 const MAX_DIFF_LINES = 400;
 
@@ -14,7 +15,7 @@ export function DiffView({ diff }: { diff: string }) {
     <pre className="diff" aria-label="Changes" tabIndex={0}>
       {shown.map((line, i) => (
         <span key={i} className={`diff-line ${classOf(line)}`}>
-          {line || ' '}
+          {printable(line) || ' '}
           {'\n'}
         </span>
       ))}
