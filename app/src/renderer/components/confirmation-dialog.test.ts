@@ -31,6 +31,7 @@ describe('ConfirmationDialog', () => {
     expect(html).toContain('echo hi \\u202e; rm -rf ~\\x1b[2K');
     expect(html).toContain('src\\u200f');
     expect(html).toContain('agent\\u202e');
+    // eslint-disable-next-line no-control-regex -- the point is that no raw escape reaches the page
     expect(html).not.toMatch(/[\u202e\u200f\u001b]/);
   });
 
