@@ -15,6 +15,7 @@ import {
 } from '@tether/shared';
 import { authenticateToken } from './auth.js';
 import type { Bus, BusMessage, NodeBroadcast, RoutedCall, RuntimeEvent } from './bus/bus.js';
+import { CANCEL_ANSWER_TIMEOUT_MS } from './relay-limits.js';
 import type { RelayMetrics } from './relay-metrics.js';
 import { toRuntimeView, type RuntimeDirectory } from './runtime-directory.js';
 import type { CallOptions, Principal, RelayServices } from './services.js';
@@ -53,6 +54,8 @@ const STATE_ERRORS: Partial<Record<RuntimeState, ErrorCode>> = {
 export class RelayCore implements RelayServices {
   private readonly pending = new Map<string, PendingCall>();
   private readonly unsubscribe: Array<() => void> = [];
+  /** Cancels this node asked other nodes about, by request id: resolved when the call's origin answers. */
+  private readonly cancelAnswers = new Map<string, () => void>();
   private draining = false;
 
   constructor(
@@ -210,14 +213,39 @@ export class RelayCore implements RelayServices {
     return this.bus.subscribe(runtimeId, handler);
   }
 
-  /** Platform cancel. False when there is no such running call visible to the principal. */
+  /**
+   * Platform cancel. False when there is no such running call visible to the principal.
+   * Call rows are written in batches, so the log may not know a call yet: this node's calls
+   * are known in memory, and another node's are asked about over the Bus.
+   */
   async cancelCall(principal: Principal, runtimeId: string, callId: string): Promise<boolean> {
     if (!(await this.visibleRuntime(principal, runtimeId))) return false;
+    const local = this.pending.get(callId);
+    if (local) {
+      if (local.call.orgId !== principal.orgId || local.call.runtimeId !== runtimeId) return false;
+      await this.abort(callId, 'cancelled', 'cancelled by the platform');
+      return true;
+    }
     const record = await this.store.getCall(callId);
-    if (!record || record.orgId !== principal.orgId || record.runtimeId !== runtimeId || record.outcome !== null) return false;
-    if (this.pending.has(callId)) await this.abort(callId, 'cancelled', 'cancelled by the platform');
-    else await this.bus.broadcast({ kind: 'cancel-call', orgId: principal.orgId, callId });
-    return true;
+    if (record) {
+      if (record.orgId !== principal.orgId || record.runtimeId !== runtimeId || record.outcome !== null) return false;
+      await this.bus.broadcast({ kind: 'cancel-call', orgId: principal.orgId, callId, runtimeId });
+      return true;
+    }
+    // Unknown here: perhaps started a moment ago on another node whose row is not flushed yet.
+    const requestId = newId('cxl_');
+    let timer: NodeJS.Timeout | undefined;
+    const answered = new Promise<boolean>((resolve) => {
+      this.cancelAnswers.set(requestId, () => resolve(true));
+      timer = setTimeout(() => resolve(false), CANCEL_ANSWER_TIMEOUT_MS);
+    });
+    try {
+      await this.bus.broadcast({ kind: 'cancel-call', orgId: principal.orgId, callId, runtimeId, replyTo: { nodeId: this.bus.nodeId, requestId } });
+      return await answered;
+    } finally {
+      clearTimeout(timer);
+      this.cancelAnswers.delete(requestId);
+    }
   }
 
   /** Archives a runtime (platform keys only). */
@@ -245,6 +273,7 @@ export class RelayCore implements RelayServices {
 
   private onBusMessage(message: BusMessage): void {
     if (message.kind === 'call' || message.kind === 'cancel') return;
+    if (message.kind === 'cancel-answer') return this.cancelAnswers.get(message.requestId)?.();
     const pending = this.pending.get(message.callId);
     if (!pending) return;
     if (message.kind === 'delivered') pending.deliveredTo = message.sessionId;
@@ -270,7 +299,9 @@ export class RelayCore implements RelayServices {
   private onBroadcast(message: NodeBroadcast): void {
     if (message.kind !== 'cancel-call') return;
     const pending = this.pending.get(message.callId);
-    if (pending && pending.call.orgId === message.orgId) void this.abort(message.callId, 'cancelled', 'cancelled by the platform');
+    if (!pending || pending.call.orgId !== message.orgId || pending.call.runtimeId !== message.runtimeId) return;
+    void this.abort(message.callId, 'cancelled', 'cancelled by the platform');
+    if (message.replyTo) void this.bus.send(message.replyTo.nodeId, { kind: 'cancel-answer', requestId: message.replyTo.requestId });
   }
 
   /** Refuses new calls, lets pending ones finish until `graceMs`, then fails the rest with `unavailable`. */

@@ -7,6 +7,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { CLOSE_CODES } from '@tether/shared';
 import { LocalBus, LocalBusNetwork } from './bus/local-bus.js';
 import { startRelay } from './relay-server.js';
+import { SqliteStore } from './store/sqlite-store.js';
 import { FakeDesktop, testWorkspace } from './testing/fake-desktop.js';
 import { eventually, startTestRelay, type TestRelay } from './testing/test-relay.js';
 
@@ -108,6 +109,31 @@ describe('startRelay lifecycle', () => {
       expect((await desktop.next('cancel')).id).toBe(call.id);
       await closing;
     });
+
+    it('writes every call row and outcome of the batched call log before the store closes', async () => {
+      // A flush interval far beyond the test: only close() can have written the rows.
+      const t = await startTestRelay({ shutdownGraceMs: 200, callLogFlushMs: 600_000 });
+      const dataDir = t.dataDir;
+      cleanups.push(() => rm(dataDir, { recursive: true, force: true }));
+      const { desktop, welcome } = await connect(t);
+      const runtimeId = welcome.runtimes[0]!.runtimeId;
+      desktop.onCall = (call, d) => d.succeed(call.id, 'ok');
+      const answers = await Promise.all(Array.from({ length: 20 }, () => t.api(`/v1/runtimes/${runtimeId}/calls`, { method: 'POST', json: { tool: 'stat', args: { path: 'a' } } })));
+      const done = answers.map((a) => a.body.callId as string);
+      desktop.onCall = null;
+      const unfinished = t.api(`/v1/runtimes/${runtimeId}/calls`, { method: 'POST', json: { tool: 'run_command', args: { command: 'sleep 100' } } });
+      const lost = (await desktop.next('call', (c) => c.tool === 'run_command')).id;
+      const before = new SqliteStore(dataDir);
+      cleanups.push(async () => before.close());
+      // Another connection sees nothing yet: the rows are still queued in the relay.
+      expect(await before.getCall(done[0]!)).toBeNull();
+      await t.relay.close();
+      expect((await unfinished).status).toBe(503);
+      const after = new SqliteStore(dataDir);
+      cleanups.push(async () => after.close());
+      for (const id of done) expect((await after.getCall(id))?.outcome).toBe('ok');
+      expect((await after.getCall(lost))?.outcome).toBe('unavailable');
+    });
   });
 
   describe('routing between nodes', () => {
@@ -140,6 +166,42 @@ describe('startRelay lifecycle', () => {
       expect((await a.api(`/v1/runtimes/${welcome.runtimes[0]!.runtimeId}/calls/${call.id}/cancel`, { method: 'POST' })).status).toBe(200);
       expect((await pending).status).toBe(409);
       expect((await desktop.next('cancel')).id).toBe(call.id);
+    });
+
+    it('cancels a call whose call log row is not written yet, at another node and at its own', async () => {
+      const network = new LocalBusNetwork();
+      const a = await startTestRelay({ bus: new LocalBus(network) });
+      cleanups.push(() => a.dispose());
+      // Node b holds its call rows far beyond the test: node a can only learn of them over the bus.
+      const b = await startRelay({ dataDir: a.dataDir, port: 0, logLevel: 'silent', bus: new LocalBus(network), callLogFlushMs: 600_000 });
+      cleanups.push(() => b.close());
+      const { desktop, welcome } = await connect(a);
+      const runtimeId = welcome.runtimes[0]!.runtimeId;
+      const callAtB = () =>
+        fetch(`${b.url}/v1/runtimes/${runtimeId}/calls`, {
+          method: 'POST',
+          headers: { authorization: `Bearer ${a.platformKey}`, 'content-type': 'application/json' },
+          body: JSON.stringify({ tool: 'run_command', args: { command: 'sleep 100' } }),
+        });
+      const cancelAt = (url: string, callId: string) => fetch(`${url}/v1/runtimes/${runtimeId}/calls/${callId}/cancel`, { method: 'POST', headers: { authorization: `Bearer ${a.platformKey}` } });
+
+      const first = callAtB();
+      const call = await desktop.next('call');
+      const reader = new SqliteStore(a.dataDir);
+      cleanups.push(async () => reader.close());
+      expect(await reader.getCall(call.id)).toBeNull();
+      expect((await cancelAt(a.relay.url, call.id)).status).toBe(200);
+      expect((await first).status).toBe(409);
+      expect((await desktop.next('cancel')).id).toBe(call.id);
+
+      const second = callAtB();
+      const call2 = await desktop.next('call', (c) => c.id !== call.id);
+      expect(await reader.getCall(call2.id)).toBeNull();
+      expect((await cancelAt(b.url, call2.id)).status).toBe(200);
+      expect((await second).status).toBe(409);
+      expect((await desktop.next('cancel', (c) => c.id === call2.id)).id).toBe(call2.id);
+      // An id no node knows is still a 404, once no node has answered.
+      expect((await cancelAt(a.relay.url, 'call_nobody_knows')).status).toBe(404);
     });
   });
 

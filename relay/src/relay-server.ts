@@ -32,6 +32,8 @@ export interface RelayOptions {
   limits?: Partial<RelayLimits>;
   /** The routing bus; a fresh in-process one by default. Relays sharing one LocalBusNetwork route to each other. */
   bus?: Bus;
+  /** How long call log writes wait to be batched (default CALL_LOG_FLUSH_MS); tests lengthen it to hold rows unflushed. */
+  callLogFlushMs?: number;
 }
 
 /** A running relay. */
@@ -83,7 +85,7 @@ export async function startRelay(options: RelayOptions): Promise<RelayHandle> {
       redact: { paths: ['req.headers.authorization', 'req.headers.cookie', 'headers.authorization', 'authorization'], censor: '[redacted]' },
     },
   });
-  const store: Store = new SqliteStore(options.dataDir, (err) => app.log.error({ err }, 'call log write failed'));
+  const store: Store = new SqliteStore(options.dataDir, (err) => app.log.error({ err }, 'call log write failed'), options.callLogFlushMs);
   // The embedded store belongs to this process alone: whatever a previous run left connected is not any more.
   await stopOrphanedRuntimes(store);
   const bus = options.bus ?? new LocalBus();

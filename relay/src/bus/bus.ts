@@ -18,7 +18,9 @@ export type BusMessage =
   /** The holder handed the call to a desktop session (so the origin knows when a reconnect must re-deliver it). */
   | { kind: 'delivered'; callId: string; sessionId: string }
   | { kind: 'progress'; callId: string; status: 'awaiting_confirmation' | 'running' | 'output'; chunk?: string }
-  | { kind: 'result'; callId: string; result: Result<unknown> };
+  | { kind: 'result'; callId: string; result: Result<unknown> }
+  /** The answer to a `cancel-call` broadcast with `replyTo`: the origin of the call had it in flight and cancelled it. */
+  | { kind: 'cancel-answer'; requestId: string };
 
 /** Where a runtime's connection lives. */
 export interface Presence {
@@ -35,8 +37,11 @@ export type RuntimeEvent =
 export type NodeBroadcast =
   /** A newer connection of this device exists: older sessions close with `replaced`. */
   | { kind: 'device-replaced'; orgId: string; deviceId: string; sessionId: string; helloAt: number }
-  /** A platform cancel that reached a node other than the call's origin. */
-  | { kind: 'cancel-call'; orgId: string; callId: string }
+  /**
+   * A platform cancel that reached a node other than the call's origin. With `replyTo`, the
+   * origin answers `cancel-answer` (the asking node had no call log row to go by yet).
+   */
+  | { kind: 'cancel-call'; orgId: string; callId: string; runtimeId: string; replyTo?: { nodeId: string; requestId: string } }
   /** A token was revoked: sessions using it close with `unauthorized`. */
   | { kind: 'token-revoked'; tokenId: string };
 

@@ -2,12 +2,10 @@ import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { TetherError, capabilitiesSchema, type RuntimeState, type ToolName } from '@tether/shared';
+import { CALL_LOG_FLUSH_MS } from '../relay-limits.js';
 import { newId } from '../tokens.js';
 import { MIGRATIONS } from './sqlite-migrations.js';
 import type { ArchivedBy, CallRecord, OrgRecord, RuntimeRecord, RuntimeUpsert, Store, TokenRecord } from './store.js';
-
-/** How long call log writes wait to be batched into one transaction. */
-const CALL_LOG_FLUSH_MS = 5;
 
 /** File name of the database inside the data dir. */
 export const DATABASE_FILE = 'relay.sqlite';
@@ -114,17 +112,19 @@ export class SqliteStore implements Store {
   private readonly db: Database.Database;
   /** Prepared once, reused: preparing on every call was a tenth of the relay's CPU under load. */
   private readonly statements = new Map<string, Database.Statement>();
-  /** Call log writes waiting for the next batch (one transaction every CALL_LOG_FLUSH_MS). */
+  /** Call log writes (rows and results, in order) waiting for the next batch: one transaction per `callLogFlushMs`. */
   private callWrites: Array<() => void> = [];
   private flushTimer: NodeJS.Timeout | null = null;
 
   /**
    * Opens (creating if needed) the database in `dataDir` and runs pending migrations.
-   * `onError` hears about failed background writes (the batched call log).
+   * `onError` hears about failed background writes (the batched call log); `callLogFlushMs`
+   * is how long call log writes wait to be batched (tests lengthen it to hold rows unflushed).
    */
   constructor(
     dataDir: string,
     private readonly onError: (err: unknown) => void = () => undefined,
+    private readonly callLogFlushMs = CALL_LOG_FLUSH_MS,
   ) {
     // Start-up only, never on a request path.
     mkdirSync(dataDir, { recursive: true, mode: 0o700 });
@@ -145,13 +145,14 @@ export class SqliteStore implements Store {
   }
 
   /**
-   * Call results are written to the log in batches (a transaction per call result was a
-   * noticeable share of the relay's CPU). Readers of the log flush first; inserts go at once
-   * (after the queue, so a repeated id's new row is not overwritten by an old result).
+   * Call rows and results are written to the log in batches: a transaction per call was the
+   * largest single item of the relay's CPU under load. One queue keeps them in order (a
+   * repeated id's new row is never overwritten by an old result); readers of the log and
+   * `close()` flush first, so nothing queued is lost or unseen by this process.
    */
   private queueCallWrite(write: () => void): void {
     this.callWrites.push(write);
-    this.flushTimer ??= setTimeout(() => this.flushCalls(), CALL_LOG_FLUSH_MS);
+    this.flushTimer ??= setTimeout(() => this.flushCalls(), this.callLogFlushMs);
   }
 
   /** Writes the queued call log rows now. */
@@ -307,9 +308,8 @@ export class SqliteStore implements Store {
       `INSERT OR REPLACE INTO calls (id, org_id, runtime_id, tool, caller, token_id, started_at, finished_at, outcome, duration_ms)
        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
     );
-    // Written at once, not batched: a cancel may arrive at another node, which looks the call up here.
-    this.flushCalls();
-    insert.run(c.id, c.orgId, c.runtimeId, c.tool, c.caller, c.tokenId, c.startedAt, c.finishedAt, c.outcome, c.durationMs);
+    // Batched: a cancel for a call whose row is not written yet is found in its node's memory (RelayCore.cancelCall).
+    this.queueCallWrite(() => insert.run(c.id, c.orgId, c.runtimeId, c.tool, c.caller, c.tokenId, c.startedAt, c.finishedAt, c.outcome, c.durationMs));
   }
 
   async finishCall(id: string, outcome: string, finishedAt: string, durationMs: number): Promise<void> {
