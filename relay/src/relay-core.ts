@@ -20,6 +20,7 @@ import type { RelayMetrics } from './relay-metrics.js';
 import { toRuntimeView, type RuntimeDirectory } from './runtime-directory.js';
 import type { CallOptions, Principal, RelayServices } from './services.js';
 import type { RuntimeRecord, Store } from './store/store.js';
+import { TokenCache } from './token-cache.js';
 import { generateToken, hashToken, newId, stableId } from './tokens.js';
 
 type Progress = Parameters<NonNullable<CallOptions['onProgress']>>[0];
@@ -56,6 +57,8 @@ export class RelayCore implements RelayServices {
   private readonly unsubscribe: Array<() => void> = [];
   /** Cancels this node asked other nodes about, by request id: resolved when the call's origin answers. */
   private readonly cancelAnswers = new Map<string, () => void>();
+  /** Verified platform keys and grants for TOKEN_CACHE_TTL_MS; a revocation on the bus drops them at once. */
+  private readonly tokens = new TokenCache();
   private draining = false;
 
   constructor(
@@ -76,7 +79,7 @@ export class RelayCore implements RelayServices {
   }
 
   async authenticatePlatform(authorization: string | undefined): Promise<Principal | null> {
-    const token = await authenticateToken(this.store, authorization, ['platform', 'grant']);
+    const token = await authenticateToken(this.store, authorization, ['platform', 'grant'], Date.now(), this.tokens);
     if (!token) return null;
     return {
       kind: token.kind === 'grant' ? 'grant' : 'platform',
@@ -249,6 +252,11 @@ export class RelayCore implements RelayServices {
   }
 
   /** Archives a runtime (platform keys only). */
+  /** A token was revoked: it is not trusted from the cache any more (called at once by this relay's admin, and on the bus's broadcast). */
+  forgetToken(tokenId: string): void {
+    this.tokens.forgetToken(tokenId);
+  }
+
   async archiveRuntime(principal: Principal, runtimeId: string): Promise<Result<RuntimeView>> {
     if (!(await this.visibleRuntime(principal, runtimeId))) return { ok: false, error: errorValue('not_found', 'no such runtime') };
     if (principal.kind !== 'platform') return { ok: false, error: errorValue('forbidden', 'only a platform key may archive a runtime') };
@@ -297,6 +305,7 @@ export class RelayCore implements RelayServices {
   }
 
   private onBroadcast(message: NodeBroadcast): void {
+    if (message.kind === 'token-revoked') return this.forgetToken(message.tokenId);
     if (message.kind !== 'cancel-call') return;
     const pending = this.pending.get(message.callId);
     if (!pending || pending.call.orgId !== message.orgId || pending.call.runtimeId !== message.runtimeId) return;

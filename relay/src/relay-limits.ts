@@ -83,3 +83,14 @@ export const CALL_LOG_FLUSH_MS = 5;
  * at once; a network bus within a round trip.
  */
 export const CANCEL_ANSWER_TIMEOUT_MS = 500;
+
+/**
+ * How long a verified platform key or grant is trusted without asking the store again (one
+ * query and one SHA-256 per request was ~5% of the relay's CPU). A revocation through this
+ * relay (or another node on its bus) drops the entry at once; one made by another process
+ * (the CLI) takes effect within this.
+ */
+export const TOKEN_CACHE_TTL_MS = 5_000;
+
+/** Verified tokens kept at most: bounds memory however many grants are minted. */
+export const TOKEN_CACHE_MAX_ENTRIES = 10_000;

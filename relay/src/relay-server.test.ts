@@ -1,7 +1,8 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { CLOSE_CODES, MAX_FRAME_BYTES, TOOL_NAMES } from '@tether/shared';
+import { LocalBus, LocalBusNetwork } from './bus/local-bus.js';
 import { openAdmin } from './relay-admin.js';
-import type { RelayOptions } from './relay-server.js';
+import { startRelay, type RelayOptions } from './relay-server.js';
 import { FakeDesktop, refusedUpgradeStatus, testWorkspace } from './testing/fake-desktop.js';
 import { SseReader, startTestRelay as start, type TestRelay } from './testing/test-relay.js';
 
@@ -86,6 +87,17 @@ describe('startRelay', () => {
       expect(refused.status).toBe(401);
       expect(refused.body.error.code).toBe('unauthorized');
       expect(refused.headers.get('www-authenticate')).toBe('Bearer');
+    });
+
+    it('refuses a key revoked through another node on the same bus at once, though this node had it cached', async () => {
+      const network = new LocalBusNetwork();
+      const t = await startTestRelay({ bus: new LocalBus(network) });
+      const other = await startRelay({ dataDir: t.dataDir, port: 0, logLevel: 'silent', bus: new LocalBus(network) });
+      cleanups.push(() => other.close());
+      const key = await t.relay.admin.createToken({ org: 'acme', kind: 'platform' });
+      expect((await t.api('/v1/runtimes', { token: key.token })).status).toBe(200);
+      expect(await other.admin.revokeToken(key.id)).toBe(true);
+      expect((await t.api('/v1/runtimes', { token: key.token })).status).toBe(401);
     });
   });
 

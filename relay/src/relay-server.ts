@@ -156,7 +156,10 @@ export async function startRelay(options: RelayOptions): Promise<RelayHandle> {
     ...baseAdmin,
     async revokeToken(id) {
       const revoked = await baseAdmin.revokeToken(id);
-      // Desktops connected with it are closed at once (other processes notice at the next heartbeat).
+      // Its next request here is refused, whatever the token cache held.
+      core.forgetToken(id);
+      // Desktops connected with it are closed at once, and other nodes drop it from their caches
+      // (other processes notice at the next heartbeat, or within TOKEN_CACHE_TTL_MS for platform calls).
       if (revoked) await bus.broadcast({ kind: 'token-revoked', tokenId: id });
       return revoked;
     },
