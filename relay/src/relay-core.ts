@@ -98,6 +98,13 @@ export class RelayCore implements RelayServices {
     return record && record.orgId === principal.orgId ? record : null;
   }
 
+  /** As `visibleRuntime`, from the directory's memory: for the call path, which needs no fresh `lastSeenAt`. */
+  private async callableRuntime(principal: Principal, runtimeId: string): Promise<RuntimeRecord | null> {
+    if (principal.runtimeIds !== null && !principal.runtimeIds.includes(runtimeId)) return null;
+    const record = await this.directory.lookup(runtimeId);
+    return record && record.orgId === principal.orgId ? record : null;
+  }
+
   async getRuntime(principal: Principal, runtimeId: string): Promise<RuntimeView | null> {
     const record = await this.visibleRuntime(principal, runtimeId);
     return record ? this.view(principal, record) : null;
@@ -133,7 +140,7 @@ export class RelayCore implements RelayServices {
       return { callId, error };
     };
     if (this.draining) return refuse(errorValue('unavailable', 'the relay is shutting down'));
-    const runtime = await this.visibleRuntime(principal, runtimeId);
+    const runtime = await this.callableRuntime(principal, runtimeId);
     if (!runtime) return refuse(errorValue('not_found', 'no such runtime'));
     if (principal.tools !== null && !principal.tools.includes(request.tool)) return refuse(errorValue('forbidden', `this grant does not allow the tool ${request.tool}`));
     const args = TOOLS[request.tool].args.safeParse(request.args);
@@ -222,7 +229,7 @@ export class RelayCore implements RelayServices {
    * are known in memory, and another node's are asked about over the Bus.
    */
   async cancelCall(principal: Principal, runtimeId: string, callId: string): Promise<boolean> {
-    if (!(await this.visibleRuntime(principal, runtimeId))) return false;
+    if (!(await this.callableRuntime(principal, runtimeId))) return false;
     const local = this.pending.get(callId);
     if (local) {
       if (local.call.orgId !== principal.orgId || local.call.runtimeId !== runtimeId) return false;

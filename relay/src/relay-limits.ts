@@ -94,3 +94,14 @@ export const TOKEN_CACHE_TTL_MS = 5_000;
 
 /** Verified tokens kept at most: bounds memory however many grants are minted. */
 export const TOKEN_CACHE_MAX_ENTRIES = 10_000;
+
+/**
+ * How long the call path trusts a runtime record it read (reading it on every call was ~3% of
+ * the relay's CPU). This node's own state changes, and every `state` event on the bus, drop it
+ * at once; only a change of capabilities announced at another node waits this long (and the
+ * desktop checks its policy again regardless).
+ */
+export const RUNTIME_CACHE_TTL_MS = 1_000;
+
+/** Runtime records the call path keeps at most (only runtimes called within the TTL are kept). */
+export const RUNTIME_CACHE_MAX_ENTRIES = 10_000;

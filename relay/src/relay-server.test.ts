@@ -181,6 +181,36 @@ describe('startRelay', () => {
       expect(res.status).toBe(403);
       expect(res.body.error.code).toBe('tool_disabled');
     });
+
+    it('sees a tool switched off and a pause at once, at this node and another, though the runtime was just called', async () => {
+      const network = new LocalBusNetwork();
+      const t = await startTestRelay({ bus: new LocalBus(network) });
+      const other = await startRelay({ dataDir: t.dataDir, port: 0, logLevel: 'silent', bus: new LocalBus(network) });
+      cleanups.push(() => other.close());
+      const { desktop, runtimeId } = await connectDesktop(t);
+      const call = (url: string, tool: 'stat' | 'run_command' = 'stat') =>
+        fetch(`${url}/v1/runtimes/${runtimeId}/calls`, {
+          method: 'POST',
+          headers: { authorization: `Bearer ${t.platformKey}`, 'content-type': 'application/json' },
+          body: JSON.stringify(tool === 'stat' ? { tool, args: { path: 'a' } } : { tool, args: { command: 'ls' } }),
+        }).then(async (res) => ({ status: res.status, body: (await res.json()) as { error?: { code: string } } }));
+      expect((await call(t.relay.url)).status).toBe(200);
+      expect((await call(other.url)).status).toBe(200);
+      // Same state, fewer tools: no state event, the announcing node must not answer from memory.
+      const ws = testWorkspace('ws-1');
+      ws.capabilities.tools = TOOL_NAMES.filter((n) => n !== 'run_command');
+      desktop.send({ type: 'workspaces', workspaces: [ws] });
+      await desktop.next('runtimes');
+      expect((await call(t.relay.url, 'run_command')).body.error?.code).toBe('tool_disabled');
+      // A pause is a state event: the other node drops what it read, too.
+      const events = await SseReader.open(`${other.url}/v1/runtimes/${runtimeId}/events`, t.platformKey);
+      cleanups.push(() => events.close());
+      expect((await events.next('state')).data.state).toBe('running');
+      desktop.send({ type: 'event', events: [{ kind: 'health', workspaceId: 'ws-1', state: 'paused' }] });
+      expect((await events.next('state')).data.state).toBe('paused');
+      expect((await call(other.url)).body.error?.code).toBe('runtime_paused');
+      expect((await call(t.relay.url)).body.error?.code).toBe('runtime_paused');
+    });
   });
 
   describe('POST /v1/grants', () => {

@@ -140,6 +140,7 @@ export async function startRelay(options: RelayOptions): Promise<RelayHandle> {
     clearInterval(pruneTimer);
     await hub.dispose();
     core.dispose();
+    directory.dispose();
     await app.close();
     await bus.dispose();
     store.close();
@@ -174,6 +175,7 @@ export async function startRelay(options: RelayOptions): Promise<RelayHandle> {
       await core.drain(options.shutdownGraceMs ?? DEFAULT_SHUTDOWN_GRACE_MS);
       await hub.dispose();
       core.dispose();
+      directory.dispose();
       for (const stream of [...streams]) stream.dispose();
       clearInterval(pruneTimer);
       let timer: NodeJS.Timeout | undefined;

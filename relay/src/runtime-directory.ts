@@ -1,5 +1,6 @@
 import type { Device, RuntimeState, RuntimeView, WorkspaceAnnouncement, WorkspaceState } from '@tether/shared';
 import type { Bus } from './bus/bus.js';
+import { RUNTIME_CACHE_MAX_ENTRIES, RUNTIME_CACHE_TTL_MS } from './relay-limits.js';
 import type { RuntimeRecord, Store } from './store/store.js';
 import { stableId } from './tokens.js';
 
@@ -45,11 +46,54 @@ export interface AnnouncingSession {
 export class RuntimeDirectory {
   /** Per-device queue: a replaced session's detach must not interleave with its successor's announce. */
   private readonly deviceLocks = new Map<string, Promise<void>>();
+  /** Records read for calls, each for RUNTIME_CACHE_TTL_MS (see `lookup`). */
+  private readonly cached = new Map<string, { record: RuntimeRecord; until: number }>();
+  /** Bumped on every change of a runtime, so a read that raced with a change is not cached. */
+  private generation = 0;
+  private readonly unsubscribe: () => void;
 
   constructor(
     private readonly store: Store,
     private readonly bus: Bus,
-  ) {}
+  ) {
+    // A state change anywhere (this node or another on the bus) drops the cached record at once.
+    this.unsubscribe = bus.subscribe('*', (event) => {
+      if (event.type === 'state') this.forget(event.runtimeId);
+    });
+  }
+
+  /**
+   * A runtime record for the call path: from memory when read within RUNTIME_CACHE_TTL_MS and
+   * not changed since, else from the store. Its `lastSeenAt` may be behind (heartbeats write
+   * the store only): views of a runtime read the store.
+   */
+  async lookup(runtimeId: string, now = Date.now()): Promise<RuntimeRecord | null> {
+    const hit = this.cached.get(runtimeId);
+    if (hit && hit.until > now) return hit.record;
+    const generation = this.generation;
+    const record = await this.store.getRuntime(runtimeId);
+    if (record && generation === this.generation) {
+      if (this.cached.size >= RUNTIME_CACHE_MAX_ENTRIES) this.makeRoom(now);
+      this.cached.set(runtimeId, { record, until: now + RUNTIME_CACHE_TTL_MS });
+    }
+    return record;
+  }
+
+  private forget(runtimeId: string): void {
+    this.generation++;
+    this.cached.delete(runtimeId);
+  }
+
+  private makeRoom(now: number): void {
+    for (const [id, entry] of this.cached) if (entry.until <= now) this.cached.delete(id);
+    if (this.cached.size >= RUNTIME_CACHE_MAX_ENTRIES) this.cached.clear();
+  }
+
+  /** Stops listening to the bus and drops what is cached. */
+  dispose(): void {
+    this.unsubscribe();
+    this.cached.clear();
+  }
 
   /** Runs `fn` after every earlier operation on the same device has finished. */
   async withDevice<T>(orgId: string, deviceId: string, fn: () => Promise<T>): Promise<T> {
@@ -97,6 +141,8 @@ export class RuntimeDirectory {
         archivedBy: sticky ? 'platform' : null,
         lastSeenAt: now,
       });
+      // After the write: a lookup that read the old row meanwhile sees the generation moved and does not keep it.
+      this.forget(id);
       await this.bus.claim(id, session.sessionId);
       bindings.push({ workspaceId: ws.workspaceId, runtimeId: id });
       if (attach || prev?.state !== record.state || prev.reason !== record.reason) await this.publishState(record, session.sessionId);
@@ -105,6 +151,7 @@ export class RuntimeDirectory {
       await this.bus.release(gone.id, session.sessionId);
       if (gone.state === 'archived') continue;
       const record = await this.store.setRuntimeState(gone.id, 'archived', REMOVED_REASON, 'desktop', now);
+      this.forget(gone.id);
       if (record) await this.publishState(record);
     }
     return bindings;
@@ -115,6 +162,7 @@ export class RuntimeDirectory {
     const prev = await this.store.getRuntime(runtimeId);
     if (!prev || prev.state === 'archived') return;
     const record = await this.store.setRuntimeState(runtimeId, state, reasonOf(state, reason), null, new Date().toISOString());
+    this.forget(runtimeId);
     if (record && (record.state !== prev.state || record.reason !== prev.reason)) await this.publishState(record);
   }
 
@@ -126,6 +174,7 @@ export class RuntimeDirectory {
       const prev = await this.store.getRuntime(id);
       if (!prev || prev.state === 'archived') continue;
       const record = await this.store.setRuntimeState(id, 'stopped', null, null, now);
+      this.forget(id);
       if (record) await this.publishState(record);
     }
   }
@@ -133,6 +182,7 @@ export class RuntimeDirectory {
   /** The platform archives a runtime; it stays archived even if its desktop announces it again. */
   async archive(runtimeId: string): Promise<RuntimeRecord | null> {
     const record = await this.store.setRuntimeState(runtimeId, 'archived', PLATFORM_ARCHIVED_REASON, 'platform', new Date().toISOString());
+    this.forget(runtimeId);
     if (record) await this.publishState(record);
     return record;
   }
