@@ -91,7 +91,7 @@ export const globArgs = z.strictObject({
     .min(1)
     .max(1000)
     .describe(
-      'Glob matched against paths relative to `path`, e.g. `**/*.ts`; files and links, not folders; .gitignore respected, .git skipped.',
+      'Glob matched against paths relative to `path`, e.g. `**/*.ts`; files and links, not folders; .gitignore respected, .git skipped. Syntax: `*`, `?`, `[a-z]`, `[!x]`, `{a,b}`, `**` segments, `\\` escapes; wildcards match dotfiles; extglobs such as `+(a|b)` are literal text.',
     ),
   path: pathArg.optional().describe('Folder to search from (default: the workspace root).'),
 });

@@ -226,6 +226,31 @@ describe('createFsTools', () => {
         value: { matches: [], truncated: false },
       });
     });
+
+    it('answers patterns that made the regex matcher backtrack for minutes, for glob and search', async () => {
+      put('a'.repeat(255), 'needle\n');
+      put(`d/${'a'.repeat(40)}`, 'needle\n');
+      put(`${Array.from({ length: 60 }, () => 'x').join('/')}/f`, 'needle\n');
+      const patterns = ['*a'.repeat(10) + '*c', '*a'.repeat(4) + '*c', '**/x/'.repeat(5) + '**/y'];
+      for (const pattern of patterns) {
+        expect(await sb.call('glob', { pattern })).toEqual({ ok: true, value: { matches: [], truncated: false } });
+        const found = await sb.call('search', { pattern: 'needle', glob: pattern });
+        expect(found).toMatchObject({ ok: true, value: { matches: [], engine: 'js' } });
+      }
+      expect(await sb.call('glob', { pattern: `${'*a'.repeat(4)}*` })).toMatchObject({
+        ok: true,
+        value: { matches: ['a'.repeat(255)] }, // `*` never crosses `/`: not d/aaa…
+      });
+    }, 30_000);
+
+    it('refuses a glob whose braces expand too far, with invalid_args naming the argument', async () => {
+      const pattern = '{a,b}'.repeat(12);
+      expect(await sb.call('glob', { pattern })).toMatchObject({ ok: false, error: { code: 'invalid_args' } });
+      expect(await sb.call('search', { pattern: 'x', glob: pattern })).toMatchObject({
+        ok: false,
+        error: { code: 'invalid_args', details: { field: 'glob' } },
+      });
+    });
   });
 
   describe('stat', () => {

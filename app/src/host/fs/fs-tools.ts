@@ -1,9 +1,10 @@
 import { lstat } from 'node:fs/promises';
 import { MAX_GLOB_MATCHES, MAX_LIST_ENTRIES, TetherError, type ToolArgs, type ToolResult } from '@tether/shared';
-import picomatch from 'picomatch';
 import { searchTool, type SearchEngineChoice } from '../search/search-tool.js';
 import { walk, WalkLimit, type WalkEntry } from '../search/walker.js';
 import type { ToolHandlers } from '../tools/tool-context.js';
+import { compileGlob } from './glob-matcher.js';
+import { lstatFound } from './lstat-found.js';
 import type { PathGuard } from './path-guard.js';
 import { LineIndexCache, readFileTool } from './read-file.js';
 import { deleteTool, editFileTool, mkdirTool, moveTool, writeFileTool } from './write-tools.js';
@@ -13,9 +14,6 @@ export interface FsToolsOptions {
   /** `auto` (default): ripgrep when `rg` is on PATH, else the JS engine. */
   searchEngine?: SearchEngineChoice;
 }
-
-/** lstat calls list_dir runs at once (size and mtime of each entry). */
-const STAT_CONCURRENCY = 32;
 
 type EntryType = 'file' | 'dir' | 'symlink' | 'other';
 
@@ -30,7 +28,7 @@ function typeOfStats(st: { isFile(): boolean; isDirectory(): boolean; isSymbolic
 async function resolveFolder(guard: PathGuard, p: string): Promise<{ abs: string; rel: string }> {
   const target = await guard.resolve(p);
   if (!target.exists) throw new TetherError('not_found', `No such folder: ${target.rel}`);
-  const st = await lstat(target.abs);
+  const st = await lstatFound(target.abs, target.rel);
   if (!st.isDirectory()) throw new TetherError('not_a_directory', `Not a folder: ${target.rel}`);
   return { abs: target.abs, rel: target.rel };
 }
@@ -54,6 +52,8 @@ async function listDirTool(
       respectGitignore: args.respectGitignore,
       maxDepth: args.depth,
       signal,
+      caseInsensitive: guard.caseInsensitive,
+      withStats: true,
     },
     limit,
   )) {
@@ -64,54 +64,42 @@ async function listDirTool(
     found.push(entry);
   }
   truncated ||= limit.hit;
-  const entries: ToolResult<'list_dir'>['entries'] = new Array(found.length);
-  for (let i = 0; i < found.length; i += STAT_CONCURRENCY) {
-    await Promise.all(
-      found.slice(i, i + STAT_CONCURRENCY).map(async (e, j) => {
-        const st = await lstat(e.abs).catch(() => undefined);
-        const type = st ? typeOfStats(st) : e.type;
-        entries[i + j] = {
-          path: e.rel,
-          type,
-          size: st && type !== 'dir' ? st.size : 0,
-          mtimeMs: st ? Math.floor(st.mtimeMs) : 0,
-        };
-      }),
-    );
-  }
+  // Sizes and times were taken through each folder's pinned descriptor during the walk, not by
+  // path afterwards: a folder swapped for a link out meanwhile cannot show an outside file's.
+  const entries: ToolResult<'list_dir'>['entries'] = found.map((e) => {
+    const st = e.stats;
+    const type = st ? typeOfStats(st) : e.type;
+    return {
+      path: e.rel,
+      type,
+      size: st && type !== 'dir' ? st.size : 0,
+      mtimeMs: st ? Math.floor(st.mtimeMs) : 0,
+    };
+  });
   return { path: dir.rel, entries, truncated };
 }
 
 /**
- * glob: `pattern` is matched (picomatch, dotfiles included) against paths relative to `path`
- * (default the root); files and symlinks are returned, folders are not. `.git` is skipped and
- * .gitignore respected. The walk starts at the pattern's literal prefix and stops at its depth.
+ * glob: `pattern` is matched (glob-matcher.ts: bounded work, dotfiles included) against paths
+ * relative to `path` (default the root); files and symlinks are returned, folders are not.
+ * `.git` is skipped and .gitignore respected. The walk starts at the literal folder all the
+ * pattern's alternatives share and stops at their depth.
  */
 async function globTool(args: ToolArgs<'glob'>, guard: PathGuard, signal: AbortSignal): Promise<ToolResult<'glob'>> {
   const base = await resolveFolder(guard, args.path ?? '.');
-  let isMatch: (p: string) => boolean;
-  let scan: ReturnType<typeof picomatch.scan>;
-  try {
-    isMatch = picomatch(args.pattern, { dot: true });
-    scan = picomatch.scan(args.pattern);
-  } catch {
-    throw new TetherError('invalid_args', 'The glob pattern is not valid.', { field: 'pattern' });
-  }
-  if (scan.base.startsWith('/') || scan.base.split('/').includes('..')) {
-    return { matches: [], truncated: false }; // a relative walk can never produce such a path
-  }
-  const prefix = scan.isGlob ? scan.base : '';
+  const glob = compileGlob(args.pattern, { negation: true });
+  if (glob.never) return { matches: [], truncated: false }; // a relative walk can never produce such a path
   let start = base;
-  if (prefix !== '') {
-    const sub = await guard.resolve(base.rel === '.' ? prefix : `${base.rel}/${prefix}`);
-    if (!sub.exists || !(await lstat(sub.abs)).isDirectory()) return { matches: [], truncated: false };
+  if (glob.base !== '') {
+    const sub = await guard.resolve(base.rel === '.' ? glob.base : `${base.rel}/${glob.base}`);
+    const st = sub.exists ? await lstat(sub.abs).catch(() => undefined) : undefined;
+    if (!st?.isDirectory()) return { matches: [], truncated: false };
     start = { abs: sub.abs, rel: sub.rel };
   }
-  const globPart = scan.isGlob ? scan.glob : args.pattern;
-  // Braces may hide a '/' ({a/b,c}): then the depth cannot be read off the pattern.
-  const unbounded = globPart.includes('**') || globPart.includes('{');
-  const maxDepth = unbounded ? Number.POSITIVE_INFINITY : globPart.split('/').length;
-  const baseRelPrefix = base.rel === '.' ? '' : `${base.rel}/`;
+  const maxDepth = glob.maxSegments - (glob.base === '' ? 0 : glob.base.split('/').length);
+  if (maxDepth < 1) return { matches: [], truncated: false };
+  const startRelPrefix = start.rel === '.' ? '' : `${start.rel}/`;
+  const globBasePrefix = glob.base === '' ? '' : `${glob.base}/`;
   const matches: string[] = [];
   const limit = new WalkLimit();
   let truncated = false;
@@ -119,12 +107,16 @@ async function globTool(args: ToolArgs<'glob'>, guard: PathGuard, signal: AbortS
     guard.root,
     start.abs,
     start.rel,
-    { includeHidden: true, respectGitignore: true, maxDepth, signal },
+    { includeHidden: true, respectGitignore: true, maxDepth, signal, caseInsensitive: guard.caseInsensitive },
     limit,
   )) {
     if (entry.type === 'dir') continue;
-    const relToBase = entry.rel.startsWith(baseRelPrefix) ? entry.rel.slice(baseRelPrefix.length) : entry.rel;
-    if (!isMatch(relToBase)) continue;
+    // The walk names entries from the root through start.rel; the pattern sees them relative to `path`.
+    const relToBase = globBasePrefix + entry.rel.slice(startRelPrefix.length);
+    const hit = glob.matches(relToBase);
+    // A walk of a big folder runs in microtasks; let heartbeats and other calls in now and then.
+    if (glob.shouldYield()) await new Promise((resolve) => setImmediate(resolve));
+    if (!hit) continue;
     if (matches.length >= MAX_GLOB_MATCHES) {
       truncated = true;
       break;
@@ -138,7 +130,7 @@ async function globTool(args: ToolArgs<'glob'>, guard: PathGuard, signal: AbortS
 async function statTool(args: ToolArgs<'stat'>, guard: PathGuard): Promise<ToolResult<'stat'>> {
   const target = await guard.resolve(args.path);
   if (!target.exists) throw new TetherError('not_found', `No such file or folder: ${target.rel}`);
-  const st = await lstat(target.entry);
+  const st = await lstatFound(target.entry, target.rel);
   return {
     path: target.rel,
     type: typeOfStats(st),

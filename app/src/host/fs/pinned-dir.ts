@@ -65,6 +65,67 @@ export async function inPinnedDir<T>(guard: PathGuard, realDir: string, fn: (dir
   }
 }
 
+/** A folder open by descriptor and checked to be inside the root (see openPinnedDir). */
+export interface PinnedDir {
+  /** A path naming the very folder opened (`/proc/self/fd/N` on Linux, else the checked path). */
+  readonly path: string;
+  /** The same folder as another process sees it (`/proc/<pid>/fd/N`), e.g. for a child's cwd. */
+  readonly pathForChild: string;
+  close(): Promise<void>;
+}
+
+/**
+ * Opens the folder `dirAbs` (O_DIRECTORY|O_NOFOLLOW: a final link swapped in fails) and checks
+ * that the folder opened is inside `root`, else `path_outside_workspace`. The walks of list_dir,
+ * glob and search list folders through this, so a folder swapped for a link out between the
+ * guard's check (or the parent's listing) and the listing is never listed.
+ */
+export async function openPinnedDir(root: string, caseInsensitive: boolean, dirAbs: string): Promise<PinnedDir> {
+  if (FD_DIR === null) return { path: dirAbs, pathForChild: dirAbs, close: async () => undefined };
+  let handle: FileHandle;
+  try {
+    handle = await open(dirAbs, OPEN_DIR_FLAGS | (constants.O_NOFOLLOW ?? 0));
+  } catch (err) {
+    // Gone, or no longer a folder (a link swapped in fails O_NOFOLLOW with ELOOP) since checked.
+    const code = errnoCode(err);
+    if (code === 'ENOENT') throw new TetherError('not_found', 'The folder is gone.', undefined, { cause: err });
+    if (code === 'ENOTDIR' || code === 'ELOOP') {
+      throw new TetherError('not_a_directory', 'The folder was replaced by something else.', undefined, { cause: err });
+    }
+    throw err;
+  }
+  try {
+    const now = await openedPath(handle);
+    if (now === undefined) return { path: dirAbs, pathForChild: dirAbs, close: () => handle.close() };
+    if (relativeInside(now, root, caseInsensitive) === undefined) throw outsideError('symlink_escape');
+  } catch (err) {
+    await handle.close();
+    throw err;
+  }
+  return {
+    path: `${FD_DIR}/${handle.fd}`,
+    pathForChild: `/proc/${process.pid}/fd/${handle.fd}`,
+    close: () => handle.close(),
+  };
+}
+
+/**
+ * True when the file open as `fd` is inside `root` (or where that cannot be asked): the JS
+ * search engine opens files by path, and a folder on that path may have been swapped for a
+ * link out since the walk listed it.
+ */
+export async function fdOpenedInside(root: string, caseInsensitive: boolean, fd: number): Promise<boolean> {
+  if (FD_DIR === null) return true;
+  let now: string;
+  try {
+    now = await readlink(`${FD_DIR}/${fd}`);
+  } catch (err) {
+    if (errnoCode(err) === 'ENOENT') return true; // no /proc mounted
+    throw err;
+  }
+  return relativeInside(now, root, caseInsensitive) !== undefined;
+}
+
 /**
  * Creates the folder `rel` (workspace-relative) and its missing parents one at a time, each in
  * its parent pinned by `inPinnedDir`, so no folder is ever created outside the root (a recursive

@@ -1,5 +1,6 @@
 import { close, constants, open, read } from 'node:fs';
 import { TetherError } from '@tether/shared';
+import { fdOpenedInside } from '../fs/pinned-dir.js';
 import { FileScanner } from './file-scanner.js';
 import { MatchCollector } from './match-collector.js';
 import {
@@ -59,7 +60,8 @@ function walkFiles(query: SearchQuery): AsyncIterable<WalkEntry> {
     respectGitignore: true,
     maxDepth: Number.POSITIVE_INFINITY,
     signal: query.signal,
-    ...(override ? { override } : {}),
+    caseInsensitive: query.caseInsensitive === true,
+    ...(override ? { override, shouldYield: override.shouldYield } : {}),
   });
 }
 
@@ -134,6 +136,8 @@ async function searchFile(
     return collector; // vanished or unreadable: skipped, like ripgrep
   }
   try {
+    // A folder on the path swapped for a link out since the walk listed it: skipped, unread.
+    if (!(await fdOpenedInside(query.rootAbs, query.caseInsensitive === true, fd))) return collector;
     const n = await readFd(fd, slot);
     if (n < slot.length) {
       scanner.feed(slot.subarray(0, n), true); // the whole file: a short read of a regular file is its end

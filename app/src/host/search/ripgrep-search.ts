@@ -1,10 +1,11 @@
 import { spawn } from 'node:child_process';
 import { constants } from 'node:fs';
-import { mkdtemp, open, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, open, rm, symlink, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { StringDecoder } from 'node:string_decoder';
 import { TetherError } from '@tether/shared';
+import { openPinnedDir } from '../fs/pinned-dir.js';
 import { GitignoreChain } from './gitignore-chain.js';
 import { MatchCollector } from './match-collector.js';
 import { checkPattern, codePoints, type SearchOutcome, type SearchQuery } from './search-query.js';
@@ -22,7 +23,7 @@ function decode(d: RgData | undefined): string {
 }
 
 /** The ripgrep arguments for a query (an array: never a shell; `--` before the pattern). */
-export function ripgrepArgs(query: SearchQuery, ignoreFile: string | undefined): string[] {
+export function ripgrepArgs(query: SearchQuery, ignoreFile: string | undefined, target = query.startRel): string[] {
   const args = [
     '--json',
     '--no-config', // a person's RIPGREP_CONFIG_PATH must not change what agents see
@@ -39,7 +40,7 @@ export function ripgrepArgs(query: SearchQuery, ignoreFile: string | undefined):
   if (query.contextLines > 0) args.push(`--context=${query.contextLines}`);
   if (query.glob !== undefined) args.push('--glob', query.glob);
   if (ignoreFile !== undefined) args.push('--ignore-file', ignoreFile);
-  args.push('--', query.pattern, query.startRel);
+  args.push('--', query.pattern, target);
   return args;
 }
 
@@ -67,15 +68,47 @@ export async function searchRipgrep(query: SearchQuery, rgPath = 'rg'): Promise<
       await writeFile(ignoreFile, `${rules.join('\n')}\n`, { mode: 0o600 });
     }
   }
+  // ripgrep follows the folder named on its command line, so it is never named by a path that
+  // a swap could redirect: the folder searched (or holding the file searched) is pinned and
+  // checked inside the root, and ripgrep reaches it through the pin (pinnedStart).
+  const dirRel = query.startIsFile ? path.posix.dirname(query.startRel) : query.startRel;
+  const dirAbs = query.startIsFile ? path.dirname(query.startAbs) : query.startAbs;
+  const pinned = await openPinnedDir(query.rootAbs, query.caseInsensitive === true, dirAbs);
   try {
-    return await runRipgrep(query, ripgrepArgs(query, ignoreFile), rgPath);
+    let cwd = pinned.pathForChild;
+    let target = query.startIsFile ? path.posix.basename(query.startRel) : '.';
+    if (dirRel !== '.' && pinned.pathForChild !== dirAbs) {
+      // Below the root: ripgrep must still see root-relative paths (its globs and --ignore-file
+      // rules are anchored at its working folder), so it runs in a private folder where
+      // `dirRel` is a link to the pinned folder, and is given `startRel` as before.
+      tmpDir ??= await mkdtemp(path.join(os.tmpdir(), 'tether-rg-'));
+      const view = path.join(tmpDir, 'view');
+      await mkdir(path.join(view, path.posix.dirname(dirRel)), { recursive: true });
+      await symlink(pinned.pathForChild, path.join(view, dirRel));
+      cwd = view;
+      target = query.startRel;
+    } else if (pinned.pathForChild === dirAbs) {
+      cwd = query.rootAbs; // no /proc here: the checked path as before
+      target = query.startRel;
+    }
+    return await runRipgrep(query, ripgrepArgs(query, ignoreFile, target), rgPath, cwd);
   } finally {
+    await pinned.close();
     if (tmpDir) await rm(tmpDir, { recursive: true, force: true });
   }
 }
 
 async function startsBinary(abs: string): Promise<boolean> {
-  const handle = await open(abs, constants.O_RDONLY | (constants.O_NOFOLLOW ?? 0) | (constants.O_NONBLOCK ?? 0));
+  let handle;
+  try {
+    handle = await open(abs, constants.O_RDONLY | (constants.O_NOFOLLOW ?? 0) | (constants.O_NONBLOCK ?? 0));
+  } catch (err) {
+    // Gone or swapped for a link since the guard checked it: nothing to search.
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT') throw new TetherError('not_found', 'The file is gone.', undefined, { cause: err });
+    if (code === 'ELOOP') throw new TetherError('not_a_file', 'The file was replaced by a link.', undefined, { cause: err });
+    throw err;
+  }
   try {
     const buf = Buffer.alloc(64 * 1024);
     const { bytesRead } = await handle.read(buf, 0, buf.length, 0);
@@ -85,12 +118,12 @@ async function startsBinary(abs: string): Promise<boolean> {
   }
 }
 
-function runRipgrep(query: SearchQuery, args: string[], rgPath: string): Promise<SearchOutcome> {
+function runRipgrep(query: SearchQuery, args: string[], rgPath: string, cwd: string): Promise<SearchOutcome> {
   return new Promise((resolve, reject) => {
     const env = { ...process.env };
     delete env.RIPGREP_CONFIG_PATH;
     const child = spawn(rgPath, args, {
-      cwd: query.rootAbs,
+      cwd,
       stdio: ['ignore', 'pipe', 'pipe'],
       env,
       windowsHide: true,

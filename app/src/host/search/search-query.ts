@@ -1,5 +1,5 @@
 import { MAX_SEARCH_LINE_CHARS, TetherError, type ToolResult } from '@tether/shared';
-import picomatch from 'picomatch';
+import { compileGlob } from '../fs/glob-matcher.js';
 
 /** One match as returned by the `search` tool. */
 export type SearchMatch = ToolResult<'search'>['matches'][number];
@@ -14,6 +14,8 @@ export interface SearchQuery {
   glob?: string;
   /** The workspace root (real path); ripgrep runs here and paths are relative to it. */
   rootAbs: string;
+  /** The root's file system folds case (PathGuard.caseInsensitive): for the inside checks. */
+  caseInsensitive?: boolean;
   /** Where to search: a real folder or regular file inside the root. */
   startAbs: string;
   /** `startAbs` relative to the root, posix ('.' for the root). */
@@ -88,9 +90,7 @@ export function checkPattern(pattern: string): void {
  * glob, files that do not match are excluded (folders are still entered); a `!glob` excludes
  * what it matches.
  */
-export function makeGlobOverride(
-  glob: string | undefined,
-): ((rel: string, isDir: boolean) => 'include' | 'exclude' | undefined) | undefined {
+export function makeGlobOverride(glob: string | undefined): GlobOverride | undefined {
   if (glob === undefined) return undefined;
   const negative = glob.startsWith('!');
   let body = negative ? glob.slice(1) : glob;
@@ -98,11 +98,19 @@ export function makeGlobOverride(
   if (dirOnly) body = body.slice(0, -1);
   const anchored = body.includes('/');
   if (body.startsWith('/')) body = body.slice(1);
-  const isMatch = picomatch(body, { dot: true, basename: !anchored });
-  return (rel, isDir) => {
-    const hit = (!dirOnly || isDir) && isMatch(rel);
+  // glob-matcher.ts, not a regex: a pattern built to backtrack must not stall the host's loop.
+  const matcher = compileGlob(body, { field: 'glob', basename: !anchored });
+  const override = (rel: string, isDir: boolean): 'include' | 'exclude' | undefined => {
+    const hit = (!dirOnly || isDir) && matcher.matches(rel);
     if (negative) return hit ? 'exclude' : undefined;
     if (hit) return 'include';
     return isDir ? undefined : 'exclude';
   };
+  return Object.assign(override, { shouldYield: () => matcher.shouldYield() });
 }
+
+/** The `glob` argument compiled for the walker (see makeGlobOverride). */
+export type GlobOverride = ((rel: string, isDir: boolean) => 'include' | 'exclude' | undefined) & {
+  /** See GlobMatcher.shouldYield. */
+  shouldYield(): boolean;
+};

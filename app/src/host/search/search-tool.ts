@@ -1,6 +1,6 @@
 import { spawn } from 'node:child_process';
-import { lstat } from 'node:fs/promises';
 import { TetherError, type ToolArgs, type ToolResult } from '@tether/shared';
+import { lstatFound } from '../fs/lstat-found.js';
 import type { PathGuard } from '../fs/path-guard.js';
 import { searchJs } from './js-search.js';
 import { searchRipgrep } from './ripgrep-search.js';
@@ -29,7 +29,7 @@ export async function searchTool(
 ): Promise<ToolResult<'search'>> {
   const start = await guard.resolve(args.path ?? '.');
   if (!start.exists) throw new TetherError('not_found', `No such file or folder: ${start.rel}`);
-  const st = await lstat(start.abs);
+  const st = await lstatFound(start.abs, start.rel);
   if (!st.isDirectory() && !st.isFile())
     throw new TetherError('not_a_file', `Not a regular file or folder: ${start.rel}`);
   const query = {
@@ -40,6 +40,7 @@ export async function searchTool(
     maxResults: args.maxResults,
     ...(args.glob !== undefined ? { glob: args.glob } : {}),
     rootAbs: guard.root,
+    caseInsensitive: guard.caseInsensitive,
     startAbs: start.abs,
     // ripgrep runs in the root and is given this path: the real one, so no symlink is on it.
     startRel: guard.relative(start.abs),

@@ -124,6 +124,8 @@ export async function searchOnWorkers(
     regex: query.regex,
     caseSensitive: query.caseSensitive,
     contextLines: query.contextLines,
+    rootAbs: query.rootAbs,
+    caseInsensitive: query.caseInsensitive === true,
   };
   const replies = new Map<number, SearchWorkerReply>();
   let failure: Error | undefined;

@@ -7,8 +7,9 @@
  * several times cheaper than three thread-pool round trips, which is what lets the JS engine
  * keep up with ripgrep on large trees.
  */
-import { closeSync, constants, openSync, readSync } from 'node:fs';
+import { closeSync, constants, openSync, readlinkSync, readSync } from 'node:fs';
 import { parentPort } from 'node:worker_threads';
+import { relativeInside } from '../fs/path-forms.js';
 import { FileScanner } from './file-scanner.js';
 import { MatchCollector } from './match-collector.js';
 import { compileMatchers, type Matchers, type SearchMatch } from './search-query.js';
@@ -19,6 +20,9 @@ export interface SearchWorkerInit {
   regex: boolean;
   caseSensitive: boolean;
   contextLines: number;
+  /** The workspace root (real path) and whether it folds case: every file opened is checked to be inside. */
+  rootAbs: string;
+  caseInsensitive: boolean;
 }
 export interface SearchWorkerBatch {
   id: number;
@@ -35,6 +39,25 @@ export interface SearchWorkerReply {
 const OPEN_FLAGS = constants.O_RDONLY | (constants.O_NOFOLLOW ?? 0) | (constants.O_NONBLOCK ?? 0);
 const FIRST_READ_BYTES = 64 * 1024;
 const CHUNK_BYTES = 1024 * 1024;
+
+/** Where the kernel names an open descriptor's file (Linux); elsewhere the walk's check is all there is. */
+const FD_DIR = process.platform === 'linux' ? '/proc/self/fd' : null;
+
+/**
+ * True when the file open as `fd` is inside the root: files are opened by path, and a folder on
+ * that path may have been swapped for a link out since the walk listed it (pinned-dir.ts's
+ * fdOpenedInside, synchronous here like every call of this thread).
+ */
+function openedInside(fd: number, init: SearchWorkerInit): boolean {
+  if (FD_DIR === null) return true;
+  let now: string;
+  try {
+    now = readlinkSync(`${FD_DIR}/${fd}`);
+  } catch {
+    return true; // no /proc mounted
+  }
+  return relativeInside(now, init.rootAbs, init.caseInsensitive) !== undefined;
+}
 
 const first = Buffer.allocUnsafe(FIRST_READ_BYTES);
 let chunk: Buffer | undefined;
@@ -57,6 +80,7 @@ function searchFile(abs: string, rel: string, budget: number, init: SearchWorker
     return []; // vanished or unreadable: skipped, like ripgrep
   }
   try {
+    if (!openedInside(fd, init)) return []; // swapped for a link out since the walk: skipped, unread
     const n = readSync(fd, first, 0, first.length, null);
     if (n < first.length) {
       scanner.feed(first.subarray(0, n), true); // the whole file: a short read of a regular file is its end

@@ -1,7 +1,8 @@
-import type { Dirent } from 'node:fs';
-import { readdir } from 'node:fs/promises';
+import type { Dirent, Stats } from 'node:fs';
+import { lstat, readdir } from 'node:fs/promises';
 import path from 'node:path';
 import { TetherError } from '@tether/shared';
+import { openPinnedDir } from '../fs/pinned-dir.js';
 import { GitignoreChain } from './gitignore-chain.js';
 
 /** One entry met by `walk`. Symlinks are reported as such and never followed. */
@@ -12,6 +13,8 @@ export interface WalkEntry {
   type: 'file' | 'dir' | 'symlink' | 'other';
   /** 1 for the start folder's children. */
   depth: number;
+  /** With `withStats`: the entry's lstat, taken through the folder's pinned descriptor. */
+  stats?: Stats;
 }
 
 /** How `walk` filters. */
@@ -27,6 +30,12 @@ export interface WalkOptions {
    * entry whatever those say, `exclude` drops it, undefined leaves it to them.
    */
   override?: (rel: string, isDir: boolean) => 'include' | 'exclude' | undefined;
+  /** Asked after each override: true when the walk should let the event loop run (costly globs). */
+  shouldYield?: () => boolean;
+  /** The root's file system folds case (PathGuard.caseInsensitive): for the inside check. */
+  caseInsensitive?: boolean;
+  /** lstat every entry while its folder is pinned (list_dir's size and mtime). */
+  withStats?: boolean;
 }
 
 /**
@@ -67,16 +76,48 @@ export function compareNames(a: string, b: string): number {
   return a.length - b.length;
 }
 
-async function readSorted(dirAbs: string): Promise<Dirent[]> {
-  let entries: Dirent[];
+/** A folder's entries in byte-wise order, with their lstat when asked. */
+interface Listing {
+  entries: Dirent[];
+  stats?: Map<string, Stats>;
+}
+
+/** lstat calls made at once for one folder's entries (withStats). */
+const STAT_CONCURRENCY = 32;
+
+/**
+ * Lists a folder through a descriptor checked to be inside the root (pinned-dir.ts): a folder
+ * swapped for a link out after its parent was listed is not listed. The start folder outside
+ * is `path_outside_workspace`; a folder below it that is, or that vanished, lists nothing.
+ */
+async function readSorted(dirAbs: string, rootAbs: string, options: WalkOptions, isStart: boolean): Promise<Listing> {
+  let pinned;
+  try {
+    pinned = await openPinnedDir(rootAbs, options.caseInsensitive === true, dirAbs);
+  } catch (err) {
+    if (isStart && err instanceof TetherError) throw err;
+    return { entries: [] }; // unreadable, vanished or swapped mid-walk: nothing to list, like ripgrep
+  }
   try {
     // One thread-pool trip per folder (opendir's iterator costs a promise per entry).
-    entries = await readdir(dirAbs, { withFileTypes: true });
+    const entries = await readdir(pinned.path, { withFileTypes: true });
+    entries.sort((a, b) => compareNames(a.name, b.name));
+    if (!options.withStats) return { entries };
+    const stats = new Map<string, Stats>();
+    for (let i = 0; i < entries.length; i += STAT_CONCURRENCY) {
+      await Promise.all(
+        entries.slice(i, i + STAT_CONCURRENCY).map(async (d) => {
+          const st = await lstat(path.join(pinned.path, d.name)).catch(() => undefined);
+          if (st) stats.set(d.name, st);
+        }),
+      );
+    }
+    return { entries, stats };
   } catch {
-    return []; // unreadable or vanished mid-walk: nothing to list, like ripgrep
+    return { entries: [] };
+  } finally {
+    await pinned.close();
   }
-  entries.sort((a, b) => compareNames(a.name, b.name));
-  return entries;
 }
 
 /** Folders whose listing is fetched ahead of the depth-first walk reaching them (overlaps I/O with work). */
@@ -95,27 +136,30 @@ export async function* walk(
   limit: WalkLimit = new WalkLimit(),
 ): AsyncGenerator<WalkEntry> {
   const chain = options.respectGitignore ? await GitignoreChain.forFolder(rootAbs, startRel) : GitignoreChain.empty();
-  yield* walkDir(startAbs, startRel === '.' ? '' : startRel, 1, chain, options, limit, readSorted(startAbs), false);
+  const listing = readSorted(startAbs, rootAbs, options, true);
+  yield* walkDir(rootAbs, startAbs, startRel === '.' ? '' : startRel, 1, chain, options, limit, listing, false);
 }
 
 interface Kept {
   abs: string;
   rel: string;
   type: WalkEntry['type'];
+  stats?: Stats;
 }
 
 async function* walkDir(
+  rootAbs: string,
   dirAbs: string,
   dirRel: string,
   depth: number,
   parentChain: GitignoreChain,
   options: WalkOptions,
   limit: WalkLimit,
-  listing: Promise<Dirent[]>,
+  listing: Promise<Listing>,
   readOwnGitignore: boolean,
 ): AsyncGenerator<WalkEntry> {
   if (options.signal?.aborted) throw new TetherError('cancelled');
-  const entries = await listing;
+  const { entries, stats } = await listing;
   // Only a folder that lists a .gitignore costs a read for it.
   const chain =
     readOwnGitignore && options.respectGitignore && entries.some((d) => d.name === '.gitignore')
@@ -133,31 +177,33 @@ async function* walkDir(
     const type = typeOf(d);
     const rel = dirRel === '' ? name : `${dirRel}/${name}`;
     const decided = options.override?.(rel, type === 'dir');
+    if (options.shouldYield?.()) await new Promise((resolve) => setImmediate(resolve));
     if (decided === 'exclude') continue;
     if (decided === undefined) {
       if (!options.includeHidden && name.startsWith('.')) continue;
       if (options.respectGitignore && chain.ignores(rel, type === 'dir')) continue;
     }
-    kept.push({ abs: path.join(dirAbs, name), rel, type });
+    const st = stats?.get(name);
+    kept.push({ abs: path.join(dirAbs, name), rel, type, ...(st ? { stats: st } : {}) });
   }
   const descend = depth < options.maxDepth;
   const subdirs = descend ? kept.filter((k) => k.type === 'dir') : [];
-  const listings = new Map<string, Promise<Dirent[]>>();
+  const listings = new Map<string, Promise<Listing>>();
   let next = 0;
   const prefetch = (): void => {
     while (next < subdirs.length && listings.size < PREFETCH_DIRS) {
       const dir = subdirs[next++] as Kept;
-      listings.set(dir.abs, readSorted(dir.abs));
+      listings.set(dir.abs, readSorted(dir.abs, rootAbs, options, false));
     }
   };
   prefetch();
   for (const k of kept) {
-    yield { abs: k.abs, rel: k.rel, type: k.type, depth };
+    yield { abs: k.abs, rel: k.rel, type: k.type, depth, ...(k.stats ? { stats: k.stats } : {}) };
     if (k.type === 'dir' && descend) {
-      const own = listings.get(k.abs) ?? readSorted(k.abs);
+      const own = listings.get(k.abs) ?? readSorted(k.abs, rootAbs, options, false);
       listings.delete(k.abs);
       prefetch();
-      yield* walkDir(k.abs, k.rel, depth + 1, chain, options, limit, own, true);
+      yield* walkDir(rootAbs, k.abs, k.rel, depth + 1, chain, options, limit, own, true);
       if (limit.hit) return;
     }
   }
