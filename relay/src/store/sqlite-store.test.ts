@@ -73,6 +73,40 @@ describe('SqliteStore', () => {
     });
   });
 
+  describe('insertCall and finishCall', () => {
+    it('queues rows and outcomes in order until a flush, a read or close, and a repeated id keeps its newest attempt', async () => {
+      const call = (id: string, startedAt: string) => ({ id, orgId: 'o', runtimeId: 'r', tool: 'stat' as const, caller: 'c', tokenId: 't', startedAt, finishedAt: null, outcome: null, durationMs: null });
+      const batching = new SqliteStore(dir, () => undefined, 600_000);
+      const reader = new Database(join(dir, DATABASE_FILE), { readonly: true });
+      try {
+        const rows = () => reader.prepare('SELECT id, outcome, started_at AS startedAt FROM calls ORDER BY id').all();
+        await batching.insertCall(call('call_a', '2026-01-01T00:00:00.000Z'));
+        await batching.finishCall('call_a', 'ok', '2026-01-01T00:00:01.000Z', 1000);
+        await batching.insertCall(call('call_b', '2026-01-01T00:00:00.000Z'));
+        expect(rows()).toEqual([]);
+        batching.flushCalls();
+        expect(rows()).toEqual([
+          { id: 'call_a', outcome: 'ok', startedAt: '2026-01-01T00:00:00.000Z' },
+          { id: 'call_b', outcome: null, startedAt: '2026-01-01T00:00:00.000Z' },
+        ]);
+        // A result for a written row, then a second attempt of call_a (idempotency key): the newest row wins.
+        await batching.finishCall('call_b', 'cancelled', '2026-01-01T00:00:02.000Z', 2000);
+        await batching.insertCall(call('call_a', '2026-01-01T00:01:00.000Z'));
+        expect((await batching.getCall('call_b'))?.outcome).toBe('cancelled');
+        await batching.finishCall('call_a', 'timeout', '2026-01-01T00:01:05.000Z', 5000);
+        expect(rows()).toEqual([
+          { id: 'call_a', outcome: null, startedAt: '2026-01-01T00:01:00.000Z' },
+          { id: 'call_b', outcome: 'cancelled', startedAt: '2026-01-01T00:00:00.000Z' },
+        ]);
+        batching.close();
+        expect(rows()[0]).toEqual({ id: 'call_a', outcome: 'timeout', startedAt: '2026-01-01T00:01:00.000Z' });
+      } finally {
+        reader.close();
+        batching.close();
+      }
+    });
+  });
+
   describe('pruneCalls', () => {
     it('keeps the call log bounded by count and by age, newest first', async () => {
       const now = Date.now();

@@ -114,6 +114,8 @@ export class SqliteStore implements Store {
   private readonly statements = new Map<string, Database.Statement>();
   /** Call log writes (rows and results, in order) waiting for the next batch: one transaction per `callLogFlushMs`. */
   private callWrites: Array<() => void> = [];
+  /** Rows queued in `callWrites` and not written yet, by call id: a result arriving first is folded into its row. */
+  private unwrittenCalls = new Map<string, CallRecord>();
   private flushTimer: NodeJS.Timeout | null = null;
 
   /**
@@ -162,6 +164,7 @@ export class SqliteStore implements Store {
     if (this.callWrites.length === 0 || !this.db.open) return;
     const writes = this.callWrites;
     this.callWrites = [];
+    this.unwrittenCalls = new Map();
     try {
       this.db.transaction(() => writes.forEach((write) => write()))();
     } catch (err) {
@@ -309,10 +312,18 @@ export class SqliteStore implements Store {
        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
     );
     // Batched: a cancel for a call whose row is not written yet is found in its node's memory (RelayCore.cancelCall).
-    this.queueCallWrite(() => insert.run(c.id, c.orgId, c.runtimeId, c.tool, c.caller, c.tokenId, c.startedAt, c.finishedAt, c.outcome, c.durationMs));
+    // A copy, completed by finishCall while queued, so a quick call costs one row write instead of two.
+    const row = { ...c };
+    this.unwrittenCalls.set(c.id, row);
+    this.queueCallWrite(() => insert.run(row.id, row.orgId, row.runtimeId, row.tool, row.caller, row.tokenId, row.startedAt, row.finishedAt, row.outcome, row.durationMs));
   }
 
   async finishCall(id: string, outcome: string, finishedAt: string, durationMs: number): Promise<void> {
+    const unwritten = this.unwrittenCalls.get(id);
+    if (unwritten && unwritten.outcome === null) {
+      Object.assign(unwritten, { outcome, finishedAt, durationMs });
+      return;
+    }
     const update = this.stmt('UPDATE calls SET outcome = ?, finished_at = ?, duration_ms = ? WHERE id = ?');
     this.queueCallWrite(() => update.run(outcome, finishedAt, durationMs, id));
   }
