@@ -169,6 +169,11 @@ describe('startRelay', () => {
       const badBody = await t.api(`/v1/runtimes/${runtimeId}/calls`, { method: 'POST', body: '{not json', headers: { 'content-type': 'application/json' } });
       expect(badBody.status).toBe(400);
       expect(badBody.body.error.code).toBe('invalid_request');
+      // Prototype-poisoning keys are refused, whether written plainly or with \u escapes.
+      for (const body of ['{"tool":"stat","args":{"path":"a","__proto__":{"x":1}}}', '{"tool":"stat","args":{"path":"a"},"\\u005f_proto__":{"x":1}}', '{"tool":"stat","args":{"path":"a","constructor":{"prototype":{}}}}']) {
+        const poisoned = await t.api(`/v1/runtimes/${runtimeId}/calls`, { method: 'POST', body, headers: { 'content-type': 'application/json' } });
+        expect([poisoned.status, poisoned.body.error.code]).toEqual([400, 'invalid_request']);
+      }
       expect(desktop.frames.filter((f) => f.type === 'call')).toHaveLength(0);
     });
 

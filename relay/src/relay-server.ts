@@ -57,6 +57,15 @@ function refusePoison(key: string, value: unknown): unknown {
   return value;
 }
 
+/**
+ * Whether a body might hold a poisoning key: only then is it parsed with the (much slower)
+ * reviver, as Fastify's secure-json-parse does. A key can spell `__proto__` or `constructor`
+ * only literally or with `\u` escapes (JSON has no other escapes for letters).
+ */
+function mayHoldPoison(text: string): boolean {
+  return text.includes('__proto__') || text.includes('constructor') || text.includes('\\u');
+}
+
 async function pem(value: string): Promise<string> {
   return value.includes('-----BEGIN') ? value : readFile(value, 'utf8');
 }
@@ -105,7 +114,7 @@ export async function startRelay(options: RelayOptions): Promise<RelayHandle> {
     const text = typeof body === 'string' ? body : body.toString('utf8');
     if (text.trim() === '') return done(null, undefined);
     try {
-      done(null, JSON.parse(text, refusePoison));
+      done(null, mayHoldPoison(text) ? JSON.parse(text, refusePoison) : JSON.parse(text));
     } catch {
       done(Object.assign(new Error('the body is not valid JSON'), { statusCode: 400, code: 'FST_ERR_CTP_INVALID_JSON' }), undefined);
     }
