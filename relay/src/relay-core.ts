@@ -212,8 +212,9 @@ export class RelayCore implements RelayServices {
     const durationMs = Date.now() - pending.startedAt;
     const outcome = result.ok ? 'ok' : result.error.code;
     this.metrics.callFinished(pending.call.tool, outcome, durationMs / 1000);
-    // Never the arguments or the result: they are the person's files.
-    this.logger?.info({ callId: pending.call.id, runtimeId: pending.call.runtimeId, tool: pending.call.tool, caller: pending.call.caller, outcome, durationMs }, 'call finished');
+    // Never the arguments or the result: they are the person's files. Debug, not info: the call log
+    // and the metrics record every call already, and a line per call was work on the hot path.
+    this.logger?.debug({ callId: pending.call.id, runtimeId: pending.call.runtimeId, tool: pending.call.tool, caller: pending.call.caller, outcome, durationMs }, 'call finished');
     pending.resolve(result);
     this.store.finishCall(pending.call.id, outcome, new Date().toISOString(), durationMs).catch(() => undefined);
   }
