@@ -7,3 +7,4 @@ export * from './frames.js';
 export * from './api.js';
 export * from './desktop-api.js';
 export * from './text.js';
+export * from './desktop-client.js';

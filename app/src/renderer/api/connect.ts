@@ -1,5 +1,4 @@
-import type { DesktopApi } from '@tether/shared';
-import { ChannelClient } from './channel-client.js';
+import { DesktopClient, type DesktopApi } from '@tether/shared';
 import { electronBridge } from './desktop-bridge.js';
 import { WsTransport, type LinkState } from './ws-transport.js';
 
@@ -37,7 +36,7 @@ export function connect(): Connection {
     throw new MissingSecretError('Open the address that tether-desktop printed: it carries a secret after #secret=.');
   const listeners = new Set<(s: LinkState) => void>();
   // The client's send closes over the transport, which is created right after it.
-  const client: ChannelClient = new ChannelClient((msg) => transport.send(JSON.stringify(msg)));
+  const client: DesktopClient = new DesktopClient((msg) => transport.send(JSON.stringify(msg)));
   const transport = new WsTransport(secret, client, (s) => listeners.forEach((l) => l(s)));
   transport.connect();
   return {

@@ -1,4 +1,4 @@
-import type { ChannelClient } from './channel-client.js';
+import type { DesktopClient } from '@tether/shared';
 
 /** The subprotocols of the headless UI server (app/src/host/ui-server/ui-server.ts). */
 const UI_PROTOCOL = 'tether.v1';
@@ -22,7 +22,7 @@ export class WsTransport {
 
   constructor(
     private readonly secret: string,
-    private readonly client: ChannelClient,
+    private readonly client: DesktopClient,
     private readonly onState: (s: LinkState) => void,
   ) {}
 

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { TetherError, type ChannelMessage, type DesktopState } from '@tether/shared';
-import { ChannelClient } from './channel-client.js';
+import { TetherError, type ChannelMessage, type DesktopState } from './index.js';
+import { DesktopClient as ChannelClient } from './desktop-client.js';
 
 const STATE: DesktopState = {
   connection: { state: 'connected', relayUrl: 'http://127.0.0.1:8787', enabled: true },
