@@ -96,5 +96,14 @@ describe('ChannelClient', () => {
       });
       expect(got).toEqual([{ confirmationId: 'c1', outcome: 'denied' }]);
     });
+
+    it('drops events named after Object.prototype members without throwing', () => {
+      const { client } = setup();
+      expect(() => {
+        client.receive({ kind: 'event', event: 'constructor', payload: {} });
+        client.receive({ kind: 'event', event: '__proto__', payload: {} });
+        client.receive({ kind: 'event', event: 'hasOwnProperty', payload: {} });
+      }).not.toThrow();
+    });
   });
 });
