@@ -8,6 +8,7 @@
  * keep up with ripgrep on large trees.
  */
 import { closeSync, constants, openSync, readlinkSync, readSync } from 'node:fs';
+import path from 'node:path';
 import { parentPort } from 'node:worker_threads';
 import { relativeInside } from '../fs/path-forms.js';
 import { FileScanner } from './file-scanner.js';
@@ -43,20 +44,39 @@ const CHUNK_BYTES = 1024 * 1024;
 /** Where the kernel names an open descriptor's file (Linux); elsewhere the walk's check is all there is. */
 const FD_DIR = process.platform === 'linux' ? '/proc/self/fd' : null;
 
+const OPEN_DIR_FLAGS = constants.O_RDONLY | (constants.O_DIRECTORY ?? 0) | (constants.O_NOFOLLOW ?? 0);
+
 /**
- * True when the file open as `fd` is inside the root: files are opened by path, and a folder on
- * that path may have been swapped for a link out since the walk listed it (pinned-dir.ts's
- * fdOpenedInside, synchronous here like every call of this thread).
+ * The folder the files being searched are in, open and checked to be inside the root (as
+ * pinned-dir.ts's openPinnedDir, synchronously like every call of this thread). Files are
+ * opened through it (`/proc/self/fd/N/name`, O_NOFOLLOW), so a folder on their path swapped
+ * for a link out since the walk listed it is never read: one open and one readlink per folder
+ * instead of a readlink per file. `path` undefined: the folder is gone or outside, skip its files.
  */
-function openedInside(fd: number, init: SearchWorkerInit): boolean {
-  if (FD_DIR === null) return true;
-  let now: string;
-  try {
-    now = readlinkSync(`${FD_DIR}/${fd}`);
-  } catch {
-    return true; // no /proc mounted
+let pinned: { dir: string; fd: number | undefined; path: string | undefined } | undefined;
+
+function unpin(): void {
+  if (pinned?.fd !== undefined) closeSync(pinned.fd);
+  pinned = undefined;
+}
+
+/** The path to open `abs` by, or undefined when its folder is not (or no longer) inside the root. */
+function pinnedPath(abs: string, init: SearchWorkerInit): string | undefined {
+  if (FD_DIR === null) return abs;
+  const dir = path.dirname(abs);
+  if (pinned?.dir !== dir) {
+    unpin();
+    let fd: number | undefined;
+    let ok = false;
+    try {
+      fd = openSync(dir, OPEN_DIR_FLAGS);
+      ok = relativeInside(readlinkSync(`${FD_DIR}/${fd}`), init.rootAbs, init.caseInsensitive) !== undefined;
+    } catch {
+      ok = false; // gone, replaced, or no /proc: skipped like a vanished file
+    }
+    pinned = { dir, fd, path: ok ? `${FD_DIR}/${fd}` : undefined };
   }
-  return relativeInside(now, init.rootAbs, init.caseInsensitive) !== undefined;
+  return pinned.path === undefined ? undefined : `${pinned.path}/${path.basename(abs)}`;
 }
 
 const first = Buffer.allocUnsafe(FIRST_READ_BYTES);
@@ -73,14 +93,15 @@ function matchersFor(init: SearchWorkerInit): Matchers {
 function searchFile(abs: string, rel: string, budget: number, init: SearchWorkerInit): SearchMatch[] {
   const collector = new MatchCollector(rel, init.contextLines, budget);
   const scanner = new FileScanner(collector, matchersFor(init), init.contextLines);
+  const at = pinnedPath(abs, init);
+  if (at === undefined) return []; // its folder was swapped for a link out since the walk: unread
   let fd: number;
   try {
-    fd = openSync(abs, OPEN_FLAGS);
+    fd = openSync(at, OPEN_FLAGS);
   } catch {
     return []; // vanished or unreadable: skipped, like ripgrep
   }
   try {
-    if (!openedInside(fd, init)) return []; // swapped for a link out since the walk: skipped, unread
     const n = readSync(fd, first, 0, first.length, null);
     if (n < first.length) {
       scanner.feed(first.subarray(0, n), true); // the whole file: a short read of a regular file is its end
@@ -101,9 +122,13 @@ function searchFile(abs: string, rel: string, budget: number, init: SearchWorker
 
 parentPort?.on('message', (batch: SearchWorkerBatch & { searchId: number; init: SearchWorkerInit }) => {
   const matches: SearchMatch[] = [];
-  for (const file of batch.files) {
-    if (matches.length >= batch.budget) break;
-    for (const m of searchFile(file.abs, file.rel, batch.budget - matches.length, batch.init)) matches.push(m);
+  try {
+    for (const file of batch.files) {
+      if (matches.length >= batch.budget) break;
+      for (const m of searchFile(file.abs, file.rel, batch.budget - matches.length, batch.init)) matches.push(m);
+    }
+  } finally {
+    unpin(); // no descriptor outlives a batch
   }
   parentPort?.postMessage({ searchId: batch.searchId, id: batch.id, matches } satisfies SearchWorkerReply & {
     searchId: number;

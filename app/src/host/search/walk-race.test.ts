@@ -29,6 +29,9 @@ function build(s: FsSandbox): void {
   mkdirSync(path.join(target, 'sub'), { recursive: true });
   writeFileSync(path.join(target, 'outside-only.txt'), `TOP ${SECRET}\n`);
   writeFileSync(path.join(target, 'sub', 'outside-only.txt'), `TOP ${SECRET}\n`);
+  // Same names as inside: a file opened by path after the walk listed its folder must not be these.
+  writeFileSync(path.join(target, 'victim.txt'), `TOP ${SECRET}\n`);
+  writeFileSync(path.join(target, 'sub', 'deep.txt'), `TOP ${SECRET}\n`);
   symlinkSync(target, path.join(s.root, 'race-sym'));
 }
 
