@@ -18,7 +18,7 @@ import type { Bus, BusMessage, NodeBroadcast, RoutedCall, RuntimeEvent } from '.
 import { CANCEL_ANSWER_TIMEOUT_MS } from './relay-limits.js';
 import type { RelayMetrics } from './relay-metrics.js';
 import { toRuntimeView, type RuntimeDirectory } from './runtime-directory.js';
-import type { CallOptions, Principal, RelayServices } from './services.js';
+import type { CallOptions, CancelSignal, Principal, RelayServices } from './services.js';
 import type { RuntimeRecord, Store } from './store/store.js';
 import { TokenCache } from './token-cache.js';
 import { generateToken, hashToken, newId, stableId } from './tokens.js';
@@ -186,7 +186,7 @@ export class RelayCore implements RelayServices {
     return { callId, done };
   }
 
-  private watchSignal(pending: PendingCall, signal: AbortSignal | undefined): void {
+  private watchSignal(pending: PendingCall, signal: CancelSignal | undefined): void {
     if (!signal) return;
     const onAbort = () => {
       if (--pending.waiters <= 0) void this.abort(pending.call.id, 'cancelled', 'the caller cancelled the call');

@@ -12,6 +12,7 @@ import {
 } from '@tether/shared';
 import type { RelayCore } from '../relay-core.js';
 import type { Principal } from '../services.js';
+import { ClientGone } from './client-gone.js';
 import { SseStream } from './sse-stream.js';
 
 interface IdParams {
@@ -88,22 +89,19 @@ export function registerPlatformRoutes(app: FastifyInstance, core: RelayCore, st
       return sendError(reply, invalidArgs(body.error, 'invalid_request'));
     }
     // The HTTP client going away cancels the call on the desktop.
-    const abort = new AbortController();
-    reply.raw.on('close', () => {
-      if (!reply.raw.writableFinished) abort.abort();
-    });
+    const gone = new ClientGone(reply.raw);
     const streaming = wantsEventStream(request);
     let stream: SseStream | null = null;
     const early: Array<[string, unknown]> = [];
     const emit = (event: string, data: unknown) => (stream ? stream.send(event, data, { droppable: event === 'output' }) : early.push([event, data]));
     const started = await core.startCall(principal, request.params.id, body.data, {
-      signal: abort.signal,
+      signal: gone,
       ...(streaming ? { onProgress: (p) => (p.status === 'output' ? emit('output', { chunk: p.chunk ?? '' }) : emit('status', { status: p.status })) } : {}),
     });
     if ('error' in started) return sendError(reply, started.error);
     if (!streaming) {
       const result = await started.done;
-      if (abort.signal.aborted) return reply;
+      if (gone.aborted) return reply;
       return result.ok ? { callId: started.callId, result: result.value } : sendError(reply, result.error);
     }
     stream = openStream(reply);
