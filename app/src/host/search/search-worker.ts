@@ -8,7 +8,6 @@
  * keep up with ripgrep on large trees.
  */
 import { closeSync, constants, openSync, readlinkSync, readSync } from 'node:fs';
-import path from 'node:path';
 import { parentPort } from 'node:worker_threads';
 import { relativeInside } from '../fs/path-forms.js';
 import { FileScanner } from './file-scanner.js';
@@ -44,39 +43,22 @@ const CHUNK_BYTES = 1024 * 1024;
 /** Where the kernel names an open descriptor's file (Linux); elsewhere the walk's check is all there is. */
 const FD_DIR = process.platform === 'linux' ? '/proc/self/fd' : null;
 
-const OPEN_DIR_FLAGS = constants.O_RDONLY | (constants.O_DIRECTORY ?? 0) | (constants.O_NOFOLLOW ?? 0);
-
 /**
- * The folder the files being searched are in, open and checked to be inside the root (as
- * pinned-dir.ts's openPinnedDir, synchronously like every call of this thread). Files are
- * opened through it (`/proc/self/fd/N/name`, O_NOFOLLOW), so a folder on their path swapped
- * for a link out since the walk listed it is never read: one open and one readlink per folder
- * instead of a readlink per file. `path` undefined: the folder is gone or outside, skip its files.
+ * True when the file open as `fd` is inside the root (pinned-dir.ts's fdOpenedInside,
+ * synchronous like every call of this thread). Files are opened by path, and a folder on that
+ * path may have been swapped for a link out since the walk listed it. Asked only of a file
+ * that gave matches, before they are kept: a file that gives none reveals nothing, and a
+ * readlink per file would cost the engine a third of its speed.
  */
-let pinned: { dir: string; fd: number | undefined; path: string | undefined } | undefined;
-
-function unpin(): void {
-  if (pinned?.fd !== undefined) closeSync(pinned.fd);
-  pinned = undefined;
-}
-
-/** The path to open `abs` by, or undefined when its folder is not (or no longer) inside the root. */
-function pinnedPath(abs: string, init: SearchWorkerInit): string | undefined {
-  if (FD_DIR === null) return abs;
-  const dir = path.dirname(abs);
-  if (pinned?.dir !== dir) {
-    unpin();
-    let fd: number | undefined;
-    let ok = false;
-    try {
-      fd = openSync(dir, OPEN_DIR_FLAGS);
-      ok = relativeInside(readlinkSync(`${FD_DIR}/${fd}`), init.rootAbs, init.caseInsensitive) !== undefined;
-    } catch {
-      ok = false; // gone, replaced, or no /proc: skipped like a vanished file
-    }
-    pinned = { dir, fd, path: ok ? `${FD_DIR}/${fd}` : undefined };
+function openedInside(fd: number, init: SearchWorkerInit): boolean {
+  if (FD_DIR === null) return true;
+  let now: string;
+  try {
+    now = readlinkSync(`${FD_DIR}/${fd}`);
+  } catch {
+    return true; // no /proc mounted
   }
-  return pinned.path === undefined ? undefined : `${pinned.path}/${path.basename(abs)}`;
+  return relativeInside(now, init.rootAbs, init.caseInsensitive) !== undefined;
 }
 
 const first = Buffer.allocUnsafe(FIRST_READ_BYTES);
@@ -93,11 +75,9 @@ function matchersFor(init: SearchWorkerInit): Matchers {
 function searchFile(abs: string, rel: string, budget: number, init: SearchWorkerInit): SearchMatch[] {
   const collector = new MatchCollector(rel, init.contextLines, budget);
   const scanner = new FileScanner(collector, matchersFor(init), init.contextLines);
-  const at = pinnedPath(abs, init);
-  if (at === undefined) return []; // its folder was swapped for a link out since the walk: unread
   let fd: number;
   try {
-    fd = openSync(at, OPEN_FLAGS);
+    fd = openSync(abs, OPEN_FLAGS);
   } catch {
     return []; // vanished or unreadable: skipped, like ripgrep
   }
@@ -114,6 +94,10 @@ function searchFile(abs: string, rel: string, budget: number, init: SearchWorker
     }
   } catch {
     // A read error (EAGAIN from a FIFO swapped in, EIO): what was found so far stands.
+  }
+  try {
+    // Swapped for a link out since the walk: what was read is not the workspace's, drop it.
+    if (collector.matches.length > 0 && !openedInside(fd, init)) return [];
   } finally {
     closeSync(fd);
   }
@@ -122,13 +106,9 @@ function searchFile(abs: string, rel: string, budget: number, init: SearchWorker
 
 parentPort?.on('message', (batch: SearchWorkerBatch & { searchId: number; init: SearchWorkerInit }) => {
   const matches: SearchMatch[] = [];
-  try {
-    for (const file of batch.files) {
-      if (matches.length >= batch.budget) break;
-      for (const m of searchFile(file.abs, file.rel, batch.budget - matches.length, batch.init)) matches.push(m);
-    }
-  } finally {
-    unpin(); // no descriptor outlives a batch
+  for (const file of batch.files) {
+    if (matches.length >= batch.budget) break;
+    for (const m of searchFile(file.abs, file.rel, batch.budget - matches.length, batch.init)) matches.push(m);
   }
   parentPort?.postMessage({ searchId: batch.searchId, id: batch.id, matches } satisfies SearchWorkerReply & {
     searchId: number;
