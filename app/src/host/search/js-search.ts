@@ -136,8 +136,6 @@ async function searchFile(
     return collector; // vanished or unreadable: skipped, like ripgrep
   }
   try {
-    // A folder on the path swapped for a link out since the walk listed it: skipped, unread.
-    if (!(await fdOpenedInside(query.rootAbs, query.caseInsensitive === true, fd))) return collector;
     const n = await readFd(fd, slot);
     if (n < slot.length) {
       scanner.feed(slot.subarray(0, n), true); // the whole file: a short read of a regular file is its end
@@ -150,6 +148,13 @@ async function searchFile(
     }
   } catch {
     // A read error (EAGAIN from a FIFO swapped in, EIO): what was found so far stands.
+  }
+  try {
+    // A folder on the path swapped for a link out since the walk listed it: what was read is
+    // not the workspace's. Asked only when there is something to report (as in search-worker.ts).
+    if (collector.matches.length > 0 && !(await fdOpenedInside(query.rootAbs, query.caseInsensitive === true, fd))) {
+      return new MatchCollector(entry.rel, query.contextLines, budget);
+    }
   } finally {
     await closeFd(fd);
   }

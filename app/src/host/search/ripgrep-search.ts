@@ -8,6 +8,7 @@ import { TetherError } from '@tether/shared';
 import { openPinnedDir } from '../fs/pinned-dir.js';
 import { GitignoreChain } from './gitignore-chain.js';
 import { MatchCollector } from './match-collector.js';
+import { keepVerifiedMatches } from './verify-matches.js';
 import { checkPattern, codePoints, type SearchOutcome, type SearchQuery } from './search-query.js';
 
 /** ripgrep's `--json` text: UTF-8 as `text`, anything else as base64 `bytes`. */
@@ -49,6 +50,9 @@ export function ripgrepArgs(query: SearchQuery, ignoreFile: string | undefined, 
  * matches; stops (kills rg) once it has one match more than asked, or on the call's signal.
  * .gitignore files between the root and a sub-folder searched are handed over with
  * `--ignore-file`, rewritten relative to the root (ripgrep would read none above the start).
+ * Against a folder swapped for a link out mid-call: ripgrep reaches the folder searched through
+ * a pinned descriptor, and every match it reports is checked against the inside file before it
+ * is returned (ripgrep lists the folders below by path and cannot be told otherwise).
  */
 export async function searchRipgrep(query: SearchQuery, rgPath = 'rg'): Promise<SearchOutcome> {
   checkPattern(query.pattern);
@@ -91,7 +95,11 @@ export async function searchRipgrep(query: SearchQuery, rgPath = 'rg'): Promise<
       cwd = query.rootAbs; // no /proc here: the checked path as before
       target = query.startRel;
     }
-    return await runRipgrep(query, ripgrepArgs(query, ignoreFile, target), rgPath, cwd);
+    const out = await runRipgrep(query, ripgrepArgs(query, ignoreFile, target), rgPath, cwd);
+    // Below the folder pinned, ripgrep lists folders by path: what it read through a folder
+    // swapped for a link out meanwhile is dropped here (verify-matches.ts).
+    out.matches = await keepVerifiedMatches(out.matches, query.rootAbs, query.caseInsensitive === true);
+    return out;
   } finally {
     await pinned.close();
     if (tmpDir) await rm(tmpDir, { recursive: true, force: true });
