@@ -4,6 +4,7 @@ import path from 'node:path';
 import type { ToolArgsInput, ToolName } from '@tether/shared';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { fsSandbox, type FsSandbox } from '../fs/test-fixtures.js';
+import { searchJs } from './js-search.js';
 import { disposeSearchWorkers } from './search-worker-pool.js';
 import { ripgrepAvailable } from './search-tool.js';
 
@@ -39,7 +40,11 @@ function build(s: FsSandbox): void {
  * Runs the calls, 4 at a time, while another process swaps `race/` for a link to the outside
  * folder and back in a tight loop (so a check and a listing microseconds apart are often split).
  */
-async function whileSwapping(s: FsSandbox, calls: Array<[ToolName, object]>): Promise<unknown[]> {
+async function whileSwapping(
+  s: FsSandbox,
+  calls: Array<[ToolName, object]>,
+  instead?: () => Promise<unknown>,
+): Promise<unknown[]> {
   const [race, real, sym] = ['race', 'race-real', 'race-sym'].map((n) => path.join(s.root, n));
   const script = `const fs = require('node:fs'); const [race, real, sym] = process.argv.slice(1);
     const r = (a, b) => { try { fs.renameSync(a, b); } catch {} };
@@ -54,6 +59,10 @@ async function whileSwapping(s: FsSandbox, calls: Array<[ToolName, object]>): Pr
       Array.from({ length: 4 }, async () => {
         while (next < calls.length) {
           const [tool, args] = calls[next++] as [ToolName, object];
+          if (instead) {
+            out.push(await instead());
+            continue;
+          }
           const o = await s.call(tool, args as ToolArgsInput<typeof tool>);
           if (!o.ok) expect(RACE_CODES, JSON.stringify(o.error)).toContain(o.error.code);
           out.push(o);
@@ -105,6 +114,30 @@ describe('walks under a folder swap', () => {
       expect(JSON.stringify(o)).not.toContain('outside-only');
       expect(JSON.stringify(o)).not.toContain(SECRET);
     }
+  }, 120_000);
+
+  it('the JS engine on this thread (when workers cannot run) never reports what is outside either', async () => {
+    const calls: Array<[ToolName, object]> = [];
+    for (let i = 0; i < ROUNDS * 6; i++) calls.push(['search', { pattern: 'TOP' }]);
+    const run = (): Promise<unknown> =>
+      searchJs(
+        {
+          pattern: 'TOP',
+          regex: false,
+          caseSensitive: true,
+          contextLines: 0,
+          maxResults: 100,
+          rootAbs: sb.root,
+          startAbs: sb.root,
+          startRel: '.',
+          startIsFile: false,
+          signal: new AbortController().signal,
+        },
+        { workers: false },
+      );
+    const outcomes = await whileSwapping(sb, calls, run);
+    expect(outcomes.some((o) => JSON.stringify(o).includes('victim.txt'))).toBe(true);
+    for (const o of outcomes) expect(JSON.stringify(o)).not.toContain(SECRET);
   }, 120_000);
 
   it.skipIf(!hasRg)('the ripgrep engine never reports what is outside the folder searched (skipped: no rg)', async () => {
