@@ -33,7 +33,12 @@ export interface SessionDeps {
 
 /** A WebSocket close reason is at most 123 bytes. */
 function closeReason(text: string): string {
-  return Buffer.byteLength(text) <= 123 ? text : Buffer.from(text).subarray(0, 120).toString('utf8').replace(/\uFFFD+$/, '') + '...';
+  return Buffer.byteLength(text) <= 123
+    ? text
+    : Buffer.from(text)
+        .subarray(0, 120)
+        .toString('utf8')
+        .replace(/\uFFFD+$/, '') + '...';
 }
 
 /**
@@ -69,7 +74,9 @@ export class DesktopSession {
     ws.on('message', (data, isBinary) => {
       if (this.closing) return;
       if (isBinary) return this.close(CLOSE_CODES.protocolError, 'binary frames are not part of the protocol');
-      const text = Array.isArray(data) ? Buffer.concat(data).toString('utf8') : Buffer.from(data as Buffer).toString('utf8');
+      const text = Array.isArray(data)
+        ? Buffer.concat(data).toString('utf8')
+        : Buffer.from(data as Buffer).toString('utf8');
       this.enqueue(() => this.handleText(text));
     });
     ws.on('pong', () => (this.missedPongs = 0));
@@ -77,12 +84,17 @@ export class DesktopSession {
     ws.on('close', (code) => {
       this.closing = true;
       this.clearHelloTimer();
-      deps.logger.info({ session: this.id, org: token.orgId, device: this.device?.deviceId, code }, 'desktop disconnected');
+      deps.logger.info(
+        { session: this.id, org: token.orgId, device: this.device?.deviceId, code },
+        'desktop disconnected',
+      );
       this.enqueue(async () => {
         this.inFlight.clear();
         if (this.device) {
           const device = this.device;
-          await deps.directory.withDevice(token.orgId, device.deviceId, () => deps.directory.detach(this.id, this.runtimes.keys()));
+          await deps.directory.withDevice(token.orgId, device.deviceId, () =>
+            deps.directory.detach(this.id, this.runtimes.keys()),
+          );
         }
       });
       void this.queue.then(() => {
@@ -137,17 +149,37 @@ export class DesktopSession {
   /** Hands a call to the desktop (after any frame being handled), or answers the origin with why not. */
   deliver(call: RoutedCall, origin: string): void {
     this.enqueue(async () => {
-      const fail = (code: ErrorCode, message?: string) => this.deps.bus.send(origin, { kind: 'result', callId: call.id, result: { ok: false, error: errorValue(code, message) } });
+      const fail = (code: ErrorCode, message?: string) =>
+        this.deps.bus.send(origin, {
+          kind: 'result',
+          callId: call.id,
+          result: { ok: false, error: errorValue(code, message) },
+        });
       const workspaceId = this.runtimes.get(call.runtimeId);
       if (this.closing || workspaceId === undefined) return fail('runtime_offline');
       if (this.inFlight.has(call.id)) return; // the same call re-sent while it still runs here
       let running = 0;
       for (const entry of this.inFlight.values()) if (entry.runtimeId === call.runtimeId) running++;
-      if (running >= this.deps.limits.maxInFlightPerRuntime) return fail('busy', `${running} calls are in flight for this runtime (limit ${this.deps.limits.maxInFlightPerRuntime})`);
-      if (this.ws.bufferedAmount > this.deps.limits.maxSendQueueBytes) return fail('busy', 'the desktop is not reading its connection fast enough');
-      const text = JSON.stringify({ type: 'call', id: call.id, runtimeId: call.runtimeId, workspaceId, tool: call.tool, args: call.args, deadline: call.deadline, caller: call.caller } satisfies RelayFrame);
+      if (running >= this.deps.limits.maxInFlightPerRuntime)
+        return fail(
+          'busy',
+          `${running} calls are in flight for this runtime (limit ${this.deps.limits.maxInFlightPerRuntime})`,
+        );
+      if (this.ws.bufferedAmount > this.deps.limits.maxSendQueueBytes)
+        return fail('busy', 'the desktop is not reading its connection fast enough');
+      const text = JSON.stringify({
+        type: 'call',
+        id: call.id,
+        runtimeId: call.runtimeId,
+        workspaceId,
+        tool: call.tool,
+        args: call.args,
+        deadline: call.deadline,
+        caller: call.caller,
+      } satisfies RelayFrame);
       // The desktop would close the whole connection over a frame past the limit: refuse this one call instead.
-      if (Buffer.byteLength(text) > this.deps.limits.maxFrameBytes) return fail('too_large', `the call does not fit in one frame of ${this.deps.limits.maxFrameBytes} bytes`);
+      if (Buffer.byteLength(text) > this.deps.limits.maxFrameBytes)
+        return fail('too_large', `the call does not fit in one frame of ${this.deps.limits.maxFrameBytes} bytes`);
       this.inFlight.set(call.id, { runtimeId: call.runtimeId, origin });
       if (this.ws.readyState === this.ws.OPEN) this.ws.send(text);
       await this.deps.bus.send(origin, { kind: 'delivered', callId: call.id, sessionId: this.id });
@@ -174,7 +206,10 @@ export class DesktopSession {
       (err: unknown) => {
         this.queued--;
         // An unexpected failure ends this connection, never the process.
-        this.deps.logger.error({ session: this.id, err: err instanceof Error ? err.message : String(err) }, 'desktop frame handling failed');
+        this.deps.logger.error(
+          { session: this.id, err: err instanceof Error ? err.message : String(err) },
+          'desktop frame handling failed',
+        );
         this.close(1011, 'internal error');
       },
     );
@@ -185,7 +220,8 @@ export class DesktopSession {
     const parsed = parseAppFrame(text, this.deps.limits.maxFrameBytes);
     if (!parsed.ok) return this.close(parsed.closeCode, parsed.error.message);
     const frame = parsed.frame;
-    if (this.device === null && frame.type !== 'hello') return this.close(CLOSE_CODES.unexpectedFrame, 'the first frame must be hello');
+    if (this.device === null && frame.type !== 'hello')
+      return this.close(CLOSE_CODES.unexpectedFrame, 'the first frame must be hello');
     switch (frame.type) {
       case 'hello':
         return this.handleHello(frame);
@@ -198,14 +234,21 @@ export class DesktopSession {
         const entry = this.inFlight.get(frame.id);
         // Unknown ids are late answers to calls already cancelled or timed out: not an error.
         if (!entry) return;
-        await this.deps.bus.send(entry.origin, { kind: 'progress', callId: frame.id, status: frame.status, ...(frame.chunk !== undefined ? { chunk: frame.chunk } : {}) });
+        await this.deps.bus.send(entry.origin, {
+          kind: 'progress',
+          callId: frame.id,
+          status: frame.status,
+          ...(frame.chunk !== undefined ? { chunk: frame.chunk } : {}),
+        });
         return;
       }
       case 'result': {
         const entry = this.inFlight.get(frame.id);
         if (!entry) return;
         this.inFlight.delete(frame.id);
-        const result = frame.ok ? { ok: true as const, value: frame.value } : { ok: false as const, error: frame.error };
+        const result = frame.ok
+          ? { ok: true as const, value: frame.value }
+          : { ok: false as const, error: frame.error };
         await this.deps.bus.send(entry.origin, { kind: 'result', callId: frame.id, result });
         return;
       }
@@ -216,21 +259,41 @@ export class DesktopSession {
 
   private async handleHello(frame: Extract<AppFrame, { type: 'hello' }>): Promise<void> {
     if (this.device !== null) return this.close(CLOSE_CODES.unexpectedFrame, 'hello came twice');
-    if (frame.protocolVersion !== PROTOCOL_VERSION) return this.close(CLOSE_CODES.unsupportedVersion, `protocol version ${frame.protocolVersion} is not supported (this relay speaks ${PROTOCOL_VERSION})`);
+    if (frame.protocolVersion !== PROTOCOL_VERSION)
+      return this.close(
+        CLOSE_CODES.unsupportedVersion,
+        `protocol version ${frame.protocolVersion} is not supported (this relay speaks ${PROTOCOL_VERSION})`,
+      );
     this.device = frame.device;
-    this.helloAt = Date.now();
+    this.helloAt = nextHelloAt();
     this.clearHelloTimer();
     await this.deps.onHello(this);
-    await this.deps.store.upsertDevice({ orgId: this.orgId, deviceId: frame.device.deviceId, name: frame.device.name, os: frame.device.os, appVersion: frame.appVersion, lastSeenAt: new Date().toISOString() });
+    await this.deps.store.upsertDevice({
+      orgId: this.orgId,
+      deviceId: frame.device.deviceId,
+      name: frame.device.name,
+      os: frame.device.os,
+      appVersion: frame.appVersion,
+      lastSeenAt: new Date().toISOString(),
+    });
+    // A newer hello of the same device may have replaced this session while it waited: it must
+    // not attach the runtimes now (they would be taken from the newer session), nor say welcome.
+    if (this.closing) return;
     const bindings = await this.announce(frame.workspaces, true);
     this.send({
       type: 'welcome',
       sessionId: this.id,
       runtimes: bindings,
-      limits: { maxFrameBytes: this.deps.limits.maxFrameBytes, maxInFlightPerRuntime: this.deps.limits.maxInFlightPerRuntime },
+      limits: {
+        maxFrameBytes: this.deps.limits.maxFrameBytes,
+        maxInFlightPerRuntime: this.deps.limits.maxInFlightPerRuntime,
+      },
       heartbeatIntervalMs: this.deps.heartbeatIntervalMs,
     });
-    this.deps.logger.info({ session: this.id, org: this.orgId, device: frame.device.deviceId, runtimes: bindings.length }, 'desktop connected');
+    this.deps.logger.info(
+      { session: this.id, org: this.orgId, device: frame.device.deviceId, runtimes: bindings.length },
+      'desktop connected',
+    );
   }
 
   private async announce(workspaces: Parameters<RuntimeDirectory['announce']>[1], attach: boolean) {
@@ -260,8 +323,24 @@ export class DesktopSession {
         await this.deps.bus.publish({ type: 'files', runtimeId, changes: event.changes, dropped: event.dropped });
       } else {
         const device = this.device!;
-        await this.deps.directory.withDevice(this.orgId, device.deviceId, () => this.deps.directory.setHealth(runtimeId, event.state, event.reason));
+        await this.deps.directory.withDevice(this.orgId, device.deviceId, () =>
+          this.deps.directory.setHealth(runtimeId, event.state, event.reason),
+        );
       }
     }
   }
+}
+
+let lastHelloAt = 0;
+
+/**
+ * The time of a hello, strictly increasing on this node: a newer connection of a device
+ * replaces the older one by comparing these, and two hellos in the same millisecond must not
+ * tie (with a tie broken by session id, the later hello could find the earlier one "newer" and
+ * close neither). A burst of hellos runs this ahead of the clock by at most a millisecond each;
+ * it only orders hellos.
+ */
+function nextHelloAt(): number {
+  lastHelloAt = Math.max(Date.now(), lastHelloAt + 1);
+  return lastHelloAt;
 }
