@@ -8,7 +8,13 @@ import { bearerToken, hashToken, tokenKindOf, type TokenKind } from './tokens.js
  * caller answers 401 without saying which, so a token cannot be probed. With a `cache`,
  * a token verified within its TTL is not looked up again (its expiry is still checked).
  */
-export async function authenticateToken(store: Store, authorization: string | undefined, kinds: readonly TokenKind[], now = Date.now(), cache?: TokenCache): Promise<TokenRecord | null> {
+export async function authenticateToken(
+  store: Store,
+  authorization: string | undefined,
+  kinds: readonly TokenKind[],
+  now = Date.now(),
+  cache?: TokenCache,
+): Promise<TokenRecord | null> {
   const token = bearerToken(authorization);
   if (token === null) return null;
   const claimed = tokenKindOf(token);

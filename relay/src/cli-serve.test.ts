@@ -26,7 +26,9 @@ afterEach(async () => {
 /** Runs `tether-relay serve` as its own process (from the TypeScript sources) and waits for its URL. */
 async function serve(): Promise<{ child: ChildProcess; url: string; wsUrl: string; exited: Promise<number | null> }> {
   const script = `import(${JSON.stringify(CLI)}).then(async (m) => { const code = await m.runCli(['serve', '--port', '0', '--data-dir', ${JSON.stringify(dir)}, '--log-level', 'warn']); if (code !== 0) process.exit(code); })`;
-  const child = spawn(process.execPath, ['--conditions=@tether/source', '--import', 'tsx', '-e', script], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(process.execPath, ['--conditions=@tether/source', '--import', 'tsx', '-e', script], {
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
   children.push(child);
   const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
   let output = '';
@@ -83,7 +85,9 @@ describe('tether-relay serve', () => {
     await desktop.closed;
     const next = await startRelay({ dataDir: dir, port: 0, logLevel: 'silent' });
     try {
-      const res = await fetch(`${next.url}/v1/runtimes/${welcome.runtimes[0]!.runtimeId}`, { headers: { authorization: `Bearer ${tokens.platform}` } });
+      const res = await fetch(`${next.url}/v1/runtimes/${welcome.runtimes[0]!.runtimeId}`, {
+        headers: { authorization: `Bearer ${tokens.platform}` },
+      });
       expect(((await res.json()) as { state: string }).state).toBe('stopped');
       const again = await FakeDesktop.connect(next.wsUrl, tokens.desktop);
       expect((await again.hello(device, [testWorkspace('ws-1')])).runtimes).toEqual(welcome.runtimes);

@@ -26,7 +26,9 @@ describe('runCli', () => {
   describe('token create', () => {
     it('prints the token alone on its last line and stores only its hash', async () => {
       expect(await runCli(['org', 'create', 'acme', '--data-dir', dir])).toBe(0);
-      expect(await runCli(['token', 'create', '--org', 'acme', '--kind', 'desktop', '--name', 'laptop', '--data-dir', dir])).toBe(0);
+      expect(
+        await runCli(['token', 'create', '--org', 'acme', '--kind', 'desktop', '--name', 'laptop', '--data-dir', dir]),
+      ).toBe(0);
       const token = out.at(-1)!;
       expect(token).toMatch(/^tdt_[A-Za-z0-9_-]{43}$/);
       const store = new SqliteStore(dir);

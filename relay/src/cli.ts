@@ -38,37 +38,65 @@ const LIMIT_SETTINGS: Record<keyof RelayLimits, [string, string]> = {
 function positiveInt(name: string, text: string | undefined, min = 1): number | undefined {
   if (text === undefined || text === '') return undefined;
   const n = Number(text);
-  if (!Number.isSafeInteger(n) || n < min) throw new UsageError(`${name} must be a whole number of at least ${min}, got "${text}"`);
+  if (!Number.isSafeInteger(n) || n < min)
+    throw new UsageError(`${name} must be a whole number of at least ${min}, got "${text}"`);
   return n;
 }
 
 function parse(args: string[], options: Record<string, { type: 'string' }>, positionals: number) {
   let parsed;
   try {
-    parsed = parseArgs({ args, options: { 'data-dir': { type: 'string' }, ...options }, allowPositionals: true, strict: true });
+    parsed = parseArgs({
+      args,
+      options: { 'data-dir': { type: 'string' }, ...options },
+      allowPositionals: true,
+      strict: true,
+    });
   } catch (err) {
     throw new UsageError((err as Error).message);
   }
-  if (parsed.positionals.length !== positionals) throw new UsageError(positionals === 0 ? `unexpected argument "${parsed.positionals[0]}"` : `expected ${positionals} argument(s)`);
-  const dataDir = (parsed.values['data-dir'] as string | undefined) ?? process.env.TETHER_RELAY_DATA_DIR ?? './.tether/relay';
+  if (parsed.positionals.length !== positionals)
+    throw new UsageError(
+      positionals === 0 ? `unexpected argument "${parsed.positionals[0]}"` : `expected ${positionals} argument(s)`,
+    );
+  const dataDir =
+    (parsed.values['data-dir'] as string | undefined) ?? process.env.TETHER_RELAY_DATA_DIR ?? './.tether/relay';
   return { values: parsed.values as Record<string, string | undefined>, positionals: parsed.positionals, dataDir };
 }
 
 async function serve(args: string[]): Promise<void> {
   const flags: Record<string, { type: 'string' }> = {};
-  for (const name of ['host', 'port', 'tls-cert', 'tls-key', 'log-level', 'heartbeat-interval-ms', 'shutdown-grace-ms', ...Object.values(LIMIT_SETTINGS).map(([flag]) => flag)]) flags[name] = { type: 'string' };
+  for (const name of [
+    'host',
+    'port',
+    'tls-cert',
+    'tls-key',
+    'log-level',
+    'heartbeat-interval-ms',
+    'shutdown-grace-ms',
+    ...Object.values(LIMIT_SETTINGS).map(([flag]) => flag),
+  ])
+    flags[name] = { type: 'string' };
   const { values, dataDir } = parse(args, flags, 0);
   const env = process.env;
   const cert = values['tls-cert'] ?? env.TETHER_RELAY_TLS_CERT;
   const key = values['tls-key'] ?? env.TETHER_RELAY_TLS_KEY;
   if ((cert === undefined) !== (key === undefined)) throw new UsageError('--tls-cert and --tls-key go together');
   const limits: Partial<RelayLimits> = {};
-  for (const [name, [flag, variable]] of Object.entries(LIMIT_SETTINGS) as Array<[keyof RelayLimits, [string, string]]>) {
+  for (const [name, [flag, variable]] of Object.entries(LIMIT_SETTINGS) as Array<
+    [keyof RelayLimits, [string, string]]
+  >) {
     const value = positiveInt(`--${flag}`, values[flag] ?? env[variable]);
     if (value !== undefined) limits[name] = value;
   }
-  const heartbeatIntervalMs = positiveInt('--heartbeat-interval-ms', values['heartbeat-interval-ms'] ?? env.TETHER_RELAY_HEARTBEAT_INTERVAL_MS);
-  const shutdownGraceMs = positiveInt('--shutdown-grace-ms', values['shutdown-grace-ms'] ?? env.TETHER_RELAY_SHUTDOWN_GRACE_MS);
+  const heartbeatIntervalMs = positiveInt(
+    '--heartbeat-interval-ms',
+    values['heartbeat-interval-ms'] ?? env.TETHER_RELAY_HEARTBEAT_INTERVAL_MS,
+  );
+  const shutdownGraceMs = positiveInt(
+    '--shutdown-grace-ms',
+    values['shutdown-grace-ms'] ?? env.TETHER_RELAY_SHUTDOWN_GRACE_MS,
+  );
   const relay = await startRelay({
     host: values.host ?? env.TETHER_RELAY_HOST ?? '127.0.0.1',
     port: positiveInt('--port', values.port ?? env.TETHER_RELAY_PORT, 0) ?? DEFAULT_PORT,
@@ -81,7 +109,9 @@ async function serve(args: string[]): Promise<void> {
   });
   console.log(`tether-relay listening on ${relay.url} (desktops: ${relay.wsUrl}, data: ${dataDir})`);
   const stop = (signal: string) => {
-    console.log(`${signal}: shutting down (in-flight calls get up to ${shutdownGraceMs ?? DEFAULT_SHUTDOWN_GRACE_MS} ms)`);
+    console.log(
+      `${signal}: shutting down (in-flight calls get up to ${shutdownGraceMs ?? DEFAULT_SHUTDOWN_GRACE_MS} ms)`,
+    );
     relay.close().then(
       () => process.exit(0),
       (err: unknown) => {
@@ -113,12 +143,21 @@ async function main(argv: string[]): Promise<void> {
     return;
   }
   if (command === 'token' && sub === 'create') {
-    const { values, dataDir } = parse(rest, { org: { type: 'string' }, kind: { type: 'string' }, name: { type: 'string' } }, 0);
+    const { values, dataDir } = parse(
+      rest,
+      { org: { type: 'string' }, kind: { type: 'string' }, name: { type: 'string' } },
+      0,
+    );
     if (!values.org) throw new UsageError('--org is required');
-    if (values.kind !== 'desktop' && values.kind !== 'platform') throw new UsageError('--kind must be desktop or platform');
+    if (values.kind !== 'desktop' && values.kind !== 'platform')
+      throw new UsageError('--kind must be desktop or platform');
     const kind = values.kind;
-    const created = await withAdmin(dataDir, (a) => a.createToken({ org: values.org!, kind, ...(values.name !== undefined ? { name: values.name } : {}) }));
-    console.log(`created ${kind} token ${created.id} for org ${values.org}; it is shown once, only its hash is stored:`);
+    const created = await withAdmin(dataDir, (a) =>
+      a.createToken({ org: values.org!, kind, ...(values.name !== undefined ? { name: values.name } : {}) }),
+    );
+    console.log(
+      `created ${kind} token ${created.id} for org ${values.org}; it is shown once, only its hash is stored:`,
+    );
     console.log(created.token);
     return;
   }
@@ -126,7 +165,8 @@ async function main(argv: string[]): Promise<void> {
     const { values, dataDir } = parse(rest, { org: { type: 'string' } }, 0);
     if (!values.org) throw new UsageError('--org is required');
     const tokens = await withAdmin(dataDir, (a) => a.listTokens(values.org!));
-    for (const t of tokens) console.log([t.id, t.kind, t.createdAt, t.revokedAt ? `revoked ${t.revokedAt}` : 'active', t.name].join('\t'));
+    for (const t of tokens)
+      console.log([t.id, t.kind, t.createdAt, t.revokedAt ? `revoked ${t.revokedAt}` : 'active', t.name].join('\t'));
     if (tokens.length === 0) console.log('(no tokens)');
     return;
   }

@@ -9,8 +9,14 @@ const ORG_SLUG = /^[a-z0-9][a-z0-9-]{0,62}$/;
 /** Administration without HTTP: used by the CLI, `npm start` and tests. */
 export interface RelayAdmin {
   createOrg(slug: string): Promise<{ id: string; slug: string }>;
-  createToken(input: { org: string; kind: 'desktop' | 'platform'; name?: string }): Promise<{ id: string; token: string }>;
-  listTokens(org: string): Promise<Array<{ id: string; kind: string; name: string; createdAt: string; revokedAt: string | null }>>;
+  createToken(input: {
+    org: string;
+    kind: 'desktop' | 'platform';
+    name?: string;
+  }): Promise<{ id: string; token: string }>;
+  listTokens(
+    org: string,
+  ): Promise<Array<{ id: string; kind: string; name: string; createdAt: string; revokedAt: string | null }>>;
   revokeToken(id: string): Promise<boolean>;
 }
 
@@ -23,12 +29,17 @@ export function createRelayAdmin(store: Store): RelayAdmin {
   };
   return {
     async createOrg(slug) {
-      if (!ORG_SLUG.test(slug)) throw new TetherError('invalid_args', 'an org slug is 1-63 lowercase letters, digits or dashes, starting with a letter or digit');
+      if (!ORG_SLUG.test(slug))
+        throw new TetherError(
+          'invalid_args',
+          'an org slug is 1-63 lowercase letters, digits or dashes, starting with a letter or digit',
+        );
       const org = await store.createOrg(slug);
       return { id: org.id, slug: org.slug };
     },
     async createToken({ org: slug, kind, name }) {
-      if (kind !== 'desktop' && kind !== 'platform') throw new TetherError('invalid_args', 'kind must be desktop or platform');
+      if (kind !== 'desktop' && kind !== 'platform')
+        throw new TetherError('invalid_args', 'kind must be desktop or platform');
       const org = await orgBySlug(slug);
       const token = generateToken(kind);
       const id = newId('tok_');
@@ -47,7 +58,13 @@ export function createRelayAdmin(store: Store): RelayAdmin {
     },
     async listTokens(slug) {
       const org = await orgBySlug(slug);
-      return (await store.listTokens(org.id)).map((t) => ({ id: t.id, kind: t.kind, name: t.name, createdAt: t.createdAt, revokedAt: t.revokedAt }));
+      return (await store.listTokens(org.id)).map((t) => ({
+        id: t.id,
+        kind: t.kind,
+        name: t.name,
+        createdAt: t.createdAt,
+        revokedAt: t.revokedAt,
+      }));
     },
     async revokeToken(id) {
       return store.revokeToken(id, new Date().toISOString());

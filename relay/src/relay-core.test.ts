@@ -40,7 +40,10 @@ describe('RelayCore', () => {
         d.send({ type: 'progress', id: call.id, status: 'output', chunk: 'world\n' });
         d.succeed(call.id, { exitCode: 0, output: 'hello world\n' });
       };
-      const sse = await SseReader.open(`${t.relay.url}/v1/runtimes/${runtimeId}/calls`, t.platformKey, { method: 'POST', json: { tool: 'run_command', args: { command: 'echo hello world' } } });
+      const sse = await SseReader.open(`${t.relay.url}/v1/runtimes/${runtimeId}/calls`, t.platformKey, {
+        method: 'POST',
+        json: { tool: 'run_command', args: { command: 'echo hello world' } },
+      });
       expect(sse.response.headers.get('content-type')).toContain('text/event-stream');
       const { callId } = (await sse.next('call')).data;
       expect((await sse.next('status')).data).toEqual({ status: 'awaiting_confirmation' });
@@ -54,8 +57,12 @@ describe('RelayCore', () => {
     it('ends the stream with an error event when the desktop answers an error', async () => {
       const t = await startTestRelay();
       const { desktop, runtimeId } = await connect(t);
-      desktop.onCall = (call, d) => d.send({ type: 'result', id: call.id, ok: false, error: { code: 'confirmation_denied', message: 'no' } });
-      const sse = await SseReader.open(`${t.relay.url}/v1/runtimes/${runtimeId}/calls`, t.platformKey, { method: 'POST', json: { tool: 'write_file', args: { path: 'a', content: 'b' } } });
+      desktop.onCall = (call, d) =>
+        d.send({ type: 'result', id: call.id, ok: false, error: { code: 'confirmation_denied', message: 'no' } });
+      const sse = await SseReader.open(`${t.relay.url}/v1/runtimes/${runtimeId}/calls`, t.platformKey, {
+        method: 'POST',
+        json: { tool: 'write_file', args: { path: 'a', content: 'b' } },
+      });
       const error = (await sse.next('error')).data;
       expect(error.error).toEqual({ code: 'confirmation_denied', message: 'no' });
       // The same failure over JSON is an HTTP error status.
@@ -67,7 +74,10 @@ describe('RelayCore', () => {
     it('answers an immediate refusal with an HTTP status even when SSE was asked for', async () => {
       const t = await startTestRelay();
       const { runtimeId } = await connect(t);
-      const sse = await SseReader.open(`${t.relay.url}/v1/runtimes/${runtimeId}/calls`, t.platformKey, { method: 'POST', json: { tool: 'read_file', args: {} } });
+      const sse = await SseReader.open(`${t.relay.url}/v1/runtimes/${runtimeId}/calls`, t.platformKey, {
+        method: 'POST',
+        json: { tool: 'read_file', args: {} },
+      });
       expect(sse.response.status).toBe(400);
       await sse.close();
     });
@@ -113,7 +123,10 @@ describe('RelayCore', () => {
     it('cancels the call on the desktop when an SSE client goes away', async () => {
       const t = await startTestRelay();
       const { desktop, runtimeId } = await connect(t);
-      const sse = await SseReader.open(`${t.relay.url}/v1/runtimes/${runtimeId}/calls`, t.platformKey, { method: 'POST', json: { tool: 'run_command', args: { command: 'sleep 100' } } });
+      const sse = await SseReader.open(`${t.relay.url}/v1/runtimes/${runtimeId}/calls`, t.platformKey, {
+        method: 'POST',
+        json: { tool: 'run_command', args: { command: 'sleep 100' } },
+      });
       const call = await desktop.next('call');
       await sse.next('call');
       await sse.close();
@@ -148,7 +161,9 @@ describe('RelayCore', () => {
       const c4 = await desktop.next('call', (c) => (c.args as { path: string }).path === '4');
       desktop.succeed(c4.id, 'four');
       expect((await fourth).body.result).toBe('four');
-      desktop.frames.filter((f): f is CallFrame => f.type === 'call' && (f.args as { path: string }).path === '2').forEach((c) => desktop.succeed(c.id, 'two'));
+      desktop.frames
+        .filter((f): f is CallFrame => f.type === 'call' && (f.args as { path: string }).path === '2')
+        .forEach((c) => desktop.succeed(c.id, 'two'));
       expect((await second).body.result).toBe('two');
     });
   });
@@ -157,11 +172,16 @@ describe('RelayCore', () => {
     it('refuses a call that would not fit in one desktop frame with too_large, and the desktop stays connected', async () => {
       const t = await startTestRelay({ limits: { maxFrameBytes: 64 * 1024 } });
       const { desktop, runtimeId } = await connect(t);
-      const res = await post(t, runtimeId, { tool: 'write_file', args: { path: 'big.txt', content: 'x'.repeat(100 * 1024) } });
+      const res = await post(t, runtimeId, {
+        tool: 'write_file',
+        args: { path: 'big.txt', content: 'x'.repeat(100 * 1024) },
+      });
       expect(res.status).toBe(413);
       expect(res.body.error.code).toBe('too_large');
       desktop.onCall = (call, d) => d.succeed(call.id, 'small one fine');
-      expect((await post(t, runtimeId, { tool: 'write_file', args: { path: 'small.txt', content: 'x' } })).body.result).toBe('small one fine');
+      expect(
+        (await post(t, runtimeId, { tool: 'write_file', args: { path: 'small.txt', content: 'x' } })).body.result,
+      ).toBe('small one fine');
       expect(desktop.ws.readyState).toBe(desktop.ws.OPEN);
     });
   });
@@ -173,7 +193,12 @@ describe('RelayCore', () => {
       const pending = post(t, runtimeId, { tool: 'write_file', args: { path: 'a', content: 'b' } });
       const first = await desktop.next('call');
       desktop.ws.terminate();
-      await eventually(() => t.api(`/v1/runtimes/${runtimeId}`), (r) => r.body.state === 'stopped', 10_000, 'stopped');
+      await eventually(
+        () => t.api(`/v1/runtimes/${runtimeId}`),
+        (r) => r.body.state === 'stopped',
+        10_000,
+        'stopped',
+      );
       const again = await FakeDesktop.connect(t.relay.wsUrl, t.desktopToken);
       cleanups.push(() => again.close());
       await again.hello(device, [testWorkspace('ws-1')]);
@@ -191,8 +216,16 @@ describe('RelayCore', () => {
         ids.push(call.id);
         d.succeed(call.id, ids.length);
       };
-      const a = await post(t, runtimeId, { tool: 'write_file', args: { path: 'a', content: 'b' }, idempotencyKey: 'job-7-step-3' });
-      const b = await post(t, runtimeId, { tool: 'write_file', args: { path: 'a', content: 'b' }, idempotencyKey: 'job-7-step-3' });
+      const a = await post(t, runtimeId, {
+        tool: 'write_file',
+        args: { path: 'a', content: 'b' },
+        idempotencyKey: 'job-7-step-3',
+      });
+      const b = await post(t, runtimeId, {
+        tool: 'write_file',
+        args: { path: 'a', content: 'b' },
+        idempotencyKey: 'job-7-step-3',
+      });
       const c = await post(t, runtimeId, { tool: 'write_file', args: { path: 'a', content: 'b' } });
       expect(a.body.callId).toBe(b.body.callId);
       expect(c.body.callId).not.toBe(a.body.callId);
@@ -205,10 +238,18 @@ describe('RelayCore', () => {
       const body = JSON.stringify({ tool: 'run_command', args: { command: 'make' }, idempotencyKey: 'build-1' });
       const headers = { authorization: `Bearer ${t.platformKey}`, 'content-type': 'application/json' };
       const impatient = new AbortController();
-      const first = fetch(`${t.relay.url}/v1/runtimes/${runtimeId}/calls`, { method: 'POST', headers, body, signal: impatient.signal }).catch(() => 'aborted');
+      const first = fetch(`${t.relay.url}/v1/runtimes/${runtimeId}/calls`, {
+        method: 'POST',
+        headers,
+        body,
+        signal: impatient.signal,
+      }).catch(() => 'aborted');
       const call = await desktop.next('call');
       // The second caller streams, so its `call` event says when it is attached to the call.
-      const second = await SseReader.open(`${t.relay.url}/v1/runtimes/${runtimeId}/calls`, t.platformKey, { method: 'POST', json: JSON.parse(body) });
+      const second = await SseReader.open(`${t.relay.url}/v1/runtimes/${runtimeId}/calls`, t.platformKey, {
+        method: 'POST',
+        json: JSON.parse(body),
+      });
       expect((await second.next('call')).data.callId).toBe(call.id);
       impatient.abort();
       expect(await first).toBe('aborted');

@@ -113,17 +113,28 @@ export class RelayCore implements RelayServices {
   /** The runtimes this principal may see, optionally of one state. */
   async listRuntimes(principal: Principal, state?: RuntimeState): Promise<RuntimeView[]> {
     const records = await this.store.listRuntimes(principal.orgId, state !== undefined ? { state } : {});
-    return records.filter((r) => principal.runtimeIds === null || principal.runtimeIds.includes(r.id)).map((r) => this.view(principal, r));
+    return records
+      .filter((r) => principal.runtimeIds === null || principal.runtimeIds.includes(r.id))
+      .map((r) => this.view(principal, r));
   }
 
   /** A grant sees only the tools it names among those the workspace offers. */
   private view(principal: Principal, record: RuntimeRecord): RuntimeView {
     const view = toRuntimeView(record);
-    if (principal.tools !== null) view.capabilities = { ...view.capabilities, tools: view.capabilities.tools.filter((t) => principal.tools!.includes(t)) };
+    if (principal.tools !== null)
+      view.capabilities = {
+        ...view.capabilities,
+        tools: view.capabilities.tools.filter((t) => principal.tools!.includes(t)),
+      };
     return view;
   }
 
-  async callTool(principal: Principal, runtimeId: string, request: CallRequest, options: CallOptions = {}): Promise<{ callId: string } & Result<unknown>> {
+  async callTool(
+    principal: Principal,
+    runtimeId: string,
+    request: CallRequest,
+    options: CallOptions = {},
+  ): Promise<{ callId: string } & Result<unknown>> {
     const started = await this.startCall(principal, runtimeId, request, options);
     if ('error' in started) return { callId: started.callId, ok: false, error: started.error };
     return { callId: started.callId, ...(await started.done) };
@@ -133,8 +144,16 @@ export class RelayCore implements RelayServices {
    * Checks and sends a call; resolves as soon as it is on its way (so an SSE stream can
    * name the call id before the result). An immediate refusal comes back as `error`.
    */
-  async startCall(principal: Principal, runtimeId: string, request: CallRequest, options: CallOptions = {}): Promise<{ callId: string; done: Promise<Result<unknown>> } | { callId: string; error: ToolErrorValue }> {
-    const callId = request.idempotencyKey !== undefined ? stableId('call_', principal.orgId, runtimeId, request.idempotencyKey) : newId('call_');
+  async startCall(
+    principal: Principal,
+    runtimeId: string,
+    request: CallRequest,
+    options: CallOptions = {},
+  ): Promise<{ callId: string; done: Promise<Result<unknown>> } | { callId: string; error: ToolErrorValue }> {
+    const callId =
+      request.idempotencyKey !== undefined
+        ? stableId('call_', principal.orgId, runtimeId, request.idempotencyKey)
+        : newId('call_');
     const refuse = (error: ToolErrorValue) => {
       this.metrics.callFinished(request.tool, error.code, 0);
       return { callId, error };
@@ -142,12 +161,22 @@ export class RelayCore implements RelayServices {
     if (this.draining) return refuse(errorValue('unavailable', 'the relay is shutting down'));
     const runtime = await this.callableRuntime(principal, runtimeId);
     if (!runtime) return refuse(errorValue('not_found', 'no such runtime'));
-    if (principal.tools !== null && !principal.tools.includes(request.tool)) return refuse(errorValue('forbidden', `this grant does not allow the tool ${request.tool}`));
+    if (principal.tools !== null && !principal.tools.includes(request.tool))
+      return refuse(errorValue('forbidden', `this grant does not allow the tool ${request.tool}`));
     const args = TOOLS[request.tool].args.safeParse(request.args);
     if (!args.success) return refuse(invalidArgs(args.error));
     const stateError = STATE_ERRORS[runtime.state];
-    if (stateError) return refuse(errorValue(stateError, runtime.state === 'error' && runtime.reason ? `the runtime is in an error state: ${runtime.reason}` : undefined));
-    if (!runtime.capabilities.tools.includes(request.tool)) return refuse(errorValue('tool_disabled', `the tool ${request.tool} is switched off for this workspace`));
+    if (stateError)
+      return refuse(
+        errorValue(
+          stateError,
+          runtime.state === 'error' && runtime.reason
+            ? `the runtime is in an error state: ${runtime.reason}`
+            : undefined,
+        ),
+      );
+    if (!runtime.capabilities.tools.includes(request.tool))
+      return refuse(errorValue('tool_disabled', `the tool ${request.tool} is switched off for this workspace`));
 
     const existing = this.pending.get(callId);
     if (existing) {
@@ -161,7 +190,15 @@ export class RelayCore implements RelayServices {
     if (!presence) return refuse(errorValue('runtime_offline'));
 
     const now = Date.now();
-    const call: RoutedCall = { id: callId, orgId: principal.orgId, runtimeId, tool: request.tool, args: request.args, deadline: now + (request.timeoutMs ?? DEFAULT_CALL_TIMEOUT_MS), caller: principal.label };
+    const call: RoutedCall = {
+      id: callId,
+      orgId: principal.orgId,
+      runtimeId,
+      tool: request.tool,
+      args: request.args,
+      deadline: now + (request.timeoutMs ?? DEFAULT_CALL_TIMEOUT_MS),
+      caller: principal.label,
+    };
     let resolve!: (result: Result<unknown>) => void;
     const done = new Promise<Result<unknown>>((r) => (resolve = r));
     const pending: PendingCall = {
@@ -170,14 +207,28 @@ export class RelayCore implements RelayServices {
       deliveredTo: null,
       listeners: new Set(options.onProgress ? [options.onProgress] : []),
       waiters: 1,
-      timer: setTimeout(() => void this.abort(callId, 'timeout', 'the call did not finish before its deadline'), call.deadline - now),
+      timer: setTimeout(
+        () => void this.abort(callId, 'timeout', 'the call did not finish before its deadline'),
+        call.deadline - now,
+      ),
       done,
       resolve,
     };
     this.pending.set(callId, pending);
     this.watchSignal(pending, options.signal);
     try {
-      await this.store.insertCall({ id: callId, orgId: principal.orgId, runtimeId, tool: request.tool, caller: principal.label, tokenId: principal.tokenId, startedAt: new Date(now).toISOString(), finishedAt: null, outcome: null, durationMs: null });
+      await this.store.insertCall({
+        id: callId,
+        orgId: principal.orgId,
+        runtimeId,
+        tool: request.tool,
+        caller: principal.label,
+        tokenId: principal.tokenId,
+        startedAt: new Date(now).toISOString(),
+        finishedAt: null,
+        outcome: null,
+        durationMs: null,
+      });
       await this.bus.send(presence.nodeId, { kind: 'call', origin: this.bus.nodeId, call });
     } catch (err) {
       this.finish(pending, { ok: false, error: errorValue('internal') });
@@ -202,7 +253,13 @@ export class RelayCore implements RelayServices {
     if (!pending) return;
     this.finish(pending, { ok: false, error: errorValue(code, message) });
     const presence = await this.bus.locate(pending.call.runtimeId);
-    if (presence) await this.bus.send(presence.nodeId, { kind: 'cancel', callId, runtimeId: pending.call.runtimeId, reason: message });
+    if (presence)
+      await this.bus.send(presence.nodeId, {
+        kind: 'cancel',
+        callId,
+        runtimeId: pending.call.runtimeId,
+        reason: message,
+      });
   }
 
   private finish(pending: PendingCall, result: Result<unknown>): void {
@@ -214,7 +271,17 @@ export class RelayCore implements RelayServices {
     this.metrics.callFinished(pending.call.tool, outcome, durationMs / 1000);
     // Never the arguments or the result: they are the person's files. Debug, not info: the call log
     // and the metrics record every call already, and a line per call was work on the hot path.
-    this.logger?.debug({ callId: pending.call.id, runtimeId: pending.call.runtimeId, tool: pending.call.tool, caller: pending.call.caller, outcome, durationMs }, 'call finished');
+    this.logger?.debug(
+      {
+        callId: pending.call.id,
+        runtimeId: pending.call.runtimeId,
+        tool: pending.call.tool,
+        caller: pending.call.caller,
+        outcome,
+        durationMs,
+      },
+      'call finished',
+    );
     pending.resolve(result);
     this.store.finishCall(pending.call.id, outcome, new Date().toISOString(), durationMs).catch(() => undefined);
   }
@@ -251,7 +318,13 @@ export class RelayCore implements RelayServices {
       timer = setTimeout(() => resolve(false), CANCEL_ANSWER_TIMEOUT_MS);
     });
     try {
-      await this.bus.broadcast({ kind: 'cancel-call', orgId: principal.orgId, callId, runtimeId, replyTo: { nodeId: this.bus.nodeId, requestId } });
+      await this.bus.broadcast({
+        kind: 'cancel-call',
+        orgId: principal.orgId,
+        callId,
+        runtimeId,
+        replyTo: { nodeId: this.bus.nodeId, requestId },
+      });
       return await answered;
     } finally {
       clearTimeout(timer);
@@ -266,24 +339,40 @@ export class RelayCore implements RelayServices {
   }
 
   async archiveRuntime(principal: Principal, runtimeId: string): Promise<Result<RuntimeView>> {
-    if (!(await this.visibleRuntime(principal, runtimeId))) return { ok: false, error: errorValue('not_found', 'no such runtime') };
-    if (principal.kind !== 'platform') return { ok: false, error: errorValue('forbidden', 'only a platform key may archive a runtime') };
+    if (!(await this.visibleRuntime(principal, runtimeId)))
+      return { ok: false, error: errorValue('not_found', 'no such runtime') };
+    if (principal.kind !== 'platform')
+      return { ok: false, error: errorValue('forbidden', 'only a platform key may archive a runtime') };
     const record = await this.directory.archive(runtimeId);
-    return record ? { ok: true, value: this.view(principal, record) } : { ok: false, error: errorValue('not_found', 'no such runtime') };
+    return record
+      ? { ok: true, value: this.view(principal, record) }
+      : { ok: false, error: errorValue('not_found', 'no such runtime') };
   }
 
   /** Mints a grant (platform keys only) for runtimes of the key's org. */
   async createGrant(principal: Principal, request: GrantRequest): Promise<Result<GrantResponse>> {
-    if (principal.kind !== 'platform') return { ok: false, error: errorValue('forbidden', 'only a platform key may mint grants') };
+    if (principal.kind !== 'platform')
+      return { ok: false, error: errorValue('forbidden', 'only a platform key may mint grants') };
     for (const id of request.runtimeIds) {
-      if (!(await this.visibleRuntime(principal, id))) return { ok: false, error: errorValue('not_found', `no such runtime: ${id}`, { runtimeId: id }) };
+      if (!(await this.visibleRuntime(principal, id)))
+        return { ok: false, error: errorValue('not_found', `no such runtime: ${id}`, { runtimeId: id }) };
     }
     const token = generateToken('grant');
     const id = newId('grt_');
     const expiresAt = new Date(Date.now() + request.ttlSeconds * 1000).toISOString();
     const runtimeIds = [...new Set(request.runtimeIds)];
     const tools = request.tools ? [...new Set(request.tools)] : null;
-    await this.store.insertToken({ id, orgId: principal.orgId, kind: 'grant', name: request.label, hash: hashToken(token), createdAt: new Date().toISOString(), expiresAt, runtimeIds, tools });
+    await this.store.insertToken({
+      id,
+      orgId: principal.orgId,
+      kind: 'grant',
+      name: request.label,
+      hash: hashToken(token),
+      createdAt: new Date().toISOString(),
+      expiresAt,
+      runtimeIds,
+      tools,
+    });
     return { ok: true, value: { id, token, runtimeIds, tools, label: request.label, expiresAt } };
   }
 
@@ -294,7 +383,8 @@ export class RelayCore implements RelayServices {
     if (!pending) return;
     if (message.kind === 'delivered') pending.deliveredTo = message.sessionId;
     else if (message.kind === 'progress') {
-      const p: Progress = message.chunk !== undefined ? { status: message.status, chunk: message.chunk } : { status: message.status };
+      const p: Progress =
+        message.chunk !== undefined ? { status: message.status, chunk: message.chunk } : { status: message.status };
       for (const listener of pending.listeners) listener(p);
     } else this.finish(pending, message.result);
   }
@@ -303,11 +393,17 @@ export class RelayCore implements RelayServices {
   private onRuntimeEvent(event: RuntimeEvent): void {
     if (event.type !== 'state' || event.state !== 'running' || event.sessionId === undefined) return;
     for (const pending of this.pending.values()) {
-      if (pending.call.runtimeId !== event.runtimeId || pending.deliveredTo === null || pending.deliveredTo === event.sessionId) continue;
+      if (
+        pending.call.runtimeId !== event.runtimeId ||
+        pending.deliveredTo === null ||
+        pending.deliveredTo === event.sessionId
+      )
+        continue;
       if (pending.call.deadline <= Date.now()) continue;
       pending.deliveredTo = null;
       void this.bus.locate(event.runtimeId).then((presence) => {
-        if (presence) return this.bus.send(presence.nodeId, { kind: 'call', origin: this.bus.nodeId, call: pending.call });
+        if (presence)
+          return this.bus.send(presence.nodeId, { kind: 'call', origin: this.bus.nodeId, call: pending.call });
       });
     }
   }
@@ -318,7 +414,8 @@ export class RelayCore implements RelayServices {
     const pending = this.pending.get(message.callId);
     if (!pending || pending.call.orgId !== message.orgId || pending.call.runtimeId !== message.runtimeId) return;
     void this.abort(message.callId, 'cancelled', 'cancelled by the platform');
-    if (message.replyTo) void this.bus.send(message.replyTo.nodeId, { kind: 'cancel-answer', requestId: message.replyTo.requestId });
+    if (message.replyTo)
+      void this.bus.send(message.replyTo.nodeId, { kind: 'cancel-answer', requestId: message.replyTo.requestId });
   }
 
   /** Refuses new calls, lets pending ones finish until `graceMs`, then fails the rest with `unavailable`. */
@@ -327,11 +424,18 @@ export class RelayCore implements RelayServices {
     const until = Date.now() + graceMs;
     while (this.pending.size > 0 && Date.now() < until) {
       let timer: NodeJS.Timeout | undefined;
-      await Promise.race([Promise.all([...this.pending.values()].map((p) => p.done)), new Promise((r) => (timer = setTimeout(r, Math.max(0, until - Date.now()))))]);
+      await Promise.race([
+        Promise.all([...this.pending.values()].map((p) => p.done)),
+        new Promise((r) => (timer = setTimeout(r, Math.max(0, until - Date.now())))),
+      ]);
       clearTimeout(timer);
     }
     // Awaited: the cancels must reach the desktops before their sockets close.
-    await Promise.all([...this.pending.keys()].map((id) => this.abort(id, 'unavailable', 'the relay shut down before the call finished')));
+    await Promise.all(
+      [...this.pending.keys()].map((id) =>
+        this.abort(id, 'unavailable', 'the relay shut down before the call finished'),
+      ),
+    );
   }
 
   /** Whether new calls are refused. */

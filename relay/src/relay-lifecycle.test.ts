@@ -42,7 +42,11 @@ describe('startRelay lifecycle', () => {
       cleanups.push(() => rm(dataDir, { recursive: true, force: true }));
       const revoked = await first.relay.admin.createToken({ org: 'acme', kind: 'platform' });
       await first.relay.admin.revokeToken(revoked.id);
-      const { welcome } = await connect(first, [testWorkspace('ws-1'), testWorkspace('ws-2', { state: 'paused' }), testWorkspace('ws-3')]);
+      const { welcome } = await connect(first, [
+        testWorkspace('ws-1'),
+        testWorkspace('ws-2', { state: 'paused' }),
+        testWorkspace('ws-3'),
+      ]);
       const [rt1, rt2, rt3] = welcome.runtimes.map((r) => r.runtimeId) as [string, string, string];
       expect((await first.api(`/v1/runtimes/${rt3}/archive`, { method: 'POST' })).status).toBe(200);
       await first.relay.close();
@@ -53,16 +57,25 @@ describe('startRelay lifecycle', () => {
         const res = await fetch(second.url + path, { headers: { authorization: `Bearer ${token}` } });
         return { status: res.status, body: (await res.json()) as { runtimes: Array<{ id: string; state: string }> } };
       };
-      const states = async () => Object.fromEntries((await api('/v1/runtimes')).body.runtimes.map((r) => [r.id, r.state]));
+      const states = async () =>
+        Object.fromEntries((await api('/v1/runtimes')).body.runtimes.map((r) => [r.id, r.state]));
       expect(await states()).toEqual({ [rt1]: 'stopped', [rt2]: 'stopped', [rt3]: 'archived' });
       expect((await api('/v1/runtimes', revoked.token)).status).toBe(401);
 
       const again = await FakeDesktop.connect(second.wsUrl, first.desktopToken);
       cleanups.push(() => again.close());
-      const welcomeAgain = await again.hello(device, [testWorkspace('ws-1'), testWorkspace('ws-2', { state: 'paused' }), testWorkspace('ws-3')]);
+      const welcomeAgain = await again.hello(device, [
+        testWorkspace('ws-1'),
+        testWorkspace('ws-2', { state: 'paused' }),
+        testWorkspace('ws-3'),
+      ]);
       expect(welcomeAgain.runtimes).toEqual(welcome.runtimes);
       expect(await states()).toEqual({ [rt1]: 'running', [rt2]: 'paused', [rt3]: 'archived' });
-      expect((await second.admin.listTokens('acme')).map((tok) => tok.kind)).toEqual(['desktop', 'platform', 'platform']);
+      expect((await second.admin.listTokens('acme')).map((tok) => tok.kind)).toEqual([
+        'desktop',
+        'platform',
+        'platform',
+      ]);
     });
   });
 
@@ -72,7 +85,9 @@ describe('startRelay lifecycle', () => {
       cleanups.push(() => t.dispose());
       const other = await mkdtemp(join(tmpdir(), 'tether-relay-'));
       cleanups.push(() => rm(other, { recursive: true, force: true }));
-      await expect(startRelay({ dataDir: other, port: t.relay.port, logLevel: 'silent' })).rejects.toThrow(`could not listen on 127.0.0.1:${t.relay.port}`);
+      await expect(startRelay({ dataDir: other, port: t.relay.port, logLevel: 'silent' })).rejects.toThrow(
+        `could not listen on 127.0.0.1:${t.relay.port}`,
+      );
     });
   });
 
@@ -83,7 +98,10 @@ describe('startRelay lifecycle', () => {
       cleanups.push(() => rm(dataDir, { recursive: true, force: true }));
       const { desktop, welcome } = await connect(t);
       const runtimeId = welcome.runtimes[0]!.runtimeId;
-      const pending = t.api(`/v1/runtimes/${runtimeId}/calls`, { method: 'POST', json: { tool: 'stat', args: { path: 'a' } } });
+      const pending = t.api(`/v1/runtimes/${runtimeId}/calls`, {
+        method: 'POST',
+        json: { tool: 'stat', args: { path: 'a' } },
+      });
       const call = await desktop.next('call');
       const closing = t.relay.close();
       // While draining, the desktop is still connected and its answer still gets through.
@@ -100,7 +118,10 @@ describe('startRelay lifecycle', () => {
       const dataDir = t.dataDir;
       cleanups.push(() => rm(dataDir, { recursive: true, force: true }));
       const { desktop, welcome } = await connect(t);
-      const pending = t.api(`/v1/runtimes/${welcome.runtimes[0]!.runtimeId}/calls`, { method: 'POST', json: { tool: 'run_command', args: { command: 'sleep 100' } } });
+      const pending = t.api(`/v1/runtimes/${welcome.runtimes[0]!.runtimeId}/calls`, {
+        method: 'POST',
+        json: { tool: 'run_command', args: { command: 'sleep 100' } },
+      });
       const call = await desktop.next('call');
       const closing = t.relay.close();
       const res = await pending;
@@ -118,10 +139,17 @@ describe('startRelay lifecycle', () => {
       const { desktop, welcome } = await connect(t);
       const runtimeId = welcome.runtimes[0]!.runtimeId;
       desktop.onCall = (call, d) => d.succeed(call.id, 'ok');
-      const answers = await Promise.all(Array.from({ length: 20 }, () => t.api(`/v1/runtimes/${runtimeId}/calls`, { method: 'POST', json: { tool: 'stat', args: { path: 'a' } } })));
+      const answers = await Promise.all(
+        Array.from({ length: 20 }, () =>
+          t.api(`/v1/runtimes/${runtimeId}/calls`, { method: 'POST', json: { tool: 'stat', args: { path: 'a' } } }),
+        ),
+      );
       const done = answers.map((a) => a.body.callId as string);
       desktop.onCall = null;
-      const unfinished = t.api(`/v1/runtimes/${runtimeId}/calls`, { method: 'POST', json: { tool: 'run_command', args: { command: 'sleep 100' } } });
+      const unfinished = t.api(`/v1/runtimes/${runtimeId}/calls`, {
+        method: 'POST',
+        json: { tool: 'run_command', args: { command: 'sleep 100' } },
+      });
       const lost = (await desktop.next('call', (c) => c.tool === 'run_command')).id;
       const before = new SqliteStore(dataDir);
       cleanups.push(async () => before.close());
@@ -163,7 +191,10 @@ describe('startRelay lifecycle', () => {
       });
       desktop.onCall = null;
       const call = await desktop.next('call', (c) => c.tool === 'run_command');
-      expect((await a.api(`/v1/runtimes/${welcome.runtimes[0]!.runtimeId}/calls/${call.id}/cancel`, { method: 'POST' })).status).toBe(200);
+      expect(
+        (await a.api(`/v1/runtimes/${welcome.runtimes[0]!.runtimeId}/calls/${call.id}/cancel`, { method: 'POST' }))
+          .status,
+      ).toBe(200);
       expect((await pending).status).toBe(409);
       expect((await desktop.next('cancel')).id).toBe(call.id);
     });
@@ -173,7 +204,13 @@ describe('startRelay lifecycle', () => {
       const a = await startTestRelay({ bus: new LocalBus(network) });
       cleanups.push(() => a.dispose());
       // Node b holds its call rows far beyond the test: node a can only learn of them over the bus.
-      const b = await startRelay({ dataDir: a.dataDir, port: 0, logLevel: 'silent', bus: new LocalBus(network), callLogFlushMs: 600_000 });
+      const b = await startRelay({
+        dataDir: a.dataDir,
+        port: 0,
+        logLevel: 'silent',
+        bus: new LocalBus(network),
+        callLogFlushMs: 600_000,
+      });
       cleanups.push(() => b.close());
       const { desktop, welcome } = await connect(a);
       const runtimeId = welcome.runtimes[0]!.runtimeId;
@@ -183,7 +220,11 @@ describe('startRelay lifecycle', () => {
           headers: { authorization: `Bearer ${a.platformKey}`, 'content-type': 'application/json' },
           body: JSON.stringify({ tool: 'run_command', args: { command: 'sleep 100' } }),
         });
-      const cancelAt = (url: string, callId: string) => fetch(`${url}/v1/runtimes/${runtimeId}/calls/${callId}/cancel`, { method: 'POST', headers: { authorization: `Bearer ${a.platformKey}` } });
+      const cancelAt = (url: string, callId: string) =>
+        fetch(`${url}/v1/runtimes/${runtimeId}/calls/${callId}/cancel`, {
+          method: 'POST',
+          headers: { authorization: `Bearer ${a.platformKey}` },
+        });
 
       const first = callAtB();
       const call = await desktop.next('call');
@@ -206,29 +247,55 @@ describe('startRelay lifecycle', () => {
   });
 
   describe('TLS', () => {
-    it.skipIf(!hasOpenssl())('serves HTTPS and WSS itself with the given certificate (skipped without openssl)', async () => {
-      const dir = await mkdtemp(join(tmpdir(), 'tether-relay-tls-'));
-      cleanups.push(() => rm(dir, { recursive: true, force: true }));
-      execFileSync('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', join(dir, 'key.pem'), '-out', join(dir, 'cert.pem'), '-days', '1', '-subj', '/CN=127.0.0.1', '-addext', 'subjectAltName=IP:127.0.0.1'], { stdio: 'ignore' });
-      const t = await startTestRelay({ tls: { cert: join(dir, 'cert.pem'), key: join(dir, 'key.pem') } });
-      cleanups.push(() => t.dispose());
-      expect(t.relay.url).toMatch(/^https:/);
-      expect(t.relay.wsUrl).toMatch(/^wss:.*\/v1\/connect$/);
-      const ca = await readFile(join(dir, 'cert.pem'), 'utf8');
-      const health = await new Promise<string>((resolve, reject) => {
-        request(`${t.relay.url}/healthz`, { ca }, (res) => {
-          let body = '';
-          res.on('data', (c) => (body += c));
-          res.on('end', () => resolve(body));
-        })
-          .on('error', reject)
-          .end();
-      });
-      expect(JSON.parse(health)).toEqual({ status: 'ok' });
-      const desktop = await FakeDesktop.connect(t.relay.wsUrl, t.desktopToken);
-      cleanups.push(() => desktop.close());
-      expect((await desktop.hello(device, [testWorkspace('ws-1')])).type).toBe('welcome');
-      await eventually(() => desktop.frames.length, (n) => n === 1);
-    });
+    it.skipIf(!hasOpenssl())(
+      'serves HTTPS and WSS itself with the given certificate (skipped without openssl)',
+      async () => {
+        const dir = await mkdtemp(join(tmpdir(), 'tether-relay-tls-'));
+        cleanups.push(() => rm(dir, { recursive: true, force: true }));
+        execFileSync(
+          'openssl',
+          [
+            'req',
+            '-x509',
+            '-newkey',
+            'rsa:2048',
+            '-nodes',
+            '-keyout',
+            join(dir, 'key.pem'),
+            '-out',
+            join(dir, 'cert.pem'),
+            '-days',
+            '1',
+            '-subj',
+            '/CN=127.0.0.1',
+            '-addext',
+            'subjectAltName=IP:127.0.0.1',
+          ],
+          { stdio: 'ignore' },
+        );
+        const t = await startTestRelay({ tls: { cert: join(dir, 'cert.pem'), key: join(dir, 'key.pem') } });
+        cleanups.push(() => t.dispose());
+        expect(t.relay.url).toMatch(/^https:/);
+        expect(t.relay.wsUrl).toMatch(/^wss:.*\/v1\/connect$/);
+        const ca = await readFile(join(dir, 'cert.pem'), 'utf8');
+        const health = await new Promise<string>((resolve, reject) => {
+          request(`${t.relay.url}/healthz`, { ca }, (res) => {
+            let body = '';
+            res.on('data', (c) => (body += c));
+            res.on('end', () => resolve(body));
+          })
+            .on('error', reject)
+            .end();
+        });
+        expect(JSON.parse(health)).toEqual({ status: 'ok' });
+        const desktop = await FakeDesktop.connect(t.relay.wsUrl, t.desktopToken);
+        cleanups.push(() => desktop.close());
+        expect((await desktop.hello(device, [testWorkspace('ws-1')])).type).toBe('welcome');
+        await eventually(
+          () => desktop.frames.length,
+          (n) => n === 1,
+        );
+      },
+    );
   });
 });

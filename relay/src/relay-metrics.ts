@@ -10,7 +10,11 @@ export class RelayMetrics {
   private readonly calls: Counter<'tool' | 'outcome'>;
   private readonly latency: Histogram<'tool'>;
 
-  constructor(sources: { connections: () => number; callsInFlight: () => number; runtimesByState: () => Promise<Record<RuntimeState, number>> }) {
+  constructor(sources: {
+    connections: () => number;
+    callsInFlight: () => number;
+    runtimesByState: () => Promise<Record<RuntimeState, number>>;
+  }) {
     new Gauge({
       name: 'tether_relay_desktop_connections',
       help: 'Open desktop WebSocket connections on this node.',
@@ -37,7 +41,12 @@ export class RelayMetrics {
         for (const [state, n] of Object.entries(counts)) this.set({ state }, n);
       },
     });
-    this.calls = new Counter({ name: 'tether_relay_calls_total', help: 'Tool calls by tool and outcome (ok or an error code).', labelNames: ['tool', 'outcome'], registers: [this.registry] });
+    this.calls = new Counter({
+      name: 'tether_relay_calls_total',
+      help: 'Tool calls by tool and outcome (ok or an error code).',
+      labelNames: ['tool', 'outcome'],
+      registers: [this.registry],
+    });
     this.latency = new Histogram({
       name: 'tether_relay_call_duration_seconds',
       help: 'Tool call latency at the relay, from request to result.',

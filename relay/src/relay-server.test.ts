@@ -19,7 +19,12 @@ async function startTestRelay(options: Partial<RelayOptions> = {}): Promise<Test
 
 const device = { deviceId: 'dev-1', name: 'Laptop', os: 'linux' };
 
-async function connectDesktop(t: TestRelay, token = t.desktopToken, workspaces = [testWorkspace('ws-1')], dev = device) {
+async function connectDesktop(
+  t: TestRelay,
+  token = t.desktopToken,
+  workspaces = [testWorkspace('ws-1')],
+  dev = device,
+) {
   const desktop = await FakeDesktop.connect(t.relay.wsUrl, token);
   cleanups.push(() => desktop.close());
   const welcome = await desktop.hello(dev, workspaces);
@@ -52,7 +57,9 @@ describe('startRelay', () => {
       const spare = await t.relay.admin.createToken({ org: 'acme', kind: 'desktop' });
       expect(await t.relay.admin.revokeToken(spare.id)).toBe(true);
       expect(await refusedUpgradeStatus(t.relay.wsUrl, `Bearer ${spare.token}`)).toBe(401);
-      expect(await refusedUpgradeStatus(t.relay.wsUrl.replace('/v1/connect', '/v1/other'), `Bearer ${t.desktopToken}`)).toBe(404);
+      expect(
+        await refusedUpgradeStatus(t.relay.wsUrl.replace('/v1/connect', '/v1/other'), `Bearer ${t.desktopToken}`),
+      ).toBe(404);
     });
 
     it('closes a connected desktop with 4401 when its token is revoked', async () => {
@@ -118,10 +125,18 @@ describe('startRelay', () => {
         const res = await t.api(path, { method, token: otherKey });
         expect(res.status, `${method} ${path}`).toBe(404);
       }
-      const call = await t.api(`/v1/runtimes/${runtimeId}/calls`, { method: 'POST', token: otherKey, json: { tool: 'stat', args: { path: 'a' } } });
+      const call = await t.api(`/v1/runtimes/${runtimeId}/calls`, {
+        method: 'POST',
+        token: otherKey,
+        json: { tool: 'stat', args: { path: 'a' } },
+      });
       expect(call.status).toBe(404);
       expect(call.body.error.code).toBe('not_found');
-      const grant = await t.api('/v1/grants', { method: 'POST', token: otherKey, json: { runtimeIds: [runtimeId], ttlSeconds: 60, label: 'x' } });
+      const grant = await t.api('/v1/grants', {
+        method: 'POST',
+        token: otherKey,
+        json: { runtimeIds: [runtimeId], ttlSeconds: 60, label: 'x' },
+      });
       expect(grant.status).toBe(404);
       expect((await t.api(`/v1/runtimes/${runtimeId}`)).status).toBe(200);
     });
@@ -135,7 +150,12 @@ describe('startRelay', () => {
       const all = await t.api('/v1/runtimes');
       expect(all.body.runtimes).toHaveLength(2);
       const first = all.body.runtimes[0];
-      expect(first).toMatchObject({ state: 'running', device: { id: 'dev-1', name: 'Laptop', os: 'linux' }, workspace: { id: 'ws-1', name: 'Project', description: 'the app' }, capabilities: ws.capabilities });
+      expect(first).toMatchObject({
+        state: 'running',
+        device: { id: 'dev-1', name: 'Laptop', os: 'linux' },
+        workspace: { id: 'ws-1', name: 'Project', description: 'the app' },
+        capabilities: ws.capabilities,
+      });
       expect(Date.parse(first.lastSeenAt)).not.toBeNaN();
       const paused = await t.api('/v1/runtimes?state=paused');
       expect(paused.body.runtimes.map((r: { workspace: { id: string } }) => r.workspace.id)).toEqual(['ws-2']);
@@ -148,7 +168,10 @@ describe('startRelay', () => {
       const t = await startTestRelay();
       const { desktop, runtimeId } = await connectDesktop(t);
       const before = Date.now();
-      const res = await t.api(`/v1/runtimes/${runtimeId}/calls`, { method: 'POST', json: { tool: 'stat', args: { path: 'README.md' }, timeoutMs: 60_000 } });
+      const res = await t.api(`/v1/runtimes/${runtimeId}/calls`, {
+        method: 'POST',
+        json: { tool: 'stat', args: { path: 'README.md' }, timeoutMs: 60_000 },
+      });
       expect(res.status).toBe(200);
       expect(res.body.callId).toMatch(/^call_/);
       expect(res.body.result).toEqual({ tool: 'stat', args: { path: 'README.md' }, caller: 'agent-backend' });
@@ -160,18 +183,36 @@ describe('startRelay', () => {
     it('answers invalid_args with the field path, before anything reaches the desktop', async () => {
       const t = await startTestRelay();
       const { desktop, runtimeId } = await connectDesktop(t);
-      const res = await t.api(`/v1/runtimes/${runtimeId}/calls`, { method: 'POST', json: { tool: 'edit_file', args: { path: 'a', edits: [{ oldText: 1, newText: 'x' }] } } });
+      const res = await t.api(`/v1/runtimes/${runtimeId}/calls`, {
+        method: 'POST',
+        json: { tool: 'edit_file', args: { path: 'a', edits: [{ oldText: 1, newText: 'x' }] } },
+      });
       expect(res.status).toBe(400);
       expect(res.body.error.code).toBe('invalid_args');
       expect(res.body.error.details.fields[0].path).toBe('edits.0.oldText');
-      const unknown = await t.api(`/v1/runtimes/${runtimeId}/calls`, { method: 'POST', json: { tool: 'format_disk', args: {} } });
+      const unknown = await t.api(`/v1/runtimes/${runtimeId}/calls`, {
+        method: 'POST',
+        json: { tool: 'format_disk', args: {} },
+      });
       expect(unknown.body.error.code).toBe('unknown_tool');
-      const badBody = await t.api(`/v1/runtimes/${runtimeId}/calls`, { method: 'POST', body: '{not json', headers: { 'content-type': 'application/json' } });
+      const badBody = await t.api(`/v1/runtimes/${runtimeId}/calls`, {
+        method: 'POST',
+        body: '{not json',
+        headers: { 'content-type': 'application/json' },
+      });
       expect(badBody.status).toBe(400);
       expect(badBody.body.error.code).toBe('invalid_request');
       // Prototype-poisoning keys are refused, whether written plainly or with \u escapes.
-      for (const body of ['{"tool":"stat","args":{"path":"a","__proto__":{"x":1}}}', '{"tool":"stat","args":{"path":"a"},"\\u005f_proto__":{"x":1}}', '{"tool":"stat","args":{"path":"a","constructor":{"prototype":{}}}}']) {
-        const poisoned = await t.api(`/v1/runtimes/${runtimeId}/calls`, { method: 'POST', body, headers: { 'content-type': 'application/json' } });
+      for (const body of [
+        '{"tool":"stat","args":{"path":"a","__proto__":{"x":1}}}',
+        '{"tool":"stat","args":{"path":"a"},"\\u005f_proto__":{"x":1}}',
+        '{"tool":"stat","args":{"path":"a","constructor":{"prototype":{}}}}',
+      ]) {
+        const poisoned = await t.api(`/v1/runtimes/${runtimeId}/calls`, {
+          method: 'POST',
+          body,
+          headers: { 'content-type': 'application/json' },
+        });
         expect([poisoned.status, poisoned.body.error.code]).toEqual([400, 'invalid_request']);
       }
       expect(desktop.frames.filter((f) => f.type === 'call')).toHaveLength(0);
@@ -182,7 +223,10 @@ describe('startRelay', () => {
       const ws = testWorkspace('ws-1');
       ws.capabilities.tools = TOOL_NAMES.filter((n) => n !== 'run_command');
       const { runtimeId } = await connectDesktop(t, t.desktopToken, [ws]);
-      const res = await t.api(`/v1/runtimes/${runtimeId}/calls`, { method: 'POST', json: { tool: 'run_command', args: { command: 'ls' } } });
+      const res = await t.api(`/v1/runtimes/${runtimeId}/calls`, {
+        method: 'POST',
+        json: { tool: 'run_command', args: { command: 'ls' } },
+      });
       expect(res.status).toBe(403);
       expect(res.body.error.code).toBe('tool_disabled');
     });
@@ -226,7 +270,10 @@ describe('startRelay', () => {
       const welcome = await desktop.hello(device, [testWorkspace('ws-1'), testWorkspace('ws-2')]);
       desktop.onCall = (call, d) => d.succeed(call.id, { caller: call.caller });
       const [rt1, rt2] = welcome.runtimes.map((r) => r.runtimeId);
-      const grant = await t.api('/v1/grants', { method: 'POST', json: { runtimeIds: [rt1], tools: ['read_file', 'stat'], ttlSeconds: 60, label: 'stage: review' } });
+      const grant = await t.api('/v1/grants', {
+        method: 'POST',
+        json: { runtimeIds: [rt1], tools: ['read_file', 'stat'], ttlSeconds: 60, label: 'stage: review' },
+      });
       expect(grant.status).toBe(200);
       expect(grant.body.token).toMatch(/^tgr_/);
       expect(grant.body).toMatchObject({ runtimeIds: [rt1], tools: ['read_file', 'stat'], label: 'stage: review' });
@@ -234,22 +281,40 @@ describe('startRelay', () => {
       expect((await t.api('/v1/runtimes', { token })).body.runtimes.map((r: { id: string }) => r.id)).toEqual([rt1]);
       expect((await t.api(`/v1/runtimes/${rt2}`, { token })).status).toBe(404);
       expect((await t.api(`/v1/runtimes/${rt1}/capabilities`, { token })).body.tools).toEqual(['read_file', 'stat']);
-      const ok = await t.api(`/v1/runtimes/${rt1}/calls`, { method: 'POST', token, json: { tool: 'stat', args: { path: 'a' } } });
+      const ok = await t.api(`/v1/runtimes/${rt1}/calls`, {
+        method: 'POST',
+        token,
+        json: { tool: 'stat', args: { path: 'a' } },
+      });
       expect(ok.body.result).toEqual({ caller: 'stage: review' });
-      const wrongTool = await t.api(`/v1/runtimes/${rt1}/calls`, { method: 'POST', token, json: { tool: 'write_file', args: { path: 'a', content: 'x' } } });
+      const wrongTool = await t.api(`/v1/runtimes/${rt1}/calls`, {
+        method: 'POST',
+        token,
+        json: { tool: 'write_file', args: { path: 'a', content: 'x' } },
+      });
       expect(wrongTool.status).toBe(403);
       expect(wrongTool.body.error.code).toBe('forbidden');
-      const otherRuntime = await t.api(`/v1/runtimes/${rt2}/calls`, { method: 'POST', token, json: { tool: 'stat', args: { path: 'a' } } });
+      const otherRuntime = await t.api(`/v1/runtimes/${rt2}/calls`, {
+        method: 'POST',
+        token,
+        json: { tool: 'stat', args: { path: 'a' } },
+      });
       expect(otherRuntime.status).toBe(404);
       // A grant cannot mint grants nor archive.
-      expect((await t.api('/v1/grants', { method: 'POST', token, json: { runtimeIds: [rt1], ttlSeconds: 60, label: 'x' } })).status).toBe(403);
+      expect(
+        (await t.api('/v1/grants', { method: 'POST', token, json: { runtimeIds: [rt1], ttlSeconds: 60, label: 'x' } }))
+          .status,
+      ).toBe(403);
       expect((await t.api(`/v1/runtimes/${rt1}/archive`, { method: 'POST', token })).status).toBe(403);
     });
 
     it('stops working when the grant expires', async () => {
       const t = await startTestRelay();
       const { runtimeId } = await connectDesktop(t);
-      const grant = await t.api('/v1/grants', { method: 'POST', json: { runtimeIds: [runtimeId], ttlSeconds: 1, label: 'short' } });
+      const grant = await t.api('/v1/grants', {
+        method: 'POST',
+        json: { runtimeIds: [runtimeId], ttlSeconds: 1, label: 'short' },
+      });
       const token = grant.body.token as string;
       expect((await t.api(`/v1/runtimes/${runtimeId}`, { token })).status).toBe(200);
       await new Promise((r) => setTimeout(r, Date.parse(grant.body.expiresAt) - Date.now() + 50));
@@ -259,7 +324,10 @@ describe('startRelay', () => {
     it('ends an events stream once its grant has expired', async () => {
       const t = await startTestRelay({ limits: { sseKeepaliveMs: 100 } });
       const { runtimeId } = await connectDesktop(t);
-      const grant = await t.api('/v1/grants', { method: 'POST', json: { runtimeIds: [runtimeId], ttlSeconds: 1, label: 'short' } });
+      const grant = await t.api('/v1/grants', {
+        method: 'POST',
+        json: { runtimeIds: [runtimeId], ttlSeconds: 1, label: 'short' },
+      });
       const events = await SseReader.open(`${t.relay.url}/v1/runtimes/${runtimeId}/events`, grant.body.token);
       cleanups.push(() => events.close());
       expect((await events.next('state')).data.state).toBe('running');

@@ -10,7 +10,13 @@ import { registerPlatformRoutes, sendError } from './http/platform-routes.js';
 import type { SseStream } from './http/sse-stream.js';
 import { createRelayAdmin, type RelayAdmin } from './relay-admin.js';
 import { RelayCore } from './relay-core.js';
-import { CALL_LOG_PRUNE_INTERVAL_MS, DEFAULT_HEARTBEAT_INTERVAL_MS, DEFAULT_RELAY_LIMITS, DEFAULT_SHUTDOWN_GRACE_MS, type RelayLimits } from './relay-limits.js';
+import {
+  CALL_LOG_PRUNE_INTERVAL_MS,
+  DEFAULT_HEARTBEAT_INTERVAL_MS,
+  DEFAULT_RELAY_LIMITS,
+  DEFAULT_SHUTDOWN_GRACE_MS,
+  type RelayLimits,
+} from './relay-limits.js';
 import { RelayMetrics } from './relay-metrics.js';
 import { RuntimeDirectory } from './runtime-directory.js';
 import { SqliteStore } from './store/sqlite-store.js';
@@ -53,7 +59,11 @@ const HTTP_CLOSE_TIMEOUT_MS = 5_000;
 
 /** JSON.parse reviver refusing the keys of prototype poisoning, as Fastify's own parser does. */
 function refusePoison(key: string, value: unknown): unknown {
-  if (key === '__proto__' || (key === 'constructor' && typeof value === 'object' && value !== null && 'prototype' in value)) throw new Error('forbidden key');
+  if (
+    key === '__proto__' ||
+    (key === 'constructor' && typeof value === 'object' && value !== null && 'prototype' in value)
+  )
+    throw new Error('forbidden key');
   return value;
 }
 
@@ -91,10 +101,17 @@ export async function startRelay(options: RelayOptions): Promise<RelayHandle> {
     logger: {
       level: options.logLevel ?? 'warn',
       // Tokens never reach the logs, even if a serializer changes.
-      redact: { paths: ['req.headers.authorization', 'req.headers.cookie', 'headers.authorization', 'authorization'], censor: '[redacted]' },
+      redact: {
+        paths: ['req.headers.authorization', 'req.headers.cookie', 'headers.authorization', 'authorization'],
+        censor: '[redacted]',
+      },
     },
   });
-  const store: Store = new SqliteStore(options.dataDir, (err) => app.log.error({ err }, 'call log write failed'), options.callLogFlushMs);
+  const store: Store = new SqliteStore(
+    options.dataDir,
+    (err) => app.log.error({ err }, 'call log write failed'),
+    options.callLogFlushMs,
+  );
   // The embedded store belongs to this process alone: whatever a previous run left connected is not any more.
   await stopOrphanedRuntimes(store);
   const bus = options.bus ?? new LocalBus();
@@ -102,7 +119,11 @@ export async function startRelay(options: RelayOptions): Promise<RelayHandle> {
   const hub = new DesktopHub({ store, bus, directory, limits, heartbeatIntervalMs, logger: app.log });
   // The core records into the metrics and the metrics read the core's count: wired after both exist.
   const inFlight = { count: () => 0 };
-  const metrics = new RelayMetrics({ connections: () => hub.connectionCount, callsInFlight: () => inFlight.count(), runtimesByState: () => store.countRuntimesByState() });
+  const metrics = new RelayMetrics({
+    connections: () => hub.connectionCount,
+    callsInFlight: () => inFlight.count(),
+    runtimesByState: () => store.countRuntimesByState(),
+  });
   const core = new RelayCore(store, bus, directory, metrics, app.log);
   inFlight.count = () => core.inFlightCount;
   const streams = new Set<SseStream>();
@@ -116,20 +137,29 @@ export async function startRelay(options: RelayOptions): Promise<RelayHandle> {
     try {
       done(null, mayHoldPoison(text) ? JSON.parse(text, refusePoison) : JSON.parse(text));
     } catch {
-      done(Object.assign(new Error('the body is not valid JSON'), { statusCode: 400, code: 'FST_ERR_CTP_INVALID_JSON' }), undefined);
+      done(
+        Object.assign(new Error('the body is not valid JSON'), { statusCode: 400, code: 'FST_ERR_CTP_INVALID_JSON' }),
+        undefined,
+      );
     }
   });
   app.setErrorHandler((err: { statusCode?: number; code?: string; message: string }, request, reply) => {
-    if (err.statusCode === 413 || err.code === 'FST_ERR_CTP_BODY_TOO_LARGE') return sendError(reply, errorValue('too_large', 'the request body is too large'));
-    if (err.statusCode !== undefined && err.statusCode >= 400 && err.statusCode < 500) return sendError(reply, errorValue('invalid_request', err.message));
+    if (err.statusCode === 413 || err.code === 'FST_ERR_CTP_BODY_TOO_LARGE')
+      return sendError(reply, errorValue('too_large', 'the request body is too large'));
+    if (err.statusCode !== undefined && err.statusCode >= 400 && err.statusCode < 500)
+      return sendError(reply, errorValue('invalid_request', err.message));
     request.log.error({ err }, 'request failed');
     return sendError(reply, errorValue('internal'));
   });
   app.setNotFoundHandler((_request, reply) => sendError(reply, errorValue('not_found', 'no such route')));
 
   app.get('/healthz', async () => ({ status: 'ok' }));
-  app.get('/readyz', async (_request, reply) => (core.isDraining ? sendError(reply, errorValue('unavailable', 'the relay is shutting down')) : { status: 'ready' }));
-  app.get('/metrics', async (_request, reply) => reply.type(metrics.registry.contentType).send(await metrics.registry.metrics()));
+  app.get('/readyz', async (_request, reply) =>
+    core.isDraining ? sendError(reply, errorValue('unavailable', 'the relay is shutting down')) : { status: 'ready' },
+  );
+  app.get('/metrics', async (_request, reply) =>
+    reply.type(metrics.registry.contentType).send(await metrics.registry.metrics()),
+  );
   let openApi: Record<string, unknown> | null = null;
   app.get('/openapi.json', async () => openApi);
   registerPlatformRoutes(app, core, streams, limits.sseKeepaliveMs);
@@ -138,7 +168,9 @@ export async function startRelay(options: RelayOptions): Promise<RelayHandle> {
   app.server.on('upgrade', (req, socket, head) => hub.handleUpgrade(req, socket, head));
 
   const pruneCalls = () =>
-    store.pruneCalls(limits.callLogMaxRows, new Date(Date.now() - limits.callLogMaxAgeMs).toISOString()).catch((err: unknown) => app.log.error({ err }, 'call log pruning failed'));
+    store
+      .pruneCalls(limits.callLogMaxRows, new Date(Date.now() - limits.callLogMaxAgeMs).toISOString())
+      .catch((err: unknown) => app.log.error({ err }, 'call log pruning failed'));
   await pruneCalls();
   const pruneTimer = setInterval(() => void pruneCalls(), CALL_LOG_PRUNE_INTERVAL_MS);
   pruneTimer.unref();

@@ -115,9 +115,15 @@ export class RuntimeDirectory {
    * Records a full announcement (`hello` or `workspaces`) of a device's workspaces.
    * `attach` (on `hello`) publishes every runtime, so origins re-deliver calls to the new session.
    */
-  async announce(session: AnnouncingSession, workspaces: WorkspaceAnnouncement[], attach: boolean): Promise<Array<{ workspaceId: string; runtimeId: string }>> {
+  async announce(
+    session: AnnouncingSession,
+    workspaces: WorkspaceAnnouncement[],
+    attach: boolean,
+  ): Promise<Array<{ workspaceId: string; runtimeId: string }>> {
     const now = new Date().toISOString();
-    const existing = new Map((await this.store.listRuntimes(session.orgId, { deviceId: session.device.deviceId })).map((r) => [r.id, r]));
+    const existing = new Map(
+      (await this.store.listRuntimes(session.orgId, { deviceId: session.device.deviceId })).map((r) => [r.id, r]),
+    );
     const bindings: Array<{ workspaceId: string; runtimeId: string }> = [];
     for (const ws of workspaces) {
       const id = runtimeIdOf(session.orgId, session.device.deviceId, ws.workspaceId);
@@ -145,7 +151,8 @@ export class RuntimeDirectory {
       this.forget(id);
       await this.bus.claim(id, session.sessionId);
       bindings.push({ workspaceId: ws.workspaceId, runtimeId: id });
-      if (attach || prev?.state !== record.state || prev.reason !== record.reason) await this.publishState(record, session.sessionId);
+      if (attach || prev?.state !== record.state || prev.reason !== record.reason)
+        await this.publishState(record, session.sessionId);
     }
     for (const gone of existing.values()) {
       await this.bus.release(gone.id, session.sessionId);
@@ -161,7 +168,13 @@ export class RuntimeDirectory {
   async setHealth(runtimeId: string, state: WorkspaceState, reason: string | undefined): Promise<void> {
     const prev = await this.store.getRuntime(runtimeId);
     if (!prev || prev.state === 'archived') return;
-    const record = await this.store.setRuntimeState(runtimeId, state, reasonOf(state, reason), null, new Date().toISOString());
+    const record = await this.store.setRuntimeState(
+      runtimeId,
+      state,
+      reasonOf(state, reason),
+      null,
+      new Date().toISOString(),
+    );
     this.forget(runtimeId);
     if (record && (record.state !== prev.state || record.reason !== prev.reason)) await this.publishState(record);
   }
@@ -181,7 +194,13 @@ export class RuntimeDirectory {
 
   /** The platform archives a runtime; it stays archived even if its desktop announces it again. */
   async archive(runtimeId: string): Promise<RuntimeRecord | null> {
-    const record = await this.store.setRuntimeState(runtimeId, 'archived', PLATFORM_ARCHIVED_REASON, 'platform', new Date().toISOString());
+    const record = await this.store.setRuntimeState(
+      runtimeId,
+      'archived',
+      PLATFORM_ARCHIVED_REASON,
+      'platform',
+      new Date().toISOString(),
+    );
     this.forget(runtimeId);
     if (record) await this.publishState(record);
     return record;

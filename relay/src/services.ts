@@ -45,5 +45,10 @@ export interface RelayServices {
   /** null when the principal may not see it (other org, not in grant) → 404 */
   getRuntime(principal: Principal, runtimeId: string): Promise<RuntimeView | null>;
   /** Validates args against the tool schema, checks grant scope and runtime state, routes via the Bus, waits for the result. */
-  callTool(principal: Principal, runtimeId: string, request: CallRequest, options?: CallOptions): Promise<{ callId: string } & Result<unknown>>;
+  callTool(
+    principal: Principal,
+    runtimeId: string,
+    request: CallRequest,
+    options?: CallOptions,
+  ): Promise<{ callId: string } & Result<unknown>>;
 }

@@ -10,7 +10,18 @@ import { TokenCache } from './token-cache.js';
 import { generateToken, hashToken } from './tokens.js';
 
 function record(id: string): TokenRecord {
-  return { id, orgId: 'org_1', kind: 'platform', name: id, hash: `hash-${id}`, createdAt: '2026-01-01T00:00:00.000Z', revokedAt: null, expiresAt: null, runtimeIds: null, tools: null };
+  return {
+    id,
+    orgId: 'org_1',
+    kind: 'platform',
+    name: id,
+    hash: `hash-${id}`,
+    createdAt: '2026-01-01T00:00:00.000Z',
+    revokedAt: null,
+    expiresAt: null,
+    runtimeIds: null,
+    tools: null,
+  };
 }
 
 describe('TokenCache', () => {
@@ -63,7 +74,17 @@ describe('authenticateToken', () => {
   async function platformKey(id: string, expiresAt: string | null = null): Promise<string> {
     const org = (await store.getOrgBySlug('acme')) ?? (await store.createOrg('acme'));
     const token = generateToken('platform');
-    await store.insertToken({ id, orgId: org.id, kind: 'platform', name: id, hash: hashToken(token), createdAt: new Date().toISOString(), expiresAt, runtimeIds: null, tools: null });
+    await store.insertToken({
+      id,
+      orgId: org.id,
+      kind: 'platform',
+      name: id,
+      hash: hashToken(token),
+      createdAt: new Date().toISOString(),
+      expiresAt,
+      runtimeIds: null,
+      tools: null,
+    });
     return token;
   }
 
@@ -74,8 +95,12 @@ describe('authenticateToken', () => {
       const t0 = Date.now();
       expect((await authenticateToken(store, `Bearer ${token}`, ['platform'], t0, cache))?.id).toBe('tok_1');
       await store.revokeToken('tok_1', new Date().toISOString());
-      expect((await authenticateToken(store, `Bearer ${token}`, ['platform'], t0 + TOKEN_CACHE_TTL_MS - 1, cache))?.id).toBe('tok_1');
-      expect(await authenticateToken(store, `Bearer ${token}`, ['platform'], t0 + TOKEN_CACHE_TTL_MS, cache)).toBeNull();
+      expect(
+        (await authenticateToken(store, `Bearer ${token}`, ['platform'], t0 + TOKEN_CACHE_TTL_MS - 1, cache))?.id,
+      ).toBe('tok_1');
+      expect(
+        await authenticateToken(store, `Bearer ${token}`, ['platform'], t0 + TOKEN_CACHE_TTL_MS, cache),
+      ).toBeNull();
       // Once refused, it stays refused: failures are never cached as successes.
       expect(await authenticateToken(store, `Bearer ${token}`, ['platform'], t0 + 1, cache)).toBeNull();
     });
@@ -95,7 +120,17 @@ describe('authenticateToken', () => {
       const token = generateToken('platform');
       expect(await authenticateToken(store, `Bearer ${token}`, ['platform'], Date.now(), cache)).toBeNull();
       const org = await store.createOrg('acme');
-      await store.insertToken({ id: 'tok_late', orgId: org.id, kind: 'platform', name: 'late', hash: hashToken(token), createdAt: new Date().toISOString(), expiresAt: null, runtimeIds: null, tools: null });
+      await store.insertToken({
+        id: 'tok_late',
+        orgId: org.id,
+        kind: 'platform',
+        name: 'late',
+        hash: hashToken(token),
+        createdAt: new Date().toISOString(),
+        expiresAt: null,
+        runtimeIds: null,
+        tools: null,
+      });
       expect((await authenticateToken(store, `Bearer ${token}`, ['platform'], Date.now(), cache))?.id).toBe('tok_late');
       expect(cache.size).toBe(1);
     });

@@ -1,5 +1,15 @@
 import { execFileSync, spawn } from 'node:child_process';
-import { existsSync, linkSync, lstatSync, mkdirSync, readFileSync, readdirSync, readlinkSync, symlinkSync, writeFileSync } from 'node:fs';
+import {
+  existsSync,
+  linkSync,
+  lstatSync,
+  mkdirSync,
+  readFileSync,
+  readdirSync,
+  readlinkSync,
+  symlinkSync,
+  writeFileSync,
+} from 'node:fs';
 import { mkdir, rename, rm, symlink, unlink } from 'node:fs/promises';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -240,7 +250,11 @@ const PROBES: Probe[] = [
   { name: 'move to', tool: 'move', args: (p) => ({ from: 'inside.txt', to: p, overwrite: true }) },
   { name: 'mkdir', tool: 'mkdir', args: (p) => ({ path: p }) },
   { name: 'mkdir child', tool: 'mkdir', args: (p) => ({ path: `${p}/sub` }) },
-  { name: 'run_command cwd', tool: 'run_command', args: (p) => ({ command: 'echo pwned > pwned.txt; cat secret.txt', cwd: p }) },
+  {
+    name: 'run_command cwd',
+    tool: 'run_command',
+    args: (p) => ({ command: 'echo pwned > pwned.txt; cat secret.txt', cwd: p }),
+  },
   { name: 'shell_start cwd', tool: 'shell_start', args: (p) => ({ command: 'touch pwned.txt', cwd: p }) },
 ];
 
@@ -270,7 +284,10 @@ describe('attacks through the relay', () => {
         const attacks = corpus().filter((_, i) => i % 3 === 0); // a third of the corpus, every class
         for (const probe of PROBES.filter((p) => !p.name.startsWith('shell_start'))) {
           const outcomes = await pool(
-            attacks.map((attack) => () => client.callTool({ name: probe.tool, arguments: probe.args(attack) as Record<string, unknown> })),
+            attacks.map(
+              (attack) => () =>
+                client.callTool({ name: probe.tool, arguments: probe.args(attack) as Record<string, unknown> }),
+            ),
             SWEEP_CONCURRENCY,
           );
           outcomes.forEach((o, i) => {
@@ -289,7 +306,12 @@ describe('attacks through the relay', () => {
     });
 
     it('a read-only grant cannot write, and its reads stay inside', async () => {
-      const minted = await stack.platform('POST', '/v1/grants', { runtimeIds: [runtimeId], tools: ['read_file', 'list_dir'], ttlSeconds: 60, label: 'attacker stage' });
+      const minted = await stack.platform('POST', '/v1/grants', {
+        runtimeIds: [runtimeId],
+        tools: ['read_file', 'list_dir'],
+        ttlSeconds: 60,
+        label: 'attacker stage',
+      });
       expect([200, 201], JSON.stringify(minted.body)).toContain(minted.status);
       const asGrant = async (tool: string, args: unknown) => {
         const res = await fetch(`${stack.relay.url}/v1/runtimes/${runtimeId}/calls`, {
@@ -332,13 +354,21 @@ describe('attacks through the relay', () => {
       expectNoLeak(listed, 'list_dir');
       const paths: string[] = listed.result.entries.map((e: { path: string }) => e.path);
       expect(paths).toContain('link-out');
-      expect(paths.filter((p) => /^(link-out|rel-link|link-evil|link-dotdot|link-fs-root|link-proc|inner\/deep-link)\//.test(p))).toEqual([]);
-      const types = Object.fromEntries(listed.result.entries.map((e: { path: string; type: string }) => [e.path, e.type]));
+      expect(
+        paths.filter((p) =>
+          /^(link-out|rel-link|link-evil|link-dotdot|link-fs-root|link-proc|inner\/deep-link)\//.test(p),
+        ),
+      ).toEqual([]);
+      const types = Object.fromEntries(
+        listed.result.entries.map((e: { path: string; type: string }) => [e.path, e.type]),
+      );
       expect(types['link-out']).toBe('symlink');
       expect(types['fifo']).toBe('other');
       const globbed = await call('glob', { pattern: '**/*.txt' });
       expect(globbed.status).toBe(200);
-      expect((globbed.result.matches as string[]).filter((m) => m.includes('/') && !m.startsWith('inner/'))).toEqual([]);
+      expect((globbed.result.matches as string[]).filter((m) => m.includes('/') && !m.startsWith('inner/'))).toEqual(
+        [],
+      );
       expect(globbed.result.matches).not.toContain('link-out/secret.txt');
       expect(globbed.result.matches).not.toContain('inner/deep-link/secret.txt');
       const globOut = await call('glob', { pattern: '../outside/*' });
@@ -428,7 +458,18 @@ describe('attacks through the relay', () => {
 
   describe('the root itself', () => {
     it('never deletes or moves the root, whatever it is called', async () => {
-      for (const p of ['.', './', '/', root, `${root}/`, `${root}/.`, 'inner/..', 'inner/../.', '.\\', 'link-dotdot/workspace']) {
+      for (const p of [
+        '.',
+        './',
+        '/',
+        root,
+        `${root}/`,
+        `${root}/.`,
+        'inner/..',
+        'inner/../.',
+        '.\\',
+        'link-dotdot/workspace',
+      ]) {
         for (const [tool, args] of [
           ['delete', { path: p, recursive: true }],
           ['delete', { path: p }],
@@ -448,7 +489,14 @@ describe('attacks through the relay', () => {
 
   describe('symlinked parents and edit_file through links', () => {
     it('refuses edit_file on every link out, and the linked files keep their content', async () => {
-      for (const p of ['file-link', 'rel-file-link', 'chain1', 'link-out/secret.txt', 'hard-link-sym', `${root}/file-link`]) {
+      for (const p of [
+        'file-link',
+        'rel-file-link',
+        'chain1',
+        'link-out/secret.txt',
+        'hard-link-sym',
+        `${root}/file-link`,
+      ]) {
         const dry = await call('edit_file', { path: p, edits: [{ oldText: 'TOP', newText: 'X' }], dryRun: true });
         expectRefused(dry, `edit_file dry ${p}`);
         const o = await call('edit_file', { path: p, edits: [{ oldText: 'TOP', newText: 'X' }] });
@@ -467,7 +515,11 @@ describe('attacks through the relay', () => {
       const ws2 = path.join(base, 'ws2');
       await mkdir(ws2);
       writeFileSync(path.join(ws2, 'ws2.txt'), 'ws2 data\n');
-      await stack.host.api.request('workspace:add', { root: ws2, name: 'ws2', policy: { read: 'allow', write: 'allow', shell: 'allow' } });
+      await stack.host.api.request('workspace:add', {
+        root: ws2,
+        name: 'ws2',
+        policy: { read: 'allow', write: 'allow', shell: 'allow' },
+      });
       const rt2 = await (async () => {
         for (let i = 0; i < 400; i++) {
           const r = (await stack.runtimes()).find((x) => x.workspace.name === 'ws2' && x.state === 'running');
@@ -574,7 +626,13 @@ describe('attacks through the relay', () => {
       const jobs: Array<() => Promise<Outcome>> = [];
       for (let i = 0; i < RACE_ROUNDS; i++) {
         for (let k = 0; k < 4; k++) jobs.push(() => call('read_file', { path: 'race/victim.txt' }));
-        jobs.push(() => call('edit_file', { path: 'race/victim.txt', edits: [{ oldText: 'e', newText: 'E', replaceAll: true }], dryRun: true }));
+        jobs.push(() =>
+          call('edit_file', {
+            path: 'race/victim.txt',
+            edits: [{ oldText: 'e', newText: 'E', replaceAll: true }],
+            dryRun: true,
+          }),
+        );
         jobs.push(() => call('delete', { path: `race/del${i}.txt` }));
         jobs.push(() => call('delete', { path: `race/dir${i}`, recursive: true }));
         jobs.push(() => call('stat', { path: 'race/victim.txt' }));
@@ -689,7 +747,10 @@ describe('attacks through the relay', () => {
         jobs.push(() => call('glob', { pattern: '**/*.txt' }));
       }
       const outcomes = await whileSwappingFast(jobs);
-      expect(outcomes.filter((o) => o.status === 200).length, 'some calls ran while race/ was a folder').toBeGreaterThan(0);
+      expect(
+        outcomes.filter((o) => o.status === 200).length,
+        'some calls ran while race/ was a folder',
+      ).toBeGreaterThan(0);
       for (const o of outcomes) {
         expectNoLeak(o, 'race walk');
         expect(JSON.stringify(o), 'race walk').not.toContain('outside-only');
@@ -716,7 +777,9 @@ describe('attacks through the relay', () => {
         ] as const) {
           const o = await call(tool, args);
           expect(o.status, `${tool} ${JSON.stringify(o)}`).not.toBe(200);
-          expect(['path_outside_workspace', 'runtime_error', 'not_found', 'runtime_offline'], tool).toContain(o.error?.code);
+          expect(['path_outside_workspace', 'runtime_error', 'not_found', 'runtime_offline'], tool).toContain(
+            o.error?.code,
+          );
           expectNoLeak(o, tool);
         }
         expect(readFileSync(path.join(outside, 'secret.txt'), 'utf8')).toBe(`${SECRET}\n`);

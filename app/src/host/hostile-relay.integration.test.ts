@@ -209,7 +209,16 @@ describe('a hostile relay', () => {
       ['JSON null', 'null'],
       ['an array', '[1,2,3]'],
       ['an unknown frame type', JSON.stringify({ type: 'exec', command: 'touch pwned.txt' })],
-      ['a second welcome', JSON.stringify({ type: 'welcome', sessionId: 'evil', runtimes: [], limits: { maxFrameBytes: 1, maxInFlightPerRuntime: 1 }, heartbeatIntervalMs: 1 })],
+      [
+        'a second welcome',
+        JSON.stringify({
+          type: 'welcome',
+          sessionId: 'evil',
+          runtimes: [],
+          limits: { maxFrameBytes: 1, maxInFlightPerRuntime: 1 },
+          heartbeatIntervalMs: 1,
+        }),
+      ],
       ['a cancel for an unknown id', JSON.stringify({ type: 'cancel', id: 'nope' })],
       ['a __proto__ frame', '{"__proto__":{"polluted":true},"type":"cancel","id":"x"}'],
     ])('ignores %s', async (_name, text) => {
@@ -229,16 +238,30 @@ describe('a hostile relay', () => {
       ['an unknown argument', 'read_file', { path: 'hello.txt', followSymlinks: true }, 'invalid_args'],
       ['a negative offset', 'read_file', { path: 'hello.txt', offset: -1 }, 'invalid_args'],
       ['an outside path', 'read_file', { path: '../outside/secret.txt' }, 'path_outside_workspace'],
-      ['an absolute outside path', 'write_file', { path: '<outside>/pwned.txt', content: 'x' }, 'path_outside_workspace'],
+      [
+        'an absolute outside path',
+        'write_file',
+        { path: '<outside>/pwned.txt', content: 'x' },
+        'path_outside_workspace',
+      ],
       ['move out', 'move', { from: 'hello.txt', to: '../outside/pwned.txt' }, 'path_outside_workspace'],
       ['a cwd outside', 'run_command', { command: 'touch pwned.txt', cwd: '<outside>' }, 'path_outside_workspace'],
       ['a forbidden env', 'run_command', { command: 'true', env: { LD_PRELOAD: '/tmp/x.so' } }, 'invalid_args'],
       ['a negative timeout', 'run_command', { command: 'true', timeoutMs: -5 }, 'invalid_args'],
-      ['content over the write limit', 'write_file', { path: 'big.txt', content: 'x'.repeat(4 * 1024 * 1024 + 1) }, 'too_large'],
+      [
+        'content over the write limit',
+        'write_file',
+        { path: 'big.txt', content: 'x'.repeat(4 * 1024 * 1024 + 1) },
+        'too_large',
+      ],
       ['edits not an array', 'edit_file', { path: 'hello.txt', edits: { oldText: 'h', newText: 'H' } }, 'invalid_args'],
       ['a session id of 10,000 chars', 'shell_read', { sessionId: 'x'.repeat(10_000) }, 'invalid_args'],
     ])('refuses %s', async (_name, tool, rawArgs, code) => {
-      const args = JSON.parse(JSON.stringify(rawArgs ?? null).split('<outside>').join(outside));
+      const args = JSON.parse(
+        JSON.stringify(rawArgs ?? null)
+          .split('<outside>')
+          .join(outside),
+      );
       const r = await call(tool, args);
       expect(r.ok, JSON.stringify(r).slice(0, 300)).toBe(false);
       expect(r.error?.code).toBe(code);
@@ -251,9 +274,15 @@ describe('a hostile relay', () => {
     it.each([
       ['__proto__ in args', '{"path":"hello.txt","__proto__":{"polluted":true}}'],
       ['constructor.prototype in args', '{"path":"hello.txt","constructor":{"prototype":{"polluted":true}}}'],
-      ['__proto__ in an edit', '{"path":"hello.txt","edits":[{"oldText":"hello","newText":"HELLO","__proto__":{"replaceAll":true,"polluted":true}}],"dryRun":true}'],
+      [
+        '__proto__ in an edit',
+        '{"path":"hello.txt","edits":[{"oldText":"hello","newText":"HELLO","__proto__":{"replaceAll":true,"polluted":true}}],"dryRun":true}',
+      ],
       ['__proto__ as an env name', '{"command":"true","env":{"__proto__":"x"}}'],
-      ['an env whose __proto__ carries PATH', '{"command":"echo \\"P=$PATH\\"","env":{"__proto__":{"PATH":"/evil","LD_PRELOAD":"/tmp/x.so"}}}'],
+      [
+        'an env whose __proto__ carries PATH',
+        '{"command":"echo \\"P=$PATH\\"","env":{"__proto__":{"PATH":"/evil","LD_PRELOAD":"/tmp/x.so"}}}',
+      ],
     ])('never lets %s pollute a prototype or change a call', async (name, argsText) => {
       const tool = name.includes('edit') ? 'edit_file' : name.includes('env') ? 'run_command' : 'read_file';
       // Spliced in as text: JSON.stringify of a parsed object would hide the own __proto__ key.
@@ -314,11 +343,14 @@ describe('a hostile relay', () => {
       expectCanaryIntact();
     });
 
-    it.each(['ws-unknown', '__proto__', 'constructor', 'toString', 'hasOwnProperty'])('answers not_found for workspace id %s', async (workspaceId) => {
-      const r = await call('write_file', { path: 'pwned.txt', content: 'x' }, { workspaceId });
-      expect(r.error?.code).toBe('not_found');
-      expect(existsSync(path.join(ws1, 'pwned.txt'))).toBe(false);
-    });
+    it.each(['ws-unknown', '__proto__', 'constructor', 'toString', 'hasOwnProperty'])(
+      'answers not_found for workspace id %s',
+      async (workspaceId) => {
+        const r = await call('write_file', { path: 'pwned.txt', content: 'x' }, { workspaceId });
+        expect(r.error?.code).toBe('not_found');
+        expect(existsSync(path.join(ws1, 'pwned.txt'))).toBe(false);
+      },
+    );
   });
 
   describe('deadlines', () => {
@@ -365,7 +397,9 @@ describe('a hostile relay', () => {
 
     it('ignores binary frames', async () => {
       const socket = relay.socket;
-      socket?.send(Buffer.from(JSON.stringify(frame('write_file', { path: 'bin.txt', content: 'x' }))), { binary: true });
+      socket?.send(Buffer.from(JSON.stringify(frame('write_file', { path: 'bin.txt', content: 'x' }))), {
+        binary: true,
+      });
       const probe = await call('stat', { path: '.' });
       expect(probe.ok).toBe(true);
       expect(existsSync(path.join(ws1, 'bin.txt'))).toBe(false);

@@ -41,7 +41,13 @@ export type NodeBroadcast =
    * A platform cancel that reached a node other than the call's origin. With `replyTo`, the
    * origin answers `cancel-answer` (the asking node had no call log row to go by yet).
    */
-  | { kind: 'cancel-call'; orgId: string; callId: string; runtimeId: string; replyTo?: { nodeId: string; requestId: string } }
+  | {
+      kind: 'cancel-call';
+      orgId: string;
+      callId: string;
+      runtimeId: string;
+      replyTo?: { nodeId: string; requestId: string };
+    }
   /** A token was revoked: sessions using it close with `unauthorized`. */
   | { kind: 'token-revoked'; tokenId: string };
 

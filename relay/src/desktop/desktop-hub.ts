@@ -40,7 +40,12 @@ export class DesktopHub {
   private accepting = true;
 
   constructor(private readonly deps: DesktopHubDeps) {
-    this.wss = new WebSocketServer({ noServer: true, maxPayload: deps.limits.maxFrameBytes, perMessageDeflate: false, clientTracking: false });
+    this.wss = new WebSocketServer({
+      noServer: true,
+      maxPayload: deps.limits.maxFrameBytes,
+      perMessageDeflate: false,
+      clientTracking: false,
+    });
     this.timer = setInterval(() => void this.tick(), deps.heartbeatIntervalMs);
     this.timer.unref();
     this.unsubscribe.push(deps.bus.onMessage((m) => this.onBusMessage(m)));
@@ -58,7 +63,8 @@ export class DesktopHub {
     const path = (req.url ?? '').split('?')[0];
     if (path !== CONNECT_PATH) return reject(socket, 'not_found');
     if (!this.accepting) return reject(socket, 'unavailable');
-    if (this.sessions.size >= this.deps.limits.maxConnections) return reject(socket, 'unavailable', 'too many desktop connections');
+    if (this.sessions.size >= this.deps.limits.maxConnections)
+      return reject(socket, 'unavailable', 'too many desktop connections');
     authenticateToken(this.deps.store, req.headers.authorization, ['desktop']).then(
       (token) => {
         if (!token) return reject(socket, 'unauthorized');
@@ -66,7 +72,10 @@ export class DesktopHub {
         this.wss.handleUpgrade(req, socket, head, (ws) => this.accept(ws, token));
       },
       (err: unknown) => {
-        this.deps.logger.error({ err: err instanceof Error ? err.message : String(err) }, 'desktop authentication failed');
+        this.deps.logger.error(
+          { err: err instanceof Error ? err.message : String(err) },
+          'desktop authentication failed',
+        );
         reject(socket, 'internal');
       },
     );
@@ -81,7 +90,13 @@ export class DesktopHub {
         if (!set) this.byDevice.set(key, (set = new Set()));
         set.add(s);
         // A newer connection of the same device wins, on whichever node the older one lives.
-        await this.deps.bus.broadcast({ kind: 'device-replaced', orgId: s.orgId, deviceId: s.device!.deviceId, sessionId: s.id, helloAt: s.helloAt });
+        await this.deps.bus.broadcast({
+          kind: 'device-replaced',
+          orgId: s.orgId,
+          deviceId: s.device!.deviceId,
+          sessionId: s.id,
+          helloAt: s.helloAt,
+        });
       },
       onClosed: (s) => {
         this.sessions.delete(s.id);
@@ -104,7 +119,10 @@ export class DesktopHub {
     sessions.forEach((s) => s.heartbeat());
     const live = sessions.filter((s) => s.live);
     try {
-      await this.deps.store.touchDevices(live.map((s) => ({ orgId: s.orgId, deviceId: s.device!.deviceId })), new Date().toISOString());
+      await this.deps.store.touchDevices(
+        live.map((s) => ({ orgId: s.orgId, deviceId: s.device!.deviceId })),
+        new Date().toISOString(),
+      );
       const revoked = new Set(await this.deps.store.revokedTokenIds([...new Set(sessions.map((s) => s.token.id))]));
       for (const s of sessions) if (revoked.has(s.token.id)) s.close(CLOSE_CODES.unauthorized, 'token revoked');
     } catch (err) {
@@ -115,9 +133,14 @@ export class DesktopHub {
   private onBusMessage(message: BusMessage): void {
     if (message.kind === 'call') {
       void this.deps.bus.locate(message.call.runtimeId).then((presence) => {
-        const session = presence && presence.nodeId === this.deps.bus.nodeId ? this.sessions.get(presence.sessionId) : undefined;
+        const session =
+          presence && presence.nodeId === this.deps.bus.nodeId ? this.sessions.get(presence.sessionId) : undefined;
         if (session) return session.deliver(message.call, message.origin);
-        return this.deps.bus.send(message.origin, { kind: 'result', callId: message.call.id, result: { ok: false, error: errorValue('runtime_offline') } });
+        return this.deps.bus.send(message.origin, {
+          kind: 'result',
+          callId: message.call.id,
+          result: { ok: false, error: errorValue('runtime_offline') },
+        });
       });
     } else if (message.kind === 'cancel') {
       // The call went to the session holding the runtime; during a replacement an older session
@@ -125,7 +148,8 @@ export class DesktopHub {
       void this.deps.bus.locate(message.runtimeId).then((presence) => {
         const holder = presence ? this.sessions.get(presence.sessionId) : undefined;
         if (!holder?.device) return holder?.cancel(message.callId, message.reason);
-        for (const session of this.byDevice.get(deviceKey(holder.orgId, holder.device.deviceId)) ?? []) session.cancel(message.callId, message.reason);
+        for (const session of this.byDevice.get(deviceKey(holder.orgId, holder.device.deviceId)) ?? [])
+          session.cancel(message.callId, message.reason);
       });
     }
   }
@@ -133,11 +157,13 @@ export class DesktopHub {
   private onBroadcast(message: NodeBroadcast): void {
     if (message.kind === 'device-replaced') {
       for (const session of this.byDevice.get(deviceKey(message.orgId, message.deviceId)) ?? []) {
-        if (isOlder(session, message)) session.close(CLOSE_CODES.replaced, 'replaced by a newer connection of this device');
+        if (isOlder(session, message))
+          session.close(CLOSE_CODES.replaced, 'replaced by a newer connection of this device');
       }
     } else if (message.kind === 'token-revoked') {
       // Rare: a scan of every socket is fine.
-      for (const session of this.sessions.values()) if (session.token.id === message.tokenId) session.close(CLOSE_CODES.unauthorized, 'token revoked');
+      for (const session of this.sessions.values())
+        if (session.token.id === message.tokenId) session.close(CLOSE_CODES.unauthorized, 'token revoked');
     }
   }
 
@@ -176,8 +202,16 @@ function reject(socket: Duplex, code: ErrorCode, message?: string): void {
   if (socket.destroyed) return;
   const value = errorValue(code, message);
   const body = JSON.stringify({ error: value });
-  const status = { unauthorized: '401 Unauthorized', not_found: '404 Not Found', unavailable: '503 Service Unavailable', internal: '500 Internal Server Error' }[code as string] ?? '400 Bad Request';
+  const status =
+    {
+      unauthorized: '401 Unauthorized',
+      not_found: '404 Not Found',
+      unavailable: '503 Service Unavailable',
+      internal: '500 Internal Server Error',
+    }[code as string] ?? '400 Bad Request';
   // As ws's abortHandshake: flush the answer, then drop the socket.
   socket.once('finish', () => socket.destroy());
-  socket.end(`HTTP/1.1 ${status}\r\nConnection: close\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`);
+  socket.end(
+    `HTTP/1.1 ${status}\r\nConnection: close\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`,
+  );
 }

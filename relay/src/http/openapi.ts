@@ -22,8 +22,11 @@ const schema = (s: z.ZodType, io: 'input' | 'output' = 'output') => {
 const json = (ref: string) => ({ 'application/json': { schema: { $ref: `#/components/schemas/${ref}` } } });
 const errors = (...codes: Array<keyof typeof ERROR_CODES>) => {
   const byStatus = new Map<number, string[]>();
-  for (const code of codes) byStatus.set(ERROR_CODES[code].status, [...(byStatus.get(ERROR_CODES[code].status) ?? []), code]);
-  return Object.fromEntries([...byStatus].map(([status, list]) => [String(status), { description: list.join(', '), content: json('Error') }]));
+  for (const code of codes)
+    byStatus.set(ERROR_CODES[code].status, [...(byStatus.get(ERROR_CODES[code].status) ?? []), code]);
+  return Object.fromEntries(
+    [...byStatus].map(([status, list]) => [String(status), { description: list.join(', '), content: json('Error') }]),
+  );
 };
 const idParam = { name: 'id', in: 'path', required: true, schema: { type: 'string' } };
 
@@ -51,7 +54,11 @@ export function buildOpenApiDocument(serverUrl: string): Record<string, unknown>
       schemas: {
         Error: schema(errorResponseSchema),
         RuntimeView: schema(runtimeViewSchema),
-        RuntimeList: { type: 'object', properties: { runtimes: { type: 'array', items: { $ref: '#/components/schemas/RuntimeView' } } }, required: ['runtimes'] },
+        RuntimeList: {
+          type: 'object',
+          properties: { runtimes: { type: 'array', items: { $ref: '#/components/schemas/RuntimeView' } } },
+          required: ['runtimes'],
+        },
         Capabilities: schema(capabilitiesSchema),
         CallRequest: schema(callRequestSchema, 'input'),
         CallResponse: schema(callResponseSchema),
@@ -65,14 +72,31 @@ export function buildOpenApiDocument(serverUrl: string): Record<string, unknown>
         get: {
           summary: 'List the runtimes this token may see',
           parameters: [{ name: 'state', in: 'query', required: false, schema: schema(runtimeStateSchema) }],
-          responses: { '200': { description: 'The runtimes', content: json('RuntimeList') }, ...errors('invalid_request', 'unauthorized') },
+          responses: {
+            '200': { description: 'The runtimes', content: json('RuntimeList') },
+            ...errors('invalid_request', 'unauthorized'),
+          },
         },
       },
       '/v1/runtimes/{id}': {
-        get: { summary: 'One runtime', parameters: [idParam], responses: { '200': { description: 'The runtime', content: json('RuntimeView') }, ...errors('unauthorized', 'not_found') } },
+        get: {
+          summary: 'One runtime',
+          parameters: [idParam],
+          responses: {
+            '200': { description: 'The runtime', content: json('RuntimeView') },
+            ...errors('unauthorized', 'not_found'),
+          },
+        },
       },
       '/v1/runtimes/{id}/capabilities': {
-        get: { summary: "The runtime's policy and switched-on tools (a grant sees only its tools)", parameters: [idParam], responses: { '200': { description: 'Capabilities', content: json('Capabilities') }, ...errors('unauthorized', 'not_found') } },
+        get: {
+          summary: "The runtime's policy and switched-on tools (a grant sees only its tools)",
+          parameters: [idParam],
+          responses: {
+            '200': { description: 'Capabilities', content: json('Capabilities') },
+            ...errors('unauthorized', 'not_found'),
+          },
+        },
       },
       '/v1/runtimes/{id}/calls': {
         post: {
@@ -84,8 +108,30 @@ export function buildOpenApiDocument(serverUrl: string): Record<string, unknown>
           parameters: [idParam],
           requestBody: { required: true, content: json('CallRequest') },
           responses: {
-            '200': { description: 'The result (JSON), or the SSE stream', content: { ...json('CallResponse'), 'text/event-stream': { schema: { type: 'string' } } } },
-            ...errors('invalid_request', 'invalid_args', 'unknown_tool', 'unauthorized', 'forbidden', 'tool_disabled', 'policy_denied', 'path_outside_workspace', 'not_found', 'runtime_paused', 'cancelled', 'runtime_archived', 'too_large', 'busy', 'runtime_offline', 'runtime_error', 'timeout', 'internal'),
+            '200': {
+              description: 'The result (JSON), or the SSE stream',
+              content: { ...json('CallResponse'), 'text/event-stream': { schema: { type: 'string' } } },
+            },
+            ...errors(
+              'invalid_request',
+              'invalid_args',
+              'unknown_tool',
+              'unauthorized',
+              'forbidden',
+              'tool_disabled',
+              'policy_denied',
+              'path_outside_workspace',
+              'not_found',
+              'runtime_paused',
+              'cancelled',
+              'runtime_archived',
+              'too_large',
+              'busy',
+              'runtime_offline',
+              'runtime_error',
+              'timeout',
+              'internal',
+            ),
           },
         },
       },
@@ -93,32 +139,68 @@ export function buildOpenApiDocument(serverUrl: string): Record<string, unknown>
         post: {
           summary: 'Cancel a running call',
           parameters: [idParam, { name: 'callId', in: 'path', required: true, schema: { type: 'string' } }],
-          responses: { '200': { description: 'Cancelled; the call answers `cancelled`' }, ...errors('unauthorized', 'not_found') },
+          responses: {
+            '200': { description: 'Cancelled; the call answers `cancelled`' },
+            ...errors('unauthorized', 'not_found'),
+          },
         },
       },
       '/v1/runtimes/{id}/events': {
         get: {
-          summary: 'Server-Sent Events: `state` {runtimeId, state, reason?, lastSeenAt} (first the current one), `files` {runtimeId, changes, dropped}',
+          summary:
+            'Server-Sent Events: `state` {runtimeId, state, reason?, lastSeenAt} (first the current one), `files` {runtimeId, changes, dropped}',
           parameters: [idParam],
-          responses: { '200': { description: 'The stream', content: { 'text/event-stream': { schema: { type: 'string' } } } }, ...errors('unauthorized', 'not_found') },
+          responses: {
+            '200': { description: 'The stream', content: { 'text/event-stream': { schema: { type: 'string' } } } },
+            ...errors('unauthorized', 'not_found'),
+          },
         },
       },
       '/v1/runtimes/{id}/archive': {
-        post: { summary: 'Archive the runtime (platform keys only); it stays archived', parameters: [idParam], responses: { '200': { description: 'The archived runtime', content: json('RuntimeView') }, ...errors('unauthorized', 'forbidden', 'not_found') } },
+        post: {
+          summary: 'Archive the runtime (platform keys only); it stays archived',
+          parameters: [idParam],
+          responses: {
+            '200': { description: 'The archived runtime', content: json('RuntimeView') },
+            ...errors('unauthorized', 'forbidden', 'not_found'),
+          },
+        },
       },
       '/v1/runtimes/{id}/mcp': {
-        post: { summary: 'The runtime’s tools as a Model Context Protocol server (Streamable HTTP, stateless)', parameters: [idParam], responses: { '200': { description: 'JSON-RPC answer or SSE stream' }, ...errors('unauthorized', 'not_found') } },
+        post: {
+          summary: 'The runtime’s tools as a Model Context Protocol server (Streamable HTTP, stateless)',
+          parameters: [idParam],
+          responses: {
+            '200': { description: 'JSON-RPC answer or SSE stream' },
+            ...errors('unauthorized', 'not_found'),
+          },
+        },
       },
       '/v1/grants': {
         post: {
           summary: 'Mint a grant (platform keys only): a `tgr_` token limited to runtimes, tools and a TTL',
           requestBody: { required: true, content: json('GrantRequest') },
-          responses: { '200': { description: 'The grant; its token is shown once', content: json('GrantResponse') }, ...errors('invalid_request', 'unauthorized', 'forbidden', 'not_found') },
+          responses: {
+            '200': { description: 'The grant; its token is shown once', content: json('GrantResponse') },
+            ...errors('invalid_request', 'unauthorized', 'forbidden', 'not_found'),
+          },
         },
       },
       '/healthz': { get: { summary: 'Liveness', security: [], responses: { '200': { description: 'Alive' } } } },
-      '/readyz': { get: { summary: 'Readiness (503 while shutting down)', security: [], responses: { '200': { description: 'Ready' }, '503': { description: 'Not ready' } } } },
-      '/metrics': { get: { summary: 'Prometheus metrics', security: [], responses: { '200': { description: 'Text exposition format' } } } },
+      '/readyz': {
+        get: {
+          summary: 'Readiness (503 while shutting down)',
+          security: [],
+          responses: { '200': { description: 'Ready' }, '503': { description: 'Not ready' } },
+        },
+      },
+      '/metrics': {
+        get: {
+          summary: 'Prometheus metrics',
+          security: [],
+          responses: { '200': { description: 'Text exposition format' } },
+        },
+      },
     },
   };
 }

@@ -37,7 +37,12 @@ function wantsEventStream(request: FastifyRequest): boolean {
  * a valid platform key or grant) and answers 404 for a runtime the principal may not see,
  * whether or not it exists in another org.
  */
-export function registerPlatformRoutes(app: FastifyInstance, core: RelayCore, streams: Set<SseStream>, sseKeepaliveMs: number): void {
+export function registerPlatformRoutes(
+  app: FastifyInstance,
+  core: RelayCore,
+  streams: Set<SseStream>,
+  sseKeepaliveMs: number,
+): void {
   const principalOf = async (request: FastifyRequest, reply: FastifyReply): Promise<Principal | null> => {
     const principal = await core.authenticatePlatform(request.headers.authorization);
     if (!principal) sendError(reply, errorValue('unauthorized'));
@@ -54,7 +59,13 @@ export function registerPlatformRoutes(app: FastifyInstance, core: RelayCore, st
     const principal = await principalOf(request, reply);
     if (!principal) return reply;
     const state = runtimeStateSchema.optional().safeParse(request.query.state);
-    if (!state.success) return sendError(reply, errorValue('invalid_request', `state: ${formatIssues(state.error)}`, { fields: [{ path: 'state', message: 'unknown state' }] }));
+    if (!state.success)
+      return sendError(
+        reply,
+        errorValue('invalid_request', `state: ${formatIssues(state.error)}`, {
+          fields: [{ path: 'state', message: 'unknown state' }],
+        }),
+      );
     return { runtimes: await core.listRuntimes(principal, state.data) };
   });
 
@@ -85,7 +96,11 @@ export function registerPlatformRoutes(app: FastifyInstance, core: RelayCore, st
     const body = callRequestSchema.safeParse(request.body ?? {});
     if (!body.success) {
       const tool = (request.body as { tool?: unknown } | null)?.tool;
-      if (typeof tool === 'string' && !isToolName(tool)) return sendError(reply, errorValue('unknown_tool', `there is no tool named ${JSON.stringify(tool.slice(0, 100))}`));
+      if (typeof tool === 'string' && !isToolName(tool))
+        return sendError(
+          reply,
+          errorValue('unknown_tool', `there is no tool named ${JSON.stringify(tool.slice(0, 100))}`),
+        );
       return sendError(reply, invalidArgs(body.error, 'invalid_request'));
     }
     // The HTTP client going away cancels the call on the desktop.
@@ -93,10 +108,16 @@ export function registerPlatformRoutes(app: FastifyInstance, core: RelayCore, st
     const streaming = wantsEventStream(request);
     let stream: SseStream | null = null;
     const early: Array<[string, unknown]> = [];
-    const emit = (event: string, data: unknown) => (stream ? stream.send(event, data, { droppable: event === 'output' }) : early.push([event, data]));
+    const emit = (event: string, data: unknown) =>
+      stream ? stream.send(event, data, { droppable: event === 'output' }) : early.push([event, data]);
     const started = await core.startCall(principal, request.params.id, body.data, {
       signal: gone,
-      ...(streaming ? { onProgress: (p) => (p.status === 'output' ? emit('output', { chunk: p.chunk ?? '' }) : emit('status', { status: p.status })) } : {}),
+      ...(streaming
+        ? {
+            onProgress: (p) =>
+              p.status === 'output' ? emit('output', { chunk: p.chunk ?? '' }) : emit('status', { status: p.status }),
+          }
+        : {}),
     });
     if ('error' in started) return sendError(reply, started.error);
     if (!streaming) {
@@ -114,12 +135,17 @@ export function registerPlatformRoutes(app: FastifyInstance, core: RelayCore, st
     return reply;
   });
 
-  app.post<{ Params: IdParams & { callId: string } }>('/v1/runtimes/:id/calls/:callId/cancel', async (request, reply) => {
-    const principal = await principalOf(request, reply);
-    if (!principal) return reply;
-    const cancelled = await core.cancelCall(principal, request.params.id, request.params.callId);
-    return cancelled ? { callId: request.params.callId, cancelled: true } : sendError(reply, errorValue('not_found', 'no such running call'));
-  });
+  app.post<{ Params: IdParams & { callId: string } }>(
+    '/v1/runtimes/:id/calls/:callId/cancel',
+    async (request, reply) => {
+      const principal = await principalOf(request, reply);
+      if (!principal) return reply;
+      const cancelled = await core.cancelCall(principal, request.params.id, request.params.callId);
+      return cancelled
+        ? { callId: request.params.callId, cancelled: true }
+        : sendError(reply, errorValue('not_found', 'no such running call'));
+    },
+  );
 
   app.get<{ Params: IdParams }>('/v1/runtimes/:id/events', async (request, reply) => {
     const principal = await principalOf(request, reply);
@@ -130,13 +156,27 @@ export function registerPlatformRoutes(app: FastifyInstance, core: RelayCore, st
     const stream = openStream(reply, async () => (await core.authenticatePlatform(authorization)) !== null);
     const unsubscribe = core.subscribeRuntime(view.id, (event) => {
       if (event.type === 'state') {
-        stream.send('state', { runtimeId: event.runtimeId, state: event.state, ...(event.reason !== undefined ? { reason: event.reason } : {}), lastSeenAt: event.lastSeenAt });
+        stream.send('state', {
+          runtimeId: event.runtimeId,
+          state: event.state,
+          ...(event.reason !== undefined ? { reason: event.reason } : {}),
+          lastSeenAt: event.lastSeenAt,
+        });
       } else {
-        stream.send('files', { runtimeId: event.runtimeId, changes: event.changes, dropped: event.dropped }, { droppable: true });
+        stream.send(
+          'files',
+          { runtimeId: event.runtimeId, changes: event.changes, dropped: event.dropped },
+          { droppable: true },
+        );
       }
     });
     stream.onClose(unsubscribe);
-    stream.send('state', { runtimeId: view.id, state: view.state, ...(view.reason !== undefined ? { reason: view.reason } : {}), lastSeenAt: view.lastSeenAt });
+    stream.send('state', {
+      runtimeId: view.id,
+      state: view.state,
+      ...(view.reason !== undefined ? { reason: view.reason } : {}),
+      lastSeenAt: view.lastSeenAt,
+    });
     return reply;
   });
 

@@ -63,7 +63,9 @@ describe('SqliteStore', () => {
       const org = await store.createOrg('acme');
       await store.upsertRuntime(runtime(org.id, 'rt_a'));
       await store.upsertRuntime(runtime(org.id, 'rt_b', { state: 'error', reason: 'gone' }));
-      await store.upsertRuntime(runtime(org.id, 'rt_c', { state: 'archived', archivedBy: 'platform', reason: 'archived by the platform' }));
+      await store.upsertRuntime(
+        runtime(org.id, 'rt_c', { state: 'archived', archivedBy: 'platform', reason: 'archived by the platform' }),
+      );
       expect(await store.stopAllLiveRuntimes(new Date().toISOString())).toBe(2);
       expect((await store.listRuntimes(org.id)).map((r) => [r.id, r.state, r.reason])).toEqual([
         ['rt_a', 'stopped', null],
@@ -75,7 +77,18 @@ describe('SqliteStore', () => {
 
   describe('insertCall and finishCall', () => {
     it('queues rows and outcomes in order until a flush, a read or close, and a repeated id keeps its newest attempt', async () => {
-      const call = (id: string, startedAt: string) => ({ id, orgId: 'o', runtimeId: 'r', tool: 'stat' as const, caller: 'c', tokenId: 't', startedAt, finishedAt: null, outcome: null, durationMs: null });
+      const call = (id: string, startedAt: string) => ({
+        id,
+        orgId: 'o',
+        runtimeId: 'r',
+        tool: 'stat' as const,
+        caller: 'c',
+        tokenId: 't',
+        startedAt,
+        finishedAt: null,
+        outcome: null,
+        durationMs: null,
+      });
       const batching = new SqliteStore(dir, () => undefined, 600_000);
       const reader = new Database(join(dir, DATABASE_FILE), { readonly: true });
       try {
@@ -111,7 +124,18 @@ describe('SqliteStore', () => {
     it('keeps the call log bounded by count and by age, newest first', async () => {
       const now = Date.now();
       for (let i = 0; i < 10; i++) {
-        await store.insertCall({ id: `call_${i}`, orgId: 'o', runtimeId: 'r', tool: 'stat', caller: 'c', tokenId: 't', startedAt: new Date(now - (10 - i) * 60_000).toISOString(), finishedAt: null, outcome: null, durationMs: null });
+        await store.insertCall({
+          id: `call_${i}`,
+          orgId: 'o',
+          runtimeId: 'r',
+          tool: 'stat',
+          caller: 'c',
+          tokenId: 't',
+          startedAt: new Date(now - (10 - i) * 60_000).toISOString(),
+          finishedAt: null,
+          outcome: null,
+          durationMs: null,
+        });
       }
       // Older than 5.5 minutes: calls 0..4 go.
       expect(await store.pruneCalls(100, new Date(now - 5.5 * 60_000).toISOString())).toBe(5);

@@ -175,10 +175,12 @@ export class SqliteStore implements Store {
   private migrate(): void {
     const version = this.db.pragma('user_version', { simple: true }) as number;
     for (let i = version; i < MIGRATIONS.length; i++) {
-      this.db.transaction(() => {
-        this.db.exec(MIGRATIONS[i]!);
-        this.db.pragma(`user_version = ${i + 1}`);
-      }).immediate();
+      this.db
+        .transaction(() => {
+          this.db.exec(MIGRATIONS[i]!);
+          this.db.pragma(`user_version = ${i + 1}`);
+        })
+        .immediate();
     }
   }
 
@@ -187,21 +189,33 @@ export class SqliteStore implements Store {
     try {
       this.stmt('INSERT INTO orgs (id, slug, created_at) VALUES (?, ?, ?)').run(org.id, org.slug, org.createdAt);
     } catch (err) {
-      if ((err as { code?: string }).code === 'SQLITE_CONSTRAINT_UNIQUE') throw new TetherError('already_exists', `org "${slug}" exists already`);
+      if ((err as { code?: string }).code === 'SQLITE_CONSTRAINT_UNIQUE')
+        throw new TetherError('already_exists', `org "${slug}" exists already`);
       throw new Error('could not create org', { cause: err });
     }
     return org;
   }
 
   async getOrgBySlug(slug: string): Promise<OrgRecord | null> {
-    const row = this.stmt('SELECT id, slug, created_at FROM orgs WHERE slug = ?').get(slug) as { id: string; slug: string; created_at: string } | undefined;
+    const row = this.stmt('SELECT id, slug, created_at FROM orgs WHERE slug = ?').get(slug) as
+      { id: string; slug: string; created_at: string } | undefined;
     return row ? { id: row.id, slug: row.slug, createdAt: row.created_at } : null;
   }
 
   async insertToken(token: Omit<TokenRecord, 'revokedAt'>): Promise<void> {
-    this
-      .stmt('INSERT INTO tokens (id, org_id, kind, name, hash, created_at, revoked_at, expires_at, runtime_ids, tools) VALUES (?, ?, ?, ?, ?, ?, NULL, ?, ?, ?)')
-      .run(token.id, token.orgId, token.kind, token.name, token.hash, token.createdAt, token.expiresAt, token.runtimeIds === null ? null : JSON.stringify(token.runtimeIds), token.tools === null ? null : JSON.stringify(token.tools));
+    this.stmt(
+      'INSERT INTO tokens (id, org_id, kind, name, hash, created_at, revoked_at, expires_at, runtime_ids, tools) VALUES (?, ?, ?, ?, ?, ?, NULL, ?, ?, ?)',
+    ).run(
+      token.id,
+      token.orgId,
+      token.kind,
+      token.name,
+      token.hash,
+      token.createdAt,
+      token.expiresAt,
+      token.runtimeIds === null ? null : JSON.stringify(token.runtimeIds),
+      token.tools === null ? null : JSON.stringify(token.tools),
+    );
   }
 
   async findTokenByHash(hash: string): Promise<TokenRecord | null> {
@@ -215,7 +229,9 @@ export class SqliteStore implements Store {
   }
 
   async listTokens(orgId: string): Promise<TokenRecord[]> {
-    const rows = this.stmt("SELECT * FROM tokens WHERE org_id = ? AND kind IN ('desktop', 'platform') ORDER BY created_at, rowid").all(orgId) as TokenRow[];
+    const rows = this.stmt(
+      "SELECT * FROM tokens WHERE org_id = ? AND kind IN ('desktop', 'platform') ORDER BY created_at, rowid",
+    ).all(orgId) as TokenRow[];
     return rows.map(toToken);
   }
 
@@ -223,19 +239,26 @@ export class SqliteStore implements Store {
     return this.stmt('UPDATE tokens SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL').run(at, id).changes > 0;
   }
 
-  async upsertDevice(device: { orgId: string; deviceId: string; name: string; os: string; appVersion: string; lastSeenAt: string }): Promise<void> {
-    this
-      .stmt(
-        `INSERT INTO devices (org_id, device_id, name, os, app_version, last_seen_at) VALUES (?, ?, ?, ?, ?, ?)
+  async upsertDevice(device: {
+    orgId: string;
+    deviceId: string;
+    name: string;
+    os: string;
+    appVersion: string;
+    lastSeenAt: string;
+  }): Promise<void> {
+    this.stmt(
+      `INSERT INTO devices (org_id, device_id, name, os, app_version, last_seen_at) VALUES (?, ?, ?, ?, ?, ?)
          ON CONFLICT (org_id, device_id) DO UPDATE SET name = excluded.name, os = excluded.os, app_version = excluded.app_version, last_seen_at = excluded.last_seen_at`,
-      )
-      .run(device.orgId, device.deviceId, device.name, device.os, device.appVersion, device.lastSeenAt);
+    ).run(device.orgId, device.deviceId, device.name, device.os, device.appVersion, device.lastSeenAt);
   }
 
   async touchDevices(devices: Array<{ orgId: string; deviceId: string }>, at: string): Promise<void> {
     if (devices.length === 0) return;
     const device = this.stmt('UPDATE devices SET last_seen_at = ? WHERE org_id = ? AND device_id = ?');
-    const runtimes = this.stmt("UPDATE runtimes SET last_seen_at = ? WHERE org_id = ? AND device_id = ? AND state IN ('running', 'paused', 'error')");
+    const runtimes = this.stmt(
+      "UPDATE runtimes SET last_seen_at = ? WHERE org_id = ? AND device_id = ? AND state IN ('running', 'paused', 'error')",
+    );
     this.db.transaction(() => {
       for (const d of devices) {
         device.run(at, d.orgId, d.deviceId);
@@ -249,22 +272,22 @@ export class SqliteStore implements Store {
     // Chunked: SQLite bounds the number of bound parameters.
     for (let i = 0; i < ids.length; i += 500) {
       const chunk = ids.slice(i, i + 500);
-      const rows = this.db.prepare(`SELECT id FROM tokens WHERE revoked_at IS NULL AND id IN (${chunk.map(() => '?').join(', ')})`).all(...chunk) as Array<{ id: string }>;
+      const rows = this.db
+        .prepare(`SELECT id FROM tokens WHERE revoked_at IS NULL AND id IN (${chunk.map(() => '?').join(', ')})`)
+        .all(...chunk) as Array<{ id: string }>;
       for (const row of rows) active.add(row.id);
     }
     return ids.filter((id) => !active.has(id));
   }
 
   async upsertRuntime(r: RuntimeUpsert): Promise<RuntimeRecord> {
-    this
-      .stmt(
-        `INSERT INTO runtimes (id, org_id, device_id, device_name, device_os, workspace_id, name, description, capabilities, state, reason, archived_by, last_seen_at, created_at)
+    this.stmt(
+      `INSERT INTO runtimes (id, org_id, device_id, device_name, device_os, workspace_id, name, description, capabilities, state, reason, archived_by, last_seen_at, created_at)
          VALUES (@id, @orgId, @deviceId, @deviceName, @deviceOs, @workspaceId, @name, @description, @capabilities, @state, @reason, @archivedBy, @lastSeenAt, @lastSeenAt)
          ON CONFLICT (id) DO UPDATE SET device_name = excluded.device_name, device_os = excluded.device_os, name = excluded.name,
            description = excluded.description, capabilities = excluded.capabilities, state = excluded.state, reason = excluded.reason,
            archived_by = excluded.archived_by, last_seen_at = excluded.last_seen_at`,
-      )
-      .run({ ...r, capabilities: JSON.stringify(r.capabilities) });
+    ).run({ ...r, capabilities: JSON.stringify(r.capabilities) });
     return (await this.getRuntime(r.id))!;
   }
 
@@ -273,7 +296,10 @@ export class SqliteStore implements Store {
     return row ? toRuntime(row) : null;
   }
 
-  async listRuntimes(orgId: string, filter: { state?: RuntimeState; deviceId?: string } = {}): Promise<RuntimeRecord[]> {
+  async listRuntimes(
+    orgId: string,
+    filter: { state?: RuntimeState; deviceId?: string } = {},
+  ): Promise<RuntimeRecord[]> {
     let sql = 'SELECT * FROM runtimes WHERE org_id = ?';
     const params: string[] = [orgId];
     if (filter.state !== undefined) {
@@ -288,18 +314,35 @@ export class SqliteStore implements Store {
     return rows.map(toRuntime);
   }
 
-  async setRuntimeState(id: string, state: RuntimeState, reason: string | null, archivedBy: ArchivedBy | null, lastSeenAt: string): Promise<RuntimeRecord | null> {
-    this.stmt('UPDATE runtimes SET state = ?, reason = ?, archived_by = ?, last_seen_at = ? WHERE id = ?').run(state, reason, archivedBy, lastSeenAt, id);
+  async setRuntimeState(
+    id: string,
+    state: RuntimeState,
+    reason: string | null,
+    archivedBy: ArchivedBy | null,
+    lastSeenAt: string,
+  ): Promise<RuntimeRecord | null> {
+    this.stmt('UPDATE runtimes SET state = ?, reason = ?, archived_by = ?, last_seen_at = ? WHERE id = ?').run(
+      state,
+      reason,
+      archivedBy,
+      lastSeenAt,
+      id,
+    );
     return this.getRuntime(id);
   }
 
   async stopAllLiveRuntimes(at: string): Promise<number> {
-    return this.stmt("UPDATE runtimes SET state = 'stopped', reason = NULL, last_seen_at = ? WHERE state IN ('running', 'paused', 'error')").run(at).changes;
+    return this.stmt(
+      "UPDATE runtimes SET state = 'stopped', reason = NULL, last_seen_at = ? WHERE state IN ('running', 'paused', 'error')",
+    ).run(at).changes;
   }
 
   async countRuntimesByState(): Promise<Record<RuntimeState, number>> {
     const counts: Record<RuntimeState, number> = { running: 0, paused: 0, stopped: 0, error: 0, archived: 0 };
-    for (const row of this.stmt('SELECT state, COUNT(*) AS n FROM runtimes GROUP BY state').all() as Array<{ state: RuntimeState; n: number }>) {
+    for (const row of this.stmt('SELECT state, COUNT(*) AS n FROM runtimes GROUP BY state').all() as Array<{
+      state: RuntimeState;
+      n: number;
+    }>) {
       counts[row.state] = row.n;
     }
     return counts;
@@ -315,7 +358,20 @@ export class SqliteStore implements Store {
     // A copy, completed by finishCall while queued, so a quick call costs one row write instead of two.
     const row = { ...c };
     this.unwrittenCalls.set(c.id, row);
-    this.queueCallWrite(() => insert.run(row.id, row.orgId, row.runtimeId, row.tool, row.caller, row.tokenId, row.startedAt, row.finishedAt, row.outcome, row.durationMs));
+    this.queueCallWrite(() =>
+      insert.run(
+        row.id,
+        row.orgId,
+        row.runtimeId,
+        row.tool,
+        row.caller,
+        row.tokenId,
+        row.startedAt,
+        row.finishedAt,
+        row.outcome,
+        row.durationMs,
+      ),
+    );
   }
 
   async finishCall(id: string, outcome: string, finishedAt: string, durationMs: number): Promise<void> {
@@ -337,9 +393,9 @@ export class SqliteStore implements Store {
   async pruneCalls(maxRows: number, olderThan: string): Promise<number> {
     this.flushCalls();
     const byAge = this.stmt('DELETE FROM calls WHERE started_at < ?').run(olderThan).changes;
-    const byCount = this
-      .stmt('DELETE FROM calls WHERE id IN (SELECT id FROM calls ORDER BY started_at DESC, id DESC LIMIT -1 OFFSET ?)')
-      .run(maxRows).changes;
+    const byCount = this.stmt(
+      'DELETE FROM calls WHERE id IN (SELECT id FROM calls ORDER BY started_at DESC, id DESC LIMIT -1 OFFSET ?)',
+    ).run(maxRows).changes;
     return byAge + byCount;
   }
 

@@ -97,12 +97,25 @@ export interface Store {
   touchDevices(devices: Array<{ orgId: string; deviceId: string }>, at: string): Promise<void>;
   /** Of these token ids, those revoked or gone (checked once per heartbeat tick for all connections). */
   revokedTokenIds(ids: string[]): Promise<string[]>;
-  upsertDevice(device: { orgId: string; deviceId: string; name: string; os: string; appVersion: string; lastSeenAt: string }): Promise<void>;
+  upsertDevice(device: {
+    orgId: string;
+    deviceId: string;
+    name: string;
+    os: string;
+    appVersion: string;
+    lastSeenAt: string;
+  }): Promise<void>;
 
   upsertRuntime(runtime: RuntimeUpsert): Promise<RuntimeRecord>;
   getRuntime(id: string): Promise<RuntimeRecord | null>;
   listRuntimes(orgId: string, filter?: { state?: RuntimeState; deviceId?: string }): Promise<RuntimeRecord[]>;
-  setRuntimeState(id: string, state: RuntimeState, reason: string | null, archivedBy: ArchivedBy | null, lastSeenAt: string): Promise<RuntimeRecord | null>;
+  setRuntimeState(
+    id: string,
+    state: RuntimeState,
+    reason: string | null,
+    archivedBy: ArchivedBy | null,
+    lastSeenAt: string,
+  ): Promise<RuntimeRecord | null>;
   /** Every running, paused or error runtime becomes stopped (start-up of a single-process relay: nothing is connected yet). */
   stopAllLiveRuntimes(at: string): Promise<number>;
   countRuntimesByState(): Promise<Record<RuntimeState, number>>;

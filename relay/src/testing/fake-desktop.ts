@@ -13,7 +13,10 @@ import {
 } from '@tether/shared';
 
 /** A workspace announcement with every tool on, for tests. */
-export function testWorkspace(workspaceId: string, overrides: Partial<WorkspaceAnnouncement> = {}): WorkspaceAnnouncement {
+export function testWorkspace(
+  workspaceId: string,
+  overrides: Partial<WorkspaceAnnouncement> = {},
+): WorkspaceAnnouncement {
   return {
     workspaceId,
     name: `Workspace ${workspaceId}`,
@@ -55,7 +58,9 @@ export class FakeDesktop {
   onCall: ((call: CallFrame, desktop: FakeDesktop) => void) | null = null;
 
   private constructor(readonly ws: WebSocket) {
-    this.closed = new Promise((resolve) => ws.on('close', (code, reason) => resolve({ code, reason: reason.toString('utf8') })));
+    this.closed = new Promise((resolve) =>
+      ws.on('close', (code, reason) => resolve({ code, reason: reason.toString('utf8') })),
+    );
     ws.on('message', (data) => {
       const parsed = parseRelayFrame(data.toString());
       if (!parsed.ok) throw new Error(`the relay sent a bad frame: ${parsed.error.message}`);
@@ -68,7 +73,11 @@ export class FakeDesktop {
 
   /** Opens a connection with a desktop token. `autoPong: false` plays a peer whose heartbeat died. */
   static async connect(wsUrl: string, token: string, options: { autoPong?: boolean } = {}): Promise<FakeDesktop> {
-    const ws = new WebSocket(wsUrl, { headers: { authorization: `Bearer ${token}` }, autoPong: options.autoPong ?? true, rejectUnauthorized: false });
+    const ws = new WebSocket(wsUrl, {
+      headers: { authorization: `Bearer ${token}` },
+      autoPong: options.autoPong ?? true,
+      rejectUnauthorized: false,
+    });
     await new Promise<void>((resolve, reject) => {
       ws.once('open', () => resolve());
       ws.once('error', reject);
@@ -92,7 +101,11 @@ export class FakeDesktop {
   }
 
   /** The next frame of this type not returned before (by `next`), waiting up to `timeoutMs`. */
-  async next<T extends RelayFrame['type']>(type: T, predicate: (f: Extract<RelayFrame, { type: T }>) => boolean = () => true, timeoutMs = 10_000): Promise<Extract<RelayFrame, { type: T }>> {
+  async next<T extends RelayFrame['type']>(
+    type: T,
+    predicate: (f: Extract<RelayFrame, { type: T }>) => boolean = () => true,
+    timeoutMs = 10_000,
+  ): Promise<Extract<RelayFrame, { type: T }>> {
     const key = type;
     return new Promise((resolve, reject) => {
       const check = () => {

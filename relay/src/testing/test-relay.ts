@@ -88,10 +88,12 @@ export class SseReader {
     readonly response: Response,
     private readonly controller: AbortController,
   ) {
-    this.done = this.read().catch(() => undefined).finally(() => {
-      this.ended = true;
-      this.waiters.forEach((w) => w());
-    });
+    this.done = this.read()
+      .catch(() => undefined)
+      .finally(() => {
+        this.ended = true;
+        this.waiters.forEach((w) => w());
+      });
   }
 
   /** Opens an SSE request (GET, or POST with a JSON body). */
@@ -99,7 +101,12 @@ export class SseReader {
     const controller = new AbortController();
     const headers: Record<string, string> = { authorization: `Bearer ${token}`, accept: 'text/event-stream' };
     if (init.json !== undefined) headers['content-type'] = 'application/json';
-    const response = await fetch(url, { method: init.method ?? 'GET', headers, signal: controller.signal, body: init.json !== undefined ? JSON.stringify(init.json) : null });
+    const response = await fetch(url, {
+      method: init.method ?? 'GET',
+      headers,
+      signal: controller.signal,
+      body: init.json !== undefined ? JSON.stringify(init.json) : null,
+    });
     return new SseReader(response, controller);
   }
 
@@ -163,13 +170,19 @@ export class SseReader {
 }
 
 /** Polls `read` until `accept` holds (no fixed sleeps in tests), or fails after `timeoutMs`. */
-export async function eventually<T>(read: () => Promise<T> | T, accept: (value: T) => boolean, timeoutMs = 10_000, what = 'condition'): Promise<T> {
+export async function eventually<T>(
+  read: () => Promise<T> | T,
+  accept: (value: T) => boolean,
+  timeoutMs = 10_000,
+  what = 'condition',
+): Promise<T> {
   const until = Date.now() + timeoutMs;
   let last: T;
   for (;;) {
     last = await read();
     if (accept(last)) return last;
-    if (Date.now() > until) throw new Error(`${what} not reached within ${timeoutMs} ms; last value: ${JSON.stringify(last)}`);
+    if (Date.now() > until)
+      throw new Error(`${what} not reached within ${timeoutMs} ms; last value: ${JSON.stringify(last)}`);
     await new Promise((r) => setTimeout(r, 20));
   }
 }

@@ -345,7 +345,7 @@ function splitSegments(p: string): string[] {
 function compileSegment(s: string): Segment {
   if (s === '**') return { kind: 'globstar' };
   const tokens: Token[] = [];
-  for (let i = 0; i < s.length; ) {
+  for (let i = 0; i < s.length;) {
     const c = s[i] as string;
     if (c === '*') {
       if (tokens[tokens.length - 1]?.kind !== 'star') tokens.push({ kind: 'star' }); // `**` inside a name is `*`
@@ -376,7 +376,7 @@ function compileClass(body: string): Token {
   const negated = body[0] === '!' || body[0] === '^';
   if (negated) i++;
   const cps: number[] = [];
-  for (; i < body.length; ) {
+  for (; i < body.length;) {
     if (body[i] === '\\' && i + 1 < body.length) i++;
     const cp = body.codePointAt(i) as number;
     i += cp > 0xffff ? 2 : 1;

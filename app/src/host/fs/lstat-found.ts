@@ -10,7 +10,8 @@ export async function lstatFound(abs: string, rel: string): Promise<Stats> {
   try {
     return await lstat(abs);
   } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') throw new TetherError('not_found', `No such file or folder: ${rel}`);
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT')
+      throw new TetherError('not_found', `No such file or folder: ${rel}`);
     throw err;
   }
 }

@@ -148,7 +148,8 @@ export async function mkdirsInside(guard: PathGuard, rel: string): Promise<void>
   }
   const made = await guard.resolve(rel);
   if (!made.exists) throw new TetherError('not_found', `The folder could not be created: ${rel}`);
-  if (!(await lstat(made.abs)).isDirectory()) throw new TetherError('not_a_directory', `A file is in the way of folder ${rel}`);
+  if (!(await lstat(made.abs)).isDirectory())
+    throw new TetherError('not_a_directory', `A file is in the way of folder ${rel}`);
 }
 
 /** Entries of one folder removed at once by removeTreeInside. */

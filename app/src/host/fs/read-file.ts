@@ -238,7 +238,8 @@ async function readLines(
   if (start === -1) start = end;
   if (!cut) {
     index.pageEnds.set(offset + count, end);
-    if (index.pageEnds.size > MAX_REMEMBERED_PAGE_ENDS) index.pageEnds.delete(index.pageEnds.keys().next().value as number);
+    if (index.pageEnds.size > MAX_REMEMBERED_PAGE_ENDS)
+      index.pageEnds.delete(index.pageEnds.keys().next().value as number);
   }
   const parts: Buffer[] = [];
   for (const chunk of kept) {

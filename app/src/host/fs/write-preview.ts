@@ -25,7 +25,11 @@ function looksBinary(data: Buffer): boolean {
  * only, never writes; a refused path (or bad edit) throws the TetherError the tool would.
  * `args` are the parsed (defaults applied) arguments of `tool`.
  */
-export async function previewWrite(tool: ToolName, args: unknown, ctx: { guard: PathGuard }): Promise<ConfirmationDetail> {
+export async function previewWrite(
+  tool: ToolName,
+  args: unknown,
+  ctx: { guard: PathGuard },
+): Promise<ConfirmationDetail> {
   const guard = ctx.guard;
   switch (tool) {
     case 'write_file': {
@@ -49,7 +53,13 @@ export async function previewWrite(tool: ToolName, args: unknown, ctx: { guard: 
       }
       const after = plan.data.toString('utf8');
       const summary = `${plan.created ? 'create' : 'write'} ${rel}: ${plural(lineCount(after), 'line')}`;
-      return { kind: 'write', path: rel, diff: unifiedDiff(rel, before, after, plan.created), isNew: plan.created, summary };
+      return {
+        kind: 'write',
+        path: rel,
+        diff: unifiedDiff(rel, before, after, plan.created),
+        isNew: plan.created,
+        summary,
+      };
     }
     case 'edit_file': {
       const a = args as ToolArgs<'edit_file'>;
@@ -70,13 +80,22 @@ export async function previewWrite(tool: ToolName, args: unknown, ctx: { guard: 
       const target = await guard.resolve(a.path, { allowRoot: false });
       if (!target.exists) throw new TetherError('not_found', `No such file or folder: ${target.rel}`);
       const st = await lstat(target.entry);
-      const what = st.isDirectory() ? (a.recursive ? 'folder and everything in it' : 'empty folder') : st.isSymbolicLink() ? 'link' : 'file';
+      const what = st.isDirectory()
+        ? a.recursive
+          ? 'folder and everything in it'
+          : 'empty folder'
+        : st.isSymbolicLink()
+          ? 'link'
+          : 'file';
       return { kind: 'other', summary: `delete ${what} ${target.rel}` };
     }
     case 'mkdir': {
       const a = args as ToolArgs<'mkdir'>;
       const target = await guard.resolve(a.path);
-      return { kind: 'other', summary: target.exists ? `create folder ${target.rel} (already there)` : `create folder ${target.rel}` };
+      return {
+        kind: 'other',
+        summary: target.exists ? `create folder ${target.rel} (already there)` : `create folder ${target.rel}`,
+      };
     }
     default:
       return { kind: 'other', summary: `${tool} (${TOOLS[tool].category})` };

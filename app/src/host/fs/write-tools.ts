@@ -32,7 +32,8 @@ export function decodeContent(content: string, encoding: 'utf8' | 'base64'): Buf
   } else {
     data = Buffer.from(content, 'utf8');
   }
-  if (data.length > MAX_WRITE_BYTES) throw new TetherError('too_large', `The content is larger than ${MAX_WRITE_BYTES} bytes.`);
+  if (data.length > MAX_WRITE_BYTES)
+    throw new TetherError('too_large', `The content is larger than ${MAX_WRITE_BYTES} bytes.`);
   return data;
 }
 
@@ -41,7 +42,8 @@ export async function readWhole(target: ResolvedPath, guard: PathGuard): Promise
   // The guard's own lstat (when it has one): a file swapped in by a parent swap since is refused.
   const { handle, st } = await openRegularFile(target.abs, target.rel, target.stats, guard);
   try {
-    if (st.size > MAX_WRITE_BYTES) throw new TetherError('too_large', `The file is larger than ${MAX_WRITE_BYTES} bytes.`);
+    if (st.size > MAX_WRITE_BYTES)
+      throw new TetherError('too_large', `The file is larger than ${MAX_WRITE_BYTES} bytes.`);
     return { data: await handle.readFile(), mode: st.mode & 0o7777 };
   } finally {
     await handle.close();
@@ -152,8 +154,10 @@ export async function moveTool(args: ToolArgs<'move'>, guard: PathGuard): Promis
     );
   } catch (err) {
     const code = errnoCode(err);
-    if (code === 'ENOTEMPTY' || code === 'EEXIST') throw new TetherError('not_empty', `The target folder is not empty: ${to.rel}`);
-    if (code === 'EISDIR' || code === 'ENOTDIR') throw new TetherError('conflict', `Cannot replace ${to.rel}: file and folder differ.`);
+    if (code === 'ENOTEMPTY' || code === 'EEXIST')
+      throw new TetherError('not_empty', `The target folder is not empty: ${to.rel}`);
+    if (code === 'EISDIR' || code === 'ENOTDIR')
+      throw new TetherError('conflict', `Cannot replace ${to.rel}: file and folder differ.`);
     if (code === 'EXDEV') throw new TetherError('conflict', 'The target is on another file system.');
     throw err;
   }

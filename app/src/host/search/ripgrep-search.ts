@@ -114,7 +114,8 @@ async function startsBinary(abs: string): Promise<boolean> {
     // Gone or swapped for a link since the guard checked it: nothing to search.
     const code = (err as NodeJS.ErrnoException).code;
     if (code === 'ENOENT') throw new TetherError('not_found', 'The file is gone.', undefined, { cause: err });
-    if (code === 'ELOOP') throw new TetherError('not_a_file', 'The file was replaced by a link.', undefined, { cause: err });
+    if (code === 'ELOOP')
+      throw new TetherError('not_a_file', 'The file was replaced by a link.', undefined, { cause: err });
     throw err;
   }
   try {

@@ -140,26 +140,34 @@ describe('walks under a folder swap', () => {
     for (const o of outcomes) expect(JSON.stringify(o)).not.toContain(SECRET);
   }, 120_000);
 
-  it.skipIf(!hasRg)('the ripgrep engine never reports what is outside the folder searched (skipped: no rg)', async () => {
-    const calls: Array<[ToolName, object]> = [];
-    for (let i = 0; i < ROUNDS * 3; i++) calls.push(...WALKS.filter(([tool]) => tool === 'search'));
-    const outcomes = await whileSwapping(sbRg, calls);
-    for (const o of outcomes) {
-      expect(JSON.stringify(o)).not.toContain('outside-only');
-      expect(JSON.stringify(o)).not.toContain(SECRET);
-    }
-  }, 120_000);
+  it.skipIf(!hasRg)(
+    'the ripgrep engine never reports what is outside the folder searched (skipped: no rg)',
+    async () => {
+      const calls: Array<[ToolName, object]> = [];
+      for (let i = 0; i < ROUNDS * 3; i++) calls.push(...WALKS.filter(([tool]) => tool === 'search'));
+      const outcomes = await whileSwapping(sbRg, calls);
+      for (const o of outcomes) {
+        expect(JSON.stringify(o)).not.toContain('outside-only');
+        expect(JSON.stringify(o)).not.toContain(SECRET);
+      }
+    },
+    120_000,
+  );
 
-  it.skipIf(!hasRg)('the ripgrep engine never reports what is outside, even searching the whole root (skipped: no rg)', async () => {
-    // ripgrep lists folders below its start by path, so it may read through race/ while it is a
-    // link out; what it reports is re-checked against the inside file (verify-matches.ts).
-    const calls: Array<[ToolName, object]> = [];
-    for (let i = 0; i < ROUNDS * 3; i++) calls.push(['search', { pattern: 'TOP' }]);
-    const outcomes = await whileSwapping(sbRg, calls);
-    expect(outcomes.some((o) => JSON.stringify(o).includes('victim.txt'))).toBe(true);
-    for (const o of outcomes) {
-      expect(JSON.stringify(o)).not.toContain('outside-only');
-      expect(JSON.stringify(o)).not.toContain(SECRET);
-    }
-  }, 120_000);
+  it.skipIf(!hasRg)(
+    'the ripgrep engine never reports what is outside, even searching the whole root (skipped: no rg)',
+    async () => {
+      // ripgrep lists folders below its start by path, so it may read through race/ while it is a
+      // link out; what it reports is re-checked against the inside file (verify-matches.ts).
+      const calls: Array<[ToolName, object]> = [];
+      for (let i = 0; i < ROUNDS * 3; i++) calls.push(['search', { pattern: 'TOP' }]);
+      const outcomes = await whileSwapping(sbRg, calls);
+      expect(outcomes.some((o) => JSON.stringify(o).includes('victim.txt'))).toBe(true);
+      for (const o of outcomes) {
+        expect(JSON.stringify(o)).not.toContain('outside-only');
+        expect(JSON.stringify(o)).not.toContain(SECRET);
+      }
+    },
+    120_000,
+  );
 });

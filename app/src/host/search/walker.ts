@@ -107,7 +107,10 @@ async function readSorted(dirAbs: string, rootAbs: string, options: WalkOptions,
       readdirTyped(pinned).catch(() => [] as Dirent[]),
       FD_DIR === null ? Promise.resolve(undefined) : readlinkPath(pinned).catch(() => undefined),
     ]);
-    if (FD_DIR !== null && (now === undefined || relativeInside(now, rootAbs, options.caseInsensitive === true) === undefined)) {
+    if (
+      FD_DIR !== null &&
+      (now === undefined || relativeInside(now, rootAbs, options.caseInsensitive === true) === undefined)
+    ) {
       if (isStart && now !== undefined) throw outsideError('symlink_escape');
       return { entries: [] }; // swapped for a link out since its parent was listed: not listed
     }
