@@ -7,6 +7,20 @@ export type SandboxMode = 'none' | 'bwrap';
 /** Longest wait for the one-off bubblewrap probe. */
 const BWRAP_PROBE_TIMEOUT_MS = 10_000;
 
+/** The confinement every sandboxed command gets, and what the probe checks this machine allows. */
+const BWRAP_CONFINEMENT_ARGS = [
+  '--die-with-parent',
+  '--unshare-all',
+  '--share-net',
+  '--ro-bind',
+  '/',
+  '/',
+  '--dev',
+  '/dev',
+  '--proc',
+  '/proc',
+] as const;
+
 /**
  * The bubblewrap command line that runs `argv` with the workspace writable and everything
  * else read-only. Choices:
@@ -20,28 +34,7 @@ const BWRAP_PROBE_TIMEOUT_MS = 10_000;
  *   new session would take the controlling terminal away from interactive programs.
  */
 export function bwrapArgv(bwrap: string, root: string, cwd: string, argv: readonly string[]): string[] {
-  return [
-    bwrap,
-    '--die-with-parent',
-    '--unshare-all',
-    '--share-net',
-    '--ro-bind',
-    '/',
-    '/',
-    '--dev',
-    '/dev',
-    '--proc',
-    '/proc',
-    '--tmpfs',
-    '/tmp',
-    '--bind',
-    root,
-    root,
-    '--chdir',
-    cwd,
-    '--',
-    ...argv,
-  ];
+  return [bwrap, ...BWRAP_CONFINEMENT_ARGS, '--tmpfs', '/tmp', '--bind', root, root, '--chdir', cwd, '--', ...argv];
 }
 
 /**
@@ -76,20 +69,7 @@ function probe(bwrap: string): Promise<string | null> {
   return new Promise((resolve) => {
     execFile(
       bwrap,
-      [
-        '--die-with-parent',
-        '--unshare-all',
-        '--share-net',
-        '--ro-bind',
-        '/',
-        '/',
-        '--dev',
-        '/dev',
-        '--proc',
-        '/proc',
-        '--',
-        'true',
-      ],
+      [...BWRAP_CONFINEMENT_ARGS, '--', 'true'],
       { timeout: BWRAP_PROBE_TIMEOUT_MS, env: { PATH: process.env.PATH ?? '/usr/bin:/bin' } },
       (err, _stdout, stderr) => {
         if (!err) return resolve(null);
