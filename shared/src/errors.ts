@@ -30,6 +30,7 @@ export const ERROR_CODES = {
   no_match: { status: 422, message: 'The text to replace was not found.' },
   ambiguous_match: { status: 422, message: 'The text to replace occurs more than once.' },
   busy: { status: 429, message: 'Too many calls are in flight for this runtime.' },
+  rate_limited: { status: 429, message: 'Too many requests; retry after the time the Retry-After header gives.' },
   internal: { status: 500, message: 'Something went wrong.' },
   confirmation_unavailable: { status: 503, message: 'Nobody is there to confirm this call.' },
   runtime_offline: { status: 503, message: 'The runtime is not connected.' },

@@ -23,6 +23,8 @@ export interface DesktopHubDeps {
   limits: RelayLimits;
   heartbeatIntervalMs: number;
   logger: FastifyBaseLogger;
+  /** Told of each upgrade refused for its token (401), so the server can throttle guessing per client address. */
+  onUnauthorized?: (req: IncomingMessage) => void;
 }
 
 /**
@@ -67,7 +69,10 @@ export class DesktopHub {
       return reject(socket, 'unavailable', 'too many desktop connections');
     authenticateToken(this.deps.store, req.headers.authorization, ['desktop']).then(
       (token) => {
-        if (!token) return reject(socket, 'unauthorized');
+        if (!token) {
+          this.deps.onUnauthorized?.(req);
+          return reject(socket, 'unauthorized');
+        }
         if (socket.destroyed || !this.accepting) return reject(socket, 'unavailable');
         this.wss.handleUpgrade(req, socket, head, (ws) => this.accept(ws, token));
       },
