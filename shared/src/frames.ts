@@ -176,6 +176,12 @@ export const CLOSE_CODES = {
   protocolError: 4400,
   /** Token revoked while connected. */
   unauthorized: 4401,
+  /**
+   * The hello's deviceId is registered to another desktop token of the org that is still valid:
+   * a token cannot take over (and knock off) another install's device. Final: revoking the old
+   * token lets this one take the device over on its next connection.
+   */
+  deviceClaimed: 4403,
   /** Protocol version not supported. */
   unsupportedVersion: 4406,
   /** A newer connection of the same device took over. */

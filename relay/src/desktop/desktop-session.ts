@@ -264,18 +264,48 @@ export class DesktopSession {
         CLOSE_CODES.unsupportedVersion,
         `protocol version ${frame.protocolVersion} is not supported (this relay speaks ${PROTOCOL_VERSION})`,
       );
-    this.device = frame.device;
-    this.helloAt = nextHelloAt();
     this.clearHelloTimer();
-    await this.deps.onHello(this);
-    await this.deps.store.upsertDevice({
+    // Before anything else: a hello refused here must not replace the device's rightful connection.
+    const claim = await this.deps.store.claimDevice({
       orgId: this.orgId,
       deviceId: frame.device.deviceId,
       name: frame.device.name,
       os: frame.device.os,
       appVersion: frame.appVersion,
       lastSeenAt: new Date().toISOString(),
+      tokenId: this.token.id,
     });
+    if (!claim.ok) {
+      this.deps.logger.warn(
+        {
+          session: this.id,
+          org: this.orgId,
+          device: frame.device.deviceId,
+          token: this.token.id,
+          boundTo: claim.boundTokenId,
+        },
+        'hello refused: the device is registered to another desktop token',
+      );
+      return this.close(
+        CLOSE_CODES.deviceClaimed,
+        'this device is registered to another desktop token; revoke that token to link the device to this one',
+      );
+    }
+    if (claim.tookOverFrom !== null)
+      this.deps.logger.info(
+        {
+          session: this.id,
+          org: this.orgId,
+          device: frame.device.deviceId,
+          token: this.token.id,
+          from: claim.tookOverFrom,
+        },
+        'device moved to a new desktop token (the old one is no longer valid)',
+      );
+    if (this.closing) return;
+    this.device = frame.device;
+    this.helloAt = nextHelloAt();
+    await this.deps.onHello(this);
     // A newer hello of the same device may have replaced this session while it waited: it must
     // not attach the runtimes now (they would be taken from the newer session), nor say welcome.
     if (this.closing) return;

@@ -61,4 +61,8 @@ export const MIGRATIONS: readonly string[] = [
      duration_ms INTEGER
    );
    CREATE INDEX calls_started ON calls(started_at);`,
+  // A device id belongs to the desktop token that first said hello with it (another token of the
+  // org could otherwise replace its connection and take its runtimes). Rows from before this
+  // migration have none and are bound by their next hello.
+  `ALTER TABLE devices ADD COLUMN token_id TEXT REFERENCES tokens(id);`,
 ];

@@ -4,8 +4,9 @@ import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { DEFAULT_POLICY } from '@tether/shared';
+import { MIGRATIONS } from './sqlite-migrations.js';
 import { DATABASE_FILE, SqliteStore } from './sqlite-store.js';
-import type { RuntimeUpsert } from './store.js';
+import type { DeviceHello, RuntimeUpsert } from './store.js';
 
 let dir: string;
 let store: SqliteStore;
@@ -46,7 +47,7 @@ describe('SqliteStore', () => {
       expect(await store.getOrgBySlug('acme')).toEqual(org);
       const db = new Database(join(dir, DATABASE_FILE), { readonly: true });
       expect(db.pragma('journal_mode', { simple: true })).toBe('wal');
-      expect(db.pragma('user_version', { simple: true })).toBe(1);
+      expect(db.pragma('user_version', { simple: true })).toBe(MIGRATIONS.length);
       db.close();
     });
   });
@@ -55,6 +56,87 @@ describe('SqliteStore', () => {
     it('refuses a second org with the same slug with already_exists', async () => {
       await store.createOrg('acme');
       await expect(store.createOrg('acme')).rejects.toMatchObject({ code: 'already_exists' });
+    });
+  });
+
+  describe('claimDevice', () => {
+    async function orgWithTokens(...names: string[]): Promise<{ orgId: string; ids: string[] }> {
+      const org = await store.createOrg('acme');
+      const ids = names.map((name) => `tok_${name}`);
+      for (const id of ids)
+        await store.insertToken({
+          id,
+          orgId: org.id,
+          kind: 'desktop',
+          name: id,
+          hash: `hash_${id}`,
+          createdAt: new Date().toISOString(),
+          expiresAt: null,
+          runtimeIds: null,
+          tools: null,
+        });
+      return { orgId: org.id, ids };
+    }
+    const hello = (orgId: string, tokenId: string, deviceId = 'dev'): DeviceHello => ({
+      orgId,
+      deviceId,
+      name: 'Laptop',
+      os: 'linux',
+      appVersion: '1.0.0',
+      lastSeenAt: new Date().toISOString(),
+      tokenId,
+    });
+
+    it('binds a new device to the first token and refuses another valid token, for that device only', async () => {
+      const { orgId, ids } = await orgWithTokens('a', 'b');
+      expect(await store.claimDevice(hello(orgId, ids[0]!))).toEqual({ ok: true, tookOverFrom: null });
+      expect(await store.claimDevice(hello(orgId, ids[0]!))).toEqual({ ok: true, tookOverFrom: null });
+      expect(await store.claimDevice(hello(orgId, ids[1]!))).toEqual({ ok: false, boundTokenId: ids[0] });
+      expect(await store.deviceTokenId(orgId, 'dev')).toBe(ids[0]);
+      expect(await store.claimDevice(hello(orgId, ids[1]!, 'other'))).toEqual({ ok: true, tookOverFrom: null });
+    });
+
+    it('moves a device whose token was revoked, has expired or is gone', async () => {
+      const { orgId, ids } = await orgWithTokens('a', 'b', 'c', 'd');
+      await store.claimDevice(hello(orgId, ids[0]!));
+      await store.revokeToken(ids[0]!, new Date().toISOString());
+      expect(await store.claimDevice(hello(orgId, ids[1]!))).toEqual({ ok: true, tookOverFrom: ids[0] });
+      expect(await store.deviceTokenId(orgId, 'dev')).toBe(ids[1]);
+      // Raw writes: desktop tokens are never made with an expiry nor deleted, but a binding must not outlive either.
+      const db = new Database(join(dir, DATABASE_FILE));
+      db.prepare('UPDATE tokens SET expires_at = ? WHERE id = ?').run(
+        new Date(Date.now() - 1000).toISOString(),
+        ids[1],
+      );
+      expect(await store.claimDevice(hello(orgId, ids[2]!))).toEqual({ ok: true, tookOverFrom: ids[1] });
+      db.pragma('foreign_keys = OFF');
+      db.prepare('DELETE FROM tokens WHERE id = ?').run(ids[2]);
+      db.close();
+      expect(await store.claimDevice(hello(orgId, ids[3]!))).toEqual({ ok: true, tookOverFrom: ids[2] });
+    });
+
+    it('binds a device recorded before the binding existed to the first token that says hello after the upgrade', async () => {
+      store.close();
+      await rm(dir, { recursive: true, force: true });
+      // A database as the first release left it: one migration, a device row without a token.
+      dir = await mkdtemp(join(tmpdir(), 'tether-store-'));
+      const db = new Database(join(dir, DATABASE_FILE));
+      db.exec(MIGRATIONS[0]!);
+      db.pragma('user_version = 1');
+      db.prepare("INSERT INTO orgs (id, slug, created_at) VALUES ('org_1', 'acme', '2026-01-01T00:00:00.000Z')").run();
+      for (const id of ['tok_a', 'tok_b'])
+        db.prepare(
+          "INSERT INTO tokens (id, org_id, kind, name, hash, created_at) VALUES (?, 'org_1', 'desktop', ?, ?, '2026-01-01T00:00:00.000Z')",
+        ).run(id, id, `hash_${id}`);
+      db.prepare(
+        "INSERT INTO devices (org_id, device_id, name, os, app_version, last_seen_at) VALUES ('org_1', 'dev', 'Laptop', 'linux', '0.9.0', '2026-01-01T00:00:00.000Z')",
+      ).run();
+      db.close();
+
+      store = new SqliteStore(dir);
+      expect(await store.deviceTokenId('org_1', 'dev')).toBeNull();
+      expect(await store.claimDevice(hello('org_1', 'tok_b'))).toEqual({ ok: true, tookOverFrom: null });
+      expect(await store.claimDevice(hello('org_1', 'tok_a'))).toEqual({ ok: false, boundTokenId: 'tok_b' });
     });
   });
 

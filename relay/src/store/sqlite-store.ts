@@ -5,7 +5,17 @@ import { TetherError, capabilitiesSchema, type RuntimeState, type ToolName } fro
 import { CALL_LOG_FLUSH_MS } from '../relay-limits.js';
 import { newId } from '../tokens.js';
 import { MIGRATIONS } from './sqlite-migrations.js';
-import type { ArchivedBy, CallRecord, OrgRecord, RuntimeRecord, RuntimeUpsert, Store, TokenRecord } from './store.js';
+import type {
+  ArchivedBy,
+  CallRecord,
+  DeviceClaim,
+  DeviceHello,
+  OrgRecord,
+  RuntimeRecord,
+  RuntimeUpsert,
+  Store,
+  TokenRecord,
+} from './store.js';
 
 /** File name of the database inside the data dir. */
 export const DATABASE_FILE = 'relay.sqlite';
@@ -239,18 +249,41 @@ export class SqliteStore implements Store {
     return this.stmt('UPDATE tokens SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL').run(at, id).changes > 0;
   }
 
-  async upsertDevice(device: {
-    orgId: string;
-    deviceId: string;
-    name: string;
-    os: string;
-    appVersion: string;
-    lastSeenAt: string;
-  }): Promise<void> {
-    this.stmt(
-      `INSERT INTO devices (org_id, device_id, name, os, app_version, last_seen_at) VALUES (?, ?, ?, ?, ?, ?)
-         ON CONFLICT (org_id, device_id) DO UPDATE SET name = excluded.name, os = excluded.os, app_version = excluded.app_version, last_seen_at = excluded.last_seen_at`,
-    ).run(device.orgId, device.deviceId, device.name, device.os, device.appVersion, device.lastSeenAt);
+  async claimDevice(hello: DeviceHello): Promise<DeviceClaim> {
+    const bound = this.stmt(
+      `SELECT d.token_id, t.id AS found, t.revoked_at, t.expires_at FROM devices d LEFT JOIN tokens t ON t.id = d.token_id
+         WHERE d.org_id = ? AND d.device_id = ?`,
+    );
+    const write = this.stmt(
+      `INSERT INTO devices (org_id, device_id, name, os, app_version, last_seen_at, token_id) VALUES (?, ?, ?, ?, ?, ?, ?)
+         ON CONFLICT (org_id, device_id) DO UPDATE SET name = excluded.name, os = excluded.os, app_version = excluded.app_version,
+           last_seen_at = excluded.last_seen_at, token_id = excluded.token_id`,
+    );
+    // IMMEDIATE: the check and the write are one step even against another process (two relays, the CLI).
+    return this.db
+      .transaction((): DeviceClaim => {
+        const row = bound.get(hello.orgId, hello.deviceId) as
+          | { token_id: string | null; found: string | null; revoked_at: string | null; expires_at: string | null }
+          | undefined;
+        let tookOverFrom: string | null = null;
+        if (row?.token_id != null && row.token_id !== hello.tokenId) {
+          const valid =
+            row.found !== null &&
+            row.revoked_at === null &&
+            (row.expires_at === null || Date.parse(row.expires_at) > Date.now());
+          if (valid) return { ok: false, boundTokenId: row.token_id };
+          tookOverFrom = row.token_id;
+        }
+        write.run(hello.orgId, hello.deviceId, hello.name, hello.os, hello.appVersion, hello.lastSeenAt, hello.tokenId);
+        return { ok: true, tookOverFrom };
+      })
+      .immediate();
+  }
+
+  async deviceTokenId(orgId: string, deviceId: string): Promise<string | null> {
+    const row = this.stmt('SELECT token_id FROM devices WHERE org_id = ? AND device_id = ?').get(orgId, deviceId) as
+      { token_id: string | null } | undefined;
+    return row?.token_id ?? null;
   }
 
   async touchDevices(devices: Array<{ orgId: string; deviceId: string }>, at: string): Promise<void> {

@@ -61,6 +61,24 @@ export interface RuntimeUpsert {
   lastSeenAt: string;
 }
 
+/** What a desktop says about itself in its hello, and the token it connected with. */
+export interface DeviceHello {
+  orgId: string;
+  deviceId: string;
+  name: string;
+  os: string;
+  appVersion: string;
+  lastSeenAt: string;
+  tokenId: string;
+}
+
+/**
+ * The outcome of a hello's claim on its device id. Refused when the device is bound to another
+ * token that is still valid; `tookOverFrom` names the revoked (or expired, or gone) token the
+ * device was bound to before this claim moved it.
+ */
+export type DeviceClaim = { ok: true; tookOverFrom: string | null } | { ok: false; boundTokenId: string };
+
 /** One row of the bounded call log. */
 export interface CallRecord {
   id: string;
@@ -97,14 +115,16 @@ export interface Store {
   touchDevices(devices: Array<{ orgId: string; deviceId: string }>, at: string): Promise<void>;
   /** Of these token ids, those revoked or gone (checked once per heartbeat tick for all connections). */
   revokedTokenIds(ids: string[]): Promise<string[]>;
-  upsertDevice(device: {
-    orgId: string;
-    deviceId: string;
-    name: string;
-    os: string;
-    appVersion: string;
-    lastSeenAt: string;
-  }): Promise<void>;
+
+  /**
+   * Records a hello's device, atomically binding the device id to the hello's token: a device
+   * never seen, or not bound yet (rows from before the binding), is bound to it; a device bound
+   * to a token no longer valid (revoked, expired, gone) moves to it; a device bound to another
+   * valid token is refused and left untouched.
+   */
+  claimDevice(hello: DeviceHello): Promise<DeviceClaim>;
+  /** The token a device id is bound to, or null (unknown device, or not bound yet). */
+  deviceTokenId(orgId: string, deviceId: string): Promise<string | null>;
 
   upsertRuntime(runtime: RuntimeUpsert): Promise<RuntimeRecord>;
   getRuntime(id: string): Promise<RuntimeRecord | null>;

@@ -16,6 +16,12 @@ export function closeFailure(code: number, reason: string): Failure {
   switch (code) {
     case CLOSE_CODES.unauthorized:
       return { reason: `The relay revoked or refused the desktop token (${code}${said})`, final: true };
+    case CLOSE_CODES.deviceClaimed:
+      // Retrying cannot help: the relay keeps refusing until the admin revokes the other token.
+      return {
+        reason: `The relay says this device is registered to another desktop token (${code}); ask its admin to revoke the old token (tether-relay token revoke), then reconnect`,
+        final: true,
+      };
     case CLOSE_CODES.unsupportedVersion:
       return {
         reason: `The relay does not support protocol version ${PROTOCOL_VERSION} (${code}${said}); update Tether Desktop`,

@@ -306,6 +306,7 @@ describe('RelayClient', () => {
     it.each([
       [4401, /revoked or refused the desktop token/],
       [4406, /does not support protocol version/],
+      [4403, /registered to another desktop token \(4403\).*revoke the old token/],
     ])('does not reconnect after close code %i', async (code, reason) => {
       const { relay, client } = await setup();
       await waitFor(() => client.status.state === 'connected', 'connected');
