@@ -22,6 +22,10 @@ export const ERROR_CODES = {
   not_empty: { status: 409, message: 'The directory is not empty.' },
   runtime_paused: { status: 409, message: 'The person has paused agent access to this runtime.' },
   cancelled: { status: 409, message: 'The call was cancelled.' },
+  interrupted: {
+    status: 409,
+    message: 'The desktop stopped while this call was running; it was not run again.',
+  },
   runtime_archived: { status: 410, message: 'The runtime is archived.' },
   too_large: { status: 413, message: 'The content is too large.' },
   binary_file: { status: 415, message: 'The file is binary; read it with encoding "base64".' },
@@ -44,10 +48,17 @@ export type ErrorCode = keyof typeof ERROR_CODES;
 
 export const errorCodeSchema = z.enum(Object.keys(ERROR_CODES) as [ErrorCode, ...ErrorCode[]]);
 
+/**
+ * Longest error message a frame or body may carry. Messages may echo a caller's path (up to
+ * MAX_PATH_BYTES characters) with words around it, so errorValue shortens longer ones: a result
+ * the relay's schema refused would close the desktop's whole connection.
+ */
+export const MAX_ERROR_MESSAGE_CHARS = 4000;
+
 /** The error value carried by failed results, frames and HTTP bodies. */
 export const toolErrorSchema = z.object({
   code: errorCodeSchema,
-  message: z.string().max(4000),
+  message: z.string().max(MAX_ERROR_MESSAGE_CHARS),
   details: z.record(z.string(), z.unknown()).optional(),
 });
 export type ToolErrorValue = z.infer<typeof toolErrorSchema>;
@@ -57,9 +68,11 @@ export function httpStatusOf(code: ErrorCode): number {
   return ERROR_CODES[code].status;
 }
 
-/** Builds an error value, with the registry's default message when none is given. */
+/** Builds an error value, with the registry's default message when none is given (shortened to MAX_ERROR_MESSAGE_CHARS). */
 export function errorValue(code: ErrorCode, message?: string, details?: Record<string, unknown>): ToolErrorValue {
-  const value: ToolErrorValue = { code, message: message ?? ERROR_CODES[code].message };
+  let text = message ?? ERROR_CODES[code].message;
+  if (text.length > MAX_ERROR_MESSAGE_CHARS) text = `${text.slice(0, MAX_ERROR_MESSAGE_CHARS - 1)}…`;
+  const value: ToolErrorValue = { code, message: text };
   if (details !== undefined) value.details = details;
   return value;
 }

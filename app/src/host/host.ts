@@ -2,6 +2,7 @@ import { readFile, realpath } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import { TetherError, type Policy } from '@tether/shared';
 import { AuditLog } from './audit/audit-log.js';
+import { CallJournal } from './calls/call-journal.js';
 import { CallRunner } from './calls/call-runner.js';
 import { ConfigStore, defaultConfigDir } from './config/config-store.js';
 import { createFsTools } from './fs/fs-tools.js';
@@ -124,7 +125,12 @@ export async function startHost(options: StartHostOptions = {}): Promise<Host> {
     disposers.push(() => shell.dispose());
     await addCommandLineWorkspaces(set, options.workspaces ?? [], log);
 
+    // Before the runner, so it is disposed after it: calls ending during shutdown record their end.
+    const journal = await CallJournal.open(configDir);
+    journal.warnings.forEach((w) => log(w));
+    disposers.push(() => journal.dispose());
     const calls = new CallRunner({
+      journal,
       workspaces: set,
       broker,
       audit,

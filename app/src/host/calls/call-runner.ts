@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { resolve as resolvePath } from 'node:path';
 import {
   MAX_CONCURRENT_CALLS_PER_WORKSPACE,
@@ -24,6 +25,7 @@ import { PolicyEngine, type AuditDecision } from '../policy/policy-engine.js';
 import type { ToolContext, ToolHandler, ToolHandlers } from '../tools/tool-context.js';
 import type { WorkspaceRuntime } from '../workspaces/workspace-runtime.js';
 import type { WorkspaceSet } from '../workspaces/workspace-set.js';
+import type { CallJournal, JournalEntry } from './call-journal.js';
 import { Semaphore } from './semaphore.js';
 import { withGrace } from './with-grace.js';
 
@@ -51,6 +53,12 @@ export interface CallRunnerOptions {
   recentResultsTtlMs?: number;
   /** How long a handler may ignore its aborted signal before the call is answered anyway (default ABORT_GRACE_MS). */
   abortGraceMs?: number;
+  /**
+   * The durable record of write and shell calls (see CallJournal): with it, a call re-delivered
+   * after the host restarted gets its recorded result, or `interrupted` when the host died while
+   * it ran, and is never run again. Without it, only this process's memory is consulted.
+   */
+  journal?: CallJournal;
   /** Where unexpected handler failures are reported (default: stderr, without arguments). */
   onInternalError?: (error: unknown, call: { id: string; tool: string }) => void;
 }
@@ -62,6 +70,8 @@ interface CallEntry {
   sinks: Set<CallSink>;
   controller: AbortController;
   finishedAt: number | null;
+  /** Its start is in the journal, so its end must be too. */
+  journaled: boolean;
 }
 
 /** Why a call's signal fired. */
@@ -71,7 +81,9 @@ type AbortCause = 'cancelled' | 'timeout' | 'unavailable';
  * Runs tool calls from the relay: checks the workspace, validates the arguments again (the
  * relay is not trusted), applies the policy (asking the person when it says so), limits how
  * many run at once per workspace, runs the handler with a cancellable context, audits every
- * call, and remembers recent results by call id so a re-delivered call never runs twice.
+ * call, and remembers recent results by call id so a re-delivered call never runs twice:
+ * in memory, and for write and shell calls in the call journal, which outlives the process.
+ * Read calls are not journalled: running one again after a restart changes nothing.
  */
 export class CallRunner {
   private readonly calls = new Map<string, CallEntry>();
@@ -97,7 +109,10 @@ export class CallRunner {
     this.prune();
     let fingerprint: string;
     try {
-      fingerprint = JSON.stringify([call.workspaceId, call.tool, call.args]);
+      // A hash, not the JSON: a write's content can be megabytes, and the journal keeps only this.
+      fingerprint = createHash('sha256')
+        .update(JSON.stringify([call.workspaceId, call.tool, call.args]))
+        .digest('base64url');
     } catch {
       // Arguments nested deeper than the stack (JSON.parse takes them, stringify recurses): a
       // throw here would escape the relay connection's message handler and end the host.
@@ -117,12 +132,15 @@ export class CallRunner {
       return known.promise;
     }
     if (this.disposed) return Promise.resolve({ ok: false, error: errorValue('unavailable') });
+    const journaled = this.options.journal?.lookup(call.id);
+    if (journaled) return this.fromJournal(call, fingerprint, journaled);
 
     const entry: CallEntry = {
       fingerprint,
       sinks: new Set([sink]),
       controller: new AbortController(),
       finishedAt: null,
+      journaled: false,
       promise: null!,
     };
     this.calls.set(call.id, entry);
@@ -131,6 +149,44 @@ export class CallRunner {
       entry.sinks.clear();
       return result;
     });
+    return entry.promise;
+  }
+
+  /**
+   * A call the journal knows from an earlier run of the host (or from this one, after memory
+   * let it go): its recorded result, or `interrupted` when the host died while it ran; a
+   * different call under the same id is a conflict. Never runs the handler.
+   */
+  private fromJournal(call: CallFrame, fingerprint: string, journaled: JournalEntry): Promise<Result<unknown>> {
+    if (journaled.fingerprint !== fingerprint) {
+      const result: Result<unknown> = {
+        ok: false,
+        error: errorValue('conflict', 'This call id was already used for a different call.'),
+      };
+      return this.audit(call, 'invalid', result, Date.now()).then(() => result);
+    }
+    const entry: CallEntry = {
+      fingerprint,
+      sinks: new Set(),
+      controller: new AbortController(),
+      finishedAt: Date.now(),
+      journaled: true,
+      promise: null!,
+    };
+    this.calls.set(call.id, entry);
+    if (journaled.result) {
+      entry.promise = Promise.resolve(journaled.result);
+      return entry.promise;
+    }
+    // Its handler started and no end was recorded: the host stopped mid-call. What it did is
+    // unknown, so it is not run again; the activity log gets the entry the dead process never wrote.
+    const result: Result<unknown> = { ok: false, error: errorValue('interrupted') };
+    entry.promise = Promise.all([
+      this.audit(call, 'unavailable', result, journaled.at),
+      this.options
+        .journal!.finished(call.id, fingerprint, result)
+        .catch((err: unknown) => this.reportInternal(err, call)),
+    ]).then(() => result);
     return entry.promise;
   }
 
@@ -176,8 +232,25 @@ export class CallRunner {
     } finally {
       clearTimeout(deadlineTimer);
     }
-    await this.audit(call, decision, result, started, runtime?.config.name);
+    await Promise.all([
+      this.audit(call, decision, result, started, runtime?.config.name),
+      this.journalEnd(call, entry, result),
+    ]);
     return result;
+  }
+
+  /**
+   * Records the end of a journalled call before its result is answered. A call ended by this
+   * host's shutdown is left `started`: after the restart it is answered `interrupted`, like a
+   * crash, rather than with a shutdown error that suggests trying again. A failing write is
+   * reported; the call is answered anyway (after a restart it would be `interrupted`).
+   */
+  private async journalEnd(call: CallFrame, entry: CallEntry, result: Result<unknown>): Promise<void> {
+    const journal = this.options.journal;
+    if (!journal || !entry.journaled) return;
+    const reason = entry.controller.signal.reason as { cause?: AbortCause } | undefined;
+    if (this.disposed && !result.ok && result.error.code === 'unavailable' && reason?.cause === 'unavailable') return;
+    await journal.finished(call.id, entry.fingerprint, result).catch((err: unknown) => this.reportInternal(err, call));
   }
 
   /** Writes the call's audit entry; a failing audit log is reported, never fails the call. */
@@ -281,6 +354,22 @@ export class CallRunner {
             error: errorValue('runtime_error', runtime.reason ?? 'The workspace folder is not available.'),
           },
         };
+      }
+      if (this.options.journal && categoryOf(call.tool) !== 'read') {
+        // On disk before the handler runs: if the host dies from here on, the call is never run again.
+        try {
+          await this.options.journal.started(call.id, entry.fingerprint);
+          entry.journaled = true;
+        } catch (err) {
+          this.reportInternal(err, call);
+          return {
+            decision: verdict.decision,
+            result: {
+              ok: false,
+              error: errorValue('internal', 'The desktop could not record the call before running it; it was not run.'),
+            },
+          };
+        }
       }
       this.progress(entry, { status: 'running' });
       const ctx: ToolContext = {
