@@ -24,10 +24,15 @@ afterEach(async () => {
 });
 
 /** Runs `tether-relay serve` as its own process (from the TypeScript sources) and waits for its URL. */
-async function serve(): Promise<{ child: ChildProcess; url: string; wsUrl: string; exited: Promise<number | null> }> {
-  const script = `import(${JSON.stringify(CLI)}).then(async (m) => { const code = await m.runCli(['serve', '--port', '0', '--data-dir', ${JSON.stringify(dir)}, '--log-level', 'warn']); if (code !== 0) process.exit(code); })`;
+async function serve(
+  extraArgs: string[] = [],
+  env: Record<string, string> = {},
+): Promise<{ child: ChildProcess; url: string; wsUrl: string; exited: Promise<number | null>; output: () => string }> {
+  const args = ['serve', '--port', '0', '--data-dir', dir, '--log-level', 'warn', ...extraArgs];
+  const script = `import(${JSON.stringify(CLI)}).then(async (m) => { const code = await m.runCli(${JSON.stringify(args)}); if (code !== 0) process.exit(code); })`;
   const child = spawn(process.execPath, ['--conditions=@tether/source', '--import', 'tsx', '-e', script], {
     stdio: ['ignore', 'pipe', 'pipe'],
+    env: { ...process.env, ...env },
   });
   children.push(child);
   const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
@@ -45,7 +50,7 @@ async function serve(): Promise<{ child: ChildProcess; url: string; wsUrl: strin
     child.stderr!.on('data', (chunk: Buffer) => (output += chunk.toString()));
     void exited.then(() => reject(new Error(`serve exited: ${output}`)));
   });
-  return { child, url, wsUrl: url.replace('http', 'ws') + '/v1/connect', exited };
+  return { child, url, wsUrl: url.replace('http', 'ws') + '/v1/connect', exited, output: () => output };
 }
 
 async function makeTokens(): Promise<{ desktop: string; platform: string }> {
@@ -72,6 +77,26 @@ describe('tether-relay serve', () => {
     expect(((await res.json()) as { result: string }).result).toBe('ran stat for backend');
     relay.child.kill('SIGTERM');
     expect((await desktop.closed).code).toBe(CLOSE_CODES.goingAway);
+    expect(await relay.exited).toBe(0);
+  });
+
+  it('takes the metrics token from TETHER_RELAY_METRICS_TOKEN and the rate limits from flags', async () => {
+    const tokens = await makeTokens();
+    const metricsToken = 'scrape-me-0123456789abcdef';
+    const relay = await serve(['--credential-requests-per-window', '2', '--credential-window-ms', '60000'], {
+      TETHER_RELAY_METRICS_TOKEN: metricsToken,
+    });
+    expect(relay.output()).toContain('metrics: with the metrics token');
+    expect((await fetch(`${relay.url}/metrics`)).status).toBe(401);
+    const metrics = await fetch(`${relay.url}/metrics`, { headers: { authorization: `Bearer ${metricsToken}` } });
+    expect(metrics.status).toBe(200);
+    expect(await metrics.text()).toContain('tether_relay_desktop_connections 0');
+    const list = () => fetch(`${relay.url}/v1/runtimes`, { headers: { authorization: `Bearer ${tokens.platform}` } });
+    expect([(await list()).status, (await list()).status]).toEqual([200, 200]);
+    const limited = await list();
+    expect(limited.status).toBe(429);
+    expect(limited.headers.get('retry-after')).toMatch(/^\d+$/);
+    relay.child.kill('SIGTERM');
     expect(await relay.exited).toBe(0);
   });
 

@@ -2,7 +2,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
-import { runCli } from './cli.js';
+import { runCli, serveOptions } from './cli.js';
 import { openAdmin } from './relay-admin.js';
 import { SqliteStore } from './store/sqlite-store.js';
 import { hashToken } from './tokens.js';
@@ -66,6 +66,74 @@ describe('runCli', () => {
     });
   });
 
+  describe('serveOptions', () => {
+    it('reads the rate limits and the metrics token from flags', () => {
+      const options = serveOptions(
+        [
+          '--credential-requests-per-window',
+          '500',
+          '--credential-window-ms',
+          '2000',
+          '--auth-failures-per-window',
+          '7',
+          '--auth-failure-window-ms',
+          '30000',
+          '--metrics-token',
+          'scrape-0123456789abcdef',
+        ],
+        {},
+      );
+      expect(options.limits).toEqual({
+        credentialRequestsPerWindow: 500,
+        credentialWindowMs: 2000,
+        authFailuresPerWindow: 7,
+        authFailureWindowMs: 30000,
+      });
+      expect(options.metricsToken).toBe('scrape-0123456789abcdef');
+    });
+
+    it('reads them from TETHER_RELAY_* variables, and flags win', () => {
+      const env = {
+        TETHER_RELAY_CREDENTIAL_REQUESTS_PER_WINDOW: '0',
+        TETHER_RELAY_CREDENTIAL_WINDOW_MS: '5000',
+        TETHER_RELAY_AUTH_FAILURES_PER_WINDOW: '0',
+        TETHER_RELAY_AUTH_FAILURE_WINDOW_MS: '1000',
+        TETHER_RELAY_METRICS_TOKEN: 'from-env-0123456789',
+        TETHER_RELAY_DATA_DIR: '/srv/relay',
+      };
+      expect(serveOptions([], env)).toMatchObject({
+        dataDir: '/srv/relay',
+        metricsToken: 'from-env-0123456789',
+        // 0 requests or failures per window: that limit is off.
+        limits: {
+          credentialRequestsPerWindow: 0,
+          credentialWindowMs: 5000,
+          authFailuresPerWindow: 0,
+          authFailureWindowMs: 1000,
+        },
+      });
+      const flagged = serveOptions(['--auth-failures-per-window', '3', '--metrics-token', 'from-flag-0123456789'], env);
+      expect(flagged.limits?.authFailuresPerWindow).toBe(3);
+      expect(flagged.metricsToken).toBe('from-flag-0123456789');
+    });
+
+    it('leaves every limit and the metrics token at the defaults when nothing is set', () => {
+      const options = serveOptions([], { TETHER_RELAY_METRICS_TOKEN: '' });
+      expect(options.limits).toEqual({});
+      expect(options).not.toHaveProperty('metricsToken');
+    });
+
+    it('refuses a short metrics token from the environment (exit 2, before serving)', async () => {
+      vi.stubEnv('TETHER_RELAY_METRICS_TOKEN', 'short');
+      try {
+        expect(await runCli(['serve', '--data-dir', dir])).toBe(2);
+        expect(err.join('\n')).toContain('--metrics-token must be at least 16');
+      } finally {
+        vi.unstubAllEnvs();
+      }
+    });
+  });
+
   describe('bad usage', () => {
     it.each([
       [['token', 'create', '--org', 'acme', '--kind', 'root']],
@@ -76,6 +144,10 @@ describe('runCli', () => {
       [['serve', '--tls-cert', 'only-cert.pem']],
       [['serve', '--max-in-flight-per-runtime', '0']],
       [['serve', '--port', 'eighty']],
+      [['serve', '--credential-window-ms', '0']],
+      [['serve', '--auth-failures-per-window', '-1']],
+      [['serve', '--metrics-token', 'too-short']],
+      [['serve', '--metrics-token', 'has a space in it, sixteen+']],
       [['frobnicate']],
     ])('exits 2 with a clear message for %j', async (args) => {
       expect(await runCli([...args, '--data-dir', dir])).toBe(2);

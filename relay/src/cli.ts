@@ -2,12 +2,14 @@ import { parseArgs } from 'node:util';
 import { TetherError } from '@tether/shared';
 import { openAdmin } from './relay-admin.js';
 import { DEFAULT_PORT, DEFAULT_SHUTDOWN_GRACE_MS, type RelayLimits } from './relay-limits.js';
-import { startRelay } from './relay-server.js';
+import { startRelay, type RelayOptions } from './relay-server.js';
 
 const USAGE = `Usage:
   tether-relay serve [--host 127.0.0.1] [--port 8787] [--data-dir DIR] [--tls-cert F --tls-key F] [--log-level info]
                      [--heartbeat-interval-ms N] [--shutdown-grace-ms N] [--max-frame-bytes N] [--max-in-flight-per-runtime N]
                      [--max-send-queue-bytes N] [--max-body-bytes N] [--call-log-max-rows N] [--call-log-max-age-ms N] [--max-connections N] [--sse-keepalive-ms N]
+                     [--credential-requests-per-window N] [--credential-window-ms N] [--auth-failures-per-window N] [--auth-failure-window-ms N]
+                     [--metrics-token T]
   tether-relay org create SLUG [--data-dir DIR]
   tether-relay token create --org SLUG --kind desktop|platform [--name N] [--data-dir DIR]
   tether-relay token list --org SLUG [--data-dir DIR]
@@ -17,13 +19,20 @@ Environment: TETHER_RELAY_HOST, TETHER_RELAY_PORT, TETHER_RELAY_DATA_DIR (defaul
 TETHER_RELAY_TLS_CERT, TETHER_RELAY_TLS_KEY, TETHER_RELAY_LOG_LEVEL, TETHER_RELAY_HEARTBEAT_INTERVAL_MS,
 TETHER_RELAY_SHUTDOWN_GRACE_MS, and the limits TETHER_RELAY_MAX_FRAME_BYTES, TETHER_RELAY_MAX_IN_FLIGHT_PER_RUNTIME,
 TETHER_RELAY_MAX_SEND_QUEUE_BYTES, TETHER_RELAY_MAX_BODY_BYTES, TETHER_RELAY_CALL_LOG_MAX_ROWS,
-TETHER_RELAY_CALL_LOG_MAX_AGE_MS, TETHER_RELAY_MAX_CONNECTIONS, TETHER_RELAY_SSE_KEEPALIVE_MS (the same as the flags). Flags win over the environment.`;
+TETHER_RELAY_CALL_LOG_MAX_AGE_MS, TETHER_RELAY_MAX_CONNECTIONS, TETHER_RELAY_SSE_KEEPALIVE_MS,
+TETHER_RELAY_CREDENTIAL_REQUESTS_PER_WINDOW, TETHER_RELAY_CREDENTIAL_WINDOW_MS, TETHER_RELAY_AUTH_FAILURES_PER_WINDOW,
+TETHER_RELAY_AUTH_FAILURE_WINDOW_MS (the same as the flags; 0 requests or failures per window: no limit), and
+TETHER_RELAY_METRICS_TOKEN (better than the flag, which other users can see in the process list: /metrics then
+wants it as a Bearer token; without one /metrics answers loopback clients only). Flags win over the environment.`;
 
 /** Wrong usage: message and exit code 2. */
 class UsageError extends Error {}
 
-/** Limit name → [flag, environment variable]. */
-const LIMIT_SETTINGS: Record<keyof RelayLimits, [string, string]> = {
+/** Shortest metrics token accepted: a guessable one would publish the counters after all. */
+const MIN_METRICS_TOKEN_LENGTH = 16;
+
+/** Limit name → [flag, environment variable, smallest value (default 1; 0 where it switches the limit off)]. */
+const LIMIT_SETTINGS: Record<keyof RelayLimits, [string, string, number?]> = {
   maxFrameBytes: ['max-frame-bytes', 'TETHER_RELAY_MAX_FRAME_BYTES'],
   maxInFlightPerRuntime: ['max-in-flight-per-runtime', 'TETHER_RELAY_MAX_IN_FLIGHT_PER_RUNTIME'],
   maxSendQueueBytes: ['max-send-queue-bytes', 'TETHER_RELAY_MAX_SEND_QUEUE_BYTES'],
@@ -32,6 +41,10 @@ const LIMIT_SETTINGS: Record<keyof RelayLimits, [string, string]> = {
   callLogMaxAgeMs: ['call-log-max-age-ms', 'TETHER_RELAY_CALL_LOG_MAX_AGE_MS'],
   maxConnections: ['max-connections', 'TETHER_RELAY_MAX_CONNECTIONS'],
   sseKeepaliveMs: ['sse-keepalive-ms', 'TETHER_RELAY_SSE_KEEPALIVE_MS'],
+  credentialRequestsPerWindow: ['credential-requests-per-window', 'TETHER_RELAY_CREDENTIAL_REQUESTS_PER_WINDOW', 0],
+  credentialWindowMs: ['credential-window-ms', 'TETHER_RELAY_CREDENTIAL_WINDOW_MS'],
+  authFailuresPerWindow: ['auth-failures-per-window', 'TETHER_RELAY_AUTH_FAILURES_PER_WINDOW', 0],
+  authFailureWindowMs: ['auth-failure-window-ms', 'TETHER_RELAY_AUTH_FAILURE_WINDOW_MS'],
 };
 
 /** A whole-number setting; 0 is allowed only where it means something (port 0: any free port). */
@@ -43,7 +56,12 @@ function positiveInt(name: string, text: string | undefined, min = 1): number | 
   return n;
 }
 
-function parse(args: string[], options: Record<string, { type: 'string' }>, positionals: number) {
+function parse(
+  args: string[],
+  options: Record<string, { type: 'string' }>,
+  positionals: number,
+  env: NodeJS.ProcessEnv = process.env,
+) {
   let parsed;
   try {
     parsed = parseArgs({
@@ -59,12 +77,12 @@ function parse(args: string[], options: Record<string, { type: 'string' }>, posi
     throw new UsageError(
       positionals === 0 ? `unexpected argument "${parsed.positionals[0]}"` : `expected ${positionals} argument(s)`,
     );
-  const dataDir =
-    (parsed.values['data-dir'] as string | undefined) ?? process.env.TETHER_RELAY_DATA_DIR ?? './.tether/relay';
+  const dataDir = (parsed.values['data-dir'] as string | undefined) ?? env.TETHER_RELAY_DATA_DIR ?? './.tether/relay';
   return { values: parsed.values as Record<string, string | undefined>, positionals: parsed.positionals, dataDir };
 }
 
-async function serve(args: string[]): Promise<void> {
+/** The options of `serve` from its flags and the environment (flags win); throws on bad usage. */
+export function serveOptions(args: string[], env: NodeJS.ProcessEnv = process.env): RelayOptions {
   const flags: Record<string, { type: 'string' }> = {};
   for (const name of [
     'host',
@@ -74,19 +92,19 @@ async function serve(args: string[]): Promise<void> {
     'log-level',
     'heartbeat-interval-ms',
     'shutdown-grace-ms',
+    'metrics-token',
     ...Object.values(LIMIT_SETTINGS).map(([flag]) => flag),
   ])
     flags[name] = { type: 'string' };
-  const { values, dataDir } = parse(args, flags, 0);
-  const env = process.env;
+  const { values, dataDir } = parse(args, flags, 0, env);
   const cert = values['tls-cert'] ?? env.TETHER_RELAY_TLS_CERT;
   const key = values['tls-key'] ?? env.TETHER_RELAY_TLS_KEY;
   if ((cert === undefined) !== (key === undefined)) throw new UsageError('--tls-cert and --tls-key go together');
   const limits: Partial<RelayLimits> = {};
-  for (const [name, [flag, variable]] of Object.entries(LIMIT_SETTINGS) as Array<
-    [keyof RelayLimits, [string, string]]
+  for (const [name, [flag, variable, min]] of Object.entries(LIMIT_SETTINGS) as Array<
+    [keyof RelayLimits, [string, string, number?]]
   >) {
-    const value = positiveInt(`--${flag}`, values[flag] ?? env[variable]);
+    const value = positiveInt(`--${flag}`, values[flag] ?? env[variable], min);
     if (value !== undefined) limits[name] = value;
   }
   const heartbeatIntervalMs = positiveInt(
@@ -97,7 +115,15 @@ async function serve(args: string[]): Promise<void> {
     '--shutdown-grace-ms',
     values['shutdown-grace-ms'] ?? env.TETHER_RELAY_SHUTDOWN_GRACE_MS,
   );
-  const relay = await startRelay({
+  const metricsToken = values['metrics-token'] ?? (env.TETHER_RELAY_METRICS_TOKEN || undefined);
+  if (
+    metricsToken !== undefined &&
+    (metricsToken.length < MIN_METRICS_TOKEN_LENGTH || !/^[\x21-\x7e]+$/.test(metricsToken))
+  )
+    throw new UsageError(
+      `--metrics-token must be at least ${MIN_METRICS_TOKEN_LENGTH} printable characters without spaces`,
+    );
+  return {
     host: values.host ?? env.TETHER_RELAY_HOST ?? '127.0.0.1',
     port: positiveInt('--port', values.port ?? env.TETHER_RELAY_PORT, 0) ?? DEFAULT_PORT,
     dataDir,
@@ -106,11 +132,20 @@ async function serve(args: string[]): Promise<void> {
     ...(heartbeatIntervalMs !== undefined ? { heartbeatIntervalMs } : {}),
     ...(shutdownGraceMs !== undefined ? { shutdownGraceMs } : {}),
     limits,
-  });
-  console.log(`tether-relay listening on ${relay.url} (desktops: ${relay.wsUrl}, data: ${dataDir})`);
+    ...(metricsToken !== undefined ? { metricsToken } : {}),
+  };
+}
+
+async function serve(args: string[]): Promise<void> {
+  const options = serveOptions(args);
+  const relay = await startRelay(options);
+  console.log(
+    `tether-relay listening on ${relay.url} (desktops: ${relay.wsUrl}, data: ${options.dataDir}, ` +
+      `metrics: ${options.metricsToken !== undefined ? 'with the metrics token' : 'loopback clients only'})`,
+  );
   const stop = (signal: string) => {
     console.log(
-      `${signal}: shutting down (in-flight calls get up to ${shutdownGraceMs ?? DEFAULT_SHUTDOWN_GRACE_MS} ms)`,
+      `${signal}: shutting down (in-flight calls get up to ${options.shutdownGraceMs ?? DEFAULT_SHUTDOWN_GRACE_MS} ms)`,
     );
     relay.close().then(
       () => process.exit(0),

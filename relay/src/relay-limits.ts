@@ -24,6 +24,17 @@ export interface RelayLimits {
    * stream also re-checks its token then, so a revoked key or expired grant loses it within this.
    */
   sseKeepaliveMs: number;
+  /** Platform API and MCP requests one credential (platform key or grant) may make per `credentialWindowMs`; more get 429. 0: no limit. */
+  credentialRequestsPerWindow: number;
+  /** The window of `credentialRequestsPerWindow`. */
+  credentialWindowMs: number;
+  /**
+   * Refused tokens (platform API, MCP, /metrics, desktop upgrades) one client address (IPv6: a /64)
+   * may send per `authFailureWindowMs`; past that it gets 429 before any token is checked. 0: no limit.
+   */
+  authFailuresPerWindow: number;
+  /** The window of `authFailuresPerWindow`. */
+  authFailureWindowMs: number;
 }
 
 /** The defaults, in one place. */
@@ -39,7 +50,23 @@ export const DEFAULT_RELAY_LIMITS: Readonly<RelayLimits> = Object.freeze({
   // 15,000 idle desktops (about 11 KB each) is what one process must hold; headroom above it.
   maxConnections: 20_000,
   sseKeepaliveMs: 15_000,
+  // A backstop, above what one process serves (relay-latency bench: ~6-7k calls/s with one key
+  // and 64 callers), so a platform the relay can serve is never slowed, while a runaway loop
+  // beyond it gets a cheap 429 instead of a queue. Lower it for platforms you do not trust.
+  // 1 s windows: a refusal is short.
+  credentialRequestsPerWindow: 10_000,
+  credentialWindowMs: 1_000,
+  // A client with a valid token fails at most now and then (a revoked key, a restart of its
+  // config); 30 a minute is far above that and makes guessing (and its store lookups) pointless.
+  authFailuresPerWindow: 30,
+  authFailureWindowMs: 60_000,
 });
+
+/**
+ * Keys (credentials, client addresses) each rate limiter holds at most, about 100 bytes each:
+ * past it the finished windows, then the oldest, are dropped, so many addresses cannot grow memory.
+ */
+export const RATE_LIMIT_MAX_KEYS = 100_000;
 
 /** Default port of `tether-relay serve` (DESIGN.md, command lines). */
 export const DEFAULT_PORT = 8787;

@@ -9,6 +9,7 @@ export class RelayMetrics {
   readonly registry = new Registry();
   private readonly calls: Counter<'tool' | 'outcome'>;
   private readonly latency: Histogram<'tool'>;
+  private readonly limited: Counter<'limit'>;
 
   constructor(sources: {
     connections: () => number;
@@ -55,6 +56,17 @@ export class RelayMetrics {
       buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300],
       registers: [this.registry],
     });
+    this.limited = new Counter({
+      name: 'tether_relay_rate_limited_total',
+      help: 'Requests and desktop upgrades refused with 429 by a rate limit (credential or auth_failures).',
+      labelNames: ['limit'],
+      registers: [this.registry],
+    });
+  }
+
+  /** Records a refusal by a rate limit. */
+  rateLimited(limit: string): void {
+    this.limited.inc({ limit });
   }
 
   /** Records a finished call. */

@@ -5,6 +5,7 @@ import { errorValue } from '@tether/shared';
 import type { Bus } from './bus/bus.js';
 import { LocalBus } from './bus/local-bus.js';
 import { CONNECT_PATH, DesktopHub } from './desktop/desktop-hub.js';
+import { AccessGuard } from './http/access-guard.js';
 import { buildOpenApiDocument } from './http/openapi.js';
 import { registerPlatformRoutes, sendError } from './http/platform-routes.js';
 import type { SseStream } from './http/sse-stream.js';
@@ -40,6 +41,11 @@ export interface RelayOptions {
   bus?: Bus;
   /** How long call log writes wait to be batched (default CALL_LOG_FLUSH_MS); tests lengthen it to hold rows unflushed. */
   callLogFlushMs?: number;
+  /**
+   * When set, `/metrics` answers only `Authorization: Bearer <metricsToken>`; when not, only
+   * loopback clients (a relay on 0.0.0.0 does not publish its counters by default).
+   */
+  metricsToken?: string;
 }
 
 /** A running relay. */
@@ -116,13 +122,27 @@ export async function startRelay(options: RelayOptions): Promise<RelayHandle> {
   await stopOrphanedRuntimes(store);
   const bus = options.bus ?? new LocalBus();
   const directory = new RuntimeDirectory(store, bus);
-  const hub = new DesktopHub({ store, bus, directory, limits, heartbeatIntervalMs, logger: app.log });
   // The core records into the metrics and the metrics read the core's count: wired after both exist.
   const inFlight = { count: () => 0 };
   const metrics = new RelayMetrics({
+    // Read at scrape time only, when the hub exists.
     connections: () => hub.connectionCount,
     callsInFlight: () => inFlight.count(),
     runtimesByState: () => store.countRuntimesByState(),
+  });
+  const guard = new AccessGuard({
+    limits,
+    metricsToken: options.metricsToken,
+    onLimited: (limit) => metrics.rateLimited(limit),
+  });
+  const hub = new DesktopHub({
+    store,
+    bus,
+    directory,
+    limits,
+    heartbeatIntervalMs,
+    logger: app.log,
+    onUnauthorized: (req) => guard.upgradeUnauthorized(req),
   });
   const core = new RelayCore(store, bus, directory, metrics, app.log);
   inFlight.count = () => core.inFlightCount;
@@ -157,15 +177,21 @@ export async function startRelay(options: RelayOptions): Promise<RelayHandle> {
   app.get('/readyz', async (_request, reply) =>
     core.isDraining ? sendError(reply, errorValue('unavailable', 'the relay is shutting down')) : { status: 'ready' },
   );
-  app.get('/metrics', async (_request, reply) =>
-    reply.type(metrics.registry.contentType).send(await metrics.registry.metrics()),
+  app.get('/metrics', async (request, reply) =>
+    guard.admitMetrics(request, reply)
+      ? reply.type(metrics.registry.contentType).send(await metrics.registry.metrics())
+      : reply,
   );
   let openApi: Record<string, unknown> | null = null;
   app.get('/openapi.json', async () => openApi);
+  // Before the /v1 routes: it authenticates and rate-limits them all (platform API and MCP).
+  guard.register(app, core);
   registerPlatformRoutes(app, core, streams, limits.sseKeepaliveMs);
   await registerMcpRoutes(app, core);
 
-  app.server.on('upgrade', (req, socket, head) => hub.handleUpgrade(req, socket, head));
+  app.server.on('upgrade', (req, socket, head) => {
+    if (!guard.refuseUpgrade(req, socket)) hub.handleUpgrade(req, socket, head);
+  });
 
   const pruneCalls = () =>
     store

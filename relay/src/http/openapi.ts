@@ -20,7 +20,9 @@ const schema = (s: z.ZodType, io: 'input' | 'output' = 'output') => {
 };
 
 const json = (ref: string) => ({ 'application/json': { schema: { $ref: `#/components/schemas/${ref}` } } });
-const errors = (...codes: Array<keyof typeof ERROR_CODES>) => {
+const errors = (...listed: Array<keyof typeof ERROR_CODES>) => {
+  // Every authenticated route is rate-limited (AccessGuard).
+  const codes = listed.includes('unauthorized') ? [...listed, 'rate_limited' as const] : listed;
   const byStatus = new Map<number, string[]>();
   for (const code of codes)
     byStatus.set(ERROR_CODES[code].status, [...(byStatus.get(ERROR_CODES[code].status) ?? []), code]);
@@ -45,12 +47,16 @@ export function buildOpenApiDocument(serverUrl: string): Record<string, unknown>
       description:
         'Lists runtimes (folders on people’s computers offered by Tether Desktop) and sends them tool calls. ' +
         'Authenticate with `Authorization: Bearer tpk_…` (platform key) or `tgr_…` (grant). A runtime of another org, ' +
-        'or outside a grant, is always 404. Failed calls answer with the HTTP status of their error code.',
+        'or outside a grant, is always 404. Failed calls answer with the HTTP status of their error code. ' +
+        'Too many requests with one token, or too many refused tokens from one address, are 429 `rate_limited` with `Retry-After` (seconds).',
     },
     servers: [{ url: serverUrl }],
     security: [{ bearer: [] }],
     components: {
-      securitySchemes: { bearer: { type: 'http', scheme: 'bearer' } },
+      securitySchemes: {
+        bearer: { type: 'http', scheme: 'bearer' },
+        metricsToken: { type: 'http', scheme: 'bearer', description: 'The relay’s metrics token (not a platform key)' },
+      },
       schemas: {
         Error: schema(errorResponseSchema),
         RuntimeView: schema(runtimeViewSchema),
@@ -197,8 +203,13 @@ export function buildOpenApiDocument(serverUrl: string): Record<string, unknown>
       '/metrics': {
         get: {
           summary: 'Prometheus metrics',
-          security: [],
-          responses: { '200': { description: 'Text exposition format' } },
+          description:
+            'With a metrics token configured (`--metrics-token`), it must be sent as `Authorization: Bearer`; without one, only loopback clients are answered.',
+          security: [{ metricsToken: [] }, {}],
+          responses: {
+            '200': { description: 'Text exposition format' },
+            ...errors('unauthorized', 'forbidden'),
+          },
         },
       },
     },

@@ -44,7 +44,8 @@ export function registerPlatformRoutes(
   sseKeepaliveMs: number,
 ): void {
   const principalOf = async (request: FastifyRequest, reply: FastifyReply): Promise<Principal | null> => {
-    const principal = await core.authenticatePlatform(request.headers.authorization);
+    // AccessGuard's hook has verified (and rate-limited) it already in a relay; alone, the routes check themselves.
+    const principal = request.principal ?? (await core.authenticatePlatform(request.headers.authorization));
     if (!principal) sendError(reply, errorValue('unauthorized'));
     return principal;
   };
