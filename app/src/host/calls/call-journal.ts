@@ -1,4 +1,4 @@
-import { randomBytes } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { mkdir, open, readFile, rename, unlink, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
 import { MAX_CALL_TIMEOUT_MS, RECENT_RESULTS_MAX, errorCodeSchema, errorValue, type Result } from '@tether/shared';
@@ -30,6 +30,17 @@ export const CALL_JOURNAL_MAX_ENTRIES = RECENT_RESULTS_MAX;
 
 /** The file is rewritten with only its live entries once it has grown by this much. */
 export const CALL_JOURNAL_COMPACT_BYTES = 4 * 1024 * 1024;
+
+/**
+ * What a call is, as a hash of its workspace, tool and arguments: a re-delivery with other
+ * content under the same id is refused. A hash, not the JSON: a write's content can be
+ * megabytes. Throws on arguments nested deeper than the stack (JSON.stringify recurses).
+ */
+export function callFingerprint(call: { workspaceId: string; tool: string; args: unknown }): string {
+  return createHash('sha256')
+    .update(JSON.stringify([call.workspaceId, call.tool, call.args]))
+    .digest('base64url');
+}
 
 /** What the journal knows of one call id. */
 export interface JournalEntry {

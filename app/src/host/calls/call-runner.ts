@@ -1,4 +1,3 @@
-import { createHash } from 'node:crypto';
 import { resolve as resolvePath } from 'node:path';
 import {
   MAX_CONCURRENT_CALLS_PER_WORKSPACE,
@@ -25,7 +24,7 @@ import { PolicyEngine, type AuditDecision } from '../policy/policy-engine.js';
 import type { ToolContext, ToolHandler, ToolHandlers } from '../tools/tool-context.js';
 import type { WorkspaceRuntime } from '../workspaces/workspace-runtime.js';
 import type { WorkspaceSet } from '../workspaces/workspace-set.js';
-import type { CallJournal, JournalEntry } from './call-journal.js';
+import { callFingerprint, type CallJournal, type JournalEntry } from './call-journal.js';
 import { Semaphore } from './semaphore.js';
 import { withGrace } from './with-grace.js';
 
@@ -109,10 +108,7 @@ export class CallRunner {
     this.prune();
     let fingerprint: string;
     try {
-      // A hash, not the JSON: a write's content can be megabytes, and the journal keeps only this.
-      fingerprint = createHash('sha256')
-        .update(JSON.stringify([call.workspaceId, call.tool, call.args]))
-        .digest('base64url');
+      fingerprint = callFingerprint(call);
     } catch {
       // Arguments nested deeper than the stack (JSON.parse takes them, stringify recurses): a
       // throw here would escape the relay connection's message handler and end the host.
@@ -120,14 +116,7 @@ export class CallRunner {
     }
     const known = this.calls.get(call.id);
     if (known) {
-      if (known.fingerprint !== fingerprint) {
-        // Audited: a relay re-using an id for other work is worth the person's attention.
-        const result: Result<unknown> = {
-          ok: false,
-          error: errorValue('conflict', 'This call id was already used for a different call.'),
-        };
-        return this.audit(call, 'invalid', result, Date.now()).then(() => result);
-      }
+      if (known.fingerprint !== fingerprint) return this.conflict(call);
       if (known.finishedAt === null) known.sinks.add(sink);
       return known.promise;
     }
@@ -152,19 +141,22 @@ export class CallRunner {
     return entry.promise;
   }
 
+  /** Refuses a known call id sent with other content; audited: a relay re-using an id for other work is worth the person's attention. */
+  private conflict(call: CallFrame): Promise<Result<unknown>> {
+    const result: Result<unknown> = {
+      ok: false,
+      error: errorValue('conflict', 'This call id was already used for a different call.'),
+    };
+    return this.audit(call, 'invalid', result, Date.now()).then(() => result);
+  }
+
   /**
    * A call the journal knows from an earlier run of the host (or from this one, after memory
    * let it go): its recorded result, or `interrupted` when the host died while it ran; a
    * different call under the same id is a conflict. Never runs the handler.
    */
   private fromJournal(call: CallFrame, fingerprint: string, journaled: JournalEntry): Promise<Result<unknown>> {
-    if (journaled.fingerprint !== fingerprint) {
-      const result: Result<unknown> = {
-        ok: false,
-        error: errorValue('conflict', 'This call id was already used for a different call.'),
-      };
-      return this.audit(call, 'invalid', result, Date.now()).then(() => result);
-    }
+    if (journaled.fingerprint !== fingerprint) return this.conflict(call);
     const entry: CallEntry = {
       fingerprint,
       sinks: new Set(),
