@@ -93,6 +93,11 @@ async function bootstrap(relay) {
   } catch (err) {
     if (err?.code !== 'already_exists') throw err;
   }
+  // The demo desktop keeps its device id (in .tether/desktop) while its token is replaced; the
+  // relay binds a device to the token that registered it, so the old one is revoked first.
+  for (const old of await relay.admin.listTokens('local'))
+    if (old.kind === 'desktop' && old.name === 'npm start desktop' && old.revokedAt === null)
+      await relay.admin.revokeToken(old.id);
   const desktop = await relay.admin.createToken({ org: 'local', kind: 'desktop', name: 'npm start desktop' });
   const platform = await relay.admin.createToken({ org: 'local', kind: 'platform', name: 'npm start platform key' });
   const local = {

@@ -99,6 +99,23 @@ describe('npm start', () => {
       } finally {
         expect(await second.stop()).toBe(0);
       }
+
+      // Credentials lost, desktop config kept: the new desktop token must get the same device
+      // (the relay binds a device to its token, so the old token is revoked on the way).
+      await rm(join(dir, 'local.json'));
+      const third = runStart(dir);
+      try {
+        const key = await waitFor(() => /Platform key: +(tpk_\S+)/.exec(third.out())?.[1], 'the third summary', 90_000);
+        expect(key).not.toBe(platformKey);
+        const url = /Relay: +(http:\/\/127\.0\.0\.1:\d+)/.exec(third.out())![1]!;
+        await waitFor(async () => {
+          const res = await fetch(`${url}/v1/runtimes`, { headers: { Authorization: `Bearer ${key}` } });
+          const { runtimes } = (await res.json()) as { runtimes: Array<{ state: string }> };
+          return runtimes.length === 1 && runtimes[0]!.state === 'running' ? true : undefined;
+        }, 'the desktop running again with the new token');
+      } finally {
+        expect(await third.stop()).toBe(0);
+      }
     },
     240_000,
   );
