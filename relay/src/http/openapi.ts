@@ -130,6 +130,7 @@ export function buildOpenApiDocument(serverUrl: string): Record<string, unknown>
               'not_found',
               'runtime_paused',
               'cancelled',
+              'interrupted',
               'runtime_archived',
               'too_large',
               'busy',
