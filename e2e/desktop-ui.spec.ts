@@ -67,10 +67,19 @@ test('onboarding: the person enters the relay and token and gets connected', asy
   // The secret leaves the address bar once the page has it.
   expect(page.url()).not.toContain('secret=');
   await page.getByLabel('Relay address').fill(stack.relayUrl);
-  await page.getByLabel('Desktop token').fill(stack.desktopToken);
+  // A mistyped token: the relay refuses it, and the way to fix it is one click away.
+  await page.getByLabel('Desktop token').fill(`${stack.desktopToken}x`);
   await snap('01-onboarding');
   await page.getByRole('button', { name: 'Save and connect' }).click();
+  await expect(page.getByRole('heading', { name: 'Connection problem' })).toBeVisible();
+  await expect(page.getByText(/refused the desktop token/)).toBeVisible();
+  await page.getByRole('button', { name: 'Change relay or token…' }).click();
+  await page.getByLabel('Replace the desktop token').fill(stack.desktopToken);
+  await page.getByRole('button', { name: 'Replace token' }).click();
+  await expect(page.getByLabel('Relay connection: connected')).toBeVisible();
+  await page.getByRole('button', { name: 'Workspaces' }).click();
   await expect(page.getByRole('heading', { name: 'Connected' })).toBeVisible();
+  await expect(page.getByRole('button', { name: 'Change relay or token…' })).toHaveCount(0);
   await expect(page.getByText('token in a private file')).toBeVisible();
   await page.getByRole('region', { name: 'Notifications' }).getByRole('button', { name: 'Not now' }).click();
   await expect(page.getByRole('region', { name: 'Notifications' })).toHaveCount(0);
@@ -158,6 +167,44 @@ test('several pending confirmations queue, and focus stays inside the dialog', a
   await expect(dialog()).toBeHidden();
 });
 
+test('a second click on Allow once does not answer the next queued question', async () => {
+  // Same-sized questions, so the next one's Allow once sits where the click just was. The second
+  // path holds a right-to-left override, which the dialog shows as an escape.
+  const first = platform.call(runtime.id, 'write_file', { path: 'c1.txt', content: 'one\n' });
+  await expect(dialog()).toContainText('c1.txt');
+  const second = platform.call(runtime.id, 'write_file', { path: 'c2\u202etxt.md', content: 'two\n' });
+  await expect(dialog()).toContainText('+1 more waiting');
+  await armed();
+  await dialog()
+    .getByRole('button', { name: /Allow once/ })
+    .click();
+  expect((await first).status).toBe(200);
+  await expect(dialog()).toContainText('c2\\u202etxt.md');
+  await expect(dialog()).not.toContainText('\u202e');
+  // The habitual double click lands on the new question before it is armed: ignored.
+  await expect(dialog()).toHaveAttribute('data-armed', 'false');
+  await page.mouse.down();
+  await page.mouse.up();
+  await armed();
+  await expect(dialog()).toContainText('c2\\u202etxt.md');
+  await page.keyboard.press('d');
+  expect((await second).body.error?.code).toBe('confirmation_denied');
+  await expect(dialog()).toBeHidden();
+});
+
+test('a long diff says how much it changes in all and shows the rest on request', async () => {
+  const content = Array.from({ length: 600 }, (_, i) => `line ${i + 1}`).join('\n') + '\n';
+  const call = platform.call(runtime.id, 'write_file', { path: 'long.txt', content });
+  await expect(dialog()).toContainText('long.txt');
+  await expect(dialog().locator('.diff-stat')).toHaveText('+600 −0 lines');
+  await expect(dialog()).toContainText(/more lines not shown \(\+\d+ −0\)/);
+  await expect(dialog().getByText('+line 600', { exact: true })).toHaveCount(0);
+  await dialog().getByRole('button', { name: 'Show all' }).click();
+  await expect(dialog().getByText('+line 600', { exact: true })).toBeVisible();
+  await page.keyboard.press('Escape');
+  expect((await call).body.error?.code).toBe('confirmation_denied');
+});
+
 test('a shell command shows the command and cwd (dark mode)', async ({ browser }) => {
   await context.close();
   await openContext(browser, 'dark', true);
@@ -216,26 +263,36 @@ test('removing a workspace archives its runtime at the relay', async () => {
 test('the activity view shows every call, newest first, filterable', async () => {
   await page.getByRole('button', { name: 'Activity' }).click();
   const rows = page.getByRole('row');
-  // Header + read, b, a, shell (denied), q2, q1, denied.txt, notes.md = 9 rows. The call made
-  // while paused is refused by the relay itself, so it never reaches this desktop's log.
-  await expect(rows).toHaveCount(9);
+  // Header + read, b, a, shell (denied), long.txt (denied), c2 (denied), c1, q2, q1, denied.txt,
+  // notes.md = 12 rows. The call made while paused is refused by the relay itself, so it never
+  // reaches this desktop's log.
+  await expect(rows).toHaveCount(12);
   await expect(rows.nth(1)).toContainText('read_file');
   await expect(rows.nth(1)).toContainText('ok');
-  await expect(page.getByRole('row', { name: /confirmation_denied/ })).toHaveCount(4);
+  await expect(page.getByRole('row', { name: /confirmation_denied/ })).toHaveCount(6);
+  // The path with a right-to-left override reads as written, as in the dialog.
+  await expect(page.getByRole('row', { name: /c2\\u202etxt\.md/ })).toHaveCount(1);
+  expect(await page.getByRole('table').textContent()).not.toContain('\u202e');
+  await expect(rows.nth(1).getByRole('cell').nth(2)).toHaveText('e2e platform');
   await expect(rows.last()).toContainText('notes.md');
   await snap('06-activity-dark');
 
   await expect(page.getByRole('row', { name: /allowed \(for a while\)/ })).toContainText('b.txt');
   await page.getByLabel('Outcome').selectOption('error');
-  await expect(rows).toHaveCount(5);
+  await expect(rows).toHaveCount(7);
   await page.getByLabel('Outcome').selectOption('');
   await page.getByLabel('Tool').selectOption('run_command');
   await expect(rows).toHaveCount(2);
-  await page.getByLabel('Tool').selectOption('');
+  // Filters that match nothing say so, and one click brings everything back.
+  await page.getByLabel('Tool').selectOption('glob');
+  await expect(page.getByText('No calls match these filters.')).toBeVisible();
+  await page.getByRole('button', { name: 'Clear filters' }).click();
+  await expect(page.getByLabel('Tool')).toHaveValue('');
+  await expect(rows).toHaveCount(12);
 
   // Live: a new call appears without reloading.
   await platform.call(runtime.id, 'stat', { path: 'a.txt' });
-  await expect(rows).toHaveCount(10);
+  await expect(rows).toHaveCount(13);
   await expect(rows.nth(1)).toContainText('stat');
 });
 
@@ -249,14 +306,26 @@ test('settings and the light theme', async ({ browser }) => {
   await expect(page.getByRole('status').filter({ hasText: 'Settings saved.' })).toBeVisible();
   await snap('07-settings');
   await page.getByRole('button', { name: 'Activity' }).click();
-  await expect(page.getByRole('row')).toHaveCount(10);
+  await expect(page.getByRole('row')).toHaveCount(13);
   await snap('08-activity');
+
+  // A narrow window: nothing wider than the window, each call a block of labelled values.
+  await page.setViewportSize({ width: 420, height: 780 });
+  await expect(page.getByRole('row').nth(1).getByRole('cell').first()).toHaveCSS('display', 'flex');
+  for (const view of ['Activity', 'Workspaces', 'Settings']) {
+    await page.getByRole('button', { name: view }).click();
+    expect(await page.evaluate<number>('document.documentElement.scrollWidth')).toBeLessThanOrEqual(420);
+  }
+  await snap('09-narrow-settings');
+  await page.setViewportSize({ width: 1100, height: 780 });
 });
 
 test('turning the connection off stops the runtime at the relay', async () => {
   await page.getByRole('button', { name: 'Workspaces' }).click();
   await page.getByRole('button', { name: 'Disconnect' }).click();
   await expect(page.getByRole('heading', { name: 'Disconnected' })).toBeVisible();
+  // Running here, but out of the agents' reach: the card says so.
+  await expect(workspaceCard('site').getByText('Offline', { exact: true })).toBeVisible();
   await platform.waitForRuntime('site', 'stopped');
   const outcome: CallOutcome = await platform.call(runtime.id, 'read_file', { path: 'notes.md' });
   expect(outcome.body.error?.code).toBe('runtime_offline');

@@ -1,9 +1,11 @@
 import { useEffect, useId, useState } from 'react';
-import { TOOL_NAMES, type AuditEntry, type DesktopApi, type WorkspaceView } from '@tether/shared';
+import { printable, TOOL_NAMES, type AuditEntry, type DesktopApi, type WorkspaceView } from '@tether/shared';
 import { messageOf } from '../use-desktop.js';
 
-/** How many entries the view loads and keeps (live appends push the oldest out). */
-const ACTIVITY_VIEW_LIMIT = 200;
+/** How many entries the view loads and keeps at first (live appends push the oldest out). */
+const ACTIVITY_PAGE_SIZE = 200;
+/** The most it loads after "Show older" (the host's `activity:list` maximum). */
+const ACTIVITY_MAX_ENTRIES = 1000;
 
 const DECISION_TEXT: Record<AuditEntry['decision'], string> = {
   allowed: 'allowed by policy',
@@ -30,6 +32,7 @@ export function ActivityView({ api, workspaces }: { api: DesktopApi; workspaces:
   const [entries, setEntries] = useState<AuditEntry[]>([]);
   const [error, setError] = useState<string>();
   const [loaded, setLoaded] = useState(false);
+  const [limit, setLimit] = useState(ACTIVITY_PAGE_SIZE);
   const id = useId();
 
   useEffect(() => {
@@ -40,11 +43,11 @@ export function ActivityView({ api, workspaces }: { api: DesktopApi; workspaces:
     const off = api.on('activity:appended', (entry) => {
       if (!matches(entry, filters)) return;
       arrived.push(entry);
-      setEntries((list) => merge(list, [entry]));
+      setEntries((list) => merge(list, [entry], limit));
     });
     api
       .request('activity:list', {
-        limit: ACTIVITY_VIEW_LIMIT,
+        limit,
         ...(filters.workspaceId ? { workspaceId: filters.workspaceId } : {}),
         ...(filters.tool ? { tool: filters.tool } : {}),
         ...(filters.outcome ? { outcome: filters.outcome } : {}),
@@ -52,7 +55,7 @@ export function ActivityView({ api, workspaces }: { api: DesktopApi; workspaces:
       .then(
         (r) => {
           if (!live) return;
-          setEntries(merge(r.entries, arrived));
+          setEntries(merge(r.entries, arrived, limit));
           setError(undefined);
           setLoaded(true);
         },
@@ -62,16 +65,27 @@ export function ActivityView({ api, workspaces }: { api: DesktopApi; workspaces:
       live = false;
       off();
     };
-  }, [api, filters]);
+  }, [api, filters, limit]);
 
-  const set = (patch: Partial<Filters>) => setFilters((f) => ({ ...f, ...patch }));
+  const set = (patch: Partial<Filters>) => {
+    setLimit(ACTIVITY_PAGE_SIZE);
+    setFilters((f) => ({ ...f, ...patch }));
+  };
+  const filtered = Boolean(filters.workspaceId || filters.tool || filters.outcome);
+  // A full page means there may be older entries than those shown.
+  const capped = entries.length >= limit;
+  const now = new Date();
 
   return (
     <section aria-labelledby={`${id}-title`} className="stack">
       <div className="section-head">
         <h2 id={`${id}-title`}>Activity</h2>
         <span className="muted small" aria-live="polite">
-          {loaded ? `${entries.length} ${entries.length === 1 ? 'call' : 'calls'}` : 'Loading…'}
+          {!loaded
+            ? 'Loading…'
+            : capped
+              ? `the latest ${entries.length} calls`
+              : `${entries.length} ${entries.length === 1 ? 'call' : 'calls'}`}
         </span>
       </div>
       <div className="card filters" role="search" aria-label="Filter activity">
@@ -112,9 +126,16 @@ export function ActivityView({ api, workspaces }: { api: DesktopApi; workspaces:
         </p>
       )}
       {entries.length === 0 && loaded ? (
-        <p className="empty">
-          No calls yet{filters.workspaceId || filters.tool || filters.outcome ? ' match these filters' : ''}.
-        </p>
+        filtered ? (
+          <div className="empty">
+            <p>No calls match these filters.</p>
+            <button type="button" className="secondary" onClick={() => set({ workspaceId: '', tool: '', outcome: '' })}>
+              Clear filters
+            </button>
+          </div>
+        ) : (
+          <p className="empty">No calls yet. When an agent uses one of your workspaces, each call shows up here.</p>
+        )
       ) : (
         <div className="card table-wrap">
           <table className="activity">
@@ -122,6 +143,7 @@ export function ActivityView({ api, workspaces }: { api: DesktopApi; workspaces:
               <tr>
                 <th scope="col">Time</th>
                 <th scope="col">Workspace</th>
+                <th scope="col">Caller</th>
                 <th scope="col">Tool</th>
                 <th scope="col">What</th>
                 <th scope="col">Decision</th>
@@ -129,18 +151,29 @@ export function ActivityView({ api, workspaces }: { api: DesktopApi; workspaces:
               </tr>
             </thead>
             <tbody>
+              {/* Names, summaries and callers come from the platform and from file names: printable()
+                  keeps bidi and control characters from disguising them here as in the dialog. */}
               {entries.map((e) => (
                 <tr key={e.id}>
-                  <td className="nowrap small" title={e.time}>
-                    {formatTime(e.time)}
+                  <td className="nowrap small" data-label="Time" title={e.time}>
+                    {formatTime(e.time, now)}
                   </td>
-                  <td className="small">{e.workspaceName}</td>
-                  <td className="mono small">{e.tool}</td>
-                  <td className="mono small summary" title={`${e.summary}\ncaller: ${e.caller}`}>
-                    {e.summary}
+                  <td className="small" data-label="Workspace">
+                    {printable(e.workspaceName)}
                   </td>
-                  <td className="small nowrap">{DECISION_TEXT[e.decision]}</td>
-                  <td>
+                  <td className="small caller" data-label="Caller" title={printable(e.caller)}>
+                    {printable(e.caller)}
+                  </td>
+                  <td className="mono small" data-label="Tool">
+                    {printable(e.tool)}
+                  </td>
+                  <td className="mono small summary" data-label="What" title={printable(e.summary)}>
+                    {printable(e.summary)}
+                  </td>
+                  <td className="small nowrap" data-label="Decision">
+                    {DECISION_TEXT[e.decision]}
+                  </td>
+                  <td data-label="Outcome">
                     {e.outcome === 'ok' ? (
                       <span className="badge ok">ok · {e.durationMs} ms</span>
                     ) : (
@@ -151,6 +184,17 @@ export function ActivityView({ api, workspaces }: { api: DesktopApi; workspaces:
               ))}
             </tbody>
           </table>
+        </div>
+      )}
+      {loaded && capped && limit < ACTIVITY_MAX_ENTRIES && (
+        <div className="row center">
+          <button
+            type="button"
+            className="secondary"
+            onClick={() => setLimit((l) => Math.min(ACTIVITY_MAX_ENTRIES, l + ACTIVITY_PAGE_SIZE))}
+          >
+            Show older calls
+          </button>
         </div>
       )}
     </section>
@@ -166,17 +210,18 @@ function matches(e: AuditEntry, f: Filters): boolean {
 }
 
 /** Both lists without duplicates, newest first, capped. */
-function merge(list: AuditEntry[], more: AuditEntry[]): AuditEntry[] {
+function merge(list: AuditEntry[], more: AuditEntry[], limit: number): AuditEntry[] {
   const byId = new Map(list.map((e) => [e.id, e]));
   for (const e of more) byId.set(e.id, e);
-  return [...byId.values()]
-    .sort((a, b) => (a.time < b.time ? 1 : a.time > b.time ? -1 : 0))
-    .slice(0, ACTIVITY_VIEW_LIMIT);
+  return [...byId.values()].sort((a, b) => (a.time < b.time ? 1 : a.time > b.time ? -1 : 0)).slice(0, limit);
 }
 
-function formatTime(iso: string): string {
+/** The time of day, with the date too when it is not today's (an audit log spans days). */
+function formatTime(iso: string, now: Date): string {
   const d = new Date(iso);
-  return Number.isNaN(d.getTime())
-    ? iso
-    : d.toLocaleTimeString([], { hour: '2-digit', minute: '2-digit', second: '2-digit' });
+  if (Number.isNaN(d.getTime())) return printable(iso);
+  const time = d.toLocaleTimeString([], { hour: '2-digit', minute: '2-digit', second: '2-digit' });
+  return d.toDateString() === now.toDateString()
+    ? time
+    : `${d.toLocaleDateString([], { month: 'short', day: 'numeric' })}, ${time}`;
 }

@@ -66,7 +66,12 @@ export function AddWorkspace({
               className="mono"
               required
               value={root}
-              onChange={(e) => setRoot(e.target.value)}
+              onChange={(e) => {
+                setRoot(e.target.value);
+                setError(undefined);
+              }}
+              aria-invalid={error !== undefined}
+              aria-describedby={error ? `${id}-error` : undefined}
               placeholder="/home/you/projects/site"
               spellCheck={false}
             />
@@ -81,7 +86,7 @@ export function AddWorkspace({
         </div>
       )}
       {error && (
-        <p className="error" role="alert">
+        <p id={`${id}-error`} className="error" role="alert">
           {error}
         </p>
       )}

@@ -83,7 +83,7 @@ export function App({ connection }: { connection: Connection }) {
             {connection.kind === 'browser' && <NotificationPrompt />}
             {view === 'workspaces' && (
               <>
-                <ConnectionCard api={api} state={state} />
+                <ConnectionCard api={api} state={state} onOpenSettings={() => setView('settings')} />
                 <WorkspaceList api={api} state={state} pickFolder={connection.pickFolder} />
               </>
             )}

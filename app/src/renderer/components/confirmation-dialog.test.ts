@@ -53,4 +53,28 @@ describe('ConfirmationDialog', () => {
     expect(html).toContain('+new \\u2066line\\u2069');
     expect(html).not.toMatch(/[\u2066\u2069]/);
   });
+
+  it('says what a write without a diff does (binary content) instead of "no changes"', () => {
+    const html = render({
+      ...base,
+      tool: 'write_file',
+      category: 'write',
+      caller: 'agent',
+      detail: {
+        kind: 'write',
+        path: 'logo.png',
+        isNew: false,
+        summary: 'replace logo.png with 2048 bytes of binary content',
+        diff: '',
+      },
+    });
+    expect(html).toContain('replace logo.png with 2048 bytes of binary content');
+    expect(html).not.toContain('No changes');
+  });
+
+  it('starts with the allow answers marked unavailable until it is armed', () => {
+    const html = render({ ...base, caller: 'agent', detail: { kind: 'shell', command: 'ls', cwd: '.' } });
+    expect(html).toContain('data-armed="false"');
+    expect(html.match(/aria-disabled="true"/g)).toHaveLength(2);
+  });
 });

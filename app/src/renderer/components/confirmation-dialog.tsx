@@ -6,10 +6,11 @@ import { DiffView } from './diff-view.js';
 /** Choices for "allow this workspace for N minutes". */
 const ALLOW_MINUTES_CHOICES = [5, 15, 60] as const;
 /**
- * Keyboard shortcuts only work after the dialog has been on screen this long, so a person
- * typing elsewhere when it pops up cannot answer it by accident.
+ * The allow answers (keys and clicks) only work after the dialog has been on screen this long,
+ * so a person typing elsewhere when it pops up, or clicking twice on "Allow once" while the next
+ * queued question takes its place, cannot allow something unseen. Deny works at once.
  */
-const SHORTCUT_ARM_DELAY_MS = 600;
+const ANSWER_ARM_DELAY_MS = 600;
 
 /**
  * Everything shown here came from the relay or a file: `printable` makes control and bidi
@@ -40,7 +41,7 @@ export function ConfirmationDialog({
   useEffect(() => {
     const previous = document.activeElement as HTMLElement | null;
     denyRef.current?.focus();
-    const arm = setTimeout(() => setArmed(true), SHORTCUT_ARM_DELAY_MS);
+    const arm = setTimeout(() => setArmed(true), ANSWER_ARM_DELAY_MS);
     const tick = setInterval(() => setNow(Date.now()), 250);
     return () => {
       clearTimeout(arm);
@@ -54,7 +55,7 @@ export function ConfirmationDialog({
   const seconds = Math.ceil(left / 1000);
 
   async function answer(decision: ConfirmationAnswer['decision']) {
-    if (busy) return;
+    if (busy || (!armed && decision !== 'deny')) return;
     setBusy(true);
     setError(undefined);
     try {
@@ -138,6 +139,7 @@ export function ConfirmationDialog({
               className="secondary"
               onClick={() => answer('allow_workspace')}
               disabled={busy}
+              aria-disabled={!armed}
               aria-keyshortcuts="W"
             >
               Allow workspace for <kbd>W</kbd>
@@ -159,6 +161,7 @@ export function ConfirmationDialog({
             className="primary"
             onClick={() => answer('allow_once')}
             disabled={busy}
+            aria-disabled={!armed}
             aria-keyshortcuts="A"
           >
             Allow once <kbd>A</kbd>
@@ -177,9 +180,9 @@ function Detail({ request: r }: { request: ConfirmationRequest }) {
         <p className="detail-line">
           <span className="mono">{printable(d.path)}</span>{' '}
           {d.isNew && <span className="badge state-running">new file</span>}
-          <span className="muted small"> {printable(d.summary)}</span>
         </p>
-        <DiffView diff={d.diff} />
+        {/* No diff: binary content, or the same text again; the host's summary says which. */}
+        {d.diff.trim() === '' ? <p className="small muted">{printable(d.summary)}</p> : <DiffView diff={d.diff} />}
       </div>
     );
   }

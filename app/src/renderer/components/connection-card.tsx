@@ -1,5 +1,5 @@
 import { useState } from 'react';
-import type { DesktopApi, DesktopState } from '@tether/shared';
+import { printable, type DesktopApi, type DesktopState } from '@tether/shared';
 import { messageOf } from '../use-desktop.js';
 
 const STATE_TEXT = {
@@ -9,8 +9,19 @@ const STATE_TEXT = {
   error: 'Connection problem',
 } as const;
 
-/** The relay connection: state, relay address, and the connect/disconnect switch. */
-export function ConnectionCard({ api, state }: { api: DesktopApi; state: DesktopState }) {
+/**
+ * The relay connection: state, relay address, and the connect/disconnect switch. While it
+ * fails, a way to the settings where the address and the token are fixed.
+ */
+export function ConnectionCard({
+  api,
+  state,
+  onOpenSettings,
+}: {
+  api: DesktopApi;
+  state: DesktopState;
+  onOpenSettings: () => void;
+}) {
   const [busy, setBusy] = useState(false);
   const [error, setError] = useState<string>();
   const c = state.connection;
@@ -32,12 +43,13 @@ export function ConnectionCard({ api, state }: { api: DesktopApi; state: Desktop
       <div className={`status-icon conn-${c.state}`} aria-hidden="true" />
       <div className="grow">
         <h2 id="connection-title">{STATE_TEXT[c.state]}</h2>
-        <p className="muted mono small" title="Relay address">
-          {c.relayUrl}
+        <p className="muted mono small url" title="Relay address">
+          {printable(c.relayUrl)}
         </p>
-        {c.reason && <p className="small reason">{c.reason}</p>}
+        {/* The reason can quote the relay (a close reason): printable() keeps it plain text. */}
+        {c.reason && <p className="small reason">{printable(c.reason)}</p>}
         <p className="small muted">
-          This device: {state.device.name} · token in {tokenStoreText(state.tokenStore)}
+          This device: {printable(state.device.name)} · token in {tokenStoreText(state.tokenStore)}
         </p>
         {error && (
           <p className="error" role="alert">
@@ -45,9 +57,16 @@ export function ConnectionCard({ api, state }: { api: DesktopApi; state: Desktop
           </p>
         )}
       </div>
-      <button type="button" className={c.enabled ? 'secondary' : 'primary'} onClick={toggle} disabled={busy}>
-        {c.enabled ? 'Disconnect' : 'Connect'}
-      </button>
+      <div className="connection-actions">
+        <button type="button" className={c.enabled ? 'secondary' : 'primary'} onClick={toggle} disabled={busy}>
+          {c.enabled ? 'Disconnect' : 'Connect'}
+        </button>
+        {c.enabled && c.state !== 'connected' && c.reason && (
+          <button type="button" className="ghost" onClick={onOpenSettings}>
+            Change relay or token…
+          </button>
+        )}
+      </div>
     </section>
   );
 }

@@ -1,37 +1,83 @@
+import { useRef, useState } from 'react';
 import { printable } from '@tether/shared';
-/** Lines shown before the rest is folded: a preview, not a review tool. */
+
+/**
+ * Lines shown before the rest is folded behind "Show all": enough for most changes, and a
+ * long diff stays quick to open; the counts above it always cover the whole diff.
+ */
 const MAX_DIFF_LINES = 400;
 
-/** A unified diff with added lines green and removed lines red. */
+/**
+ * A unified diff with added lines green and removed lines red, headed by how many lines it
+ * adds and removes in all (so a change hidden past the fold is never a surprise).
+ */
 export function DiffView({ diff }: { diff: string }) {
+  const [showAll, setShowAll] = useState(false);
+  const preRef = useRef<HTMLPreElement>(null);
   // The `Index:` and `====` header lines of jsdiff's patches say nothing a person needs.
   const lines = diff
     .replace(/\n$/, '')
     .split('\n')
     .filter((line) => !line.startsWith('Index: ') && !/^=+$/.test(line));
-  const shown = lines.slice(0, MAX_DIFF_LINES);
   if (diff.trim() === '') return <p className="small muted">No changes to the content.</p>;
+  const classes = classify(lines);
+  const shown = showAll ? lines : lines.slice(0, MAX_DIFF_LINES);
+  const hidden = classes.slice(shown.length);
   return (
-    <pre className="diff" aria-label="Changes" tabIndex={0}>
-      {shown.map((line, i) => (
-        <span key={i} className={`diff-line ${classOf(line)}`}>
-          {printable(line) || ' '}
-          {'\n'}
-        </span>
-      ))}
-      {lines.length > shown.length && (
-        <span className="diff-line meta">… {lines.length - shown.length} more lines</span>
+    <>
+      <p className="small diff-stat">
+        <span className="add-count">+{count(classes, 'add')}</span>{' '}
+        <span className="del-count">−{count(classes, 'del')}</span> <span className="muted">lines</span>
+      </p>
+      <pre ref={preRef} className="diff" aria-label="Changes" tabIndex={0}>
+        {shown.map((line, i) => (
+          <span key={i} className={`diff-line ${classes[i]}`}>
+            {printable(line) || ' '}
+            {'\n'}
+          </span>
+        ))}
+      </pre>
+      {hidden.length > 0 && (
+        <p className="small diff-more">
+          <span>
+            {hidden.length} more lines not shown (<span className="add-count">+{count(hidden, 'add')}</span>{' '}
+            <span className="del-count">−{count(hidden, 'del')}</span>)
+          </span>
+          <button
+            type="button"
+            className="secondary small-btn"
+            onClick={() => {
+              setShowAll(true);
+              // The button goes away: keep focus inside the dialog, whose keys work only there.
+              preRef.current?.focus();
+            }}
+          >
+            Show all
+          </button>
+        </p>
       )}
-    </pre>
+    </>
   );
 }
 
-function classOf(line: string): string {
-  if (line.startsWith('+++') || line.startsWith('---') || line.startsWith('Index:') || line.startsWith('===='))
-    return 'meta';
-  if (line.startsWith('@@')) return 'hunk';
-  if (line.startsWith('+')) return 'add';
-  if (line.startsWith('-')) return 'del';
-  if (line.startsWith('\\')) return 'meta';
-  return '';
+function count(classes: string[], which: 'add' | 'del'): number {
+  return classes.reduce((n, c) => (c === which ? n + 1 : n), 0);
+}
+
+/**
+ * The class of each line. `---` / `+++` are file headers only before the first hunk: inside
+ * one, a removed line that itself starts with `--` (a SQL comment, say) reads `---` too.
+ */
+export function classify(lines: string[]): string[] {
+  let inHunk = false;
+  return lines.map((line) => {
+    if (line.startsWith('@@')) {
+      inHunk = true;
+      return 'hunk';
+    }
+    if (!inHunk || line.startsWith('\\')) return 'meta';
+    if (line.startsWith('+')) return 'add';
+    if (line.startsWith('-')) return 'del';
+    return '';
+  });
 }

@@ -1,9 +1,12 @@
+import { printable } from '@tether/shared';
+
 const LABELS = {
   running: 'Running',
   paused: 'Paused',
   error: 'Error',
   stopped: 'Stopped',
   archived: 'Archived',
+  offline: 'Offline',
 } as const;
 
 /** A workspace's state as a colored badge, with its reason when there is one. */
@@ -11,7 +14,7 @@ export function StateBadge({ state, reason }: { state: keyof typeof LABELS; reas
   return (
     <span className="badge-wrap">
       <span className={`badge state-${state}`}>{LABELS[state]}</span>
-      {reason && <span className="small reason">{reason}</span>}
+      {reason && <span className={`small ${state === 'error' ? 'reason' : 'muted'}`}>{printable(reason)}</span>}
     </span>
   );
 }

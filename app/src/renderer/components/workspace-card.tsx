@@ -1,5 +1,5 @@
 import { useId, useState } from 'react';
-import { CATEGORIES, type DesktopApi, type DesktopParams, type WorkspaceView } from '@tether/shared';
+import { CATEGORIES, printable, type DesktopApi, type DesktopParams, type WorkspaceView } from '@tether/shared';
 import { messageOf } from '../use-desktop.js';
 import { StateBadge } from './state-badge.js';
 import { ToolSwitches } from './tool-switches.js';
@@ -8,8 +8,19 @@ import { WorkspaceEditor } from './workspace-editor.js';
 const DECISION_TEXT = { allow: 'Allow', ask: 'Ask me', deny: 'Deny' } as const;
 const CATEGORY_TEXT = { read: 'Read files', write: 'Change files', shell: 'Run commands' } as const;
 
-/** One workspace: state, policy per category, tool switches, pause/resume, edit, remove. */
-export function WorkspaceCard({ api, workspace: w }: { api: DesktopApi; workspace: WorkspaceView }) {
+/**
+ * One workspace: state, policy per category, tool switches, pause/resume, edit, remove.
+ * `online` is whether the relay connection is up: a running workspace is then reachable.
+ */
+export function WorkspaceCard({
+  api,
+  workspace: w,
+  online,
+}: {
+  api: DesktopApi;
+  workspace: WorkspaceView;
+  online: boolean;
+}) {
   const [editing, setEditing] = useState(false);
   const [confirmRemove, setConfirmRemove] = useState(false);
   const [error, setError] = useState<string>();
@@ -40,14 +51,19 @@ export function WorkspaceCard({ api, workspace: w }: { api: DesktopApi; workspac
     <article className="card workspace" aria-labelledby={`${id}-name`}>
       <header className="workspace-head">
         <div className="grow">
-          <h3 id={`${id}-name`}>{w.name}</h3>
+          {/* Names default to the folder's name, which can hold any character: printable(). */}
+          <h3 id={`${id}-name`}>{printable(w.name)}</h3>
           <p className="mono small muted" title="Folder">
-            {w.root}
+            {printable(w.root)}
           </p>
         </div>
-        <StateBadge state={w.paused ? 'paused' : w.state} reason={w.reason} />
+        {w.paused || w.state !== 'running' || online ? (
+          <StateBadge state={w.paused ? 'paused' : w.state} reason={w.reason} />
+        ) : (
+          <StateBadge state="offline" reason="Agents cannot reach it until Tether is connected to the relay." />
+        )}
       </header>
-      {w.description && !editing && <p className="description">{w.description}</p>}
+      {w.description && !editing && <p className="description">{printable(w.description)}</p>}
       {allowUntil && (
         <p className="note small" role="status">
           Changes and commands run without asking until{' '}
@@ -93,7 +109,7 @@ export function WorkspaceCard({ api, workspace: w }: { api: DesktopApi; workspac
         {confirmRemove ? (
           <div className="confirm-remove" role="group" aria-label="Confirm removal">
             <span className="small">
-              Remove “{w.name}”? Its runtime is archived at the relay; your files stay untouched.
+              Remove “{printable(w.name)}”? Its runtime is archived at the relay; your files stay untouched.
             </span>
             <button type="button" className="danger" onClick={remove} autoFocus>
               Remove

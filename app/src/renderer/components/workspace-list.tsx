@@ -27,7 +27,7 @@ export function WorkspaceList({
         <ul className="stack plain" aria-label="Workspaces">
           {state.workspaces.map((w) => (
             <li key={w.id}>
-              <WorkspaceCard api={api} workspace={w} />
+              <WorkspaceCard api={api} workspace={w} online={state.connection.state === 'connected'} />
             </li>
           ))}
         </ul>
