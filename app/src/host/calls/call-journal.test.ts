@@ -334,6 +334,24 @@ describe('CallRunner with a CallJournal', () => {
     expect(await readFile(join(base, 'ws', 'x.txt'), 'utf8')).toBe('one');
   });
 
+  it('answers from the journal in the same process once memory has let the result go', async () => {
+    const runner = new CallRunner({
+      journal: await openJournal(),
+      workspaces,
+      broker,
+      audit,
+      handlers: handlers(),
+      preview: previewWrite,
+      recentResultsMax: 0,
+    });
+    runners.push(runner);
+    const call = frame('call_m', 'write_file', { path: 'm.txt', content: 'once' });
+    const done = await runner.run(call, sink);
+    await runner.run(frame('call_other', 'write_file', { path: 'o.txt', content: 'o' }), sink); // prunes call_m
+    expect(await runner.run(call, sink)).toEqual(done);
+    expect(runs.write_file).toBe(2);
+  });
+
   it('does not journal reads: a read re-delivered after a restart runs again', async () => {
     await writeFile(join(base, 'ws', 'r.txt'), 'r');
     const first = await restartedRunner();

@@ -227,20 +227,21 @@ export class CallJournal {
       lines.push(JSON.stringify(record) + '\n');
     }
     const tmp = `${this.path}.${randomBytes(6).toString('hex')}.tmp`;
-    const out = await open(tmp, 'w', 0o600);
+    // Opened for appending and kept: after the rename it is the journal, so there is no moment
+    // where a failed reopen would leave records going to the replaced file.
+    const out = await open(tmp, 'ax', 0o600);
     try {
       await out.writeFile(lines.join(''), 'utf8');
       await out.datasync();
+      await rename(tmp, this.path);
     } catch (err) {
       await out.close();
       await unlink(tmp).catch(() => undefined);
       throw err;
     }
-    await out.close();
-    await rename(tmp, this.path);
     await syncDir(join(this.path, '..'));
-    await this.handle?.close();
-    this.handle = await open(this.path, 'a', 0o600);
+    await this.handle?.close().catch(() => undefined);
+    this.handle = out;
     this.grownBytes = 0;
     this.needsNewline = false;
   }
