@@ -1,6 +1,15 @@
 import { describe, expect, it } from 'vitest';
 import { z } from 'zod';
-import { ERROR_CODES, errorValue, httpStatusOf, invalidArgs, TetherError, toErrorValue } from './index.js';
+import {
+  ERROR_CODES,
+  errorValue,
+  httpStatusOf,
+  invalidArgs,
+  MAX_ERROR_MESSAGE_CHARS,
+  TetherError,
+  toErrorValue,
+  toolErrorSchema,
+} from './index.js';
 
 describe('ERROR_CODES', () => {
   it('has the codes DESIGN.md names, each with an HTTP status and message', () => {
@@ -36,6 +45,13 @@ describe('toErrorValue', () => {
       message: 'No file a.txt',
     });
     expect(toErrorValue(new Error('secret /home/x/.ssh/id_rsa'))).toEqual(errorValue('internal'));
+  });
+
+  it('shortens a message echoing a path of MAX_PATH_BYTES so the value still fits its own schema', () => {
+    const value = toErrorValue(new TetherError('not_found', `No such file: ${'d/'.repeat(2048)}`));
+    expect(value.message).toHaveLength(MAX_ERROR_MESSAGE_CHARS);
+    expect(value.message.endsWith('…')).toBe(true);
+    expect(toolErrorSchema.safeParse(value).success).toBe(true);
   });
 });
 

@@ -13,6 +13,7 @@ export const ERROR_CODES = {
   path_outside_workspace: { status: 403, message: 'The path is outside the workspace.' },
   policy_denied: { status: 403, message: "The workspace's policy denies this tool category." },
   tool_disabled: { status: 403, message: 'This tool is switched off for the workspace.' },
+  permission_denied: { status: 403, message: 'The system denied access to a file or folder inside the workspace.' },
   confirmation_denied: { status: 403, message: 'The person denied this call.' },
   not_found: { status: 404, message: 'Not found.' },
   session_not_found: { status: 404, message: 'There is no shell session with that id.' },

@@ -18,6 +18,7 @@ import {
 } from '@tether/shared';
 import type { AuditLog } from '../audit/audit-log.js';
 import { summarizeArgs } from '../audit/audit-summary.js';
+import { commandWithEnv } from '../pty/command-env.js';
 import type { PathGuard } from '../fs/path-guard.js';
 import type { ConfirmationBroker } from '../policy/confirmation-broker.js';
 import { PolicyEngine, type AuditDecision } from '../policy/policy-engine.js';
@@ -398,9 +399,11 @@ export class CallRunner {
     if (category === 'write' && runtime.guard) return this.options.preview(tool, args, { guard: runtime.guard });
     if (tool === 'run_command' || tool === 'shell_start') {
       const cwd = typeof a.cwd === 'string' ? a.cwd : '.';
+      const command = typeof a.command === 'string' ? a.command : '(login shell)';
       return {
         kind: 'shell',
-        command: typeof a.command === 'string' ? a.command : '(login shell)',
+        // Every variable the caller sets is shown, in front of the command as the shell would read it.
+        command: commandWithEnv(command, a.env as Record<string, string> | undefined),
         cwd: resolvePath(runtime.config.root, cwd),
       };
     }

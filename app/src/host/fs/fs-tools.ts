@@ -2,7 +2,8 @@ import { lstat } from 'node:fs/promises';
 import { MAX_GLOB_MATCHES, MAX_LIST_ENTRIES, TetherError, type ToolArgs, type ToolResult } from '@tether/shared';
 import { searchTool, type SearchEngineChoice } from '../search/search-tool.js';
 import { walk, WalkLimit, type WalkEntry } from '../search/walker.js';
-import type { ToolHandlers } from '../tools/tool-context.js';
+import type { ToolContext, ToolHandlers } from '../tools/tool-context.js';
+import { stableFsError } from './fs-errors.js';
 import { compileGlob } from './glob-matcher.js';
 import { lstatFound } from './lstat-found.js';
 import type { PathGuard } from './path-guard.js';
@@ -148,7 +149,7 @@ async function statTool(args: ToolArgs<'stat'>, guard: PathGuard): Promise<ToolR
 export function createFsTools(options: FsToolsOptions = {}): ToolHandlers {
   const engine = options.searchEngine ?? 'auto';
   const lineIndexes = new LineIndexCache();
-  return {
+  const handlers: ToolHandlers = {
     read_file: (args, ctx) => readFileTool(args, ctx.guard, lineIndexes),
     list_dir: (args, ctx) => listDirTool(args, ctx.guard, ctx.signal),
     glob: (args, ctx) => globTool(args, ctx.guard, ctx.signal),
@@ -160,4 +161,14 @@ export function createFsTools(options: FsToolsOptions = {}): ToolHandlers {
     delete: (args, ctx) => deleteTool(args, ctx.guard),
     mkdir: (args, ctx) => mkdirTool(args, ctx.guard),
   };
+  // A system error past the guard (a path too long, a folder a command made unreadable) is a
+  // stable code, not `internal`.
+  for (const [name, handler] of Object.entries(handlers)) {
+    const run = handler as (args: unknown, ctx: ToolContext) => Promise<unknown>;
+    (handlers as Record<string, unknown>)[name] = (args: unknown, ctx: ToolContext) =>
+      run(args, ctx).catch((err: unknown) => {
+        throw stableFsError(err);
+      });
+  }
+  return handlers;
 }

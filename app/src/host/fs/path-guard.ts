@@ -2,6 +2,7 @@ import type { Stats } from 'node:fs';
 import { lstat, readlink, realpath, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { TetherError } from '@tether/shared';
+import { stableFsError } from './fs-errors.js';
 import { relativeInside, splitWorkspacePath, type PathFormProblem } from './path-forms.js';
 
 /**
@@ -104,7 +105,7 @@ export class PathGuard {
       walked = await this.walk(parts);
     } catch (err) {
       await rootCheck;
-      throw err;
+      throw stableFsError(err);
     }
     await rootCheck;
     return walked;

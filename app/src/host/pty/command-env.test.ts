@@ -1,6 +1,6 @@
 import { TetherError } from '@tether/shared';
 import { describe, expect, it } from 'vitest';
-import { buildCommandEnv } from './command-env.js';
+import { buildCommandEnv, commandWithEnv, isCallerSettable } from './command-env.js';
 
 describe('buildCommandEnv', () => {
   const base = {
@@ -60,5 +60,33 @@ describe('buildCommandEnv', () => {
     expect(err).toBeInstanceOf(TetherError);
     expect((err as TetherError).code).toBe('invalid_args');
     expect((err as TetherError).message).toContain(name);
+  });
+
+  it.each(['PS1', 'HISTFILE', 'GIT_DIR', 'PYTHONWARNINGS', 'https_proxy', 'GCONV_PATH', 'OPENSSL_CONF', 'LESS'])(
+    'refuses %s, which runs or loads code the command text does not show',
+    (name) => {
+      expect(isCallerSettable(name)).toBe(false);
+    },
+  );
+
+  it.each(['NODE_ENV', 'GIT_AUTHOR_NAME', 'PYTHONUNBUFFERED', 'NO_PROXY', 'CI', 'DEBUG'])(
+    'lets a caller set %s',
+    (name) => {
+      expect(isCallerSettable(name)).toBe(true);
+    },
+  );
+});
+
+describe('commandWithEnv', () => {
+  it('writes every variable in front of the command as the shell would read it', () => {
+    expect(commandWithEnv('npm test', undefined)).toBe('npm test');
+    expect(commandWithEnv('npm test', {})).toBe('npm test');
+    expect(commandWithEnv('npm test', { CI: '1', MSG: "it's $(x)" })).toBe(`CI=1 MSG='it'\\''s $(x)' npm test`);
+  });
+
+  it('keeps line breaks in a value from pushing the command out of sight', () => {
+    const shown = commandWithEnv('make', { A: 'x\ny\r' });
+    expect(shown).not.toMatch(/[\r\n]/);
+    expect(shown).toBe(`A='x'$'\\n''y'$'\\r''' make`);
   });
 });

@@ -1,6 +1,12 @@
 import { relative, sep } from 'node:path';
 import picomatch from 'picomatch';
-import { FILE_EVENT_BATCH_MS, MAX_FILE_EVENTS_PER_BATCH, type AppEvent, type FileChange } from '@tether/shared';
+import {
+  FILE_EVENT_BATCH_MS,
+  MAX_FILE_EVENTS_PER_BATCH,
+  MAX_PATH_BYTES,
+  type AppEvent,
+  type FileChange,
+} from '@tether/shared';
 import { FolderTreeWatcher } from './folder-tree-watcher.js';
 
 /** Folders never watched: version-control internals and dependency trees churn and are huge. */
@@ -98,6 +104,13 @@ export class FileWatcher {
     if (this.disposed) return;
     const rel = relative(this.options.root, path);
     const posix = sep === '/' ? rel : rel.split(sep).join('/');
+    // A folder moved below a deep one (or made deep by a command) has paths longer than the
+    // event frame allows; one such path would make the relay refuse the frame and drop the
+    // connection. It is counted as dropped instead.
+    if (posix.length > MAX_PATH_BYTES) {
+      this.countDropped();
+      return;
+    }
     const key = `${event}\0${posix}`;
     // A file just added and then written (one writeFile) is one change for the caller: its add.
     const covered = event === 'change' && this.seen.has(`add\0${posix}`);
