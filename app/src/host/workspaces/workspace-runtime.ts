@@ -163,9 +163,16 @@ export class WorkspaceRuntime implements PolicySubject {
       this.guard = guard;
       return null;
     } catch (err) {
+      // A folder being deleted fails the self-check half-way: say what it has become, not which step failed.
+      const gone = await stat(root).then(
+        () => null,
+        (statErr: unknown) => describeFsError(statErr),
+      );
+      if (gone !== null) return gone;
       if (err instanceof TetherError) {
-        // The guard pins the folder's identity: a different folder now at the same path.
-        if (err.details?.reason === 'root_replaced') return `The folder ${root} was replaced by another folder.`;
+        // The guard pins the folder's identity: a different folder now at the same path. No path in the
+        // reason: it goes to the relay.
+        if (err.details?.reason === 'root_replaced') return 'The workspace folder was replaced by another folder.';
         return `The self-check failed: ${err.message}`;
       }
       return describeFsError(err);

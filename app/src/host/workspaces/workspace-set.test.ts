@@ -153,6 +153,33 @@ describe('WorkspaceSet', () => {
       await expect(a.guard!.resolve('x.txt')).resolves.toMatchObject({ rel: 'x.txt' });
     });
 
+    it('says a folder swapped for a new one between two checks was replaced, without naming its path', async () => {
+      set = await openSet(config, { healthIntervalMs: 3_600_000, fileEvents: false });
+      const a = await set.add({ root: join(base, 'a') });
+      await mkdir(join(base, 'a-new')); // made while the old one exists, so its inode differs
+      await rm(join(base, 'a'), { recursive: true });
+      await rename(join(base, 'a-new'), join(base, 'a'));
+      await a.checkHealth();
+      expect(a.state).toBe('error');
+      expect(a.reason).toBe('The workspace folder was replaced by another folder.');
+      // The next check pins the new folder.
+      await a.checkHealth();
+      expect(a.state).toBe('running');
+    });
+
+    it('says the folder no longer exists when it disappears during the self-check', async () => {
+      set = await openSet(config, { healthIntervalMs: 3_600_000, fileEvents: false });
+      const a = await set.add({ root: join(base, 'a') });
+      await Promise.all(Array.from({ length: 200 }, (_, i) => writeFile(join(base, 'a', `f${i}`), 'x')));
+      const removing = rm(join(base, 'a'), { recursive: true });
+      const checks = [a.checkHealth()];
+      await removing;
+      checks.push(a.checkHealth());
+      await Promise.all(checks);
+      expect(a.state).toBe('error');
+      expect(a.reason).toBe('The workspace folder no longer exists.');
+    });
+
     it('stays in error when the folder comes back as a link to somewhere else', async () => {
       set = await openSet(config, { healthIntervalMs: 50, fileEvents: false });
       const a = await set.add({ root: join(base, 'a') });
