@@ -96,6 +96,13 @@ test('adding a workspace makes the relay list it running', async () => {
   await card.getByLabel('Description').fill('The marketing site: pages, notes and the changelog');
   await card.getByRole('button', { name: 'Save' }).click();
   await expect(card.getByText('The marketing site: pages, notes and the changelog')).toBeVisible();
+  // Escape leaves the editor unchanged, and the keyboard is back on Edit.
+  await card.getByRole('button', { name: 'Edit' }).click();
+  await card.getByLabel('Description').fill('not this');
+  await page.keyboard.press('Escape');
+  await expect(card.getByLabel('Description')).toHaveCount(0);
+  await expect(card.getByRole('button', { name: 'Edit' })).toBeFocused();
+  await expect(card.getByText('The marketing site: pages, notes and the changelog')).toBeVisible();
 
   runtime = await platform.waitForRuntime('site', 'running');
   await expect
@@ -201,6 +208,11 @@ test('a long diff says how much it changes in all and shows the rest on request'
   await expect(dialog().getByText('+line 600', { exact: true })).toHaveCount(0);
   await dialog().getByRole('button', { name: 'Show all' }).click();
   await expect(dialog().getByText('+line 600', { exact: true })).toBeVisible();
+  // A short window: only the diff scrolls; the question and the answers stay in view.
+  await page.setViewportSize({ width: 1000, height: 520 });
+  await expect(dialog().getByRole('heading', { name: /Allow write_file/ })).toBeInViewport();
+  await expect(dialog().getByRole('button', { name: /Allow once/ })).toBeInViewport();
+  await page.setViewportSize({ width: 1100, height: 780 });
   await page.keyboard.press('Escape');
   expect((await call).body.error?.code).toBe('confirmation_denied');
 });
@@ -331,4 +343,14 @@ test('turning the connection off stops the runtime at the relay', async () => {
   expect(outcome.body.error?.code).toBe('runtime_offline');
   await page.getByRole('button', { name: 'Connect' }).click();
   await platform.waitForRuntime('site', 'running');
+});
+
+test('when the host goes away the page says so and offers nothing it cannot do', async () => {
+  await expect(page.getByLabel('Relay connection: connected')).toBeVisible();
+  await stack.stopHost();
+  await expect(page.getByText(/Lost the connection to the Tether host/)).toBeVisible();
+  await expect(page.getByLabel('No connection to the Tether host')).toBeVisible();
+  // The last state stays readable but inert: a click would only fail.
+  await expect(page.locator('.shell')).toHaveAttribute('inert', '');
+  await snap('10-host-gone');
 });

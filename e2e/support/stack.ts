@@ -35,6 +35,8 @@ export interface Stack {
   scratchDir: string;
   /** Everything the host printed on stderr, for failure messages. */
   hostLog(): string;
+  /** Stops the host alone (the page then has no host to talk to); dispose() still cleans up. */
+  stopHost(): Promise<void>;
   dispose(): Promise<void>;
 }
 
@@ -114,6 +116,7 @@ export async function startStack(): Promise<Stack> {
     workspaceDir,
     scratchDir,
     hostLog: () => log,
+    stopHost: () => stopHost(host),
     async dispose() {
       await stopHost(host);
       await relay.close();

@@ -24,6 +24,7 @@ export function App({ connection }: { connection: Connection }) {
   useConfirmationNotifications(connection, pending);
   const api = connection.api;
 
+  const stale = link !== 'open';
   const banner =
     link !== 'open' ? (
       <div className="banner warn" role="status">
@@ -52,7 +53,9 @@ export function App({ connection }: { connection: Connection }) {
       {!state.hasToken ? (
         <Onboarding api={api} state={state} />
       ) : (
-        <div className="shell">
+        // Without the host nothing here is current or can be changed: shown dimmed and inert
+        // until the link is back (state:get then reloads it).
+        <div className={`shell${stale ? ' stale' : ''}`} inert={stale} aria-busy={stale}>
           <header className="topbar">
             <div className="brand">
               <img src="./icon.svg" alt="" width={24} height={24} />
@@ -72,11 +75,11 @@ export function App({ connection }: { connection: Connection }) {
               ))}
             </nav>
             <span
-              className={`pill conn-${state.connection.state}`}
-              aria-label={`Relay connection: ${state.connection.state}`}
+              className={`pill conn-${stale ? 'error' : state.connection.state}`}
+              aria-label={stale ? 'No connection to the Tether host' : `Relay connection: ${state.connection.state}`}
             >
               <span className="dot" aria-hidden="true" />
-              {state.connection.state}
+              {stale ? 'no host' : state.connection.state}
             </span>
           </header>
           <main className="content">

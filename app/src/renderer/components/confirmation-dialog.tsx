@@ -109,7 +109,10 @@ export function ConfirmationDialog({
         <p id={`${id}-desc`} className="muted">
           Requested by <strong>{printable(r.caller)}</strong>.
         </p>
-        <Detail request={r} />
+        {/* Only this part scrolls: the question above and the answers below stay in view. */}
+        <div className="dialog-body">
+          <Detail request={r} />
+        </div>
         <div className="countdown" aria-live="off">
           <div className="countdown-bar" style={{ width: `${(left / total) * 100}%` }} />
         </div>

@@ -2,35 +2,46 @@ import { useId, useState, type FormEvent } from 'react';
 import { MAX_NAME_CHARS, type DesktopApi, type DesktopParams, type DesktopState } from '@tether/shared';
 import { messageOf } from '../use-desktop.js';
 
+type Section = 'general' | 'startup' | 'token';
+
 /** Settings: relay address, device name, start-up switches, and replacing the token. */
 export function SettingsView({ api, state }: { api: DesktopApi; state: DesktopState }) {
   const s = state.settings;
   const [relayUrl, setRelayUrl] = useState(s.relayUrl);
   const [deviceName, setDeviceName] = useState(s.deviceName);
   const [token, setToken] = useState('');
-  const [note, setNote] = useState<{ text: string; error: boolean }>();
+  // Each answer shows in the card it is about: a note at the top of the page is out of sight
+  // of the token form at the bottom.
+  const [note, setNote] = useState<{ text: string; error: boolean; section: Section }>();
   const id = useId();
 
-  async function save(params: DesktopParams<'settings:update'>, done: string) {
+  async function save(params: DesktopParams<'settings:update'>, done: string, section: Section) {
     setNote(undefined);
     try {
       await api.request('settings:update', params);
-      setNote({ text: done, error: false });
+      setNote({ text: done, error: false, section });
       return true;
     } catch (err) {
-      setNote({ text: messageOf(err), error: true });
+      setNote({ text: messageOf(err), error: true, section });
       return false;
     }
   }
 
+  const noteFor = (section: Section) =>
+    note?.section === section && (
+      <p className={note.error ? 'error' : 'success'} role={note.error ? 'alert' : 'status'}>
+        {note.text}
+      </p>
+    );
+
   function submitGeneral(e: FormEvent) {
     e.preventDefault();
-    void save({ relayUrl: relayUrl.trim(), deviceName: deviceName.trim() }, 'Settings saved.');
+    void save({ relayUrl: relayUrl.trim(), deviceName: deviceName.trim() }, 'Settings saved.', 'general');
   }
 
   async function submitToken(e: FormEvent) {
     e.preventDefault();
-    if (await save({ token: token.trim() }, 'Token replaced.')) setToken('');
+    if (await save({ token: token.trim() }, 'Token replaced.', 'token')) setToken('');
   }
 
   const toggles = [
@@ -44,11 +55,6 @@ export function SettingsView({ api, state }: { api: DesktopApi; state: DesktopSt
       <div className="section-head">
         <h2 id={`${id}-title`}>Settings</h2>
       </div>
-      {note && (
-        <p className={note.error ? 'error' : 'success'} role={note.error ? 'alert' : 'status'}>
-          {note.text}
-        </p>
-      )}
       <form className="card stack" onSubmit={submitGeneral} aria-label="General settings">
         <div>
           <label htmlFor={`${id}-relay`}>Relay address</label>
@@ -74,6 +80,7 @@ export function SettingsView({ api, state }: { api: DesktopApi; state: DesktopSt
             How this computer appears to the platform.
           </p>
         </div>
+        {noteFor('general')}
         <div className="row end">
           <button type="submit" className="primary">
             Save
@@ -88,11 +95,12 @@ export function SettingsView({ api, state }: { api: DesktopApi; state: DesktopSt
               type="checkbox"
               role="switch"
               checked={s[t.key]}
-              onChange={(e) => void save({ [t.key]: e.target.checked }, 'Settings saved.')}
+              onChange={(e) => void save({ [t.key]: e.target.checked }, 'Settings saved.', 'startup')}
             />
             <span>{t.label}</span>
           </label>
         ))}
+        {noteFor('startup')}
       </div>
       <form className="card stack" onSubmit={submitToken} aria-label="Desktop token">
         <div>
@@ -118,6 +126,7 @@ export function SettingsView({ api, state }: { api: DesktopApi; state: DesktopSt
             and is never shown.
           </p>
         </div>
+        {noteFor('token')}
         <div className="row end">
           <button type="submit" className="secondary">
             Replace token

@@ -1,4 +1,4 @@
-import { useId, useState } from 'react';
+import { useEffect, useId, useRef, useState } from 'react';
 import { CATEGORIES, printable, type DesktopApi, type DesktopParams, type WorkspaceView } from '@tether/shared';
 import { messageOf } from '../use-desktop.js';
 import { StateBadge } from './state-badge.js';
@@ -25,13 +25,24 @@ export function WorkspaceCard({
   const [confirmRemove, setConfirmRemove] = useState(false);
   const [error, setError] = useState<string>();
   const id = useId();
+  const editRef = useRef<HTMLButtonElement>(null);
+  const removeRef = useRef<HTMLButtonElement>(null);
+  // Keyboard users land back where they were when the editor or the remove step closes.
+  const reopened = useRef({ editing, confirmRemove });
+  useEffect(() => {
+    if (reopened.current.editing && !editing) editRef.current?.focus();
+    if (reopened.current.confirmRemove && !confirmRemove) removeRef.current?.focus();
+    reopened.current = { editing, confirmRemove };
+  }, [editing, confirmRemove]);
 
-  async function update(params: Omit<DesktopParams<'workspace:update'>, 'id'>) {
+  async function update(params: Omit<DesktopParams<'workspace:update'>, 'id'>): Promise<boolean> {
     setError(undefined);
     try {
       await api.request('workspace:update', { id: w.id, ...params });
+      return true;
     } catch (err) {
       setError(messageOf(err));
+      return false;
     }
   }
 
@@ -73,7 +84,8 @@ export function WorkspaceCard({
       {editing && (
         <WorkspaceEditor
           workspace={w}
-          onSave={async (p) => (await update(p), setEditing(false))}
+          // A refused change keeps the editor open with what was typed.
+          onSave={async (p) => void ((await update(p)) && setEditing(false))}
           onCancel={() => setEditing(false)}
         />
       )}
@@ -107,7 +119,12 @@ export function WorkspaceCard({
       )}
       <footer className="actions">
         {confirmRemove ? (
-          <div className="confirm-remove" role="group" aria-label="Confirm removal">
+          <div
+            className="confirm-remove"
+            role="group"
+            aria-label="Confirm removal"
+            onKeyDown={(e) => e.key === 'Escape' && setConfirmRemove(false)}
+          >
             <span className="small">
               Remove “{printable(w.name)}”? Its runtime is archived at the relay; your files stay untouched.
             </span>
@@ -123,11 +140,17 @@ export function WorkspaceCard({
             <button type="button" className="secondary" onClick={() => update({ paused: !w.paused })}>
               {w.paused ? 'Resume' : 'Pause'}
             </button>
-            <button type="button" className="secondary" onClick={() => setEditing(true)} disabled={editing}>
+            <button
+              ref={editRef}
+              type="button"
+              className="secondary"
+              onClick={() => setEditing(true)}
+              disabled={editing}
+            >
               Edit
             </button>
             <span className="grow" />
-            <button type="button" className="ghost danger-text" onClick={() => setConfirmRemove(true)}>
+            <button ref={removeRef} type="button" className="ghost danger-text" onClick={() => setConfirmRemove(true)}>
               Remove…
             </button>
           </>

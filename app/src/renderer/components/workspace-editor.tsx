@@ -1,7 +1,7 @@
 import { useId, useState, type FormEvent } from 'react';
-import { MAX_DESCRIPTION_CHARS, MAX_NAME_CHARS, type WorkspaceView } from '@tether/shared';
+import { MAX_DESCRIPTION_CHARS, MAX_NAME_CHARS, printable, type WorkspaceView } from '@tether/shared';
 
-/** Edits a workspace's name and description (what the platform sees in the runtime list). */
+/** Edits a workspace's name and description (what the platform sees in the runtime list); Escape cancels. */
 export function WorkspaceEditor({
   workspace,
   onSave,
@@ -21,7 +21,16 @@ export function WorkspaceEditor({
   }
 
   return (
-    <form className="editor" onSubmit={submit} aria-label={`Edit ${workspace.name}`}>
+    <form
+      className="editor"
+      onSubmit={submit}
+      aria-label={`Edit ${printable(workspace.name)}`}
+      onKeyDown={(e) => {
+        if (e.key !== 'Escape') return;
+        e.preventDefault();
+        onCancel();
+      }}
+    >
       <label htmlFor={`${id}-name`}>Name</label>
       <input
         id={`${id}-name`}
