@@ -1,4 +1,4 @@
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import {
   existsSync,
   lstatSync,
@@ -13,6 +13,8 @@ import path from 'node:path';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { startRelay } from '@tether/relay';
 import { ERROR_CODES, printable, type ConfirmationRequest, type ToolErrorValue } from '@tether/shared';
+import { Client } from '@modelcontextprotocol/sdk/client/index.js';
+import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
 import { startStack, waitFor, type StartRelay } from './test-stack.js';
 
 /**
@@ -222,6 +224,43 @@ describe('more attacks through the relay', () => {
       expect(snapshotOutside()).toBe(before);
       expect(readFileSync(path.join(root, 'inside.txt'), 'utf8')).toBe('inside\n');
       expect(existsSync(path.join(root, 'stolen'))).toBe(false);
+    });
+  });
+
+  describe('through MCP', () => {
+    it('refuses the new path forms through /v1/runtimes/{id}/mcp, and a long not_found keeps the connection', async () => {
+      const client = new Client({ name: 'attacker', version: '1.0.0' });
+      const transport = new StreamableHTTPClientTransport(new URL(`${stack.relay.url}/v1/runtimes/${runtimeId}/mcp`), {
+        requestInit: { headers: { Authorization: `Bearer ${stack.platformKey}` } },
+      });
+      await client.connect(transport);
+      try {
+        const attacks = moreEscapes().filter((_, i) => i % 4 === 0);
+        for (const probe of PROBES.filter((p) => ['stat', 'write_file', 'move to', 'mkdir'].includes(p.name))) {
+          const outcomes = await pool(
+            attacks.map(
+              (a) => () => client.callTool({ name: probe.tool, arguments: probe.args(a) as Record<string, unknown> }),
+            ),
+            CONCURRENCY,
+          );
+          outcomes.forEach((o, i) => {
+            const what = `mcp ${probe.name} ${JSON.stringify(attacks[i]).slice(0, 60)}`;
+            expect(o.isError, what).toBe(true);
+            expect(o.structuredContent, what).toMatchObject({ error: { code: 'path_outside_workspace' } });
+            expect(JSON.stringify(o), what).not.toContain(SECRET);
+            expect(JSON.stringify(o), what).not.toContain(base);
+          });
+        }
+        const long = await client.callTool({ name: 'stat', arguments: { path: `${'x'.repeat(250)}/`.repeat(16) } });
+        expect(long.structuredContent).toMatchObject({ error: { code: 'not_found' } });
+        const glob = await client.callTool({ name: 'glob', arguments: { pattern: '{../outside,link-out}/**' } });
+        expect(JSON.stringify(glob)).not.toContain(SECRET);
+        expect(JSON.stringify(glob)).not.toContain('secret.txt');
+      } finally {
+        await client.close();
+      }
+      expect(stack.host.relay.status.state).toBe('connected');
+      expect(snapshotOutside()).toBe(before);
     });
   });
 
@@ -598,6 +637,58 @@ describe('more attacks through the relay', () => {
         stop();
       }
     });
+  });
+
+  describe('races', () => {
+    // The first suite races write_file of new files, mkdir, move, delete and dry-run edits; these
+    // are the writes onto an existing file (edit_file applied, write_file over it, move over it)
+    // while a separate process swaps race/ for a link to a folder with a same-named file, in a
+    // tight loop with no event-loop turn between swaps.
+    it('never writes, edits or replaces the outside file while its folder is swapped for a link out', async () => {
+      const race = path.join(root, 'race');
+      const target = path.join(outside, 'race-target');
+      mkdirSync(race);
+      mkdirSync(target, { recursive: true });
+      writeFileSync(path.join(race, 'victim.txt'), 'inside victim\n');
+      writeFileSync(path.join(target, 'victim.txt'), `${SECRET} victim\n`);
+      writeFileSync(path.join(root, 'src.txt'), 'src\n');
+      symlinkSync(target, path.join(root, 'race-sym'));
+      const outsideBefore = snapshotOutside();
+      const script = `const fs = require('node:fs'); const [race, real, sym] = process.argv.slice(1);
+        const r = (a, b) => { try { fs.renameSync(a, b); } catch {} };
+        for (;;) { r(race, real); r(sym, race); r(race, sym); r(real, race); }`;
+      const swapper = spawn(process.execPath, ['-e', script, race, `${race}-real`, path.join(root, 'race-sym')], {
+        stdio: 'ignore',
+      });
+      const jobs: Array<() => Promise<Outcome>> = [];
+      // Few rounds: the swapper spins a core, and the first suite's races showed leaks within a few.
+      for (let i = 0; i < 12; i++) {
+        jobs.push(() =>
+          call('edit_file', { path: 'race/victim.txt', edits: [{ oldText: 'victim', newText: 'VICTIM' }] }),
+        );
+        jobs.push(() =>
+          call('edit_file', { path: 'race/victim.txt', edits: [{ oldText: 'VICTIM', newText: 'victim' }] }),
+        );
+        jobs.push(() => call('write_file', { path: 'race/victim.txt', content: 'inside victim\n' }));
+        jobs.push(() => call('move', { from: 'src.txt', to: 'race/victim.txt', overwrite: true }));
+        jobs.push(() => call('write_file', { path: 'src.txt', content: 'src\n' }));
+      }
+      let outcomes: Outcome[];
+      try {
+        outcomes = await pool(jobs, 4);
+      } finally {
+        const exited = new Promise((r) => swapper.once('exit', r));
+        swapper.kill('SIGKILL');
+        await exited;
+      }
+      expect(outcomes.filter((o) => o.status === 200).length, 'some writes ran').toBeGreaterThan(0);
+      outcomes.forEach((o) => expectClean(o, 'race write'));
+      expect(readFileSync(path.join(target, 'victim.txt'), 'utf8')).toBe(`${SECRET} victim\n`);
+      expect(readdirSync(target)).toEqual(['victim.txt']);
+      expect(snapshotOutside()).toBe(outsideBefore);
+      execFileSync('rm', ['-rf', '--', target]);
+      before = snapshotOutside(); // outside/ itself has a new mtime now
+    }, 60_000);
   });
 
   describe('huge arguments', () => {

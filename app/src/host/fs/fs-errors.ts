@@ -11,6 +11,18 @@ const STABLE: Record<string, () => TetherError> = {
   EACCES: () => new TetherError('permission_denied'),
   EPERM: () => new TetherError('permission_denied'),
   EROFS: () => new TetherError('permission_denied', 'The file system is read-only.'),
+  // Changed by something else between the tool's checks and its action (another call, a command).
+  ENOENT: () => new TetherError('not_found', 'The file or folder changed while the call ran: it is gone.'),
+  ENOTDIR: () => new TetherError('not_a_directory', 'The file or folder changed while the call ran: not a folder.'),
+  EISDIR: () => new TetherError('not_a_file', 'The file or folder changed while the call ran: a folder.'),
+  EEXIST: () => new TetherError('already_exists', 'The file or folder changed while the call ran: it exists.'),
+  ENOTEMPTY: () => new TetherError('not_empty'),
+  ELOOP: () => new TetherError('path_outside_workspace', undefined, { reason: 'symlink_loop' }),
+  EXDEV: () => new TetherError('conflict', 'The target is on another file system.'),
+  EBUSY: () => new TetherError('conflict', 'The file or folder is in use.'),
+  ETXTBSY: () => new TetherError('conflict', 'The file is in use.'),
+  EMFILE: () => new TetherError('busy', 'Too many files are open; try again.'),
+  ENFILE: () => new TetherError('busy', 'Too many files are open; try again.'),
 };
 
 /** The errno code of a system error, if it is one. */
