@@ -209,12 +209,14 @@ describe('AccessGuard', () => {
       expect(recovered.status).toBe(200);
     });
 
-    it('does not count requests with a valid token as failures', async () => {
+    it('does not count requests with a valid token as failures; HEAD routes are guarded too', async () => {
       const t = await relayWith({ authFailuresPerWindow: 2, authFailureWindowMs: WIDE });
       for (let i = 0; i < 10; i++)
         expect((await send(`${t.relay.url}/v1/runtimes`, { token: t.platformKey })).status).toBe(200);
-      expect((await send(`${t.relay.url}/v1/runtimes`, { token: 'tpk_guess' })).status).toBe(401);
+      expect((await send(`${t.relay.url}/v1/runtimes`, { method: 'HEAD' })).status).toBe(401);
       expect((await send(`${t.relay.url}/v1/runtimes`, { token: t.platformKey })).status).toBe(200);
+      expect((await send(`${t.relay.url}/v1/runtimes`, { token: 'tpk_guess' })).status).toBe(401);
+      expect((await send(`${t.relay.url}/v1/runtimes`, { token: t.platformKey })).status).toBe(429);
     });
 
     it('refuses desktop upgrades with 429 after failed ones, counted with failed platform requests', async () => {

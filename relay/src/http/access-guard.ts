@@ -62,23 +62,34 @@ export class AccessGuard {
     this.metricsTokenHash = options.metricsToken !== undefined ? sha256(options.metricsToken) : null;
   }
 
-  /** Adds the `/v1` hook (before the routes are registered) and the `request.principal` decoration. */
+  /**
+   * Adds the `request.principal` decoration and puts the guard first in the `onRequest` hooks of
+   * every `/v1` route registered after this (so it must come before the routes). Per route, not
+   * a global hook: other routes (health checks, metrics) pay nothing for it.
+   */
   register(app: FastifyInstance, services: Pick<RelayServices, 'authenticatePlatform'>): void {
     app.decorateRequest('principal', null);
-    app.addHook('onRequest', async (request, reply) => {
-      // Only routes that exist: an unknown path is a 404 whatever the token.
-      if (!request.routeOptions.url?.startsWith('/v1/')) return;
-      const address = addressKey(request.ip);
-      const locked = this.authFailures.blockedFor(address);
-      if (locked > 0) return this.refuse(reply, 'auth_failures', locked);
+    const guard = async (request: FastifyRequest, reply: FastifyReply): Promise<FastifyReply | undefined> => {
+      // Nothing failed lately (the usual case): no address to look up.
+      if (this.authFailures.size > 0) {
+        const locked = this.authFailures.blockedFor(addressKey(request.ip));
+        if (locked > 0) return this.refuse(reply, 'auth_failures', locked);
+      }
       const principal = await services.authenticatePlatform(request.headers.authorization);
       if (!principal) {
-        this.authFailures.hit(address);
+        this.authFailures.hit(addressKey(request.ip));
         return sendError(reply, errorValue('unauthorized'));
       }
       const wait = this.credentials.hit(principal.tokenId);
       if (wait > 0) return this.refuse(reply, 'credential', wait);
       request.principal = principal;
+      return undefined;
+    };
+    app.addHook('onRoute', (route) => {
+      if (!route.url.startsWith('/v1/')) return;
+      const own =
+        route.onRequest === undefined ? [] : Array.isArray(route.onRequest) ? route.onRequest : [route.onRequest];
+      route.onRequest = [guard, ...own];
     });
   }
 
