@@ -80,7 +80,7 @@ describe('tether-desktop', () => {
   };
 
   describe('headless', () => {
-    it('registers the --workspace folder with the --policy, never logs the token, and exits 0 on SIGTERM', async () => {
+    it('registers the --workspace folder with the --policy, refuses a second desktop on its config dir, never logs the token, and exits 0 on SIGTERM', async () => {
       const workspace = join(dir, 'project');
       await mkdir(workspace);
       const configDir = join(dir, 'config');
@@ -113,6 +113,15 @@ describe('tether-desktop', () => {
         { root: workspace, policy: { read: 'allow', write: 'deny', shell: 'allow' } },
       ]);
       expect(run.stderr()).toMatch(/no terminal and no --ui: calls that need a confirmation are refused/);
+
+      // A second desktop on the same config dir is refused up front, and the first keeps running.
+      const second = await runCliProcess(dir, ['--headless', '--relay', relay.url, '--config-dir', configDir], {
+        TETHER_TOKEN: desktopToken,
+      });
+      children.push(second.child);
+      expect(await second.exited).toBe(1);
+      expect(second.stderr()).toMatch(/already running with the config dir/);
+      expect((await runtimes()).find((r) => r.id === runtime.id)?.state).toBe('running');
 
       run.child.kill('SIGTERM');
       expect(await run.exited).toBe(0);

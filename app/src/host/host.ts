@@ -5,6 +5,7 @@ import { AuditLog } from './audit/audit-log.js';
 import { CallJournal } from './calls/call-journal.js';
 import { CallRunner } from './calls/call-runner.js';
 import { ConfigStore, defaultConfigDir } from './config/config-store.js';
+import { InstanceLock } from './config/instance-lock.js';
 import { createFsTools } from './fs/fs-tools.js';
 import { disposeSearchWorkers } from './search/search-worker-pool.js';
 import { previewWrite } from './fs/write-preview.js';
@@ -89,6 +90,9 @@ export async function startHost(options: StartHostOptions = {}): Promise<Host> {
 
   try {
     const configDir = resolve(options.configDir ?? defaultConfigDir());
+    // First: everything below reads or writes files of the config dir that one host owns.
+    const lock = await InstanceLock.acquire(configDir);
+    disposers.push(() => lock.dispose());
     const config = await ConfigStore.open(configDir);
     config.warnings.forEach((w) => log(w));
     if (options.relayUrl !== undefined && options.relayUrl !== config.get().relayUrl) {
