@@ -1,5 +1,5 @@
 import { existsSync } from 'node:fs';
-import { readFile } from 'node:fs/promises';
+import { readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { expect, test, type Browser, type BrowserContext, type Locator, type Page } from '@playwright/test';
 import { Platform, type CallOutcome, type RuntimeInfo } from './support/platform.js';
@@ -266,6 +266,11 @@ test('removing a workspace archives its runtime at the relay', async () => {
   await page.getByRole('button', { name: 'Add workspace' }).click();
   const scratch = await platform.waitForRuntime('scratch', 'running');
   const card = workspaceCard('scratch');
+  // Its folder deleted: the card says what is wrong and what can be done about it.
+  await rm(stack.scratchDir, { recursive: true });
+  await expect(card.getByText('Error', { exact: true })).toBeVisible();
+  await expect(card.getByText('The workspace folder no longer exists.')).toBeVisible();
+  await expect(card.getByText(/put the folder back .* and it resumes, or remove the workspace/)).toBeVisible();
   await card.getByRole('button', { name: 'Remove…' }).click();
   await card.getByRole('button', { name: 'Remove', exact: true }).click();
   await expect(card).toHaveCount(0);

@@ -74,6 +74,13 @@ export function WorkspaceCard({
           <StateBadge state="offline" reason="Agents cannot reach it until Tether is connected to the relay." />
         )}
       </header>
+      {w.state === 'error' && (
+        // Every health error is about the folder, and the host checks it again by itself.
+        <p className="note small">
+          Agents cannot use this workspace until its folder is back. Tether checks again by itself: put the folder back
+          (or fix its permissions) and it resumes, or remove the workspace.
+        </p>
+      )}
       {w.description && !editing && <p className="description">{printable(w.description)}</p>}
       {allowUntil && (
         <p className="note small" role="status">
