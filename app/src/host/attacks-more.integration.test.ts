@@ -691,6 +691,37 @@ describe('more attacks through the relay', () => {
     }, 60_000);
   });
 
+  describe('names that would spoof the confirmation', () => {
+    it('keeps a name with line breaks and bidi controls on one escaped diff header line', async () => {
+      const name = 'notes.txt\n--- a/README.md\n+++ b/README.md\n@@ -1 +1 @@\n-safe\n+\u202eevil';
+      expect((await call('write_file', { path: name, content: 'one\n' })).status).toBe(200);
+      const o = await call('edit_file', { path: name, edits: [{ oldText: 'one', newText: 'two' }], dryRun: true });
+      expect(o.status).toBe(200);
+      const lines = (o.result.diff as string).split('\n');
+      expect(lines.filter((l) => l.startsWith('--- '))).toHaveLength(1);
+      expect(lines.filter((l) => l.startsWith('+++ '))).toHaveLength(1);
+      expect(lines.filter((l) => l.startsWith('@@'))).toHaveLength(1);
+      expect(lines.filter((l) => /^[-+][^-+]/.test(l))).toEqual(['-one', '+two']);
+      expect(o.result.diff).not.toContain('\u202e');
+      expect(readFileSync(path.join(root, name), 'utf8')).toBe('one\n'); // real names, dry run
+    });
+
+    it('treats lookalike dots and slashes as names inside', async () => {
+      for (const p of [
+        '\u2024\u2024/x',
+        '\uff0e\uff0e\u2215outside\u2215secret.txt',
+        '.\u200b./x',
+        '..\u0338/x',
+        '\u2025/x',
+      ]) {
+        const w = await call('write_file', { path: p, content: 'ok' });
+        expect(w.status, p).toBe(200);
+        expect((await call('read_file', { path: p })).result.content).toBe('ok');
+      }
+      expect(snapshotOutside()).toBe(before);
+    });
+  });
+
   describe('huge arguments', () => {
     it('refuses 100 MB of content before it reaches the host', async () => {
       const o = await call('write_file', { path: 'huge.txt', content: 'x'.repeat(100 * 1024 * 1024) });

@@ -1,4 +1,4 @@
-import { TetherError, type ToolArgs } from '@tether/shared';
+import { printable, TetherError, type ToolArgs } from '@tether/shared';
 import { createTwoFilesPatch } from 'diff';
 
 type Edit = ToolArgs<'edit_file'>['edits'][number];
@@ -113,9 +113,20 @@ function dice(a: Map<string, number>, b: Map<string, number>): number {
 /** A unified diff of one file's change, named by its workspace-relative path (empty when nothing changed). */
 export function unifiedDiff(rel: string, before: string, after: string, isNew = false): string {
   if (before === after && !isNew) return '';
-  const patch = createTwoFilesPatch(isNew ? '/dev/null' : `a/${rel}`, `b/${rel}`, before, after, undefined, undefined, {
-    context: 3,
-  });
+  // A name may hold line breaks (Linux allows them): written raw into the headers it would add
+  // lines of its own, e.g. a fake hunk in the person's confirmation. Control characters are escaped.
+  const name = printable(rel);
+  const patch = createTwoFilesPatch(
+    isNew ? '/dev/null' : `a/${name}`,
+    `b/${name}`,
+    before,
+    after,
+    undefined,
+    undefined,
+    {
+      context: 3,
+    },
+  );
   // The library starts with a `====` separator line that `patch` and `git apply` do not need.
   return patch.replace(/^=+\n/, '');
 }
