@@ -252,6 +252,7 @@ test('pause makes calls fail with runtime_paused; resume brings it back', async 
   const card = workspaceCard('site');
   await card.getByRole('button', { name: 'Pause' }).click();
   await expect(card.getByText('Paused', { exact: true })).toBeVisible();
+  await expect(card.getByText(/every call fails until you resume it/)).toBeVisible();
   await platform.waitForRuntime('site', 'paused');
   const outcome = await platform.call(runtime.id, 'read_file', { path: 'notes.md' });
   expect(outcome.body.error?.code).toBe('runtime_paused');

@@ -74,6 +74,9 @@ export function WorkspaceCard({
           <StateBadge state="offline" reason="Agents cannot reach it until Tether is connected to the relay." />
         )}
       </header>
+      {w.paused && w.state !== 'error' && (
+        <p className="note small">Paused: agents see this workspace, but every call fails until you resume it.</p>
+      )}
       {w.state === 'error' && (
         // Every health error is about the folder, and the host checks it again by itself.
         <p className="note small">
