@@ -407,6 +407,12 @@ export class CallRunner {
         cwd: resolvePath(runtime.config.root, cwd),
       };
     }
+    if (tool === 'shell_write') {
+      // What is typed is what runs: the person sees the input itself, not its length.
+      const input = typeof a.input === 'string' ? a.input : '';
+      const session = typeof a.sessionId === 'string' ? a.sessionId : '?';
+      return { kind: 'shell', command: `(typed into shell session ${session})\n${input}`, cwd: runtime.config.root };
+    }
     if (category === 'shell') {
       return { kind: 'shell', command: `${tool} ${summarizeArgs(tool, args)}`, cwd: runtime.config.root };
     }
