@@ -70,7 +70,7 @@ export class AccessGuard {
   register(app: FastifyInstance, services: Pick<RelayServices, 'authenticatePlatform'>): void {
     app.decorateRequest('principal', null);
     const guard = async (request: FastifyRequest, reply: FastifyReply): Promise<FastifyReply | undefined> => {
-      // Nothing failed lately (the usual case): no address to look up.
+      // No address has a failure on record (the usual case): nothing to look up.
       if (this.authFailures.size > 0) {
         const locked = this.authFailures.blockedFor(addressKey(request.ip));
         if (locked > 0) return this.refuse(reply, 'auth_failures', locked);

@@ -56,6 +56,8 @@ describe('RateLimiter', () => {
       limiter.hit('a', 20);
       for (let i = 0; i < 5; i++) expect(limiter.blockedFor('a', 100)).toBe(900);
       expect(limiter.blockedFor('a', 1_000)).toBe(0);
+      // The finished window is forgotten.
+      expect(limiter.size).toBe(0);
     });
   });
 });

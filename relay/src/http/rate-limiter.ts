@@ -42,8 +42,13 @@ export class RateLimiter {
   blockedFor(key: string, now = Date.now()): number {
     if (this.limit === 0) return 0;
     const window = this.windows.get(key);
-    if (!window || window.resetAt <= now || window.count < this.limit) return 0;
-    return window.resetAt - now;
+    if (!window) return 0;
+    if (window.resetAt <= now) {
+      // Finished: forget it, so an idle limiter is empty again.
+      this.windows.delete(key);
+      return 0;
+    }
+    return window.count < this.limit ? 0 : window.resetAt - now;
   }
 
   /** Keys held now (tests). */
