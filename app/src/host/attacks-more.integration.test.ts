@@ -1,5 +1,6 @@
 import { execFileSync, spawn } from 'node:child_process';
 import {
+  chmodSync,
   existsSync,
   lstatSync,
   mkdirSync,
@@ -415,6 +416,20 @@ describe('more attacks through the relay', () => {
       expect(lstatSync(path.join(root, 'inner')).isDirectory()).toBe(true);
       expect(readFileSync(path.join(root, 'inside.txt'), 'utf8')).toBe('inside\n');
       expect(snapshotOutside()).toBe(before);
+    });
+
+    it('rewrites a setuid or setgid file without those bits (new content never runs as its owner)', async () => {
+      for (const [tool, args] of [
+        ['write_file', { path: 'suid', content: '#!/bin/sh\nid\n' }],
+        ['edit_file', { path: 'suid', edits: [{ oldText: 'old', newText: 'new' }] }],
+      ] as const) {
+        writeFileSync(path.join(root, 'suid'), '#!/bin/sh\nold\n');
+        chmodSync(path.join(root, 'suid'), 0o6755);
+        expect(lstatSync(path.join(root, 'suid')).mode & 0o7777).toBe(0o6755);
+        const o = await call(tool, args);
+        expect(o.status, JSON.stringify(o)).toBe(200);
+        expect(lstatSync(path.join(root, 'suid')).mode & 0o7777, tool).toBe(0o755);
+      }
     });
 
     it('mkdir of a link to a folder inside is that folder (created: false), and creates nothing else', async () => {

@@ -20,6 +20,15 @@ async function lstatOrUndefined(abs: string): Promise<Stats | undefined> {
   }
 }
 
+/**
+ * The permission bits a rewritten file keeps: read/write/execute, never setuid, setgid or
+ * sticky. New content under an old setuid bit would be a program running as the file's owner
+ * that the caller wrote (the kernel clears these bits on a write for the same reason).
+ */
+export function keptMode(mode: number): number {
+  return mode & 0o777;
+}
+
 /** Decodes write_file content; base64 is checked strictly (Buffer.from would skip junk silently). */
 export function decodeContent(content: string, encoding: 'utf8' | 'base64'): Buffer {
   let data: Buffer;
@@ -44,7 +53,7 @@ export async function readWhole(target: ResolvedPath, guard: PathGuard): Promise
   try {
     if (st.size > MAX_WRITE_BYTES)
       throw new TetherError('too_large', `The file is larger than ${MAX_WRITE_BYTES} bytes.`);
-    return { data: await handle.readFile(), mode: st.mode & 0o7777 };
+    return { data: await handle.readFile(), mode: keptMode(st.mode) };
   } finally {
     await handle.close();
   }
@@ -67,7 +76,7 @@ export async function planWrite(args: ToolArgs<'write_file'>, guard: PathGuard):
   if (target.exists) {
     const st = await lstatOrUndefined(target.abs);
     if (st && !st.isFile()) throw new TetherError('not_a_file', `Not a regular file: ${target.rel}`);
-    if (st) mode = st.mode & 0o7777;
+    if (st) mode = keptMode(st.mode);
   }
   return { target, data, mode, created: !target.exists };
 }
