@@ -353,6 +353,12 @@ test('turning the connection off stops the runtime at the relay', async () => {
 
 test('when the host goes away the page says so and offers nothing it cannot do', async () => {
   await expect(page.getByLabel('Relay connection: connected')).toBeVisible();
+  // An address with another secret (an old one, after the host restarted): it says why nothing loads.
+  const tab = await context.newPage();
+  await tab.goto(stack.uiUrl.replace(/secret=.*/, 'secret=an-old-secret'));
+  await expect(tab.getByText('Cannot reach Tether Desktop at this address.')).toBeVisible();
+  await expect(tab.getByText(/open the address it printed last/)).toBeVisible();
+  await tab.close();
   await stack.stopHost();
   await expect(page.getByText(/Lost the connection to the Tether host/)).toBeVisible();
   await expect(page.getByLabel('No connection to the Tether host')).toBeVisible();

@@ -1,4 +1,4 @@
-import { useState } from 'react';
+import { useEffect, useState } from 'react';
 import type { Connection } from '../api/connect.js';
 import { useDesktopState, usePendingConfirmations } from '../use-desktop.js';
 import { ActivityView } from './activity-view.js';
@@ -21,6 +21,11 @@ export function App({ connection }: { connection: Connection }) {
   const { state, link, error } = useDesktopState(connection);
   const pending = usePendingConfirmations(connection, state);
   const [view, setView] = useState<View>('workspaces');
+  // Latched, so the retries' brief "connecting" does not flip the page back to "Loading…".
+  const [failedOnce, setFailedOnce] = useState(false);
+  useEffect(() => {
+    if (link === 'closed') setFailedOnce(true);
+  }, [link]);
   useConfirmationNotifications(connection, pending);
   const api = connection.api;
 
@@ -36,12 +41,25 @@ export function App({ connection }: { connection: Connection }) {
     ) : null;
 
   if (!state) {
+    // Never in: the host is down, or this address is an old one (a restarted host has a new
+    // secret, and a browser cannot tell a refused WebSocket from an absent host).
+    const unreachable = failedOnce && link !== 'open' && !error;
     return (
       <main className="centered">
-        {banner}
-        <div className="card narrow" aria-busy={!error}>
+        {!unreachable && banner}
+        <div className="card narrow" aria-busy={!error && !unreachable}>
           <h1>Tether</h1>
-          <p role={error ? 'alert' : 'status'}>{error ?? 'Loading…'}</p>
+          {unreachable ? (
+            <>
+              <p role="alert">Cannot reach Tether Desktop at this address.</p>
+              <p className="muted">
+                It may have stopped, or restarted with a new address: open the address it printed last (it ends in
+                #secret=…). This page keeps trying meanwhile.
+              </p>
+            </>
+          ) : (
+            <p role={error ? 'alert' : 'status'}>{error ?? 'Loading…'}</p>
+          )}
         </div>
       </main>
     );
