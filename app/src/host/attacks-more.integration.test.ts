@@ -651,6 +651,20 @@ describe('more attacks through the relay', () => {
       expect(existsSync(path.join(root, 'pwned'))).toBe(false);
     });
 
+    it.each([
+      ['run_command', { command: 'echo a\u0000b' }],
+      ['run_command', { command: 'true', env: { A: 'x\u0000y' } }],
+      ['shell_start', { command: 'cat\u0000x' }],
+      ['shell_start', { command: 'cat', env: { A: 'x\u0000y' } }],
+      ['search', { pattern: 'a\u0000b' }],
+      ['search', { pattern: 'a', glob: 'x\u0000y' }],
+      ['glob', { pattern: 'a\u0000b' }],
+    ] as const)('%s with a NUL byte in %j answers with a stable code', async (tool, args) => {
+      const o = await call(tool, args);
+      expectClean(o, `${tool} ${JSON.stringify(args)}`);
+      if (o.status === 200 && tool === 'shell_start') await call('shell_kill', { sessionId: o.result.sessionId });
+    });
+
     it('passes an ordinary variable and the few harmless ones under a forbidden prefix', async () => {
       const env = { GREETING: 'hi', NODE_ENV: 'test', GIT_AUTHOR_NAME: 'A', NO_PROXY: 'x' };
       const o = await call('run_command', { command: 'echo "[$GREETING $NODE_ENV $GIT_AUTHOR_NAME $NO_PROXY]"', env });

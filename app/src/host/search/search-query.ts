@@ -81,6 +81,17 @@ export function checkPattern(pattern: string): void {
   if (pattern.includes('\n') || pattern.includes('\r')) {
     throw new TetherError('invalid_args', 'The pattern must not contain line breaks.', { field: 'pattern' });
   }
+  // A process argument cannot hold a NUL byte (spawning ripgrep would throw), so neither engine takes one.
+  if (pattern.includes('\0')) {
+    throw new TetherError('invalid_args', 'The pattern must not contain a NUL character.', { field: 'pattern' });
+  }
+}
+
+/** The `glob` argument goes to ripgrep as a process argument too: no NUL byte. */
+export function checkGlob(glob: string | undefined): void {
+  if (glob?.includes('\0')) {
+    throw new TetherError('invalid_args', 'The glob must not contain a NUL character.', { field: 'glob' });
+  }
 }
 
 /**

@@ -4,6 +4,7 @@ import { lstatFound } from '../fs/lstat-found.js';
 import type { PathGuard } from '../fs/path-guard.js';
 import { searchJs } from './js-search.js';
 import { searchRipgrep } from './ripgrep-search.js';
+import { checkGlob, checkPattern } from './search-query.js';
 
 /** Which engine `search` uses: ripgrep when installed (`auto`), or one forced (tests, benches). */
 export type SearchEngineChoice = 'auto' | 'ripgrep' | 'js';
@@ -27,6 +28,8 @@ export async function searchTool(
   signal: AbortSignal,
   choice: SearchEngineChoice,
 ): Promise<ToolResult<'search'>> {
+  checkPattern(args.pattern);
+  checkGlob(args.glob);
   const start = await guard.resolve(args.path ?? '.');
   if (!start.exists) throw new TetherError('not_found', `No such file or folder: ${start.rel}`);
   const st = await lstatFound(start.abs, start.rel);
