@@ -71,6 +71,17 @@ describe('confirmationNotification', () => {
     expect(confirmationNotification(c).body).toBe('agent-stage-2 asks: Create src/a.ts: +3 lines');
   });
 
+  it('shows bidi and control characters from the platform as escapes', () => {
+    const c = confirmation('c1', {
+      caller: 'agent\u202e',
+      detail: { kind: 'shell', command: 'echo \u202e; rm -rf ~\u001b[2K', cwd: '.' },
+    });
+    const { title, body } = confirmationNotification(c);
+    expect(body).toBe('agent\\u202e asks: Run `echo \\u202e; rm -rf ~\\x1b[2K` in .');
+    // eslint-disable-next-line no-control-regex -- the point is that no raw control character is left
+    expect(title + body).not.toMatch(/[\u202e\u001b]/);
+  });
+
   it('cuts a huge command to the notification limit', () => {
     const c = confirmation('c1', { detail: { kind: 'shell', command: 'x'.repeat(10_000), cwd: '.' } });
     expect(confirmationNotification(c).body.length).toBeLessThanOrEqual(500);

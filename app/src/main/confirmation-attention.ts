@@ -1,4 +1,4 @@
-import type { ConfirmationRequest } from '@tether/shared';
+import { printable, type ConfirmationRequest } from '@tether/shared';
 import { MAX_NOTIFICATION_BODY_CHARS, MAX_NOTIFICATION_TITLE_CHARS } from './main-limits.js';
 
 /**
@@ -49,7 +49,12 @@ function clip(text: string, max: number): string {
 
 /** The text of the native notification for one confirmation: who wants to do what, where. */
 export function confirmationNotification(request: ConfirmationRequest): { title: string; body: string } {
-  const title = clip(`${request.workspaceName}: ${request.tool} needs your OK`, MAX_NOTIFICATION_TITLE_CHARS);
+  // Names, callers, paths and commands come from the platform or from files: printable() keeps
+  // bidi and control characters from disguising them in the notification as in the dialog.
+  const title = clip(
+    printable(`${request.workspaceName}: ${request.tool} needs your OK`),
+    MAX_NOTIFICATION_TITLE_CHARS,
+  );
   let what: string;
   switch (request.detail.kind) {
     case 'shell':
@@ -61,5 +66,5 @@ export function confirmationNotification(request: ConfirmationRequest): { title:
     default:
       what = request.detail.summary;
   }
-  return { title, body: clip(`${request.caller} asks: ${what}`, MAX_NOTIFICATION_BODY_CHARS) };
+  return { title, body: clip(printable(`${request.caller} asks: ${what}`), MAX_NOTIFICATION_BODY_CHARS) };
 }

@@ -1,5 +1,5 @@
 import { useEffect, useRef, useState } from 'react';
-import type { ConfirmationRequest } from '@tether/shared';
+import { printable, type ConfirmationRequest } from '@tether/shared';
 import type { Connection } from '../api/connect.js';
 
 /** Remembers that the person said "not now" to notifications in this browser. */
@@ -18,9 +18,12 @@ export function useConfirmationNotifications(connection: Connection, pending: Co
       if (seen.current.has(c.id)) continue;
       seen.current.add(c.id);
       if (!document.hidden) continue;
-      const title = `Tether: allow ${c.tool} in ${c.workspaceName}?`;
-      const body =
-        c.detail.kind === 'shell' ? c.detail.command : c.detail.kind === 'write' ? c.detail.path : c.detail.summary;
+      // From the platform or from files: printable(), as in the dialog, so bidi and control
+      // characters cannot disguise the question.
+      const title = printable(`Tether: allow ${c.tool} in ${c.workspaceName}?`);
+      const body = printable(
+        c.detail.kind === 'shell' ? c.detail.command : c.detail.kind === 'write' ? c.detail.path : c.detail.summary,
+      );
       if (typeof Notification !== 'undefined' && Notification.permission === 'granted') {
         const n = new Notification(title, { body, tag: c.id, requireInteraction: true });
         n.onclick = () => {
