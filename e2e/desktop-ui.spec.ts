@@ -131,6 +131,7 @@ test('write_file under ask shows the diff, and Allow once writes the file', asyn
   await expect(dialog().locator('.diff-line.add', { hasText: '+- book the launch call' })).toBeVisible();
   await expect(dialog().locator('.diff-line.del', { hasText: '-- write the changelog' })).toBeVisible();
   await expect(dialog().getByRole('button', { name: /Deny/ })).toBeFocused();
+  await armed();
   await snap('03-confirmation-diff', false);
   await dialog()
     .getByRole('button', { name: /Allow once/ })
@@ -226,6 +227,7 @@ test('a shell command shows the command and cwd (dark mode)', async ({ browser }
   const call = platform.call(runtime.id, 'run_command', { command: 'git status --short && ls -la', cwd: '.' });
   await expect(dialog()).toContainText('git status --short && ls -la');
   await expect(dialog()).toContainText(stack.workspaceDir);
+  await armed();
   await snap('05-confirmation-shell-dark', false);
   await page.keyboard.press('Escape');
   const outcome = await call;
