@@ -5,6 +5,8 @@ export interface Failure {
   reason: string;
   /** True when retrying cannot help (the token was refused). */
   final: boolean;
+  /** The relay asked not to be tried again sooner than this (Retry-After). */
+  retryAfterMs?: number;
 }
 
 /** What a relay's close code means for reconnecting: refusals of the token or protocol are final. */

@@ -17,7 +17,14 @@ import {
 } from '@tether/shared';
 import { Backoff } from './backoff.js';
 import { connectUrlOf } from './connect-url.js';
-import { RelayClient, type CallDispatcher, type CallSink, type RelayClientOptions } from './relay-client.js';
+import {
+  parseRetryAfter,
+  RelayClient,
+  RETRY_AFTER_MAX_MS,
+  type CallDispatcher,
+  type CallSink,
+  type RelayClientOptions,
+} from './relay-client.js';
 
 /** A small stand-in relay on a real port: checks the bearer token on upgrade and records frames. */
 class TestRelay {
@@ -40,6 +47,12 @@ class TestRelay {
     this.http.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
       this.upgrades++;
       this.authHeaders.push(req.headers.authorization ?? '');
+      if (req.headers.authorization === 'Bearer tdt_limited') {
+        socket.end(
+          'HTTP/1.1 429 Too Many Requests\r\nRetry-After: 3\r\nContent-Length: 0\r\nConnection: close\r\n\r\n',
+        );
+        return;
+      }
       if (req.url !== '/v1/connect' || req.headers.authorization !== 'Bearer tdt_good') {
         socket.end('HTTP/1.1 401 Unauthorized\r\nContent-Length: 0\r\nConnection: close\r\n\r\n');
         return;
@@ -194,6 +207,16 @@ describe('RelayClient', () => {
       await waitFor(() => client.status.state === 'error', 'error state');
       expect(client.status.reason).toMatch(/refused the desktop token \(HTTP 401\)/);
       await new Promise((r) => setTimeout(r, 300)); // with a 10-50 ms backoff, a retry would have happened by now
+      expect(relay.upgrades).toBe(1);
+    });
+
+    it('waits as long as a 429 says in Retry-After before trying again, not its short backoff', async () => {
+      const { relay, client, logs } = await setup({ token: 'tdt_limited' });
+      await waitFor(() => logs.some((l) => l.includes('reconnecting in')), 'the retry to be planned');
+      expect(client.status.state).toBe('connecting');
+      expect(client.status.reason).toMatch(/limiting connections from this address \(HTTP 429\)/);
+      const delay = Number(/reconnecting in (\d+) ms/.exec(logs.find((l) => l.includes('reconnecting in'))!)![1]);
+      expect(delay).toBeGreaterThanOrEqual(3000); // the backoff alone is 10-50 ms
       expect(relay.upgrades).toBe(1);
     });
 
@@ -490,5 +513,19 @@ describe('Backoff', () => {
       expect(backoff.next()).toBe(499);
       expect(new Backoff({ random: () => 0 }).next()).toBe(0);
     });
+  });
+});
+
+describe('parseRetryAfter', () => {
+  it('reads seconds and HTTP dates, caps them, and ignores what it cannot read', () => {
+    const now = Date.parse('2026-01-01T00:00:00Z');
+    expect(parseRetryAfter('3', now)).toBe(3000);
+    expect(parseRetryAfter(['7'], now)).toBe(7000);
+    expect(parseRetryAfter('Thu, 01 Jan 2026 00:00:30 GMT', now)).toBe(30_000);
+    expect(parseRetryAfter('Wed, 31 Dec 2025 00:00:00 GMT', now)).toBe(0);
+    expect(parseRetryAfter('999999', now)).toBe(RETRY_AFTER_MAX_MS);
+    expect(parseRetryAfter(undefined, now)).toBeUndefined();
+    expect(parseRetryAfter('soon', now)).toBeUndefined();
+    expect(parseRetryAfter('', now)).toBeUndefined();
   });
 });

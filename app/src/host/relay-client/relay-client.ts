@@ -262,10 +262,18 @@ export class RelayClient extends EventEmitter {
     ws.on('unexpected-response', (req, res) => {
       const status = res.statusCode ?? 0;
       res.resume();
+      const retryAfterMs = parseRetryAfter(res.headers['retry-after']);
       this.failure =
         status === 401 || status === 403
           ? { reason: `The relay refused the desktop token (HTTP ${status}); add a valid one in Settings`, final: true }
-          : { reason: `the relay answered HTTP ${status} instead of a WebSocket`, final: false };
+          : {
+              reason:
+                status === 429
+                  ? 'the relay is limiting connections from this address (HTTP 429)'
+                  : `the relay answered HTTP ${status} instead of a WebSocket`,
+              final: false,
+              ...(retryAfterMs !== undefined ? { retryAfterMs } : {}),
+            };
       req.destroy();
       ws.terminate();
     });
@@ -413,7 +421,8 @@ export class RelayClient extends EventEmitter {
       this.setState('error', why.reason);
       return;
     }
-    const delayMs = this.backoff.next();
+    // A relay that says when to come back (429/503 with Retry-After) is not asked sooner.
+    const delayMs = Math.max(this.backoff.next(), why.retryAfterMs ?? 0);
     this.log(`relay: ${why.reason}; reconnecting in ${delayMs} ms`);
     this.setState('connecting', `${why.reason}; retrying`);
     this.reconnectTimer = setTimeout(() => void this.open(), delayMs);
@@ -458,4 +467,16 @@ function rawText(data: WebSocket.RawData): string {
   if (Array.isArray(data)) return Buffer.concat(data).toString('utf8');
   if (data instanceof ArrayBuffer) return Buffer.from(data).toString('utf8');
   return data.toString('utf8');
+}
+
+/** The longest Retry-After honoured: a relay cannot park the desktop for longer than this. */
+export const RETRY_AFTER_MAX_MS = 10 * 60_000;
+
+/** A Retry-After header (seconds or an HTTP date) in milliseconds from now, capped; undefined if absent or unreadable. */
+export function parseRetryAfter(header: string | string[] | undefined, now = Date.now()): number | undefined {
+  const value = Array.isArray(header) ? header[0] : header;
+  if (value === undefined || value.trim() === '') return undefined;
+  const ms = /^\d+$/.test(value.trim()) ? Number(value.trim()) * 1000 : Date.parse(value) - now;
+  if (!Number.isFinite(ms)) return undefined;
+  return Math.min(Math.max(ms, 0), RETRY_AFTER_MAX_MS);
 }
