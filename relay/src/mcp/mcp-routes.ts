@@ -32,7 +32,8 @@ async function admit(
   request: FastifyRequest<{ Params: RuntimeParams }>,
   reply: FastifyReply,
 ): Promise<{ principal: Principal; runtime: RuntimeView } | null> {
-  const principal = await services.authenticatePlatform(request.headers.authorization);
+  // The access guard has authenticated every /v1 request already; the fallback keeps this route safe on its own.
+  const principal = request.principal ?? (await services.authenticatePlatform(request.headers.authorization));
   if (!principal) {
     await sendError(reply, 'unauthorized');
     return null;
