@@ -6,9 +6,10 @@ import { DiffView } from './diff-view.js';
 /** Choices for "allow this workspace for N minutes". */
 const ALLOW_MINUTES_CHOICES = [5, 15, 60] as const;
 /**
- * The allow answers (keys and clicks) only work after the dialog has been on screen this long,
- * so a person typing elsewhere when it pops up, or clicking twice on "Allow once" while the next
- * queued question takes its place, cannot allow something unseen. Deny works at once.
+ * The allow answers (keys and clicks) only work once the dialog has been on screen this long
+ * with no key pressed and no click in it: a person typing elsewhere when it pops up (and taking
+ * a moment to notice), or clicking twice on "Allow once" while the next queued question takes
+ * its place, cannot allow something unseen. Deny works at once.
  */
 const ANSWER_ARM_DELAY_MS = 600;
 
@@ -38,13 +39,20 @@ export function ConfirmationDialog({
   const denyRef = useRef<HTMLButtonElement>(null);
   const id = useId();
 
+  const armTimer = useRef<ReturnType<typeof setTimeout>>(undefined);
+  /** (Re)starts the wait before the allow answers work. */
+  function rearm() {
+    clearTimeout(armTimer.current);
+    armTimer.current = setTimeout(() => setArmed(true), ANSWER_ARM_DELAY_MS);
+  }
+
   useEffect(() => {
     const previous = document.activeElement as HTMLElement | null;
     denyRef.current?.focus();
-    const arm = setTimeout(() => setArmed(true), ANSWER_ARM_DELAY_MS);
+    rearm();
     const tick = setInterval(() => setNow(Date.now()), 250);
     return () => {
-      clearTimeout(arm);
+      clearTimeout(armTimer.current);
       clearInterval(tick);
       previous?.focus?.();
     };
@@ -76,7 +84,9 @@ export function ConfirmationDialog({
       e.preventDefault();
       return void answer('deny');
     }
-    if (!armed || e.ctrlKey || e.metaKey || e.altKey || (e.target as HTMLElement).tagName === 'SELECT') return;
+    // Still typing what was meant for something else: wait for a pause first.
+    if (!armed) return rearm();
+    if (e.ctrlKey || e.metaKey || e.altKey || (e.target as HTMLElement).tagName === 'SELECT') return;
     const key = e.key.toLowerCase();
     if (key === 'a') void answer('allow_once');
     else if (key === 'w') void answer('allow_workspace');
@@ -98,6 +108,7 @@ export function ConfirmationDialog({
         data-armed={armed}
         tabIndex={-1}
         onKeyDown={onKeyDown}
+        onMouseDownCapture={() => !armed && rearm()}
       >
         <header className="dialog-head">
           <span className={`badge cat-${r.category}`}>{r.category}</span>
