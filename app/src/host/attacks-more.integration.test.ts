@@ -791,6 +791,55 @@ describe('more attacks through the relay', () => {
     });
   });
 
+  describe('the watcher', () => {
+    it('never reports names from outside while a folder it scans is swapped for a link out', async () => {
+      await stack.host.workspaces.list()[0]!.whenWatching();
+      const race = path.join(root, 'wrace');
+      const target = path.join(outside, 'wrace-target');
+      mkdirSync(path.join(race, 'sub'), { recursive: true });
+      writeFileSync(path.join(race, 'inside-only.txt'), 'x');
+      mkdirSync(path.join(target, 'outside-only-dir'), { recursive: true });
+      for (let i = 0; i < 20; i++) writeFileSync(path.join(target, `outside-only-${i}.txt`), SECRET);
+      writeFileSync(path.join(target, 'outside-only-dir', 'outside-only-deep.txt'), SECRET);
+      symlinkSync(target, path.join(root, 'wrace-sym'));
+      const reader = new AbortController();
+      const res = await fetch(`${stack.relay.url}/v1/runtimes/${runtimeId}/events`, {
+        headers: { Authorization: `Bearer ${stack.platformKey}`, Accept: 'text/event-stream' },
+        signal: reader.signal,
+      });
+      let text = '';
+      const reading = (async () => {
+        const decoder = new TextDecoder();
+        for await (const chunk of res.body as unknown as AsyncIterable<Uint8Array>)
+          text += decoder.decode(chunk, { stream: true });
+      })().catch(() => undefined);
+      // race -> race-real and the link -> race, then back, in a tight loop in another process:
+      // each time race/ reappears the watcher scans it, and some scans meet the link.
+      const script = `const fs = require('node:fs'); const [race, real, sym, until] = process.argv.slice(1);
+        const r = (a, b) => { try { fs.renameSync(a, b); } catch {} };
+        while (Date.now() < Number(until)) { r(race, real); r(sym, race); r(race, sym); r(real, race); }`;
+      try {
+        await waitFor(() => text.includes('event: state'), 'the first state event');
+        const until = Date.now() + 1_500;
+        const swapper = spawn(process.execPath, ['-e', script, race, `${race}-real`, `${root}/wrace-sym`, `${until}`], {
+          stdio: 'ignore',
+        });
+        await new Promise((r) => swapper.once('exit', r));
+        // A last change, so every batch before it has been sent when its event arrives.
+        writeFileSync(path.join(root, 'sentinel-watch.txt'), 'x');
+        await waitFor(() => text.includes('"path":"sentinel-watch.txt"'), 'the sentinel file event');
+        expect(text).toContain('wrace'); // the watcher did see the folder come and go
+        expect(text).not.toContain('outside-only');
+        expect(text).not.toContain(SECRET);
+      } finally {
+        reader.abort();
+        await reading;
+        execFileSync('rm', ['-rf', '--', target]);
+        before = snapshotOutside();
+      }
+    }, 30_000);
+  });
+
   describe('huge arguments', () => {
     it('refuses 100 MB of content before it reaches the host', async () => {
       const o = await call('write_file', { path: 'huge.txt', content: 'x'.repeat(100 * 1024 * 1024) });

@@ -2,6 +2,7 @@ import { watch, type Dirent, type FSWatcher, type Stats } from 'node:fs';
 import { lstat, readdir } from 'node:fs/promises';
 import { basename, join } from 'node:path';
 import type { FileChange } from '@tether/shared';
+import { openPinnedDir, type PinnedDir } from '../fs/pinned-dir.js';
 
 /**
  * Folders listed at once during a scan: enough to keep the disk busy, few enough that a tree
@@ -78,14 +79,31 @@ export class FolderTreeWatcher {
     const queue = [top];
     const worker = async (): Promise<void> => {
       for (let dir = queue.shift(); dir !== undefined && !this.disposed; dir = queue.shift()) {
-        // Watch before listing, so nothing created in between is missed.
-        if (!this.watchFolder(dir)) continue;
+        if (this.watchers.has(dir)) continue;
+        // Watched and listed through a descriptor opened without following a link and checked
+        // inside the root: a folder swapped for a link out since it was seen must not have the
+        // outside folder watched and its names reported as the workspace's.
+        let pinned: PinnedDir;
+        try {
+          pinned = await openPinnedDir(this.options.root, false, dir);
+        } catch (err) {
+          // Gone, replaced by a link or a file, or outside: nothing of it is reported. The root
+          // itself is the owner's trouble (its health check says what happened).
+          if (dir === this.options.root) this.options.onTrouble(err);
+          continue;
+        }
         let entries: Dirent[];
         try {
-          entries = await readdir(dir, { withFileTypes: true });
+          // Watch before listing, so nothing created in between is missed.
+          // `/.` after a descriptor path: events on the folder itself are then named `.` (libuv names
+          // them after the last part of the path watched), never a descriptor number a child could have.
+          if (!this.watchFolder(dir, pinned.path === dir ? dir : `${pinned.path}/.`)) continue;
+          entries = await readdir(pinned.path, { withFileTypes: true });
         } catch {
           this.unwatch(dir); // gone or unreadable meanwhile
           continue;
+        } finally {
+          await pinned.close(); // the watch stays on the folder itself, not on the descriptor
         }
         for (const entry of entries) {
           const path = join(dir, entry.name);
@@ -106,11 +124,12 @@ export class FolderTreeWatcher {
     }
   }
 
-  private watchFolder(dir: string): boolean {
+  /** Watches the folder named `dir` through `at` (its pinned path); false when it cannot be watched. */
+  private watchFolder(dir: string, at: string): boolean {
     if (this.watchers.has(dir)) return false;
     let watcher: FSWatcher;
     try {
-      watcher = watch(dir, { persistent: true }, (event, name) => this.onEvent(dir, event, name));
+      watcher = watch(at, { persistent: true }, (event, name) => this.onEvent(dir, event, name));
     } catch (err) {
       // ENOENT: gone meanwhile (nothing to report); ENOSPC: out of inotify watches (say so).
       if ((err as NodeJS.ErrnoException).code !== 'ENOENT' || dir === this.options.root) this.options.onTrouble(err);
@@ -137,7 +156,8 @@ export class FolderTreeWatcher {
 
   private onEvent(dir: string, event: string, name: string | Buffer | null): void {
     if (this.disposed || name === null) return;
-    const child = name.toString();
+    // An event on the folder itself (its removal) comes named after the path watched: see scan.
+    const child = name.toString() === '.' ? basename(dir) : name.toString();
     const path = join(dir, child);
     if (path === dir || this.options.ignored(path)) return;
     const kind = event === 'change' ? 'change' : 'rename';
