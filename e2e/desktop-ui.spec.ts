@@ -145,12 +145,13 @@ test('write_file under ask shows the diff, and Allow once writes the file', asyn
 test('Deny refuses the call with confirmation_denied and writes nothing', async () => {
   const call = platform.call(runtime.id, 'write_file', { path: 'denied.txt', content: 'nope\n' });
   await expect(dialog()).toContainText('denied.txt');
-  // Somebody still typing when it pops up: keys 100 ms apart keep it from arming, so a letter
-  // typed on before they notice cannot answer. (Dispatched in the page, for steady timing.)
+  // Somebody still typing when it pops up: keys 100 ms apart for 900 ms (past the 600 ms
+  // arming) keep it from arming, so a letter typed on before they notice cannot answer.
+  // (Dispatched in the page, for steady timing.)
   await expect(dialog()).toHaveAttribute('data-armed', 'false');
   const stayedUnarmed = await page.evaluate(`(async () => {
     const dialog = document.querySelector('[role="alertdialog"]');
-    for (let i = 0; i < 12; i++) {
+    for (let i = 0; i < 9; i++) {
       document.activeElement.dispatchEvent(new KeyboardEvent('keydown', { key: 'x', bubbles: true }));
       await new Promise((r) => setTimeout(r, 100));
       if (dialog.dataset.armed === 'true') return false;
