@@ -123,6 +123,22 @@ describe('runCli', () => {
       expect(options).not.toHaveProperty('metricsToken');
     });
 
+    it('reads --trust-proxy and TETHER_RELAY_TRUST_PROXY: true, a hop count, or addresses and CIDRs', () => {
+      expect(serveOptions(['--trust-proxy', 'true'], {}).trustProxy).toBe(true);
+      expect(serveOptions(['--trust-proxy', '2'], {}).trustProxy).toBe(2);
+      expect(serveOptions([], { TETHER_RELAY_TRUST_PROXY: 'loopback, 10.0.0.0/8' }).trustProxy).toEqual([
+        'loopback',
+        '10.0.0.0/8',
+      ]);
+      expect(serveOptions(['--trust-proxy', 'false'], { TETHER_RELAY_TRUST_PROXY: 'true' }).trustProxy).toBe(false);
+      expect(serveOptions([], {})).not.toHaveProperty('trustProxy');
+    });
+
+    it('refuses a --trust-proxy it cannot read rather than trusting everyone (exit 2)', async () => {
+      expect(await runCli(['serve', '--data-dir', dir, '--trust-proxy', 'lopback'])).toBe(2);
+      expect(err.join('\n')).toContain('--trust-proxy: not an address, CIDR or hop count: lopback');
+    });
+
     it('refuses a short metrics token from the environment (exit 2, before serving)', async () => {
       vi.stubEnv('TETHER_RELAY_METRICS_TOKEN', 'short');
       try {

@@ -1,4 +1,5 @@
 import { parseArgs } from 'node:util';
+import { parseTrustProxy, type TrustProxy } from './http/client-address.js';
 import { TetherError } from '@tether/shared';
 import { openAdmin } from './relay-admin.js';
 import { DEFAULT_PORT, DEFAULT_SHUTDOWN_GRACE_MS, type RelayLimits } from './relay-limits.js';
@@ -9,7 +10,7 @@ const USAGE = `Usage:
                      [--heartbeat-interval-ms N] [--shutdown-grace-ms N] [--max-frame-bytes N] [--max-in-flight-per-runtime N]
                      [--max-send-queue-bytes N] [--max-body-bytes N] [--call-log-max-rows N] [--call-log-max-age-ms N] [--max-connections N] [--sse-keepalive-ms N]
                      [--credential-requests-per-window N] [--credential-window-ms N] [--auth-failures-per-window N] [--auth-failure-window-ms N]
-                     [--metrics-token T]
+                     [--metrics-token T] [--trust-proxy true|N|ADDR,CIDR,...]
   tether-relay org create SLUG [--data-dir DIR]
   tether-relay token create --org SLUG --kind desktop|platform [--name N] [--data-dir DIR]
   tether-relay token list --org SLUG [--data-dir DIR]
@@ -23,7 +24,9 @@ TETHER_RELAY_CALL_LOG_MAX_AGE_MS, TETHER_RELAY_MAX_CONNECTIONS, TETHER_RELAY_SSE
 TETHER_RELAY_CREDENTIAL_REQUESTS_PER_WINDOW, TETHER_RELAY_CREDENTIAL_WINDOW_MS, TETHER_RELAY_AUTH_FAILURES_PER_WINDOW,
 TETHER_RELAY_AUTH_FAILURE_WINDOW_MS (the same as the flags; 0 requests or failures per window: no limit), and
 TETHER_RELAY_METRICS_TOKEN (better than the flag, which other users can see in the process list: /metrics then
-wants it as a Bearer token; without one /metrics answers loopback clients only). Flags win over the environment.`;
+wants it as a Bearer token; without one /metrics answers loopback clients only), TETHER_RELAY_TRUST_PROXY (which
+proxies may name the client in X-Forwarded-For: true, a hop count, or addresses/CIDRs such as loopback,10.0.0.0/8;
+none by default). Flags win over the environment.`;
 
 /** Wrong usage: message and exit code 2. */
 class UsageError extends Error {}
@@ -93,6 +96,7 @@ export function serveOptions(args: string[], env: NodeJS.ProcessEnv = process.en
     'heartbeat-interval-ms',
     'shutdown-grace-ms',
     'metrics-token',
+    'trust-proxy',
     ...Object.values(LIMIT_SETTINGS).map(([flag]) => flag),
   ])
     flags[name] = { type: 'string' };
@@ -123,6 +127,13 @@ export function serveOptions(args: string[], env: NodeJS.ProcessEnv = process.en
     throw new UsageError(
       `--metrics-token must be at least ${MIN_METRICS_TOKEN_LENGTH} printable characters without spaces`,
     );
+  const trustProxyText = values['trust-proxy'] ?? (env.TETHER_RELAY_TRUST_PROXY || undefined);
+  let trustProxy: TrustProxy | undefined;
+  try {
+    trustProxy = trustProxyText === undefined ? undefined : parseTrustProxy(trustProxyText);
+  } catch (err) {
+    throw new UsageError((err as Error).message);
+  }
   return {
     host: values.host ?? env.TETHER_RELAY_HOST ?? '127.0.0.1',
     port: positiveInt('--port', values.port ?? env.TETHER_RELAY_PORT, 0) ?? DEFAULT_PORT,
@@ -133,6 +144,7 @@ export function serveOptions(args: string[], env: NodeJS.ProcessEnv = process.en
     ...(shutdownGraceMs !== undefined ? { shutdownGraceMs } : {}),
     limits,
     ...(metricsToken !== undefined ? { metricsToken } : {}),
+    ...(trustProxy !== undefined ? { trustProxy } : {}),
   };
 }
 

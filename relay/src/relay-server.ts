@@ -5,6 +5,7 @@ import { errorValue } from '@tether/shared';
 import type { Bus } from './bus/bus.js';
 import { LocalBus } from './bus/local-bus.js';
 import { CONNECT_PATH, DesktopHub } from './desktop/desktop-hub.js';
+import { clientAddressOf, trustFunction, type TrustProxy } from './http/client-address.js';
 import { AccessGuard } from './http/access-guard.js';
 import { buildOpenApiDocument } from './http/openapi.js';
 import { registerPlatformRoutes, sendError } from './http/platform-routes.js';
@@ -46,6 +47,12 @@ export interface RelayOptions {
    * loopback clients (a relay on 0.0.0.0 does not publish its counters by default).
    */
   metricsToken?: string;
+  /**
+   * Proxies trusted to name the client in X-Forwarded-For (none by default). Behind a load
+   * balancer, without it every client shares the balancer's address for the per-address limits
+   * and the loopback rule of `/metrics`.
+   */
+  trustProxy?: TrustProxy;
 }
 
 /** A running relay. */
@@ -101,6 +108,7 @@ export async function startRelay(options: RelayOptions): Promise<RelayHandle> {
   const app: FastifyInstance = Fastify({
     ...(https ? { https } : {}),
     bodyLimit: limits.maxBodyBytes,
+    trustProxy: trustFunction(options.trustProxy),
     // close() answers every call and ends every stream first; what is left (a client's spare
     // keep-alive socket that never sent a request) would otherwise hold shutdown for seconds.
     forceCloseConnections: true,
@@ -134,6 +142,7 @@ export async function startRelay(options: RelayOptions): Promise<RelayHandle> {
     limits,
     metricsToken: options.metricsToken,
     onLimited: (limit) => metrics.rateLimited(limit),
+    clientAddress: clientAddressOf(options.trustProxy),
   });
   const hub = new DesktopHub({
     store,

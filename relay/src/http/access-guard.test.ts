@@ -3,6 +3,7 @@ import { networkInterfaces } from 'node:os';
 import { afterEach, describe, expect, it } from 'vitest';
 import { WebSocket } from 'ws';
 import type { RelayLimits } from '../relay-limits.js';
+import type { TrustProxy } from './client-address.js';
 import { FakeDesktop, testWorkspace } from '../testing/fake-desktop.js';
 import { startTestRelay, type TestRelay } from '../testing/test-relay.js';
 
@@ -16,9 +17,17 @@ interface Answer {
 /** A plain node:http request, so a test can choose the client's own address (127.0.0.2 is loopback too on Linux). */
 function send(
   url: string,
-  options: { method?: string; token?: string; authorization?: string; json?: unknown; localAddress?: string } = {},
+  options: {
+    method?: string;
+    token?: string;
+    authorization?: string;
+    json?: unknown;
+    localAddress?: string;
+    forwardedFor?: string;
+  } = {},
 ): Promise<Answer> {
   const headers: Record<string, string> = {};
+  if (options.forwardedFor !== undefined) headers['x-forwarded-for'] = options.forwardedFor;
   const authorization = options.authorization ?? (options.token !== undefined ? `Bearer ${options.token}` : undefined);
   if (authorization !== undefined) headers.authorization = authorization;
   const body = options.json !== undefined ? JSON.stringify(options.json) : undefined;
@@ -53,10 +62,13 @@ function send(
 }
 
 /** A desktop upgrade that the relay refuses: its status, headers and JSON body. */
-function refusedUpgrade(wsUrl: string, token: string, localAddress?: string): Promise<Answer> {
+function refusedUpgrade(wsUrl: string, token: string, localAddress?: string, forwardedFor?: string): Promise<Answer> {
   return new Promise((resolve, reject) => {
     const ws = new WebSocket(wsUrl, {
-      headers: { authorization: `Bearer ${token}` },
+      headers: {
+        authorization: `Bearer ${token}`,
+        ...(forwardedFor !== undefined ? { 'x-forwarded-for': forwardedFor } : {}),
+      },
       ...(localAddress ? { localAddress } : {}),
     });
     ws.on('unexpected-response', (_req, res) => {
@@ -94,7 +106,10 @@ afterEach(async () => {
   for (const t of opened.splice(0)) await t.dispose();
 });
 
-async function relayWith(limits: Partial<RelayLimits>, options: { metricsToken?: string; host?: string } = {}) {
+async function relayWith(
+  limits: Partial<RelayLimits>,
+  options: { metricsToken?: string; host?: string; trustProxy?: TrustProxy } = {},
+) {
   const t = await startTestRelay({ limits, ...options });
   opened.push(t);
   return t;
@@ -240,6 +255,39 @@ describe('AccessGuard', () => {
       ws.terminate();
       const metrics = await send(`${t.relay.url}/metrics`);
       expect(metrics.body).toContain('tether_relay_rate_limited_total{limit="auth_failures"} 2');
+    });
+  });
+
+  describe('behind a proxy', () => {
+    it('ignores X-Forwarded-For unless the proxy is trusted: a guesser cannot spread failures over made-up addresses', async () => {
+      const t = await relayWith({ authFailuresPerWindow: 2, authFailureWindowMs: WIDE });
+      const guess = (forwardedFor: string) => send(`${t.relay.url}/v1/runtimes`, { token: 'tpk_guess', forwardedFor });
+      expect((await guess('203.0.113.1')).status).toBe(401);
+      expect((await guess('203.0.113.2')).status).toBe(401);
+      expect((await guess('203.0.113.3')).status).toBe(429);
+      expect((await refusedUpgrade(t.relay.wsUrl, t.desktopToken, undefined, '203.0.113.4')).status).toBe(429);
+      // And a forged header does not make a remote client look local to /metrics.
+      expect((await send(`${t.relay.url}/metrics`, { forwardedFor: '127.0.0.1' })).status).toBe(200);
+    });
+
+    it('with a trusted proxy, limits each forwarded client on its own, over HTTP and desktop upgrades', async () => {
+      const t = await relayWith({ authFailuresPerWindow: 2, authFailureWindowMs: WIDE }, { trustProxy: ['loopback'] });
+      const list = (token: string, forwardedFor: string) => send(`${t.relay.url}/v1/runtimes`, { token, forwardedFor });
+      expect((await list('tpk_guess1', '203.0.113.7')).status).toBe(401);
+      expect((await refusedUpgrade(t.relay.wsUrl, 'tdt_guess2', undefined, '203.0.113.7')).status).toBe(401);
+      expect((await list(t.platformKey, '203.0.113.7')).status).toBe(429);
+      expect((await refusedUpgrade(t.relay.wsUrl, t.desktopToken, undefined, '203.0.113.7')).status).toBe(429);
+      // Another client behind the same proxy is not locked out.
+      expect((await list(t.platformKey, '203.0.113.8')).status).toBe(200);
+      expect((await refusedUpgrade(t.relay.wsUrl, 'tdt_guess3', undefined, '203.0.113.8')).status).toBe(401);
+    });
+
+    it('with a trusted proxy on this machine, /metrics without a token is refused to the remote clients it forwards', async () => {
+      const t = await relayWith({}, { trustProxy: ['loopback'] });
+      const forwarded = await send(`${t.relay.url}/metrics`, { forwardedFor: '203.0.113.9' });
+      expect(forwarded.status).toBe(403);
+      expect(forwarded.body.error.code).toBe('forbidden');
+      expect((await send(`${t.relay.url}/metrics`)).status).toBe(200);
     });
   });
 

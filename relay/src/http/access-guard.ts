@@ -28,6 +28,11 @@ export interface AccessGuardOptions {
   metricsToken?: string | undefined;
   /** Told of every refusal by a limit (metrics). */
   onLimited?: (limit: LimitName) => void;
+  /**
+   * The client's address of a desktop upgrade (see `clientAddressOf`): the TCP peer unless
+   * proxies are trusted. Fastify's `request.ip` follows the same trust for HTTP routes.
+   */
+  clientAddress?: (req: IncomingMessage) => string | undefined;
 }
 
 /** Whether a socket's peer address is this machine. */
@@ -101,7 +106,8 @@ export class AccessGuard {
   admitMetrics(request: FastifyRequest, reply: FastifyReply): boolean {
     const address = addressKey(request.ip);
     if (this.metricsTokenHash === null) {
-      if (isLoopback(request.socket.remoteAddress)) return true;
+      // request.ip: behind a trusted proxy on this machine, the TCP peer is always loopback.
+      if (isLoopback(request.ip)) return true;
       sendError(
         reply,
         errorValue(
@@ -128,7 +134,7 @@ export class AccessGuard {
    * 429 and the socket is dropped, without looking at the token. True when it was refused.
    */
   refuseUpgrade(req: IncomingMessage, socket: Duplex): boolean {
-    const locked = this.authFailures.blockedFor(addressKey(req.socket.remoteAddress));
+    const locked = this.authFailures.blockedFor(addressKey(this.clientAddress(req)));
     if (locked === 0) return false;
     this.options.onLimited?.('auth_failures');
     const body = JSON.stringify({ error: this.limitedError('auth_failures', locked) });
@@ -144,7 +150,11 @@ export class AccessGuard {
 
   /** Counts a desktop upgrade refused for its token (DesktopHub's `onUnauthorized`). */
   upgradeUnauthorized(req: IncomingMessage): void {
-    this.authFailures.hit(addressKey(req.socket.remoteAddress));
+    this.authFailures.hit(addressKey(this.clientAddress(req)));
+  }
+
+  private clientAddress(req: IncomingMessage): string | undefined {
+    return this.options.clientAddress ? this.options.clientAddress(req) : req.socket.remoteAddress;
   }
 
   private limitedError(limit: LimitName, waitMs: number): ToolErrorValue {
