@@ -243,6 +243,10 @@ test('a shell command shows the command and cwd (dark mode)', async ({ browser }
   await expect(dialog()).toContainText(stack.workspaceDir);
   await armed();
   await snap('05-confirmation-shell-dark', false);
+  // Back to the window (it may have popped up in the background): the arming wait starts again.
+  await page.evaluate(`window.dispatchEvent(new FocusEvent('focus'))`);
+  await expect(dialog()).toHaveAttribute('data-armed', 'false');
+  await armed();
   await page.keyboard.press('Escape');
   const outcome = await call;
   expect(outcome.body.error?.code).toBe('confirmation_denied');

@@ -51,9 +51,20 @@ export function ConfirmationDialog({
     denyRef.current?.focus();
     rearm();
     const tick = setInterval(() => setNow(Date.now()), 250);
+    // Shown while the window was in the background: the person sees it only when they come back
+    // (perhaps typing as they switch), so the wait starts again then.
+    const onReturn = () => {
+      if (document.visibilityState !== 'visible') return;
+      setArmed(false);
+      rearm();
+    };
+    window.addEventListener('focus', onReturn);
+    document.addEventListener('visibilitychange', onReturn);
     return () => {
       clearTimeout(armTimer.current);
       clearInterval(tick);
+      window.removeEventListener('focus', onReturn);
+      document.removeEventListener('visibilitychange', onReturn);
       previous?.focus?.();
     };
   }, []);
