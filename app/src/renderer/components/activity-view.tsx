@@ -146,7 +146,6 @@ export function ActivityView({ api, workspaces }: { api: DesktopApi; workspaces:
                 <th scope="col">Caller</th>
                 <th scope="col">Tool</th>
                 <th scope="col">What</th>
-                <th scope="col">Decision</th>
                 <th scope="col">Outcome</th>
               </tr>
             </thead>
@@ -170,15 +169,15 @@ export function ActivityView({ api, workspaces }: { api: DesktopApi; workspaces:
                   <td className="mono small summary" data-label="What" title={printable(e.summary)}>
                     {printable(e.summary)}
                   </td>
-                  <td className="small nowrap" data-label="Decision">
-                    {DECISION_TEXT[e.decision]}
-                  </td>
                   <td data-label="Outcome">
-                    {e.outcome === 'ok' ? (
-                      <span className="badge ok">ok · {e.durationMs} ms</span>
-                    ) : (
-                      <span className="badge bad mono">{e.errorCode ?? 'error'}</span>
-                    )}
+                    <span className="outcome">
+                      {e.outcome === 'ok' ? (
+                        <span className="badge ok">ok · {e.durationMs} ms</span>
+                      ) : (
+                        <span className="badge bad mono">{e.errorCode ?? 'error'}</span>
+                      )}
+                      <span className="small muted nowrap">{DECISION_TEXT[e.decision]}</span>
+                    </span>
                   </td>
                 </tr>
               ))}
