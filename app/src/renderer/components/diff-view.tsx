@@ -1,4 +1,4 @@
-import { useRef, useState } from 'react';
+import { memo, useMemo, useRef, useState } from 'react';
 import { printable } from '@tether/shared';
 
 /**
@@ -11,16 +11,20 @@ const MAX_DIFF_LINES = 400;
  * A unified diff with added lines green and removed lines red, headed by how many lines it
  * adds and removes in all (so a change hidden past the fold is never a surprise).
  */
-export function DiffView({ diff }: { diff: string }) {
+// Memoized: the dialog around it re-renders four times a second for its countdown, and a
+// diff shown whole can be thousands of lines.
+export const DiffView = memo(function DiffView({ diff }: { diff: string }) {
   const [showAll, setShowAll] = useState(false);
   const preRef = useRef<HTMLPreElement>(null);
-  // The `Index:` and `====` header lines of jsdiff's patches say nothing a person needs.
-  const lines = diff
-    .replace(/\n$/, '')
-    .split('\n')
-    .filter((line) => !line.startsWith('Index: ') && !/^=+$/.test(line));
+  const { lines, classes } = useMemo(() => {
+    // The `Index:` and `====` header lines of jsdiff's patches say nothing a person needs.
+    const lines = diff
+      .replace(/\n$/, '')
+      .split('\n')
+      .filter((line) => !line.startsWith('Index: ') && !/^=+$/.test(line));
+    return { lines, classes: classify(lines) };
+  }, [diff]);
   if (diff.trim() === '') return <p className="small muted">No changes to the content.</p>;
-  const classes = classify(lines);
   const shown = showAll ? lines : lines.slice(0, MAX_DIFF_LINES);
   const hidden = classes.slice(shown.length);
   return (
@@ -58,7 +62,7 @@ export function DiffView({ diff }: { diff: string }) {
       )}
     </>
   );
-}
+});
 
 function count(classes: string[], which: 'add' | 'del'): number {
   return classes.reduce((n, c) => (c === which ? n + 1 : n), 0);
