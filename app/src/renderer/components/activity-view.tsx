@@ -95,7 +95,7 @@ export function ActivityView({ api, workspaces }: { api: DesktopApi; workspaces:
             <option value="">All workspaces</option>
             {workspaces.map((w) => (
               <option key={w.id} value={w.id}>
-                {w.name}
+                {printable(w.name)}
               </option>
             ))}
           </select>

@@ -108,7 +108,7 @@ export function WorkspaceCard({
             <select
               value={w.policy[c]}
               onChange={(e) => update({ policy: { ...w.policy, [c]: e.target.value as keyof typeof DECISION_TEXT } })}
-              aria-label={`${CATEGORY_TEXT[c]} in ${w.name}`}
+              aria-label={`${CATEGORY_TEXT[c]} in ${printable(w.name)}`}
             >
               {(['allow', 'ask', 'deny'] as const).map((d) => (
                 <option key={d} value={d}>

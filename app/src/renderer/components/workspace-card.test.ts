@@ -1,0 +1,51 @@
+import { createElement } from 'react';
+import { renderToStaticMarkup } from 'react-dom/server';
+import { describe, expect, it } from 'vitest';
+import type { DesktopApi, WorkspaceView } from '@tether/shared';
+import { WorkspaceCard } from './workspace-card.js';
+
+const api = { request: () => Promise.reject(new Error('not used')), on: () => () => {} } as unknown as DesktopApi;
+
+const base: WorkspaceView = {
+  id: 'ws_1',
+  name: 'site',
+  description: '',
+  root: '/home/me/site',
+  policy: { read: 'allow', write: 'ask', shell: 'ask' },
+  disabledTools: [],
+  paused: false,
+  state: 'running',
+};
+
+const render = (workspace: WorkspaceView, online = true) =>
+  renderToStaticMarkup(createElement(WorkspaceCard, { api, workspace, online }));
+
+describe('WorkspaceCard', () => {
+  it('shows bidi and control characters of names, folders and reasons as escapes', () => {
+    const html = render({
+      ...base,
+      name: 'photos\u202egnp.exe',
+      root: '/home/me/photos\u202egnp.exe',
+      description: 'holiday\u001b[2K',
+      state: 'error',
+      reason: 'The workspace folder \u2066cannot be read\u2069.',
+    });
+    expect(html).toContain('photos\\u202egnp.exe');
+    expect(html).toContain('holiday\\x1b[2K');
+    expect(html).toContain('\\u2066cannot be read\\u2069');
+    // eslint-disable-next-line no-control-regex -- the point is that no raw control character reaches the page
+    expect(html).not.toMatch(/[\u202e\u2066\u2069\u001b]/);
+  });
+
+  it('says Offline for a running workspace while the relay connection is down', () => {
+    expect(render(base, false)).toContain('Offline');
+    expect(render(base, true)).toContain('Running');
+    expect(render({ ...base, paused: true }, false)).toContain('Paused');
+  });
+
+  it('says what to do about a workspace in error', () => {
+    const html = render({ ...base, state: 'error', reason: 'The workspace folder no longer exists.' });
+    expect(html).toContain('The workspace folder no longer exists.');
+    expect(html).toContain('Tether checks again by itself');
+  });
+});
