@@ -53,6 +53,7 @@ export function createRelayAdmin(store: Store): RelayAdmin {
         expiresAt: null,
         runtimeIds: null,
         tools: null,
+        parentId: null,
       });
       return { id, token };
     },

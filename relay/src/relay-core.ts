@@ -85,6 +85,7 @@ export class RelayCore implements RelayServices {
       kind: token.kind === 'grant' ? 'grant' : 'platform',
       orgId: token.orgId,
       tokenId: token.id,
+      keyId: token.parentId ?? token.id,
       label: token.name,
       runtimeIds: token.kind === 'grant' ? token.runtimeIds : null,
       tools: token.kind === 'grant' ? token.tools : null,
@@ -372,6 +373,7 @@ export class RelayCore implements RelayServices {
       expiresAt,
       runtimeIds,
       tools,
+      parentId: principal.tokenId,
     });
     return { ok: true, value: { id, token, runtimeIds, tools, label: request.label, expiresAt } };
   }

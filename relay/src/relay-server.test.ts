@@ -335,6 +335,33 @@ describe('startRelay', () => {
       expect(Date.now()).toBeGreaterThanOrEqual(Date.parse(grant.body.expiresAt));
     });
 
+    it('dies with the platform key that minted it: revoking a leaked key revokes its grants too', async () => {
+      const t = await startTestRelay();
+      const { runtimeId } = await connectDesktop(t);
+      const mint = async (key: string) =>
+        (
+          await t.api('/v1/grants', {
+            method: 'POST',
+            token: key,
+            json: { runtimeIds: [runtimeId], ttlSeconds: 3600, label: 'stage' },
+          })
+        ).body.token as string;
+      const other = (await t.relay.admin.createToken({ org: 'acme', kind: 'platform', name: 'other backend' })).token;
+      const grant = await mint(t.platformKey);
+      const otherGrant = await mint(other);
+      expect((await t.api(`/v1/runtimes/${runtimeId}`, { token: grant })).status).toBe(200);
+      const events = await SseReader.open(`${t.relay.url}/v1/runtimes/${runtimeId}/events`, grant);
+      cleanups.push(() => events.close());
+      expect((await events.next('state')).data.state).toBe('running');
+
+      const [key] = (await t.relay.admin.listTokens('acme')).filter((k) => k.name === 'agent-backend');
+      expect(await t.relay.admin.revokeToken(key!.id)).toBe(true);
+      expect((await t.api(`/v1/runtimes/${runtimeId}`, { token: grant })).status).toBe(401);
+      await events.done;
+      // Another key's grant is untouched.
+      expect((await t.api(`/v1/runtimes/${runtimeId}`, { token: otherGrant })).status).toBe(200);
+    });
+
     it('refuses a malformed grant request with the field path', async () => {
       const t = await startTestRelay();
       const res = await t.api('/v1/grants', { method: 'POST', json: { runtimeIds: [], ttlSeconds: 60, label: 'x' } });

@@ -9,6 +9,8 @@ export interface Principal {
   orgId: string;
   /** Id of the platform key or of the grant. */
   tokenId: string;
+  /** The platform key behind it: its own id, or the key that minted the grant (rate limits count per key). */
+  keyId: string;
   /** The platform key's name or the grant's label: shown to the person as the caller. */
   label: string;
   /** Runtimes a grant may use; null for a platform key (all of its org's runtimes). */

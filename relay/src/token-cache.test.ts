@@ -21,6 +21,7 @@ function record(id: string): TokenRecord {
     expiresAt: null,
     runtimeIds: null,
     tools: null,
+    parentId: null,
   };
 }
 
@@ -84,6 +85,7 @@ describe('authenticateToken', () => {
       expiresAt,
       runtimeIds: null,
       tools: null,
+      parentId: null,
     });
     return token;
   }
@@ -130,6 +132,7 @@ describe('authenticateToken', () => {
         expiresAt: null,
         runtimeIds: null,
         tools: null,
+        parentId: null,
       });
       expect((await authenticateToken(store, `Bearer ${token}`, ['platform'], Date.now(), cache))?.id).toBe('tok_late');
       expect(cache.size).toBe(1);

@@ -37,9 +37,10 @@ export class TokenCache {
     this.entries.set(hash, { record, until: now + this.ttlMs });
   }
 
-  /** Drops every entry of this token id (it was revoked). */
+  /** Drops every entry of this token id (it was revoked), and of the grants it minted (revoked with it). */
   forgetToken(tokenId: string): void {
-    for (const [hash, entry] of this.entries) if (entry.record.id === tokenId) this.entries.delete(hash);
+    for (const [hash, entry] of this.entries)
+      if (entry.record.id === tokenId || entry.record.parentId === tokenId) this.entries.delete(hash);
   }
 
   /** Entries held now (tests, metrics). */

@@ -85,7 +85,8 @@ export class AccessGuard {
         this.authFailures.hit(addressKey(request.ip));
         return sendError(reply, errorValue('unauthorized'));
       }
-      const wait = this.credentials.hit(principal.tokenId);
+      // A key and the grants it minted share one budget: minting grants does not multiply it.
+      const wait = this.credentials.hit(principal.keyId);
       if (wait > 0) return this.refuse(reply, 'credential', wait);
       request.principal = principal;
       return undefined;

@@ -65,4 +65,8 @@ export const MIGRATIONS: readonly string[] = [
   // org could otherwise replace its connection and take its runtimes). Rows from before this
   // migration have none and are bound by their next hello.
   `ALTER TABLE devices ADD COLUMN token_id TEXT REFERENCES tokens(id);`,
+  // A grant records the platform key that minted it, so revoking a (leaked) key revokes its
+  // grants too. Grants from before this migration have none and live out their TTL (at most 7 days).
+  `ALTER TABLE tokens ADD COLUMN parent_id TEXT REFERENCES tokens(id);
+   CREATE INDEX tokens_parent ON tokens(parent_id) WHERE parent_id IS NOT NULL;`,
 ];

@@ -59,6 +59,43 @@ describe('SqliteStore', () => {
     });
   });
 
+  describe('revokeToken', () => {
+    it("revokes a platform key's grants with it in one go, and nothing else", async () => {
+      const org = await store.createOrg('acme');
+      const insert = (id: string, kind: 'platform' | 'grant', parentId: string | null) =>
+        store.insertToken({
+          id,
+          orgId: org.id,
+          kind,
+          name: id,
+          hash: `hash_${id}`,
+          createdAt: new Date().toISOString(),
+          expiresAt: kind === 'grant' ? new Date(Date.now() + 60_000).toISOString() : null,
+          runtimeIds: kind === 'grant' ? ['rt_1'] : null,
+          tools: null,
+          parentId,
+        });
+      await insert('key_a', 'platform', null);
+      await insert('key_b', 'platform', null);
+      await insert('grt_a1', 'grant', 'key_a');
+      await insert('grt_a2', 'grant', 'key_a');
+      await insert('grt_b1', 'grant', 'key_b');
+      expect((await store.getToken('grt_a1'))?.parentId).toBe('key_a');
+
+      // Revoking a grant leaves its key alone.
+      expect(await store.revokeToken('grt_a2', '2026-01-01T00:00:00.000Z')).toBe(true);
+      expect((await store.getToken('key_a'))?.revokedAt).toBeNull();
+
+      expect(await store.revokeToken('key_a', '2026-01-02T00:00:00.000Z')).toBe(true);
+      expect((await store.getToken('key_a'))?.revokedAt).toBe('2026-01-02T00:00:00.000Z');
+      expect((await store.getToken('grt_a1'))?.revokedAt).toBe('2026-01-02T00:00:00.000Z');
+      expect((await store.getToken('grt_a2'))?.revokedAt).toBe('2026-01-01T00:00:00.000Z');
+      expect((await store.getToken('key_b'))?.revokedAt).toBeNull();
+      expect((await store.getToken('grt_b1'))?.revokedAt).toBeNull();
+      expect(await store.revokeToken('key_a', '2026-01-03T00:00:00.000Z')).toBe(false);
+    });
+  });
+
   describe('claimDevice', () => {
     async function orgWithTokens(...names: string[]): Promise<{ orgId: string; ids: string[] }> {
       const org = await store.createOrg('acme');
@@ -74,6 +111,7 @@ describe('SqliteStore', () => {
           expiresAt: null,
           runtimeIds: null,
           tools: null,
+          parentId: null,
         });
       return { orgId: org.id, ids };
     }

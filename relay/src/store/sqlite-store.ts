@@ -31,6 +31,7 @@ interface TokenRow {
   expires_at: string | null;
   runtime_ids: string | null;
   tools: string | null;
+  parent_id: string | null;
 }
 
 interface RuntimeRow {
@@ -75,6 +76,7 @@ function toToken(row: TokenRow): TokenRecord {
     expiresAt: row.expires_at,
     runtimeIds: row.runtime_ids === null ? null : (JSON.parse(row.runtime_ids) as string[]),
     tools: row.tools === null ? null : (JSON.parse(row.tools) as ToolName[]),
+    parentId: row.parent_id,
   };
 }
 
@@ -214,7 +216,7 @@ export class SqliteStore implements Store {
 
   async insertToken(token: Omit<TokenRecord, 'revokedAt'>): Promise<void> {
     this.stmt(
-      'INSERT INTO tokens (id, org_id, kind, name, hash, created_at, revoked_at, expires_at, runtime_ids, tools) VALUES (?, ?, ?, ?, ?, ?, NULL, ?, ?, ?)',
+      'INSERT INTO tokens (id, org_id, kind, name, hash, created_at, revoked_at, expires_at, runtime_ids, tools, parent_id) VALUES (?, ?, ?, ?, ?, ?, NULL, ?, ?, ?, ?)',
     ).run(
       token.id,
       token.orgId,
@@ -225,6 +227,7 @@ export class SqliteStore implements Store {
       token.expiresAt,
       token.runtimeIds === null ? null : JSON.stringify(token.runtimeIds),
       token.tools === null ? null : JSON.stringify(token.tools),
+      token.parentId,
     );
   }
 
@@ -246,7 +249,15 @@ export class SqliteStore implements Store {
   }
 
   async revokeToken(id: string, at: string): Promise<boolean> {
-    return this.stmt('UPDATE tokens SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL').run(at, id).changes > 0;
+    return this.db.transaction(() => {
+      const revoked = this.stmt('UPDATE tokens SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL').run(at, id);
+      if (revoked.changes === 0) return false;
+      this.stmt("UPDATE tokens SET revoked_at = ? WHERE parent_id = ? AND kind = 'grant' AND revoked_at IS NULL").run(
+        at,
+        id,
+      );
+      return true;
+    })();
   }
 
   async claimDevice(hello: DeviceHello): Promise<DeviceClaim> {

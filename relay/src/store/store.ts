@@ -21,6 +21,8 @@ export interface TokenRecord {
   expiresAt: string | null;
   runtimeIds: string[] | null;
   tools: ToolName[] | null;
+  /** A grant's platform key (revoking the key revokes the grant); null for keys and desktop tokens. */
+  parentId: string | null;
 }
 
 /** Who archived a runtime: the desktop (workspace removed; announcing it again revives it) or the platform (sticky). */
@@ -108,7 +110,10 @@ export interface Store {
   getToken(id: string): Promise<TokenRecord | null>;
   /** Desktop tokens and platform keys of an org (grants are short-lived and not listed). */
   listTokens(orgId: string): Promise<TokenRecord[]>;
-  /** false when there is no such token or it was revoked already. */
+  /**
+   * Revokes the token and, for a platform key, the grants it minted (one transaction); false when
+   * there is no such token or it was revoked already.
+   */
   revokeToken(id: string, at: string): Promise<boolean>;
 
   /** Marks connected devices and their live runtimes as seen now (one heartbeat tick, one transaction). */
