@@ -31,6 +31,24 @@ async function openContext(browser: Browser, colorScheme: 'light' | 'dark', noti
     viewport: { width: 1100, height: 780 },
     ...(notifications ? { permissions: ['notifications'] } : {}),
   });
+  // Lets a test drop the page's link to the host and hold it down (`__link.block`), as a laptop
+  // asleep would: while blocked, reconnects present a wrong secret and are refused.
+  await context.addInitScript(`(() => {
+    const Real = window.WebSocket;
+    const link = (window.__link = { sockets: [], blocked: false });
+    link.block = () => {
+      link.blocked = true;
+      for (const ws of link.sockets) ws.close();
+    };
+    function LinkedSocket(url, protocols) {
+      const ws = new Real(url, link.blocked ? ['tether.v1', 'tether.secret.blocked'] : protocols);
+      link.sockets.push(ws);
+      return ws;
+    }
+    LinkedSocket.prototype = Real.prototype;
+    Object.assign(LinkedSocket, { CONNECTING: 0, OPEN: 1, CLOSING: 2, CLOSED: 3 });
+    window.WebSocket = LinkedSocket;
+  })()`);
   page = await context.newPage();
   page.on('pageerror', (err) => {
     throw err;
@@ -252,6 +270,25 @@ test('a shell command shows the command and cwd (dark mode)', async ({ browser }
   expect(outcome.body.error?.code).toBe('confirmation_denied');
 });
 
+test('a question answered while the page was cut off does not come back as a ghost', async () => {
+  const call = platform.call(runtime.id, 'write_file', { path: 'ghost.txt', content: 'boo\n' });
+  await expect(dialog()).toContainText('ghost.txt');
+  await page.evaluate('window.__link.block()');
+  await expect(page.getByText(/Lost the connection to the Tether host/)).toBeVisible();
+  // Answered in another tab meanwhile: this page misses the confirm:resolved event.
+  const other = await context.newPage();
+  await other.goto(stack.uiUrl);
+  await expect(other.getByRole('alertdialog')).toContainText('ghost.txt');
+  await other.keyboard.press('Escape');
+  expect((await call).body.error?.code).toBe('confirmation_denied');
+  await other.close();
+  await expect(dialog()).toContainText('ghost.txt');
+  // Back online: the state it reloads is the truth, and the question is gone.
+  await page.evaluate('window.__link.blocked = false');
+  await expect(page.getByLabel('Relay connection: connected')).toBeVisible();
+  await expect(dialog()).toHaveCount(0);
+});
+
 test('allowing the workspace for N minutes lets the next write through without asking', async () => {
   const first = platform.call(runtime.id, 'write_file', { path: 'a.txt', content: 'a\n' });
   await expect(dialog()).toContainText('a.txt');
@@ -301,13 +338,13 @@ test('removing a workspace archives its runtime at the relay', async () => {
 test('the activity view shows every call, newest first, filterable', async () => {
   await page.getByRole('button', { name: 'Activity' }).click();
   const rows = page.getByRole('row');
-  // Header + read, b, a, shell (denied), long.txt (denied), c2 (denied), c1, q2, q1, denied.txt,
-  // notes.md = 12 rows. The call made while paused is refused by the relay itself, so it never
-  // reaches this desktop's log.
-  await expect(rows).toHaveCount(12);
+  // Header + read, b, a, ghost (denied), shell (denied), long.txt (denied), c2 (denied), c1, q2,
+  // q1, denied.txt, notes.md = 13 rows. The call made while paused is refused by the relay
+  // itself, so it never reaches this desktop's log.
+  await expect(rows).toHaveCount(13);
   await expect(rows.nth(1)).toContainText('read_file');
   await expect(rows.nth(1)).toContainText('ok');
-  await expect(page.getByRole('row', { name: /confirmation_denied/ })).toHaveCount(6);
+  await expect(page.getByRole('row', { name: /confirmation_denied/ })).toHaveCount(7);
   // The path with a right-to-left override reads as written, as in the dialog.
   await expect(page.getByRole('row', { name: /c2\\u202etxt\.md/ })).toHaveCount(1);
   expect(await page.getByRole('table').textContent()).not.toContain('\u202e');
@@ -317,7 +354,7 @@ test('the activity view shows every call, newest first, filterable', async () =>
 
   await expect(page.getByRole('row', { name: /allowed \(for a while\)/ })).toContainText('b.txt');
   await page.getByLabel('Outcome').selectOption('error');
-  await expect(rows).toHaveCount(7);
+  await expect(rows).toHaveCount(8);
   await page.getByLabel('Outcome').selectOption('');
   await page.getByLabel('Tool').selectOption('run_command');
   await expect(rows).toHaveCount(2);
@@ -326,11 +363,11 @@ test('the activity view shows every call, newest first, filterable', async () =>
   await expect(page.getByText('No calls match these filters.')).toBeVisible();
   await page.getByRole('button', { name: 'Clear filters' }).click();
   await expect(page.getByLabel('Tool')).toHaveValue('');
-  await expect(rows).toHaveCount(12);
+  await expect(rows).toHaveCount(13);
 
   // Live: a new call appears without reloading.
   await platform.call(runtime.id, 'stat', { path: 'a.txt' });
-  await expect(rows).toHaveCount(13);
+  await expect(rows).toHaveCount(14);
   await expect(rows.nth(1)).toContainText('stat');
 });
 
@@ -344,7 +381,7 @@ test('settings and the light theme', async ({ browser }) => {
   await expect(page.getByRole('status').filter({ hasText: 'Settings saved.' })).toBeVisible();
   await snap('07-settings');
   await page.getByRole('button', { name: 'Activity' }).click();
-  await expect(page.getByRole('row')).toHaveCount(13);
+  await expect(page.getByRole('row')).toHaveCount(14);
   await snap('08-activity');
 
   // A narrow window: nothing wider than the window, each call a block of labelled values.

@@ -60,11 +60,10 @@ export function usePendingConfirmations(
       }),
     [connection],
   );
-  // A new state is authoritative: drop the events it already covers.
-  useEffect(
-    () => setExtra((list) => list.filter((x) => !state?.pendingConfirmations.some((p) => p.id === x.id))),
-    [state],
-  );
+  // A new state is authoritative: it covers every event before it (one ordered channel), those
+  // still pending and those resolved meanwhile. Keeping events it lacks left a ghost dialog
+  // after the link dropped (a laptop asleep) while the host timed the question out.
+  useEffect(() => setExtra([]), [state]);
   const all = [...(state?.pendingConfirmations ?? []), ...extra].filter((c) => !resolved.has(c.id));
   return all.sort((a, b) => a.createdAt - b.createdAt);
 }
