@@ -283,6 +283,9 @@ test('a question answered while the page was cut off does not come back as a gho
   expect((await call).body.error?.code).toBe('confirmation_denied');
   await other.close();
   await expect(dialog()).toContainText('ghost.txt');
+  await expect(dialog().getByText(/can be answered once it is back/)).toBeVisible();
+  await expect(dialog().getByRole('button', { name: /Allow once/ })).toHaveAttribute('aria-disabled', 'true');
+  await snap('11-dialog-offline-dark', false);
   // Back online: the state it reloads is the truth, and the question is gone.
   await page.evaluate('window.__link.blocked = false');
   await expect(page.getByLabel('Relay connection: connected')).toBeVisible();

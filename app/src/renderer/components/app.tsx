@@ -114,7 +114,13 @@ export function App({ connection }: { connection: Connection }) {
         </div>
       )}
       {pending.length > 0 && (
-        <ConfirmationDialog key={pending[0]!.id} api={api} request={pending[0]!} queued={pending.length - 1} />
+        <ConfirmationDialog
+          key={pending[0]!.id}
+          api={api}
+          request={pending[0]!}
+          queued={pending.length - 1}
+          offline={stale}
+        />
       )}
     </>
   );

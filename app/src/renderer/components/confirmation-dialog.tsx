@@ -25,10 +25,13 @@ export function ConfirmationDialog({
   api,
   request: r,
   queued,
+  offline = false,
 }: {
   api: DesktopApi;
   request: ConfirmationRequest;
   queued: number;
+  /** The page has lost its link to the host: nothing can be answered until it is back. */
+  offline?: boolean;
 }) {
   const [minutes, setMinutes] = useState<number>(ALLOW_MINUTES_CHOICES[1]);
   const [now, setNow] = useState(Date.now());
@@ -73,8 +76,15 @@ export function ConfirmationDialog({
   const left = Math.max(0, r.expiresAt - now);
   const seconds = Math.ceil(left / 1000);
 
+  // Offline nothing can be answered; back online, the wait starts again like a new question.
+  useEffect(() => {
+    if (!offline) return rearm();
+    clearTimeout(armTimer.current);
+    setArmed(false);
+  }, [offline]);
+
   async function answer(decision: ConfirmationAnswer['decision']) {
-    if (busy || (!armed && decision !== 'deny')) return;
+    if (busy || offline || (!armed && decision !== 'deny')) return;
     setBusy(true);
     setError(undefined);
     try {
@@ -141,6 +151,11 @@ export function ConfirmationDialog({
         <p className="small muted" role="timer" aria-label={`Denied automatically in ${seconds} seconds`}>
           {left > 0 ? `Denied automatically in ${formatSeconds(seconds)}` : 'Timed out: denied.'}
         </p>
+        {offline && (
+          <p className="note small" role="status">
+            Reconnecting to Tether Desktop… This question can be answered once it is back.
+          </p>
+        )}
         {error && (
           <p className="error" role="alert">
             {error}
@@ -153,6 +168,7 @@ export function ConfirmationDialog({
             className="secondary"
             onClick={() => answer('deny')}
             disabled={busy}
+            aria-disabled={offline}
             aria-keyshortcuts="D Escape"
           >
             Deny <kbd>D</kbd>
@@ -164,7 +180,7 @@ export function ConfirmationDialog({
               className="secondary"
               onClick={() => answer('allow_workspace')}
               disabled={busy}
-              aria-disabled={!armed}
+              aria-disabled={!armed || offline}
               aria-keyshortcuts="W"
             >
               Allow workspace for <kbd>W</kbd>
@@ -186,7 +202,7 @@ export function ConfirmationDialog({
             className="primary"
             onClick={() => answer('allow_once')}
             disabled={busy}
-            aria-disabled={!armed}
+            aria-disabled={!armed || offline}
             aria-keyshortcuts="A"
           >
             Allow once <kbd>A</kbd>
