@@ -335,6 +335,7 @@ test('removing a workspace archives its runtime at the relay', async () => {
   await card.getByRole('button', { name: 'Remove…' }).click();
   await card.getByRole('button', { name: 'Remove', exact: true }).click();
   await expect(card).toHaveCount(0);
+  await expect(page.getByRole('heading', { name: 'Workspaces', exact: true })).toBeFocused();
   await expect.poll(async () => (await platform.runtime(scratch.id)).state).toBe('archived');
 });
 

@@ -1,4 +1,4 @@
-import { useEffect, useId, useState } from 'react';
+import { useEffect, useId, useRef, useState } from 'react';
 import { printable, TOOL_NAMES, type AuditEntry, type DesktopApi, type WorkspaceView } from '@tether/shared';
 import { messageOf } from '../use-desktop.js';
 
@@ -34,6 +34,7 @@ export function ActivityView({ api, workspaces }: { api: DesktopApi; workspaces:
   const [loaded, setLoaded] = useState(false);
   const [limit, setLimit] = useState(ACTIVITY_PAGE_SIZE);
   const id = useId();
+  const headingRef = useRef<HTMLHeadingElement>(null);
 
   useEffect(() => {
     let live = true;
@@ -75,11 +76,19 @@ export function ActivityView({ api, workspaces }: { api: DesktopApi; workspaces:
   // A full page means there may be older entries than those shown.
   const capped = entries.length >= limit;
   const now = new Date();
+  // "Show older calls" goes away once everything is shown, and focus would fall to the page's
+  // top: it moves to the heading instead.
+  useEffect(() => {
+    if (loaded && !capped && document.activeElement === document.body && limit > ACTIVITY_PAGE_SIZE)
+      headingRef.current?.focus();
+  }, [loaded, capped, limit]);
 
   return (
     <section aria-labelledby={`${id}-title`} className="stack">
       <div className="section-head">
-        <h2 id={`${id}-title`}>Activity</h2>
+        <h2 id={`${id}-title`} ref={headingRef} tabIndex={-1}>
+          Activity
+        </h2>
         <span className="muted small" aria-live="polite">
           {!loaded
             ? 'Loading…'

@@ -1,3 +1,4 @@
+import { useEffect, useRef } from 'react';
 import type { DesktopApi, DesktopState } from '@tether/shared';
 import { AddWorkspace } from './add-workspace.js';
 import { WorkspaceCard } from './workspace-card.js';
@@ -12,10 +13,23 @@ export function WorkspaceList({
   state: DesktopState;
   pickFolder: (() => Promise<string | null>) | undefined;
 }) {
+  const headingRef = useRef<HTMLHeadingElement>(null);
+  const count = useRef(state.workspaces.length);
+  // A removed card takes the focused Remove button with it: keyboard users land on the list's
+  // heading rather than at the top of the page.
+  useEffect(() => {
+    const removed = state.workspaces.length < count.current;
+    count.current = state.workspaces.length;
+    if (removed && (document.activeElement === null || document.activeElement === document.body))
+      headingRef.current?.focus();
+  }, [state.workspaces.length]);
+
   return (
     <section aria-labelledby="workspaces-title" className="stack">
       <div className="section-head">
-        <h2 id="workspaces-title">Workspaces</h2>
+        <h2 id="workspaces-title" ref={headingRef} tabIndex={-1}>
+          Workspaces
+        </h2>
         <span className="muted small">
           {state.workspaces.length === 1 ? '1 folder' : `${state.workspaces.length} folders`}
         </span>
