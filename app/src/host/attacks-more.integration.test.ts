@@ -847,6 +847,36 @@ describe('more attacks through the relay', () => {
     }, 30_000);
   });
 
+  describe('work an edit may cost the host', () => {
+    // Both were computed on the host's event loop (also while only previewing a write for the
+    // person), so one call froze every workspace and missed the relay's heartbeats for minutes.
+    const LINES = 60_000;
+
+    it('answers an edit that changes every line of a big file promptly (the diff falls back to a whole-file one)', async () => {
+      writeFileSync(path.join(root, 'big.txt'), Array.from({ length: LINES }, (_, i) => `old line ${i}\n`).join(''));
+      const o = await call('edit_file', {
+        path: 'big.txt',
+        edits: [{ oldText: 'old', newText: 'new', replaceAll: true }],
+        dryRun: true,
+      });
+      expect(o.status, JSON.stringify(o).slice(0, 300)).toBe(200);
+      expect(o.result.replacements).toBe(LINES);
+      expect(
+        (o.result.diff as string).startsWith(`--- a/big.txt\n+++ b/big.txt\n@@ -1,${LINES} +1,${LINES} @@\n`),
+      ).toBe(true);
+      expect(stack.host.relay.status.state).toBe('connected');
+    });
+
+    it('answers an edit whose long oldText is nowhere in a big file promptly (no_match with the nearest line)', async () => {
+      writeFileSync(path.join(root, 'big.txt'), Array.from({ length: LINES }, (_, i) => `old line ${i}\n`).join(''));
+      let probe = ''; // one line of many distinct character pairs
+      for (let i = 0; i < 300_000; i++) probe += String.fromCharCode(0x4e00 + ((i * 7919) % 20_000));
+      const o = await call('edit_file', { path: 'big.txt', edits: [{ oldText: probe, newText: 'x' }], dryRun: true });
+      expect(o.error?.code, JSON.stringify(o).slice(0, 300)).toBe('no_match');
+      expect(stack.host.relay.status.state).toBe('connected');
+    });
+  });
+
   describe('huge arguments', () => {
     it('refuses 100 MB of content before it reaches the host', async () => {
       const o = await call('write_file', { path: 'huge.txt', content: 'x'.repeat(100 * 1024 * 1024) });

@@ -78,12 +78,13 @@ export function nearestLine(text: string, oldText: string): { line: number; text
     ?.trim();
   if (probe === undefined) return undefined;
   const want = bigrams(probe);
+  const wantTotal = total(want);
   let best: { line: number; text: string; score: number } | undefined;
   const lines = text.split('\n', MAX_NEAREST_SCAN_LINES);
   lines.forEach((raw, i) => {
     const line = raw.trim();
     if (line === '') return;
-    const score = dice(want, bigrams(line));
+    const score = dice(want, wantTotal, bigrams(line));
     if (score > 0 && (!best || score > best.score)) best = { line: i + 1, text: raw.replace(/\r$/, ''), score };
   });
   if (!best) return undefined;
@@ -101,14 +102,35 @@ function bigrams(s: string): Map<string, number> {
   return map;
 }
 
-function dice(a: Map<string, number>, b: Map<string, number>): number {
-  let common = 0;
-  let total = 0;
-  for (const n of a.values()) total += n;
-  for (const n of b.values()) total += n;
-  for (const [g, n] of a) common += Math.min(n, b.get(g) ?? 0);
-  return total === 0 ? 0 : (2 * common) / total;
+function total(m: Map<string, number>): number {
+  let sum = 0;
+  for (const n of m.values()) sum += n;
+  return sum;
 }
+
+/**
+ * Dice coefficient of two bigram counts. Work is in the size of the smaller one: the probe may
+ * be megabytes of distinct bigrams (an oldText of one long line), compared with every line of
+ * the file; iterating the probe for each line held the event loop for minutes.
+ */
+function dice(a: Map<string, number>, aTotal: number, b: Map<string, number>): number {
+  const sum = aTotal + total(b);
+  const [small, large] = a.size <= b.size ? [a, b] : [b, a];
+  let common = 0;
+  for (const [g, n] of small) common += Math.min(n, large.get(g) ?? 0);
+  return sum === 0 ? 0 : (2 * common) / sum;
+}
+
+/**
+ * Edit distance (lines added plus removed) the minimal diff is searched to, at most: Myers'
+ * algorithm costs (lines × distance), so two unrelated 4 MB files (hundreds of thousands of
+ * lines) held the host's event loop for minutes, heartbeats included, while a write was only
+ * being previewed for the person. Beyond it the diff shows the whole file replaced.
+ */
+export const MAX_DIFF_EDIT_LENGTH = 2_000;
+
+/** Time the minimal diff may take at most (a backstop for long files with many changes), then the same fallback. */
+export const MAX_DIFF_MS = 500;
 
 /** A unified diff of one file's change, named by its workspace-relative path (empty when nothing changed). */
 export function unifiedDiff(rel: string, before: string, after: string, isNew = false): string {
@@ -116,17 +138,30 @@ export function unifiedDiff(rel: string, before: string, after: string, isNew = 
   // A name may hold line breaks (Linux allows them): written raw into the headers it would add
   // lines of its own, e.g. a fake hunk in the person's confirmation. Control characters are escaped.
   const name = printable(rel);
-  const patch = createTwoFilesPatch(
-    isNew ? '/dev/null' : `a/${name}`,
-    `b/${name}`,
-    before,
-    after,
-    undefined,
-    undefined,
-    {
-      context: 3,
-    },
-  );
+  const oldName = isNew ? '/dev/null' : `a/${name}`;
+  const newName = `b/${name}`;
+  const patch = createTwoFilesPatch(oldName, newName, before, after, undefined, undefined, {
+    context: 3,
+    maxEditLength: MAX_DIFF_EDIT_LENGTH,
+    timeout: MAX_DIFF_MS,
+  });
+  if (patch === undefined) return wholeFileDiff(oldName, newName, before, after);
   // The library starts with a `====` separator line that `patch` and `git apply` do not need.
   return patch.replace(/^=+\n/, '');
+}
+
+/** A valid, not minimal, unified diff: every old line removed, every new line added (linear work). */
+function wholeFileDiff(oldName: string, newName: string, before: string, after: string): string {
+  const side = (text: string, sign: '-' | '+'): { count: number; body: string } => {
+    if (text === '') return { count: 0, body: '' };
+    const lines = text.split('\n');
+    const endsWithNewline = lines[lines.length - 1] === '';
+    if (endsWithNewline) lines.pop();
+    const body = lines.map((l) => `${sign}${l}\n`).join('') + (endsWithNewline ? '' : '\\ No newline at end of file\n');
+    return { count: lines.length, body };
+  };
+  const range = (count: number): string => (count === 0 ? '0,0' : `1,${count}`);
+  const a = side(before, '-');
+  const b = side(after, '+');
+  return `--- ${oldName}\n+++ ${newName}\n@@ -${range(a.count)} +${range(b.count)} @@\n${a.body}${b.body}`;
 }
