@@ -867,6 +867,19 @@ describe('more attacks through the relay', () => {
       expect(stack.host.relay.status.state).toBe('connected');
     });
 
+    it('refuses an edit that would grow the file past the write limit before building it', async () => {
+      writeFileSync(path.join(root, 'big.txt'), 'a'.repeat(4 * 1024 * 1024 - 1));
+      const edits = [{ oldText: 'a', newText: 'b'.repeat(100), replaceAll: true }];
+      const o = await call('edit_file', { path: 'big.txt', edits, dryRun: true });
+      expect(o.error?.code, JSON.stringify(o).slice(0, 300)).toBe('too_large');
+      const twice = await call('edit_file', {
+        path: 'big.txt',
+        edits: [{ oldText: 'a', newText: 'b'.repeat(4096), replaceAll: true }],
+      });
+      expect(twice.error?.code, JSON.stringify(twice).slice(0, 300)).toBe('too_large');
+      expect(stack.host.relay.status.state).toBe('connected');
+    });
+
     it('answers an edit whose long oldText is nowhere in a big file promptly (no_match with the nearest line)', async () => {
       writeFileSync(path.join(root, 'big.txt'), Array.from({ length: LINES }, (_, i) => `old line ${i}\n`).join(''));
       let probe = ''; // one line of many distinct character pairs

@@ -1,4 +1,4 @@
-import { printable, TetherError, type ToolArgs } from '@tether/shared';
+import { MAX_WRITE_BYTES, printable, TetherError, type ToolArgs } from '@tether/shared';
 import { createTwoFilesPatch } from 'diff';
 
 type Edit = ToolArgs<'edit_file'>['edits'][number];
@@ -55,6 +55,14 @@ export function applyEdits(text: string, edits: readonly Edit[]): { text: string
         `Edit ${index + 1}: the text to replace occurs ${count} times; add context to make it unique or set replaceAll.`,
         { edit: index, count },
       );
+    }
+    // Refused before it is built: 4 MB of `a` with every `a` replaced by 4 KB would be a string
+    // of gigabytes (the host runs out of memory or throws), long before the final size check.
+    const grown = current.length + (edit.replaceAll ? count : 1) * (newText.length - oldText.length);
+    if (grown > MAX_WRITE_BYTES) {
+      throw new TetherError('too_large', `The edited file would be larger than ${MAX_WRITE_BYTES} bytes.`, {
+        edit: index,
+      });
     }
     if (edit.replaceAll) {
       current = current.split(oldText).join(newText);
