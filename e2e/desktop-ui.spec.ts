@@ -306,6 +306,14 @@ test('allowing the workspace for N minutes lets the next write through without a
   expect(second.status).toBe(200);
   await expect(dialog()).toHaveCount(0);
   expect(await readFile(join(stack.workspaceDir, 'b.txt'), 'utf8')).toBe('b\n');
+
+  // Changed their mind: "Ask again now" ends the window, and the next write asks.
+  await workspaceCard('site').getByRole('button', { name: 'Ask again now' }).click();
+  await expect(workspaceCard('site').getByText(/without asking until/)).toHaveCount(0);
+  const third = platform.call(runtime.id, 'write_file', { path: 'c.txt', content: 'c\n' });
+  await expect(dialog()).toContainText('c.txt');
+  await page.keyboard.press('Escape');
+  expect((await third).body.error?.code).toBe('confirmation_denied');
 });
 
 test('pause makes calls fail with runtime_paused; resume brings it back', async () => {
@@ -342,13 +350,13 @@ test('removing a workspace archives its runtime at the relay', async () => {
 test('the activity view shows every call, newest first, filterable', async () => {
   await page.getByRole('button', { name: 'Activity' }).click();
   const rows = page.getByRole('row');
-  // Header + read, b, a, ghost (denied), shell (denied), long.txt (denied), c2 (denied), c1, q2,
-  // q1, denied.txt, notes.md = 13 rows. The call made while paused is refused by the relay
-  // itself, so it never reaches this desktop's log.
-  await expect(rows).toHaveCount(13);
+  // Header + read, c (denied), b, a, ghost (denied), shell (denied), long.txt (denied), c2
+  // (denied), c1, q2, q1, denied.txt, notes.md = 14 rows. The call made while paused is refused
+  // by the relay itself, so it never reaches this desktop's log.
+  await expect(rows).toHaveCount(14);
   await expect(rows.nth(1)).toContainText('read_file');
   await expect(rows.nth(1)).toContainText('ok');
-  await expect(page.getByRole('row', { name: /confirmation_denied/ })).toHaveCount(7);
+  await expect(page.getByRole('row', { name: /confirmation_denied/ })).toHaveCount(8);
   // The path with a right-to-left override reads as written, as in the dialog.
   await expect(page.getByRole('row', { name: /c2\\u202etxt\.md/ })).toHaveCount(1);
   expect(await page.getByRole('table').textContent()).not.toContain('\u202e');
@@ -358,7 +366,7 @@ test('the activity view shows every call, newest first, filterable', async () =>
 
   await expect(page.getByRole('row', { name: /allowed \(for a while\)/ })).toContainText('b.txt');
   await page.getByLabel('Outcome').selectOption('error');
-  await expect(rows).toHaveCount(8);
+  await expect(rows).toHaveCount(9);
   await page.getByLabel('Outcome').selectOption('');
   await page.getByLabel('Tool').selectOption('run_command');
   await expect(rows).toHaveCount(2);
@@ -367,11 +375,11 @@ test('the activity view shows every call, newest first, filterable', async () =>
   await expect(page.getByText('No calls match these filters.')).toBeVisible();
   await page.getByRole('button', { name: 'Clear filters' }).click();
   await expect(page.getByLabel('Tool')).toHaveValue('');
-  await expect(rows).toHaveCount(13);
+  await expect(rows).toHaveCount(14);
 
   // Live: a new call appears without reloading.
   await platform.call(runtime.id, 'stat', { path: 'a.txt' });
-  await expect(rows).toHaveCount(14);
+  await expect(rows).toHaveCount(15);
   await expect(rows.nth(1)).toContainText('stat');
 });
 
@@ -385,7 +393,7 @@ test('settings and the light theme', async ({ browser }) => {
   await expect(page.getByRole('status').filter({ hasText: 'Settings saved.' })).toBeVisible();
   await snap('07-settings');
   await page.getByRole('button', { name: 'Activity' }).click();
-  await expect(page.getByRole('row')).toHaveCount(14);
+  await expect(page.getByRole('row')).toHaveCount(15);
   await snap('08-activity');
 
   // A narrow window: nothing wider than the window, each call a block of labelled values.

@@ -150,6 +150,8 @@ export const DESKTOP_REQUESTS = {
       policy: policySchema.optional(),
       disabledTools: z.array(toolNameSchema).optional(),
       paused: z.boolean().optional(),
+      /** Ends an "allow this workspace for N minutes" now: the next change or command asks again. */
+      askAgain: z.literal(true).optional(),
     }),
     result: workspaceViewSchema,
   },

@@ -206,7 +206,11 @@ export class HostApiImpl implements HostApi {
         });
         return this.viewOf(runtime);
       },
-      'workspace:update': async ({ id, ...patch }) => this.viewOf(await workspaces.update(id, patch)),
+      'workspace:update': async ({ id, askAgain, ...patch }) => {
+        const runtime = await workspaces.update(id, patch);
+        if (askAgain) runtime.setAllowUntil(undefined);
+        return this.viewOf(runtime);
+      },
       'workspace:remove': async ({ id }) => {
         // The relay archives the runtime once the next `workspaces` frame no longer names it.
         const removed = await workspaces.remove(id);

@@ -166,6 +166,32 @@ describe('HostApiImpl', () => {
       expect(sub.events).toHaveLength(count);
     });
 
+    it('ends an "allow this workspace for N minutes" on workspace:update askAgain', async () => {
+      const stack = await stackWith();
+      const runtime = await stack.runtimeIn('running');
+      const front = record(stack, true);
+      const questions = () => front.events.filter((e) => e.event === 'confirm:request');
+      const first = stack.call(runtime.id, 'write_file', { path: 'a.txt', content: 'a' }, { timeoutMs: 20_000 });
+      const request = await waitFor(() => questions()[0], 'the first question');
+      const id = (request.payload as { id: string }).id;
+      await stack.host.api.request('confirm:answer', { confirmationId: id, decision: 'allow_workspace', minutes: 5 });
+      expect((await first).status).toBe(200);
+      expect((await stack.call(runtime.id, 'write_file', { path: 'b.txt', content: 'b' })).status).toBe(200);
+      expect(questions()).toHaveLength(1);
+
+      const workspace = (await stack.host.api.request('state:get', {})).workspaces[0]!;
+      expect(workspace.allowUntil).toBeGreaterThan(Date.now());
+      const view = await stack.host.api.request('workspace:update', { id: workspace.id, askAgain: true });
+      expect(view.allowUntil).toBeUndefined();
+      expect(view.policy).toEqual(workspace.policy);
+      const third = stack.call(runtime.id, 'write_file', { path: 'c.txt', content: 'c' }, { timeoutMs: 20_000 });
+      const again = await waitFor(() => questions()[1], 'a question again');
+      const againId = (again.payload as { id: string }).id;
+      await stack.host.api.request('confirm:answer', { confirmationId: againId, decision: 'deny' });
+      expect((await third).error?.code).toBe('confirmation_denied');
+      front.stop();
+    });
+
     it('counts as a confirmation front end only while subscribed with answersConfirmations', async () => {
       const stack = await stackWith();
       const runtime = await stack.runtimeIn('running');

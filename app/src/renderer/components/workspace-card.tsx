@@ -57,6 +57,13 @@ export function WorkspaceCard({
   }
 
   const allowUntil = w.allowUntil && w.allowUntil > Date.now() ? new Date(w.allowUntil) : undefined;
+  // The host sends no state when the window ends: render again then, so the note goes away.
+  const [, setExpired] = useState(0);
+  useEffect(() => {
+    if (!w.allowUntil) return;
+    const timer = setTimeout(() => setExpired((n) => n + 1), Math.max(0, w.allowUntil - Date.now()) + 50);
+    return () => clearTimeout(timer);
+  }, [w.allowUntil]);
 
   return (
     <article className="card workspace" aria-labelledby={`${id}-name`}>
@@ -86,10 +93,15 @@ export function WorkspaceCard({
       )}
       {w.description && !editing && <p className="description">{printable(w.description)}</p>}
       {allowUntil && (
-        <p className="note small" role="status">
-          Changes and commands run without asking until{' '}
-          {allowUntil.toLocaleTimeString([], { hour: '2-digit', minute: '2-digit' })}.
-        </p>
+        <div className="note small row wrap-tight" role="status">
+          <span className="grow">
+            Changes and commands run without asking until{' '}
+            {allowUntil.toLocaleTimeString([], { hour: '2-digit', minute: '2-digit' })}.
+          </span>
+          <button type="button" className="secondary small-btn" onClick={() => update({ askAgain: true })}>
+            Ask again now
+          </button>
+        </div>
       )}
       {editing && (
         <WorkspaceEditor
