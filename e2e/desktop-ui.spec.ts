@@ -192,6 +192,7 @@ test('several pending confirmations queue, and focus stays inside the dialog', a
     platform.call(runtime.id, 'write_file', { path: 'q2.txt', content: '2\n' }),
   ];
   await expect(dialog()).toContainText('+1 more waiting');
+  await expect(page).toHaveTitle('(2) Tether: an agent is waiting for you');
   const first = (await dialog().textContent())?.includes('q1.txt') ? 'q1.txt' : 'q2.txt';
   const second = first === 'q1.txt' ? 'q2.txt' : 'q1.txt';
   for (let i = 0; i < 6; i++) {
@@ -205,6 +206,7 @@ test('several pending confirmations queue, and focus stays inside the dialog', a
   await dialog().getByRole('button', { name: /Deny/ }).click();
   for (const outcome of await Promise.all(calls)) expect(outcome.body.error?.code).toBe('confirmation_denied');
   await expect(dialog()).toBeHidden();
+  await expect(page).toHaveTitle('Tether');
 });
 
 test('a second click on Allow once does not answer the next queued question', async () => {

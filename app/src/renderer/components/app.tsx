@@ -27,6 +27,10 @@ export function App({ connection }: { connection: Connection }) {
     if (link === 'closed') setFailedOnce(true);
   }, [link]);
   useConfirmationNotifications(connection, pending);
+  // A tab in the background shows it in its title too (not everyone turns notifications on).
+  useEffect(() => {
+    document.title = pending.length > 0 ? `(${pending.length}) Tether: an agent is waiting for you` : 'Tether';
+  }, [pending.length]);
   const api = connection.api;
 
   const stale = link !== 'open';
