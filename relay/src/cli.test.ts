@@ -53,6 +53,29 @@ describe('runCli', () => {
       expect(out.at(-1)).toContain('revoked');
     });
 
+    it('names the devices bound to each desktop token, escaping what the desktops sent', async () => {
+      const admin = openAdmin(dir);
+      const org = await admin.createOrg('acme');
+      const { id } = await admin.createToken({ org: 'acme', kind: 'desktop', name: 'laptop token' });
+      admin.close();
+      const store = new SqliteStore(dir);
+      const claim = await store.claimDevice({
+        orgId: org.id,
+        deviceId: 'dev_1',
+        name: 'Ada\u001b[2J laptop',
+        os: 'linux',
+        appVersion: '1.0.0',
+        lastSeenAt: new Date().toISOString(),
+        tokenId: id,
+      });
+      store.close();
+      expect(claim).toMatchObject({ ok: true });
+      expect(await runCli(['token', 'list', '--org', 'acme', '--data-dir', dir])).toBe(0);
+      expect(out.at(-1)).toBe(
+        `${id}\tdesktop\t${out.at(-1)!.split('\t')[2]}\tactive\tlaptop token\tdevices: Ada\\x1b[2J laptop (dev_1)`,
+      );
+    });
+
     it('takes the data dir from TETHER_RELAY_DATA_DIR', async () => {
       vi.stubEnv('TETHER_RELAY_DATA_DIR', dir);
       try {

@@ -1,6 +1,6 @@
 import { parseArgs } from 'node:util';
+import { printable, TetherError } from '@tether/shared';
 import { parseTrustProxy, type TrustProxy } from './http/client-address.js';
-import { TetherError } from '@tether/shared';
 import { openAdmin } from './relay-admin.js';
 import { DEFAULT_PORT, DEFAULT_SHUTDOWN_GRACE_MS, type RelayLimits } from './relay-limits.js';
 import { startRelay, type RelayOptions } from './relay-server.js';
@@ -212,8 +212,13 @@ async function main(argv: string[]): Promise<void> {
     const { values, dataDir } = parse(rest, { org: { type: 'string' } }, 0);
     if (!values.org) throw new UsageError('--org is required');
     const tokens = await withAdmin(dataDir, (a) => a.listTokens(values.org!));
-    for (const t of tokens)
-      console.log([t.id, t.kind, t.createdAt, t.revokedAt ? `revoked ${t.revokedAt}` : 'active', t.name].join('\t'));
+    for (const t of tokens) {
+      const columns = [t.id, t.kind, t.createdAt, t.revokedAt ? `revoked ${t.revokedAt}` : 'active', t.name];
+      // Which installs a desktop token holds: the one to revoke when a device is refused with 4403.
+      if (t.devices.length > 0)
+        columns.push(`devices: ${t.devices.map((d) => `${printable(d.name)} (${printable(d.deviceId)})`).join(', ')}`);
+      console.log(columns.join('\t'));
+    }
     if (tokens.length === 0) console.log('(no tokens)');
     return;
   }

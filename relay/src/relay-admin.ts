@@ -14,9 +14,17 @@ export interface RelayAdmin {
     kind: 'desktop' | 'platform';
     name?: string;
   }): Promise<{ id: string; token: string }>;
-  listTokens(
-    org: string,
-  ): Promise<Array<{ id: string; kind: string; name: string; createdAt: string; revokedAt: string | null }>>;
+  /** Desktop tokens and platform keys; a desktop token with the devices bound to it (the 4403 rule). */
+  listTokens(org: string): Promise<
+    Array<{
+      id: string;
+      kind: string;
+      name: string;
+      createdAt: string;
+      revokedAt: string | null;
+      devices: Array<{ deviceId: string; name: string }>;
+    }>
+  >;
   revokeToken(id: string): Promise<boolean>;
 }
 
@@ -59,12 +67,14 @@ export function createRelayAdmin(store: Store): RelayAdmin {
     },
     async listTokens(slug) {
       const org = await orgBySlug(slug);
+      const bound = await store.boundDevices(org.id);
       return (await store.listTokens(org.id)).map((t) => ({
         id: t.id,
         kind: t.kind,
         name: t.name,
         createdAt: t.createdAt,
         revokedAt: t.revokedAt,
+        devices: bound.filter((d) => d.tokenId === t.id).map(({ deviceId, name }) => ({ deviceId, name })),
       }));
     },
     async revokeToken(id) {

@@ -297,6 +297,13 @@ export class SqliteStore implements Store {
     return row?.token_id ?? null;
   }
 
+  async boundDevices(orgId: string): Promise<Array<{ tokenId: string; deviceId: string; name: string }>> {
+    const rows = this.stmt(
+      'SELECT token_id, device_id, name FROM devices WHERE org_id = ? AND token_id IS NOT NULL ORDER BY device_id',
+    ).all(orgId) as Array<{ token_id: string; device_id: string; name: string }>;
+    return rows.map((r) => ({ tokenId: r.token_id, deviceId: r.device_id, name: r.name }));
+  }
+
   async touchDevices(devices: Array<{ orgId: string; deviceId: string }>, at: string): Promise<void> {
     if (devices.length === 0) return;
     const device = this.stmt('UPDATE devices SET last_seen_at = ? WHERE org_id = ? AND device_id = ?');

@@ -130,6 +130,8 @@ export interface Store {
   claimDevice(hello: DeviceHello): Promise<DeviceClaim>;
   /** The token a device id is bound to, or null (unknown device, or not bound yet). */
   deviceTokenId(orgId: string, deviceId: string): Promise<string | null>;
+  /** The devices of an org bound to a token, with the token's id (for `token list`). */
+  boundDevices(orgId: string): Promise<Array<{ tokenId: string; deviceId: string; name: string }>>;
 
   upsertRuntime(runtime: RuntimeUpsert): Promise<RuntimeRecord>;
   getRuntime(id: string): Promise<RuntimeRecord | null>;
