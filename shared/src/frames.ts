@@ -3,6 +3,7 @@ import { toolErrorSchema, type ToolErrorValue, formatIssues } from './errors.js'
 import {
   MAX_DESCRIPTION_CHARS,
   MAX_FRAME_BYTES,
+  MAX_PATH_BYTES,
   MAX_LABEL_CHARS,
   MAX_NAME_CHARS,
   MAX_WORKSPACES_PER_DEVICE,
@@ -76,7 +77,7 @@ export const resultFrame = z.discriminatedUnion('ok', [
 ]);
 
 export const fileChangeSchema = z.object({
-  path: z.string().max(4096),
+  path: z.string().max(MAX_PATH_BYTES),
   change: z.enum(['add', 'change', 'unlink', 'addDir', 'unlinkDir']),
 });
 export type FileChange = z.infer<typeof fileChangeSchema>;

@@ -246,6 +246,32 @@ describe('DesktopHub', () => {
       },
     );
 
+    it('fails only the call whose result breaks its schema, drops bad progress and events, and stays connected', async () => {
+      const t = await startTestRelay();
+      const desktop = await connect(t);
+      const welcome = await desktop.hello(device, [testWorkspace('ws-1')]);
+      const runtimeId = welcome.runtimes[0]!.runtimeId;
+      let answer: 'bad' | 'good' = 'bad';
+      desktop.onCall = (call, d) => {
+        if (answer === 'good') return d.succeed(call.id, 'fine');
+        d.sendRaw(JSON.stringify({ type: 'progress', id: call.id, status: 'launching' }));
+        d.sendRaw(JSON.stringify({ type: 'event', events: [{ kind: 'files', workspaceId: 'ws-1', changes: 'x' }] }));
+        d.sendRaw(
+          JSON.stringify({ type: 'result', id: call.id, ok: false, error: { code: 'no_such_code', message: 'x' } }),
+        );
+      };
+      const call = () =>
+        t.api(`/v1/runtimes/${runtimeId}/calls`, { method: 'POST', json: { tool: 'stat', args: { path: 'a' } } });
+      const bad = await call();
+      expect(bad.status).toBe(500);
+      expect(bad.body.error.code).toBe('internal');
+      expect(bad.body.error.message).toMatch(/did not follow the protocol.*error\.code/);
+      answer = 'good';
+      expect((await call()).body.result).toBe('fine');
+      expect(desktop.ws.readyState).toBe(desktop.ws.OPEN);
+      expect((await t.api(`/v1/runtimes/${runtimeId}`)).body.state).toBe('running');
+    });
+
     it('closes on a binary frame, a second hello and an unsupported protocol version', async () => {
       const t = await startTestRelay();
       const binary = await connect(t);

@@ -56,6 +56,8 @@ export class DesktopSession {
   /** Calls handed to the desktop and not answered yet. */
   private readonly inFlight = new Map<string, { runtimeId: string; origin: string }>();
   private missedPongs = 0;
+  /** Result, progress and event frames that failed their schema and were contained (containBadFrame). */
+  private badFrames = 0;
   private queue: Promise<void> = Promise.resolve();
   private queued = 0;
   private closing = false;
@@ -218,7 +220,11 @@ export class DesktopSession {
   private async handleText(text: string): Promise<void> {
     if (this.closing) return;
     const parsed = parseAppFrame(text, this.deps.limits.maxFrameBytes);
-    if (!parsed.ok) return this.close(parsed.closeCode, parsed.error.message);
+    if (!parsed.ok) {
+      if (parsed.closeCode === CLOSE_CODES.protocolError && (await this.containBadFrame(text, parsed.error.message)))
+        return;
+      return this.close(parsed.closeCode, parsed.error.message);
+    }
     const frame = parsed.frame;
     if (this.device === null && frame.type !== 'hello')
       return this.close(CLOSE_CODES.unexpectedFrame, 'the first frame must be hello');
@@ -255,6 +261,39 @@ export class DesktopSession {
       case 'event':
         return this.handleEvents(frame);
     }
+  }
+
+  /**
+   * A result, progress or event frame of a greeted desktop that fails its schema costs only what
+   * it is about: its call fails with `internal` naming the problem, or the progress or events are
+   * dropped. Closing the connection would stop every runtime of the device over one bad answer
+   * (and the relay would deliver the call again, to the same answer). True when contained;
+   * anything else (not JSON, an unknown type, a bad hello or workspaces frame) still closes.
+   */
+  private async containBadFrame(text: string, problem: string): Promise<boolean> {
+    if (this.device === null) return false;
+    let frame: { type?: unknown; id?: unknown };
+    try {
+      frame = JSON.parse(text) as { type?: unknown; id?: unknown };
+    } catch {
+      return false;
+    }
+    if (typeof frame !== 'object' || frame === null) return false;
+    if (frame.type !== 'result' && frame.type !== 'progress' && frame.type !== 'event') return false;
+    this.badFrames++;
+    // The first few, then one in a hundred: a desktop sending nothing else must not flood the log.
+    if (this.badFrames <= 3 || this.badFrames % 100 === 0)
+      this.deps.logger.warn(
+        { session: this.id, device: this.device.deviceId, type: frame.type, count: this.badFrames, problem },
+        'desktop frame failing its schema dropped',
+      );
+    if (frame.type !== 'result' || typeof frame.id !== 'string') return true;
+    const entry = this.inFlight.get(frame.id);
+    if (!entry) return true;
+    this.inFlight.delete(frame.id);
+    const error = errorValue('internal', `The desktop's answer did not follow the protocol (${problem}).`);
+    await this.deps.bus.send(entry.origin, { kind: 'result', callId: frame.id, result: { ok: false, error } });
+    return true;
   }
 
   private async handleHello(frame: Extract<AppFrame, { type: 'hello' }>): Promise<void> {
