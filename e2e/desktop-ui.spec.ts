@@ -161,22 +161,22 @@ test('write_file under ask shows the diff, and Allow once writes the file', asyn
 });
 
 test('Deny refuses the call with confirmation_denied and writes nothing', async () => {
-  const call = platform.call(runtime.id, 'write_file', { path: 'denied.txt', content: 'nope\n' });
-  await expect(dialog()).toContainText('denied.txt');
   // Somebody still typing when it pops up: keys 100 ms apart for 900 ms (past the 600 ms
   // arming) keep it from arming, so a letter typed on before they notice cannot answer.
-  // (Dispatched in the page, for steady timing.)
-  await expect(dialog()).toHaveAttribute('data-armed', 'false');
-  const stayedUnarmed = await page.evaluate(`(async () => {
-    const dialog = document.querySelector('[role="alertdialog"]');
+  // In the page, from the frame the dialog appears in, so a loaded machine cannot make it late.
+  const typing = page.evaluate(`(async () => {
+    const dialog = () => document.querySelector('[role="alertdialog"]');
+    while (!dialog()) await new Promise((r) => requestAnimationFrame(r));
     for (let i = 0; i < 9; i++) {
       document.activeElement.dispatchEvent(new KeyboardEvent('keydown', { key: 'x', bubbles: true }));
       await new Promise((r) => setTimeout(r, 100));
-      if (dialog.dataset.armed === 'true') return false;
+      if (dialog().dataset.armed === 'true') return 'armed while typing';
     }
-    return true;
+    return 'unarmed';
   })()`);
-  expect(stayedUnarmed).toBe(true);
+  const call = platform.call(runtime.id, 'write_file', { path: 'denied.txt', content: 'nope\n' });
+  expect(await typing).toBe('unarmed');
+  await expect(dialog()).toContainText('denied.txt');
   await armed();
   await page.keyboard.press('d');
   const outcome = await call;
