@@ -458,6 +458,25 @@ describe('CallRunner', () => {
       expect((await audit.list({ limit: 1 }))[0]).toMatchObject({ decision: 'confirmed', outcome: 'ok' });
     });
 
+    it('refuses an env the caller may not set before asking anyone', async () => {
+      await workspaces.update(ws.config.id, { policy: { read: 'allow', write: 'ask', shell: 'ask' } });
+      const shown: ConfirmationRequest[] = [];
+      broker.addFrontend({
+        present: (r) => {
+          shown.push(r);
+          queueMicrotask(() => broker.answer({ confirmationId: r.id, decision: 'allow_once' }));
+        },
+        dismiss() {},
+      });
+      for (const tool of ['run_command', 'shell_start'] as const) {
+        const s = sink();
+        const result = await runner.run(call(tool, { command: 'true', env: { LD_PRELOAD: '/tmp/x.so' } }), s);
+        expect(result).toMatchObject({ ok: false, error: { code: 'invalid_args' } });
+        expect(s.statuses).toEqual([]);
+      }
+      expect(shown).toEqual([]);
+    });
+
     it('refuses with confirmation_unavailable when nobody can be asked, and runtime_paused when paused', async () => {
       await workspaces.update(ws.config.id, { policy: { read: 'allow', write: 'ask', shell: 'ask' } });
       await expect(runner.run(call('write_file', { path: 'n.txt', content: 'x' }), sink())).resolves.toMatchObject({

@@ -14,11 +14,12 @@ import {
   type ConfirmationDetail,
   type ErrorCode,
   type Result,
+  type ToolArgs,
   type ToolName,
 } from '@tether/shared';
 import type { AuditLog } from '../audit/audit-log.js';
 import { summarizeArgs } from '../audit/audit-summary.js';
-import { commandWithEnv } from '../pty/command-env.js';
+import { checkCallerEnv, commandWithEnv } from '../pty/command-env.js';
 import type { PathGuard } from '../fs/path-guard.js';
 import type { ConfirmationBroker } from '../policy/confirmation-broker.js';
 import { PolicyEngine, type AuditDecision } from '../policy/policy-engine.js';
@@ -293,6 +294,13 @@ export class CallRunner {
     const parsed = spec.args.safeParse(call.args);
     if (!parsed.success) return { decision: 'invalid', result: { ok: false, error: invalidArgs(parsed.error) } };
     const args: unknown = parsed.data;
+    if (call.tool === 'run_command' || call.tool === 'shell_start') {
+      try {
+        checkCallerEnv((args as ToolArgs<'run_command' | 'shell_start'>).env);
+      } catch (err) {
+        return { decision: 'invalid', result: { ok: false, error: toErrorValue(err) } };
+      }
+    }
     const handler = this.options.handlers[call.tool] as ToolHandler<ToolName> | undefined;
     if (!handler) {
       return {

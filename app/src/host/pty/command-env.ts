@@ -209,17 +209,26 @@ export function buildCommandEnv(
   }
   env.TERM = 'xterm-256color';
   if (extra) {
-    const refused = Object.keys(extra).filter((name) => !isCallerSettable(name));
-    if (refused.length > 0) {
-      throw new TetherError(
-        'invalid_args',
-        `env may not set ${refused.join(', ')}: these change what a command runs without showing it in the command text; put them in the command instead`,
-        { fields: refused.map((name) => ({ path: `env.${name}`, message: 'may not be set' })) },
-      );
-    }
+    checkCallerEnv(extra);
     Object.assign(env, extra);
   }
   return env;
+}
+
+/**
+ * Throws `invalid_args` naming every variable of a caller's `env` that it may not set. The call
+ * runner checks this before the policy too, so the person is never asked about a call that
+ * would be refused anyway.
+ */
+export function checkCallerEnv(extra: Record<string, string> | undefined): void {
+  if (!extra) return;
+  const refused = Object.keys(extra).filter((name) => !isCallerSettable(name));
+  if (refused.length === 0) return;
+  throw new TetherError(
+    'invalid_args',
+    `env may not set ${refused.join(', ')}: these change what a command runs without showing it in the command text; put them in the command instead`,
+    { fields: refused.map((name) => ({ path: `env.${name}`, message: 'may not be set' })) },
+  );
 }
 
 /** A value as the shell would read it back: bare when plain, else single-quoted (line breaks as $'\n'). */
