@@ -139,6 +139,18 @@ describe('tray model', () => {
       }
     });
 
+    it('escapes control and bidi characters in names, so a label cannot reorder itself', () => {
+      const model = buildTrayModel(
+        desktopState({
+          workspaces: [workspace({ name: 'notes\u202Etxt.exe', state: 'error', reason: 'gone\u001b[2J' })],
+        }),
+        'running',
+      );
+      const text = JSON.stringify(model);
+      expect(text.includes('\u202e') || text.includes('\u001b')).toBe(false);
+      expect(text).toContain('notes\\\\u202etxt.exe');
+    });
+
     it('cuts very long workspace names', () => {
       const model = buildTrayModel(desktopState({ workspaces: [workspace({ name: 'x'.repeat(200) })] }), 'running');
       const item = model.menu.find((i) => i.kind === 'submenu');

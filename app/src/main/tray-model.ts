@@ -1,4 +1,4 @@
-import type { DesktopState, WorkspaceView } from '@tether/shared';
+import { printable, type DesktopState, type WorkspaceView } from '@tether/shared';
 import { MAX_TRAY_LABEL_CHARS } from './main-limits.js';
 
 /**
@@ -58,7 +58,9 @@ function workspaceStateLabel(workspace: WorkspaceView, connected: boolean): stri
 }
 
 function truncate(text: string, max = MAX_TRAY_LABEL_CHARS): string {
-  return text.length <= max ? text : `${text.slice(0, max - 1)}…`;
+  // Control and bidi characters escaped, as everywhere text is shown: a name must not reorder the menu line.
+  const shown = printable(text);
+  return shown.length <= max ? shown : `${shown.slice(0, max - 1)}…`;
 }
 
 /** The relay's host name, or the URL as given when it does not parse. */
