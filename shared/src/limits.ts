@@ -12,6 +12,14 @@ export const MAX_FRAME_BYTES = 8 * 1024 * 1024;
 /** Largest `content` of one `write_file` after decoding: big enough for source files and small assets. */
 export const MAX_WRITE_BYTES = 4 * 1024 * 1024;
 
+/**
+ * Longest diff an `edit_file` result carries (its head and tail kept, `diffTruncated` set): a
+ * 4 MB file rewritten has a diff of 8 MB, over MAX_FRAME_BYTES, and the caller would get
+ * `too_large` for an edit that was applied. 512 Ki characters stay under the frame limit even
+ * if every one is escaped in JSON.
+ */
+export const MAX_DIFF_RESULT_CHARS = 512 * 1024;
+
 /** Largest slice one `read_file` returns, so one result frame stays well under MAX_FRAME_BYTES even in base64. */
 export const MAX_READ_BYTES = 2 * 1024 * 1024;
 

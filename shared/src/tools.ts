@@ -169,7 +169,10 @@ export const editFileArgs = z.strictObject({
 });
 export const editFileResult = z.object({
   path: z.string(),
+  /** Unified diff; past MAX_DIFF_RESULT_CHARS only its head and tail, with a line saying what is left out. */
   diff: z.string(),
+  /** True when the diff was cut to MAX_DIFF_RESULT_CHARS (the edit itself is whole). */
+  diffTruncated: z.boolean(),
   replacements: z.number().int(),
   applied: z.boolean(),
 });

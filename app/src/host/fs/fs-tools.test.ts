@@ -12,10 +12,17 @@ import {
   chmodSync,
 } from 'node:fs';
 import path from 'node:path';
-import { DEFAULT_READ_LINES, MAX_READ_BYTES } from '@tether/shared';
+import {
+  DEFAULT_READ_LINES,
+  MAX_DIFF_RESULT_CHARS,
+  MAX_FRAME_BYTES,
+  MAX_READ_BYTES,
+  utf8ByteLength,
+} from '@tether/shared';
 import { afterAll, afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { disposeSearchWorkers } from '../search/search-worker-pool.js';
 import { fsSandbox, type FsSandbox } from './test-fixtures.js';
+import { boundDiff } from './write-tools.js';
 
 let sb: FsSandbox;
 beforeEach(async () => {
@@ -360,6 +367,25 @@ describe('createFsTools', () => {
       expect(read('e.ts')).toBe('const a = 9;\nconst b = 3;\nconst a2 = 9;\n');
     });
 
+    it('applies an edit of a large file whole, and answers with a diff cut to fit one result frame', async () => {
+      const lines = Array.from({ length: 40_000 }, (_, i) => `line ${i} ${'x'.repeat(80)}`);
+      put('big.txt', `${lines.join('\n')}\n`);
+      const r = await sb.call('edit_file', {
+        path: 'big.txt',
+        edits: [{ oldText: 'x', newText: 'y', replaceAll: true }],
+      });
+      expect(r).toMatchObject({ ok: true, value: { applied: true, diffTruncated: true, replacements: 40_000 * 80 } });
+      const diff = r.ok ? r.value.diff : '';
+      expect(diff.length).toBeLessThanOrEqual(MAX_DIFF_RESULT_CHARS + 100);
+      expect(utf8ByteLength(JSON.stringify(r))).toBeLessThan(MAX_FRAME_BYTES);
+      expect(diff.startsWith('--- a/big.txt\n+++ b/big.txt\n')).toBe(true);
+      expect(diff).toMatch(/\n… \d+ lines of the diff not shown …\n/);
+      expect(diff.endsWith(`+line 39999 ${'y'.repeat(80)}\n`)).toBe(true);
+      expect(read('big.txt')).toBe(`${lines.map((l) => l.replace(/x/g, 'y')).join('\n')}\n`);
+      const small = await sb.call('edit_file', { path: 'e.ts', edits: [{ oldText: 'const b', newText: 'let b' }] });
+      expect(small).toMatchObject({ ok: true, value: { diffTruncated: false } });
+    });
+
     it('changes nothing on dryRun or when a later edit fails', async () => {
       const dry = await sb.call('edit_file', {
         path: 'e.ts',
@@ -512,5 +538,19 @@ describe('createFsTools', () => {
         error: { code: 'invalid_args' },
       });
     });
+  });
+});
+
+describe('boundDiff', () => {
+  it('keeps a diff under the limit as it is, and cuts a longer one at line ends, even one long line', () => {
+    expect(boundDiff('a\nb\n', 10)).toEqual({ text: 'a\nb\n', truncated: false });
+    const diff = Array.from({ length: 10 }, (_, i) => `+${i}`).join('\n') + '\n';
+    expect(boundDiff(diff, 12)).toEqual({
+      text: '+0\n+1\n… 6 lines of the diff not shown …\n+8\n+9\n',
+      truncated: true,
+    });
+    const oneLine = boundDiff(`+${'z'.repeat(100)}\n`, 20);
+    expect(oneLine.truncated).toBe(true);
+    expect(oneLine.text.length).toBeLessThan(80);
   });
 });

@@ -1,7 +1,7 @@
 import type { Stats } from 'node:fs';
 import { lstat, rename, rmdir, unlink } from 'node:fs/promises';
 import path from 'node:path';
-import { MAX_WRITE_BYTES, TetherError, type ToolArgs, type ToolResult } from '@tether/shared';
+import { MAX_DIFF_RESULT_CHARS, MAX_WRITE_BYTES, TetherError, type ToolArgs, type ToolResult } from '@tether/shared';
 import { atomicWrite } from './atomic-write.js';
 import { applyEdits, unifiedDiff } from './edit-text.js';
 import type { PathGuard, ResolvedPath } from './path-guard.js';
@@ -133,7 +133,26 @@ export async function editFileTool(args: ToolArgs<'edit_file'>, guard: PathGuard
   if (!args.dryRun && plan.after !== plan.before) {
     await writeInside(guard, plan.target.abs, Buffer.from(plan.after, 'utf8'), plan.mode);
   }
-  return { path: plan.target.rel, diff: plan.diff, replacements: plan.replacements, applied: !args.dryRun };
+  const { text: diff, truncated: diffTruncated } = boundDiff(plan.diff);
+  return { path: plan.target.rel, diff, diffTruncated, replacements: plan.replacements, applied: !args.dryRun };
+}
+
+/** A diff cut to its head and tail at line ends when over `maxChars`, with a line in between saying how much is left out. */
+export function boundDiff(diff: string, maxChars = MAX_DIFF_RESULT_CHARS): { text: string; truncated: boolean } {
+  if (diff.length <= maxChars) return { text: diff, truncated: false };
+  const half = Math.floor(maxChars / 2);
+  // At line ends where there are any; a single line longer than half is cut where it must be.
+  const headNewline = diff.lastIndexOf('\n', half - 1);
+  const headEnd = headNewline === -1 ? half : headNewline + 1;
+  const tailNewline = diff.indexOf('\n', diff.length - half - 1);
+  const tailStart = Math.max(headEnd, tailNewline === -1 ? diff.length - half : tailNewline + 1);
+  const cut = diff.slice(headEnd, tailStart);
+  let lines = 0;
+  for (let i = cut.indexOf('\n'); i !== -1; i = cut.indexOf('\n', i + 1)) lines++;
+  return {
+    text: `${diff.slice(0, headEnd)}… ${lines} lines of the diff not shown …\n${diff.slice(tailStart)}`,
+    truncated: true,
+  };
 }
 
 /** move: a rename inside the workspace; a symlink moves as a link; never over an existing path unless `overwrite`. */
