@@ -45,5 +45,18 @@ export function describeNetworkError(err: Error): string {
   if (code !== undefined && /CERT|SSL|TLS|SIGNATURE/.test(code)) {
     return `the relay's TLS certificate was refused (${code}); for a self-hosted relay, set caFile in the config`;
   }
-  return code !== undefined ? `cannot reach the relay (${code})` : `connection error: ${err.message}`;
+  if (code === undefined) return `connection error: ${err.message}`;
+  const why = NETWORK_ERRORS[code];
+  return why !== undefined ? `cannot reach the relay: ${why} (${code})` : `cannot reach the relay (${code})`;
 }
+
+/** The usual network failures in words for the person; the code stays in brackets for whoever helps them. */
+const NETWORK_ERRORS: Readonly<Record<string, string>> = {
+  ECONNREFUSED: 'nothing answers at that address; is the relay running, and is the port right?',
+  ENOTFOUND: 'the relay’s host name is not known; check the relay URL',
+  EAI_AGAIN: 'the relay’s host name could not be looked up; is this computer online?',
+  ETIMEDOUT: 'the relay did not answer in time',
+  ECONNRESET: 'the connection was cut',
+  EHOSTUNREACH: 'there is no route to the relay’s host; is this computer online?',
+  ENETUNREACH: 'the network is unreachable; is this computer online?',
+};

@@ -251,7 +251,9 @@ describe('RelayClient', () => {
       await probe.close(); // the port is now free and refuses connections
       const { client } = await setup({ client: { relayUrl: url } });
       await waitFor(
-        () => client.status.state === 'connecting' && /ECONNREFUSED/.test(client.status.reason ?? ''),
+        () =>
+          client.status.state === 'connecting' &&
+          /nothing answers at that address; is the relay running.*\(ECONNREFUSED\)/.test(client.status.reason ?? ''),
         'a refused attempt',
       );
       const relay = new TestRelay();
