@@ -336,7 +336,7 @@ describe('startRelay', () => {
     });
 
     it('dies with the platform key that minted it: revoking a leaked key revokes its grants too', async () => {
-      const t = await startTestRelay();
+      const t = await startTestRelay({ limits: { sseKeepaliveMs: 100 } }); // streams re-check their token at each keepalive
       const { runtimeId } = await connectDesktop(t);
       const mint = async (key: string) =>
         (
