@@ -291,6 +291,14 @@ describe('AccessGuard', () => {
       expect(forwarded.body.error.code).toBe('forbidden');
       expect((await send(`${t.relay.url}/metrics`)).status).toBe(200);
     });
+
+    it('with every proxy trusted, a client naming itself 127.0.0.1 in X-Forwarded-For does not get /metrics', async () => {
+      const t = await relayWith({}, { trustProxy: true });
+      // What a proxy that appends (nginx's $proxy_add_x_forwarded_for) passes on for a forged header.
+      const forged = await send(`${t.relay.url}/metrics`, { forwardedFor: '127.0.0.1, 203.0.113.9' });
+      expect(forged.status).toBe(403);
+      expect((await send(`${t.relay.url}/metrics`, { forwardedFor: '127.0.0.1' })).status).toBe(200);
+    });
   });
 
   describe('/metrics', () => {

@@ -107,8 +107,10 @@ export class AccessGuard {
   admitMetrics(request: FastifyRequest, reply: FastifyReply): boolean {
     const address = addressKey(request.ip);
     if (this.metricsTokenHash === null) {
-      // request.ip: behind a trusted proxy on this machine, the TCP peer is always loopback.
-      if (isLoopback(request.ip)) return true;
+      // Every hop, not request.ip alone: behind a trusted proxy on this machine the TCP peer is
+      // always loopback, and with every proxy trusted request.ip is the leftmost X-Forwarded-For
+      // entry, which the client writes itself (the proxy appends the real address after it).
+      if ((request.ips ?? [request.ip]).every(isLoopback)) return true;
       sendError(
         reply,
         errorValue(
