@@ -426,6 +426,31 @@ test('settings and the light theme', async ({ browser }) => {
   await page.setViewportSize({ width: 1100, height: 780 });
 });
 
+test('keys pressed while the page is cut off do not arm the question: back online, the wait starts again', async () => {
+  const call = platform.call(runtime.id, 'write_file', { path: 'offline-keys.txt', content: 'x\n' });
+  await expect(dialog()).toContainText('offline-keys.txt');
+  await page.evaluate('window.__link.block()');
+  await expect(dialog().getByText(/can be answered once it is back/)).toBeVisible();
+  // The person keeps typing (or tries to answer) meanwhile: past the 600 ms wait, still unarmed.
+  await page.keyboard.press('x');
+  await page.waitForTimeout(1_000);
+  await expect(dialog()).toHaveAttribute('data-armed', 'false');
+  // Checked in the page in the frame the offline note goes away, so a slow test runner cannot miss it.
+  const armedAtReconnect = page.evaluate(`new Promise((resolve) => {
+    const check = () => {
+      const d = document.querySelector('[role="alertdialog"]');
+      if (d && !d.textContent.includes('can be answered once')) resolve(d.dataset.armed);
+      else requestAnimationFrame(check);
+    };
+    check();
+  })`);
+  await page.evaluate('window.__link.blocked = false');
+  expect(await armedAtReconnect).toBe('false');
+  await armed();
+  await page.keyboard.press('Escape');
+  expect((await call).body.error?.code).toBe('confirmation_denied');
+});
+
 test('turning the connection off stops the runtime at the relay', async () => {
   await page.getByRole('button', { name: 'Workspaces' }).click();
   await page.getByRole('button', { name: 'Disconnect' }).click();

@@ -43,9 +43,13 @@ export function ConfirmationDialog({
   const id = useId();
 
   const armTimer = useRef<ReturnType<typeof setTimeout>>(undefined);
-  /** (Re)starts the wait before the allow answers work. */
+  const offlineRef = useRef(offline);
+  /** (Re)starts the wait before the allow answers work; offline it waits for the link (see below). */
   function rearm() {
     clearTimeout(armTimer.current);
+    // A key, click or return to the window while offline must not arm it: back online, the
+    // allow answers would then work at once instead of after the wait.
+    if (offlineRef.current) return;
     armTimer.current = setTimeout(() => setArmed(true), ANSWER_ARM_DELAY_MS);
   }
 
@@ -78,9 +82,9 @@ export function ConfirmationDialog({
 
   // Offline nothing can be answered; back online, the wait starts again like a new question.
   useEffect(() => {
-    if (!offline) return rearm();
-    clearTimeout(armTimer.current);
+    offlineRef.current = offline;
     setArmed(false);
+    rearm();
   }, [offline]);
 
   async function answer(decision: ConfirmationAnswer['decision']) {
