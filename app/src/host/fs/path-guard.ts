@@ -2,7 +2,7 @@ import type { Stats } from 'node:fs';
 import { lstat, readlink, realpath, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { TetherError } from '@tether/shared';
-import { stableFsError } from './fs-errors.js';
+import { errnoCode, stableFsError } from './fs-errors.js';
 import { relativeInside, splitWorkspacePath, type PathFormProblem } from './path-forms.js';
 
 /**
@@ -34,10 +34,6 @@ export type RefusalReason =
 /** Refusal error: the same code and message for every reason, so nothing about the outside leaks. */
 export function outsideError(reason: RefusalReason): TetherError {
   return new TetherError('path_outside_workspace', undefined, { reason });
-}
-
-function errnoCode(err: unknown): string | undefined {
-  return typeof err === 'object' && err !== null && 'code' in err ? String((err as { code: unknown }).code) : undefined;
 }
 
 /**

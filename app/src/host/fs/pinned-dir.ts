@@ -2,6 +2,7 @@ import { constants } from 'node:fs';
 import { lstat, mkdir, open, readdir, readlink, rmdir, unlink, type FileHandle } from 'node:fs/promises';
 import path from 'node:path';
 import { TetherError } from '@tether/shared';
+import { errnoCode } from './fs-errors.js';
 import { outsideError, type PathGuard } from './path-guard.js';
 import { relativeInside } from './path-forms.js';
 
@@ -15,10 +16,6 @@ import { relativeInside } from './path-forms.js';
 const FD_DIR = process.platform === 'linux' ? '/proc/self/fd' : null;
 
 const OPEN_DIR_FLAGS = constants.O_RDONLY | (constants.O_DIRECTORY ?? 0);
-
-function errnoCode(err: unknown): string | undefined {
-  return typeof err === 'object' && err !== null && 'code' in err ? String((err as { code: unknown }).code) : undefined;
-}
 
 /**
  * Where the file or folder open as `handle` is now (the kernel's own path of it, no symlinks),

@@ -4,13 +4,10 @@ import path from 'node:path';
 import { MAX_DIFF_RESULT_CHARS, MAX_WRITE_BYTES, TetherError, type ToolArgs, type ToolResult } from '@tether/shared';
 import { atomicWrite } from './atomic-write.js';
 import { applyEdits, unifiedDiff } from './edit-text.js';
+import { errnoCode } from './fs-errors.js';
 import type { PathGuard, ResolvedPath } from './path-guard.js';
 import { inPinnedDir, mkdirsInside, removeTreeInside } from './pinned-dir.js';
 import { openRegularFile } from './read-file.js';
-
-function errnoCode(err: unknown): string | undefined {
-  return typeof err === 'object' && err !== null && 'code' in err ? String((err as { code: unknown }).code) : undefined;
-}
 
 async function lstatOrUndefined(abs: string): Promise<Stats | undefined> {
   try {

@@ -2,6 +2,7 @@ import { close, constants, open, readdir, readlink, type Dirent, type Stats } fr
 import { lstat } from 'node:fs/promises';
 import path from 'node:path';
 import { TetherError } from '@tether/shared';
+import { errnoCode } from '../fs/fs-errors.js';
 import { relativeInside } from '../fs/path-forms.js';
 import { outsideError } from '../fs/path-guard.js';
 import { GitignoreChain } from './gitignore-chain.js';
@@ -145,10 +146,6 @@ const readdirTyped = (p: string): Promise<Dirent[]> =>
   );
 const readlinkPath = (p: string): Promise<string> =>
   new Promise((resolve, reject) => readlink(p, (err, target) => (err ? reject(err) : resolve(target))));
-
-function errnoCode(err: unknown): string | undefined {
-  return typeof err === 'object' && err !== null && 'code' in err ? String((err as { code: unknown }).code) : undefined;
-}
 
 /**
  * Folders whose listing is fetched ahead of the depth-first walk reaching them (overlaps I/O
