@@ -362,6 +362,25 @@ describe('startRelay', () => {
       expect((await t.api(`/v1/runtimes/${runtimeId}`, { token: otherGrant })).status).toBe(200);
     });
 
+    it('does not outlive its key when minted after the revocation, while the relay still trusted the key from its cache', async () => {
+      const t = await startTestRelay();
+      const { runtimeId } = await connectDesktop(t);
+      expect((await t.api('/v1/runtimes', {})).status).toBe(200); // the key is now in the token cache
+      // Revoked by another process (the CLI): this relay trusts its cached key for a few seconds more.
+      const cli = openAdmin(t.dataDir);
+      const [key] = (await cli.listTokens('acme')).filter((k) => k.name === 'agent-backend');
+      expect(await cli.revokeToken(key!.id)).toBe(true);
+      cli.close();
+      const grant = await t.api('/v1/grants', {
+        method: 'POST',
+        json: { runtimeIds: [runtimeId], ttlSeconds: 3600, label: 'late' },
+      });
+      // Whether the mint itself got through depends on that cache; the grant must not work either way.
+      if (grant.status === 200)
+        expect((await t.api(`/v1/runtimes/${runtimeId}`, { token: grant.body.token as string })).status).toBe(401);
+      else expect(grant.status).toBe(401);
+    });
+
     it('refuses a malformed grant request with the field path', async () => {
       const t = await startTestRelay();
       const res = await t.api('/v1/grants', { method: 'POST', json: { runtimeIds: [], ttlSeconds: 60, label: 'x' } });

@@ -232,8 +232,16 @@ export class SqliteStore implements Store {
   }
 
   async findTokenByHash(hash: string): Promise<TokenRecord | null> {
-    const row = this.stmt('SELECT * FROM tokens WHERE hash = ?').get(hash) as TokenRow | undefined;
-    return row ? toToken(row) : null;
+    // With its key's revocation: revokeToken revokes the grants that exist then, but a grant can be
+    // minted just after it, by a request that authenticated the key before (or from a token cache
+    // that trusts the key a few seconds more when another process revoked it).
+    const row = this.stmt(
+      'SELECT t.*, p.revoked_at AS parent_revoked_at FROM tokens t LEFT JOIN tokens p ON p.id = t.parent_id WHERE t.hash = ?',
+    ).get(hash) as (TokenRow & { parent_revoked_at: string | null }) | undefined;
+    if (!row) return null;
+    const token = toToken(row);
+    if (token.revokedAt === null && row.parent_revoked_at !== null) token.revokedAt = row.parent_revoked_at;
+    return token;
   }
 
   async getToken(id: string): Promise<TokenRecord | null> {

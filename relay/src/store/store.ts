@@ -106,6 +106,7 @@ export interface Store {
   getOrgBySlug(slug: string): Promise<OrgRecord | null>;
 
   insertToken(token: Omit<TokenRecord, 'revokedAt'>): Promise<void>;
+  /** The token with this hash; a grant whose platform key is revoked reads as revoked (at the key's time). */
   findTokenByHash(hash: string): Promise<TokenRecord | null>;
   getToken(id: string): Promise<TokenRecord | null>;
   /** Desktop tokens and platform keys of an org (grants are short-lived and not listed). */
