@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { unlink } from 'node:fs/promises';
+import { lstat, unlink } from 'node:fs/promises';
 import { createConnection, createServer, type Server } from 'node:net';
 import { tmpdir, userInfo } from 'node:os';
 import { join } from 'node:path';
@@ -13,9 +13,11 @@ const PROBE_TIMEOUT_MS = 2_000;
  * one with the other, close 4409), interleave the call journal and the audit log, and race on
  * config writes; the second start is refused instead, with a message naming the cause.
  *
- * The lock is a listening local socket (a named pipe on Windows), not a pid file: the OS drops it
- * when the process dies however it dies, so a crash never leaves a lock that a reused pid would
- * seem to hold. A socket file left by a crash refuses connections and is replaced.
+ * The lock is a listening local socket, not a pid file: the OS drops it when the process dies
+ * however it dies, so a crash never leaves a lock that a reused pid would seem to hold. On Linux
+ * it is an abstract socket (no file: binding is the whole check, nothing is ever left behind),
+ * on Windows a named pipe; elsewhere a socket file, which a crash leaves behind refusing
+ * connections: it is replaced then.
  */
 export class InstanceLock {
   private constructor(
@@ -42,14 +44,17 @@ export class InstanceLock {
       if (listening.code !== 'EADDRINUSE') {
         throw new TetherError('internal', `Cannot take the lock of the config dir: ${listening.message}`);
       }
+      const found = SOCKET_FILES ? await lstat(address).catch(() => null) : null;
       if (await answers(address)) {
         throw new TetherError(
           'conflict',
           `Tether Desktop is already running with the config dir ${configDir}; quit it first, or use another --config-dir.`,
         );
       }
-      // Left by a process that died: nobody listens any more.
-      if (process.platform !== 'win32') await unlink(address).catch(() => undefined);
+      // A socket file left by a process that died: nobody listens any more. Removed only while it
+      // is still the file found dead: another start may have replaced it with its live one since.
+      const now = found ? await lstat(address).catch(() => null) : null;
+      if (found && now && now.ino === found.ino && now.dev === found.dev) await unlink(address).catch(() => undefined);
     }
     throw new TetherError('conflict', `Another Tether Desktop is starting with the config dir ${configDir}.`);
   }
@@ -67,15 +72,23 @@ export class InstanceLock {
 }
 
 /**
+ * Whether the lock is a socket file that a dead holder leaves behind (not Linux's abstract
+ * sockets, not Windows' named pipes).
+ */
+const SOCKET_FILES = process.platform !== 'linux' && process.platform !== 'win32';
+
+/**
  * A short, per-user address derived from the config dir: socket paths are limited to about 100
  * bytes, and a config dir can be longer than that.
  */
 export function lockAddress(configDir: string): string {
   const user = process.getuid ? String(process.getuid()) : userInfo().username;
   const id = createHash('sha256').update(`${user}\u0000${configDir}`).digest('hex').slice(0, 24);
-  return process.platform === 'win32'
-    ? `\\\\.\\pipe\\tether-desktop-${id}`
-    : join(tmpdir(), `tether-desktop-${id}.sock`);
+  if (process.platform === 'win32') return `\\\\.\\pipe\\tether-desktop-${id}`;
+  // Abstract (a leading NUL): two starts racing to replace a dead holder's file could otherwise
+  // both win, one removing the socket the other had just made.
+  if (process.platform === 'linux') return `\u0000tether-desktop-${id}`;
+  return join(tmpdir(), `tether-desktop-${id}.sock`);
 }
 
 /** True when a process listens at `address` (a dead holder's socket file refuses at once). */
