@@ -159,13 +159,17 @@ export class FolderTreeWatcher {
     // An event on the folder itself (its removal) comes named after the path watched: see scan.
     const child = name.toString() === '.' ? basename(dir) : name.toString();
     const path = join(dir, child);
-    if (path === dir || this.options.ignored(path)) return;
+    if (path === dir) return;
     const kind = event === 'change' ? 'change' : 'rename';
     const waiting = this.pending.get(path);
     if (waiting !== undefined) {
-      if (kind === 'rename') this.pending.get(path)!.kind = 'rename'; // an add or removal outranks a change
+      if (kind === 'rename') waiting.kind = 'rename'; // an add or removal outranks a change
       return;
     }
+    // Only a path not already waiting is matched against the ignore globs (a waiting one passed):
+    // a name renamed in a tight loop sends thousands of events a second, and matching each one
+    // held the event loop for seconds (calls to the workspace stalled meanwhile).
+    if (this.options.ignored(path)) return;
     if (this.pending.size >= (this.options.maxPendingEvents ?? MAX_PENDING_EVENTS)) {
       this.options.onDropped?.();
       return;
