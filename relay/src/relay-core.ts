@@ -333,12 +333,12 @@ export class RelayCore implements RelayServices {
     }
   }
 
-  /** Archives a runtime (platform keys only). */
   /** A token was revoked: it is not trusted from the cache any more (called at once by this relay's admin, and on the bus's broadcast). */
   forgetToken(tokenId: string): void {
     this.tokens.forgetToken(tokenId);
   }
 
+  /** Archives a runtime (platform keys only). */
   async archiveRuntime(principal: Principal, runtimeId: string): Promise<Result<RuntimeView>> {
     if (!(await this.visibleRuntime(principal, runtimeId)))
       return { ok: false, error: errorValue('not_found', 'no such runtime') };
