@@ -1,4 +1,5 @@
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { createServer, type AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
@@ -183,6 +184,7 @@ describe('runCli', () => {
       [['serve', '--tls-cert', 'only-cert.pem']],
       [['serve', '--max-in-flight-per-runtime', '0']],
       [['serve', '--port', 'eighty']],
+      [['serve', '--port', '65536']],
       [['serve', '--credential-window-ms', '0']],
       [['serve', '--auth-failures-per-window', '-1']],
       [['serve', '--metrics-token', 'too-short']],
@@ -193,6 +195,18 @@ describe('runCli', () => {
       expect(err.join('\n')).toContain('Usage:');
     });
 
+    it.each([
+      [['--help']],
+      [['-h']],
+      [['token', 'create', '--help']],
+      [['serve', '-h']],
+      [['org', 'create', '--help']],
+    ])('prints the usage and exits 0 for %j', async (args) => {
+      expect(await runCli([...args, '--data-dir', dir])).toBe(0);
+      expect(out.join('\n')).toContain('Usage:');
+      expect(err).toEqual([]);
+    });
+
     it('exits 1 naming the code for an unknown org or a duplicate', async () => {
       expect(await runCli(['token', 'create', '--org', 'nope', '--kind', 'desktop', '--data-dir', dir])).toBe(1);
       expect(err.at(-1)).toContain('not_found');
@@ -200,6 +214,45 @@ describe('runCli', () => {
       expect(await runCli(['org', 'create', 'acme', '--data-dir', dir])).toBe(1);
       expect(err.at(-1)).toContain('already_exists');
       expect(await runCli(['org', 'create', 'Not A Slug', '--data-dir', dir])).toBe(1);
+    });
+  });
+
+  describe('failures of the machine', () => {
+    // One line an operator can act on, never a stack trace.
+    const expectOneLine = (...parts: string[]) => {
+      const text = err.join('\n');
+      for (const part of parts) expect(text).toContain(part);
+      expect(text).not.toMatch(/\n\s+at /);
+      // An Error object handed to console.error would print its stack.
+      expect(vi.mocked(console.error).mock.calls.flat().every((arg) => typeof arg === 'string')).toBe(true);
+      expect(text).not.toContain('Usage:');
+    };
+
+    it('says that the port is taken, and what to do, when serve cannot listen (exit 1)', async () => {
+      const taken = createServer();
+      await new Promise<void>((resolve) => taken.listen(0, '127.0.0.1', resolve));
+      try {
+        const { port } = taken.address() as AddressInfo;
+        expect(await runCli(['serve', '--port', String(port), '--log-level', 'silent', '--data-dir', dir])).toBe(1);
+        expectOneLine(`could not listen on 127.0.0.1:${port}`, 'EADDRINUSE', 'choose another --port');
+      } finally {
+        await new Promise((resolve) => taken.close(resolve));
+      }
+    });
+
+    it('names a TLS file it cannot read (exit 1)', async () => {
+      const missing = join(dir, 'missing-cert.pem');
+      expect(
+        await runCli(['serve', '--port', '0', '--tls-cert', missing, '--tls-key', missing, '--data-dir', dir]),
+      ).toBe(1);
+      expectOneLine('ENOENT', missing);
+    });
+
+    it('names a data dir that is a file (exit 1)', async () => {
+      const file = join(dir, 'not-a-dir');
+      await writeFile(file, '');
+      expect(await runCli(['org', 'create', 'acme', '--data-dir', file])).toBe(1);
+      expectOneLine('EEXIST', file);
     });
   });
 });

@@ -50,13 +50,50 @@ const LIMIT_SETTINGS: Record<keyof RelayLimits, [string, string, number?]> = {
   authFailureWindowMs: ['auth-failure-window-ms', 'TETHER_RELAY_AUTH_FAILURE_WINDOW_MS'],
 };
 
+/** Highest TCP port: a bigger --port is bad usage (exit 2), not a failure to listen. */
+const MAX_PORT = 65535;
+
 /** A whole-number setting; 0 is allowed only where it means something (port 0: any free port). */
-function positiveInt(name: string, text: string | undefined, min = 1): number | undefined {
+function positiveInt(
+  name: string,
+  text: string | undefined,
+  min = 1,
+  max = Number.MAX_SAFE_INTEGER,
+): number | undefined {
   if (text === undefined || text === '') return undefined;
   const n = Number(text);
-  if (!Number.isSafeInteger(n) || n < min)
-    throw new UsageError(`${name} must be a whole number of at least ${min}, got "${text}"`);
+  if (!Number.isSafeInteger(n) || n < min || n > max)
+    throw new UsageError(
+      max === Number.MAX_SAFE_INTEGER
+        ? `${name} must be a whole number of at least ${min}, got "${text}"`
+        : `${name} must be a whole number from ${min} to ${max}, got "${text}"`,
+    );
   return n;
+}
+
+/** What to do about the system failures an operator meets first (said after the failure itself). */
+const SYSTEM_FAILURE_HINTS: Record<string, string> = {
+  EADDRINUSE: 'another program listens there, perhaps another relay: stop it or choose another --port',
+  EADDRNOTAVAIL: 'this machine has no such address: check --host',
+  EACCES: 'permission denied: ports below 1024 need privileges; files and folders need read/write access',
+};
+
+/**
+ * A failure of the machine rather than of the program (a port in use, a missing TLS file, a data dir that is
+ * a file, a SQLite file it cannot open) as one line with its causes, or null for anything else (a bug,
+ * which keeps its stack).
+ */
+function systemFailure(err: unknown): string | null {
+  const messages: string[] = [];
+  let code: string | undefined;
+  for (let e: unknown = err; e instanceof Error; e = e.cause) {
+    messages.push(e.message);
+    const c = (e as NodeJS.ErrnoException).code;
+    if (code === undefined && typeof c === 'string' && /^(E[A-Z]+|SQLITE_[A-Z_]+)$/.test(c)) code = c;
+  }
+  if (code === undefined) return null;
+  const hint = SYSTEM_FAILURE_HINTS[code];
+  return `${messages.join(': ')}${hint !== undefined ? ` (${hint})` : ''}`;
 }
 
 function parse(
@@ -136,7 +173,7 @@ export function serveOptions(args: string[], env: NodeJS.ProcessEnv = process.en
   }
   return {
     host: values.host ?? env.TETHER_RELAY_HOST ?? '127.0.0.1',
-    port: positiveInt('--port', values.port ?? env.TETHER_RELAY_PORT, 0) ?? DEFAULT_PORT,
+    port: positiveInt('--port', values.port ?? env.TETHER_RELAY_PORT, 0, MAX_PORT) ?? DEFAULT_PORT,
     dataDir,
     logLevel: values['log-level'] ?? env.TETHER_RELAY_LOG_LEVEL ?? 'info',
     ...(cert !== undefined && key !== undefined ? { tls: { cert, key } } : {}),
@@ -182,6 +219,11 @@ async function withAdmin<T>(dataDir: string, fn: (admin: ReturnType<typeof openA
 
 async function main(argv: string[]): Promise<void> {
   const [command, sub, ...rest] = argv;
+  // `--help` anywhere (`tether-relay token create --help`) asks for the usage, not for an error.
+  if (argv.includes('--help') || argv.includes('-h')) {
+    console.log(USAGE);
+    return;
+  }
   if (command === 'serve') return serve(argv.slice(1));
   if (command === 'org' && sub === 'create') {
     const { positionals, dataDir } = parse(rest, {}, 1);
@@ -250,7 +292,9 @@ export async function runCli(argv: string[]): Promise<number> {
       console.error(`tether-relay: ${err.message} (${err.code})`);
       return 1;
     }
-    console.error('tether-relay:', err);
+    const failure = systemFailure(err);
+    if (failure !== null) console.error(`tether-relay: ${failure}`);
+    else console.error('tether-relay:', err);
     return 1;
   }
 }
