@@ -147,7 +147,18 @@ async function main() {
   if (!process.argv.includes('--no-build')) build();
   mkdirSync(relayDataDir, { recursive: true, mode: 0o700 });
   const { startRelay } = await import(pathToFileURL(join(root, 'relay', 'dist', 'index.js')).href);
-  const relay = await startRelay({ host: RELAY_HOST, port: RELAY_PORT, dataDir: relayDataDir, logLevel: 'warn' });
+  let relay;
+  try {
+    relay = await startRelay({ host: RELAY_HOST, port: RELAY_PORT, dataDir: relayDataDir, logLevel: 'warn' });
+  } catch (err) {
+    // The usual reason is a second `npm start` (or another relay): say so, and how to pick another port.
+    if (err?.cause?.code !== 'EADDRINUSE') throw err;
+    console.error(
+      `npm start: port ${RELAY_PORT} on ${RELAY_HOST} is in use (is npm start or another relay running already?). ` +
+        `Stop it, or start on another port: TETHER_RELAY_PORT=${RELAY_PORT + 1} npm start`,
+    );
+    process.exit(1);
+  }
   const local = await bootstrap(relay);
 
   const desktopArgs = ['--relay', relay.url, '--config-dir', desktopConfigDir];

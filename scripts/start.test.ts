@@ -1,6 +1,7 @@
 import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { mkdtemp, readFile, rm, stat } from 'node:fs/promises';
+import { createServer, type AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -26,11 +27,17 @@ async function waitFor<T>(
   }
 }
 
-/** Runs `npm start --no-build` in a temp state dir on free ports until `stop()`. */
-function runStart(stateDir: string) {
+/** Runs `npm start --no-build` in a temp state dir on free ports (or the given relay port) until `stop()`. */
+function runStart(stateDir: string, relayPort = 0) {
   const child = spawn(process.execPath, [START, '--no-build'], {
     cwd: ROOT,
-    env: { ...process.env, TETHER_STATE_DIR: stateDir, TETHER_RELAY_PORT: '0', TETHER_UI_PORT: '0', TETHER_TOKEN: '' },
+    env: {
+      ...process.env,
+      TETHER_STATE_DIR: stateDir,
+      TETHER_RELAY_PORT: String(relayPort),
+      TETHER_UI_PORT: '0',
+      TETHER_TOKEN: '',
+    },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let out = '';
@@ -118,5 +125,25 @@ describe('npm start', () => {
       }
     },
     240_000,
+  );
+
+  it.skipIf(!BUILT)(
+    'says the relay port is in use and how to choose another, in one line, when it is taken (skipped when relay/dist is not built)',
+    async () => {
+      dir = await mkdtemp(join(tmpdir(), 'tether-start-'));
+      const taken = createServer();
+      await new Promise<void>((resolve) => taken.listen(0, '127.0.0.1', resolve));
+      try {
+        const { port } = taken.address() as AddressInfo;
+        const start = runStart(dir, port);
+        expect(await start.exited).toBe(1);
+        expect(start.err()).toContain(`port ${port} on 127.0.0.1 is in use`);
+        expect(start.err()).toContain(`TETHER_RELAY_PORT=${port + 1} npm start`);
+        expect(start.err()).not.toMatch(/\n\s+at /);
+      } finally {
+        await new Promise((resolve) => taken.close(resolve));
+      }
+    },
+    60_000,
   );
 });
