@@ -15,7 +15,20 @@ const benchDir = join(root, 'bench');
 const SUFFIX = '.bench.mjs';
 
 const args = process.argv.slice(2);
+if (args.includes('--help') || args.includes('-h')) {
+  console.log(
+    'Usage: npm run bench [-- NAME… [--strict]]   builds (tsc -b), then runs every bench/*.bench.mjs or the ones named;\n' +
+      '  --strict   exit 1 when a target is not met (otherwise unmet targets are reported, not fatal)',
+  );
+  process.exit(0);
+}
 const strict = args.includes('--strict');
+// An unknown option would otherwise be ignored and every bench run (minutes of CPU).
+const unknownOptions = args.filter((a) => a.startsWith('-') && a !== '--strict');
+if (unknownOptions.length > 0) {
+  console.error(`npm run bench: unknown option ${unknownOptions.join(', ')} (see --help)`);
+  process.exit(2);
+}
 const wanted = args
   .filter((a) => !a.startsWith('--'))
   .map((a) => a.replace(/\.bench\.mjs$/, '').replace(/^bench\//, ''));

@@ -11,7 +11,23 @@ const steps = [
   ['end-to-end tests', 'npm', ['run', 'test:e2e']],
 ];
 
+// `npm test -- lint unit` runs only the steps whose names contain one of the words.
 const only = process.argv.slice(2);
+if (only.includes('--help') || only.includes('-h')) {
+  console.log(
+    `Usage: npm test [-- WORD…]   runs every step, or only those whose name contains a WORD:\n` +
+      steps.map(([name, cmd, args]) => `  ${name.padEnd(28)} ${cmd} ${args.join(' ')}`).join('\n'),
+  );
+  process.exit(0);
+}
+// A misspelt word would otherwise run nothing and pass.
+const unmatched = only.filter((o) => !steps.some(([name]) => name.includes(o)));
+if (unmatched.length > 0) {
+  console.error(
+    `npm test: no step matches ${unmatched.map((o) => `"${o}"`).join(', ')}; the steps: ${steps.map(([name]) => name).join(', ')}`,
+  );
+  process.exit(2);
+}
 for (const [name, cmd, args] of steps) {
   if (only.length > 0 && !only.some((o) => name.includes(o))) continue;
   const started = Date.now();
