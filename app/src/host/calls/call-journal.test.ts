@@ -1,3 +1,4 @@
+import { watch } from 'node:fs';
 import { appendFile, mkdir, mkdtemp, readFile, realpath, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -152,6 +153,31 @@ describe('CallJournal', () => {
       expect(text).not.toContain('"call_0"'); // expired, and dropped by a compaction
       expect(journal.lookup('call_19')?.result).toEqual(ok('x'.repeat(100)));
       expect((await stat(journal.path)).mode & 0o777).toBe(0o600);
+    });
+
+    it('after a failed compaction, waits for as much growth again instead of rewriting the file at every record', async () => {
+      const journal = await openJournal({ compactBytes: 1_000 });
+      const dir = join(base, 'cfg');
+      // The rename over the journal fails from now on (a folder in its place); appends still reach the open file.
+      await rm(journal.path);
+      await mkdir(journal.path);
+      await writeFile(join(journal.path, 'keep'), '');
+      const attempts = new Set<string>();
+      let sentinelSeen = false;
+      const watcher = watch(dir, (_event, name) => {
+        if (name?.endsWith('.tmp')) attempts.add(name);
+        if (name === 'sentinel') sentinelSeen = true;
+      });
+      try {
+        await journal.finished('call_big', 'f', ok('x'.repeat(1_200))); // past the threshold: one attempt
+        for (let i = 0; i < 5; i++) await journal.started(`call_${i}`, 'f'); // ~400 bytes more: none
+        // inotify reports in order: once the sentinel is seen, every earlier attempt has been too.
+        await writeFile(join(dir, 'sentinel'), '');
+        await waitFor(() => sentinelSeen, 'the sentinel file event');
+        expect(attempts.size).toBe(1);
+      } finally {
+        watcher.close();
+      }
     });
   });
 });

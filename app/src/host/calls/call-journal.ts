@@ -201,7 +201,11 @@ export class CallJournal {
       } catch (err) {
         batch.forEach((p) => p.reject(err));
       }
-      if (this.grownBytes > this.compactBytes && !this.disposed) await this.compact().catch(() => undefined);
+      if (this.grownBytes > this.compactBytes && !this.disposed) {
+        // A failure (no room for the copy, a rename refused) is tried again after as much growth
+        // again, not at every record: each attempt rewrites the whole file (up to ~35 MB).
+        await this.compact().catch(() => (this.grownBytes = 0));
+      }
     }
   }
 
