@@ -1,5 +1,5 @@
 import { watch } from 'node:fs';
-import { appendFile, mkdir, mkdtemp, readFile, realpath, rm, stat, writeFile } from 'node:fs/promises';
+import { appendFile, mkdir, mkdtemp, readdir, readFile, realpath, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
@@ -37,6 +37,15 @@ const ok = (value: unknown): Result<unknown> => ({ ok: true, value });
 
 describe('CallJournal', () => {
   describe('open', () => {
+    it('removes the copy a compaction was writing when the host died, and nothing else', async () => {
+      const dir = join(base, 'cfg');
+      await mkdir(dir, { recursive: true });
+      await writeFile(join(dir, `${CALL_JOURNAL_FILE}.0123456789ab.tmp`), 'x'.repeat(1_000));
+      await writeFile(join(dir, 'config.json.tmp'), '{}');
+      await openJournal();
+      expect((await readdir(dir)).sort()).toEqual([CALL_JOURNAL_FILE, 'config.json.tmp']);
+    });
+
     it('creates calls.jsonl with mode 0600 and recalls started and finished calls after a reopen', async () => {
       const first = await openJournal();
       await first.started('call_a', 'fp-a');

@@ -1,5 +1,5 @@
 import { createHash, randomBytes } from 'node:crypto';
-import { mkdir, open, readFile, rename, unlink, type FileHandle } from 'node:fs/promises';
+import { mkdir, open, readdir, readFile, rename, unlink, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
 import { MAX_CALL_TIMEOUT_MS, RECENT_RESULTS_MAX, errorCodeSchema, errorValue, type Result } from '@tether/shared';
 
@@ -125,6 +125,7 @@ export class CallJournal {
       if (record) journal.entries.set(record.id, record.entry);
       else skipped++;
     }
+    await removeLeftCopies(dir);
     if (skipped > 0)
       journal.warnings.push(
         `call journal: ${skipped} unreadable line${skipped === 1 ? '' : 's'} skipped (torn by a crash or damaged); a call whose end was lost there is answered "interrupted", never run again`,
@@ -249,6 +250,15 @@ export class CallJournal {
     this.grownBytes = 0;
     this.needsNewline = false;
   }
+}
+
+/**
+ * Removes the copies a compaction was writing when the host died (each can be as large as the
+ * journal); the instance lock makes sure no other host is writing one now.
+ */
+async function removeLeftCopies(dir: string): Promise<void> {
+  const copy = new RegExp(`^${CALL_JOURNAL_FILE.replace('.', '\\.')}\\.[0-9a-f]{12}\\.tmp$`);
+  for (const name of await readdir(dir)) if (copy.test(name)) await unlink(join(dir, name)).catch(() => undefined);
 }
 
 /** Syncs a folder, so a rename in it survives a power loss (not possible everywhere: best effort). */
