@@ -26,6 +26,19 @@ async function until(condition: () => boolean, what: string): Promise<void> {
 }
 
 describe('FolderTreeWatcher', () => {
+  it('leaves no watch behind when disposed while its scan is under way', async () => {
+    await mkdir(join(root, 'a', 'b'), { recursive: true });
+    watcher = new FolderTreeWatcher({
+      root,
+      ignored: () => false,
+      onChange: () => undefined,
+      onTrouble: () => undefined,
+    });
+    watcher.dispose(); // the scan is waiting for its first folder to open
+    await watcher.ready;
+    expect(watcher.folderCount).toBe(0);
+  });
+
   it('watches every folder of a deep tree once, and none of its files', async () => {
     for (let a = 0; a < 5; a++) {
       for (let b = 0; b < 4; b++) {

@@ -126,7 +126,8 @@ export class FolderTreeWatcher {
 
   /** Watches the folder named `dir` through `at` (its pinned path); false when it cannot be watched. */
   private watchFolder(dir: string, at: string): boolean {
-    if (this.watchers.has(dir)) return false;
+    // Disposed while the scan waited for the folder to open: a watch made now would never be closed.
+    if (this.disposed || this.watchers.has(dir)) return false;
     let watcher: FSWatcher;
     try {
       watcher = watch(at, { persistent: true }, (event, name) => this.onEvent(dir, event, name));
