@@ -40,10 +40,11 @@ export function ActivityView({ api, workspaces }: { api: DesktopApi; workspaces:
     let live = true;
     setLoaded(false);
     // Entries that arrive live while the list is loading would be lost when it lands: keep them.
-    const arrived: AuditEntry[] = [];
+    // Only until it lands: after that the state has them, and the tab may stay open for days.
+    let arrived: AuditEntry[] | null = [];
     const off = api.on('activity:appended', (entry) => {
       if (!matches(entry, filters)) return;
-      arrived.push(entry);
+      arrived?.push(entry);
       setEntries((list) => merge(list, [entry], limit));
     });
     api
@@ -56,7 +57,8 @@ export function ActivityView({ api, workspaces }: { api: DesktopApi; workspaces:
       .then(
         (r) => {
           if (!live) return;
-          setEntries(merge(r.entries, arrived, limit));
+          setEntries(merge(r.entries, arrived ?? [], limit));
+          arrived = null;
           setError(undefined);
           setLoaded(true);
         },
