@@ -222,13 +222,20 @@ async function main() {
     }
   });
 
+  // Wait for the runtime and the UI address first, so the desktop's start-up log lines come
+  // before the summary instead of in the middle of it.
+  const runtime = await waitForRuntime(relay.url, local.platformKey);
+  if (!electron) {
+    const started = Date.now();
+    while (uiUrl === null && Date.now() - started < RUNTIME_WAIT_MS && child.exitCode === null)
+      await new Promise((r) => setTimeout(r, 100));
+  }
   say();
   say(`Relay:         ${relay.url}  (data in ${relayDataDir})`);
   say(`Platform key:  ${local.platformKey}   (org "local"; kept in ${localFile})`);
   say();
   say('List runtimes:');
   say(`  curl -H "Authorization: Bearer ${local.platformKey}" ${relay.url}/v1/runtimes`);
-  const runtime = await waitForRuntime(relay.url, local.platformKey);
   const runtimeId = runtime?.id ?? 'RUNTIME_ID';
   say('Read a file in a runtime:');
   say(
@@ -236,10 +243,8 @@ async function main() {
       `       -d '{"tool":"read_file","args":{"path":"README.md"}}' ${relay.url}/v1/runtimes/${runtimeId}/calls`,
   );
   say(`MCP server of the runtime (Streamable HTTP, same bearer key): ${relay.url}/v1/runtimes/${runtimeId}/mcp`);
+  say(`For the README's examples:  TPK=${local.platformKey} RT=${runtimeId}`);
   if (!electron) {
-    const started = Date.now();
-    while (uiUrl === null && Date.now() - started < RUNTIME_WAIT_MS && child.exitCode === null)
-      await new Promise((r) => setTimeout(r, 100));
     say();
     say(
       `Tether Desktop UI (open in a browser; the link carries its secret): ${uiUrl ?? '(not printed yet: see the log above)'}`,
