@@ -224,7 +224,12 @@ describe('runCli', () => {
       for (const part of parts) expect(text).toContain(part);
       expect(text).not.toMatch(/\n\s+at /);
       // An Error object handed to console.error would print its stack.
-      expect(vi.mocked(console.error).mock.calls.flat().every((arg) => typeof arg === 'string')).toBe(true);
+      expect(
+        vi
+          .mocked(console.error)
+          .mock.calls.flat()
+          .every((arg) => typeof arg === 'string'),
+      ).toBe(true);
       expect(text).not.toContain('Usage:');
     };
 
