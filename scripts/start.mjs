@@ -146,7 +146,18 @@ async function main() {
   // `npm start -- --no-build` runs what is built already (e.g. while a colleague's file does not compile).
   if (!process.argv.includes('--no-build')) build();
   mkdirSync(relayDataDir, { recursive: true, mode: 0o700 });
-  const { startRelay } = await import(pathToFileURL(join(root, 'relay', 'dist', 'index.js')).href);
+  const { startRelay, lockDataDir } = await import(pathToFileURL(join(root, 'relay', 'dist', 'index.js')).href);
+  try {
+    // Held until this process ends: a second relay on the same data would mark this one's runtimes stopped.
+    await lockDataDir(relayDataDir);
+  } catch (err) {
+    if (err?.code !== 'conflict') throw err;
+    console.error(
+      `npm start: another npm start (or a relay) is using ${relayDataDir} already. ` +
+        'Stop it, or run this one with its own state: TETHER_STATE_DIR=/tmp/tether-2 TETHER_RELAY_PORT=8788 npm start',
+    );
+    process.exit(1);
+  }
   let relay;
   try {
     relay = await startRelay({ host: RELAY_HOST, port: RELAY_PORT, dataDir: relayDataDir, logLevel: 'warn' });

@@ -6,6 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterEach, describe, expect, it } from 'vitest';
+import { lockDataDir } from '@tether/relay';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
 const START = join(ROOT, 'scripts', 'start.mjs');
@@ -143,6 +144,24 @@ describe('npm start', () => {
         expect(start.err()).not.toMatch(/\n\s+at /);
       } finally {
         await new Promise((resolve) => taken.close(resolve));
+      }
+    },
+    60_000,
+  );
+
+  it.skipIf(!BUILT)(
+    'says another npm start uses the state already, and how to run a second one, when its relay data is taken (skipped when relay/dist is not built)',
+    async () => {
+      dir = await mkdtemp(join(tmpdir(), 'tether-start-'));
+      const lock = await lockDataDir(join(dir, 'relay'));
+      try {
+        const start = runStart(dir);
+        expect(await start.exited).toBe(1);
+        expect(start.err()).toContain(`another npm start (or a relay) is using ${join(dir, 'relay')} already`);
+        expect(start.err()).toContain('TETHER_STATE_DIR=');
+        expect(start.err()).not.toMatch(/\n\s+at /);
+      } finally {
+        lock.dispose();
       }
     },
     60_000,

@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { runCli, serveOptions } from './cli.js';
 import { openAdmin } from './relay-admin.js';
+import { lockDataDir } from './store/data-dir-lock.js';
 import { SqliteStore } from './store/sqlite-store.js';
 import { hashToken } from './tokens.js';
 
@@ -242,6 +243,16 @@ describe('runCli', () => {
         expectOneLine(`could not listen on 127.0.0.1:${port}`, 'EADDRINUSE', 'choose another --port');
       } finally {
         await new Promise((resolve) => taken.close(resolve));
+      }
+    });
+
+    it('refuses to serve a data dir another relay serves (exit 1, conflict), and starts nothing', async () => {
+      const lock = await lockDataDir(dir);
+      try {
+        expect(await runCli(['serve', '--port', '0', '--log-level', 'silent', '--data-dir', dir])).toBe(1);
+        expectOneLine('another relay is serving the data dir', '(conflict)');
+      } finally {
+        lock.dispose();
       }
     });
 

@@ -4,6 +4,7 @@ import { parseTrustProxy, type TrustProxy } from './http/client-address.js';
 import { openAdmin } from './relay-admin.js';
 import { DEFAULT_PORT, DEFAULT_SHUTDOWN_GRACE_MS, type RelayLimits } from './relay-limits.js';
 import { startRelay, type RelayOptions } from './relay-server.js';
+import { lockDataDir } from './store/data-dir-lock.js';
 
 const USAGE = `Usage:
   tether-relay serve [--host 127.0.0.1] [--port 8787] [--data-dir DIR] [--tls-cert F --tls-key F] [--log-level info]
@@ -187,7 +188,15 @@ export function serveOptions(args: string[], env: NodeJS.ProcessEnv = process.en
 
 async function serve(args: string[]): Promise<void> {
   const options = serveOptions(args);
-  const relay = await startRelay(options);
+  // One serving relay per data dir: a second one would mark the first one's runtimes stopped.
+  const lock = await lockDataDir(options.dataDir);
+  let relay;
+  try {
+    relay = await startRelay(options);
+  } catch (err) {
+    lock.dispose();
+    throw err;
+  }
   console.log(
     `tether-relay listening on ${relay.url} (desktops: ${relay.wsUrl}, data: ${options.dataDir}, ` +
       `metrics: ${options.metricsToken !== undefined ? 'with the metrics token' : 'loopback clients only'})`,
@@ -197,7 +206,10 @@ async function serve(args: string[]): Promise<void> {
       `${signal}: shutting down (in-flight calls get up to ${options.shutdownGraceMs ?? DEFAULT_SHUTDOWN_GRACE_MS} ms)`,
     );
     relay.close().then(
-      () => process.exit(0),
+      () => {
+        lock.dispose();
+        process.exit(0);
+      },
       (err: unknown) => {
         console.error(err);
         process.exit(1);

@@ -9,4 +9,5 @@ export { DEFAULT_RELAY_LIMITS, DEFAULT_PORT, type RelayLimits } from './relay-li
 export { LocalBus, LocalBusNetwork } from './bus/local-bus.js';
 export type { Bus } from './bus/bus.js';
 export type { Store } from './store/store.js';
+export { lockDataDir, type DataDirLock } from './store/data-dir-lock.js';
 export { runtimeIdOf } from './runtime-directory.js';
