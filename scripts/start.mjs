@@ -147,9 +147,11 @@ async function main() {
   if (!process.argv.includes('--no-build')) build();
   mkdirSync(relayDataDir, { recursive: true, mode: 0o700 });
   const { startRelay, lockDataDir } = await import(pathToFileURL(join(root, 'relay', 'dist', 'index.js')).href);
+  let dataLock;
   try {
-    // Held until this process ends: a second relay on the same data would mark this one's runtimes stopped.
-    await lockDataDir(relayDataDir);
+    // Held until the relay is closed: a second relay on the same data would mark this one's runtimes stopped.
+    // (Kept in a variable the stop path uses: a lock object nobody references would be collected, and closed.)
+    dataLock = await lockDataDir(relayDataDir);
   } catch (err) {
     if (err?.code !== 'conflict') throw err;
     console.error(
@@ -222,6 +224,7 @@ async function main() {
       await new Promise((r) => child.once('exit', r));
     }
     await relay.close();
+    dataLock.dispose();
     process.exit(code);
   };
   process.on('SIGINT', () => void stop(0));

@@ -6,6 +6,9 @@ import { TetherError } from '@tether/shared';
 /** The lock file in a data dir, next to `relay.sqlite`. */
 export const DATA_DIR_LOCK_FILE = 'relay.lock';
 
+/** The connections holding locks, so that garbage collection cannot close one. */
+const held = new Set<Database.Database>();
+
 /** Held while one relay process serves a data dir; `dispose()` lets the next one in. */
 export interface DataDirLock {
   dispose(): void;
@@ -35,5 +38,13 @@ export async function lockDataDir(dataDir: string): Promise<DataDirLock> {
       );
     throw err;
   }
-  return { dispose: () => db.close() };
+  // Referenced from here until disposed: better-sqlite3 closes a collected connection, which would drop the lock
+  // of a caller that keeps no reference to it.
+  held.add(db);
+  return {
+    dispose: () => {
+      held.delete(db);
+      db.close();
+    },
+  };
 }
