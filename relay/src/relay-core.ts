@@ -39,6 +39,18 @@ interface PendingCall {
   resolve(result: Result<unknown>): void;
 }
 
+/**
+ * The call id of an idempotent call: a hash of (org, runtime, key) for platform keys, as
+ * before. A grant's keys are its own (the grant's id is hashed in too): with a key shared with
+ * the platform key or another grant, it would join or be answered the other's call, whose tool
+ * (the first call's tool wins) may be one the grant does not allow.
+ */
+function idempotentCallId(principal: Principal, runtimeId: string, key: string): string {
+  return principal.kind === 'grant'
+    ? stableId('call_', principal.orgId, runtimeId, key, 'grant', principal.tokenId)
+    : stableId('call_', principal.orgId, runtimeId, key);
+}
+
 /** Refusal of a runtime in a state that takes no calls. */
 const STATE_ERRORS: Partial<Record<RuntimeState, ErrorCode>> = {
   stopped: 'runtime_offline',
@@ -153,7 +165,7 @@ export class RelayCore implements RelayServices {
   ): Promise<{ callId: string; done: Promise<Result<unknown>> } | { callId: string; error: ToolErrorValue }> {
     const callId =
       request.idempotencyKey !== undefined
-        ? stableId('call_', principal.orgId, runtimeId, request.idempotencyKey)
+        ? idempotentCallId(principal, runtimeId, request.idempotencyKey)
         : newId('call_');
     const refuse = (error: ToolErrorValue) => {
       this.metrics.callFinished(request.tool, error.code, 0);
