@@ -311,15 +311,17 @@ export class RelayCore implements RelayServices {
    */
   async cancelCall(principal: Principal, runtimeId: string, callId: string): Promise<boolean> {
     if (!(await this.callableRuntime(principal, runtimeId))) return false;
+    // Another org's call is treated as unknown, down to the time the answer takes: a quick
+    // refusal would tell that the id exists somewhere.
     const local = this.pending.get(callId);
-    if (local) {
-      if (local.call.orgId !== principal.orgId || local.call.runtimeId !== runtimeId) return false;
+    if (local && local.call.orgId === principal.orgId) {
+      if (local.call.runtimeId !== runtimeId) return false;
       await this.abort(callId, 'cancelled', 'cancelled by the platform');
       return true;
     }
-    const record = await this.store.getCall(callId);
-    if (record) {
-      if (record.orgId !== principal.orgId || record.runtimeId !== runtimeId || record.outcome !== null) return false;
+    const record = local ? null : await this.store.getCall(callId);
+    if (record && record.orgId === principal.orgId) {
+      if (record.runtimeId !== runtimeId || record.outcome !== null) return false;
       await this.bus.broadcast({ kind: 'cancel-call', orgId: principal.orgId, callId, runtimeId });
       return true;
     }
