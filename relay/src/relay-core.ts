@@ -28,6 +28,8 @@ type Progress = Parameters<NonNullable<CallOptions['onProgress']>>[0];
 /** A call this node took from the platform and waits on. */
 interface PendingCall {
   call: RoutedCall;
+  /** The platform key or grant that made it (a grant may cancel only its own calls). */
+  tokenId: string;
   startedAt: number;
   /** The desktop session the call was handed to; a newer session of the runtime gets it again. */
   deliveredTo: string | null;
@@ -216,6 +218,7 @@ export class RelayCore implements RelayServices {
     const done = new Promise<Result<unknown>>((r) => (resolve = r));
     const pending: PendingCall = {
       call,
+      tokenId: principal.tokenId,
       startedAt: now,
       deliveredTo: null,
       listeners: new Set(options.onProgress ? [options.onProgress] : []),
@@ -313,16 +316,27 @@ export class RelayCore implements RelayServices {
     if (!(await this.callableRuntime(principal, runtimeId))) return false;
     // Another org's call is treated as unknown, down to the time the answer takes: a quick
     // refusal would tell that the id exists somewhere.
+    // A grant cancels only its own calls: "only this stage may use this runtime" includes not
+    // stopping another stage's (or the key's) work. Others' calls are unknown to it, like another org's.
+    const onlyToken = principal.kind === 'grant' ? principal.tokenId : undefined;
+    const mine = (call: { orgId: string; tokenId: string }) =>
+      call.orgId === principal.orgId && (onlyToken === undefined || call.tokenId === onlyToken);
     const local = this.pending.get(callId);
-    if (local && local.call.orgId === principal.orgId) {
+    if (local && mine({ orgId: local.call.orgId, tokenId: local.tokenId })) {
       if (local.call.runtimeId !== runtimeId) return false;
       await this.abort(callId, 'cancelled', 'cancelled by the platform');
       return true;
     }
     const record = local ? null : await this.store.getCall(callId);
-    if (record && record.orgId === principal.orgId) {
+    if (record && mine(record)) {
       if (record.runtimeId !== runtimeId || record.outcome !== null) return false;
-      await this.bus.broadcast({ kind: 'cancel-call', orgId: principal.orgId, callId, runtimeId });
+      await this.bus.broadcast({
+        kind: 'cancel-call',
+        orgId: principal.orgId,
+        callId,
+        runtimeId,
+        ...(onlyToken !== undefined ? { tokenId: onlyToken } : {}),
+      });
       return true;
     }
     // Unknown here: perhaps started a moment ago on another node whose row is not flushed yet.
@@ -338,6 +352,7 @@ export class RelayCore implements RelayServices {
         orgId: principal.orgId,
         callId,
         runtimeId,
+        ...(onlyToken !== undefined ? { tokenId: onlyToken } : {}),
         replyTo: { nodeId: this.bus.nodeId, requestId },
       });
       return await answered;
@@ -429,6 +444,7 @@ export class RelayCore implements RelayServices {
     if (message.kind !== 'cancel-call') return;
     const pending = this.pending.get(message.callId);
     if (!pending || pending.call.orgId !== message.orgId || pending.call.runtimeId !== message.runtimeId) return;
+    if (message.tokenId !== undefined && pending.tokenId !== message.tokenId) return;
     void this.abort(message.callId, 'cancelled', 'cancelled by the platform');
     if (message.replyTo)
       void this.bus.send(message.replyTo.nodeId, { kind: 'cancel-answer', requestId: message.replyTo.requestId });

@@ -191,6 +191,37 @@ describe('tenant isolation', () => {
       expect((await reader.next('result')).data.result.answeredBy).toBe('secret-b');
     });
 
+    it("of the platform key cannot be cancelled by a grant of the same runtime; the grant's own can", async () => {
+      const { t, a } = await twoOrgs();
+      const { reader, callId: keyCall } = await startHeldCall(t, a);
+      const shell = (await grant(t, a.key, { runtimeIds: [a.runtimeId], tools: ['run_command'] })).body.token as string;
+      const cancel = (id: string, token: string) =>
+        t.api(`/v1/runtimes/${a.runtimeId}/calls/${id}/cancel`, { method: 'POST', token });
+      const refused = await cancel(keyCall, shell);
+      const unknown = await cancel('call_000000000000000000000000', shell);
+      expect(refused.status).toBe(404);
+      expect(refused.body).toEqual(unknown.body);
+      expect(a.desktop.frames.some((f) => f.type === 'cancel')).toBe(false);
+      a.desktop.succeed(keyCall, { exitCode: 0 });
+      expect((await reader.next('result')).data.result).toEqual({ exitCode: 0 });
+
+      // The grant's own call it may cancel, and so may the key.
+      const own = await SseReader.open(`${t.relay.url}/v1/runtimes/${a.runtimeId}/calls`, shell, {
+        method: 'POST',
+        json: { tool: 'run_command', args: { command: 'sleep 1' } },
+      });
+      cleanups.push(async () => void own.close());
+      const ownCall = (await own.next('call')).data.callId as string;
+      await eventually(
+        () => a.held.has(ownCall),
+        (x) => x,
+        10_000,
+        'the call reaching the desktop',
+      );
+      expect((await cancel(ownCall, shell)).status).toBe(200);
+      expect((await own.next('error')).data.error.code).toBe('cancelled');
+    });
+
     it("are not answered by another desktop's result or progress frames, of either org", async () => {
       const { t, a, b } = await twoOrgs();
       // A second desktop of B's own org, too: a call is answered only by the session it was given to.

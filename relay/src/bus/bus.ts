@@ -46,6 +46,8 @@ export type NodeBroadcast =
       orgId: string;
       callId: string;
       runtimeId: string;
+      /** Set when a grant cancels: only a call made with this token may be cancelled. */
+      tokenId?: string;
       replyTo?: { nodeId: string; requestId: string };
     }
   /** A token was revoked: sessions using it close with `unauthorized`. */
