@@ -7,6 +7,7 @@ import { LocalBus } from './bus/local-bus.js';
 import { CONNECT_PATH, DesktopHub } from './desktop/desktop-hub.js';
 import { clientAddressOf, trustFunction, type TrustProxy } from './http/client-address.js';
 import { AccessGuard } from './http/access-guard.js';
+import { bodyRefusalOf, registerJsonParser } from './http/json-bounds.js';
 import { buildOpenApiDocument } from './http/openapi.js';
 import { registerPlatformRoutes, sendError } from './http/platform-routes.js';
 import type { SseStream } from './http/sse-stream.js';
@@ -69,25 +70,6 @@ export interface RelayHandle {
 
 /** Longest time `close()` waits for HTTP connections to end after everything was answered. */
 const HTTP_CLOSE_TIMEOUT_MS = 5_000;
-
-/** JSON.parse reviver refusing the keys of prototype poisoning, as Fastify's own parser does. */
-function refusePoison(key: string, value: unknown): unknown {
-  if (
-    key === '__proto__' ||
-    (key === 'constructor' && typeof value === 'object' && value !== null && 'prototype' in value)
-  )
-    throw new Error('forbidden key');
-  return value;
-}
-
-/**
- * Whether a body might hold a poisoning key: only then is it parsed with the (much slower)
- * reviver, as Fastify's secure-json-parse does. A key can spell `__proto__` or `constructor`
- * only literally or with `\u` escapes (JSON has no other escapes for letters).
- */
-function mayHoldPoison(text: string): boolean {
-  return text.includes('__proto__') || text.includes('constructor') || text.includes('\\u');
-}
 
 async function pem(value: string): Promise<string> {
   return value.includes('-----BEGIN') ? value : readFile(value, 'utf8');
@@ -157,22 +139,10 @@ export async function startRelay(options: RelayOptions): Promise<RelayHandle> {
   inFlight.count = () => core.inFlightCount;
   const streams = new Set<SseStream>();
 
-  // JSON with prototype-poisoning protection (as Fastify's own parser), but an empty body is
-  // no body: clients often send `Content-Type: application/json` on a bodiless POST (cancel, archive).
-  app.removeContentTypeParser('application/json');
-  app.addContentTypeParser('application/json', { parseAs: 'string' }, (_request, body, done) => {
-    const text = typeof body === 'string' ? body : body.toString('utf8');
-    if (text.trim() === '') return done(null, undefined);
-    try {
-      done(null, mayHoldPoison(text) ? JSON.parse(text, refusePoison) : JSON.parse(text));
-    } catch {
-      done(
-        Object.assign(new Error('the body is not valid JSON'), { statusCode: 400, code: 'FST_ERR_CTP_INVALID_JSON' }),
-        undefined,
-      );
-    }
-  });
+  registerJsonParser(app);
   app.setErrorHandler((err: { statusCode?: number; code?: string; message: string }, request, reply) => {
+    const refused = bodyRefusalOf(err);
+    if (refused) return sendError(reply, refused);
     if (err.statusCode === 413 || err.code === 'FST_ERR_CTP_BODY_TOO_LARGE')
       return sendError(reply, errorValue('too_large', 'the request body is too large'));
     if (err.statusCode !== undefined && err.statusCode >= 400 && err.statusCode < 500)

@@ -3,6 +3,7 @@ import {
   CLOSE_CODES,
   DEFAULT_POLICY,
   MAX_FRAME_BYTES,
+  MAX_JSON_DEPTH,
   parseAppFrame,
   parseRelayFrame,
   PROTOCOL_VERSION,
@@ -170,5 +171,21 @@ describe('utf8ByteLength', () => {
     for (const text of ['', 'abc', 'é', '日本語', '👍🏽', 'a\u0000b']) {
       expect(utf8ByteLength(text)).toBe(new TextEncoder().encode(text).length);
     }
+  });
+});
+
+describe('frame depth and key bounds', () => {
+  it('refuses a frame nested past MAX_JSON_DEPTH before parsing it, on both ends, with tooComplex', () => {
+    const deep = `{"type":"result","id":"call_1","ok":true,"value":${'['.repeat(MAX_JSON_DEPTH)}${']'.repeat(MAX_JSON_DEPTH)}}`;
+    for (const parse of [parseAppFrame, parseRelayFrame])
+      expect(parse(deep)).toMatchObject({ ok: false, closeCode: CLOSE_CODES.tooComplex, error: { code: 'too_large' } });
+    // One level less is a frame like any other.
+    const fits = `{"type":"result","id":"call_1","ok":true,"value":${'['.repeat(MAX_JSON_DEPTH - 1)}${']'.repeat(MAX_JSON_DEPTH - 1)}}`;
+    expect(parseAppFrame(fits).ok).toBe(true);
+  });
+
+  it('refuses a 7 MiB bracket frame at once (it used to cost seconds and hundreds of MiB)', () => {
+    const frame = '['.repeat(3_800_000) + ']'.repeat(3_800_000);
+    expect(parseRelayFrame(frame)).toMatchObject({ ok: false, closeCode: CLOSE_CODES.tooComplex });
   });
 });

@@ -9,6 +9,7 @@ import {
   MAX_WORKSPACES_PER_DEVICE,
   MAX_FILE_EVENTS_PER_BATCH,
 } from './limits.js';
+import { jsonBoundsViolation } from './json-bounds.js';
 import { policySchema } from './policy.js';
 import { toolNameSchema } from './tools.js';
 
@@ -191,6 +192,11 @@ export const CLOSE_CODES = {
   tooLarge: 1009,
   /** No heartbeat answered. */
   heartbeatTimeout: 4408,
+  /**
+   * A frame nested deeper than MAX_JSON_DEPTH or holding more than MAX_JSON_KEYS keys: refused
+   * from its raw text, before it is parsed (JSON.parse of a deep frame stalls the whole process).
+   */
+  tooComplex: 4413,
   /** The first frame was not `hello`, or `hello` came twice. */
   unexpectedFrame: 4422,
 } as const;
@@ -218,6 +224,14 @@ function parseWith<T>(schema: z.ZodType<T>, text: string, maxBytes: number): Par
       ok: false,
       closeCode: CLOSE_CODES.tooLarge,
       error: { code: 'too_large', message: `frame exceeds ${maxBytes} bytes` },
+    };
+  }
+  const bounds = jsonBoundsViolation(text);
+  if (bounds !== null) {
+    return {
+      ok: false,
+      closeCode: CLOSE_CODES.tooComplex,
+      error: { code: 'too_large', message: `frame refused: ${bounds.message}` },
     };
   }
   let json: unknown;

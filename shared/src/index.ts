@@ -7,4 +7,5 @@ export * from './frames.js';
 export * from './api.js';
 export * from './desktop-api.js';
 export * from './text.js';
+export * from './json-bounds.js';
 export * from './desktop-client.js';

@@ -125,3 +125,18 @@ export const MAX_WORKSPACES_PER_DEVICE = 64;
 export const MAX_NAME_CHARS = 120;
 export const MAX_DESCRIPTION_CHARS = 2000;
 export const MAX_LABEL_CHARS = 200;
+
+/**
+ * Deepest nesting of arrays and objects in any JSON the relay or the desktop parses from the
+ * other side (frames, request bodies). Checked on the raw text before `JSON.parse`: a 7 MiB
+ * `[[[…]]]` parsed in seconds into half a GiB, and a value that deep cannot be serialised again
+ * (`JSON.stringify` recurses). No frame or body of the protocol nests past 10; 64 leaves room for
+ * tool arguments and results.
+ */
+export const MAX_JSON_DEPTH = 64;
+
+/**
+ * Most object keys in one JSON text (frame or body), counted on the raw text before `JSON.parse`.
+ * The largest results (5,000 list_dir, glob or search entries of a handful of keys) stay far below.
+ */
+export const MAX_JSON_KEYS = 250_000;

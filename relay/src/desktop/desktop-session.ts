@@ -6,6 +6,7 @@ import {
   PROTOCOL_VERSION,
   errorValue,
   parseAppFrame,
+  scanJson,
   type AppFrame,
   type Device,
   type ErrorCode,
@@ -221,6 +222,7 @@ export class DesktopSession {
     if (this.closing) return;
     const parsed = parseAppFrame(text, this.deps.limits.maxFrameBytes);
     if (!parsed.ok) {
+      if (parsed.closeCode === CLOSE_CODES.tooComplex) await this.failRefusedResult(text, parsed.error.message);
       if (parsed.closeCode === CLOSE_CODES.protocolError && (await this.containBadFrame(text, parsed.error.message)))
         return;
       return this.close(parsed.closeCode, parsed.error.message);
@@ -294,6 +296,22 @@ export class DesktopSession {
     const error = errorValue('internal', `The desktop's answer did not follow the protocol (${problem}).`);
     await this.deps.bus.send(entry.origin, { kind: 'result', callId: frame.id, result: { ok: false, error } });
     return true;
+  }
+
+  /**
+   * A frame refused for its depth or key count is never parsed, but a result among them names
+   * its call at the top level: that call is answered with the reason (instead of waiting for
+   * its deadline), before the socket is closed with `tooComplex`.
+   */
+  private async failRefusedResult(text: string, problem: string): Promise<void> {
+    const { topLevel } = scanJson(text);
+    if (topLevel.type !== 'result' || topLevel.id === undefined) return;
+    const entry = this.inFlight.get(topLevel.id);
+    if (!entry) return;
+    this.inFlight.delete(topLevel.id);
+    this.deps.logger.warn({ session: this.id, org: this.orgId, problem }, 'desktop result refused before parsing');
+    const error = errorValue('internal', `The desktop's answer was refused (${problem}).`);
+    await this.deps.bus.send(entry.origin, { kind: 'result', callId: topLevel.id, result: { ok: false, error } });
   }
 
   private async handleHello(frame: Extract<AppFrame, { type: 'hello' }>): Promise<void> {

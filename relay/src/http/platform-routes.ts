@@ -127,12 +127,16 @@ export function registerPlatformRoutes(
       return result.ok ? { callId: started.callId, result: result.value } : sendError(reply, result.error);
     }
     stream = openStream(reply);
-    stream.send('call', { callId: started.callId });
-    for (const [event, data] of early) stream.send(event, data);
-    const result = await started.done;
-    if (result.ok) stream.send('result', { callId: started.callId, result: result.value });
-    else stream.send('error', { callId: started.callId, error: result.error });
-    stream.dispose();
+    try {
+      stream.send('call', { callId: started.callId });
+      for (const [event, data] of early) stream.send(event, data);
+      const result = await started.done;
+      if (result.ok) stream.send('result', { callId: started.callId, result: result.value });
+      else stream.send('error', { callId: started.callId, error: result.error });
+    } finally {
+      // Whatever happened, the stream ends: a client must never wait on it forever.
+      stream.dispose();
+    }
     return reply;
   });
 

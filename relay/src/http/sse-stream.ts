@@ -1,4 +1,5 @@
 import type { FastifyReply } from 'fastify';
+import { errorValue } from '@tether/shared';
 import { SSE_MAX_BUFFERED_BYTES } from '../relay-limits.js';
 
 /**
@@ -49,7 +50,17 @@ export class SseStream {
    */
   send(event: string, data: unknown, options: { droppable?: boolean } = {}): boolean {
     if (options.droppable && this.reply.raw.writableLength > SSE_MAX_BUFFERED_BYTES) return false;
-    this.write(`event: ${event}\ndata: ${JSON.stringify(data)}\n\n`);
+    let json: string;
+    try {
+      json = JSON.stringify(data);
+    } catch {
+      // A value that cannot be serialised (too deep, a cycle) must not leave the stream hanging.
+      this.write(
+        `event: error\ndata: ${JSON.stringify({ error: errorValue('internal', 'an event could not be serialised') })}\n\n`,
+      );
+      return false;
+    }
+    this.write(`event: ${event}\ndata: ${json}\n\n`);
     return true;
   }
 

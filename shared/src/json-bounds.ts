@@ -1,0 +1,108 @@
+import { MAX_JSON_DEPTH, MAX_JSON_KEYS } from './limits.js';
+
+/** How deep and how wide a JSON text may be. */
+export interface JsonBounds {
+  maxDepth: number;
+  maxKeys: number;
+}
+
+/** The protocol's bounds (MAX_JSON_DEPTH, MAX_JSON_KEYS). */
+export const DEFAULT_JSON_BOUNDS: Readonly<JsonBounds> = Object.freeze({
+  maxDepth: MAX_JSON_DEPTH,
+  maxKeys: MAX_JSON_KEYS,
+});
+
+/** Why a JSON text was refused before parsing. */
+export interface JsonBoundsViolation {
+  limit: 'depth' | 'keys';
+  max: number;
+  message: string;
+}
+
+/** What a scan learnt: a violation, and the plain string fields of the top-level object (`type`, `id`). */
+export interface JsonScan {
+  violation: JsonBoundsViolation | null;
+  /** Top-level keys whose value is a short string without escapes (enough to name a frame and its call). */
+  topLevel: Record<string, string>;
+}
+
+const QUOTE = 0x22;
+const BACKSLASH = 0x5c;
+const OPEN_BRACE = 0x7b;
+const OPEN_BRACKET = 0x5b;
+const CLOSE_BRACE = 0x7d;
+const CLOSE_BRACKET = 0x5d;
+const COLON = 0x3a;
+/** Top-level string values longer than this are not kept (ids are at most 128 characters). */
+const MAX_TOP_LEVEL_VALUE_CHARS = 200;
+
+/**
+ * One pass over the raw text, before `JSON.parse`, counting bracket depth and keys outside
+ * strings (a key is the string before each `:`; JSON has no other use of `:` outside strings).
+ * It does not validate: invalid JSON is left to `JSON.parse`, which then runs on text known to
+ * be shallow and narrow. Linear, no allocation but the top-level fields.
+ */
+export function scanJson(text: string, bounds: JsonBounds = DEFAULT_JSON_BOUNDS): JsonScan {
+  const topLevel: Record<string, string> = {};
+  let depth = 0;
+  let keys = 0;
+  let lastKey: string | null = null;
+  let afterColon = false;
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if (c === QUOTE) {
+      const start = i + 1;
+      let escaped = false;
+      for (i = start; i < text.length; i++) {
+        const d = text.charCodeAt(i);
+        if (d === BACKSLASH) {
+          escaped = true;
+          i++;
+        } else if (d === QUOTE) break;
+      }
+      if (depth === 1) {
+        const plain = !escaped && i - start <= MAX_TOP_LEVEL_VALUE_CHARS;
+        if (afterColon) {
+          if (plain && lastKey !== null) topLevel[lastKey] = text.slice(start, i);
+          afterColon = false;
+        } else lastKey = plain ? text.slice(start, i) : null;
+      }
+    } else if (c === OPEN_BRACE || c === OPEN_BRACKET) {
+      if (++depth > bounds.maxDepth)
+        return {
+          violation: {
+            limit: 'depth',
+            max: bounds.maxDepth,
+            message: `JSON nested deeper than ${bounds.maxDepth} levels`,
+          },
+          topLevel,
+        };
+      afterColon = false;
+    } else if (c === CLOSE_BRACE || c === CLOSE_BRACKET) {
+      depth--;
+    } else if (c === COLON) {
+      if (++keys > bounds.maxKeys)
+        return {
+          violation: {
+            limit: 'keys',
+            max: bounds.maxKeys,
+            message: `JSON with more than ${bounds.maxKeys} object keys`,
+          },
+          topLevel,
+        };
+      afterColon = depth === 1;
+    } else if (afterColon && c > 0x20 && c !== 0x2c) {
+      // A number, true, false or null at the top level: not a string field.
+      afterColon = false;
+    }
+  }
+  return { violation: null, topLevel };
+}
+
+/** The violation of `bounds` by this JSON text, or null when it may be parsed. */
+export function jsonBoundsViolation(
+  text: string,
+  bounds: JsonBounds = DEFAULT_JSON_BOUNDS,
+): JsonBoundsViolation | null {
+  return scanJson(text, bounds).violation;
+}
