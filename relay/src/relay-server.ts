@@ -133,7 +133,7 @@ export async function startRelay(options: RelayOptions): Promise<RelayHandle> {
     limits,
     heartbeatIntervalMs,
     logger: app.log,
-    onUnauthorized: (req) => guard.upgradeUnauthorized(req),
+    onUnauthorized: (req, socket) => guard.upgradeUnauthorized(req, socket),
   });
   const core = new RelayCore(store, bus, directory, metrics, app.log);
   inFlight.count = () => core.inFlightCount;
@@ -168,9 +168,7 @@ export async function startRelay(options: RelayOptions): Promise<RelayHandle> {
   registerPlatformRoutes(app, core, streams, limits.sseKeepaliveMs);
   await registerMcpRoutes(app, core);
 
-  app.server.on('upgrade', (req, socket, head) => {
-    if (!guard.refuseUpgrade(req, socket)) hub.handleUpgrade(req, socket, head);
-  });
+  app.server.on('upgrade', (req, socket, head) => hub.handleUpgrade(req, socket, head));
 
   const pruneCalls = () =>
     store

@@ -23,8 +23,11 @@ export interface DesktopHubDeps {
   limits: RelayLimits;
   heartbeatIntervalMs: number;
   logger: FastifyBaseLogger;
-  /** Told of each upgrade refused for its token (401), so the server can throttle guessing per client address. */
-  onUnauthorized?: (req: IncomingMessage) => void;
+  /**
+   * Told of each upgrade refused for its token, so the server can throttle guessing per client
+   * address: true when it answered the socket itself (429), else the hub answers 401.
+   */
+  onUnauthorized?: (req: IncomingMessage, socket: Duplex) => boolean;
 }
 
 /**
@@ -70,7 +73,7 @@ export class DesktopHub {
     authenticateToken(this.deps.store, req.headers.authorization, ['desktop']).then(
       (token) => {
         if (!token) {
-          this.deps.onUnauthorized?.(req);
+          if (this.deps.onUnauthorized?.(req, socket)) return;
           return reject(socket, 'unauthorized');
         }
         if (socket.destroyed || !this.accepting) return reject(socket, 'unavailable');

@@ -190,19 +190,22 @@ describe('AccessGuard', () => {
   });
 
   describe('auth failure limit', () => {
-    it('after N refused tokens from an address, answers 429 before checking, even a valid key', async () => {
+    it('after N refused tokens from an address, answers its guesses 429, but never a valid key', async () => {
       const t = await relayWith({ authFailuresPerWindow: 3, authFailureWindowMs: WIDE });
       const list = (token: string) => send(`${t.relay.url}/v1/runtimes`, { token });
       for (const guess of ['tpk_guess1', 'tpk_guess2', 'tgr_guess3']) expect((await list(guess)).status).toBe(401);
-      const locked = await list(t.platformKey);
+      // A NAT neighbour's (or the same machine's) valid key is not locked out by the guesses.
+      expect((await list(t.platformKey)).status).toBe(200);
+      const locked = await list('tpk_guess4');
       expect(locked.status).toBe(429);
       const seconds = Number(locked.headers['retry-after']);
       expect(seconds).toBeGreaterThanOrEqual(1);
       expect(seconds).toBeLessThanOrEqual(60);
       expect(locked.body.error).toMatchObject({ code: 'rate_limited', details: { limit: 'auth_failures' } });
-      // A guess while locked learns nothing (429, not 401) and a missing token is refused alike.
-      expect((await list('tpk_guess4')).status).toBe(429);
-      expect((await send(`${t.relay.url}/v1/runtimes/x/mcp`, { method: 'POST', json: {} })).status).toBe(429);
+      // A guess while locked learns nothing (429, not 401); a missing token is no guess (401).
+      expect((await list('tgr_guess5')).status).toBe(429);
+      expect((await send(`${t.relay.url}/v1/runtimes/x/mcp`, { method: 'POST', json: {} })).status).toBe(401);
+      expect((await list(t.platformKey)).status).toBe(200);
       // Another address is not affected.
       expect(
         (await send(`${t.relay.url}/v1/runtimes`, { token: t.platformKey, localAddress: '127.0.0.2' })).status,
@@ -220,10 +223,10 @@ describe('AccessGuard', () => {
         (a) => a.status === 429,
       );
       const recovered = await pollUntil(
-        () => list(t.platformKey),
+        () => list('tpk_guess'),
         (a) => a.status !== 429,
       );
-      expect(recovered.status).toBe(200);
+      expect(recovered.status).toBe(401);
     });
 
     it('does not count requests with a valid token as failures; HEAD routes are guarded too', async () => {
@@ -233,23 +236,36 @@ describe('AccessGuard', () => {
       expect((await send(`${t.relay.url}/v1/runtimes`, { method: 'HEAD' })).status).toBe(401);
       expect((await send(`${t.relay.url}/v1/runtimes`, { token: t.platformKey })).status).toBe(200);
       expect((await send(`${t.relay.url}/v1/runtimes`, { token: 'tpk_guess' })).status).toBe(401);
-      expect((await send(`${t.relay.url}/v1/runtimes`, { token: t.platformKey })).status).toBe(429);
+      expect((await send(`${t.relay.url}/v1/runtimes`, { token: 'tpk_guess' })).status).toBe(401);
+      expect((await send(`${t.relay.url}/v1/runtimes`, { token: 'tpk_guess' })).status).toBe(429);
+      expect((await send(`${t.relay.url}/v1/runtimes`, { token: t.platformKey })).status).toBe(200);
+    });
+
+    it('does not count requests without a token: 30 token-less GETs lock out neither a key nor a desktop', async () => {
+      const t = await relayWith({ authFailuresPerWindow: 30, authFailureWindowMs: WIDE });
+      for (let i = 0; i < 40; i++) expect((await send(`${t.relay.url}/v1/runtimes`)).status).toBe(401);
+      for (let i = 0; i < 5; i++)
+        expect((await send(`${t.relay.url}/v1/runtimes/rt_x/mcp`, { method: 'POST', json: {} })).status).toBe(401);
+      expect((await send(`${t.relay.url}/v1/runtimes`, { token: t.platformKey })).status).toBe(200);
+      const desktop = await FakeDesktop.connect(t.relay.wsUrl, t.desktopToken);
+      desktops.push(desktop);
+      await desktop.hello({ deviceId: 'dev-1', name: 'Laptop', os: 'linux' }, [testWorkspace('ws-1')]);
+      // Still a plain 401: nothing was counted against the address.
+      expect((await send(`${t.relay.url}/v1/runtimes`, { token: 'tpk_guess' })).status).toBe(401);
     });
 
     it('refuses desktop upgrades with 429 after failed ones, counted with failed platform requests', async () => {
       const t = await relayWith({ authFailuresPerWindow: 2, authFailureWindowMs: WIDE });
       expect((await refusedUpgrade(t.relay.wsUrl, 'tdt_guess1')).status).toBe(401);
       expect((await send(`${t.relay.url}/v1/runtimes`, { token: 'tpk_guess2' })).status).toBe(401);
-      const locked = await refusedUpgrade(t.relay.wsUrl, t.desktopToken);
+      const locked = await refusedUpgrade(t.relay.wsUrl, 'tdt_guess3');
       expect(locked.status).toBe(429);
       expect(Number(locked.headers['retry-after'])).toBeGreaterThanOrEqual(1);
       expect(locked.body.error).toMatchObject({ code: 'rate_limited', details: { limit: 'auth_failures' } });
-      expect((await send(`${t.relay.url}/v1/runtimes`, { token: t.platformKey })).status).toBe(429);
-      // The same desktop from another address connects.
-      const ws = new WebSocket(t.relay.wsUrl, {
-        headers: { authorization: `Bearer ${t.desktopToken}` },
-        localAddress: '127.0.0.2',
-      });
+      expect((await send(`${t.relay.url}/v1/runtimes`, { token: 'tpk_guess4' })).status).toBe(429);
+      expect((await send(`${t.relay.url}/v1/runtimes`, { token: t.platformKey })).status).toBe(200);
+      // The valid desktop token from the same address connects.
+      const ws = new WebSocket(t.relay.wsUrl, { headers: { authorization: `Bearer ${t.desktopToken}` } });
       await new Promise<void>((resolve, reject) => {
         ws.once('open', () => resolve());
         ws.once('error', reject);
@@ -267,7 +283,7 @@ describe('AccessGuard', () => {
       expect((await guess('203.0.113.1')).status).toBe(401);
       expect((await guess('203.0.113.2')).status).toBe(401);
       expect((await guess('203.0.113.3')).status).toBe(429);
-      expect((await refusedUpgrade(t.relay.wsUrl, t.desktopToken, undefined, '203.0.113.4')).status).toBe(429);
+      expect((await refusedUpgrade(t.relay.wsUrl, 'tdt_guess', undefined, '203.0.113.4')).status).toBe(429);
       // And a forged header does not make a remote client look local to /metrics.
       expect((await send(`${t.relay.url}/metrics`, { forwardedFor: '127.0.0.1' })).status).toBe(200);
     });
@@ -277,8 +293,8 @@ describe('AccessGuard', () => {
       const list = (token: string, forwardedFor: string) => send(`${t.relay.url}/v1/runtimes`, { token, forwardedFor });
       expect((await list('tpk_guess1', '203.0.113.7')).status).toBe(401);
       expect((await refusedUpgrade(t.relay.wsUrl, 'tdt_guess2', undefined, '203.0.113.7')).status).toBe(401);
-      expect((await list(t.platformKey, '203.0.113.7')).status).toBe(429);
-      expect((await refusedUpgrade(t.relay.wsUrl, t.desktopToken, undefined, '203.0.113.7')).status).toBe(429);
+      expect((await list('tpk_guess3', '203.0.113.7')).status).toBe(429);
+      expect((await refusedUpgrade(t.relay.wsUrl, 'tdt_guess4', undefined, '203.0.113.7')).status).toBe(429);
       // Another client behind the same proxy is not locked out.
       expect((await list(t.platformKey, '203.0.113.8')).status).toBe(200);
       expect((await refusedUpgrade(t.relay.wsUrl, 'tdt_guess3', undefined, '203.0.113.8')).status).toBe(401);
@@ -317,9 +333,11 @@ describe('AccessGuard', () => {
       const ok = await send(`${t.relay.url}/metrics`, { token: METRICS_TOKEN });
       expect(ok.status).toBe(200);
       expect(ok.body).toContain('tether_relay_desktop_connections 0');
-      // Guessing it is an auth failure like any other.
+      // Guessing it is an auth failure like any other; the right token still gets through.
       expect((await send(`${t.relay.url}/metrics`, { token: 'metrics-guess' })).status).toBe(401);
-      expect((await send(`${t.relay.url}/metrics`, { token: METRICS_TOKEN })).status).toBe(429);
+      expect((await send(`${t.relay.url}/metrics`, { token: 'metrics-guess2' })).status).toBe(401);
+      expect((await send(`${t.relay.url}/metrics`, { token: 'metrics-guess3' })).status).toBe(429);
+      expect((await send(`${t.relay.url}/metrics`, { token: METRICS_TOKEN })).status).toBe(200);
       expect((await send(`${t.relay.url}/healthz`)).status).toBe(200);
     });
 

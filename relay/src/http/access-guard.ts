@@ -28,6 +28,8 @@ export interface AccessGuardOptions {
   metricsToken?: string | undefined;
   /** Told of every refusal by a limit (metrics). */
   onLimited?: (limit: LimitName) => void;
+  /** Told of every `/v1` request whose credential passed (its connection is an authenticated one). */
+  onAuthenticated?: (req: IncomingMessage) => void;
   /**
    * The client's address of a desktop upgrade (see `clientAddressOf`): the TCP peer unless
    * proxies are trusted. Fastify's `request.ip` follows the same trust for HTTP routes.
@@ -41,6 +43,11 @@ export function isLoopback(address: string | undefined): boolean {
   return address === '::1' || /^(::ffff:)?127\./i.test(address);
 }
 
+/** Whether an Authorization header carries anything at all (a missing token is not a guess). */
+function presentsToken(authorization: string | undefined): boolean {
+  return authorization !== undefined && authorization.replace(/^\s*Bearer\b/i, '').trim() !== '';
+}
+
 const sha256 = (text: string): Buffer => createHash('sha256').update(text).digest();
 
 /**
@@ -51,8 +58,10 @@ const sha256 = (text: string): Buffer => createHash('sha256').update(text).diges
  *   requests per `credentialWindowMs`, so one key's flood does not throttle another's;
  * - each client address (IPv6: its /64) gets at most `authFailuresPerWindow` refused tokens per
  *   `authFailureWindowMs`, counted over the platform API, MCP, `/metrics` and desktop upgrades
- *   together; past that its requests are answered 429 before any token is looked at, so
- *   guessing costs the store nothing and learns nothing until the window ends.
+ *   together; past that its refused tokens are answered 429 instead of 401, so guessing learns
+ *   nothing until the window ends. The token is always checked first (the token cache answers
+ *   a recently verified one without the store): a valid credential is never locked out by
+ *   what others sent from its address, and a request with no token at all is not counted.
  * Over a limit: 429 `rate_limited` with `Retry-After` (seconds). Limits are per relay process.
  */
 export class AccessGuard {
@@ -75,20 +84,19 @@ export class AccessGuard {
   register(app: FastifyInstance, services: Pick<RelayServices, 'authenticatePlatform'>): void {
     app.decorateRequest('principal', null);
     const guard = async (request: FastifyRequest, reply: FastifyReply): Promise<FastifyReply | undefined> => {
-      // No address has a failure on record (the usual case): nothing to look up.
-      if (this.authFailures.size > 0) {
-        const locked = this.authFailures.blockedFor(addressKey(request.ip));
-        if (locked > 0) return this.refuse(reply, 'auth_failures', locked);
-      }
+      // The token first (a Map lookup in the token cache when it was verified lately): a valid
+      // credential always gets through, whatever others sent from its address (a NAT neighbour).
       const principal = await services.authenticatePlatform(request.headers.authorization);
       if (!principal) {
-        this.authFailures.hit(addressKey(request.ip));
+        const locked = this.failedAuthentication(request.ip, request.headers.authorization);
+        if (locked > 0) return this.refuse(reply, 'auth_failures', locked);
         return sendError(reply, errorValue('unauthorized'));
       }
       // A key and the grants it minted share one budget: minting grants does not multiply it.
       const wait = this.credentials.hit(principal.keyId);
       if (wait > 0) return this.refuse(reply, 'credential', wait);
       request.principal = principal;
+      this.options.onAuthenticated?.(request.raw);
       return undefined;
     };
     app.addHook('onRoute', (route) => {
@@ -105,7 +113,6 @@ export class AccessGuard {
    * request itself and returns false when refused.
    */
   admitMetrics(request: FastifyRequest, reply: FastifyReply): boolean {
-    const address = addressKey(request.ip);
     if (this.metricsTokenHash === null) {
       // Every hop, not request.ip alone: behind a trusted proxy on this machine the TCP peer is
       // always loopback, and with every proxy trusted request.ip is the leftmost X-Forwarded-For
@@ -120,24 +127,24 @@ export class AccessGuard {
       );
       return false;
     }
-    const locked = this.authFailures.blockedFor(address);
+    const match = /^Bearer ([\x21-\x7e]+)$/.exec(request.headers.authorization ?? '');
+    if (match && timingSafeEqual(sha256(match[1]!), this.metricsTokenHash)) return true;
+    const locked = this.failedAuthentication(request.ip, request.headers.authorization);
     if (locked > 0) {
       this.refuse(reply, 'auth_failures', locked);
       return false;
     }
-    const match = /^Bearer ([\x21-\x7e]+)$/.exec(request.headers.authorization ?? '');
-    if (match && timingSafeEqual(sha256(match[1]!), this.metricsTokenHash)) return true;
-    this.authFailures.hit(address);
     sendError(reply, errorValue('unauthorized', 'the metrics token is required'));
     return false;
   }
 
   /**
-   * Before a desktop upgrade is authenticated: a client address past its failure limit gets
-   * 429 and the socket is dropped, without looking at the token. True when it was refused.
+   * A desktop upgrade refused for its token (DesktopHub's `onUnauthorized`): counts it against
+   * the client's address, and past the limit answers 429 (with Retry-After) itself and drops
+   * the socket. True when it answered; false leaves the 401 to the hub.
    */
-  refuseUpgrade(req: IncomingMessage, socket: Duplex): boolean {
-    const locked = this.authFailures.blockedFor(addressKey(this.clientAddress(req)));
+  upgradeUnauthorized(req: IncomingMessage, socket: Duplex): boolean {
+    const locked = this.failedAuthentication(this.clientAddress(req), req.headers.authorization);
     if (locked === 0) return false;
     this.options.onLimited?.('auth_failures');
     const body = JSON.stringify({ error: this.limitedError('auth_failures', locked) });
@@ -151,9 +158,14 @@ export class AccessGuard {
     return true;
   }
 
-  /** Counts a desktop upgrade refused for its token (DesktopHub's `onUnauthorized`). */
-  upgradeUnauthorized(req: IncomingMessage): void {
-    this.authFailures.hit(addressKey(this.clientAddress(req)));
+  /**
+   * After a token was refused: 0 when the answer is a plain 401, else the ms the address stays
+   * refused (429). A request without any token is not a guess (a web page or a health probe
+   * sends none) and is not counted; one with a token counts, and past `authFailuresPerWindow`
+   * the address's failures get 429, which says nothing about the token.
+   */
+  private failedAuthentication(address: string | undefined, authorization: string | undefined): number {
+    return presentsToken(authorization) ? this.authFailures.hit(addressKey(address)) : 0;
   }
 
   private clientAddress(req: IncomingMessage): string | undefined {
