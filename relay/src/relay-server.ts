@@ -11,6 +11,7 @@ import { bodyRefusalOf, registerJsonParser } from './http/json-bounds.js';
 import { buildOpenApiDocument } from './http/openapi.js';
 import { registerPlatformRoutes, sendError } from './http/platform-routes.js';
 import type { SseStream } from './http/sse-stream.js';
+import { REDACTING_LOGGER_OPTIONS } from './log-redaction.js';
 import { createRelayAdmin, type RelayAdmin } from './relay-admin.js';
 import { RelayCore } from './relay-core.js';
 import {
@@ -33,6 +34,8 @@ export interface RelayOptions {
   port?: number;
   dataDir: string;
   logLevel?: string;
+  /** Where log lines go (one JSON line per write); stdout by default. */
+  logStream?: { write(line: string): void };
   /** PEM text or file paths: the relay then serves HTTPS and WSS itself. */
   tls?: { cert: string; key: string };
   heartbeatIntervalMs?: number;
@@ -96,11 +99,9 @@ export async function startRelay(options: RelayOptions): Promise<RelayHandle> {
     forceCloseConnections: true,
     logger: {
       level: options.logLevel ?? 'warn',
-      // Tokens never reach the logs, even if a serializer changes.
-      redact: {
-        paths: ['req.headers.authorization', 'req.headers.cookie', 'headers.authorization', 'authorization'],
-        censor: '[redacted]',
-      },
+      // Tokens never reach the logs: not in headers, query strings, nor anywhere else in a line.
+      ...REDACTING_LOGGER_OPTIONS,
+      ...(options.logStream ? { stream: options.logStream } : {}),
     },
   });
   const store: Store = new SqliteStore(
