@@ -84,11 +84,13 @@ export const DEFAULT_SHUTDOWN_GRACE_MS = 10_000;
 export const MAX_QUEUED_FRAMES = 256;
 
 /**
- * Unsent bytes on one SSE response above which droppable events (output chunks, file changes)
- * are skipped: a slow platform client must not grow the relay's memory. The call's result still
- * carries the whole (capped) output, and state events are never skipped.
+ * Unsent bytes on one SSE response (the socket's buffer included) above which droppable events
+ * (output chunks, file changes) are skipped until it drains, then announced by one `gap` event:
+ * a slow platform client must not grow the relay's memory. 1 MiB is many output chunks of
+ * slack for a client that is only briefly behind. The call's result still carries the whole
+ * (capped) output, and state events are never skipped.
  */
-export const SSE_MAX_BUFFERED_BYTES = 4 * 1024 * 1024;
+export const SSE_MAX_BUFFERED_BYTES = 1024 * 1024;
 
 /** A connection that has not said hello by then is closed (4422): it holds a slot without being a desktop. */
 export const HELLO_TIMEOUT_MS = 10_000;
