@@ -7,6 +7,7 @@ import { LocalBus } from './bus/local-bus.js';
 import { CONNECT_PATH, DesktopHub } from './desktop/desktop-hub.js';
 import { clientAddressOf, trustFunction, type TrustProxy } from './http/client-address.js';
 import { AccessGuard } from './http/access-guard.js';
+import { honourConnectionClose } from './http/connection-header.js';
 import { bodyRefusalOf, registerJsonParser } from './http/json-bounds.js';
 import { buildOpenApiDocument } from './http/openapi.js';
 import { registerPlatformRoutes, sendError } from './http/platform-routes.js';
@@ -170,6 +171,7 @@ export async function startRelay(options: RelayOptions): Promise<RelayHandle> {
   await registerMcpRoutes(app, core);
 
   app.server.on('upgrade', (req, socket, head) => hub.handleUpgrade(req, socket, head));
+  honourConnectionClose(app.server);
 
   const pruneCalls = () =>
     store
