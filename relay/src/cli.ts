@@ -23,7 +23,11 @@ TETHER_RELAY_SHUTDOWN_GRACE_MS, and the limits TETHER_RELAY_MAX_FRAME_BYTES, TET
 TETHER_RELAY_MAX_SEND_QUEUE_BYTES, TETHER_RELAY_MAX_BODY_BYTES, TETHER_RELAY_CALL_LOG_MAX_ROWS,
 TETHER_RELAY_CALL_LOG_MAX_AGE_MS, TETHER_RELAY_MAX_CONNECTIONS, TETHER_RELAY_SSE_KEEPALIVE_MS,
 TETHER_RELAY_CREDENTIAL_REQUESTS_PER_WINDOW, TETHER_RELAY_CREDENTIAL_WINDOW_MS, TETHER_RELAY_AUTH_FAILURES_PER_WINDOW,
-TETHER_RELAY_AUTH_FAILURE_WINDOW_MS (the same as the flags; 0 requests or failures per window: no limit), and
+TETHER_RELAY_AUTH_FAILURE_WINDOW_MS, TETHER_RELAY_REQUEST_TIMEOUT_MS, TETHER_RELAY_HEADERS_TIMEOUT_MS,
+TETHER_RELAY_KEEP_ALIVE_TIMEOUT_MS, TETHER_RELAY_MAX_CONNECTIONS_PER_ADDRESS,
+TETHER_RELAY_MAX_UNAUTHENTICATED_CONNECTIONS_PER_ADDRESS, TETHER_RELAY_MAX_CONNECTIONS_PER_DESKTOP_TOKEN,
+TETHER_RELAY_MAX_IN_FLIGHT_CALLS_PER_ORG (the same as the flags; 0 requests or failures per window, or 0 as a
+cap: no limit), and
 TETHER_RELAY_METRICS_TOKEN (better than the flag, which other users can see in the process list: /metrics then
 wants it as a Bearer token; without one /metrics answers loopback clients only), TETHER_RELAY_TRUST_PROXY (which
 proxies may name the client in X-Forwarded-For: true, a hop count, or addresses/CIDRs such as loopback,10.0.0.0/8;
@@ -49,6 +53,21 @@ const LIMIT_SETTINGS: Record<keyof RelayLimits, [string, string, number?]> = {
   credentialWindowMs: ['credential-window-ms', 'TETHER_RELAY_CREDENTIAL_WINDOW_MS'],
   authFailuresPerWindow: ['auth-failures-per-window', 'TETHER_RELAY_AUTH_FAILURES_PER_WINDOW', 0],
   authFailureWindowMs: ['auth-failure-window-ms', 'TETHER_RELAY_AUTH_FAILURE_WINDOW_MS'],
+  requestTimeoutMs: ['request-timeout-ms', 'TETHER_RELAY_REQUEST_TIMEOUT_MS'],
+  headersTimeoutMs: ['headers-timeout-ms', 'TETHER_RELAY_HEADERS_TIMEOUT_MS'],
+  keepAliveTimeoutMs: ['keep-alive-timeout-ms', 'TETHER_RELAY_KEEP_ALIVE_TIMEOUT_MS'],
+  maxConnectionsPerAddress: ['max-connections-per-address', 'TETHER_RELAY_MAX_CONNECTIONS_PER_ADDRESS', 0],
+  maxUnauthenticatedConnectionsPerAddress: [
+    'max-unauthenticated-connections-per-address',
+    'TETHER_RELAY_MAX_UNAUTHENTICATED_CONNECTIONS_PER_ADDRESS',
+    0,
+  ],
+  maxConnectionsPerDesktopToken: [
+    'max-connections-per-desktop-token',
+    'TETHER_RELAY_MAX_CONNECTIONS_PER_DESKTOP_TOKEN',
+    0,
+  ],
+  maxInFlightCallsPerOrg: ['max-in-flight-calls-per-org', 'TETHER_RELAY_MAX_IN_FLIGHT_CALLS_PER_ORG', 0],
 };
 
 /** Highest TCP port: a bigger --port is bad usage (exit 2), not a failure to listen. */

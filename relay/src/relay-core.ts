@@ -15,7 +15,7 @@ import {
 } from '@tether/shared';
 import { authenticateToken } from './auth.js';
 import type { Bus, BusMessage, NodeBroadcast, RoutedCall, RuntimeEvent } from './bus/bus.js';
-import { CANCEL_ANSWER_TIMEOUT_MS } from './relay-limits.js';
+import { CANCEL_ANSWER_TIMEOUT_MS, type RelayLimits } from './relay-limits.js';
 import type { RelayMetrics } from './relay-metrics.js';
 import { toRuntimeView, type RuntimeDirectory } from './runtime-directory.js';
 import type { CallOptions, CancelSignal, Principal, RelayServices } from './services.js';
@@ -74,6 +74,8 @@ export class RelayCore implements RelayServices {
   /** Verified platform keys and grants for TOKEN_CACHE_TTL_MS; a revocation on the bus drops them at once. */
   private readonly tokens = new TokenCache();
   private draining = false;
+  /** Pending calls of this node by org id (maxInFlightCallsPerOrg). */
+  private readonly inFlightByOrg = new Map<string, number>();
 
   constructor(
     private readonly store: Store,
@@ -81,6 +83,8 @@ export class RelayCore implements RelayServices {
     private readonly directory: RuntimeDirectory,
     private readonly metrics: RelayMetrics,
     private readonly logger?: FastifyBaseLogger,
+    /** maxInFlightCallsPerOrg: one org cannot take every call slot of a process all orgs share (0: no cap). */
+    private readonly orgLimits: Pick<RelayLimits, 'maxInFlightCallsPerOrg'> = { maxInFlightCallsPerOrg: 0 },
   ) {
     this.unsubscribe.push(bus.onMessage((m) => this.onBusMessage(m)));
     this.unsubscribe.push(bus.subscribe('*', (e) => this.onRuntimeEvent(e)));
@@ -203,6 +207,15 @@ export class RelayCore implements RelayServices {
     }
     const presence = await this.bus.locate(runtimeId);
     if (!presence) return refuse(errorValue('runtime_offline'));
+    const orgCap = this.orgLimits.maxInFlightCallsPerOrg;
+    const orgCalls = this.inFlightByOrg.get(principal.orgId) ?? 0;
+    if (orgCap > 0 && orgCalls >= orgCap)
+      return refuse(
+        errorValue('busy', `${orgCalls} calls of this org are in flight (limit maxInFlightCallsPerOrg)`, {
+          limit: 'in_flight_calls_per_org',
+          max: orgCap,
+        }),
+      );
 
     const now = Date.now();
     const call: RoutedCall = {
@@ -231,6 +244,7 @@ export class RelayCore implements RelayServices {
       resolve,
     };
     this.pending.set(callId, pending);
+    this.inFlightByOrg.set(principal.orgId, orgCalls + 1);
     this.watchSignal(pending, options.signal);
     try {
       await this.store.insertCall({
@@ -281,6 +295,9 @@ export class RelayCore implements RelayServices {
   private finish(pending: PendingCall, result: Result<unknown>): void {
     if (this.pending.get(pending.call.id) !== pending) return;
     this.pending.delete(pending.call.id);
+    const orgCalls = (this.inFlightByOrg.get(pending.call.orgId) ?? 1) - 1;
+    if (orgCalls > 0) this.inFlightByOrg.set(pending.call.orgId, orgCalls);
+    else this.inFlightByOrg.delete(pending.call.orgId);
     clearTimeout(pending.timer);
     const durationMs = Date.now() - pending.startedAt;
     const outcome = result.ok ? 'ok' : result.error.code;

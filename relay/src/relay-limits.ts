@@ -35,6 +35,27 @@ export interface RelayLimits {
   authFailuresPerWindow: number;
   /** The window of `authFailuresPerWindow`. */
   authFailureWindowMs: number;
+  /**
+   * Longest time a client may take to send a whole request, headers and body (Node's
+   * `requestTimeout`); then 408 and the connection is closed. Answers may take longer (a call
+   * runs up to its deadline): this bounds only what the client sends.
+   */
+  requestTimeoutMs: number;
+  /** Longest time a client may take to send a request's headers, also the first request of a new connection (Node's `headersTimeout`). */
+  headersTimeoutMs: number;
+  /** How long an idle keep-alive connection is kept between requests. */
+  keepAliveTimeoutMs: number;
+  /** Open TCP connections one client address (IPv6: a /64) may hold; more are closed at once. 0: no cap. */
+  maxConnectionsPerAddress: number;
+  /**
+   * Of those, connections that have not authenticated a request or upgrade yet; past it the
+   * address's oldest unauthenticated connection is closed. 0: no cap.
+   */
+  maxUnauthenticatedConnectionsPerAddress: number;
+  /** Desktop sockets open at once with one desktop token (per process); more upgrades get 429 `rate_limited`. 0: no cap. */
+  maxConnectionsPerDesktopToken: number;
+  /** Calls in flight at once for one org, over all its runtimes (per process); more get 429 `busy`. 0: no cap. */
+  maxInFlightCallsPerOrg: number;
 }
 
 /** The defaults, in one place. */
@@ -60,7 +81,31 @@ export const DEFAULT_RELAY_LIMITS: Readonly<RelayLimits> = Object.freeze({
   // config); 30 a minute is far above that and makes guessing (and its store lookups) pointless.
   authFailuresPerWindow: 30,
   authFailureWindowMs: 60_000,
+  // A whole 8 MiB body in 30 s is 280 KB/s, far below any platform's link; a trickled body
+  // (a few bytes a second, to hold a socket) is cut within it.
+  requestTimeoutMs: 30_000,
+  headersTimeoutMs: 10_000,
+  // Above the 60 s upstream keepalive_timeout of common proxies, so the proxy closes first (Fastify's default).
+  keepAliveTimeoutMs: 72_000,
+  // A large office behind one NAT address is hundreds of desktops; beyond that, run behind a
+  // proxy named in --trust-proxy (its connections are not capped by address).
+  maxConnectionsPerAddress: 1_024,
+  // A client opens one or two before its first request; dozens waiting at once are a flood.
+  maxUnauthenticatedConnectionsPerAddress: 64,
+  // One install holds one socket (two briefly while a reconnect replaces the old one); a token
+  // shared by a few headless hosts fits too. 1,500 sockets of one token had all been welcomed.
+  maxConnectionsPerDesktopToken: 16,
+  // Far above what one org's platform drives at once (32 per runtime), but one org cannot take
+  // every call slot of a process shared by all orgs.
+  maxInFlightCallsPerOrg: 2_000,
 });
+
+/**
+ * How often Node checks open HTTP connections against `requestTimeoutMs`/`headersTimeoutMs`
+ * (its `connectionsCheckingInterval`, 30 s by default, would let a trickled body hold a socket
+ * for twice the timeout). Only connections still sending a request are checked.
+ */
+export const HTTP_TIMEOUT_CHECK_INTERVAL_MS = 1_000;
 
 /**
  * Keys (credentials, client addresses) each rate limiter holds at most, about 100 bytes each:

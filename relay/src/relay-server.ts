@@ -7,6 +7,7 @@ import { LocalBus } from './bus/local-bus.js';
 import { CONNECT_PATH, DesktopHub } from './desktop/desktop-hub.js';
 import { clientAddressOf, trustFunction, type TrustProxy } from './http/client-address.js';
 import { AccessGuard } from './http/access-guard.js';
+import { ConnectionCaps } from './http/connection-caps.js';
 import { honourConnectionClose } from './http/connection-header.js';
 import { bodyRefusalOf, registerJsonParser } from './http/json-bounds.js';
 import { buildOpenApiDocument } from './http/openapi.js';
@@ -20,6 +21,7 @@ import {
   DEFAULT_HEARTBEAT_INTERVAL_MS,
   DEFAULT_RELAY_LIMITS,
   DEFAULT_SHUTDOWN_GRACE_MS,
+  HTTP_TIMEOUT_CHECK_INTERVAL_MS,
   type RelayLimits,
 } from './relay-limits.js';
 import { RelayMetrics } from './relay-metrics.js';
@@ -91,8 +93,16 @@ export async function startRelay(options: RelayOptions): Promise<RelayHandle> {
   const host = options.host ?? '127.0.0.1';
   const https = options.tls ? { cert: await pem(options.tls.cert), key: await pem(options.tls.key) } : null;
 
+  // Node's own timeouts of a request being received (Fastify switches requestTimeout off by default).
+  const serverTimeouts = {
+    requestTimeout: limits.requestTimeoutMs,
+    headersTimeout: Math.min(limits.headersTimeoutMs, limits.requestTimeoutMs || limits.headersTimeoutMs),
+    connectionsCheckingInterval: HTTP_TIMEOUT_CHECK_INTERVAL_MS,
+  };
   const app: FastifyInstance = Fastify({
-    ...(https ? { https } : {}),
+    ...(https ? { https: { ...https, ...serverTimeouts } } : { http: serverTimeouts }),
+    requestTimeout: limits.requestTimeoutMs,
+    keepAliveTimeout: limits.keepAliveTimeoutMs,
     bodyLimit: limits.maxBodyBytes,
     trustProxy: trustFunction(options.trustProxy),
     // close() answers every call and ends every stream first; what is left (a client's spare
@@ -122,11 +132,15 @@ export async function startRelay(options: RelayOptions): Promise<RelayHandle> {
     callsInFlight: () => inFlight.count(),
     runtimesByState: () => store.countRuntimesByState(),
   });
+  const trusts = trustFunction(options.trustProxy);
+  const caps = new ConnectionCaps(limits, trusts === false ? undefined : (address) => trusts(address, 0));
+  caps.attach(app.server, https !== null);
   const guard = new AccessGuard({
     limits,
     metricsToken: options.metricsToken,
     onLimited: (limit) => metrics.rateLimited(limit),
     clientAddress: clientAddressOf(options.trustProxy),
+    onAuthenticated: (req) => caps.authenticated(req.socket),
   });
   const hub = new DesktopHub({
     store,
@@ -136,8 +150,9 @@ export async function startRelay(options: RelayOptions): Promise<RelayHandle> {
     heartbeatIntervalMs,
     logger: app.log,
     onUnauthorized: (req, socket) => guard.upgradeUnauthorized(req, socket),
+    onAuthenticated: (req) => caps.authenticated(req.socket),
   });
-  const core = new RelayCore(store, bus, directory, metrics, app.log);
+  const core = new RelayCore(store, bus, directory, metrics, app.log, limits);
   inFlight.count = () => core.inFlightCount;
   const streams = new Set<SseStream>();
 

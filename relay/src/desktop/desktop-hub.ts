@@ -28,6 +28,8 @@ export interface DesktopHubDeps {
    * address: true when it answered the socket itself (429), else the hub answers 401.
    */
   onUnauthorized?: (req: IncomingMessage, socket: Duplex) => boolean;
+  /** Told of each upgrade whose token passed (its connection is no longer an unauthenticated one). */
+  onAuthenticated?: (req: IncomingMessage) => void;
 }
 
 /**
@@ -40,6 +42,8 @@ export class DesktopHub {
   private readonly sessions = new Map<string, DesktopSession>();
   /** Sessions by org and device: a hello looks up the device's older sessions, not every socket (15,000 hellos would be quadratic). */
   private readonly byDevice = new Map<string, Set<DesktopSession>>();
+  /** Open desktop sockets by desktop token id: maxConnectionsPerDesktopToken. */
+  private readonly socketsByToken = new Map<string, number>();
   private readonly timer: NodeJS.Timeout;
   private readonly unsubscribe: Array<() => void> = [];
   private accepting = true;
@@ -77,7 +81,20 @@ export class DesktopHub {
           return reject(socket, 'unauthorized');
         }
         if (socket.destroyed || !this.accepting) return reject(socket, 'unavailable');
-        this.wss.handleUpgrade(req, socket, head, (ws) => this.accept(ws, token));
+        const perToken = this.deps.limits.maxConnectionsPerDesktopToken;
+        if (perToken > 0 && (this.socketsByToken.get(token.id) ?? 0) >= perToken)
+          return reject(
+            socket,
+            'rate_limited',
+            `${perToken} connections are open with this desktop token (limit maxConnectionsPerDesktopToken)`,
+            { limit: 'connections_per_desktop_token', max: perToken },
+          );
+        this.deps.onAuthenticated?.(req);
+        // Counted once the socket is a WebSocket (ws completes the handshake synchronously here).
+        this.wss.handleUpgrade(req, socket, head, (ws) => {
+          this.socketsByToken.set(token.id, (this.socketsByToken.get(token.id) ?? 0) + 1);
+          this.accept(ws, token);
+        });
       },
       (err: unknown) => {
         this.deps.logger.error(
@@ -87,6 +104,12 @@ export class DesktopHub {
         reject(socket, 'internal');
       },
     );
+  }
+
+  private releaseTokenSocket(tokenId: string): void {
+    const left = (this.socketsByToken.get(tokenId) ?? 1) - 1;
+    if (left > 0) this.socketsByToken.set(tokenId, left);
+    else this.socketsByToken.delete(tokenId);
   }
 
   private accept(ws: WebSocket, token: TokenRecord): void {
@@ -108,6 +131,7 @@ export class DesktopHub {
       },
       onClosed: (s) => {
         this.sessions.delete(s.id);
+        this.releaseTokenSocket(s.token.id);
         if (!s.device) return;
         const key = deviceKey(s.orgId, s.device.deviceId);
         const set = this.byDevice.get(key);
@@ -206,14 +230,15 @@ function isOlder(session: DesktopSession, newer: { sessionId: string; helloAt: n
 }
 
 /** Refuses an upgrade with a plain HTTP answer; no WebSocket frame is ever read. */
-function reject(socket: Duplex, code: ErrorCode, message?: string): void {
+function reject(socket: Duplex, code: ErrorCode, message?: string, details?: Record<string, unknown>): void {
   if (socket.destroyed) return;
-  const value = errorValue(code, message);
+  const value = errorValue(code, message, details);
   const body = JSON.stringify({ error: value });
   const status =
     {
       unauthorized: '401 Unauthorized',
       not_found: '404 Not Found',
+      rate_limited: '429 Too Many Requests',
       unavailable: '503 Service Unavailable',
       internal: '500 Internal Server Error',
     }[code as string] ?? '400 Bad Request';

@@ -88,6 +88,9 @@ export class AccessGuard {
       // credential always gets through, whatever others sent from its address (a NAT neighbour).
       const principal = await services.authenticatePlatform(request.headers.authorization);
       if (!principal) {
+        // The connection ends with the answer: a refused client's body (perhaps trickled to
+        // hold the socket) is not read to its end, and the socket is not kept for another try.
+        reply.header('connection', 'close');
         const locked = this.failedAuthentication(request.ip, request.headers.authorization);
         if (locked > 0) return this.refuse(reply, 'auth_failures', locked);
         return sendError(reply, errorValue('unauthorized'));
