@@ -19,7 +19,7 @@ import { CANCEL_ANSWER_TIMEOUT_MS, type RelayLimits } from './relay-limits.js';
 import type { RelayMetrics } from './relay-metrics.js';
 import { toRuntimeView, type RuntimeDirectory } from './runtime-directory.js';
 import type { CallOptions, CancelSignal, Principal, RelayServices } from './services.js';
-import type { RuntimeRecord, Store } from './store/store.js';
+import type { RuntimePosition, RuntimeRecord, Store } from './store/store.js';
 import { TokenCache } from './token-cache.js';
 import { generateToken, hashToken, newId, stableId } from './tokens.js';
 
@@ -135,6 +135,32 @@ export class RelayCore implements RelayServices {
     return records
       .filter((r) => principal.runtimeIds === null || principal.runtimeIds.includes(r.id))
       .map((r) => this.view(principal, r));
+  }
+
+  /**
+   * One page of the runtimes this principal may see (a grant's runtimes only), in creation
+   * order, after the runtime `after` names; `next` is the position to continue from, null on
+   * the last page.
+   */
+  async listRuntimesPage(
+    principal: Principal,
+    page: { state?: RuntimeState; after?: RuntimePosition; limit: number },
+  ): Promise<{ runtimes: RuntimeView[]; next: RuntimePosition | null }> {
+    // One more than asked: whether there is a next page, without a second query.
+    const records = await this.store.listRuntimesPage(principal.orgId, {
+      ...page,
+      limit: page.limit + 1,
+      ...(principal.runtimeIds !== null ? { ids: principal.runtimeIds } : {}),
+    });
+    const shown = records.slice(0, page.limit);
+    const last = shown.at(-1);
+    return {
+      runtimes: shown.map((r) => this.view(principal, r)),
+      next:
+        records.length > page.limit && last
+          ? { createdAt: last.createdAt, deviceId: last.deviceId, workspaceId: last.workspaceId }
+          : null,
+    };
   }
 
   /** A grant sees only the tools it names among those the workspace offers. */

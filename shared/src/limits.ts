@@ -121,6 +121,14 @@ export const MAX_FILE_EVENTS_PER_BATCH = 500;
 /** Workspaces one device may announce. */
 export const MAX_WORKSPACES_PER_DEVICE = 64;
 
+/**
+ * Runtimes one page of `GET /v1/runtimes` holds when no `limit` is given, and its largest
+ * `limit`: an org's whole list (4,780 runtimes were 8.4 MB in one answer) comes in pages,
+ * followed with `nextCursor`.
+ */
+export const DEFAULT_RUNTIMES_PAGE = 100;
+export const MAX_RUNTIMES_PAGE = 500;
+
 /** Free-text sizes: names, descriptions, caller labels. */
 export const MAX_NAME_CHARS = 120;
 export const MAX_DESCRIPTION_CHARS = 2000;

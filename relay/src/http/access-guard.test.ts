@@ -158,7 +158,7 @@ describe('AccessGuard', () => {
       await pollUntil(list, (a) => a.status === 429);
       const again = await pollUntil(list, (a) => a.status !== 429);
       expect(again.status).toBe(200);
-      expect(again.body).toEqual({ runtimes: [] });
+      expect(again.body).toEqual({ runtimes: [], nextCursor: null });
     });
 
     it('counts each key on its own, its grants with it: one key flooding does not throttle another', async () => {

@@ -1,5 +1,7 @@
 import { z } from 'zod';
 import {
+  DEFAULT_RUNTIMES_PAGE,
+  MAX_RUNTIMES_PAGE,
   ERROR_CODES,
   TOOL_NAMES,
   callRequestSchema,
@@ -62,8 +64,15 @@ export function buildOpenApiDocument(serverUrl: string): Record<string, unknown>
         RuntimeView: schema(runtimeViewSchema),
         RuntimeList: {
           type: 'object',
-          properties: { runtimes: { type: 'array', items: { $ref: '#/components/schemas/RuntimeView' } } },
-          required: ['runtimes'],
+          properties: {
+            runtimes: { type: 'array', items: { $ref: '#/components/schemas/RuntimeView' } },
+            nextCursor: {
+              type: 'string',
+              nullable: true,
+              description: 'Pass as `cursor` for the next page; null on the last page',
+            },
+          },
+          required: ['runtimes', 'nextCursor'],
         },
         Capabilities: schema(capabilitiesSchema),
         CallRequest: schema(callRequestSchema, 'input'),
@@ -77,7 +86,23 @@ export function buildOpenApiDocument(serverUrl: string): Record<string, unknown>
       '/v1/runtimes': {
         get: {
           summary: 'List the runtimes this token may see',
-          parameters: [{ name: 'state', in: 'query', required: false, schema: schema(runtimeStateSchema) }],
+          description: `In pages, oldest first: \`limit\` runtimes (default ${DEFAULT_RUNTIMES_PAGE}, at most ${MAX_RUNTIMES_PAGE}), then \`nextCursor\` for the rest.`,
+          parameters: [
+            { name: 'state', in: 'query', required: false, schema: schema(runtimeStateSchema) },
+            {
+              name: 'limit',
+              in: 'query',
+              required: false,
+              schema: { type: 'integer', minimum: 1, maximum: MAX_RUNTIMES_PAGE, default: DEFAULT_RUNTIMES_PAGE },
+            },
+            {
+              name: 'cursor',
+              in: 'query',
+              required: false,
+              description: 'The `nextCursor` of the previous page',
+              schema: { type: 'string' },
+            },
+          ],
           responses: {
             '200': { description: 'The runtimes', content: json('RuntimeList') },
             ...errors('invalid_request', 'unauthorized'),

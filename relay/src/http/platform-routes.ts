@@ -1,5 +1,7 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import {
+  DEFAULT_RUNTIMES_PAGE,
+  MAX_RUNTIMES_PAGE,
   callRequestSchema,
   errorValue,
   formatIssues,
@@ -12,6 +14,7 @@ import {
 } from '@tether/shared';
 import type { RelayCore } from '../relay-core.js';
 import type { Principal } from '../services.js';
+import type { RuntimePosition } from '../store/store.js';
 import { ClientGone } from './client-gone.js';
 import { SseStream } from './sse-stream.js';
 
@@ -26,6 +29,51 @@ export function sendError(reply: FastifyReply, error: ToolErrorValue): FastifyRe
 }
 
 const NOT_FOUND = errorValue('not_found', 'no such runtime');
+
+/** An opaque cursor naming the last runtime of a page. */
+function encodeCursor(position: RuntimePosition): string {
+  return Buffer.from(JSON.stringify([position.createdAt, position.deviceId, position.workspaceId])).toString(
+    'base64url',
+  );
+}
+
+function decodeCursor(cursor: string): RuntimePosition | null {
+  if (cursor.length > 1000) return null;
+  try {
+    const value: unknown = JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8'));
+    if (Array.isArray(value) && value.length === 3 && value.every((v) => typeof v === 'string'))
+      return { createdAt: value[0] as string, deviceId: value[1] as string, workspaceId: value[2] as string };
+  } catch {
+    // answered below
+  }
+  return null;
+}
+
+/** `?limit=&cursor=` of a list: at most MAX_RUNTIMES_PAGE, DEFAULT_RUNTIMES_PAGE when not given. */
+function parsePage(query: {
+  limit?: string;
+  cursor?: string;
+}): { limit: number; after?: RuntimePosition } | { error: ToolErrorValue } {
+  let limit = DEFAULT_RUNTIMES_PAGE;
+  if (query.limit !== undefined) {
+    limit = /^\d{1,6}$/.test(query.limit) ? Number(query.limit) : NaN;
+    if (!(limit >= 1 && limit <= MAX_RUNTIMES_PAGE))
+      return {
+        error: errorValue('invalid_request', `limit: a whole number from 1 to ${MAX_RUNTIMES_PAGE}`, {
+          fields: [{ path: 'limit', message: `from 1 to ${MAX_RUNTIMES_PAGE}` }],
+        }),
+      };
+  }
+  if (query.cursor === undefined) return { limit };
+  const after = decodeCursor(query.cursor);
+  if (!after)
+    return {
+      error: errorValue('invalid_request', 'cursor: not a cursor this relay gave out', {
+        fields: [{ path: 'cursor', message: 'unknown cursor' }],
+      }),
+    };
+  return { limit, after };
+}
 
 /** Whether the client asked for a Server-Sent Events stream. */
 function wantsEventStream(request: FastifyRequest): boolean {
@@ -56,19 +104,28 @@ export function registerPlatformRoutes(
     return stream;
   };
 
-  app.get<{ Querystring: { state?: string } }>('/v1/runtimes', async (request, reply) => {
-    const principal = await principalOf(request, reply);
-    if (!principal) return reply;
-    const state = runtimeStateSchema.optional().safeParse(request.query.state);
-    if (!state.success)
-      return sendError(
-        reply,
-        errorValue('invalid_request', `state: ${formatIssues(state.error)}`, {
-          fields: [{ path: 'state', message: 'unknown state' }],
-        }),
-      );
-    return { runtimes: await core.listRuntimes(principal, state.data) };
-  });
+  app.get<{ Querystring: { state?: string; limit?: string; cursor?: string } }>(
+    '/v1/runtimes',
+    async (request, reply) => {
+      const principal = await principalOf(request, reply);
+      if (!principal) return reply;
+      const state = runtimeStateSchema.optional().safeParse(request.query.state);
+      if (!state.success)
+        return sendError(
+          reply,
+          errorValue('invalid_request', `state: ${formatIssues(state.error)}`, {
+            fields: [{ path: 'state', message: 'unknown state' }],
+          }),
+        );
+      const page = parsePage(request.query);
+      if ('error' in page) return sendError(reply, page.error);
+      const { runtimes, next } = await core.listRuntimesPage(principal, {
+        ...(state.data !== undefined ? { state: state.data } : {}),
+        ...page,
+      });
+      return { runtimes, nextCursor: next === null ? null : encodeCursor(next) };
+    },
+  );
 
   app.get<{ Params: IdParams }>('/v1/runtimes/:id', async (request, reply) => {
     const principal = await principalOf(request, reply);

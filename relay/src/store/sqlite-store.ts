@@ -11,6 +11,7 @@ import type {
   DeviceClaim,
   DeviceHello,
   OrgRecord,
+  RuntimePosition,
   RuntimeRecord,
   RuntimeUpsert,
   Store,
@@ -370,6 +371,32 @@ export class SqliteStore implements Store {
       params.push(filter.deviceId);
     }
     const rows = this.stmt(sql + ' ORDER BY created_at, device_id, workspace_id').all(...params) as RuntimeRow[];
+    return rows.map(toRuntime);
+  }
+
+  async listRuntimesPage(
+    orgId: string,
+    page: { state?: RuntimeState; ids?: readonly string[]; after?: RuntimePosition; limit: number },
+  ): Promise<RuntimeRecord[]> {
+    let sql = 'SELECT * FROM runtimes WHERE org_id = ?';
+    const params: Array<string | number> = [orgId];
+    if (page.state !== undefined) {
+      sql += ' AND state = ?';
+      params.push(page.state);
+    }
+    if (page.ids !== undefined) {
+      if (page.ids.length === 0) return [];
+      sql += ` AND id IN (${page.ids.map(() => '?').join(', ')})`;
+      params.push(...page.ids);
+    }
+    if (page.after !== undefined) {
+      sql += ' AND (created_at, device_id, workspace_id) > (?, ?, ?)';
+      params.push(page.after.createdAt, page.after.deviceId, page.after.workspaceId);
+    }
+    params.push(page.limit);
+    const rows = this.stmt(sql + ' ORDER BY created_at, device_id, workspace_id LIMIT ?').all(
+      ...params,
+    ) as RuntimeRow[];
     return rows.map(toRuntime);
   }
 

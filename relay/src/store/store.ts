@@ -29,6 +29,13 @@ export interface TokenRecord {
 export type ArchivedBy = 'desktop' | 'platform';
 
 /** A runtime: one device's workspace, as the relay records it. */
+/** Where a page of runtimes ends: the creation time, device id and workspace id of its last runtime (unique in an org). */
+export interface RuntimePosition {
+  createdAt: string;
+  deviceId: string;
+  workspaceId: string;
+}
+
 export interface RuntimeRecord {
   id: string;
   orgId: string;
@@ -137,6 +144,15 @@ export interface Store {
   upsertRuntime(runtime: RuntimeUpsert): Promise<RuntimeRecord>;
   getRuntime(id: string): Promise<RuntimeRecord | null>;
   listRuntimes(orgId: string, filter?: { state?: RuntimeState; deviceId?: string }): Promise<RuntimeRecord[]>;
+  /**
+   * One page of an org's runtimes in listRuntimes' order (creation time, device, workspace), those after
+   * `after` (the last one of the previous page), at most `limit`; `ids` narrows to those
+   * runtimes (a grant's).
+   */
+  listRuntimesPage(
+    orgId: string,
+    page: { state?: RuntimeState; ids?: readonly string[]; after?: RuntimePosition; limit: number },
+  ): Promise<RuntimeRecord[]>;
   setRuntimeState(
     id: string,
     state: RuntimeState,
