@@ -135,6 +135,7 @@ export function buildOpenApiDocument(serverUrl: string): Record<string, unknown>
           description:
             '`args` is validated against the tool’s schema (components `ToolArgs_<tool>`) before forwarding; a failure is `invalid_args` with the field paths. ' +
             'With `Accept: text/event-stream` the answer is an SSE stream: `call` {callId}, then `status` {status} and `output` {chunk} while it runs, then `result` {callId, result} or `error` {callId, error}. ' +
+            'A reader more than 1 MiB behind misses `output` events until it catches up, and is then sent `gap` {droppedEvents, droppedBytes} (the UTF-8 bytes of the skipped events’ data) before any later event; the `result` still carries the whole (capped) output. ' +
             'An `idempotencyKey` gives a repeated call the same id, so the desktop runs it once. Closing the connection cancels the call.',
           parameters: [idParam],
           requestBody: { required: true, content: json('CallRequest') },
@@ -180,7 +181,7 @@ export function buildOpenApiDocument(serverUrl: string): Record<string, unknown>
       '/v1/runtimes/{id}/events': {
         get: {
           summary:
-            'Server-Sent Events: `state` {runtimeId, state, reason?, lastSeenAt} (first the current one), `files` {runtimeId, changes, dropped}',
+            'Server-Sent Events: `state` {runtimeId, state, reason?, lastSeenAt} (first the current one), `files` {runtimeId, changes, dropped}, and `gap` {droppedEvents, droppedBytes} after `files` events a lagging reader missed',
           parameters: [idParam],
           responses: {
             '200': { description: 'The stream', content: { 'text/event-stream': { schema: { type: 'string' } } } },

@@ -97,3 +97,13 @@ describe('GET /v1/runtimes pages', () => {
     expect(doc.components.schemas.RuntimeList.required).toContain('nextCursor');
   });
 });
+
+describe('OpenAPI document of SSE', () => {
+  it('names the gap event of calls and events streams', async () => {
+    const t = await startTestRelay();
+    cleanups.push(() => t.dispose());
+    const doc = (await t.api('/openapi.json', { token: null })).body;
+    expect(doc.paths['/v1/runtimes/{id}/calls'].post.description).toContain('`gap` {droppedEvents, droppedBytes}');
+    expect(doc.paths['/v1/runtimes/{id}/events'].get.summary).toContain('`gap` {droppedEvents, droppedBytes}');
+  });
+});
