@@ -51,17 +51,22 @@ export function scanJson(text: string, bounds: JsonBounds = DEFAULT_JSON_BOUNDS)
   for (let i = 0; i < text.length; i++) {
     const c = text.charCodeAt(i);
     if (c === QUOTE) {
+      // To the closing quote with indexOf (native speed): a quote preceded by an odd run of
+      // backslashes is escaped. Each backslash is looked at once, so this stays linear.
       const start = i + 1;
-      let escaped = false;
-      for (i = start; i < text.length; i++) {
-        const d = text.charCodeAt(i);
-        if (d === BACKSLASH) {
-          escaped = true;
-          i++;
-        } else if (d === QUOTE) break;
+      let from = start;
+      let close = -1;
+      while (close < 0) {
+        const q = text.indexOf('"', from);
+        if (q < 0) break;
+        let k = q - 1;
+        while (k >= start && text.charCodeAt(k) === BACKSLASH) k--;
+        if ((q - 1 - k) % 2 === 0) close = q;
+        else from = q + 1;
       }
+      i = close < 0 ? text.length : close;
       if (depth === 1) {
-        const plain = !escaped && i - start <= MAX_TOP_LEVEL_VALUE_CHARS;
+        const plain = i - start <= MAX_TOP_LEVEL_VALUE_CHARS && !text.slice(start, i).includes('\\');
         if (afterColon) {
           if (plain && lastKey !== null) topLevel[lastKey] = text.slice(start, i);
           afterColon = false;
