@@ -26,7 +26,7 @@ TETHER_RELAY_CREDENTIAL_REQUESTS_PER_WINDOW, TETHER_RELAY_CREDENTIAL_WINDOW_MS, 
 TETHER_RELAY_AUTH_FAILURE_WINDOW_MS, TETHER_RELAY_REQUEST_TIMEOUT_MS, TETHER_RELAY_HEADERS_TIMEOUT_MS,
 TETHER_RELAY_KEEP_ALIVE_TIMEOUT_MS, TETHER_RELAY_MAX_CONNECTIONS_PER_ADDRESS,
 TETHER_RELAY_MAX_UNAUTHENTICATED_CONNECTIONS_PER_ADDRESS, TETHER_RELAY_MAX_CONNECTIONS_PER_DESKTOP_TOKEN,
-TETHER_RELAY_MAX_IN_FLIGHT_CALLS_PER_ORG (the same as the flags; 0 requests or failures per window, or 0 as a
+TETHER_RELAY_MAX_IN_FLIGHT_CALLS_PER_ORG, TETHER_RELAY_MAX_RUNTIMES_PER_ORG (the same as the flags; 0 requests or failures per window, or 0 as a
 cap: no limit), and
 TETHER_RELAY_METRICS_TOKEN (better than the flag, which other users can see in the process list: /metrics then
 wants it as a Bearer token; without one /metrics answers loopback clients only), TETHER_RELAY_TRUST_PROXY (which
@@ -68,6 +68,7 @@ const LIMIT_SETTINGS: Record<keyof RelayLimits, [string, string, number?]> = {
     0,
   ],
   maxInFlightCallsPerOrg: ['max-in-flight-calls-per-org', 'TETHER_RELAY_MAX_IN_FLIGHT_CALLS_PER_ORG', 0],
+  maxRuntimesPerOrg: ['max-runtimes-per-org', 'TETHER_RELAY_MAX_RUNTIMES_PER_ORG', 0],
 };
 
 /** Highest TCP port: a bigger --port is bad usage (exit 2), not a failure to listen. */

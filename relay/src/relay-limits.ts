@@ -56,6 +56,11 @@ export interface RelayLimits {
   maxConnectionsPerDesktopToken: number;
   /** Calls in flight at once for one org, over all its runtimes (per process); more get 429 `busy`. 0: no cap. */
   maxInFlightCallsPerOrg: number;
+  /**
+   * Runtimes (not archived) one org may have; a hello or workspaces frame announcing new
+   * workspaces past it closes the socket with 4429. 0: no cap.
+   */
+  maxRuntimesPerOrg: number;
 }
 
 /** The defaults, in one place. */
@@ -98,6 +103,9 @@ export const DEFAULT_RELAY_LIMITS: Readonly<RelayLimits> = Object.freeze({
   // Far above what one org's platform drives at once (32 per runtime), but one org cannot take
   // every call slot of a process shared by all orgs.
   maxInFlightCallsPerOrg: 2_000,
+  // 1,000 devices of 20 workspaces each; one org's desktops cannot fill the store (or every
+  // list) without end.
+  maxRuntimesPerOrg: 20_000,
 });
 
 /**

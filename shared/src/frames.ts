@@ -197,6 +197,8 @@ export const CLOSE_CODES = {
    * from its raw text, before it is parsed (JSON.parse of a deep frame stalls the whole process).
    */
   tooComplex: 4413,
+  /** The announced workspaces would take the org past the relay's runtime limit (maxRuntimesPerOrg). */
+  tooManyRuntimes: 4429,
   /** The first frame was not `hello`, or `hello` came twice. */
   unexpectedFrame: 4422,
 } as const;
@@ -219,13 +221,13 @@ export function utf8ByteLength(text: string): number {
 export type ParsedFrame<T> = { ok: true; frame: T } | { ok: false; error: ToolErrorValue; closeCode: number };
 
 function parseWith<T>(schema: z.ZodType<T>, text: string, maxBytes: number): ParsedFrame<T> {
-  if (text.length > maxBytes || utf8ByteLength(text) > maxBytes) {
-    return {
-      ok: false,
-      closeCode: CLOSE_CODES.tooLarge,
-      error: { code: 'too_large', message: `frame exceeds ${maxBytes} bytes` },
-    };
-  }
+  const tooLarge = (): ParsedFrame<T> => ({
+    ok: false,
+    closeCode: CLOSE_CODES.tooLarge,
+    error: { code: 'too_large', message: `frame exceeds ${maxBytes} bytes` },
+  });
+  if (text.length > maxBytes) return tooLarge();
+  // The bounds scan first: it stops at the first level too deep, where the byte count reads all.
   const bounds = jsonBoundsViolation(text);
   if (bounds !== null) {
     return {
@@ -234,6 +236,8 @@ function parseWith<T>(schema: z.ZodType<T>, text: string, maxBytes: number): Par
       error: { code: 'too_large', message: `frame refused: ${bounds.message}` },
     };
   }
+  // Fewer than maxBytes/3 characters cannot be more than maxBytes bytes: no need to count.
+  if (text.length * 3 > maxBytes && utf8ByteLength(text) > maxBytes) return tooLarge();
   let json: unknown;
   try {
     json = JSON.parse(text);

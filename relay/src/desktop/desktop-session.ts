@@ -393,12 +393,38 @@ export class DesktopSession {
       }
       seen.add(ws.workspaceId);
     }
+    if (await this.overRuntimeLimit(workspaces)) return [];
     const bindings = await this.deps.directory.withDevice(this.orgId, device.deviceId, () =>
       this.deps.directory.announce({ orgId: this.orgId, sessionId: this.id, device }, workspaces, attach),
     );
     this.runtimes.clear();
     for (const b of bindings) this.runtimes.set(b.runtimeId, b.workspaceId);
     return bindings;
+  }
+
+  /**
+   * Whether announcing these workspaces would take the org past maxRuntimesPerOrg; then the
+   * socket is closed with 4429. Only new workspaces count (a reconnect re-announcing its own is
+   * always fine). Checked per frame, so concurrent hellos may pass the cap by a frame's worth.
+   */
+  private async overRuntimeLimit(workspaces: ReadonlyArray<{ workspaceId: string }>): Promise<boolean> {
+    const cap = this.deps.limits.maxRuntimesPerOrg;
+    if (cap === 0 || workspaces.length === 0) return false;
+    const known = new Set(
+      (await this.deps.store.listRuntimes(this.orgId, { deviceId: this.device!.deviceId }))
+        .filter((r) => r.state !== 'archived')
+        .map((r) => r.workspaceId),
+    );
+    const fresh = workspaces.filter((w) => !known.has(w.workspaceId)).length;
+    if (fresh === 0) return false;
+    const active = await this.deps.store.countActiveRuntimes(this.orgId);
+    if (active + fresh <= cap) return false;
+    this.deps.logger.warn(
+      { session: this.id, org: this.orgId, active, fresh, cap },
+      'runtime limit of the org reached',
+    );
+    this.close(CLOSE_CODES.tooManyRuntimes, `the org has ${active} runtimes; the relay's limit is ${cap}`);
+    return true;
   }
 
   private async handleEvents(frame: Extract<AppFrame, { type: 'event' }>): Promise<void> {

@@ -1,5 +1,6 @@
 import { connect, type Socket } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
+import { CLOSE_CODES, PROTOCOL_VERSION } from '@tether/shared';
 import type { RelayLimits } from '../relay-limits.js';
 import { FakeDesktop, refusedUpgradeStatus, testWorkspace } from '../testing/fake-desktop.js';
 import { eventually, startTestRelay, type TestRelay } from '../testing/test-relay.js';
@@ -206,5 +207,39 @@ describe('per-org call cap', () => {
     expect((await second).status).toBe(200);
     desktop.onCall = (c, d) => d.succeed(c.id, {});
     expect((await call(a)).status).toBe(200);
+  });
+});
+
+describe('per-org runtime cap', () => {
+  it('closes a desktop whose new workspaces would take the org past maxRuntimesPerOrg with 4429', async () => {
+    const t = await relayWith({ maxRuntimesPerOrg: 5 });
+    const hello = async (deviceId: string, count: number, token = t.desktopToken) => {
+      const d = await FakeDesktop.connect(t.relay.wsUrl, token);
+      cleanups.push(() => d.close());
+      const workspaces = Array.from({ length: count }, (_, i) => testWorkspace(`ws-${i}`));
+      d.send({
+        type: 'hello',
+        protocolVersion: PROTOCOL_VERSION,
+        device: { deviceId, name: deviceId, os: 'linux' },
+        appVersion: '1',
+        workspaces,
+      });
+      return Promise.race([
+        d.next('welcome').then(() => ({ welcomed: true, d })),
+        d.closed.then((c) => ({ welcomed: false, code: c.code, d })),
+      ]);
+    };
+    const a = await hello('dev-a', 3);
+    expect(a.welcomed).toBe(true);
+    const over = await hello('dev-b', 3);
+    expect(over).toMatchObject({ welcomed: false, code: CLOSE_CODES.tooManyRuntimes });
+    expect((await hello('dev-b', 2)).welcomed).toBe(true);
+    // A device re-announcing its own workspaces is never refused.
+    await a.d.close();
+    expect((await hello('dev-a', 3)).welcomed).toBe(true);
+    // Another org has its own count.
+    await t.relay.admin.createOrg('other');
+    const otherToken = (await t.relay.admin.createToken({ org: 'other', kind: 'desktop' })).token;
+    expect((await hello('dev-c', 5, otherToken)).welcomed).toBe(true);
   });
 });

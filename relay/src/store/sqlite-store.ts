@@ -423,6 +423,13 @@ export class SqliteStore implements Store {
     ).run(at).changes;
   }
 
+  async countActiveRuntimes(orgId: string): Promise<number> {
+    const row = this.stmt("SELECT COUNT(*) AS n FROM runtimes WHERE org_id = ? AND state != 'archived'").get(orgId) as {
+      n: number;
+    };
+    return row.n;
+  }
+
   async countRuntimesByState(): Promise<Record<RuntimeState, number>> {
     const counts: Record<RuntimeState, number> = { running: 0, paused: 0, stopped: 0, error: 0, archived: 0 };
     for (const row of this.stmt('SELECT state, COUNT(*) AS n FROM runtimes GROUP BY state').all() as Array<{

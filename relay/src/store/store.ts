@@ -163,6 +163,8 @@ export interface Store {
   /** Every running, paused or error runtime becomes stopped (start-up of a single-process relay: nothing is connected yet). */
   stopAllLiveRuntimes(at: string): Promise<number>;
   countRuntimesByState(): Promise<Record<RuntimeState, number>>;
+  /** Runtimes of an org that are not archived (maxRuntimesPerOrg). */
+  countActiveRuntimes(orgId: string): Promise<number>;
 
   insertCall(call: CallRecord): Promise<void>;
   finishCall(id: string, outcome: string, finishedAt: string, durationMs: number): Promise<void>;
