@@ -7,7 +7,9 @@ import { startBareRelay } from './bare-relay.mjs';
 import { workerGuard } from './bench-util.mjs';
 
 workerGuard();
-const [kind, dataDir, heartbeatArg] = process.argv.slice(2);
+const [kind, dataDir, heartbeatArg, limitsArg] = process.argv.slice(2);
+/** Overrides of the relay's limits (JSON), where a bench's shorthand is not what a limit is about. */
+const limits = limitsArg ? JSON.parse(limitsArg) : undefined;
 const heartbeatIntervalMs = heartbeatArg ? Number(heartbeatArg) : undefined;
 
 let server;
@@ -26,6 +28,7 @@ if (kind === 'bare') {
     dataDir,
     logLevel: 'warn',
     ...(heartbeatIntervalMs ? { heartbeatIntervalMs } : {}),
+    ...(limits ? { limits } : {}),
   });
   await server.admin.createOrg('bench');
   const desktop = await server.admin.createToken({ org: 'bench', kind: 'desktop', name: 'bench desktop' });

@@ -95,8 +95,10 @@ export const DEFAULT_RELAY_LIMITS: Readonly<RelayLimits> = Object.freeze({
   // A large office behind one NAT address is hundreds of desktops; beyond that, run behind a
   // proxy named in --trust-proxy (its connections are not capped by address).
   maxConnectionsPerAddress: 1_024,
-  // A client opens one or two before its first request; dozens waiting at once are a flood.
-  maxUnauthenticatedConnectionsPerAddress: 64,
+  // A connection is unauthenticated only until its first request (a trickled or refused one is
+  // closed, a silent one after headersTimeoutMs): room for a platform's whole connection pool
+  // opening at once, not for hundreds of held sockets.
+  maxUnauthenticatedConnectionsPerAddress: 256,
   // One install holds one socket (two briefly while a reconnect replaces the old one); a token
   // shared by a few headless hosts fits too. 1,500 sockets of one token had all been welcomed.
   maxConnectionsPerDesktopToken: 16,
