@@ -87,20 +87,37 @@ async function desktop(token = desktopToken, deviceId = `dev-${Math.random()}`) 
 }
 
 const figures = {};
-const deep = '['.repeat(DEEP_BRACKETS) + ']'.repeat(DEEP_BRACKETS);
+const deep = '['.repeat(DEEP_BRACKETS) + ']'.repeat(DEEP_BRACKETS); // the body
 
-// 1. Deep frames and bodies.
+// 1. Deep frames (each from its own desktop process) and bodies.
 for (const n of [1, 4]) {
+  const clients = Array.from({ length: n }, (_, i) =>
+    startWorker(lib('deep-frame-client.mjs'), {
+      args: [
+        JSON.stringify({
+          wsUrl,
+          token: desktopToken,
+          deviceId: `deep-${n}-${i}`,
+          depth: DEEP_BRACKETS,
+          protocolVersion: PROTOCOL_VERSION,
+        }),
+      ],
+    }),
+  );
+  clients.forEach((c) => cleanups.push(() => c.dispose()));
+  await Promise.all(clients.map((c) => c.next('welcomed')));
   const before = await resetPeak();
-  const desktops = await Promise.all(Array.from({ length: n }, () => desktop()));
   const r = await healthDuring(async () => {
     const t0 = performance.now();
-    desktops.forEach((d) => d.ws.send(deep));
-    const codes = await Promise.race([Promise.all(desktops.map((d) => d.closed)), sleep(30_000).then(() => 'open')]);
+    clients.forEach((c) => c.send({ cmd: 'send' }));
+    const codes = await Promise.race([
+      Promise.all(clients.map((c) => c.next('closed').then((m) => m.code))),
+      sleep(30_000).then(() => 'still open after 30 s'),
+    ]);
     return { closeCodes: codes, closedAfterMs: round(performance.now() - t0) };
   });
   figures[`deepFrames${n}`] = { ...r, peakRssGrowthMiB: mib((await status('VmHWM')) - before) };
-  desktops.forEach((d) => d.ws.terminate());
+  await Promise.all(clients.map((c) => c.dispose()));
 }
 {
   const before = await resetPeak();

@@ -79,7 +79,7 @@ export class DesktopSession {
       if (isBinary) return this.close(CLOSE_CODES.protocolError, 'binary frames are not part of the protocol');
       const text = Array.isArray(data)
         ? Buffer.concat(data).toString('utf8')
-        : Buffer.from(data as Buffer).toString('utf8');
+        : (data as Buffer).toString('utf8');
       this.enqueue(() => this.handleText(text));
     });
     ws.on('pong', () => (this.missedPongs = 0));
