@@ -2,13 +2,16 @@ import { EventEmitter } from 'node:events';
 import { readFile } from 'node:fs/promises';
 import WebSocket from 'ws';
 import {
+  CLOSE_CODES,
   FLOW_HIGH_WATERMARK_BYTES,
   HEARTBEAT_INTERVAL_MS,
   MAX_FRAME_BYTES,
   MISSED_HEARTBEATS_BEFORE_DEAD,
   PROTOCOL_VERSION,
   errorValue,
+  idSchema,
   parseRelayFrame,
+  scanJson,
   utf8ByteLength,
   type AppEvent,
   type AppFrame,
@@ -17,6 +20,7 @@ import {
   type Device,
   type ProgressFrame,
   type Result,
+  type ToolErrorValue,
   type WelcomeFrame,
   type WorkspaceAnnouncement,
 } from '@tether/shared';
@@ -305,9 +309,11 @@ export class RelayClient extends EventEmitter {
       this.log('relay: ignored a binary frame');
       return;
     }
-    const parsed = parseRelayFrame(rawText(data));
+    const text = rawText(data);
+    const parsed = parseRelayFrame(text);
     if (!parsed.ok) {
       this.log(`relay: ignored a bad frame (${parsed.error.message})`);
+      if (parsed.closeCode === CLOSE_CODES.tooComplex && this.welcomed) this.refuseUnparsedCall(ws, text, parsed.error);
       return;
     }
     const frame = parsed.frame;
@@ -393,6 +399,17 @@ export class RelayClient extends EventEmitter {
       return;
     }
     this.sendText(ws, text);
+  }
+
+  /**
+   * A frame refused unparsed for its depth or key count is never run, but when it names a call
+   * at its top level that call is answered (`invalid_args`), so the platform is not left waiting
+   * for its deadline.
+   */
+  private refuseUnparsedCall(ws: WebSocket, text: string, error: ToolErrorValue): void {
+    const { topLevel } = scanJson(text);
+    if (topLevel.type !== 'call' || !idSchema.safeParse(topLevel.id).success) return;
+    this.sendResult(ws, topLevel.id!, { ok: false, error: errorValue('invalid_args', error.message) });
   }
 
   private send(ws: WebSocket, frame: AppFrame): void {
