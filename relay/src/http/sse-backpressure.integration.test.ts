@@ -123,4 +123,32 @@ describe('SSE and the Connection header', () => {
     expect(kept.headers.connection).toBe('keep-alive');
     await readEvents(kept);
   });
+
+  it('answers an MCP request that asked for Connection: close with close, though the MCP SDK sets keep-alive itself', async () => {
+    const { t, runtimeId } = await relayWithDesktop();
+    const mcp = (connection: string) =>
+      new Promise<IncomingMessage>((resolve, reject) => {
+        const req = httpRequest(`${t.relay.url}/v1/runtimes/${runtimeId}/mcp`, {
+          method: 'POST',
+          agent: false,
+          headers: {
+            authorization: `Bearer ${t.platformKey}`,
+            accept: 'application/json, text/event-stream',
+            'content-type': 'application/json',
+            connection,
+          },
+        });
+        req.on('response', resolve);
+        req.on('error', reject);
+        req.end(JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'tools/list', params: {} }));
+      });
+    const closing = await mcp('close');
+    expect(closing.statusCode).toBe(200);
+    expect(closing.headers.connection).toBe('close');
+    closing.resume();
+    await new Promise((resolve) => closing.on('end', resolve));
+    const kept = await mcp('keep-alive');
+    expect(kept.headers.connection).toBe('keep-alive');
+    kept.resume();
+  });
 });
