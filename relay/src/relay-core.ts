@@ -235,13 +235,15 @@ export class RelayCore implements RelayServices {
     if (!presence) return refuse(errorValue('runtime_offline'));
     const orgCap = this.orgLimits.maxInFlightCallsPerOrg;
     const orgCalls = this.inFlightByOrg.get(principal.orgId) ?? 0;
-    if (orgCap > 0 && orgCalls >= orgCap)
+    if (orgCap > 0 && orgCalls >= orgCap) {
+      this.metrics.rateLimited('in_flight_calls_per_org');
       return refuse(
         errorValue('busy', `${orgCalls} calls of this org are in flight (limit maxInFlightCallsPerOrg)`, {
           limit: 'in_flight_calls_per_org',
           max: orgCap,
         }),
       );
+    }
 
     const now = Date.now();
     const call: RoutedCall = {

@@ -133,7 +133,9 @@ export async function startRelay(options: RelayOptions): Promise<RelayHandle> {
     runtimesByState: () => store.countRuntimesByState(),
   });
   const trusts = trustFunction(options.trustProxy);
-  const caps = new ConnectionCaps(limits, trusts === false ? undefined : (address) => trusts(address, 0));
+  const caps = new ConnectionCaps(limits, trusts === false ? undefined : (address) => trusts(address, 0), (cap) =>
+    metrics.rateLimited(cap),
+  );
   caps.attach(app.server, https !== null);
   const guard = new AccessGuard({
     limits,
@@ -151,6 +153,7 @@ export async function startRelay(options: RelayOptions): Promise<RelayHandle> {
     logger: app.log,
     onUnauthorized: (req, socket) => guard.upgradeUnauthorized(req, socket),
     onAuthenticated: (req) => caps.authenticated(req.socket),
+    onLimited: (limit) => metrics.rateLimited(limit),
   });
   const core = new RelayCore(store, bus, directory, metrics, app.log, limits);
   inFlight.count = () => core.inFlightCount;

@@ -30,6 +30,8 @@ export interface DesktopHubDeps {
   onUnauthorized?: (req: IncomingMessage, socket: Duplex) => boolean;
   /** Told of each upgrade whose token passed (its connection is no longer an unauthenticated one). */
   onAuthenticated?: (req: IncomingMessage) => void;
+  /** Told of each upgrade refused by a limit (metrics), with the limit's name. */
+  onLimited?: (limit: string) => void;
 }
 
 /**
@@ -82,13 +84,15 @@ export class DesktopHub {
         }
         if (socket.destroyed || !this.accepting) return reject(socket, 'unavailable');
         const perToken = this.deps.limits.maxConnectionsPerDesktopToken;
-        if (perToken > 0 && (this.socketsByToken.get(token.id) ?? 0) >= perToken)
+        if (perToken > 0 && (this.socketsByToken.get(token.id) ?? 0) >= perToken) {
+          this.deps.onLimited?.('connections_per_desktop_token');
           return reject(
             socket,
             'rate_limited',
             `${perToken} connections are open with this desktop token (limit maxConnectionsPerDesktopToken)`,
             { limit: 'connections_per_desktop_token', max: perToken },
           );
+        }
         this.deps.onAuthenticated?.(req);
         // Counted once the socket is a WebSocket (ws completes the handshake synchronously here).
         this.wss.handleUpgrade(req, socket, head, (ws) => {

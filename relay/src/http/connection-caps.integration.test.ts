@@ -108,6 +108,11 @@ describe('connection caps', () => {
     );
     // The newest survive, the oldest went.
     expect(idle.slice(0, 15).every((c) => c.isClosed())).toBe(true);
+    const counted = /limit="unauthenticated_connections_per_address"\} (\d+)/.exec(
+      (await t.api('/metrics', { token: null })).body,
+    );
+    // 15 of the idle ones, and perhaps the metrics request's own new connection pushed out one more.
+    expect(Number(counted?.[1])).toBeGreaterThanOrEqual(15);
     const list = await t.api('/v1/runtimes');
     expect(list.status).toBe(200);
     const desktop = await FakeDesktop.connect(t.relay.wsUrl, t.desktopToken);
@@ -143,6 +148,9 @@ describe('connection caps', () => {
       desktops.push(d);
     }
     expect(await refusedUpgradeStatus(t.relay.wsUrl, `Bearer ${t.desktopToken}`)).toBe(429);
+    expect((await t.api('/metrics', { token: null })).body).toContain(
+      'tether_relay_rate_limited_total{limit="connections_per_desktop_token"} 1',
+    );
     // Another token of the org is not affected.
     const other = (await t.relay.admin.createToken({ org: 'acme', kind: 'desktop', name: 'other' })).token;
     const d = await FakeDesktop.connect(t.relay.wsUrl, other);
@@ -190,6 +198,9 @@ describe('per-org call cap', () => {
     const refused = await call(a);
     expect(refused.status).toBe(429);
     expect(refused.body.error).toMatchObject({ code: 'busy', details: { limit: 'in_flight_calls_per_org', max: 2 } });
+    expect((await t.api('/metrics', { token: null })).body).toContain(
+      'tether_relay_rate_limited_total{limit="in_flight_calls_per_org"} 1',
+    );
     // Another org is not affected by this one's calls.
     await t.relay.admin.createOrg('other');
     const otherKey = (await t.relay.admin.createToken({ org: 'other', kind: 'platform' })).token;
