@@ -77,9 +77,7 @@ export class DesktopSession {
     ws.on('message', (data, isBinary) => {
       if (this.closing) return;
       if (isBinary) return this.close(CLOSE_CODES.protocolError, 'binary frames are not part of the protocol');
-      const text = Array.isArray(data)
-        ? Buffer.concat(data).toString('utf8')
-        : (data as Buffer).toString('utf8');
+      const text = Array.isArray(data) ? Buffer.concat(data).toString('utf8') : (data as Buffer).toString('utf8');
       this.enqueue(() => this.handleText(text));
     });
     ws.on('pong', () => (this.missedPongs = 0));
