@@ -145,8 +145,11 @@ for (const n of [1, 4]) {
   await sleep(2_000);
   const key = await statusOf('/v1/runtimes', { headers: auth });
   const d = await desktop();
+  const openAfter2s = sockets.filter((s) => !s.destroyed).length;
+  await sleep(3_000);
   figures.slowBodies = {
-    stillOpenAfter2s: sockets.filter((s) => !s.destroyed).length,
+    stillOpenAfter2s: openAfter2s,
+    stillOpenAfter5s: sockets.filter((s) => !s.destroyed).length,
     validKeyStatus: key,
     desktopWelcomed: d.ok,
   };
