@@ -1,7 +1,13 @@
 import { z } from 'zod';
 import { errorCodeSchema, toolErrorSchema } from './errors.js';
 import { idSchema, workspaceStateSchema } from './frames.js';
-import { MAX_ALLOW_MINUTES, MAX_DESCRIPTION_CHARS, MAX_NAME_CHARS } from './limits.js';
+import { allowanceSchema, allowanceScopeSchema } from './allowances.js';
+import {
+  MAX_ALLOW_MINUTES,
+  MAX_DENY_REASON_CHARS,
+  MAX_DESCRIPTION_CHARS,
+  MAX_NAME_CHARS,
+} from './limits.js';
 import { categorySchema, policySchema } from './policy.js';
 import { toolNameSchema } from './tools.js';
 
@@ -25,8 +31,8 @@ export const workspaceViewSchema = z.object({
   state: workspaceStateSchema,
   reason: z.string().optional(),
   runtimeId: z.string().optional(),
-  /** Until when (epoch ms) asks in this workspace are answered "allow" without asking. */
-  allowUntil: z.number().optional(),
+  /** The standing allowances still live, each with what it covers and until when. */
+  allowances: z.array(allowanceSchema).default([]),
 });
 export type WorkspaceView = z.infer<typeof workspaceViewSchema>;
 
@@ -34,6 +40,24 @@ export const confirmationDetailSchema = z.discriminatedUnion('kind', [
   z.object({ kind: z.literal('write'), path: z.string(), diff: z.string(), isNew: z.boolean(), summary: z.string() }),
   z.object({ kind: z.literal('shell'), command: z.string(), cwd: z.string() }),
   z.object({ kind: z.literal('other'), summary: z.string() }),
+  /** A delete: what is inside (counted up to MAX_DELETE_COUNT_ENTRIES; `capped` past it) and that it is permanent. */
+  z.object({
+    kind: z.literal('delete'),
+    path: z.string(),
+    what: z.enum(['file', 'link', 'empty folder', 'folder']),
+    files: z.number().int(),
+    folders: z.number().int(),
+    bytes: z.number(),
+    capped: z.boolean(),
+    permanent: z.boolean(),
+  }),
+  /** Input typed into a live shell session, with the session's own command and cwd (null: no such session). */
+  z.object({
+    kind: z.literal('shell_input'),
+    sessionId: z.string(),
+    session: z.object({ command: z.string(), cwd: z.string() }).nullable(),
+    input: z.string(),
+  }),
 ]);
 export type ConfirmationDetail = z.infer<typeof confirmationDetailSchema>;
 
@@ -47,15 +71,26 @@ export const confirmationRequestSchema = z.object({
   category: categorySchema,
   detail: confirmationDetailSchema,
   createdAt: z.number(),
+  /** When its countdown ends. A question waiting behind another has not started it yet (`startedAt` absent). */
   expiresAt: z.number(),
+  /** When its countdown started: when it became the question shown first. */
+  startedAt: z.number().optional(),
+  /** The standing allowances the person may choose for this call, narrowest last; each covers this call. */
+  offers: z.array(allowanceScopeSchema).default([]),
 });
 export type ConfirmationRequest = z.infer<typeof confirmationRequestSchema>;
 
 export const confirmationAnswerSchema = z.strictObject({
   confirmationId: idSchema,
-  decision: z.enum(['allow_once', 'allow_workspace', 'deny']),
-  /** For `allow_workspace`: how long asks in this workspace are allowed without asking. */
+  decision: z.enum(['allow_once', 'allow_rule', 'deny']),
+  /** For `allow_rule`: which of the request's `offers`. */
+  offer: z.number().int().min(0).max(20).optional(),
+  /** For `allow_rule`: for how many minutes, unless `lasting`. */
   minutes: z.number().int().min(1).max(MAX_ALLOW_MINUTES).optional(),
+  /** For `allow_rule`: until the person revokes it (kept across restarts). */
+  lasting: z.literal(true).optional(),
+  /** For `deny`: a few words for the agent, returned in the `confirmation_denied` error. */
+  reason: z.string().max(MAX_DENY_REASON_CHARS).optional(),
 });
 export type ConfirmationAnswer = z.infer<typeof confirmationAnswerSchema>;
 
@@ -87,8 +122,25 @@ export const auditEntrySchema = z.object({
   outcome: z.enum(['ok', 'error']),
   errorCode: errorCodeSchema.optional(),
   durationMs: z.number(),
+  /** For a call let through by a standing allowance (`remembered`): which one, and what it covers. */
+  rule: z.object({ id: z.string(), covers: z.string() }).optional(),
 });
 export type AuditEntry = z.infer<typeof auditEntrySchema>;
+
+/** A question that went unanswered, kept so it never disappears silently. */
+export const missedConfirmationSchema = z.object({
+  id: z.string(),
+  workspaceName: z.string(),
+  caller: z.string(),
+  tool: toolNameSchema,
+  /** What it was about: a path, a command. */
+  summary: z.string(),
+  askedAt: z.number(),
+  endedAt: z.number(),
+  /** `timeout`: nobody answered in time; `dropped`: the call went away first (cancelled, deadline, host stopping). */
+  outcome: z.enum(['timeout', 'dropped']),
+});
+export type MissedConfirmation = z.infer<typeof missedConfirmationSchema>;
 
 export const settingsSchema = z.object({
   relayUrl: z.string(),
@@ -113,6 +165,10 @@ export const desktopStateSchema = z.object({
   settings: settingsSchema,
   workspaces: z.array(workspaceViewSchema),
   pendingConfirmations: z.array(confirmationRequestSchema),
+  /** Questions nobody answered (timed out, or dropped with their call), newest first, until dismissed. */
+  missedConfirmations: z.array(missedConfirmationSchema).default([]),
+  /** The duration last chosen for a standing allowance: minutes, or `lasting`. */
+  lastAllowDuration: z.union([z.number().int().min(1).max(MAX_ALLOW_MINUTES), z.literal('lasting')]).default(15),
 });
 export type DesktopState = z.infer<typeof desktopStateSchema>;
 
@@ -150,7 +206,7 @@ export const DESKTOP_REQUESTS = {
       policy: policySchema.optional(),
       disabledTools: z.array(toolNameSchema).optional(),
       paused: z.boolean().optional(),
-      /** Ends an "allow this workspace for N minutes" now: the next change or command asks again. */
+      /** Revokes every standing allowance of the workspace now: the next change or command asks again. */
       askAgain: z.literal(true).optional(),
     }),
     result: workspaceViewSchema,
@@ -166,6 +222,13 @@ export const DESKTOP_REQUESTS = {
     result: z.object({ entries: z.array(auditEntrySchema) }),
   },
   'confirm:answer': { params: confirmationAnswerSchema, result: z.object({ accepted: z.boolean() }) },
+  /** Ends one standing allowance now. */
+  'allowance:revoke': {
+    params: z.strictObject({ workspaceId: idSchema, id: z.string().min(1).max(64) }),
+    result: z.object({ revoked: z.boolean() }),
+  },
+  /** Clears the "you missed N questions" notice. */
+  'confirm:dismissMissed': { params: empty, result: z.object({ dismissed: z.number() }) },
 } as const;
 
 export type DesktopMethod = keyof typeof DESKTOP_REQUESTS;

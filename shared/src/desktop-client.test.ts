@@ -16,6 +16,8 @@ const STATE: DesktopState = {
   },
   workspaces: [],
   pendingConfirmations: [],
+  missedConfirmations: [],
+  lastAllowDuration: 15,
 };
 
 function setup(open = true) {

@@ -125,3 +125,15 @@ export const MAX_WORKSPACES_PER_DEVICE = 64;
 export const MAX_NAME_CHARS = 120;
 export const MAX_DESCRIPTION_CHARS = 2000;
 export const MAX_LABEL_CHARS = 200;
+
+/** Standing allowances one workspace may hold: a person's handful of rules, bounded for a hand-edited config. */
+export const MAX_ALLOWANCES_PER_WORKSPACE = 50;
+
+/** Longest reason a person may give with a deny (it goes back to the agent in the error). */
+export const MAX_DENY_REASON_CHARS = 500;
+
+/** Missed questions (timed out, or dropped with their call) the UI is told about, newest kept. */
+export const MAX_MISSED_CONFIRMATIONS = 50;
+
+/** Entries a delete's confirmation counts (files, folders, bytes) before it says "at least". */
+export const MAX_DELETE_COUNT_ENTRIES = 10_000;

@@ -20,6 +20,9 @@ import type { TokenStore } from './token/token-store.js';
 import type { WorkspaceRuntime } from './workspaces/workspace-runtime.js';
 import type { WorkspaceSet } from './workspaces/workspace-set.js';
 
+/** The duration the dialog offers first for a standing allowance until the person picks one. */
+export const DEFAULT_ALLOW_DURATION_MINUTES = 15;
+
 /** `state:changed` is sent at most this often: a health check or reconnect changes several things at once. */
 export const STATE_EVENT_DEBOUNCE_MS = 25;
 
@@ -78,6 +81,12 @@ export class HostApiImpl implements HostApi {
       this.emit('confirm:resolved', payload);
       this.scheduleState();
     });
+    // A waiting question's countdown started: every front end gets it again with its new times.
+    on(deps.broker, 'started', (req: DesktopEventPayload<'confirm:request'>) => {
+      this.emit('confirm:request', req);
+      this.scheduleState();
+    });
+    on(deps.broker, 'missed', changed);
     on(deps.audit, 'appended', (entry: DesktopEventPayload<'activity:appended'>) =>
       this.emit('activity:appended', entry),
     );
@@ -140,6 +149,8 @@ export class HostApiImpl implements HostApi {
       },
       workspaces: this.deps.workspaces.views().map((v) => this.withRuntimeId(v)),
       pendingConfirmations: this.deps.broker.pending(),
+      missedConfirmations: this.deps.broker.missed(),
+      lastAllowDuration: config.lastAllowDuration ?? DEFAULT_ALLOW_DURATION_MINUTES,
     };
   }
 
@@ -208,7 +219,7 @@ export class HostApiImpl implements HostApi {
       },
       'workspace:update': async ({ id, askAgain, ...patch }) => {
         const runtime = await workspaces.update(id, patch);
-        if (askAgain) runtime.setAllowUntil(undefined);
+        if (askAgain) await workspaces.revokeAllowances(id);
         return this.viewOf(runtime);
       },
       'workspace:remove': async ({ id }) => {
@@ -218,7 +229,26 @@ export class HostApiImpl implements HostApi {
         return { removed };
       },
       'activity:list': async (p) => ({ entries: await audit.list(p) }),
-      'confirm:answer': async (p) => ({ accepted: broker.answer(p) }),
+      'confirm:answer': async (p) => {
+        const accepted = broker.answer(p);
+        if (accepted && p.decision === 'allow_rule') {
+          // Offered first next time: a person who picks "until I revoke" or 60 minutes means it.
+          const duration = p.lasting ? 'lasting' : (p.minutes ?? DEFAULT_ALLOW_DURATION_MINUTES);
+          if (config.get().lastAllowDuration !== duration) {
+            await config
+              .update((draft) => {
+                draft.lastAllowDuration = duration;
+              })
+              .catch((err: unknown) => this.deps.log?.(`could not save the chosen duration: ${(err as Error).message}`));
+            this.scheduleState();
+          }
+        }
+        return { accepted };
+      },
+      'allowance:revoke': async ({ workspaceId, id }) => ({
+        revoked: (await workspaces.revokeAllowances(workspaceId, id)) > 0,
+      }),
+      'confirm:dismissMissed': async () => ({ dismissed: broker.dismissMissed() }),
     };
   }
 

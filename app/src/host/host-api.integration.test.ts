@@ -166,7 +166,7 @@ describe('HostApiImpl', () => {
       expect(sub.events).toHaveLength(count);
     });
 
-    it('ends an "allow this workspace for N minutes" on workspace:update askAgain', async () => {
+    it('ends every standing allowance on workspace:update askAgain', async () => {
       const stack = await stackWith();
       const runtime = await stack.runtimeIn('running');
       const front = record(stack, true);
@@ -174,15 +174,16 @@ describe('HostApiImpl', () => {
       const first = stack.call(runtime.id, 'write_file', { path: 'a.txt', content: 'a' }, { timeoutMs: 20_000 });
       const request = await waitFor(() => questions()[0], 'the first question');
       const id = (request.payload as { id: string }).id;
-      await stack.host.api.request('confirm:answer', { confirmationId: id, decision: 'allow_workspace', minutes: 5 });
+      await stack.host.api.request('confirm:answer', { confirmationId: id, decision: 'allow_rule', offer: 0, minutes: 5 });
       expect((await first).status).toBe(200);
       expect((await stack.call(runtime.id, 'write_file', { path: 'b.txt', content: 'b' })).status).toBe(200);
       expect(questions()).toHaveLength(1);
 
       const workspace = (await stack.host.api.request('state:get', {})).workspaces[0]!;
-      expect(workspace.allowUntil).toBeGreaterThan(Date.now());
+      expect(workspace.allowances).toMatchObject([{ scope: { kind: 'path', path: '.', folder: true } }]);
+      expect(workspace.allowances[0]!.expiresAt).toBeGreaterThan(Date.now());
       const view = await stack.host.api.request('workspace:update', { id: workspace.id, askAgain: true });
-      expect(view.allowUntil).toBeUndefined();
+      expect(view.allowances).toEqual([]);
       expect(view.policy).toEqual(workspace.policy);
       const third = stack.call(runtime.id, 'write_file', { path: 'c.txt', content: 'c' }, { timeoutMs: 20_000 });
       const again = await waitFor(() => questions()[1], 'a question again');

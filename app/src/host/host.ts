@@ -140,6 +140,8 @@ export async function startHost(options: StartHostOptions = {}): Promise<Host> {
       audit,
       handlers: { ...fsTools, ...shell.handlers },
       preview: previewWrite,
+      sessionInfo: (workspaceId, sessionId) => shell.sessionInfo(workspaceId, sessionId),
+      log,
       onInternalError: (err, call) =>
         log(
           `call ${call.id} (${call.tool}) failed unexpectedly: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}`,

@@ -30,6 +30,8 @@ export interface ShellTools {
   handlers: ToolHandlers;
   /** Kills every session and command of a workspace (it was removed or paused). */
   killWorkspaceSessions(workspaceId: string): Promise<void>;
+  /** The command and workspace-relative cwd of a live session, for the question before typing into it. */
+  sessionInfo(workspaceId: string, sessionId: string): { command: string; cwd: string } | undefined;
   /** Kills every process tree, clears every timer; later calls fail `unavailable`. */
   dispose(): Promise<void>;
 }
@@ -192,6 +194,12 @@ export function createShellTools(options: ShellToolsOptions = {}): ShellTools {
   return {
     handlers,
     killWorkspaceSessions,
+    sessionInfo: (workspaceId, sessionId) => {
+      const session = sessions.get(workspaceId)?.get(sessionId);
+      if (!session) return undefined;
+      const { command, cwd } = session.info();
+      return { command, cwd };
+    },
     dispose: async () => {
       disposed = true;
       const work: Promise<unknown>[] = [...sessions.values()].flatMap((map) =>

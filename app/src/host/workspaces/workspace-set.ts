@@ -6,7 +6,13 @@ import {
   MAX_NAME_CHARS,
   MAX_WORKSPACES_PER_DEVICE,
   TOOL_NAMES,
+  CATEGORIES,
+  MAX_ALLOWANCES_PER_WORKSPACE,
   TetherError,
+  categoryOfScope,
+  sameScope,
+  type Allowance,
+  type AllowanceScope,
   type AppEvent,
   type Policy,
   type ToolName,
@@ -123,6 +129,7 @@ export class WorkspaceSet extends EventEmitter<WorkspaceSetEvents> {
         paused: false,
         watchIgnore: [],
         sandbox: 'none',
+        allowances: [],
       };
       await this.config.update((draft) => {
         draft.workspaces.push(workspace);
@@ -143,7 +150,14 @@ export class WorkspaceSet extends EventEmitter<WorkspaceSetEvents> {
         if (!w) return;
         if (patch.name !== undefined) w.name = patch.name;
         if (patch.description !== undefined) w.description = patch.description;
-        if (patch.policy !== undefined) w.policy = { ...patch.policy };
+        if (patch.policy !== undefined) {
+          // A person who just changed how a category is treated means it now: its allowances end.
+          const changed = CATEGORIES.filter((c) => w.policy[c] !== patch.policy![c]);
+          w.allowances = w.allowances.filter((a) => !changed.includes(categoryOfScope(a.scope)));
+          w.policy = { ...patch.policy };
+        }
+        // Pausing ends the timed allowances; the ones kept until revoked stay.
+        if (patch.paused === true && !w.paused) w.allowances = w.allowances.filter((a) => a.expiresAt === null);
         if (patch.disabledTools !== undefined) w.disabledTools = [...new Set(patch.disabledTools)];
         if (patch.paused !== undefined) w.paused = patch.paused;
         if (patch.watchIgnore !== undefined) w.watchIgnore = [...patch.watchIgnore];
@@ -152,6 +166,50 @@ export class WorkspaceSet extends EventEmitter<WorkspaceSetEvents> {
       const updated = next.workspaces.find((x) => x.id === id);
       if (updated) runtime.applyConfig(updated);
       return runtime;
+    });
+  }
+
+  /**
+   * Records a standing allowance of a workspace (persisted; expired ones are pruned then). A
+   * live allowance with the same scope is replaced, so the list never holds two of one rule.
+   * Rejects with `conflict` past MAX_ALLOWANCES_PER_WORKSPACE.
+   */
+  addAllowance(id: string, scope: AllowanceScope, expiresAt: number | null): Promise<Allowance> {
+    return this.serialized(async () => {
+      const runtime = this.runtimes.get(id);
+      if (!runtime) throw new TetherError('not_found', `There is no workspace ${id}.`);
+      const now = Date.now();
+      const allowance: Allowance = { id: newId('alw'), scope, createdAt: now, expiresAt };
+      const next = await this.config.update((draft) => {
+        const w = draft.workspaces.find((x) => x.id === id);
+        if (!w) return;
+        const kept = w.allowances.filter((a) => (a.expiresAt === null || a.expiresAt > now) && !sameScope(a.scope, scope));
+        if (kept.length >= MAX_ALLOWANCES_PER_WORKSPACE)
+          throw new TetherError('conflict', `At most ${MAX_ALLOWANCES_PER_WORKSPACE} allowances per workspace.`);
+        w.allowances = [...kept, allowance];
+      });
+      const updated = next.workspaces.find((x) => x.id === id);
+      if (updated) runtime.applyConfig(updated);
+      return allowance;
+    });
+  }
+
+  /** Ends one allowance (`allowanceId`) or all of a workspace's (undefined); resolves with how many ended. */
+  revokeAllowances(id: string, allowanceId?: string): Promise<number> {
+    return this.serialized(async () => {
+      const runtime = this.runtimes.get(id);
+      if (!runtime) throw new TetherError('not_found', `There is no workspace ${id}.`);
+      let revoked = 0;
+      const next = await this.config.update((draft) => {
+        const w = draft.workspaces.find((x) => x.id === id);
+        if (!w) return;
+        const kept = w.allowances.filter((a) => allowanceId !== undefined && a.id !== allowanceId);
+        revoked = w.allowances.length - kept.length;
+        w.allowances = kept;
+      });
+      const updated = next.workspaces.find((x) => x.id === id);
+      if (updated) runtime.applyConfig(updated);
+      return revoked;
     });
   }
 
@@ -201,10 +259,10 @@ export class WorkspaceSet extends EventEmitter<WorkspaceSetEvents> {
         disabledTools: [...r.config.disabledTools],
         paused: r.config.paused,
         state: r.state,
+        allowances: [],
       };
       if (r.reason !== undefined) v.reason = r.reason;
-      if (r.allowUntil !== undefined && r.allowUntil > now) v.allowUntil = r.allowUntil;
-      return v;
+      return { ...v, allowances: r.config.allowances.filter((a) => a.expiresAt === null || a.expiresAt > now) };
     });
   }
 
@@ -222,6 +280,7 @@ export class WorkspaceSet extends EventEmitter<WorkspaceSetEvents> {
     const runtime = new WorkspaceRuntime(
       config,
       {
+        addAllowance: (scope, expiresAt) => this.addAllowance(config.id, scope, expiresAt),
         changed: () => {
           if (!this.disposed && this.runtimes.get(config.id) === runtime) this.emit('changed');
         },
