@@ -264,3 +264,19 @@ export const channelMessageSchema = z.discriminatedUnion('kind', [
   z.strictObject({ kind: z.literal('event'), event: z.string(), payload: z.unknown() }),
 ]);
 export type ChannelMessage = z.infer<typeof channelMessageSchema>;
+
+/** One line on what a confirmation is about (a path, a command), for notices and notifications. */
+export function confirmationSummary(detail: ConfirmationDetail): string {
+  switch (detail.kind) {
+    case 'write':
+      return `${detail.isNew ? 'create' : 'change'} ${detail.path}`;
+    case 'shell':
+      return detail.command.split('\n')[0] ?? '';
+    case 'delete':
+      return `delete ${detail.what} ${detail.path}`;
+    case 'shell_input':
+      return `type into session ${detail.sessionId}: ${detail.input.split('\n')[0] ?? ''}`;
+    case 'other':
+      return detail.summary;
+  }
+}

@@ -5,8 +5,8 @@ import {
   MAX_ALLOW_MINUTES,
   MAX_DENY_REASON_CHARS,
   MAX_MISSED_CONFIRMATIONS,
+  confirmationSummary,
   type ConfirmationAnswer,
-  type ConfirmationDetail,
   type ConfirmationRequest,
   type MissedConfirmation,
 } from '@tether/shared';
@@ -199,29 +199,13 @@ export class ConfirmationBroker extends EventEmitter<ConfirmationBrokerEvents> {
       workspaceName: request.workspaceName,
       caller: request.caller,
       tool: request.tool,
-      summary: summaryOf(request.detail),
+      summary: confirmationSummary(request.detail),
       askedAt: request.createdAt,
       endedAt: Date.now(),
       outcome: outcome === 'timeout' ? 'timeout' : 'dropped',
     });
     this.missedList.length = Math.min(this.missedList.length, MAX_MISSED_CONFIRMATIONS);
     this.emit('missed');
-  }
-}
-
-/** One line on what a question was about. */
-export function summaryOf(detail: ConfirmationDetail): string {
-  switch (detail.kind) {
-    case 'write':
-      return `${detail.isNew ? 'create' : 'change'} ${detail.path}`;
-    case 'shell':
-      return detail.command.split('\n')[0] ?? '';
-    case 'delete':
-      return `delete ${detail.what} ${detail.path}`;
-    case 'shell_input':
-      return `type into session ${detail.sessionId}: ${detail.input.split('\n')[0] ?? ''}`;
-    case 'other':
-      return detail.summary;
   }
 }
 

@@ -4,6 +4,7 @@ import { useDesktopState, usePendingConfirmations } from '../use-desktop.js';
 import { ActivityView } from './activity-view.js';
 import { ConfirmationDialog } from './confirmation-dialog.js';
 import { ConnectionCard } from './connection-card.js';
+import { MissedQuestions } from './missed-questions.js';
 import { NotificationPrompt, useConfirmationNotifications } from './notifications.js';
 import { Onboarding } from './onboarding.js';
 import { SettingsView } from './settings-view.js';
@@ -106,6 +107,7 @@ export function App({ connection }: { connection: Connection }) {
           </header>
           <main className="content">
             {connection.kind === 'browser' && <NotificationPrompt />}
+            <MissedQuestions api={api} missed={state.missedConfirmations} />
             {view === 'workspaces' && (
               <>
                 <ConnectionCard api={api} state={state} onOpenSettings={() => setView('settings')} />
@@ -122,8 +124,9 @@ export function App({ connection }: { connection: Connection }) {
           key={pending[0]!.id}
           api={api}
           request={pending[0]!}
-          queued={pending.length - 1}
+          waiting={pending.slice(1)}
           offline={stale}
+          lastDuration={state.lastAllowDuration}
         />
       )}
     </>
