@@ -2,12 +2,7 @@ import { z } from 'zod';
 import { errorCodeSchema, toolErrorSchema } from './errors.js';
 import { idSchema, workspaceStateSchema } from './frames.js';
 import { allowanceSchema, allowanceScopeSchema } from './allowances.js';
-import {
-  MAX_ALLOW_MINUTES,
-  MAX_DENY_REASON_CHARS,
-  MAX_DESCRIPTION_CHARS,
-  MAX_NAME_CHARS,
-} from './limits.js';
+import { MAX_ALLOW_MINUTES, MAX_DENY_REASON_CHARS, MAX_DESCRIPTION_CHARS, MAX_NAME_CHARS } from './limits.js';
 import { categorySchema, policySchema } from './policy.js';
 import { toolNameSchema } from './tools.js';
 

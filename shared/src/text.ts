@@ -63,7 +63,8 @@ export function revealText(text: string): RevealedPart[] {
     if (at > last) push({ kind: 'text', text: text.slice(last, at) });
     last = at + m[0].length;
     const [, hidden, odd, tab, run, trailing] = m;
-    if (hidden !== undefined) push({ kind: 'mark', text: escapeChar(hidden), title: `invisible character U+${hex(hidden)}` });
+    if (hidden !== undefined)
+      push({ kind: 'mark', text: escapeChar(hidden), title: `invisible character U+${hex(hidden)}` });
     else if (odd !== undefined) push({ kind: 'mark', text: escapeChar(odd), title: `unusual space U+${hex(odd)}` });
     else if (tab !== undefined) push({ kind: 'mark', text: '→\t', title: 'tab' });
     else if (run !== undefined) {

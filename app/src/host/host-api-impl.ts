@@ -239,7 +239,9 @@ export class HostApiImpl implements HostApi {
               .update((draft) => {
                 draft.lastAllowDuration = duration;
               })
-              .catch((err: unknown) => this.deps.log?.(`could not save the chosen duration: ${(err as Error).message}`));
+              .catch((err: unknown) =>
+                this.deps.log?.(`could not save the chosen duration: ${(err as Error).message}`),
+              );
             this.scheduleState();
           }
         }

@@ -174,7 +174,12 @@ describe('HostApiImpl', () => {
       const first = stack.call(runtime.id, 'write_file', { path: 'a.txt', content: 'a' }, { timeoutMs: 20_000 });
       const request = await waitFor(() => questions()[0], 'the first question');
       const id = (request.payload as { id: string }).id;
-      await stack.host.api.request('confirm:answer', { confirmationId: id, decision: 'allow_rule', offer: 0, minutes: 5 });
+      await stack.host.api.request('confirm:answer', {
+        confirmationId: id,
+        decision: 'allow_rule',
+        offer: 0,
+        minutes: 5,
+      });
       expect((await first).status).toBe(200);
       expect((await stack.call(runtime.id, 'write_file', { path: 'b.txt', content: 'b' })).status).toBe(200);
       expect(questions()).toHaveLength(1);

@@ -100,7 +100,12 @@ describe('ConfigStore', () => {
       const store = await ConfigStore.open(dir);
       const config = JSON.parse(await readFile(store.path, 'utf8'));
       const lasting = { id: 'alw_1', scope: { kind: 'prefix', prefix: 'npm test' }, createdAt: 1, expiresAt: null };
-      const timed = { id: 'alw_2', scope: { kind: 'category', category: 'write' }, createdAt: 1, expiresAt: Date.now() + 60_000 };
+      const timed = {
+        id: 'alw_2',
+        scope: { kind: 'category', category: 'write' },
+        createdAt: 1,
+        expiresAt: Date.now() + 60_000,
+      };
       config.workspaces = [{ ...workspace('ws_a', '/tmp/a'), allowances: [lasting, timed] }];
       await writeFile(store.path, JSON.stringify(config));
       const reopened = await ConfigStore.open(dir);
@@ -108,7 +113,9 @@ describe('ConfigStore', () => {
       expect(JSON.parse(await readFile(store.path, 'utf8')).workspaces[0].allowances).toEqual([lasting]);
 
       // An allowance of a kind this version does not know (a broader one, say) fails closed.
-      config.workspaces = [{ ...workspace('ws_a', '/tmp/a'), allowances: [{ ...lasting, scope: { kind: 'everything' } }] }];
+      config.workspaces = [
+        { ...workspace('ws_a', '/tmp/a'), allowances: [{ ...lasting, scope: { kind: 'everything' } }] },
+      ];
       await writeFile(store.path, JSON.stringify(config));
       const refused = await ConfigStore.open(dir);
       expect(refused.get().workspaces).toEqual([]);

@@ -87,7 +87,12 @@ describe('previewWrite', () => {
     mkdirSync(path.join(sb.root, 'many'));
     for (let i = 0; i < 12; i++) writeFileSync(path.join(sb.root, 'many', `f${i}`), 'x');
     expect(await countTree(path.join(sb.root, 'many'), 5)).toMatchObject({ capped: true, files: 5 });
-    expect(await countTree(path.join(sb.root, 'many'), 100)).toEqual({ files: 12, folders: 0, bytes: 12, capped: false });
+    expect(await countTree(path.join(sb.root, 'many'), 100)).toEqual({
+      files: 12,
+      folders: 0,
+      bytes: 12,
+      capped: false,
+    });
   });
 
   it('never writes anything', async () => {

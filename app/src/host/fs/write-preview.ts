@@ -138,7 +138,11 @@ export async function countTree(
         queue.push(path);
       } else {
         total.files++;
-        if (entry.isFile()) total.bytes += await lstat(path).then((s) => s.size, () => 0);
+        if (entry.isFile())
+          total.bytes += await lstat(path).then(
+            (s) => s.size,
+            () => 0,
+          );
       }
     }
   }

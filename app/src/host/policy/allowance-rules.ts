@@ -45,9 +45,15 @@ export function allowanceCovers(scope: AllowanceScope, tool: ToolName, target: C
         target.paths.every((p) => pathInScope(p, scope))
       );
     case 'command':
-      return isCommandTool(tool) && target.kind === 'command' && target.shown === scope.command && target.cwd === scope.cwd;
+      return (
+        isCommandTool(tool) && target.kind === 'command' && target.shown === scope.command && target.cwd === scope.cwd
+      );
     case 'prefix':
-      return isCommandTool(tool) && target.kind === 'command' && commandMatchesPrefix(target.command, scope.prefix, target.hasEnv);
+      return (
+        isCommandTool(tool) &&
+        target.kind === 'command' &&
+        commandMatchesPrefix(target.command, scope.prefix, target.hasEnv)
+      );
   }
 }
 

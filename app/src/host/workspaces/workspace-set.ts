@@ -183,7 +183,9 @@ export class WorkspaceSet extends EventEmitter<WorkspaceSetEvents> {
       const next = await this.config.update((draft) => {
         const w = draft.workspaces.find((x) => x.id === id);
         if (!w) return;
-        const kept = w.allowances.filter((a) => (a.expiresAt === null || a.expiresAt > now) && !sameScope(a.scope, scope));
+        const kept = w.allowances.filter(
+          (a) => (a.expiresAt === null || a.expiresAt > now) && !sameScope(a.scope, scope),
+        );
         if (kept.length >= MAX_ALLOWANCES_PER_WORKSPACE)
           throw new TetherError('conflict', `At most ${MAX_ALLOWANCES_PER_WORKSPACE} allowances per workspace.`);
         w.allowances = [...kept, allowance];

@@ -127,7 +127,16 @@ describe('ConfirmationDialog', () => {
       tool: 'delete',
       category: 'write',
       caller: 'agent',
-      detail: { kind: 'delete', path: 'src', what: 'folder', files: 12, folders: 3, bytes: 2_500_000, capped: false, permanent: true },
+      detail: {
+        kind: 'delete',
+        path: 'src',
+        what: 'folder',
+        files: 12,
+        folders: 3,
+        bytes: 2_500_000,
+        capped: false,
+        permanent: true,
+      },
     });
     expect(html).toContain('class="dialog destructive"');
     expect(strip(html)).toContain('Deletes 12 files and 3 folders, 2.4 MB.');
@@ -140,7 +149,12 @@ describe('ConfirmationDialog', () => {
       ...base,
       tool: 'shell_write',
       caller: 'agent',
-      detail: { kind: 'shell_input', sessionId: 'sh_1', session: { command: 'python3', cwd: '/w/src' }, input: 'import os\n' },
+      detail: {
+        kind: 'shell_input',
+        sessionId: 'sh_1',
+        session: { command: 'python3', cwd: '/w/src' },
+        input: 'import os\n',
+      },
     });
     expect(strip(html)).toContain('Typed into the shell session sh_1 running python3 in /w/src:');
     expect(html).toContain('title="Enter (runs the line)">⏎</mark>');

@@ -232,7 +232,7 @@ export function ConfirmationDialog({
                 ))}
               </select>
               <select
-                aria-label="Minutes to allow this workspace without asking, for what the allowance covers"
+                aria-label="Minutes to allow this workspace without asking (for the chosen kind of call only)"
                 value={String(duration)}
                 onChange={(e) => setDuration(e.target.value === 'lasting' ? 'lasting' : Number(e.target.value))}
               >

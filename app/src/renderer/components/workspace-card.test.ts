@@ -59,8 +59,12 @@ describe('WorkspaceCard', () => {
         { id: 'a3', scope: { kind: 'category', category: 'write' }, createdAt: 1, expiresAt: Date.now() - 1 },
       ],
     });
-    expect(html).toContain('Commands that start with npm test (with no ; &amp; | &lt; &gt; $ or quotes after it) without asking until you revoke it.');
-    expect(html).toMatch(/Writes, edits and new folders inside docs\/ \(not moves or deletes\) without asking until \d/);
+    expect(html).toContain(
+      'Commands that start with npm test (with no ; &amp; | &lt; &gt; $ or quotes after it) without asking until you revoke it.',
+    );
+    expect(html).toMatch(
+      /Writes, edits and new folders inside docs\/ \(not moves or deletes\) without asking until \d/,
+    );
     expect(html).not.toContain('every change to files');
     expect(html.match(/>Revoke</g)).toHaveLength(2);
     expect(html).toContain('(except 1 standing allowance above)');
