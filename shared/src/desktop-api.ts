@@ -137,6 +137,25 @@ export const missedConfirmationSchema = z.object({
 });
 export type MissedConfirmation = z.infer<typeof missedConfirmationSchema>;
 
+/** A command or shell session an agent started, as the UI shows it: with its output's tail, live. */
+export const processViewSchema = z.object({
+  id: z.string(),
+  workspaceId: z.string(),
+  kind: z.enum(['command', 'session']),
+  command: z.string(),
+  /** Workspace-relative cwd. */
+  cwd: z.string(),
+  startedAt: z.number(),
+  endedAt: z.number().optional(),
+  /** Null while it runs, or when it ended by a signal (stopped, timed out). */
+  exitCode: z.number().nullable(),
+  /** The last PROCESS_OUTPUT_TAIL_CHARS characters of its output. */
+  output: z.string(),
+  /** The person pressed Stop. */
+  stopped: z.boolean(),
+});
+export type ProcessView = z.infer<typeof processViewSchema>;
+
 export const settingsSchema = z.object({
   relayUrl: z.string(),
   deviceName: z.string(),
@@ -224,6 +243,10 @@ export const DESKTOP_REQUESTS = {
   },
   /** Clears the "you missed N questions" notice. */
   'confirm:dismissMissed': { params: empty, result: z.object({ dismissed: z.number() }) },
+  /** Commands and shell sessions running now, and the last ones that ended. */
+  'process:list': { params: empty, result: z.object({ processes: z.array(processViewSchema) }) },
+  /** Stops a running command or session (its whole process tree); no question asked. */
+  'process:stop': { params: z.strictObject({ id: z.string().min(1).max(64) }), result: z.object({ stopped: z.boolean() }) },
 } as const;
 
 export type DesktopMethod = keyof typeof DESKTOP_REQUESTS;
@@ -239,6 +262,10 @@ export const DESKTOP_EVENTS = {
     outcome: z.enum(['allowed', 'denied', 'timeout', 'cancelled']),
   }),
   'activity:appended': auditEntrySchema,
+  'process:started': processViewSchema,
+  /** New output of a running command or session (at most PROCESS_OUTPUT_TAIL_CHARS per event). */
+  'process:output': z.object({ id: z.string(), chunk: z.string() }),
+  'process:ended': processViewSchema,
 } as const;
 export type DesktopEvent = keyof typeof DESKTOP_EVENTS;
 export type DesktopEventPayload<E extends DesktopEvent> = z.output<(typeof DESKTOP_EVENTS)[E]>;

@@ -137,3 +137,9 @@ export const MAX_MISSED_CONFIRMATIONS = 50;
 
 /** Entries a delete's confirmation counts (files, folders, bytes) before it says "at least". */
 export const MAX_DELETE_COUNT_ENTRIES = 10_000;
+
+/** Output the UI is sent and keeps per running command or session (the tail): enough to follow it, bounded for a chatty server. */
+export const PROCESS_OUTPUT_TAIL_CHARS = 16 * 1024;
+
+/** Finished commands and sessions the UI keeps listing (with their exit code) after they end. */
+export const MAX_FINISHED_PROCESSES = 20;

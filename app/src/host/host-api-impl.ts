@@ -14,6 +14,7 @@ import type { AuditLog } from './audit/audit-log.js';
 import type { ConfigStore } from './config/config-store.js';
 import type { HostApi, HostEventListener, SubscribeOptions } from './host-api.js';
 import type { ConfirmationBroker, ConfirmationFrontend } from './policy/confirmation-broker.js';
+import type { ProcessMonitor } from './pty/process-monitor.js';
 import { connectUrlOf } from './relay-client/connect-url.js';
 import type { RelayClient } from './relay-client/relay-client.js';
 import type { TokenStore } from './token/token-store.js';
@@ -39,6 +40,8 @@ export interface HostApiDeps {
   broker: ConfirmationBroker;
   audit: AuditLog;
   relay: RelayClient;
+  /** Running commands and sessions (absent: none are shown). */
+  processes?: ProcessMonitor;
   /** Called after a workspace is removed (its shell sessions end). */
   onWorkspaceRemoved?: (id: string) => void;
   log?: (line: string) => void;
@@ -90,6 +93,11 @@ export class HostApiImpl implements HostApi {
     on(deps.audit, 'appended', (entry: DesktopEventPayload<'activity:appended'>) =>
       this.emit('activity:appended', entry),
     );
+    if (deps.processes) {
+      on(deps.processes, 'started', (p: DesktopEventPayload<'process:started'>) => this.emit('process:started', p));
+      on(deps.processes, 'output', (p: DesktopEventPayload<'process:output'>) => this.emit('process:output', p));
+      on(deps.processes, 'ended', (p: DesktopEventPayload<'process:ended'>) => this.emit('process:ended', p));
+    }
     this.handlers = this.createHandlers();
   }
 
@@ -251,6 +259,9 @@ export class HostApiImpl implements HostApi {
         revoked: (await workspaces.revokeAllowances(workspaceId, id)) > 0,
       }),
       'confirm:dismissMissed': async () => ({ dismissed: broker.dismissMissed() }),
+      'process:list': async () => ({ processes: this.deps.processes?.list() ?? [] }),
+      // Stopping takes away, never adds: it needs no question.
+      'process:stop': async ({ id }) => ({ stopped: (await this.deps.processes?.stop(id)) ?? false }),
     };
   }
 

@@ -13,6 +13,7 @@ import type { HostApi } from './host-api.js';
 import { HostApiImpl, type TokenSource } from './host-api-impl.js';
 import { ConfirmationBroker } from './policy/confirmation-broker.js';
 import { createTerminalFrontend } from './policy/terminal-prompt.js';
+import { ProcessMonitor } from './pty/process-monitor.js';
 import { createShellTools } from './pty/shell-tools.js';
 import type { BackoffOptions } from './relay-client/backoff.js';
 import { connectUrlOf } from './relay-client/connect-url.js';
@@ -125,7 +126,9 @@ export async function startHost(options: StartHostOptions = {}): Promise<Host> {
       ...(options.healthIntervalMs !== undefined ? { healthIntervalMs: options.healthIntervalMs } : {}),
     });
     disposers.push(() => set.dispose());
-    const shell = createShellTools({ sandbox: (id) => set.get(id)?.config.sandbox ?? 'none' });
+    const processes = new ProcessMonitor();
+    disposers.push(() => processes.dispose());
+    const shell = createShellTools({ sandbox: (id) => set.get(id)?.config.sandbox ?? 'none', monitor: processes });
     disposers.push(() => shell.dispose());
     await addCommandLineWorkspaces(set, options.workspaces ?? [], log);
 
@@ -207,7 +210,7 @@ export async function startHost(options: StartHostOptions = {}): Promise<Host> {
     });
     set.on('removed', endSessions);
 
-    const api = new HostApiImpl({ config, tokens, token, workspaces: set, broker, audit, relay, log });
+    const api = new HostApiImpl({ config, tokens, token, workspaces: set, broker, audit, relay, processes, log });
     disposers.push(() => api.dispose());
 
     let disposed: Promise<void> | undefined;
