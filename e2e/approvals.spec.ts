@@ -121,6 +121,7 @@ test('an edit that hides code past 160 spaces shows the whole line, wrapped, at 
   await page.setViewportSize(WIDE);
 
   // The person says why: the agent gets their words with the deny.
+  await dialog().getByRole('button', { name: 'Give a reason…' }).click();
   await dialog().getByLabel('Reason for the agent').fill('Do not load child_process here');
   await dialog().getByRole('button', { name: /Deny/ }).click();
   const outcome = await pending;
@@ -300,6 +301,40 @@ test('a question dropped with its call leaves a "you missed" notice saying what 
   await notice.getByRole('button', { name: 'Dismiss' }).click();
   await expect(notice).toHaveCount(0);
   expect(existsSync(join(stack.workspaceDir, 'missed.txt'))).toBe(false);
+});
+
+test('running commands and sessions show their output as it streams, elapsed time and Stop; a finished one its exit code', async () => {
+  const panel = page.getByRole('region', { name: 'Commands and sessions' });
+  // The session started earlier is still there, with its command and folder.
+  await expect(panel.getByRole('listitem', { name: 'Session sh' })).toContainText('Shell session in app, folder src');
+  const ticking = call('run_command', { command: 'for i in 1 2 3 4 5 6 7 8 9 10; do echo tick $i; sleep 1; done' });
+  await expect(dialog()).toContainText('tick');
+  await armed();
+  await page.keyboard.press('a');
+  const item = panel.getByRole('listitem', { name: /Command for i in/ });
+  await expect(item.getByLabel('Output')).toContainText('tick 2');
+  await expect(item.getByText('running', { exact: true })).toBeVisible();
+  await expect(item.getByRole('timer')).toHaveText(/^\d+ s$/);
+  await snap('approvals-processes', true);
+  // Stopping asks nothing: it only takes away.
+  await item.getByRole('button', { name: 'Stop' }).click();
+  const stopped = await ticking;
+  expect(stopped.body.error?.code).toBe('cancelled');
+  await expect(item.getByText('stopped', { exact: true })).toBeVisible();
+  await expect(item.getByRole('button', { name: 'Stop' })).toHaveCount(0);
+  await expect(dialog()).toHaveCount(0);
+
+  const failing = call('run_command', { command: 'echo finishing; exit 3' });
+  await expect(dialog()).toContainText('finishing');
+  await armed();
+  await page.keyboard.press('a');
+  expect(((await failing).body.result as { exitCode: number }).exitCode).toBe(3);
+  const done = panel.getByRole('listitem', { name: /Command echo finishing/ });
+  await expect(done.getByText('exit code 3')).toBeVisible();
+  await expect(done.getByLabel('Output')).toContainText('finishing');
+
+  await panel.getByRole('listitem', { name: 'Session sh' }).getByRole('button', { name: 'Stop' }).click();
+  await expect(panel.getByRole('listitem', { name: 'Session sh' }).getByText('stopped')).toBeVisible();
 });
 
 test('dark mode: the dialog with an allowance choice, and the card listing allowances', async ({ browser }) => {

@@ -5,6 +5,7 @@ import { ActivityView } from './activity-view.js';
 import { ConfirmationDialog } from './confirmation-dialog.js';
 import { ConnectionCard } from './connection-card.js';
 import { MissedQuestions } from './missed-questions.js';
+import { ProcessesPanel, useProcesses } from './processes-panel.js';
 import { NotificationPrompt, useConfirmationNotifications } from './notifications.js';
 import { Onboarding } from './onboarding.js';
 import { SettingsView } from './settings-view.js';
@@ -28,6 +29,7 @@ export function App({ connection }: { connection: Connection }) {
     if (link === 'closed') setFailedOnce(true);
   }, [link]);
   useConfirmationNotifications(connection, pending);
+  const processes = useProcesses(connection.api, link);
   // A tab in the background shows it in its title too (not everyone turns notifications on).
   useEffect(() => {
     document.title = pending.length > 0 ? `(${pending.length}) Tether: an agent is waiting for you` : 'Tether';
@@ -111,6 +113,7 @@ export function App({ connection }: { connection: Connection }) {
             {view === 'workspaces' && (
               <>
                 <ConnectionCard api={api} state={state} onOpenSettings={() => setView('settings')} />
+                <ProcessesPanel api={api} processes={processes} workspaces={state.workspaces} />
                 <WorkspaceList api={api} state={state} pickFolder={connection.pickFolder} />
               </>
             )}

@@ -52,6 +52,8 @@ export function ConfirmationDialog({
   const [duration, setDuration] = useState<Duration>(lastDuration);
   const [offer, setOffer] = useState(0);
   const [reason, setReason] = useState('');
+  const [giveReason, setGiveReason] = useState(false);
+  const [showWaiting, setShowWaiting] = useState(false);
   const [now, setNow] = useState(Date.now());
   const [busy, setBusy] = useState(false);
   const [error, setError] = useState<string>();
@@ -175,16 +177,23 @@ export function ConfirmationDialog({
         <header className="dialog-head">
           <span className={`badge cat-${r.category}`}>{destructive ? 'delete' : r.category}</span>
           {waiting.length > 0 && (
-            <details className="waiting small">
+            <details
+              className="waiting small"
+              open={showWaiting}
+              onToggle={(e) => setShowWaiting((e.target as HTMLDetailsElement).open)}
+            >
               <summary>+{waiting.length} more waiting</summary>
-              {/* Their countdowns start only when each is shown. */}
-              <ul className="plain">
-                {waiting.map((w) => (
-                  <li key={w.id}>
-                    <code>{w.tool}</code> in {printable(w.workspaceName)}: {printable(confirmationSummary(w.detail))}
-                  </li>
-                ))}
-              </ul>
+              {/* Their countdowns start only when each is shown. Listed only when opened: the dialog's
+                  own text stays about the question it asks. */}
+              {showWaiting && (
+                <ul className="plain">
+                  {waiting.map((w) => (
+                    <li key={w.id}>
+                      <code>{w.tool}</code> in {printable(w.workspaceName)}: {printable(confirmationSummary(w.detail))}
+                    </li>
+                  ))}
+                </ul>
+              )}
             </details>
           )}
         </header>
@@ -248,15 +257,18 @@ export function ConfirmationDialog({
             </p>
           </fieldset>
         )}
-        <input
-          type="text"
-          className="deny-reason"
-          aria-label="Reason for the agent (optional, sent with a deny)"
-          placeholder="Reason for the agent (optional, sent with Deny)"
-          maxLength={MAX_DENY_REASON_CHARS}
-          value={reason}
-          onChange={(e) => setReason(e.target.value)}
-        />
+        {giveReason && (
+          <input
+            type="text"
+            className="deny-reason"
+            aria-label="Reason for the agent (sent with Deny; Enter denies)"
+            placeholder="Reason for the agent (sent with Deny; Enter denies)"
+            maxLength={MAX_DENY_REASON_CHARS}
+            value={reason}
+            onChange={(e) => setReason(e.target.value)}
+            autoFocus
+          />
+        )}
         <div className="dialog-actions">
           <button
             ref={denyRef}
@@ -269,6 +281,11 @@ export function ConfirmationDialog({
           >
             Deny <kbd>D</kbd>
           </button>
+          {!giveReason && (
+            <button type="button" className="ghost small-btn" onClick={() => setGiveReason(true)}>
+              Give a reason…
+            </button>
+          )}
           <span className="grow" />
           {scope && (
             <button
