@@ -156,7 +156,8 @@ test("the caller's name is its own claim: escaped, capped and marked as not veri
   await expect(caller).toContainText('Tether cannot verify it');
   const shown = 'Tether Desktop\\u202e\\x1b[2K ';
   await expect(caller.locator('q')).toHaveText(`${shown}${'y'.repeat(80 - shown.length)}…`);
-  expect(await dialog().textContent()).not.toMatch(/[\u202e\u001b]/);
+  // eslint-disable-next-line no-control-regex -- the point is that no raw ESC reaches the page
+  expect(await dialog().textContent()).not.toMatch(/\u202e|\u001b/);
   await deniedAfterAsking(pending, 'from-grant.txt');
 });
 
@@ -354,4 +355,10 @@ test('dark mode: the dialog with an allowance choice, and the card listing allow
   await ranWithoutAsking('write_file', { path: 'src/more.js', content: 'x\n' });
   await expect(card().getByRole('region', { name: /Standing allowances/ })).toContainText('inside src/');
   await snap('approvals-card-dark', true);
+  // A narrow window: the allowances, the commands and their output fit.
+  await page.setViewportSize({ width: 420, height: 860 });
+  expect(await page.evaluate<number>('document.documentElement.scrollWidth')).toBeLessThanOrEqual(420);
+  await card().scrollIntoViewIfNeeded();
+  await snap('approvals-card-420-dark');
+  await page.setViewportSize(WIDE);
 });

@@ -246,7 +246,10 @@ export const DESKTOP_REQUESTS = {
   /** Commands and shell sessions running now, and the last ones that ended. */
   'process:list': { params: empty, result: z.object({ processes: z.array(processViewSchema) }) },
   /** Stops a running command or session (its whole process tree); no question asked. */
-  'process:stop': { params: z.strictObject({ id: z.string().min(1).max(64) }), result: z.object({ stopped: z.boolean() }) },
+  'process:stop': {
+    params: z.strictObject({ id: z.string().min(1).max(64) }),
+    result: z.object({ stopped: z.boolean() }),
+  },
 } as const;
 
 export type DesktopMethod = keyof typeof DESKTOP_REQUESTS;

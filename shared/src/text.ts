@@ -6,9 +6,11 @@
  * fillers) and the line and paragraph separators.
  */
 const HIDDEN =
-  // eslint-disable-next-line no-control-regex
   '\\u0000-\\u0008\\u000b-\\u001f\\u007f-\\u009f\\u00ad\\u034f\\u061c\\u115f\\u1160\\u180e\\u200b-\\u200f\\u2028-\\u202e\\u2060-\\u2064\\u206a-\\u206f\\u2066-\\u2069\\u3164\\ufeff\\uffa0';
+// The class lists lone combining and joiner characters on purpose: each is to be found alone.
+// eslint-disable-next-line no-misleading-character-class
 const CONTROL_CHARS = new RegExp(`[${HIDDEN}\\n]`, 'g');
+// eslint-disable-next-line no-misleading-character-class
 const CONTROL_CHARS_BUT_NEWLINE = new RegExp(`[${HIDDEN}]`, 'g');
 /** Spaces that look like an ordinary space (or like nothing) but are other characters. */
 const ODD_SPACES = '\\u00a0\\u1680\\u2000-\\u200a\\u202f\\u205f\\u3000';
@@ -40,6 +42,7 @@ export type RevealedPart =
 export const SPACE_RUN_MARK_MIN = 8;
 
 const REVEAL = new RegExp(
+  // eslint-disable-next-line no-misleading-character-class -- lone combining characters, as above
   `([${HIDDEN}])|([${ODD_SPACES}])|(\\t)|( {${SPACE_RUN_MARK_MIN},})(?=[^ \\n])|([ \\t${ODD_SPACES}]+)(?=\\n|$)`,
   'g',
 );

@@ -14,7 +14,10 @@ describe('ProcessMonitor', () => {
     expect(monitor.list()[0]!.output.endsWith('tail')).toBe(true);
     monitor.ended(id, 0);
     for (let i = 0; i < MAX_FINISHED_PROCESSES; i++) {
-      monitor.ended(monitor.started({ workspaceId: 'w', kind: 'command', command: `c${i}`, cwd: '.' }, async () => {}), 0);
+      monitor.ended(
+        monitor.started({ workspaceId: 'w', kind: 'command', command: `c${i}`, cwd: '.' }, async () => {}),
+        0,
+      );
     }
     expect(monitor.list()).toHaveLength(MAX_FINISHED_PROCESSES);
     expect(monitor.list().map((p) => p.command)).not.toContain('x');
@@ -43,10 +46,19 @@ describe('createShellTools with a monitor', () => {
     const ended: number[] = [];
     monitor.on('ended', (p) => ended.push(p.exitCode ?? -1));
     const ctx = toolContext(ws);
-    const result = await tools.handlers.run_command!(runCommandArgs.parse({ command: 'echo seen-by-person; exit 3' }), ctx);
+    const result = await tools.handlers.run_command!(
+      runCommandArgs.parse({ command: 'echo seen-by-person; exit 3' }),
+      ctx,
+    );
     expect(result.exitCode).toBe(3);
     const [shown] = monitor.list();
-    expect(shown).toMatchObject({ kind: 'command', command: 'echo seen-by-person; exit 3', cwd: '.', exitCode: 3, stopped: false });
+    expect(shown).toMatchObject({
+      kind: 'command',
+      command: 'echo seen-by-person; exit 3',
+      cwd: '.',
+      exitCode: 3,
+      stopped: false,
+    });
     expect(shown!.output).toContain('seen-by-person');
     expect(shown!.endedAt).toBeGreaterThanOrEqual(shown!.startedAt);
     expect(ended).toEqual([3]);

@@ -23,10 +23,7 @@ export class ProcessMonitor extends EventEmitter<ProcessMonitorEvents> {
   private readonly entries = new Map<string, Entry>();
 
   /** Records a process that started; returns its id. `stop` kills its whole tree. */
-  started(
-    info: Pick<ProcessView, 'workspaceId' | 'kind' | 'command' | 'cwd'>,
-    stop: () => Promise<void>,
-  ): string {
+  started(info: Pick<ProcessView, 'workspaceId' | 'kind' | 'command' | 'cwd'>, stop: () => Promise<void>): string {
     const id = `prc_${randomBytes(9).toString('base64url')}`;
     const view: ProcessView = { ...info, id, startedAt: Date.now(), exitCode: null, output: '', stopped: false };
     this.entries.set(id, { view, stop });

@@ -164,10 +164,11 @@ export function createShellTools(options: ShellToolsOptions = {}): ShellTools {
         else starting.delete(workspaceId);
       }
       const monitor = options.monitor;
-      let shownId: string | undefined;
+      // Known once the session exists; output before that (microseconds) is not shown.
+      const shown: { id?: string | undefined } = {};
       const session: ShellSession = new ShellSession(pty, {
-        onOutput: (text) => shownId && monitor?.output(shownId, text),
-        onExit: (code) => shownId && monitor?.ended(shownId, code),
+        onOutput: (text) => shown.id && monitor?.output(shown.id, text),
+        onExit: (code) => shown.id && monitor?.ended(shown.id, code),
         workspaceId: ctx.workspace.id,
         command: args.command ?? launcher.shell,
         cwd: cwd.rel,
@@ -181,7 +182,7 @@ export function createShellTools(options: ShellToolsOptions = {}): ShellTools {
         },
       });
       workspaceSessions(ctx.workspace.id).set(session.id, session);
-      shownId = monitor?.started(
+      shown.id = monitor?.started(
         { workspaceId, kind: 'session', command: args.command ?? launcher.shell, cwd: cwd.rel },
         () => track(session.kill()).then(() => undefined),
       );

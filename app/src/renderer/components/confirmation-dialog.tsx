@@ -145,8 +145,10 @@ export function ConfirmationDialog({
     }
     // Still typing what was meant for something else: wait for a pause first.
     if (!armed) return rearm();
-    if (e.ctrlKey || e.metaKey || e.altKey || tag === 'SELECT' || tag === 'INPUT') return;
+    if (e.ctrlKey || e.metaKey || e.altKey || tag === 'INPUT') return;
     const key = e.key.toLowerCase();
+    // In a select, letters pick options; only D still answers there, and denying is always safe.
+    if (tag === 'SELECT' && key !== 'd') return;
     if (key === 'a') void answer('allow_once');
     else if (key === 'w' && scope) void answer('allow_rule');
     else if (key === 'd') void answer('deny');
