@@ -186,6 +186,15 @@ describe('HostApiImpl', () => {
 
       const workspace = (await stack.host.api.request('state:get', {})).workspaces[0]!;
       expect(workspace.allowances).toMatchObject([{ scope: { kind: 'path', path: '.', folder: true } }]);
+      // The call let through is audited as remembered, with the allowance that did it.
+      const { entries } = await stack.host.api.request('activity:list', { tool: 'write_file' });
+      expect(entries[0]).toMatchObject({
+        decision: 'remembered',
+        summary: expect.stringContaining('b.txt'),
+        rule: { id: workspace.allowances[0]!.id, covers: expect.stringContaining('anywhere in this workspace') },
+      });
+      expect(entries[1]).toMatchObject({ decision: 'confirmed' });
+      expect(entries[1]!.rule).toBeUndefined();
       expect(workspace.allowances[0]!.expiresAt).toBeGreaterThan(Date.now());
       const view = await stack.host.api.request('workspace:update', { id: workspace.id, askAgain: true });
       expect(view.allowances).toEqual([]);

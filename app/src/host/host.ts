@@ -12,6 +12,7 @@ import { previewWrite } from './fs/write-preview.js';
 import type { HostApi } from './host-api.js';
 import { HostApiImpl, type TokenSource } from './host-api-impl.js';
 import { ConfirmationBroker } from './policy/confirmation-broker.js';
+import { MissedStore } from './policy/missed-store.js';
 import { createTerminalFrontend } from './policy/terminal-prompt.js';
 import { ProcessMonitor } from './pty/process-monitor.js';
 import { createShellTools } from './pty/shell-tools.js';
@@ -113,10 +114,17 @@ export async function startHost(options: StartHostOptions = {}): Promise<Host> {
 
     const audit = await AuditLog.open(configDir);
     disposers.push(() => audit.dispose());
-    const broker = new ConfirmationBroker(
-      options.confirmationTimeoutMs === undefined ? {} : { timeoutMs: options.confirmationTimeoutMs },
-    );
-    disposers.push(() => broker.dispose());
+    // Missed questions outlive the host: the ones it drops when it stops are shown after it starts again.
+    const missed = await MissedStore.open(configDir);
+    const broker = new ConfirmationBroker({
+      missed: missed.loaded,
+      ...(options.confirmationTimeoutMs === undefined ? {} : { timeoutMs: options.confirmationTimeoutMs }),
+    });
+    broker.on('missed', () => missed.save(broker.missed()));
+    disposers.push(async () => {
+      broker.dispose();
+      await missed.flush();
+    });
 
     const fsTools = createFsTools();
     // The search worker threads are shared by the process; they restart on the next search.

@@ -65,9 +65,10 @@ export class ConfirmationBroker extends EventEmitter<ConfirmationBrokerEvents> {
   private missedList: MissedConfirmation[] = [];
   private disposed = false;
 
-  constructor(options: { timeoutMs?: number } = {}) {
+  constructor(options: { timeoutMs?: number; missed?: MissedConfirmation[] } = {}) {
     super();
     this.timeoutMs = options.timeoutMs ?? CONFIRMATION_TIMEOUT_MS;
+    this.missedList = (options.missed ?? []).slice(0, MAX_MISSED_CONFIRMATIONS);
   }
 
   /** Attaches a front end (it is shown the questions already open); returns its detach function. */
