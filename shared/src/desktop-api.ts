@@ -113,6 +113,11 @@ export const desktopStateSchema = z.object({
   settings: settingsSchema,
   workspaces: z.array(workspaceViewSchema),
   pendingConfirmations: z.array(confirmationRequestSchema),
+  /**
+   * Where the host runs: under the desktop app (`desktop`), or as a plain process (`headless`),
+   * where launch at login and keep awake have nothing to act on.
+   */
+  hostMode: z.enum(['desktop', 'headless']).optional(),
 });
 export type DesktopState = z.infer<typeof desktopStateSchema>;
 
@@ -140,7 +145,8 @@ export const DESKTOP_REQUESTS = {
       description: z.string().max(MAX_DESCRIPTION_CHARS).optional(),
       policy: policySchema.optional(),
     }),
-    result: workspaceViewSchema,
+    /** `warnings`: sentences for the person, e.g. the folder is inside another workspace. */
+    result: workspaceViewSchema.extend({ warnings: z.array(z.string()).optional() }),
   },
   'workspace:update': {
     params: z.strictObject({

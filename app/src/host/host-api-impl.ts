@@ -16,6 +16,7 @@ import type { HostApi, HostEventListener, SubscribeOptions } from './host-api.js
 import type { ConfirmationBroker, ConfirmationFrontend } from './policy/confirmation-broker.js';
 import { connectUrlOf } from './relay-client/connect-url.js';
 import type { RelayClient } from './relay-client/relay-client.js';
+import { checkTokenShape, probeDesktopToken } from './relay-client/token-probe.js';
 import type { TokenStore } from './token/token-store.js';
 import type { WorkspaceRuntime } from './workspaces/workspace-runtime.js';
 import type { WorkspaceSet } from './workspaces/workspace-set.js';
@@ -36,6 +37,8 @@ export interface HostApiDeps {
   broker: ConfirmationBroker;
   audit: AuditLog;
   relay: RelayClient;
+  /** Under the desktop app or a plain process (default `headless`). */
+  mode?: 'desktop' | 'headless';
   /** Called after a workspace is removed (its shell sessions end). */
   onWorkspaceRemoved?: (id: string) => void;
   log?: (line: string) => void;
@@ -140,6 +143,7 @@ export class HostApiImpl implements HostApi {
       },
       workspaces: this.deps.workspaces.views().map((v) => this.withRuntimeId(v)),
       pendingConfirmations: this.deps.broker.pending(),
+      hostMode: this.deps.mode ?? 'headless',
     };
   }
 
@@ -176,6 +180,17 @@ export class HostApiImpl implements HostApi {
           });
         }
         const before = config.get();
+        if (p.token !== undefined) {
+          checkTokenShape(p.token.trim());
+          // Replacing a token in use: the relay is asked first, so a refused one never takes the
+          // working one's place. (A first token is tried by connecting; its refusal shows there.)
+          if (this.tokenSource !== 'none')
+            await probeDesktopToken({
+              relayUrl: p.relayUrl ?? before.relayUrl,
+              token: p.token.trim(),
+              caFile: before.caFile,
+            });
+        }
         await config.update((draft) => {
           if (p.relayUrl !== undefined) draft.relayUrl = p.relayUrl;
           if (p.deviceName !== undefined) draft.deviceName = p.deviceName;
@@ -204,7 +219,8 @@ export class HostApiImpl implements HostApi {
           description: p.description,
           policy: p.policy,
         });
-        return this.viewOf(runtime);
+        const warnings = workspaces.warningsOf(runtime.config.id);
+        return warnings.length > 0 ? { ...this.viewOf(runtime), warnings } : this.viewOf(runtime);
       },
       'workspace:update': async ({ id, askAgain, ...patch }) => {
         const runtime = await workspaces.update(id, patch);

@@ -1,4 +1,4 @@
-import { mkdir, stat } from 'node:fs/promises';
+import { mkdir, readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { startRelay } from '@tether/relay';
@@ -106,12 +106,47 @@ describe('HostApiImpl', () => {
       expect(JSON.stringify(await stack.host.api.request('state:get', {}))).not.toContain(stack.desktopToken);
     });
 
-    it('shows a refused token as an error and does not retry', async () => {
-      const stack = await stackWith();
+    it('shows a refused first token as an error and does not retry', async () => {
+      const stack = await stackWith({ host: { token: undefined }, waitConnected: false });
       await stack.host.api.request('settings:update', { token: 'tdt_not_a_real_token' });
-      await waitFor(() => stack.host.relay.status.state === 'error', 'the error state');
-      expect(stack.host.relay.status.reason).toMatch(/refused the desktop token \(HTTP 401\)/);
-      await stack.runtimeIn('stopped');
+      await waitFor(
+        () => /refused the desktop token \(HTTP 401\)/.test(stack.host.relay.status.reason ?? ''),
+        'the refusal',
+      );
+      expect(stack.host.relay.status.state).toBe('error');
+    });
+
+    it('checks a replacement token with the relay first: a refused one is rejected and the old one kept', async () => {
+      const stack = await stackWith();
+      await stack.runtimeIn('running');
+      const refused = await rejection(stack.host.api.request('settings:update', { token: 'tdt_not_a_real_token' }));
+      expect(refused.code).toBe('token_refused');
+      expect(refused.message).toMatch(/relay refused this token \(HTTP 401\).*kept/);
+      expect(stack.host.relay.status.state).toBe('connected');
+      // Nothing was stored (the token in use came from --token and is still the one in use).
+      await expect(readFile(join(stack.dir, 'config', TOKEN_FILE), 'utf8')).rejects.toMatchObject({ code: 'ENOENT' });
+      expect((await stack.host.api.request('state:get', {})).tokenStore).toBe('memory');
+      await stack.runtimeIn('running');
+    });
+
+    it('rejects a platform key or grant as the token without asking the relay, keeping the old one', async () => {
+      const stack = await stackWith();
+      for (const token of ['tpk_abc', 'tgr_abc', 'hello']) {
+        const refused = await rejection(stack.host.api.request('settings:update', { token }));
+        expect(refused.code).toBe('token_refused');
+      }
+      expect((await rejection(stack.host.api.request('settings:update', { token: 'tpk_abc' }))).message).toMatch(
+        /platform key/,
+      );
+      expect(stack.host.relay.status.state).toBe('connected');
+    });
+
+    it('takes a replacement token the relay accepts', async () => {
+      const stack = await stackWith();
+      await stack.runtimeIn('running');
+      // The same token again (another one would meet the device's binding to this one).
+      await stack.host.api.request('settings:update', { token: stack.desktopToken });
+      await waitFor(() => stack.host.relay.status.state === 'connected', 'connected with the new token');
     });
   });
 

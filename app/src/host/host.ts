@@ -1,4 +1,5 @@
 import { readFile, realpath } from 'node:fs/promises';
+import { homedir } from 'node:os';
 import { resolve } from 'node:path';
 import { TetherError, type Policy } from '@tether/shared';
 import { AuditLog } from './audit/audit-log.js';
@@ -18,6 +19,7 @@ import type { BackoffOptions } from './relay-client/backoff.js';
 import { connectUrlOf } from './relay-client/connect-url.js';
 import { RelayClient } from './relay-client/relay-client.js';
 import { TokenStore } from './token/token-store.js';
+import { absoluteRootOf } from './workspaces/root-guard.js';
 import { WorkspaceSet } from './workspaces/workspace-set.js';
 
 /** Options of `startHost`. Everything but the test knobs has a production default. */
@@ -30,6 +32,10 @@ export interface StartHostOptions {
   token?: string;
   /** Folders to add as workspaces when they are not ones yet (`--workspace`), with their policy. */
   workspaces?: Array<{ path: string; policy?: Policy }>;
+  /** Lets the whole disk, the home folder or a system folder be a workspace (`--allow-any-folder`). */
+  allowAnyFolder?: boolean;
+  /** Under the desktop app (its window and tray) or a plain process (default `headless`). */
+  mode?: 'desktop' | 'headless';
   /** Ask confirmations at this terminal (headless with a TTY); null or absent: no terminal. */
   terminal?: { input: NodeJS.ReadableStream; output: NodeJS.WritableStream } | null;
   /** Log lines for the person (never a token). */
@@ -122,6 +128,9 @@ export async function startHost(options: StartHostOptions = {}): Promise<Host> {
     disposers.push(() => disposeSearchWorkers());
     const set = await WorkspaceSet.open(config, {
       handlers: fsTools,
+      // Tether's own settings and token are never inside (or around) a workspace.
+      rootGuard: { protectedPaths: [configDir] },
+      allowAnyFolder: options.allowAnyFolder === true,
       ...(options.healthIntervalMs !== undefined ? { healthIntervalMs: options.healthIntervalMs } : {}),
     });
     disposers.push(() => set.dispose());
@@ -205,7 +214,17 @@ export async function startHost(options: StartHostOptions = {}): Promise<Host> {
     });
     set.on('removed', endSessions);
 
-    const api = new HostApiImpl({ config, tokens, token, workspaces: set, broker, audit, relay, log });
+    const api = new HostApiImpl({
+      config,
+      tokens,
+      token,
+      workspaces: set,
+      broker,
+      audit,
+      relay,
+      log,
+      mode: options.mode ?? 'headless',
+    });
     disposers.push(() => api.dispose());
 
     let disposed: Promise<void> | undefined;
@@ -244,9 +263,11 @@ async function addCommandLineWorkspaces(
   log: (line: string) => void,
 ): Promise<void> {
   for (const folder of folders) {
-    const real = await realpath(folder.path).catch(() => {
-      throw new TetherError('not_found', `--workspace ${folder.path}: there is no such folder.`);
-    });
+    const real = await realpath(absoluteRootOf(folder.path, { home: homedir(), platform: process.platform })).catch(
+      () => {
+        throw new TetherError('not_found', `--workspace ${folder.path}: there is no such folder.`);
+      },
+    );
     const existing = set.list().find((r) => r.config.root === real);
     if (existing) {
       log(`workspace ${existing.config.name} (${real}) is already configured; its policy is kept as it is`);
@@ -254,5 +275,6 @@ async function addCommandLineWorkspaces(
     }
     const runtime = await set.add({ root: real, policy: folder.policy });
     log(`added workspace ${runtime.config.name} (${real})`);
+    for (const warning of set.warningsOf(runtime.config.id)) log(`warning: ${warning}`);
   }
 }

@@ -14,13 +14,17 @@ export function AddWorkspace({
   const [name, setName] = useState('');
   const [busy, setBusy] = useState(false);
   const [error, setError] = useState<string>();
+  // The host adds a folder inside (or around) another workspace, and says so: shown until the next add.
+  const [warnings, setWarnings] = useState<string[]>([]);
   const id = useId();
 
   async function add(path: string) {
     setBusy(true);
     setError(undefined);
+    setWarnings([]);
     try {
-      await api.request('workspace:add', { root: path, ...(name.trim() ? { name: name.trim() } : {}) });
+      const added = await api.request('workspace:add', { root: path, ...(name.trim() ? { name: name.trim() } : {}) });
+      setWarnings(added.warnings ?? []);
       setRoot('');
       setName('');
     } catch (err) {
@@ -72,9 +76,13 @@ export function AddWorkspace({
               }}
               aria-invalid={error !== undefined}
               aria-describedby={error ? `${id}-error` : undefined}
-              placeholder="/home/you/projects/site"
+              placeholder="~/projects/site"
               spellCheck={false}
             />
+            <p className="help">
+              The project folder itself, as a full path (or starting with ~). The whole disk, your home folder and
+              system folders are refused: an agent would reach far more than one project.
+            </p>
           </div>
           <div>
             <label htmlFor={`${id}-name`}>Name (optional)</label>
@@ -90,6 +98,11 @@ export function AddWorkspace({
           {error}
         </p>
       )}
+      {warnings.map((w) => (
+        <p key={w} className="note small" role="status">
+          Added, but note: {w}
+        </p>
+      ))}
     </form>
   );
 }
