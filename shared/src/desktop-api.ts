@@ -1,7 +1,14 @@
 import { z } from 'zod';
 import { errorCodeSchema, toolErrorSchema } from './errors.js';
 import { idSchema, workspaceStateSchema } from './frames.js';
-import { MAX_ALLOW_MINUTES, MAX_DESCRIPTION_CHARS, MAX_NAME_CHARS } from './limits.js';
+import {
+  MAX_ALLOW_MINUTES,
+  MAX_AUDIT_DIFF_CHARS,
+  MAX_AUDIT_OUTPUT_HEAD_CHARS,
+  MAX_AUDIT_OUTPUT_TAIL_CHARS,
+  MAX_DESCRIPTION_CHARS,
+  MAX_NAME_CHARS,
+} from './limits.js';
 import { categorySchema, policySchema } from './policy.js';
 import { toolNameSchema } from './tools.js';
 
@@ -87,6 +94,24 @@ export const auditEntrySchema = z.object({
   outcome: z.enum(['ok', 'error']),
   errorCode: errorCodeSchema.optional(),
   durationMs: z.number(),
+  /** Set when the relay refused the call before it reached this desktop (and told it so). */
+  refusedAt: z.literal('relay').optional(),
+  /** A command's exit code (`null`: ended by a signal); absent for other tools. */
+  exitCode: z.number().int().nullable().optional(),
+  /** Of `durationMs`, the time spent waiting for the person's answer. */
+  waitMs: z.number().optional(),
+  /** What can be opened: the diff of a write, the head and tail of a command's output, the answer given. */
+  detail: z
+    .object({
+      diff: z.string().max(MAX_AUDIT_DIFF_CHARS).optional(),
+      diffTruncated: z.boolean().optional(),
+      outputHead: z.string().max(MAX_AUDIT_OUTPUT_HEAD_CHARS).optional(),
+      outputTail: z.string().max(MAX_AUDIT_OUTPUT_TAIL_CHARS).optional(),
+      /** Characters of output left out between head and tail. */
+      outputOmitted: z.number().int().min(0).optional(),
+      answer: z.string().max(500).optional(),
+    })
+    .optional(),
 });
 export type AuditEntry = z.infer<typeof auditEntrySchema>;
 
@@ -168,6 +193,8 @@ export const DESKTOP_REQUESTS = {
       tool: z.string().optional(),
       outcome: z.enum(['ok', 'error']).optional(),
       limit: z.number().int().min(1).max(1000).default(200),
+      /** Only entries with one of these decisions (e.g. `denied`: denied by you; `remembered`: under a standing approval). */
+      decisions: z.array(auditDecisionSchema).min(1).max(20).optional(),
     }),
     result: z.object({ entries: z.array(auditEntrySchema) }),
   },

@@ -227,6 +227,72 @@ describe('HostApiImpl', () => {
       front.stop();
     });
 
+    it('tells the whole story of a call: the wait for the person, the answer, the diff, a command exit code and output', async () => {
+      const stack = await stackWith({ policy: { read: 'allow', write: 'ask', shell: 'allow' } });
+      const runtime = await stack.runtimeIn('running');
+      const front = record(stack, true);
+      const write = stack.call(runtime.id, 'write_file', { path: 'a.txt', content: 'hello\n' }, { timeoutMs: 20_000 });
+      const request = await waitFor(() => front.events.find((e) => e.event === 'confirm:request'), 'the question');
+      await new Promise((r) => setTimeout(r, 300));
+      await stack.host.api.request('confirm:answer', {
+        confirmationId: (request.payload as { id: string }).id,
+        decision: 'allow_once',
+      });
+      expect((await write).status).toBe(200);
+      const run = await stack.call(runtime.id, 'run_command', { command: 'echo out; exit 3' });
+      expect(run.status).toBe(200);
+      const { entries } = await stack.host.api.request('activity:list', {});
+      const [command, written] = entries;
+      expect(command).toMatchObject({
+        tool: 'run_command',
+        exitCode: 3,
+        detail: { outputHead: expect.stringContaining('out') },
+      });
+      expect(command?.waitMs).toBeUndefined();
+      expect(written).toMatchObject({
+        tool: 'write_file',
+        decision: 'confirmed',
+        detail: { answer: 'You allowed it.' },
+      });
+      expect(written?.detail?.diff).toContain('+hello');
+      expect(written?.waitMs).toBeGreaterThanOrEqual(250);
+      expect(written!.durationMs).toBeGreaterThanOrEqual(written!.waitMs!);
+      front.stop();
+    });
+
+    it('has an entry for calls the relay refused before they reached the desktop, filterable by decision', async () => {
+      const stack = await stackWith();
+      const runtime = await stack.runtimeIn('running');
+      const workspace = (await stack.host.api.request('state:get', {})).workspaces[0]!;
+      await stack.host.api.request('workspace:update', { id: workspace.id, disabledTools: ['delete'] });
+      await waitFor(
+        async () => !(await stack.runtimes()).find((r) => r.id === runtime.id)?.capabilities.tools.includes('delete'),
+        'the relay to know delete is off',
+      );
+      expect((await stack.call(runtime.id, 'delete', { path: 'hello.txt' })).error?.code).toBe('tool_disabled');
+      await stack.host.api.request('workspace:update', { id: workspace.id, paused: true });
+      await stack.runtimeIn('paused');
+      expect((await stack.call(runtime.id, 'stat', { path: 'hello.txt' })).error?.code).toBe('runtime_paused');
+      const entries = await waitFor(async () => {
+        const { entries } = await stack.host.api.request('activity:list', {});
+        return entries.length >= 2 ? entries : undefined;
+      }, 'two activity entries');
+      expect(entries[0]).toMatchObject({
+        tool: 'stat',
+        decision: 'paused',
+        errorCode: 'runtime_paused',
+        refusedAt: 'relay',
+      });
+      expect(entries[1]).toMatchObject({
+        tool: 'delete',
+        decision: 'disabled',
+        errorCode: 'tool_disabled',
+        refusedAt: 'relay',
+      });
+      const paused = await stack.host.api.request('activity:list', { decisions: ['paused'] });
+      expect(paused.entries.map((e) => e.tool)).toEqual(['stat']);
+    });
+
     it('counts as a confirmation front end only while subscribed with answersConfirmations', async () => {
       const stack = await stackWith();
       const runtime = await stack.runtimeIn('running');

@@ -1,8 +1,9 @@
 import { readFile, realpath } from 'node:fs/promises';
 import { homedir } from 'node:os';
 import { resolve } from 'node:path';
-import { TetherError, type Policy } from '@tether/shared';
+import { TetherError, type Policy, type RefusedFrame } from '@tether/shared';
 import { AuditLog } from './audit/audit-log.js';
+import { RefusedCallRecorder } from './audit/refused-calls.js';
 import { CallJournal } from './calls/call-journal.js';
 import { CallRunner } from './calls/call-runner.js';
 import { ConfigStore, defaultConfigDir } from './config/config-store.js';
@@ -180,6 +181,8 @@ export async function startHost(options: StartHostOptions = {}): Promise<Host> {
     });
     // Disposed right after the API (pushed late): no new calls arrive while the rest shuts down.
     disposers.push(() => relay.dispose());
+    const refusals = new RefusedCallRecorder(audit, (id) => set.get(id)?.config.name);
+    relay.on('refused', (frame: RefusedFrame) => refusals.record(frame));
     relay.on('status', (s: RelayClient['status']) =>
       log(`relay ${s.relayUrl}: ${s.state}${s.reason ? ` (${s.reason})` : ''}`),
     );
