@@ -6,7 +6,7 @@ const ran = (value: unknown) => ({ ok: true as const, value });
 
 describe('storyOf', () => {
   it("keeps a command's exit code and its whole output when it is short", () => {
-    const fields = storyOf('run_command', 'allowed', ran({ exitCode: 2, signal: null, output: 'boom\n' }));
+    const fields = storyOf('run_command', 'allowed', ran({ exitCode: 2, signal: null, output: 'boom\r\n' }));
     expect(fields).toEqual({ exitCode: 2, detail: { outputHead: 'boom\n' } });
     expect(storyOf('run_command', 'allowed', ran({ exitCode: null, output: '' })).exitCode).toBeNull();
   });

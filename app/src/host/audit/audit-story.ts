@@ -64,7 +64,8 @@ export function storyOf(
       if (tool === 'run_command' || value.exited === true) fields.exitCode = value.exitCode as number | null;
     }
     if (typeof value.output === 'string' && value.output.length > 0) {
-      const output = value.output;
+      // A pty ends lines with \r\n; the log keeps plain lines.
+      const output = value.output.replace(/\r\n/g, '\n');
       detail.outputHead = output.slice(0, MAX_AUDIT_OUTPUT_HEAD_CHARS);
       const rest = output.length - detail.outputHead.length;
       if (rest > 0) {

@@ -75,14 +75,10 @@ export function AddWorkspace({
                 setError(undefined);
               }}
               aria-invalid={error !== undefined}
-              aria-describedby={error ? `${id}-error` : undefined}
+              aria-describedby={error ? `${id}-error` : `${id}-help`}
               placeholder="~/projects/site"
               spellCheck={false}
             />
-            <p className="help">
-              The project folder itself, as a full path (or starting with ~). The whole disk, your home folder and
-              system folders are refused: an agent would reach far more than one project.
-            </p>
           </div>
           <div>
             <label htmlFor={`${id}-name`}>Name (optional)</label>
@@ -92,6 +88,12 @@ export function AddWorkspace({
             Add workspace
           </button>
         </div>
+      )}
+      {!pickFolder && (
+        <p id={`${id}-help`} className="help">
+          The project folder itself, as a full path (or starting with ~). The whole disk, your home folder and system
+          folders are refused: an agent would reach far more than one project.
+        </p>
       )}
       {error && (
         <p id={`${id}-error`} className="error" role="alert">

@@ -1,6 +1,7 @@
 import { useEffect, useId, useRef, useState } from 'react';
 import { CATEGORIES, printable, type DesktopApi, type DesktopParams, type WorkspaceView } from '@tether/shared';
 import { messageOf } from '../use-desktop.js';
+import { PolicyMeaning } from './policy-meaning.js';
 import { StateBadge } from './state-badge.js';
 import { ToolSwitches } from './tool-switches.js';
 import { WorkspaceEditor } from './workspace-editor.js';
@@ -131,6 +132,7 @@ export function WorkspaceCard({
           </label>
         ))}
       </fieldset>
+      <PolicyMeaning policy={w.policy} />
 
       <ToolSwitches workspace={w} onChange={(disabledTools) => update({ disabledTools })} />
 
