@@ -197,16 +197,33 @@ test('narrow and dark: the same views stay readable', async ({ browser }) => {
   await openContext(browser, 'dark', 420);
   await expect(page.getByLabel('Relay connection: connected')).toBeVisible();
   await page.screenshot({ path: join(SCREENSHOTS, 'workspaces-narrow-dark.png'), fullPage: true });
-  const overflow = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
+  const overflow = await page.evaluate<number>('document.documentElement.scrollWidth - window.innerWidth');
   expect(overflow).toBeLessThanOrEqual(0);
   await page.getByRole('button', { name: 'Activity' }).click();
   const row = page.getByRole('row').filter({ hasText: 'run_command' });
   await row.getByRole('button', { name: 'Details' }).click();
   await expect(page.getByLabel('Output')).toContainText('building');
   await page.screenshot({ path: join(SCREENSHOTS, 'activity-narrow-dark.png'), fullPage: true });
-  expect(await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth)).toBeLessThanOrEqual(0);
+  expect(await page.evaluate<number>('document.documentElement.scrollWidth - window.innerWidth')).toBeLessThanOrEqual(
+    0,
+  );
   await openContext(browser, 'dark', 1280);
   await page.getByRole('button', { name: 'Activity' }).click();
   await expect(page.getByRole('row').filter({ hasText: 'todo.md' })).toHaveCount(1);
   await page.screenshot({ path: join(SCREENSHOTS, 'activity-dark.png'), fullPage: true });
+});
+
+test('a tab left open over a restarted host says so, and how to get back in', async () => {
+  await expect(page.getByLabel('Relay connection: connected')).toBeVisible();
+  const next = await stack.restartHost();
+  expect(next).not.toBe(stack.uiUrl);
+  const banner = page.getByRole('alert').filter({ hasText: 'it was restarted' });
+  await expect(banner).toContainText('this tab still has the old one');
+  await expect(banner).toContainText('Tether Desktop UI');
+  await page.screenshot({ path: join(SCREENSHOTS, 'host-restarted-dark.png') });
+  // Reloading does not help (the tab keeps its old key); the new address does.
+  await page.reload();
+  await expect(page.getByText(/this page has the key of an earlier run/)).toBeVisible();
+  await page.goto(next);
+  await expect(page.getByLabel('Relay connection: connected')).toBeVisible();
 });
