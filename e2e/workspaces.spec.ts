@@ -23,7 +23,11 @@ let runtime: RuntimeInfo;
 
 async function openContext(browser: Browser, colorScheme: 'light' | 'dark', width = 1280): Promise<void> {
   await context?.close();
-  context = await browser.newContext({ colorScheme, viewport: { width, height: 860 } });
+  context = await browser.newContext({
+    colorScheme,
+    viewport: { width, height: 860 },
+    permissions: ['clipboard-read', 'clipboard-write'],
+  });
   page = await context.newPage();
   page.on('pageerror', (err) => {
     throw err;
@@ -62,6 +66,10 @@ test('connects with the desktop token', async () => {
   await page.getByLabel('Desktop token').fill(stack.desktopToken);
   await page.getByRole('button', { name: 'Save and connect' }).click();
   await expect(page.getByLabel('Relay connection: connected')).toBeVisible();
+  // The first screen says what Tether is and what to do next.
+  const welcome = page.getByRole('region', { name: 'What Tether does here' });
+  await expect(welcome).toContainText('lets an AI-agent platform work in folders you choose');
+  await expect(welcome).toContainText('Add a folder below');
 });
 
 test('the whole disk, the home folder and a relative path are refused as a workspace, with why', async () => {
@@ -91,6 +99,31 @@ test('a folder inside another workspace is added with a warning', async () => {
   await workspaceCard('blog').getByRole('button', { name: 'Remove', exact: true }).click();
   await expect(workspaceCard('blog')).toHaveCount(0);
   runtime = await platform.waitForRuntime('site', 'running');
+});
+
+test('each workspace shows its runtime id, MCP URL and a curl example, each copyable', async () => {
+  const access = workspaceCard('site').locator('.runtime-access');
+  await expect(access.getByLabel('Runtime id', { exact: true })).toHaveText(runtime.id);
+  await expect(access.getByLabel('MCP URL', { exact: true })).toHaveText(
+    `${stack.relayUrl}/v1/runtimes/${runtime.id}/mcp`,
+  );
+  await expect(access.getByLabel('Example call (curl)', { exact: true })).toContainText(
+    `${stack.relayUrl}/v1/runtimes/${runtime.id}/calls`,
+  );
+  await access.getByRole('button', { name: 'Copy Runtime id' }).click();
+  await expect(access.getByText('Copied')).toBeVisible();
+  expect(await page.evaluate<string>('navigator.clipboard.readText()')).toBe(runtime.id);
+  // The example works as printed, with the platform key in $TPK.
+  const curl = (await access.getByLabel('Example call (curl)', { exact: true }).textContent())!;
+  const body = /-d '([^']+)'/.exec(curl)![1]!;
+  const listed = await platform.call(runtime.id, JSON.parse(body).tool, JSON.parse(body).args);
+  expect(listed.status).toBe(200);
+  await expect(page.getByRole('region', { name: 'What Tether does here' })).toContainText('Your workspaces are below');
+  await page.screenshot({ path: join(SCREENSHOTS, 'first-screen.png'), fullPage: true });
+  await page.getByRole('button', { name: 'Got it' }).click();
+  await page.reload();
+  await expect(workspaceCard('site')).toBeVisible();
+  await expect(page.getByRole('region', { name: 'What Tether does here' })).toHaveCount(0);
 });
 
 test('a platform key or a refused token does not replace the working token', async () => {

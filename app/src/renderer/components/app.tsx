@@ -8,6 +8,7 @@ import { ConnectionCard } from './connection-card.js';
 import { NotificationPrompt, useConfirmationNotifications } from './notifications.js';
 import { Onboarding } from './onboarding.js';
 import { SettingsView } from './settings-view.js';
+import { WelcomeCard } from './welcome-card.js';
 import { WorkspaceList } from './workspace-list.js';
 
 type View = 'workspaces' | 'activity' | 'settings';
@@ -139,6 +140,7 @@ export function App({ connection }: { connection: Connection }) {
             {connection.kind === 'browser' && <NotificationPrompt />}
             {view === 'workspaces' && (
               <>
+                <WelcomeCard hasWorkspaces={state.workspaces.length > 0} />
                 <ConnectionCard api={api} state={state} onOpenSettings={() => setView('settings')} />
                 <WorkspaceList api={api} state={state} pickFolder={connection.pickFolder} />
               </>

@@ -41,7 +41,12 @@ export function WorkspaceList({
         <ul className="stack plain" aria-label="Workspaces">
           {state.workspaces.map((w) => (
             <li key={w.id}>
-              <WorkspaceCard api={api} workspace={w} online={state.connection.state === 'connected'} />
+              <WorkspaceCard
+                api={api}
+                workspace={w}
+                online={state.connection.state === 'connected'}
+                relayUrl={state.settings.relayUrl}
+              />
             </li>
           ))}
         </ul>
