@@ -80,7 +80,7 @@ export function App({ connection }: { connection: Connection }) {
               <p role="alert">Cannot reach Tether Desktop at this address.</p>
               <p className="muted">
                 Tether Desktop is running here, but this page has the key of an earlier run (it restarted with a new
-                one), so it cannot get in. Open the address it printed last (it ends in{' '}
+                one), so it cannot get in: open the address it printed last (it ends in{' '}
                 <span className="mono">#secret=…</span>; under <span className="mono">npm start</span>, look for “Tether
                 Desktop UI” in its terminal), then close this tab.
               </p>
