@@ -98,6 +98,8 @@ test('a folder inside another workspace is added with a warning', async () => {
   await workspaceCard('blog').getByRole('button', { name: 'Remove…' }).click();
   await workspaceCard('blog').getByRole('button', { name: 'Remove', exact: true }).click();
   await expect(workspaceCard('blog')).toHaveCount(0);
+  // The note was about the folder just removed: it goes with it.
+  await expect(addForm().getByRole('status')).toHaveCount(0);
   runtime = await platform.waitForRuntime('site', 'running');
 });
 

@@ -1,4 +1,4 @@
-import { useId, useState, type FormEvent } from 'react';
+import { useEffect, useId, useRef, useState, type FormEvent } from 'react';
 import type { DesktopApi } from '@tether/shared';
 import { messageOf } from '../use-desktop.js';
 
@@ -6,9 +6,12 @@ import { messageOf } from '../use-desktop.js';
 export function AddWorkspace({
   api,
   pickFolder,
+  workspaceCount = 0,
 }: {
   api: DesktopApi;
   pickFolder: (() => Promise<string | null>) | undefined;
+  /** How many workspaces there are: a removal makes the last add's overlap note stale. */
+  workspaceCount?: number;
 }) {
   const [root, setRoot] = useState('');
   const [name, setName] = useState('');
@@ -16,6 +19,11 @@ export function AddWorkspace({
   const [error, setError] = useState<string>();
   // The host adds a folder inside (or around) another workspace, and says so: shown until the next add.
   const [warnings, setWarnings] = useState<string[]>([]);
+  const count = useRef(workspaceCount);
+  useEffect(() => {
+    if (workspaceCount < count.current) setWarnings([]);
+    count.current = workspaceCount;
+  }, [workspaceCount]);
   const id = useId();
 
   async function add(path: string) {

@@ -34,7 +34,7 @@ export function WorkspaceList({
           {state.workspaces.length === 1 ? '1 folder' : `${state.workspaces.length} folders`}
         </span>
       </div>
-      <AddWorkspace api={api} pickFolder={pickFolder} />
+      <AddWorkspace api={api} pickFolder={pickFolder} workspaceCount={state.workspaces.length} />
       {state.workspaces.length === 0 ? (
         <p className="empty">No workspaces yet. Add a folder to let agents work in it.</p>
       ) : (
