@@ -137,6 +137,10 @@ export async function startHost(options: StartHostOptions = {}): Promise<Host> {
     disposers.push(() => set.dispose());
     const shell = createShellTools({ sandbox: (id) => set.get(id)?.config.sandbox ?? 'none' });
     disposers.push(() => shell.dispose());
+    // Workspaces of the config that break the root rules (added before them, or on purpose) are kept, and named.
+    for (const runtime of set.list())
+      for (const warning of set.warningsOf(runtime.config.id))
+        log(`warning: workspace ${runtime.config.name}: ${warning}`);
     await addCommandLineWorkspaces(set, options.workspaces ?? [], log);
 
     // Before the runner, so it is disposed after it: calls ending during shutdown record their end.

@@ -93,10 +93,11 @@ describe('WorkspaceSet', () => {
       expect(JSON.parse(await readFile(config.path, 'utf8')).workspaces).toEqual([]);
     });
 
-    it('adds a refused folder when asked to on purpose', async () => {
+    it('adds a refused folder when asked to on purpose, and keeps saying what it is', async () => {
       set = await openSet(config, { fileEvents: false, rootGuard: { home: join(base, 'a') } });
       const runtime = await set.add({ root: join(base, 'a'), allowAnyFolder: true });
       expect(runtime.config.root).toBe(join(base, 'a'));
+      expect(set.warningsOf(runtime.config.id)).toEqual([expect.stringMatching(/is your home folder/)]);
     });
 
     it('expands ~/ and refuses a relative path instead of resolving it against the working folder', async () => {

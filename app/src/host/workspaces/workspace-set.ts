@@ -196,16 +196,24 @@ export class WorkspaceSet extends EventEmitter<WorkspaceSetEvents> {
   }
 
   /**
-   * Warnings about a workspace's folder for the person: one per other workspace it is inside of
-   * or holds (the same files reachable under two sets of rules).
+   * Warnings about a workspace's folder for the person: that it is one no workspace should be
+   * (added with `allowAnyFolder`, or before these checks existed), and one per other workspace
+   * it is inside of or holds (the same files reachable under two sets of rules).
    */
   warningsOf(id: string): string[] {
     const runtime = this.runtimes.get(id);
     if (!runtime) return [];
+    const warnings: string[] = [];
+    try {
+      checkRootIsSafe(runtime.config.root, this.rootGuard);
+    } catch (err) {
+      if (!(err instanceof TetherError)) throw err;
+      warnings.push(err.message.replace(/ \(To add it anyway.*$/, ''));
+    }
     const others = this.list()
       .filter((r) => r !== runtime)
       .map((r) => ({ id: r.config.id, name: r.config.name, root: r.config.root }));
-    return overlapsOf(runtime.config.root, others, this.rootGuard.platform).map(overlapWarning);
+    return [...warnings, ...overlapsOf(runtime.config.root, others, this.rootGuard.platform).map(overlapWarning)];
   }
 
   /** The workspaces as announced to the relay: never their root paths. */
