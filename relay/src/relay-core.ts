@@ -12,9 +12,10 @@ import {
   type RuntimeState,
   type RuntimeView,
   type ToolErrorValue,
+  type ToolName,
 } from '@tether/shared';
 import { authenticateToken } from './auth.js';
-import type { Bus, BusMessage, NodeBroadcast, RoutedCall, RuntimeEvent } from './bus/bus.js';
+import type { Bus, BusMessage, NodeBroadcast, RefusalNotice, RoutedCall, RuntimeEvent } from './bus/bus.js';
 import { CANCEL_ANSWER_TIMEOUT_MS } from './relay-limits.js';
 import type { RelayMetrics } from './relay-metrics.js';
 import { toRuntimeView, type RuntimeDirectory } from './runtime-directory.js';
@@ -181,6 +182,7 @@ export class RelayCore implements RelayServices {
     const args = TOOLS[request.tool].args.safeParse(request.args);
     if (!args.success) return refuse(invalidArgs(args.error));
     const stateError = STATE_ERRORS[runtime.state];
+    if (stateError === 'runtime_paused') this.reportRefused(principal, runtime.id, request.tool, callId, stateError);
     if (stateError)
       return refuse(
         errorValue(
@@ -190,8 +192,10 @@ export class RelayCore implements RelayServices {
             : undefined,
         ),
       );
-    if (!runtime.capabilities.tools.includes(request.tool))
+    if (!runtime.capabilities.tools.includes(request.tool)) {
+      this.reportRefused(principal, runtime.id, request.tool, callId, 'tool_disabled');
       return refuse(errorValue('tool_disabled', `the tool ${request.tool} is switched off for this workspace`));
+    }
 
     const existing = this.pending.get(callId);
     if (existing) {
@@ -251,6 +255,25 @@ export class RelayCore implements RelayServices {
       throw new Error('could not start the call', { cause: err });
     }
     return { callId, done };
+  }
+
+  /**
+   * Tells the desktop holding the runtime about a call refused here for the person's own
+   * setting (paused, tool off, category denied), so its activity log has every call. Best
+   * effort: the platform's answer never waits on it; the session bounds how many it sends.
+   */
+  reportRefused(
+    principal: Principal,
+    runtimeId: string,
+    tool: ToolName,
+    callId: string,
+    code: RefusalNotice['code'],
+  ): void {
+    const notice: RefusalNotice = { callId, runtimeId, tool, caller: principal.label, code, at: Date.now() };
+    void this.bus
+      .locate(runtimeId)
+      .then((presence) => (presence ? this.bus.send(presence.nodeId, { kind: 'refused', notice }) : undefined))
+      .catch(() => undefined);
   }
 
   private watchSignal(pending: PendingCall, signal: CancelSignal | undefined): void {
@@ -408,7 +431,7 @@ export class RelayCore implements RelayServices {
   }
 
   private onBusMessage(message: BusMessage): void {
-    if (message.kind === 'call' || message.kind === 'cancel') return;
+    if (message.kind === 'call' || message.kind === 'cancel' || message.kind === 'refused') return;
     if (message.kind === 'cancel-answer') return this.cancelAnswers.get(message.requestId)?.();
     const pending = this.pending.get(message.callId);
     if (!pending) return;

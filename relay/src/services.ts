@@ -53,4 +53,15 @@ export interface RelayServices {
     request: CallRequest,
     options?: CallOptions,
   ): Promise<{ callId: string } & Result<unknown>>;
+  /**
+   * Tells the desktop holding the runtime about a call refused before delivery for the
+   * person's own setting (the tool off, its category denied), for its activity log.
+   */
+  reportRefused?(
+    principal: Principal,
+    runtimeId: string,
+    tool: ToolName,
+    callId: string,
+    code: 'runtime_paused' | 'tool_disabled' | 'policy_denied',
+  ): void;
 }

@@ -2,7 +2,15 @@ import { z } from 'zod';
 import { errorCodeSchema, toolErrorSchema } from './errors.js';
 import { idSchema, workspaceStateSchema } from './frames.js';
 import { allowanceSchema, allowanceScopeSchema } from './allowances.js';
-import { MAX_ALLOW_MINUTES, MAX_DENY_REASON_CHARS, MAX_DESCRIPTION_CHARS, MAX_NAME_CHARS } from './limits.js';
+import {
+  MAX_ALLOW_MINUTES,
+  MAX_AUDIT_DIFF_CHARS,
+  MAX_AUDIT_OUTPUT_HEAD_CHARS,
+  MAX_AUDIT_OUTPUT_TAIL_CHARS,
+  MAX_DENY_REASON_CHARS,
+  MAX_DESCRIPTION_CHARS,
+  MAX_NAME_CHARS,
+} from './limits.js';
 import { categorySchema, policySchema } from './policy.js';
 import { toolNameSchema } from './tools.js';
 
@@ -119,6 +127,24 @@ export const auditEntrySchema = z.object({
   durationMs: z.number(),
   /** For a call let through by a standing allowance (`remembered`): which one, and what it covers. */
   rule: z.object({ id: z.string(), covers: z.string() }).optional(),
+  /** Set when the relay refused the call before it reached this desktop (and told it so). */
+  refusedAt: z.literal('relay').optional(),
+  /** A command's exit code (`null`: ended by a signal); absent for other tools. */
+  exitCode: z.number().int().nullable().optional(),
+  /** Of `durationMs`, the time spent waiting for the person's answer. */
+  waitMs: z.number().optional(),
+  /** What can be opened: the diff of a write, the head and tail of a command's output, the answer given. */
+  detail: z
+    .object({
+      diff: z.string().max(MAX_AUDIT_DIFF_CHARS).optional(),
+      diffTruncated: z.boolean().optional(),
+      outputHead: z.string().max(MAX_AUDIT_OUTPUT_HEAD_CHARS).optional(),
+      outputTail: z.string().max(MAX_AUDIT_OUTPUT_TAIL_CHARS).optional(),
+      /** Characters of output left out between head and tail. */
+      outputOmitted: z.number().int().min(0).optional(),
+      answer: z.string().max(500).optional(),
+    })
+    .optional(),
 });
 export type AuditEntry = z.infer<typeof auditEntrySchema>;
 
@@ -183,6 +209,11 @@ export const desktopStateSchema = z.object({
   missedConfirmations: z.array(missedConfirmationSchema).default([]),
   /** The duration last chosen for a standing allowance: minutes, or `lasting`. */
   lastAllowDuration: z.union([z.number().int().min(1).max(MAX_ALLOW_MINUTES), z.literal('lasting')]).default(15),
+  /**
+   * Where the host runs: under the desktop app (`desktop`), or as a plain process (`headless`),
+   * where launch at login and keep awake have nothing to act on.
+   */
+  hostMode: z.enum(['desktop', 'headless']).optional(),
 });
 export type DesktopState = z.infer<typeof desktopStateSchema>;
 
@@ -210,7 +241,8 @@ export const DESKTOP_REQUESTS = {
       description: z.string().max(MAX_DESCRIPTION_CHARS).optional(),
       policy: policySchema.optional(),
     }),
-    result: workspaceViewSchema,
+    /** `warnings`: sentences for the person, e.g. the folder is inside another workspace. */
+    result: workspaceViewSchema.extend({ warnings: z.array(z.string()).optional() }),
   },
   'workspace:update': {
     params: z.strictObject({
@@ -232,6 +264,8 @@ export const DESKTOP_REQUESTS = {
       tool: z.string().optional(),
       outcome: z.enum(['ok', 'error']).optional(),
       limit: z.number().int().min(1).max(1000).default(200),
+      /** Only entries with one of these decisions (e.g. `denied`: denied by you; `remembered`: under a standing approval). */
+      decisions: z.array(auditDecisionSchema).min(1).max(20).optional(),
     }),
     result: z.object({ entries: z.array(auditEntrySchema) }),
   },

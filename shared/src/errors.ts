@@ -42,6 +42,11 @@ export const ERROR_CODES = {
   runtime_error: { status: 503, message: 'The runtime is in an error state.' },
   unavailable: { status: 503, message: 'The service is shutting down or not ready.' },
   timeout: { status: 504, message: 'The call did not finish before its deadline.' },
+  unsafe_workspace_root: {
+    status: 422,
+    message: 'This folder cannot be a workspace: it is the whole disk, the home folder or a system folder.',
+  },
+  token_refused: { status: 422, message: 'The relay refused this token; the token in use was kept.' },
 } as const satisfies Record<string, { status: number; message: string }>;
 
 /** A stable error code. */

@@ -58,6 +58,16 @@ const validRelayFrames: Record<string, unknown> = {
     caller: 'stage build',
   },
   cancel: { type: 'cancel', id: 'call_1' },
+  refused: {
+    type: 'refused',
+    id: 'call_1',
+    runtimeId: 'rt_1',
+    workspaceId: 'ws_1',
+    tool: 'write_file',
+    caller: 'agent',
+    code: 'runtime_paused',
+    at: 1760000000000,
+  },
 };
 
 describe('parseAppFrame', () => {
@@ -151,6 +161,13 @@ describe('parseRelayFrame', () => {
       'heartbeatIntervalMs',
     ],
     ['cancel without id', { type: 'cancel' }, 'id'],
+    ['refused with a code that is no refusal', { ...(validRelayFrames.refused as object), code: 'internal' }, 'code'],
+    [
+      'refused with a huge caller label',
+      { ...(validRelayFrames.refused as object), caller: 'c'.repeat(1000) },
+      'caller',
+    ],
+    ['refused with arguments', { ...(validRelayFrames.refused as object), args: { path: 'a' } }, 'args'],
     ['an app frame', validAppFrames.hello, 'type'],
   ])('rejects %s, naming the field', (_name, frame, field) => {
     const parsed = parseRelayFrame(JSON.stringify(frame));

@@ -145,6 +145,26 @@ export const cancelFrame = z.strictObject({
   reason: z.string().max(500).optional(),
 });
 
+/**
+ * A call the relay refused before it reached the desktop (the workspace paused, the tool
+ * switched off, its category denied), so the person's activity log has every call. Only
+ * informational: the desktop records it and never acts on it; at most
+ * MAX_REFUSED_NOTICES_PER_MINUTE per connection, `dropped` counting those left out before it.
+ */
+export const refusedFrame = z.strictObject({
+  type: z.literal('refused'),
+  /** The call's id at the relay. */
+  id: idSchema,
+  runtimeId: idSchema,
+  workspaceId: idSchema,
+  tool: toolNameSchema,
+  caller: z.string().max(MAX_LABEL_CHARS),
+  code: z.enum(['runtime_paused', 'tool_disabled', 'policy_denied']),
+  /** Epoch milliseconds of the refusal. */
+  at: z.number().int().positive(),
+  dropped: z.number().int().min(0).max(1_000_000).default(0),
+});
+
 export const appFrameSchema = z.discriminatedUnion('type', [
   helloFrame,
   workspacesFrame,
@@ -152,7 +172,13 @@ export const appFrameSchema = z.discriminatedUnion('type', [
   resultFrame,
   eventFrame,
 ]);
-export const relayFrameSchema = z.discriminatedUnion('type', [welcomeFrame, runtimesFrame, callFrame, cancelFrame]);
+export const relayFrameSchema = z.discriminatedUnion('type', [
+  welcomeFrame,
+  runtimesFrame,
+  callFrame,
+  cancelFrame,
+  refusedFrame,
+]);
 
 export type HelloFrame = z.infer<typeof helloFrame>;
 export type WorkspacesFrame = z.infer<typeof workspacesFrame>;
@@ -163,6 +189,7 @@ export type WelcomeFrame = z.infer<typeof welcomeFrame>;
 export type RuntimesFrame = z.infer<typeof runtimesFrame>;
 export type CallFrame = z.infer<typeof callFrame>;
 export type CancelFrame = z.infer<typeof cancelFrame>;
+export type RefusedFrame = z.infer<typeof refusedFrame>;
 export type AppFrame = z.infer<typeof appFrameSchema>;
 export type RelayFrame = z.infer<typeof relayFrameSchema>;
 

@@ -143,3 +143,19 @@ export const PROCESS_OUTPUT_TAIL_CHARS = 16 * 1024;
 
 /** Finished commands and sessions the UI keeps listing (with their exit code) after they end. */
 export const MAX_FINISHED_PROCESSES = 20;
+/**
+ * `refused` notices (calls the relay refused before they reached the desktop) per desktop
+ * connection per minute, enforced by both ends: an agent retrying against a paused workspace
+ * is recorded, a relay cannot flood the person's activity log. The relay counts what it left out.
+ */
+export const MAX_REFUSED_NOTICES_PER_MINUTE = 60;
+export const REFUSED_NOTICE_WINDOW_MS = 60_000;
+
+/**
+ * What an activity entry keeps to be opened later: a write's diff, and the head and tail of a
+ * command's output. Enough to see what happened; bounded so months of calls fit the rotated
+ * audit files (AUDIT_MAX_BYTES each).
+ */
+export const MAX_AUDIT_DIFF_CHARS = 8000;
+export const MAX_AUDIT_OUTPUT_HEAD_CHARS = 2000;
+export const MAX_AUDIT_OUTPUT_TAIL_CHARS = 2000;

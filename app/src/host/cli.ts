@@ -11,6 +11,7 @@ export const UI_STATIC_DIR = fileURLToPath(new URL('../../dist/renderer', import
 /** The command line of DESIGN.md (a contract: scripts and docs rely on it). */
 export const USAGE = `Usage: tether-desktop [--headless] [--relay URL] [--token T] [--workspace PATH]...
                       [--policy read=allow,write=ask,shell=ask] [--config-dir DIR] [--ui PORT]
+                      [--allow-any-folder]
 
   --headless         run without a window (the only mode under plain node)
   --relay URL        relay to connect to, e.g. http://127.0.0.1:8787 (saved in the config)
@@ -19,6 +20,8 @@ export const USAGE = `Usage: tether-desktop [--headless] [--relay URL] [--token 
   --policy P         policy for the folders added with --workspace (default read=allow,write=ask,shell=ask)
   --config-dir DIR   where the config, token file and activity log live
   --ui PORT          serve the UI on http://127.0.0.1:PORT (0: any free port) and print its URL
+  --allow-any-folder let the whole disk, the home folder or a system folder be a workspace
+                     (refused otherwise: an agent would reach far more than one project)
   -h, --help         show this help
   -v, --version      show the version`;
 
@@ -31,6 +34,7 @@ export interface CliOptions {
   policy?: Policy;
   configDir?: string;
   uiPort?: number;
+  allowAnyFolder: boolean;
   help: boolean;
   version: boolean;
 }
@@ -54,6 +58,7 @@ export function parseCliArgs(argv: string[], cwd: string = process.cwd()): CliOp
         policy: { type: 'string' },
         'config-dir': { type: 'string' },
         ui: { type: 'string' },
+        'allow-any-folder': { type: 'boolean', default: false },
         help: { type: 'boolean', short: 'h', default: false },
         version: { type: 'boolean', short: 'v', default: false },
       },
@@ -64,7 +69,9 @@ export function parseCliArgs(argv: string[], cwd: string = process.cwd()): CliOp
   const v = parsed.values;
   const options: CliOptions = {
     headless: v.headless,
-    workspaces: v.workspace.map((p) => resolve(cwd, p)),
+    // `~/x` is the host's to expand (a quoted or `=` form reaches here unexpanded by the shell).
+    workspaces: v.workspace.map((p) => (p === '~' || p.startsWith('~/') ? p : resolve(cwd, p))),
+    allowAnyFolder: v['allow-any-folder'],
     help: v.help,
     version: v.version,
   };
@@ -149,6 +156,7 @@ export async function runCli(argv: string[], io: Partial<CliIo> = {}): Promise<n
       ...(token !== undefined ? { token } : {}),
       env: {},
       workspaces: options.workspaces.map((path) => (options.policy ? { path, policy: options.policy } : { path })),
+      allowAnyFolder: options.allowAnyFolder,
       terminal: interactive ? { input: stdin, output: stderr } : null,
       log,
     });

@@ -17,6 +17,7 @@ import type { ConfirmationBroker, ConfirmationFrontend } from './policy/confirma
 import type { ProcessMonitor } from './pty/process-monitor.js';
 import { connectUrlOf } from './relay-client/connect-url.js';
 import type { RelayClient } from './relay-client/relay-client.js';
+import { checkTokenShape, probeDesktopToken } from './relay-client/token-probe.js';
 import type { TokenStore } from './token/token-store.js';
 import type { WorkspaceRuntime } from './workspaces/workspace-runtime.js';
 import type { WorkspaceSet } from './workspaces/workspace-set.js';
@@ -42,6 +43,8 @@ export interface HostApiDeps {
   relay: RelayClient;
   /** Running commands and sessions (absent: none are shown). */
   processes?: ProcessMonitor;
+  /** Under the desktop app or a plain process (default `headless`). */
+  mode?: 'desktop' | 'headless';
   /** Called after a workspace is removed (its shell sessions end). */
   onWorkspaceRemoved?: (id: string) => void;
   log?: (line: string) => void;
@@ -159,6 +162,7 @@ export class HostApiImpl implements HostApi {
       pendingConfirmations: this.deps.broker.pending(),
       missedConfirmations: this.deps.broker.missed(),
       lastAllowDuration: config.lastAllowDuration ?? DEFAULT_ALLOW_DURATION_MINUTES,
+      hostMode: this.deps.mode ?? 'headless',
     };
   }
 
@@ -195,6 +199,17 @@ export class HostApiImpl implements HostApi {
           });
         }
         const before = config.get();
+        if (p.token !== undefined) {
+          checkTokenShape(p.token.trim());
+          // Replacing a token in use: the relay is asked first, so a refused one never takes the
+          // working one's place. (A first token is tried by connecting; its refusal shows there.)
+          if (this.tokenSource !== 'none')
+            await probeDesktopToken({
+              relayUrl: p.relayUrl ?? before.relayUrl,
+              token: p.token.trim(),
+              caFile: before.caFile,
+            });
+        }
         await config.update((draft) => {
           if (p.relayUrl !== undefined) draft.relayUrl = p.relayUrl;
           if (p.deviceName !== undefined) draft.deviceName = p.deviceName;
@@ -223,7 +238,8 @@ export class HostApiImpl implements HostApi {
           description: p.description,
           policy: p.policy,
         });
-        return this.viewOf(runtime);
+        const warnings = workspaces.warningsOf(runtime.config.id);
+        return warnings.length > 0 ? { ...this.viewOf(runtime), warnings } : this.viewOf(runtime);
       },
       'workspace:update': async ({ id, askAgain, ...patch }) => {
         const runtime = await workspaces.update(id, patch);

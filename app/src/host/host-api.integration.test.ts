@@ -1,4 +1,4 @@
-import { mkdir, stat } from 'node:fs/promises';
+import { mkdir, readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { startRelay } from '@tether/relay';
@@ -106,12 +106,47 @@ describe('HostApiImpl', () => {
       expect(JSON.stringify(await stack.host.api.request('state:get', {}))).not.toContain(stack.desktopToken);
     });
 
-    it('shows a refused token as an error and does not retry', async () => {
-      const stack = await stackWith();
+    it('shows a refused first token as an error and does not retry', async () => {
+      const stack = await stackWith({ host: { token: undefined }, waitConnected: false });
       await stack.host.api.request('settings:update', { token: 'tdt_not_a_real_token' });
-      await waitFor(() => stack.host.relay.status.state === 'error', 'the error state');
-      expect(stack.host.relay.status.reason).toMatch(/refused the desktop token \(HTTP 401\)/);
-      await stack.runtimeIn('stopped');
+      await waitFor(
+        () => /refused the desktop token \(HTTP 401\)/.test(stack.host.relay.status.reason ?? ''),
+        'the refusal',
+      );
+      expect(stack.host.relay.status.state).toBe('error');
+    });
+
+    it('checks a replacement token with the relay first: a refused one is rejected and the old one kept', async () => {
+      const stack = await stackWith();
+      await stack.runtimeIn('running');
+      const refused = await rejection(stack.host.api.request('settings:update', { token: 'tdt_not_a_real_token' }));
+      expect(refused.code).toBe('token_refused');
+      expect(refused.message).toMatch(/relay refused this token \(HTTP 401\).*kept/);
+      expect(stack.host.relay.status.state).toBe('connected');
+      // Nothing was stored (the token in use came from --token and is still the one in use).
+      await expect(readFile(join(stack.dir, 'config', TOKEN_FILE), 'utf8')).rejects.toMatchObject({ code: 'ENOENT' });
+      expect((await stack.host.api.request('state:get', {})).tokenStore).toBe('memory');
+      await stack.runtimeIn('running');
+    });
+
+    it('rejects a platform key or grant as the token without asking the relay, keeping the old one', async () => {
+      const stack = await stackWith();
+      for (const token of ['tpk_abc', 'tgr_abc', 'hello']) {
+        const refused = await rejection(stack.host.api.request('settings:update', { token }));
+        expect(refused.code).toBe('token_refused');
+      }
+      expect((await rejection(stack.host.api.request('settings:update', { token: 'tpk_abc' }))).message).toMatch(
+        /platform key/,
+      );
+      expect(stack.host.relay.status.state).toBe('connected');
+    });
+
+    it('takes a replacement token the relay accepts', async () => {
+      const stack = await stackWith();
+      await stack.runtimeIn('running');
+      // The same token again (another one would meet the device's binding to this one).
+      await stack.host.api.request('settings:update', { token: stack.desktopToken });
+      await waitFor(() => stack.host.relay.status.state === 'connected', 'connected with the new token');
     });
   });
 
@@ -205,6 +240,72 @@ describe('HostApiImpl', () => {
       await stack.host.api.request('confirm:answer', { confirmationId: againId, decision: 'deny' });
       expect((await third).error?.code).toBe('confirmation_denied');
       front.stop();
+    });
+
+    it('tells the whole story of a call: the wait for the person, the answer, the diff, a command exit code and output', async () => {
+      const stack = await stackWith({ policy: { read: 'allow', write: 'ask', shell: 'allow' } });
+      const runtime = await stack.runtimeIn('running');
+      const front = record(stack, true);
+      const write = stack.call(runtime.id, 'write_file', { path: 'a.txt', content: 'hello\n' }, { timeoutMs: 20_000 });
+      const request = await waitFor(() => front.events.find((e) => e.event === 'confirm:request'), 'the question');
+      await new Promise((r) => setTimeout(r, 300));
+      await stack.host.api.request('confirm:answer', {
+        confirmationId: (request.payload as { id: string }).id,
+        decision: 'allow_once',
+      });
+      expect((await write).status).toBe(200);
+      const run = await stack.call(runtime.id, 'run_command', { command: 'echo out; exit 3' });
+      expect(run.status).toBe(200);
+      const { entries } = await stack.host.api.request('activity:list', {});
+      const [command, written] = entries;
+      expect(command).toMatchObject({
+        tool: 'run_command',
+        exitCode: 3,
+        detail: { outputHead: expect.stringContaining('out') },
+      });
+      expect(command?.waitMs).toBeUndefined();
+      expect(written).toMatchObject({
+        tool: 'write_file',
+        decision: 'confirmed',
+        detail: { answer: 'You allowed it.' },
+      });
+      expect(written?.detail?.diff).toContain('+hello');
+      expect(written?.waitMs).toBeGreaterThanOrEqual(250);
+      expect(written!.durationMs).toBeGreaterThanOrEqual(written!.waitMs!);
+      front.stop();
+    });
+
+    it('has an entry for calls the relay refused before they reached the desktop, filterable by decision', async () => {
+      const stack = await stackWith();
+      const runtime = await stack.runtimeIn('running');
+      const workspace = (await stack.host.api.request('state:get', {})).workspaces[0]!;
+      await stack.host.api.request('workspace:update', { id: workspace.id, disabledTools: ['delete'] });
+      await waitFor(
+        async () => !(await stack.runtimes()).find((r) => r.id === runtime.id)?.capabilities.tools.includes('delete'),
+        'the relay to know delete is off',
+      );
+      expect((await stack.call(runtime.id, 'delete', { path: 'hello.txt' })).error?.code).toBe('tool_disabled');
+      await stack.host.api.request('workspace:update', { id: workspace.id, paused: true });
+      await stack.runtimeIn('paused');
+      expect((await stack.call(runtime.id, 'stat', { path: 'hello.txt' })).error?.code).toBe('runtime_paused');
+      const entries = await waitFor(async () => {
+        const { entries } = await stack.host.api.request('activity:list', {});
+        return entries.length >= 2 ? entries : undefined;
+      }, 'two activity entries');
+      expect(entries[0]).toMatchObject({
+        tool: 'stat',
+        decision: 'paused',
+        errorCode: 'runtime_paused',
+        refusedAt: 'relay',
+      });
+      expect(entries[1]).toMatchObject({
+        tool: 'delete',
+        decision: 'disabled',
+        errorCode: 'tool_disabled',
+        refusedAt: 'relay',
+      });
+      const paused = await stack.host.api.request('activity:list', { decisions: ['paused'] });
+      expect(paused.entries.map((e) => e.tool)).toEqual(['stat']);
     });
 
     it('counts as a confirmation front end only while subscribed with answersConfirmations', async () => {

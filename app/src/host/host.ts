@@ -1,7 +1,9 @@
 import { readFile, realpath } from 'node:fs/promises';
+import { homedir } from 'node:os';
 import { resolve } from 'node:path';
-import { TetherError, type Policy } from '@tether/shared';
+import { TetherError, type Policy, type RefusedFrame } from '@tether/shared';
 import { AuditLog } from './audit/audit-log.js';
+import { RefusedCallRecorder } from './audit/refused-calls.js';
 import { CallJournal } from './calls/call-journal.js';
 import { CallRunner } from './calls/call-runner.js';
 import { ConfigStore, defaultConfigDir } from './config/config-store.js';
@@ -20,6 +22,7 @@ import type { BackoffOptions } from './relay-client/backoff.js';
 import { connectUrlOf } from './relay-client/connect-url.js';
 import { RelayClient } from './relay-client/relay-client.js';
 import { TokenStore } from './token/token-store.js';
+import { absoluteRootOf } from './workspaces/root-guard.js';
 import { WorkspaceSet } from './workspaces/workspace-set.js';
 
 /** Options of `startHost`. Everything but the test knobs has a production default. */
@@ -32,6 +35,10 @@ export interface StartHostOptions {
   token?: string;
   /** Folders to add as workspaces when they are not ones yet (`--workspace`), with their policy. */
   workspaces?: Array<{ path: string; policy?: Policy }>;
+  /** Lets the whole disk, the home folder or a system folder be a workspace (`--allow-any-folder`). */
+  allowAnyFolder?: boolean;
+  /** Under the desktop app (its window and tray) or a plain process (default `headless`). */
+  mode?: 'desktop' | 'headless';
   /** Ask confirmations at this terminal (headless with a TTY); null or absent: no terminal. */
   terminal?: { input: NodeJS.ReadableStream; output: NodeJS.WritableStream } | null;
   /** Log lines for the person (never a token). */
@@ -131,6 +138,9 @@ export async function startHost(options: StartHostOptions = {}): Promise<Host> {
     disposers.push(() => disposeSearchWorkers());
     const set = await WorkspaceSet.open(config, {
       handlers: fsTools,
+      // Tether's own settings and token are never inside (or around) a workspace.
+      rootGuard: { protectedPaths: [configDir] },
+      allowAnyFolder: options.allowAnyFolder === true,
       ...(options.healthIntervalMs !== undefined ? { healthIntervalMs: options.healthIntervalMs } : {}),
     });
     disposers.push(() => set.dispose());
@@ -138,6 +148,10 @@ export async function startHost(options: StartHostOptions = {}): Promise<Host> {
     disposers.push(() => processes.dispose());
     const shell = createShellTools({ sandbox: (id) => set.get(id)?.config.sandbox ?? 'none', monitor: processes });
     disposers.push(() => shell.dispose());
+    // Workspaces of the config that break the root rules (added before them, or on purpose) are kept, and named.
+    for (const runtime of set.list())
+      for (const warning of set.warningsOf(runtime.config.id))
+        log(`warning: workspace ${runtime.config.name}: ${warning}`);
     await addCommandLineWorkspaces(set, options.workspaces ?? [], log);
 
     // Before the runner, so it is disposed after it: calls ending during shutdown record their end.
@@ -184,6 +198,8 @@ export async function startHost(options: StartHostOptions = {}): Promise<Host> {
     });
     // Disposed right after the API (pushed late): no new calls arrive while the rest shuts down.
     disposers.push(() => relay.dispose());
+    const refusals = new RefusedCallRecorder(audit, (id) => set.get(id)?.config.name);
+    relay.on('refused', (frame: RefusedFrame) => refusals.record(frame));
     relay.on('status', (s: RelayClient['status']) =>
       log(`relay ${s.relayUrl}: ${s.state}${s.reason ? ` (${s.reason})` : ''}`),
     );
@@ -218,7 +234,18 @@ export async function startHost(options: StartHostOptions = {}): Promise<Host> {
     });
     set.on('removed', endSessions);
 
-    const api = new HostApiImpl({ config, tokens, token, workspaces: set, broker, audit, relay, processes, log });
+    const api = new HostApiImpl({
+      config,
+      tokens,
+      token,
+      workspaces: set,
+      broker,
+      audit,
+      relay,
+      processes,
+      log,
+      mode: options.mode ?? 'headless',
+    });
     disposers.push(() => api.dispose());
 
     let disposed: Promise<void> | undefined;
@@ -257,9 +284,11 @@ async function addCommandLineWorkspaces(
   log: (line: string) => void,
 ): Promise<void> {
   for (const folder of folders) {
-    const real = await realpath(folder.path).catch(() => {
-      throw new TetherError('not_found', `--workspace ${folder.path}: there is no such folder.`);
-    });
+    const real = await realpath(absoluteRootOf(folder.path, { home: homedir(), platform: process.platform })).catch(
+      () => {
+        throw new TetherError('not_found', `--workspace ${folder.path}: there is no such folder.`);
+      },
+    );
     const existing = set.list().find((r) => r.config.root === real);
     if (existing) {
       log(`workspace ${existing.config.name} (${real}) is already configured; its policy is kept as it is`);
@@ -267,5 +296,6 @@ async function addCommandLineWorkspaces(
     }
     const runtime = await set.add({ root: real, policy: folder.policy });
     log(`added workspace ${runtime.config.name} (${real})`);
+    for (const warning of set.warningsOf(runtime.config.id)) log(`warning: ${warning}`);
   }
 }

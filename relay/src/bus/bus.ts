@@ -20,7 +20,19 @@ export type BusMessage =
   | { kind: 'progress'; callId: string; status: 'awaiting_confirmation' | 'running' | 'output'; chunk?: string }
   | { kind: 'result'; callId: string; result: Result<unknown> }
   /** The answer to a `cancel-call` broadcast with `replyTo`: the origin of the call had it in flight and cancelled it. */
-  | { kind: 'cancel-answer'; requestId: string };
+  | { kind: 'cancel-answer'; requestId: string }
+  /** To the holder of a runtime: a call to it was refused here before delivery, for the desktop's activity log. */
+  | { kind: 'refused'; notice: RefusalNotice };
+
+/** A call the relay refused before it reached the desktop (see the `refused` frame). */
+export interface RefusalNotice {
+  callId: string;
+  runtimeId: string;
+  tool: ToolName;
+  caller: string;
+  code: 'runtime_paused' | 'tool_disabled' | 'policy_denied';
+  at: number;
+}
 
 /** Where a runtime's connection lives. */
 export interface Presence {

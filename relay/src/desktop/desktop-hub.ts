@@ -147,6 +147,12 @@ export class DesktopHub {
           result: { ok: false, error: errorValue('runtime_offline') },
         });
       });
+    } else if (message.kind === 'refused') {
+      void this.deps.bus.locate(message.notice.runtimeId).then((presence) => {
+        const session =
+          presence && presence.nodeId === this.deps.bus.nodeId ? this.sessions.get(presence.sessionId) : undefined;
+        session?.notifyRefused(message.notice);
+      });
     } else if (message.kind === 'cancel') {
       // The call went to the session holding the runtime; during a replacement an older session
       // of the same device may still have it in flight, so every session of that device hears it.

@@ -2,7 +2,9 @@ import type { FastifyBaseLogger } from 'fastify';
 import type WebSocket from 'ws';
 import {
   CLOSE_CODES,
+  MAX_REFUSED_NOTICES_PER_MINUTE,
   MISSED_HEARTBEATS_BEFORE_DEAD,
+  REFUSED_NOTICE_WINDOW_MS,
   PROTOCOL_VERSION,
   errorValue,
   parseAppFrame,
@@ -11,7 +13,7 @@ import {
   type ErrorCode,
   type RelayFrame,
 } from '@tether/shared';
-import type { Bus, RoutedCall } from '../bus/bus.js';
+import type { Bus, RefusalNotice, RoutedCall } from '../bus/bus.js';
 import { HELLO_TIMEOUT_MS, MAX_QUEUED_FRAMES, type RelayLimits } from '../relay-limits.js';
 import type { RuntimeDirectory } from '../runtime-directory.js';
 import type { Store, TokenRecord } from '../store/store.js';
@@ -56,6 +58,10 @@ export class DesktopSession {
   /** Calls handed to the desktop and not answered yet. */
   private readonly inFlight = new Map<string, { runtimeId: string; origin: string }>();
   private missedPongs = 0;
+  /** `refused` notices: the current window's start and count, and those left out since the last one sent. */
+  private refusedWindowStart = 0;
+  private refusedInWindow = 0;
+  private refusedDropped = 0;
   /** Result, progress and event frames that failed their schema and were contained (containBadFrame). */
   private badFrames = 0;
   private queue: Promise<void> = Promise.resolve();
@@ -186,6 +192,37 @@ export class DesktopSession {
       if (this.ws.readyState === this.ws.OPEN) this.ws.send(text);
       await this.deps.bus.send(origin, { kind: 'delivered', callId: call.id, sessionId: this.id });
     });
+  }
+
+  /**
+   * Tells the desktop about a call to one of its runtimes that was refused before delivery,
+   * at most MAX_REFUSED_NOTICES_PER_MINUTE per window; the next one sent counts those left out.
+   */
+  notifyRefused(notice: RefusalNotice): void {
+    const workspaceId = this.runtimes.get(notice.runtimeId);
+    if (!this.live || workspaceId === undefined) return;
+    const now = Date.now();
+    if (now - this.refusedWindowStart >= REFUSED_NOTICE_WINDOW_MS) {
+      this.refusedWindowStart = now;
+      this.refusedInWindow = 0;
+    }
+    if (this.refusedInWindow >= MAX_REFUSED_NOTICES_PER_MINUTE) {
+      this.refusedDropped++;
+      return;
+    }
+    this.refusedInWindow++;
+    this.send({
+      type: 'refused',
+      id: notice.callId,
+      runtimeId: notice.runtimeId,
+      workspaceId,
+      tool: notice.tool,
+      caller: notice.caller,
+      code: notice.code,
+      at: notice.at,
+      dropped: this.refusedDropped,
+    });
+    this.refusedDropped = 0;
   }
 
   /** Tells the desktop to stop a call it was given. */

@@ -21,6 +21,7 @@ import {
 } from '@tether/shared';
 import type { CallOptions, Principal, RelayServices } from '../services.js';
 import type { McpCallRegistry } from './mcp-call-registry.js';
+import { newId } from '../tokens.js';
 
 /** Name the relay gives itself in the MCP `initialize` answer. */
 export const MCP_SERVER_NAME = 'tether-relay';
@@ -147,8 +148,12 @@ export function createRuntimeMcpServer(context: RuntimeMcpContext): Server {
       // An unknown name is a protocol error in MCP (the client asked for something not listed).
       throw new McpError(McpErrorCode.InvalidParams, `unknown_tool: there is no tool named "${name}"`);
     }
-    if (!visibleTools(principal, runtime).includes(name))
-      return errorResult(invisibleToolError(principal, runtime, name));
+    if (!visibleTools(principal, runtime).includes(name)) {
+      const error = invisibleToolError(principal, runtime, name);
+      if (error.code === 'tool_disabled' || error.code === 'policy_denied')
+        services.reportRefused?.(principal, runtime.id, name, newId('call_'), error.code);
+      return errorResult(error);
+    }
 
     const progressToken = request.params._meta?.progressToken;
     let progress = 0;

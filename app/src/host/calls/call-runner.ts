@@ -19,6 +19,7 @@ import {
   type ToolName,
 } from '@tether/shared';
 import type { AuditLog } from '../audit/audit-log.js';
+import { storyOf, type CallStory } from '../audit/audit-story.js';
 import { summarizeArgs } from '../audit/audit-summary.js';
 import { checkCallerEnv, commandWithEnv } from '../pty/command-env.js';
 import type { PathGuard } from '../fs/path-guard.js';
@@ -79,6 +80,8 @@ interface CallEntry {
   finishedAt: number | null;
   /** Its start is in the journal, so its end must be too. */
   journaled: boolean;
+  /** The question asked and when, for the activity log. */
+  story: CallStory;
 }
 
 /** Why a call's signal fired. */
@@ -138,6 +141,7 @@ export class CallRunner {
       controller: new AbortController(),
       finishedAt: null,
       journaled: false,
+      story: {},
       promise: null!,
     };
     this.calls.set(call.id, entry);
@@ -171,6 +175,7 @@ export class CallRunner {
       controller: new AbortController(),
       finishedAt: Date.now(),
       journaled: true,
+      story: {},
       promise: null!,
     };
     this.calls.set(call.id, entry);
@@ -235,7 +240,7 @@ export class CallRunner {
       clearTimeout(deadlineTimer);
     }
     await Promise.all([
-      this.audit(call, decision, result, started, runtime?.config.name, rule),
+      this.audit(call, decision, result, started, runtime?.config.name, rule, entry.story),
       this.journalEnd(call, entry, result),
     ]);
     return result;
@@ -263,6 +268,7 @@ export class CallRunner {
     started: number,
     workspaceName = this.options.workspaces.get(call.workspaceId)?.config.name,
     rule?: PolicyVerdict['rule'],
+    story?: CallStory,
   ): Promise<void> {
     const entry: Parameters<AuditLog['append']>[0] = {
       workspaceId: call.workspaceId,
@@ -274,6 +280,7 @@ export class CallRunner {
       decision,
       outcome: result.ok ? 'ok' : 'error',
       durationMs: Date.now() - started,
+      ...storyOf(call.tool, decision, result, story),
     };
     if (!result.ok) entry.errorCode = result.error.code;
     if (rule) entry.rule = { id: rule.id, covers: describeScope(rule.scope) };
@@ -326,11 +333,19 @@ export class CallRunner {
       tool: call.tool,
       callId: call.id,
       caller: call.caller,
-      detail: () => this.detailOf(runtime, call.tool, args),
+      detail: () =>
+        this.detailOf(runtime, call.tool, args).then((detail) => {
+          entry.story.asked = detail;
+          return detail;
+        }),
       target: () => this.targetOf(runtime, call.tool, args),
       signal,
-      onAsk: () => this.progress(entry, { status: 'awaiting_confirmation' }),
+      onAsk: () => {
+        entry.story.askedAt = Date.now();
+        this.progress(entry, { status: 'awaiting_confirmation' });
+      },
     });
+    if (entry.story.askedAt !== undefined) entry.story.answeredAt = Date.now();
     if (!verdict.allowed) {
       // A question cut short by the deadline or a cancel reports why, not just "cancelled".
       const error =

@@ -92,7 +92,8 @@ export interface RelayClientOptions {
  * keeps the relay told about workspaces and their events, runs the calls it receives through
  * the CallDispatcher, keeps the link alive with heartbeats and reconnects with backoff. Every
  * frame from the relay is validated (the relay is not trusted); a bad one is logged and ignored.
- * Emits `status` (RelayStatus) and `runtimes` (RuntimeBinding[]).
+ * Emits `status` (RelayStatus), `runtimes` (RuntimeBinding[]) and `refused` (RefusedFrame: a call
+ * the relay refused before delivery, about one of this connection's runtimes).
  */
 export class RelayClient extends EventEmitter {
   private ws: WebSocket | undefined;
@@ -328,6 +329,12 @@ export class RelayClient extends EventEmitter {
         return;
       case 'cancel':
         this.options.calls.cancel(frame.id);
+        return;
+      case 'refused':
+        // Only about a runtime of this connection, under the workspace it belongs to.
+        if (this.bindings.some((b) => b.runtimeId === frame.runtimeId && b.workspaceId === frame.workspaceId))
+          this.emit('refused', frame);
+        else this.log(`relay: ignored a refused notice for a runtime this device does not hold`);
         return;
     }
   }

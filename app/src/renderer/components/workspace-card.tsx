@@ -10,6 +10,8 @@ import {
   type WorkspaceView,
 } from '@tether/shared';
 import { messageOf } from '../use-desktop.js';
+import { PolicyMeaning } from './policy-meaning.js';
+import { RuntimeAccess } from './runtime-access.js';
 import { StateBadge } from './state-badge.js';
 import { ToolSwitches } from './tool-switches.js';
 import { WorkspaceEditor } from './workspace-editor.js';
@@ -25,10 +27,13 @@ export function WorkspaceCard({
   api,
   workspace: w,
   online,
+  relayUrl,
 }: {
   api: DesktopApi;
   workspace: WorkspaceView;
   online: boolean;
+  /** The relay's address, for the platform's URLs (RuntimeAccess). */
+  relayUrl?: string | undefined;
 }) {
   const [editing, setEditing] = useState(false);
   const [confirmRemove, setConfirmRemove] = useState(false);
@@ -179,8 +184,10 @@ export function WorkspaceCard({
           </label>
         ))}
       </fieldset>
+      <PolicyMeaning policy={w.policy} />
 
       <ToolSwitches workspace={w} onChange={(disabledTools) => update({ disabledTools })} />
+      {relayUrl !== undefined && <RuntimeAccess workspace={w} relayUrl={relayUrl} />}
 
       {error && (
         <p className="error" role="alert">
