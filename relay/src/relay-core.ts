@@ -103,6 +103,7 @@ export class RelayCore implements RelayServices {
       label: token.name,
       runtimeIds: token.kind === 'grant' ? token.runtimeIds : null,
       tools: token.kind === 'grant' ? token.tools : null,
+      audience: token.audience ?? null,
     };
   }
 

@@ -1,7 +1,14 @@
 import { z } from 'zod';
 import { errorCodeSchema, toolErrorSchema } from './errors.js';
-import { idSchema, workspaceStateSchema } from './frames.js';
-import { MAX_ALLOW_MINUTES, MAX_DESCRIPTION_CHARS, MAX_NAME_CHARS } from './limits.js';
+import { idSchema, oauthAuthorizationSchema, oauthConsentSchema, workspaceStateSchema } from './frames.js';
+import {
+  MAX_ALLOW_MINUTES,
+  MAX_DESCRIPTION_CHARS,
+  MAX_NAME_CHARS,
+  MAX_OAUTH_APPROVAL_SECONDS,
+  MAX_WORKSPACES_PER_DEVICE,
+  OAUTH_SHORT_CODE_CHARS,
+} from './limits.js';
 import { categorySchema, policySchema } from './policy.js';
 import { toolNameSchema } from './tools.js';
 
@@ -113,6 +120,10 @@ export const desktopStateSchema = z.object({
   settings: settingsSchema,
   workspaces: z.array(workspaceViewSchema),
   pendingConfirmations: z.array(confirmationRequestSchema),
+  /** MCP clients asking for access (OAuth), waiting for the person's answer. */
+  oauthRequests: z.array(oauthConsentSchema),
+  /** The org's approved MCP clients, as the relay last listed them. */
+  oauthClients: z.array(oauthAuthorizationSchema),
 });
 export type DesktopState = z.infer<typeof desktopStateSchema>;
 
@@ -166,6 +177,29 @@ export const DESKTOP_REQUESTS = {
     result: z.object({ entries: z.array(auditEntrySchema) }),
   },
   'confirm:answer': { params: confirmationAnswerSchema, result: z.object({ accepted: z.boolean() }) },
+  /**
+   * Approves an MCP client's request (after the person typed the code its authorize page shows)
+   * for some of this device's workspaces and tool categories, for `ttlSeconds`; or denies it.
+   */
+  'oauth:answer': {
+    params: z.discriminatedUnion('approve', [
+      z.strictObject({
+        requestId: idSchema,
+        approve: z.literal(true),
+        shortCode: z
+          .string()
+          .min(1)
+          .max(OAUTH_SHORT_CODE_CHARS * 2),
+        workspaceIds: z.array(idSchema).min(1).max(MAX_WORKSPACES_PER_DEVICE),
+        categories: z.array(categorySchema).min(1).max(3),
+        ttlSeconds: z.number().int().min(60).max(MAX_OAUTH_APPROVAL_SECONDS),
+      }),
+      z.strictObject({ requestId: idSchema, approve: z.literal(false) }),
+    ]),
+    result: z.object({ sent: z.boolean() }),
+  },
+  /** Revokes an approved MCP client: its tokens stop working at once. */
+  'oauth:revoke': { params: z.strictObject({ authorizationId: idSchema }), result: z.object({ sent: z.boolean() }) },
 } as const;
 
 export type DesktopMethod = keyof typeof DESKTOP_REQUESTS;
@@ -181,6 +215,8 @@ export const DESKTOP_EVENTS = {
     outcome: z.enum(['allowed', 'denied', 'timeout', 'cancelled']),
   }),
   'activity:appended': auditEntrySchema,
+  /** An MCP client asks for access: the consent dialog opens. */
+  'oauth:request': oauthConsentSchema,
 } as const;
 export type DesktopEvent = keyof typeof DESKTOP_EVENTS;
 export type DesktopEventPayload<E extends DesktopEvent> = z.output<(typeof DESKTOP_EVENTS)[E]>;

@@ -16,6 +16,8 @@ const STATE: DesktopState = {
   },
   workspaces: [],
   pendingConfirmations: [],
+  oauthRequests: [],
+  oauthClients: [],
 };
 
 function setup(open = true) {

@@ -13,6 +13,7 @@ import type { z } from 'zod';
 import type { AuditLog } from './audit/audit-log.js';
 import type { ConfigStore } from './config/config-store.js';
 import type { HostApi, HostEventListener, SubscribeOptions } from './host-api.js';
+import type { OAuthConsents } from './oauth/oauth-consents.js';
 import type { ConfirmationBroker, ConfirmationFrontend } from './policy/confirmation-broker.js';
 import { connectUrlOf } from './relay-client/connect-url.js';
 import type { RelayClient } from './relay-client/relay-client.js';
@@ -36,6 +37,8 @@ export interface HostApiDeps {
   broker: ConfirmationBroker;
   audit: AuditLog;
   relay: RelayClient;
+  /** MCP clients asking for access (OAuth) and the approved ones. */
+  oauth: OAuthConsents;
   /** Called after a workspace is removed (its shell sessions end). */
   onWorkspaceRemoved?: (id: string) => void;
   log?: (line: string) => void;
@@ -78,6 +81,8 @@ export class HostApiImpl implements HostApi {
       this.emit('confirm:resolved', payload);
       this.scheduleState();
     });
+    on(deps.oauth, 'changed', changed);
+    on(deps.oauth, 'request', (consent: DesktopEventPayload<'oauth:request'>) => this.emit('oauth:request', consent));
     on(deps.audit, 'appended', (entry: DesktopEventPayload<'activity:appended'>) =>
       this.emit('activity:appended', entry),
     );
@@ -140,6 +145,8 @@ export class HostApiImpl implements HostApi {
       },
       workspaces: this.deps.workspaces.views().map((v) => this.withRuntimeId(v)),
       pendingConfirmations: this.deps.broker.pending(),
+      oauthRequests: this.deps.oauth.pending(),
+      oauthClients: this.deps.oauth.clients(),
     };
   }
 
@@ -219,6 +226,8 @@ export class HostApiImpl implements HostApi {
       },
       'activity:list': async (p) => ({ entries: await audit.list(p) }),
       'confirm:answer': async (p) => ({ accepted: broker.answer(p) }),
+      'oauth:answer': async (p) => this.deps.oauth.answer(p),
+      'oauth:revoke': async ({ authorizationId }) => this.deps.oauth.revoke(authorizationId),
     };
   }
 

@@ -16,6 +16,8 @@ export function desktopState(overrides: Partial<DesktopState> = {}): DesktopStat
     },
     workspaces: [],
     pendingConfirmations: [],
+    oauthRequests: [],
+    oauthClients: [],
     ...overrides,
   };
 }

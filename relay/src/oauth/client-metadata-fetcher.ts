@@ -1,0 +1,124 @@
+import { lookup as dnsLookup } from 'node:dns';
+import { request } from 'node:https';
+import { BlockList, isIP, type LookupFunction } from 'node:net';
+import { CLIENT_METADATA_TIMEOUT_MS, MAX_CLIENT_METADATA_BYTES } from './oauth-limits.js';
+
+/**
+ * Reads a Client ID Metadata Document (a client_id that is an https URL): the JSON text, or a
+ * thrown Error saying why not. Injectable: tests, which cannot reach the internet, pass one
+ * that reads from a loopback server.
+ */
+export type ClientMetadataFetcher = (url: URL) => Promise<string>;
+
+/**
+ * Addresses a metadata fetch may never reach: loopback, private, link-local (cloud metadata at
+ * 169.254.169.254), carrier-grade NAT, multicast, reserved, and their IPv4-mapped IPv6 forms.
+ * Otherwise anyone could make the relay request its own network by naming a client_id.
+ */
+const FORBIDDEN = new BlockList();
+for (const [net, prefix] of [
+  ['0.0.0.0', 8],
+  ['10.0.0.0', 8],
+  ['100.64.0.0', 10],
+  ['127.0.0.0', 8],
+  ['169.254.0.0', 16],
+  ['172.16.0.0', 12],
+  ['192.0.0.0', 24],
+  ['192.0.2.0', 24],
+  ['192.168.0.0', 16],
+  ['198.18.0.0', 15],
+  ['198.51.100.0', 24],
+  ['203.0.113.0', 24],
+  ['224.0.0.0', 3],
+] as const)
+  FORBIDDEN.addSubnet(net, prefix, 'ipv4');
+for (const [net, prefix] of [
+  ['::', 128],
+  ['::1', 128],
+  ['::ffff:0:0', 96],
+  ['64:ff9b::', 96],
+  ['100::', 64],
+  ['2001:db8::', 32],
+  ['fc00::', 7],
+  ['fe80::', 10],
+  ['ff00::', 8],
+] as const)
+  FORBIDDEN.addSubnet(net, prefix, 'ipv6');
+
+/** Whether an address is one a metadata fetch must not connect to. */
+export function isForbiddenAddress(address: string): boolean {
+  const family = isIP(address);
+  if (family === 0) return true;
+  // IPv4-mapped IPv6 (::ffff:a.b.c.d) is in the IPv6 list whole: never a way around the IPv4 list.
+  return FORBIDDEN.check(address, family === 4 ? 'ipv4' : 'ipv6');
+}
+
+/** DNS lookup that refuses names resolving to a forbidden address (checked on the address connected to: no rebinding window). */
+const guardedLookup: LookupFunction = (hostname, options, callback) => {
+  dnsLookup(hostname, { ...options, all: false }, (err, address, family) => {
+    if (err) return callback(err, '', 0);
+    if (typeof address !== 'string' || isForbiddenAddress(address))
+      return callback(
+        Object.assign(new Error(`${hostname} resolves to an address that is not public`), { code: 'EFORBIDDEN' }),
+        '',
+        0,
+      );
+    callback(null, address, family);
+  });
+};
+
+/**
+ * The production fetcher: https only, default port or any, no credentials in the URL, a public
+ * address (checked after DNS, on the socket's own lookup), no redirects, at most
+ * MAX_CLIENT_METADATA_BYTES within CLIENT_METADATA_TIMEOUT_MS.
+ */
+export const fetchClientMetadataSafely: ClientMetadataFetcher = (url) =>
+  new Promise<string>((resolve, reject) => {
+    if (url.protocol !== 'https:') return reject(new Error('the client id must be an https URL'));
+    if (url.username !== '' || url.password !== '')
+      return reject(new Error('the client id must not carry credentials'));
+    const host = url.hostname.replace(/^\[|\]$/g, '');
+    if (isIP(host) !== 0 && isForbiddenAddress(host))
+      return reject(new Error('the client id names an address that is not public'));
+    const req = request(
+      url,
+      {
+        method: 'GET',
+        lookup: guardedLookup,
+        headers: { accept: 'application/json' },
+        timeout: CLIENT_METADATA_TIMEOUT_MS,
+        // No pooled socket: every fetch does its own (guarded) lookup.
+        agent: false,
+      },
+      (res) => {
+        if (res.statusCode !== 200) {
+          res.resume();
+          req.destroy();
+          return reject(new Error(`the client metadata document answered HTTP ${res.statusCode ?? 0}`));
+        }
+        const chunks: Buffer[] = [];
+        let size = 0;
+        res.on('data', (chunk: Buffer) => {
+          size += chunk.length;
+          if (size > MAX_CLIENT_METADATA_BYTES) {
+            req.destroy();
+            return reject(new Error(`the client metadata document is larger than ${MAX_CLIENT_METADATA_BYTES} bytes`));
+          }
+          chunks.push(chunk);
+        });
+        res.on('end', () => resolve(Buffer.concat(chunks).toString('utf8')));
+        res.on('error', (err) => reject(new Error('reading the client metadata document failed', { cause: err })));
+      },
+    );
+    // The whole exchange, not only idle time, is bounded.
+    const timer = setTimeout(
+      () => req.destroy(new Error('the client metadata document took too long')),
+      CLIENT_METADATA_TIMEOUT_MS,
+    );
+    req.on('timeout', () => req.destroy(new Error('the client metadata document took too long')));
+    req.on('error', (err) =>
+      reject(new Error(`fetching the client metadata document failed: ${err.message}`, { cause: err })),
+    );
+    req.on('close', () => clearTimeout(timer));
+    req.end();
+  });
