@@ -4,7 +4,11 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { auth, refreshAuthorization, type OAuthClientProvider } from '@modelcontextprotocol/sdk/client/auth.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
-import type { OAuthClientInformationMixed, OAuthTokens } from '@modelcontextprotocol/sdk/shared/auth.js';
+import type {
+  AuthorizationServerMetadata,
+  OAuthClientInformationMixed,
+  OAuthTokens,
+} from '@modelcontextprotocol/sdk/shared/auth.js';
 import type { CallToolResult } from '@modelcontextprotocol/sdk/types.js';
 import { startRelay } from '@tether/relay';
 import type { OAuthConsent } from '@tether/shared';
@@ -212,7 +216,9 @@ describe('OAuth for MCP clients, consented on the desktop', () => {
 
     // Refresh rotates: the new pair works, and the old refresh token coming back revokes the family.
     const info = provider.info!;
-    const metadata = await (await fetch(`${stack.relay.url}/.well-known/oauth-authorization-server`)).json();
+    const metadata = (await (
+      await fetch(`${stack.relay.url}/.well-known/oauth-authorization-server`)
+    ).json()) as AuthorizationServerMetadata;
     const second = await refreshAuthorization(stack.relay.url, {
       metadata,
       clientInformation: info,
