@@ -3,7 +3,7 @@ import type { IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { errorValue, type ToolErrorValue } from '@tether/shared';
-import { bearerChallenge, resourceOfPath } from '../oauth/oauth-metadata.js';
+import { audienceMatches, bearerChallenge, resourceOfPath } from '../oauth/oauth-metadata.js';
 import type { RelayLimits } from '../relay-limits.js';
 import type { Principal, RelayServices } from '../services.js';
 import { sendError } from './platform-routes.js';
@@ -45,18 +45,6 @@ export function isLoopback(address: string | undefined): boolean {
 }
 
 const sha256 = (text: string): Buffer => createHash('sha256').update(text).digest();
-
-/** Whether an access token's audience (a resource URL) is the MCP path requested. */
-function audienceMatches(audience: string, path: string): boolean {
-  try {
-    const a = resourceOfPath(new URL(audience).pathname);
-    const b = resourceOfPath(path);
-    if (!a || !b || a.kind !== b.kind) return false;
-    return a.kind === 'org' || (b.kind === 'runtime' && a.runtimeId === b.runtimeId);
-  } catch {
-    return false;
-  }
-}
 
 /**
  * The relay's abuse limits, in front of everything that checks a token:

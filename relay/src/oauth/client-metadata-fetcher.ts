@@ -15,7 +15,9 @@ export type ClientMetadataFetcher = (url: URL) => Promise<string>;
  * 169.254.169.254), carrier-grade NAT, multicast, reserved, and their IPv4-mapped IPv6 forms.
  * Otherwise anyone could make the relay request its own network by naming a client_id.
  */
-const FORBIDDEN = new BlockList();
+// Two lists: Node's BlockList matches an IPv4 address against IPv4-mapped IPv6 rules too.
+const FORBIDDEN_V4 = new BlockList();
+const FORBIDDEN_V6 = new BlockList();
 for (const [net, prefix] of [
   ['0.0.0.0', 8],
   ['10.0.0.0', 8],
@@ -31,7 +33,7 @@ for (const [net, prefix] of [
   ['203.0.113.0', 24],
   ['224.0.0.0', 3],
 ] as const)
-  FORBIDDEN.addSubnet(net, prefix, 'ipv4');
+  FORBIDDEN_V4.addSubnet(net, prefix, 'ipv4');
 for (const [net, prefix] of [
   ['::', 128],
   ['::1', 128],
@@ -43,14 +45,14 @@ for (const [net, prefix] of [
   ['fe80::', 10],
   ['ff00::', 8],
 ] as const)
-  FORBIDDEN.addSubnet(net, prefix, 'ipv6');
+  FORBIDDEN_V6.addSubnet(net, prefix, 'ipv6');
 
 /** Whether an address is one a metadata fetch must not connect to. */
 export function isForbiddenAddress(address: string): boolean {
   const family = isIP(address);
   if (family === 0) return true;
   // IPv4-mapped IPv6 (::ffff:a.b.c.d) is in the IPv6 list whole: never a way around the IPv4 list.
-  return FORBIDDEN.check(address, family === 4 ? 'ipv4' : 'ipv6');
+  return family === 4 ? FORBIDDEN_V4.check(address, 'ipv4') : FORBIDDEN_V6.check(address, 'ipv6');
 }
 
 /** DNS lookup that refuses names resolving to a forbidden address (checked on the address connected to: no rebinding window). */

@@ -99,3 +99,20 @@ export function bearerChallenge(issuer: string, path: string, error?: 'invalid_t
   if (error) parts.unshift(`error="${error}"`);
   return `Bearer ${parts.join(', ')}`;
 }
+
+/**
+ * Whether an access token's audience (a resource URL) is the MCP path requested: the same
+ * runtime's URL, or `/v1/mcp` for an org-wide token. Never one for the other (RFC 8707).
+ */
+export function audienceMatches(audience: string, path: string): boolean {
+  let a: ResourceTarget | null;
+  try {
+    a = resourceOfPath(new URL(audience).pathname);
+  } catch {
+    return false;
+  }
+  const b = resourceOfPath(path);
+  if (!a || !b) return false;
+  if (a.kind === 'org' || b.kind === 'org') return a.kind === b.kind;
+  return a.runtimeId === b.runtimeId;
+}
