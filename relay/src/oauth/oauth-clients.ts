@@ -1,7 +1,9 @@
+import { timingSafeEqual } from 'node:crypto';
 import { z } from 'zod';
 import { MAX_NAME_CHARS, MAX_OAUTH_REDIRECT_URIS, MAX_OAUTH_URL_CHARS } from '@tether/shared';
-import type { OAuthClientRecord, Store } from '../store/store.js';
-import { newId } from '../tokens.js';
+import type { OAuthClientAuthMethod, OAuthClientRecord, Store } from '../store/store.js';
+import { hashToken, newId } from '../tokens.js';
+import { randomBytes } from 'node:crypto';
 import type { ClientMetadataFetcher } from './client-metadata-fetcher.js';
 
 /** An OAuth error of RFC 6749 §5.2 / RFC 7591 §3.2.2: what the token and registration endpoints answer. */
@@ -33,6 +35,37 @@ const FORBIDDEN_SCHEMES = new Set([
 ]);
 
 const LOOPBACK_HOSTS = new Set(['localhost', '127.0.0.1', '[::1]']);
+
+/** Loopback hosts whose redirect URIs match on any port (RFC 8252 §7.3: a native client listens on an ephemeral one). */
+const LOOPBACK_IPS = new Set(['127.0.0.1', '[::1]']);
+
+/**
+ * Whether a requested redirect URI is the registered one: the same string, except that for
+ * http on a loopback IP the port may differ (RFC 8252 §7.3, OAuth 2.1 §8.4.2). Nothing else is
+ * loosened: no prefix, no wildcard, no other host.
+ */
+export function redirectUriMatches(registered: string, requested: string): boolean {
+  if (registered === requested) return true;
+  let a: URL;
+  let b: URL;
+  try {
+    a = new URL(registered);
+    b = new URL(requested);
+  } catch {
+    return false;
+  }
+  return (
+    a.protocol === 'http:' &&
+    b.protocol === 'http:' &&
+    LOOPBACK_IPS.has(a.hostname) &&
+    a.hostname === b.hostname &&
+    a.pathname === b.pathname &&
+    a.search === b.search &&
+    b.hash === '' &&
+    b.username === '' &&
+    b.password === ''
+  );
+}
 
 /**
  * Why a redirect URI is refused, or null when it is fine: an absolute URL without a fragment;
@@ -102,7 +135,53 @@ export function isMetadataClientId(clientId: string): boolean {
   return clientId.startsWith('https://');
 }
 
-/** Registers a public client (PKCE, no secret), RFC 7591. Returns the registration response body. */
+/** Client secrets are not API credentials: their own prefix, which no route takes as a bearer token. */
+const CLIENT_SECRET_PREFIX = 'tcs_';
+
+/** The credentials of HTTP Basic client authentication (RFC 6749 §2.3.1: each part form-urlencoded). */
+function basicCredentials(authorization: string | undefined): { id: string; secret: string } | null {
+  const match = /^Basic\s+([A-Za-z0-9+/=]+)\s*$/i.exec(authorization ?? '');
+  if (!match) return null;
+  const text = Buffer.from(match[1]!, 'base64').toString('utf8');
+  const colon = text.indexOf(':');
+  if (colon < 0) return null;
+  try {
+    const decode = (part: string) => decodeURIComponent(part.replace(/\+/g, ' '));
+    return { id: decode(text.slice(0, colon)), secret: decode(text.slice(colon + 1)) };
+  } catch {
+    return null;
+  }
+}
+
+/**
+ * Authenticates the client at the token and revocation endpoints and returns its id: a
+ * confidential client by its secret (in the body or with HTTP Basic), a public or metadata
+ * document client by its id alone (PKCE and the code's binding to the client do the rest).
+ * Throws `invalid_client` (401) otherwise.
+ */
+export async function authenticateClient(
+  store: Store,
+  params: Record<string, string | undefined>,
+  authorization: string | undefined,
+): Promise<string> {
+  const basic = basicCredentials(authorization);
+  if (basic && params.client_id !== undefined && params.client_id !== basic.id)
+    throw new OAuthError('invalid_client', 'the client is named twice, differently', 401);
+  const clientId = basic?.id ?? params.client_id;
+  if (!clientId) throw new OAuthError('invalid_client', 'client_id is required', 401);
+  if (isMetadataClientId(clientId)) return clientId;
+  const client = await store.getOAuthClient(clientId);
+  if (!client) throw new OAuthError('invalid_client', 'the client is not registered', 401);
+  if (client.secretHash === null) return clientId;
+  const secret = basic?.secret ?? params.client_secret;
+  const given = Buffer.from(hashToken(secret ?? ''));
+  const expected = Buffer.from(client.secretHash);
+  if (secret === undefined || given.length !== expected.length || !timingSafeEqual(given, expected))
+    throw new OAuthError('invalid_client', 'the client secret is missing or wrong', 401);
+  return clientId;
+}
+
+/** Registers a client (PKCE, no secret), RFC 7591. Returns the registration response body. */
 export async function registerClient(store: Store, body: unknown): Promise<Record<string, unknown>> {
   const parsed = registrationSchema.safeParse(body ?? {});
   if (!parsed.success)
@@ -124,22 +203,32 @@ export async function registerClient(store: Store, body: unknown): Promise<Recor
     );
   if ((meta.response_types ?? ['code']).some((r) => r !== 'code'))
     throw new OAuthError('invalid_client_metadata', 'only the code response type is supported');
+  // A confidential client (claude.ai and ChatGPT register as one) gets a secret; PKCE is required of every client anyway.
+  const method: OAuthClientAuthMethod =
+    meta.token_endpoint_auth_method === 'client_secret_post' ||
+    meta.token_endpoint_auth_method === 'client_secret_basic'
+      ? meta.token_endpoint_auth_method
+      : 'none';
+  const secret = method === 'none' ? null : CLIENT_SECRET_PREFIX + randomBytes(32).toString('base64url');
   const client: OAuthClientRecord = {
     clientId: newId('tcl_', 16),
     clientName: displayName(meta.client_name, 'Unnamed MCP client'),
     redirectUris: [...new Set(meta.redirect_uris)],
+    authMethod: method,
+    secretHash: secret === null ? null : hashToken(secret),
     createdAt: new Date().toISOString(),
   };
   await store.insertOAuthClient(client);
   return {
     client_id: client.clientId,
     client_id_issued_at: Math.floor(Date.parse(client.createdAt) / 1000),
+    ...(secret !== null ? { client_secret: secret, client_secret_expires_at: 0 } : {}),
     client_name: client.clientName,
     redirect_uris: client.redirectUris,
     grant_types: ['authorization_code', 'refresh_token'],
     response_types: ['code'],
-    // Every client is public and proves itself with PKCE; a request for a secret gets none (RFC 7591 §3.2.1 lets the server decide).
-    token_endpoint_auth_method: 'none',
+    // An unknown method is answered with `none` (RFC 7591 §3.2.1 lets the server decide; clients read it from here).
+    token_endpoint_auth_method: method,
   };
 }
 
@@ -156,7 +245,14 @@ export async function resolveClient(
   if (clientId.length > MAX_OAUTH_URL_CHARS) return null;
   if (!isMetadataClientId(clientId)) {
     const client = await store.getOAuthClient(clientId);
-    return client ? { ...client, kind: 'registered' } : null;
+    return client
+      ? {
+          clientId: client.clientId,
+          clientName: client.clientName,
+          redirectUris: client.redirectUris,
+          kind: 'registered',
+        }
+      : null;
   }
   let url: URL;
   try {

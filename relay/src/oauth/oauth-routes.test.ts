@@ -37,7 +37,7 @@ describe('OAuth metadata', () => {
     expect(org.headers.get('access-control-allow-origin')).toBe('*');
   });
 
-  it('publishes authorization server metadata: S256 only, public clients, registration and metadata documents', async () => {
+  it('publishes authorization server metadata: S256 only, registration and metadata documents', async () => {
     const meta = await t.api('/.well-known/oauth-authorization-server', { token: null });
     expect(meta.body).toMatchObject({
       issuer: t.relay.url,
@@ -46,7 +46,7 @@ describe('OAuth metadata', () => {
       registration_endpoint: `${t.relay.url}/oauth/register`,
       revocation_endpoint: `${t.relay.url}/oauth/revoke`,
       code_challenge_methods_supported: ['S256'],
-      token_endpoint_auth_methods_supported: ['none'],
+      token_endpoint_auth_methods_supported: ['none', 'client_secret_post', 'client_secret_basic'],
       client_id_metadata_document_supported: true,
     });
   });
@@ -72,6 +72,33 @@ describe('dynamic client registration', () => {
     expect(ok.body.client_id).toMatch(/^tcl_/);
     expect(ok.body.client_secret).toBeUndefined();
     expect((await register(['http://example.com/cb'])).body.error).toBe('invalid_redirect_uri');
+    // claude.ai and ChatGPT register as confidential clients: they get a secret and the method they asked for.
+    const confidential = await t.api('/oauth/register', {
+      method: 'POST',
+      token: null,
+      json: {
+        client_name: 'ChatGPT',
+        redirect_uris: ['https://chatgpt.com/connector_platform_oauth_redirect'],
+        token_endpoint_auth_method: 'client_secret_post',
+      },
+    });
+    expect(confidential.status).toBe(201);
+    expect(confidential.body.token_endpoint_auth_method).toBe('client_secret_post');
+    expect(confidential.body.client_secret).toMatch(/^tcs_/);
+    // Its secret is required at the token endpoint (before anything about the code is said).
+    const noSecret = await fetch(`${t.relay.url}/oauth/token`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/x-www-form-urlencoded' },
+      body: new URLSearchParams({
+        grant_type: 'authorization_code',
+        code: 'tac_x',
+        client_id: confidential.body.client_id,
+        redirect_uri: 'https://chatgpt.com/connector_platform_oauth_redirect',
+        code_verifier: 'x'.repeat(43),
+      }).toString(),
+    });
+    expect(noSecret.status).toBe(401);
+    expect(((await noSecret.json()) as { error: string }).error).toBe('invalid_client');
     expect((await register(['javascript:alert(1)'])).body.error).toBe('invalid_redirect_uri');
     expect((await t.api('/oauth/register', { method: 'POST', token: null, json: {} })).body.error).toBe(
       'invalid_client_metadata',

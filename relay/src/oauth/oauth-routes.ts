@@ -237,7 +237,7 @@ export function registerOAuthRoutes(
   app.post(OAUTH_PATHS.token, async (request, reply) => {
     allowCors(reply);
     try {
-      const tokens = await oauth.token(issuerOf(request), formBody(request.body));
+      const tokens = await oauth.token(issuerOf(request), formBody(request.body), request.headers.authorization);
       return reply.header('cache-control', 'no-store').header('pragma', 'no-cache').send(tokens);
     } catch (err) {
       if (err instanceof OAuthError) return sendOAuthError(reply, err);
@@ -247,7 +247,7 @@ export function registerOAuthRoutes(
   app.post(OAUTH_PATHS.revoke, async (request, reply) => {
     allowCors(reply);
     try {
-      await oauth.revoke(formBody(request.body));
+      await oauth.revoke(formBody(request.body), request.headers.authorization);
       return reply.header('cache-control', 'no-store').send({});
     } catch (err) {
       if (err instanceof OAuthError) return sendOAuthError(reply, err);

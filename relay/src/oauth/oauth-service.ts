@@ -15,7 +15,14 @@ import type { Bus } from '../bus/bus.js';
 import type { OAuthAuthorizationRecord, OAuthRequestRecord, Store } from '../store/store.js';
 import { generateToken, hashToken, newId } from '../tokens.js';
 import type { ClientMetadataFetcher } from './client-metadata-fetcher.js';
-import { OAuthError, redirectUriProblem, resolveClient, type ResolvedClient } from './oauth-clients.js';
+import {
+  OAuthError,
+  authenticateClient,
+  redirectUriMatches,
+  redirectUriProblem,
+  resolveClient,
+  type ResolvedClient,
+} from './oauth-clients.js';
 import { MAX_PENDING_OAUTH_REQUESTS, OAUTH_EXPIRED_KEEP_MS } from './oauth-limits.js';
 import { categoriesOfScope, parseResource, resourceUrl, type ResourceTarget } from './oauth-metadata.js';
 import { isS256Challenge, newShortCode, sameShortCode, verifiesChallenge } from './pkce.js';
@@ -160,9 +167,14 @@ export class OAuthService {
       return { kind: 'error-page', message: `The client's metadata cannot be used: ${(err as Error).message}.` };
     }
     if (!client) return { kind: 'error-page', message: 'This client is not registered with this relay.' };
-    // Exact match (OAuth 2.1 §4.1.1): no prefix, no wildcard. A client registered with one URI may omit it.
+    // Exact match (OAuth 2.1 §4.1.1), but for the port of a loopback URI: no prefix, no wildcard.
+    // A client registered with one URI may omit it.
     const redirectUri = p.redirect_uri ?? (client.redirectUris.length === 1 ? client.redirectUris[0] : undefined);
-    if (redirectUri === undefined || !client.redirectUris.includes(redirectUri) || redirectUriProblem(redirectUri))
+    if (
+      redirectUri === undefined ||
+      !client.redirectUris.some((r) => redirectUriMatches(r, redirectUri)) ||
+      redirectUriProblem(redirectUri)
+    )
       return { kind: 'error-page', message: 'The redirect URI is not one registered for this client.' };
     const back = (error: string, description: string): AuthorizeOutcome => ({
       kind: 'redirect',
@@ -377,7 +389,17 @@ export class OAuthService {
   }
 
   /** The token endpoint (RFC 6749 §3.2): the authorization_code and refresh_token grants. Throws OAuthError. */
-  async token(issuer: string, p: Record<string, string | undefined>): Promise<TokenResponse> {
+  async token(
+    issuer: string,
+    params: Record<string, string | undefined>,
+    authorization?: string,
+  ): Promise<TokenResponse> {
+    if (params.grant_type !== 'authorization_code' && params.grant_type !== 'refresh_token')
+      throw new OAuthError('unsupported_grant_type', 'only authorization_code and refresh_token are supported');
+    const p: Record<string, string | undefined> = {
+      ...params,
+      client_id: await authenticateClient(this.store, params, authorization),
+    };
     if (p.grant_type === 'authorization_code') return this.exchangeCode(issuer, p);
     if (p.grant_type === 'refresh_token') return this.refresh(issuer, p);
     throw new OAuthError('unsupported_grant_type', 'only authorization_code and refresh_token are supported');
@@ -473,7 +495,11 @@ export class OAuthService {
    * it, §2.1); an access token only itself. Only OAuth tokens: a platform key or a grant minted
    * with one is never revoked here. Unknown tokens are not an error (§2.2).
    */
-  async revoke(p: Record<string, string | undefined>): Promise<void> {
+  async revoke(params: Record<string, string | undefined>, authorizationHeader?: string): Promise<void> {
+    const p: Record<string, string | undefined> = {
+      ...params,
+      client_id: await authenticateClient(this.store, params, authorizationHeader),
+    };
     const token = p.token;
     if (!token) throw new OAuthError('invalid_request', 'token is required');
     const hash = hashToken(token);

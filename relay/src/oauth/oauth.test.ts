@@ -1,7 +1,7 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import { fetchClientMetadataSafely, isForbiddenAddress } from './client-metadata-fetcher.js';
-import { redirectUriProblem } from './oauth-clients.js';
+import { redirectUriMatches, redirectUriProblem } from './oauth-clients.js';
 import { audienceMatches, parseResource, resourceOfPath } from './oauth-metadata.js';
 import { isS256Challenge, newShortCode, sameShortCode, verifiesChallenge } from './pkce.js';
 
@@ -63,6 +63,24 @@ describe('redirectUriProblem', () => {
     expect(redirectUriProblem('javascript:alert(1)')).toMatch(/javascript/);
     expect(redirectUriProblem('https://claude.ai/cb#frag')).toMatch(/fragment/);
     expect(redirectUriProblem('/relative')).toMatch(/absolute/);
+  });
+});
+
+describe('redirectUriMatches', () => {
+  it('matches exactly, except the port of a loopback IP (RFC 8252 §7.3)', () => {
+    expect(
+      redirectUriMatches('https://claude.ai/api/mcp/auth_callback', 'https://claude.ai/api/mcp/auth_callback'),
+    ).toBe(true);
+    expect(
+      redirectUriMatches('https://claude.ai/api/mcp/auth_callback', 'https://claude.ai/api/mcp/auth_callback/'),
+    ).toBe(false);
+    expect(redirectUriMatches('https://claude.ai/cb', 'https://claude.ai/cb?x=1')).toBe(false);
+    expect(redirectUriMatches('https://claude.ai:443/cb', 'https://claude.ai:8443/cb')).toBe(false);
+    expect(redirectUriMatches('http://127.0.0.1/callback', 'http://127.0.0.1:53219/callback')).toBe(true);
+    expect(redirectUriMatches('http://[::1]:1000/callback', 'http://[::1]:2000/callback')).toBe(true);
+    expect(redirectUriMatches('http://127.0.0.1/callback', 'http://127.0.0.1:53219/other')).toBe(false);
+    expect(redirectUriMatches('http://127.0.0.1/callback', 'http://127.0.0.2:53219/callback')).toBe(false);
+    expect(redirectUriMatches('http://localhost/callback', 'http://localhost:53219/callback')).toBe(false);
   });
 });
 

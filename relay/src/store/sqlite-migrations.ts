@@ -78,6 +78,8 @@ export const MIGRATIONS: readonly string[] = [
      client_id TEXT PRIMARY KEY,
      client_name TEXT NOT NULL,
      redirect_uris TEXT NOT NULL,
+     auth_method TEXT NOT NULL CHECK (auth_method IN ('none', 'client_secret_post', 'client_secret_basic')),
+     secret_hash TEXT,
      created_at TEXT NOT NULL
    );
    CREATE TABLE oauth_authorizations (

@@ -109,22 +109,29 @@ export class SqliteOAuthRecords implements OAuthStore {
   ) {}
 
   async insertOAuthClient(c: OAuthClientRecord): Promise<void> {
-    this.stmt('INSERT INTO oauth_clients (client_id, client_name, redirect_uris, created_at) VALUES (?, ?, ?, ?)').run(
-      c.clientId,
-      c.clientName,
-      JSON.stringify(c.redirectUris),
-      c.createdAt,
-    );
+    this.stmt(
+      'INSERT INTO oauth_clients (client_id, client_name, redirect_uris, auth_method, secret_hash, created_at) VALUES (?, ?, ?, ?, ?, ?)',
+    ).run(c.clientId, c.clientName, JSON.stringify(c.redirectUris), c.authMethod, c.secretHash, c.createdAt);
   }
 
   async getOAuthClient(clientId: string): Promise<OAuthClientRecord | null> {
     const row = this.stmt('SELECT * FROM oauth_clients WHERE client_id = ?').get(clientId) as
-      { client_id: string; client_name: string; redirect_uris: string; created_at: string } | undefined;
+      | {
+          client_id: string;
+          client_name: string;
+          redirect_uris: string;
+          auth_method: OAuthClientRecord['authMethod'];
+          secret_hash: string | null;
+          created_at: string;
+        }
+      | undefined;
     return row
       ? {
           clientId: row.client_id,
           clientName: row.client_name,
           redirectUris: JSON.parse(row.redirect_uris) as string[],
+          authMethod: row.auth_method,
+          secretHash: row.secret_hash,
           createdAt: row.created_at,
         }
       : null;

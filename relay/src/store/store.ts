@@ -29,11 +29,17 @@ export interface TokenRecord {
   authorizationId?: string | null;
 }
 
-/** A client registered with Dynamic Client Registration (RFC 7591): public, PKCE only. */
+/** How a registered client authenticates at the token endpoint (PKCE is required of every client besides). */
+export type OAuthClientAuthMethod = 'none' | 'client_secret_post' | 'client_secret_basic';
+
+/** A client registered with Dynamic Client Registration (RFC 7591). */
 export interface OAuthClientRecord {
   clientId: string;
   clientName: string;
   redirectUris: string[];
+  authMethod: OAuthClientAuthMethod;
+  /** Hash of a confidential client's secret; null for a public client. */
+  secretHash: string | null;
   createdAt: string;
 }
 

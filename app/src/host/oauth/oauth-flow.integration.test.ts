@@ -30,7 +30,10 @@ class MemoryProvider implements OAuthClientProvider {
   saved: OAuthTokens | undefined;
   verifier = '';
   authorizationUrl: URL | undefined;
-  constructor(readonly redirect = REDIRECT) {}
+  constructor(
+    readonly redirect = REDIRECT,
+    readonly authMethod: 'none' | 'client_secret_basic' | 'client_secret_post' = 'none',
+  ) {}
   get redirectUrl(): string {
     return this.redirect;
   }
@@ -40,7 +43,7 @@ class MemoryProvider implements OAuthClientProvider {
       redirect_uris: [this.redirect],
       grant_types: ['authorization_code', 'refresh_token'],
       response_types: ['code'],
-      token_endpoint_auth_method: 'none',
+      token_endpoint_auth_method: this.authMethod,
     };
   }
   state(): string {
@@ -127,8 +130,12 @@ async function approveOnDesktop(
 }
 
 /** register → authorize → desktop approves → code: returns the provider with its code (not exchanged yet). */
-async function authorizeClient(stack: Stack, mcpUrl: string, choice?: Parameters<typeof approveOnDesktop>[2]) {
-  const provider = new MemoryProvider();
+async function authorizeClient(
+  stack: Stack,
+  mcpUrl: string,
+  choice?: Parameters<typeof approveOnDesktop>[2],
+  provider = new MemoryProvider(),
+) {
   expect(await auth(provider, { serverUrl: mcpUrl })).toBe('REDIRECT');
   const { statusUrl, cookie, shortCode } = await openAuthorizePage(provider.authorizationUrl!);
   await approveOnDesktop(stack, shortCode, choice);
@@ -259,6 +266,31 @@ describe('OAuth for MCP clients, consented on the desktop', () => {
     const after = await mcpStatus(mcpUrl, access);
     expect(after.status).toBe(401);
     expect(after.challenge).toMatch(/^Bearer error="invalid_token", resource_metadata=/);
+  });
+
+  it('lets a confidential client (as claude.ai and ChatGPT register) in with its secret only', async () => {
+    const stack = await stackWith();
+    const runtime = await stack.runtimeIn('running');
+    const mcpUrl = `${stack.relay.url}/v1/runtimes/${runtime.id}/mcp`;
+    const { provider, code } = await authorizeClient(
+      stack,
+      mcpUrl,
+      {},
+      new MemoryProvider(REDIRECT, 'client_secret_basic'),
+    );
+    const info = provider.info as { client_id: string; client_secret?: string };
+    expect(info.client_secret).toMatch(/^tcs_/);
+    const withoutSecret = await tokenRequest(stack, {
+      grant_type: 'authorization_code',
+      code,
+      client_id: info.client_id,
+      redirect_uri: REDIRECT,
+      code_verifier: provider.verifier,
+    });
+    expect(withoutSecret).toMatchObject({ status: 401, body: { error: 'invalid_client' } });
+    // The SDK sends the secret with HTTP Basic, as registered.
+    expect(await auth(provider, { serverUrl: mcpUrl, authorizationCode: code })).toBe('AUTHORIZED');
+    expect((await mcpStatus(mcpUrl, provider.saved!.access_token)).status).toBe(200);
   });
 
   it('refuses a wrong PKCE verifier, a redirect URI that does not match, and a reused code (which revokes what it gave)', async () => {
