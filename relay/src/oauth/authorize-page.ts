@@ -51,6 +51,8 @@ export function consentPage(input: {
   redirectHost: string;
   verifiedHost: boolean;
   expiresAt: string;
+  /** Whether a desktop of the org is connected to ask. */
+  desktopOnline: boolean;
 }): Page {
   const clientId = input.clientId.length > 80 ? `${input.clientId.slice(0, 77)}…` : input.clientId;
   return page(
@@ -62,6 +64,7 @@ export function consentPage(input: {
 <dl><dt>Client</dt><dd id="client-name">${escapeHtml(input.clientName)}${input.verifiedHost ? '' : ' <span class="muted">(name not verified)</span>'}</dd>
 <dt>Client id</dt><dd>${escapeHtml(clientId)}</dd>
 <dt>Returns to</dt><dd id="redirect-host">${escapeHtml(input.redirectHost)}</dd></dl>
+${input.desktopOnline ? '' : '<p class="error" id="no-desktop">No Tether Desktop of this organization is connected right now. Open it (and connect it); this page waits. An admin of the organization can also approve with a platform key.</p>'}
 <p class="muted">This page moves on by itself once you answer. The request expires at ${escapeHtml(new Date(input.expiresAt).toUTCString())}. If you did not start this, deny it in Tether Desktop.</p>`,
     AUTHORIZE_PAGE_REFRESH_SECONDS,
   );

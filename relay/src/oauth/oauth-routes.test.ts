@@ -164,7 +164,10 @@ describe('authorize', () => {
     const page = await fetch(new URL(right.headers.get('location')!, t.relay.url), {
       headers: { cookie: right.headers.get('set-cookie')!.split(';')[0]! },
     });
-    expect(await page.text()).toMatch(/id="short-code">[0-9A-Z]{4}-[0-9A-Z]{4}</);
+    const html = await page.text();
+    expect(html).toMatch(/id="short-code">[0-9A-Z]{4}-[0-9A-Z]{4}</);
+    // No desktop of the org is connected here: the page says so instead of waiting silently.
+    expect(html).toContain('No Tether Desktop of this organization is connected right now.');
     // Without the browser's cookie the request is nobody's.
     expect((await fetch(new URL(right.headers.get('location')!, t.relay.url))).status).toBe(404);
     const listed = await t.api('/v1/oauth/requests');

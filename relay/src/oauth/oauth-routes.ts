@@ -229,6 +229,7 @@ export function registerOAuthRoutes(
         redirectHost: redirectHostOf(r.redirectUri),
         verifiedHost: isMetadataClientId(r.clientId),
         expiresAt: r.expiresAt,
+        desktopOnline: outcome.desktopOnline,
       }),
     );
   });

@@ -240,7 +240,7 @@ export class OAuthService {
     browserSecret: string | undefined,
   ): Promise<
     | { kind: 'unknown' }
-    | { kind: 'pending'; request: OAuthRequestRecord }
+    | { kind: 'pending'; request: OAuthRequestRecord; desktopOnline: boolean }
     | { kind: 'redirect'; location: string }
     | { kind: 'done' }
   > {
@@ -270,7 +270,11 @@ export class OAuthService {
     }
     if (Date.parse(request.expiresAt) <= this.now())
       return back({ error: 'access_denied', error_description: 'nobody approved the request in time' });
-    return { kind: 'pending', request };
+    // Whether any desktop of the org is connected (one of its runtimes is live): else the page says so.
+    const live = (await this.store.listRuntimes(request.orgId)).some(
+      (r) => r.state !== 'stopped' && r.state !== 'archived',
+    );
+    return { kind: 'pending', request, desktopOnline: live };
   }
 
   /** The pending requests of an org (for a desktop saying hello, and the admin API). */

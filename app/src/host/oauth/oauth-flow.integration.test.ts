@@ -91,6 +91,8 @@ async function openAuthorizePage(
   expect(page.status).toBe(200);
   expect(page.headers.get('content-security-policy')).toMatch(/default-src 'none'/);
   const html = await page.text();
+  // The org's desktop is connected: the page does not say otherwise.
+  expect(html).not.toContain('id="no-desktop"');
   const shortCode = /id="short-code">([0-9A-Z-]+)</.exec(html)![1]!;
   return { statusUrl, cookie, shortCode, html };
 }
