@@ -153,4 +153,9 @@ test('an MCP client is approved in the consent dialog with the code its page sho
     body: JSON.stringify({ tool: 'read_file', args: { path: 'notes.md' } }),
   });
   expect(after.status).toBe(401);
+
+  // A narrow window: the tabs wrap, nothing is wider than the window.
+  await ui.setViewportSize({ width: 420, height: 780 });
+  expect(await ui.evaluate<number>('document.documentElement.scrollWidth')).toBeLessThanOrEqual(420);
+  await ui.setViewportSize({ width: 1100, height: 780 });
 });
