@@ -149,6 +149,10 @@ describe('authorize', () => {
     const form = await fetch(authorizeUrl(params));
     expect(form.status).toBe(200);
     expect(await form.text()).toContain('name="org"');
+    // No resource at all (claude.ai's connector sends none): the org is asked for too.
+    const noResource: Record<string, string> = { ...params };
+    delete noResource.resource;
+    expect(await (await fetch(authorizeUrl(noResource))).text()).toContain('name="org"');
     const post = (org: string) =>
       fetch(`${t.relay.url}/oauth/authorize`, {
         method: 'POST',

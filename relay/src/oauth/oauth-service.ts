@@ -184,13 +184,14 @@ export class OAuthService {
     if (p.code_challenge_method !== 'S256' || !p.code_challenge || !isS256Challenge(p.code_challenge))
       return back('invalid_request', 'PKCE with code_challenge_method=S256 is required');
     if (p.state !== undefined && p.state.length > 1000) return back('invalid_request', 'state is too long');
-    if (!p.resource) return back('invalid_target', 'the resource parameter (an MCP URL of this relay) is required');
-    const target = parseResource(issuer, p.resource);
-    if (!target) return back('invalid_target', 'the resource is not an MCP URL of this relay');
+    // Without a resource indicator (claude.ai's connector sends none) the token is for this relay's MCP
+    // URLs, limited to the runtimes the person chooses; the org is asked for, as for /v1/mcp.
+    const target = p.resource ? parseResource(issuer, p.resource) : null;
+    if (p.resource && !target) return back('invalid_target', 'the resource is not an MCP URL of this relay');
 
     let orgId: string;
     let runtimeId: string | null = null;
-    if (target.kind === 'runtime') {
+    if (target?.kind === 'runtime') {
       const runtime = await this.store.getRuntime(target.runtimeId);
       if (!runtime || runtime.state === 'archived') return back('invalid_target', 'there is no such runtime');
       orgId = runtime.orgId;
@@ -216,7 +217,7 @@ export class OAuthService {
       redirectUri,
       state: p.state ?? null,
       codeChallenge: p.code_challenge,
-      resource: resourceUrl(issuer, target),
+      resource: target ? resourceUrl(issuer, target) : '',
       runtimeId,
       requestedCategories: categoriesOfScope(p.scope),
       createdAt: new Date(now).toISOString(),
@@ -426,11 +427,10 @@ export class OAuthService {
     if (code.redirectUri !== p.redirect_uri) throw new OAuthError('invalid_grant', 'the redirect_uri does not match');
     if (!verifiesChallenge(p.code_verifier, code.codeChallenge))
       throw new OAuthError('invalid_grant', 'the code_verifier does not match the code_challenge');
-    if (p.resource !== undefined && p.resource !== code.resource)
-      throw new OAuthError('invalid_target', 'the resource is not the one authorized');
+    const audience = this.audienceOf(issuer, code.resource, p.resource);
     if (!authorization || !this.live(authorization, nowMs))
       throw new OAuthError('invalid_grant', 'the authorization was revoked or has expired');
-    return this.issue(authorization, nowMs);
+    return this.issue(authorization, nowMs, audience);
   }
 
   private async refresh(issuer: string, p: Record<string, string | undefined>): Promise<TokenResponse> {
@@ -449,10 +449,24 @@ export class OAuthService {
     }
     if (!this.live(authorization, nowMs))
       throw new OAuthError('invalid_grant', 'the authorization was revoked or has expired');
-    if (p.resource !== undefined && p.resource !== authorization.resource)
-      throw new OAuthError('invalid_target', 'the resource is not the one authorized');
-    void issuer;
-    return this.issue(authorization, nowMs);
+    return this.issue(authorization, nowMs, this.audienceOf(issuer, authorization.resource, p.resource));
+  }
+
+  /**
+   * The audience of a new access token: the authorized resource (a token request may only repeat
+   * it), or, when the authorization named none, the resource the token request names (one of this
+   * relay's MCP URLs), or none: then the token is good at any MCP URL within its runtimes.
+   */
+  private audienceOf(issuer: string, authorized: string, requested: string | undefined): string | null {
+    if (authorized !== '') {
+      if (requested !== undefined && requested !== authorized)
+        throw new OAuthError('invalid_target', 'the resource is not the one authorized');
+      return authorized;
+    }
+    if (requested === undefined) return null;
+    const target = parseResource(issuer, requested);
+    if (!target) throw new OAuthError('invalid_target', 'the resource is not an MCP URL of this relay');
+    return resourceUrl(issuer, target);
   }
 
   private live(a: OAuthAuthorizationRecord, nowMs: number): boolean {
@@ -460,7 +474,7 @@ export class OAuthService {
   }
 
   /** A new access token (a grant bound to the resource, never outliving the authorization) and refresh token. */
-  private async issue(a: OAuthAuthorizationRecord, nowMs: number): Promise<TokenResponse> {
+  private async issue(a: OAuthAuthorizationRecord, nowMs: number, audience: string | null): Promise<TokenResponse> {
     const accessToken = generateToken('grant');
     const expiresAtMs = Math.min(nowMs + this.accessTtl * 1000, Date.parse(a.expiresAt));
     await this.store.insertToken({
@@ -474,7 +488,7 @@ export class OAuthService {
       runtimeIds: a.runtimeIds,
       tools: a.tools,
       parentId: null,
-      audience: a.resource,
+      audience,
       authorizationId: a.id,
     });
     const refreshToken = REFRESH_PREFIX + randomBytes(32).toString('base64url');

@@ -58,7 +58,7 @@ export interface OAuthRequestRecord {
   redirectUri: string;
   state: string | null;
   codeChallenge: string;
-  /** The resource (MCP URL) the client asked for. */
+  /** The resource (MCP URL) the client asked for; '' when it named none. */
   resource: string;
   /** The runtime of a per-runtime resource; null for the org-wide `/v1/mcp`. */
   runtimeId: string | null;

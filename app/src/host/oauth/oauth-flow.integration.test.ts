@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -293,6 +294,61 @@ describe('OAuth for MCP clients, consented on the desktop', () => {
     // The SDK sends the secret with HTTP Basic, as registered.
     expect(await auth(provider, { serverUrl: mcpUrl, authorizationCode: code })).toBe('AUTHORIZED');
     expect((await mcpStatus(mcpUrl, provider.saved!.access_token)).status).toBe(200);
+  });
+
+  it('takes a client that names no resource (as claude.ai’s connector): the org is asked, the token is the chosen runtimes’', async () => {
+    const stack = await stackWith();
+    const runtime = await stack.runtimeIn('running');
+    const registered = await fetch(`${stack.relay.url}/oauth/register`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({
+        client_name: 'Claude',
+        redirect_uris: [REDIRECT],
+        token_endpoint_auth_method: 'client_secret_post',
+      }),
+    });
+    const client = (await registered.json()) as { client_id: string; client_secret: string };
+    const verifier = 'v'.repeat(50);
+    const params = {
+      response_type: 'code',
+      client_id: client.client_id,
+      redirect_uri: REDIRECT,
+      code_challenge: createHash('sha256').update(verifier).digest('base64url'),
+      code_challenge_method: 'S256',
+      state: 'c1',
+    };
+    const form = await fetch(`${stack.relay.url}/oauth/authorize?${new URLSearchParams(params).toString()}`);
+    expect(await form.text()).toContain('name="org"');
+    const posted = await fetch(`${stack.relay.url}/oauth/authorize`, {
+      method: 'POST',
+      redirect: 'manual',
+      headers: { 'content-type': 'application/x-www-form-urlencoded' },
+      body: new URLSearchParams({ ...params, org: 'it' }).toString(),
+    });
+    expect(posted.status).toBe(303);
+    const cookie = posted.headers.get('set-cookie')!.split(';')[0]!;
+    const statusUrl = new URL(posted.headers.get('location')!, stack.relay.url).toString();
+    const html = await (await fetch(statusUrl, { headers: { cookie } })).text();
+    const shortCode = /id="short-code">([0-9A-Z-]+)</.exec(html)![1]!;
+    const consent = await approveOnDesktop(stack, shortCode);
+    expect(consent.runtimeId).toBeNull();
+    const query = await waitForRedirect(statusUrl, cookie);
+    const tokens = await tokenRequest(stack, {
+      grant_type: 'authorization_code',
+      code: query.get('code')!,
+      client_id: client.client_id,
+      client_secret: client.client_secret,
+      redirect_uri: REDIRECT,
+      code_verifier: verifier,
+    });
+    expect(tokens.status).toBe(200);
+    const access = tokens.body.access_token as string;
+    expect((await mcpStatus(`${stack.relay.url}/v1/runtimes/${runtime.id}/mcp`, access)).status).toBe(200);
+    // Its runtimes only: any other is unknown to it.
+    expect((await mcpStatus(`${stack.relay.url}/v1/runtimes/rt_000000000000000000000000/mcp`, access)).status).toBe(
+      404,
+    );
   });
 
   it('refuses a wrong PKCE verifier, a redirect URI that does not match, and a reused code (which revokes what it gave)', async () => {
