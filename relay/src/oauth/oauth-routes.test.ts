@@ -135,7 +135,7 @@ describe('authorize', () => {
     expect(unknown.headers.get('content-security-policy')).toContain("default-src 'none'");
   });
 
-  it('asks which org an org-wide MCP URL is for, then waits for consent (listed for the admin without its code)', async () => {
+  it('asks which org an org-wide MCP URL is for (when there are several), then waits for consent (listed for the admin without its code)', async () => {
     const { body } = await register(['http://127.0.0.1:9/cb']);
     const params = {
       response_type: 'code',
@@ -146,6 +146,10 @@ describe('authorize', () => {
       resource: `${t.relay.url}/v1/mcp`,
       scope: 'read write',
     };
+    // A relay with one org does not ask: the request waits for consent at once.
+    const single = await fetch(authorizeUrl(params), { redirect: 'manual' });
+    expect(single.status).toBe(303);
+    await t.relay.admin.createOrg('second');
     const form = await fetch(authorizeUrl(params));
     expect(form.status).toBe(200);
     expect(await form.text()).toContain('name="org"');
@@ -175,8 +179,8 @@ describe('authorize', () => {
     // Without the browser's cookie the request is nobody's.
     expect((await fetch(new URL(right.headers.get('location')!, t.relay.url))).status).toBe(404);
     const listed = await t.api('/v1/oauth/requests');
-    expect(listed.body.requests).toHaveLength(1);
-    expect(listed.body.requests[0]).toMatchObject({ runtimeId: null, requestedCategories: ['read', 'write'] });
-    expect(listed.body.requests[0].shortCode).toBeUndefined();
+    expect(listed.body.requests).toHaveLength(2);
+    expect(listed.body.requests[1]).toMatchObject({ runtimeId: null, requestedCategories: ['read', 'write'] });
+    expect(listed.body.requests[1].shortCode).toBeUndefined();
   });
 });

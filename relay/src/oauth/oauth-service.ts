@@ -197,8 +197,10 @@ export class OAuthService {
       orgId = runtime.orgId;
       runtimeId = runtime.id;
     } else {
-      if (orgSlug === undefined) return { kind: 'need-org', client };
-      const org = await this.store.getOrgBySlug(orgSlug.trim());
+      // A relay with one org (npm start, a self-hosted single tenant) need not ask which.
+      const only = orgSlug === undefined ? await this.store.onlyOrg() : null;
+      if (orgSlug === undefined && !only) return { kind: 'need-org', client };
+      const org = only ?? (await this.store.getOrgBySlug(orgSlug!.trim()));
       if (!org) return { kind: 'need-org', client, problem: 'There is no organization by that name on this relay.' };
       orgId = org.id;
     }

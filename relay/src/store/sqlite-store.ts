@@ -244,6 +244,15 @@ export class SqliteStore implements Store {
     return row ? { id: row.id, slug: row.slug, createdAt: row.created_at } : null;
   }
 
+  async onlyOrg(): Promise<OrgRecord | null> {
+    const rows = this.stmt('SELECT id, slug, created_at FROM orgs LIMIT 2').all() as Array<{
+      id: string;
+      slug: string;
+      created_at: string;
+    }>;
+    return rows.length === 1 ? { id: rows[0]!.id, slug: rows[0]!.slug, createdAt: rows[0]!.created_at } : null;
+  }
+
   async insertToken(token: Omit<TokenRecord, 'revokedAt'>): Promise<void> {
     this.stmt(
       'INSERT INTO tokens (id, org_id, kind, name, hash, created_at, revoked_at, expires_at, runtime_ids, tools, parent_id, audience, authorization_id) VALUES (?, ?, ?, ?, ?, ?, NULL, ?, ?, ?, ?, ?, ?)',

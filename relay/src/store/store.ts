@@ -227,6 +227,8 @@ export interface CallRecord {
 export interface Store extends OAuthStore {
   createOrg(slug: string): Promise<OrgRecord>;
   getOrgBySlug(slug: string): Promise<OrgRecord | null>;
+  /** The org when the relay has exactly one (a single-tenant relay: nobody need name it), else null. */
+  onlyOrg(): Promise<OrgRecord | null>;
 
   insertToken(token: Omit<TokenRecord, 'revokedAt'>): Promise<void>;
   /** The token with this hash; a grant whose platform key is revoked reads as revoked (at the key's time). */
