@@ -16,6 +16,8 @@ const USAGE = `Usage:
   tether-relay token create --org SLUG --kind desktop|platform [--name N] [--data-dir DIR]
   tether-relay token list --org SLUG [--data-dir DIR]
   tether-relay token revoke ID [--data-dir DIR]
+  tether-relay oauth list --org SLUG [--data-dir DIR]     (MCP clients approved with OAuth)
+  tether-relay oauth revoke ID [--data-dir DIR]
 
 Environment: TETHER_RELAY_HOST, TETHER_RELAY_PORT, TETHER_RELAY_DATA_DIR (default ./.tether/relay),
 TETHER_RELAY_TLS_CERT, TETHER_RELAY_TLS_KEY, TETHER_RELAY_LOG_LEVEL, TETHER_RELAY_HEARTBEAT_INTERVAL_MS,
@@ -280,6 +282,31 @@ async function main(argv: string[]): Promise<void> {
     const { positionals, dataDir } = parse(rest, {}, 1);
     const revoked = await withAdmin(dataDir, (a) => a.revokeToken(positionals[0]!));
     if (!revoked) throw new TetherError('not_found', `no active token ${positionals[0]}`);
+    console.log(`revoked ${positionals[0]}`);
+    return;
+  }
+  if (command === 'oauth' && sub === 'list') {
+    const { values, dataDir } = parse(rest, { org: { type: 'string' } }, 0);
+    if (!values.org) throw new UsageError('--org is required');
+    const clients = await withAdmin(dataDir, (a) => a.listOAuthClients(values.org!));
+    for (const c of clients)
+      console.log(
+        [
+          c.id,
+          printable(c.clientName),
+          c.redirectHost,
+          c.categories.join(','),
+          `until ${c.expiresAt}`,
+          `runtimes: ${c.runtimeIds.join(',')}`,
+        ].join('\t'),
+      );
+    if (clients.length === 0) console.log('(no approved clients)');
+    return;
+  }
+  if (command === 'oauth' && sub === 'revoke') {
+    const { positionals, dataDir } = parse(rest, {}, 1);
+    const revoked = await withAdmin(dataDir, (a) => a.revokeOAuthClient(positionals[0]!));
+    if (!revoked) throw new TetherError('not_found', `no active OAuth client ${positionals[0]}`);
     console.log(`revoked ${positionals[0]}`);
     return;
   }

@@ -100,10 +100,12 @@ export class RelayCore implements RelayServices {
       kind: token.kind === 'grant' ? 'grant' : 'platform',
       orgId: token.orgId,
       tokenId: token.id,
-      keyId: token.parentId ?? token.id,
+      // An OAuth client's access tokens share one budget (its authorization's): refreshing does not multiply it.
+      keyId: token.parentId ?? token.authorizationId ?? token.id,
       label: token.name,
       runtimeIds: token.kind === 'grant' ? token.runtimeIds : null,
       tools: token.kind === 'grant' ? token.tools : null,
+      audience: token.audience ?? null,
     };
   }
 

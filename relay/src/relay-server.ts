@@ -25,6 +25,10 @@ import { SqliteStore } from './store/sqlite-store.js';
 import type { Store } from './store/store.js';
 // MCP endpoint (`/v1/runtimes/:id/mcp`), written by the MCP colleague against RelayServices.
 import { registerMcpRoutes } from './mcp/mcp-routes.js';
+import { fetchClientMetadataSafely, type ClientMetadataFetcher } from './oauth/client-metadata-fetcher.js';
+import { createDesktopOAuth } from './oauth/desktop-oauth.js';
+import { issuerFunction, registerOAuthRoutes } from './oauth/oauth-routes.js';
+import { OAuthService } from './oauth/oauth-service.js';
 
 /** How to run a relay. */
 export interface RelayOptions {
@@ -53,6 +57,18 @@ export interface RelayOptions {
    * and the loopback rule of `/metrics`.
    */
   trustProxy?: TrustProxy;
+  /**
+   * The relay's public URL (OAuth issuer and the resource URLs in its metadata). Without it, each
+   * request's own origin (Host and protocol, X-Forwarded-* from trusted proxies) is used.
+   */
+  publicUrl?: string;
+  /**
+   * Reads Client ID Metadata Documents (OAuth client ids that are https URLs). The default is
+   * SSRF-guarded (https, public addresses only, size and time caps); tests pass one for loopback.
+   */
+  fetchClientMetadata?: ClientMetadataFetcher;
+  /** Lifetime of OAuth access tokens (default OAUTH_ACCESS_TOKEN_TTL_SECONDS); tests shorten it. */
+  oauthAccessTokenTtlSeconds?: number;
 }
 
 /** A running relay. */
@@ -138,11 +154,28 @@ export async function startRelay(options: RelayOptions): Promise<RelayHandle> {
     callsInFlight: () => inFlight.count(),
     runtimesByState: () => store.countRuntimesByState(),
   });
+  const issuerOf = issuerFunction(options.publicUrl);
   const guard = new AccessGuard({
     limits,
     metricsToken: options.metricsToken,
     onLimited: (limit) => metrics.rateLimited(limit),
     clientAddress: clientAddressOf(options.trustProxy),
+    issuerOf,
+  });
+  const oauth = new OAuthService({
+    store,
+    bus,
+    fetchClientMetadata: options.fetchClientMetadata ?? fetchClientMetadataSafely,
+    ...(options.oauthAccessTokenTtlSeconds !== undefined
+      ? { accessTokenTtlSeconds: options.oauthAccessTokenTtlSeconds }
+      : {}),
+    // As a revoked token: dropped from this node's cache at once, and from the others' over the bus.
+    onTokensRevoked: async (ids) => {
+      for (const id of ids) {
+        core.forgetToken(id);
+        await bus.broadcast({ kind: 'token-revoked', tokenId: id });
+      }
+    },
   });
   const hub = new DesktopHub({
     store,
@@ -152,6 +185,7 @@ export async function startRelay(options: RelayOptions): Promise<RelayHandle> {
     heartbeatIntervalMs,
     logger: app.log,
     onUnauthorized: (req) => guard.upgradeUnauthorized(req),
+    oauth: createDesktopOAuth(oauth, app.log),
   });
   const core = new RelayCore(store, bus, directory, metrics, app.log);
   inFlight.count = () => core.inFlightCount;
@@ -196,6 +230,7 @@ export async function startRelay(options: RelayOptions): Promise<RelayHandle> {
   // Before the /v1 routes: it authenticates and rate-limits them all (platform API and MCP).
   guard.register(app, core);
   registerPlatformRoutes(app, core, streams, limits.sseKeepaliveMs);
+  registerOAuthRoutes(app, { oauth, services: core, store, issuerOf });
   await registerMcpRoutes(app, core);
 
   app.server.on('upgrade', (req, socket, head) => {
@@ -203,9 +238,12 @@ export async function startRelay(options: RelayOptions): Promise<RelayHandle> {
   });
 
   const pruneCalls = () =>
-    store
-      .pruneCalls(limits.callLogMaxRows, new Date(Date.now() - limits.callLogMaxAgeMs).toISOString())
-      .catch((err: unknown) => app.log.error({ err }, 'call log pruning failed'));
+    Promise.all([
+      store
+        .pruneCalls(limits.callLogMaxRows, new Date(Date.now() - limits.callLogMaxAgeMs).toISOString())
+        .catch((err: unknown) => app.log.error({ err }, 'call log pruning failed')),
+      oauth.prune().catch((err: unknown) => app.log.error({ err }, 'OAuth record pruning failed')),
+    ]);
   await pruneCalls();
   const pruneTimer = setInterval(() => void pruneCalls(), CALL_LOG_PRUNE_INTERVAL_MS);
   pruneTimer.unref();
@@ -239,6 +277,10 @@ export async function startRelay(options: RelayOptions): Promise<RelayHandle> {
       // (other processes notice at the next heartbeat, or within TOKEN_CACHE_TTL_MS for platform calls).
       if (revoked) await bus.broadcast({ kind: 'token-revoked', tokenId: id });
       return revoked;
+    },
+    async revokeOAuthClient(id) {
+      const authorization = await store.getOAuthAuthorization(id);
+      return authorization ? oauth.revokeAuthorization(authorization.orgId, id) : false;
     },
   };
 

@@ -17,6 +17,8 @@ export interface Principal {
   runtimeIds: string[] | null;
   /** Tools a grant may use; null when not restricted. */
   tools: ToolName[] | null;
+  /** An OAuth access token's resource (an MCP URL): at an MCP URL it is accepted only there. */
+  audience?: string | null;
 }
 
 /**

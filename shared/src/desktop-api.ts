@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { errorCodeSchema, toolErrorSchema } from './errors.js';
-import { idSchema, workspaceStateSchema } from './frames.js';
+import { idSchema, oauthAuthorizationSchema, oauthConsentSchema, workspaceStateSchema } from './frames.js';
 import { allowanceSchema, allowanceScopeSchema } from './allowances.js';
 import {
   MAX_ALLOW_MINUTES,
@@ -10,6 +10,9 @@ import {
   MAX_DENY_REASON_CHARS,
   MAX_DESCRIPTION_CHARS,
   MAX_NAME_CHARS,
+  MAX_OAUTH_APPROVAL_SECONDS,
+  MAX_WORKSPACES_PER_DEVICE,
+  OAUTH_SHORT_CODE_CHARS,
 } from './limits.js';
 import { categorySchema, policySchema } from './policy.js';
 import { toolNameSchema } from './tools.js';
@@ -214,6 +217,10 @@ export const desktopStateSchema = z.object({
    * where launch at login and keep awake have nothing to act on.
    */
   hostMode: z.enum(['desktop', 'headless']).optional(),
+  /** MCP clients asking for access (OAuth), waiting for the person's answer. */
+  oauthRequests: z.array(oauthConsentSchema),
+  /** The org's approved MCP clients, as the relay last listed them. */
+  oauthClients: z.array(oauthAuthorizationSchema),
 });
 export type DesktopState = z.infer<typeof desktopStateSchema>;
 
@@ -284,6 +291,29 @@ export const DESKTOP_REQUESTS = {
     params: z.strictObject({ id: z.string().min(1).max(64) }),
     result: z.object({ stopped: z.boolean() }),
   },
+  /**
+   * Approves an MCP client's request (after the person typed the code its authorize page shows)
+   * for some of this device's workspaces and tool categories, for `ttlSeconds`; or denies it.
+   */
+  'oauth:answer': {
+    params: z.discriminatedUnion('approve', [
+      z.strictObject({
+        requestId: idSchema,
+        approve: z.literal(true),
+        shortCode: z
+          .string()
+          .min(1)
+          .max(OAUTH_SHORT_CODE_CHARS * 2),
+        workspaceIds: z.array(idSchema).min(1).max(MAX_WORKSPACES_PER_DEVICE),
+        categories: z.array(categorySchema).min(1).max(3),
+        ttlSeconds: z.number().int().min(60).max(MAX_OAUTH_APPROVAL_SECONDS),
+      }),
+      z.strictObject({ requestId: idSchema, approve: z.literal(false) }),
+    ]),
+    result: z.object({ sent: z.boolean() }),
+  },
+  /** Revokes an approved MCP client: its tokens stop working at once. */
+  'oauth:revoke': { params: z.strictObject({ authorizationId: idSchema }), result: z.object({ sent: z.boolean() }) },
 } as const;
 
 export type DesktopMethod = keyof typeof DESKTOP_REQUESTS;
@@ -303,6 +333,8 @@ export const DESKTOP_EVENTS = {
   /** New output of a running command or session (at most PROCESS_OUTPUT_TAIL_CHARS per event). */
   'process:output': z.object({ id: z.string(), chunk: z.string() }),
   'process:ended': processViewSchema,
+  /** An MCP client asks for access: the consent dialog opens. */
+  'oauth:request': oauthConsentSchema,
 } as const;
 export type DesktopEvent = keyof typeof DESKTOP_EVENTS;
 export type DesktopEventPayload<E extends DesktopEvent> = z.output<(typeof DESKTOP_EVENTS)[E]>;

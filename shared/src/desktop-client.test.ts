@@ -18,6 +18,8 @@ const STATE: DesktopState = {
   pendingConfirmations: [],
   missedConfirmations: [],
   lastAllowDuration: 15,
+  oauthRequests: [],
+  oauthClients: [],
 };
 
 function setup(open = true) {

@@ -15,6 +15,7 @@ export const ERROR_CODES = {
   tool_disabled: { status: 403, message: 'This tool is switched off for the workspace.' },
   permission_denied: { status: 403, message: 'The system denied access to a file or folder inside the workspace.' },
   confirmation_denied: { status: 403, message: 'The person denied this call.' },
+  short_code_mismatch: { status: 403, message: 'The code does not match the one the authorize page shows.' },
   not_found: { status: 404, message: 'Not found.' },
   session_not_found: { status: 404, message: 'There is no shell session with that id.' },
   confirmation_timeout: { status: 408, message: 'Nobody answered the confirmation in time.' },

@@ -189,3 +189,51 @@ describe('utf8ByteLength', () => {
     }
   });
 });
+
+describe('OAuth consent frames', () => {
+  const approve = {
+    type: 'oauth_answer',
+    requestId: 'oar_1',
+    approve: true,
+    shortCode: 'ABCD2345',
+    workspaceIds: ['ws_1'],
+    categories: ['read'],
+    ttlSeconds: 3600,
+  };
+
+  it('accepts an approval, a denial and a revocation', () => {
+    expect(parseAppFrame(JSON.stringify(approve)).ok).toBe(true);
+    expect(parseAppFrame(JSON.stringify({ type: 'oauth_answer', requestId: 'oar_1', approve: false })).ok).toBe(true);
+    expect(parseAppFrame(JSON.stringify({ type: 'oauth_revoke', authorizationId: 'oau_1' })).ok).toBe(true);
+  });
+
+  it('refuses an approval of nothing, of an unknown category, or beyond the longest duration', () => {
+    for (const bad of [
+      { ...approve, workspaceIds: [] },
+      { ...approve, categories: ['admin'] },
+      { ...approve, ttlSeconds: 10 ** 9 },
+      { ...approve, shortCode: 'ABC' },
+      { ...approve, runtimeIds: ['rt_1'] },
+    ])
+      expect(parseAppFrame(JSON.stringify(bad)).ok).toBe(false);
+  });
+
+  it('accepts a consent request and a list of approved clients from the relay', () => {
+    const consent = {
+      requestId: 'oar_1',
+      clientId: 'https://client.example/meta.json',
+      clientName: 'Claude',
+      redirectHost: 'claude.ai',
+      shortCode: 'ABCD2345',
+      runtimeId: null,
+      requestedCategories: ['read'],
+      createdAt: 1,
+      expiresAt: 2,
+    };
+    expect(parseRelayFrame(JSON.stringify({ type: 'oauth_consent', consent })).ok).toBe(true);
+    expect(parseRelayFrame(JSON.stringify({ type: 'oauth_consent', consent: { ...consent, extra: 1 } })).ok).toBe(
+      false,
+    );
+    expect(parseRelayFrame(JSON.stringify({ type: 'oauth_authorizations', authorizations: [] })).ok).toBe(true);
+  });
+});

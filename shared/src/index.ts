@@ -9,3 +9,4 @@ export * from './desktop-api.js';
 export * from './text.js';
 export * from './desktop-client.js';
 export * from './allowances.js';
+export * from './oauth.js';

@@ -159,3 +159,17 @@ export const REFUSED_NOTICE_WINDOW_MS = 60_000;
 export const MAX_AUDIT_DIFF_CHARS = 8000;
 export const MAX_AUDIT_OUTPUT_HEAD_CHARS = 2000;
 export const MAX_AUDIT_OUTPUT_TAIL_CHARS = 2000;
+/** OAuth (MCP clients, see docs/relay.md): an access token lives an hour; its refresh token gets the next one. */
+export const OAUTH_ACCESS_TOKEN_TTL_SECONDS = 60 * 60;
+/** An authorization code is exchanged at once by a client that is waiting for it; a minute is plenty. */
+export const OAUTH_CODE_TTL_SECONDS = 60;
+/** How long a consent request waits for the person to approve it on the desktop. */
+export const OAUTH_CONSENT_TTL_SECONDS = 10 * 60;
+/** Longest time a person may approve an MCP client for (the choices of the consent dialog stay within it). */
+export const MAX_OAUTH_APPROVAL_SECONDS = 90 * 24 * 60 * 60;
+/** Characters of the short code the authorize page and the desktop both show (Crockford base32: ~40 bits). */
+export const OAUTH_SHORT_CODE_CHARS = 8;
+/** Redirect URIs one registered client may have. */
+export const MAX_OAUTH_REDIRECT_URIS = 10;
+/** Longest redirect URI or client id URL accepted (browsers and proxies balk at much longer URLs anyway). */
+export const MAX_OAUTH_URL_CHARS = 2000;

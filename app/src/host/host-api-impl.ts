@@ -13,6 +13,7 @@ import type { z } from 'zod';
 import type { AuditLog } from './audit/audit-log.js';
 import type { ConfigStore } from './config/config-store.js';
 import type { HostApi, HostEventListener, SubscribeOptions } from './host-api.js';
+import type { OAuthConsents } from './oauth/oauth-consents.js';
 import type { ConfirmationBroker, ConfirmationFrontend } from './policy/confirmation-broker.js';
 import type { ProcessMonitor } from './pty/process-monitor.js';
 import { connectUrlOf } from './relay-client/connect-url.js';
@@ -45,6 +46,8 @@ export interface HostApiDeps {
   processes?: ProcessMonitor;
   /** Under the desktop app or a plain process (default `headless`). */
   mode?: 'desktop' | 'headless';
+  /** MCP clients asking for access (OAuth) and the approved ones. */
+  oauth: OAuthConsents;
   /** Called after a workspace is removed (its shell sessions end). */
   onWorkspaceRemoved?: (id: string) => void;
   log?: (line: string) => void;
@@ -93,6 +96,8 @@ export class HostApiImpl implements HostApi {
       this.scheduleState();
     });
     on(deps.broker, 'missed', changed);
+    on(deps.oauth, 'changed', changed);
+    on(deps.oauth, 'request', (consent: DesktopEventPayload<'oauth:request'>) => this.emit('oauth:request', consent));
     on(deps.audit, 'appended', (entry: DesktopEventPayload<'activity:appended'>) =>
       this.emit('activity:appended', entry),
     );
@@ -163,6 +168,8 @@ export class HostApiImpl implements HostApi {
       missedConfirmations: this.deps.broker.missed(),
       lastAllowDuration: config.lastAllowDuration ?? DEFAULT_ALLOW_DURATION_MINUTES,
       hostMode: this.deps.mode ?? 'headless',
+      oauthRequests: this.deps.oauth.pending(),
+      oauthClients: this.deps.oauth.clients(),
     };
   }
 
@@ -278,6 +285,8 @@ export class HostApiImpl implements HostApi {
       'process:list': async () => ({ processes: this.deps.processes?.list() ?? [] }),
       // Stopping takes away, never adds: it needs no question.
       'process:stop': async ({ id }) => ({ stopped: (await this.deps.processes?.stop(id)) ?? false }),
+      'oauth:answer': async (p) => this.deps.oauth.answer(p),
+      'oauth:revoke': async ({ authorizationId }) => this.deps.oauth.revoke(authorizationId),
     };
   }
 

@@ -13,6 +13,8 @@ import { disposeSearchWorkers } from './search/search-worker-pool.js';
 import { previewWrite } from './fs/write-preview.js';
 import type { HostApi } from './host-api.js';
 import { HostApiImpl, type TokenSource } from './host-api-impl.js';
+import { OAuthConsents } from './oauth/oauth-consents.js';
+import { createOAuthTerminalPrompt } from './oauth/oauth-terminal-prompt.js';
 import { ConfirmationBroker } from './policy/confirmation-broker.js';
 import { MissedStore } from './policy/missed-store.js';
 import { createTerminalFrontend } from './policy/terminal-prompt.js';
@@ -62,6 +64,8 @@ export interface Host {
   config: ConfigStore;
   broker: ConfirmationBroker;
   audit: AuditLog;
+  /** MCP clients asking for access through the relay (OAuth consent), and the approved ones. */
+  oauth: OAuthConsents;
   /** Closes everything it opened: the relay socket, ptys, watchers, timers, the terminal prompt. */
   dispose(): Promise<void>;
 }
@@ -234,6 +238,19 @@ export async function startHost(options: StartHostOptions = {}): Promise<Host> {
     });
     set.on('removed', endSessions);
 
+    const oauth = new OAuthConsents(relay, (id) => set.get(id) !== undefined);
+    disposers.push(() => oauth.dispose());
+    if (options.terminal) {
+      const prompt = createOAuthTerminalPrompt(
+        options.terminal.input,
+        options.terminal.output,
+        oauth,
+        () => set.views().map((v) => ({ id: v.id, name: v.name })),
+        () => relay.runtimes,
+      );
+      disposers.push(() => prompt.dispose());
+    }
+
     const api = new HostApiImpl({
       config,
       tokens,
@@ -243,6 +260,7 @@ export async function startHost(options: StartHostOptions = {}): Promise<Host> {
       audit,
       relay,
       processes,
+      oauth,
       log,
       mode: options.mode ?? 'headless',
     });
@@ -256,6 +274,7 @@ export async function startHost(options: StartHostOptions = {}): Promise<Host> {
       config,
       broker,
       audit,
+      oauth,
       dispose: () => (disposed ??= disposeAll()),
     };
   } catch (err) {

@@ -18,6 +18,8 @@ export function desktopState(overrides: Partial<DesktopState> = {}): DesktopStat
     pendingConfirmations: [],
     missedConfirmations: [],
     lastAllowDuration: 15,
+    oauthRequests: [],
+    oauthClients: [],
     ...overrides,
   };
 }

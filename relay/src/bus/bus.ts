@@ -1,4 +1,4 @@
-import type { FileChange, Result, RuntimeState, ToolName } from '@tether/shared';
+import type { FileChange, OAuthConsent, Result, RuntimeState, ToolName } from '@tether/shared';
 
 /** A call on its way from the node that took the HTTP request to the node holding the runtime. */
 export interface RoutedCall {
@@ -63,7 +63,13 @@ export type NodeBroadcast =
       replyTo?: { nodeId: string; requestId: string };
     }
   /** A token was revoked: sessions using it close with `unauthorized`. */
-  | { kind: 'token-revoked'; tokenId: string };
+  | { kind: 'token-revoked'; tokenId: string }
+  /** An MCP client asks for access: the org's desktops are shown the request. */
+  | { kind: 'oauth-consent'; orgId: string; consent: OAuthConsent }
+  /** A consent request was settled: the org's desktops stop showing it. */
+  | { kind: 'oauth-consent-closed'; orgId: string; requestId: string; outcome: 'approved' | 'denied' | 'expired' }
+  /** The org's approved MCP clients changed: its desktops get the new list. */
+  | { kind: 'oauth-changed'; orgId: string };
 
 /**
  * Routing and presence between relay nodes. In-process now (LocalBus); Redis later

@@ -11,6 +11,7 @@ import {
   type AppFrame,
   type Device,
   type ErrorCode,
+  type OAuthAnswerFrame,
   type RelayFrame,
 } from '@tether/shared';
 import type { Bus, RefusalNotice, RoutedCall } from '../bus/bus.js';
@@ -31,6 +32,18 @@ export interface SessionDeps {
   onHello(session: DesktopSession): Promise<void>;
   /** Called once when the socket has closed and the runtimes were detached. */
   onClosed(session: DesktopSession): void;
+  /** OAuth consent on the desktop (relay/src/oauth/desktop-oauth.ts); without it the frames are ignored. */
+  oauth?: DesktopOAuth;
+}
+
+/** What a session does with the OAuth frames of its desktop. */
+export interface DesktopOAuth {
+  /** Frames for a desktop that was just welcomed: the org's pending consent requests and approved clients. */
+  greet(orgId: string): Promise<RelayFrame[]>;
+  /** The person answered a consent request on this desktop. */
+  answer(session: DesktopSession, frame: OAuthAnswerFrame): Promise<void>;
+  /** The person revoked an approved client on this desktop. */
+  revoke(session: DesktopSession, authorizationId: string): Promise<void>;
 }
 
 /** A WebSocket close reason is at most 123 bytes. */
@@ -225,6 +238,19 @@ export class DesktopSession {
     this.refusedDropped = 0;
   }
 
+  /** The runtime id of a workspace this connection announced, if it did. */
+  runtimeIdOf(workspaceId: string): string | undefined {
+    for (const [runtimeId, ws] of this.runtimes) if (ws === workspaceId) return runtimeId;
+    return undefined;
+  }
+
+  /** Sends a frame to a greeted desktop, after any frame being handled (OAuth consent and lists). */
+  sendFrame(frame: RelayFrame): void {
+    this.enqueue(() => {
+      if (this.live) this.send(frame);
+    });
+  }
+
   /** Tells the desktop to stop a call it was given. */
   cancel(callId: string, reason: string): void {
     if (!this.inFlight.delete(callId)) return;
@@ -297,6 +323,10 @@ export class DesktopSession {
       }
       case 'event':
         return this.handleEvents(frame);
+      case 'oauth_answer':
+        return this.deps.oauth?.answer(this, frame);
+      case 'oauth_revoke':
+        return this.deps.oauth?.revoke(this, frame.authorizationId);
     }
   }
 
@@ -400,6 +430,7 @@ export class DesktopSession {
       { session: this.id, org: this.orgId, device: frame.device.deviceId, runtimes: bindings.length },
       'desktop connected',
     );
+    if (this.deps.oauth) for (const f of await this.deps.oauth.greet(this.orgId)) this.send(f);
   }
 
   private async announce(workspaces: Parameters<RuntimeDirectory['announce']>[1], attach: boolean) {

@@ -102,6 +102,9 @@ describe('WorkspaceSet', () => {
       await set.dispose();
       set = await openSet(await ConfigStore.open(join(base, 'cfg')), { fileEvents: false });
       expect(set.views()[0]!.allowances.map((x) => x.scope)).toEqual([{ kind: 'prefix', prefix: 'npm test' }]);
+    });
+  });
+
   describe('add: guard rails', () => {
     it('refuses / and the home folder with unsafe_workspace_root, adding nothing', async () => {
       set = await openSet(config, { fileEvents: false, rootGuard: { home: join(base, 'a') } });

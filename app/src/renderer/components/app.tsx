@@ -8,15 +8,18 @@ import { ConnectionCard } from './connection-card.js';
 import { MissedQuestions } from './missed-questions.js';
 import { ProcessesPanel, useProcesses } from './processes-panel.js';
 import { NotificationPrompt, useConfirmationNotifications } from './notifications.js';
+import { OAuthClientsView } from './oauth-clients-view.js';
+import { OAuthConsentDialog } from './oauth-consent-dialog.js';
 import { Onboarding } from './onboarding.js';
 import { SettingsView } from './settings-view.js';
 import { WelcomeCard } from './welcome-card.js';
 import { WorkspaceList } from './workspace-list.js';
 
-type View = 'workspaces' | 'activity' | 'settings';
+type View = 'workspaces' | 'activity' | 'clients' | 'settings';
 const VIEWS: { id: View; label: string }[] = [
   { id: 'workspaces', label: 'Workspaces' },
   { id: 'activity', label: 'Activity' },
+  { id: 'clients', label: 'MCP clients' },
   { id: 'settings', label: 'Settings' },
 ];
 
@@ -151,9 +154,19 @@ export function App({ connection }: { connection: Connection }) {
               </>
             )}
             {view === 'activity' && <ActivityView api={api} workspaces={state.workspaces} />}
+            {view === 'clients' && <OAuthClientsView api={api} state={state} />}
             {view === 'settings' && <SettingsView api={api} state={state} />}
           </main>
         </div>
+      )}
+      {pending.length === 0 && state.hasToken && state.oauthRequests.length > 0 && (
+        <OAuthConsentDialog
+          key={state.oauthRequests[0]!.requestId}
+          api={api}
+          consent={state.oauthRequests[0]!}
+          workspaces={state.workspaces}
+          offline={stale}
+        />
       )}
       {pending.length > 0 && (
         <ConfirmationDialog
