@@ -91,7 +91,19 @@ describe('MCP protocol revisions on /v1/runtimes/:id/mcp', () => {
     expect(client.getServerCapabilities()?.tools).toBeDefined();
     const { tools } = await client.listTools();
     const stat = tools.find((tool) => tool.name === 'stat');
-    expect(stat).toMatchObject({ title: 'File information', outputSchema: toolResultJsonSchema('stat') });
+    expect(stat).toMatchObject({ title: 'File information' });
+    const { $schema: _dialect, ...statResult } = toolResultJsonSchema('stat');
+    expect(stat?.outputSchema?.anyOf).toContainEqual(statResult);
+    expect(stat?.annotations).toMatchObject({ readOnlyHint: true, destructiveHint: false, openWorldHint: false });
+    expect(tools.find((tool) => tool.name === 'mkdir')?.annotations).toMatchObject({
+      readOnlyHint: false,
+      destructiveHint: false,
+      idempotentHint: true,
+    });
+    expect(tools.find((tool) => tool.name === 'run_command')?.annotations).toMatchObject({
+      destructiveHint: true,
+      openWorldHint: true,
+    });
     const result = await client.callTool({ name: 'stat', arguments: { path: 'a.txt' } });
     expect(result.isError).toBeFalsy();
     expect(result.structuredContent).toMatchObject({ path: 'a.txt', type: 'file', size: 3 });

@@ -3,10 +3,15 @@ import { createMcpHandler, type AuthInfo, type McpRequestContext, type Server } 
 import { MAX_FRAME_BYTES, errorValue, httpStatusOf, type ErrorCode, type RuntimeView } from '@tether/shared';
 import type { Principal, RelayServices } from '../services.js';
 import { McpCallRegistry } from './mcp-call-registry.js';
+import { createOrgMcpServer } from './org-mcp-server.js';
 import { createRuntimeMcpServer } from './runtime-mcp-server.js';
 
 /** Path of a runtime's MCP endpoint (Streamable HTTP). */
 export const MCP_ROUTE = '/v1/runtimes/:id/mcp';
+/** Path of the org-wide MCP endpoint: every runtime the token may use, behind one connector. */
+export const ORG_MCP_ROUTE = '/v1/mcp';
+/** Key under which org-wide calls are known for `notifications/cancelled` (no runtime id has it). */
+const ORG_SCOPE_KEY = '*';
 
 /**
  * Largest MCP request body: a `write_file` may carry up to MAX_WRITE_BYTES (base64 grows it),
@@ -18,18 +23,24 @@ interface RuntimeParams {
   id: string;
 }
 
-/** Who asks and what they may reach, for one MCP HTTP request. */
+/** Who asks and what they may reach, for one MCP HTTP request on a runtime's endpoint. */
 export interface McpScope {
   principal: Principal;
   /** The one runtime of a per-runtime endpoint. */
   runtime: RuntimeView;
 }
 
+/** The same for the org-wide endpoint. */
+export interface OrgMcpScope {
+  principal: Principal;
+  runtimes: RuntimeView[];
+}
+
 /** Where the scope rides through the SDK: its pass-through `authInfo` (never read from headers). */
 const SCOPE_KEY = 'tether/scope';
 
-function scopeOf(ctx: McpRequestContext): McpScope {
-  const scope = ctx.authInfo?.extra?.[SCOPE_KEY] as McpScope | undefined;
+function scopeOf<S>(ctx: McpRequestContext): S {
+  const scope = ctx.authInfo?.extra?.[SCOPE_KEY] as S | undefined;
   // Every request reaches the SDK through serveMcp, which always sets it.
   if (!scope) throw new Error('MCP request without a scope');
   return scope;
@@ -97,7 +108,7 @@ async function serveMcp(
   handler: ReturnType<typeof createMcpHandler>,
   inFlight: McpCallRegistry,
   scopeKey: string,
-  scope: McpScope,
+  scope: { principal: Principal },
   request: FastifyRequest,
   reply: FastifyReply,
 ): Promise<FastifyReply> {
@@ -164,13 +175,22 @@ async function serveMcp(
 export async function registerMcpRoutes(app: FastifyInstance, services: RelayServices): Promise<void> {
   const logError = (message: string, err: unknown): void => app.log.error({ err }, message);
   const inFlight = new McpCallRegistry();
-  const factory = (ctx: McpRequestContext): Server => createRuntimeMcpServer({ services, ...scopeOf(ctx), logError });
-  const handler = createMcpHandler(factory, {
+  const options = {
     legacy: 'stateless',
     maxRequestBodySize: MAX_MCP_BODY_BYTES,
-    onerror: (err) => app.log.debug({ err }, 'MCP request refused'),
+    onerror: (err: Error) => app.log.debug({ err }, 'MCP request refused'),
+  } as const;
+  const handler = createMcpHandler(
+    (ctx): Server => createRuntimeMcpServer({ services, ...scopeOf<McpScope>(ctx), logError }),
+    options,
+  );
+  const orgHandler = createMcpHandler(
+    (ctx): Server => createOrgMcpServer({ services, ...scopeOf<OrgMcpScope>(ctx), logError }),
+    options,
+  );
+  app.addHook('onClose', async () => {
+    await Promise.all([handler.close(), orgHandler.close()]);
   });
-  app.addHook('onClose', async () => handler.close());
 
   app.post<{ Params: RuntimeParams }>(MCP_ROUTE, { bodyLimit: MAX_MCP_BODY_BYTES }, async (request, reply) => {
     const scope = await admit(services, request, reply);
@@ -192,4 +212,33 @@ export async function registerMcpRoutes(app: FastifyInstance, services: RelaySer
   };
   app.get<{ Params: RuntimeParams }>(MCP_ROUTE, methodNotAllowed);
   app.delete<{ Params: RuntimeParams }>(MCP_ROUTE, methodNotAllowed);
+
+  const admitOrg = async (request: FastifyRequest, reply: FastifyReply): Promise<OrgMcpScope | null> => {
+    const principal = request.principal ?? (await services.authenticatePlatform(request.headers.authorization));
+    if (!principal) {
+      await sendError(reply, 'unauthorized');
+      return null;
+    }
+    // The core scopes the list to the org and a grant's runtimes; archived ones are gone for good.
+    const runtimes = (await services.listRuntimes(principal)).filter((r) => r.state !== 'archived');
+    return { principal, runtimes };
+  };
+  app.post(ORG_MCP_ROUTE, { bodyLimit: MAX_MCP_BODY_BYTES }, async (request, reply) => {
+    const scope = await admitOrg(request, reply);
+    if (!scope) return reply;
+    return serveMcp(orgHandler, inFlight, ORG_SCOPE_KEY, scope, request, reply);
+  });
+  const orgMethodNotAllowed = async (request: FastifyRequest, reply: FastifyReply) => {
+    if (!(await admitOrg(request, reply))) return reply;
+    return reply
+      .code(405)
+      .header('allow', 'POST')
+      .send({
+        jsonrpc: '2.0',
+        error: { code: -32000, message: 'Method not allowed: this endpoint is stateless, use POST.' },
+        id: null,
+      });
+  };
+  app.get(ORG_MCP_ROUTE, orgMethodNotAllowed);
+  app.delete(ORG_MCP_ROUTE, orgMethodNotAllowed);
 }

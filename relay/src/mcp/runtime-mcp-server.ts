@@ -12,11 +12,13 @@ import {
   errorValue,
   isToolName,
   toolInputJsonSchema,
+  toolErrorSchema,
   toolResultJsonSchema,
   type RuntimeView,
   type ToolErrorValue,
   type ToolName,
 } from '@tether/shared';
+import { z } from 'zod';
 import type { CallOptions, Principal, RelayServices } from '../services.js';
 
 /** Name the relay gives itself in `initialize` and `server/discover` answers. */
@@ -38,6 +40,24 @@ export interface RuntimeMcpContext {
 
 // JSON schemas never change at run time; building them (zod → JSON Schema) is not free.
 const toolCache = new Map<ToolName, Tool>();
+
+/** `structuredContent` of a failed call: `{ error: { code, message, details? } }`. */
+const ERROR_CONTENT_SCHEMA = {
+  type: 'object',
+  properties: { error: z.toJSONSchema(toolErrorSchema, { io: 'input' }) },
+  required: ['error'],
+};
+
+/**
+ * The `outputSchema` of a tool: its result, or the error value of a failed call. Clients of
+ * the 2025 SDKs validate `structuredContent` even when `isError` is set, so a schema of the
+ * result alone would make every refusal unreadable to them.
+ */
+function outputSchemaOf(name: ToolName): Tool['outputSchema'] {
+  const { $schema, ...result } = toolResultJsonSchema(name);
+  void $schema; // the 2020-12 dialect is MCP's default; one declaration at the root is enough
+  return { type: 'object', anyOf: [result, ERROR_CONTENT_SCHEMA] } as Tool['outputSchema'];
+}
 
 /**
  * The tools this principal may use on this runtime, in catalog order: the workspace's
@@ -67,7 +87,7 @@ export function mcpToolOf(name: ToolName): Tool {
       title: spec.title,
       description: spec.description,
       inputSchema: toolInputJsonSchema(name) as Tool['inputSchema'],
-      outputSchema: toolResultJsonSchema(name) as Tool['outputSchema'],
+      outputSchema: outputSchemaOf(name),
       annotations: {
         title: spec.title,
         readOnlyHint: spec.hints.readOnly,
