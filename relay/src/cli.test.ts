@@ -159,6 +159,17 @@ describe('runCli', () => {
       expect(serveOptions([], {})).not.toHaveProperty('trustProxy');
     });
 
+    it('reads --allowed-origins and TETHER_RELAY_ALLOWED_ORIGINS, and refuses a path in one (exit 2)', async () => {
+      expect(serveOptions(['--allowed-origins', 'https://a.example,https://b.example'], {}).allowedOrigins).toEqual([
+        'https://a.example',
+        'https://b.example',
+      ]);
+      expect(serveOptions([], { TETHER_RELAY_ALLOWED_ORIGINS: '*' }).allowedOrigins).toEqual(['*']);
+      expect(serveOptions([], {})).not.toHaveProperty('allowedOrigins');
+      expect(await runCli(['serve', '--data-dir', dir, '--allowed-origins', 'https://a.example/app'])).toBe(2);
+      expect(err.join('\n')).toContain('--allowed-origins: "https://a.example/app"');
+    });
+
     it('refuses a --trust-proxy it cannot read rather than trusting everyone (exit 2)', async () => {
       expect(await runCli(['serve', '--data-dir', dir, '--trust-proxy', 'lopback'])).toBe(2);
       expect(err.join('\n')).toContain('--trust-proxy: not an address, CIDR or hop count: lopback');

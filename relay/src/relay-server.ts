@@ -53,6 +53,8 @@ export interface RelayOptions {
    * and the loopback rule of `/metrics`.
    */
   trustProxy?: TrustProxy;
+  /** Browser origins besides loopback ones that may use the MCP endpoints (`*`: any); none by default. */
+  allowedOrigins?: string[];
 }
 
 /** A running relay. */
@@ -196,7 +198,7 @@ export async function startRelay(options: RelayOptions): Promise<RelayHandle> {
   // Before the /v1 routes: it authenticates and rate-limits them all (platform API and MCP).
   guard.register(app, core);
   registerPlatformRoutes(app, core, streams, limits.sseKeepaliveMs);
-  await registerMcpRoutes(app, core);
+  await registerMcpRoutes(app, core, { allowedOrigins: options.allowedOrigins ?? [] });
 
   app.server.on('upgrade', (req, socket, head) => {
     if (!guard.refuseUpgrade(req, socket)) hub.handleUpgrade(req, socket, head);

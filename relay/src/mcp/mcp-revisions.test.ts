@@ -156,6 +156,20 @@ describe('MCP protocol revisions on /v1/runtimes/:id/mcp', () => {
     await desktop.next('cancel', (f) => f.id === call.id);
   });
 
+  it('refuses a browser page of another site (DNS rebinding), and allows loopback pages', async () => {
+    const rebinding = await rawModern(
+      { jsonrpc: '2.0', id: 3, method: 'server/discover', params: { _meta: envelope } },
+      { 'mcp-method': 'server/discover', origin: 'http://evil.example.com', host: 'evil.example.com' },
+    );
+    expect(rebinding.status).toBe(403);
+    expect(await rebinding.json()).toMatchObject({ error: { code: 'forbidden' } });
+    const local = await rawModern(
+      { jsonrpc: '2.0', id: 4, method: 'server/discover', params: { _meta: envelope } },
+      { 'mcp-method': 'server/discover', origin: 'http://localhost:6274' },
+    );
+    expect(local.status).toBe(200);
+  });
+
   it('still serves a 2025-11-25 client (initialize first) on the same URL', async () => {
     const client = new LegacyClient({ name: 'tether-legacy-test', version: '1.0.0' });
     clients.push(client);

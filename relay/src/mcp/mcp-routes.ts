@@ -4,6 +4,7 @@ import { MAX_FRAME_BYTES, errorValue, httpStatusOf, type ErrorCode, type Runtime
 import type { Principal, RelayServices } from '../services.js';
 import { McpCallRegistry } from './mcp-call-registry.js';
 import { createOrgMcpServer } from './org-mcp-server.js';
+import { originAllowed } from './origin-check.js';
 import { createRuntimeMcpServer } from './runtime-mcp-server.js';
 
 /** Path of a runtime's MCP endpoint (Streamable HTTP). */
@@ -172,7 +173,28 @@ async function serveMcp(
  * node can answer. GET (a standalone server→client stream) and DELETE (end a session) mean
  * nothing without sessions and are answered 405, which both revisions allow.
  */
-export async function registerMcpRoutes(app: FastifyInstance, services: RelayServices): Promise<void> {
+export interface McpRouteOptions {
+  /** Browser origins besides loopback ones that may use the MCP endpoints (`*`: any); see originAllowed. */
+  allowedOrigins?: readonly string[];
+}
+
+export async function registerMcpRoutes(
+  app: FastifyInstance,
+  services: RelayServices,
+  routeOptions: McpRouteOptions = {},
+): Promise<void> {
+  const allowedOrigins = routeOptions.allowedOrigins ?? [];
+  // DNS rebinding and cross-site pages: refused before anything else is looked at.
+  app.addHook('onRequest', async (request, reply) => {
+    const path = request.routeOptions.url;
+    if (path !== MCP_ROUTE && path !== ORG_MCP_ROUTE) return;
+    if (!originAllowed(request.headers.origin, allowedOrigins))
+      await sendError(
+        reply,
+        'forbidden',
+        'Requests from this Origin may not use the MCP endpoint (see --allowed-origins).',
+      );
+  });
   const logError = (message: string, err: unknown): void => app.log.error({ err }, message);
   const inFlight = new McpCallRegistry();
   const options = {
