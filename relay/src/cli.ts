@@ -13,6 +13,7 @@ const USAGE = `Usage:
                      [--max-send-queue-bytes N] [--max-body-bytes N] [--call-log-max-rows N] [--call-log-max-age-ms N] [--max-connections N] [--sse-keepalive-ms N]
                      [--credential-requests-per-window N] [--credential-window-ms N] [--auth-failures-per-window N] [--auth-failure-window-ms N]
                      [--metrics-token T] [--trust-proxy true|N|ADDR,CIDR,...] [--allowed-origins ORIGIN,...|*]
+                     [--public-url URL]
   tether-relay org create SLUG [--data-dir DIR]
   tether-relay token create --org SLUG --kind desktop|platform [--name N] [--data-dir DIR]
   tether-relay token list --org SLUG [--data-dir DIR]
@@ -29,7 +30,8 @@ TETHER_RELAY_METRICS_TOKEN (better than the flag, which other users can see in t
 wants it as a Bearer token; without one /metrics answers loopback clients only), TETHER_RELAY_TRUST_PROXY (which
 proxies may name the client in X-Forwarded-For: true, a hop count, or addresses/CIDRs such as loopback,10.0.0.0/8;
 none by default), TETHER_RELAY_ALLOWED_ORIGINS (browser origins besides loopback ones that may use the MCP
-endpoints, such as https://app.example; * for any; none by default). Flags win over the environment.`;
+endpoints, such as https://app.example; * for any; none by default), TETHER_RELAY_PUBLIC_URL (the URL platforms
+reach the relay at, for /openapi.json; by default the scheme and host of each request). Flags win over the environment.`;
 
 /** Wrong usage: message and exit code 2. */
 class UsageError extends Error {}
@@ -138,6 +140,7 @@ export function serveOptions(args: string[], env: NodeJS.ProcessEnv = process.en
     'metrics-token',
     'trust-proxy',
     'allowed-origins',
+    'public-url',
     ...Object.values(LIMIT_SETTINGS).map(([flag]) => flag),
   ])
     flags[name] = { type: 'string' };
@@ -182,6 +185,14 @@ export function serveOptions(args: string[], env: NodeJS.ProcessEnv = process.en
   } catch (err) {
     throw new UsageError((err as Error).message);
   }
+  const publicUrlText = values['public-url'] ?? (env.TETHER_RELAY_PUBLIC_URL || undefined);
+  let publicUrl: string | undefined;
+  if (publicUrlText !== undefined) {
+    const parsed = URL.canParse(publicUrlText) ? new URL(publicUrlText) : null;
+    if (!parsed || (parsed.protocol !== 'https:' && parsed.protocol !== 'http:') || parsed.search || parsed.hash)
+      throw new UsageError(`--public-url must be an http(s) URL such as https://relay.example: ${publicUrlText}`);
+    publicUrl = parsed.href.replace(/\/$/, '');
+  }
   return {
     host: values.host ?? env.TETHER_RELAY_HOST ?? '127.0.0.1',
     port: positiveInt('--port', values.port ?? env.TETHER_RELAY_PORT, 0, MAX_PORT) ?? DEFAULT_PORT,
@@ -194,6 +205,7 @@ export function serveOptions(args: string[], env: NodeJS.ProcessEnv = process.en
     ...(metricsToken !== undefined ? { metricsToken } : {}),
     ...(trustProxy !== undefined ? { trustProxy } : {}),
     ...(allowedOrigins !== undefined ? { allowedOrigins } : {}),
+    ...(publicUrl !== undefined ? { publicUrl } : {}),
   };
 }
 

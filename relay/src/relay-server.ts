@@ -53,6 +53,8 @@ export interface RelayOptions {
    * and the loopback rule of `/metrics`.
    */
   trustProxy?: TrustProxy;
+  /** The URL platforms reach the relay at (behind a proxy), for the OpenAPI document's `servers`. */
+  publicUrl?: string;
   /** Browser origins besides loopback ones that may use the MCP endpoints (`*`: any); none by default. */
   allowedOrigins?: string[];
 }
@@ -193,8 +195,11 @@ export async function startRelay(options: RelayOptions): Promise<RelayHandle> {
       ? reply.type(metrics.registry.contentType).send(await metrics.registry.metrics())
       : reply,
   );
-  let openApi: Record<string, unknown> | null = null;
-  app.get('/openapi.json', async () => openApi);
+  // `servers` names the URL clients reach the relay at: the configured public one, or the scheme
+  // and host of this request (X-Forwarded-* count only from trusted proxies).
+  app.get('/openapi.json', async (request) =>
+    buildOpenApiDocument(options.publicUrl ?? `${request.protocol}://${request.host}`),
+  );
   // Before the /v1 routes: it authenticates and rate-limits them all (platform API and MCP).
   guard.register(app, core);
   registerPlatformRoutes(app, core, streams, limits.sseKeepaliveMs);
@@ -227,7 +232,6 @@ export async function startRelay(options: RelayOptions): Promise<RelayHandle> {
   const port = (app.server.address() as AddressInfo).port;
   const url = `${https ? 'https' : 'http'}://${urlHost(host)}:${port}`;
   const wsUrl = `${https ? 'wss' : 'ws'}://${urlHost(host)}:${port}${CONNECT_PATH}`;
-  openApi = buildOpenApiDocument(url);
   app.log.info({ url, wsUrl }, 'relay listening');
 
   const baseAdmin = createRelayAdmin(store);
