@@ -19,7 +19,7 @@ import {
   DEFAULT_SHUTDOWN_GRACE_MS,
   type RelayLimits,
 } from './relay-limits.js';
-import { RelayMetrics } from './relay-metrics.js';
+import { RelayMetrics, UNMATCHED_ROUTE } from './relay-metrics.js';
 import { RuntimeDirectory } from './runtime-directory.js';
 import { SqliteStore } from './store/sqlite-store.js';
 import type { Store } from './store/store.js';
@@ -142,6 +142,18 @@ export async function startRelay(options: RelayOptions): Promise<RelayHandle> {
     callsInFlight: () => inFlight.count(),
     runtimesByState: () => store.countRuntimesByState(),
   });
+  // Every route is counted by its template (never the path: ids would grow the label set).
+  app.addHook('onRoute', (route) => {
+    for (const method of [route.method].flat()) if (method !== 'HEAD') metrics.routeAdded(method, route.url);
+  });
+  app.addHook('onResponse', async (request, reply) => {
+    metrics.httpRequest(
+      request.method,
+      request.routeOptions.url ?? UNMATCHED_ROUTE,
+      reply.statusCode,
+      reply.elapsedTime / 1000,
+    );
+  });
   const guard = new AccessGuard({
     limits,
     metricsToken: options.metricsToken,
@@ -203,7 +215,10 @@ export async function startRelay(options: RelayOptions): Promise<RelayHandle> {
   // Before the /v1 routes: it authenticates and rate-limits them all (platform API and MCP).
   guard.register(app, core);
   registerPlatformRoutes(app, core, streams, limits.sseKeepaliveMs);
-  await registerMcpRoutes(app, core, { allowedOrigins: options.allowedOrigins ?? [] });
+  await registerMcpRoutes(app, core, {
+    allowedOrigins: options.allowedOrigins ?? [],
+    onExchange: (endpoint, method, status, seconds) => metrics.mcpRequest(endpoint, method, status, seconds),
+  });
 
   app.server.on('upgrade', (req, socket, head) => {
     if (!guard.refuseUpgrade(req, socket)) hub.handleUpgrade(req, socket, head);

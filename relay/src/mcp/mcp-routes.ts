@@ -112,8 +112,12 @@ async function serveMcp(
   scope: { principal: Principal },
   request: FastifyRequest,
   reply: FastifyReply,
+  onEnd: (method: string | undefined, status: number, seconds: number) => void,
 ): Promise<FastifyReply> {
   const { principal } = scope;
+  const started = performance.now();
+  const body = request.body as { method?: unknown } | undefined;
+  const method = typeof body?.method === 'string' ? body.method : undefined;
   const cancelledId = requestIdOf(request.body, 'notifications/cancelled');
   if (cancelledId !== undefined) inFlight.cancel(principal.tokenId, scopeKey, cancelledId);
 
@@ -128,6 +132,7 @@ async function serveMcp(
   raw.on('close', () => {
     exchange.abort();
     registration?.done();
+    onEnd(method, raw.statusCode, (performance.now() - started) / 1000);
   });
 
   const authInfo: AuthInfo = {
@@ -176,6 +181,8 @@ async function serveMcp(
 export interface McpRouteOptions {
   /** Browser origins besides loopback ones that may use the MCP endpoints (`*`: any); see originAllowed. */
   allowedOrigins?: readonly string[];
+  /** Called once per MCP exchange when it ended (metrics): endpoint, JSON-RPC method, HTTP status. */
+  onExchange?: (endpoint: 'runtime' | 'org', method: string | undefined, status: number, seconds: number) => void;
 }
 
 export async function registerMcpRoutes(
@@ -184,6 +191,7 @@ export async function registerMcpRoutes(
   routeOptions: McpRouteOptions = {},
 ): Promise<void> {
   const allowedOrigins = routeOptions.allowedOrigins ?? [];
+  const onExchange = routeOptions.onExchange ?? (() => undefined);
   // DNS rebinding and cross-site pages: refused before anything else is looked at.
   app.addHook('onRequest', async (request, reply) => {
     const path = request.routeOptions.url;
@@ -217,7 +225,9 @@ export async function registerMcpRoutes(
   app.post<{ Params: RuntimeParams }>(MCP_ROUTE, { bodyLimit: MAX_MCP_BODY_BYTES }, async (request, reply) => {
     const scope = await admit(services, request, reply);
     if (!scope) return reply;
-    return serveMcp(handler, inFlight, scope.runtime.id, scope, request, reply);
+    return serveMcp(handler, inFlight, scope.runtime.id, scope, request, reply, (...args) =>
+      onExchange('runtime', ...args),
+    );
   });
 
   const methodNotAllowed = async (request: FastifyRequest<{ Params: RuntimeParams }>, reply: FastifyReply) => {
@@ -248,7 +258,9 @@ export async function registerMcpRoutes(
   app.post(ORG_MCP_ROUTE, { bodyLimit: MAX_MCP_BODY_BYTES }, async (request, reply) => {
     const scope = await admitOrg(request, reply);
     if (!scope) return reply;
-    return serveMcp(orgHandler, inFlight, ORG_SCOPE_KEY, scope, request, reply);
+    return serveMcp(orgHandler, inFlight, ORG_SCOPE_KEY, scope, request, reply, (...args) =>
+      onExchange('org', ...args),
+    );
   });
   const orgMethodNotAllowed = async (request: FastifyRequest, reply: FastifyReply) => {
     if (!(await admitOrg(request, reply))) return reply;
