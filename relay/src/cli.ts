@@ -3,11 +3,13 @@ import { printable, TetherError } from '@tether/shared';
 import { parseTrustProxy, type TrustProxy } from './http/client-address.js';
 import { parseAllowedOrigins } from './mcp/origin-check.js';
 import { openAdmin } from './relay-admin.js';
+import { RELAY_VERSION } from './relay-metrics.js';
 import { DEFAULT_PORT, DEFAULT_SHUTDOWN_GRACE_MS, type RelayLimits } from './relay-limits.js';
 import { startRelay, type RelayOptions } from './relay-server.js';
 import { lockDataDir } from './store/data-dir-lock.js';
 
 const USAGE = `Usage:
+  tether-relay --version
   tether-relay serve [--host 127.0.0.1] [--port 8787] [--data-dir DIR] [--tls-cert F --tls-key F] [--log-level info]
                      [--heartbeat-interval-ms N] [--shutdown-grace-ms N] [--max-frame-bytes N] [--max-in-flight-per-runtime N]
                      [--max-send-queue-bytes N] [--max-body-bytes N] [--call-log-max-rows N] [--call-log-max-age-ms N] [--max-connections N] [--sse-keepalive-ms N]
@@ -257,6 +259,10 @@ async function main(argv: string[]): Promise<void> {
   // `--help` anywhere (`tether-relay token create --help`) asks for the usage, not for an error.
   if (argv.includes('--help') || argv.includes('-h')) {
     console.log(USAGE);
+    return;
+  }
+  if (command === '--version' || command === '-V') {
+    console.log(RELAY_VERSION);
     return;
   }
   if (command === 'serve') return serve(argv.slice(1));

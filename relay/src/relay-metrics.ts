@@ -1,8 +1,9 @@
+import { createRequire } from 'node:module';
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import { TOOL_NAMES, type RuntimeState } from '@tether/shared';
 
-/** The relay's version (its package's), for `--version` and `tether_relay_build_info`. */
-export const RELAY_VERSION = '0.1.0';
+/** The relay's version (its package's, read from src/ and dist/ alike), for `--version` and `tether_relay_build_info`. */
+export const RELAY_VERSION = (createRequire(import.meta.url)('../package.json') as { version: string }).version;
 
 /** Label of requests that matched no route (a bounded set of labels, whatever the path). */
 export const UNMATCHED_ROUTE = 'unmatched';

@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import type { AddressInfo } from 'node:net';
 import Fastify, { type FastifyInstance } from 'fastify';
@@ -93,8 +94,20 @@ function mayHoldPoison(text: string): boolean {
   return text.includes('__proto__') || text.includes('constructor') || text.includes('\\u');
 }
 
-async function pem(value: string): Promise<string> {
-  return value.includes('-----BEGIN') ? value : readFile(value, 'utf8');
+/** PEM text, or the file it is in; a file that cannot be read names the flag it came from. */
+async function pem(value: string, flag: string): Promise<string> {
+  if (value.includes('-----BEGIN')) return value;
+  try {
+    return await readFile(value, 'utf8');
+  } catch (err) {
+    throw new Error(`${flag} ${value}: cannot read the file`, { cause: err });
+  }
+}
+
+/** An incoming X-Request-Id is kept when it is a plain token (it reaches the logs); else a fresh id. */
+const REQUEST_ID_PATTERN = /^[A-Za-z0-9._:-]{1,128}$/;
+function requestIdOf(header: string | string[] | undefined): string {
+  return typeof header === 'string' && REQUEST_ID_PATTERN.test(header) ? header : randomUUID();
 }
 
 function urlHost(host: string): string {
@@ -107,7 +120,9 @@ export async function startRelay(options: RelayOptions): Promise<RelayHandle> {
   const limits: RelayLimits = { ...DEFAULT_RELAY_LIMITS, ...options.limits };
   const heartbeatIntervalMs = options.heartbeatIntervalMs ?? DEFAULT_HEARTBEAT_INTERVAL_MS;
   const host = options.host ?? '127.0.0.1';
-  const https = options.tls ? { cert: await pem(options.tls.cert), key: await pem(options.tls.key) } : null;
+  const https = options.tls
+    ? { cert: await pem(options.tls.cert, '--tls-cert'), key: await pem(options.tls.key, '--tls-key') }
+    : null;
 
   const app: FastifyInstance = Fastify({
     ...(https ? { https } : {}),
@@ -116,6 +131,8 @@ export async function startRelay(options: RelayOptions): Promise<RelayHandle> {
     // close() answers every call and ends every stream first; what is left (a client's spare
     // keep-alive socket that never sent a request) would otherwise hold shutdown for seconds.
     forceCloseConnections: true,
+    requestIdHeader: false,
+    genReqId: (req) => requestIdOf(req.headers['x-request-id']),
     logger: {
       level: options.logLevel ?? 'warn',
       // Tokens never reach the logs, even if a serializer changes.
@@ -141,6 +158,10 @@ export async function startRelay(options: RelayOptions): Promise<RelayHandle> {
     connections: () => hub.connectionCount,
     callsInFlight: () => inFlight.count(),
     runtimesByState: () => store.countRuntimesByState(),
+  });
+  // The request id goes back on every answer (also those the MCP and SSE routes write themselves).
+  app.addHook('onRequest', async (request, reply) => {
+    reply.raw.setHeader('x-request-id', request.id);
   });
   // Every route is counted by its template (never the path: ids would grow the label set).
   app.addHook('onRoute', (route) => {
