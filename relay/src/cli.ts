@@ -1,4 +1,5 @@
 import { parseArgs } from 'node:util';
+import { pino } from 'pino';
 import { printable, TetherError } from '@tether/shared';
 import { parseTrustProxy, type TrustProxy } from './http/client-address.js';
 import { parseAllowedOrigins } from './mcp/origin-check.js';
@@ -215,28 +216,35 @@ async function serve(args: string[]): Promise<void> {
   const options = serveOptions(args);
   // One serving relay per data dir: a second one would mark the first one's runtimes stopped.
   const lock = await lockDataDir(options.dataDir);
+  // Every line is JSON, through pino's asynchronous destination (cheap on the call path),
+  // flushed before the process exits. Start and stop are said at info whatever --log-level is.
+  const logStream = pino.destination({ dest: 1, sync: false });
+  const lifecycle = pino({ level: 'info' }, logStream);
   let relay;
   try {
-    relay = await startRelay(options);
+    relay = await startRelay({ ...options, logStream });
   } catch (err) {
     lock.dispose();
+    logStream.flushSync();
     throw err;
   }
-  console.log(
-    `tether-relay listening on ${relay.url} (desktops: ${relay.wsUrl}, data: ${options.dataDir}, ` +
-      `metrics: ${options.metricsToken !== undefined ? 'with the metrics token' : 'loopback clients only'})`,
+  const metrics = options.metricsToken !== undefined ? 'with the metrics token' : 'loopback clients only';
+  lifecycle.info(
+    { url: relay.url, wsUrl: relay.wsUrl, dataDir: options.dataDir, metrics, version: RELAY_VERSION },
+    `tether-relay listening on ${relay.url} (desktops: ${relay.wsUrl}, data: ${options.dataDir}, metrics: ${metrics})`,
   );
+  const graceMs = options.shutdownGraceMs ?? DEFAULT_SHUTDOWN_GRACE_MS;
   const stop = (signal: string) => {
-    console.log(
-      `${signal}: shutting down (in-flight calls get up to ${options.shutdownGraceMs ?? DEFAULT_SHUTDOWN_GRACE_MS} ms)`,
-    );
+    lifecycle.info({ signal, graceMs }, `${signal}: shutting down (in-flight calls get up to ${graceMs} ms)`);
     relay.close().then(
       () => {
         lock.dispose();
+        logStream.flushSync();
         process.exit(0);
       },
       (err: unknown) => {
-        console.error(err);
+        lifecycle.error({ err }, 'shutdown failed');
+        logStream.flushSync();
         process.exit(1);
       },
     );

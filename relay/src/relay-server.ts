@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import type { AddressInfo } from 'node:net';
 import Fastify, { type FastifyInstance } from 'fastify';
+import type { DestinationStream } from 'pino';
 import { errorValue } from '@tether/shared';
 import type { Bus } from './bus/bus.js';
 import { LocalBus } from './bus/local-bus.js';
@@ -54,6 +55,11 @@ export interface RelayOptions {
    * and the loopback rule of `/metrics`.
    */
   trustProxy?: TrustProxy;
+  /**
+   * Where the JSON log lines go (default: stdout, synchronously). The CLI passes pino's
+   * asynchronous destination, flushed when the relay closes.
+   */
+  logStream?: DestinationStream;
   /** The URL platforms reach the relay at (behind a proxy), for the OpenAPI document's `servers`. */
   publicUrl?: string;
   /** Browser origins besides loopback ones that may use the MCP endpoints (`*`: any); none by default. */
@@ -133,8 +139,11 @@ export async function startRelay(options: RelayOptions): Promise<RelayHandle> {
     forceCloseConnections: true,
     requestIdHeader: false,
     genReqId: (req) => requestIdOf(req.headers['x-request-id']),
+    // Per-request lines are debug (the access log of a proxy has them); info has one line per call.
+    disableRequestLogging: (options.logLevel ?? 'warn') !== 'debug' && options.logLevel !== 'trace',
     logger: {
       level: options.logLevel ?? 'warn',
+      ...(options.logStream ? { stream: options.logStream } : {}),
       // Tokens never reach the logs, even if a serializer changes.
       redact: {
         paths: ['req.headers.authorization', 'req.headers.cookie', 'headers.authorization', 'authorization'],
