@@ -75,6 +75,32 @@ describe('MCP protocol revisions on /v1/runtimes/:id/mcp', () => {
           timedOut: false,
         });
       }
+      if (call.tool === 'read_file') {
+        const args = call.args as { path: string; encoding?: string };
+        if (args.path === 'bin.dat' && args.encoding !== 'base64')
+          d.send({ type: 'result', id: call.id, ok: false, error: { code: 'binary_file', message: 'binary' } });
+        else if (args.path === 'bin.dat')
+          d.succeed(call.id, {
+            path: args.path,
+            content: 'AAEC',
+            encoding: 'base64',
+            offset: 0,
+            count: 3,
+            size: 3,
+            truncated: false,
+          });
+        else
+          d.succeed(call.id, {
+            path: args.path,
+            content: 'hello\n',
+            encoding: 'utf8',
+            totalLines: 2,
+            offset: 0,
+            count: 2,
+            size: 6,
+            truncated: false,
+          });
+      }
       // search is left unanswered: the tests cancel it.
     };
   });
@@ -168,6 +194,33 @@ describe('MCP protocol revisions on /v1/runtimes/:id/mcp', () => {
       { 'mcp-method': 'server/discover', origin: 'http://localhost:6274' },
     );
     expect(local.status).toBe(200);
+  });
+
+  it('serves workspace files as resources through read_file, text or base64', async () => {
+    const client = await modernClient();
+    const { resourceTemplates } = await client.listResourceTemplates();
+    expect(resourceTemplates).toEqual([expect.objectContaining({ uriTemplate: 'file:///{+path}' })]);
+    const text = await client.readResource({ uri: 'file:///docs/a%20b.md' });
+    expect(text.contents).toEqual([expect.objectContaining({ uri: 'file:///docs/a%20b.md', text: 'hello\n' })]);
+    const call = await desktop.next(
+      'call',
+      (f) => f.tool === 'read_file' && (f.args as { path: string }).path === 'docs/a b.md',
+    );
+    expect(call.runtimeId).toBe(runtimeId);
+    const binary = await client.readResource({ uri: 'file:///bin.dat' });
+    expect(binary.contents).toEqual([expect.objectContaining({ blob: 'AAEC' })]);
+    await expect(client.readResource({ uri: 'https://example.com/x' })).rejects.toThrow(/not a workspace file URI/);
+  });
+
+  it('refuses a resource read to a grant without read_file, without reaching the desktop', async () => {
+    const minted = await t.api('/v1/grants', {
+      method: 'POST',
+      json: { runtimeIds: [runtimeId], tools: ['stat'], ttlSeconds: 60, label: 'stat only' },
+    });
+    const client = await modernClient(minted.body.token as string);
+    const before = desktop.frames.length;
+    await expect(client.readResource({ uri: 'file:///secret.txt' })).rejects.toThrow(/forbidden/);
+    expect(desktop.frames.slice(before).some((f) => f.type === 'call')).toBe(false);
   });
 
   it('still serves a 2025-11-25 client (initialize first) on the same URL', async () => {

@@ -7,6 +7,7 @@ import {
   type Tool,
 } from '@modelcontextprotocol/server';
 import {
+  MAX_READ_LINES,
   TOOL_NAMES,
   TOOLS,
   errorValue,
@@ -141,6 +142,22 @@ export function invisibleToolError(principal: Principal, runtime: RuntimeView, n
   return errorValue('forbidden');
 }
 
+/** Workspace files as MCP resources: `file:///` and the path relative to the workspace root. */
+export const FILE_URI_PREFIX = 'file:///';
+
+/** The workspace-relative path of a `file:///…` URI, or null for another URI. */
+export function workspacePathOf(uri: string): string | null {
+  if (!uri.startsWith(FILE_URI_PREFIX)) return null;
+  let path: string;
+  try {
+    path = decodeURIComponent(uri.slice(FILE_URI_PREFIX.length));
+  } catch {
+    return null;
+  }
+  // The desktop confines every path to the workspace; this only refuses what is no path at all.
+  return path === '' ? '.' : path;
+}
+
 /** An unknown tool name is a protocol error in MCP (the client asked for something never listed). */
 export function unknownToolError(name: string): ProtocolError {
   return new ProtocolError(ProtocolErrorCode.InvalidParams, `unknown_tool: there is no tool named "${name}"`);
@@ -197,7 +214,7 @@ export function createRuntimeMcpServer(context: RuntimeMcpContext): Server {
   const server = new Server(
     { name: MCP_SERVER_NAME, version: MCP_SERVER_VERSION },
     {
-      capabilities: { tools: { listChanged: false } },
+      capabilities: { tools: { listChanged: false }, resources: {} },
       instructions:
         `These tools act inside the workspace "${runtime.workspace.name}" on a person's computer. ` +
         'Paths are relative to the workspace root; the person may be asked to confirm writes and commands.',
@@ -205,6 +222,46 @@ export function createRuntimeMcpServer(context: RuntimeMcpContext): Server {
   );
 
   server.setRequestHandler('tools/list', () => ({ tools: visibleTools(principal, runtime).map(mcpToolOf) }));
+
+  // Workspace files as resources, read through read_file (so the grant, the workspace's tools
+  // and its policy decide exactly as for the tool). Files are not listed: a folder may hold
+  // millions; the template names them all.
+  server.setRequestHandler('resources/list', () => ({ resources: [] }));
+  server.setRequestHandler('resources/templates/list', () => ({
+    resourceTemplates: [
+      {
+        uriTemplate: `${FILE_URI_PREFIX}{+path}`,
+        name: 'workspace-file',
+        title: 'Workspace file',
+        description: `A file of "${runtime.workspace.name}", by its path relative to the workspace root.`,
+      },
+    ],
+  }));
+  server.setRequestHandler('resources/read', async (request, ctx) => {
+    const uri = request.params.uri;
+    const path = workspacePathOf(uri);
+    if (path === null)
+      throw new ProtocolError(ProtocolErrorCode.InvalidParams, `not_found: not a workspace file URI: ${uri}`);
+    if (!visibleTools(principal, runtime).includes('read_file')) {
+      const error = invisibleToolError(principal, runtime, 'read_file');
+      throw new ProtocolError(ProtocolErrorCode.InvalidParams, `${error.code}: ${error.message}`);
+    }
+    const read = async (args: Record<string, unknown>) =>
+      context.services.callTool(principal, runtime.id, { tool: 'read_file', args }, { signal: ctx.mcpReq.signal });
+    let outcome = await read({ path, limit: MAX_READ_LINES });
+    if (!outcome.ok && outcome.error.code === 'binary_file') outcome = await read({ path, encoding: 'base64' });
+    if (!outcome.ok)
+      throw new ProtocolError(ProtocolErrorCode.InvalidParams, `${outcome.error.code}: ${outcome.error.message}`);
+    const value = outcome.value as { content: string; encoding: 'utf8' | 'base64'; truncated: boolean };
+    const meta = { [CALL_ID_META_KEY]: outcome.callId, 'tether/truncated': value.truncated };
+    return {
+      contents: [
+        value.encoding === 'base64'
+          ? { uri, mimeType: 'application/octet-stream', blob: value.content, _meta: meta }
+          : { uri, mimeType: 'text/plain', text: value.content, _meta: meta },
+      ],
+    };
+  });
 
   server.setRequestHandler('tools/call', async (request, ctx): Promise<CallToolResult> => {
     const name = request.params.name;
