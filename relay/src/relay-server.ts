@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import type { AddressInfo } from 'node:net';
-import Fastify, { type FastifyInstance } from 'fastify';
+import Fastify, { LogController, type FastifyInstance } from 'fastify';
 import type { DestinationStream } from 'pino';
 import { errorValue } from '@tether/shared';
 import type { Bus } from './bus/bus.js';
@@ -140,7 +140,9 @@ export async function startRelay(options: RelayOptions): Promise<RelayHandle> {
     requestIdHeader: false,
     genReqId: (req) => requestIdOf(req.headers['x-request-id']),
     // Per-request lines are debug (the access log of a proxy has them); info has one line per call.
-    disableRequestLogging: (options.logLevel ?? 'warn') !== 'debug' && options.logLevel !== 'trace',
+    logController: new LogController({
+      disableRequestLogging: (options.logLevel ?? 'warn') !== 'debug' && options.logLevel !== 'trace',
+    }),
     logger: {
       level: options.logLevel ?? 'warn',
       ...(options.logStream ? { stream: options.logStream } : {}),
