@@ -31,8 +31,10 @@ describe('org-wide MCP endpoint /v1/mcp', () => {
     return client;
   }
 
-  const answer = (call: CallFrame, d: FakeDesktop) =>
-    d.succeed(call.id, { path: 'a.txt', type: 'file', size: 1, mtimeMs: 1, mode: 420 });
+  // A search is left unanswered: the cancel test stops it.
+  const answer = (call: CallFrame, d: FakeDesktop) => {
+    if (call.tool !== 'search') d.succeed(call.id, { path: 'a.txt', type: 'file', size: 1, mtimeMs: 1, mode: 420 });
+  };
 
   beforeAll(async () => {
     t = await startTestRelay();
@@ -130,6 +132,35 @@ describe('org-wide MCP endpoint /v1/mcp', () => {
     expect(outside.structuredContent).toMatchObject({ error: { code: 'not_found' } });
     const ungranted = await client.callTool({ name: 'read_file', arguments: { runtime: runtimeA, path: 'a.txt' } });
     expect(ungranted.structuredContent).toMatchObject({ error: { code: 'forbidden' } });
+  });
+
+  it('cancels a call on notifications/cancelled from a 2025-era client, and sends no result for it', async () => {
+    const headers = {
+      authorization: `Bearer ${t.platformKey}`,
+      'content-type': 'application/json',
+      accept: 'application/json, text/event-stream',
+      'mcp-protocol-version': '2025-11-25',
+    };
+    const url = `${t.relay.url}/v1/mcp`;
+    const pending = fetch(url, {
+      method: 'POST',
+      headers,
+      body: JSON.stringify({
+        jsonrpc: '2.0',
+        id: 77,
+        method: 'tools/call',
+        params: { name: 'search', arguments: { runtime: runtimeA, pattern: 'x' } },
+      }),
+    });
+    const call = await desktop.next('call', (f) => f.tool === 'search');
+    const cancel = await fetch(url, {
+      method: 'POST',
+      headers,
+      body: JSON.stringify({ jsonrpc: '2.0', method: 'notifications/cancelled', params: { requestId: 77 } }),
+    });
+    expect(cancel.status).toBe(202);
+    await desktop.next('cancel', (f) => f.id === call.id);
+    expect(await (await pending).text()).not.toContain('"result"');
   });
 
   it('answers 401 without a token', async () => {
