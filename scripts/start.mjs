@@ -293,6 +293,7 @@ async function main() {
       `       -d '{"tool":"read_file","args":{"path":"README.md"}}' ${relay.url}/v1/runtimes/${runtimeId}/calls`,
   );
   say(`MCP server of the runtime (Streamable HTTP, same bearer key): ${relay.url}/v1/runtimes/${runtimeId}/mcp`);
+  say(`MCP server of every runtime of the key (tools take a runtime argument): ${relay.url}/v1/mcp`);
   say(`For the README's examples:  TPK=${local.platformKey} RT=${runtimeId}`);
   if (!electron) {
     say();

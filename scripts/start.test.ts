@@ -85,6 +85,7 @@ describe('npm start', () => {
         platformKey = /Platform key: +(tpk_\S+)/.exec(out)![1]!;
         expect(out).toContain(`curl -H "Authorization: Bearer ${platformKey}" ${relayUrl}/v1/runtimes`);
         expect(out).toMatch(new RegExp(`${relayUrl}/v1/runtimes/rt_\\w+/mcp`));
+        expect(out).toContain(`${relayUrl}/v1/mcp`);
         expect(out).toContain(`TPK=${platformKey} RT=rt_`);
         const res = await fetch(`${relayUrl}/v1/runtimes`, { headers: { Authorization: `Bearer ${platformKey}` } });
         const { runtimes } = (await res.json()) as { runtimes: Array<{ state: string; workspace: { name: string } }> };

@@ -310,11 +310,12 @@ export class RelayCore implements RelayServices {
     const durationMs = Date.now() - pending.startedAt;
     const outcome = result.ok ? 'ok' : result.error.code;
     this.metrics.callFinished(pending.call.tool, outcome, durationMs / 1000);
-    // Never the arguments or the result: they are the person's files. Debug, not info: the call log
-    // and the metrics record every call already, and a line per call was work on the hot path.
-    this.logger?.debug(
+    // One info line per call, never the arguments or the result: they are the person's files.
+    // (The CLI logs through pino's asynchronous destination, so the line is cheap on the hot path.)
+    this.logger?.info(
       {
         callId: pending.call.id,
+        orgId: pending.call.orgId,
         runtimeId: pending.call.runtimeId,
         tool: pending.call.tool,
         caller: pending.call.caller,

@@ -1,4 +1,4 @@
-import type { CallRequest, Result, RuntimeView, ToolName } from '@tether/shared';
+import type { CallRequest, Result, RuntimeState, RuntimeView, ToolName } from '@tether/shared';
 
 /**
  * Who is asking, once a platform key or grant has been checked. The org always scopes
@@ -48,6 +48,8 @@ export interface RelayServices {
   authenticatePlatform(authorization: string | undefined): Promise<Principal | null>;
   /** null when the principal may not see it (other org, not in grant) → 404 */
   getRuntime(principal: Principal, runtimeId: string): Promise<RuntimeView | null>;
+  /** The runtimes the principal may see (a grant: only its own), optionally of one state. */
+  listRuntimes(principal: Principal, state?: RuntimeState): Promise<RuntimeView[]>;
   /** Validates args against the tool schema, checks grant scope and runtime state, routes via the Bus, waits for the result. */
   callTool(
     principal: Principal,

@@ -27,12 +27,26 @@ import { TokenStore } from './token/token-store.js';
 import { absoluteRootOf } from './workspaces/root-guard.js';
 import { WorkspaceSet } from './workspaces/workspace-set.js';
 
+/** Refuses a `--ca-file` that cannot be read or holds no PEM certificate, naming the flag. */
+async function assertCaFile(path: string): Promise<void> {
+  let text: string;
+  try {
+    text = await readFile(path, 'utf8');
+  } catch (err) {
+    throw new Error(`--ca-file ${path}: cannot read the file (${(err as NodeJS.ErrnoException).code ?? 'error'})`);
+  }
+  if (!text.includes('-----BEGIN CERTIFICATE-----'))
+    throw new Error(`--ca-file ${path}: no PEM certificate in it (-----BEGIN CERTIFICATE-----)`);
+}
+
 /** Options of `startHost`. Everything but the test knobs has a production default. */
 export interface StartHostOptions {
   /** Where config, token file and activity log live; default `defaultConfigDir()`. */
   configDir?: string;
   /** Relay to connect to; saved in the config (default: the config's, initially the local relay). */
   relayUrl?: string;
+  /** PEM file of a private CA to trust for the relay (`--ca-file`); saved in the config once it reads as one. */
+  caFile?: string;
   /** Desktop token for this run only; default TETHER_TOKEN, then the token store. */
   token?: string;
   /** Folders to add as workspaces when they are not ones yet (`--workspace`), with their policy. */
@@ -113,6 +127,13 @@ export async function startHost(options: StartHostOptions = {}): Promise<Host> {
       const relayUrl = options.relayUrl;
       await config.update((draft) => {
         draft.relayUrl = relayUrl;
+      });
+    }
+    if (options.caFile !== undefined && options.caFile !== config.get().caFile) {
+      const caFile = options.caFile;
+      await assertCaFile(caFile);
+      await config.update((draft) => {
+        draft.caFile = caFile;
       });
     }
 
