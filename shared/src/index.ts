@@ -9,3 +9,5 @@ export * from './desktop-api.js';
 export * from './text.js';
 export * from './json-bounds.js';
 export * from './desktop-client.js';
+export * from './allowances.js';
+export * from './oauth.js';
