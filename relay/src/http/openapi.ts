@@ -185,8 +185,7 @@ function buildBody(): Record<string, unknown> {
           properties: {
             runtimes: { type: 'array', items: { $ref: '#/components/schemas/RuntimeView' } },
             nextCursor: {
-              type: 'string',
-              nullable: true,
+              type: ['string', 'null'],
               description: 'Pass as `cursor` for the next page; null on the last page',
             },
           },

@@ -104,6 +104,6 @@ describe('OpenAPI document of SSE', () => {
     cleanups.push(() => t.dispose());
     const doc = (await t.api('/openapi.json', { token: null })).body;
     expect(doc.paths['/v1/runtimes/{id}/calls'].post.description).toContain('`gap` {droppedEvents, droppedBytes}');
-    expect(doc.paths['/v1/runtimes/{id}/events'].get.summary).toContain('`gap` {droppedEvents, droppedBytes}');
+    expect(doc.paths['/v1/runtimes/{id}/events'].get.description).toContain('`gap` {droppedEvents, droppedBytes}');
   });
 });
