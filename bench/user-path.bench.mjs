@@ -71,7 +71,9 @@ function run(args, env = {}) {
 /** Starts a long-running program; resolves once a line of its output matches `ready`. */
 function start(args, { env = {}, ready }) {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, args, {
+    // BENCH_CPU_PROF=DIR writes a CPU profile of each program there (node --cpu-prof).
+    const prof = process.env.BENCH_CPU_PROF ? ['--cpu-prof', '--cpu-prof-dir', process.env.BENCH_CPU_PROF] : [];
+    const child = spawn(process.execPath, [...prof, ...args], {
       cwd: root,
       env: { ...process.env, ...env },
       stdio: ['ignore', 'pipe', 'pipe'],
