@@ -11,14 +11,13 @@
 // The relay's in-flight cap per runtime (32 by default) is raised to 128 for the run
 // (--max-in-flight-per-runtime) so 64 callers on one runtime are not refused with `busy`; the
 // desktop's own per-workspace concurrency stays at its default.
-import { spawn } from 'node:child_process';
-import { readFile, writeFile } from 'node:fs/promises';
+import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { PROTOCOL_VERSION } from '../shared/dist/index.js';
 import { hardDeadline, printResult, round, startWorker, tempDir } from './lib/bench-util.mjs';
+import { children, loadPhase, startRealDesktop, startRealRelay, waitForRuntimes } from './lib/real-programs.mjs';
 
-const root = fileURLToPath(new URL('..', import.meta.url));
 const lib = (name) => fileURLToPath(new URL(`./lib/${name}`, import.meta.url));
 /** Callers of the throughput phase, all on the one runtime. */
 const CONCURRENCY = 64;
@@ -32,9 +31,7 @@ const RELAY_IN_FLIGHT_PER_RUNTIME = 128;
 const ROUND_ORDER = ['bare', 'tether', 'tether', 'bare'];
 const BUDGET_MS = 8 * 60_000;
 const FILE = 'file-4k.txt';
-const CLOCK_TICKS_PER_SECOND = 100; // Linux USER_HZ; /proc/<pid>/stat counts in these.
 
-const children = new Set();
 const cleanups = [];
 const cancelDeadline = hardDeadline(BUDGET_MS, async () => {
   for (const c of children) c.kill('SIGKILL');
@@ -48,132 +45,30 @@ await writeFile(
   Array.from({ length: 64 }, (_, i) => `${String(i).padStart(4, '0')} `.padEnd(63, 'x') + '\n').join(''),
 );
 
-/** CPU seconds (user + system) a process has used so far, from /proc/<pid>/stat. */
-async function cpuSeconds(pid) {
-  const stat = await readFile(`/proc/${pid}/stat`, 'utf8');
-  // Fields after the command name (which may hold spaces) start at ") ".
-  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-  return (Number(fields[11]) + Number(fields[12])) / CLOCK_TICKS_PER_SECOND;
-}
-
-/** Runs a command to completion; resolves with its stdout (rejects on a non-zero exit). */
-function run(args, env = {}) {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, args, { cwd: root, env: { ...process.env, ...env }, stdio: 'pipe' });
-    let out = '';
-    let err = '';
-    child.stdout.on('data', (d) => (out += d));
-    child.stderr.on('data', (d) => (err += d));
-    child.on('exit', (code) => (code === 0 ? resolve(out) : reject(new Error(`${args.join(' ')}: ${err || out}`))));
-  });
-}
-
-/** Starts a long-running program; resolves once a line of its output matches `ready`. */
-function start(args, { env = {}, ready }) {
-  return new Promise((resolve, reject) => {
-    // BENCH_CPU_PROF=DIR writes a CPU profile of each program there (node --cpu-prof).
-    const prof = process.env.BENCH_CPU_PROF ? ['--cpu-prof', '--cpu-prof-dir', process.env.BENCH_CPU_PROF] : [];
-    const child = spawn(process.execPath, [...prof, ...args], {
-      cwd: root,
-      env: { ...process.env, ...env },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    children.add(child);
-    let seen = '';
-    const onData = (d) => {
-      seen += d;
-      const m = ready.exec(seen);
-      if (m) {
-        child.stdout.off('data', onData);
-        child.stderr.off('data', onData);
-        // Keep reading so a full pipe never blocks the program.
-        child.stdout.resume();
-        child.stderr.resume();
-        resolve({ child, match: m });
-      }
-    };
-    child.stdout.on('data', onData);
-    child.stderr.on('data', onData);
-    child.on('exit', (code) => reject(new Error(`${args[0]} exited (${code}) before it was ready:\n${seen}`)));
-  });
-}
-
-function stop(child) {
-  return new Promise((resolve) => {
-    children.delete(child);
-    if (child.exitCode !== null || child.signalCode !== null) return resolve();
-    child.once('exit', () => resolve());
-    child.kill('SIGTERM');
-    setTimeout(() => child.kill('SIGKILL'), 5_000).unref();
-  });
-}
-
-async function waitForRuntime(url, key) {
-  for (let i = 0; i < 200; i++) {
-    const res = await fetch(`${url}/v1/runtimes`, { headers: { authorization: `Bearer ${key}` } });
-    const body = await res.json();
-    const running = (body.runtimes ?? []).find((r) => r.state === 'running');
-    if (running) return running.id;
-    await new Promise((r) => setTimeout(r, 100));
-  }
-  throw new Error('the desktop never registered its workspace');
-}
-
-/** Starts the real programs; resolves with { url, key, runtimeIds, pids, dispose }. */
+/** The real programs with one workspace; resolves with { url, key, runtimeIds, pids, dispose }. */
 async function startTether() {
-  const data = await tempDir('tether-bench-path-relay-');
-  const config = await tempDir('tether-bench-path-desktop-');
-  cleanups.push(data.dispose, config.dispose);
-  const relayBin = join(root, 'relay/bin/tether-relay.js');
-  const lastLine = (out) => out.trim().split('\n').at(-1);
-  await run([relayBin, 'org', 'create', 'bench', '--data-dir', data.dir]);
-  const desktopToken = lastLine(
-    await run([relayBin, 'token', 'create', '--org', 'bench', '--kind', 'desktop', '--data-dir', data.dir]),
-  );
-  const key = lastLine(
-    await run([relayBin, 'token', 'create', '--org', 'bench', '--kind', 'platform', '--data-dir', data.dir]),
-  );
-  const relay = await start(
-    [
-      relayBin,
-      'serve',
-      '--port',
-      '0',
-      '--data-dir',
-      data.dir,
-      '--max-in-flight-per-runtime',
-      String(RELAY_IN_FLIGHT_PER_RUNTIME),
-    ],
-    { ready: /listening on (http:\/\/[^\s,]+)/ },
-  );
-  const url = relay.match[1];
-  const desktop = await start(
-    [
-      join(root, 'app/bin/tether-desktop.js'),
-      '--headless',
-      '--relay',
-      url,
-      '--workspace',
-      fixture.dir,
-      '--config-dir',
-      config.dir,
-    ],
-    { env: { TETHER_TOKEN: desktopToken }, ready: /confirmation/ },
-  ).catch(async (err) => {
-    await stop(relay.child);
-    throw err;
+  const relay = await startRealRelay({
+    serveArgs: ['--max-in-flight-per-runtime', String(RELAY_IN_FLIGHT_PER_RUNTIME)],
   });
-  const runtimeId = await waitForRuntime(url, key);
-  return {
-    url,
-    key,
-    runtimeIds: [runtimeId],
-    pids: { server: relay.child.pid, desktop: desktop.child.pid },
-    dispose: async () => {
-      await stop(desktop.child);
-      await stop(relay.child);
-    },
-  };
+  let desktop;
+  try {
+    desktop = await startRealDesktop(relay, [fixture.dir]);
+    const runtimeIds = await waitForRuntimes(relay.url, relay.key, 1);
+    return {
+      url: relay.url,
+      key: relay.key,
+      runtimeIds,
+      pids: { server: relay.pid, desktop: desktop.pid },
+      dispose: async () => {
+        await desktop.dispose();
+        await relay.dispose();
+      },
+    };
+  } catch (err) {
+    await desktop?.dispose();
+    await relay.dispose();
+    throw err;
+  }
 }
 
 /** Starts the bare reference; same shape as startTether(). */
@@ -204,35 +99,10 @@ async function startBare() {
   };
 }
 
-/** One load phase; returns latencies, throughput and CPU ms per call of both processes. */
+/** One load phase; latencies, throughput and CPU ms per call of both processes. */
 async function phase(side, concurrency, calls) {
-  const before = { server: await cpuSeconds(side.pids.server), desktop: await cpuSeconds(side.pids.desktop) };
-  const load = startWorker(lib('latency-load.mjs'), {
-    args: [
-      JSON.stringify({
-        url: side.url,
-        token: side.key,
-        runtimeIds: side.runtimeIds,
-        concurrency,
-        warmup: WARMUP_CALLS,
-        calls,
-        path: FILE,
-      }),
-    ],
-  });
-  try {
-    const result = await load.next('done');
-    if (result.errors > 0) throw new Error(`${result.errors} calls failed, e.g. ${result.firstErrors.join(' | ')}`);
-    const total = WARMUP_CALLS + calls;
-    const after = { server: await cpuSeconds(side.pids.server), desktop: await cpuSeconds(side.pids.desktop) };
-    return {
-      ...result,
-      serverCpuMsPerCall: ((after.server - before.server) * 1000) / total,
-      desktopCpuMsPerCall: ((after.desktop - before.desktop) * 1000) / total,
-    };
-  } finally {
-    await load.dispose();
-  }
+  const r = await loadPhase({ ...side, concurrency, warmup: WARMUP_CALLS, calls, path: FILE });
+  return { ...r, serverCpuMsPerCall: r.cpuMsPerCall.server, desktopCpuMsPerCall: r.cpuMsPerCall.desktop };
 }
 
 async function measure(kind) {
