@@ -396,6 +396,14 @@ export class SqliteStore implements Store {
     ).run(at).changes;
   }
 
+  async stopStaleRuntimes(seenBefore: string, at: string): Promise<RuntimeRecord[]> {
+    const rows = this.stmt(
+      `UPDATE runtimes SET state = 'stopped', reason = NULL, last_seen_at = ?
+         WHERE state IN ('running', 'paused', 'error') AND last_seen_at < ? RETURNING *`,
+    ).all(at, seenBefore) as RuntimeRow[];
+    return rows.map(toRuntime);
+  }
+
   async countRuntimesByState(): Promise<Record<RuntimeState, number>> {
     const counts: Record<RuntimeState, number> = { running: 0, paused: 0, stopped: 0, error: 0, archived: 0 };
     for (const row of this.stmt('SELECT state, COUNT(*) AS n FROM runtimes GROUP BY state').all() as Array<{

@@ -97,8 +97,8 @@ export interface CallRecord {
 }
 
 /**
- * The relay's records. SQLite now (sqlite-store.ts); PostgreSQL later behind the same
- * interface, hence every method is async even where SQLite answers synchronously.
+ * The relay's records: SQLite embedded (sqlite-store.ts), PostgreSQL for a cluster
+ * (postgres-store.ts), hence every method is async even where SQLite answers synchronously.
  * Expected failures throw TetherError (e.g. `already_exists`).
  */
 export interface Store {
@@ -146,6 +146,11 @@ export interface Store {
   ): Promise<RuntimeRecord | null>;
   /** Every running, paused or error runtime becomes stopped (start-up of a single-process relay: nothing is connected yet). */
   stopAllLiveRuntimes(at: string): Promise<number>;
+  /**
+   * Every running, paused or error runtime not seen since `seenBefore` becomes stopped, and is
+   * returned (a cluster's sweep: a node that died stops refreshing its desktops' lastSeenAt).
+   */
+  stopStaleRuntimes(seenBefore: string, at: string): Promise<RuntimeRecord[]>;
   countRuntimesByState(): Promise<Record<RuntimeState, number>>;
 
   insertCall(call: CallRecord): Promise<void>;
@@ -154,6 +159,6 @@ export interface Store {
   /** Deletes rows past the count or age bound; returns how many went. */
   pruneCalls(maxRows: number, olderThan: string): Promise<number>;
 
-  /** Closes the database; later calls fail. */
-  close(): void;
+  /** Closes the database (writing what is queued first); later calls fail. */
+  close(): void | Promise<void>;
 }
