@@ -445,11 +445,21 @@ export class PostgresStore implements Store {
     return result.rowCount ?? 0;
   }
 
-  async stopStaleRuntimes(seenBefore: string, at: string): Promise<RuntimeRecord[]> {
+  async staleRuntimes(seenBefore: string, limit: number): Promise<string[]> {
     const rows = await this.rows(
-      `UPDATE runtimes SET state = 'stopped', reason = NULL, last_seen_at = $2
-         WHERE state IN ('running', 'paused', 'error') AND last_seen_at < $1 RETURNING *`,
-      [seenBefore, at],
+      `SELECT id FROM runtimes WHERE state IN ('running', 'paused', 'error') AND last_seen_at < $1
+         ORDER BY last_seen_at LIMIT $2`,
+      [seenBefore, limit],
+    );
+    return rows.map((r) => r.id as string);
+  }
+
+  async stopStaleRuntimes(ids: string[], seenBefore: string, at: string): Promise<RuntimeRecord[]> {
+    if (ids.length === 0) return [];
+    const rows = await this.rows(
+      `UPDATE runtimes SET state = 'stopped', reason = NULL, last_seen_at = $3
+         WHERE id = ANY($1::text[]) AND state IN ('running', 'paused', 'error') AND last_seen_at < $2 RETURNING *`,
+      [ids, seenBefore, at],
     );
     return rows.map(toRuntime);
   }

@@ -396,12 +396,21 @@ export class SqliteStore implements Store {
     ).run(at).changes;
   }
 
-  async stopStaleRuntimes(seenBefore: string, at: string): Promise<RuntimeRecord[]> {
+  async staleRuntimes(seenBefore: string, limit: number): Promise<string[]> {
     const rows = this.stmt(
+      "SELECT id FROM runtimes WHERE state IN ('running', 'paused', 'error') AND last_seen_at < ? ORDER BY last_seen_at LIMIT ?",
+    ).all(seenBefore, limit) as Array<{ id: string }>;
+    return rows.map((r) => r.id);
+  }
+
+  async stopStaleRuntimes(ids: string[], seenBefore: string, at: string): Promise<RuntimeRecord[]> {
+    const stop = this.stmt(
       `UPDATE runtimes SET state = 'stopped', reason = NULL, last_seen_at = ?
-         WHERE state IN ('running', 'paused', 'error') AND last_seen_at < ? RETURNING *`,
-    ).all(at, seenBefore) as RuntimeRow[];
-    return rows.map(toRuntime);
+         WHERE id = ? AND state IN ('running', 'paused', 'error') AND last_seen_at < ? RETURNING *`,
+    );
+    return this.db.transaction(() =>
+      ids.flatMap((id) => (stop.all(at, id, seenBefore) as RuntimeRow[]).map(toRuntime)),
+    )();
   }
 
   async countRuntimesByState(): Promise<Record<RuntimeState, number>> {

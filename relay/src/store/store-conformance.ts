@@ -189,8 +189,15 @@ export function storeConformance(name: string, factory: StoreFactory): void {
       await store.upsertRuntime(runtime(org.id, 'rt_stale', { lastSeenAt: t(0) }));
       await store.upsertRuntime(runtime(org.id, 'rt_fresh', { lastSeenAt: t(30) }));
       await store.upsertRuntime(runtime(org.id, 'rt_archived', { state: 'archived', lastSeenAt: t(0) }));
-      const stopped = await store.stopStaleRuntimes(t(20), t(40));
+      await store.upsertRuntime(runtime(org.id, 'rt_back', { lastSeenAt: t(1) }));
+      const stale = await store.staleRuntimes(t(20), 100);
+      expect(stale).toEqual(['rt_stale', 'rt_back']);
+      expect(await store.staleRuntimes(t(20), 1)).toEqual(['rt_stale']);
+      // Announced again (on another node) between the look and the stop: left running.
+      await store.upsertRuntime(runtime(org.id, 'rt_back', { lastSeenAt: t(35) }));
+      const stopped = await store.stopStaleRuntimes(stale, t(20), t(40));
       expect(stopped.map((r) => [r.id, r.state, r.lastSeenAt])).toEqual([['rt_stale', 'stopped', t(40)]]);
+      expect((await store.getRuntime('rt_back'))?.state).toBe('running');
       expect((await store.getRuntime('rt_fresh'))?.state).toBe('running');
       expect((await store.getRuntime('rt_archived'))?.state).toBe('archived');
     });

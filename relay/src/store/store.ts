@@ -147,10 +147,17 @@ export interface Store {
   /** Every running, paused or error runtime becomes stopped (start-up of a single-process relay: nothing is connected yet). */
   stopAllLiveRuntimes(at: string): Promise<number>;
   /**
-   * Every running, paused or error runtime not seen since `seenBefore` becomes stopped, and is
-   * returned (a cluster's sweep: a node that died stops refreshing its desktops' lastSeenAt).
+   * Ids of running, paused or error runtimes not seen since `seenBefore`, at most `limit` (a
+   * cluster's sweep: a node that died no longer refreshes its desktops' lastSeenAt).
    */
-  stopStaleRuntimes(seenBefore: string, at: string): Promise<RuntimeRecord[]>;
+  staleRuntimes(seenBefore: string, limit: number): Promise<string[]>;
+  /**
+   * Of these runtimes, those still live and still not seen since `seenBefore` become stopped (in
+   * one step, so a runtime a desktop announced again meanwhile stays as it is); returns them.
+   */
+  stopStaleRuntimes(ids: string[], seenBefore: string, at: string): Promise<RuntimeRecord[]>;
+  /** True while the database answers (readiness); the embedded store always does. */
+  ping?(): Promise<boolean>;
   countRuntimesByState(): Promise<Record<RuntimeState, number>>;
 
   insertCall(call: CallRecord): Promise<void>;
