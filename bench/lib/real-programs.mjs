@@ -81,6 +81,37 @@ export function stop(child) {
   });
 }
 
+const relayBin = join(root, 'relay/bin/tether-relay.js');
+const lastLine = (out) => out.trim().split('\n').at(-1);
+
+/**
+ * An org `bench` with a desktop token and a platform key, made with the relay's CLI in a data
+ * dir or (for a cluster) a PostgreSQL database: `where` is ['--data-dir', DIR] or
+ * ['--database-url', URL]. Resolves with { desktopToken, key }.
+ */
+export async function makeOrg(where) {
+  await run([relayBin, 'org', 'create', 'bench', ...where]);
+  const token = (kind) => run([relayBin, 'token', 'create', '--org', 'bench', '--kind', kind, ...where]).then(lastLine);
+  return { desktopToken: await token('desktop'), key: await token('platform') };
+}
+
+/**
+ * `tether-relay serve` on a free port with `args` (a data dir, or a cluster's URLs, and any
+ * setting). Resolves with { url, wsUrl, pid, child, dispose }.
+ */
+export async function startRelayNode(args) {
+  const relay = await start([relayBin, 'serve', '--port', '0', ...args], {
+    ready: /listening on (https?:\/\/[^\s,]+) \(desktops: (wss?:\/\/[^\s,]+)/,
+  });
+  return {
+    url: relay.match[1],
+    wsUrl: relay.match[2],
+    pid: relay.child.pid,
+    child: relay.child,
+    dispose: () => stop(relay.child),
+  };
+}
+
 /**
  * A relay as `tether-relay serve` runs it, with an org and a desktop token and platform key
  * made by its CLI. `serveArgs` are added to `serve` (say in the bench's output which).
@@ -88,25 +119,16 @@ export function stop(child) {
  */
 export async function startRealRelay({ serveArgs = [] } = {}) {
   const data = await tempDir('tether-bench-relay-');
-  const relayBin = join(root, 'relay/bin/tether-relay.js');
-  const lastLine = (out) => out.trim().split('\n').at(-1);
   try {
-    await run([relayBin, 'org', 'create', 'bench', '--data-dir', data.dir]);
-    const token = (kind) =>
-      run([relayBin, 'token', 'create', '--org', 'bench', '--kind', kind, '--data-dir', data.dir]).then(lastLine);
-    const desktopToken = await token('desktop');
-    const key = await token('platform');
-    const relay = await start([relayBin, 'serve', '--port', '0', '--data-dir', data.dir, ...serveArgs], {
-      ready: /listening on (https?:\/\/[^\s,]+) \(desktops: (wss?:\/\/[^\s,]+)/,
-    });
+    const tokens = await makeOrg(['--data-dir', data.dir]);
+    const node = await startRelayNode(['--data-dir', data.dir, ...serveArgs]);
     return {
-      url: relay.match[1],
-      wsUrl: relay.match[2],
-      desktopToken,
-      key,
-      pid: relay.child.pid,
+      ...tokens,
+      url: node.url,
+      wsUrl: node.wsUrl,
+      pid: node.pid,
       dispose: async () => {
-        await stop(relay.child);
+        await node.dispose();
         await data.dispose();
       },
     };
