@@ -3,6 +3,7 @@ import { TetherError, capabilitiesSchema, type RuntimeState, type ToolName } fro
 import { CALL_LOG_FLUSH_MS } from '../relay-limits.js';
 import { newId } from '../tokens.js';
 import { PG_MIGRATIONS } from './postgres-migrations.js';
+import { PostgresOAuthRecords } from './postgres-oauth.js';
 import type {
   ArchivedBy,
   CallRecord,
@@ -43,6 +44,8 @@ function toToken(row: Row): TokenRecord {
     runtimeIds: row.runtime_ids == null ? null : (JSON.parse(row.runtime_ids as string) as string[]),
     tools: row.tools == null ? null : (JSON.parse(row.tools as string) as ToolName[]),
     parentId: (row.parent_id as string | null) ?? null,
+    audience: (row.audience as string | null) ?? null,
+    authorizationId: (row.authorization_id as string | null) ?? null,
   };
 }
 
@@ -90,8 +93,9 @@ const INSERT_CALL = `INSERT INTO calls (id, org_id, runtime_id, tool, caller, to
 /**
  * The cluster Store: PostgreSQL, shared by every relay node (`--database-url`). The same
  * behaviour as SqliteStore, checked by the same conformance tests: tokens by hash, device
- * binding in one locked step, runtimes, and the call log written in batches (one transaction
- * per CALL_LOG_FLUSH_MS).
+ * binding in one locked step, runtimes, the OAuth records (postgres-oauth.ts; single-use codes
+ * and refresh tokens locked across nodes), and the call log written in batches (one
+ * transaction per CALL_LOG_FLUSH_MS).
  */
 export class PostgresStore implements Store {
   private readonly pool: pg.Pool;
@@ -102,6 +106,7 @@ export class PostgresStore implements Store {
   private flushTimer: NodeJS.Timeout | null = null;
   private flushing: Promise<void> = Promise.resolve();
   private closed = false;
+  private readonly oauth: PostgresOAuthRecords;
 
   private constructor(
     pool: pg.Pool,
@@ -109,7 +114,30 @@ export class PostgresStore implements Store {
     private readonly callLogFlushMs: number,
   ) {
     this.pool = pool;
+    this.oauth = new PostgresOAuthRecords(pool, (fn) => this.transaction(fn));
   }
+
+  insertOAuthClient: PostgresOAuthRecords['insertOAuthClient'] = (c) => this.oauth.insertOAuthClient(c);
+  getOAuthClient: PostgresOAuthRecords['getOAuthClient'] = (id) => this.oauth.getOAuthClient(id);
+  insertOAuthRequest: PostgresOAuthRecords['insertOAuthRequest'] = (r) => this.oauth.insertOAuthRequest(r);
+  getOAuthRequest: PostgresOAuthRecords['getOAuthRequest'] = (id) => this.oauth.getOAuthRequest(id);
+  listPendingOAuthRequests: PostgresOAuthRecords['listPendingOAuthRequests'] = (orgId, now) =>
+    this.oauth.listPendingOAuthRequests(orgId, now);
+  countPendingOAuthRequests: PostgresOAuthRecords['countPendingOAuthRequests'] = (now) =>
+    this.oauth.countPendingOAuthRequests(now);
+  settleOAuthRequest: PostgresOAuthRecords['settleOAuthRequest'] = (id, now, outcome) =>
+    this.oauth.settleOAuthRequest(id, now, outcome);
+  collectOAuthRequest: PostgresOAuthRecords['collectOAuthRequest'] = (id) => this.oauth.collectOAuthRequest(id);
+  getOAuthAuthorization: PostgresOAuthRecords['getOAuthAuthorization'] = (id) => this.oauth.getOAuthAuthorization(id);
+  listOAuthAuthorizations: PostgresOAuthRecords['listOAuthAuthorizations'] = (orgId, now) =>
+    this.oauth.listOAuthAuthorizations(orgId, now);
+  revokeOAuthAuthorization: PostgresOAuthRecords['revokeOAuthAuthorization'] = (id, at) =>
+    this.oauth.revokeOAuthAuthorization(id, at);
+  insertOAuthCode: PostgresOAuthRecords['insertOAuthCode'] = (c) => this.oauth.insertOAuthCode(c);
+  useOAuthCode: PostgresOAuthRecords['useOAuthCode'] = (hash, at) => this.oauth.useOAuthCode(hash, at);
+  insertOAuthRefresh: PostgresOAuthRecords['insertOAuthRefresh'] = (r) => this.oauth.insertOAuthRefresh(r);
+  useOAuthRefresh: PostgresOAuthRecords['useOAuthRefresh'] = (hash, at) => this.oauth.useOAuthRefresh(hash, at);
+  pruneOAuth: PostgresOAuthRecords['pruneOAuth'] = (now, before) => this.oauth.pruneOAuth(now, before);
 
   /** Connects, runs pending migrations (one node at a time) and answers the store. */
   static async open(
@@ -235,10 +263,19 @@ export class PostgresStore implements Store {
     return row ? { id: row.id as string, slug: row.slug as string, createdAt: row.created_at as string } : null;
   }
 
+  async onlyOrg(): Promise<OrgRecord | null> {
+    const rows = await this.rows('SELECT id, slug, created_at FROM orgs LIMIT 2');
+    const [row] = rows;
+    return rows.length === 1 && row
+      ? { id: row.id as string, slug: row.slug as string, createdAt: row.created_at as string }
+      : null;
+  }
+
   async insertToken(token: Omit<TokenRecord, 'revokedAt'>): Promise<void> {
     await this.pool.query(
-      `INSERT INTO tokens (id, org_id, kind, name, hash, created_at, revoked_at, expires_at, runtime_ids, tools, parent_id)
-         VALUES ($1, $2, $3, $4, $5, $6, NULL, $7, $8, $9, $10)`,
+      `INSERT INTO tokens (id, org_id, kind, name, hash, created_at, revoked_at, expires_at, runtime_ids, tools, parent_id,
+           audience, authorization_id)
+         VALUES ($1, $2, $3, $4, $5, $6, NULL, $7, $8, $9, $10, $11, $12)`,
       [
         token.id,
         token.orgId,
@@ -250,19 +287,24 @@ export class PostgresStore implements Store {
         token.runtimeIds === null ? null : JSON.stringify(token.runtimeIds),
         token.tools === null ? null : JSON.stringify(token.tools),
         token.parentId,
+        token.audience ?? null,
+        token.authorizationId ?? null,
       ],
     );
   }
 
   async findTokenByHash(hash: string): Promise<TokenRecord | null> {
-    // With its key's revocation (see SqliteStore.findTokenByHash).
+    // With its key's, or its OAuth authorization's, revocation (see SqliteStore.findTokenByHash).
     const [row] = await this.rows(
-      'SELECT t.*, p.revoked_at AS parent_revoked_at FROM tokens t LEFT JOIN tokens p ON p.id = t.parent_id WHERE t.hash = $1',
+      `SELECT t.*, p.revoked_at AS parent_revoked_at, a.revoked_at AS authorization_revoked_at FROM tokens t
+         LEFT JOIN tokens p ON p.id = t.parent_id LEFT JOIN oauth_authorizations a ON a.id = t.authorization_id
+         WHERE t.hash = $1`,
       [hash],
     );
     if (!row) return null;
     const token = toToken(row);
-    if (token.revokedAt === null && row.parent_revoked_at != null) token.revokedAt = row.parent_revoked_at as string;
+    if (token.revokedAt === null)
+      token.revokedAt = ((row.parent_revoked_at ?? row.authorization_revoked_at) as string | null) ?? null;
     return token;
   }
 
