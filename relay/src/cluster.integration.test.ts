@@ -1,5 +1,5 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { randomBytes } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -66,10 +66,11 @@ describeCluster('a relay cluster on PostgreSQL and Redis', () => {
     return { desktopToken, key };
   }
 
-  /** A node in this process. */
-  async function node(): Promise<RelayHandle> {
+  /** A node in this process (behind a balancer at `publicUrl`, when given). */
+  async function node(publicUrl?: string): Promise<RelayHandle> {
     const n = await startRelay({
       port: 0,
+      ...(publicUrl !== undefined ? { publicUrl } : {}),
       dataDir: join(dir, `unused-${nodes.length}`),
       databaseUrl,
       redisUrl: redis.url,
@@ -209,6 +210,111 @@ describeCluster('a relay cluster on PostgreSQL and Redis', () => {
       state: string;
     };
     expect(moved.state).toBe('running');
+  }, 60_000);
+
+  it('authorizes an MCP client with OAuth across nodes: consent, code, refresh and revocation each on another node', async () => {
+    const { desktopToken } = await freshCluster();
+    // One public URL for the cluster (the balancer's), as the issuer and resource of every node.
+    const publicUrl = 'https://relay.example';
+    const [a, b] = [await node(publicUrl), await node(publicUrl)];
+    const form = (n: RelayHandle, path: string, fields: Record<string, string>) =>
+      fetch(`${n.url}${path}`, {
+        method: 'POST',
+        redirect: 'manual',
+        headers: { 'content-type': 'application/x-www-form-urlencoded' },
+        body: new URLSearchParams(fields).toString(),
+      });
+    // The desktop is held by node B; the MCP client starts on node A.
+    const desktop = await connectDesktop(b.wsUrl, desktopToken);
+    const welcome = await desktop.hello(device, [testWorkspace('ws-1')]);
+    const runtimeId = welcome.runtimes[0]!.runtimeId;
+    const redirectUri = 'http://127.0.0.1:9/cb';
+    const registered = await fetch(`${a.url}/oauth/register`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ client_name: 'Claude', redirect_uris: [redirectUri] }),
+    });
+    expect(registered.status).toBe(201);
+    const clientId = ((await registered.json()) as { client_id: string }).client_id;
+
+    /** Authorize on node A, consent on the desktop (node B), collect the code on node B. */
+    async function approvedCode(): Promise<{ code: string; verifier: string }> {
+      const verifier = randomBytes(32).toString('base64url');
+      const authorize = await form(a, '/oauth/authorize', {
+        response_type: 'code',
+        client_id: clientId,
+        redirect_uri: redirectUri,
+        code_challenge: createHash('sha256').update(verifier).digest('base64url'),
+        code_challenge_method: 'S256',
+        resource: `${publicUrl}/v1/mcp`,
+        org: 'acme',
+      });
+      expect(authorize.status).toBe(303);
+      const status = new URL(authorize.headers.get('location')!, publicUrl);
+      const cookie = authorize.headers.get('set-cookie')!.split(';')[0]!;
+      const { consent } = await desktop.next('oauth_consent');
+      desktop.send({
+        type: 'oauth_answer',
+        requestId: consent.requestId,
+        shortCode: consent.shortCode,
+        approve: true,
+        categories: ['read'],
+        workspaceIds: ['ws-1'],
+        ttlSeconds: 600,
+      });
+      await desktop.next('oauth_consent_closed', (f) => f.requestId === consent.requestId);
+      const back = await fetch(`${b.url}${status.pathname}${status.search}`, {
+        headers: { cookie },
+        redirect: 'manual',
+      });
+      expect(back.status).toBe(302);
+      return { code: new URL(back.headers.get('location')!).searchParams.get('code')!, verifier };
+    }
+    const exchange = (n: RelayHandle, c: { code: string; verifier: string }) =>
+      form(n, '/oauth/token', {
+        grant_type: 'authorization_code',
+        code: c.code,
+        code_verifier: c.verifier,
+        client_id: clientId,
+        redirect_uri: redirectUri,
+      });
+    const refresh = (n: RelayHandle, refreshToken: string) =>
+      form(n, '/oauth/token', { grant_type: 'refresh_token', refresh_token: refreshToken, client_id: clientId });
+    const runtimes = async (n: RelayHandle, token: string) => {
+      const res = await api(n.url, token, '/v1/runtimes');
+      return res.status === 200
+        ? ((await res.json()) as { runtimes: Array<{ id: string }> }).runtimes.map((r) => r.id)
+        : res.status;
+    };
+    type Tokens = { access_token: string; refresh_token: string };
+
+    // Code on node A, token used on node B, rotated on node B, used on node A.
+    const tokens = (await (await exchange(a, await approvedCode())).json()) as Tokens;
+    expect(await runtimes(b, tokens.access_token)).toEqual([runtimeId]);
+    const rotated = await refresh(b, tokens.refresh_token);
+    expect(rotated.status).toBe(200);
+    const second = (await rotated.json()) as Tokens;
+    expect(await runtimes(a, second.access_token)).toEqual([runtimeId]);
+    // The retired refresh token again, on node A: reuse, which revokes the family on every node.
+    expect((await refresh(a, tokens.refresh_token)).status).toBe(400);
+    await desktop.next('oauth_authorizations', (f) => f.authorizations.length === 0);
+    for (const n of [a, b]) expect(await runtimes(n, second.access_token)).toBe(401);
+
+    // One code redeemed on both nodes at once: exactly one gets tokens (and the replay revokes them).
+    const code = await approvedCode();
+    const redeemed = await Promise.all([exchange(a, code), exchange(b, code)]);
+    expect(redeemed.map((r) => r.status).sort()).toEqual([200, 400]);
+    const raced = (await redeemed.find((r) => r.status === 200)!.json()) as Tokens;
+    await eventually(
+      () => runtimes(a, raced.access_token),
+      (r) => r === 401,
+      10_000,
+      'the replayed code revokes its tokens',
+    );
+    // And one refresh token used on both nodes at once: exactly one rotation.
+    const fresh = (await (await exchange(b, await approvedCode())).json()) as Tokens;
+    const rotations = await Promise.all([refresh(a, fresh.refresh_token), refresh(b, fresh.refresh_token)]);
+    expect(rotations.map((r) => r.status).sort()).toEqual([200, 400]);
   }, 60_000);
 
   it('reports not ready while PostgreSQL is down, and ready again once it is back', async () => {
