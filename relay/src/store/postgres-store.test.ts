@@ -44,6 +44,31 @@ describePg('PostgresStore', () => {
     await Promise.all(stores.map((s) => s.close()));
   });
 
+  it('upgrades a database of the first release in place: its tokens read on, without an audience or authorization', async () => {
+    const url = await freshDatabase();
+    const old = new pg.Client(url);
+    await old.connect();
+    await old.query(PG_MIGRATIONS[0]!);
+    await old.query(
+      'CREATE TABLE tether_migrations (version INTEGER NOT NULL); INSERT INTO tether_migrations VALUES (1)',
+    );
+    await old.query("INSERT INTO orgs (id, slug, created_at) VALUES ('org_1', 'acme', '2026-01-01T00:00:00.000Z')");
+    await old.query(
+      "INSERT INTO tokens (id, org_id, kind, name, hash, created_at) VALUES ('tok_a', 'org_1', 'desktop', 'a', 'hash_a', '2026-01-01T00:00:00.000Z')",
+    );
+    await old.end();
+    const store = await PostgresStore.open(url);
+    expect(await store.findTokenByHash('hash_a')).toMatchObject({
+      id: 'tok_a',
+      revokedAt: null,
+      audience: null,
+      authorizationId: null,
+    });
+    expect(await store.onlyOrg()).toMatchObject({ id: 'org_1', slug: 'acme' });
+    expect(await store.countPendingOAuthRequests(new Date().toISOString())).toBe(0);
+    await store.close();
+  });
+
   it('batches the call log: rows appear at the flush, and close writes what is queued', async () => {
     const url = await freshDatabase();
     const store = await PostgresStore.open(url, { callLogFlushMs: 600_000 });
