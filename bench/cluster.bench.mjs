@@ -55,7 +55,18 @@ try {
     () => postgres.dispose(),
     () => redis.dispose(),
   );
-  const clusterArgs = ['--database-url', postgres.url, '--redis-url', redis.url];
+  // The failover's 1,000 stand-in desktops share one token and one address: the per-token and
+  // per-address caps (about abuse, not load) are off for them.
+  const clusterArgs = [
+    '--database-url',
+    postgres.url,
+    '--redis-url',
+    redis.url,
+    '--max-connections-per-desktop-token',
+    '0',
+    '--max-connections-per-address',
+    '0',
+  ];
   const tokens = await makeOrg(['--database-url', postgres.url]);
   const a = await startRelayNode(clusterArgs);
   cleanups.push(() => a.dispose());
