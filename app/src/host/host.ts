@@ -1,10 +1,11 @@
 import { readFile, realpath } from 'node:fs/promises';
+import { homedir } from 'node:os';
 import { resolve } from 'node:path';
 import { TetherError, type Policy } from '@tether/shared';
 import { AuditLog } from './audit/audit-log.js';
 import { CallJournal } from './calls/call-journal.js';
 import { CallRunner } from './calls/call-runner.js';
-import { ConfigStore, defaultConfigDir } from './config/config-store.js';
+import { ConfigStore, defaultConfigDir, type WorkspaceConfig } from './config/config-store.js';
 import { InstanceLock } from './config/instance-lock.js';
 import { createFsTools } from './fs/fs-tools.js';
 import { disposeSearchWorkers } from './search/search-worker-pool.js';
@@ -13,7 +14,11 @@ import type { HostApi } from './host-api.js';
 import { HostApiImpl, type TokenSource } from './host-api-impl.js';
 import { ConfirmationBroker } from './policy/confirmation-broker.js';
 import { createTerminalFrontend } from './policy/terminal-prompt.js';
+import { confinementOf, type Confinement } from './pty/pty-launcher.js';
+import { detectSandbox, findForwarderNode } from './pty/sandbox.js';
+import { DEFAULT_SANDBOX_SPEC } from './pty/sandbox-rules.js';
 import { createShellTools } from './pty/shell-tools.js';
+import { sandboxSpecOf, sandboxViewOf } from './pty/workspace-sandbox.js';
 import type { BackoffOptions } from './relay-client/backoff.js';
 import { connectUrlOf } from './relay-client/connect-url.js';
 import { RelayClient } from './relay-client/relay-client.js';
@@ -120,12 +125,42 @@ export async function startHost(options: StartHostOptions = {}): Promise<Host> {
     const fsTools = createFsTools();
     // The search worker threads are shared by the process; they restart on the next search.
     disposers.push(() => disposeSearchWorkers());
+    // What the OS offers to confine commands, found once; said plainly when it is missing.
+    const sandboxStatus = await detectSandbox();
+    const forwarderNode = await findForwarderNode();
+    if (!sandboxStatus.available) {
+      log(`commands are NOT sandboxed: ${sandboxStatus.reason ?? 'no sandbox here'}; every shell call asks first`);
+    }
+    const configuredWorkspace = (id: string): WorkspaceConfig | undefined =>
+      config.get().workspaces.find((w) => w.id === id);
+    const confinementFor = (w: WorkspaceConfig): Confinement =>
+      confinementOf({
+        spec: sandboxSpecOf(w, config.get().workspaces),
+        status: sandboxStatus,
+        forwarder: forwarderNode !== null,
+        home: homedir(),
+        configDir,
+        root: w.root,
+      });
     const set = await WorkspaceSet.open(config, {
       handlers: fsTools,
+      sandboxView: (w) => sandboxViewOf(w, confinementFor(w)),
       ...(options.healthIntervalMs !== undefined ? { healthIntervalMs: options.healthIntervalMs } : {}),
     });
     disposers.push(() => set.dispose());
-    const shell = createShellTools({ sandbox: (id) => set.get(id)?.config.sandbox ?? 'none' });
+    const shell = createShellTools({
+      sandbox: (id) => {
+        const w = configuredWorkspace(id);
+        return w ? sandboxSpecOf(w, config.get().workspaces) : DEFAULT_SANDBOX_SPEC;
+      },
+      configDir,
+      status: Promise.resolve(sandboxStatus),
+      forwarderNode,
+      onNetworkRefused: (id, host, reason) =>
+        log(
+          `workspace ${configuredWorkspace(id)?.name ?? id}: a command's connection to ${host} was refused (${reason})`,
+        ),
+    });
     disposers.push(() => shell.dispose());
     await addCommandLineWorkspaces(set, options.workspaces ?? [], log);
 
@@ -139,6 +174,10 @@ export async function startHost(options: StartHostOptions = {}): Promise<Host> {
       broker,
       audit,
       handlers: { ...fsTools, ...shell.handlers },
+      confinement: (id) => {
+        const w = configuredWorkspace(id);
+        return w ? confinementFor(w) : undefined;
+      },
       preview: previewWrite,
       onInternalError: (err, call) =>
         log(

@@ -15,6 +15,9 @@ import type { ConfirmationBroker } from './confirmation-broker.js';
 /** Minutes "allow this workspace" lasts when the person does not say. */
 export const DEFAULT_ALLOW_MINUTES = 10;
 
+/** Tools that run or type commands: unsandboxed, they ask every time. */
+const UNSANDBOXED_ASKS: ReadonlySet<ToolName> = new Set(['run_command', 'shell_start', 'shell_write']);
+
 /** How a call was let through or stopped (the audit log's `decision`). */
 export type AuditDecision = AuditEntry['decision'];
 
@@ -57,9 +60,22 @@ export class PolicyEngine {
   private readonly broker: ConfirmationBroker;
   private readonly now: () => number;
 
-  constructor(options: { broker: ConfirmationBroker; now?: () => number }) {
+  private readonly isSandboxed: ((workspaceId: string) => boolean) | undefined;
+
+  /**
+   * `isSandboxed`: whether a workspace's commands run in the OS sandbox. Where they do not
+   * (no sandbox on this OS, bwrap missing, switched off), a command that runs or types
+   * something asks every time, whatever the policy says: the sandbox is what makes `allow`
+   * for shell safe to grant.
+   */
+  constructor(options: {
+    broker: ConfirmationBroker;
+    now?: () => number;
+    isSandboxed?: (workspaceId: string) => boolean;
+  }) {
     this.broker = options.broker;
     this.now = options.now ?? Date.now;
+    this.isSandboxed = options.isSandboxed;
   }
 
   /** Decides on one call; asks the person when the policy says `ask`. */
@@ -69,7 +85,9 @@ export class PolicyEngine {
     if (fixed) return fixed;
 
     const until = c.workspace.allowUntil;
-    if (until !== undefined && until > this.now()) return { allowed: true, decision: 'remembered' };
+    const mustAsk =
+      UNSANDBOXED_ASKS.has(c.tool) && this.isSandboxed !== undefined && !this.isSandboxed(c.workspace.config.id);
+    if (!mustAsk && until !== undefined && until > this.now()) return { allowed: true, decision: 'remembered' };
     if (!this.broker.hasFrontend()) {
       return {
         allowed: false,
@@ -167,7 +185,10 @@ export class PolicyEngine {
         error: errorValue('policy_denied', `The workspace's policy denies ${category} calls.`),
       };
     }
-    if (rule === 'allow') return { allowed: true, decision: 'allowed' };
+    if (rule === 'allow') {
+      if (UNSANDBOXED_ASKS.has(tool) && this.isSandboxed && !this.isSandboxed(w.config.id)) return null;
+      return { allowed: true, decision: 'allowed' };
+    }
     return null;
   }
 }

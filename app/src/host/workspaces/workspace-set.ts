@@ -8,6 +8,7 @@ import {
   TOOL_NAMES,
   TetherError,
   type AppEvent,
+  type SandboxView,
   type Policy,
   type ToolName,
   type WorkspaceAnnouncement,
@@ -26,6 +27,8 @@ export interface WorkspaceSetOptions {
   fileEvents?: boolean;
   /** Handlers the self-check runs `stat`/`list_dir` through (default: the real fs tools). */
   handlers?: ToolHandlers;
+  /** How a workspace's commands are confined, for its view (default: not shown). */
+  sandboxView?: (config: WorkspaceConfig) => SandboxView | undefined;
 }
 
 /** What a workspace may be added with. */
@@ -44,7 +47,10 @@ export interface WorkspacePatch {
   disabledTools?: ToolName[] | undefined;
   paused?: boolean | undefined;
   watchIgnore?: string[] | undefined;
-  sandbox?: 'none' | 'bwrap' | undefined;
+  sandbox?: 'os' | 'off' | undefined;
+  network?: 'internet' | 'none' | 'domains' | undefined;
+  allowDomains?: string[] | undefined;
+  hidePaths?: string[] | undefined;
 }
 
 /** Events of the set. */
@@ -67,6 +73,7 @@ export class WorkspaceSet extends EventEmitter<WorkspaceSetEvents> {
   private queue: Promise<unknown> = Promise.resolve();
   private disposed = false;
   private readonly runtimeOptions: { healthIntervalMs: number; fileEvents: boolean; handlers: ToolHandlers };
+  private readonly sandboxView: WorkspaceSetOptions['sandboxView'];
 
   private constructor(
     private readonly config: ConfigStore,
@@ -79,6 +86,7 @@ export class WorkspaceSet extends EventEmitter<WorkspaceSetEvents> {
       fileEvents: options.fileEvents ?? true,
       handlers,
     };
+    this.sandboxView = options.sandboxView;
   }
 
   /** Builds the runtimes of every configured workspace and runs their first health check. */
@@ -122,7 +130,10 @@ export class WorkspaceSet extends EventEmitter<WorkspaceSetEvents> {
         disabledTools: [],
         paused: false,
         watchIgnore: [],
-        sandbox: 'none',
+        sandbox: 'os',
+        network: 'internet',
+        allowDomains: [],
+        hidePaths: [],
       };
       await this.config.update((draft) => {
         draft.workspaces.push(workspace);
@@ -148,6 +159,9 @@ export class WorkspaceSet extends EventEmitter<WorkspaceSetEvents> {
         if (patch.paused !== undefined) w.paused = patch.paused;
         if (patch.watchIgnore !== undefined) w.watchIgnore = [...patch.watchIgnore];
         if (patch.sandbox !== undefined) w.sandbox = patch.sandbox;
+        if (patch.network !== undefined) w.network = patch.network;
+        if (patch.allowDomains !== undefined) w.allowDomains = [...new Set(patch.allowDomains)];
+        if (patch.hidePaths !== undefined) w.hidePaths = [...new Set(patch.hidePaths)];
       });
       const updated = next.workspaces.find((x) => x.id === id);
       if (updated) runtime.applyConfig(updated);
@@ -204,6 +218,8 @@ export class WorkspaceSet extends EventEmitter<WorkspaceSetEvents> {
       };
       if (r.reason !== undefined) v.reason = r.reason;
       if (r.allowUntil !== undefined && r.allowUntil > now) v.allowUntil = r.allowUntil;
+      const sandbox = this.sandboxView?.(r.config);
+      if (sandbox) v.sandbox = sandbox;
       return v;
     });
   }
