@@ -1,5 +1,5 @@
-import { execFileSync } from 'node:child_process';
-import { mkdir, mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import { execFileSync, spawn } from 'node:child_process';
+import { mkdir, mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import net from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -209,15 +209,67 @@ describe.skipIf(!HAVE_BWRAP)('the default sandbox (bubblewrap; skipped where it 
     expect(result.output).toMatch(/rc=[1-9]/);
   });
 
-  it('kills a setsid child with the command on timeout, and leaves none after a normal exit', async () => {
+  it('kills setsid and double-forked children with the command on timeout, and after a normal exit', async () => {
     open();
-    const marker = `tether-setsid-${process.pid}-${Date.now()}`;
-    const timed = await run(`setsid sh -c 'exec -a ${marker} sleep 60' & (setsid sleep 61 &); sleep 30`, 1500);
+    const marker = newMarker();
+    const timed = await run(`${spawnMarked(marker)}; sleep 30`, 1500);
     expect(timed.timedOut).toBe(true);
-    const after = await run(`setsid sh -c 'sleep 62' & echo started`);
+    expect(await markedProcesses(marker)).toBe(0);
+    const other = newMarker();
+    const after = await run(`${spawnMarked(other)}; echo started`);
     expect(after.output).toContain('started');
-    await expectNoProcessesLeft();
+    await waitFor(async () => (await markedProcesses(other)) === 0, 5000, 'the children of a finished command to die');
   });
+
+  it('kills the whole sandbox, setsid and double-forked children included, on cancel', async () => {
+    open();
+    const marker = newMarker();
+    const controller = new AbortController();
+    const ctx = toolContext(ws, { signal: controller.signal });
+    const pending = tools!.handlers.run_command!(
+      runCommandArgs.parse({ command: `${spawnMarked(marker)}; echo started; sleep 60` }),
+      ctx,
+    );
+    await waitFor(async () => ctx.chunks.join('').includes('started') && (await markedProcesses(marker)) >= 2);
+    controller.abort();
+    await expect(pending).rejects.toMatchObject({ code: 'cancelled' });
+    await waitFor(async () => (await markedProcesses(marker)) === 0, 5000, 'the marked processes to die');
+  });
+
+  it('kills a session’s setsid children with shell_kill', async () => {
+    open();
+    const marker = newMarker();
+    const ctx = toolContext(ws);
+    const { sessionId } = await tools!.handlers.shell_start!(shellStartArgs.parse({ command: 'sh' }), ctx);
+    await tools!.handlers.shell_write!({ sessionId, input: `${spawnMarked(marker)}\n`, waitMs: 500 }, ctx);
+    await waitFor(async () => (await markedProcesses(marker)) >= 2);
+    await tools!.handlers.shell_kill!({ sessionId }, ctx);
+    await waitFor(async () => (await markedProcesses(marker)) === 0, 5000, 'the marked processes to die');
+  });
+
+  it('kills every sandboxed process when the host process dies', async () => {
+    const marker = newMarker();
+    // A real host process (tsx runs this source) that starts a sandboxed command and is then SIGKILLed.
+    const script = `
+      import { createShellTools } from ${JSON.stringify(path.join(import.meta.dirname, 'shell-tools.ts'))};
+      import { PathGuard } from ${JSON.stringify(path.join(import.meta.dirname, '..', 'fs', 'path-guard.ts'))};
+      const tools = createShellTools();
+      const guard = await PathGuard.open(${JSON.stringify(ws.root)});
+      void tools.handlers.run_command({ command: ${JSON.stringify(`${spawnMarked(marker)}; sleep 60`)}, timeoutMs: 60000 }, {
+        workspace: { id: 'w', name: 'w', root: ${JSON.stringify(ws.root)} }, guard, signal: new AbortController().signal,
+        callId: 'c', onOutput: () => true, whenDrained: () => Promise.resolve(),
+      });`;
+    const file = path.join(path.dirname(home), 'host.mts');
+    await writeFile(file, script);
+    const tsx = path.join(process.cwd(), 'node_modules', '.bin', 'tsx');
+    const host = spawn(tsx, [file], { stdio: 'ignore', detached: true });
+    try {
+      await waitFor(async () => (await markedProcesses(marker)) >= 2, 30_000, 'the sandboxed command to start');
+    } finally {
+      process.kill(-host.pid!, 'SIGKILL'); // tsx and the host it runs: a crash, no cleanup code runs
+    }
+    await waitFor(async () => (await markedProcesses(marker)) === 0, 5000, 'the marked processes to die');
+  }, 60_000);
 
   it('runs legitimate work: git, npm, python3 and writing in the workspace', async () => {
     open({ network: { mode: 'none' } });
@@ -267,3 +319,27 @@ describe.skipIf(!HAVE_BWRAP)('the default sandbox (bubblewrap; skipped where it 
 });
 
 const SANDBOX_PORT = 3128;
+
+/** A number no other process has on its command line: the marked processes sleep that many seconds. */
+function newMarker(): string {
+  return `${7_000_000 + Math.floor(Math.random() * 1_000_000)}`;
+}
+
+/** Shell text that starts a setsid child and a double-forked one, both marked by their sleep time. */
+function spawnMarked(marker: string): string {
+  return `setsid sleep ${marker} & (sleep ${marker}.5 &)`;
+}
+
+/** How many processes on the whole machine (not only our descendants) carry `marker` in their command line. */
+async function markedProcesses(marker: string): Promise<number> {
+  let count = 0;
+  for (const name of await readdir('/proc')) {
+    if (!/^\d+$/.test(name)) continue;
+    try {
+      if ((await readFile(`/proc/${name}/cmdline`, 'utf8')).includes(`\0${marker}`)) count++;
+    } catch {
+      // gone
+    }
+  }
+  return count;
+}
