@@ -1,6 +1,7 @@
 import { useEffect, useId, useRef, useState } from 'react';
 import { CATEGORIES, printable, type DesktopApi, type DesktopParams, type WorkspaceView } from '@tether/shared';
 import { messageOf } from '../use-desktop.js';
+import { SandboxSettings } from './sandbox-settings.js';
 import { StateBadge } from './state-badge.js';
 import { ToolSwitches } from './tool-switches.js';
 import { WorkspaceEditor } from './workspace-editor.js';
@@ -133,6 +134,8 @@ export function WorkspaceCard({
       </fieldset>
 
       <ToolSwitches workspace={w} onChange={(disabledTools) => update({ disabledTools })} />
+
+      {w.sandbox && <SandboxSettings sandbox={w.sandbox} workspaceName={printable(w.name)} onChange={update} />}
 
       {error && (
         <p className="error" role="alert">
