@@ -135,3 +135,5 @@ export const MAX_SANDBOX_DOMAINS = 200;
 export const MAX_DOMAIN_CHARS = 253;
 /** Extra paths one workspace may hide from its commands. */
 export const MAX_SANDBOX_HIDE_PATHS = 200;
+/** What `--token-fd` reads at most: a desktop token is under 100 bytes. */
+export const MAX_TOKEN_FD_BYTES = 4096;

@@ -3,6 +3,7 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { parsePolicyString, type Policy } from '@tether/shared';
 import { startHost, type Host } from './host.js';
+import { readTokenFd, relaunchWithoutTokenEnv } from './token/token-handoff.js';
 import { serveUi, type UiServer } from './ui-server/ui-server.js';
 
 /** The built UI, resolved relative to the package (the same path from src/host and dist/host). */
@@ -14,7 +15,8 @@ export const USAGE = `Usage: tether-desktop [--headless] [--relay URL] [--token 
 
   --headless         run without a window (the only mode under plain node)
   --relay URL        relay to connect to, e.g. http://127.0.0.1:8787 (saved in the config)
-  --token T          desktop token (tdt_…) for this run; prefer TETHER_TOKEN, which ps does not show
+  --token T          desktop token (tdt_…) for this run; prefer TETHER_TOKEN or --token-fd, which ps does not show
+  --token-fd N       read the desktop token from file descriptor N (a pipe) until it closes
   --workspace PATH   add this folder as a workspace if it is not one yet (repeatable)
   --policy P         policy for the folders added with --workspace (default read=allow,write=ask,shell=ask)
   --config-dir DIR   where the config, token file and activity log live
@@ -27,6 +29,7 @@ export interface CliOptions {
   headless: boolean;
   relayUrl?: string;
   token?: string;
+  tokenFd?: number;
   workspaces: string[];
   policy?: Policy;
   configDir?: string;
@@ -50,6 +53,7 @@ export function parseCliArgs(argv: string[], cwd: string = process.cwd()): CliOp
         headless: { type: 'boolean', default: false },
         relay: { type: 'string' },
         token: { type: 'string' },
+        'token-fd': { type: 'string' },
         workspace: { type: 'string', multiple: true, default: [] },
         policy: { type: 'string' },
         'config-dir': { type: 'string' },
@@ -72,6 +76,12 @@ export function parseCliArgs(argv: string[], cwd: string = process.cwd()): CliOp
   if (v.token !== undefined) {
     if (v.token.trim() === '') throw new UsageError('--token must not be empty');
     options.token = v.token.trim();
+  }
+  if (v['token-fd'] !== undefined) {
+    if (!/^\d+$/.test(v['token-fd']) || Number(v['token-fd']) < 3)
+      throw new UsageError(`--token-fd needs a file descriptor number of 3 or more, not "${v['token-fd']}"`);
+    if (options.token !== undefined) throw new UsageError('give the token with --token or --token-fd, not both');
+    options.tokenFd = Number(v['token-fd']);
   }
   if (v.policy !== undefined) {
     try {
@@ -97,6 +107,8 @@ export interface CliIo {
   stderr: NodeJS.WritableStream;
   env: NodeJS.ProcessEnv;
   cwd: string;
+  /** Run the host again without TETHER_TOKEN in its environment (default: when env is process.env). */
+  relaunch: boolean;
   appVersion: string;
 }
 
@@ -139,7 +151,20 @@ export async function runCli(argv: string[], io: Partial<CliIo> = {}): Promise<n
   // (the command environment filters TETHER_* too; this is the second lock).
   const envToken = env.TETHER_TOKEN?.trim() || undefined;
   delete env.TETHER_TOKEN;
-  const token = options.token ?? envToken;
+  // A token in this very process's starting environment stays readable in /proc/<pid>/environ:
+  // the host runs again without it, and this process only waits for it.
+  if (envToken !== undefined && options.token === undefined && options.tokenFd === undefined && io.relaunch !== false) {
+    if (env === process.env) return relaunchWithoutTokenEnv(argv, envToken);
+  }
+  let token = options.token ?? envToken;
+  if (options.tokenFd !== undefined) {
+    try {
+      token = await readTokenFd(options.tokenFd);
+    } catch (err) {
+      log((err as Error).message);
+      return 2;
+    }
+  }
   const interactive = 'isTTY' in stdin && stdin.isTTY === true;
   let host: Host;
   try {
