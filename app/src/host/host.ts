@@ -15,7 +15,7 @@ import { HostApiImpl, type TokenSource } from './host-api-impl.js';
 import { ConfirmationBroker } from './policy/confirmation-broker.js';
 import { createTerminalFrontend } from './policy/terminal-prompt.js';
 import { confinementOf, type Confinement } from './pty/pty-launcher.js';
-import { detectSandbox, findForwarderNode } from './pty/sandbox.js';
+import { detectSandbox, findForwarder } from './pty/sandbox.js';
 import { DEFAULT_SANDBOX_SPEC } from './pty/sandbox-rules.js';
 import { createShellTools } from './pty/shell-tools.js';
 import { sandboxSpecOf, sandboxViewOf } from './pty/workspace-sandbox.js';
@@ -127,7 +127,7 @@ export async function startHost(options: StartHostOptions = {}): Promise<Host> {
     disposers.push(() => disposeSearchWorkers());
     // What the OS offers to confine commands, found once; said plainly when it is missing.
     const sandboxStatus = await detectSandbox();
-    const forwarderNode = await findForwarderNode();
+    const forwarder = await findForwarder();
     if (!sandboxStatus.available) {
       log(`commands are NOT sandboxed: ${sandboxStatus.reason ?? 'no sandbox here'}; every shell call asks first`);
     }
@@ -137,7 +137,7 @@ export async function startHost(options: StartHostOptions = {}): Promise<Host> {
       confinementOf({
         spec: sandboxSpecOf(w, config.get().workspaces),
         status: sandboxStatus,
-        forwarder: forwarderNode !== null,
+        forwarder: forwarder !== null,
         home: homedir(),
         configDir,
         root: w.root,
@@ -155,7 +155,7 @@ export async function startHost(options: StartHostOptions = {}): Promise<Host> {
       },
       configDir,
       status: Promise.resolve(sandboxStatus),
-      forwarderNode,
+      forwarder,
       onNetworkRefused: (id, host, reason) =>
         log(
           `workspace ${configuredWorkspace(id)?.name ?? id}: a command's connection to ${host} was refused (${reason})`,

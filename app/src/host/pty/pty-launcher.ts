@@ -6,7 +6,7 @@ import { TetherError } from '@tether/shared';
 import type { ToolContext } from '../tools/tool-context.js';
 import { buildCommandEnv } from './command-env.js';
 import { NetworkProxy } from './net-proxy.js';
-import { bwrapArgv, detectSandbox, findForwarderNode, proxyEnv, type SandboxStatus } from './sandbox.js';
+import { bwrapArgv, detectSandbox, findForwarder, proxyEnv, type Forwarder, type SandboxStatus } from './sandbox.js';
 import {
   DEFAULT_SANDBOX_SPEC,
   boundSocketPaths,
@@ -33,8 +33,8 @@ export interface PtyLauncherOptions {
   configDir?: string;
   /** What the OS offers; default detectSandbox() once. */
   status?: Promise<SandboxStatus>;
-  /** The Node that runs the in-sandbox network forwarder; default findForwarderNode(). */
-  forwarderNode?: string | null;
+  /** What carries traffic out of a bubblewrap sandbox; default findForwarder() (socat, else Node). */
+  forwarder?: Forwarder | null;
   /** Which addresses the proxy lets commands reach; default the public internet only. Tests widen it to loopback. */
   addressAllowed?: (address: string) => boolean;
   /** Called for each destination the proxy refuses. */
@@ -128,7 +128,8 @@ export function confinementOf(input: {
       sandboxed: true,
       engine: status.engine,
       network: { mode: 'none' },
-      networkNote: 'no Node.js was found to carry traffic to the filtering proxy, so commands have no network',
+      networkNote:
+        'neither socat nor Node.js was found to carry traffic to the filtering proxy, so commands have no network',
       hidden,
     };
   }
@@ -154,7 +155,7 @@ export class PtyLauncher {
   private readonly baseEnv: NodeJS.ProcessEnv;
   private readonly home: string;
   private statusPromise: Promise<SandboxStatus> | undefined;
-  private forwarder: Promise<string | null> | undefined;
+  private forwarderFound: Promise<Forwarder | null> | undefined;
   readonly shell: string;
 
   constructor(private readonly options: PtyLauncherOptions = {}) {
@@ -176,21 +177,19 @@ export class PtyLauncher {
     return this.statusPromise;
   }
 
-  private forwarderNode(): Promise<string | null> {
-    this.forwarder ??=
-      this.options.forwarderNode !== undefined
-        ? Promise.resolve(this.options.forwarderNode)
-        : findForwarderNode(this.baseEnv);
-    return this.forwarder;
+  private forwarder(): Promise<Forwarder | null> {
+    this.forwarderFound ??=
+      this.options.forwarder !== undefined ? Promise.resolve(this.options.forwarder) : findForwarder(this.baseEnv);
+    return this.forwarderFound;
   }
 
   /** How a workspace's commands are confined: for the workspace card and the confirmation. */
   async confinement(workspaceId: string, root: string): Promise<Confinement> {
-    const [status, node] = await Promise.all([this.status(), this.forwarderNode()]);
+    const [status, forwarder] = await Promise.all([this.status(), this.forwarder()]);
     return confinementOf({
       spec: this.specFor(workspaceId),
       status,
-      forwarder: node !== null,
+      forwarder: forwarder !== null,
       home: this.home,
       configDir: this.options.configDir,
       root,
@@ -226,12 +225,12 @@ export class PtyLauncher {
           cleanups.push(() => p.dispose());
         }
         if (confinement.engine === 'bubblewrap') {
-          let proxyPlan: { hostDir: string; socketName: string; node: string } | undefined;
+          let proxyPlan: { hostDir: string; socketName: string; forwarder: Forwarder } | undefined;
           if (proxy) {
             const hostDir = await mkdtemp(path.join(tmpdir(), 'tether-net-'));
             cleanups.push(() => rm(hostDir, { recursive: true, force: true }));
             await proxy.listen(path.join(hostDir, 'proxy.sock'));
-            proxyPlan = { hostDir, socketName: 'proxy.sock', node: (await this.forwarderNode())! };
+            proxyPlan = { hostDir, socketName: 'proxy.sock', forwarder: (await this.forwarder())! };
             Object.assign(env, proxyEnv());
           }
           argv = bwrapArgv({

@@ -1,4 +1,4 @@
-import { readFile, realpath, stat } from 'node:fs/promises';
+import { readdir, readFile, realpath, stat } from 'node:fs/promises';
 import path from 'node:path';
 
 /**
@@ -129,10 +129,33 @@ export interface HiddenPath {
   kind: 'dir' | 'file';
 }
 
-/** The candidates that exist, resolved to real paths, each once. */
+/**
+ * The candidates that exist, resolved to real paths, each once. Runs before every command, so
+ * it reads each parent folder once (most candidates do not exist) and resolves only the hits.
+ */
 export async function existingHiddenPaths(candidates: readonly string[]): Promise<HiddenPath[]> {
+  const byParent = new Map<string, string[]>();
+  for (const c of candidates) {
+    const parent = path.dirname(c);
+    const list = byParent.get(parent);
+    if (list) list.push(c);
+    else byParent.set(parent, [c]);
+  }
+  const present = (
+    await Promise.all(
+      [...byParent].map(async ([parent, children]) => {
+        let names: Set<string>;
+        try {
+          names = new Set(await readdir(parent));
+        } catch {
+          return []; // no such folder (or unreadable to us, so unreadable to the command too)
+        }
+        return children.filter((c) => names.has(path.basename(c)));
+      }),
+    )
+  ).flat();
   const found = await Promise.all(
-    candidates.map(async (candidate): Promise<HiddenPath | null> => {
+    present.map(async (candidate): Promise<HiddenPath | null> => {
       try {
         const real = await realpath(candidate);
         const info = await stat(real);

@@ -192,6 +192,27 @@ describe.skipIf(!HAVE_BWRAP)('the default sandbox (bubblewrap; skipped where it 
     expect(connections()).toBe(2);
   });
 
+  it('carries traffic through the Node forwarder where socat is missing (tested on loopback)', async () => {
+    const { server, connections } = await listen(0);
+    const port = (server.address() as net.AddressInfo).port;
+    open({}, { addressAllowed: (a) => a === '127.0.0.1', forwarder: { kind: 'node', path: process.execPath } });
+    const result = await run(
+      `curl -sS --max-time 5 --noproxy '' -p -x "$HTTP_PROXY" http://127.0.0.1:${port}/tunnel; curl -sS --max-time 5 --noproxy '' -x "$HTTP_PROXY" 'http://[::1]:${port}/'`,
+    );
+    expect(result.output).toContain('HELLO-FROM-HOST');
+    expect(result.output).toMatch(/::1 is a local, private or link-local address/);
+    expect(connections()).toBe(1);
+  });
+
+  it('has no network, and says why, when nothing can carry traffic to the proxy', async () => {
+    open({}, { forwarder: null });
+    const c = await tools!.confinement(ws.id, ws.root);
+    expect(c).toMatchObject({ sandboxed: true, network: { mode: 'none' } });
+    expect(c.networkNote).toMatch(/neither socat nor Node\.js/);
+    const result = await run(`echo "proxy=[$HTTP_PROXY]"`);
+    expect(result.output).toContain('proxy=[]');
+  });
+
   it('in "only these domains" mode refuses any other host before resolving it', async () => {
     open({ network: { mode: 'domains', domains: ['registry.npmjs.org'] } });
     const result = await run(`curl -sS --max-time 5 https://example.invalid/; echo "rc=$?"`);

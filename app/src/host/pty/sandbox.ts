@@ -60,8 +60,8 @@ export interface BwrapPlan {
   cwd: string;
   argv: readonly string[];
   hidden: readonly HiddenPath[];
-  /** The host directory holding the proxy socket, and the Node that runs the in-sandbox forwarder. */
-  proxy?: { hostDir: string; socketName: string; node: string };
+  /** The host directory holding the proxy socket, and the in-sandbox forwarder. */
+  proxy?: { hostDir: string; socketName: string; forwarder: Forwarder };
 }
 
 /**
@@ -74,16 +74,32 @@ const s=net.createServer(c=>{const u=net.connect(sock);c.pipe(u);u.pipe(c);
 c.on('error',()=>u.destroy());u.on('error',()=>c.destroy());c.on('close',()=>u.destroy());u.on('close',()=>c.destroy());});
 s.listen(Number(port),'127.0.0.1',()=>{process.stdout.write('ready\\n');});`;
 
-/** Starts the forwarder, waits until it listens, then becomes the command. */
+/**
+ * Starts the forwarder, waits until it listens, then becomes the command. socat is waited for by
+ * watching the sandbox's own /proc/net/tcp for its listener (it starts in a few ms); Node says
+ * `ready` on a fifo (it takes tens of ms to start).
+ */
 const FORWARDER_WRAPPER = [
-  'node="$1"; src="$2"; sock="$3"; shift 3',
-  'ready=/tmp/.tether-net-ready',
-  'mkfifo "$ready" || exit 125',
-  `"$node" -e "$src" ${SANDBOX_PROXY_PORT} "$sock" </dev/null >"$ready" 2>/dev/null &`,
-  'read -r _ <"$ready"',
-  'rm -f "$ready"',
+  'kind="$1"; fwd="$2"; src="$3"; sock="$4"; shift 4',
+  'if [ "$kind" = socat ]; then',
+  `  "$fwd" TCP-LISTEN:${SANDBOX_PROXY_PORT},bind=127.0.0.1,fork,reuseaddr UNIX-CONNECT:"$sock" </dev/null >/dev/null 2>&1 &`,
+  '  i=0',
+  `  while [ "$i" -lt 1000 ] && ! grep -q ':${SANDBOX_PROXY_PORT.toString(16).toUpperCase().padStart(4, '0')} 00000000:0000 0A' /proc/net/tcp; do i=$((i+1)); done`,
+  'else',
+  '  ready=/tmp/.tether-net-ready',
+  '  mkfifo "$ready" || exit 125',
+  `  "$fwd" -e "$src" ${SANDBOX_PROXY_PORT} "$sock" </dev/null >"$ready" 2>/dev/null &`,
+  '  read -r _ <"$ready"',
+  '  rm -f "$ready"',
+  'fi',
   'exec "$@"',
 ].join('\n');
+
+/** The program that carries a sandbox's connections to the host proxy's socket. */
+export interface Forwarder {
+  kind: 'socat' | 'node';
+  path: string;
+}
 
 /** Covers each hidden place: an empty read-only directory over a directory, /dev/null over a file. */
 function hideArgs(hidden: readonly HiddenPath[]): string[] {
@@ -113,7 +129,8 @@ export function bwrapArgv(plan: BwrapPlan): string[] {
   if (plan.proxy) {
     args.push('--ro-bind', plan.proxy.hostDir, SANDBOX_PROXY_DIR);
     const socket = path.posix.join(SANDBOX_PROXY_DIR, plan.proxy.socketName);
-    argv = ['/bin/sh', '-c', FORWARDER_WRAPPER, 'tether-sandbox', plan.proxy.node, FORWARDER_SOURCE, socket, ...argv];
+    const { kind, path: fwd } = plan.proxy.forwarder;
+    argv = ['/bin/sh', '-c', FORWARDER_WRAPPER, 'tether-sandbox', kind, fwd, FORWARDER_SOURCE, socket, ...argv];
   }
   args.push('--chdir', plan.cwd, '--', ...argv);
   return args;
@@ -188,15 +205,11 @@ function probeBwrap(bwrap: string): Promise<string | null> {
   });
 }
 
-/**
- * A Node that can run the in-sandbox forwarder: this process when it is plain Node, else the
- * first `node` on PATH (Electron's own binary cannot run scripts: its runAsNode fuse is off).
- */
-export async function findForwarderNode(env: NodeJS.ProcessEnv = process.env): Promise<string | null> {
-  if (!process.versions.electron) return process.execPath;
+/** The first executable `name` on PATH, or null. */
+async function onPath(name: string, env: NodeJS.ProcessEnv): Promise<string | null> {
   for (const dir of (env.PATH ?? '').split(path.delimiter)) {
     if (!path.isAbsolute(dir)) continue;
-    const candidate = path.join(dir, 'node');
+    const candidate = path.join(dir, name);
     try {
       await access(candidate, fsConstants.X_OK);
       return candidate;
@@ -205,4 +218,17 @@ export async function findForwarderNode(env: NodeJS.ProcessEnv = process.env): P
     }
   }
   return null;
+}
+
+/**
+ * What carries a sandbox's traffic to the host proxy: socat when installed (it starts in a few
+ * ms), else this process when it is plain Node, else the first `node` on PATH (Electron's own
+ * binary cannot run scripts: its runAsNode fuse is off). Null: no way out, so no network.
+ */
+export async function findForwarder(env: NodeJS.ProcessEnv = process.env): Promise<Forwarder | null> {
+  const socat = await onPath('socat', env);
+  if (socat) return { kind: 'socat', path: socat };
+  if (!process.versions.electron) return { kind: 'node', path: process.execPath };
+  const node = await onPath('node', env);
+  return node ? { kind: 'node', path: node } : null;
 }
