@@ -10,13 +10,14 @@ import { serveUi, type UiServer } from './ui-server/ui-server.js';
 export const UI_STATIC_DIR = fileURLToPath(new URL('../../dist/renderer', import.meta.url));
 
 /** The command line of DESIGN.md (a contract: scripts and docs rely on it). */
-export const USAGE = `Usage: tether-desktop [--headless] [--relay URL] [--token T] [--workspace PATH]...
+export const USAGE = `Usage: tether-desktop [--headless] [--relay URL] [--token T | --token-fd N] [--workspace PATH]...
                       [--policy read=allow,write=ask,shell=ask] [--config-dir DIR] [--ui PORT]
 
   --headless         run without a window (the only mode under plain node)
   --relay URL        relay to connect to, e.g. http://127.0.0.1:8787 (saved in the config)
   --token T          desktop token (tdt_…) for this run; prefer TETHER_TOKEN or --token-fd, which ps does not show
   --token-fd N       read the desktop token from file descriptor N (a pipe) until it closes
+  --insecure-relay   allow an unencrypted (http/ws) relay that is not on this machine
   --workspace PATH   add this folder as a workspace if it is not one yet (repeatable)
   --policy P         policy for the folders added with --workspace (default read=allow,write=ask,shell=ask)
   --config-dir DIR   where the config, token file and activity log live
@@ -30,6 +31,7 @@ export interface CliOptions {
   relayUrl?: string;
   token?: string;
   tokenFd?: number;
+  insecureRelay?: boolean;
   workspaces: string[];
   policy?: Policy;
   configDir?: string;
@@ -54,6 +56,7 @@ export function parseCliArgs(argv: string[], cwd: string = process.cwd()): CliOp
         relay: { type: 'string' },
         token: { type: 'string' },
         'token-fd': { type: 'string' },
+        'insecure-relay': { type: 'boolean', default: false },
         workspace: { type: 'string', multiple: true, default: [] },
         policy: { type: 'string' },
         'config-dir': { type: 'string' },
@@ -73,6 +76,7 @@ export function parseCliArgs(argv: string[], cwd: string = process.cwd()): CliOp
     version: v.version,
   };
   if (v.relay !== undefined) options.relayUrl = v.relay;
+  if (v['insecure-relay']) options.insecureRelay = true;
   if (v.token !== undefined) {
     if (v.token.trim() === '') throw new UsageError('--token must not be empty');
     options.token = v.token.trim();
@@ -172,6 +176,7 @@ export async function runCli(argv: string[], io: Partial<CliIo> = {}): Promise<n
       ...(options.configDir !== undefined ? { configDir: options.configDir } : {}),
       ...(options.relayUrl !== undefined ? { relayUrl: options.relayUrl } : {}),
       ...(token !== undefined ? { token } : {}),
+      ...(options.insecureRelay ? { allowInsecureRelay: true } : {}),
       env: {},
       workspaces: options.workspaces.map((path) => (options.policy ? { path, policy: options.policy } : { path })),
       terminal: interactive ? { input: stdin, output: stderr } : null,

@@ -37,6 +37,8 @@ export interface StartHostOptions {
   workspaces?: Array<{ path: string; policy?: Policy }>;
   /** Ask confirmations at this terminal (headless with a TTY); null or absent: no terminal. */
   terminal?: { input: NodeJS.ReadableStream; output: NodeJS.WritableStream } | null;
+  /** Allow an unencrypted (http/ws) relay that is not on this machine (`--insecure-relay`). */
+  allowInsecureRelay?: boolean;
   /** Log lines for the person (never a token). */
   log?: (line: string) => void;
   /** Connect to the relay at start; default the config's `connectOnStart`. */
@@ -101,7 +103,8 @@ export async function startHost(options: StartHostOptions = {}): Promise<Host> {
     const config = await ConfigStore.open(configDir);
     config.warnings.forEach((w) => log(w));
     if (options.relayUrl !== undefined && options.relayUrl !== config.get().relayUrl) {
-      connectUrlOf(options.relayUrl); // refuses a URL that is not a relay's, before it is saved
+      // Refuses a URL that is not a relay's (or an unencrypted remote one), before it is saved.
+      connectUrlOf(options.relayUrl, { allowInsecure: options.allowInsecureRelay === true });
       const relayUrl = options.relayUrl;
       await config.update((draft) => {
         draft.relayUrl = relayUrl;
@@ -196,6 +199,7 @@ export async function startHost(options: StartHostOptions = {}): Promise<Host> {
       relayUrl: config.get().relayUrl,
       token: token.value,
       caFile: config.get().caFile,
+      allowInsecureRelay: options.allowInsecureRelay === true,
       device: () => ({
         deviceId: config.get().deviceId,
         name: config.get().deviceName,
@@ -244,7 +248,17 @@ export async function startHost(options: StartHostOptions = {}): Promise<Host> {
     });
     set.on('removed', endSessions);
 
-    const api = new HostApiImpl({ config, tokens, token, workspaces: set, broker, audit, relay, log });
+    const api = new HostApiImpl({
+      config,
+      tokens,
+      token,
+      workspaces: set,
+      broker,
+      audit,
+      relay,
+      log,
+      allowInsecureRelay: options.allowInsecureRelay === true,
+    });
     disposers.push(() => api.dispose());
 
     let disposed: Promise<void> | undefined;
