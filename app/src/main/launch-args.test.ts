@@ -37,6 +37,15 @@ describe('parseLaunchArgs', () => {
     expect(parseLaunchArgs(['tether', '--workspace='], '/')).toEqual({ hidden: false, workspaces: [] });
   });
 
+  it('reads --token-fd (3 or more) and --insecure-relay', () => {
+    expect(parseLaunchArgs(['/e', '--token-fd', '3', '--insecure-relay'], '/')).toMatchObject({
+      tokenFd: 3,
+      insecureRelay: true,
+    });
+    expect(parseLaunchArgs(['/e', '--token-fd', '0'], '/').tokenFd).toBeUndefined();
+    expect(parseLaunchArgs(['/e'], '/').insecureRelay).toBeUndefined();
+  });
+
   it('starts visible by default', () => {
     expect(parseLaunchArgs(['/opt/Tether/tether'], '/')).toEqual({ hidden: false, workspaces: [] });
   });

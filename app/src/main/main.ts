@@ -1,5 +1,7 @@
 // First: registers the tether:// scheme, which must happen before `ready` (see the file).
 import './early-setup.js';
+import { readTokenFd } from '../host/token/token-handoff.js';
+import { hostEnvironment } from './host-env.js';
 import { join } from 'node:path';
 import { app, Menu } from 'electron';
 import { APP_ID } from './app-identity.js';
@@ -62,17 +64,27 @@ async function main(): Promise<void> {
   const hostArgs = ['--config-dir', configDir];
   if (launch.relayUrl) hostArgs.push('--relay', launch.relayUrl);
   for (const workspace of launch.workspaces) hostArgs.push('--workspace', workspace);
-  // The token (--token or TETHER_TOKEN) goes to the host in its environment, never its argv
-  // (`ps` shows argv), and leaves main's own environment so nothing main starts later inherits it.
-  const token = launch.token ?? process.env.TETHER_TOKEN;
+  if (launch.insecureRelay) hostArgs.push('--insecure-relay');
+  // The token (--token, --token-fd or TETHER_TOKEN) goes to the host in its start message, never
+  // its argv (`ps` shows argv) or environment (/proc/<pid>/environ); the host gets an
+  // allow-listed environment, not main's whole one.
+  let token = launch.token ?? process.env.TETHER_TOKEN;
   delete process.env.TETHER_TOKEN;
-  const hostEnv: NodeJS.ProcessEnv = { ...process.env, ...(token ? { TETHER_TOKEN: token } : {}) };
+  if (launch.tokenFd !== undefined) {
+    try {
+      token = await readTokenFd(launch.tokenFd);
+    } catch (err) {
+      log((err as Error).message);
+    }
+  }
+  const hostEnv = hostEnvironment(process.env);
 
   const openedAtLogin = process.platform === 'darwin' && app.getLoginItemSettings().wasOpenedAtLogin;
   const shell = new DesktopShell({
     hostEntryPath: where.hostEntry,
     hostArgs,
     hostEnv,
+    hostToken: token,
     preloadPath: where.preload,
     trayIconDir: where.trayIcons,
     appUrl: devServerUrl ?? APP_INDEX_URL,
