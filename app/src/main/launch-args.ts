@@ -79,3 +79,16 @@ export function workspacesToAdd(requested: readonly string[], existingRoots: rea
   }
   return out;
 }
+
+/**
+ * The question put before a second launch's `--workspace` folders are added: any program the
+ * person runs could start `tether --workspace ~` and hand an agent their home folder, so the
+ * person confirms the exact folders first.
+ */
+export function secondLaunchQuestion(folders: readonly string[]): { message: string; detail: string } {
+  const one = folders.length === 1;
+  return {
+    message: one ? 'Add this folder as a workspace?' : `Add these ${folders.length} folders as workspaces?`,
+    detail: `Another launch of Tether asked to add ${one ? 'it' : 'them'}. Agents you connect could then use ${one ? 'it' : 'them'} under the default policy (read allowed; changes and commands ask you first):\n\n${folders.join('\n')}`,
+  };
+}

@@ -3,13 +3,13 @@ import './early-setup.js';
 import { readTokenFd } from '../host/token/token-handoff.js';
 import { hostEnvironment } from './host-env.js';
 import { join } from 'node:path';
-import { app, Menu } from 'electron';
+import { app, dialog, Menu } from 'electron';
 import { APP_ID } from './app-identity.js';
 import { APP_INDEX_URL } from './app-protocol.js';
 import { buildContentSecurityPolicy } from './content-security-policy.js';
 import { DesktopShell } from './desktop-shell.js';
 import { registerIpcHandlers } from './ipc-handlers.js';
-import { parseLaunchArgs } from './launch-args.js';
+import { parseLaunchArgs, secondLaunchQuestion } from './launch-args.js';
 import { hardenAllWebContents, hardenSession } from './security.js';
 import { UrlPolicy } from './url-policy.js';
 
@@ -111,7 +111,22 @@ async function main(): Promise<void> {
   app.on('second-instance', (_event, argv, workingDirectory) => {
     const again = parseLaunchArgs(argv, workingDirectory);
     if (!again.hidden) shell.showWindow();
-    if (again.workspaces.length > 0) shell.addWorkspaces(again.workspaces);
+    if (again.workspaces.length > 0) {
+      // Another process asked: the person confirms the exact folders before any is added.
+      const question = secondLaunchQuestion(again.workspaces);
+      void dialog
+        .showMessageBox({
+          type: 'question',
+          buttons: ['Cancel', 'Add'],
+          defaultId: 0,
+          cancelId: 0,
+          message: question.message,
+          detail: question.detail,
+        })
+        .then(({ response }) => {
+          if (response === 1) shell.addWorkspaces(again.workspaces);
+        });
+    }
   });
   app.on('activate', () => shell.showWindow());
   // A tray app keeps running with its window closed (hidden); only Quit ends it.
