@@ -15,6 +15,7 @@ import { HostApiImpl, type TokenSource } from './host-api-impl.js';
 import { ConfirmationBroker } from './policy/confirmation-broker.js';
 import { createTerminalFrontend } from './policy/terminal-prompt.js';
 import { confinementOf, type Confinement } from './pty/pty-launcher.js';
+import { ProcessLedger } from './pty/process-ledger.js';
 import { detectSandbox, findForwarder } from './pty/sandbox.js';
 import { DEFAULT_SANDBOX_SPEC } from './pty/sandbox-rules.js';
 import { createShellTools } from './pty/shell-tools.js';
@@ -151,7 +152,11 @@ export async function startHost(options: StartHostOptions = {}): Promise<Host> {
       ...(options.healthIntervalMs !== undefined ? { healthIntervalMs: options.healthIntervalMs } : {}),
     });
     disposers.push(() => set.dispose());
+    // What an unsandboxed command of a host that crashed left running ends now.
+    const { ledger, killed } = await ProcessLedger.open(configDir);
+    if (killed > 0) log(`ended ${killed} process${killed === 1 ? '' : 'es'} a previous run's commands left running`);
     const shell = createShellTools({
+      ledger,
       sandbox: (id) => {
         const w = configuredWorkspace(id);
         return w ? sandboxSpecOf(w, config.get().workspaces) : DEFAULT_SANDBOX_SPEC;

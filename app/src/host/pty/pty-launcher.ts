@@ -6,6 +6,7 @@ import { TetherError } from '@tether/shared';
 import type { ToolContext } from '../tools/tool-context.js';
 import { buildCommandEnv } from './command-env.js';
 import { NetworkProxy } from './net-proxy.js';
+import type { ProcessLedger } from './process-ledger.js';
 import { bwrapArgv, detectSandbox, findForwarder, proxyEnv, type Forwarder, type SandboxStatus } from './sandbox.js';
 import {
   DEFAULT_SANDBOX_SPEC,
@@ -37,6 +38,8 @@ export interface PtyLauncherOptions {
   forwarder?: Forwarder | null;
   /** Which addresses the proxy lets commands reach; default the public internet only. Tests widen it to loopback. */
   addressAllowed?: (address: string) => boolean;
+  /** Records unsandboxed pty leaders, so the next host start can end what a crash left running. */
+  ledger?: ProcessLedger;
   /** Called for each destination the proxy refuses. */
   onNetworkRefused?: (workspaceId: string, host: string, reason: string) => void;
 }
@@ -265,6 +268,13 @@ export class PtyLauncher {
         ...(process.platform === 'win32' ? {} : { encoding: null }),
       });
       pty.onExit(cleanup);
+      const ledger = this.options.ledger;
+      if (ledger && !confinement.sandboxed) {
+        const pid = pty.pid;
+        void ledger.add(pid);
+        // Removed once the tree is gone: the run's or session's own kill runs before the pty reports its exit.
+        pty.onExit(() => void ledger.remove(pid));
+      }
       return pty;
     } catch (err) {
       cleanup();
