@@ -157,6 +157,7 @@ export function confinementSummary(c: Confinement): string {
 export class PtyLauncher {
   private readonly baseEnv: NodeJS.ProcessEnv;
   private readonly home: string;
+  private readonly sandboxedPtys = new WeakSet<nodePty.IPty>();
   private statusPromise: Promise<SandboxStatus> | undefined;
   private forwarderFound: Promise<Forwarder | null> | undefined;
   readonly shell: string;
@@ -184,6 +185,11 @@ export class PtyLauncher {
     this.forwarderFound ??=
       this.options.forwarder !== undefined ? Promise.resolve(this.options.forwarder) : findForwarder(this.baseEnv);
     return this.forwarderFound;
+  }
+
+  /** True for a pty in its own pid namespace (bubblewrap): the kernel ends everything in it with it. */
+  inPidNamespace(pty: nodePty.IPty): boolean {
+    return this.sandboxedPtys.has(pty);
   }
 
   /** How a workspace's commands are confined: for the workspace card and the confirmation. */
@@ -268,6 +274,7 @@ export class PtyLauncher {
         ...(process.platform === 'win32' ? {} : { encoding: null }),
       });
       pty.onExit(cleanup);
+      if (confinement.sandboxed && confinement.engine === 'bubblewrap') this.sandboxedPtys.add(pty);
       const ledger = this.options.ledger;
       if (ledger && !confinement.sandboxed) {
         const pid = pty.pid;
