@@ -75,16 +75,22 @@ c.on('error',()=>u.destroy());u.on('error',()=>c.destroy());c.on('close',()=>u.d
 s.listen(Number(port),'127.0.0.1',()=>{process.stdout.write('ready\\n');});`;
 
 /**
- * Starts the forwarder, waits until it listens, then becomes the command. socat is waited for by
- * watching the sandbox's own /proc/net/tcp for its listener (it starts in a few ms); Node says
- * `ready` on a fifo (it takes tens of ms to start).
+ * Starts the forwarder, waits until it listens, then becomes the command: socat's "listening
+ * on" notice and Node's `ready` line arrive on a fifo in the sandbox's private /tmp, so the
+ * command's first connection never races the forwarder, and nothing spins while it starts.
  */
 const FORWARDER_WRAPPER = [
   'kind="$1"; fwd="$2"; src="$3"; sock="$4"; shift 4',
   'if [ "$kind" = socat ]; then',
-  `  "$fwd" TCP-LISTEN:${SANDBOX_PROXY_PORT},bind=127.0.0.1,fork,reuseaddr UNIX-CONNECT:"$sock" </dev/null >/dev/null 2>&1 &`,
-  '  i=0',
-  `  while [ "$i" -lt 1000 ] && ! grep -q ':${SANDBOX_PROXY_PORT.toString(16).toUpperCase().padStart(4, '0')} 00000000:0000 0A' /proc/net/tcp; do i=$((i+1)); done`,
+  // socat says "listening on" at notice level (-d -d); a cat keeps draining its later notices.
+  '  log=/tmp/.tether-net-log',
+  '  mkfifo "$log" || exit 125',
+  `  "$fwd" -d -d TCP-LISTEN:${SANDBOX_PROXY_PORT},bind=127.0.0.1,fork,reuseaddr UNIX-CONNECT:"$sock" </dev/null >/dev/null 2>"$log" &`,
+  '  exec 3<"$log"',
+  '  rm -f "$log"',
+  '  while read -r line <&3; do case "$line" in *"listening on"*) break ;; esac; done',
+  '  cat <&3 >/dev/null &',
+  '  exec 3<&-',
   'else',
   '  ready=/tmp/.tether-net-ready',
   '  mkfifo "$ready" || exit 125',
