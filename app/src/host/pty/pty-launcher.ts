@@ -240,7 +240,7 @@ export class PtyLauncher {
             cleanups.push(() => rm(hostDir, { recursive: true, force: true }));
             await proxy.listen(path.join(hostDir, 'proxy.sock'));
             proxyPlan = { hostDir, socketName: 'proxy.sock', forwarder: (await this.forwarder())! };
-            Object.assign(env, proxyEnv());
+            Object.assign(env, proxyEnv(), request.env ?? {}); // a caller's NO_PROXY stays (no other proxy variable is settable)
           }
           argv = bwrapArgv({
             bwrap: this.options.bwrapPath ?? 'bwrap',
@@ -255,7 +255,7 @@ export class PtyLauncher {
           const tmp = await mkdtemp(path.join(tmpdir(), 'tether-cmd-'));
           cleanups.push(() => rm(tmp, { recursive: true, force: true }));
           const port = proxy ? ((await proxy.listen(0)) as number) : null;
-          if (port !== null) Object.assign(env, proxyEnv(port));
+          if (port !== null) Object.assign(env, proxyEnv(port), request.env ?? {});
           argv = seatbeltArgv(
             seatbeltProfile({ root: request.root, tmpDir: await realpath(tmp), hidden, proxyPort: port }),
             argv,
