@@ -143,6 +143,28 @@ describe('tether-desktop', () => {
       );
     });
 
+    it('ends the host when its launcher is killed outright (it held TETHER_TOKEN; the host never did)', async () => {
+      const run = await runCliProcess(dir, ['--headless', '--relay', relay.url, '--config-dir', join(dir, 'config')], {
+        TETHER_TOKEN: desktopToken,
+      });
+      children.push(run.child);
+      const hostPid = await waitFor(
+        async () =>
+          (await readFile(`/proc/${run.child.pid}/task/${run.child.pid}/children`, 'utf8').catch(() => ''))
+            .trim()
+            .split(/\s+/)
+            .filter(Boolean)[0],
+        'the host process',
+        30_000,
+      );
+      run.child.kill('SIGKILL');
+      await waitFor(
+        async () => !(await readFile(`/proc/${hostPid}/stat`, 'utf8').catch(() => '')).match(/^\d+ \([^)]*\) [^Z]/),
+        'the host to exit',
+        15_000,
+      );
+    });
+
     it('says the window needs Electron when run without --headless, and serves the UI with --ui', async () => {
       const run = await runCliProcess(dir, ['--relay', relay.url, '--config-dir', join(dir, 'config'), '--ui', '0'], {
         TETHER_TOKEN: desktopToken,

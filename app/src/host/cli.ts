@@ -3,7 +3,7 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { parsePolicyString, type Policy } from '@tether/shared';
 import { startHost, type Host } from './host.js';
-import { readTokenFd, relaunchWithoutTokenEnv } from './token/token-handoff.js';
+import { exitWithLauncher, readTokenFd, relaunchWithoutTokenEnv } from './token/token-handoff.js';
 import { serveUi, type UiServer } from './ui-server/ui-server.js';
 
 /** The built UI, resolved relative to the package (the same path from src/host and dist/host). */
@@ -31,6 +31,8 @@ export interface CliOptions {
   relayUrl?: string;
   token?: string;
   tokenFd?: number;
+  /** Internal (set by the relaunch): exit when this fd reaches EOF, i.e. when the launcher died. */
+  lifelineFd?: number;
   insecureRelay?: boolean;
   workspaces: string[];
   policy?: Policy;
@@ -57,6 +59,7 @@ export function parseCliArgs(argv: string[], cwd: string = process.cwd()): CliOp
         token: { type: 'string' },
         'token-fd': { type: 'string' },
         'insecure-relay': { type: 'boolean', default: false },
+        'lifeline-fd': { type: 'string' },
         workspace: { type: 'string', multiple: true, default: [] },
         policy: { type: 'string' },
         'config-dir': { type: 'string' },
@@ -77,6 +80,11 @@ export function parseCliArgs(argv: string[], cwd: string = process.cwd()): CliOp
   };
   if (v.relay !== undefined) options.relayUrl = v.relay;
   if (v['insecure-relay']) options.insecureRelay = true;
+  if (v['lifeline-fd'] !== undefined) {
+    if (!/^\d+$/.test(v['lifeline-fd']) || Number(v['lifeline-fd']) < 3)
+      throw new UsageError(`--lifeline-fd needs a file descriptor number of 3 or more, not "${v['lifeline-fd']}"`);
+    options.lifelineFd = Number(v['lifeline-fd']);
+  }
   if (v.token !== undefined) {
     if (v.token.trim() === '') throw new UsageError('--token must not be empty');
     options.token = v.token.trim();
@@ -160,6 +168,7 @@ export async function runCli(argv: string[], io: Partial<CliIo> = {}): Promise<n
   if (envToken !== undefined && options.token === undefined && options.tokenFd === undefined && io.relaunch !== false) {
     if (env === process.env) return relaunchWithoutTokenEnv(argv, envToken);
   }
+  if (options.lifelineFd !== undefined) exitWithLauncher(options.lifelineFd);
   let token = options.token ?? envToken;
   if (options.tokenFd !== undefined) {
     try {

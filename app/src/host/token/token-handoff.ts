@@ -4,6 +4,20 @@ import { MAX_TOKEN_FD_BYTES } from '@tether/shared';
 
 /** The fd a relaunched host reads its token from. */
 export const HANDOFF_TOKEN_FD = 3;
+/** The fd the launcher holds open for the host's life: EOF there means the launcher is gone. */
+export const LIFELINE_FD = 4;
+
+/**
+ * Ends this process as soon as `fd` reaches EOF: the launcher that holds its other end died
+ * (even by SIGKILL, which it cannot forward), so the host goes too, as it would have had it
+ * been that process. Sandboxed commands then die with the host.
+ */
+export function exitWithLauncher(fd: number, onGone: () => void = () => process.exit(1)): void {
+  const stream = createReadStream('', { fd, autoClose: true });
+  stream.on('data', () => undefined);
+  stream.once('end', onGone);
+  stream.once('error', onGone);
+}
 
 /**
  * Reads a desktop token handed over on an inherited file descriptor (a pipe), up to EOF. The
@@ -45,12 +59,22 @@ export function relaunchWithoutTokenEnv(argv: readonly string[], token: string):
   if (!script) return Promise.reject(new Error('cannot relaunch: no script path'));
   const child = spawn(
     process.execPath,
-    [...process.execArgv, script, ...argv, '--token-fd', String(HANDOFF_TOKEN_FD)],
-    { env, stdio: ['inherit', 'inherit', 'inherit', 'pipe'] },
+    [
+      ...process.execArgv,
+      script,
+      ...argv,
+      '--token-fd',
+      String(HANDOFF_TOKEN_FD),
+      '--lifeline-fd',
+      String(LIFELINE_FD),
+    ],
+    { env, stdio: ['inherit', 'inherit', 'inherit', 'pipe', 'pipe'] },
   );
   const pipe = child.stdio[HANDOFF_TOKEN_FD] as NodeJS.WritableStream;
   pipe.on('error', () => undefined); // a host that failed at once: its exit code says so
   pipe.end(`${token}\n`);
+  // Never written and never closed by us: the kernel closes it when this process dies.
+  (child.stdio[LIFELINE_FD] as NodeJS.WritableStream).on('error', () => undefined);
   const forward = (signal: NodeJS.Signals): void => {
     if (child.exitCode === null && child.signalCode === null) child.kill(signal);
   };
