@@ -1,5 +1,6 @@
 import { spawn } from 'node:child_process';
 import { createReadStream } from 'node:fs';
+import net from 'node:net';
 import { MAX_TOKEN_FD_BYTES } from '@tether/shared';
 
 /** The fd a relaunched host reads its token from. */
@@ -13,10 +14,22 @@ export const LIFELINE_FD = 4;
  * been that process. Sandboxed commands then die with the host.
  */
 export function exitWithLauncher(fd: number, onGone: () => void = () => process.exit(1)): void {
-  const stream = createReadStream('', { fd, autoClose: true });
+  // A socket, not an fs stream: an fs read of a pipe blocks a libuv pool thread, and process
+  // exit waits for those threads (the host could then never exit).
+  const stream = new net.Socket({ fd, readable: true, writable: false });
   stream.on('data', () => undefined);
   stream.once('end', onGone);
   stream.once('error', onGone);
+  stream.unref(); // it must not keep a host that is done alive
+}
+
+/** A readable stream on an inherited fd: a socket for pipes and sockets, an fs stream for anything else (a file). */
+function openPipe(fd: number): NodeJS.ReadableStream & { setEncoding(e: BufferEncoding): unknown; destroy(): void } {
+  try {
+    return new net.Socket({ fd, readable: true, writable: false });
+  } catch {
+    return createReadStream('', { fd, autoClose: true });
+  }
 }
 
 /**
@@ -27,7 +40,9 @@ export function exitWithLauncher(fd: number, onGone: () => void = () => process.
 export function readTokenFd(fd: number): Promise<string> {
   return new Promise((resolve, reject) => {
     let text = '';
-    const stream = createReadStream('', { fd, encoding: 'utf8', autoClose: true });
+    // A pipe read through a socket (epoll), not an fs stream (a blocked pool thread holds up exit).
+    const stream = openPipe(fd);
+    stream.setEncoding('utf8');
     stream.on('data', (chunk) => {
       text += chunk as string;
       if (text.length > MAX_TOKEN_FD_BYTES) {
