@@ -4,7 +4,7 @@ import { printable, type DesktopParams, type SandboxView } from '@tether/shared'
 type SandboxPatch = Pick<DesktopParams<'workspace:update'>, 'sandbox' | 'network' | 'allowDomains' | 'hidePaths'>;
 
 const NETWORK_TEXT = {
-  internet: 'Internet only (no local, private or cloud-metadata addresses)',
+  internet: 'Internet only (not this computer or LAN)',
   none: 'No network',
   domains: 'Only these domains',
 } as const;
@@ -112,7 +112,7 @@ export function SandboxSettings({
           <textarea id={`${id}-domains`} rows={3} value={domains} onChange={(e) => setDomains(e.target.value)} />
           <div className="row end">
             <button type="submit" className="secondary small-btn">
-              Save domains
+              Update allowed domains
             </button>
           </div>
         </form>
@@ -130,7 +130,7 @@ export function SandboxSettings({
         <textarea id={`${id}-hide`} rows={2} value={hidePaths} onChange={(e) => setHidePaths(e.target.value)} />
         <div className="row end">
           <button type="submit" className="secondary small-btn">
-            Save hidden paths
+            Update hidden paths
           </button>
         </div>
       </form>
