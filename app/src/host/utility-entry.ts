@@ -88,6 +88,7 @@ const hostReady: Promise<Host> = startMessage.then(({ token }) =>
     // No terminal here: confirmations go to the window; with no window attached they are refused.
     terminal: null,
     log,
+    mode: 'desktop',
   }),
 );
 

@@ -5,17 +5,21 @@ import { dirname, join } from 'node:path';
 import { z } from 'zod';
 import {
   DEFAULT_POLICY,
+  MAX_ALLOWANCES_PER_WORKSPACE,
+  MAX_ALLOW_MINUTES,
   MAX_DESCRIPTION_CHARS,
   MAX_NAME_CHARS,
   MAX_SANDBOX_DOMAINS,
   MAX_SANDBOX_HIDE_PATHS,
   MAX_WORKSPACES_PER_DEVICE,
   TetherError,
+  allowanceSchema,
   domainSchema,
   formatIssues,
   idSchema,
   policySchema,
   toolNameSchema,
+  type Allowance,
   type Policy,
   type ToolName,
 } from '@tether/shared';
@@ -48,6 +52,11 @@ export interface WorkspaceConfig {
   allowDomains: string[];
   /** Paths (absolute or relative to home) hidden from commands besides the standard secret places. */
   hidePaths: string[];
+  /**
+   * Standing allowances ("don't ask again for …"). Timed ones live only while the host runs:
+   * they are dropped when the config is loaded; only "until I revoke" ones survive a restart.
+   */
+  allowances: Allowance[];
 }
 
 /** The desktop's whole persisted configuration. */
@@ -61,6 +70,8 @@ export interface DesktopConfig {
   keepAwake: boolean;
   /** Extra CA certificate (PEM file) trusted for the relay's TLS. */
   caFile?: string;
+  /** The duration last chosen for a standing allowance (the dialog offers it first next time). */
+  lastAllowDuration?: number | 'lasting';
   workspaces: WorkspaceConfig[];
 }
 
@@ -82,6 +93,7 @@ const workspaceConfigSchema = z.strictObject({
   network: z.enum(['internet', 'none', 'domains']).default('internet'),
   allowDomains: z.array(domainSchema).max(MAX_SANDBOX_DOMAINS).default([]),
   hidePaths: z.array(z.string().min(1).max(4096)).max(MAX_SANDBOX_HIDE_PATHS).default([]),
+  allowances: z.array(allowanceSchema).max(MAX_ALLOWANCES_PER_WORKSPACE).default([]),
 });
 
 /**
@@ -98,6 +110,7 @@ export const desktopConfigSchema = z
     launchAtLogin: z.boolean().default(false),
     keepAwake: z.boolean().default(false),
     caFile: z.string().min(1).max(4096).optional(),
+    lastAllowDuration: z.union([z.number().int().min(1).max(MAX_ALLOW_MINUTES), z.literal('lasting')]).optional(),
     workspaces: z.array(workspaceConfigSchema).max(MAX_WORKSPACES_PER_DEVICE).default([]),
   })
   .superRefine((config, ctx) => {
@@ -234,7 +247,15 @@ export class ConfigStore {
       }
       if (problem === null) {
         const parsed = desktopConfigSchema.safeParse(json);
-        if (parsed.success) return new ConfigStore(dir, parsed.data as DesktopConfig);
+        if (parsed.success) {
+          const config = parsed.data as DesktopConfig;
+          // A timed allowance was for this run of the host only: the person chose "for N minutes".
+          const timed = config.workspaces.some((w) => w.allowances.some((a) => a.expiresAt !== null));
+          for (const w of config.workspaces) w.allowances = w.allowances.filter((a) => a.expiresAt === null);
+          const store = new ConfigStore(dir, config);
+          if (timed) await store.write(store.current);
+          return store;
+        }
         problem = `is not a valid config (${formatIssues(parsed.error)})`;
       }
       // Keep the device's identity (not its rules): the relay then keeps the same runtimes' device.
