@@ -137,6 +137,24 @@ export const callFrame = z.strictObject({
   deadline: z.number().int().positive(),
   /** Who asks, for the person's eyes (a grant's label, a platform key's name). */
   caller: z.string().max(MAX_LABEL_CHARS),
+  /**
+   * Epoch milliseconds when the relay first took this call id (an idempotency key's first
+   * attempt). A write or shell call the desktop no longer knows and whose first attempt is older
+   * than what its journal still covers is refused with `idempotency_expired`, never run.
+   */
+  firstAt: z.number().int().positive().optional(),
+});
+
+/**
+ * Asks for the result of a call the desktop was given before (`GET /v1/runtimes/{id}/calls/{callId}`):
+ * answered with a `result` frame of that id (when the call ends, if it is running), or `not_found`
+ * when the desktop keeps nothing of it. Never runs anything.
+ */
+export const lookupFrame = z.strictObject({
+  type: z.literal('lookup'),
+  id: idSchema,
+  runtimeId: idSchema,
+  workspaceId: idSchema,
 });
 
 export const cancelFrame = z.strictObject({
@@ -152,7 +170,13 @@ export const appFrameSchema = z.discriminatedUnion('type', [
   resultFrame,
   eventFrame,
 ]);
-export const relayFrameSchema = z.discriminatedUnion('type', [welcomeFrame, runtimesFrame, callFrame, cancelFrame]);
+export const relayFrameSchema = z.discriminatedUnion('type', [
+  welcomeFrame,
+  runtimesFrame,
+  callFrame,
+  cancelFrame,
+  lookupFrame,
+]);
 
 export type HelloFrame = z.infer<typeof helloFrame>;
 export type WorkspacesFrame = z.infer<typeof workspacesFrame>;
@@ -163,6 +187,7 @@ export type WelcomeFrame = z.infer<typeof welcomeFrame>;
 export type RuntimesFrame = z.infer<typeof runtimesFrame>;
 export type CallFrame = z.infer<typeof callFrame>;
 export type CancelFrame = z.infer<typeof cancelFrame>;
+export type LookupFrame = z.infer<typeof lookupFrame>;
 export type AppFrame = z.infer<typeof appFrameSchema>;
 export type RelayFrame = z.infer<typeof relayFrameSchema>;
 
