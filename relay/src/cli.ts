@@ -9,7 +9,7 @@ import { lockDataDir } from './store/data-dir-lock.js';
 const USAGE = `Usage:
   tether-relay serve [--host 127.0.0.1] [--port 8787] [--data-dir DIR] [--tls-cert F --tls-key F] [--log-level info]
                      [--heartbeat-interval-ms N] [--shutdown-grace-ms N] [--max-frame-bytes N] [--max-in-flight-per-runtime N]
-                     [--max-send-queue-bytes N] [--max-body-bytes N] [--call-log-max-rows N] [--call-log-max-age-ms N] [--max-connections N] [--sse-keepalive-ms N]
+                     [--max-send-queue-bytes N] [--max-body-bytes N] [--call-log-max-rows N] [--call-log-max-age-ms N] [--idempotency-window-ms N] [--max-connections N] [--sse-keepalive-ms N]
                      [--credential-requests-per-window N] [--credential-window-ms N] [--auth-failures-per-window N] [--auth-failure-window-ms N]
                      [--metrics-token T] [--trust-proxy true|N|ADDR,CIDR,...]
   tether-relay org create SLUG [--data-dir DIR]
@@ -21,7 +21,7 @@ Environment: TETHER_RELAY_HOST, TETHER_RELAY_PORT, TETHER_RELAY_DATA_DIR (defaul
 TETHER_RELAY_TLS_CERT, TETHER_RELAY_TLS_KEY, TETHER_RELAY_LOG_LEVEL, TETHER_RELAY_HEARTBEAT_INTERVAL_MS,
 TETHER_RELAY_SHUTDOWN_GRACE_MS, and the limits TETHER_RELAY_MAX_FRAME_BYTES, TETHER_RELAY_MAX_IN_FLIGHT_PER_RUNTIME,
 TETHER_RELAY_MAX_SEND_QUEUE_BYTES, TETHER_RELAY_MAX_BODY_BYTES, TETHER_RELAY_CALL_LOG_MAX_ROWS,
-TETHER_RELAY_CALL_LOG_MAX_AGE_MS, TETHER_RELAY_MAX_CONNECTIONS, TETHER_RELAY_SSE_KEEPALIVE_MS,
+TETHER_RELAY_CALL_LOG_MAX_AGE_MS, TETHER_RELAY_IDEMPOTENCY_WINDOW_MS, TETHER_RELAY_MAX_CONNECTIONS, TETHER_RELAY_SSE_KEEPALIVE_MS,
 TETHER_RELAY_CREDENTIAL_REQUESTS_PER_WINDOW, TETHER_RELAY_CREDENTIAL_WINDOW_MS, TETHER_RELAY_AUTH_FAILURES_PER_WINDOW,
 TETHER_RELAY_AUTH_FAILURE_WINDOW_MS (the same as the flags; 0 requests or failures per window: no limit), and
 TETHER_RELAY_METRICS_TOKEN (better than the flag, which other users can see in the process list: /metrics then
@@ -43,6 +43,7 @@ const LIMIT_SETTINGS: Record<keyof RelayLimits, [string, string, number?]> = {
   maxBodyBytes: ['max-body-bytes', 'TETHER_RELAY_MAX_BODY_BYTES'],
   callLogMaxRows: ['call-log-max-rows', 'TETHER_RELAY_CALL_LOG_MAX_ROWS'],
   callLogMaxAgeMs: ['call-log-max-age-ms', 'TETHER_RELAY_CALL_LOG_MAX_AGE_MS'],
+  idempotencyWindowMs: ['idempotency-window-ms', 'TETHER_RELAY_IDEMPOTENCY_WINDOW_MS'],
   maxConnections: ['max-connections', 'TETHER_RELAY_MAX_CONNECTIONS'],
   sseKeepaliveMs: ['sse-keepalive-ms', 'TETHER_RELAY_SSE_KEEPALIVE_MS'],
   credentialRequestsPerWindow: ['credential-requests-per-window', 'TETHER_RELAY_CREDENTIAL_REQUESTS_PER_WINDOW', 0],

@@ -153,7 +153,9 @@ export async function startRelay(options: RelayOptions): Promise<RelayHandle> {
     logger: app.log,
     onUnauthorized: (req) => guard.upgradeUnauthorized(req),
   });
-  const core = new RelayCore(store, bus, directory, metrics, app.log);
+  const core = new RelayCore(store, bus, directory, metrics, app.log, {
+    idempotencyWindowMs: limits.idempotencyWindowMs,
+  });
   inFlight.count = () => core.inFlightCount;
   const streams = new Set<SseStream>();
 
@@ -273,5 +275,9 @@ export async function startRelay(options: RelayOptions): Promise<RelayHandle> {
 }
 
 async function stopOrphanedRuntimes(store: Store): Promise<void> {
-  await store.stopAllLiveRuntimes(new Date().toISOString());
+  const at = new Date().toISOString();
+  await store.stopAllLiveRuntimes(at);
+  // Rows a crash left unfinished: nobody waits on them any more, and what the desktop did is
+  // not known here (a retry with the same key, or a GET of the call, asks it).
+  await store.finishOrphanedCalls(at);
 }

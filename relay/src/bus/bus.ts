@@ -9,6 +9,10 @@ export interface RoutedCall {
   args: unknown;
   deadline: number;
   caller: string;
+  /** When the relay first took this call id (an idempotency key's first attempt), epoch ms. */
+  firstAt: number;
+  /** Not a call to run: asks the desktop for the result of this call id (`lookup` frame). */
+  lookup?: boolean;
 }
 
 /** Node-to-node messages. `call`/`cancel` go to the holder of a runtime; the rest back to the call's origin. */

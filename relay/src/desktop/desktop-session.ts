@@ -12,7 +12,7 @@ import {
   type RelayFrame,
 } from '@tether/shared';
 import type { Bus, RoutedCall } from '../bus/bus.js';
-import { HELLO_TIMEOUT_MS, MAX_QUEUED_FRAMES, type RelayLimits } from '../relay-limits.js';
+import { HEARTBEAT_LATE_INTERVALS, HELLO_TIMEOUT_MS, MAX_QUEUED_FRAMES, type RelayLimits } from '../relay-limits.js';
 import type { RuntimeDirectory } from '../runtime-directory.js';
 import type { Store, TokenRecord } from '../store/store.js';
 import { newId } from '../tokens.js';
@@ -56,6 +56,8 @@ export class DesktopSession {
   /** Calls handed to the desktop and not answered yet. */
   private readonly inFlight = new Map<string, { runtimeId: string; origin: string }>();
   private missedPongs = 0;
+  /** When the desktop was last heard from (a pong or any frame), epoch ms. */
+  private lastHeardAt = Date.now();
   /** Result, progress and event frames that failed their schema and were contained (containBadFrame). */
   private badFrames = 0;
   private queue: Promise<void> = Promise.resolve();
@@ -74,6 +76,7 @@ export class DesktopSession {
     let markClosed!: () => void;
     this.closed = new Promise((resolve) => (markClosed = resolve));
     ws.on('message', (data, isBinary) => {
+      this.lastHeardAt = Date.now();
       if (this.closing) return;
       if (isBinary) return this.close(CLOSE_CODES.protocolError, 'binary frames are not part of the protocol');
       const text = Array.isArray(data)
@@ -81,7 +84,10 @@ export class DesktopSession {
         : Buffer.from(data as Buffer).toString('utf8');
       this.enqueue(() => this.handleText(text));
     });
-    ws.on('pong', () => (this.missedPongs = 0));
+    ws.on('pong', () => {
+      this.missedPongs = 0;
+      this.lastHeardAt = Date.now();
+    });
     ws.on('error', (err) => deps.logger.warn({ session: this.id, err: err.message }, 'desktop socket error'));
     ws.on('close', (code) => {
       this.closing = true;
@@ -159,6 +165,14 @@ export class DesktopSession {
         });
       const workspaceId = this.runtimes.get(call.runtimeId);
       if (this.closing || workspaceId === undefined) return fail('runtime_offline');
+      // A frozen or unplugged laptop is noticed after two missed pongs; until then its calls would
+      // wait their whole deadline. A heartbeat this late already says: do not hand it new work.
+      const silentMs = Date.now() - this.lastHeardAt;
+      if (silentMs > this.deps.heartbeatIntervalMs * HEARTBEAT_LATE_INTERVALS)
+        return fail(
+          'runtime_offline',
+          `the desktop has not answered its heartbeat for ${Math.round(silentMs / 1000)} s (frozen, asleep or cut off)`,
+        );
       if (this.inFlight.has(call.id)) return; // the same call re-sent while it still runs here
       let running = 0;
       for (const entry of this.inFlight.values()) if (entry.runtimeId === call.runtimeId) running++;
@@ -169,16 +183,21 @@ export class DesktopSession {
         );
       if (this.ws.bufferedAmount > this.deps.limits.maxSendQueueBytes)
         return fail('busy', 'the desktop is not reading its connection fast enough');
-      const text = JSON.stringify({
-        type: 'call',
-        id: call.id,
-        runtimeId: call.runtimeId,
-        workspaceId,
-        tool: call.tool,
-        args: call.args,
-        deadline: call.deadline,
-        caller: call.caller,
-      } satisfies RelayFrame);
+      const text = JSON.stringify(
+        call.lookup
+          ? ({ type: 'lookup', id: call.id, runtimeId: call.runtimeId, workspaceId } satisfies RelayFrame)
+          : ({
+              type: 'call',
+              id: call.id,
+              runtimeId: call.runtimeId,
+              workspaceId,
+              tool: call.tool,
+              args: call.args,
+              deadline: call.deadline,
+              caller: call.caller,
+              firstAt: call.firstAt,
+            } satisfies RelayFrame),
+      );
       // The desktop would close the whole connection over a frame past the limit: refuse this one call instead.
       if (Buffer.byteLength(text) > this.deps.limits.maxFrameBytes)
         return fail('too_large', `the call does not fit in one frame of ${this.deps.limits.maxFrameBytes} bytes`);

@@ -449,6 +449,11 @@ export class SqliteStore implements Store {
     return row ? toCall(row) : null;
   }
 
+  async finishOrphanedCalls(at: string): Promise<number> {
+    this.flushCalls();
+    return this.stmt("UPDATE calls SET outcome = 'unknown', finished_at = ? WHERE outcome IS NULL").run(at).changes;
+  }
+
   async pruneCalls(maxRows: number, olderThan: string): Promise<number> {
     this.flushCalls();
     const byAge = this.stmt('DELETE FROM calls WHERE started_at < ?').run(olderThan).changes;

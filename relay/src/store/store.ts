@@ -151,6 +151,8 @@ export interface Store {
   insertCall(call: CallRecord): Promise<void>;
   finishCall(id: string, outcome: string, finishedAt: string, durationMs: number): Promise<void>;
   getCall(id: string): Promise<CallRecord | null>;
+  /** Rows still unfinished get the outcome `unknown` (start-up of a single-process relay: they were cut off by a crash); returns how many. */
+  finishOrphanedCalls(at: string): Promise<number>;
   /** Deletes rows past the count or age bound; returns how many went. */
   pruneCalls(maxRows: number, olderThan: string): Promise<number>;
 

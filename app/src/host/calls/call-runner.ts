@@ -192,7 +192,11 @@ export class CallRunner {
     this.prune();
     const known = this.calls.get(callId);
     if (known) {
-      if (known.finishedAt === null) known.sinks.add(sink);
+      if (known.finishedAt === null) {
+        known.sinks.add(sink);
+        // At once: the asker learns the call still runs without waiting for its end.
+        sink.progress({ status: 'running' });
+      }
       return known.promise;
     }
     const journaled = this.options.journal?.lookup(callId);
