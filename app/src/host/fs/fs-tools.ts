@@ -167,7 +167,9 @@ export function createFsTools(options: FsToolsOptions = {}): ToolHandlers {
     const run = handler as (args: unknown, ctx: ToolContext) => Promise<unknown>;
     (handlers as Record<string, unknown>)[name] = (args: unknown, ctx: ToolContext) =>
       run(args, ctx).catch((err: unknown) => {
-        throw stableFsError(err);
+        const a = args as { path?: unknown; to?: unknown };
+        const path = typeof a.path === 'string' ? a.path : typeof a.to === 'string' ? a.to : undefined;
+        throw stableFsError(err, path);
       });
   }
   return handlers;
