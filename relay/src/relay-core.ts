@@ -230,14 +230,15 @@ export class RelayCore implements RelayServices {
       return { callId, done: existing.done };
     }
     let now = Date.now();
-    let firstAt = now;
+    let firstAt: number | undefined;
     if (request.idempotencyKey !== undefined) {
       // The call log knows the key's first attempt (even from before a restart): past the window
       // the desktop may have forgotten it, so it is refused, never forwarded as a new call.
       const known = await this.store.getCall(callId);
       if (known) {
-        firstAt = Math.min(now, Date.parse(known.startedAt));
-        if (now - firstAt > this.idempotencyWindowMs)
+        const first = Math.min(now, Date.parse(known.startedAt));
+        firstAt = first;
+        if (now - first > this.idempotencyWindowMs)
           return refuse(
             errorValue(
               'idempotency_expired',
@@ -267,7 +268,7 @@ export class RelayCore implements RelayServices {
       args: request.args,
       deadline: now + (request.timeoutMs ?? DEFAULT_CALL_TIMEOUT_MS),
       caller: principal.label,
-      firstAt,
+      ...(firstAt !== undefined ? { firstAt } : {}),
     };
     let resolve!: (result: Result<unknown>) => void;
     const done = new Promise<Result<unknown>>((r) => (resolve = r));
@@ -296,7 +297,7 @@ export class RelayCore implements RelayServices {
         caller: principal.label,
         tokenId: principal.tokenId,
         // An idempotency key's row keeps its first attempt's time: the window counts from it.
-        startedAt: new Date(firstAt).toISOString(),
+        startedAt: new Date(firstAt ?? now).toISOString(),
         finishedAt: null,
         outcome: null,
         durationMs: null,
@@ -473,7 +474,6 @@ export class RelayCore implements RelayServices {
         args: null,
         deadline: Date.now() + LOOKUP_ANSWER_TIMEOUT_MS + waitMs,
         caller: record.caller,
-        firstAt: Date.parse(record.startedAt),
         lookup: true,
       };
       await this.bus.send(presence.nodeId, { kind: 'call', origin: this.bus.nodeId, call });

@@ -138,9 +138,9 @@ export const callFrame = z.strictObject({
   /** Who asks, for the person's eyes (a grant's label, a platform key's name). */
   caller: z.string().max(MAX_LABEL_CHARS),
   /**
-   * Epoch milliseconds when the relay first took this call id (an idempotency key's first
-   * attempt). A write or shell call the desktop no longer knows and whose first attempt is older
-   * than what its journal still covers is refused with `idempotency_expired`, never run.
+   * Set on a retry of an idempotency key the relay's call log knows: epoch milliseconds of its
+   * first attempt. A write or shell call the desktop no longer knows and whose first attempt is
+   * before what its journal still covers is refused with `idempotency_expired`, never run.
    */
   firstAt: z.number().int().positive().optional(),
 });

@@ -9,8 +9,11 @@ export interface RoutedCall {
   args: unknown;
   deadline: number;
   caller: string;
-  /** When the relay first took this call id (an idempotency key's first attempt), epoch ms. */
-  firstAt: number;
+  /**
+   * For a retry of an idempotency key the call log knows: its first attempt, epoch ms. Absent
+   * for a first attempt (the desktop's clock is then not compared with the relay's at all).
+   */
+  firstAt?: number;
   /** Not a call to run: asks the desktop for the result of this call id (`lookup` frame). */
   lookup?: boolean;
 }

@@ -195,7 +195,7 @@ export class DesktopSession {
               args: call.args,
               deadline: call.deadline,
               caller: call.caller,
-              firstAt: call.firstAt,
+              ...(call.firstAt !== undefined ? { firstAt: call.firstAt } : {}),
             } satisfies RelayFrame),
       );
       // The desktop would close the whole connection over a frame past the limit: refuse this one call instead.
