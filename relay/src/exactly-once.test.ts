@@ -197,6 +197,41 @@ describe('idempotency window', () => {
   });
 });
 
+describe('a call log at its row cap', () => {
+  it('sends a key it does not know with the time before which keys may have been pruned, for the desktop to judge', async () => {
+    const limits = { callLogMaxRows: 3 };
+    const t = await fresh({ limits });
+    const { desktop, runtimeId } = await connect(t);
+    desktop.onCall = (c, d) => d.succeed(c.id, 'ok');
+    const call = (key: string) =>
+      t.api(`/v1/runtimes/${runtimeId}/calls`, {
+        method: 'POST',
+        json: { tool: 'write_file', args: { path: 'a.txt', content: key }, idempotencyKey: key },
+      });
+    for (const key of ['k1', 'k2', 'k3', 'k4', 'k5']) expect((await call(key)).status).toBe(200);
+    expect(desktop.frames.filter((f) => f.type === 'call').every((f) => f.firstAt === undefined)).toBe(true);
+    await desktop.close();
+    await t.relay.close();
+
+    const second = await restart(t, { limits }); // prunes the log to its cap at start: k1 and k2 go
+    const again = await FakeDesktop.connect(second.relay.wsUrl, second.desktopToken);
+    cleanups.push(() => again.close());
+    await again.hello(device, [testWorkspace('ws-1')]);
+    again.onCall = (c, d) => d.succeed(c.id, 'ok');
+    const store = new SqliteStore(t.dataDir);
+    cleanups.push(async () => store.close());
+    const span = await store.callLogSpan();
+    expect(span.rows).toBe(3);
+    const retry = await second.api(`/v1/runtimes/${runtimeId}/calls`, {
+      method: 'POST',
+      json: { tool: 'write_file', args: { path: 'a.txt', content: 'k1' }, idempotencyKey: 'k1' },
+    });
+    expect(retry.status).toBe(200);
+    const frame = await again.next('call');
+    expect(frame.firstAt).toBe(Date.parse(span.oldestStartedAt!));
+  });
+});
+
 describe('call log after a crash', () => {
   it('gives rows a crash left unfinished the outcome unknown at the next start', async () => {
     const t = await fresh();

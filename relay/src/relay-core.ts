@@ -99,6 +99,11 @@ export class RelayCore implements RelayServices {
   /** Lookups of calls (`GET …/calls/{callId}`) waiting on a desktop's answer, by call id. */
   private readonly lookups = new Map<string, PendingLookup>();
   private readonly idempotencyWindowMs: number;
+  /**
+   * While the call log is at its row cap, the start of its oldest row: keys first used before
+   * it may have been pruned, so a key the log does not know is not known to be new (epoch ms).
+   */
+  private callLogHorizon: number | null = null;
   private draining = false;
 
   constructor(
@@ -231,13 +236,20 @@ export class RelayCore implements RelayServices {
     }
     let now = Date.now();
     let firstAt: number | undefined;
+    /** The row's start: the key's first attempt when the log knows it, else now. */
+    let loggedFirst: number | undefined;
     if (request.idempotencyKey !== undefined) {
       // The call log knows the key's first attempt (even from before a restart): past the window
       // the desktop may have forgotten it, so it is refused, never forwarded as a new call.
       const known = await this.store.getCall(callId);
+      if (!known && this.callLogHorizon !== null && now - this.callLogHorizon < this.idempotencyWindowMs)
+        // Perhaps a retry whose row went for room: the desktop decides from its journal, which
+        // refuses it only if it cannot vouch for that time either (never runs a call twice).
+        firstAt = this.callLogHorizon;
       if (known) {
         const first = Math.min(now, Date.parse(known.startedAt));
         firstAt = first;
+        loggedFirst = first;
         if (now - first > this.idempotencyWindowMs)
           return refuse(
             errorValue(
@@ -297,7 +309,7 @@ export class RelayCore implements RelayServices {
         caller: principal.label,
         tokenId: principal.tokenId,
         // An idempotency key's row keeps its first attempt's time: the window counts from it.
-        startedAt: new Date(firstAt ?? now).toISOString(),
+        startedAt: new Date(loggedFirst ?? now).toISOString(),
         finishedAt: null,
         outcome: null,
         durationMs: null,
@@ -519,6 +531,15 @@ export class RelayCore implements RelayServices {
     this.lookups.delete(callId);
     clearTimeout(lookup.timer);
     lookup.resolve(result);
+  }
+
+  /**
+   * After each pruning of the call log: `span` of what is left. A log at its row cap may have
+   * lost keys of the idempotency window to the count bound.
+   */
+  noteCallLog(span: { rows: number; oldestStartedAt: string | null }, maxRows: number): void {
+    this.callLogHorizon =
+      span.rows >= maxRows && span.oldestStartedAt !== null ? Date.parse(span.oldestStartedAt) : null;
   }
 
   /** A token was revoked: it is not trusted from the cache any more (called at once by this relay's admin, and on the bus's broadcast). */

@@ -207,6 +207,7 @@ export async function startRelay(options: RelayOptions): Promise<RelayHandle> {
   const pruneCalls = () =>
     store
       .pruneCalls(limits.callLogMaxRows, new Date(Date.now() - limits.callLogMaxAgeMs).toISOString())
+      .then(async () => core.noteCallLog(await store.callLogSpan(), limits.callLogMaxRows))
       .catch((err: unknown) => app.log.error({ err }, 'call log pruning failed'));
   await pruneCalls();
   const pruneTimer = setInterval(() => void pruneCalls(), CALL_LOG_PRUNE_INTERVAL_MS);
