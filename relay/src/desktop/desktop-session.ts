@@ -55,7 +55,6 @@ export class DesktopSession {
   private readonly runtimes = new Map<string, string>();
   /** Calls handed to the desktop and not answered yet. */
   private readonly inFlight = new Map<string, { runtimeId: string; origin: string }>();
-  private missedPongs = 0;
   /** When the desktop was last heard from (a pong or any frame), epoch ms. */
   private lastHeardAt = Date.now();
   /** Result, progress and event frames that failed their schema and were contained (containBadFrame). */
@@ -84,10 +83,9 @@ export class DesktopSession {
         : Buffer.from(data as Buffer).toString('utf8');
       this.enqueue(() => this.handleText(text));
     });
-    ws.on('pong', () => {
-      this.missedPongs = 0;
-      this.lastHeardAt = Date.now();
-    });
+    // Auto-answered pings of the desktop are signs of life too (see heartbeat).
+    ws.on('pong', () => (this.lastHeardAt = Date.now()));
+    ws.on('ping', () => (this.lastHeardAt = Date.now()));
     ws.on('error', (err) => deps.logger.warn({ session: this.id, err: err.message }, 'desktop socket error'));
     ws.on('close', (code) => {
       this.closing = true;
@@ -134,19 +132,25 @@ export class DesktopSession {
     this.ws.terminate();
   }
 
-  /** Called by the hub's heartbeat timer: pings, or ends a connection that missed two pongs. */
+  /**
+   * Called by the hub's heartbeat timer. The desktop pings at the same interval, so a sign of
+   * life since the last tick (its ping, a pong, any frame) makes a ping of ours redundant: an
+   * idle connection costs one ping and one pong per interval, not two of each. Silent for an
+   * interval: pinged. Silent for MISSED_HEARTBEATS_BEFORE_DEAD intervals: dead, cut (a frozen
+   * laptop is noticed within one interval more, 9 s at the default 3 s).
+   */
   heartbeat(): void {
     if (this.ws.readyState !== this.ws.OPEN) return;
-    if (this.missedPongs >= MISSED_HEARTBEATS_BEFORE_DEAD) {
-      this.deps.logger.info({ session: this.id }, 'desktop missed its heartbeats');
+    const silentMs = Date.now() - this.lastHeardAt;
+    if (silentMs >= MISSED_HEARTBEATS_BEFORE_DEAD * this.deps.heartbeatIntervalMs) {
+      this.deps.logger.info({ session: this.id, silentMs }, 'desktop missed its heartbeats');
       this.closing = true;
       // A dead peer will not complete a closing handshake: send the code for the record, then cut.
       this.ws.close(CLOSE_CODES.heartbeatTimeout, 'no heartbeat');
       this.ws.terminate();
       return;
     }
-    this.missedPongs++;
-    this.ws.ping();
+    if (silentMs >= this.deps.heartbeatIntervalMs) this.ws.ping();
   }
 
   /** Whether the socket is open and the desktop has said hello. */
