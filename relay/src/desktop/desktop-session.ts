@@ -55,8 +55,10 @@ export class DesktopSession {
   private readonly runtimes = new Map<string, string>();
   /** Calls handed to the desktop and not answered yet. */
   private readonly inFlight = new Map<string, { runtimeId: string; origin: string }>();
-  /** When the desktop was last heard from (a pong or any frame), epoch ms. */
+  /** When the desktop was last heard from (a ping, a pong or any frame), epoch ms. */
   private lastHeardAt = Date.now();
+  /** When the desktop last pinged (it does at the heartbeat interval), epoch ms; 0: never. */
+  private lastPeerPingAt = 0;
   /** Result, progress and event frames that failed their schema and were contained (containBadFrame). */
   private badFrames = 0;
   private queue: Promise<void> = Promise.resolve();
@@ -85,7 +87,7 @@ export class DesktopSession {
     });
     // Auto-answered pings of the desktop are signs of life too (see heartbeat).
     ws.on('pong', () => (this.lastHeardAt = Date.now()));
-    ws.on('ping', () => (this.lastHeardAt = Date.now()));
+    ws.on('ping', () => (this.lastHeardAt = this.lastPeerPingAt = Date.now()));
     ws.on('error', (err) => deps.logger.warn({ session: this.id, err: err.message }, 'desktop socket error'));
     ws.on('close', (code) => {
       this.closing = true;
@@ -133,11 +135,11 @@ export class DesktopSession {
   }
 
   /**
-   * Called by the hub's heartbeat timer. The desktop pings at the same interval, so a sign of
-   * life since the last tick (its ping, a pong, any frame) makes a ping of ours redundant: an
-   * idle connection costs one ping and one pong per interval, not two of each. Silent for an
-   * interval: pinged. Silent for MISSED_HEARTBEATS_BEFORE_DEAD intervals: dead, cut (a frozen
-   * laptop is noticed within one interval more, 9 s at the default 3 s).
+   * Called by the hub's heartbeat timer. The desktop pings at the same interval, so its ping
+   * since the last tick makes one of ours redundant: an idle connection costs one ping and one
+   * pong per interval, not two of each. A peer that does not ping is pinged at every tick.
+   * Silent (no ping, pong or frame) for MISSED_HEARTBEATS_BEFORE_DEAD intervals: dead, cut (a
+   * frozen laptop is noticed within one interval more, 9 s at the default 3 s).
    */
   heartbeat(): void {
     if (this.ws.readyState !== this.ws.OPEN) return;
@@ -150,7 +152,7 @@ export class DesktopSession {
       this.ws.terminate();
       return;
     }
-    if (silentMs >= this.deps.heartbeatIntervalMs) this.ws.ping();
+    if (Date.now() - this.lastPeerPingAt >= this.deps.heartbeatIntervalMs) this.ws.ping();
   }
 
   /** Whether the socket is open and the desktop has said hello. */
