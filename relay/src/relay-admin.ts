@@ -1,4 +1,5 @@
-import { TetherError } from '@tether/shared';
+import { TetherError, type OAuthAuthorization } from '@tether/shared';
+import { authorizationView } from './oauth/oauth-service.js';
 import type { Store } from './store/store.js';
 import { SqliteStore } from './store/sqlite-store.js';
 import { generateToken, hashToken, newId } from './tokens.js';
@@ -26,6 +27,10 @@ export interface RelayAdmin {
     }>
   >;
   revokeToken(id: string): Promise<boolean>;
+  /** The org's approved MCP clients (OAuth), neither revoked nor expired. */
+  listOAuthClients(org: string): Promise<OAuthAuthorization[]>;
+  /** Revokes an approved MCP client with its tokens; false when there is no such active one. */
+  revokeOAuthClient(id: string): Promise<boolean>;
 }
 
 /** RelayAdmin over a Store. Failures are TetherErrors with stable codes (`already_exists`, `not_found`, `invalid_args`). */
@@ -79,6 +84,13 @@ export function createRelayAdmin(store: Store): RelayAdmin {
     },
     async revokeToken(id) {
       return store.revokeToken(id, new Date().toISOString());
+    },
+    async listOAuthClients(slug) {
+      const org = await orgBySlug(slug);
+      return (await store.listOAuthAuthorizations(org.id, new Date().toISOString())).map(authorizationView);
+    },
+    async revokeOAuthClient(id) {
+      return (await store.revokeOAuthAuthorization(id, new Date().toISOString())) !== null;
     },
   };
 }

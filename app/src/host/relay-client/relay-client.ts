@@ -91,7 +91,9 @@ export interface RelayClientOptions {
  * keeps the relay told about workspaces and their events, runs the calls it receives through
  * the CallDispatcher, keeps the link alive with heartbeats and reconnects with backoff. Every
  * frame from the relay is validated (the relay is not trusted); a bad one is logged and ignored.
- * Emits `status` (RelayStatus) and `runtimes` (RuntimeBinding[]).
+ * Emits `status` (RelayStatus), `runtimes` (RuntimeBinding[]), `refused` (RefusedFrame: a call
+ * the relay refused before delivery, about one of this connection's runtimes) and `oauth` (the
+ * OAuth consent frames).
  */
 export class RelayClient extends EventEmitter {
   private ws: WebSocket | undefined;
@@ -172,6 +174,14 @@ export class RelayClient extends EventEmitter {
     if (text === this.announced) return;
     this.announced = text;
     this.send(ws, { type: 'workspaces', workspaces });
+  }
+
+  /** Sends an OAuth answer or revocation; false when not connected (nothing is queued for later). */
+  sendOAuth(frame: Extract<AppFrame, { type: 'oauth_answer' | 'oauth_revoke' }>): boolean {
+    const ws = this.ws;
+    if (ws === undefined || !this.welcomed || ws.readyState !== WebSocket.OPEN) return false;
+    this.send(ws, frame);
+    return true;
   }
 
   /** Sends file-change and health events (already batched by the WorkspaceSet); dropped while offline. */
@@ -338,6 +348,18 @@ export class RelayClient extends EventEmitter {
         return;
       case 'lookup':
         this.dispatchLookup(ws, frame.id);
+        return;
+      case 'refused':
+        // Only about a runtime of this connection, under the workspace it belongs to.
+        if (this.bindings.some((b) => b.runtimeId === frame.runtimeId && b.workspaceId === frame.workspaceId))
+          this.emit('refused', frame);
+        else this.log(`relay: ignored a refused notice for a runtime this device does not hold`);
+        break;
+      case 'oauth_consent':
+      case 'oauth_consent_closed':
+      case 'oauth_authorizations':
+        // Validated above; the host's OAuthConsents judges them (the relay is not trusted).
+        this.emit('oauth', frame);
         return;
     }
   }
