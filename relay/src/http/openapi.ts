@@ -275,6 +275,7 @@ function buildBody(): Record<string, unknown> {
       },
       '/v1/runtimes/{id}/calls/{callId}': {
         get: {
+          operationId: 'getCall',
           summary: 'The result of a call made before',
           description:
             'Asks the desktop holding the runtime for the call’s result, without running anything: for a call whose answer was lost (a relay restart answered `unavailable`). ' +
