@@ -99,6 +99,16 @@ export const BOOKKEEPING_EVERY_TICKS = 5;
  */
 export const HEARTBEAT_LATE_INTERVALS = 1.5;
 
+/**
+ * A cluster node's sweep: runtimes whose desktops no node has touched for this many bookkeeping
+ * rounds (BOOKKEEPING_EVERY_TICKS heartbeats each), and that no node holds on the bus, are
+ * stopped (their node died). Three: one late round on a busy node is never taken for a death.
+ */
+export const CLUSTER_STALE_HEARTBEATS = 3;
+
+/** Runtimes one sweep looks at, at most (the next sweep takes the rest). */
+export const CLUSTER_SWEEP_BATCH = 1_000;
+
 /** How long `close()` lets in-flight calls finish before failing them with `unavailable`. */
 export const DEFAULT_SHUTDOWN_GRACE_MS = 10_000;
 
