@@ -51,6 +51,8 @@ export interface HostApiDeps {
   /** Called after a workspace is removed (its shell sessions end). */
   onWorkspaceRemoved?: (id: string) => void;
   log?: (line: string) => void;
+  /** Accept an unencrypted relay URL that is not on this machine (`--insecure-relay`). */
+  allowInsecureRelay?: boolean;
 }
 
 /** A request's params after validation (defaults applied). */
@@ -193,7 +195,7 @@ export class HostApiImpl implements HostApi {
       'settings:update': async (p) => {
         if (p.relayUrl !== undefined) {
           try {
-            connectUrlOf(p.relayUrl);
+            connectUrlOf(p.relayUrl, { allowInsecure: this.deps.allowInsecureRelay === true });
           } catch (err) {
             throw new TetherError('invalid_args', (err as Error).message, {
               fields: [{ path: 'relayUrl', message: (err as Error).message }],
