@@ -22,7 +22,8 @@ const CLIENT_PROCESSES = 3;
 const HANDSHAKE_CONCURRENCY = 50;
 /**
  * A short heartbeat so a couple of rounds fit in seconds; production uses HEARTBEAT_INTERVAL_MS
- * (15 s). Not 1 s: on a loaded 2-core box, 15,000 pongs a second starve the handshakes, and a
+ * (3 s: a dead peer noticed within 9 s), and heartbeatCoreAtDefaultIntervalPercent scales the
+ * measured cost to it. Not 1 s: on a loaded 2-core box, 15,000 pongs a second starve the handshakes, and a
  * client process late with its pongs gets its connections ended (two missed = dead).
  */
 const HEARTBEAT_INTERVAL_MS = Number(process.env.BENCH_HEARTBEAT_MS ?? 5_000);

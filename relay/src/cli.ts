@@ -14,7 +14,7 @@ const USAGE = `Usage:
   tether-relay --version
   tether-relay serve [--host 127.0.0.1] [--port 8787] [--data-dir DIR] [--tls-cert F --tls-key F] [--log-level info]
                      [--heartbeat-interval-ms N] [--shutdown-grace-ms N] [--max-frame-bytes N] [--max-in-flight-per-runtime N]
-                     [--max-send-queue-bytes N] [--max-body-bytes N] [--call-log-max-rows N] [--call-log-max-age-ms N] [--max-connections N] [--sse-keepalive-ms N]
+                     [--max-send-queue-bytes N] [--max-body-bytes N] [--call-log-max-rows N] [--call-log-max-age-ms N] [--idempotency-window-ms N] [--max-connections N] [--sse-keepalive-ms N]
                      [--credential-requests-per-window N] [--credential-window-ms N] [--auth-failures-per-window N] [--auth-failure-window-ms N]
                      [--request-timeout-ms N] [--headers-timeout-ms N] [--keep-alive-timeout-ms N] [--max-connections-per-address N]
                      [--max-unauthenticated-connections-per-address N] [--max-connections-per-desktop-token N]
@@ -35,7 +35,7 @@ Environment: TETHER_RELAY_HOST, TETHER_RELAY_PORT, TETHER_RELAY_DATA_DIR (defaul
 TETHER_RELAY_TLS_CERT, TETHER_RELAY_TLS_KEY, TETHER_RELAY_LOG_LEVEL, TETHER_RELAY_HEARTBEAT_INTERVAL_MS,
 TETHER_RELAY_SHUTDOWN_GRACE_MS, and the limits TETHER_RELAY_MAX_FRAME_BYTES, TETHER_RELAY_MAX_IN_FLIGHT_PER_RUNTIME,
 TETHER_RELAY_MAX_SEND_QUEUE_BYTES, TETHER_RELAY_MAX_BODY_BYTES, TETHER_RELAY_CALL_LOG_MAX_ROWS,
-TETHER_RELAY_CALL_LOG_MAX_AGE_MS, TETHER_RELAY_MAX_CONNECTIONS, TETHER_RELAY_SSE_KEEPALIVE_MS,
+TETHER_RELAY_CALL_LOG_MAX_AGE_MS, TETHER_RELAY_IDEMPOTENCY_WINDOW_MS, TETHER_RELAY_MAX_CONNECTIONS, TETHER_RELAY_SSE_KEEPALIVE_MS,
 TETHER_RELAY_CREDENTIAL_REQUESTS_PER_WINDOW, TETHER_RELAY_CREDENTIAL_WINDOW_MS, TETHER_RELAY_AUTH_FAILURES_PER_WINDOW,
 TETHER_RELAY_AUTH_FAILURE_WINDOW_MS, TETHER_RELAY_REQUEST_TIMEOUT_MS, TETHER_RELAY_HEADERS_TIMEOUT_MS,
 TETHER_RELAY_KEEP_ALIVE_TIMEOUT_MS, TETHER_RELAY_MAX_CONNECTIONS_PER_ADDRESS,
@@ -64,6 +64,7 @@ const LIMIT_SETTINGS: Record<keyof RelayLimits, [string, string, number?]> = {
   maxBodyBytes: ['max-body-bytes', 'TETHER_RELAY_MAX_BODY_BYTES'],
   callLogMaxRows: ['call-log-max-rows', 'TETHER_RELAY_CALL_LOG_MAX_ROWS'],
   callLogMaxAgeMs: ['call-log-max-age-ms', 'TETHER_RELAY_CALL_LOG_MAX_AGE_MS'],
+  idempotencyWindowMs: ['idempotency-window-ms', 'TETHER_RELAY_IDEMPOTENCY_WINDOW_MS'],
   maxConnections: ['max-connections', 'TETHER_RELAY_MAX_CONNECTIONS'],
   sseKeepaliveMs: ['sse-keepalive-ms', 'TETHER_RELAY_SSE_KEEPALIVE_MS'],
   credentialRequestsPerWindow: ['credential-requests-per-window', 'TETHER_RELAY_CREDENTIAL_REQUESTS_PER_WINDOW', 0],

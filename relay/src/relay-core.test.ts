@@ -68,7 +68,7 @@ describe('RelayCore', () => {
       // The same failure over JSON is an HTTP error status.
       const json = await post(t, runtimeId, { tool: 'write_file', args: { path: 'a', content: 'b' } });
       expect(json.status).toBe(403);
-      expect(json.body).toEqual({ error: { code: 'confirmation_denied', message: 'no' } });
+      expect(json.body).toEqual({ error: { code: 'confirmation_denied', message: 'no' }, callId: expect.any(String) });
     });
 
     it('answers an immediate refusal with an HTTP status even when SSE was asked for', async () => {

@@ -1,6 +1,7 @@
 import type { FastifyBaseLogger } from 'fastify';
 import {
   DEFAULT_CALL_TIMEOUT_MS,
+  IDEMPOTENCY_WINDOW_MS,
   TOOLS,
   errorValue,
   invalidArgs,
@@ -16,7 +17,7 @@ import {
 } from '@tether/shared';
 import { authenticateToken } from './auth.js';
 import type { Bus, BusMessage, NodeBroadcast, RefusalNotice, RoutedCall, RuntimeEvent } from './bus/bus.js';
-import { CANCEL_ANSWER_TIMEOUT_MS, type RelayLimits } from './relay-limits.js';
+import { CANCEL_ANSWER_TIMEOUT_MS, LOOKUP_ANSWER_TIMEOUT_MS, type RelayLimits } from './relay-limits.js';
 import type { RelayMetrics } from './relay-metrics.js';
 import { toRuntimeView, type RuntimeDirectory } from './runtime-directory.js';
 import type { CallOptions, CancelSignal, Principal, RelayServices } from './services.js';
@@ -40,6 +41,30 @@ interface PendingCall {
   timer: NodeJS.Timeout;
   done: Promise<Result<unknown>>;
   resolve(result: Result<unknown>): void;
+}
+
+/** A `GET` of a call this node asked the desktop about (`lookup`); several requests for one id share it. */
+interface PendingLookup {
+  runtimeId: string;
+  /** The desktop said the call is still running. */
+  running: boolean;
+  onRunning: Set<() => void>;
+  waiters: number;
+  timer: NodeJS.Timeout;
+  done: Promise<Result<unknown>>;
+  resolve(result: Result<unknown>): void;
+}
+
+/** What a `GET` of a call answers: its result, or that it is still running on the desktop. */
+export type CallLookup =
+  { state: 'finished'; result: Result<unknown> } | { state: 'running' } | { error: ToolErrorValue };
+
+/** Options of a `RelayCore`. */
+export interface RelayCoreOptions {
+  /** How long an idempotency key is remembered (default IDEMPOTENCY_WINDOW_MS). */
+  idempotencyWindowMs?: number;
+  /** One org cannot take every call slot of a process all orgs share (0 or absent: no cap). */
+  maxInFlightCallsPerOrg?: number;
 }
 
 /**
@@ -74,9 +99,18 @@ export class RelayCore implements RelayServices {
   private readonly cancelAnswers = new Map<string, () => void>();
   /** Verified platform keys and grants for TOKEN_CACHE_TTL_MS; a revocation on the bus drops them at once. */
   private readonly tokens = new TokenCache();
+  /** Lookups of calls (`GET …/calls/{callId}`) waiting on a desktop's answer, by call id. */
+  private readonly lookups = new Map<string, PendingLookup>();
+  private readonly idempotencyWindowMs: number;
+  /**
+   * While the call log is at its row cap, the start of its oldest row: keys first used before
+   * it may have been pruned, so a key the log does not know is not known to be new (epoch ms).
+   */
+  private callLogHorizon: number | null = null;
   private draining = false;
   /** Pending calls of this node by org id (maxInFlightCallsPerOrg). */
   private readonly inFlightByOrg = new Map<string, number>();
+  private readonly orgLimits: Pick<RelayLimits, 'maxInFlightCallsPerOrg'>;
 
   constructor(
     private readonly store: Store,
@@ -84,9 +118,10 @@ export class RelayCore implements RelayServices {
     private readonly directory: RuntimeDirectory,
     private readonly metrics: RelayMetrics,
     private readonly logger?: FastifyBaseLogger,
-    /** maxInFlightCallsPerOrg: one org cannot take every call slot of a process all orgs share (0: no cap). */
-    private readonly orgLimits: Pick<RelayLimits, 'maxInFlightCallsPerOrg'> = { maxInFlightCallsPerOrg: 0 },
+    options: RelayCoreOptions = {},
   ) {
+    this.idempotencyWindowMs = options.idempotencyWindowMs ?? IDEMPOTENCY_WINDOW_MS;
+    this.orgLimits = { maxInFlightCallsPerOrg: options.maxInFlightCallsPerOrg ?? 0 };
     this.unsubscribe.push(bus.onMessage((m) => this.onBusMessage(m)));
     this.unsubscribe.push(bus.subscribe('*', (e) => this.onRuntimeEvent(e)));
     this.unsubscribe.push(bus.onBroadcast((m) => this.onBroadcast(m)));
@@ -237,8 +272,42 @@ export class RelayCore implements RelayServices {
       this.watchSignal(existing, options.signal);
       return { callId, done: existing.done };
     }
+    let now = Date.now();
+    let firstAt: number | undefined;
+    /** The row's start: the key's first attempt when the log knows it, else now. */
+    let loggedFirst: number | undefined;
+    if (request.idempotencyKey !== undefined) {
+      // The call log knows the key's first attempt (even from before a restart): past the window
+      // the desktop may have forgotten it, so it is refused, never forwarded as a new call.
+      const known = await this.store.getCall(callId);
+      if (!known && this.callLogHorizon !== null && now - this.callLogHorizon < this.idempotencyWindowMs)
+        // Perhaps a retry whose row went for room: the desktop decides from its journal, which
+        // refuses it only if it cannot vouch for that time either (never runs a call twice).
+        firstAt = this.callLogHorizon;
+      if (known) {
+        const first = Math.min(now, Date.parse(known.startedAt));
+        firstAt = first;
+        loggedFirst = first;
+        if (now - first > this.idempotencyWindowMs)
+          return refuse(
+            errorValue(
+              'idempotency_expired',
+              `this idempotency key was first used at ${known.startedAt}, longer ago than the ${this.idempotencyWindowMs / 3600_000} h it is remembered; it is not run again (use a new key to run it anew)`,
+            ),
+          );
+      }
+      // Another attempt may have started while the log was read.
+      const joined = this.pending.get(callId);
+      if (joined) {
+        if (options.onProgress) joined.listeners.add(options.onProgress);
+        joined.waiters++;
+        this.watchSignal(joined, options.signal);
+        return { callId, done: joined.done };
+      }
+    }
     const presence = await this.bus.locate(runtimeId);
     if (!presence) return refuse(errorValue('runtime_offline'));
+    if (this.pending.has(callId)) return this.startCall(principal, runtimeId, request, options);
     const orgCap = this.orgLimits.maxInFlightCallsPerOrg;
     const orgCalls = this.inFlightByOrg.get(principal.orgId) ?? 0;
     if (orgCap > 0 && orgCalls >= orgCap) {
@@ -251,7 +320,7 @@ export class RelayCore implements RelayServices {
       );
     }
 
-    const now = Date.now();
+    now = Date.now();
     const call: RoutedCall = {
       id: callId,
       orgId: principal.orgId,
@@ -260,6 +329,7 @@ export class RelayCore implements RelayServices {
       args: request.args,
       deadline: now + (request.timeoutMs ?? DEFAULT_CALL_TIMEOUT_MS),
       caller: principal.label,
+      ...(firstAt !== undefined ? { firstAt } : {}),
     };
     let resolve!: (result: Result<unknown>) => void;
     const done = new Promise<Result<unknown>>((r) => (resolve = r));
@@ -288,7 +358,8 @@ export class RelayCore implements RelayServices {
         tool: request.tool,
         caller: principal.label,
         tokenId: principal.tokenId,
-        startedAt: new Date(now).toISOString(),
+        // An idempotency key's row keeps its first attempt's time: the window counts from it.
+        startedAt: new Date(loggedFirst ?? now).toISOString(),
         finishedAt: null,
         outcome: null,
         durationMs: null,
@@ -433,6 +504,117 @@ export class RelayCore implements RelayServices {
     }
   }
 
+  /**
+   * The result of a call made before (`GET /v1/runtimes/{id}/calls/{callId}`), also one whose
+   * first answer was lost to a relay restart: the call log says whether the principal may see it
+   * (its org; a grant only its own calls; anything else is unknown, like another org's), and the
+   * desktop holding the runtime answers from what it keeps, joining the call if it still runs.
+   * Waits up to `waitMs` for a running call to end. Never runs or cancels anything.
+   */
+  async lookupCall(principal: Principal, runtimeId: string, callId: string, waitMs: number): Promise<CallLookup> {
+    const unknown = { error: errorValue('not_found', 'no such call') };
+    if (!(await this.callableRuntime(principal, runtimeId)))
+      return { error: errorValue('not_found', 'no such runtime') };
+    const onlyToken = principal.kind === 'grant' ? principal.tokenId : undefined;
+    const mine = (call: { orgId: string; tokenId: string }) =>
+      call.orgId === principal.orgId && (onlyToken === undefined || call.tokenId === onlyToken);
+    const local = this.pending.get(callId);
+    if (local) {
+      if (!mine({ orgId: local.call.orgId, tokenId: local.tokenId }) || local.call.runtimeId !== runtimeId)
+        return unknown;
+      return this.waitFor(local.done, waitMs);
+    }
+    const record = await this.store.getCall(callId);
+    if (!record || !mine(record) || record.runtimeId !== runtimeId) return unknown;
+    if (this.draining) return { error: errorValue('unavailable', 'the relay is shutting down') };
+    const presence = await this.bus.locate(runtimeId);
+    if (!presence) return { error: errorValue('runtime_offline') };
+    let lookup = this.lookups.get(callId);
+    if (!lookup) {
+      let resolve!: (result: Result<unknown>) => void;
+      const done = new Promise<Result<unknown>>((r) => (resolve = r));
+      const created: PendingLookup = {
+        runtimeId,
+        running: false,
+        onRunning: new Set(),
+        waiters: 0,
+        done,
+        resolve,
+        timer: setTimeout(
+          () =>
+            this.endLookup(callId, {
+              ok: false,
+              error: errorValue('timeout', 'the desktop did not answer about the call in time'),
+            }),
+          LOOKUP_ANSWER_TIMEOUT_MS + waitMs,
+        ),
+      };
+      this.lookups.set(callId, created);
+      lookup = created;
+      const call: RoutedCall = {
+        id: callId,
+        orgId: record.orgId,
+        runtimeId,
+        tool: record.tool,
+        args: null,
+        deadline: Date.now() + LOOKUP_ANSWER_TIMEOUT_MS + waitMs,
+        caller: record.caller,
+        lookup: true,
+      };
+      await this.bus.send(presence.nodeId, { kind: 'call', origin: this.bus.nodeId, call });
+    }
+    const shared = lookup;
+    shared.waiters++;
+    try {
+      // The desktop's first answer says "running" (a progress frame) or is the result itself.
+      const first = await new Promise<'running' | Result<unknown>>((resolve) => {
+        if (shared.running) return resolve('running');
+        const onRunning = () => resolve('running');
+        shared.onRunning.add(onRunning);
+        void shared.done.then((r) => {
+          shared.onRunning.delete(onRunning);
+          resolve(r);
+        });
+      });
+      if (first !== 'running') return { state: 'finished', result: first };
+      return await this.waitFor(shared.done, waitMs);
+    } finally {
+      // Nobody waits any more: the desktop's answer, when it comes, is dropped.
+      if (--shared.waiters <= 0 && this.lookups.get(callId) === shared) {
+        clearTimeout(shared.timer);
+        this.lookups.delete(callId);
+      }
+    }
+  }
+
+  /** A call's result if it comes within `waitMs`, else "running". */
+  private async waitFor(done: Promise<Result<unknown>>, waitMs: number): Promise<CallLookup> {
+    let timer: NodeJS.Timeout | undefined;
+    const result = await Promise.race([
+      done,
+      new Promise<null>((resolve) => (timer = setTimeout(() => resolve(null), waitMs))),
+    ]);
+    clearTimeout(timer);
+    return result ? { state: 'finished', result } : { state: 'running' };
+  }
+
+  private endLookup(callId: string, result: Result<unknown>): void {
+    const lookup = this.lookups.get(callId);
+    if (!lookup) return;
+    this.lookups.delete(callId);
+    clearTimeout(lookup.timer);
+    lookup.resolve(result);
+  }
+
+  /**
+   * After each pruning of the call log: `span` of what is left. A log at its row cap may have
+   * lost keys of the idempotency window to the count bound.
+   */
+  noteCallLog(span: { rows: number; oldestStartedAt: string | null }, maxRows: number): void {
+    this.callLogHorizon =
+      span.rows >= maxRows && span.oldestStartedAt !== null ? Date.parse(span.oldestStartedAt) : null;
+  }
+
   /** A token was revoked: it is not trusted from the cache any more (called at once by this relay's admin, and on the bus's broadcast). */
   forgetToken(tokenId: string): void {
     this.tokens.forgetToken(tokenId);
@@ -481,6 +663,14 @@ export class RelayCore implements RelayServices {
   private onBusMessage(message: BusMessage): void {
     if (message.kind === 'call' || message.kind === 'cancel' || message.kind === 'refused') return;
     if (message.kind === 'cancel-answer') return this.cancelAnswers.get(message.requestId)?.();
+    const lookup = this.lookups.get(message.callId);
+    if (lookup) {
+      if (message.kind === 'result') this.endLookup(message.callId, message.result);
+      else if (message.kind === 'progress' && !lookup.running) {
+        lookup.running = true;
+        lookup.onRunning.forEach((f) => f());
+      }
+    }
     const pending = this.pending.get(message.callId);
     if (!pending) return;
     if (message.kind === 'delivered') pending.deliveredTo = message.sessionId;
@@ -521,7 +711,11 @@ export class RelayCore implements RelayServices {
       void this.bus.send(message.replyTo.nodeId, { kind: 'cancel-answer', requestId: message.replyTo.requestId });
   }
 
-  /** Refuses new calls, lets pending ones finish until `graceMs`, then fails the rest with `unavailable`. */
+  /**
+   * Refuses new calls, lets pending ones finish until `graceMs`, then answers the rest with
+   * `unavailable` (a retry after the restart gets the real result). The calls go on on their
+   * desktops: no cancel is sent, a relay restart is not the caller changing its mind.
+   */
   async drain(graceMs: number): Promise<void> {
     this.draining = true;
     const until = Date.now() + graceMs;
@@ -533,12 +727,12 @@ export class RelayCore implements RelayServices {
       ]);
       clearTimeout(timer);
     }
-    // Awaited: the cancels must reach the desktops before their sockets close.
-    await Promise.all(
-      [...this.pending.keys()].map((id) =>
-        this.abort(id, 'unavailable', 'the relay shut down before the call finished'),
-      ),
-    );
+    const message =
+      'the relay restarted before the call finished; it goes on on the desktop: retry with the same idempotency key, or GET the call, for its result';
+    for (const pending of [...this.pending.values()])
+      this.finish(pending, { ok: false, error: errorValue('unavailable', message) });
+    for (const id of [...this.lookups.keys()])
+      this.endLookup(id, { ok: false, error: errorValue('unavailable', message) });
   }
 
   /** Whether new calls are refused. */
@@ -548,7 +742,9 @@ export class RelayCore implements RelayServices {
 
   dispose(): void {
     this.draining = true;
-    for (const id of [...this.pending.keys()]) void this.abort(id, 'unavailable', 'the relay shut down');
+    const error = errorValue('unavailable', 'the relay shut down');
+    for (const pending of [...this.pending.values()]) this.finish(pending, { ok: false, error });
+    for (const id of [...this.lookups.keys()]) this.endLookup(id, { ok: false, error });
     this.unsubscribe.forEach((u) => u());
   }
 }

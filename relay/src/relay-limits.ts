@@ -1,4 +1,9 @@
-import { HEARTBEAT_INTERVAL_MS, MAX_FRAME_BYTES, MAX_INFLIGHT_CALLS_PER_RUNTIME } from '@tether/shared';
+import {
+  HEARTBEAT_INTERVAL_MS,
+  IDEMPOTENCY_WINDOW_MS,
+  MAX_FRAME_BYTES,
+  MAX_INFLIGHT_CALLS_PER_RUNTIME,
+} from '@tether/shared';
 
 /**
  * Every limit the relay enforces, with its default and why. Each can be changed with
@@ -15,8 +20,13 @@ export interface RelayLimits {
   maxBodyBytes: number;
   /** Call log rows kept; the oldest go first. */
   callLogMaxRows: number;
-  /** Call log rows older than this are deleted. */
+  /** Call log rows older than this are deleted (keep it above `idempotencyWindowMs`: the log is how the relay knows a key). */
   callLogMaxAgeMs: number;
+  /**
+   * How long an idempotency key is remembered, from its first attempt: a retry within it gets the
+   * call's result (the desktop keeps write and shell results as long), past it `idempotency_expired`.
+   */
+  idempotencyWindowMs: number;
   /** Desktop sockets one relay process accepts at once; more get 503 on the upgrade. */
   maxConnections: number;
   /**
@@ -73,6 +83,7 @@ export const DEFAULT_RELAY_LIMITS: Readonly<RelayLimits> = Object.freeze({
   // Enough to answer "what happened lately" and to cancel recent calls; small enough to stay fast.
   callLogMaxRows: 100_000,
   callLogMaxAgeMs: 7 * 24 * 3600_000,
+  idempotencyWindowMs: IDEMPOTENCY_WINDOW_MS,
   // 15,000 idle desktops (about 11 KB each) is what one process must hold; headroom above it.
   maxConnections: 20_000,
   sseKeepaliveMs: 15_000,
@@ -126,13 +137,27 @@ export const RATE_LIMIT_MAX_KEYS = 100_000;
 /** Default port of `tether-relay serve` (DESIGN.md, command lines). */
 export const DEFAULT_PORT = 8787;
 
-/** Default ping interval to desktops; two unanswered pings mean the connection is dead. */
+/** Default ping interval to desktops; two unanswered pings mean the connection is dead (within 3 intervals). */
 export const DEFAULT_HEARTBEAT_INTERVAL_MS = HEARTBEAT_INTERVAL_MS;
 
 /**
- * A cluster node's sweep: runtimes whose desktops no node has touched for this many heartbeat
- * intervals, and that no node holds on the bus, are stopped (their node died). Three: one late
- * tick on a busy node is never taken for a death.
+ * Heartbeat ticks between two rounds of device bookkeeping (lastSeenAt of connected devices,
+ * revocations made by another process): every 15 s at the default interval, as when the
+ * heartbeat itself was 15 s; a store write for every device every 3 s would be work for nothing.
+ */
+export const BOOKKEEPING_EVERY_TICKS = 5;
+
+/**
+ * A desktop not heard from (no pong, no frame) for this many heartbeat intervals gets no new
+ * calls (`runtime_offline` at once) while the dead-connection check (two missed pongs) catches
+ * up: a pong comes within milliseconds of its ping, so half an interval late is already telling.
+ */
+export const HEARTBEAT_LATE_INTERVALS = 1.5;
+
+/**
+ * A cluster node's sweep: runtimes whose desktops no node has touched for this many bookkeeping
+ * rounds (BOOKKEEPING_EVERY_TICKS heartbeats each), and that no node holds on the bus, are
+ * stopped (their node died). Three: one late round on a busy node is never taken for a death.
  */
 export const CLUSTER_STALE_HEARTBEATS = 3;
 
@@ -159,6 +184,15 @@ export const SSE_MAX_BUFFERED_BYTES = 1024 * 1024;
 
 /** A connection that has not said hello by then is closed (4422): it holds a slot without being a desktop. */
 export const HELLO_TIMEOUT_MS = 10_000;
+
+/**
+ * How long `GET /v1/runtimes/{id}/calls/{callId}` waits for the desktop's first answer (the
+ * result, or that the call still runs) on top of the `waitMs` the caller asked for.
+ */
+export const LOOKUP_ANSWER_TIMEOUT_MS = 5_000;
+
+/** Longest `waitMs` of `GET /v1/runtimes/{id}/calls/{callId}`. */
+export const MAX_LOOKUP_WAIT_MS = 60_000;
 
 /** How often the call log is pruned. */
 export const CALL_LOG_PRUNE_INTERVAL_MS = 60_000;

@@ -21,6 +21,7 @@ import { createRelayAdmin, type RelayAdmin } from './relay-admin.js';
 import { RelayCore } from './relay-core.js';
 import {
   CALL_LOG_PRUNE_INTERVAL_MS,
+  BOOKKEEPING_EVERY_TICKS,
   CLUSTER_STALE_HEARTBEATS,
   CLUSTER_SWEEP_BATCH,
   DEFAULT_HEARTBEAT_INTERVAL_MS,
@@ -255,7 +256,10 @@ export async function startRelay(options: RelayOptions): Promise<RelayHandle> {
     onLimited: (limit) => metrics.rateLimited(limit),
     oauth: createDesktopOAuth(oauth, app.log),
   });
-  const core = new RelayCore(store, bus, directory, metrics, app.log, limits);
+  const core = new RelayCore(store, bus, directory, metrics, app.log, {
+    idempotencyWindowMs: limits.idempotencyWindowMs,
+    maxInFlightCallsPerOrg: limits.maxInFlightCallsPerOrg,
+  });
   inFlight.count = () => core.inFlightCount;
   const streams = new Set<SseStream>();
 
@@ -307,6 +311,7 @@ export async function startRelay(options: RelayOptions): Promise<RelayHandle> {
     Promise.all([
       store
         .pruneCalls(limits.callLogMaxRows, new Date(Date.now() - limits.callLogMaxAgeMs).toISOString())
+        .then(async () => core.noteCallLog(await store.callLogSpan(), limits.callLogMaxRows))
         .catch((err: unknown) => app.log.error({ err }, 'call log pruning failed')),
       oauth.prune().catch((err: unknown) => app.log.error({ err }, 'OAuth record pruning failed')),
     ]);
@@ -318,7 +323,10 @@ export async function startRelay(options: RelayOptions): Promise<RelayHandle> {
         () =>
           void directory
             .stopAbandoned(
-              new Date(Date.now() - CLUSTER_STALE_HEARTBEATS * heartbeatIntervalMs).toISOString(),
+              // Devices are touched once per bookkeeping round (every BOOKKEEPING_EVERY_TICKS heartbeats).
+              new Date(
+                Date.now() - CLUSTER_STALE_HEARTBEATS * BOOKKEEPING_EVERY_TICKS * heartbeatIntervalMs,
+              ).toISOString(),
               CLUSTER_SWEEP_BATCH,
             )
             .catch((err: unknown) => app.log.error({ err }, 'cluster sweep failed')),
@@ -395,5 +403,9 @@ export async function startRelay(options: RelayOptions): Promise<RelayHandle> {
 }
 
 async function stopOrphanedRuntimes(store: Store): Promise<void> {
-  await store.stopAllLiveRuntimes(new Date().toISOString());
+  const at = new Date().toISOString();
+  await store.stopAllLiveRuntimes(at);
+  // Rows a crash left unfinished: nobody waits on them any more, and what the desktop did is
+  // not known here (a retry with the same key, or a GET of the call, asks it).
+  await store.finishOrphanedCalls(at);
 }

@@ -28,6 +28,11 @@ export const ERROR_CODES = {
     status: 409,
     message: 'The desktop stopped while this call was running; it was not run again.',
   },
+  idempotency_expired: {
+    status: 409,
+    message:
+      'This idempotency key is older than the window in which its call is remembered; it is not run again. Use a new key to run it anew.',
+  },
   runtime_archived: { status: 410, message: 'The runtime is archived.' },
   too_large: { status: 413, message: 'The content is too large.' },
   binary_file: { status: 415, message: 'The file is binary; read it with encoding "base64".' },
@@ -42,6 +47,10 @@ export const ERROR_CODES = {
   runtime_offline: { status: 503, message: 'The runtime is not connected.' },
   runtime_error: { status: 503, message: 'The runtime is in an error state.' },
   unavailable: { status: 503, message: 'The service is shutting down or not ready.' },
+  no_space: {
+    status: 507,
+    message: 'There is no space left on the disk (or the quota is used up); nothing was written.',
+  },
   timeout: { status: 504, message: 'The call did not finish before its deadline.' },
   unsafe_workspace_root: {
     status: 422,

@@ -161,6 +161,24 @@ export const callFrame = z.strictObject({
   deadline: z.number().int().positive(),
   /** Who asks, for the person's eyes (a grant's label, a platform key's name). */
   caller: z.string().max(MAX_LABEL_CHARS),
+  /**
+   * Set on a retry of an idempotency key the relay's call log knows: epoch milliseconds of its
+   * first attempt. A write or shell call the desktop no longer knows and whose first attempt is
+   * before what its journal still covers is refused with `idempotency_expired`, never run.
+   */
+  firstAt: z.number().int().positive().optional(),
+});
+
+/**
+ * Asks for the result of a call the desktop was given before (`GET /v1/runtimes/{id}/calls/{callId}`):
+ * answered with a `result` frame of that id (when the call ends, if it is running), or `not_found`
+ * when the desktop keeps nothing of it. Never runs anything.
+ */
+export const lookupFrame = z.strictObject({
+  type: z.literal('lookup'),
+  id: idSchema,
+  runtimeId: idSchema,
+  workspaceId: idSchema,
 });
 
 export const cancelFrame = z.strictObject({
@@ -253,6 +271,7 @@ export const relayFrameSchema = z.discriminatedUnion('type', [
   runtimesFrame,
   callFrame,
   cancelFrame,
+  lookupFrame,
   refusedFrame,
   oauthConsentFrame,
   oauthConsentClosedFrame,
@@ -268,6 +287,7 @@ export type WelcomeFrame = z.infer<typeof welcomeFrame>;
 export type RuntimesFrame = z.infer<typeof runtimesFrame>;
 export type CallFrame = z.infer<typeof callFrame>;
 export type CancelFrame = z.infer<typeof cancelFrame>;
+export type LookupFrame = z.infer<typeof lookupFrame>;
 export type RefusedFrame = z.infer<typeof refusedFrame>;
 export type OAuthAnswerFrame = z.infer<typeof oauthAnswerFrame>;
 export type OAuthRevokeFrame = z.infer<typeof oauthRevokeFrame>;

@@ -86,8 +86,12 @@ export const SHELL_SESSION_BUFFER_BYTES = 1024 * 1024;
 export const DEFAULT_SHELL_WAIT_MS = 500;
 export const MAX_SHELL_WAIT_MS = 60_000;
 
-/** Heartbeat: both sides ping at this interval; two missed pongs mean the peer is dead. */
-export const HEARTBEAT_INTERVAL_MS = 15_000;
+/**
+ * Heartbeat: both sides ping at this interval; two missed pongs mean the peer is dead, so a
+ * frozen or cut-off peer is noticed within three intervals (9 s; at 15 s it took 42 s). A ping
+ * and its pong are a few bytes each way every 3 s (idle cost: relay-idle bench).
+ */
+export const HEARTBEAT_INTERVAL_MS = 3_000;
 export const MISSED_HEARTBEATS_BEFORE_DEAD = 2;
 
 /** Reconnect backoff with full jitter: delay = random(0, min(MAX, BASE * 2^attempt)). */
@@ -110,8 +114,21 @@ export const MAX_INFLIGHT_CALLS_PER_RUNTIME = 32;
 /** Calls the desktop runs at once per workspace; more wait in a queue. */
 export const MAX_CONCURRENT_CALLS_PER_WORKSPACE = 8;
 
-/** Recent call results remembered by id so a re-delivered call never runs twice. */
-export const RECENT_RESULTS_MAX = 2000;
+/**
+ * How long an idempotency key (and a write or shell call's id) is remembered: a retry within
+ * it gets the first attempt's result and never runs again; past it the retry is refused with
+ * `idempotency_expired` (never run again either). A day covers a caller retrying across a
+ * night's outage of the relay or the laptop. Both ends enforce it: the relay from its call log,
+ * the desktop from its call journal.
+ */
+export const IDEMPOTENCY_WINDOW_MS = 24 * 3600_000;
+
+/**
+ * Finished results the desktop keeps in memory by call id, at most this many bytes of JSON in
+ * all (read results are never kept: a read is safe to run again), for RECENT_RESULTS_TTL_MS. Past
+ * it a write or shell call's result is answered from the call journal (bounded, on disk).
+ */
+export const RECENT_RESULTS_MAX_BYTES = 64 * 1024 * 1024;
 export const RECENT_RESULTS_TTL_MS = 15 * 60_000;
 
 /** File-change events are batched this long, and capped per batch (a checkout touches thousands). */

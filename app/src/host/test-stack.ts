@@ -34,6 +34,8 @@ export type StartRelay = (options: {
   dataDir: string;
   logLevel?: string;
   heartbeatIntervalMs?: number;
+  shutdownGraceMs?: number;
+  limits?: { idempotencyWindowMs?: number };
 }) => Promise<TestRelayHandle>;
 
 /** Polls until `condition` holds; fails naming `what` after `timeoutMs`. */
@@ -133,6 +135,8 @@ export interface StackOptions {
   host?: Partial<StartHostOptions>;
   /** Wait for the host to be connected before returning (default true). */
   waitConnected?: boolean;
+  /** Options of the relay (and of the relay restarted by `restartRelay`). */
+  relay?: { shutdownGraceMs?: number; limits?: { idempotencyWindowMs?: number } };
 }
 
 /** Starts the whole stack in a fresh temp dir. */
@@ -145,7 +149,13 @@ export async function startStack(
   const workspaceDir = join(dir, 'workspace');
   await mkdir(workspaceDir);
   await writeFile(join(workspaceDir, 'hello.txt'), 'hello from the workspace\n');
-  let relay = await startRelay({ host: '127.0.0.1', port: 0, dataDir: relayDataDir, logLevel: 'silent' });
+  let relay = await startRelay({
+    host: '127.0.0.1',
+    port: 0,
+    dataDir: relayDataDir,
+    logLevel: 'silent',
+    ...options.relay,
+  });
   const relayPort = relay.port;
   await relay.admin.createOrg('it');
   const { token: desktopToken } = await relay.admin.createToken({ org: 'it', kind: 'desktop' });
@@ -204,7 +214,13 @@ export async function startStack(
       return status === 200 ? { status, result: body.result } : { status, error: body?.error };
     },
     async restartRelay() {
-      relay = await startRelay({ host: '127.0.0.1', port: relayPort, dataDir: relayDataDir, logLevel: 'silent' });
+      relay = await startRelay({
+        host: '127.0.0.1',
+        port: relayPort,
+        dataDir: relayDataDir,
+        logLevel: 'silent',
+        ...options.relay,
+      });
     },
     async dispose() {
       await host.dispose();

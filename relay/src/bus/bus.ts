@@ -9,6 +9,13 @@ export interface RoutedCall {
   args: unknown;
   deadline: number;
   caller: string;
+  /**
+   * For a retry of an idempotency key the call log knows: its first attempt, epoch ms. Absent
+   * for a first attempt (the desktop's clock is then not compared with the relay's at all).
+   */
+  firstAt?: number;
+  /** Not a call to run: asks the desktop for the result of this call id (`lookup` frame). */
+  lookup?: boolean;
 }
 
 /** Node-to-node messages. `call`/`cancel` go to the holder of a runtime; the rest back to the call's origin. */

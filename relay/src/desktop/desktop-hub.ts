@@ -5,7 +5,7 @@ import { WebSocketServer, type WebSocket } from 'ws';
 import { CLOSE_CODES, errorValue, type ErrorCode, type OAuthAuthorization } from '@tether/shared';
 import { authenticateToken } from '../auth.js';
 import type { Bus, BusMessage, NodeBroadcast } from '../bus/bus.js';
-import type { RelayLimits } from '../relay-limits.js';
+import { BOOKKEEPING_EVERY_TICKS, type RelayLimits } from '../relay-limits.js';
 import type { RuntimeDirectory } from '../runtime-directory.js';
 import type { Store, TokenRecord } from '../store/store.js';
 import { DesktopSession, type DesktopOAuth } from './desktop-session.js';
@@ -51,6 +51,7 @@ export class DesktopHub {
   private readonly timer: NodeJS.Timeout;
   private readonly unsubscribe: Array<() => void> = [];
   private accepting = true;
+  private ticks = 0;
 
   constructor(private readonly deps: DesktopHubDeps) {
     this.wss = new WebSocketServer({
@@ -149,12 +150,14 @@ export class DesktopHub {
   }
 
   /**
-   * One heartbeat for every socket, then two store round trips for all of them (not two per
-   * socket): lastSeenAt of connected devices, and revocations made by another process (the CLI).
+   * One heartbeat for every socket; every BOOKKEEPING_EVERY_TICKS ticks, two store round trips
+   * for all of them (not two per socket): lastSeenAt of connected devices, and revocations made
+   * by another process (the CLI).
    */
   private async tick(): Promise<void> {
     const sessions = [...this.sessions.values()];
     sessions.forEach((s) => s.heartbeat());
+    if (this.ticks++ % BOOKKEEPING_EVERY_TICKS !== 0) return;
     const live = sessions.filter((s) => s.live);
     try {
       await this.deps.store.touchDevices(

@@ -16,7 +16,7 @@ import {
   type RelayFrame,
 } from '@tether/shared';
 import type { Bus, RefusalNotice, RoutedCall } from '../bus/bus.js';
-import { HELLO_TIMEOUT_MS, MAX_QUEUED_FRAMES, type RelayLimits } from '../relay-limits.js';
+import { HEARTBEAT_LATE_INTERVALS, HELLO_TIMEOUT_MS, MAX_QUEUED_FRAMES, type RelayLimits } from '../relay-limits.js';
 import type { RuntimeDirectory } from '../runtime-directory.js';
 import type { Store, TokenRecord } from '../store/store.js';
 import { newId } from '../tokens.js';
@@ -71,7 +71,10 @@ export class DesktopSession {
   private readonly runtimes = new Map<string, string>();
   /** Calls handed to the desktop and not answered yet. */
   private readonly inFlight = new Map<string, { runtimeId: string; origin: string }>();
-  private missedPongs = 0;
+  /** When the desktop was last heard from (a ping, a pong or any frame), epoch ms. */
+  private lastHeardAt = Date.now();
+  /** When the desktop last pinged (it does at the heartbeat interval), epoch ms; 0: never. */
+  private lastPeerPingAt = 0;
   /** `refused` notices: the current window's start and count, and those left out since the last one sent. */
   private refusedWindowStart = 0;
   private refusedInWindow = 0;
@@ -94,12 +97,15 @@ export class DesktopSession {
     let markClosed!: () => void;
     this.closed = new Promise((resolve) => (markClosed = resolve));
     ws.on('message', (data, isBinary) => {
+      this.lastHeardAt = Date.now();
       if (this.closing) return;
       if (isBinary) return this.close(CLOSE_CODES.protocolError, 'binary frames are not part of the protocol');
       const text = Array.isArray(data) ? Buffer.concat(data).toString('utf8') : (data as Buffer).toString('utf8');
       this.enqueue(() => this.handleText(text));
     });
-    ws.on('pong', () => (this.missedPongs = 0));
+    // Auto-answered pings of the desktop are signs of life too (see heartbeat).
+    ws.on('pong', () => (this.lastHeardAt = Date.now()));
+    ws.on('ping', () => (this.lastHeardAt = this.lastPeerPingAt = Date.now()));
     ws.on('error', (err) => deps.logger.warn({ session: this.id, err: err.message }, 'desktop socket error'));
     ws.on('close', (code) => {
       this.closing = true;
@@ -146,19 +152,25 @@ export class DesktopSession {
     this.ws.terminate();
   }
 
-  /** Called by the hub's heartbeat timer: pings, or ends a connection that missed two pongs. */
+  /**
+   * Called by the hub's heartbeat timer. The desktop pings at the same interval, so its ping
+   * since the last tick makes one of ours redundant: an idle connection costs one ping and one
+   * pong per interval, not two of each. A peer that does not ping is pinged at every tick.
+   * Silent (no ping, pong or frame) for MISSED_HEARTBEATS_BEFORE_DEAD intervals: dead, cut (a
+   * frozen laptop is noticed within one interval more, 9 s at the default 3 s).
+   */
   heartbeat(): void {
     if (this.ws.readyState !== this.ws.OPEN) return;
-    if (this.missedPongs >= MISSED_HEARTBEATS_BEFORE_DEAD) {
-      this.deps.logger.info({ session: this.id }, 'desktop missed its heartbeats');
+    const silentMs = Date.now() - this.lastHeardAt;
+    if (silentMs >= MISSED_HEARTBEATS_BEFORE_DEAD * this.deps.heartbeatIntervalMs) {
+      this.deps.logger.info({ session: this.id, silentMs }, 'desktop missed its heartbeats');
       this.closing = true;
       // A dead peer will not complete a closing handshake: send the code for the record, then cut.
       this.ws.close(CLOSE_CODES.heartbeatTimeout, 'no heartbeat');
       this.ws.terminate();
       return;
     }
-    this.missedPongs++;
-    this.ws.ping();
+    if (Date.now() - this.lastPeerPingAt >= this.deps.heartbeatIntervalMs) this.ws.ping();
   }
 
   /** Whether the socket is open and the desktop has said hello. */
@@ -177,6 +189,14 @@ export class DesktopSession {
         });
       const workspaceId = this.runtimes.get(call.runtimeId);
       if (this.closing || workspaceId === undefined) return fail('runtime_offline');
+      // A frozen or unplugged laptop is noticed after two missed pongs; until then its calls would
+      // wait their whole deadline. A heartbeat this late already says: do not hand it new work.
+      const silentMs = Date.now() - this.lastHeardAt;
+      if (silentMs > this.deps.heartbeatIntervalMs * HEARTBEAT_LATE_INTERVALS)
+        return fail(
+          'runtime_offline',
+          `the desktop has not answered its heartbeat for ${Math.round(silentMs / 1000)} s (frozen, asleep or cut off)`,
+        );
       if (this.inFlight.has(call.id)) return; // the same call re-sent while it still runs here
       let running = 0;
       for (const entry of this.inFlight.values()) if (entry.runtimeId === call.runtimeId) running++;
@@ -187,16 +207,21 @@ export class DesktopSession {
         );
       if (this.ws.bufferedAmount > this.deps.limits.maxSendQueueBytes)
         return fail('busy', 'the desktop is not reading its connection fast enough');
-      const text = JSON.stringify({
-        type: 'call',
-        id: call.id,
-        runtimeId: call.runtimeId,
-        workspaceId,
-        tool: call.tool,
-        args: call.args,
-        deadline: call.deadline,
-        caller: call.caller,
-      } satisfies RelayFrame);
+      const text = JSON.stringify(
+        call.lookup
+          ? ({ type: 'lookup', id: call.id, runtimeId: call.runtimeId, workspaceId } satisfies RelayFrame)
+          : ({
+              type: 'call',
+              id: call.id,
+              runtimeId: call.runtimeId,
+              workspaceId,
+              tool: call.tool,
+              args: call.args,
+              deadline: call.deadline,
+              caller: call.caller,
+              ...(call.firstAt !== undefined ? { firstAt: call.firstAt } : {}),
+            } satisfies RelayFrame),
+      );
       // The desktop would close the whole connection over a frame past the limit: refuse this one call instead.
       if (Buffer.byteLength(text) > this.deps.limits.maxFrameBytes)
         return fail('too_large', `the call does not fit in one frame of ${this.deps.limits.maxFrameBytes} bytes`);

@@ -274,7 +274,8 @@ function buildBody(): Record<string, unknown> {
             '`args` is validated against the tool’s schema (components `ToolArgs_<tool>`) before forwarding; a failure is `invalid_args` with the field paths. ' +
             'With `Accept: text/event-stream` the answer is an SSE stream: `call` {callId}, then `status` {status} and `output` {chunk} while it runs, then `result` {callId, result} or `error` {callId, error}. ' +
             'A reader more than 1 MiB behind misses `output` events until it catches up, and is then sent `gap` {droppedEvents, droppedBytes} (the UTF-8 bytes of the skipped events’ data) before any later event; the `result` still carries the whole (capped) output. ' +
-            'An `idempotencyKey` gives a repeated call the same id, so the desktop runs it once. Closing the connection cancels the call.',
+            'An `idempotencyKey` gives a repeated call the same id, so the desktop runs it once: a retry within the idempotency window (24 h from the first attempt by default) gets the first attempt’s result, later it is refused with `idempotency_expired` and never run again. ' +
+            'Closing the connection cancels the call; a relay restart does not (the caller gets `unavailable`, the call goes on on the desktop, and a retry or `GET …/calls/{callId}` gets its result).',
           parameters: [idParam],
           requestBody: { required: true, content: json('CallRequest') },
           responses: {
@@ -294,6 +295,35 @@ function buildBody(): Record<string, unknown> {
               },
             },
             ...errors(...CALL_ERROR_CODES),
+          },
+        },
+      },
+      '/v1/runtimes/{id}/calls/{callId}': {
+        get: {
+          operationId: 'getCall',
+          summary: 'The result of a call made before',
+          description:
+            'Asks the desktop holding the runtime for the call’s result, without running anything: for a call whose answer was lost (a relay restart answered `unavailable`). ' +
+            'Only calls of the key’s org (a grant: only its own calls) in the call log are known; others are `not_found`. ' +
+            'A write or shell call’s result is kept for the idempotency window; reads are never kept (`not_found`: run the read again). ' +
+            'A call still running is waited on for up to `waitMs` (default 0), then answered 202 {callId, status: "running"}. The result’s status and body are those the call itself would have answered.',
+          parameters: [
+            idParam,
+            { name: 'callId', in: 'path', required: true, schema: { type: 'string' } },
+            { name: 'waitMs', in: 'query', required: false, schema: { type: 'integer', minimum: 0, maximum: 60000 } },
+          ],
+          responses: {
+            '200': { description: 'The call’s result', content: json('CallResponse') },
+            '202': { description: 'The call is still running on the desktop' },
+            ...errors(
+              'invalid_request',
+              'unauthorized',
+              'not_found',
+              'interrupted',
+              'runtime_offline',
+              'unavailable',
+              'timeout',
+            ),
           },
         },
       },

@@ -13,6 +13,7 @@ import {
   type ToolErrorValue,
 } from '@tether/shared';
 import type { RelayCore } from '../relay-core.js';
+import { MAX_LOOKUP_WAIT_MS } from '../relay-limits.js';
 import type { Principal } from '../services.js';
 import type { RuntimePosition } from '../store/store.js';
 import { ClientGone } from './client-gone.js';
@@ -182,7 +183,10 @@ export function registerPlatformRoutes(
     if (!streaming) {
       const result = await started.done;
       if (gone.aborted) return reply;
-      return result.ok ? { callId: started.callId, result: result.value } : sendError(reply, result.error);
+      // The call id with an error too: after `unavailable` (a relay restart) a GET of it gets the result.
+      return result.ok
+        ? { callId: started.callId, result: result.value }
+        : reply.code(httpStatusOf(result.error.code)).send({ error: result.error, callId: started.callId });
     }
     stream = openStream(reply);
     try {
@@ -207,6 +211,28 @@ export function registerPlatformRoutes(
       return cancelled
         ? { callId: request.params.callId, cancelled: true }
         : sendError(reply, errorValue('not_found', 'no such running call'));
+    },
+  );
+
+  app.get<{ Params: IdParams & { callId: string }; Querystring: { waitMs?: string } }>(
+    '/v1/runtimes/:id/calls/:callId',
+    async (request, reply) => {
+      const principal = await principalOf(request, reply);
+      if (!principal) return reply;
+      const raw = request.query.waitMs;
+      const waitMs = raw === undefined || raw === '' ? 0 : Number(raw);
+      if (!Number.isSafeInteger(waitMs) || waitMs < 0 || waitMs > MAX_LOOKUP_WAIT_MS)
+        return sendError(
+          reply,
+          errorValue('invalid_request', `waitMs must be a whole number from 0 to ${MAX_LOOKUP_WAIT_MS}`, {
+            fields: [{ path: 'waitMs', message: 'out of range' }],
+          }),
+        );
+      const callId = request.params.callId;
+      const answer = await core.lookupCall(principal, request.params.id, callId, waitMs);
+      if ('error' in answer) return sendError(reply, answer.error);
+      if (answer.state === 'running') return reply.code(202).send({ callId, status: 'running' });
+      return answer.result.ok ? { callId, result: answer.result.value } : sendError(reply, answer.result.error);
     },
   );
 

@@ -586,6 +586,24 @@ export class PostgresStore implements Store {
     return row ? toCall(row) : null;
   }
 
+  async finishOrphanedCalls(at: string): Promise<number> {
+    await this.flushCalls();
+    const done = await this.pool.query("UPDATE calls SET outcome = 'unknown', finished_at = $1 WHERE outcome IS NULL", [
+      at,
+    ]);
+    return done.rowCount ?? 0;
+  }
+
+  async callLogSpan(): Promise<{ rows: number; oldestStartedAt: string | null }> {
+    await this.flushCalls();
+    const [row] = await this.rows('SELECT COUNT(*) AS n, MIN(started_at) AS oldest FROM calls', []);
+    const oldest = row?.oldest as string | Date | null | undefined;
+    return {
+      rows: Number(row?.n ?? 0),
+      oldestStartedAt: oldest === null || oldest === undefined ? null : new Date(oldest).toISOString(),
+    };
+  }
+
   async pruneCalls(maxRows: number, olderThan: string): Promise<number> {
     await this.flushCalls();
     const byAge = await this.pool.query('DELETE FROM calls WHERE started_at < $1', [olderThan]);

@@ -545,6 +545,20 @@ export class SqliteStore implements Store {
     return row ? toCall(row) : null;
   }
 
+  async finishOrphanedCalls(at: string): Promise<number> {
+    this.flushCalls();
+    return this.stmt("UPDATE calls SET outcome = 'unknown', finished_at = ? WHERE outcome IS NULL").run(at).changes;
+  }
+
+  async callLogSpan(): Promise<{ rows: number; oldestStartedAt: string | null }> {
+    this.flushCalls();
+    const row = this.stmt('SELECT COUNT(*) AS n, MIN(started_at) AS oldest FROM calls').get() as {
+      n: number;
+      oldest: string | null;
+    };
+    return { rows: row.n, oldestStartedAt: row.oldest };
+  }
+
   async pruneCalls(maxRows: number, olderThan: string): Promise<number> {
     this.flushCalls();
     const byAge = this.stmt('DELETE FROM calls WHERE started_at < ?').run(olderThan).changes;

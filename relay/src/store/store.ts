@@ -306,6 +306,10 @@ export interface Store extends OAuthStore {
   insertCall(call: CallRecord): Promise<void>;
   finishCall(id: string, outcome: string, finishedAt: string, durationMs: number): Promise<void>;
   getCall(id: string): Promise<CallRecord | null>;
+  /** Rows still unfinished get the outcome `unknown` (start-up of a single-process relay: they were cut off by a crash); returns how many. */
+  finishOrphanedCalls(at: string): Promise<number>;
+  /** How many rows the call log holds, and the start of its oldest (null when empty). */
+  callLogSpan(): Promise<{ rows: number; oldestStartedAt: string | null }>;
   /** Deletes rows past the count or age bound; returns how many went. */
   pruneCalls(maxRows: number, olderThan: string): Promise<number>;
 

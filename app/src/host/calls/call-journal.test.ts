@@ -1,5 +1,5 @@
 import { watch } from 'node:fs';
-import { appendFile, mkdir, mkdtemp, readdir, readFile, realpath, rm, stat, writeFile } from 'node:fs/promises';
+import { appendFile, mkdir, mkdtemp, readdir, readFile, realpath, rm, stat, unlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
@@ -13,6 +13,7 @@ import type { ToolContext, ToolHandlers } from '../tools/tool-context.js';
 import type { WorkspaceRuntime } from '../workspaces/workspace-runtime.js';
 import { WorkspaceSet } from '../workspaces/workspace-set.js';
 import { waitFor } from '../test-stack.js';
+import { mountSmallDisk } from '../test-tmpfs.js';
 import { CALL_JOURNAL_FILE, CallJournal, boundResult } from './call-journal.js';
 import { CallRunner, type CallSink } from './call-runner.js';
 
@@ -107,9 +108,11 @@ describe('CallJournal', () => {
       expect(journal.lookup('call_x')).toBeUndefined();
     });
 
-    it('drops entries past the retention, and the oldest finished ones past the cap, but never unfinished ones', async () => {
+    it('drops entries past the retention, and the oldest finished ones past the byte cap, but never unfinished ones', async () => {
       let now = 1_000_000;
-      const first = await openJournal({ now: () => now, retentionMs: 10_000, maxEntries: 2 });
+      const record = (id: string) => Buffer.byteLength(JSON.stringify({ id, fp: 'f', at: now, result: ok(id) })) + 1;
+      const cap = 2 * record('f1') + Buffer.byteLength(JSON.stringify({ id: 'running', fp: 'f', at: now })) + 1;
+      const first = await openJournal({ now: () => now, retentionMs: 10_000, maxBytes: cap });
       await first.started('old', 'f');
       await first.finished('old', 'f', ok('old'));
       now += 5_000;
@@ -118,16 +121,54 @@ describe('CallJournal', () => {
         await first.started(id, 'f');
         await first.finished(id, 'f', ok(id));
       }
-      now += 6_000; // `old` is past the retention; `running` and f1..f3 are not
-      const second = await openJournal({ now: () => now, retentionMs: 10_000, maxEntries: 2 });
+      expect(first.lookup('f1')).toBeUndefined(); // the oldest finished one past the cap, at once
+      now += 6_000; // `old` is past the retention; `running` and f2, f3 are not
+      const second = await openJournal({ now: () => now, retentionMs: 10_000, maxBytes: cap });
       expect(second.lookup('old')).toBeUndefined();
-      expect(second.lookup('f1')).toBeUndefined(); // the oldest finished one past the cap of 2
+      expect(second.lookup('f1')).toBeUndefined();
       expect(second.lookup('f2')?.result).toEqual(ok('f2'));
       expect(second.lookup('f3')?.result).toEqual(ok('f3'));
       expect(second.lookup('running')?.result).toBeNull();
-      expect((await journalText()).trim().split('\n')).toHaveLength(3);
+      // The horizon line and three entries.
+      expect((await journalText()).trim().split('\n')).toHaveLength(4);
       now += 20_000;
       expect(second.lookup('running')).toBeUndefined();
+    });
+
+    it('keeps thousands of entries for the whole window, then covers no first attempt older than it', async () => {
+      let now = Date.UTC(2026, 0, 1);
+      const journal = await openJournal({ now: () => now });
+      const start = now;
+      for (let i = 0; i < 3_000; i++) {
+        await journal.started(`call_${i}`, 'f');
+        await journal.finished(`call_${i}`, 'f', ok(i));
+        now += 1_000; // 3,000 calls over 50 minutes
+      }
+      const reopened = await openJournal({ now: () => now });
+      expect(reopened.lookup('call_0')?.result).toEqual(ok(0));
+      expect(reopened.covers(start)).toBe(true);
+      now = start + 23 * 3600_000;
+      expect(reopened.lookup('call_0')?.result).toEqual(ok(0));
+      now = start + 25 * 3600_000;
+      expect(reopened.lookup('call_0')).toBeUndefined();
+      expect(reopened.covers(start)).toBe(false);
+      expect(reopened.covers(now - 60_000)).toBe(true);
+    });
+
+    it('raises its horizon over entries dropped for room, and keeps it across a reopen', async () => {
+      let now = 5_000_000;
+      const journal = await openJournal({ now: () => now, maxBytes: 2_000 });
+      for (let i = 0; i < 40; i++) {
+        await journal.started(`c${i}`, 'f');
+        await journal.finished(`c${i}`, 'f', ok('x'.repeat(50)));
+        now += 60 * 60_000;
+      }
+      expect(journal.lookup('c0')).toBeUndefined();
+      expect(journal.covers(5_000_000 + 60 * 60_000)).toBe(false); // c1 went for room
+      expect(journal.covers(now)).toBe(true);
+      const reopened = await openJournal({ now: () => now, maxBytes: 2_000 });
+      expect(reopened.covers(5_000_000 + 60 * 60_000)).toBe(false);
+      expect(reopened.lookup('c39')?.result).toEqual(ok('x'.repeat(50)));
     });
   });
 
@@ -377,7 +418,7 @@ describe('CallRunner with a CallJournal', () => {
       audit,
       handlers: handlers(),
       preview: previewWrite,
-      recentResultsMax: 0,
+      recentResultsMaxBytes: 0,
     });
     runners.push(runner);
     const call = frame('call_m', 'write_file', { path: 'm.txt', content: 'once' });
@@ -414,5 +455,71 @@ describe('CallRunner with a CallJournal', () => {
     const result = await runner.run(frame('call_f', 'write_file', { path: 'f.txt', content: 'x' }), sink);
     expect(result).toMatchObject({ ok: false, error: { code: 'internal', message: expect.stringMatching(/not run/) } });
     expect(runs.write_file).toBeUndefined();
+  });
+  it('refuses with idempotency_expired, never running it, a write first sent before the window the journal covers', async () => {
+    const runner = await restartedRunner();
+    const day = 24 * 3600_000;
+    const old = {
+      ...frame('call_old', 'write_file', { path: 'old.txt', content: 'x' }),
+      firstAt: Date.now() - day - 60_000,
+    };
+    expect(await runner.run(old, sink)).toMatchObject({ ok: false, error: { code: 'idempotency_expired' } });
+    expect(await runner.run(old, sink)).toMatchObject({ ok: false, error: { code: 'idempotency_expired' } });
+    expect(runs.write_file).toBeUndefined();
+    // Within the window an unknown id is a call that never reached this desktop: it runs.
+    const recent = {
+      ...frame('call_new', 'write_file', { path: 'new.txt', content: 'x' }),
+      firstAt: Date.now() - day / 2,
+    };
+    expect((await runner.run(recent, sink)).ok).toBe(true);
+    // A read is safe to run again, however old.
+    await writeFile(join(base, 'ws', 'r.txt'), 'r');
+    const read = { ...frame('call_oldread', 'read_file', { path: 'r.txt' }), firstAt: 1 };
+    expect((await runner.run(read, sink)).ok).toBe(true);
+    expect(runs.write_file).toBe(1);
+  });
+
+  it('answers a write refused for a full config disk with that same no_space answer ever after, also after a restart', async (ctx) => {
+    const disk = await mountSmallDisk('1m');
+    if ('skip' in disk) return ctx.skip(disk.skip);
+    try {
+      const cfg = join(disk.dir, 'cfg');
+      const open = () => CallJournal.open(cfg);
+      const journal = await open();
+      const runnerOn = (j: CallJournal) => {
+        const r = new CallRunner({
+          journal: j,
+          workspaces,
+          broker,
+          audit,
+          handlers: handlers(),
+          preview: previewWrite,
+          recentResultsMaxBytes: 0, // answers come from the journal, not from memory
+          onInternalError: () => undefined,
+        });
+        runners.push(r);
+        return r;
+      };
+      const runner = runnerOn(journal);
+      const filler = await disk.fill();
+      const call = frame('call_full', 'write_file', { path: 'full.txt', content: 'x' });
+      const refused = await runner.run(call, sink);
+      expect(refused).toMatchObject({
+        ok: false,
+        error: { code: 'no_space', message: expect.stringMatching(/not run/) },
+      });
+      expect(runs.write_file).toBeUndefined();
+      await unlink(filler); // room again
+      expect(await runner.run(call, sink)).toEqual(refused);
+      expect((await runner.run(frame('call_next', 'write_file', { path: 'n.txt', content: 'n' }), sink)).ok).toBe(true);
+      await journal.dispose();
+
+      const again = runnerOn(await open());
+      expect(await again.run(call, sink)).toEqual(refused);
+      expect(runs.write_file).toBe(1);
+    } finally {
+      for (const r of runners.splice(0)) await r.dispose();
+      await disk.dispose();
+    }
   });
 });

@@ -1,18 +1,22 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { mkdir, open, readdir, readFile, rename, unlink, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
-import { MAX_CALL_TIMEOUT_MS, RECENT_RESULTS_MAX, errorCodeSchema, errorValue, type Result } from '@tether/shared';
+import { IDEMPOTENCY_WINDOW_MS, errorCodeSchema, errorValue, type Result } from '@tether/shared';
 
 /** The journal's file in the config dir. */
 export const CALL_JOURNAL_FILE = 'calls.jsonl';
 
 /**
- * How long an entry is kept after its last record: the longest deadline a call can have (until
- * then the relay may re-deliver it after a reconnect) plus 5 minutes for the relay's delivery
- * lag and clock steps. Longer than RECENT_RESULTS_TTL_MS, so a restart forgets no result the
- * running host would still have answered from memory.
+ * Clock difference allowed between the relay (which stamps a call's first attempt, `firstAt`)
+ * and this desktop (which stamps its records): a few minutes of drift or a step of NTP.
  */
-export const CALL_JOURNAL_RETENTION_MS = MAX_CALL_TIMEOUT_MS + 5 * 60_000;
+export const CLOCK_SKEW_MS = 5 * 60_000;
+
+/**
+ * How long an entry is kept after its last record: the idempotency window (until then a caller
+ * may retry, and the relay re-delivers under the same id) plus the clock skew allowed.
+ */
+export const CALL_JOURNAL_RETENTION_MS = IDEMPOTENCY_WINDOW_MS + CLOCK_SKEW_MS;
 
 /**
  * Largest result kept per call, as JSON bytes. Write results are a few hundred bytes; a
@@ -22,11 +26,13 @@ export const CALL_JOURNAL_RETENTION_MS = MAX_CALL_TIMEOUT_MS + 5 * 60_000;
 export const CALL_JOURNAL_RESULT_MAX_BYTES = 16 * 1024;
 
 /**
- * Finished entries kept at most (as the in-memory results, RECENT_RESULTS_MAX): past it the
- * oldest finished ones go. Unfinished ones are never dropped for room (at most a few hundred
- * run at once), so the file stays under ~35 MB even when every result is at its cap.
+ * Bytes (of their JSON records) the live entries may take, in memory and in the file: about
+ * 100,000 writes of a few hundred bytes, or 2,000 commands whose results are at their cap. Past
+ * it the oldest finished entries go and the journal's horizon moves up to them: a retry first
+ * sent before the horizon is refused with `idempotency_expired` rather than run again.
+ * Unfinished entries are never dropped for room (at most a few hundred run at once).
  */
-export const CALL_JOURNAL_MAX_ENTRIES = RECENT_RESULTS_MAX;
+export const CALL_JOURNAL_MAX_BYTES = 32 * 1024 * 1024;
 
 /** The file is rewritten with only its live entries once it has grown by this much. */
 export const CALL_JOURNAL_COMPACT_BYTES = 4 * 1024 * 1024;
@@ -56,9 +62,14 @@ export interface JournalEntry {
 export interface CallJournalOptions {
   retentionMs?: number;
   resultMaxBytes?: number;
-  maxEntries?: number;
+  maxBytes?: number;
   compactBytes?: number;
   now?: () => number;
+}
+
+interface Live extends JournalEntry {
+  /** Bytes of its record, counted against CALL_JOURNAL_MAX_BYTES. */
+  bytes: number;
 }
 
 interface Pending {
@@ -77,16 +88,25 @@ interface Pending {
  * power loss may lose it: the call is then answered `interrupted`, never run again). Never the
  * arguments, only their hash.
  *
- * At open the file is read, entries past CALL_JOURNAL_RETENTION_MS dropped, and rewritten.
+ * Entries are kept for CALL_JOURNAL_RETENTION_MS, bounded by CALL_JOURNAL_MAX_BYTES (never by
+ * count); `covers` tells whether a call first sent at a given time would still be known.
+ *
+ * At open the file is read, entries past CALL_JOURNAL_RETENTION_MS dropped, and rewritten
+ * (when the disk is full the file is kept as it is and appended to).
  * A line that cannot be read (torn by a crash, or damaged) is skipped with a warning: a torn
  * `started` line was never synced, so its handler never ran; a torn end line leaves its
  * `started` record, and that call fails closed as `interrupted`.
  */
 export class CallJournal {
-  private readonly entries = new Map<string, JournalEntry>();
+  private readonly entries = new Map<string, Live>();
+  private liveBytes = 0;
+  /** The newest `at` of an entry dropped for room (0: none): calls first sent up to it may be forgotten. */
+  private droppedAt = 0;
+  /** Records of refusals that could not be written: written ahead of the next records that can. */
+  private owed: string[] = [];
   private readonly retentionMs: number;
   private readonly resultMaxBytes: number;
-  private readonly maxEntries: number;
+  private readonly maxBytes: number;
   private readonly compactBytes: number;
   private readonly now: () => number;
   private handle: FileHandle | null = null;
@@ -105,7 +125,7 @@ export class CallJournal {
   ) {
     this.retentionMs = options.retentionMs ?? CALL_JOURNAL_RETENTION_MS;
     this.resultMaxBytes = options.resultMaxBytes ?? CALL_JOURNAL_RESULT_MAX_BYTES;
-    this.maxEntries = options.maxEntries ?? CALL_JOURNAL_MAX_ENTRIES;
+    this.maxBytes = options.maxBytes ?? CALL_JOURNAL_MAX_BYTES;
     this.compactBytes = options.compactBytes ?? CALL_JOURNAL_COMPACT_BYTES;
     this.now = options.now ?? Date.now;
   }
@@ -121,8 +141,13 @@ export class CallJournal {
     let skipped = 0;
     for (const line of text.split('\n')) {
       if (line === '') continue;
+      const horizon = parseHorizon(line);
+      if (horizon !== null) {
+        journal.droppedAt = Math.max(journal.droppedAt, horizon);
+        continue;
+      }
       const record = parseRecord(line);
-      if (record) journal.entries.set(record.id, record.entry);
+      if (record) journal.set(record.id, record.entry);
       else skipped++;
     }
     await removeLeftCopies(dir);
@@ -130,31 +155,65 @@ export class CallJournal {
       journal.warnings.push(
         `call journal: ${skipped} unreadable line${skipped === 1 ? '' : 's'} skipped (torn by a crash or damaged); a call whose end was lost there is answered "interrupted", never run again`,
       );
-    await journal.compact();
+    try {
+      await journal.compact();
+    } catch (err) {
+      // No room for the rewritten copy (a full disk): keep the file as it is and append to it;
+      // without even that, records fail (write and shell calls are refused) until there is room.
+      journal.warnings.push(
+        `call journal: could not rewrite ${journal.path} (${(err as NodeJS.ErrnoException).code ?? 'error'}); appending to it as it is`,
+      );
+      journal.handle = await open(journal.path, 'a', 0o600).catch(() => null);
+    }
     return journal;
+  }
+
+  /**
+   * Whether a call first sent at `firstAt` (the relay's clock) would still be known here if it
+   * had been run: false once that is before the retention or before entries dropped for room.
+   * A write or shell call the journal does not know and does not cover must not run.
+   */
+  covers(firstAt: number): boolean {
+    return firstAt > Math.max(this.now() - this.retentionMs, this.droppedAt) + CLOCK_SKEW_MS;
   }
 
   /** What is known of a call id (loaded at open or recorded since), or undefined. */
   lookup(id: string): JournalEntry | undefined {
     const entry = this.entries.get(id);
     if (entry && this.now() - entry.at > this.retentionMs) {
-      this.entries.delete(id);
+      this.drop(id, entry);
       return undefined;
     }
-    return entry;
+    return entry && { fingerprint: entry.fingerprint, at: entry.at, result: entry.result };
   }
 
   /** Records that a call's handler is about to run; resolves once that is on disk (fdatasync). */
   async started(id: string, fingerprint: string): Promise<void> {
     if (this.disposed) throw new Error('the call journal is closed');
     const at = this.now();
-    this.entries.set(id, { fingerprint, at, result: null });
+    const line = JSON.stringify({ id, fp: fingerprint, at }) + '\n';
+    this.set(id, { fingerprint, at, result: null }, Buffer.byteLength(line));
     try {
-      await this.append(JSON.stringify({ id, fp: fingerprint, at }) + '\n', true);
+      await this.append(line, true);
     } catch (err) {
-      this.entries.delete(id);
+      const entry = this.entries.get(id);
+      if (entry) this.drop(id, entry);
       throw err;
     }
+  }
+
+  /**
+   * Records the answer of a call refused before it ran because `started` failed: a retry gets
+   * the same answer, never a run and never `interrupted` (the failed `started` line may have
+   * reached the disk). Kept in memory at once; on disk with the next record that can be written.
+   */
+  refused(id: string, fingerprint: string, result: Result<unknown>): void {
+    const stored = boundResult(result, this.resultMaxBytes);
+    const at = this.now();
+    const line = JSON.stringify({ id, fp: fingerprint, at, result: stored }) + '\n';
+    this.set(id, { fingerprint, at, result: stored }, Buffer.byteLength(line));
+    this.evictForRoom();
+    this.owed.push(line);
   }
 
   /**
@@ -165,9 +224,34 @@ export class CallJournal {
     if (this.disposed) throw new Error('the call journal is closed');
     const stored = boundResult(result, this.resultMaxBytes);
     const at = this.now();
-    this.entries.delete(id); // re-inserted last: Map order is the order entries are dropped for room
-    this.entries.set(id, { fingerprint, at, result: stored });
-    await this.append(JSON.stringify({ id, fp: fingerprint, at, result: stored }) + '\n', false);
+    const line = JSON.stringify({ id, fp: fingerprint, at, result: stored }) + '\n';
+    this.set(id, { fingerprint, at, result: stored }, Buffer.byteLength(line));
+    this.evictForRoom();
+    await this.append(line, false);
+  }
+
+  /** (Re)places an entry last: Map order is the order entries are dropped for room. */
+  private set(id: string, entry: JournalEntry, bytes = recordBytes(id, entry)): void {
+    const old = this.entries.get(id);
+    if (old) this.drop(id, old);
+    this.entries.set(id, { ...entry, bytes });
+    this.liveBytes += bytes;
+  }
+
+  private drop(id: string, entry: Live): void {
+    this.entries.delete(id);
+    this.liveBytes -= entry.bytes;
+  }
+
+  /** Drops the oldest finished entries while the live ones take more than the cap, moving the horizon up. */
+  private evictForRoom(): void {
+    if (this.liveBytes <= this.maxBytes) return;
+    for (const [id, entry] of this.entries) {
+      if (this.liveBytes <= this.maxBytes) break;
+      if (entry.result === null) continue;
+      this.drop(id, entry);
+      this.droppedAt = Math.max(this.droppedAt, entry.at);
+    }
   }
 
   /** Waits for pending records, then closes the file. */
@@ -190,12 +274,16 @@ export class CallJournal {
   private async flush(): Promise<void> {
     while (this.queue.length > 0) {
       const batch = this.queue.splice(0);
-      const data = (this.needsNewline ? '\n' : '') + batch.map((p) => p.line).join('');
+      const owed = this.owed;
+      const data = (this.needsNewline ? '\n' : '') + owed.join('') + batch.map((p) => p.line).join('');
       try {
+        // Not opened at start (the disk was too full to create the file): tried again at each write.
+        if (!this.handle && !this.disposed) this.handle = await open(this.path, 'a', 0o600);
         if (!this.handle) throw new Error('the call journal is closed');
         this.needsNewline = true;
         await this.handle.appendFile(data, 'utf8');
         this.needsNewline = false;
+        if (this.owed === owed) this.owed = [];
         if (batch.some((p) => p.sync)) await this.handle.datasync();
         this.grownBytes += Buffer.byteLength(data);
         batch.forEach((p) => p.resolve());
@@ -212,20 +300,15 @@ export class CallJournal {
 
   /**
    * Drops expired entries (and the oldest finished ones past the cap), writes the rest to a
-   * new file, syncs it and renames it over the journal; new records go to the new file.
+   * new file (after the horizon of entries dropped for room), syncs it and renames it over the
+   * journal; new records go to the new file.
    */
   private async compact(): Promise<void> {
     const now = this.now();
-    for (const [id, entry] of this.entries) if (now - entry.at > this.retentionMs) this.entries.delete(id);
-    let finished = 0;
-    for (const entry of this.entries.values()) if (entry.result !== null) finished++;
-    for (const [id, entry] of this.entries) {
-      if (finished <= this.maxEntries) break;
-      if (entry.result === null) continue;
-      this.entries.delete(id);
-      finished--;
-    }
+    for (const [id, entry] of this.entries) if (now - entry.at > this.retentionMs) this.drop(id, entry);
+    this.evictForRoom();
     const lines: string[] = [];
+    if (this.droppedAt > now - this.retentionMs) lines.push(JSON.stringify({ horizon: this.droppedAt }) + '\n');
     for (const [id, e] of this.entries) {
       const record: Record<string, unknown> = { id, fp: e.fingerprint, at: e.at };
       if (e.result !== null) record.result = e.result;
@@ -249,6 +332,25 @@ export class CallJournal {
     this.handle = out;
     this.grownBytes = 0;
     this.needsNewline = false;
+    this.owed = []; // every entry, refusals included, is in the new file
+  }
+}
+
+/** Bytes of an entry's record in the file. */
+function recordBytes(id: string, e: JournalEntry): number {
+  const record: Record<string, unknown> = { id, fp: e.fingerprint, at: e.at };
+  if (e.result !== null) record.result = e.result;
+  return Buffer.byteLength(JSON.stringify(record)) + 1;
+}
+
+/** The horizon line a compaction writes first (`{"horizon": ms}`), or null for any other line. */
+function parseHorizon(line: string): number | null {
+  if (!line.startsWith('{"horizon":')) return null;
+  try {
+    const raw = JSON.parse(line) as { horizon?: unknown };
+    return typeof raw.horizon === 'number' && Number.isFinite(raw.horizon) ? raw.horizon : null;
+  } catch {
+    return null;
   }
 }
 

@@ -211,24 +211,27 @@ describe('CallRunner', () => {
       expect(await audit.list({ tool: 'edit_file', limit: 10 })).toHaveLength(1);
     });
 
-    it('forgets results past the cap or the TTL (oldest first), and only then runs an id again', async () => {
+    it('forgets results past the byte cap or the TTL (oldest first), and only then runs an id again', async () => {
+      const probe = await runner.run(call('write_file', { path: 'k0.txt', content: 'x' }), sink());
+      const bytes = Buffer.byteLength(JSON.stringify(probe));
       const small = new CallRunner({
         workspaces,
         broker,
         audit,
         handlers: handlers(),
         preview: previewWrite,
-        recentResultsMax: 2,
+        recentResultsMaxBytes: 2 * bytes,
         recentResultsTtlMs: 60_000,
       });
       try {
-        const frames = [1, 2, 3].map((i) => call('read_file', { path: 'hello.txt' }, { id: `call_keep_${i}` }));
+        const frames = [1, 2, 3].map((i) =>
+          call('write_file', { path: `k${i}.txt`, content: 'x' }, { id: `call_keep_${i}` }),
+        );
         for (const f of frames) await small.run(f, sink());
         await small.run(frames[2]!, sink()); // still remembered
-        expect(runs.read_file).toBe(3);
-        await small.run(call('read_file', { path: 'hello.txt' }), sink()); // pushes the oldest out
-        await small.run(frames[0]!, sink());
-        expect(runs.read_file).toBe(5);
+        expect(runs.write_file).toBe(4);
+        await small.run(frames[0]!, sink()); // pushed out by the third: runs again
+        expect(runs.write_file).toBe(5);
       } finally {
         await small.dispose();
       }
@@ -241,14 +244,23 @@ describe('CallRunner', () => {
         recentResultsTtlMs: 1,
       });
       try {
-        const frame = call('read_file', { path: 'hello.txt' });
+        const frame = call('write_file', { path: 'k9.txt', content: 'x' });
         await brief.run(frame, sink());
         await new Promise((r) => setTimeout(r, 20));
         await brief.run(frame, sink());
-        expect(runs.read_file).toBe(7);
+        expect(runs.write_file).toBe(7);
       } finally {
         await brief.dispose();
       }
+    });
+
+    it('keeps no read results: a finished read re-delivered runs again, a running one is joined', async () => {
+      const frame = call('read_file', { path: 'hello.txt' });
+      const [a, b] = await Promise.all([runner.run(frame, sink()), runner.run(frame, sink())]);
+      expect(b).toEqual(a);
+      expect(runs.read_file).toBe(1);
+      await runner.run(frame, sink());
+      expect(runs.read_file).toBe(2);
     });
 
     it('refuses a tool name it does not know', async () => {

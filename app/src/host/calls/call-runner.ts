@@ -1,7 +1,7 @@
 import { resolve as resolvePath } from 'node:path';
 import {
   MAX_CONCURRENT_CALLS_PER_WORKSPACE,
-  RECENT_RESULTS_MAX,
+  RECENT_RESULTS_MAX_BYTES,
   RECENT_RESULTS_TTL_MS,
   TOOLS,
   TetherError,
@@ -58,8 +58,11 @@ export interface CallRunnerOptions {
    */
   confinement?: (workspaceId: string) => Confinement | undefined;
   maxConcurrentPerWorkspace?: number;
-  /** Finished results kept by call id (default RECENT_RESULTS_MAX) and for how long (default RECENT_RESULTS_TTL_MS). */
-  recentResultsMax?: number;
+  /**
+   * Bytes of finished results kept by call id in memory (default RECENT_RESULTS_MAX_BYTES; read
+   * results are never kept) and for how long (default RECENT_RESULTS_TTL_MS).
+   */
+  recentResultsMaxBytes?: number;
   recentResultsTtlMs?: number;
   /** How long a handler may ignore its aborted signal before the call is answered anyway (default ABORT_GRACE_MS). */
   abortGraceMs?: number;
@@ -84,6 +87,8 @@ interface CallEntry {
   sinks: Set<CallSink>;
   controller: AbortController;
   finishedAt: number | null;
+  /** Bytes of its result's JSON once finished, counted against the memory cap. */
+  bytes: number;
   /** Its start is in the journal, so its end must be too. */
   journaled: boolean;
   /** The question asked and when, for the activity log. */
@@ -106,8 +111,10 @@ export class CallRunner {
   private readonly slots = new Map<string, Semaphore>();
   private readonly policy: PolicyEngine;
   private readonly maxConcurrent: number;
-  private readonly recentMax: number;
+  private readonly recentMaxBytes: number;
   private readonly recentTtlMs: number;
+  /** Bytes of the finished results held in `calls`. */
+  private keptBytes = 0;
   private disposed = false;
 
   constructor(private readonly options: CallRunnerOptions) {
@@ -118,7 +125,7 @@ export class CallRunner {
       ...(confinement ? { isSandboxed: (id: string) => confinement(id)?.sandboxed ?? false } : {}),
     });
     this.maxConcurrent = options.maxConcurrentPerWorkspace ?? MAX_CONCURRENT_CALLS_PER_WORKSPACE;
-    this.recentMax = options.recentResultsMax ?? RECENT_RESULTS_MAX;
+    this.recentMaxBytes = options.recentResultsMaxBytes ?? RECENT_RESULTS_MAX_BYTES;
     this.recentTtlMs = options.recentResultsTtlMs ?? RECENT_RESULTS_TTL_MS;
   }
 
@@ -143,14 +150,21 @@ export class CallRunner {
       return known.promise;
     }
     if (this.disposed) return Promise.resolve({ ok: false, error: errorValue('unavailable') });
-    const journaled = this.options.journal?.lookup(call.id);
+    const journal = this.options.journal;
+    const journaled = journal?.lookup(call.id);
     if (journaled) return this.fromJournal(call, fingerprint, journaled);
+    if (journal && call.firstAt !== undefined && categoryOf(call.tool) !== 'read' && !journal.covers(call.firstAt)) {
+      // A retry from before what the journal still knows: it may have run, so it never runs again.
+      const result: Result<unknown> = { ok: false, error: errorValue('idempotency_expired') };
+      return this.audit(call, 'invalid', result, Date.now()).then(() => result);
+    }
 
     const entry: CallEntry = {
       fingerprint,
       sinks: new Set([sink]),
       controller: new AbortController(),
       finishedAt: null,
+      bytes: 0,
       journaled: false,
       story: {},
       promise: null!,
@@ -159,9 +173,63 @@ export class CallRunner {
     entry.promise = this.execute(call, entry).then((result) => {
       entry.finishedAt = Date.now();
       entry.sinks.clear();
+      this.keep(call, entry, result);
       return result;
     });
     return entry.promise;
+  }
+
+  /**
+   * Keeps a finished result in memory for re-deliveries, unless it is a read's (safe to run
+   * again, and often megabytes: 2,000 kept reads of 2 MiB held 4 GB) or larger than the cap.
+   */
+  private keep(call: CallFrame, entry: CallEntry, result: Result<unknown>): void {
+    if (this.calls.get(call.id) !== entry) return;
+    if (isToolName(call.tool) && categoryOf(call.tool) === 'read') {
+      this.calls.delete(call.id);
+      return;
+    }
+    let bytes: number;
+    try {
+      bytes = Buffer.byteLength(JSON.stringify(result));
+    } catch {
+      bytes = Infinity;
+    }
+    if (bytes > this.recentMaxBytes) {
+      this.calls.delete(call.id);
+      return;
+    }
+    entry.bytes = bytes;
+    this.keptBytes += bytes;
+    this.prune();
+  }
+
+  /**
+   * The result of a call run before (GET of a call at the relay): joins it while it runs, else
+   * its kept or journalled result; `not_found` when nothing of it is kept (never ran here, or a
+   * read, whose results are not kept). Never runs anything.
+   */
+  lookup(callId: string, sink: CallSink): Promise<Result<unknown>> {
+    this.prune();
+    const known = this.calls.get(callId);
+    if (known) {
+      if (known.finishedAt === null) {
+        known.sinks.add(sink);
+        // At once: the asker learns the call still runs without waiting for its end.
+        sink.progress({ status: 'running' });
+      }
+      return known.promise;
+    }
+    const journaled = this.options.journal?.lookup(callId);
+    if (journaled?.result) return Promise.resolve(journaled.result);
+    if (journaled) return Promise.resolve({ ok: false, error: errorValue('interrupted') });
+    return Promise.resolve({
+      ok: false,
+      error: errorValue(
+        'not_found',
+        'This desktop keeps nothing of that call: it never ran here, its result is no longer kept, or it was a read (reads are not kept; run it again).',
+      ),
+    });
   }
 
   /** Refuses a known call id sent with other content; audited: a relay re-using an id for other work is worth the person's attention. */
@@ -180,20 +248,19 @@ export class CallRunner {
    */
   private fromJournal(call: CallFrame, fingerprint: string, journaled: JournalEntry): Promise<Result<unknown>> {
     if (journaled.fingerprint !== fingerprint) return this.conflict(call);
+    if (journaled.result) return Promise.resolve(journaled.result);
+    // Held in memory while its `interrupted` end is recorded, so a re-delivery meanwhile is audited once.
     const entry: CallEntry = {
       fingerprint,
       sinks: new Set(),
       controller: new AbortController(),
       finishedAt: Date.now(),
+      bytes: 0,
       journaled: true,
       story: {},
       promise: null!,
     };
     this.calls.set(call.id, entry);
-    if (journaled.result) {
-      entry.promise = Promise.resolve(journaled.result);
-      return entry.promise;
-    }
     // Its handler started and no end was recorded: the host stopped mid-call. What it did is
     // unknown, so it is not run again; the activity log gets the entry the dead process never wrote.
     const result: Result<unknown> = { ok: false, error: errorValue('interrupted') };
@@ -399,14 +466,20 @@ export class CallRunner {
           await this.options.journal.started(call.id, entry.fingerprint);
           entry.journaled = true;
         } catch (err) {
-          this.reportInternal(err, call);
-          return {
-            decision: verdict.decision,
-            result: {
-              ok: false,
-              error: errorValue('internal', 'The desktop could not record the call before running it; it was not run.'),
-            },
+          const full = isNoSpace(err);
+          if (!full) this.reportInternal(err, call);
+          const result: Result<unknown> = {
+            ok: false,
+            error: full
+              ? errorValue(
+                  'no_space',
+                  "The desktop's config folder has no space left to record the call before running it; it was not run.",
+                )
+              : errorValue('internal', 'The desktop could not record the call before running it; it was not run.'),
           };
+          // A retry gets this same answer: never a run, never `interrupted`.
+          this.options.journal.refused(call.id, entry.fingerprint, result);
+          return { decision: verdict.decision, result };
         }
       }
       this.progress(entry, { status: 'running' });
@@ -559,20 +632,24 @@ export class CallRunner {
     return s;
   }
 
-  /** Drops finished results past their TTL, and the oldest finished ones past the cap. */
+  /** Drops finished results past their TTL, and the oldest finished ones past the byte cap. */
   private prune(): void {
     const now = Date.now();
-    let finished = 0;
-    for (const e of this.calls.values()) if (e.finishedAt !== null) finished++;
     // Map order is arrival order, so "past the cap" drops the oldest calls first.
     for (const [id, e] of this.calls) {
       if (e.finishedAt === null) continue;
-      if (now - e.finishedAt > this.recentTtlMs || finished > this.recentMax) {
+      if (now - e.finishedAt > this.recentTtlMs || this.keptBytes > this.recentMaxBytes) {
         this.calls.delete(id);
-        finished--;
+        this.keptBytes -= e.bytes;
       }
     }
   }
+}
+
+/** Whether a failure is a full disk or a used-up quota. */
+function isNoSpace(err: unknown): boolean {
+  const code = (err as NodeJS.ErrnoException | null)?.code;
+  return code === 'ENOSPC' || code === 'EDQUOT';
 }
 
 function causeOf(cause: AbortCause, message?: string): { cause: AbortCause; message: string | undefined } {

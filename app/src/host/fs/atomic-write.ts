@@ -4,13 +4,20 @@ import { open, rename, rm } from 'node:fs/promises';
 import path from 'node:path';
 
 /**
- * Temp file names: a dot, a fixed prefix and 16 random hex characters, always 30 bytes, so a
+ * Temp file names: a dot, a fixed prefix and 16 random hex characters, always 28 bytes, so a
  * target whose name is already 255 bytes can still be written, and nobody can guess the name
  * to plant a link there first (O_EXCL refuses one anyway).
  */
 export function tempName(): string {
   return `.tether-${randomBytes(8).toString('hex')}.tmp`;
 }
+
+/** Whether a name is one of `tempName`'s: hidden from listings, searches and file events, and removed when stale. */
+export function isTetherTemp(name: string): boolean {
+  return TEMP_NAME.test(name);
+}
+
+const TEMP_NAME = /^\.tether-[0-9a-f]{16}\.tmp$/;
 
 const CREATE_FLAGS = constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | (constants.O_NOFOLLOW ?? 0);
 

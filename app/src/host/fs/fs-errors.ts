@@ -5,7 +5,21 @@ import { TetherError } from '@tether/shared';
  * the file system's doing, not a bug: each gets a stable code. The messages are fixed texts,
  * never the system's own (which names the absolute path, so the workspace's place on disk).
  */
-const STABLE: Record<string, () => TetherError> = {
+const STABLE: Record<string, (path?: string) => TetherError> = {
+  // A full disk or a used-up quota: nothing was written (writes go to a temp file first), and
+  // the caller may try again once there is room. The workspace-relative path says which write.
+  ENOSPC: (path) =>
+    new TetherError(
+      'no_space',
+      `There is no space left on the disk${path !== undefined ? ` to write ${path}` : ''}; nothing was written.`,
+      path !== undefined ? { path } : undefined,
+    ),
+  EDQUOT: (path) =>
+    new TetherError(
+      'no_space',
+      `The disk quota is used up${path !== undefined ? `, so ${path} could not be written` : ''}; nothing was written.`,
+      path !== undefined ? { path } : undefined,
+    ),
   // A path inside that is longer than PATH_MAX once joined to the root (made deep by a command).
   ENAMETOOLONG: () => new TetherError('invalid_args', 'The path is longer than this system allows.'),
   EACCES: () => new TetherError('permission_denied'),
@@ -30,11 +44,14 @@ export function errnoCode(err: unknown): string | undefined {
   return typeof err === 'object' && err !== null && 'code' in err ? String((err as { code: unknown }).code) : undefined;
 }
 
-/** `err` as a TetherError with a stable code when it is a known system error; otherwise `err` itself. */
-export function stableFsError(err: unknown): unknown {
+/**
+ * `err` as a TetherError with a stable code when it is a known system error; otherwise `err`
+ * itself. `path` (workspace-relative, as the caller gave it) is named where it helps (no_space).
+ */
+export function stableFsError(err: unknown, path?: string): unknown {
   if (err instanceof TetherError) return err;
   const make = STABLE[errnoCode(err) ?? ''];
   if (!make) return err;
-  const stable = make();
+  const stable = make(path);
   return new TetherError(stable.code, stable.message, stable.details, { cause: err });
 }

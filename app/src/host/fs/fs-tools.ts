@@ -34,7 +34,12 @@ async function resolveFolder(guard: PathGuard, p: string): Promise<{ abs: string
   return { abs: target.abs, rel: target.rel };
 }
 
-/** list_dir: depth-first in byte-wise name order, capped at MAX_LIST_ENTRIES; `.git` is never listed. */
+/**
+ * list_dir: depth-first in byte-wise name order, capped at MAX_LIST_ENTRIES; `.git` and the temp
+ * files of atomic writes are never listed. A folder with more names than the cap is read only up
+ * to it (streamed, not all of it): those are the first names the system gives, sorted, and
+ * `truncated` is set.
+ */
 async function listDirTool(
   args: ToolArgs<'list_dir'>,
   guard: PathGuard,
@@ -55,6 +60,7 @@ async function listDirTool(
       signal,
       caseInsensitive: guard.caseInsensitive,
       withStats: true,
+      maxFolderEntries: MAX_LIST_ENTRIES,
     },
     limit,
   )) {
@@ -64,7 +70,7 @@ async function listDirTool(
     }
     found.push(entry);
   }
-  truncated ||= limit.hit;
+  truncated ||= limit.hit || limit.cut;
   // Sizes and times were taken through each folder's pinned descriptor during the walk, not by
   // path afterwards: a folder swapped for a link out meanwhile cannot show an outside file's.
   const entries: ToolResult<'list_dir'>['entries'] = found.map((e) => {
@@ -167,7 +173,9 @@ export function createFsTools(options: FsToolsOptions = {}): ToolHandlers {
     const run = handler as (args: unknown, ctx: ToolContext) => Promise<unknown>;
     (handlers as Record<string, unknown>)[name] = (args: unknown, ctx: ToolContext) =>
       run(args, ctx).catch((err: unknown) => {
-        throw stableFsError(err);
+        const a = args as { path?: unknown; to?: unknown };
+        const path = typeof a.path === 'string' ? a.path : typeof a.to === 'string' ? a.to : undefined;
+        throw stableFsError(err, path);
       });
   }
   return handlers;

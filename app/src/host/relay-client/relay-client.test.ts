@@ -354,6 +354,36 @@ describe('RelayClient', () => {
       expect(reason).not.toContain('\u001b');
     });
 
+    it('starts backing off from the shortest delay again once a welcomed connection answered a heartbeat', async () => {
+      // The largest delay of each attempt: 100, 200, 400, 800 ms … if nothing resets it.
+      const { relay, client, logs } = await setup({
+        client: { backoff: { baseMs: 100, maxMs: 60_000, random: () => 0.999 } },
+      });
+      for (let i = 1; i <= 4; i++) {
+        await waitFor(() => relay.sockets.length === i && client.status.state === 'connected', `connection ${i}`);
+        await new Promise((r) => setTimeout(r, 50)); // the welcome's heartbeat goes there and back
+        relay.last.close(1001, 'relay restarting');
+      }
+      await waitFor(() => relay.sockets.length === 5, 'the fifth connection');
+      const delays = logs.flatMap((l) => /reconnecting in (\d+) ms/.exec(l)?.[1] ?? []).map(Number);
+      expect(delays).toEqual([99, 99, 99, 99]);
+    });
+
+    it('keeps backing off when a welcomed connection never answers a heartbeat', async () => {
+      const { relay, client, logs } = await setup({
+        autoPong: false,
+        client: { backoff: { baseMs: 100, maxMs: 60_000, random: () => 0.999 } },
+      });
+      for (let i = 1; i <= 3; i++) {
+        await waitFor(() => relay.sockets.length === i && client.status.state === 'connected', `connection ${i}`);
+        await new Promise((r) => setTimeout(r, 50));
+        relay.last.close(1001, 'relay restarting');
+      }
+      await waitFor(() => relay.sockets.length === 4, 'the fourth connection');
+      const delays = logs.flatMap((l) => /reconnecting in (\d+) ms/.exec(l)?.[1] ?? []).map(Number);
+      expect(delays).toEqual([99, 199, 399]);
+    });
+
     it('terminates and reconnects when pongs stop coming', async () => {
       const { relay, client } = await setup({ autoPong: false });
       relay.heartbeatIntervalMs = 100;

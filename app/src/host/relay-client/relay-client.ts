@@ -32,9 +32,6 @@ import { DrainWaiters } from './drain-waiters.js';
 /** The upgrade plus the `welcome` must arrive within this: a relay that accepts TCP and then says nothing is as good as down. */
 export const HANDSHAKE_TIMEOUT_MS = 15_000;
 
-/** A connection that stays up this long resets the backoff; shorter ones keep backing off, so a relay that drops every new connection is not hammered. */
-export const STABLE_CONNECTION_MS = 30_000;
-
 /** Bounds on the heartbeat interval the (untrusted) relay asks for: a tiny one would make the app ping in a loop, a huge one would hide a dead link. */
 export const MIN_HEARTBEAT_INTERVAL_MS = 100;
 export const MAX_HEARTBEAT_INTERVAL_MS = 5 * 60_000;
@@ -55,6 +52,8 @@ export interface CallSink {
 export interface CallDispatcher {
   run(call: CallFrame, sink: CallSink): Promise<Result<unknown>>;
   cancel(callId: string): void;
+  /** The result of a call given before, never running anything (a `lookup` frame); absent: `not_found`. */
+  lookup?(callId: string, sink: CallSink): Promise<Result<unknown>>;
 }
 
 /** A workspace's runtime id, as the relay assigned it. */
@@ -117,7 +116,8 @@ export class RelayClient extends EventEmitter {
   private reconnectTimer: NodeJS.Timeout | undefined;
   private handshakeTimer: NodeJS.Timeout | undefined;
   private heartbeatTimer: NodeJS.Timeout | undefined;
-  private stableTimer: NodeJS.Timeout | undefined;
+  /** Set at welcome: the first pong after it resets the backoff (the relay is up and answering). */
+  private resetBackoffOnPong = false;
   private readonly backoff: Backoff;
   private readonly drains = new DrainWaiters();
   private bindings: RuntimeBinding[] = [];
@@ -310,7 +310,14 @@ export class RelayClient extends EventEmitter {
     });
     ws.on('message', (data, isBinary) => this.onMessage(ws, data, isBinary));
     ws.on('ping', () => (this.missedPongs = 0));
-    ws.on('pong', () => (this.missedPongs = 0));
+    ws.on('pong', () => {
+      this.missedPongs = 0;
+      if (ws !== this.ws || !this.welcomed || !this.resetBackoffOnPong) return;
+      // Welcomed and a heartbeat went there and back: the relay is up. The next drop starts from
+      // the shortest delay (waiting for 30 s of connection first cost 20-29 s after back-to-back restarts).
+      this.resetBackoffOnPong = false;
+      this.backoff.reset();
+    });
     ws.on('close', (code, reason) => this.onClose(ws, code, reason.toString('utf8')));
   }
 
@@ -347,6 +354,9 @@ export class RelayClient extends EventEmitter {
       case 'cancel':
         this.options.calls.cancel(frame.id);
         return;
+      case 'lookup':
+        this.dispatchLookup(ws, frame.id);
+        return;
       case 'refused':
         // Only about a runtime of this connection, under the workspace it belongs to.
         if (this.bindings.some((b) => b.runtimeId === frame.runtimeId && b.workspaceId === frame.workspaceId))
@@ -380,24 +390,39 @@ export class RelayClient extends EventEmitter {
       this.missedPongs++;
       ws.ping();
     }, interval);
-    this.stableTimer = setTimeout(() => this.backoff.reset(), STABLE_CONNECTION_MS);
+    this.resetBackoffOnPong = true;
+    ws.ping();
     this.setState('connected', undefined);
     this.log(`relay: connected to ${this.relayUrl} (session ${frame.sessionId})`);
   }
 
   private dispatch(ws: WebSocket, call: CallFrame): void {
+    this.answer(ws, call.id, (sink) => this.options.calls.run(call, sink));
+  }
+
+  private dispatchLookup(ws: WebSocket, id: string): void {
+    const lookup = this.options.calls.lookup?.bind(this.options.calls);
+    this.answer(ws, id, (sink) =>
+      lookup
+        ? lookup(id, sink)
+        : Promise.resolve({ ok: false, error: errorValue('not_found', 'This desktop keeps no results.') }),
+    );
+  }
+
+  /** Runs `work` with a sink on this connection and sends its result as the call's `result` frame. */
+  private answer(ws: WebSocket, id: string, work: (sink: CallSink) => Promise<Result<unknown>>): void {
     const sink: CallSink = {
       progress: (progress) => {
-        this.send(ws, { type: 'progress', id: call.id, ...progress });
+        this.send(ws, { type: 'progress', id, ...progress });
         return ws.bufferedAmount <= FLOW_HIGH_WATERMARK_BYTES;
       },
       whenDrained: () => this.drains.wait(ws),
     };
-    this.options.calls.run(call, sink).then(
-      (result) => this.sendResult(ws, call.id, result),
+    work(sink).then(
+      (result) => this.sendResult(ws, id, result),
       (err: unknown) => {
-        this.log(`call ${call.id}: failed unexpectedly: ${(err as Error)?.message ?? String(err)}`);
-        this.sendResult(ws, call.id, { ok: false, error: errorValue('internal') });
+        this.log(`call ${id}: failed unexpectedly: ${(err as Error)?.message ?? String(err)}`);
+        this.sendResult(ws, id, { ok: false, error: errorValue('internal') });
       },
     );
   }
@@ -472,8 +497,8 @@ export class RelayClient extends EventEmitter {
   /** Forgets the current socket and its timers; closes it if it is still open. */
   private dropConnection(closeReason?: string): void {
     this.generation++;
-    for (const name of ['reconnectTimer', 'handshakeTimer', 'heartbeatTimer', 'stableTimer'] as const)
-      this.clearTimer(name);
+    for (const name of ['reconnectTimer', 'handshakeTimer', 'heartbeatTimer'] as const) this.clearTimer(name);
+    this.resetBackoffOnPong = false;
     const ws = this.ws;
     this.ws = undefined;
     this.welcomed = false;
@@ -495,7 +520,7 @@ export class RelayClient extends EventEmitter {
     this.emit('status', this.status);
   }
 
-  private clearTimer(name: 'reconnectTimer' | 'handshakeTimer' | 'heartbeatTimer' | 'stableTimer'): void {
+  private clearTimer(name: 'reconnectTimer' | 'handshakeTimer' | 'heartbeatTimer'): void {
     const timer = this[name];
     if (timer !== undefined) {
       clearTimeout(timer);

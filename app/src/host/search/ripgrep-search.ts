@@ -40,6 +40,8 @@ export function ripgrepArgs(query: SearchQuery, ignoreFile: string | undefined, 
   if (!query.regex) args.push('--fixed-strings');
   if (query.contextLines > 0) args.push(`--context=${query.contextLines}`);
   if (query.glob !== undefined) args.push('--glob', query.glob);
+  // Last, so no caller glob takes them back: the temp files of atomic writes (atomic-write.ts).
+  args.push('--glob', '!.tether-[0-9a-f]*.tmp');
   if (ignoreFile !== undefined) args.push('--ignore-file', ignoreFile);
   args.push('--', query.pattern, target);
   return args;

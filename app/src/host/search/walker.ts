@@ -1,7 +1,8 @@
 import { close, constants, open, readdir, readlink, type Dirent, type Stats } from 'node:fs';
-import { lstat } from 'node:fs/promises';
+import { lstat, opendir } from 'node:fs/promises';
 import path from 'node:path';
 import { TetherError } from '@tether/shared';
+import { isTetherTemp } from '../fs/atomic-write.js';
 import { errnoCode } from '../fs/fs-errors.js';
 import { relativeInside } from '../fs/path-forms.js';
 import { outsideError } from '../fs/path-guard.js';
@@ -38,6 +39,13 @@ export interface WalkOptions {
   caseInsensitive?: boolean;
   /** lstat every entry while its folder is pinned (list_dir's size and mtime). */
   withStats?: boolean;
+  /**
+   * Names read from one folder at most (list_dir: MAX_LIST_ENTRIES). The folder is read as a
+   * stream and left there: a folder of 100,000 entries costs this many names and stats, not all
+   * of them (it took ~2 s and ~150 MB a call). Those names are the first the system gives (its
+   * order, not name order), sorted; the walk's `limit.cut` says a folder was cut.
+   */
+  maxFolderEntries?: number;
 }
 
 /**
@@ -50,6 +58,8 @@ export const MAX_WALK_ENTRIES = 1_000_000;
 export class WalkLimit {
   visited = 0;
   hit = false;
+  /** A folder had more than `maxFolderEntries` names: only that many were read. */
+  cut = false;
 }
 
 function typeOf(d: Dirent): WalkEntry['type'] {
@@ -82,6 +92,8 @@ export function compareNames(a: string, b: string): number {
 interface Listing {
   entries: Dirent[];
   stats?: Map<string, Stats>;
+  /** More names than `maxFolderEntries` were there; only that many were read. */
+  cut?: boolean;
 }
 
 /** lstat calls made at once for one folder's entries (withStats). */
@@ -104,10 +116,17 @@ async function readSorted(dirAbs: string, rootAbs: string, options: WalkOptions,
   }
   const pinned = FD_DIR === null ? dirAbs : `${FD_DIR}/${fd}`;
   try {
-    const [entries, now] = await Promise.all([
-      readdirTyped(pinned).catch(() => [] as Dirent[]),
+    const [read, now] = await Promise.all([
+      options.maxFolderEntries !== undefined
+        ? readSome(pinned, options.maxFolderEntries)
+        : readdirTyped(pinned).then(
+            (all) => ({ entries: all.filter((d) => !isTetherTemp(d.name)), cut: false }),
+            () => ({ entries: [] as Dirent[], cut: false }),
+          ),
       FD_DIR === null ? Promise.resolve(undefined) : readlinkPath(pinned).catch(() => undefined),
     ]);
+    const entries = read.entries;
+    const cut = read.cut ? { cut: true } : {};
     if (
       FD_DIR !== null &&
       (now === undefined || relativeInside(now, rootAbs, options.caseInsensitive === true) === undefined)
@@ -116,7 +135,7 @@ async function readSorted(dirAbs: string, rootAbs: string, options: WalkOptions,
       return { entries: [] }; // swapped for a link out since its parent was listed: not listed
     }
     entries.sort((a, b) => compareNames(a.name, b.name));
-    if (!options.withStats) return { entries };
+    if (!options.withStats) return { entries, ...cut };
     const stats = new Map<string, Stats>();
     for (let i = 0; i < entries.length; i += STAT_CONCURRENCY) {
       await Promise.all(
@@ -126,7 +145,7 @@ async function readSorted(dirAbs: string, rootAbs: string, options: WalkOptions,
         }),
       );
     }
-    return { entries, stats };
+    return { entries, stats, ...cut };
   } finally {
     close(fd, () => undefined); // nothing waits on it: the listing is already read
   }
@@ -144,6 +163,26 @@ const readdirTyped = (p: string): Promise<Dirent[]> =>
   new Promise((resolve, reject) =>
     readdir(p, { withFileTypes: true }, (err, entries) => (err ? reject(err) : resolve(entries))),
   );
+
+/**
+ * Up to `max` names of a folder, read as a stream (fs.opendir) and left there: the temp files of
+ * atomic writes are not counted or listed. `cut` when more names were there.
+ */
+async function readSome(p: string, max: number): Promise<{ entries: Dirent[]; cut: boolean }> {
+  const entries: Dirent[] = [];
+  try {
+    const dir = await opendir(p, { bufferSize: 256 });
+    for await (const d of dir) {
+      if (isTetherTemp(d.name)) continue;
+      if (entries.length >= max) return { entries, cut: true }; // leaving the loop closes the folder
+      entries.push(d);
+    }
+  } catch {
+    // unreadable or vanished mid-walk: what was read is listed, like ripgrep
+  }
+  return { entries, cut: false };
+}
+
 const readlinkPath = (p: string): Promise<string> =>
   new Promise((resolve, reject) => readlink(p, (err, target) => (err ? reject(err) : resolve(target))));
 
@@ -190,7 +229,8 @@ async function* walkDir(
   readOwnGitignore: boolean,
 ): AsyncGenerator<WalkEntry> {
   if (options.signal?.aborted) throw new TetherError('cancelled');
-  const { entries, stats } = await listing;
+  const { entries, stats, cut } = await listing;
+  if (cut) limit.cut = true;
   // Only a folder that lists a .gitignore costs a read for it.
   const chain =
     readOwnGitignore && options.respectGitignore && entries.some((d) => d.name === '.gitignore')

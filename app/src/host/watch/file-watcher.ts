@@ -7,6 +7,8 @@ import {
   type AppEvent,
   type FileChange,
 } from '@tether/shared';
+import { lstat, unlink } from 'node:fs/promises';
+import { isTetherTemp } from '../fs/atomic-write.js';
 import { FolderTreeWatcher } from './folder-tree-watcher.js';
 
 /** Folders never watched: version-control internals and dependency trees churn and are huge. */
@@ -28,8 +30,8 @@ export interface FileWatcherOptions {
 }
 
 /**
- * Makes the ignore test for a root: `.git` and `node_modules` at any depth, plus the
- * configured globs matched against the root-relative path.
+ * Makes the ignore test for a root: `.git` and `node_modules` at any depth, the temp files of
+ * atomic writes, plus the configured globs matched against the root-relative path.
  */
 export function createIgnoreMatcher(root: string, globs: readonly string[] = []): (path: string) => boolean {
   // A bare name (`dist`, `*.log`) matches at any depth; a pattern with a slash matches from the root.
@@ -43,7 +45,10 @@ export function createIgnoreMatcher(root: string, globs: readonly string[] = [])
     const rel = relative(root, path);
     if (rel === '' || rel.startsWith('..')) return false; // the root itself is never ignored
     const posix = sep === '/' ? rel : rel.split(sep).join('/');
-    for (const part of posix.split('/')) if (ALWAYS_IGNORED_DIRS.includes(part)) return true;
+    const parts = posix.split('/');
+    for (const part of parts) if (ALWAYS_IGNORED_DIRS.includes(part)) return true;
+    // A write's temp file comes and goes with every write_file: not a change of the person's files.
+    if (isTetherTemp(parts[parts.length - 1] ?? '')) return true;
     return matchers.some((match) => match(posix));
   };
 }
@@ -76,6 +81,8 @@ export class FileWatcher {
       onChange: (path, change) => this.record(change, path),
       onTrouble: (error) => this.options.onTrouble?.(error),
       onDropped: () => this.countDropped(),
+      // The temp files a write killed mid-way left (kill -9, a power cut): removed once old.
+      initialFiles: { pick: isTetherTemp, found: (path) => void removeStaleTemp(path) },
     });
     this.ready = this.tree.ready;
   }
@@ -141,5 +148,27 @@ export class FileWatcher {
     this.seen = new Set();
     this.dropped = 0;
     this.options.onBatch(event);
+  }
+}
+
+/**
+ * How old a write's temp file must be to be taken for one a killed write left: a write renames
+ * its temp file within the call (seconds for MAX_WRITE_BYTES), so an hour is far past any live one.
+ */
+export const STALE_TEMP_FILE_MS = 60 * 60_000;
+
+/**
+ * Removes a temp file of an atomic write that is a regular file older than STALE_TEMP_FILE_MS
+ * (best effort). The name is one only Tether makes (16 random hex digits); unlink never follows
+ * a link, so a name swapped for one removes the link at most.
+ */
+export async function removeStaleTemp(path: string, now = Date.now()): Promise<boolean> {
+  try {
+    const st = await lstat(path);
+    if (!st.isFile() || now - st.mtimeMs < STALE_TEMP_FILE_MS) return false;
+    await unlink(path);
+    return true;
+  } catch {
+    return false;
   }
 }

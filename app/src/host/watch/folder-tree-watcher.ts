@@ -31,6 +31,8 @@ export interface FolderTreeWatcherOptions {
   onTrouble(error: unknown): void;
   /** An event was left out because MAX_PENDING_EVENTS (or `maxPendingEvents`) were already waiting. */
   onDropped?(): void;
+  /** A file the initial scan met (ignored or not) whose name passes `pick`: what a start-up sweep looks for, without a second walk. */
+  initialFiles?: { pick(name: string): boolean; found(path: string): void };
   maxPendingEvents?: number;
 }
 
@@ -107,6 +109,8 @@ export class FolderTreeWatcher {
         }
         for (const entry of entries) {
           const path = join(dir, entry.name);
+          if (!report && entry.isFile() && this.options.initialFiles?.pick(entry.name))
+            this.options.initialFiles.found(path);
           if (this.options.ignored(path)) continue;
           if (entry.isDirectory()) {
             queue.push(path);
