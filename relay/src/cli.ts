@@ -16,6 +16,8 @@ const USAGE = `Usage:
   tether-relay token create --org SLUG --kind desktop|platform [--name N] [--data-dir DIR]
   tether-relay token list --org SLUG [--data-dir DIR]
   tether-relay token revoke ID [--data-dir DIR]
+  tether-relay device list --org SLUG [--data-dir DIR]
+  tether-relay device forget ID --org SLUG [--data-dir DIR]
 
 Environment: TETHER_RELAY_HOST, TETHER_RELAY_PORT, TETHER_RELAY_DATA_DIR (default ./.tether/relay),
 TETHER_RELAY_TLS_CERT, TETHER_RELAY_TLS_KEY, TETHER_RELAY_LOG_LEVEL, TETHER_RELAY_HEARTBEAT_INTERVAL_MS,
@@ -281,6 +283,29 @@ async function main(argv: string[]): Promise<void> {
     const revoked = await withAdmin(dataDir, (a) => a.revokeToken(positionals[0]!));
     if (!revoked) throw new TetherError('not_found', `no active token ${positionals[0]}`);
     console.log(`revoked ${positionals[0]}`);
+    return;
+  }
+  if (command === 'device' && sub === 'list') {
+    const { values, dataDir } = parse(rest, { org: { type: 'string' } }, 0);
+    if (!values.org) throw new UsageError('--org is required');
+    const devices = await withAdmin(dataDir, (a) => a.listDevices(values.org!));
+    for (const d of devices) {
+      // What the desktop sent is escaped: a device name must not drive the admin's terminal.
+      const key = d.keyFingerprint !== null ? `key ${d.keyFingerprint} (bound ${d.keyBoundAt})` : 'no key';
+      const token = d.tokenId ?? 'no token';
+      console.log(
+        [printable(d.deviceId), printable(d.name), printable(d.os), `last seen ${d.lastSeenAt}`, token, key].join('\t'),
+      );
+    }
+    if (devices.length === 0) console.log('(no devices)');
+    return;
+  }
+  if (command === 'device' && sub === 'forget') {
+    const { positionals, values, dataDir } = parse(rest, { org: { type: 'string' } }, 1);
+    if (!values.org) throw new UsageError('--org is required');
+    const forgotten = await withAdmin(dataDir, (a) => a.forgetDeviceKey(values.org!, positionals[0]!));
+    if (!forgotten) throw new TetherError('not_found', `org ${values.org} has no device ${positionals[0]} with a key`);
+    console.log(`forgot the key of device ${positionals[0]}; its next hello binds the key it proves`);
     return;
   }
   if (command === undefined || command === 'help' || command === '--help' || command === '-h') {

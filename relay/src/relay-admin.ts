@@ -1,4 +1,4 @@
-import { TetherError } from '@tether/shared';
+import { deviceKeyFingerprint, TetherError } from '@tether/shared';
 import type { Store } from './store/store.js';
 import { SqliteStore } from './store/sqlite-store.js';
 import { generateToken, hashToken, newId } from './tokens.js';
@@ -26,6 +26,25 @@ export interface RelayAdmin {
     }>
   >;
   revokeToken(id: string): Promise<boolean>;
+  /** The devices of an org with their token and device key (`device list`). */
+  listDevices(org: string): Promise<
+    Array<{
+      deviceId: string;
+      name: string;
+      os: string;
+      appVersion: string;
+      lastSeenAt: string;
+      tokenId: string | null;
+      /** The bound key's fingerprint (`deviceKeyFingerprint`), or null: no key bound. */
+      keyFingerprint: string | null;
+      keyBoundAt: string | null;
+    }>
+  >;
+  /**
+   * Forgets a device's key, so the next keyed hello of the device id binds a new one (a
+   * re-installed desktop); false when the org has no such device or it has no key.
+   */
+  forgetDeviceKey(org: string, deviceId: string): Promise<boolean>;
 }
 
 /** RelayAdmin over a Store. Failures are TetherErrors with stable codes (`already_exists`, `not_found`, `invalid_args`). */
@@ -79,6 +98,23 @@ export function createRelayAdmin(store: Store): RelayAdmin {
     },
     async revokeToken(id) {
       return store.revokeToken(id, new Date().toISOString());
+    },
+    async listDevices(slug) {
+      const org = await orgBySlug(slug);
+      return (await store.listDevices(org.id)).map((d) => ({
+        deviceId: d.deviceId,
+        name: d.name,
+        os: d.os,
+        appVersion: d.appVersion,
+        lastSeenAt: d.lastSeenAt,
+        tokenId: d.tokenId,
+        keyFingerprint: d.publicKey === null ? null : deviceKeyFingerprint(d.publicKey),
+        keyBoundAt: d.keyBoundAt,
+      }));
+    },
+    async forgetDeviceKey(slug, deviceId) {
+      const org = await orgBySlug(slug);
+      return store.forgetDeviceKey(org.id, deviceId);
     },
   };
 }

@@ -2,6 +2,8 @@ import { describe, expect, it } from 'vitest';
 import {
   CLOSE_CODES,
   DEFAULT_POLICY,
+  deviceKeyFingerprint,
+  deviceProofMessage,
   MAX_FRAME_BYTES,
   parseAppFrame,
   parseRelayFrame,
@@ -36,6 +38,14 @@ const validAppFrames: Record<string, unknown> = {
       { kind: 'health', workspaceId: 'ws_1', state: 'running' },
     ],
   },
+  helloWithProof: {
+    type: 'hello',
+    protocolVersion: PROTOCOL_VERSION,
+    device: { deviceId: 'dev_1', name: 'laptop', os: 'linux' },
+    appVersion: '0.1.0',
+    workspaces: [],
+    proof: { publicKey: 'k'.repeat(43), signature: 's'.repeat(86) },
+  },
 };
 
 const validRelayFrames: Record<string, unknown> = {
@@ -58,6 +68,7 @@ const validRelayFrames: Record<string, unknown> = {
     caller: 'stage build',
   },
   cancel: { type: 'cancel', id: 'call_1' },
+  challenge: { type: 'challenge', nonce: 'n'.repeat(43) },
 };
 
 describe('parseAppFrame', () => {
@@ -96,6 +107,19 @@ describe('parseAppFrame', () => {
     ['result id with spaces', { type: 'result', id: 'a b', ok: true, value: 1 }, 'id'],
     ['event with no events', { type: 'event', events: [] }, 'events'],
     ['extra fields', { ...(validAppFrames.progress as object), sneaky: true }, 'sneaky'],
+    [
+      'hello with a short public key',
+      { ...(validAppFrames.helloWithProof as object), proof: { publicKey: 'k'.repeat(42), signature: 's'.repeat(86) } },
+      'proof.publicKey',
+    ],
+    [
+      'hello with a padded signature',
+      {
+        ...(validAppFrames.helloWithProof as object),
+        proof: { publicKey: 'k'.repeat(43), signature: 's'.repeat(84) + '==' },
+      },
+      'proof.signature',
+    ],
   ])('rejects %s, naming the field', (_name, frame, field) => {
     const parsed = parseAppFrame(JSON.stringify(frame));
     expect(parsed.ok).toBe(false);
@@ -170,5 +194,20 @@ describe('utf8ByteLength', () => {
     for (const text of ['', 'abc', 'é', '日本語', '👍🏽', 'a\u0000b']) {
       expect(utf8ByteLength(text)).toBe(new TextEncoder().encode(text).length);
     }
+  });
+});
+
+describe('deviceProofMessage', () => {
+  it('names the relay host in lower case, the device, the nonce and the key, unambiguously', () => {
+    const parts = { relayHost: 'Relay.Example:8443', deviceId: 'dev_1', nonce: 'n1', publicKey: 'k1' };
+    expect(deviceProofMessage(parts)).toBe('["tether-device-proof/1","relay.example:8443","dev_1","n1","k1"]');
+    expect(deviceProofMessage({ ...parts, nonce: 'n2' })).not.toBe(deviceProofMessage(parts));
+    expect(deviceProofMessage({ ...parts, relayHost: 'other.example' })).not.toBe(deviceProofMessage(parts));
+  });
+});
+
+describe('deviceKeyFingerprint', () => {
+  it('shows the first 16 characters in groups of four', () => {
+    expect(deviceKeyFingerprint('abcdEFGHijkl_-01rest')).toBe('abcd-EFGH-ijkl-_-01');
   });
 });

@@ -9,6 +9,7 @@ import type { RelayLimits } from '../relay-limits.js';
 import type { RuntimeDirectory } from '../runtime-directory.js';
 import type { Store, TokenRecord } from '../store/store.js';
 import { DesktopSession } from './desktop-session.js';
+import { relayHostOf } from './device-proof.js';
 
 /** How long a closing handshake may take at shutdown before the socket is cut. */
 const CLOSE_HANDSHAKE_MS = 2_000;
@@ -74,7 +75,7 @@ export class DesktopHub {
           return reject(socket, 'unauthorized');
         }
         if (socket.destroyed || !this.accepting) return reject(socket, 'unavailable');
-        this.wss.handleUpgrade(req, socket, head, (ws) => this.accept(ws, token));
+        this.wss.handleUpgrade(req, socket, head, (ws) => this.accept(ws, token, relayHostOf(req.headers.host)));
       },
       (err: unknown) => {
         this.deps.logger.error(
@@ -86,9 +87,10 @@ export class DesktopHub {
     );
   }
 
-  private accept(ws: WebSocket, token: TokenRecord): void {
+  private accept(ws: WebSocket, token: TokenRecord, relayHost: string | null): void {
     const session = new DesktopSession(ws, token, {
       ...this.deps,
+      relayHost,
       onHello: async (s) => {
         const key = deviceKey(s.orgId, s.device!.deviceId);
         let set = this.byDevice.get(key);

@@ -16,6 +16,7 @@ import { HELLO_TIMEOUT_MS, MAX_QUEUED_FRAMES, type RelayLimits } from '../relay-
 import type { RuntimeDirectory } from '../runtime-directory.js';
 import type { Store, TokenRecord } from '../store/store.js';
 import { newId } from '../tokens.js';
+import { newChallengeNonce, verifyDeviceProof } from './device-proof.js';
 
 /** What a session needs from the hub that owns it. */
 export interface SessionDeps {
@@ -25,6 +26,8 @@ export interface SessionDeps {
   limits: RelayLimits;
   heartbeatIntervalMs: number;
   logger: FastifyBaseLogger;
+  /** The relay's host as this connection's desktop reached it (the upgrade's Host header); null when it named none. */
+  relayHost: string | null;
   /** Called once the hello is accepted, before the runtimes are announced: the hub replaces older sessions of the device. */
   onHello(session: DesktopSession): Promise<void>;
   /** Called once when the socket has closed and the runtimes were detached. */
@@ -64,6 +67,8 @@ export class DesktopSession {
   private helloTimer: NodeJS.Timeout | null;
   /** Resolves once the close was fully handled (runtimes detached). */
   readonly closed: Promise<void>;
+  /** This connection's challenge: the hello's device proof signs it, so a proof is good for this connection only. */
+  private readonly nonce = newChallengeNonce();
 
   constructor(
     private readonly ws: WebSocket,
@@ -104,6 +109,7 @@ export class DesktopSession {
         markClosed();
       });
     });
+    this.send({ type: 'challenge', nonce: this.nonce });
   }
 
   private clearHelloTimer(): void {
@@ -305,6 +311,21 @@ export class DesktopSession {
       );
     this.clearHelloTimer();
     // Before anything else: a hello refused here must not replace the device's rightful connection.
+    let publicKey: string | null = null;
+    if (frame.proof !== undefined) {
+      const context = { relayHost: this.deps.relayHost ?? '', deviceId: frame.device.deviceId, nonce: this.nonce };
+      if (this.deps.relayHost === null || !verifyDeviceProof(frame.proof, context)) {
+        this.deps.logger.warn(
+          { session: this.id, org: this.orgId, device: frame.device.deviceId, token: this.token.id },
+          'hello refused: its device key proof does not verify for this connection',
+        );
+        return this.close(
+          CLOSE_CODES.deviceKeyRefused,
+          'the device key proof does not verify for this connection (a replayed or relayed signature?)',
+        );
+      }
+      publicKey = frame.proof.publicKey;
+    }
     const claim = await this.deps.store.claimDevice({
       orgId: this.orgId,
       deviceId: frame.device.deviceId,
@@ -313,7 +334,24 @@ export class DesktopSession {
       appVersion: frame.appVersion,
       lastSeenAt: new Date().toISOString(),
       tokenId: this.token.id,
+      publicKey,
     });
+    if (!claim.ok && 'keyRefused' in claim) {
+      this.deps.logger.warn(
+        {
+          session: this.id,
+          org: this.orgId,
+          device: frame.device.deviceId,
+          token: this.token.id,
+          keyed: publicKey !== null,
+        },
+        'hello refused: the device is bound to another device key',
+      );
+      return this.close(
+        CLOSE_CODES.deviceKeyRefused,
+        'this device id is bound to another device key; re-pair this device, or have the admin forget its key',
+      );
+    }
     if (!claim.ok) {
       this.deps.logger.warn(
         {
@@ -340,6 +378,11 @@ export class DesktopSession {
           from: claim.tookOverFrom,
         },
         'device moved to a new desktop token (the old one is no longer valid)',
+      );
+    if (claim.keyBound)
+      this.deps.logger.info(
+        { session: this.id, org: this.orgId, device: frame.device.deviceId, token: this.token.id },
+        'device bound to its device key',
       );
     if (this.closing) return;
     this.device = frame.device;

@@ -69,4 +69,9 @@ export const MIGRATIONS: readonly string[] = [
   // grants too. Grants from before this migration have none and live out their TTL (at most 7 days).
   `ALTER TABLE tokens ADD COLUMN parent_id TEXT REFERENCES tokens(id);
    CREATE INDEX tokens_parent ON tokens(parent_id) WHERE parent_id IS NOT NULL;`,
+  // A device is bound at its first keyed hello to the Ed25519 public key it made; later hellos must
+  // prove they hold the private key. Rows from before this migration have none and are bound by
+  // their next keyed hello.
+  `ALTER TABLE devices ADD COLUMN public_key TEXT;
+   ALTER TABLE devices ADD COLUMN key_bound_at TEXT;`,
 ];
