@@ -105,8 +105,14 @@ export const desktopStateSchema = z.object({
     relayUrl: z.string(),
     reason: z.string().optional(),
     enabled: z.boolean(),
+    /**
+     * Something the person must act on: `device_key_refused`, the relay refused this device's key
+     * (close code 4412; another install may have claimed the device id): offer `device:repair`.
+     */
+    alert: z.enum(['device_key_refused']).optional(),
   }),
-  device: z.object({ id: z.string(), name: z.string() }),
+  /** This install; `keyFingerprint` identifies its device key (as `tether-relay device list` shows it). */
+  device: z.object({ id: z.string(), name: z.string(), keyFingerprint: z.string().optional() }),
   hasToken: z.boolean(),
   /** Where the token is kept: the OS keychain, a 0600 file, or only this process's memory. */
   tokenStore: z.enum(['keychain', 'file', 'memory', 'none']),
@@ -166,6 +172,11 @@ export const DESKTOP_REQUESTS = {
     result: z.object({ entries: z.array(auditEntrySchema) }),
   },
   'confirm:answer': { params: confirmationAnswerSchema, result: z.object({ accepted: z.boolean() }) },
+  /**
+   * Re-pairs this install: a new device id and a new device key, then connects. The relay sees a
+   * new device (its workspaces get new runtime ids); the old device id stays with whoever holds it.
+   */
+  'device:repair': { params: empty, result: desktopStateSchema },
 } as const;
 
 export type DesktopMethod = keyof typeof DESKTOP_REQUESTS;

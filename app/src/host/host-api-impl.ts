@@ -38,6 +38,10 @@ export interface HostApiDeps {
   relay: RelayClient;
   /** Called after a workspace is removed (its shell sessions end). */
   onWorkspaceRemoved?: (id: string) => void;
+  /** The device key's fingerprint now (it changes when the device is re-paired). */
+  deviceKeyFingerprint?: () => string;
+  /** Gives this install a new device id and key and reconnects (`device:repair`). */
+  repairDevice?: () => Promise<void>;
   log?: (line: string) => void;
 }
 
@@ -126,9 +130,13 @@ export class HostApiImpl implements HostApi {
       enabled: status.enabled,
     };
     if (status.reason !== undefined) connection.reason = status.reason;
+    if (status.alert !== undefined) connection.alert = status.alert;
+    const device: DesktopState['device'] = { id: config.deviceId, name: config.deviceName };
+    const fingerprint = this.deps.deviceKeyFingerprint?.();
+    if (fingerprint !== undefined) device.keyFingerprint = fingerprint;
     return {
       connection,
-      device: { id: config.deviceId, name: config.deviceName },
+      device,
       hasToken: this.tokenSource !== 'none',
       tokenStore: this.tokenSource,
       settings: {
@@ -219,6 +227,12 @@ export class HostApiImpl implements HostApi {
       },
       'activity:list': async (p) => ({ entries: await audit.list(p) }),
       'confirm:answer': async (p) => ({ accepted: broker.answer(p) }),
+      'device:repair': async () => {
+        if (!this.deps.repairDevice) throw new TetherError('unavailable', 'This host cannot re-pair its device.');
+        await this.deps.repairDevice();
+        this.scheduleState();
+        return this.state();
+      },
     };
   }
 
