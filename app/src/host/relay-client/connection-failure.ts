@@ -37,7 +37,7 @@ export function closeFailure(code: number, reason: string): Failure {
     case CLOSE_CODES.deviceKeyRefused:
       // Retrying cannot help, and it must not be silent: someone else's key may hold this device id.
       return {
-        reason: `The relay refused this device's key (${code}${said}). Another install may have claimed this device id with the desktop token: re-pair this device, and tell the relay's admin`,
+        reason: `The relay refused this device's key (${code}${said})`,
         final: true,
         alert: 'device_key_refused',
       };
