@@ -42,10 +42,15 @@ function open(index) {
     });
     ws.on('ping', () => pings++);
     ws.on('open', () => ws.send(JSON.stringify(helloFrame({ protocolVersion, deviceId, workspaceIds: ['ws0'] }))));
-    ws.once('message', (data) => {
+    // The relay's challenge comes first; these hellos carry no device proof (the relay accepts
+    // that for a device id without a key, as for desktops older than device keys).
+    const onMessage = (data) => {
       const frame = JSON.parse(data.toString());
+      if (frame.type === 'challenge') return;
+      ws.off('message', onMessage);
       settle(frame.type === 'welcome', `first frame was ${frame.type}`);
-    });
+    };
+    ws.on('message', onMessage);
     sockets.push(ws);
   });
 }
