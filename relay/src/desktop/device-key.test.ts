@@ -156,6 +156,29 @@ describe('DesktopHub', () => {
       expect((await real.hello(device, [])).type).toBe('welcome');
     });
 
+    it('gives a new device to exactly one of two keys saying hello at the same time', async () => {
+      const t = await startTestRelay();
+      const device = freshDevice();
+      const a = await connect(t);
+      const b = await connect(t);
+      const [keyA, keyB] = [new FakeDeviceKey(), new FakeDeviceKey()];
+      const helloA = a.hello(device, [testWorkspace('ws-1')], { key: keyA });
+      const helloB = b.hello(device, [testWorkspace('ws-1')], { key: keyB });
+      helloA.catch(() => {});
+      helloB.catch(() => {});
+      const closed = await Promise.race([
+        a.closed.then((c) => ['a', c.code] as const),
+        b.closed.then((c) => ['b', c.code] as const),
+      ]);
+      expect(closed[1]).toBe(CLOSE_CODES.deviceKeyRefused);
+      const [survivor, survivorKey] = closed[0] === 'a' ? [b, keyB] : [a, keyA];
+      const welcome = await (closed[0] === 'a' ? helloB : helloA);
+      survivor.onCall = (call, d) => d.succeed(call.id, 'survivor');
+      expect((await writeCall(t, welcome.runtimes[0]!.runtimeId)).body.result).toBe('survivor');
+      const [bound] = await t.relay.admin.listDevices('acme');
+      expect(bound!.keyFingerprint).toBe(deviceKeyFingerprint(survivorKey.publicKey));
+    });
+
     it('lets a newer connection of the same device, proving the same key, replace the older one (4409)', async () => {
       const t = await startTestRelay();
       const device = freshDevice();
