@@ -327,7 +327,9 @@ export class RelayClient extends EventEmitter {
     }
     const frame = parsed.frame;
     if (frame.type === 'challenge') {
-      if (this.helloSent || this.options.deviceKey === undefined) this.log('relay: ignored a challenge after hello');
+      // Without a device key the hello went out at open and carries no proof: nothing to answer.
+      if (this.options.deviceKey === undefined) return;
+      if (this.helloSent) this.log('relay: ignored a challenge after hello');
       else this.sendHello(ws, frame.nonce);
       return;
     }
