@@ -4,6 +4,7 @@ import { parseTrustProxy, type TrustProxy } from './http/client-address.js';
 import { openAdmin } from './relay-admin.js';
 import { DEFAULT_PORT, DEFAULT_SHUTDOWN_GRACE_MS, type RelayLimits } from './relay-limits.js';
 import { startRelay, type RelayOptions } from './relay-server.js';
+import { isRelayHost } from './desktop/device-proof.js';
 import { lockDataDir } from './store/data-dir-lock.js';
 
 const USAGE = `Usage:
@@ -11,7 +12,7 @@ const USAGE = `Usage:
                      [--heartbeat-interval-ms N] [--shutdown-grace-ms N] [--max-frame-bytes N] [--max-in-flight-per-runtime N]
                      [--max-send-queue-bytes N] [--max-body-bytes N] [--call-log-max-rows N] [--call-log-max-age-ms N] [--max-connections N] [--sse-keepalive-ms N]
                      [--credential-requests-per-window N] [--credential-window-ms N] [--auth-failures-per-window N] [--auth-failure-window-ms N]
-                     [--metrics-token T] [--trust-proxy true|N|ADDR,CIDR,...]
+                     [--metrics-token T] [--trust-proxy true|N|ADDR,CIDR,...] [--public-host HOST[:PORT],...]
   tether-relay org create SLUG [--data-dir DIR]
   tether-relay token create --org SLUG --kind desktop|platform [--name N] [--data-dir DIR]
   tether-relay token list --org SLUG [--data-dir DIR]
@@ -29,7 +30,8 @@ TETHER_RELAY_AUTH_FAILURE_WINDOW_MS (the same as the flags; 0 requests or failur
 TETHER_RELAY_METRICS_TOKEN (better than the flag, which other users can see in the process list: /metrics then
 wants it as a Bearer token; without one /metrics answers loopback clients only), TETHER_RELAY_TRUST_PROXY (which
 proxies may name the client in X-Forwarded-For: true, a hop count, or addresses/CIDRs such as loopback,10.0.0.0/8;
-none by default). Flags win over the environment.`;
+none by default), TETHER_RELAY_PUBLIC_HOST (the hosts desktops reach the relay at, as in their relay URL, which
+their device key proofs must name; default: the Host header of each connection). Flags win over the environment.`;
 
 /** Wrong usage: message and exit code 2. */
 class UsageError extends Error {}
@@ -137,6 +139,7 @@ export function serveOptions(args: string[], env: NodeJS.ProcessEnv = process.en
     'shutdown-grace-ms',
     'metrics-token',
     'trust-proxy',
+    'public-host',
     ...Object.values(LIMIT_SETTINGS).map(([flag]) => flag),
   ])
     flags[name] = { type: 'string' };
@@ -174,6 +177,16 @@ export function serveOptions(args: string[], env: NodeJS.ProcessEnv = process.en
   } catch (err) {
     throw new UsageError((err as Error).message);
   }
+  const publicHostText = values['public-host'] ?? (env.TETHER_RELAY_PUBLIC_HOST || undefined);
+  const publicHosts = publicHostText
+    ?.split(',')
+    .map((h) => h.trim())
+    .filter((h) => h !== '');
+  for (const h of publicHosts ?? [])
+    if (!isRelayHost(h))
+      throw new UsageError(
+        `--public-host: "${h}" is not a host as a relay URL names it (name or name:port, no scheme or path, no default port)`,
+      );
   return {
     host: values.host ?? env.TETHER_RELAY_HOST ?? '127.0.0.1',
     port: positiveInt('--port', values.port ?? env.TETHER_RELAY_PORT, 0, MAX_PORT) ?? DEFAULT_PORT,
@@ -185,6 +198,7 @@ export function serveOptions(args: string[], env: NodeJS.ProcessEnv = process.en
     limits,
     ...(metricsToken !== undefined ? { metricsToken } : {}),
     ...(trustProxy !== undefined ? { trustProxy } : {}),
+    ...(publicHosts !== undefined && publicHosts.length > 0 ? { publicHosts } : {}),
   };
 }
 

@@ -53,6 +53,13 @@ export interface RelayOptions {
    * and the loopback rule of `/metrics`.
    */
   trustProxy?: TrustProxy;
+  /**
+   * The hosts (`name` or `name:port`, as in the desktops' relay URL) desktops reach this relay
+   * at; a hello's device proof must name one of them. Without, the upgrade's Host header is
+   * taken: that binds a proof to the name the desktop used, but does not stop a relay the
+   * desktop was pointed at from passing this relay's challenge on (docs/relay.md, Device keys).
+   */
+  publicHosts?: string[];
 }
 
 /** A running relay. */
@@ -152,6 +159,7 @@ export async function startRelay(options: RelayOptions): Promise<RelayHandle> {
     heartbeatIntervalMs,
     logger: app.log,
     onUnauthorized: (req) => guard.upgradeUnauthorized(req),
+    publicHosts: options.publicHosts,
   });
   const core = new RelayCore(store, bus, directory, metrics, app.log);
   inFlight.count = () => core.inFlightCount;

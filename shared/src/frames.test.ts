@@ -44,7 +44,7 @@ const validAppFrames: Record<string, unknown> = {
     device: { deviceId: 'dev_1', name: 'laptop', os: 'linux' },
     appVersion: '0.1.0',
     workspaces: [],
-    proof: { publicKey: 'k'.repeat(43), signature: 's'.repeat(86) },
+    proof: { publicKey: 'k'.repeat(43), relayHost: 'relay.example', signature: 's'.repeat(86) },
   },
 };
 
@@ -109,14 +109,17 @@ describe('parseAppFrame', () => {
     ['extra fields', { ...(validAppFrames.progress as object), sneaky: true }, 'sneaky'],
     [
       'hello with a short public key',
-      { ...(validAppFrames.helloWithProof as object), proof: { publicKey: 'k'.repeat(42), signature: 's'.repeat(86) } },
+      {
+        ...(validAppFrames.helloWithProof as object),
+        proof: { publicKey: 'k'.repeat(42), relayHost: 'relay.example', signature: 's'.repeat(86) },
+      },
       'proof.publicKey',
     ],
     [
       'hello with a padded signature',
       {
         ...(validAppFrames.helloWithProof as object),
-        proof: { publicKey: 'k'.repeat(43), signature: 's'.repeat(84) + '==' },
+        proof: { publicKey: 'k'.repeat(43), relayHost: 'relay.example', signature: 's'.repeat(84) + '==' },
       },
       'proof.signature',
     ],

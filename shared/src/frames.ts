@@ -63,11 +63,13 @@ export const devicePublicKeySchema = base64urlOf(32);
 export const challengeNonceSchema = base64urlOf(32);
 
 /**
- * A hello's proof that the desktop holds its device's private key: the public key and an
+ * A hello's proof that the desktop holds its device's private key: the public key, the relay
+ * host it signed for (its connect URL's host, so the relay can say what did not match) and an
  * Ed25519 signature (64 bytes, base64url) of `deviceProofMessage(...)` for this connection.
  */
 export const deviceProofSchema = z.strictObject({
   publicKey: devicePublicKeySchema,
+  relayHost: z.string().min(1).max(300),
   signature: base64urlOf(64),
 });
 export type DeviceProof = z.infer<typeof deviceProofSchema>;

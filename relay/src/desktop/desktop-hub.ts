@@ -9,7 +9,7 @@ import type { RelayLimits } from '../relay-limits.js';
 import type { RuntimeDirectory } from '../runtime-directory.js';
 import type { Store, TokenRecord } from '../store/store.js';
 import { DesktopSession } from './desktop-session.js';
-import { relayHostOf } from './device-proof.js';
+import { relayHostsFor } from './device-proof.js';
 
 /** How long a closing handshake may take at shutdown before the socket is cut. */
 const CLOSE_HANDSHAKE_MS = 2_000;
@@ -26,6 +26,8 @@ export interface DesktopHubDeps {
   logger: FastifyBaseLogger;
   /** Told of each upgrade refused for its token (401), so the server can throttle guessing per client address. */
   onUnauthorized?: (req: IncomingMessage) => void;
+  /** The hosts desktops reach this relay at (RelayOptions.publicHosts): what device proofs must name. */
+  publicHosts?: readonly string[] | undefined;
 }
 
 /**
@@ -75,7 +77,9 @@ export class DesktopHub {
           return reject(socket, 'unauthorized');
         }
         if (socket.destroyed || !this.accepting) return reject(socket, 'unavailable');
-        this.wss.handleUpgrade(req, socket, head, (ws) => this.accept(ws, token, relayHostOf(req.headers.host)));
+        this.wss.handleUpgrade(req, socket, head, (ws) =>
+          this.accept(ws, token, relayHostsFor(this.deps.publicHosts, req.headers.host)),
+        );
       },
       (err: unknown) => {
         this.deps.logger.error(
@@ -87,10 +91,10 @@ export class DesktopHub {
     );
   }
 
-  private accept(ws: WebSocket, token: TokenRecord, relayHost: string | null): void {
+  private accept(ws: WebSocket, token: TokenRecord, relayHosts: string[]): void {
     const session = new DesktopSession(ws, token, {
       ...this.deps,
-      relayHost,
+      relayHosts,
       onHello: async (s) => {
         const key = deviceKey(s.orgId, s.device!.deviceId);
         let set = this.byDevice.get(key);

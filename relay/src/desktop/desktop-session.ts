@@ -26,8 +26,8 @@ export interface SessionDeps {
   limits: RelayLimits;
   heartbeatIntervalMs: number;
   logger: FastifyBaseLogger;
-  /** The relay's host as this connection's desktop reached it (the upgrade's Host header); null when it named none. */
-  relayHost: string | null;
+  /** The relay hosts this connection's device proof may name (`relayHostsFor`). */
+  relayHosts: readonly string[];
   /** Called once the hello is accepted, before the runtimes are announced: the hub replaces older sessions of the device. */
   onHello(session: DesktopSession): Promise<void>;
   /** Called once when the socket has closed and the runtimes were detached. */
@@ -313,8 +313,26 @@ export class DesktopSession {
     // Before anything else: a hello refused here must not replace the device's rightful connection.
     let publicKey: string | null = null;
     if (frame.proof !== undefined) {
-      const context = { relayHost: this.deps.relayHost ?? '', deviceId: frame.device.deviceId, nonce: this.nonce };
-      if (this.deps.relayHost === null || !verifyDeviceProof(frame.proof, context)) {
+      const signedFor = frame.proof.relayHost.toLowerCase();
+      if (!this.deps.relayHosts.includes(signedFor)) {
+        this.deps.logger.warn(
+          {
+            session: this.id,
+            org: this.orgId,
+            device: frame.device.deviceId,
+            token: this.token.id,
+            signedFor,
+            relayHosts: this.deps.relayHosts,
+          },
+          'hello refused: its device key proof names another relay host',
+        );
+        return this.close(
+          CLOSE_CODES.deviceKeyRefused,
+          `the device key proof is for relay host ${signedFor}, not this relay (a proxy must pass Host, or --public-host name it)`,
+        );
+      }
+      const context = { deviceId: frame.device.deviceId, nonce: this.nonce };
+      if (!verifyDeviceProof(frame.proof, context)) {
         this.deps.logger.warn(
           { session: this.id, org: this.orgId, device: frame.device.deviceId, token: this.token.id },
           'hello refused: its device key proof does not verify for this connection',

@@ -3,7 +3,8 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { CLOSE_CODES, PROTOCOL_VERSION, deviceKeyFingerprint, type CallFrame, type Device } from '@tether/shared';
-import { runCli } from '../cli.js';
+import { runCli, serveOptions } from '../cli.js';
+import type { RelayOptions } from '../relay-server.js';
 import { FakeDesktop, FakeDeviceKey, deviceKeyOf, testWorkspace } from '../testing/fake-desktop.js';
 import { startTestRelay as start, type TestRelay } from '../testing/test-relay.js';
 
@@ -13,8 +14,8 @@ afterEach(async () => {
   while (cleanups.length > 0) await cleanups.pop()!();
 });
 
-async function startTestRelay(): Promise<TestRelay> {
-  const t = await start();
+async function startTestRelay(options: Partial<RelayOptions> = {}): Promise<TestRelay> {
+  const t = await start(options);
   cleanups.push(() => t.dispose());
   return t;
 }
@@ -133,12 +134,12 @@ describe('DesktopHub', () => {
       expect(owner.ws.readyState).toBe(owner.ws.OPEN);
     });
 
-    it('refuses a proof signed for another relay (a relay passing its challenge on)', async () => {
+    it('refuses a proof signed for another relay host, naming it, and records nothing', async () => {
       const t = await startTestRelay();
       const device = freshDevice();
       const desktop = await connect(t);
       const proof = deviceKeyOf(device.deviceId).prove({
-        relayHost: 'evil-relay.example:443',
+        relayHost: 'evil-relay.example',
         deviceId: device.deviceId,
         nonce: await desktop.challenge,
       });
@@ -150,10 +151,43 @@ describe('DesktopHub', () => {
         workspaces: [],
         proof,
       });
-      expect((await refused(desktop)).code).toBe(CLOSE_CODES.deviceKeyRefused);
+      const closed = await refused(desktop);
+      expect(closed.code).toBe(CLOSE_CODES.deviceKeyRefused);
+      expect(closed.reason).toMatch(/for relay host evil-relay\.example, not this relay/);
       // Nothing was recorded: the device id is still free for its real key.
       const real = await connect(t);
       expect((await real.hello(device, [])).type).toBe('welcome');
+    });
+
+    it('with --public-host, refuses a relay passing its challenge on under its own name (whatever Host it sends) and accepts proofs for the public host', async () => {
+      const t = await startTestRelay({ publicHosts: ['tether.example', 'tether.example:8443'] });
+      const device = freshDevice();
+      // A malicious relay the desktop was pointed at connects here with the stolen token and its own name as Host.
+      const relayed = await FakeDesktop.connect(t.relay.wsUrl, t.desktopToken, { hostHeader: 'evil-relay.example' });
+      cleanups.push(() => relayed.close());
+      await relayed.sendHello(device, [testWorkspace('ws-1')]);
+      const closed = await refused(relayed);
+      expect(closed.code).toBe(CLOSE_CODES.deviceKeyRefused);
+      expect(closed.reason).toMatch(/for relay host evil-relay\.example/);
+      // The direct address is not a public host either.
+      const direct = await connect(t);
+      await direct.sendHello(device, [testWorkspace('ws-1')]);
+      expect((await refused(direct)).code).toBe(CLOSE_CODES.deviceKeyRefused);
+      // A desktop that reached the relay by its public name (through a proxy that may rewrite Host) gets in.
+      const proxied = await FakeDesktop.connect(t.relay.wsUrl, t.desktopToken, { hostHeader: 'TETHER.example:8443' });
+      cleanups.push(() => proxied.close());
+      expect((await proxied.hello(device, [testWorkspace('ws-1')])).type).toBe('welcome');
+    });
+
+    it('reads --public-host and TETHER_RELAY_PUBLIC_HOST, refusing what a relay URL cannot name', () => {
+      expect(serveOptions(['--public-host', 'relay.example, relay.example:8443'], {}).publicHosts).toEqual([
+        'relay.example',
+        'relay.example:8443',
+      ]);
+      expect(serveOptions([], { TETHER_RELAY_PUBLIC_HOST: '[::1]:8787' }).publicHosts).toEqual(['[::1]:8787']);
+      expect(serveOptions([], {})).not.toHaveProperty('publicHosts');
+      for (const bad of ['https://relay.example', 'relay.example/v1', 'relay.example:443', 'a b'])
+        expect(() => serveOptions(['--public-host', bad], {}), bad).toThrow(/--public-host/);
     });
 
     it('gives a new device to exactly one of two keys saying hello at the same time', async () => {

@@ -46,6 +46,7 @@ export class FakeDeviceKey {
     const message = deviceProofMessage({ ...context, publicKey: this.publicKey });
     return {
       publicKey: this.publicKey,
+      relayHost: context.relayHost,
       signature: sign(null, Buffer.from(message), this.privateKey).toString('base64url'),
     };
   }
@@ -116,14 +117,19 @@ export class FakeDesktop {
   }
 
   /** Opens a connection with a desktop token. `autoPong: false` plays a peer whose heartbeat died. */
-  static async connect(wsUrl: string, token: string, options: { autoPong?: boolean } = {}): Promise<FakeDesktop> {
+  static async connect(
+    wsUrl: string,
+    token: string,
+    options: { autoPong?: boolean; hostHeader?: string } = {},
+  ): Promise<FakeDesktop> {
     const ws = new WebSocket(wsUrl, {
-      headers: { authorization: `Bearer ${token}` },
+      // `hostHeader` plays a relay passing a desktop's connection on under a name of its own.
+      headers: { authorization: `Bearer ${token}`, ...(options.hostHeader ? { host: options.hostHeader } : {}) },
       autoPong: options.autoPong ?? true,
       rejectUnauthorized: false,
     });
     // Listening before the upgrade completes: the relay's challenge can arrive with the 101 answer.
-    const desktop = new FakeDesktop(ws, new URL(wsUrl).host);
+    const desktop = new FakeDesktop(ws, options.hostHeader ?? new URL(wsUrl).host);
     await new Promise<void>((resolve, reject) => {
       ws.once('open', () => resolve());
       ws.once('error', reject);

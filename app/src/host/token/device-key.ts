@@ -60,6 +60,7 @@ export class DeviceKey {
     const message = deviceProofMessage({ ...context, publicKey: this.publicKey });
     return {
       publicKey: this.publicKey,
+      relayHost: context.relayHost,
       signature: sign(null, Buffer.from(message, 'utf8'), this.privateKey).toString('base64url'),
     };
   }
