@@ -69,6 +69,7 @@ const validRelayFrames: Record<string, unknown> = {
   },
   cancel: { type: 'cancel', id: 'call_1' },
   challenge: { type: 'challenge', nonce: 'n'.repeat(43) },
+  notice: { type: 'notice', kind: 'device_claim_refused', at: '2026-12-03T11:00:00.000Z' },
 };
 
 describe('parseAppFrame', () => {

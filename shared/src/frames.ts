@@ -211,6 +211,17 @@ export const challengeFrame = z.strictObject({
   nonce: challengeNonceSchema,
 });
 
+/**
+ * Something the relay tells a connected desktop about its device: `device_claim_refused`, a
+ * hello with this device id was refused because it did not prove this device's key (someone
+ * has the desktop token and the device id). `at` is when (ISO 8601).
+ */
+export const noticeFrame = z.strictObject({
+  type: z.literal('notice'),
+  kind: z.enum(['device_claim_refused']),
+  at: z.string().max(40),
+});
+
 export const appFrameSchema = z.discriminatedUnion('type', [
   helloFrame,
   workspacesFrame,
@@ -224,6 +235,7 @@ export const relayFrameSchema = z.discriminatedUnion('type', [
   callFrame,
   cancelFrame,
   challengeFrame,
+  noticeFrame,
 ]);
 
 export type HelloFrame = z.infer<typeof helloFrame>;
@@ -236,6 +248,7 @@ export type RuntimesFrame = z.infer<typeof runtimesFrame>;
 export type CallFrame = z.infer<typeof callFrame>;
 export type CancelFrame = z.infer<typeof cancelFrame>;
 export type ChallengeFrame = z.infer<typeof challengeFrame>;
+export type NoticeFrame = z.infer<typeof noticeFrame>;
 export type AppFrame = z.infer<typeof appFrameSchema>;
 export type RelayFrame = z.infer<typeof relayFrameSchema>;
 

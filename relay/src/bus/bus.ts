@@ -51,7 +51,9 @@ export type NodeBroadcast =
       replyTo?: { nodeId: string; requestId: string };
     }
   /** A token was revoked: sessions using it close with `unauthorized`. */
-  | { kind: 'token-revoked'; tokenId: string };
+  | { kind: 'token-revoked'; tokenId: string }
+  /** A hello for this device was refused for its key (4412): the device's live sessions are told (`notice`). */
+  | { kind: 'device-claim-refused'; orgId: string; deviceId: string; at: string };
 
 /**
  * Routing and presence between relay nodes. In-process now (LocalBus); Redis later

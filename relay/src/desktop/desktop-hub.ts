@@ -171,6 +171,9 @@ export class DesktopHub {
         if (isOlder(session, message))
           session.close(CLOSE_CODES.replaced, 'replaced by a newer connection of this device');
       }
+    } else if (message.kind === 'device-claim-refused') {
+      for (const session of this.byDevice.get(deviceKey(message.orgId, message.deviceId)) ?? [])
+        session.noticeClaimRefused(message.at);
     } else if (message.kind === 'token-revoked') {
       // Rare: a scan of every socket is fine.
       for (const session of this.sessions.values())

@@ -97,6 +97,33 @@ describe('DesktopHub', () => {
       expect(received.map((c) => (c.args as { content: string }).content)).toEqual(['the secret plan']);
     });
 
+    it("tells the device's own connection that a hello for it was refused, at most once per interval", async () => {
+      const t = await startTestRelay();
+      const device = freshDevice();
+      const owner = await connect(t);
+      await owner.hello(device, [testWorkspace('ws-1')]);
+      const before = Date.now();
+      for (let i = 0; i < 3; i++) {
+        const impostor = await connect(t);
+        await impostor.sendHello(device, [testWorkspace('ws-1')], { key: new FakeDeviceKey() });
+        expect((await refused(impostor)).code).toBe(CLOSE_CODES.deviceKeyRefused);
+      }
+      const notice = await owner.next('notice');
+      expect(notice.kind).toBe('device_claim_refused');
+      expect(Date.parse(notice.at)).toBeGreaterThanOrEqual(before - 1000);
+      // Three attempts, one notice: a loop of attempts must not flood the desktop.
+      await new Promise((r) => setTimeout(r, 200));
+      expect(owner.frames.filter((f) => f.type === 'notice')).toHaveLength(1);
+      // Another device of the org hears nothing.
+      const other = await connect(t);
+      await other.hello(freshDevice(), [testWorkspace('ws-1')]);
+      const impostor = await connect(t);
+      await impostor.sendHello(device, [testWorkspace('ws-1')], { key: null });
+      await refused(impostor);
+      await new Promise((r) => setTimeout(r, 200));
+      expect(other.frames.filter((f) => f.type === 'notice')).toHaveLength(0);
+    });
+
     it('refuses a hello without a proof for a device that has a key, leaving the device alone', async () => {
       const t = await startTestRelay();
       const device = freshDevice();
