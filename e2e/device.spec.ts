@@ -20,6 +20,8 @@ interface FakeDesktopModule {
       token: string,
     ): Promise<{
       hello(device: object, workspaces: object[], options?: { key?: unknown }): Promise<{ type: string }>;
+      sendHello(device: object, workspaces: object[], options?: { key?: unknown }): Promise<unknown>;
+      closed: Promise<{ code: number; reason: string }>;
       close(): Promise<void>;
     }>;
   };
@@ -28,6 +30,14 @@ interface FakeDesktopModule {
 
 let stack: Stack;
 let page: Page;
+
+async function fakeDesktops(): Promise<FakeDesktopModule> {
+  return (await import(pathToFileURL(join(REPO_ROOT, 'relay/dist/testing/fake-desktop.js')).href)) as FakeDesktopModule;
+}
+
+function wsUrl(): string {
+  return `${stack.relayUrl.replace(/^http/, 'ws')}/v1/connect`;
+}
 
 test.beforeAll(async ({ browser }) => {
   stack = await startStack();
@@ -56,6 +66,27 @@ test('the desktop shows its device key, the one the relay bound at its first hel
   await expect(page.getByText(`key ${device!.keyFingerprint}`)).toBeVisible();
 });
 
+test('an install with the stolen token trying this device id is refused, and the person is told', async () => {
+  const [device] = await stack.relayAdmin.listDevices('e2e');
+  const relayTesting = await fakeDesktops();
+  const thief = await relayTesting.FakeDesktop.connect(wsUrl(), stack.desktopToken);
+  await thief.sendHello({ deviceId: device!.deviceId, name: 'Thief', os: 'linux' }, [], {
+    key: new relayTesting.FakeDeviceKey(),
+  });
+  expect((await thief.closed).code).toBe(4412);
+  const warning = page.getByRole('alert').filter({ hasText: 'Someone else has your desktop token' });
+  await expect(warning).toBeVisible();
+  await expect(page.getByRole('heading', { name: 'Connected' })).toBeVisible();
+  await page.screenshot({ path: join(SCREENSHOTS, 'device-claim-refused.png'), fullPage: true });
+  // A new token (here the same one, entered again) clears it.
+  await warning.getByRole('button', { name: 'Replace the token…' }).click();
+  await page.getByLabel('Replace the desktop token').fill(stack.desktopToken);
+  await page.getByRole('button', { name: 'Replace token' }).click();
+  await page.getByRole('button', { name: 'Workspaces' }).click();
+  await expect(page.getByRole('heading', { name: 'Connected' })).toBeVisible();
+  await expect(warning).toHaveCount(0);
+});
+
 test('a device id claimed by another key: the alert, then "Re-pair this device" connects again as a new device', async () => {
   const [device] = await stack.relayAdmin.listDevices('e2e');
   await page.getByRole('button', { name: 'Disconnect' }).click();
@@ -63,13 +94,8 @@ test('a device id claimed by another key: the alert, then "Re-pair this device" 
 
   // Another install with the same desktop token takes the device id while its key is forgotten.
   expect(await stack.relayAdmin.forgetDeviceKey('e2e', device!.deviceId)).toBe(true);
-  const relayTesting = (await import(
-    pathToFileURL(join(REPO_ROOT, 'relay/dist/testing/fake-desktop.js')).href
-  )) as FakeDesktopModule;
-  const other = await relayTesting.FakeDesktop.connect(
-    `${stack.relayUrl.replace(/^http/, 'ws')}/v1/connect`,
-    stack.desktopToken,
-  );
+  const relayTesting = await fakeDesktops();
+  const other = await relayTesting.FakeDesktop.connect(wsUrl(), stack.desktopToken);
   const welcome = await other.hello({ deviceId: device!.deviceId, name: 'Other install', os: 'linux' }, [], {
     key: new relayTesting.FakeDeviceKey(),
   });

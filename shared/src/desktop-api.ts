@@ -110,6 +110,11 @@ export const desktopStateSchema = z.object({
      * (close code 4412; another install may have claimed the device id): offer `device:repair`.
      */
     alert: z.enum(['device_key_refused']).optional(),
+    /**
+     * When (epoch ms) the relay last told this desktop it refused a hello for this device for
+     * its key: someone else has the desktop token and the device id. Cleared by a new token.
+     */
+    claimRefusedAt: z.number().optional(),
   }),
   /** This install; `keyFingerprint` identifies its device key (as `tether-relay device list` shows it). */
   device: z.object({ id: z.string(), name: z.string(), keyFingerprint: z.string().optional() }),

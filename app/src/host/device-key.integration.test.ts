@@ -83,6 +83,16 @@ describe('Host with the relay', () => {
       expect(await readFile(join(s.workspaceDir, 'plan.txt'), 'utf8')).toBe('the plan');
       expect(runs).toEqual([]);
       expect((await s.runtimeIn('running')).id).toBe(runtime.id);
+
+      // The person is told that someone else holds the token, until a new token is entered.
+      const warned = await waitFor(
+        async () => (await s.host.api.request('state:get', {})).connection.claimRefusedAt,
+        'the takeover attempt told to the desktop',
+      );
+      expect(warned).toBeGreaterThan(Date.now() - 60_000);
+      const replaced = await s.host.api.request('settings:update', { token: s.desktopToken });
+      expect(replaced.connection.claimRefusedAt).toBeUndefined();
+      await waitFor(() => s.host.relay.status.state === 'connected', 'connected with the new token');
     });
 
     it('keeps its key across a host restart (0600 file without a keychain), and the relay keeps accepting it', async () => {

@@ -131,6 +131,7 @@ export class HostApiImpl implements HostApi {
     };
     if (status.reason !== undefined) connection.reason = status.reason;
     if (status.alert !== undefined) connection.alert = status.alert;
+    if (status.claimRefusedAt !== undefined) connection.claimRefusedAt = status.claimRefusedAt;
     const device: DesktopState['device'] = { id: config.deviceId, name: config.deviceName };
     const fingerprint = this.deps.deviceKeyFingerprint?.();
     if (fingerprint !== undefined) device.keyFingerprint = fingerprint;

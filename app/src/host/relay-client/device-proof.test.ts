@@ -92,6 +92,34 @@ describe('RelayClient', () => {
       expect(relay.frames).toHaveLength(1);
     });
 
+    it('records a notice of a refused takeover only after welcome, and forgets it with a new token', async () => {
+      const relay = await standInRelay();
+      const { client: c } = await client(relay.url);
+      await waitFor(() => relay.sockets.length === 1, 'the connection');
+      const notice = JSON.stringify({ type: 'notice', kind: 'device_claim_refused', at: '2000-01-01T00:00:00.000Z' });
+      relay.sockets[0]!.send(notice); // before welcome: ignored
+      relay.sockets[0]!.send(JSON.stringify({ type: 'challenge', nonce: 'N'.repeat(43) }));
+      await waitFor(() => relay.frames.length === 1, 'the hello');
+      relay.sockets[0]!.send(
+        JSON.stringify({
+          type: 'welcome',
+          sessionId: 's1',
+          runtimes: [],
+          limits: { maxFrameBytes: 1024 * 1024, maxInFlightPerRuntime: 4 },
+          heartbeatIntervalMs: 15_000,
+        }),
+      );
+      await waitFor(() => c.status.state === 'connected', 'connected');
+      expect(c.status.claimRefusedAt).toBeUndefined();
+      const before = Date.now();
+      relay.sockets[0]!.send(notice);
+      await waitFor(() => c.status.claimRefusedAt !== undefined, 'the notice');
+      // This machine's clock, not the relay's word.
+      expect(c.status.claimRefusedAt).toBeGreaterThanOrEqual(before);
+      c.configure({ token: 'tdt_new' });
+      expect(c.status.claimRefusedAt).toBeUndefined();
+    });
+
     it('stops with the device_key_refused alert on 4412, without retrying', async () => {
       const relay = await standInRelay();
       const { client: c } = await client(relay.url);

@@ -69,6 +69,11 @@ export interface RelayStatus {
   relayUrl: string;
   /** Set while the state asks the person to act (with `error`): e.g. re-pair the device. */
   alert?: ConnectionAlert;
+  /**
+   * When (epoch ms, this machine's clock) the relay last said it refused a hello for this device
+   * for its key: someone has the desktop token and the device id. Cleared by a new token.
+   */
+  claimRefusedAt?: number;
 }
 
 /** What proves the device in `hello`: its key (DeviceKey), signing one connection's challenge. */
@@ -119,6 +124,7 @@ export class RelayClient extends EventEmitter {
   private state: ConnectionState = 'disconnected';
   private reason: string | undefined;
   private alert: ConnectionAlert | undefined;
+  private claimRefusedAt: number | undefined;
   private enabled: boolean;
   private disposed = false;
   private generation = 0;
@@ -151,6 +157,7 @@ export class RelayClient extends EventEmitter {
     const status: RelayStatus = { state: this.state, enabled: this.enabled, relayUrl: this.relayUrl };
     if (this.reason !== undefined) status.reason = this.reason;
     if (this.alert !== undefined) status.alert = this.alert;
+    if (this.claimRefusedAt !== undefined) status.claimRefusedAt = this.claimRefusedAt;
     return status;
   }
 
@@ -170,7 +177,11 @@ export class RelayClient extends EventEmitter {
   configure(change: { relayUrl?: string; token?: string | undefined }): void {
     if (this.disposed) return;
     if (change.relayUrl !== undefined) this.relayUrl = change.relayUrl;
-    if ('token' in change) this.token = change.token;
+    if ('token' in change) {
+      this.token = change.token;
+      // The leaked token is being replaced: its warning has done its job.
+      this.claimRefusedAt = undefined;
+    }
     this.restart(this.enabled);
   }
 
@@ -350,6 +361,12 @@ export class RelayClient extends EventEmitter {
         return;
       case 'cancel':
         this.options.calls.cancel(frame.id);
+        return;
+      case 'notice':
+        // The relay's clock is not trusted: the time is when this desktop heard of it.
+        this.claimRefusedAt = Date.now();
+        this.log('relay: a hello for this device was refused for its key: someone else has the desktop token');
+        this.emit('status', this.status);
         return;
     }
   }

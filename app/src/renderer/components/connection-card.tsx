@@ -65,6 +65,19 @@ export function ConnectionCard({
           This device: {printable(state.device.name)} · token in {tokenStoreText(state.tokenStore)}
           {state.device.keyFingerprint && <> · key {printable(state.device.keyFingerprint)}</>}
         </p>
+        {c.claimRefusedAt !== undefined && (
+          <div className="device-alert" role="alert" aria-labelledby="claim-alert-title">
+            <h3 id="claim-alert-title">Someone else has your desktop token</h3>
+            <p className="small">
+              At {new Date(c.claimRefusedAt).toLocaleTimeString()} another install tried to connect as this device. The
+              relay refused it (it does not have this device’s key), but it holds your desktop token: ask the relay’s
+              admin for a new token, have the old one revoked, and enter the new one.
+            </p>
+            <button type="button" className="secondary" onClick={onOpenSettings}>
+              Replace the token…
+            </button>
+          </div>
+        )}
         {c.alert === 'device_key_refused' && (
           <div className="device-alert" role="alert" aria-labelledby="device-alert-title">
             <h3 id="device-alert-title">The relay refused this device’s key</h3>
