@@ -43,6 +43,7 @@ const forbid = (patterns, why) => ({
 export default tseslint.config(
   {
     ignores: [
+      'relay/.openapi-check-*/',
       '**/node_modules/**',
       '**/dist/**',
       'e2e/artifacts/**',

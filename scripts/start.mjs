@@ -3,7 +3,9 @@
 // desktop token and a platform key (made on first run, kept in .tether/local.json, mode 0600),
 // and Tether Desktop connected to it: Electron where its binary is installed, otherwise the
 // headless host with the UI served on a local URL. Ctrl-C stops everything.
-// `--no-build` skips the (incremental) build step. TETHER_RELAY_PORT, TETHER_UI_PORT and
+// On a fresh clone it first installs what is missing (`npm ci` without node_modules; a build
+// without dist/), saying so. `--no-build` skips the (incremental) build step when the build is
+// there; `--plan` prints those set-up steps and exits. TETHER_RELAY_PORT, TETHER_UI_PORT and
 // TETHER_STATE_DIR override the port and folder defaults.
 import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, readdirSync, statSync, writeFileSync, chmodSync } from 'node:fs';
@@ -54,6 +56,34 @@ function build() {
   if (!existsSync(uiIndex) || newestMtime(uiSources) > statSync(uiIndex).mtimeMs) {
     say('Building the UI…');
     run('npm', ['run', 'build', '-w', '@tether/app'], 'the UI build');
+  }
+}
+
+/**
+ * What a checkout lacks before it can start: dependencies (`node_modules`, as `npm ci` leaves
+ * it) and the build (`dist/` of the relay and the desktop host). Decided from files alone.
+ */
+function setupSteps(noBuild) {
+  const steps = [];
+  // npm writes this file last: a node_modules without it is a half-finished install.
+  if (!existsSync(join(root, 'node_modules', '.package-lock.json'))) steps.push('install');
+  const built =
+    existsSync(join(root, 'relay', 'dist', 'index.js')) &&
+    existsSync(join(root, 'app', 'dist', 'host', 'cli.js')) &&
+    existsSync(join(root, 'app', 'dist', 'renderer', 'index.html'));
+  if (!noBuild || !built) steps.push(built ? 'build' : 'first-build');
+  return steps;
+}
+
+function setUp(noBuild) {
+  for (const step of setupSteps(noBuild)) {
+    if (step === 'install') {
+      say('First run: node_modules is missing, so installing the dependencies first (npm ci; a minute or two)…');
+      run('npm', ['ci'], 'npm ci');
+    } else {
+      if (step === 'first-build') say('First run: nothing is built yet, so building first (a minute or so)…');
+      build();
+    }
   }
 }
 
@@ -144,7 +174,13 @@ async function waitForRuntime(relayUrl, platformKey) {
 
 async function main() {
   // `npm start -- --no-build` runs what is built already (e.g. while a colleague's file does not compile).
-  if (!process.argv.includes('--no-build')) build();
+  const noBuild = process.argv.includes('--no-build');
+  if (process.argv.includes('--plan')) {
+    const steps = setupSteps(noBuild);
+    say(steps.length > 0 ? `npm start would first: ${steps.join(', ')}` : 'npm start would start at once');
+    return;
+  }
+  setUp(noBuild);
   mkdirSync(relayDataDir, { recursive: true, mode: 0o700 });
   const { startRelay, lockDataDir } = await import(pathToFileURL(join(root, 'relay', 'dist', 'index.js')).href);
   let dataLock;
@@ -257,6 +293,7 @@ async function main() {
       `       -d '{"tool":"read_file","args":{"path":"README.md"}}' ${relay.url}/v1/runtimes/${runtimeId}/calls`,
   );
   say(`MCP server of the runtime (Streamable HTTP, same bearer key): ${relay.url}/v1/runtimes/${runtimeId}/mcp`);
+  say(`MCP server of every runtime of the key (tools take a runtime argument): ${relay.url}/v1/mcp`);
   say(`For the README's examples:  TPK=${local.platformKey} RT=${runtimeId}`);
   if (!electron) {
     say();

@@ -1,6 +1,6 @@
 import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { mkdtemp, readFile, rm, stat } from 'node:fs/promises';
+import { copyFile, mkdir, mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { createServer, type AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -85,6 +85,7 @@ describe('npm start', () => {
         platformKey = /Platform key: +(tpk_\S+)/.exec(out)![1]!;
         expect(out).toContain(`curl -H "Authorization: Bearer ${platformKey}" ${relayUrl}/v1/runtimes`);
         expect(out).toMatch(new RegExp(`${relayUrl}/v1/runtimes/rt_\\w+/mcp`));
+        expect(out).toContain(`${relayUrl}/v1/mcp`);
         expect(out).toContain(`TPK=${platformKey} RT=rt_`);
         const res = await fetch(`${relayUrl}/v1/runtimes`, { headers: { Authorization: `Bearer ${platformKey}` } });
         const { runtimes } = (await res.json()) as { runtimes: Array<{ state: string; workspace: { name: string } }> };
@@ -128,6 +129,36 @@ describe('npm start', () => {
     },
     240_000,
   );
+
+  it('on a fresh clone, installs and builds before starting; with both there, starts at once', async () => {
+    // The script decides from the checkout's files alone: a copy of it in a bare folder is a fresh clone.
+    dir = await mkdtemp(join(tmpdir(), 'tether-start-plan-'));
+    await mkdir(join(dir, 'scripts'));
+    await copyFile(START, join(dir, 'scripts', 'start.mjs'));
+    const plan = async (...args: string[]) => {
+      const out = await new Promise<string>((resolve, reject) => {
+        const child = spawn(process.execPath, [join(dir!, 'scripts', 'start.mjs'), '--plan', ...args], {
+          stdio: ['ignore', 'pipe', 'inherit'],
+        });
+        let text = '';
+        child.stdout.setEncoding('utf8').on('data', (d: string) => (text += d));
+        child.once('error', reject);
+        child.once('exit', () => resolve(text));
+      });
+      return out.trim();
+    };
+    expect(await plan()).toBe('npm start would first: install, first-build');
+    expect(await plan('--no-build')).toBe('npm start would first: install, first-build');
+    await mkdir(join(dir, 'node_modules'));
+    await writeFile(join(dir, 'node_modules', '.package-lock.json'), '{}');
+    expect(await plan('--no-build')).toBe('npm start would first: first-build');
+    for (const file of ['relay/dist/index.js', 'app/dist/host/cli.js', 'app/dist/renderer/index.html']) {
+      await mkdir(join(dir, file, '..'), { recursive: true });
+      await writeFile(join(dir, file), '');
+    }
+    expect(await plan('--no-build')).toBe('npm start would start at once');
+    expect(await plan()).toBe('npm start would first: build');
+  });
 
   it.skipIf(!BUILT)(
     'says the relay port is in use and how to choose another, in one line, when it is taken (skipped when relay/dist is not built)',

@@ -2,6 +2,11 @@
 // `npm test`: type-check, lint, unit and integration tests, then the end-to-end tests.
 // Stops at the first failing step and exits non-zero.
 import { spawnSync } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const root = dirname(dirname(fileURLToPath(import.meta.url)));
 
 const steps = [
   ['type-check', 'npm', ['run', 'typecheck']],
@@ -27,6 +32,14 @@ if (unmatched.length > 0) {
     `npm test: no step matches ${unmatched.map((o) => `"${o}"`).join(', ')}; the steps: ${steps.map(([name]) => name).join(', ')}`,
   );
   process.exit(2);
+}
+// A fresh clone: the dependencies first, as `npm start` does (npm writes this file last).
+if (!existsSync(join(root, 'node_modules', '.package-lock.json'))) {
+  console.log('\n▶ node_modules is missing: installing the dependencies first (npm ci)');
+  if (spawnSync('npm', ['ci'], { cwd: root, stdio: 'inherit' }).status !== 0) {
+    console.error('\n✖ npm ci failed');
+    process.exit(1);
+  }
 }
 for (const [name, cmd, args] of steps) {
   if (only.length > 0 && !only.some((o) => name.includes(o))) continue;

@@ -41,6 +41,8 @@ export interface Stack {
   hostLog(): string;
   /** Stops the host alone (the page then has no host to talk to); dispose() still cleans up. */
   stopHost(): Promise<void>;
+  /** Stops the host and starts it again on the same UI port; resolves with its new UI address (a new secret). */
+  restartHost(): Promise<string>;
   dispose(): Promise<void>;
 }
 
@@ -75,32 +77,37 @@ export async function startStack(): Promise<Stack> {
   const { token: platformKey } = await relay.admin.createToken({ org: 'e2e', kind: 'platform', name: 'e2e platform' });
 
   let log = '';
-  const host = spawn(
-    process.execPath,
-    [
-      join(REPO_ROOT, 'app/bin/tether-desktop.js'),
-      '--headless',
-      '--relay',
-      relay.url,
-      '--config-dir',
-      join(dir, 'config'),
-      '--ui',
-      '0',
-    ],
-    {
-      cwd: dir,
-      // No TETHER_TOKEN: the person enters the token in the UI. No terminal: the UI answers.
-      // No session bus, so no Secret Service: the host keeps the test token in its config dir's
-      // 0600 file instead of overwriting a developer's real Tether token in the OS keychain.
-      env: {
-        ...process.env,
-        TETHER_TOKEN: '',
-        DBUS_SESSION_BUS_ADDRESS: 'unix:path=/nonexistent/tether-e2e-no-keychain',
+  // The same port on a restart, as `npm start` keeps its UI port: an open tab then meets the new host.
+  const spawnHost = (uiPort: number): ChildProcess => {
+    const child = spawn(
+      process.execPath,
+      [
+        join(REPO_ROOT, 'app/bin/tether-desktop.js'),
+        '--headless',
+        '--relay',
+        relay.url,
+        '--config-dir',
+        join(dir, 'config'),
+        '--ui',
+        String(uiPort),
+      ],
+      {
+        cwd: dir,
+        // No TETHER_TOKEN: the person enters the token in the UI. No terminal: the UI answers.
+        // No session bus, so no Secret Service: the host keeps the test token in its config dir's
+        // 0600 file instead of overwriting a developer's real Tether token in the OS keychain.
+        env: {
+          ...process.env,
+          TETHER_TOKEN: '',
+          DBUS_SESSION_BUS_ADDRESS: 'unix:path=/nonexistent/tether-e2e-no-keychain',
+        },
+        stdio: ['ignore', 'pipe', 'pipe'],
       },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    },
-  );
-  host.stderr!.setEncoding('utf8').on('data', (chunk: string) => (log += chunk));
+    );
+    child.stderr!.setEncoding('utf8').on('data', (chunk: string) => (log += chunk));
+    return child;
+  };
+  let host = spawnHost(0);
 
   let uiUrl: string;
   try {
@@ -122,6 +129,11 @@ export async function startStack(): Promise<Stack> {
     scratchDir,
     hostLog: () => log,
     stopHost: () => stopHost(host),
+    async restartHost() {
+      await stopHost(host);
+      host = spawnHost(Number(new URL(uiUrl).port));
+      return waitForUiUrl(host, () => log);
+    },
     async dispose() {
       await stopHost(host);
       await relay.close();

@@ -27,7 +27,14 @@ afterEach(async () => {
 async function serve(
   extraArgs: string[] = [],
   env: Record<string, string> = {},
-): Promise<{ child: ChildProcess; url: string; wsUrl: string; exited: Promise<number | null>; output: () => string }> {
+): Promise<{
+  child: ChildProcess;
+  url: string;
+  wsUrl: string;
+  exited: Promise<number | null>;
+  output: () => string;
+  stdout: () => string;
+}> {
   const args = ['serve', '--port', '0', '--data-dir', dir, '--log-level', 'warn', ...extraArgs];
   const script = `import(${JSON.stringify(CLI)}).then(async (m) => { const code = await m.runCli(${JSON.stringify(args)}); if (code !== 0) process.exit(code); })`;
   const child = spawn(process.execPath, ['--conditions=@tether/source', '--import', 'tsx', '-e', script], {
@@ -37,10 +44,12 @@ async function serve(
   children.push(child);
   const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
   let output = '';
+  let stdout = '';
   const url = await new Promise<string>((resolve, reject) => {
     const timer = setTimeout(() => reject(new Error(`serve did not start: ${output}`)), 20_000);
     child.stdout!.on('data', (chunk: Buffer) => {
       output += chunk.toString();
+      stdout += chunk.toString();
       const match = /listening on (http:\/\/\S+)/.exec(output);
       if (match) {
         clearTimeout(timer);
@@ -50,7 +59,14 @@ async function serve(
     child.stderr!.on('data', (chunk: Buffer) => (output += chunk.toString()));
     void exited.then(() => reject(new Error(`serve exited: ${output}`)));
   });
-  return { child, url, wsUrl: url.replace('http', 'ws') + '/v1/connect', exited, output: () => output };
+  return {
+    child,
+    url,
+    wsUrl: url.replace('http', 'ws') + '/v1/connect',
+    exited,
+    output: () => output,
+    stdout: () => stdout,
+  };
 }
 
 async function makeTokens(): Promise<{ desktop: string; platform: string }> {
@@ -63,6 +79,40 @@ async function makeTokens(): Promise<{ desktop: string; platform: string }> {
 }
 
 describe('tether-relay serve', () => {
+  it('logs only JSON lines: start, one info line per call (never its arguments or result), stop', async () => {
+    const tokens = await makeTokens();
+    const relay = await serve(['--log-level', 'info']);
+    const desktop = await FakeDesktop.connect(relay.wsUrl, tokens.desktop);
+    const rt = (await desktop.hello(device, [testWorkspace('ws-1')])).runtimes[0]!.runtimeId;
+    desktop.onCall = (call, d) => d.succeed(call.id, { secret: 'result-text-xyz' });
+    const res = await fetch(`${relay.url}/v1/runtimes/${rt}/calls`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${tokens.platform}`, 'content-type': 'application/json' },
+      body: JSON.stringify({ tool: 'stat', args: { path: 'private-arg-abc' } }),
+    });
+    const { callId } = (await res.json()) as { callId: string };
+    relay.child.kill('SIGTERM');
+    expect(await relay.exited).toBe(0);
+    const lines = relay
+      .stdout()
+      .split('\n')
+      .filter((l) => l.trim() !== '');
+    const records = lines.map((l) => JSON.parse(l) as Record<string, unknown>);
+    expect(records).toContainEqual(
+      expect.objectContaining({ level: 30, msg: expect.stringContaining('tether-relay listening on') }),
+    );
+    expect(records).toContainEqual(expect.objectContaining({ level: 30, signal: 'SIGTERM' }));
+    const callLines = records.filter((r) => r.callId === callId);
+    expect(callLines).toEqual([
+      expect.objectContaining({ level: 30, tool: 'stat', runtimeId: rt, outcome: 'ok', orgId: expect.any(String) }),
+    ]);
+    expect(callLines[0]).toHaveProperty('durationMs');
+    expect(relay.output()).not.toContain('private-arg-abc');
+    expect(relay.output()).not.toContain('result-text-xyz');
+    // No per-request lines at info: the call line is the one line of the request.
+    expect(records.filter((r) => r.msg === 'incoming request' || r.msg === 'request completed')).toEqual([]);
+  });
+
   it('serves calls, and on SIGTERM closes desktops with 1001 and exits 0', async () => {
     const tokens = await makeTokens();
     const relay = await serve();

@@ -159,6 +159,26 @@ describe('runCli', () => {
       expect(serveOptions([], {})).not.toHaveProperty('trustProxy');
     });
 
+    it('reads --allowed-origins and TETHER_RELAY_ALLOWED_ORIGINS, and refuses a path in one (exit 2)', async () => {
+      expect(serveOptions(['--allowed-origins', 'https://a.example,https://b.example'], {}).allowedOrigins).toEqual([
+        'https://a.example',
+        'https://b.example',
+      ]);
+      expect(serveOptions([], { TETHER_RELAY_ALLOWED_ORIGINS: '*' }).allowedOrigins).toEqual(['*']);
+      expect(serveOptions([], {})).not.toHaveProperty('allowedOrigins');
+      expect(await runCli(['serve', '--data-dir', dir, '--allowed-origins', 'https://a.example/app'])).toBe(2);
+      expect(err.join('\n')).toContain('--allowed-origins: "https://a.example/app"');
+    });
+
+    it('reads --public-url and refuses one that is not an http(s) URL (exit 2)', async () => {
+      expect(serveOptions(['--public-url', 'https://relay.example/'], {}).publicUrl).toBe('https://relay.example');
+      expect(serveOptions([], { TETHER_RELAY_PUBLIC_URL: 'https://r.example/base' }).publicUrl).toBe(
+        'https://r.example/base',
+      );
+      expect(await runCli(['serve', '--data-dir', dir, '--public-url', 'relay.example'])).toBe(2);
+      expect(err.join('\n')).toContain('--public-url must be an http(s) URL');
+    });
+
     it('refuses a --trust-proxy it cannot read rather than trusting everyone (exit 2)', async () => {
       expect(await runCli(['serve', '--data-dir', dir, '--trust-proxy', 'lopback'])).toBe(2);
       expect(err.join('\n')).toContain('--trust-proxy: not an address, CIDR or hop count: lopback');

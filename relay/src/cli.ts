@@ -1,22 +1,29 @@
 import { parseArgs } from 'node:util';
+import { pino } from 'pino';
 import { printable, TetherError } from '@tether/shared';
 import { parseTrustProxy, type TrustProxy } from './http/client-address.js';
+import { parseAllowedOrigins } from './mcp/origin-check.js';
 import { openAdmin } from './relay-admin.js';
+import { RELAY_VERSION } from './relay-metrics.js';
 import { DEFAULT_PORT, DEFAULT_SHUTDOWN_GRACE_MS, type RelayLimits } from './relay-limits.js';
 import { startRelay, type RelayOptions } from './relay-server.js';
 import { isRelayHost } from './desktop/device-proof.js';
 import { lockDataDir } from './store/data-dir-lock.js';
 
 const USAGE = `Usage:
+  tether-relay --version
   tether-relay serve [--host 127.0.0.1] [--port 8787] [--data-dir DIR] [--tls-cert F --tls-key F] [--log-level info]
                      [--heartbeat-interval-ms N] [--shutdown-grace-ms N] [--max-frame-bytes N] [--max-in-flight-per-runtime N]
                      [--max-send-queue-bytes N] [--max-body-bytes N] [--call-log-max-rows N] [--call-log-max-age-ms N] [--max-connections N] [--sse-keepalive-ms N]
                      [--credential-requests-per-window N] [--credential-window-ms N] [--auth-failures-per-window N] [--auth-failure-window-ms N]
-                     [--metrics-token T] [--trust-proxy true|N|ADDR,CIDR,...] [--public-host HOST[:PORT],...]
+                     [--metrics-token T] [--trust-proxy true|N|ADDR,CIDR,...] [--allowed-origins ORIGIN,...|*]
+                     [--public-url URL] [--public-host HOST[:PORT],...]
   tether-relay org create SLUG [--data-dir DIR]
   tether-relay token create --org SLUG --kind desktop|platform [--name N] [--data-dir DIR]
   tether-relay token list --org SLUG [--data-dir DIR]
   tether-relay token revoke ID [--data-dir DIR]
+  tether-relay oauth list --org SLUG [--data-dir DIR]     (MCP clients approved with OAuth)
+  tether-relay oauth revoke ID [--data-dir DIR]
   tether-relay device list --org SLUG [--data-dir DIR]
   tether-relay device forget ID --org SLUG [--data-dir DIR]
 
@@ -30,8 +37,11 @@ TETHER_RELAY_AUTH_FAILURE_WINDOW_MS (the same as the flags; 0 requests or failur
 TETHER_RELAY_METRICS_TOKEN (better than the flag, which other users can see in the process list: /metrics then
 wants it as a Bearer token; without one /metrics answers loopback clients only), TETHER_RELAY_TRUST_PROXY (which
 proxies may name the client in X-Forwarded-For: true, a hop count, or addresses/CIDRs such as loopback,10.0.0.0/8;
-none by default), TETHER_RELAY_PUBLIC_HOST (the hosts desktops reach the relay at, as in their relay URL, which
-their device key proofs must name; default: the Host header of each connection). Flags win over the environment.`;
+none by default), TETHER_RELAY_ALLOWED_ORIGINS (browser origins besides loopback ones that may use the MCP
+endpoints, such as https://app.example; * for any; none by default), TETHER_RELAY_PUBLIC_URL (the URL platforms
+reach the relay at, for /openapi.json; by default the scheme and host of each request), TETHER_RELAY_PUBLIC_HOST (the hosts desktops
+reach the relay at, as in their relay URL, which their device key proofs must name; default: the public URL's host,
+else the Host header of each connection). Flags win over the environment.`;
 
 /** Wrong usage: message and exit code 2. */
 class UsageError extends Error {}
@@ -139,6 +149,8 @@ export function serveOptions(args: string[], env: NodeJS.ProcessEnv = process.en
     'shutdown-grace-ms',
     'metrics-token',
     'trust-proxy',
+    'allowed-origins',
+    'public-url',
     'public-host',
     ...Object.values(LIMIT_SETTINGS).map(([flag]) => flag),
   ])
@@ -177,6 +189,21 @@ export function serveOptions(args: string[], env: NodeJS.ProcessEnv = process.en
   } catch (err) {
     throw new UsageError((err as Error).message);
   }
+  const originsText = values['allowed-origins'] ?? (env.TETHER_RELAY_ALLOWED_ORIGINS || undefined);
+  let allowedOrigins: string[] | undefined;
+  try {
+    allowedOrigins = originsText === undefined ? undefined : parseAllowedOrigins(originsText);
+  } catch (err) {
+    throw new UsageError((err as Error).message);
+  }
+  const publicUrlText = values['public-url'] ?? (env.TETHER_RELAY_PUBLIC_URL || undefined);
+  let publicUrl: string | undefined;
+  if (publicUrlText !== undefined) {
+    const parsed = URL.canParse(publicUrlText) ? new URL(publicUrlText) : null;
+    if (!parsed || (parsed.protocol !== 'https:' && parsed.protocol !== 'http:') || parsed.search || parsed.hash)
+      throw new UsageError(`--public-url must be an http(s) URL such as https://relay.example: ${publicUrlText}`);
+    publicUrl = parsed.href.replace(/\/$/, '');
+  }
   const publicHostText = values['public-host'] ?? (env.TETHER_RELAY_PUBLIC_HOST || undefined);
   const publicHosts = publicHostText
     ?.split(',')
@@ -198,6 +225,8 @@ export function serveOptions(args: string[], env: NodeJS.ProcessEnv = process.en
     limits,
     ...(metricsToken !== undefined ? { metricsToken } : {}),
     ...(trustProxy !== undefined ? { trustProxy } : {}),
+    ...(allowedOrigins !== undefined ? { allowedOrigins } : {}),
+    ...(publicUrl !== undefined ? { publicUrl } : {}),
     ...(publicHosts !== undefined && publicHosts.length > 0 ? { publicHosts } : {}),
   };
 }
@@ -206,28 +235,35 @@ async function serve(args: string[]): Promise<void> {
   const options = serveOptions(args);
   // One serving relay per data dir: a second one would mark the first one's runtimes stopped.
   const lock = await lockDataDir(options.dataDir);
+  // Every line is JSON, through pino's asynchronous destination (cheap on the call path),
+  // flushed before the process exits. Start and stop are said at info whatever --log-level is.
+  const logStream = pino.destination({ dest: 1, sync: false });
+  const lifecycle = pino({ level: 'info' }, logStream);
   let relay;
   try {
-    relay = await startRelay(options);
+    relay = await startRelay({ ...options, logStream });
   } catch (err) {
     lock.dispose();
+    logStream.flushSync();
     throw err;
   }
-  console.log(
-    `tether-relay listening on ${relay.url} (desktops: ${relay.wsUrl}, data: ${options.dataDir}, ` +
-      `metrics: ${options.metricsToken !== undefined ? 'with the metrics token' : 'loopback clients only'})`,
+  const metrics = options.metricsToken !== undefined ? 'with the metrics token' : 'loopback clients only';
+  lifecycle.info(
+    { url: relay.url, wsUrl: relay.wsUrl, dataDir: options.dataDir, metrics, version: RELAY_VERSION },
+    `tether-relay listening on ${relay.url} (desktops: ${relay.wsUrl}, data: ${options.dataDir}, metrics: ${metrics})`,
   );
+  const graceMs = options.shutdownGraceMs ?? DEFAULT_SHUTDOWN_GRACE_MS;
   const stop = (signal: string) => {
-    console.log(
-      `${signal}: shutting down (in-flight calls get up to ${options.shutdownGraceMs ?? DEFAULT_SHUTDOWN_GRACE_MS} ms)`,
-    );
+    lifecycle.info({ signal, graceMs }, `${signal}: shutting down (in-flight calls get up to ${graceMs} ms)`);
     relay.close().then(
       () => {
         lock.dispose();
+        logStream.flushSync();
         process.exit(0);
       },
       (err: unknown) => {
-        console.error(err);
+        lifecycle.error({ err }, 'shutdown failed');
+        logStream.flushSync();
         process.exit(1);
       },
     );
@@ -250,6 +286,10 @@ async function main(argv: string[]): Promise<void> {
   // `--help` anywhere (`tether-relay token create --help`) asks for the usage, not for an error.
   if (argv.includes('--help') || argv.includes('-h')) {
     console.log(USAGE);
+    return;
+  }
+  if (command === '--version' || command === '-V') {
+    console.log(RELAY_VERSION);
     return;
   }
   if (command === 'serve') return serve(argv.slice(1));
@@ -320,6 +360,31 @@ async function main(argv: string[]): Promise<void> {
     const forgotten = await withAdmin(dataDir, (a) => a.forgetDeviceKey(values.org!, positionals[0]!));
     if (!forgotten) throw new TetherError('not_found', `org ${values.org} has no device ${positionals[0]} with a key`);
     console.log(`forgot the key of device ${positionals[0]}; its next hello binds the key it proves`);
+    return;
+  }
+  if (command === 'oauth' && sub === 'list') {
+    const { values, dataDir } = parse(rest, { org: { type: 'string' } }, 0);
+    if (!values.org) throw new UsageError('--org is required');
+    const clients = await withAdmin(dataDir, (a) => a.listOAuthClients(values.org!));
+    for (const c of clients)
+      console.log(
+        [
+          c.id,
+          printable(c.clientName),
+          c.redirectHost,
+          c.categories.join(','),
+          `until ${c.expiresAt}`,
+          `runtimes: ${c.runtimeIds.join(',')}`,
+        ].join('\t'),
+      );
+    if (clients.length === 0) console.log('(no approved clients)');
+    return;
+  }
+  if (command === 'oauth' && sub === 'revoke') {
+    const { positionals, dataDir } = parse(rest, {}, 1);
+    const revoked = await withAdmin(dataDir, (a) => a.revokeOAuthClient(positionals[0]!));
+    if (!revoked) throw new TetherError('not_found', `no active OAuth client ${positionals[0]}`);
+    console.log(`revoked ${positionals[0]}`);
     return;
   }
   if (command === undefined || command === 'help' || command === '--help' || command === '-h') {

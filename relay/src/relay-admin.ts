@@ -1,4 +1,5 @@
-import { deviceKeyFingerprint, TetherError } from '@tether/shared';
+import { deviceKeyFingerprint, TetherError, type OAuthAuthorization } from '@tether/shared';
+import { authorizationView } from './oauth/oauth-service.js';
 import type { Store } from './store/store.js';
 import { SqliteStore } from './store/sqlite-store.js';
 import { generateToken, hashToken, newId } from './tokens.js';
@@ -45,6 +46,10 @@ export interface RelayAdmin {
    * re-installed desktop); false when the org has no such device or it has no key.
    */
   forgetDeviceKey(org: string, deviceId: string): Promise<boolean>;
+  /** The org's approved MCP clients (OAuth), neither revoked nor expired. */
+  listOAuthClients(org: string): Promise<OAuthAuthorization[]>;
+  /** Revokes an approved MCP client with its tokens; false when there is no such active one. */
+  revokeOAuthClient(id: string): Promise<boolean>;
 }
 
 /** RelayAdmin over a Store. Failures are TetherErrors with stable codes (`already_exists`, `not_found`, `invalid_args`). */
@@ -115,6 +120,13 @@ export function createRelayAdmin(store: Store): RelayAdmin {
     async forgetDeviceKey(slug, deviceId) {
       const org = await orgBySlug(slug);
       return store.forgetDeviceKey(org.id, deviceId);
+    },
+    async listOAuthClients(slug) {
+      const org = await orgBySlug(slug);
+      return (await store.listOAuthAuthorizations(org.id, new Date().toISOString())).map(authorizationView);
+    },
+    async revokeOAuthClient(id) {
+      return (await store.revokeOAuthAuthorization(id, new Date().toISOString())) !== null;
     },
   };
 }

@@ -12,9 +12,10 @@ import {
   type RuntimeState,
   type RuntimeView,
   type ToolErrorValue,
+  type ToolName,
 } from '@tether/shared';
 import { authenticateToken } from './auth.js';
-import type { Bus, BusMessage, NodeBroadcast, RoutedCall, RuntimeEvent } from './bus/bus.js';
+import type { Bus, BusMessage, NodeBroadcast, RefusalNotice, RoutedCall, RuntimeEvent } from './bus/bus.js';
 import { CANCEL_ANSWER_TIMEOUT_MS } from './relay-limits.js';
 import type { RelayMetrics } from './relay-metrics.js';
 import { toRuntimeView, type RuntimeDirectory } from './runtime-directory.js';
@@ -99,10 +100,12 @@ export class RelayCore implements RelayServices {
       kind: token.kind === 'grant' ? 'grant' : 'platform',
       orgId: token.orgId,
       tokenId: token.id,
-      keyId: token.parentId ?? token.id,
+      // An OAuth client's access tokens share one budget (its authorization's): refreshing does not multiply it.
+      keyId: token.parentId ?? token.authorizationId ?? token.id,
       label: token.name,
       runtimeIds: token.kind === 'grant' ? token.runtimeIds : null,
       tools: token.kind === 'grant' ? token.tools : null,
+      audience: token.audience ?? null,
     };
   }
 
@@ -181,6 +184,7 @@ export class RelayCore implements RelayServices {
     const args = TOOLS[request.tool].args.safeParse(request.args);
     if (!args.success) return refuse(invalidArgs(args.error));
     const stateError = STATE_ERRORS[runtime.state];
+    if (stateError === 'runtime_paused') this.reportRefused(principal, runtime.id, request.tool, callId, stateError);
     if (stateError)
       return refuse(
         errorValue(
@@ -190,8 +194,10 @@ export class RelayCore implements RelayServices {
             : undefined,
         ),
       );
-    if (!runtime.capabilities.tools.includes(request.tool))
+    if (!runtime.capabilities.tools.includes(request.tool)) {
+      this.reportRefused(principal, runtime.id, request.tool, callId, 'tool_disabled');
       return refuse(errorValue('tool_disabled', `the tool ${request.tool} is switched off for this workspace`));
+    }
 
     const existing = this.pending.get(callId);
     if (existing) {
@@ -253,6 +259,25 @@ export class RelayCore implements RelayServices {
     return { callId, done };
   }
 
+  /**
+   * Tells the desktop holding the runtime about a call refused here for the person's own
+   * setting (paused, tool off, category denied), so its activity log has every call. Best
+   * effort: the platform's answer never waits on it; the session bounds how many it sends.
+   */
+  reportRefused(
+    principal: Principal,
+    runtimeId: string,
+    tool: ToolName,
+    callId: string,
+    code: RefusalNotice['code'],
+  ): void {
+    const notice: RefusalNotice = { callId, runtimeId, tool, caller: principal.label, code, at: Date.now() };
+    void this.bus
+      .locate(runtimeId)
+      .then((presence) => (presence ? this.bus.send(presence.nodeId, { kind: 'refused', notice }) : undefined))
+      .catch(() => undefined);
+  }
+
   private watchSignal(pending: PendingCall, signal: CancelSignal | undefined): void {
     if (!signal) return;
     const onAbort = () => {
@@ -285,11 +310,12 @@ export class RelayCore implements RelayServices {
     const durationMs = Date.now() - pending.startedAt;
     const outcome = result.ok ? 'ok' : result.error.code;
     this.metrics.callFinished(pending.call.tool, outcome, durationMs / 1000);
-    // Never the arguments or the result: they are the person's files. Debug, not info: the call log
-    // and the metrics record every call already, and a line per call was work on the hot path.
-    this.logger?.debug(
+    // One info line per call, never the arguments or the result: they are the person's files.
+    // (The CLI logs through pino's asynchronous destination, so the line is cheap on the hot path.)
+    this.logger?.info(
       {
         callId: pending.call.id,
+        orgId: pending.call.orgId,
         runtimeId: pending.call.runtimeId,
         tool: pending.call.tool,
         caller: pending.call.caller,
@@ -408,7 +434,7 @@ export class RelayCore implements RelayServices {
   }
 
   private onBusMessage(message: BusMessage): void {
-    if (message.kind === 'call' || message.kind === 'cancel') return;
+    if (message.kind === 'call' || message.kind === 'cancel' || message.kind === 'refused') return;
     if (message.kind === 'cancel-answer') return this.cancelAnswers.get(message.requestId)?.();
     const pending = this.pending.get(message.callId);
     if (!pending) return;

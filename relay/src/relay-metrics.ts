@@ -1,5 +1,29 @@
-import { Counter, Gauge, Histogram, Registry } from 'prom-client';
-import type { RuntimeState } from '@tether/shared';
+import { createRequire } from 'node:module';
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import { TOOL_NAMES, type RuntimeState } from '@tether/shared';
+
+/** The relay's version (its package's, read from src/ and dist/ alike), for `--version` and `tether_relay_build_info`. */
+export const RELAY_VERSION = (createRequire(import.meta.url)('../package.json') as { version: string }).version;
+
+/** Label of requests that matched no route (a bounded set of labels, whatever the path). */
+export const UNMATCHED_ROUTE = 'unmatched';
+
+/** MCP methods counted by name; any other is `other`, so a client cannot grow the label set. */
+const MCP_METHODS = new Set([
+  'initialize',
+  'notifications/initialized',
+  'ping',
+  'server/discover',
+  'tools/list',
+  'tools/call',
+  'notifications/cancelled',
+  'resources/list',
+  'resources/read',
+  'resources/templates/list',
+]);
+
+/** Latency buckets of HTTP and MCP requests: from a cached answer to a long tool call. */
+const REQUEST_BUCKETS = [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300];
 
 /**
  * Prometheus metrics of one relay. A registry per relay (not prom-client's global one),
@@ -10,6 +34,10 @@ export class RelayMetrics {
   private readonly calls: Counter<'tool' | 'outcome'>;
   private readonly latency: Histogram<'tool'>;
   private readonly limited: Counter<'limit'>;
+  private readonly httpRequests: Counter<'method' | 'route' | 'status'>;
+  private readonly httpLatency: Histogram<'method' | 'route'>;
+  private readonly mcpRequests: Counter<'endpoint' | 'method' | 'status'>;
+  private readonly mcpLatency: Histogram<'endpoint' | 'method'>;
 
   constructor(sources: {
     connections: () => number;
@@ -62,6 +90,70 @@ export class RelayMetrics {
       labelNames: ['limit'],
       registers: [this.registry],
     });
+    // Process (CPU, memory, file descriptors) and Node (event loop lag, heap, GC) metrics.
+    collectDefaultMetrics({ register: this.registry });
+    new Gauge({
+      name: 'tether_relay_build_info',
+      help: 'Always 1; the labels say which relay and Node version this node runs.',
+      labelNames: ['version', 'node'],
+      registers: [this.registry],
+    }).set({ version: RELAY_VERSION, node: process.versions.node }, 1);
+    this.httpRequests = new Counter({
+      name: 'tether_relay_http_requests_total',
+      help: 'HTTP requests by method, route template and status.',
+      labelNames: ['method', 'route', 'status'],
+      registers: [this.registry],
+    });
+    this.httpLatency = new Histogram({
+      name: 'tether_relay_http_request_duration_seconds',
+      help: 'HTTP request duration by method and route template, until the answer ended (SSE: the stream).',
+      labelNames: ['method', 'route'],
+      buckets: REQUEST_BUCKETS,
+      registers: [this.registry],
+    });
+    this.mcpRequests = new Counter({
+      name: 'tether_relay_mcp_requests_total',
+      help: 'MCP requests by endpoint (runtime or org), JSON-RPC method and HTTP status.',
+      labelNames: ['endpoint', 'method', 'status'],
+      registers: [this.registry],
+    });
+    this.mcpLatency = new Histogram({
+      name: 'tether_relay_mcp_request_duration_seconds',
+      help: 'MCP request duration by endpoint and JSON-RPC method.',
+      labelNames: ['endpoint', 'method'],
+      buckets: REQUEST_BUCKETS,
+      registers: [this.registry],
+    });
+    // Present at zero from the start, so a rate() over a fresh node is 0 rather than absent.
+    for (const tool of TOOL_NAMES) {
+      this.calls.inc({ tool, outcome: 'ok' }, 0);
+      this.latency.zero({ tool });
+    }
+    for (const limit of ['credential', 'auth_failures']) this.limited.inc({ limit }, 0);
+    for (const endpoint of ['runtime', 'org'])
+      for (const method of ['initialize', 'server/discover', 'tools/list', 'tools/call']) {
+        this.mcpRequests.inc({ endpoint, method, status: '200' }, 0);
+        this.mcpLatency.zero({ endpoint, method });
+      }
+  }
+
+  /** Declares a route, so its counters exist at zero before its first request. */
+  routeAdded(method: string, route: string): void {
+    this.httpRequests.inc({ method, route, status: '200' }, 0);
+    this.httpLatency.zero({ method, route });
+  }
+
+  /** Records an answered HTTP request; `route` is the template (`/v1/runtimes/:id`), never the path. */
+  httpRequest(method: string, route: string, status: number, seconds: number): void {
+    this.httpRequests.inc({ method, route, status: String(status) });
+    this.httpLatency.observe({ method, route }, seconds);
+  }
+
+  /** Records an MCP exchange; the method name is kept only when it is a known one. */
+  mcpRequest(endpoint: 'runtime' | 'org', method: string | undefined, status: number, seconds: number): void {
+    const name = method !== undefined && MCP_METHODS.has(method) ? method : 'other';
+    this.mcpRequests.inc({ endpoint, method: name, status: String(status) });
+    this.mcpLatency.observe({ endpoint, method: name }, seconds);
   }
 
   /** Records a refusal by a rate limit. */

@@ -405,9 +405,10 @@ describe('startRelay', () => {
       expect(metrics).toContain('tether_relay_calls_total{tool="stat",outcome="invalid_args"} 1');
       expect(metrics).toMatch(/tether_relay_call_duration_seconds_count\{tool="stat"\} 2/);
       const doc = (await t.api('/openapi.json', { token: null })).body;
-      expect(doc.openapi).toBe('3.0.3');
+      expect(doc.openapi).toBe('3.1.0');
       expect(Object.keys(doc.paths)).toContain('/v1/runtimes/{id}/calls');
-      expect(doc.components.schemas.CallRequest.properties.tool.enum).toEqual(TOOL_NAMES);
+      expect(doc.components.schemas.CallRequest.discriminator.mapping).toHaveProperty('edit_file');
+      expect(doc.components.schemas.CallRequest.oneOf).toHaveLength(TOOL_NAMES.length);
       expect(doc.components.schemas.ToolArgs_edit_file.required).toContain('edits');
     });
 

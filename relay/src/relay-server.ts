@@ -1,6 +1,8 @@
+import { randomUUID } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import type { AddressInfo } from 'node:net';
-import Fastify, { type FastifyInstance } from 'fastify';
+import Fastify, { LogController, type FastifyInstance } from 'fastify';
+import type { DestinationStream } from 'pino';
 import { errorValue } from '@tether/shared';
 import type { Bus } from './bus/bus.js';
 import { LocalBus } from './bus/local-bus.js';
@@ -19,12 +21,16 @@ import {
   DEFAULT_SHUTDOWN_GRACE_MS,
   type RelayLimits,
 } from './relay-limits.js';
-import { RelayMetrics } from './relay-metrics.js';
+import { RelayMetrics, UNMATCHED_ROUTE } from './relay-metrics.js';
 import { RuntimeDirectory } from './runtime-directory.js';
 import { SqliteStore } from './store/sqlite-store.js';
 import type { Store } from './store/store.js';
 // MCP endpoint (`/v1/runtimes/:id/mcp`), written by the MCP colleague against RelayServices.
 import { registerMcpRoutes } from './mcp/mcp-routes.js';
+import { fetchClientMetadataSafely, type ClientMetadataFetcher } from './oauth/client-metadata-fetcher.js';
+import { createDesktopOAuth } from './oauth/desktop-oauth.js';
+import { issuerFunction, registerOAuthRoutes } from './oauth/oauth-routes.js';
+import { OAuthService } from './oauth/oauth-service.js';
 
 /** How to run a relay. */
 export interface RelayOptions {
@@ -53,6 +59,26 @@ export interface RelayOptions {
    * and the loopback rule of `/metrics`.
    */
   trustProxy?: TrustProxy;
+  /**
+   * The relay's public URL: the OAuth issuer and the resource URLs in its metadata, and the
+   * OpenAPI document's `servers`. Without it, each request's own origin (Host and protocol,
+   * X-Forwarded-* from trusted proxies) is used.
+   */
+  publicUrl?: string;
+  /**
+   * Reads Client ID Metadata Documents (OAuth client ids that are https URLs). The default is
+   * SSRF-guarded (https, public addresses only, size and time caps); tests pass one for loopback.
+   */
+  fetchClientMetadata?: ClientMetadataFetcher;
+  /** Lifetime of OAuth access tokens (default OAUTH_ACCESS_TOKEN_TTL_SECONDS); tests shorten it. */
+  oauthAccessTokenTtlSeconds?: number;
+  /**
+   * Where the JSON log lines go (default: stdout, synchronously). The CLI passes pino's
+   * asynchronous destination, flushed when the relay closes.
+   */
+  logStream?: DestinationStream;
+  /** Browser origins besides loopback ones that may use the MCP endpoints (`*`: any); none by default. */
+  allowedOrigins?: string[];
   /**
    * The hosts (`name` or `name:port`, as in the desktops' relay URL) desktops reach this relay
    * at; a hello's device proof must name one of them. Without, the upgrade's Host header is
@@ -96,8 +122,20 @@ function mayHoldPoison(text: string): boolean {
   return text.includes('__proto__') || text.includes('constructor') || text.includes('\\u');
 }
 
-async function pem(value: string): Promise<string> {
-  return value.includes('-----BEGIN') ? value : readFile(value, 'utf8');
+/** PEM text, or the file it is in; a file that cannot be read names the flag it came from. */
+async function pem(value: string, flag: string): Promise<string> {
+  if (value.includes('-----BEGIN')) return value;
+  try {
+    return await readFile(value, 'utf8');
+  } catch (err) {
+    throw new Error(`${flag} ${value}: cannot read the file`, { cause: err });
+  }
+}
+
+/** An incoming X-Request-Id is kept when it is a plain token (it reaches the logs); else a fresh id. */
+const REQUEST_ID_PATTERN = /^[A-Za-z0-9._:-]{1,128}$/;
+function requestIdOf(header: string | string[] | undefined): string {
+  return typeof header === 'string' && REQUEST_ID_PATTERN.test(header) ? header : randomUUID();
 }
 
 function urlHost(host: string): string {
@@ -110,7 +148,9 @@ export async function startRelay(options: RelayOptions): Promise<RelayHandle> {
   const limits: RelayLimits = { ...DEFAULT_RELAY_LIMITS, ...options.limits };
   const heartbeatIntervalMs = options.heartbeatIntervalMs ?? DEFAULT_HEARTBEAT_INTERVAL_MS;
   const host = options.host ?? '127.0.0.1';
-  const https = options.tls ? { cert: await pem(options.tls.cert), key: await pem(options.tls.key) } : null;
+  const https = options.tls
+    ? { cert: await pem(options.tls.cert, '--tls-cert'), key: await pem(options.tls.key, '--tls-key') }
+    : null;
 
   const app: FastifyInstance = Fastify({
     ...(https ? { https } : {}),
@@ -119,8 +159,15 @@ export async function startRelay(options: RelayOptions): Promise<RelayHandle> {
     // close() answers every call and ends every stream first; what is left (a client's spare
     // keep-alive socket that never sent a request) would otherwise hold shutdown for seconds.
     forceCloseConnections: true,
+    requestIdHeader: false,
+    genReqId: (req) => requestIdOf(req.headers['x-request-id']),
+    // Per-request lines are debug (the access log of a proxy has them); info has one line per call.
+    logController: new LogController({
+      disableRequestLogging: (options.logLevel ?? 'warn') !== 'debug' && options.logLevel !== 'trace',
+    }),
     logger: {
       level: options.logLevel ?? 'warn',
+      ...(options.logStream ? { stream: options.logStream } : {}),
       // Tokens never reach the logs, even if a serializer changes.
       redact: {
         paths: ['req.headers.authorization', 'req.headers.cookie', 'headers.authorization', 'authorization'],
@@ -145,11 +192,44 @@ export async function startRelay(options: RelayOptions): Promise<RelayHandle> {
     callsInFlight: () => inFlight.count(),
     runtimesByState: () => store.countRuntimesByState(),
   });
+  const issuerOf = issuerFunction(options.publicUrl);
+  // The request id goes back on every answer (also those the MCP and SSE routes write themselves).
+  app.addHook('onRequest', async (request, reply) => {
+    reply.raw.setHeader('x-request-id', request.id);
+  });
+  // Every route is counted by its template (never the path: ids would grow the label set).
+  app.addHook('onRoute', (route) => {
+    for (const method of [route.method].flat()) if (method !== 'HEAD') metrics.routeAdded(method, route.url);
+  });
+  app.addHook('onResponse', async (request, reply) => {
+    metrics.httpRequest(
+      request.method,
+      request.routeOptions.url ?? UNMATCHED_ROUTE,
+      reply.statusCode,
+      reply.elapsedTime / 1000,
+    );
+  });
   const guard = new AccessGuard({
     limits,
     metricsToken: options.metricsToken,
     onLimited: (limit) => metrics.rateLimited(limit),
     clientAddress: clientAddressOf(options.trustProxy),
+    issuerOf,
+  });
+  const oauth = new OAuthService({
+    store,
+    bus,
+    fetchClientMetadata: options.fetchClientMetadata ?? fetchClientMetadataSafely,
+    ...(options.oauthAccessTokenTtlSeconds !== undefined
+      ? { accessTokenTtlSeconds: options.oauthAccessTokenTtlSeconds }
+      : {}),
+    // As a revoked token: dropped from this node's cache at once, and from the others' over the bus.
+    onTokensRevoked: async (ids) => {
+      for (const id of ids) {
+        core.forgetToken(id);
+        await bus.broadcast({ kind: 'token-revoked', tokenId: id });
+      }
+    },
   });
   const hub = new DesktopHub({
     store,
@@ -159,7 +239,10 @@ export async function startRelay(options: RelayOptions): Promise<RelayHandle> {
     heartbeatIntervalMs,
     logger: app.log,
     onUnauthorized: (req) => guard.upgradeUnauthorized(req),
-    publicHosts: options.publicHosts,
+    oauth: createDesktopOAuth(oauth, app.log),
+    // The public URL names the relay too: device proofs must name its host unless others are listed.
+    publicHosts:
+      options.publicHosts ?? (options.publicUrl !== undefined ? [new URL(options.publicUrl).host] : undefined),
   });
   const core = new RelayCore(store, bus, directory, metrics, app.log);
   inFlight.count = () => core.inFlightCount;
@@ -199,21 +282,31 @@ export async function startRelay(options: RelayOptions): Promise<RelayHandle> {
       ? reply.type(metrics.registry.contentType).send(await metrics.registry.metrics())
       : reply,
   );
-  let openApi: Record<string, unknown> | null = null;
-  app.get('/openapi.json', async () => openApi);
+  // `servers` names the URL clients reach the relay at: the configured public one, or the scheme
+  // and host of this request (X-Forwarded-* count only from trusted proxies).
+  app.get('/openapi.json', async (request) =>
+    buildOpenApiDocument(options.publicUrl ?? `${request.protocol}://${request.host}`),
+  );
   // Before the /v1 routes: it authenticates and rate-limits them all (platform API and MCP).
   guard.register(app, core);
   registerPlatformRoutes(app, core, streams, limits.sseKeepaliveMs);
-  await registerMcpRoutes(app, core);
+  registerOAuthRoutes(app, { oauth, services: core, store, issuerOf });
+  await registerMcpRoutes(app, core, {
+    allowedOrigins: options.allowedOrigins ?? [],
+    onExchange: (endpoint, method, status, seconds) => metrics.mcpRequest(endpoint, method, status, seconds),
+  });
 
   app.server.on('upgrade', (req, socket, head) => {
     if (!guard.refuseUpgrade(req, socket)) hub.handleUpgrade(req, socket, head);
   });
 
   const pruneCalls = () =>
-    store
-      .pruneCalls(limits.callLogMaxRows, new Date(Date.now() - limits.callLogMaxAgeMs).toISOString())
-      .catch((err: unknown) => app.log.error({ err }, 'call log pruning failed'));
+    Promise.all([
+      store
+        .pruneCalls(limits.callLogMaxRows, new Date(Date.now() - limits.callLogMaxAgeMs).toISOString())
+        .catch((err: unknown) => app.log.error({ err }, 'call log pruning failed')),
+      oauth.prune().catch((err: unknown) => app.log.error({ err }, 'OAuth record pruning failed')),
+    ]);
   await pruneCalls();
   const pruneTimer = setInterval(() => void pruneCalls(), CALL_LOG_PRUNE_INTERVAL_MS);
   pruneTimer.unref();
@@ -233,7 +326,6 @@ export async function startRelay(options: RelayOptions): Promise<RelayHandle> {
   const port = (app.server.address() as AddressInfo).port;
   const url = `${https ? 'https' : 'http'}://${urlHost(host)}:${port}`;
   const wsUrl = `${https ? 'wss' : 'ws'}://${urlHost(host)}:${port}${CONNECT_PATH}`;
-  openApi = buildOpenApiDocument(url);
   app.log.info({ url, wsUrl }, 'relay listening');
 
   const baseAdmin = createRelayAdmin(store);
@@ -247,6 +339,10 @@ export async function startRelay(options: RelayOptions): Promise<RelayHandle> {
       // (other processes notice at the next heartbeat, or within TOKEN_CACHE_TTL_MS for platform calls).
       if (revoked) await bus.broadcast({ kind: 'token-revoked', tokenId: id });
       return revoked;
+    },
+    async revokeOAuthClient(id) {
+      const authorization = await store.getOAuthAuthorization(id);
+      return authorization ? oauth.revokeAuthorization(authorization.orgId, id) : false;
     },
   };
 

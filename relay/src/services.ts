@@ -1,4 +1,4 @@
-import type { CallRequest, Result, RuntimeView, ToolName } from '@tether/shared';
+import type { CallRequest, Result, RuntimeState, RuntimeView, ToolName } from '@tether/shared';
 
 /**
  * Who is asking, once a platform key or grant has been checked. The org always scopes
@@ -17,6 +17,8 @@ export interface Principal {
   runtimeIds: string[] | null;
   /** Tools a grant may use; null when not restricted. */
   tools: ToolName[] | null;
+  /** An OAuth access token's resource (an MCP URL): at an MCP URL it is accepted only there. */
+  audience?: string | null;
 }
 
 /**
@@ -46,6 +48,8 @@ export interface RelayServices {
   authenticatePlatform(authorization: string | undefined): Promise<Principal | null>;
   /** null when the principal may not see it (other org, not in grant) → 404 */
   getRuntime(principal: Principal, runtimeId: string): Promise<RuntimeView | null>;
+  /** The runtimes the principal may see (a grant: only its own), optionally of one state. */
+  listRuntimes(principal: Principal, state?: RuntimeState): Promise<RuntimeView[]>;
   /** Validates args against the tool schema, checks grant scope and runtime state, routes via the Bus, waits for the result. */
   callTool(
     principal: Principal,
@@ -53,4 +57,15 @@ export interface RelayServices {
     request: CallRequest,
     options?: CallOptions,
   ): Promise<{ callId: string } & Result<unknown>>;
+  /**
+   * Tells the desktop holding the runtime about a call refused before delivery for the
+   * person's own setting (the tool off, its category denied), for its activity log.
+   */
+  reportRefused?(
+    principal: Principal,
+    runtimeId: string,
+    tool: ToolName,
+    callId: string,
+    code: 'runtime_paused' | 'tool_disabled' | 'policy_denied',
+  ): void;
 }

@@ -1,7 +1,19 @@
 import { z } from 'zod';
 import { errorCodeSchema, toolErrorSchema } from './errors.js';
-import { idSchema, workspaceStateSchema } from './frames.js';
-import { MAX_ALLOW_MINUTES, MAX_DESCRIPTION_CHARS, MAX_NAME_CHARS } from './limits.js';
+import { idSchema, oauthAuthorizationSchema, oauthConsentSchema, workspaceStateSchema } from './frames.js';
+import { allowanceSchema, allowanceScopeSchema } from './allowances.js';
+import {
+  MAX_ALLOW_MINUTES,
+  MAX_AUDIT_DIFF_CHARS,
+  MAX_AUDIT_OUTPUT_HEAD_CHARS,
+  MAX_AUDIT_OUTPUT_TAIL_CHARS,
+  MAX_DENY_REASON_CHARS,
+  MAX_DESCRIPTION_CHARS,
+  MAX_NAME_CHARS,
+  MAX_OAUTH_APPROVAL_SECONDS,
+  MAX_WORKSPACES_PER_DEVICE,
+  OAUTH_SHORT_CODE_CHARS,
+} from './limits.js';
 import { categorySchema, policySchema } from './policy.js';
 import { toolNameSchema } from './tools.js';
 
@@ -25,8 +37,8 @@ export const workspaceViewSchema = z.object({
   state: workspaceStateSchema,
   reason: z.string().optional(),
   runtimeId: z.string().optional(),
-  /** Until when (epoch ms) asks in this workspace are answered "allow" without asking. */
-  allowUntil: z.number().optional(),
+  /** The standing allowances still live, each with what it covers and until when. */
+  allowances: z.array(allowanceSchema).default([]),
 });
 export type WorkspaceView = z.infer<typeof workspaceViewSchema>;
 
@@ -34,6 +46,24 @@ export const confirmationDetailSchema = z.discriminatedUnion('kind', [
   z.object({ kind: z.literal('write'), path: z.string(), diff: z.string(), isNew: z.boolean(), summary: z.string() }),
   z.object({ kind: z.literal('shell'), command: z.string(), cwd: z.string() }),
   z.object({ kind: z.literal('other'), summary: z.string() }),
+  /** A delete: what is inside (counted up to MAX_DELETE_COUNT_ENTRIES; `capped` past it) and that it is permanent. */
+  z.object({
+    kind: z.literal('delete'),
+    path: z.string(),
+    what: z.enum(['file', 'link', 'empty folder', 'folder']),
+    files: z.number().int(),
+    folders: z.number().int(),
+    bytes: z.number(),
+    capped: z.boolean(),
+    permanent: z.boolean(),
+  }),
+  /** Input typed into a live shell session, with the session's own command and cwd (null: no such session). */
+  z.object({
+    kind: z.literal('shell_input'),
+    sessionId: z.string(),
+    session: z.object({ command: z.string(), cwd: z.string() }).nullable(),
+    input: z.string(),
+  }),
 ]);
 export type ConfirmationDetail = z.infer<typeof confirmationDetailSchema>;
 
@@ -47,15 +77,26 @@ export const confirmationRequestSchema = z.object({
   category: categorySchema,
   detail: confirmationDetailSchema,
   createdAt: z.number(),
+  /** When its countdown ends. A question waiting behind another has not started it yet (`startedAt` absent). */
   expiresAt: z.number(),
+  /** When its countdown started: when it became the question shown first. */
+  startedAt: z.number().optional(),
+  /** The standing allowances the person may choose for this call, narrowest last; each covers this call. */
+  offers: z.array(allowanceScopeSchema).default([]),
 });
 export type ConfirmationRequest = z.infer<typeof confirmationRequestSchema>;
 
 export const confirmationAnswerSchema = z.strictObject({
   confirmationId: idSchema,
-  decision: z.enum(['allow_once', 'allow_workspace', 'deny']),
-  /** For `allow_workspace`: how long asks in this workspace are allowed without asking. */
+  decision: z.enum(['allow_once', 'allow_rule', 'deny']),
+  /** For `allow_rule`: which of the request's `offers`. */
+  offer: z.number().int().min(0).max(20).optional(),
+  /** For `allow_rule`: for how many minutes, unless `lasting`. */
   minutes: z.number().int().min(1).max(MAX_ALLOW_MINUTES).optional(),
+  /** For `allow_rule`: until the person revokes it (kept across restarts). */
+  lasting: z.literal(true).optional(),
+  /** For `deny`: a few words for the agent, returned in the `confirmation_denied` error. */
+  reason: z.string().max(MAX_DENY_REASON_CHARS).optional(),
 });
 export type ConfirmationAnswer = z.infer<typeof confirmationAnswerSchema>;
 
@@ -87,8 +128,62 @@ export const auditEntrySchema = z.object({
   outcome: z.enum(['ok', 'error']),
   errorCode: errorCodeSchema.optional(),
   durationMs: z.number(),
+  /** For a call let through by a standing allowance (`remembered`): which one, and what it covers. */
+  rule: z.object({ id: z.string(), covers: z.string() }).optional(),
+  /** Set when the relay refused the call before it reached this desktop (and told it so). */
+  refusedAt: z.literal('relay').optional(),
+  /** A command's exit code (`null`: ended by a signal); absent for other tools. */
+  exitCode: z.number().int().nullable().optional(),
+  /** Of `durationMs`, the time spent waiting for the person's answer. */
+  waitMs: z.number().optional(),
+  /** What can be opened: the diff of a write, the head and tail of a command's output, the answer given. */
+  detail: z
+    .object({
+      diff: z.string().max(MAX_AUDIT_DIFF_CHARS).optional(),
+      diffTruncated: z.boolean().optional(),
+      outputHead: z.string().max(MAX_AUDIT_OUTPUT_HEAD_CHARS).optional(),
+      outputTail: z.string().max(MAX_AUDIT_OUTPUT_TAIL_CHARS).optional(),
+      /** Characters of output left out between head and tail. */
+      outputOmitted: z.number().int().min(0).optional(),
+      answer: z.string().max(500).optional(),
+    })
+    .optional(),
 });
 export type AuditEntry = z.infer<typeof auditEntrySchema>;
+
+/** A question that went unanswered, kept so it never disappears silently. */
+export const missedConfirmationSchema = z.object({
+  id: z.string(),
+  workspaceName: z.string(),
+  caller: z.string(),
+  tool: toolNameSchema,
+  /** What it was about: a path, a command. */
+  summary: z.string(),
+  askedAt: z.number(),
+  endedAt: z.number(),
+  /** `timeout`: nobody answered in time; `dropped`: the call went away first (cancelled, deadline, host stopping). */
+  outcome: z.enum(['timeout', 'dropped']),
+});
+export type MissedConfirmation = z.infer<typeof missedConfirmationSchema>;
+
+/** A command or shell session an agent started, as the UI shows it: with its output's tail, live. */
+export const processViewSchema = z.object({
+  id: z.string(),
+  workspaceId: z.string(),
+  kind: z.enum(['command', 'session']),
+  command: z.string(),
+  /** Workspace-relative cwd. */
+  cwd: z.string(),
+  startedAt: z.number(),
+  endedAt: z.number().optional(),
+  /** Null while it runs, or when it ended by a signal (stopped, timed out). */
+  exitCode: z.number().nullable(),
+  /** The last PROCESS_OUTPUT_TAIL_CHARS characters of its output. */
+  output: z.string(),
+  /** The person pressed Stop. */
+  stopped: z.boolean(),
+});
+export type ProcessView = z.infer<typeof processViewSchema>;
 
 export const settingsSchema = z.object({
   relayUrl: z.string(),
@@ -124,6 +219,19 @@ export const desktopStateSchema = z.object({
   settings: settingsSchema,
   workspaces: z.array(workspaceViewSchema),
   pendingConfirmations: z.array(confirmationRequestSchema),
+  /** Questions nobody answered (timed out, or dropped with their call), newest first, until dismissed. */
+  missedConfirmations: z.array(missedConfirmationSchema).default([]),
+  /** The duration last chosen for a standing allowance: minutes, or `lasting`. */
+  lastAllowDuration: z.union([z.number().int().min(1).max(MAX_ALLOW_MINUTES), z.literal('lasting')]).default(15),
+  /**
+   * Where the host runs: under the desktop app (`desktop`), or as a plain process (`headless`),
+   * where launch at login and keep awake have nothing to act on.
+   */
+  hostMode: z.enum(['desktop', 'headless']).optional(),
+  /** MCP clients asking for access (OAuth), waiting for the person's answer. */
+  oauthRequests: z.array(oauthConsentSchema),
+  /** The org's approved MCP clients, as the relay last listed them. */
+  oauthClients: z.array(oauthAuthorizationSchema),
 });
 export type DesktopState = z.infer<typeof desktopStateSchema>;
 
@@ -151,7 +259,8 @@ export const DESKTOP_REQUESTS = {
       description: z.string().max(MAX_DESCRIPTION_CHARS).optional(),
       policy: policySchema.optional(),
     }),
-    result: workspaceViewSchema,
+    /** `warnings`: sentences for the person, e.g. the folder is inside another workspace. */
+    result: workspaceViewSchema.extend({ warnings: z.array(z.string()).optional() }),
   },
   'workspace:update': {
     params: z.strictObject({
@@ -161,7 +270,7 @@ export const DESKTOP_REQUESTS = {
       policy: policySchema.optional(),
       disabledTools: z.array(toolNameSchema).optional(),
       paused: z.boolean().optional(),
-      /** Ends an "allow this workspace for N minutes" now: the next change or command asks again. */
+      /** Revokes every standing allowance of the workspace now: the next change or command asks again. */
       askAgain: z.literal(true).optional(),
     }),
     result: workspaceViewSchema,
@@ -173,10 +282,49 @@ export const DESKTOP_REQUESTS = {
       tool: z.string().optional(),
       outcome: z.enum(['ok', 'error']).optional(),
       limit: z.number().int().min(1).max(1000).default(200),
+      /** Only entries with one of these decisions (e.g. `denied`: denied by you; `remembered`: under a standing approval). */
+      decisions: z.array(auditDecisionSchema).min(1).max(20).optional(),
     }),
     result: z.object({ entries: z.array(auditEntrySchema) }),
   },
   'confirm:answer': { params: confirmationAnswerSchema, result: z.object({ accepted: z.boolean() }) },
+  /** Ends one standing allowance now. */
+  'allowance:revoke': {
+    params: z.strictObject({ workspaceId: idSchema, id: z.string().min(1).max(64) }),
+    result: z.object({ revoked: z.boolean() }),
+  },
+  /** Clears the "you missed N questions" notice. */
+  'confirm:dismissMissed': { params: empty, result: z.object({ dismissed: z.number() }) },
+  /** Commands and shell sessions running now, and the last ones that ended. */
+  'process:list': { params: empty, result: z.object({ processes: z.array(processViewSchema) }) },
+  /** Stops a running command or session (its whole process tree); no question asked. */
+  'process:stop': {
+    params: z.strictObject({ id: z.string().min(1).max(64) }),
+    result: z.object({ stopped: z.boolean() }),
+  },
+  /**
+   * Approves an MCP client's request (after the person typed the code its authorize page shows)
+   * for some of this device's workspaces and tool categories, for `ttlSeconds`; or denies it.
+   */
+  'oauth:answer': {
+    params: z.discriminatedUnion('approve', [
+      z.strictObject({
+        requestId: idSchema,
+        approve: z.literal(true),
+        shortCode: z
+          .string()
+          .min(1)
+          .max(OAUTH_SHORT_CODE_CHARS * 2),
+        workspaceIds: z.array(idSchema).min(1).max(MAX_WORKSPACES_PER_DEVICE),
+        categories: z.array(categorySchema).min(1).max(3),
+        ttlSeconds: z.number().int().min(60).max(MAX_OAUTH_APPROVAL_SECONDS),
+      }),
+      z.strictObject({ requestId: idSchema, approve: z.literal(false) }),
+    ]),
+    result: z.object({ sent: z.boolean() }),
+  },
+  /** Revokes an approved MCP client: its tokens stop working at once. */
+  'oauth:revoke': { params: z.strictObject({ authorizationId: idSchema }), result: z.object({ sent: z.boolean() }) },
   /**
    * Re-pairs this install: a new device id and a new device key, then connects. The relay sees a
    * new device (its workspaces get new runtime ids); the old device id stays with whoever holds it.
@@ -197,6 +345,12 @@ export const DESKTOP_EVENTS = {
     outcome: z.enum(['allowed', 'denied', 'timeout', 'cancelled']),
   }),
   'activity:appended': auditEntrySchema,
+  'process:started': processViewSchema,
+  /** New output of a running command or session (at most PROCESS_OUTPUT_TAIL_CHARS per event). */
+  'process:output': z.object({ id: z.string(), chunk: z.string() }),
+  'process:ended': processViewSchema,
+  /** An MCP client asks for access: the consent dialog opens. */
+  'oauth:request': oauthConsentSchema,
 } as const;
 export type DesktopEvent = keyof typeof DESKTOP_EVENTS;
 export type DesktopEventPayload<E extends DesktopEvent> = z.output<(typeof DESKTOP_EVENTS)[E]>;
@@ -217,3 +371,19 @@ export const channelMessageSchema = z.discriminatedUnion('kind', [
   z.strictObject({ kind: z.literal('event'), event: z.string(), payload: z.unknown() }),
 ]);
 export type ChannelMessage = z.infer<typeof channelMessageSchema>;
+
+/** One line on what a confirmation is about (a path, a command), for notices and notifications. */
+export function confirmationSummary(detail: ConfirmationDetail): string {
+  switch (detail.kind) {
+    case 'write':
+      return `${detail.isNew ? 'create' : 'change'} ${detail.path}`;
+    case 'shell':
+      return detail.command.split('\n')[0] ?? '';
+    case 'delete':
+      return `delete ${detail.what} ${detail.path}`;
+    case 'shell_input':
+      return `type into session ${detail.sessionId}: ${detail.input.split('\n')[0] ?? ''}`;
+    case 'other':
+      return detail.summary;
+  }
+}

@@ -16,6 +16,10 @@ const STATE: DesktopState = {
   },
   workspaces: [],
   pendingConfirmations: [],
+  missedConfirmations: [],
+  lastAllowDuration: 15,
+  oauthRequests: [],
+  oauthClients: [],
 };
 
 function setup(open = true) {

@@ -15,6 +15,7 @@ export const ERROR_CODES = {
   tool_disabled: { status: 403, message: 'This tool is switched off for the workspace.' },
   permission_denied: { status: 403, message: 'The system denied access to a file or folder inside the workspace.' },
   confirmation_denied: { status: 403, message: 'The person denied this call.' },
+  short_code_mismatch: { status: 403, message: 'The code does not match the one the authorize page shows.' },
   not_found: { status: 404, message: 'Not found.' },
   session_not_found: { status: 404, message: 'There is no shell session with that id.' },
   confirmation_timeout: { status: 408, message: 'Nobody answered the confirmation in time.' },
@@ -42,6 +43,11 @@ export const ERROR_CODES = {
   runtime_error: { status: 503, message: 'The runtime is in an error state.' },
   unavailable: { status: 503, message: 'The service is shutting down or not ready.' },
   timeout: { status: 504, message: 'The call did not finish before its deadline.' },
+  unsafe_workspace_root: {
+    status: 422,
+    message: 'This folder cannot be a workspace: it is the whole disk, the home folder or a system folder.',
+  },
+  token_refused: { status: 422, message: 'The relay refused this token; the token in use was kept.' },
 } as const satisfies Record<string, { status: number; message: string }>;
 
 /** A stable error code. */

@@ -68,6 +68,16 @@ const validRelayFrames: Record<string, unknown> = {
     caller: 'stage build',
   },
   cancel: { type: 'cancel', id: 'call_1' },
+  refused: {
+    type: 'refused',
+    id: 'call_1',
+    runtimeId: 'rt_1',
+    workspaceId: 'ws_1',
+    tool: 'write_file',
+    caller: 'agent',
+    code: 'runtime_paused',
+    at: 1760000000000,
+  },
   challenge: { type: 'challenge', nonce: 'n'.repeat(43) },
   notice: { type: 'notice', kind: 'device_claim_refused', at: '2026-12-03T11:00:00.000Z' },
 };
@@ -179,6 +189,13 @@ describe('parseRelayFrame', () => {
       'heartbeatIntervalMs',
     ],
     ['cancel without id', { type: 'cancel' }, 'id'],
+    ['refused with a code that is no refusal', { ...(validRelayFrames.refused as object), code: 'internal' }, 'code'],
+    [
+      'refused with a huge caller label',
+      { ...(validRelayFrames.refused as object), caller: 'c'.repeat(1000) },
+      'caller',
+    ],
+    ['refused with arguments', { ...(validRelayFrames.refused as object), args: { path: 'a' } }, 'args'],
     ['an app frame', validAppFrames.hello, 'type'],
   ])('rejects %s, naming the field', (_name, frame, field) => {
     const parsed = parseRelayFrame(JSON.stringify(frame));
@@ -213,5 +230,53 @@ describe('deviceProofMessage', () => {
 describe('deviceKeyFingerprint', () => {
   it('shows the first 16 characters in groups of four', () => {
     expect(deviceKeyFingerprint('abcdEFGHijkl_-01rest')).toBe('abcd-EFGH-ijkl-_-01');
+  });
+});
+
+describe('OAuth consent frames', () => {
+  const approve = {
+    type: 'oauth_answer',
+    requestId: 'oar_1',
+    approve: true,
+    shortCode: 'ABCD2345',
+    workspaceIds: ['ws_1'],
+    categories: ['read'],
+    ttlSeconds: 3600,
+  };
+
+  it('accepts an approval, a denial and a revocation', () => {
+    expect(parseAppFrame(JSON.stringify(approve)).ok).toBe(true);
+    expect(parseAppFrame(JSON.stringify({ type: 'oauth_answer', requestId: 'oar_1', approve: false })).ok).toBe(true);
+    expect(parseAppFrame(JSON.stringify({ type: 'oauth_revoke', authorizationId: 'oau_1' })).ok).toBe(true);
+  });
+
+  it('refuses an approval of nothing, of an unknown category, or beyond the longest duration', () => {
+    for (const bad of [
+      { ...approve, workspaceIds: [] },
+      { ...approve, categories: ['admin'] },
+      { ...approve, ttlSeconds: 10 ** 9 },
+      { ...approve, shortCode: 'ABC' },
+      { ...approve, runtimeIds: ['rt_1'] },
+    ])
+      expect(parseAppFrame(JSON.stringify(bad)).ok).toBe(false);
+  });
+
+  it('accepts a consent request and a list of approved clients from the relay', () => {
+    const consent = {
+      requestId: 'oar_1',
+      clientId: 'https://client.example/meta.json',
+      clientName: 'Claude',
+      redirectHost: 'claude.ai',
+      shortCode: 'ABCD2345',
+      runtimeId: null,
+      requestedCategories: ['read'],
+      createdAt: 1,
+      expiresAt: 2,
+    };
+    expect(parseRelayFrame(JSON.stringify({ type: 'oauth_consent', consent })).ok).toBe(true);
+    expect(parseRelayFrame(JSON.stringify({ type: 'oauth_consent', consent: { ...consent, extra: 1 } })).ok).toBe(
+      false,
+    );
+    expect(parseRelayFrame(JSON.stringify({ type: 'oauth_authorizations', authorizations: [] })).ok).toBe(true);
   });
 });

@@ -8,8 +8,10 @@ import {
   MAX_NAME_CHARS,
   MAX_WORKSPACES_PER_DEVICE,
   MAX_FILE_EVENTS_PER_BATCH,
+  MAX_OAUTH_APPROVAL_SECONDS,
+  OAUTH_SHORT_CODE_CHARS,
 } from './limits.js';
-import { policySchema } from './policy.js';
+import { categorySchema, policySchema } from './policy.js';
 import { toolNameSchema } from './tools.js';
 
 /** Ids made by either side: opaque, printable, bounded. */
@@ -161,6 +163,27 @@ export const eventFrame = z.strictObject({
   events: z.array(appEventSchema).min(1).max(100),
 });
 
+/**
+ * The person's answer to an `oauth_consent` (approve: which of this device's workspaces, which
+ * tool categories, for how long). The relay mints nothing beyond it, and only for workspaces this
+ * connection announced. `shortCode` is the code the person checked against the authorize page.
+ */
+export const oauthAnswerFrame = z.discriminatedUnion('approve', [
+  z.strictObject({
+    type: z.literal('oauth_answer'),
+    requestId: idSchema,
+    approve: z.literal(true),
+    shortCode: z.string().length(OAUTH_SHORT_CODE_CHARS),
+    workspaceIds: z.array(idSchema).min(1).max(MAX_WORKSPACES_PER_DEVICE),
+    categories: z.array(categorySchema).min(1).max(3),
+    ttlSeconds: z.number().int().min(60).max(MAX_OAUTH_APPROVAL_SECONDS),
+  }),
+  z.strictObject({ type: z.literal('oauth_answer'), requestId: idSchema, approve: z.literal(false) }),
+]);
+
+/** Revokes an approved MCP client of the org (its tokens stop working at once). */
+export const oauthRevokeFrame = z.strictObject({ type: z.literal('oauth_revoke'), authorizationId: idSchema });
+
 // ---- relay → app ----
 
 export const runtimeBindingSchema = z.object({ workspaceId: idSchema, runtimeId: idSchema });
@@ -222,18 +245,94 @@ export const noticeFrame = z.strictObject({
   at: z.string().max(40),
 });
 
+/**
+ * A call the relay refused before it reached the desktop (the workspace paused, the tool
+ * switched off, its category denied), so the person's activity log has every call. Only
+ * informational: the desktop records it and never acts on it; at most
+ * MAX_REFUSED_NOTICES_PER_MINUTE per connection, `dropped` counting those left out before it.
+ */
+export const refusedFrame = z.strictObject({
+  type: z.literal('refused'),
+  /** The call's id at the relay. */
+  id: idSchema,
+  runtimeId: idSchema,
+  workspaceId: idSchema,
+  tool: toolNameSchema,
+  caller: z.string().max(MAX_LABEL_CHARS),
+  code: z.enum(['runtime_paused', 'tool_disabled', 'policy_denied']),
+  /** Epoch milliseconds of the refusal. */
+  at: z.number().int().positive(),
+  dropped: z.number().int().min(0).max(1_000_000).default(0),
+});
+
+/**
+ * An MCP client asks for access (OAuth authorize page open in someone's browser). The desktop
+ * shows it; the person checks that `shortCode` is the one the page shows before approving.
+ * `runtimeId` is set when the client asked for one runtime's MCP URL (only that one may be chosen).
+ */
+export const oauthConsentSchema = z.strictObject({
+  requestId: idSchema,
+  clientId: z.string().max(2000),
+  clientName: z.string().max(MAX_NAME_CHARS),
+  /** Where the browser will be sent back: the host the person should recognise (claude.ai, chatgpt.com). */
+  redirectHost: z.string().max(300),
+  shortCode: z.string().length(OAUTH_SHORT_CODE_CHARS),
+  runtimeId: idSchema.nullable(),
+  /** Categories the client asked for with `scope` (a suggestion; the person decides). */
+  requestedCategories: z.array(categorySchema).max(3),
+  createdAt: z.number().int(),
+  expiresAt: z.number().int(),
+});
+export type OAuthConsent = z.infer<typeof oauthConsentSchema>;
+
+/** An approved MCP client of the org, as the relay lists it. */
+export const oauthAuthorizationSchema = z.strictObject({
+  id: idSchema,
+  clientId: z.string().max(2000),
+  clientName: z.string().max(MAX_NAME_CHARS),
+  redirectHost: z.string().max(300),
+  runtimeIds: z.array(idSchema),
+  categories: z.array(categorySchema),
+  /** Who approved it: a device id, or `platform:<key id>` for an admin's approval. */
+  approvedBy: z.string().max(200),
+  createdAt: z.string(),
+  expiresAt: z.string(),
+});
+export type OAuthAuthorization = z.infer<typeof oauthAuthorizationSchema>;
+
+export const oauthConsentFrame = z.strictObject({ type: z.literal('oauth_consent'), consent: oauthConsentSchema });
+
+/** A consent request is settled (approved or denied anywhere, expired): stop showing it. */
+export const oauthConsentClosedFrame = z.strictObject({
+  type: z.literal('oauth_consent_closed'),
+  requestId: idSchema,
+  outcome: z.enum(['approved', 'denied', 'expired']),
+});
+
+/** The org's approved MCP clients, sent after welcome and whenever they change. */
+export const oauthAuthorizationsFrame = z.strictObject({
+  type: z.literal('oauth_authorizations'),
+  authorizations: z.array(oauthAuthorizationSchema).max(1000),
+});
+
 export const appFrameSchema = z.discriminatedUnion('type', [
   helloFrame,
   workspacesFrame,
   progressFrame,
   resultFrame,
   eventFrame,
+  oauthAnswerFrame,
+  oauthRevokeFrame,
 ]);
 export const relayFrameSchema = z.discriminatedUnion('type', [
   welcomeFrame,
   runtimesFrame,
   callFrame,
   cancelFrame,
+  refusedFrame,
+  oauthConsentFrame,
+  oauthConsentClosedFrame,
+  oauthAuthorizationsFrame,
   challengeFrame,
   noticeFrame,
 ]);
@@ -247,6 +346,10 @@ export type WelcomeFrame = z.infer<typeof welcomeFrame>;
 export type RuntimesFrame = z.infer<typeof runtimesFrame>;
 export type CallFrame = z.infer<typeof callFrame>;
 export type CancelFrame = z.infer<typeof cancelFrame>;
+export type RefusedFrame = z.infer<typeof refusedFrame>;
+export type OAuthAnswerFrame = z.infer<typeof oauthAnswerFrame>;
+export type OAuthRevokeFrame = z.infer<typeof oauthRevokeFrame>;
+export type OAuthConsentFrame = z.infer<typeof oauthConsentFrame>;
 export type ChallengeFrame = z.infer<typeof challengeFrame>;
 export type NoticeFrame = z.infer<typeof noticeFrame>;
 export type AppFrame = z.infer<typeof appFrameSchema>;

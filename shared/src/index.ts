@@ -8,3 +8,5 @@ export * from './api.js';
 export * from './desktop-api.js';
 export * from './text.js';
 export * from './desktop-client.js';
+export * from './allowances.js';
+export * from './oauth.js';

@@ -125,3 +125,51 @@ export const MAX_WORKSPACES_PER_DEVICE = 64;
 export const MAX_NAME_CHARS = 120;
 export const MAX_DESCRIPTION_CHARS = 2000;
 export const MAX_LABEL_CHARS = 200;
+
+/** Standing allowances one workspace may hold: a person's handful of rules, bounded for a hand-edited config. */
+export const MAX_ALLOWANCES_PER_WORKSPACE = 50;
+
+/** Longest reason a person may give with a deny (it goes back to the agent in the error). */
+export const MAX_DENY_REASON_CHARS = 500;
+
+/** Missed questions (timed out, or dropped with their call) the UI is told about, newest kept. */
+export const MAX_MISSED_CONFIRMATIONS = 50;
+
+/** Entries a delete's confirmation counts (files, folders, bytes) before it says "at least". */
+export const MAX_DELETE_COUNT_ENTRIES = 10_000;
+
+/** Output the UI is sent and keeps per running command or session (the tail): enough to follow it, bounded for a chatty server. */
+export const PROCESS_OUTPUT_TAIL_CHARS = 16 * 1024;
+
+/** Finished commands and sessions the UI keeps listing (with their exit code) after they end. */
+export const MAX_FINISHED_PROCESSES = 20;
+/**
+ * `refused` notices (calls the relay refused before they reached the desktop) per desktop
+ * connection per minute, enforced by both ends: an agent retrying against a paused workspace
+ * is recorded, a relay cannot flood the person's activity log. The relay counts what it left out.
+ */
+export const MAX_REFUSED_NOTICES_PER_MINUTE = 60;
+export const REFUSED_NOTICE_WINDOW_MS = 60_000;
+
+/**
+ * What an activity entry keeps to be opened later: a write's diff, and the head and tail of a
+ * command's output. Enough to see what happened; bounded so months of calls fit the rotated
+ * audit files (AUDIT_MAX_BYTES each).
+ */
+export const MAX_AUDIT_DIFF_CHARS = 8000;
+export const MAX_AUDIT_OUTPUT_HEAD_CHARS = 2000;
+export const MAX_AUDIT_OUTPUT_TAIL_CHARS = 2000;
+/** OAuth (MCP clients, see docs/relay.md): an access token lives an hour; its refresh token gets the next one. */
+export const OAUTH_ACCESS_TOKEN_TTL_SECONDS = 60 * 60;
+/** An authorization code is exchanged at once by a client that is waiting for it; a minute is plenty. */
+export const OAUTH_CODE_TTL_SECONDS = 60;
+/** How long a consent request waits for the person to approve it on the desktop. */
+export const OAUTH_CONSENT_TTL_SECONDS = 10 * 60;
+/** Longest time a person may approve an MCP client for (the choices of the consent dialog stay within it). */
+export const MAX_OAUTH_APPROVAL_SECONDS = 90 * 24 * 60 * 60;
+/** Characters of the short code the authorize page and the desktop both show (Crockford base32: ~40 bits). */
+export const OAUTH_SHORT_CODE_CHARS = 8;
+/** Redirect URIs one registered client may have. */
+export const MAX_OAUTH_REDIRECT_URIS = 10;
+/** Longest redirect URI or client id URL accepted (browsers and proxies balk at much longer URLs anyway). */
+export const MAX_OAUTH_URL_CHARS = 2000;

@@ -7,6 +7,7 @@ import {
   TOOL_NAMES,
   TOOLS,
   toolInputJsonSchema,
+  toolResultJsonSchema,
   type ToolName,
 } from './index.js';
 
@@ -106,6 +107,23 @@ const cases: Record<ToolName, { valid: unknown[]; invalid: Array<[unknown, strin
   shell_list: { valid: [{}], invalid: [[{ extra: true }, 'extra']] },
 };
 
+describe('tool hints', () => {
+  it('marks exactly the tools that change nothing read-only, and those that can lose data destructive', () => {
+    const readOnly = TOOL_NAMES.filter((n) => TOOLS[n].hints.readOnly).sort();
+    expect(readOnly).toEqual(['glob', 'list_dir', 'read_file', 'search', 'shell_list', 'stat']);
+    const notDestructive = TOOL_NAMES.filter((n) => !TOOLS[n].hints.destructive).sort();
+    expect(notDestructive).toEqual([...readOnly, 'mkdir', 'shell_read'].sort());
+    expect(TOOLS.mkdir.hints.idempotent).toBe(true);
+    expect(TOOLS.edit_file.hints.idempotent).toBe(false);
+    expect(TOOLS.shell_read.hints.idempotent).toBe(false);
+  });
+
+  it('describes results with closed-world-tolerant schemas (a newer desktop may add a field)', () => {
+    expect(toolResultJsonSchema('stat')).not.toHaveProperty('additionalProperties', false);
+    expect(toolResultJsonSchema('stat')).toMatchObject({ required: expect.arrayContaining(['path', 'type']) });
+  });
+});
+
 describe('TOOLS', () => {
   it('has exactly the catalog of DESIGN.md, with categories', () => {
     expect(TOOL_NAMES.sort()).toEqual(Object.keys(cases).sort());
@@ -137,6 +155,9 @@ describe('TOOLS', () => {
       it('has a description and a JSON schema for MCP', () => {
         expect(TOOLS[name].description.length).toBeGreaterThan(10);
         expect(toolInputJsonSchema(name)).toMatchObject({ type: 'object' });
+        expect(TOOLS[name].title.length).toBeGreaterThan(3);
+        // MCP requires an object root for outputSchema; every result is one.
+        expect(toolResultJsonSchema(name)).toMatchObject({ type: 'object' });
       });
     });
   }

@@ -245,9 +245,26 @@ export const shellListResult = z.object({ sessions: z.array(shellSessionInfo) })
 
 // ---- the catalog ----
 
+/**
+ * What a tool does to the workspace, as MCP tool annotations state it (hints for an agent's
+ * confirmation prompts; the desktop's policy decides regardless). `readOnly`: changes nothing;
+ * `destructive`: may delete or overwrite what is there (only meaningful when not read-only);
+ * `idempotent`: calling again with the same arguments has no further effect.
+ */
+export interface ToolHints {
+  readOnly: boolean;
+  destructive: boolean;
+  idempotent: boolean;
+}
+
+const READ_HINTS: ToolHints = { readOnly: true, destructive: false, idempotent: true };
+
 interface ToolSpec<A extends z.ZodType = z.ZodType, R extends z.ZodType = z.ZodType> {
   category: Category;
+  /** Short human-readable name (MCP `title`). */
+  title: string;
   description: string;
+  hints: ToolHints;
   args: A;
   result: R;
 }
@@ -260,42 +277,56 @@ function tool<A extends z.ZodType, R extends z.ZodType>(spec: ToolSpec<A, R>): T
 export const TOOLS = {
   read_file: tool({
     category: 'read',
+    title: 'Read file',
+    hints: READ_HINTS,
     description: 'Read a text file by lines (offset/limit), or any file as base64.',
     args: readFileArgs,
     result: readFileResult,
   }),
   list_dir: tool({
     category: 'read',
+    title: 'List folder',
+    hints: READ_HINTS,
     description: 'List a directory (optionally recursively), respecting .gitignore by default.',
     args: listDirArgs,
     result: listDirResult,
   }),
   glob: tool({
     category: 'read',
+    title: 'Find files by pattern',
+    hints: READ_HINTS,
     description: 'Find files whose workspace-relative path matches a glob pattern.',
     args: globArgs,
     result: globResult,
   }),
   search: tool({
     category: 'read',
+    title: 'Search file contents',
+    hints: READ_HINTS,
     description: 'Search file contents for a literal string or regular expression.',
     args: searchArgs,
     result: searchResult,
   }),
   stat: tool({
     category: 'read',
+    title: 'File information',
+    hints: READ_HINTS,
     description: 'Get the type, size, mode and modification time of a path.',
     args: statArgs,
     result: statResult,
   }),
   write_file: tool({
     category: 'write',
+    title: 'Write file',
+    hints: { readOnly: false, destructive: true, idempotent: true },
     description: 'Create or replace a file atomically, creating parent folders by default.',
     args: writeFileArgs,
     result: writeFileResult,
   }),
   edit_file: tool({
     category: 'write',
+    title: 'Edit file',
+    hints: { readOnly: false, destructive: true, idempotent: false },
     description:
       'Replace exact text in a file; each oldText must match once unless replaceAll. Returns a unified diff.',
     args: editFileArgs,
@@ -303,54 +334,73 @@ export const TOOLS = {
   }),
   move: tool({
     category: 'write',
+    title: 'Move or rename',
+    hints: { readOnly: false, destructive: true, idempotent: false },
     description: 'Move or rename a file or folder inside the workspace.',
     args: moveArgs,
     result: moveResult,
   }),
   delete: tool({
     category: 'write',
+    title: 'Delete',
+    hints: { readOnly: false, destructive: true, idempotent: true },
     description: 'Delete a file, or a folder (recursive for non-empty ones); never the workspace root.',
     args: deleteArgs,
     result: deleteResult,
   }),
   mkdir: tool({
     category: 'write',
+    title: 'Create folder',
+    hints: { readOnly: false, destructive: false, idempotent: true },
     description: 'Create a folder and any missing parents.',
     args: mkdirArgs,
     result: mkdirResult,
   }),
   run_command: tool({
     category: 'shell',
+    title: 'Run command',
+    hints: { readOnly: false, destructive: true, idempotent: false },
     description: 'Run a shell command in the workspace and return its exit code and output.',
     args: runCommandArgs,
     result: runCommandResult,
   }),
   shell_start: tool({
     category: 'shell',
+    title: 'Start terminal session',
+    hints: { readOnly: false, destructive: true, idempotent: false },
     description: 'Start a long-lived interactive session (a REPL, a dev server) in a terminal.',
     args: shellStartArgs,
     result: shellStartResult,
   }),
   shell_write: tool({
     category: 'shell',
+    title: 'Type into terminal session',
+    hints: { readOnly: false, destructive: true, idempotent: false },
     description: 'Type input into a session, then return the output that follows within waitMs.',
     args: shellWriteArgs,
     result: shellOutputResult,
   }),
   shell_read: tool({
     category: 'shell',
+    title: 'Read terminal output',
+    // Reading consumes the session's pending output (not idempotent), and changes nothing else.
+    hints: { readOnly: false, destructive: false, idempotent: false },
     description: 'Return the output a session produced since the last read, waiting up to waitMs for some.',
     args: shellReadArgs,
     result: shellOutputResult,
   }),
   shell_kill: tool({
     category: 'shell',
+    title: 'End terminal session',
+    hints: { readOnly: false, destructive: true, idempotent: true },
     description: 'End a session and its whole process tree.',
     args: shellKillArgs,
     result: shellKillResult,
   }),
   shell_list: tool({
     category: 'shell',
+    title: 'List terminal sessions',
+    hints: READ_HINTS,
     description: "List this workspace's sessions.",
     args: shellListArgs,
     result: shellListResult,
@@ -374,6 +424,15 @@ export function isToolName(name: string): name is ToolName {
 
 export function categoryOf(name: ToolName): Category {
   return TOOLS[name].category;
+}
+
+/**
+ * JSON Schema of a tool's result value, for MCP `outputSchema` and OpenAPI. Open to extra
+ * properties (a newer desktop may add fields), so a strict client validating against it does
+ * not reject an older relay's description of a newer result.
+ */
+export function toolResultJsonSchema(name: ToolName): Record<string, unknown> {
+  return z.toJSONSchema(TOOLS[name].result, { io: 'input', unrepresentable: 'any' }) as Record<string, unknown>;
 }
 
 /** JSON Schema of a tool's arguments (as a caller writes them), for MCP `tools/list` and OpenAPI. */

@@ -708,7 +708,9 @@ describe('more attacks through the relay', () => {
           const o = await call('shell_write', { sessionId, input }, ws2.runtimeId);
           expect(o.error?.code).toBe('confirmation_denied');
           const detail = asked.find((r) => r.tool === 'shell_write')?.detail;
-          expect(detail?.kind === 'shell' ? detail.command : '').toContain(input);
+          expect(detail?.kind === 'shell_input' ? detail.input : '').toBe(input);
+          // And which session it goes to: its command, not only its id.
+          expect(detail?.kind === 'shell_input' ? detail.session?.command : '').toBe('cat');
           expect((await call('shell_kill', { sessionId }, ws2.runtimeId)).status).toBe(200);
         },
       );

@@ -252,9 +252,16 @@ describe('parseCliArgs', () => {
       policy: { read: 'deny', write: 'ask', shell: 'ask' },
       configDir: '/home/p/c',
       uiPort: 8790,
+      allowAnyFolder: false,
       help: false,
       version: false,
     });
+  });
+
+  it('leaves ~ to the host to expand and takes --allow-any-folder', () => {
+    const options = parseCliArgs(['--workspace', '~/site', '--workspace', '~', '--allow-any-folder'], '/home/p');
+    expect(options.workspaces).toEqual(['~/site', '~']);
+    expect(options.allowAnyFolder).toBe(true);
   });
 
   it.each([

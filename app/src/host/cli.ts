@@ -10,15 +10,19 @@ export const UI_STATIC_DIR = fileURLToPath(new URL('../../dist/renderer', import
 
 /** The command line of DESIGN.md (a contract: scripts and docs rely on it). */
 export const USAGE = `Usage: tether-desktop [--headless] [--relay URL] [--token T] [--workspace PATH]...
-                      [--policy read=allow,write=ask,shell=ask] [--config-dir DIR] [--ui PORT]
+                      [--policy read=allow,write=ask,shell=ask] [--config-dir DIR] [--ui PORT] [--ca-file PEM]
+                      [--allow-any-folder]
 
   --headless         run without a window (the only mode under plain node)
   --relay URL        relay to connect to, e.g. http://127.0.0.1:8787 (saved in the config)
+  --ca-file PEM      trust the CA certificate(s) in this PEM file for a relay with a private CA (saved in the config)
   --token T          desktop token (tdt_…) for this run; prefer TETHER_TOKEN, which ps does not show
   --workspace PATH   add this folder as a workspace if it is not one yet (repeatable)
   --policy P         policy for the folders added with --workspace (default read=allow,write=ask,shell=ask)
   --config-dir DIR   where the config, token file and activity log live
   --ui PORT          serve the UI on http://127.0.0.1:PORT (0: any free port) and print its URL
+  --allow-any-folder let the whole disk, the home folder or a system folder be a workspace
+                     (refused otherwise: an agent would reach far more than one project)
   -h, --help         show this help
   -v, --version      show the version`;
 
@@ -26,11 +30,14 @@ export const USAGE = `Usage: tether-desktop [--headless] [--relay URL] [--token 
 export interface CliOptions {
   headless: boolean;
   relayUrl?: string;
+  /** PEM file of a private CA the relay's certificate chains to (absolute). */
+  caFile?: string;
   token?: string;
   workspaces: string[];
   policy?: Policy;
   configDir?: string;
   uiPort?: number;
+  allowAnyFolder: boolean;
   help: boolean;
   version: boolean;
 }
@@ -49,11 +56,13 @@ export function parseCliArgs(argv: string[], cwd: string = process.cwd()): CliOp
       options: {
         headless: { type: 'boolean', default: false },
         relay: { type: 'string' },
+        'ca-file': { type: 'string' },
         token: { type: 'string' },
         workspace: { type: 'string', multiple: true, default: [] },
         policy: { type: 'string' },
         'config-dir': { type: 'string' },
         ui: { type: 'string' },
+        'allow-any-folder': { type: 'boolean', default: false },
         help: { type: 'boolean', short: 'h', default: false },
         version: { type: 'boolean', short: 'v', default: false },
       },
@@ -64,11 +73,17 @@ export function parseCliArgs(argv: string[], cwd: string = process.cwd()): CliOp
   const v = parsed.values;
   const options: CliOptions = {
     headless: v.headless,
-    workspaces: v.workspace.map((p) => resolve(cwd, p)),
+    // `~/x` is the host's to expand (a quoted or `=` form reaches here unexpanded by the shell).
+    workspaces: v.workspace.map((p) => (p === '~' || p.startsWith('~/') ? p : resolve(cwd, p))),
+    allowAnyFolder: v['allow-any-folder'],
     help: v.help,
     version: v.version,
   };
   if (v.relay !== undefined) options.relayUrl = v.relay;
+  if (v['ca-file'] !== undefined) {
+    if (v['ca-file'].trim() === '') throw new UsageError('--ca-file must name a PEM file');
+    options.caFile = resolve(cwd, v['ca-file']);
+  }
   if (v.token !== undefined) {
     if (v.token.trim() === '') throw new UsageError('--token must not be empty');
     options.token = v.token.trim();
@@ -146,9 +161,11 @@ export async function runCli(argv: string[], io: Partial<CliIo> = {}): Promise<n
     host = await startHost({
       ...(options.configDir !== undefined ? { configDir: options.configDir } : {}),
       ...(options.relayUrl !== undefined ? { relayUrl: options.relayUrl } : {}),
+      ...(options.caFile !== undefined ? { caFile: options.caFile } : {}),
       ...(token !== undefined ? { token } : {}),
       env: {},
       workspaces: options.workspaces.map((path) => (options.policy ? { path, policy: options.policy } : { path })),
+      allowAnyFolder: options.allowAnyFolder,
       terminal: interactive ? { input: stdin, output: stderr } : null,
       log,
     });

@@ -13,12 +13,18 @@ import type { z } from 'zod';
 import type { AuditLog } from './audit/audit-log.js';
 import type { ConfigStore } from './config/config-store.js';
 import type { HostApi, HostEventListener, SubscribeOptions } from './host-api.js';
+import type { OAuthConsents } from './oauth/oauth-consents.js';
 import type { ConfirmationBroker, ConfirmationFrontend } from './policy/confirmation-broker.js';
+import type { ProcessMonitor } from './pty/process-monitor.js';
 import { connectUrlOf } from './relay-client/connect-url.js';
 import type { RelayClient } from './relay-client/relay-client.js';
+import { checkTokenShape, probeDesktopToken } from './relay-client/token-probe.js';
 import type { TokenStore } from './token/token-store.js';
 import type { WorkspaceRuntime } from './workspaces/workspace-runtime.js';
 import type { WorkspaceSet } from './workspaces/workspace-set.js';
+
+/** The duration the dialog offers first for a standing allowance until the person picks one. */
+export const DEFAULT_ALLOW_DURATION_MINUTES = 15;
 
 /** `state:changed` is sent at most this often: a health check or reconnect changes several things at once. */
 export const STATE_EVENT_DEBOUNCE_MS = 25;
@@ -36,6 +42,12 @@ export interface HostApiDeps {
   broker: ConfirmationBroker;
   audit: AuditLog;
   relay: RelayClient;
+  /** Running commands and sessions (absent: none are shown). */
+  processes?: ProcessMonitor;
+  /** Under the desktop app or a plain process (default `headless`). */
+  mode?: 'desktop' | 'headless';
+  /** MCP clients asking for access (OAuth) and the approved ones. */
+  oauth: OAuthConsents;
   /** Called after a workspace is removed (its shell sessions end). */
   onWorkspaceRemoved?: (id: string) => void;
   /** The device key's fingerprint now (it changes when the device is re-paired). */
@@ -82,9 +94,22 @@ export class HostApiImpl implements HostApi {
       this.emit('confirm:resolved', payload);
       this.scheduleState();
     });
+    // A waiting question's countdown started: every front end gets it again with its new times.
+    on(deps.broker, 'started', (req: DesktopEventPayload<'confirm:request'>) => {
+      this.emit('confirm:request', req);
+      this.scheduleState();
+    });
+    on(deps.broker, 'missed', changed);
+    on(deps.oauth, 'changed', changed);
+    on(deps.oauth, 'request', (consent: DesktopEventPayload<'oauth:request'>) => this.emit('oauth:request', consent));
     on(deps.audit, 'appended', (entry: DesktopEventPayload<'activity:appended'>) =>
       this.emit('activity:appended', entry),
     );
+    if (deps.processes) {
+      on(deps.processes, 'started', (p: DesktopEventPayload<'process:started'>) => this.emit('process:started', p));
+      on(deps.processes, 'output', (p: DesktopEventPayload<'process:output'>) => this.emit('process:output', p));
+      on(deps.processes, 'ended', (p: DesktopEventPayload<'process:ended'>) => this.emit('process:ended', p));
+    }
     this.handlers = this.createHandlers();
   }
 
@@ -149,6 +174,11 @@ export class HostApiImpl implements HostApi {
       },
       workspaces: this.deps.workspaces.views().map((v) => this.withRuntimeId(v)),
       pendingConfirmations: this.deps.broker.pending(),
+      missedConfirmations: this.deps.broker.missed(),
+      lastAllowDuration: config.lastAllowDuration ?? DEFAULT_ALLOW_DURATION_MINUTES,
+      hostMode: this.deps.mode ?? 'headless',
+      oauthRequests: this.deps.oauth.pending(),
+      oauthClients: this.deps.oauth.clients(),
     };
   }
 
@@ -185,6 +215,17 @@ export class HostApiImpl implements HostApi {
           });
         }
         const before = config.get();
+        if (p.token !== undefined) {
+          checkTokenShape(p.token.trim());
+          // Replacing a token in use: the relay is asked first, so a refused one never takes the
+          // working one's place. (A first token is tried by connecting; its refusal shows there.)
+          if (this.tokenSource !== 'none')
+            await probeDesktopToken({
+              relayUrl: p.relayUrl ?? before.relayUrl,
+              token: p.token.trim(),
+              caFile: before.caFile,
+            });
+        }
         await config.update((draft) => {
           if (p.relayUrl !== undefined) draft.relayUrl = p.relayUrl;
           if (p.deviceName !== undefined) draft.deviceName = p.deviceName;
@@ -213,11 +254,12 @@ export class HostApiImpl implements HostApi {
           description: p.description,
           policy: p.policy,
         });
-        return this.viewOf(runtime);
+        const warnings = workspaces.warningsOf(runtime.config.id);
+        return warnings.length > 0 ? { ...this.viewOf(runtime), warnings } : this.viewOf(runtime);
       },
       'workspace:update': async ({ id, askAgain, ...patch }) => {
         const runtime = await workspaces.update(id, patch);
-        if (askAgain) runtime.setAllowUntil(undefined);
+        if (askAgain) await workspaces.revokeAllowances(id);
         return this.viewOf(runtime);
       },
       'workspace:remove': async ({ id }) => {
@@ -227,7 +269,33 @@ export class HostApiImpl implements HostApi {
         return { removed };
       },
       'activity:list': async (p) => ({ entries: await audit.list(p) }),
-      'confirm:answer': async (p) => ({ accepted: broker.answer(p) }),
+      'confirm:answer': async (p) => {
+        const accepted = broker.answer(p);
+        if (accepted && p.decision === 'allow_rule') {
+          // Offered first next time: a person who picks "until I revoke" or 60 minutes means it.
+          const duration = p.lasting ? 'lasting' : (p.minutes ?? DEFAULT_ALLOW_DURATION_MINUTES);
+          if (config.get().lastAllowDuration !== duration) {
+            await config
+              .update((draft) => {
+                draft.lastAllowDuration = duration;
+              })
+              .catch((err: unknown) =>
+                this.deps.log?.(`could not save the chosen duration: ${(err as Error).message}`),
+              );
+            this.scheduleState();
+          }
+        }
+        return { accepted };
+      },
+      'allowance:revoke': async ({ workspaceId, id }) => ({
+        revoked: (await workspaces.revokeAllowances(workspaceId, id)) > 0,
+      }),
+      'confirm:dismissMissed': async () => ({ dismissed: broker.dismissMissed() }),
+      'process:list': async () => ({ processes: this.deps.processes?.list() ?? [] }),
+      // Stopping takes away, never adds: it needs no question.
+      'process:stop': async ({ id }) => ({ stopped: (await this.deps.processes?.stop(id)) ?? false }),
+      'oauth:answer': async (p) => this.deps.oauth.answer(p),
+      'oauth:revoke': async ({ authorizationId }) => this.deps.oauth.revoke(authorizationId),
       'device:repair': async () => {
         if (!this.deps.repairDevice) throw new TetherError('unavailable', 'This host cannot re-pair its device.');
         await this.deps.repairDevice();

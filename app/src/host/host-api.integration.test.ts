@@ -1,4 +1,4 @@
-import { mkdir, stat } from 'node:fs/promises';
+import { mkdir, readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { startRelay } from '@tether/relay';
@@ -106,12 +106,47 @@ describe('HostApiImpl', () => {
       expect(JSON.stringify(await stack.host.api.request('state:get', {}))).not.toContain(stack.desktopToken);
     });
 
-    it('shows a refused token as an error and does not retry', async () => {
-      const stack = await stackWith();
+    it('shows a refused first token as an error and does not retry', async () => {
+      const stack = await stackWith({ host: { token: undefined }, waitConnected: false });
       await stack.host.api.request('settings:update', { token: 'tdt_not_a_real_token' });
-      await waitFor(() => stack.host.relay.status.state === 'error', 'the error state');
-      expect(stack.host.relay.status.reason).toMatch(/refused the desktop token \(HTTP 401\)/);
-      await stack.runtimeIn('stopped');
+      await waitFor(
+        () => /refused the desktop token \(HTTP 401\)/.test(stack.host.relay.status.reason ?? ''),
+        'the refusal',
+      );
+      expect(stack.host.relay.status.state).toBe('error');
+    });
+
+    it('checks a replacement token with the relay first: a refused one is rejected and the old one kept', async () => {
+      const stack = await stackWith();
+      await stack.runtimeIn('running');
+      const refused = await rejection(stack.host.api.request('settings:update', { token: 'tdt_not_a_real_token' }));
+      expect(refused.code).toBe('token_refused');
+      expect(refused.message).toMatch(/relay refused this token \(HTTP 401\).*kept/);
+      expect(stack.host.relay.status.state).toBe('connected');
+      // Nothing was stored (the token in use came from --token and is still the one in use).
+      await expect(readFile(join(stack.dir, 'config', TOKEN_FILE), 'utf8')).rejects.toMatchObject({ code: 'ENOENT' });
+      expect((await stack.host.api.request('state:get', {})).tokenStore).toBe('memory');
+      await stack.runtimeIn('running');
+    });
+
+    it('rejects a platform key or grant as the token without asking the relay, keeping the old one', async () => {
+      const stack = await stackWith();
+      for (const token of ['tpk_abc', 'tgr_abc', 'hello']) {
+        const refused = await rejection(stack.host.api.request('settings:update', { token }));
+        expect(refused.code).toBe('token_refused');
+      }
+      expect((await rejection(stack.host.api.request('settings:update', { token: 'tpk_abc' }))).message).toMatch(
+        /platform key/,
+      );
+      expect(stack.host.relay.status.state).toBe('connected');
+    });
+
+    it('takes a replacement token the relay accepts', async () => {
+      const stack = await stackWith();
+      await stack.runtimeIn('running');
+      // The same token again (another one would meet the device's binding to this one).
+      await stack.host.api.request('settings:update', { token: stack.desktopToken });
+      await waitFor(() => stack.host.relay.status.state === 'connected', 'connected with the new token');
     });
   });
 
@@ -166,7 +201,7 @@ describe('HostApiImpl', () => {
       expect(sub.events).toHaveLength(count);
     });
 
-    it('ends an "allow this workspace for N minutes" on workspace:update askAgain', async () => {
+    it('ends every standing allowance on workspace:update askAgain', async () => {
       const stack = await stackWith();
       const runtime = await stack.runtimeIn('running');
       const front = record(stack, true);
@@ -174,15 +209,30 @@ describe('HostApiImpl', () => {
       const first = stack.call(runtime.id, 'write_file', { path: 'a.txt', content: 'a' }, { timeoutMs: 20_000 });
       const request = await waitFor(() => questions()[0], 'the first question');
       const id = (request.payload as { id: string }).id;
-      await stack.host.api.request('confirm:answer', { confirmationId: id, decision: 'allow_workspace', minutes: 5 });
+      await stack.host.api.request('confirm:answer', {
+        confirmationId: id,
+        decision: 'allow_rule',
+        offer: 0,
+        minutes: 5,
+      });
       expect((await first).status).toBe(200);
       expect((await stack.call(runtime.id, 'write_file', { path: 'b.txt', content: 'b' })).status).toBe(200);
       expect(questions()).toHaveLength(1);
 
       const workspace = (await stack.host.api.request('state:get', {})).workspaces[0]!;
-      expect(workspace.allowUntil).toBeGreaterThan(Date.now());
+      expect(workspace.allowances).toMatchObject([{ scope: { kind: 'path', path: '.', folder: true } }]);
+      // The call let through is audited as remembered, with the allowance that did it.
+      const { entries } = await stack.host.api.request('activity:list', { tool: 'write_file' });
+      expect(entries[0]).toMatchObject({
+        decision: 'remembered',
+        summary: expect.stringContaining('b.txt'),
+        rule: { id: workspace.allowances[0]!.id, covers: expect.stringContaining('anywhere in this workspace') },
+      });
+      expect(entries[1]).toMatchObject({ decision: 'confirmed' });
+      expect(entries[1]!.rule).toBeUndefined();
+      expect(workspace.allowances[0]!.expiresAt).toBeGreaterThan(Date.now());
       const view = await stack.host.api.request('workspace:update', { id: workspace.id, askAgain: true });
-      expect(view.allowUntil).toBeUndefined();
+      expect(view.allowances).toEqual([]);
       expect(view.policy).toEqual(workspace.policy);
       const third = stack.call(runtime.id, 'write_file', { path: 'c.txt', content: 'c' }, { timeoutMs: 20_000 });
       const again = await waitFor(() => questions()[1], 'a question again');
@@ -190,6 +240,72 @@ describe('HostApiImpl', () => {
       await stack.host.api.request('confirm:answer', { confirmationId: againId, decision: 'deny' });
       expect((await third).error?.code).toBe('confirmation_denied');
       front.stop();
+    });
+
+    it('tells the whole story of a call: the wait for the person, the answer, the diff, a command exit code and output', async () => {
+      const stack = await stackWith({ policy: { read: 'allow', write: 'ask', shell: 'allow' } });
+      const runtime = await stack.runtimeIn('running');
+      const front = record(stack, true);
+      const write = stack.call(runtime.id, 'write_file', { path: 'a.txt', content: 'hello\n' }, { timeoutMs: 20_000 });
+      const request = await waitFor(() => front.events.find((e) => e.event === 'confirm:request'), 'the question');
+      await new Promise((r) => setTimeout(r, 300));
+      await stack.host.api.request('confirm:answer', {
+        confirmationId: (request.payload as { id: string }).id,
+        decision: 'allow_once',
+      });
+      expect((await write).status).toBe(200);
+      const run = await stack.call(runtime.id, 'run_command', { command: 'echo out; exit 3' });
+      expect(run.status).toBe(200);
+      const { entries } = await stack.host.api.request('activity:list', {});
+      const [command, written] = entries;
+      expect(command).toMatchObject({
+        tool: 'run_command',
+        exitCode: 3,
+        detail: { outputHead: expect.stringContaining('out') },
+      });
+      expect(command?.waitMs).toBeUndefined();
+      expect(written).toMatchObject({
+        tool: 'write_file',
+        decision: 'confirmed',
+        detail: { answer: 'You allowed it.' },
+      });
+      expect(written?.detail?.diff).toContain('+hello');
+      expect(written?.waitMs).toBeGreaterThanOrEqual(250);
+      expect(written!.durationMs).toBeGreaterThanOrEqual(written!.waitMs!);
+      front.stop();
+    });
+
+    it('has an entry for calls the relay refused before they reached the desktop, filterable by decision', async () => {
+      const stack = await stackWith();
+      const runtime = await stack.runtimeIn('running');
+      const workspace = (await stack.host.api.request('state:get', {})).workspaces[0]!;
+      await stack.host.api.request('workspace:update', { id: workspace.id, disabledTools: ['delete'] });
+      await waitFor(
+        async () => !(await stack.runtimes()).find((r) => r.id === runtime.id)?.capabilities.tools.includes('delete'),
+        'the relay to know delete is off',
+      );
+      expect((await stack.call(runtime.id, 'delete', { path: 'hello.txt' })).error?.code).toBe('tool_disabled');
+      await stack.host.api.request('workspace:update', { id: workspace.id, paused: true });
+      await stack.runtimeIn('paused');
+      expect((await stack.call(runtime.id, 'stat', { path: 'hello.txt' })).error?.code).toBe('runtime_paused');
+      const entries = await waitFor(async () => {
+        const { entries } = await stack.host.api.request('activity:list', {});
+        return entries.length >= 2 ? entries : undefined;
+      }, 'two activity entries');
+      expect(entries[0]).toMatchObject({
+        tool: 'stat',
+        decision: 'paused',
+        errorCode: 'runtime_paused',
+        refusedAt: 'relay',
+      });
+      expect(entries[1]).toMatchObject({
+        tool: 'delete',
+        decision: 'disabled',
+        errorCode: 'tool_disabled',
+        refusedAt: 'relay',
+      });
+      const paused = await stack.host.api.request('activity:list', { decisions: ['paused'] });
+      expect(paused.entries.map((e) => e.tool)).toEqual(['stat']);
     });
 
     it('counts as a confirmation front end only while subscribed with answersConfirmations', async () => {

@@ -1,7 +1,9 @@
 import { readFile, realpath } from 'node:fs/promises';
+import { homedir } from 'node:os';
 import { resolve } from 'node:path';
-import { TetherError, type Policy } from '@tether/shared';
+import { TetherError, type Policy, type RefusedFrame } from '@tether/shared';
 import { AuditLog } from './audit/audit-log.js';
+import { RefusedCallRecorder } from './audit/refused-calls.js';
 import { CallJournal } from './calls/call-journal.js';
 import { CallRunner } from './calls/call-runner.js';
 import { ConfigStore, defaultConfigDir, newId } from './config/config-store.js';
@@ -11,15 +13,32 @@ import { disposeSearchWorkers } from './search/search-worker-pool.js';
 import { previewWrite } from './fs/write-preview.js';
 import type { HostApi } from './host-api.js';
 import { HostApiImpl, type TokenSource } from './host-api-impl.js';
+import { OAuthConsents } from './oauth/oauth-consents.js';
+import { createOAuthTerminalPrompt } from './oauth/oauth-terminal-prompt.js';
 import { ConfirmationBroker } from './policy/confirmation-broker.js';
+import { MissedStore } from './policy/missed-store.js';
 import { createTerminalFrontend } from './policy/terminal-prompt.js';
+import { ProcessMonitor } from './pty/process-monitor.js';
 import { createShellTools } from './pty/shell-tools.js';
 import type { BackoffOptions } from './relay-client/backoff.js';
 import { connectUrlOf } from './relay-client/connect-url.js';
 import { RelayClient } from './relay-client/relay-client.js';
 import { DeviceKey, openDeviceKeyStore } from './token/device-key.js';
 import { TokenStore } from './token/token-store.js';
+import { absoluteRootOf } from './workspaces/root-guard.js';
 import { WorkspaceSet } from './workspaces/workspace-set.js';
+
+/** Refuses a `--ca-file` that cannot be read or holds no PEM certificate, naming the flag. */
+async function assertCaFile(path: string): Promise<void> {
+  let text: string;
+  try {
+    text = await readFile(path, 'utf8');
+  } catch (err) {
+    throw new Error(`--ca-file ${path}: cannot read the file (${(err as NodeJS.ErrnoException).code ?? 'error'})`);
+  }
+  if (!text.includes('-----BEGIN CERTIFICATE-----'))
+    throw new Error(`--ca-file ${path}: no PEM certificate in it (-----BEGIN CERTIFICATE-----)`);
+}
 
 /** Options of `startHost`. Everything but the test knobs has a production default. */
 export interface StartHostOptions {
@@ -27,10 +46,16 @@ export interface StartHostOptions {
   configDir?: string;
   /** Relay to connect to; saved in the config (default: the config's, initially the local relay). */
   relayUrl?: string;
+  /** PEM file of a private CA to trust for the relay (`--ca-file`); saved in the config once it reads as one. */
+  caFile?: string;
   /** Desktop token for this run only; default TETHER_TOKEN, then the token store. */
   token?: string;
   /** Folders to add as workspaces when they are not ones yet (`--workspace`), with their policy. */
   workspaces?: Array<{ path: string; policy?: Policy }>;
+  /** Lets the whole disk, the home folder or a system folder be a workspace (`--allow-any-folder`). */
+  allowAnyFolder?: boolean;
+  /** Under the desktop app (its window and tray) or a plain process (default `headless`). */
+  mode?: 'desktop' | 'headless';
   /** Ask confirmations at this terminal (headless with a TTY); null or absent: no terminal. */
   terminal?: { input: NodeJS.ReadableStream; output: NodeJS.WritableStream } | null;
   /** Log lines for the person (never a token). */
@@ -54,6 +79,8 @@ export interface Host {
   config: ConfigStore;
   broker: ConfirmationBroker;
   audit: AuditLog;
+  /** MCP clients asking for access through the relay (OAuth consent), and the approved ones. */
+  oauth: OAuthConsents;
   /** Closes everything it opened: the relay socket, ptys, watchers, timers, the terminal prompt. */
   dispose(): Promise<void>;
 }
@@ -103,6 +130,13 @@ export async function startHost(options: StartHostOptions = {}): Promise<Host> {
         draft.relayUrl = relayUrl;
       });
     }
+    if (options.caFile !== undefined && options.caFile !== config.get().caFile) {
+      const caFile = options.caFile;
+      await assertCaFile(caFile);
+      await config.update((draft) => {
+        draft.caFile = caFile;
+      });
+    }
 
     const tokens = await TokenStore.open(
       configDir,
@@ -122,21 +156,37 @@ export async function startHost(options: StartHostOptions = {}): Promise<Host> {
 
     const audit = await AuditLog.open(configDir);
     disposers.push(() => audit.dispose());
-    const broker = new ConfirmationBroker(
-      options.confirmationTimeoutMs === undefined ? {} : { timeoutMs: options.confirmationTimeoutMs },
-    );
-    disposers.push(() => broker.dispose());
+    // Missed questions outlive the host: the ones it drops when it stops are shown after it starts again.
+    const missed = await MissedStore.open(configDir);
+    const broker = new ConfirmationBroker({
+      missed: missed.loaded,
+      ...(options.confirmationTimeoutMs === undefined ? {} : { timeoutMs: options.confirmationTimeoutMs }),
+    });
+    broker.on('missed', () => missed.save(broker.missed()));
+    disposers.push(async () => {
+      broker.dispose();
+      await missed.flush();
+    });
 
     const fsTools = createFsTools();
     // The search worker threads are shared by the process; they restart on the next search.
     disposers.push(() => disposeSearchWorkers());
     const set = await WorkspaceSet.open(config, {
       handlers: fsTools,
+      // Tether's own settings and token are never inside (or around) a workspace.
+      rootGuard: { protectedPaths: [configDir] },
+      allowAnyFolder: options.allowAnyFolder === true,
       ...(options.healthIntervalMs !== undefined ? { healthIntervalMs: options.healthIntervalMs } : {}),
     });
     disposers.push(() => set.dispose());
-    const shell = createShellTools({ sandbox: (id) => set.get(id)?.config.sandbox ?? 'none' });
+    const processes = new ProcessMonitor();
+    disposers.push(() => processes.dispose());
+    const shell = createShellTools({ sandbox: (id) => set.get(id)?.config.sandbox ?? 'none', monitor: processes });
     disposers.push(() => shell.dispose());
+    // Workspaces of the config that break the root rules (added before them, or on purpose) are kept, and named.
+    for (const runtime of set.list())
+      for (const warning of set.warningsOf(runtime.config.id))
+        log(`warning: workspace ${runtime.config.name}: ${warning}`);
     await addCommandLineWorkspaces(set, options.workspaces ?? [], log);
 
     // Before the runner, so it is disposed after it: calls ending during shutdown record their end.
@@ -150,6 +200,8 @@ export async function startHost(options: StartHostOptions = {}): Promise<Host> {
       audit,
       handlers: { ...fsTools, ...shell.handlers },
       preview: previewWrite,
+      sessionInfo: (workspaceId, sessionId) => shell.sessionInfo(workspaceId, sessionId),
+      log,
       onInternalError: (err, call) =>
         log(
           `call ${call.id} (${call.tool}) failed unexpectedly: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}`,
@@ -182,6 +234,8 @@ export async function startHost(options: StartHostOptions = {}): Promise<Host> {
     });
     // Disposed right after the API (pushed late): no new calls arrive while the rest shuts down.
     disposers.push(() => relay.dispose());
+    const refusals = new RefusedCallRecorder(audit, (id) => set.get(id)?.config.name);
+    relay.on('refused', (frame: RefusedFrame) => refusals.record(frame));
     relay.on('status', (s: RelayClient['status']) =>
       log(`relay ${s.relayUrl}: ${s.state}${s.reason ? ` (${s.reason})` : ''}`),
     );
@@ -216,6 +270,19 @@ export async function startHost(options: StartHostOptions = {}): Promise<Host> {
     });
     set.on('removed', endSessions);
 
+    const oauth = new OAuthConsents(relay, (id) => set.get(id) !== undefined);
+    disposers.push(() => oauth.dispose());
+    if (options.terminal) {
+      const prompt = createOAuthTerminalPrompt(
+        options.terminal.input,
+        options.terminal.output,
+        oauth,
+        () => set.views().map((v) => ({ id: v.id, name: v.name })),
+        () => relay.runtimes,
+      );
+      disposers.push(() => prompt.dispose());
+    }
+
     // Re-pairing: a new device id and key, so a device id claimed by another key is left behind.
     const repairDevice = async (): Promise<void> => {
       const key = await DeviceKey.create(deviceKeys);
@@ -235,7 +302,10 @@ export async function startHost(options: StartHostOptions = {}): Promise<Host> {
       broker,
       audit,
       relay,
+      processes,
+      oauth,
       log,
+      mode: options.mode ?? 'headless',
       deviceKeyFingerprint: () => deviceKey.fingerprint,
       repairDevice,
     });
@@ -249,6 +319,7 @@ export async function startHost(options: StartHostOptions = {}): Promise<Host> {
       config,
       broker,
       audit,
+      oauth,
       dispose: () => (disposed ??= disposeAll()),
     };
   } catch (err) {
@@ -277,9 +348,11 @@ async function addCommandLineWorkspaces(
   log: (line: string) => void,
 ): Promise<void> {
   for (const folder of folders) {
-    const real = await realpath(folder.path).catch(() => {
-      throw new TetherError('not_found', `--workspace ${folder.path}: there is no such folder.`);
-    });
+    const real = await realpath(absoluteRootOf(folder.path, { home: homedir(), platform: process.platform })).catch(
+      () => {
+        throw new TetherError('not_found', `--workspace ${folder.path}: there is no such folder.`);
+      },
+    );
     const existing = set.list().find((r) => r.config.root === real);
     if (existing) {
       log(`workspace ${existing.config.name} (${real}) is already configured; its policy is kept as it is`);
@@ -287,5 +360,6 @@ async function addCommandLineWorkspaces(
     }
     const runtime = await set.add({ root: real, policy: folder.policy });
     log(`added workspace ${runtime.config.name} (${real})`);
+    for (const warning of set.warningsOf(runtime.config.id)) log(`warning: ${warning}`);
   }
 }

@@ -82,6 +82,7 @@ const hostReady: Promise<Host> = startHost({
   // No terminal here: confirmations go to the window; with no window attached they are refused.
   terminal: null,
   log,
+  mode: 'desktop',
 });
 
 hostReady.then(

@@ -63,6 +63,12 @@ export function confirmationNotification(request: ConfirmationRequest): { title:
     case 'write':
       what = `${request.detail.isNew ? 'Create' : 'Change'} ${request.detail.path}: ${request.detail.summary}`;
       break;
+    case 'delete':
+      what = `Delete ${request.detail.what} ${request.detail.path} for good`;
+      break;
+    case 'shell_input':
+      what = `Type into shell session ${request.detail.sessionId}`;
+      break;
     default:
       what = request.detail.summary;
   }

@@ -16,6 +16,10 @@ export function desktopState(overrides: Partial<DesktopState> = {}): DesktopStat
     },
     workspaces: [],
     pendingConfirmations: [],
+    missedConfirmations: [],
+    lastAllowDuration: 15,
+    oauthRequests: [],
+    oauthClients: [],
     ...overrides,
   };
 }
@@ -31,6 +35,7 @@ export function workspace(overrides: Partial<WorkspaceView> = {}): WorkspaceView
     disabledTools: [],
     paused: false,
     state: 'running',
+    allowances: [],
     ...overrides,
   };
 }
@@ -48,6 +53,7 @@ export function confirmation(id: string, overrides: Partial<ConfirmationRequest>
     detail: { kind: 'shell', command: 'npm test', cwd: '.' },
     createdAt: 1,
     expiresAt: 60_001,
+    offers: [],
     ...overrides,
   };
 }

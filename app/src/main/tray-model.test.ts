@@ -44,6 +44,28 @@ describe('tray model', () => {
       expect(trayIconState(desktopState({ pendingConfirmations: [confirmation('c1')] }), 'running')).toBe('waiting');
     });
 
+    it('shows waiting-for-you while an MCP client asks for access, and the menu opens the window for it', () => {
+      const state = desktopState({
+        oauthRequests: [
+          {
+            requestId: 'oar_1',
+            clientId: 'tcl_1',
+            clientName: 'Claude',
+            redirectHost: 'claude.ai',
+            shortCode: 'ABCD2345',
+            runtimeId: null,
+            requestedCategories: [],
+            createdAt: 1,
+            expiresAt: 2,
+          },
+        ],
+      });
+      expect(trayIconState(state, 'running')).toBe('waiting');
+      expect(action(buildTrayModel(state, 'running').menu, 'An MCP client asks for access…').action).toEqual({
+        type: 'open',
+      });
+    });
+
     it('shows error when the host process is down, whatever the last state said', () => {
       expect(trayIconState(desktopState(), 'restarting')).toBe('error');
       expect(trayIconState(null, 'failed')).toBe('error');

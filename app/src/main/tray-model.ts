@@ -39,8 +39,8 @@ export interface TrayModel {
 export function trayIconState(state: DesktopState | null, host: HostStatus): TrayIconState {
   if (host === 'failed' || host === 'restarting') return 'error';
   if (!state) return 'disconnected';
-  // A call waiting for the person matters more than how the connection is.
-  if (state.pendingConfirmations.length > 0) return 'waiting';
+  // A call (or an MCP client asking for access) waiting for the person matters more than how the connection is.
+  if (state.pendingConfirmations.length > 0 || state.oauthRequests.length > 0) return 'waiting';
   switch (state.connection.state) {
     case 'connected':
       return 'connected';
@@ -114,6 +114,16 @@ export function buildTrayModel(state: DesktopState | null, host: HostStatus): Tr
     menu.push({
       kind: 'action',
       label: waiting === 1 ? '1 call is waiting for you…' : `${waiting} calls are waiting for you…`,
+      action: { type: 'open' },
+      enabled: true,
+    });
+    menu.push({ kind: 'separator' });
+  }
+  const asking = state?.oauthRequests.length ?? 0;
+  if (asking > 0) {
+    menu.push({
+      kind: 'action',
+      label: asking === 1 ? 'An MCP client asks for access…' : `${asking} MCP clients ask for access…`,
       action: { type: 'open' },
       enabled: true,
     });

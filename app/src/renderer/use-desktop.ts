@@ -64,8 +64,10 @@ export function usePendingConfirmations(
   // still pending and those resolved meanwhile. Keeping events it lacks left a ghost dialog
   // after the link dropped (a laptop asleep) while the host timed the question out.
   useEffect(() => setExtra([]), [state]);
-  const all = [...(state?.pendingConfirmations ?? []), ...extra].filter((c) => !resolved.has(c.id));
-  return all.sort((a, b) => a.createdAt - b.createdAt);
+  // By id, the event's copy over the state's: a waiting question comes again when its countdown starts.
+  const byId = new Map<string, ConfirmationRequest>();
+  for (const c of [...(state?.pendingConfirmations ?? []), ...extra]) if (!resolved.has(c.id)) byId.set(c.id, c);
+  return [...byId.values()].sort((a, b) => a.createdAt - b.createdAt);
 }
 
 /** A person-readable message for anything a request rejected with. */

@@ -1,4 +1,4 @@
-import type { FileChange, Result, RuntimeState, ToolName } from '@tether/shared';
+import type { FileChange, OAuthConsent, Result, RuntimeState, ToolName } from '@tether/shared';
 
 /** A call on its way from the node that took the HTTP request to the node holding the runtime. */
 export interface RoutedCall {
@@ -20,7 +20,19 @@ export type BusMessage =
   | { kind: 'progress'; callId: string; status: 'awaiting_confirmation' | 'running' | 'output'; chunk?: string }
   | { kind: 'result'; callId: string; result: Result<unknown> }
   /** The answer to a `cancel-call` broadcast with `replyTo`: the origin of the call had it in flight and cancelled it. */
-  | { kind: 'cancel-answer'; requestId: string };
+  | { kind: 'cancel-answer'; requestId: string }
+  /** To the holder of a runtime: a call to it was refused here before delivery, for the desktop's activity log. */
+  | { kind: 'refused'; notice: RefusalNotice };
+
+/** A call the relay refused before it reached the desktop (see the `refused` frame). */
+export interface RefusalNotice {
+  callId: string;
+  runtimeId: string;
+  tool: ToolName;
+  caller: string;
+  code: 'runtime_paused' | 'tool_disabled' | 'policy_denied';
+  at: number;
+}
 
 /** Where a runtime's connection lives. */
 export interface Presence {
@@ -52,6 +64,12 @@ export type NodeBroadcast =
     }
   /** A token was revoked: sessions using it close with `unauthorized`. */
   | { kind: 'token-revoked'; tokenId: string }
+  /** An MCP client asks for access: the org's desktops are shown the request. */
+  | { kind: 'oauth-consent'; orgId: string; consent: OAuthConsent }
+  /** A consent request was settled: the org's desktops stop showing it. */
+  | { kind: 'oauth-consent-closed'; orgId: string; requestId: string; outcome: 'approved' | 'denied' | 'expired' }
+  /** The org's approved MCP clients changed: its desktops get the new list. */
+  | { kind: 'oauth-changed'; orgId: string }
   /** A hello for this device was refused for its key (4412): the device's live sessions are told (`notice`). */
   | { kind: 'device-claim-refused'; orgId: string; deviceId: string; at: string };
 

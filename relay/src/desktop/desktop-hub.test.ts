@@ -1,5 +1,5 @@
 import { afterEach, describe, expect, it } from 'vitest';
-import { CLOSE_CODES, PROTOCOL_VERSION } from '@tether/shared';
+import { CLOSE_CODES, DEFAULT_POLICY, MAX_REFUSED_NOTICES_PER_MINUTE, PROTOCOL_VERSION } from '@tether/shared';
 import type { RelayOptions } from '../relay-server.js';
 import { FakeDesktop, testWorkspace } from '../testing/fake-desktop.js';
 import { SseReader, eventually, startTestRelay as start, type TestRelay } from '../testing/test-relay.js';
@@ -97,6 +97,49 @@ describe('DesktopHub', () => {
       desktop.send({ type: 'workspaces', workspaces: [testWorkspace('ws-1'), testWorkspace('ws-2')] });
       await desktop.next('runtimes');
       expect((await events.next('state')).data).toMatchObject({ state: 'running' });
+    });
+
+    it('tells the desktop about calls refused for its paused workspace or switched-off tool, and no more than the limit per minute', async () => {
+      const t = await startTestRelay();
+      const desktop = await connect(t);
+      const welcome = await desktop.hello(device, [
+        testWorkspace('ws-1', { state: 'paused' }),
+        testWorkspace('ws-2', { capabilities: { policy: DEFAULT_POLICY, tools: ['stat'] } }),
+      ]);
+      const [rt1, rt2] = welcome.runtimes.map((r) => r.runtimeId);
+      const paused = await t.api(`/v1/runtimes/${rt1}/calls`, {
+        method: 'POST',
+        json: { tool: 'stat', args: { path: 'a' } },
+      });
+      expect(paused.body.error.code).toBe('runtime_paused');
+      expect(await desktop.next('refused')).toMatchObject({
+        runtimeId: rt1,
+        workspaceId: 'ws-1',
+        tool: 'stat',
+        code: 'runtime_paused',
+        dropped: 0,
+      });
+      const off = await t.api(`/v1/runtimes/${rt2}/calls`, {
+        method: 'POST',
+        json: { tool: 'delete', args: { path: 'a' } },
+      });
+      expect(off.body.error.code).toBe('tool_disabled');
+      expect(await desktop.next('refused')).toMatchObject({
+        runtimeId: rt2,
+        workspaceId: 'ws-2',
+        code: 'tool_disabled',
+      });
+
+      // An agent retrying in a loop: the desktop hears of MAX_REFUSED_NOTICES_PER_MINUTE per window at most.
+      for (let i = 0; i < MAX_REFUSED_NOTICES_PER_MINUTE; i++)
+        await t.api(`/v1/runtimes/${rt1}/calls`, { method: 'POST', json: { tool: 'stat', args: { path: 'a' } } });
+      await eventually(
+        async () => desktop.frames.filter((f) => f.type === 'refused').length,
+        (n) => n >= MAX_REFUSED_NOTICES_PER_MINUTE,
+        10_000,
+      );
+      await new Promise((r) => setTimeout(r, 300));
+      expect(desktop.frames.filter((f) => f.type === 'refused')).toHaveLength(MAX_REFUSED_NOTICES_PER_MINUTE);
     });
 
     it('marks runtimes stopped with lastSeenAt when the desktop disconnects, and calls then fail with runtime_offline at once', async () => {

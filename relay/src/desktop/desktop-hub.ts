@@ -2,13 +2,13 @@ import type { IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
 import type { FastifyBaseLogger } from 'fastify';
 import { WebSocketServer, type WebSocket } from 'ws';
-import { CLOSE_CODES, errorValue, type ErrorCode } from '@tether/shared';
+import { CLOSE_CODES, errorValue, type ErrorCode, type OAuthAuthorization } from '@tether/shared';
 import { authenticateToken } from '../auth.js';
 import type { Bus, BusMessage, NodeBroadcast } from '../bus/bus.js';
 import type { RelayLimits } from '../relay-limits.js';
 import type { RuntimeDirectory } from '../runtime-directory.js';
 import type { Store, TokenRecord } from '../store/store.js';
-import { DesktopSession } from './desktop-session.js';
+import { DesktopSession, type DesktopOAuth } from './desktop-session.js';
 import { relayHostsFor } from './device-proof.js';
 
 /** How long a closing handshake may take at shutdown before the socket is cut. */
@@ -26,6 +26,8 @@ export interface DesktopHubDeps {
   logger: FastifyBaseLogger;
   /** Told of each upgrade refused for its token (401), so the server can throttle guessing per client address. */
   onUnauthorized?: (req: IncomingMessage) => void;
+  /** OAuth consent on desktops: requests shown, answers taken, approved clients listed. */
+  oauth?: DesktopOAuth & { list(orgId: string): Promise<OAuthAuthorization[]> };
   /** The hosts desktops reach this relay at (RelayOptions.publicHosts): what device proofs must name. */
   publicHosts?: readonly string[] | undefined;
 }
@@ -153,6 +155,12 @@ export class DesktopHub {
           result: { ok: false, error: errorValue('runtime_offline') },
         });
       });
+    } else if (message.kind === 'refused') {
+      void this.deps.bus.locate(message.notice.runtimeId).then((presence) => {
+        const session =
+          presence && presence.nodeId === this.deps.bus.nodeId ? this.sessions.get(presence.sessionId) : undefined;
+        session?.notifyRefused(message.notice);
+      });
     } else if (message.kind === 'cancel') {
       // The call went to the session holding the runtime; during a replacement an older session
       // of the same device may still have it in flight, so every session of that device hears it.
@@ -174,11 +182,35 @@ export class DesktopHub {
     } else if (message.kind === 'device-claim-refused') {
       for (const session of this.byDevice.get(deviceKey(message.orgId, message.deviceId)) ?? [])
         session.noticeClaimRefused(message.at);
+    } else if (message.kind === 'oauth-consent' || message.kind === 'oauth-consent-closed') {
+      const frame =
+        message.kind === 'oauth-consent'
+          ? ({ type: 'oauth_consent', consent: message.consent } as const)
+          : ({ type: 'oauth_consent_closed', requestId: message.requestId, outcome: message.outcome } as const);
+      for (const session of this.sessionsOfOrg(message.orgId)) session.sendFrame(frame);
+    } else if (message.kind === 'oauth-changed') {
+      const sessions = this.sessionsOfOrg(message.orgId);
+      if (sessions.length === 0 || !this.deps.oauth) return;
+      this.deps.oauth.list(message.orgId).then(
+        (authorizations) => {
+          for (const session of sessions) session.sendFrame({ type: 'oauth_authorizations', authorizations });
+        },
+        (err: unknown) =>
+          this.deps.logger.error(
+            { err: err instanceof Error ? err.message : String(err) },
+            'listing OAuth clients failed',
+          ),
+      );
     } else if (message.kind === 'token-revoked') {
       // Rare: a scan of every socket is fine.
       for (const session of this.sessions.values())
         if (session.token.id === message.tokenId) session.close(CLOSE_CODES.unauthorized, 'token revoked');
     }
+  }
+
+  /** The greeted sessions of an org (rare events: a scan of every socket is fine). */
+  private sessionsOfOrg(orgId: string): DesktopSession[] {
+    return [...this.sessions.values()].filter((s) => s.orgId === orgId && s.live);
   }
 
   /** New upgrades get 503 from now on. */

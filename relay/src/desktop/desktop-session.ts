@@ -2,16 +2,19 @@ import type { FastifyBaseLogger } from 'fastify';
 import type WebSocket from 'ws';
 import {
   CLOSE_CODES,
+  MAX_REFUSED_NOTICES_PER_MINUTE,
   MISSED_HEARTBEATS_BEFORE_DEAD,
+  REFUSED_NOTICE_WINDOW_MS,
   PROTOCOL_VERSION,
   errorValue,
   parseAppFrame,
   type AppFrame,
   type Device,
   type ErrorCode,
+  type OAuthAnswerFrame,
   type RelayFrame,
 } from '@tether/shared';
-import type { Bus, RoutedCall } from '../bus/bus.js';
+import type { Bus, RefusalNotice, RoutedCall } from '../bus/bus.js';
 import { HELLO_TIMEOUT_MS, MAX_QUEUED_FRAMES, type RelayLimits } from '../relay-limits.js';
 import type { RuntimeDirectory } from '../runtime-directory.js';
 import type { Store, TokenRecord } from '../store/store.js';
@@ -35,6 +38,18 @@ export interface SessionDeps {
   onHello(session: DesktopSession): Promise<void>;
   /** Called once when the socket has closed and the runtimes were detached. */
   onClosed(session: DesktopSession): void;
+  /** OAuth consent on the desktop (relay/src/oauth/desktop-oauth.ts); without it the frames are ignored. */
+  oauth?: DesktopOAuth;
+}
+
+/** What a session does with the OAuth frames of its desktop. */
+export interface DesktopOAuth {
+  /** Frames for a desktop that was just welcomed: the org's pending consent requests and approved clients. */
+  greet(orgId: string): Promise<RelayFrame[]>;
+  /** The person answered a consent request on this desktop. */
+  answer(session: DesktopSession, frame: OAuthAnswerFrame): Promise<void>;
+  /** The person revoked an approved client on this desktop. */
+  revoke(session: DesktopSession, authorizationId: string): Promise<void>;
 }
 
 /** A WebSocket close reason is at most 123 bytes. */
@@ -62,6 +77,10 @@ export class DesktopSession {
   /** Calls handed to the desktop and not answered yet. */
   private readonly inFlight = new Map<string, { runtimeId: string; origin: string }>();
   private missedPongs = 0;
+  /** `refused` notices: the current window's start and count, and those left out since the last one sent. */
+  private refusedWindowStart = 0;
+  private refusedInWindow = 0;
+  private refusedDropped = 0;
   /** Result, progress and event frames that failed their schema and were contained (containBadFrame). */
   private badFrames = 0;
   private queue: Promise<void> = Promise.resolve();
@@ -208,6 +227,50 @@ export class DesktopSession {
     this.send({ type: 'notice', kind: 'device_claim_refused', at });
   }
 
+  /**
+   * Tells the desktop about a call to one of its runtimes that was refused before delivery,
+   * at most MAX_REFUSED_NOTICES_PER_MINUTE per window; the next one sent counts those left out.
+   */
+  notifyRefused(notice: RefusalNotice): void {
+    const workspaceId = this.runtimes.get(notice.runtimeId);
+    if (!this.live || workspaceId === undefined) return;
+    const now = Date.now();
+    if (now - this.refusedWindowStart >= REFUSED_NOTICE_WINDOW_MS) {
+      this.refusedWindowStart = now;
+      this.refusedInWindow = 0;
+    }
+    if (this.refusedInWindow >= MAX_REFUSED_NOTICES_PER_MINUTE) {
+      this.refusedDropped++;
+      return;
+    }
+    this.refusedInWindow++;
+    this.send({
+      type: 'refused',
+      id: notice.callId,
+      runtimeId: notice.runtimeId,
+      workspaceId,
+      tool: notice.tool,
+      caller: notice.caller,
+      code: notice.code,
+      at: notice.at,
+      dropped: this.refusedDropped,
+    });
+    this.refusedDropped = 0;
+  }
+
+  /** The runtime id of a workspace this connection announced, if it did. */
+  runtimeIdOf(workspaceId: string): string | undefined {
+    for (const [runtimeId, ws] of this.runtimes) if (ws === workspaceId) return runtimeId;
+    return undefined;
+  }
+
+  /** Sends a frame to a greeted desktop, after any frame being handled (OAuth consent and lists). */
+  sendFrame(frame: RelayFrame): void {
+    this.enqueue(() => {
+      if (this.live) this.send(frame);
+    });
+  }
+
   /** Tells the desktop to stop a call it was given. */
   cancel(callId: string, reason: string): void {
     if (!this.inFlight.delete(callId)) return;
@@ -280,6 +343,10 @@ export class DesktopSession {
       }
       case 'event':
         return this.handleEvents(frame);
+      case 'oauth_answer':
+        return this.deps.oauth?.answer(this, frame);
+      case 'oauth_revoke':
+        return this.deps.oauth?.revoke(this, frame.authorizationId);
     }
   }
 
@@ -398,6 +465,7 @@ export class DesktopSession {
       { session: this.id, org: this.orgId, device: frame.device.deviceId, runtimes: bindings.length },
       'desktop connected',
     );
+    if (this.deps.oauth) for (const f of await this.deps.oauth.greet(this.orgId)) this.send(f);
   }
 
   /**

@@ -3,6 +3,7 @@ import type { IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { errorValue, type ToolErrorValue } from '@tether/shared';
+import { audienceMatches, bearerChallenge, resourceOfPath } from '../oauth/oauth-metadata.js';
 import type { RelayLimits } from '../relay-limits.js';
 import type { Principal, RelayServices } from '../services.js';
 import { sendError } from './platform-routes.js';
@@ -33,6 +34,8 @@ export interface AccessGuardOptions {
    * proxies are trusted. Fastify's `request.ip` follows the same trust for HTTP routes.
    */
   clientAddress?: (req: IncomingMessage) => string | undefined;
+  /** The relay's public origin for a request (OAuth issuer): named in the 401 challenge at MCP URLs. */
+  issuerOf?: (request: FastifyRequest) => string;
 }
 
 /** Whether a socket's peer address is this machine. */
@@ -81,9 +84,30 @@ export class AccessGuard {
         if (locked > 0) return this.refuse(reply, 'auth_failures', locked);
       }
       const principal = await services.authenticatePlatform(request.headers.authorization);
+      const path = request.url.split('?')[0]!;
+      const mcpResource = resourceOfPath(path) !== null;
       if (!principal) {
         this.authFailures.hit(addressKey(request.ip));
+        // At an MCP URL the challenge says where its OAuth metadata is (RFC 9728 §5.1; MCP authorization).
+        if (mcpResource && this.options.issuerOf)
+          reply.header(
+            'www-authenticate',
+            bearerChallenge(
+              this.options.issuerOf(request),
+              path,
+              request.headers.authorization !== undefined ? 'invalid_token' : undefined,
+            ),
+          );
         return sendError(reply, errorValue('unauthorized'));
+      }
+      // An OAuth access token is for one resource: at an MCP URL, only the one it was issued for
+      // (a token for one runtime's URL is no good at another's, nor at /v1/mcp). On the REST
+      // routes its grant scope (runtimes and tools) applies as to any grant.
+      if (principal.audience && mcpResource && !audienceMatches(principal.audience, path)) {
+        this.authFailures.hit(addressKey(request.ip));
+        if (this.options.issuerOf)
+          reply.header('www-authenticate', bearerChallenge(this.options.issuerOf(request), path, 'invalid_token'));
+        return sendError(reply, errorValue('unauthorized', 'this access token was issued for another resource'));
       }
       // A key and the grants it minted share one budget: minting grants does not multiply it.
       const wait = this.credentials.hit(principal.keyId);

@@ -21,7 +21,8 @@ interface IdParams {
 
 /** Sends an error value with the status of its code. */
 export function sendError(reply: FastifyReply, error: ToolErrorValue): FastifyReply {
-  if (error.code === 'unauthorized') reply.header('www-authenticate', 'Bearer');
+  // A challenge set already (the access guard's, naming the resource metadata at an MCP URL) stays.
+  if (error.code === 'unauthorized' && !reply.hasHeader('www-authenticate')) reply.header('www-authenticate', 'Bearer');
   return reply.code(httpStatusOf(error.code)).send({ error });
 }
 

@@ -1,4 +1,5 @@
-import type { RequestId } from '@modelcontextprotocol/sdk/types.js';
+/** A JSON-RPC request id. */
+type RequestId = string | number;
 
 /**
  * The MCP `tools/call` requests in flight on this relay process, so that a

@@ -12,6 +12,7 @@ import {
   parseRelayFrame,
   toolInputJsonSchema,
   type CallFrame,
+  type RefusedFrame,
   type Policy,
   type ToolName,
   type WorkspaceAnnouncement,
@@ -44,6 +45,8 @@ function workspace(
 class FakeDesktop {
   readonly calls: CallFrame[] = [];
   readonly cancelledIds: string[] = [];
+  /** `refused` frames: calls the relay refused before delivery. */
+  readonly refused: RefusedFrame[] = [];
   /** Number of `runtimes` frames received (the relay's answer to a `workspaces` frame). */
   runtimesFrames = 0;
   runtimeIds = new Map<string, string>();
@@ -78,6 +81,8 @@ class FakeDesktop {
           desktop.cancelledIds.push(frame.id);
         } else if (frame.type === 'runtimes') {
           desktop.runtimesFrames++;
+        } else if (frame.type === 'refused') {
+          desktop.refused.push(frame);
         }
       });
     });
@@ -250,6 +255,13 @@ describe('registerMcpRoutes', () => {
       expect(result.isError).toBe(true);
       expect(result.structuredContent).toMatchObject({ error: { code: 'policy_denied' } });
       expect(desktop.calls.some((c) => c.workspaceId === 'locked')).toBe(false);
+      // The desktop hears of it, for the person's activity log.
+      await until(() => desktop.refused.some((f) => f.workspaceId === 'locked'), 'a refused frame');
+      expect(desktop.refused.find((f) => f.workspaceId === 'locked')).toMatchObject({
+        runtimeId: desktop.runtime('locked'),
+        tool: 'run_command',
+        code: 'policy_denied',
+      });
     });
   });
 

@@ -1,12 +1,18 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
-import { StreamableHTTPServerTransport } from '@modelcontextprotocol/sdk/server/streamableHttp.js';
+import { createMcpHandler, type AuthInfo, type McpRequestContext, type Server } from '@modelcontextprotocol/server';
 import { MAX_FRAME_BYTES, errorValue, httpStatusOf, type ErrorCode, type RuntimeView } from '@tether/shared';
 import type { Principal, RelayServices } from '../services.js';
 import { McpCallRegistry } from './mcp-call-registry.js';
+import { createOrgMcpServer } from './org-mcp-server.js';
+import { originAllowed } from './origin-check.js';
 import { createRuntimeMcpServer } from './runtime-mcp-server.js';
 
 /** Path of a runtime's MCP endpoint (Streamable HTTP). */
 export const MCP_ROUTE = '/v1/runtimes/:id/mcp';
+/** Path of the org-wide MCP endpoint: every runtime the token may use, behind one connector. */
+export const ORG_MCP_ROUTE = '/v1/mcp';
+/** Key under which org-wide calls are known for `notifications/cancelled` (no runtime id has it). */
+const ORG_SCOPE_KEY = '*';
 
 /**
  * Largest MCP request body: a `write_file` may carry up to MAX_WRITE_BYTES (base64 grows it),
@@ -16,6 +22,29 @@ export const MAX_MCP_BODY_BYTES = MAX_FRAME_BYTES;
 
 interface RuntimeParams {
   id: string;
+}
+
+/** Who asks and what they may reach, for one MCP HTTP request on a runtime's endpoint. */
+export interface McpScope {
+  principal: Principal;
+  /** The one runtime of a per-runtime endpoint. */
+  runtime: RuntimeView;
+}
+
+/** The same for the org-wide endpoint. */
+export interface OrgMcpScope {
+  principal: Principal;
+  runtimes: RuntimeView[];
+}
+
+/** Where the scope rides through the SDK: its pass-through `authInfo` (never read from headers). */
+const SCOPE_KEY = 'tether/scope';
+
+function scopeOf<S>(ctx: McpRequestContext): S {
+  const scope = ctx.authInfo?.extra?.[SCOPE_KEY] as S | undefined;
+  // Every request reaches the SDK through serveMcp, which always sets it.
+  if (!scope) throw new Error('MCP request without a scope');
+  return scope;
 }
 
 function sendError(reply: FastifyReply, code: ErrorCode, message?: string): FastifyReply {
@@ -31,7 +60,7 @@ async function admit(
   services: RelayServices,
   request: FastifyRequest<{ Params: RuntimeParams }>,
   reply: FastifyReply,
-): Promise<{ principal: Principal; runtime: RuntimeView } | null> {
+): Promise<McpScope | null> {
   // The access guard has authenticated every /v1 request already; the fallback keeps this route safe on its own.
   const principal = request.principal ?? (await services.authenticatePlatform(request.headers.authorization));
   if (!principal) {
@@ -51,43 +80,154 @@ async function admit(
   return { principal, runtime };
 }
 
+/** The JSON-RPC id of a request body, when it is a single request of `method`. */
+function requestIdOf(body: unknown, method: string): string | number | undefined {
+  if (typeof body !== 'object' || body === null || Array.isArray(body)) return undefined;
+  const message = body as { method?: unknown; id?: unknown; params?: { requestId?: unknown } };
+  if (message.method !== method) return undefined;
+  const id = method === 'notifications/cancelled' ? message.params?.requestId : message.id;
+  return typeof id === 'string' || typeof id === 'number' ? id : undefined;
+}
+
+function webHeadersOf(request: FastifyRequest): Headers {
+  const headers = new Headers();
+  for (const [name, value] of Object.entries(request.headers)) {
+    // The body is handed over parsed; its framing headers describe bytes that are not forwarded.
+    if (value === undefined || name === 'content-length' || name === 'transfer-encoding') continue;
+    headers.set(name, Array.isArray(value) ? value.join(', ') : value);
+  }
+  return headers;
+}
+
 /**
- * Serves `/v1/runtimes/:id/mcp`: the runtime's tools as a Model Context Protocol server over
- * Streamable HTTP, so any MCP client can use a runtime directly. Stateless: every POST gets a
- * fresh MCP server and transport, so nothing is kept between requests and any relay node can
- * answer. GET (a standalone server→client stream) and DELETE (end a session) mean nothing
- * without sessions and are answered 405, which the MCP spec allows.
+ * Serves one MCP HTTP exchange through the SDK's handler and writes its answer to the raw
+ * response. The exchange ends (and the SDK aborts the request's handler, which cancels a call
+ * still running on the desktop) when the client goes away, or when a `notifications/cancelled`
+ * for it arrives in another request: then the stream ends without a result, as the spec asks.
  */
-export async function registerMcpRoutes(app: FastifyInstance, services: RelayServices): Promise<void> {
-  const logError = (message: string, err: unknown): void => app.log.error({ err }, message);
-  const inFlight = new McpCallRegistry();
+async function serveMcp(
+  handler: ReturnType<typeof createMcpHandler>,
+  inFlight: McpCallRegistry,
+  scopeKey: string,
+  scope: { principal: Principal },
+  request: FastifyRequest,
+  reply: FastifyReply,
+  onEnd: (method: string | undefined, status: number, seconds: number) => void,
+): Promise<FastifyReply> {
+  const { principal } = scope;
+  const started = performance.now();
+  const body = request.body as { method?: unknown } | undefined;
+  const method = typeof body?.method === 'string' ? body.method : undefined;
+  const cancelledId = requestIdOf(request.body, 'notifications/cancelled');
+  if (cancelledId !== undefined) inFlight.cancel(principal.tokenId, scopeKey, cancelledId);
 
-  app.post<{ Params: RuntimeParams }>(MCP_ROUTE, { bodyLimit: MAX_MCP_BODY_BYTES }, async (request, reply) => {
-    const admitted = await admit(services, request, reply);
-    if (!admitted) return reply;
+  const exchange = new AbortController();
+  const callId = requestIdOf(request.body, 'tools/call');
+  const registration = callId === undefined ? null : inFlight.register(principal.tokenId, scopeKey, callId);
+  registration?.signal.addEventListener('abort', () => exchange.abort(), { once: true });
 
-    const server = createRuntimeMcpServer({ services, ...admitted, inFlight, logError });
-    const transport = new StreamableHTTPServerTransport({ sessionIdGenerator: undefined });
-    // The raw response is ours from here on; Fastify must not answer it a second time.
-    reply.hijack();
-    // When the HTTP exchange ends (answered, or the client went away) the server closes,
-    // which aborts the handler's signal and so cancels a call still running on the desktop.
-    reply.raw.on('close', () => {
-      transport.close().catch(() => undefined);
-      server.close().catch(() => undefined);
-    });
-    transport.onerror = (err) => request.log.debug({ err }, 'MCP transport refused a message');
-    try {
-      await server.connect(transport);
-      await transport.handleRequest(request.raw, reply.raw, request.body);
-    } catch (err) {
-      logError('MCP request failed', err);
-      if (!reply.raw.headersSent) {
-        reply.raw.writeHead(500, { 'content-type': 'application/json' });
-        reply.raw.end(JSON.stringify({ jsonrpc: '2.0', error: { code: -32603, message: 'Internal error' }, id: null }));
+  // The raw response is ours from here on; Fastify must not answer it a second time.
+  reply.hijack();
+  const raw = reply.raw;
+  raw.on('close', () => {
+    exchange.abort();
+    registration?.done();
+    onEnd(method, raw.statusCode, (performance.now() - started) / 1000);
+  });
+
+  const authInfo: AuthInfo = {
+    token: '',
+    clientId: principal.tokenId,
+    scopes: [],
+    extra: { [SCOPE_KEY]: scope },
+  };
+  const url = new URL(request.url, `http://${request.headers.host ?? 'localhost'}`);
+  try {
+    const response = await handler.fetch(
+      new Request(url, { method: request.method, headers: webHeadersOf(request), signal: exchange.signal }),
+      { parsedBody: request.body, authInfo },
+    );
+    const headers: Record<string, string> = {};
+    response.headers.forEach((value, name) => (headers[name] = value));
+    raw.writeHead(response.status, headers);
+    if (response.body) {
+      for await (const chunk of response.body) {
+        if (raw.destroyed) break;
+        raw.write(chunk);
       }
     }
-    return reply;
+    raw.end();
+  } catch (err) {
+    if (!exchange.signal.aborted) request.log.error({ err }, 'MCP request failed');
+    if (!raw.headersSent) {
+      raw.writeHead(500, { 'content-type': 'application/json' });
+      raw.end(JSON.stringify({ jsonrpc: '2.0', error: { code: -32603, message: 'Internal error' }, id: null }));
+    } else raw.end();
+  } finally {
+    registration?.done();
+  }
+  return reply;
+}
+
+/**
+ * Serves `/v1/runtimes/:id/mcp`: the runtime's tools as a Model Context Protocol server over
+ * Streamable HTTP, so any MCP client can use a runtime directly. Both protocol eras share the
+ * URL: 2026-07-28 requests (no handshake, `server/discover`, the per-request `_meta` envelope,
+ * `Mcp-Method`/`Mcp-Name` headers) and 2025-era ones (`initialize` first). Stateless either
+ * way: every POST gets a fresh MCP server, nothing is kept between requests, and any relay
+ * node can answer. GET (a standalone server→client stream) and DELETE (end a session) mean
+ * nothing without sessions and are answered 405, which both revisions allow.
+ */
+export interface McpRouteOptions {
+  /** Browser origins besides loopback ones that may use the MCP endpoints (`*`: any); see originAllowed. */
+  allowedOrigins?: readonly string[];
+  /** Called once per MCP exchange when it ended (metrics): endpoint, JSON-RPC method, HTTP status. */
+  onExchange?: (endpoint: 'runtime' | 'org', method: string | undefined, status: number, seconds: number) => void;
+}
+
+export async function registerMcpRoutes(
+  app: FastifyInstance,
+  services: RelayServices,
+  routeOptions: McpRouteOptions = {},
+): Promise<void> {
+  const allowedOrigins = routeOptions.allowedOrigins ?? [];
+  const onExchange = routeOptions.onExchange ?? (() => undefined);
+  // DNS rebinding and cross-site pages: refused before anything else is looked at.
+  app.addHook('onRequest', async (request, reply) => {
+    const path = request.routeOptions.url;
+    if (path !== MCP_ROUTE && path !== ORG_MCP_ROUTE) return;
+    if (!originAllowed(request.headers.origin, allowedOrigins))
+      await sendError(
+        reply,
+        'forbidden',
+        'Requests from this Origin may not use the MCP endpoint (see --allowed-origins).',
+      );
+  });
+  const logError = (message: string, err: unknown): void => app.log.error({ err }, message);
+  const inFlight = new McpCallRegistry();
+  const options = {
+    legacy: 'stateless',
+    maxRequestBodySize: MAX_MCP_BODY_BYTES,
+    onerror: (err: Error) => app.log.debug({ err }, 'MCP request refused'),
+  } as const;
+  const handler = createMcpHandler(
+    (ctx): Server => createRuntimeMcpServer({ services, ...scopeOf<McpScope>(ctx), logError }),
+    options,
+  );
+  const orgHandler = createMcpHandler(
+    (ctx): Server => createOrgMcpServer({ services, ...scopeOf<OrgMcpScope>(ctx), logError }),
+    options,
+  );
+  app.addHook('onClose', async () => {
+    await Promise.all([handler.close(), orgHandler.close()]);
+  });
+
+  app.post<{ Params: RuntimeParams }>(MCP_ROUTE, { bodyLimit: MAX_MCP_BODY_BYTES }, async (request, reply) => {
+    const scope = await admit(services, request, reply);
+    if (!scope) return reply;
+    return serveMcp(handler, inFlight, scope.runtime.id, scope, request, reply, (...args) =>
+      onExchange('runtime', ...args),
+    );
   });
 
   const methodNotAllowed = async (request: FastifyRequest<{ Params: RuntimeParams }>, reply: FastifyReply) => {
@@ -104,4 +244,35 @@ export async function registerMcpRoutes(app: FastifyInstance, services: RelaySer
   };
   app.get<{ Params: RuntimeParams }>(MCP_ROUTE, methodNotAllowed);
   app.delete<{ Params: RuntimeParams }>(MCP_ROUTE, methodNotAllowed);
+
+  const admitOrg = async (request: FastifyRequest, reply: FastifyReply): Promise<OrgMcpScope | null> => {
+    const principal = request.principal ?? (await services.authenticatePlatform(request.headers.authorization));
+    if (!principal) {
+      await sendError(reply, 'unauthorized');
+      return null;
+    }
+    // The core scopes the list to the org and a grant's runtimes; archived ones are gone for good.
+    const runtimes = (await services.listRuntimes(principal)).filter((r) => r.state !== 'archived');
+    return { principal, runtimes };
+  };
+  app.post(ORG_MCP_ROUTE, { bodyLimit: MAX_MCP_BODY_BYTES }, async (request, reply) => {
+    const scope = await admitOrg(request, reply);
+    if (!scope) return reply;
+    return serveMcp(orgHandler, inFlight, ORG_SCOPE_KEY, scope, request, reply, (...args) =>
+      onExchange('org', ...args),
+    );
+  });
+  const orgMethodNotAllowed = async (request: FastifyRequest, reply: FastifyReply) => {
+    if (!(await admitOrg(request, reply))) return reply;
+    return reply
+      .code(405)
+      .header('allow', 'POST')
+      .send({
+        jsonrpc: '2.0',
+        error: { code: -32000, message: 'Method not allowed: this endpoint is stateless, use POST.' },
+        id: null,
+      });
+  };
+  app.get(ORG_MCP_ROUTE, orgMethodNotAllowed);
+  app.delete(ORG_MCP_ROUTE, orgMethodNotAllowed);
 }

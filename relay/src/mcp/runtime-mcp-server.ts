@@ -1,30 +1,31 @@
-import { Server } from '@modelcontextprotocol/sdk/server/index.js';
 import {
-  CallToolRequestSchema,
-  CancelledNotificationSchema,
-  ErrorCode as McpErrorCode,
-  ListToolsRequestSchema,
-  McpError,
+  ProtocolError,
+  ProtocolErrorCode,
+  Server,
   type CallToolResult,
-  type ServerNotification,
+  type ServerContext,
   type Tool,
-} from '@modelcontextprotocol/sdk/types.js';
+} from '@modelcontextprotocol/server';
 import {
+  MAX_READ_LINES,
   TOOL_NAMES,
   TOOLS,
   errorValue,
   isToolName,
   toolInputJsonSchema,
+  toolErrorSchema,
+  toolResultJsonSchema,
   type RuntimeView,
   type ToolErrorValue,
   type ToolName,
 } from '@tether/shared';
+import { z } from 'zod';
 import type { CallOptions, Principal, RelayServices } from '../services.js';
-import type { McpCallRegistry } from './mcp-call-registry.js';
+import { newId } from '../tokens.js';
 
-/** Name the relay gives itself in the MCP `initialize` answer. */
+/** Name the relay gives itself in `initialize` and `server/discover` answers. */
 export const MCP_SERVER_NAME = 'tether-relay';
-/** Version reported in `initialize`; the wire contract is MCP's, this is informational. */
+/** Version reported in `initialize` / `server/discover`; the wire contract is MCP's, this is informational. */
 export const MCP_SERVER_VERSION = '0.1.0';
 
 /** `_meta` key under which a tool result carries the relay's call id (for cancel and the audit log). */
@@ -35,21 +36,29 @@ export interface RuntimeMcpContext {
   services: RelayServices;
   principal: Principal;
   runtime: RuntimeView;
-  /** Calls in flight on this process, so a cancel arriving in a later HTTP request finds its call. */
-  inFlight: McpCallRegistry;
   /** Logs unexpected failures; never given tokens or arguments. */
   logError: (message: string, err: unknown) => void;
 }
 
 // JSON schemas never change at run time; building them (zod → JSON Schema) is not free.
-const inputSchemaCache = new Map<ToolName, Tool['inputSchema']>();
-function inputSchemaOf(name: ToolName): Tool['inputSchema'] {
-  let schema = inputSchemaCache.get(name);
-  if (!schema) {
-    schema = toolInputJsonSchema(name) as Tool['inputSchema'];
-    inputSchemaCache.set(name, schema);
-  }
-  return schema;
+const toolCache = new Map<ToolName, Tool>();
+
+/** `structuredContent` of a failed call: `{ error: { code, message, details? } }`. */
+const ERROR_CONTENT_SCHEMA = {
+  type: 'object',
+  properties: { error: z.toJSONSchema(toolErrorSchema, { io: 'input' }) },
+  required: ['error'],
+};
+
+/**
+ * The `outputSchema` of a tool: its result, or the error value of a failed call. Clients of
+ * the 2025 SDKs validate `structuredContent` even when `isError` is set, so a schema of the
+ * result alone would make every refusal unreadable to them.
+ */
+function outputSchemaOf(name: ToolName): Tool['outputSchema'] {
+  const { $schema, ...result } = toolResultJsonSchema(name);
+  void $schema; // the 2020-12 dialect is MCP's default; one declaration at the root is enough
+  return { type: 'object', anyOf: [result, ERROR_CONTENT_SCHEMA] } as Tool['outputSchema'];
 }
 
 /**
@@ -67,20 +76,32 @@ export function visibleTools(principal: Principal, runtime: RuntimeView): ToolNa
   );
 }
 
-/** The MCP description of one catalog tool. */
+/**
+ * The MCP description of one catalog tool: its title, argument schema, the schema of the
+ * `structuredContent` a successful call returns, and annotations from the catalog's hints.
+ */
 export function mcpToolOf(name: ToolName): Tool {
-  const spec = TOOLS[name];
-  return {
-    name,
-    description: spec.description,
-    inputSchema: inputSchemaOf(name),
-    annotations: {
-      readOnlyHint: spec.category === 'read',
-      destructiveHint: spec.category !== 'read',
-      // A shell command may reach anything the machine can; file tools stay in the workspace.
-      openWorldHint: spec.category === 'shell',
-    },
-  };
+  let tool = toolCache.get(name);
+  if (!tool) {
+    const spec = TOOLS[name];
+    tool = {
+      name,
+      title: spec.title,
+      description: spec.description,
+      inputSchema: toolInputJsonSchema(name) as Tool['inputSchema'],
+      outputSchema: outputSchemaOf(name),
+      annotations: {
+        title: spec.title,
+        readOnlyHint: spec.hints.readOnly,
+        destructiveHint: spec.hints.destructive,
+        idempotentHint: spec.hints.idempotent,
+        // A shell command may reach anything the machine can; file tools stay in the workspace.
+        openWorldHint: spec.category === 'shell',
+      },
+    };
+    toolCache.set(name, tool);
+  }
+  return tool;
 }
 
 /** A failed call as an MCP tool result: the agent sees the stable code first, then the message. */
@@ -108,7 +129,22 @@ function successResult(callId: string, value: unknown): CallToolResult {
  * that switched it off is `tool_disabled`, a denied category is `policy_denied` (the codes
  * the platform API and the desktop give for the same refusals).
  */
-function invisibleToolError(principal: Principal, runtime: RuntimeView, name: ToolName): ToolErrorValue {
+/**
+ * The answer to a call of a tool the runtime does not offer this caller; a tool the person
+ * switched off or whose category they denied is also reported to their desktop's activity log.
+ */
+export function refusedToolResult(
+  context: { services: RelayServices; principal: Principal },
+  runtime: RuntimeView,
+  name: ToolName,
+): CallToolResult {
+  const error = invisibleToolError(context.principal, runtime, name);
+  if (error.code === 'tool_disabled' || error.code === 'policy_denied')
+    context.services.reportRefused?.(context.principal, runtime.id, name, newId('call_'), error.code);
+  return errorResult(error);
+}
+
+export function invisibleToolError(principal: Principal, runtime: RuntimeView, name: ToolName): ToolErrorValue {
   if (principal.tools !== null && !principal.tools.includes(name)) {
     return errorValue('forbidden', `This grant does not include the tool "${name}".`);
   }
@@ -122,71 +158,133 @@ function invisibleToolError(principal: Principal, runtime: RuntimeView, name: To
   return errorValue('forbidden');
 }
 
+/** Workspace files as MCP resources: `file:///` and the path relative to the workspace root. */
+export const FILE_URI_PREFIX = 'file:///';
+
+/** The workspace-relative path of a `file:///…` URI, or null for another URI. */
+export function workspacePathOf(uri: string): string | null {
+  if (!uri.startsWith(FILE_URI_PREFIX)) return null;
+  let path: string;
+  try {
+    path = decodeURIComponent(uri.slice(FILE_URI_PREFIX.length));
+  } catch {
+    return null;
+  }
+  // The desktop confines every path to the workspace; this only refuses what is no path at all.
+  return path === '' ? '.' : path;
+}
+
+/** An unknown tool name is a protocol error in MCP (the client asked for something never listed). */
+export function unknownToolError(name: string): ProtocolError {
+  return new ProtocolError(ProtocolErrorCode.InvalidParams, `unknown_tool: there is no tool named "${name}"`);
+}
+
+/**
+ * Runs one catalog tool on one runtime for an MCP `tools/call`: progress notifications when
+ * the client gave a progress token, cancellation when the request's signal aborts (the client
+ * closed the exchange, or sent `notifications/cancelled`), and the outcome as a tool result.
+ */
+export async function callToolForMcp(
+  context: Omit<RuntimeMcpContext, 'runtime'>,
+  runtimeId: string,
+  name: ToolName,
+  args: Record<string, unknown>,
+  ctx: ServerContext,
+): Promise<CallToolResult> {
+  const progressToken = ctx.mcpReq._meta?.progressToken;
+  let progress = 0;
+  const onProgress: CallOptions['onProgress'] =
+    progressToken === undefined
+      ? undefined
+      : (p) => {
+          // Output of a command has no known end, so no `total`: progress only ever increases.
+          progress += 1;
+          const message = p.status === 'output' ? (p.chunk ?? '') : p.status;
+          // A progress notification that cannot be delivered (client gone) must not fail the call.
+          ctx.mcpReq
+            .notify({ method: 'notifications/progress', params: { progressToken, progress, message } })
+            .catch(() => undefined);
+        };
+  try {
+    const outcome = await context.services.callTool(
+      context.principal,
+      runtimeId,
+      { tool: name, args },
+      { signal: ctx.mcpReq.signal, onProgress },
+    );
+    return outcome.ok ? successResult(outcome.callId, outcome.value) : errorResult(outcome.error, outcome.callId);
+  } catch (err) {
+    context.logError('MCP tools/call failed unexpectedly', err);
+    return errorResult(errorValue('internal'));
+  }
+}
+
 /**
  * A low-level MCP server for one request on one runtime (the endpoint is stateless: a new
- * server per HTTP request). `tools/list` answers from the catalog, `tools/call` goes through
- * `RelayServices.callTool`, which routes to the desktop holding the runtime.
+ * server per HTTP request, for either protocol era). `tools/list` answers from the catalog,
+ * `tools/call` goes through `RelayServices.callTool`, which routes to the desktop holding the
+ * runtime.
  */
 export function createRuntimeMcpServer(context: RuntimeMcpContext): Server {
-  const { services, principal, runtime, inFlight } = context;
+  const { principal, runtime } = context;
   const server = new Server(
     { name: MCP_SERVER_NAME, version: MCP_SERVER_VERSION },
     {
-      capabilities: { tools: { listChanged: false } },
+      capabilities: { tools: { listChanged: false }, resources: {} },
       instructions:
         `These tools act inside the workspace "${runtime.workspace.name}" on a person's computer. ` +
         'Paths are relative to the workspace root; the person may be asked to confirm writes and commands.',
     },
   );
 
-  server.setRequestHandler(ListToolsRequestSchema, () => ({ tools: visibleTools(principal, runtime).map(mcpToolOf) }));
+  server.setRequestHandler('tools/list', () => ({ tools: visibleTools(principal, runtime).map(mcpToolOf) }));
 
-  server.setRequestHandler(CallToolRequestSchema, async (request, extra): Promise<CallToolResult> => {
-    const name = request.params.name;
-    if (!isToolName(name)) {
-      // An unknown name is a protocol error in MCP (the client asked for something not listed).
-      throw new McpError(McpErrorCode.InvalidParams, `unknown_tool: there is no tool named "${name}"`);
+  // Workspace files as resources, read through read_file (so the grant, the workspace's tools
+  // and its policy decide exactly as for the tool). Files are not listed: a folder may hold
+  // millions; the template names them all.
+  server.setRequestHandler('resources/list', () => ({ resources: [] }));
+  server.setRequestHandler('resources/templates/list', () => ({
+    resourceTemplates: [
+      {
+        uriTemplate: `${FILE_URI_PREFIX}{+path}`,
+        name: 'workspace-file',
+        title: 'Workspace file',
+        description: `A file of "${runtime.workspace.name}", by its path relative to the workspace root.`,
+      },
+    ],
+  }));
+  server.setRequestHandler('resources/read', async (request, ctx) => {
+    const uri = request.params.uri;
+    const path = workspacePathOf(uri);
+    if (path === null)
+      throw new ProtocolError(ProtocolErrorCode.InvalidParams, `not_found: not a workspace file URI: ${uri}`);
+    if (!visibleTools(principal, runtime).includes('read_file')) {
+      const error = invisibleToolError(principal, runtime, 'read_file');
+      throw new ProtocolError(ProtocolErrorCode.InvalidParams, `${error.code}: ${error.message}`);
     }
-    if (!visibleTools(principal, runtime).includes(name))
-      return errorResult(invisibleToolError(principal, runtime, name));
-
-    const progressToken = request.params._meta?.progressToken;
-    let progress = 0;
-    const onProgress: CallOptions['onProgress'] =
-      progressToken === undefined
-        ? undefined
-        : (p) => {
-            progress += 1;
-            const notification: ServerNotification = {
-              method: 'notifications/progress',
-              params: { progressToken, progress, message: p.status === 'output' ? (p.chunk ?? '') : p.status },
-            };
-            // A progress notification that cannot be delivered (client gone) must not fail the call.
-            extra.sendNotification(notification).catch(() => undefined);
-          };
-
-    // Either the HTTP exchange ending (extra.signal) or a later cancel notification stops the call.
-    const registration = inFlight.register(principal.tokenId, runtime.id, extra.requestId);
-    try {
-      const outcome = await services.callTool(
-        principal,
-        runtime.id,
-        { tool: name, args: request.params.arguments ?? {} },
-        { signal: AbortSignal.any([extra.signal, registration.signal]), onProgress },
-      );
-      return outcome.ok ? successResult(outcome.callId, outcome.value) : errorResult(outcome.error, outcome.callId);
-    } catch (err) {
-      context.logError('MCP tools/call failed unexpectedly', err);
-      return errorResult(errorValue('internal'));
-    } finally {
-      registration.done();
-    }
+    const read = async (args: Record<string, unknown>) =>
+      context.services.callTool(principal, runtime.id, { tool: 'read_file', args }, { signal: ctx.mcpReq.signal });
+    let outcome = await read({ path, limit: MAX_READ_LINES });
+    if (!outcome.ok && outcome.error.code === 'binary_file') outcome = await read({ path, encoding: 'base64' });
+    if (!outcome.ok)
+      throw new ProtocolError(ProtocolErrorCode.InvalidParams, `${outcome.error.code}: ${outcome.error.message}`);
+    const value = outcome.value as { content: string; encoding: 'utf8' | 'base64'; truncated: boolean };
+    const meta = { [CALL_ID_META_KEY]: outcome.callId, 'tether/truncated': value.truncated };
+    return {
+      contents: [
+        value.encoding === 'base64'
+          ? { uri, mimeType: 'application/octet-stream', blob: value.content, _meta: meta }
+          : { uri, mimeType: 'text/plain', text: value.content, _meta: meta },
+      ],
+    };
   });
 
-  // Replaces the SDK's default, which only knows this server's own requests (none, here).
-  server.setNotificationHandler(CancelledNotificationSchema, (notification) => {
-    const requestId = notification.params.requestId;
-    if (requestId !== undefined) inFlight.cancel(principal.tokenId, runtime.id, requestId);
+  server.setRequestHandler('tools/call', async (request, ctx): Promise<CallToolResult> => {
+    const name = request.params.name;
+    if (!isToolName(name)) throw unknownToolError(name);
+    if (!visibleTools(principal, runtime).includes(name)) return refusedToolResult(context, runtime, name);
+    const result = await callToolForMcp(context, runtime.id, name, request.params.arguments ?? {}, ctx);
+    return server.projectCallToolResult(result, mcpToolOf(name).outputSchema);
   });
 
   return server;

@@ -69,6 +69,72 @@ export const MIGRATIONS: readonly string[] = [
   // grants too. Grants from before this migration have none and live out their TTL (at most 7 days).
   `ALTER TABLE tokens ADD COLUMN parent_id TEXT REFERENCES tokens(id);
    CREATE INDEX tokens_parent ON tokens(parent_id) WHERE parent_id IS NOT NULL;`,
+  // OAuth 2.1 for MCP clients (relay/src/oauth): an access token is a grant bound to one resource and
+  // to the authorization the person gave; codes, refresh tokens and consent requests are stored hashed.
+  `ALTER TABLE tokens ADD COLUMN audience TEXT;
+   ALTER TABLE tokens ADD COLUMN authorization_id TEXT;
+   CREATE INDEX tokens_authorization ON tokens(authorization_id) WHERE authorization_id IS NOT NULL;
+   CREATE TABLE oauth_clients (
+     client_id TEXT PRIMARY KEY,
+     client_name TEXT NOT NULL,
+     redirect_uris TEXT NOT NULL,
+     auth_method TEXT NOT NULL CHECK (auth_method IN ('none', 'client_secret_post', 'client_secret_basic')),
+     secret_hash TEXT,
+     created_at TEXT NOT NULL
+   );
+   CREATE TABLE oauth_authorizations (
+     id TEXT PRIMARY KEY,
+     org_id TEXT NOT NULL REFERENCES orgs(id),
+     client_id TEXT NOT NULL,
+     client_name TEXT NOT NULL,
+     redirect_uri TEXT NOT NULL,
+     resource TEXT NOT NULL,
+     runtime_ids TEXT NOT NULL,
+     categories TEXT NOT NULL,
+     tools TEXT NOT NULL,
+     approved_by TEXT NOT NULL,
+     created_at TEXT NOT NULL,
+     expires_at TEXT NOT NULL,
+     revoked_at TEXT
+   );
+   CREATE INDEX oauth_authorizations_org ON oauth_authorizations(org_id);
+   CREATE TABLE oauth_requests (
+     id TEXT PRIMARY KEY,
+     browser_hash TEXT NOT NULL,
+     short_code TEXT NOT NULL,
+     org_id TEXT NOT NULL REFERENCES orgs(id),
+     client_id TEXT NOT NULL,
+     client_name TEXT NOT NULL,
+     redirect_uri TEXT NOT NULL,
+     state TEXT,
+     code_challenge TEXT NOT NULL,
+     resource TEXT NOT NULL,
+     runtime_id TEXT,
+     requested_categories TEXT NOT NULL,
+     created_at TEXT NOT NULL,
+     expires_at TEXT NOT NULL,
+     status TEXT NOT NULL CHECK (status IN ('pending', 'approved', 'denied', 'collected')),
+     authorization_id TEXT REFERENCES oauth_authorizations(id)
+   );
+   CREATE INDEX oauth_requests_org ON oauth_requests(org_id, status);
+   CREATE TABLE oauth_codes (
+     hash TEXT PRIMARY KEY,
+     authorization_id TEXT NOT NULL REFERENCES oauth_authorizations(id),
+     client_id TEXT NOT NULL,
+     redirect_uri TEXT NOT NULL,
+     code_challenge TEXT NOT NULL,
+     resource TEXT NOT NULL,
+     expires_at TEXT NOT NULL,
+     used_at TEXT
+   );
+   CREATE TABLE oauth_refresh_tokens (
+     hash TEXT PRIMARY KEY,
+     id TEXT NOT NULL,
+     authorization_id TEXT NOT NULL REFERENCES oauth_authorizations(id),
+     created_at TEXT NOT NULL,
+     used_at TEXT
+   );
+   CREATE INDEX oauth_refresh_authorization ON oauth_refresh_tokens(authorization_id);`,
   // A device is bound at its first keyed hello to the Ed25519 public key it made; later hellos must
   // prove they hold the private key. Rows from before this migration have none and are bound by
   // their next keyed hello.

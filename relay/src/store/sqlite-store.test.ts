@@ -326,7 +326,7 @@ describe('SqliteStore', () => {
       expect(await store.claimDevice(keyed(orgId, tokenId, KEY_A))).toEqual({ ok: false, keyRefused: true });
     });
 
-    it('binds a device recorded before device keys (migration 4) at its first keyed hello', async () => {
+    it('binds a device recorded before device keys (migration 5) at its first keyed hello', async () => {
       store.close();
       await rm(dir, { recursive: true, force: true });
       dir = await mkdtemp(join(tmpdir(), 'tether-store-'));

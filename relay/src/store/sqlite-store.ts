@@ -5,6 +5,7 @@ import { TetherError, capabilitiesSchema, type RuntimeState, type ToolName } fro
 import { CALL_LOG_FLUSH_MS } from '../relay-limits.js';
 import { newId } from '../tokens.js';
 import { MIGRATIONS } from './sqlite-migrations.js';
+import { SqliteOAuthRecords } from './sqlite-oauth.js';
 import type {
   ArchivedBy,
   CallRecord,
@@ -33,6 +34,8 @@ interface TokenRow {
   runtime_ids: string | null;
   tools: string | null;
   parent_id: string | null;
+  audience: string | null;
+  authorization_id: string | null;
 }
 
 interface RuntimeRow {
@@ -78,6 +81,8 @@ function toToken(row: TokenRow): TokenRecord {
     runtimeIds: row.runtime_ids === null ? null : (JSON.parse(row.runtime_ids) as string[]),
     tools: row.tools === null ? null : (JSON.parse(row.tools) as ToolName[]),
     parentId: row.parent_id,
+    audience: row.audience,
+    authorizationId: row.authorization_id,
   };
 }
 
@@ -130,6 +135,7 @@ export class SqliteStore implements Store {
   /** Rows queued in `callWrites` and not written yet, by call id: a result arriving first is folded into its row. */
   private unwrittenCalls = new Map<string, CallRecord>();
   private flushTimer: NodeJS.Timeout | null = null;
+  private readonly oauth: SqliteOAuthRecords;
 
   /**
    * Opens (creating if needed) the database in `dataDir` and runs pending migrations.
@@ -151,7 +157,31 @@ export class SqliteStore implements Store {
     // Another relay process (a CLI `token create` while serving) may hold the write lock briefly.
     this.db.pragma('busy_timeout = 5000');
     this.migrate();
+    this.oauth = new SqliteOAuthRecords(this.db, (sql) => this.stmt(sql));
   }
+
+  // ---- OAuth records (sqlite-oauth.ts) ----
+  insertOAuthClient: SqliteOAuthRecords['insertOAuthClient'] = (c) => this.oauth.insertOAuthClient(c);
+  getOAuthClient: SqliteOAuthRecords['getOAuthClient'] = (id) => this.oauth.getOAuthClient(id);
+  insertOAuthRequest: SqliteOAuthRecords['insertOAuthRequest'] = (r) => this.oauth.insertOAuthRequest(r);
+  getOAuthRequest: SqliteOAuthRecords['getOAuthRequest'] = (id) => this.oauth.getOAuthRequest(id);
+  listPendingOAuthRequests: SqliteOAuthRecords['listPendingOAuthRequests'] = (org, now) =>
+    this.oauth.listPendingOAuthRequests(org, now);
+  countPendingOAuthRequests: SqliteOAuthRecords['countPendingOAuthRequests'] = (now) =>
+    this.oauth.countPendingOAuthRequests(now);
+  settleOAuthRequest: SqliteOAuthRecords['settleOAuthRequest'] = (id, now, outcome) =>
+    this.oauth.settleOAuthRequest(id, now, outcome);
+  collectOAuthRequest: SqliteOAuthRecords['collectOAuthRequest'] = (id) => this.oauth.collectOAuthRequest(id);
+  getOAuthAuthorization: SqliteOAuthRecords['getOAuthAuthorization'] = (id) => this.oauth.getOAuthAuthorization(id);
+  listOAuthAuthorizations: SqliteOAuthRecords['listOAuthAuthorizations'] = (org, now) =>
+    this.oauth.listOAuthAuthorizations(org, now);
+  revokeOAuthAuthorization: SqliteOAuthRecords['revokeOAuthAuthorization'] = (id, at) =>
+    this.oauth.revokeOAuthAuthorization(id, at);
+  insertOAuthCode: SqliteOAuthRecords['insertOAuthCode'] = (c) => this.oauth.insertOAuthCode(c);
+  useOAuthCode: SqliteOAuthRecords['useOAuthCode'] = (hash, at) => this.oauth.useOAuthCode(hash, at);
+  insertOAuthRefresh: SqliteOAuthRecords['insertOAuthRefresh'] = (r) => this.oauth.insertOAuthRefresh(r);
+  useOAuthRefresh: SqliteOAuthRecords['useOAuthRefresh'] = (hash, at) => this.oauth.useOAuthRefresh(hash, at);
+  pruneOAuth: SqliteOAuthRecords['pruneOAuth'] = (now, before) => this.oauth.pruneOAuth(now, before);
 
   private stmt(sql: string): Database.Statement {
     let statement = this.statements.get(sql);
@@ -215,9 +245,18 @@ export class SqliteStore implements Store {
     return row ? { id: row.id, slug: row.slug, createdAt: row.created_at } : null;
   }
 
+  async onlyOrg(): Promise<OrgRecord | null> {
+    const rows = this.stmt('SELECT id, slug, created_at FROM orgs LIMIT 2').all() as Array<{
+      id: string;
+      slug: string;
+      created_at: string;
+    }>;
+    return rows.length === 1 ? { id: rows[0]!.id, slug: rows[0]!.slug, createdAt: rows[0]!.created_at } : null;
+  }
+
   async insertToken(token: Omit<TokenRecord, 'revokedAt'>): Promise<void> {
     this.stmt(
-      'INSERT INTO tokens (id, org_id, kind, name, hash, created_at, revoked_at, expires_at, runtime_ids, tools, parent_id) VALUES (?, ?, ?, ?, ?, ?, NULL, ?, ?, ?, ?)',
+      'INSERT INTO tokens (id, org_id, kind, name, hash, created_at, revoked_at, expires_at, runtime_ids, tools, parent_id, audience, authorization_id) VALUES (?, ?, ?, ?, ?, ?, NULL, ?, ?, ?, ?, ?, ?)',
     ).run(
       token.id,
       token.orgId,
@@ -229,6 +268,8 @@ export class SqliteStore implements Store {
       token.runtimeIds === null ? null : JSON.stringify(token.runtimeIds),
       token.tools === null ? null : JSON.stringify(token.tools),
       token.parentId,
+      token.audience ?? null,
+      token.authorizationId ?? null,
     );
   }
 
@@ -236,12 +277,16 @@ export class SqliteStore implements Store {
     // With its key's revocation: revokeToken revokes the grants that exist then, but a grant can be
     // minted just after it, by a request that authenticated the key before (or from a token cache
     // that trusts the key a few seconds more when another process revoked it).
+    // An OAuth access token reads as revoked with its authorization, for the same reason.
     const row = this.stmt(
-      'SELECT t.*, p.revoked_at AS parent_revoked_at FROM tokens t LEFT JOIN tokens p ON p.id = t.parent_id WHERE t.hash = ?',
-    ).get(hash) as (TokenRow & { parent_revoked_at: string | null }) | undefined;
+      `SELECT t.*, p.revoked_at AS parent_revoked_at, a.revoked_at AS authorization_revoked_at FROM tokens t
+         LEFT JOIN tokens p ON p.id = t.parent_id LEFT JOIN oauth_authorizations a ON a.id = t.authorization_id
+         WHERE t.hash = ?`,
+    ).get(hash) as
+      (TokenRow & { parent_revoked_at: string | null; authorization_revoked_at: string | null }) | undefined;
     if (!row) return null;
     const token = toToken(row);
-    if (token.revokedAt === null && row.parent_revoked_at !== null) token.revokedAt = row.parent_revoked_at;
+    if (token.revokedAt === null) token.revokedAt = row.parent_revoked_at ?? row.authorization_revoked_at;
     return token;
   }
 

@@ -1,4 +1,4 @@
-import type { Capabilities, RuntimeState, ToolName } from '@tether/shared';
+import type { Capabilities, Category, RuntimeState, ToolName } from '@tether/shared';
 import type { TokenKind } from '../tokens.js';
 
 /** An organization: the tenant every token, runtime and call belongs to. */
@@ -23,6 +23,129 @@ export interface TokenRecord {
   tools: ToolName[] | null;
   /** A grant's platform key (revoking the key revokes the grant); null for keys and desktop tokens. */
   parentId: string | null;
+  /** An OAuth access token's resource (the MCP URL it was issued for); it is refused at any other. */
+  audience?: string | null;
+  /** An OAuth access token's authorization (revoking the authorization revokes the token). */
+  authorizationId?: string | null;
+}
+
+/** How a registered client authenticates at the token endpoint (PKCE is required of every client besides). */
+export type OAuthClientAuthMethod = 'none' | 'client_secret_post' | 'client_secret_basic';
+
+/** A client registered with Dynamic Client Registration (RFC 7591). */
+export interface OAuthClientRecord {
+  clientId: string;
+  clientName: string;
+  redirectUris: string[];
+  authMethod: OAuthClientAuthMethod;
+  /** Hash of a confidential client's secret; null for a public client. */
+  secretHash: string | null;
+  createdAt: string;
+}
+
+/** Where a consent request stands. `collected`: approved and its code handed to the browser. */
+export type OAuthRequestStatus = 'pending' | 'approved' | 'denied' | 'collected';
+
+/** One authorize request waiting for (or settled by) the person's consent. */
+export interface OAuthRequestRecord {
+  id: string;
+  /** Hash of the secret cookie of the browser that opened the authorize page: only it collects the code. */
+  browserHash: string;
+  shortCode: string;
+  orgId: string;
+  clientId: string;
+  clientName: string;
+  redirectUri: string;
+  state: string | null;
+  codeChallenge: string;
+  /** The resource (MCP URL) the client asked for; '' when it named none. */
+  resource: string;
+  /** The runtime of a per-runtime resource; null for the org-wide `/v1/mcp`. */
+  runtimeId: string | null;
+  requestedCategories: Category[];
+  createdAt: string;
+  expiresAt: string;
+  status: OAuthRequestStatus;
+  authorizationId: string | null;
+}
+
+/** An approved client: what the person chose (runtimes, tools, until when), the root of its tokens. */
+export interface OAuthAuthorizationRecord {
+  id: string;
+  orgId: string;
+  clientId: string;
+  clientName: string;
+  redirectUri: string;
+  resource: string;
+  runtimeIds: string[];
+  categories: Category[];
+  tools: ToolName[];
+  approvedBy: string;
+  createdAt: string;
+  expiresAt: string;
+  revokedAt: string | null;
+}
+
+/** An authorization code, stored hashed; single use. */
+export interface OAuthCodeRecord {
+  hash: string;
+  authorizationId: string;
+  clientId: string;
+  redirectUri: string;
+  codeChallenge: string;
+  resource: string;
+  expiresAt: string;
+  usedAt: string | null;
+}
+
+/** A refresh token, stored hashed. Using it retires it (rotation); using a retired one revokes its authorization. */
+export interface OAuthRefreshRecord {
+  hash: string;
+  id: string;
+  authorizationId: string;
+  createdAt: string;
+  usedAt: string | null;
+}
+
+/** The OAuth records of the Store (relay/src/oauth). */
+export interface OAuthStore {
+  insertOAuthClient(client: OAuthClientRecord): Promise<void>;
+  getOAuthClient(clientId: string): Promise<OAuthClientRecord | null>;
+
+  insertOAuthRequest(request: OAuthRequestRecord): Promise<void>;
+  getOAuthRequest(id: string): Promise<OAuthRequestRecord | null>;
+  /** Requests of an org still waiting for consent at `now`. */
+  listPendingOAuthRequests(orgId: string, now: string): Promise<OAuthRequestRecord[]>;
+  /** Pending requests of every org at `now` (count-bounded by the caller's limit). */
+  countPendingOAuthRequests(now: string): Promise<number>;
+  /**
+   * Settles a request that is still pending and not expired at `now` (approved with its
+   * authorization, in one transaction with inserting it; or denied). False when it was not.
+   */
+  settleOAuthRequest(
+    id: string,
+    now: string,
+    outcome: { status: 'approved'; authorization: OAuthAuthorizationRecord } | { status: 'denied' },
+  ): Promise<boolean>;
+  /** Marks an approved request collected (its code was handed out); false when it was not `approved`. */
+  collectOAuthRequest(id: string): Promise<boolean>;
+
+  getOAuthAuthorization(id: string): Promise<OAuthAuthorizationRecord | null>;
+  /** Authorizations of an org neither revoked nor expired at `now`, newest first. */
+  listOAuthAuthorizations(orgId: string, now: string): Promise<OAuthAuthorizationRecord[]>;
+  /** Revokes an authorization with its access and refresh tokens; returns the access token ids revoked (null: nothing to revoke). */
+  revokeOAuthAuthorization(id: string, at: string): Promise<string[] | null>;
+
+  insertOAuthCode(code: OAuthCodeRecord): Promise<void>;
+  /** Marks the code used at `at` and returns it as it was before (so a second use is seen: `usedAt` set). */
+  useOAuthCode(hash: string, at: string): Promise<OAuthCodeRecord | null>;
+
+  insertOAuthRefresh(refresh: OAuthRefreshRecord): Promise<void>;
+  /** Marks the refresh token used at `at` and returns it as it was before, with its authorization's state. */
+  useOAuthRefresh(hash: string, at: string): Promise<OAuthRefreshRecord | null>;
+
+  /** Deletes expired consent requests and codes, and authorizations (with their tokens) expired before `before`. */
+  pruneOAuth(now: string, before: string): Promise<void>;
 }
 
 /** Who archived a runtime: the desktop (workspace removed; announcing it again revives it) or the platform (sticky). */
@@ -121,9 +244,11 @@ export interface CallRecord {
  * interface, hence every method is async even where SQLite answers synchronously.
  * Expected failures throw TetherError (e.g. `already_exists`).
  */
-export interface Store {
+export interface Store extends OAuthStore {
   createOrg(slug: string): Promise<OrgRecord>;
   getOrgBySlug(slug: string): Promise<OrgRecord | null>;
+  /** The org when the relay has exactly one (a single-tenant relay: nobody need name it), else null. */
+  onlyOrg(): Promise<OrgRecord | null>;
 
   insertToken(token: Omit<TokenRecord, 'revokedAt'>): Promise<void>;
   /** The token with this hash; a grant whose platform key is revoked reads as revoked (at the key's time). */

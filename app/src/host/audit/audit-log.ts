@@ -24,12 +24,15 @@ export interface AuditFilter {
   workspaceId?: string | undefined;
   tool?: string | undefined;
   outcome?: 'ok' | 'error' | undefined;
+  decisions?: ReadonlyArray<AuditEntry['decision']> | undefined;
   limit: number;
 }
 
 /**
  * The activity log: one JSON line per call (who, which tool, a short summary of the
- * arguments, the decision, the outcome, how long), rotated by size. Never file contents.
+ * arguments, the decision, the outcome, how long, how long the person took to answer), rotated
+ * by size. File contents only as far as the person can open them from the entry: a write's
+ * diff and a command's output, head and tail, each bounded (MAX_AUDIT_*).
  * Emits 'appended' with each new entry.
  */
 export class AuditLog extends EventEmitter<{ appended: [AuditEntry] }> {
@@ -113,6 +116,7 @@ export class AuditLog extends EventEmitter<{ appended: [AuditEntry] }> {
         if (filter.workspaceId !== undefined && e.workspaceId !== filter.workspaceId) continue;
         if (filter.tool !== undefined && e.tool !== filter.tool) continue;
         if (filter.outcome !== undefined && e.outcome !== filter.outcome) continue;
+        if (filter.decisions !== undefined && !filter.decisions.includes(e.decision)) continue;
         found.push(e);
       }
     }

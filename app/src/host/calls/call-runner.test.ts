@@ -1,4 +1,4 @@
-import { mkdir, mkdtemp, readFile, realpath, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readFile, realpath, rm, symlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
@@ -490,6 +490,40 @@ describe('CallRunner', () => {
       });
       expect(runs.write_file).toBeUndefined();
       expect(runs.read_file).toBeUndefined();
+    });
+  });
+
+  describe('standing allowances', () => {
+    it('a folder allowance never covers a write that a link inside it leads out of the folder', async () => {
+      await workspaces.update(ws.config.id, { policy: { read: 'allow', write: 'ask', shell: 'ask' } });
+      await mkdir(join(base, 'ws', 'docs'));
+      await mkdir(join(base, 'ws', 'src'));
+      await writeFile(join(base, 'ws', 'src', 'main.js'), 'm');
+      await symlink(join(base, 'ws', 'src'), join(base, 'ws', 'docs', 'to-src'));
+      await symlink(join(base, 'ws', 'src', 'main.js'), join(base, 'ws', 'docs', 'main.js'));
+      await ws.addAllowance({ kind: 'path', path: 'docs', folder: true }, null);
+      const asked: ConfirmationRequest[] = [];
+      broker.addFrontend({
+        present: (req) => {
+          asked.push(req);
+          queueMicrotask(() => broker.answer({ confirmationId: req.id, decision: 'deny' }));
+        },
+        dismiss() {},
+      });
+      expect(await runner.run(call('write_file', { path: 'docs/readme.md', content: 'x' }), sink())).toMatchObject({
+        ok: true,
+      });
+      for (const path of ['docs/to-src/evil.js', 'docs/main.js', 'docs/../src/x.js']) {
+        const result = await runner.run(call('write_file', { path, content: 'x' }), sink());
+        expect(result, path).toMatchObject({ ok: false, error: { code: 'confirmation_denied' } });
+      }
+      expect(asked).toHaveLength(3);
+      // A delete inside the folder is not a write or an edit: it asks too.
+      await writeFile(join(base, 'ws', 'docs', 'old.md'), 'o');
+      expect(await runner.run(call('delete', { path: 'docs/old.md' }), sink())).toMatchObject({ ok: false });
+      expect(asked).toHaveLength(4);
+      const [entry] = await audit.list({ tool: 'write_file', outcome: 'ok', limit: 1 });
+      expect(entry).toMatchObject({ decision: 'remembered', rule: { covers: expect.stringContaining('docs/') } });
     });
   });
 

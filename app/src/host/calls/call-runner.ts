@@ -11,6 +11,7 @@ import {
   isToolName,
   toErrorValue,
   type CallFrame,
+  describeScope,
   type ConfirmationDetail,
   type ErrorCode,
   type Result,
@@ -18,11 +19,13 @@ import {
   type ToolName,
 } from '@tether/shared';
 import type { AuditLog } from '../audit/audit-log.js';
+import { storyOf, type CallStory } from '../audit/audit-story.js';
 import { summarizeArgs } from '../audit/audit-summary.js';
 import { checkCallerEnv, commandWithEnv } from '../pty/command-env.js';
 import type { PathGuard } from '../fs/path-guard.js';
 import type { ConfirmationBroker } from '../policy/confirmation-broker.js';
-import { PolicyEngine, type AuditDecision } from '../policy/policy-engine.js';
+import type { CallTarget } from '../policy/allowance-rules.js';
+import { PolicyEngine, type AuditDecision, type PolicyVerdict } from '../policy/policy-engine.js';
 import type { ToolContext, ToolHandler, ToolHandlers } from '../tools/tool-context.js';
 import type { WorkspaceRuntime } from '../workspaces/workspace-runtime.js';
 import type { WorkspaceSet } from '../workspaces/workspace-set.js';
@@ -62,6 +65,10 @@ export interface CallRunnerOptions {
   journal?: CallJournal;
   /** Where unexpected handler failures are reported (default: stderr, without arguments). */
   onInternalError?: (error: unknown, call: { id: string; tool: string }) => void;
+  /** The command and cwd of a live shell session, so typing into it shows what it is (default: unknown). */
+  sessionInfo?: (workspaceId: string, sessionId: string) => { command: string; cwd: string } | undefined;
+  /** Log lines for the person (an allowance that could not be recorded). */
+  log?: (line: string) => void;
 }
 
 interface CallEntry {
@@ -73,6 +80,8 @@ interface CallEntry {
   finishedAt: number | null;
   /** Its start is in the journal, so its end must be too. */
   journaled: boolean;
+  /** The question asked and when, for the activity log. */
+  story: CallStory;
 }
 
 /** Why a call's signal fired. */
@@ -96,7 +105,7 @@ export class CallRunner {
   private disposed = false;
 
   constructor(private readonly options: CallRunnerOptions) {
-    this.policy = new PolicyEngine({ broker: options.broker });
+    this.policy = new PolicyEngine({ broker: options.broker, ...(options.log ? { log: options.log } : {}) });
     this.maxConcurrent = options.maxConcurrentPerWorkspace ?? MAX_CONCURRENT_CALLS_PER_WORKSPACE;
     this.recentMax = options.recentResultsMax ?? RECENT_RESULTS_MAX;
     this.recentTtlMs = options.recentResultsTtlMs ?? RECENT_RESULTS_TTL_MS;
@@ -132,6 +141,7 @@ export class CallRunner {
       controller: new AbortController(),
       finishedAt: null,
       journaled: false,
+      story: {},
       promise: null!,
     };
     this.calls.set(call.id, entry);
@@ -165,6 +175,7 @@ export class CallRunner {
       controller: new AbortController(),
       finishedAt: Date.now(),
       journaled: true,
+      story: {},
       promise: null!,
     };
     this.calls.set(call.id, entry);
@@ -216,10 +227,12 @@ export class CallRunner {
     if (call.deadline <= started) entry.controller.abort(causeOf('timeout', 'The call arrived after its deadline.'));
     const runtime = this.options.workspaces.get(call.workspaceId);
     let decision: AuditDecision = 'invalid';
+    let rule: PolicyVerdict['rule'];
     let result: Result<unknown>;
     try {
       const outcome = await this.decideAndRun(call, entry, runtime, signal);
       decision = outcome.decision;
+      rule = outcome.rule;
       result = outcome.result;
     } catch (err) {
       result = { ok: false, error: this.errorOf(err, signal, call) };
@@ -227,7 +240,7 @@ export class CallRunner {
       clearTimeout(deadlineTimer);
     }
     await Promise.all([
-      this.audit(call, decision, result, started, runtime?.config.name),
+      this.audit(call, decision, result, started, runtime?.config.name, rule, entry.story),
       this.journalEnd(call, entry, result),
     ]);
     return result;
@@ -254,6 +267,8 @@ export class CallRunner {
     result: Result<unknown>,
     started: number,
     workspaceName = this.options.workspaces.get(call.workspaceId)?.config.name,
+    rule?: PolicyVerdict['rule'],
+    story?: CallStory,
   ): Promise<void> {
     const entry: Parameters<AuditLog['append']>[0] = {
       workspaceId: call.workspaceId,
@@ -265,8 +280,10 @@ export class CallRunner {
       decision,
       outcome: result.ok ? 'ok' : 'error',
       durationMs: Date.now() - started,
+      ...storyOf(call.tool, decision, result, story),
     };
     if (!result.ok) entry.errorCode = result.error.code;
+    if (rule) entry.rule = { id: rule.id, covers: describeScope(rule.scope) };
     await this.options.audit.append(entry).catch((err: unknown) => this.reportInternal(err, call));
   }
 
@@ -275,7 +292,7 @@ export class CallRunner {
     entry: CallEntry,
     runtime: WorkspaceRuntime | undefined,
     signal: AbortSignal,
-  ): Promise<{ decision: AuditDecision; result: Result<unknown> }> {
+  ): Promise<{ decision: AuditDecision; rule?: PolicyVerdict['rule']; result: Result<unknown> }> {
     if (!runtime)
       return {
         decision: 'invalid',
@@ -316,10 +333,19 @@ export class CallRunner {
       tool: call.tool,
       callId: call.id,
       caller: call.caller,
-      detail: () => this.detailOf(runtime, call.tool, args),
+      detail: () =>
+        this.detailOf(runtime, call.tool, args).then((detail) => {
+          entry.story.asked = detail;
+          return detail;
+        }),
+      target: () => this.targetOf(runtime, call.tool, args),
       signal,
-      onAsk: () => this.progress(entry, { status: 'awaiting_confirmation' }),
+      onAsk: () => {
+        entry.story.askedAt = Date.now();
+        this.progress(entry, { status: 'awaiting_confirmation' });
+      },
     });
+    if (entry.story.askedAt !== undefined) entry.story.answeredAt = Date.now();
     if (!verdict.allowed) {
       // A question cut short by the deadline or a cancel reports why, not just "cancelled".
       const error =
@@ -392,7 +418,7 @@ export class CallRunner {
         },
         this.options.abortGraceMs,
       );
-      return { decision: verdict.decision, result: { ok: true, value } };
+      return { decision: verdict.decision, rule: verdict.rule, result: { ok: true, value } };
     } catch (err) {
       return { decision: verdict.decision, result: { ok: false, error: this.errorOf(err, signal, call) } };
     } finally {
@@ -416,15 +442,54 @@ export class CallRunner {
       };
     }
     if (tool === 'shell_write') {
-      // What is typed is what runs: the person sees the input itself, not its length.
+      // What is typed is what runs: the person sees the input itself, and which session it goes to.
       const input = typeof a.input === 'string' ? a.input : '';
-      const session = typeof a.sessionId === 'string' ? a.sessionId : '?';
-      return { kind: 'shell', command: `(typed into shell session ${session})\n${input}`, cwd: runtime.config.root };
+      const sessionId = typeof a.sessionId === 'string' ? a.sessionId : '?';
+      const info = this.options.sessionInfo?.(runtime.config.id, sessionId);
+      return {
+        kind: 'shell_input',
+        sessionId,
+        session: info ? { command: info.command, cwd: resolvePath(runtime.config.root, info.cwd) } : null,
+        input,
+      };
     }
     if (category === 'shell') {
       return { kind: 'shell', command: `${tool} ${summarizeArgs(tool, args)}`, cwd: runtime.config.root };
     }
     return { kind: 'other', summary: `${tool} ${summarizeArgs(tool, args)}` };
+  }
+
+  /** What a call acts on, for matching standing allowances: real workspace paths of a write, the command of a shell call. */
+  private async targetOf(runtime: WorkspaceRuntime, tool: ToolName, args: unknown): Promise<CallTarget> {
+    const a = args as Record<string, unknown>;
+    const guard = runtime.guard;
+    if (categoryOf(tool) === 'write') {
+      if (!guard) return { kind: 'none' };
+      const raw = tool === 'move' ? [a.from, a.to] : [a.path];
+      const paths = new Set<string>();
+      for (const p of raw) {
+        if (typeof p !== 'string') return { kind: 'none' };
+        // Both the name written and where it leads (a link inside the workspace) must be covered.
+        const resolved = await guard.resolve(p, { allowRoot: tool === 'mkdir' });
+        paths.add(guard.relative(resolved.entry));
+        paths.add(guard.relative(resolved.abs));
+      }
+      return { kind: 'write', paths: [...paths] };
+    }
+    if ((tool === 'run_command' || tool === 'shell_start') && typeof a.command === 'string') {
+      const env = a.env as Record<string, string> | undefined;
+      const cwdArg = typeof a.cwd === 'string' ? a.cwd : '.';
+      let cwd = '.';
+      if (guard) cwd = guard.relative((await guard.resolve(cwdArg)).abs);
+      return {
+        kind: 'command',
+        command: a.command,
+        shown: commandWithEnv(a.command, env),
+        hasEnv: env !== undefined && Object.keys(env).length > 0,
+        cwd,
+      };
+    }
+    return { kind: 'none' };
   }
 
   private progress(

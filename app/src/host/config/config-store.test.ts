@@ -24,6 +24,7 @@ function workspace(id: string, root: string, extra: Partial<WorkspaceConfig> = {
     paused: false,
     watchIgnore: [],
     sandbox: 'none',
+    allowances: [],
     ...extra,
   };
 }
@@ -93,6 +94,32 @@ describe('ConfigStore', () => {
       const reopened = await ConfigStore.open(dir);
       expect(reopened.get().workspaces).toEqual([]);
       expect(reopened.warnings[0]).toMatch(/workspaces\.0\.policy\.write/);
+    });
+
+    it('validates allowances on load, keeping only the ones chosen until revoked', async () => {
+      const store = await ConfigStore.open(dir);
+      const config = JSON.parse(await readFile(store.path, 'utf8'));
+      const lasting = { id: 'alw_1', scope: { kind: 'prefix', prefix: 'npm test' }, createdAt: 1, expiresAt: null };
+      const timed = {
+        id: 'alw_2',
+        scope: { kind: 'category', category: 'write' },
+        createdAt: 1,
+        expiresAt: Date.now() + 60_000,
+      };
+      config.workspaces = [{ ...workspace('ws_a', '/tmp/a'), allowances: [lasting, timed] }];
+      await writeFile(store.path, JSON.stringify(config));
+      const reopened = await ConfigStore.open(dir);
+      expect(reopened.get().workspaces[0]!.allowances).toEqual([lasting]);
+      expect(JSON.parse(await readFile(store.path, 'utf8')).workspaces[0].allowances).toEqual([lasting]);
+
+      // An allowance of a kind this version does not know (a broader one, say) fails closed.
+      config.workspaces = [
+        { ...workspace('ws_a', '/tmp/a'), allowances: [{ ...lasting, scope: { kind: 'everything' } }] },
+      ];
+      await writeFile(store.path, JSON.stringify(config));
+      const refused = await ConfigStore.open(dir);
+      expect(refused.get().workspaces).toEqual([]);
+      expect(refused.warnings[0]).toMatch(/workspaces\.0\.allowances\.0\.scope/);
     });
 
     it('treats an unreadable config (a directory in its place) as corrupt', async () => {

@@ -5,14 +5,18 @@ import { dirname, join } from 'node:path';
 import { z } from 'zod';
 import {
   DEFAULT_POLICY,
+  MAX_ALLOWANCES_PER_WORKSPACE,
+  MAX_ALLOW_MINUTES,
   MAX_DESCRIPTION_CHARS,
   MAX_NAME_CHARS,
   MAX_WORKSPACES_PER_DEVICE,
   TetherError,
+  allowanceSchema,
   formatIssues,
   idSchema,
   policySchema,
   toolNameSchema,
+  type Allowance,
   type Policy,
   type ToolName,
 } from '@tether/shared';
@@ -39,6 +43,11 @@ export interface WorkspaceConfig {
   /** Extra globs (relative to the root) the file watcher ignores, besides `.git` and `node_modules`. */
   watchIgnore: string[];
   sandbox: 'none' | 'bwrap';
+  /**
+   * Standing allowances ("don't ask again for …"). Timed ones live only while the host runs:
+   * they are dropped when the config is loaded; only "until I revoke" ones survive a restart.
+   */
+  allowances: Allowance[];
 }
 
 /** The desktop's whole persisted configuration. */
@@ -52,6 +61,8 @@ export interface DesktopConfig {
   keepAwake: boolean;
   /** Extra CA certificate (PEM file) trusted for the relay's TLS. */
   caFile?: string;
+  /** The duration last chosen for a standing allowance (the dialog offers it first next time). */
+  lastAllowDuration?: number | 'lasting';
   workspaces: WorkspaceConfig[];
 }
 
@@ -65,6 +76,7 @@ const workspaceConfigSchema = z.strictObject({
   paused: z.boolean().default(false),
   watchIgnore: z.array(z.string().min(1).max(1000)).max(MAX_WATCH_IGNORE_GLOBS).default([]),
   sandbox: z.enum(['none', 'bwrap']).default('none'),
+  allowances: z.array(allowanceSchema).max(MAX_ALLOWANCES_PER_WORKSPACE).default([]),
 });
 
 /**
@@ -81,6 +93,7 @@ export const desktopConfigSchema = z
     launchAtLogin: z.boolean().default(false),
     keepAwake: z.boolean().default(false),
     caFile: z.string().min(1).max(4096).optional(),
+    lastAllowDuration: z.union([z.number().int().min(1).max(MAX_ALLOW_MINUTES), z.literal('lasting')]).optional(),
     workspaces: z.array(workspaceConfigSchema).max(MAX_WORKSPACES_PER_DEVICE).default([]),
   })
   .superRefine((config, ctx) => {
@@ -217,7 +230,15 @@ export class ConfigStore {
       }
       if (problem === null) {
         const parsed = desktopConfigSchema.safeParse(json);
-        if (parsed.success) return new ConfigStore(dir, parsed.data as DesktopConfig);
+        if (parsed.success) {
+          const config = parsed.data as DesktopConfig;
+          // A timed allowance was for this run of the host only: the person chose "for N minutes".
+          const timed = config.workspaces.some((w) => w.allowances.some((a) => a.expiresAt !== null));
+          for (const w of config.workspaces) w.allowances = w.allowances.filter((a) => a.expiresAt === null);
+          const store = new ConfigStore(dir, config);
+          if (timed) await store.write(store.current);
+          return store;
+        }
         problem = `is not a valid config (${formatIssues(parsed.error)})`;
       }
       // Keep the device's identity (not its rules): the relay then keeps the same runtimes' device.

@@ -61,12 +61,38 @@ describe('previewWrite', () => {
       kind: 'other',
       summary: 'move a.ts to b.ts',
     });
+    mkdirSync(path.join(sb.root, 'd', 'sub'));
+    writeFileSync(path.join(sb.root, 'd', 'sub', 'y'), 'hello');
     expect(await preview('delete', { path: 'd', recursive: true })).toEqual({
-      kind: 'other',
-      summary: 'delete folder and everything in it d',
+      kind: 'delete',
+      path: 'd',
+      what: 'folder',
+      files: 2,
+      folders: 1,
+      bytes: 5,
+      capped: false,
+      permanent: true,
     });
-    expect(await preview('delete', { path: 'a.ts' })).toEqual({ kind: 'other', summary: 'delete file a.ts' });
+    expect(await preview('delete', { path: 'a.ts' })).toMatchObject({
+      kind: 'delete',
+      what: 'file',
+      bytes: 14,
+      permanent: true,
+    });
     expect(await preview('mkdir', { path: 'n/m' })).toEqual({ kind: 'other', summary: 'create folder n/m' });
+  });
+
+  it('counts what a delete removes up to a cap, then says it stopped counting', async () => {
+    const { countTree } = await import('./write-preview.js');
+    mkdirSync(path.join(sb.root, 'many'));
+    for (let i = 0; i < 12; i++) writeFileSync(path.join(sb.root, 'many', `f${i}`), 'x');
+    expect(await countTree(path.join(sb.root, 'many'), 5)).toMatchObject({ capped: true, files: 5 });
+    expect(await countTree(path.join(sb.root, 'many'), 100)).toEqual({
+      files: 12,
+      folders: 0,
+      bytes: 12,
+      capped: false,
+    });
   });
 
   it('never writes anything', async () => {

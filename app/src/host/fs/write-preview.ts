@@ -1,5 +1,13 @@
-import { lstat } from 'node:fs/promises';
-import { TOOLS, TetherError, type ConfirmationDetail, type ToolArgs, type ToolName } from '@tether/shared';
+import { lstat, opendir } from 'node:fs/promises';
+import { join } from 'node:path';
+import {
+  MAX_DELETE_COUNT_ENTRIES,
+  TOOLS,
+  TetherError,
+  type ConfirmationDetail,
+  type ToolArgs,
+  type ToolName,
+} from '@tether/shared';
 import { unifiedDiff } from './edit-text.js';
 import type { PathGuard } from './path-guard.js';
 import { planEdit, planWrite, readWhole } from './write-tools.js';
@@ -80,14 +88,12 @@ export async function previewWrite(
       const target = await guard.resolve(a.path, { allowRoot: false });
       if (!target.exists) throw new TetherError('not_found', `No such file or folder: ${target.rel}`);
       const st = await lstat(target.entry);
-      const what = st.isDirectory()
-        ? a.recursive
-          ? 'folder and everything in it'
-          : 'empty folder'
-        : st.isSymbolicLink()
-          ? 'link'
-          : 'file';
-      return { kind: 'other', summary: `delete ${what} ${target.rel}` };
+      const what = st.isDirectory() ? (a.recursive ? 'folder' : 'empty folder') : st.isSymbolicLink() ? 'link' : 'file';
+      const inside = st.isDirectory()
+        ? await countTree(target.entry, MAX_DELETE_COUNT_ENTRIES)
+        : { files: 0, folders: 0, bytes: st.isSymbolicLink() ? 0 : st.size, capped: false };
+      // The delete tool removes for good (unlink / rm), never to a trash folder.
+      return { kind: 'delete', path: target.rel, what, ...inside, permanent: true };
     }
     case 'mkdir': {
       const a = args as ToolArgs<'mkdir'>;
@@ -100,4 +106,45 @@ export async function previewWrite(
     default:
       return { kind: 'other', summary: `${tool} (${TOOLS[tool].category})` };
   }
+}
+
+/**
+ * What is inside a folder about to be deleted: files (anything not a folder: links count as
+ * files, never followed), folders and bytes, counting at most `cap` entries (then `capped`).
+ */
+export async function countTree(
+  dir: string,
+  cap: number,
+): Promise<{ files: number; folders: number; bytes: number; capped: boolean }> {
+  const total = { files: 0, folders: 0, bytes: 0, capped: false };
+  const queue = [dir];
+  let seen = 0;
+  while (queue.length > 0) {
+    const current = queue.pop() as string;
+    let handle;
+    try {
+      handle = await opendir(current);
+    } catch {
+      continue; // unreadable: the delete will say so; the counts stay a lower bound
+    }
+    for await (const entry of handle) {
+      if (++seen > cap) {
+        total.capped = true;
+        return total; // leaving the loop closes the directory handle
+      }
+      const path = join(current, entry.name);
+      if (entry.isDirectory()) {
+        total.folders++;
+        queue.push(path);
+      } else {
+        total.files++;
+        if (entry.isFile())
+          total.bytes += await lstat(path).then(
+            (s) => s.size,
+            () => 0,
+          );
+      }
+    }
+  }
+  return total;
 }

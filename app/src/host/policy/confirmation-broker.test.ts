@@ -54,14 +54,16 @@ describe('ConfirmationBroker', () => {
       const events: string[] = [];
       broker.on('request', (r) => events.push(`request ${r.tool}`));
       broker.on('resolved', (r) => events.push(`resolved ${r.outcome}`));
-      const answer = broker.ask(question);
+      const answer = broker.ask({ ...question, offers: [{ kind: 'category', category: 'write' }] });
       expect(a.shown).toHaveLength(1);
       expect(b.shown).toEqual(a.shown);
       const req = a.shown[0]!;
       expect(req.expiresAt - req.createdAt).toBe(60_000);
       expect(broker.pending()).toEqual([req]);
-      expect(broker.answer({ confirmationId: req.id, decision: 'allow_workspace', minutes: 30 })).toBe(true);
-      await expect(answer).resolves.toEqual({ decision: 'allow_workspace', minutes: 30 });
+      // Only an offer the question made can be taken.
+      expect(broker.answer({ confirmationId: req.id, decision: 'allow_rule', offer: 1, minutes: 30 })).toBe(false);
+      expect(broker.answer({ confirmationId: req.id, decision: 'allow_rule', offer: 0, minutes: 30 })).toBe(true);
+      await expect(answer).resolves.toEqual({ decision: 'allow_rule', offer: 0, minutes: 30 });
       expect(a.dismissed).toEqual([[req.id, 'allowed']]);
       expect(b.dismissed).toEqual([[req.id, 'allowed']]);
       expect(events).toEqual(['request write_file', 'resolved allowed']);
@@ -117,6 +119,60 @@ describe('ConfirmationBroker', () => {
       expect(late.shown).toHaveLength(1);
       broker.answer({ confirmationId: late.shown[0]!.id, decision: 'allow_once' });
       await expect(answer).resolves.toEqual({ decision: 'allow_once' });
+    });
+  });
+
+  describe('queue', () => {
+    it("starts a waiting question's countdown only when the one before it is settled", async () => {
+      broker = new ConfirmationBroker({ timeoutMs: 200 });
+      const f = recorder();
+      broker.addFrontend(f);
+      const started: string[] = [];
+      broker.on('started', (r) => started.push(r.id));
+      const first = broker.ask(question);
+      const second = broker.ask({ ...question, callId: 'call_2' });
+      const [a, b] = broker.pending();
+      expect(a!.startedAt).toBeDefined();
+      expect(b!.startedAt).toBeUndefined();
+      // Longer than its own timeout: the second is still waiting, not timed out.
+      await new Promise((r) => setTimeout(r, 150));
+      broker.answer({ confirmationId: a!.id, decision: 'deny' });
+      await first;
+      await new Promise((r) => setTimeout(r, 100));
+      expect(broker.pending()).toEqual([b]);
+      expect(started).toEqual([b!.id]);
+      expect(b!.expiresAt - b!.startedAt!).toBe(200);
+      await expect(second).resolves.toEqual({ decision: 'timeout' });
+    });
+  });
+
+  describe('missed', () => {
+    it('keeps questions that timed out or were dropped with their call, until dismissed', async () => {
+      broker = new ConfirmationBroker({ timeoutMs: 30 });
+      broker.addFrontend(recorder());
+      await broker.ask({ ...question, detail: { kind: 'shell', command: 'npm test\nmore', cwd: '/w' } });
+      const controller = new AbortController();
+      const dropped = broker.ask(question, controller.signal);
+      controller.abort();
+      await dropped;
+      const answered = broker.ask(question);
+      broker.answer({ confirmationId: broker.pending()[0]!.id, decision: 'deny' });
+      await answered;
+      expect(broker.missed()).toMatchObject([
+        { outcome: 'dropped', summary: 'a.txt', tool: 'write_file', workspaceName: 'A' },
+        { outcome: 'timeout', summary: 'npm test' },
+      ]);
+      expect(broker.dismissMissed()).toBe(2);
+      expect(broker.missed()).toEqual([]);
+    });
+
+    it('keeps the reason of a deny, trimmed', async () => {
+      broker = new ConfirmationBroker();
+      const f = recorder();
+      broker.addFrontend(f);
+      const answer = broker.ask(question);
+      broker.answer({ confirmationId: f.shown[0]!.id, decision: 'deny', reason: '  not in main  ' });
+      await expect(answer).resolves.toEqual({ decision: 'deny', reason: 'not in main' });
     });
   });
 

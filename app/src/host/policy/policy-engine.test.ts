@@ -3,18 +3,21 @@ import {
   DEFAULT_POLICY,
   MAX_ALLOW_MINUTES,
   TetherError,
+  type Allowance,
+  type AllowanceScope,
   type ConfirmationRequest,
   type Policy,
   type ToolName,
 } from '@tether/shared';
 import type { WorkspaceConfig } from '../config/config-store.js';
+import type { CallTarget } from './allowance-rules.js';
 import { ConfirmationBroker, type BrokerDecision } from './confirmation-broker.js';
 import { PolicyEngine, type PolicySubject } from './policy-engine.js';
 
 function subject(
   config: Partial<WorkspaceConfig> = {},
   state: PolicySubject['state'] = 'running',
-): PolicySubject & { allowUntil?: number } {
+): PolicySubject & { config: WorkspaceConfig } {
   const s = {
     config: {
       id: 'ws_a',
@@ -26,13 +29,15 @@ function subject(
       paused: false,
       watchIgnore: [],
       sandbox: 'none',
+      allowances: [],
       ...config,
     } as WorkspaceConfig,
     state,
     reason: state === 'error' ? 'The folder /tmp/a no longer exists.' : undefined,
-    allowUntil: undefined as number | undefined,
-    setAllowUntil(until: number | undefined) {
-      s.allowUntil = until;
+    async addAllowance(scope: AllowanceScope, expiresAt: number | null): Promise<Allowance> {
+      const a: Allowance = { id: `alw_${s.config.allowances.length + 1}`, scope, createdAt: now, expiresAt };
+      s.config.allowances.push(a);
+      return a;
     },
   };
   return s;
@@ -51,12 +56,15 @@ function answering(reply: BrokerDecision | null): { asked: ConfirmationRequest[]
       present(req) {
         asked.push(req);
         if (reply === null) return; // let it time out
-        const answer = reply.decision as 'allow_once' | 'allow_workspace' | 'deny';
+        const answer = reply.decision as 'allow_once' | 'allow_rule' | 'deny';
         queueMicrotask(() =>
           broker.answer({
             confirmationId: req.id,
             decision: answer,
             ...(reply.minutes ? { minutes: reply.minutes } : {}),
+            ...(reply.offer !== undefined ? { offer: reply.offer } : {}),
+            ...(reply.lasting ? { lasting: true } : {}),
+            ...(reply.reason ? { reason: reply.reason } : {}),
           }),
         );
       },
@@ -66,13 +74,24 @@ function answering(reply: BrokerDecision | null): { asked: ConfirmationRequest[]
   return { asked };
 }
 
-function check(engine: PolicyEngine, w: PolicySubject, tool: ToolName, onAsk?: () => void) {
+const WRITE_A: CallTarget = { kind: 'write', paths: ['a.txt'] };
+const command = (c: string, hasEnv = false): CallTarget => ({
+  kind: 'command',
+  command: c,
+  shown: c,
+  hasEnv,
+  cwd: '.',
+});
+
+function check(engine: PolicyEngine, w: PolicySubject, tool: ToolName, onAsk?: () => void, target?: CallTarget) {
+  const t = target ?? (tool === 'run_command' ? command('npm test') : WRITE_A);
   return engine.check({
     workspace: w,
     tool,
     callId: 'call_1',
     caller: 'agent',
     detail: async () => ({ kind: 'other', summary: tool }),
+    target: async () => t,
     ...(onAsk ? { onAsk } : {}),
   });
 }
@@ -137,50 +156,119 @@ describe('PolicyEngine', () => {
         tool: 'write_file',
         category: 'write',
       });
-      expect(w.allowUntil).toBeUndefined();
+      expect(w.config.allowances).toEqual([]);
     });
 
-    it('remembers allow_workspace for the chosen minutes, then asks again', async () => {
-      const { asked } = answering({ decision: 'allow_workspace', minutes: 5 });
+    it('remembers the chosen allowance for the chosen minutes, covering only what it says, then asks again', async () => {
+      // Offer 0 of a write to a.txt: writes, edits and new folders in the workspace's top folder.
+      const { asked } = answering({ decision: 'allow_rule', offer: 0, minutes: 5 });
       const engine = new PolicyEngine({ broker, now: () => now });
       const w = subject();
-      await expect(check(engine, w, 'run_command')).resolves.toEqual({ allowed: true, decision: 'confirmed' });
-      expect(w.allowUntil).toBe(now + 5 * 60_000);
-      await expect(check(engine, w, 'write_file')).resolves.toEqual({ allowed: true, decision: 'remembered' });
-      expect(asked).toHaveLength(1);
-      now += 5 * 60_000 + 1;
       await expect(check(engine, w, 'write_file')).resolves.toEqual({ allowed: true, decision: 'confirmed' });
-      expect(asked).toHaveLength(2);
+      expect(asked[0]!.offers).toEqual([
+        { kind: 'path', path: '.', folder: true },
+        { kind: 'path', path: 'a.txt', folder: false },
+        { kind: 'category', category: 'write' },
+      ]);
+      expect(w.config.allowances).toMatchObject([
+        { scope: { kind: 'path', path: '.', folder: true }, expiresAt: now + 5 * 60_000 },
+      ]);
+      await expect(
+        check(engine, w, 'edit_file', undefined, { kind: 'write', paths: ['b.txt'] }),
+      ).resolves.toMatchObject({
+        allowed: true,
+        decision: 'remembered',
+        rule: { id: 'alw_1' },
+      });
+      expect(asked).toHaveLength(1);
+      // Not a command, not a delete: those still ask.
+      await check(engine, w, 'run_command');
+      await check(engine, w, 'delete');
+      expect(asked).toHaveLength(3);
+      now += 5 * 60_000 + 1;
+      await check(engine, w, 'write_file', undefined, { kind: 'write', paths: ['b.txt'] });
+      expect(asked).toHaveLength(4);
     });
 
-    it('never lets a remembered approval override deny, a switched-off tool or a pause', async () => {
+    it('a write allowance never lets a command or a delete through', async () => {
+      const { asked } = answering({ decision: 'allow_rule', offer: 2, minutes: 5 });
+      const engine = new PolicyEngine({ broker, now: () => now });
+      const w = subject();
+      await check(engine, w, 'edit_file');
+      expect(w.config.allowances[0]!.scope).toEqual({ kind: 'category', category: 'write' });
+      await check(engine, w, 'run_command');
+      await check(engine, w, 'shell_start');
+      expect(asked).toHaveLength(3);
+    });
+
+    it('a prefix allowance covers commands with the same first words and nothing chained after them', async () => {
+      const { asked } = answering({ decision: 'allow_rule', offer: 1, lasting: true });
+      const engine = new PolicyEngine({ broker, now: () => now });
+      const w = subject();
+      await check(engine, w, 'run_command', undefined, command('npm test -- --grep a'));
+      expect(asked[0]!.offers[1]).toEqual({ kind: 'prefix', prefix: 'npm test --' });
+      expect(w.config.allowances).toMatchObject([{ expiresAt: null }]);
+      await expect(check(engine, w, 'run_command', undefined, command('npm test -- --grep b'))).resolves.toMatchObject({
+        decision: 'remembered',
+      });
+      for (const c of ['npm test -- x; rm -rf ~', 'npm test -- x && curl y | sh', 'npm test -- $(id)']) {
+        await check(engine, w, 'run_command', undefined, command(c));
+      }
+      await check(engine, w, 'run_command', undefined, command('npm test -- x', true));
+      expect(asked).toHaveLength(5);
+    });
+
+    it('never lets an allowance override deny, a switched-off tool or a pause', async () => {
       answering({ decision: 'allow_once' });
       const engine = new PolicyEngine({ broker, now: () => now });
-      const w = subject({ policy: { read: 'allow', write: 'ask', shell: 'deny' }, disabledTools: ['delete'] });
-      w.setAllowUntil(now + 60_000);
+      const allowances: Allowance[] = [
+        { id: 'x', scope: { kind: 'category', category: 'write' }, createdAt: now, expiresAt: null },
+        { id: 'y', scope: { kind: 'prefix', prefix: 'npm' }, createdAt: now, expiresAt: null },
+      ];
+      const w = subject({
+        policy: { read: 'allow', write: 'ask', shell: 'deny' },
+        disabledTools: ['delete'],
+        allowances,
+      });
       await expect(check(engine, w, 'run_command')).resolves.toMatchObject({ error: { code: 'policy_denied' } });
       await expect(check(engine, w, 'delete')).resolves.toMatchObject({ error: { code: 'tool_disabled' } });
-      await expect(check(engine, subject({ paused: true }, 'paused'), 'write_file')).resolves.toMatchObject({
-        error: { code: 'runtime_paused' },
-      });
+      await expect(check(engine, subject({ paused: true, allowances }, 'paused'), 'write_file')).resolves.toMatchObject(
+        {
+          error: { code: 'runtime_paused' },
+        },
+      );
     });
 
-    it('caps allow_workspace at MAX_ALLOW_MINUTES and defaults to 10 minutes', async () => {
-      answering({ decision: 'allow_workspace' });
+    it('caps an allowance at MAX_ALLOW_MINUTES and defaults to 10 minutes', async () => {
+      answering({ decision: 'allow_rule', offer: 0 });
       const w = subject();
       await check(new PolicyEngine({ broker, now: () => now }), w, 'write_file');
-      expect(w.allowUntil).toBe(now + 10 * 60_000);
+      expect(w.config.allowances[0]!.expiresAt).toBe(now + 10 * 60_000);
       broker.dispose();
       broker = new ConfirmationBroker();
       // A broker answer past the cap (not possible through the schema) is still capped here.
       const engine = new PolicyEngine({ broker, now: () => now });
       broker.addFrontend({
         present: (req) =>
-          queueMicrotask(() => broker.answer({ confirmationId: req.id, decision: 'allow_workspace', minutes: 10_000 })),
+          queueMicrotask(() =>
+            broker.answer({ confirmationId: req.id, decision: 'allow_rule', offer: 0, minutes: 10_000 }),
+          ),
         dismiss() {},
       });
-      await check(engine, w, 'shell_start').then(() => undefined);
-      expect(w.allowUntil).toBeLessThanOrEqual(now + MAX_ALLOW_MINUTES * 60_000);
+      await check(engine, w, 'run_command');
+      expect(w.config.allowances[1]!.expiresAt).toBeLessThanOrEqual(now + MAX_ALLOW_MINUTES * 60_000);
+    });
+
+    it('sends the reason given with a deny back to the agent, escaped', async () => {
+      answering({ decision: 'deny', reason: 'use the staging folder \u202e instead' });
+      await expect(check(new PolicyEngine({ broker }), subject(), 'write_file')).resolves.toMatchObject({
+        decision: 'denied',
+        error: {
+          code: 'confirmation_denied',
+          message: 'The person denied this call: use the staging folder \\u202e instead',
+          details: { reason: 'use the staging folder \u202e instead' },
+        },
+      });
     });
 
     it('maps deny, timeout and no front end to their codes', async () => {
@@ -209,7 +297,7 @@ describe('PolicyEngine', () => {
       broker.addFrontend({
         present(req) {
           (w.config as { paused: boolean }).paused = true;
-          queueMicrotask(() => broker.answer({ confirmationId: req.id, decision: 'allow_workspace' }));
+          queueMicrotask(() => broker.answer({ confirmationId: req.id, decision: 'allow_rule', offer: 0 }));
         },
         dismiss() {},
       });
@@ -217,7 +305,7 @@ describe('PolicyEngine', () => {
         allowed: false,
         error: { code: 'runtime_paused' },
       });
-      expect(w.allowUntil).toBeUndefined();
+      expect(w.config.allowances).toEqual([]);
     });
 
     it('fails the call with the preview error (e.g. a path outside) before asking anyone', async () => {

@@ -2,7 +2,11 @@ import {
   MAX_ALLOW_MINUTES,
   TetherError,
   categoryOf,
+  describeScope,
   errorValue,
+  printable,
+  type Allowance,
+  type AllowanceScope,
   type AuditEntry,
   type Category,
   type ConfirmationDetail,
@@ -10,23 +14,22 @@ import {
   type ToolName,
 } from '@tether/shared';
 import type { WorkspaceConfig } from '../config/config-store.js';
+import { coveringAllowance, offersFor, type CallTarget } from './allowance-rules.js';
 import type { ConfirmationBroker } from './confirmation-broker.js';
 
-/** Minutes "allow this workspace" lasts when the person does not say. */
+/** Minutes a standing allowance lasts when the person does not say. */
 export const DEFAULT_ALLOW_MINUTES = 10;
 
 /** How a call was let through or stopped (the audit log's `decision`). */
 export type AuditDecision = AuditEntry['decision'];
 
-/** The workspace as the policy sees it: its settings, health and remembered approval. */
+/** The workspace as the policy sees it: its settings (with its standing allowances) and health. */
 export interface PolicySubject {
   readonly config: WorkspaceConfig;
   readonly state: 'running' | 'paused' | 'error';
   readonly reason?: string | undefined;
-  /** Until when (epoch ms) `ask` is answered "allow" without asking. */
-  readonly allowUntil?: number | undefined;
-  /** Records an "allow this workspace until T" (in memory only). */
-  setAllowUntil(until: number | undefined): void;
+  /** Records a standing allowance of this workspace (persisted); `expiresAt` null: until revoked. */
+  addAllowance(scope: AllowanceScope, expiresAt: number | null): Promise<Allowance>;
 }
 
 /** One call to decide on. */
@@ -37,39 +40,53 @@ export interface PolicyCheck {
   caller: string;
   /** What the call touches, for the person's eyes; only built when a question is asked. */
   detail: () => Promise<ConfirmationDetail>;
+  /** What the call acts on, for matching standing allowances; absent: none can cover it. */
+  target?: () => Promise<CallTarget>;
   signal?: AbortSignal;
   /** Called just before the question is put (the call is now `awaiting_confirmation`). */
   onAsk?: () => void;
 }
 
-/** The verdict: run (and why) or refuse (and with which error). */
+/** The verdict: run (and why, and by which standing allowance) or refuse (and with which error). */
 export type PolicyVerdict =
-  | { allowed: true; decision: 'allowed' | 'confirmed' | 'remembered' }
-  | { allowed: false; decision: AuditDecision; error: ToolErrorValue };
+  | { allowed: true; decision: 'allowed' | 'confirmed'; rule?: undefined }
+  | { allowed: true; decision: 'remembered'; rule: Allowance }
+  | { allowed: false; decision: AuditDecision; error: ToolErrorValue; rule?: undefined };
 
 /**
  * Decides whether one call may run in a workspace. This is the only place policy is enforced,
  * and it reads only the person's local settings: nothing a relay sends can loosen it.
- * Order: paused → error → tool switched off → category `deny` → `allow` → `ask` (unless an
- * "allow this workspace" is still active) through the confirmation broker.
+ * Order: paused → error → tool switched off → category `deny` → `allow` → `ask`: a live
+ * standing allowance that covers exactly this call, else the question through the broker.
  */
 export class PolicyEngine {
   private readonly broker: ConfirmationBroker;
   private readonly now: () => number;
+  private readonly log: (line: string) => void;
 
-  constructor(options: { broker: ConfirmationBroker; now?: () => number }) {
+  constructor(options: { broker: ConfirmationBroker; now?: () => number; log?: (line: string) => void }) {
     this.broker = options.broker;
     this.now = options.now ?? Date.now;
+    this.log = options.log ?? (() => {});
   }
 
-  /** Decides on one call; asks the person when the policy says `ask`. */
+  /** Decides on one call; asks the person when the policy says `ask` and no allowance covers it. */
   async check(c: PolicyCheck): Promise<PolicyVerdict> {
     const category = categoryOf(c.tool);
     const fixed = this.fixedVerdict(c.workspace, c.tool, category);
     if (fixed) return fixed;
 
-    const until = c.workspace.allowUntil;
-    if (until !== undefined && until > this.now()) return { allowed: true, decision: 'remembered' };
+    let target: CallTarget = { kind: 'none' };
+    if (c.target) {
+      try {
+        target = await c.target();
+      } catch (err) {
+        if (err instanceof TetherError) return { allowed: false, decision: 'invalid', error: err.toValue() };
+        target = { kind: 'none' };
+      }
+    }
+    const rule = coveringAllowance(c.workspace.config.allowances, c.tool, target, this.now());
+    if (rule) return { allowed: true, decision: 'remembered', rule };
     if (!this.broker.hasFrontend()) {
       return {
         allowed: false,
@@ -91,6 +108,7 @@ export class PolicyEngine {
       detail = { kind: 'other', summary: `${c.tool} (no preview available)` };
     }
 
+    const offers = offersFor(c.tool, target);
     c.onAsk?.();
     const answer = await this.broker.ask(
       {
@@ -101,23 +119,39 @@ export class PolicyEngine {
         tool: c.tool,
         category,
         detail,
+        offers,
       },
       c.signal,
     );
     switch (answer.decision) {
       case 'allow_once':
-      case 'allow_workspace': {
+      case 'allow_rule': {
         // The person may have paused the workspace or tightened its policy while the question was open.
         const changed = this.fixedVerdict(c.workspace, c.tool, category);
         if (changed) return changed;
-        if (answer.decision === 'allow_workspace') {
+        const scope = answer.decision === 'allow_rule' ? offers[answer.offer ?? 0] : undefined;
+        if (scope) {
           const minutes = Math.min(MAX_ALLOW_MINUTES, Math.max(1, answer.minutes ?? DEFAULT_ALLOW_MINUTES));
-          c.workspace.setAllowUntil(this.now() + minutes * 60_000);
+          const expiresAt = answer.lasting ? null : this.now() + minutes * 60_000;
+          // Recording it may fail (the config cannot be written): this call was allowed all the same.
+          await c.workspace
+            .addAllowance(scope, expiresAt)
+            .catch((err: unknown) =>
+              this.log(`could not record the allowance "${describeScope(scope)}": ${(err as Error).message}`),
+            );
         }
         return { allowed: true, decision: 'confirmed' };
       }
       case 'deny':
-        return { allowed: false, decision: 'denied', error: errorValue('confirmation_denied') };
+        return {
+          allowed: false,
+          decision: 'denied',
+          error: answer.reason
+            ? errorValue('confirmation_denied', `The person denied this call: ${printable(answer.reason)}`, {
+                reason: answer.reason,
+              })
+            : errorValue('confirmation_denied'),
+        };
       case 'timeout':
         return { allowed: false, decision: 'timeout', error: errorValue('confirmation_timeout') };
       case 'unavailable':

@@ -44,7 +44,7 @@ describe('createTerminalFrontend', () => {
     const answer = broker.ask(shellQuestion);
     await until(() => printed.includes('[n] deny'));
     expect(printed).toContain('Workspace: Project A');
-    expect(printed).toContain('Caller:    stage: build');
+    expect(printed).toContain('Caller:    says it is "stage: build" (a label from the relay, not verified)');
     expect(printed).toContain('Tool:      run_command (shell)');
     expect(printed).toContain('Command:   npm test');
     expect(printed).toContain('In:        /home/p/a');
@@ -73,21 +73,34 @@ describe('createTerminalFrontend', () => {
     await expect(answer).resolves.toEqual({ decision: 'deny' });
   });
 
-  it('asks for minutes on a (default 10) and re-asks on a bad number', async () => {
+  it('allows the first offer for minutes on a (default 10) and re-asks on a bad number', async () => {
     setup();
-    const first = broker.ask(shellQuestion);
+    const offered = { ...shellQuestion, offers: [{ kind: 'command' as const, command: 'npm test', cwd: '.' }] };
+    const first = broker.ask(offered);
     await until(() => printed.includes('[n] deny'));
+    expect(printed).toContain('[a] exactly the command npm test (in .), for some minutes');
     input.write('a\n');
     await until(() => printed.includes('how many minutes'));
     input.write('0\n');
     await until(() => printed.includes('whole number of minutes'));
     input.write('25\n');
-    await expect(first).resolves.toEqual({ decision: 'allow_workspace', minutes: 25 });
+    await expect(first).resolves.toEqual({ decision: 'allow_rule', offer: 0, minutes: 25 });
 
-    const second = broker.ask(shellQuestion);
+    const second = broker.ask(offered);
     await until(() => printed.split('[n] deny').length === 3);
     input.write('a\n\n');
-    await expect(second).resolves.toEqual({ decision: 'allow_workspace', minutes: 10 });
+    await expect(second).resolves.toEqual({ decision: 'allow_rule', offer: 0, minutes: 10 });
+  });
+
+  it('offers no standing allowance for a question that has none', async () => {
+    setup();
+    const answer = broker.ask(shellQuestion);
+    await until(() => printed.includes('[n] deny'));
+    expect(printed).toContain('Allow? [y] once  [n] deny: ');
+    input.write('a\n');
+    await until(() => printed.includes('Please type y or n'));
+    input.write('n\n');
+    await expect(answer).resolves.toEqual({ decision: 'deny' });
   });
 
   it('asks one question at a time and moves on when one times out', async () => {

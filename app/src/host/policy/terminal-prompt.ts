@@ -1,5 +1,5 @@
 import { createInterface } from 'node:readline';
-import { MAX_ALLOW_MINUTES, printable, type ConfirmationRequest } from '@tether/shared';
+import { MAX_ALLOW_MINUTES, callerLabel, describeScope, printable, type ConfirmationRequest } from '@tether/shared';
 import type { ConfirmationBroker, ConfirmationFrontend, ConfirmationOutcome } from './confirmation-broker.js';
 import { DEFAULT_ALLOW_MINUTES } from './policy-engine.js';
 
@@ -8,8 +8,8 @@ export const TERMINAL_DIFF_MAX_LINES = 60;
 
 /**
  * The headless confirmation front end: prints each question (workspace, caller, tool, and the
- * diff or the command and cwd) and reads the answer: `y` allow once, `a` allow this workspace
- * for N minutes (asks N), `n` deny. One question at a time; others wait their turn. A question
+ * diff or the command and cwd) and reads the answer: `y` allow once, `a` allow the question's
+ * suggested standing allowance (its first offer, named) for N minutes (asks N), `n` deny. One question at a time; others wait their turn. A question
  * answered elsewhere or timed out is withdrawn with a note.
  */
 export function createTerminalFrontend(
@@ -30,7 +30,12 @@ export function createTerminalFrontend(
     stage = 'choice';
     if (!current) return;
     write(describe(current));
-    write('Allow? [y] once  [a] this workspace for some minutes  [n] deny: ');
+    const offer = current.offers[0];
+    write(
+      offer
+        ? `Allow? [y] once  [a] ${describeScope(offer)}, for some minutes  [n] deny: `
+        : 'Allow? [y] once  [n] deny: ',
+    );
   };
 
   const frontend: ConfirmationFrontend = {
@@ -59,8 +64,9 @@ export function createTerminalFrontend(
         write(`Please type a whole number of minutes from 1 to ${MAX_ALLOW_MINUTES} [${DEFAULT_ALLOW_MINUTES}]: `);
         return;
       }
-      write(`Allowed: ${printable(req.workspaceName)} for ${minutes} minute${minutes === 1 ? '' : 's'}.\n`);
-      broker.answer({ confirmationId: req.id, decision: 'allow_workspace', minutes });
+      const offer = req.offers[0];
+      write(`Allowed: ${offer ? describeScope(offer) : ''} for ${minutes} minute${minutes === 1 ? '' : 's'}.\n`);
+      broker.answer({ confirmationId: req.id, decision: 'allow_rule', offer: 0, minutes });
       return;
     }
     if (text === 'y' || text === 'yes') {
@@ -69,11 +75,11 @@ export function createTerminalFrontend(
     } else if (text === 'n' || text === 'no') {
       write('Denied.\n');
       broker.answer({ confirmationId: req.id, decision: 'deny' });
-    } else if (text === 'a') {
+    } else if (text === 'a' && req.offers.length > 0) {
       stage = 'minutes';
-      write(`Allow ${printable(req.workspaceName)} for how many minutes? [${DEFAULT_ALLOW_MINUTES}]: `);
+      write(`Allow ${describeScope(req.offers[0]!)} for how many minutes? [${DEFAULT_ALLOW_MINUTES}]: `);
     } else {
-      write('Please type y, a or n: ');
+      write(req.offers.length > 0 ? 'Please type y, a or n: ' : 'Please type y or n: ');
     }
   });
 
@@ -97,9 +103,9 @@ export { printable };
 function describe(req: ConfirmationRequest): string {
   const lines = [
     '',
-    `── Tether: confirmation needed (${Math.round((req.expiresAt - req.createdAt) / 1000)} s to answer) ──`,
+    `── Tether: confirmation needed (${Math.round((req.expiresAt - (req.startedAt ?? req.createdAt)) / 1000)} s to answer) ──`,
     `Workspace: ${printable(req.workspaceName)}`,
-    `Caller:    ${printable(req.caller) || '(unnamed)'}`,
+    `Caller:    says it is "${callerLabel(req.caller)}" (a label from the relay, not verified)`,
     `Tool:      ${req.tool} (${req.category})`,
   ];
   const d = req.detail;
@@ -110,6 +116,16 @@ function describe(req: ConfirmationRequest): string {
     const diff = d.diff.split('\n');
     lines.push(...diff.slice(0, TERMINAL_DIFF_MAX_LINES).map((line) => printable(line)));
     if (diff.length > TERMINAL_DIFF_MAX_LINES) lines.push(`… ${diff.length - TERMINAL_DIFF_MAX_LINES} more diff lines`);
+  } else if (d.kind === 'delete') {
+    lines.push(
+      `Delete:    ${printable(d.path)} (${d.what}; for good, not to the trash)`,
+      `Inside:    ${d.capped ? 'at least ' : ''}${d.files} files, ${d.folders} folders, ${d.bytes} bytes`,
+    );
+  } else if (d.kind === 'shell_input') {
+    lines.push(
+      `Session:   ${printable(d.sessionId)}${d.session ? ` running ${printable(d.session.command)} in ${printable(d.session.cwd)}` : ' (not running)'}`,
+      `Input:     ${printable(d.input)}`,
+    );
   } else {
     lines.push(`What:      ${printable(d.summary)}`);
   }

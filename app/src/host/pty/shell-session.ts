@@ -30,6 +30,10 @@ export interface ShellSessionOptions {
   exitedLingerMs: number;
   /** Called once when the session should be forgotten (idle, killed, or exited and read). */
   onRemove(session: ShellSession): void;
+  /** Sees every output text as it arrives (the UI's live view); the buffer for reads is apart. */
+  onOutput?: (text: string) => void;
+  /** Called once when the program exits (exit code null: by a signal). */
+  onExit?: (exitCode: number | null) => void;
 }
 
 /** An unguessable session id: the id is all a caller needs to type into the session. */
@@ -63,11 +67,15 @@ export class ShellSession {
     private readonly pty: IPty,
     private readonly options: ShellSessionOptions,
   ) {
-    this.output = attachPtyOutput(pty, (text) => this.append(text));
+    this.output = attachPtyOutput(pty, (text) => {
+      this.append(text);
+      options.onOutput?.(text);
+    });
     this.exitPromise = new Promise((resolve) => {
       pty.onExit(({ exitCode, signal }) => {
         this.exited = true;
         this.exitCode = signalName(signal) === null ? exitCode : null;
+        options.onExit?.(this.exitCode);
         this.wake();
         resolve();
       });

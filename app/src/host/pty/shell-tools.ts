@@ -9,6 +9,7 @@ import type { ToolContext, ToolHandlers } from '../tools/tool-context.js';
 import { KILL_GRACE_MS } from './process-tree.js';
 import { PtyLauncher, resolveCwd, type PtyLauncherOptions } from './pty-launcher.js';
 import { runCommand, type RunningCommand } from './run-command.js';
+import type { ProcessMonitor } from './process-monitor.js';
 import { EXITED_SESSION_LINGER_MS, ShellSession } from './shell-session.js';
 
 /** Settings of the shell tools; every default is the named limit in @tether/shared or this folder. */
@@ -23,6 +24,8 @@ export interface ShellToolsOptions extends PtyLauncherOptions {
   killGraceMs?: number;
   /** How long an exited session stays after its final output was read; default EXITED_SESSION_LINGER_MS. */
   exitedLingerMs?: number;
+  /** Where running commands and sessions are shown to the person (with a Stop that asks nothing). */
+  monitor?: ProcessMonitor;
 }
 
 /** The shell tools of the host and the handles their owner needs. */
@@ -30,6 +33,8 @@ export interface ShellTools {
   handlers: ToolHandlers;
   /** Kills every session and command of a workspace (it was removed or paused). */
   killWorkspaceSessions(workspaceId: string): Promise<void>;
+  /** The command and workspace-relative cwd of a live session, for the question before typing into it. */
+  sessionInfo(workspaceId: string, sessionId: string): { command: string; cwd: string } | undefined;
   /** Kills every process tree, clears every timer; later calls fail `unavailable`. */
   dispose(): Promise<void>;
 }
@@ -94,15 +99,38 @@ export function createShellTools(options: ShellToolsOptions = {}): ShellTools {
   const handlers: ToolHandlers = {
     run_command: async (args, ctx) => {
       checkOpen();
-      return runCommand(launcher, args, ctx, {
-        killGraceMs,
-        started: (run) => {
-          runs.add(run);
-          // dispose() ran while this command was being spawned: it missed it, so stop it here.
-          if (disposed) void run.stop(new TetherError('unavailable', 'The host shut down while the command ran.'));
-        },
-        finished: (run) => runs.delete(run),
-      });
+      const monitor = options.monitor;
+      let shownId: string | undefined;
+      // The person sees the same output the caller is sent.
+      const seen: ToolContext = monitor
+        ? {
+            ...ctx,
+            onOutput: (chunk) => {
+              if (shownId) monitor.output(shownId, chunk);
+              return ctx.onOutput(chunk);
+            },
+          }
+        : ctx;
+      try {
+        const result = await runCommand(launcher, args, seen, {
+          killGraceMs,
+          started: (run) => {
+            runs.add(run);
+            shownId = monitor?.started(
+              { workspaceId: ctx.workspace.id, kind: 'command', command: args.command, cwd: args.cwd ?? '.' },
+              () => run.stop(new TetherError('cancelled', 'The person stopped the command.')),
+            );
+            // dispose() ran while this command was being spawned: it missed it, so stop it here.
+            if (disposed) void run.stop(new TetherError('unavailable', 'The host shut down while the command ran.'));
+          },
+          finished: (run) => runs.delete(run),
+        });
+        if (shownId) monitor?.ended(shownId, result.exitCode);
+        return result;
+      } catch (err) {
+        if (shownId) monitor?.ended(shownId, null);
+        throw err;
+      }
     },
 
     shell_start: async (args, ctx) => {
@@ -135,7 +163,12 @@ export function createShellTools(options: ShellToolsOptions = {}): ShellTools {
         if (left > 0) starting.set(workspaceId, left);
         else starting.delete(workspaceId);
       }
-      const session = new ShellSession(pty, {
+      const monitor = options.monitor;
+      // Known once the session exists; output before that (microseconds) is not shown.
+      const shown: { id?: string | undefined } = {};
+      const session: ShellSession = new ShellSession(pty, {
+        onOutput: (text) => shown.id && monitor?.output(shown.id, text),
+        onExit: (code) => shown.id && monitor?.ended(shown.id, code),
         workspaceId: ctx.workspace.id,
         command: args.command ?? launcher.shell,
         cwd: cwd.rel,
@@ -149,6 +182,10 @@ export function createShellTools(options: ShellToolsOptions = {}): ShellTools {
         },
       });
       workspaceSessions(ctx.workspace.id).set(session.id, session);
+      shown.id = monitor?.started(
+        { workspaceId, kind: 'session', command: args.command ?? launcher.shell, cwd: cwd.rel },
+        () => track(session.kill()).then(() => undefined),
+      );
       if (disposed) {
         await session.dispose(); // dispose() ran while we were spawning
         checkOpen();
@@ -192,6 +229,12 @@ export function createShellTools(options: ShellToolsOptions = {}): ShellTools {
   return {
     handlers,
     killWorkspaceSessions,
+    sessionInfo: (workspaceId, sessionId) => {
+      const session = sessions.get(workspaceId)?.get(sessionId);
+      if (!session) return undefined;
+      const { command, cwd } = session.info();
+      return { command, cwd };
+    },
     dispose: async () => {
       disposed = true;
       const work: Promise<unknown>[] = [...sessions.values()].flatMap((map) =>

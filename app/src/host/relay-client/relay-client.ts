@@ -111,7 +111,9 @@ export interface RelayClientOptions {
  * keeps the relay told about workspaces and their events, runs the calls it receives through
  * the CallDispatcher, keeps the link alive with heartbeats and reconnects with backoff. Every
  * frame from the relay is validated (the relay is not trusted); a bad one is logged and ignored.
- * Emits `status` (RelayStatus) and `runtimes` (RuntimeBinding[]).
+ * Emits `status` (RelayStatus), `runtimes` (RuntimeBinding[]), `refused` (RefusedFrame: a call
+ * the relay refused before delivery, about one of this connection's runtimes) and `oauth` (the
+ * OAuth consent frames).
  */
 export class RelayClient extends EventEmitter {
   private ws: WebSocket | undefined;
@@ -203,6 +205,14 @@ export class RelayClient extends EventEmitter {
     if (text === this.announced) return;
     this.announced = text;
     this.send(ws, { type: 'workspaces', workspaces });
+  }
+
+  /** Sends an OAuth answer or revocation; false when not connected (nothing is queued for later). */
+  sendOAuth(frame: Extract<AppFrame, { type: 'oauth_answer' | 'oauth_revoke' }>): boolean {
+    const ws = this.ws;
+    if (ws === undefined || !this.welcomed || ws.readyState !== WebSocket.OPEN) return false;
+    this.send(ws, frame);
+    return true;
   }
 
   /** Sends file-change and health events (already batched by the WorkspaceSet); dropped while offline. */
@@ -367,6 +377,18 @@ export class RelayClient extends EventEmitter {
         this.claimRefusedAt = Date.now();
         this.log('relay: a hello for this device was refused for its key: someone else has the desktop token');
         this.emit('status', this.status);
+        return;
+      case 'refused':
+        // Only about a runtime of this connection, under the workspace it belongs to.
+        if (this.bindings.some((b) => b.runtimeId === frame.runtimeId && b.workspaceId === frame.workspaceId))
+          this.emit('refused', frame);
+        else this.log(`relay: ignored a refused notice for a runtime this device does not hold`);
+        break;
+      case 'oauth_consent':
+      case 'oauth_consent_closed':
+      case 'oauth_authorizations':
+        // Validated above; the host's OAuthConsents judges them (the relay is not trusted).
+        this.emit('oauth', frame);
         return;
     }
   }

@@ -6,7 +6,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { WebSocket } from 'ws';
 import { TetherError, type ChannelMessage, type DesktopEvent, type DesktopEventPayload } from '@tether/shared';
 import type { HostApi, HostEventListener, SubscribeOptions } from '../host-api.js';
-import { UI_PROTOCOL, UI_SECRET_PROTOCOL_PREFIX, serveUi, type UiServer } from './ui-server.js';
+import { INSTANCE_PATH, UI_PROTOCOL, UI_SECRET_PROTOCOL_PREFIX, serveUi, type UiServer } from './ui-server.js';
 
 /**
  * A transport-level HostApi (the real host is tested on its own): it records answers to
@@ -203,9 +203,38 @@ describe('serveUi', () => {
       expect(res.headers['x-content-type-options']).toBe('nosniff');
       const csp = String(res.headers['content-security-policy']);
       expect(csp).toContain("default-src 'self'");
-      expect(csp).toContain(`connect-src ws://127.0.0.1:${ui.port} ws://localhost:${ui.port}`);
+      expect(csp).toContain(`connect-src 'self' ws://127.0.0.1:${ui.port} ws://localhost:${ui.port}`);
       expect(csp).not.toContain('unsafe-inline');
       expect((await get('/assets/app.js')).headers['content-type']).toContain('text/javascript');
+    });
+
+    it('names its instance without the secret, the same until it restarts, for foreign Hosts never', async () => {
+      const first = await get(INSTANCE_PATH);
+      expect(first.status).toBe(200);
+      const { instance } = JSON.parse(first.body) as { instance: string };
+      expect(instance).toMatch(/^[A-Za-z0-9_-]{16}$/);
+      expect(ui.url).not.toContain(instance);
+      expect(JSON.parse((await get(INSTANCE_PATH)).body)).toEqual({ instance });
+      expect((await get(INSTANCE_PATH, 'evil.example:80')).status).toBe(403);
+      const other = await serveUi(host, { port: 0, staticDir: join(dir, 'static') });
+      try {
+        const res = await new Promise<string>((resolve, reject) => {
+          const req = httpRequest(
+            { host: '127.0.0.1', port: other.port, path: INSTANCE_PATH, headers: { host: `127.0.0.1:${other.port}` } },
+            (r) => {
+              let body = '';
+              r.setEncoding('utf8');
+              r.on('data', (c: string) => (body += c));
+              r.on('end', () => resolve(body));
+            },
+          );
+          req.on('error', reject);
+          req.end();
+        });
+        expect((JSON.parse(res) as { instance: string }).instance).not.toBe(instance);
+      } finally {
+        await other.dispose();
+      }
     });
 
     it.each(['/../outside.txt', '/%2e%2e/outside.txt', '/assets/..%2f..%2foutside.txt', '/..%5coutside.txt'])(

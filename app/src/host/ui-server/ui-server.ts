@@ -20,6 +20,9 @@ const MAX_UI_MESSAGE_BYTES = 1024 * 1024;
 const UI_HEARTBEAT_INTERVAL_MS = 15_000;
 /** One person, a few tabs at most; more is a sign of something scripted. */
 const MAX_UI_CONNECTIONS = 8;
+/** Where a tab asks which host instance serves it (no secret needed; see `serveUi`). */
+export const INSTANCE_PATH = '/instance.json';
+
 /** Bytes of the URL secret: 256 bits. */
 const SECRET_BYTES = 32;
 
@@ -66,12 +69,15 @@ export async function serveUi(api: HostApi, options: ServeUiOptions): Promise<Ui
   const staticRoot = resolve(options.staticDir);
   const secret = randomBytes(SECRET_BYTES).toString('base64url');
   const secretDigest = sha256(secret);
+  // Not a secret: it tells an open tab whether the host it talks to is still the one that
+  // served it, so a tab left open over a restart can say so (its secret died with the old one).
+  const instance = randomBytes(12).toString('base64url');
   let port = options.port;
   const allowedHosts = (): string[] => [`127.0.0.1:${port}`, `localhost:${port}`];
   const allowedOrigins = (): string[] => allowedHosts().map((h) => `http://${h}`);
 
   const server = createServer((req, res) => {
-    void serveStatic(req, res, staticRoot, port, allowedHosts()).catch(() => {
+    void serveStatic(req, res, staticRoot, port, allowedHosts(), instance).catch(() => {
       if (!res.headersSent) res.writeHead(500, { 'Content-Type': 'text/plain; charset=utf-8' });
       res.end('Internal error\n');
     });
@@ -193,7 +199,7 @@ function securityHeaders(port: number): Record<string, string> {
       "script-src 'self'",
       "style-src 'self'",
       "img-src 'self' data:",
-      `connect-src ws://127.0.0.1:${port} ws://localhost:${port}`,
+      `connect-src 'self' ws://127.0.0.1:${port} ws://localhost:${port}`,
       "object-src 'none'",
       "base-uri 'none'",
       "frame-ancestors 'none'",
@@ -215,6 +221,7 @@ async function serveStatic(
   root: string,
   port: number,
   hosts: string[],
+  instance: string,
 ): Promise<void> {
   const headers = securityHeaders(port);
   const fail = (status: number, text: string): void => {
@@ -230,6 +237,12 @@ async function serveStatic(
     return fail(400, 'Bad Request');
   }
   if (pathname.includes('\0')) return fail(400, 'Bad Request');
+  if (pathname === INSTANCE_PATH) {
+    const body = JSON.stringify({ instance });
+    res.writeHead(200, { ...headers, 'Content-Type': 'application/json', 'Content-Length': String(body.length) });
+    res.end(req.method === 'HEAD' ? undefined : body);
+    return;
+  }
   if (pathname === '/' || pathname === '') pathname = '/index.html';
   const file = resolve(root, `.${pathname}`);
   if (file !== root && !file.startsWith(root + sep)) return fail(403, 'Forbidden');

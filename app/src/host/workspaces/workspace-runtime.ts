@@ -1,5 +1,5 @@
 import { realpath, stat } from 'node:fs/promises';
-import { TetherError, type AppEvent, type WorkspaceState } from '@tether/shared';
+import { TetherError, type Allowance, type AllowanceScope, type AppEvent, type WorkspaceState } from '@tether/shared';
 import type { WorkspaceConfig } from '../config/config-store.js';
 import { PathGuard } from '../fs/path-guard.js';
 import type { PolicySubject } from '../policy/policy-engine.js';
@@ -17,8 +17,10 @@ const MAX_REASON_CHARS = 900;
 
 /** What a runtime reports to its owner. */
 export interface WorkspaceRuntimeHooks {
-  /** State, reason, config or remembered approval changed. */
+  /** State, reason or config (with its allowances) changed. */
   changed(runtime: WorkspaceRuntime): void;
+  /** Records a standing allowance of this workspace in the config. */
+  addAllowance(scope: AllowanceScope, expiresAt: number | null): Promise<Allowance>;
   /** The health state changed (an AppEvent of kind `health`). */
   health(event: Extract<AppEvent, { kind: 'health' }>): void;
   /** A batch of file changes (an AppEvent of kind `files`). */
@@ -45,7 +47,6 @@ export class WorkspaceRuntime implements PolicySubject {
   guard: PathGuard | null = null;
   state: WorkspaceState = 'running';
   reason: string | undefined;
-  allowUntil: number | undefined;
   /**
    * The root's real path: the config stores the real path when the folder is added, so a root
    * that later resolves elsewhere (swapped for a symbolic link) is refused, not followed.
@@ -78,19 +79,15 @@ export class WorkspaceRuntime implements PolicySubject {
     await this.watcher?.ready;
   }
 
-  /** Records an "allow this workspace until T" (memory only; the next start asks again). */
-  setAllowUntil(until: number | undefined): void {
-    this.allowUntil = until;
-    this.hooks.changed(this);
+  /** Records a standing allowance (through the set, which persists it and applies the new config). */
+  addAllowance(scope: AllowanceScope, expiresAt: number | null): Promise<Allowance> {
+    return this.hooks.addAllowance(scope, expiresAt);
   }
 
   /** Applies a changed config (name, policy, pause, watch globs…). */
   applyConfig(next: WorkspaceConfig): void {
     const prev = this.config;
     this.config = next;
-    // A person who just tightened the policy or paused the workspace means it now.
-    if (JSON.stringify(prev.policy) !== JSON.stringify(next.policy) || (next.paused && !prev.paused))
-      this.allowUntil = undefined;
     if (JSON.stringify(prev.watchIgnore) !== JSON.stringify(next.watchIgnore) && this.watcher) {
       void this.restartWatcher();
     }

@@ -78,17 +78,93 @@ describe('WorkspaceSet', () => {
     });
   });
 
+  describe('allowances', () => {
+    it('records, replaces, revokes and ends them with a policy change of their category', async () => {
+      set = await openSet(config, { fileEvents: false });
+      const a = await set.add({ root: join(base, 'a') });
+      const write = await a.addAllowance({ kind: 'path', path: 'docs', folder: true }, Date.now() + 60_000);
+      await a.addAllowance({ kind: 'path', path: 'docs', folder: true }, null); // same scope: replaced
+      const cmd = await a.addAllowance({ kind: 'command', command: 'make', cwd: '.' }, null);
+      expect(config.get().workspaces[0]!.allowances.map((x) => x.expiresAt)).toEqual([null, null]);
+      expect(set.views()[0]!.allowances.map((x) => x.id)).not.toContain(write.id);
+      await set.update(a.config.id, { policy: { read: 'allow', write: 'deny', shell: 'ask' } });
+      expect(a.config.allowances.map((x) => x.id)).toEqual([cmd.id]);
+      expect(await set.revokeAllowances(a.config.id, cmd.id)).toBe(1);
+      expect(await set.revokeAllowances(a.config.id, cmd.id)).toBe(0);
+      expect(config.get().workspaces[0]!.allowances).toEqual([]);
+    });
+
+    it('keeps only the lasting ones across a restart', async () => {
+      set = await openSet(config, { fileEvents: false });
+      const a = await set.add({ root: join(base, 'a') });
+      await a.addAllowance({ kind: 'category', category: 'write' }, Date.now() + 60_000);
+      await a.addAllowance({ kind: 'prefix', prefix: 'npm test' }, null);
+      await set.dispose();
+      set = await openSet(await ConfigStore.open(join(base, 'cfg')), { fileEvents: false });
+      expect(set.views()[0]!.allowances.map((x) => x.scope)).toEqual([{ kind: 'prefix', prefix: 'npm test' }]);
+    });
+  });
+
+  describe('add: guard rails', () => {
+    it('refuses / and the home folder with unsafe_workspace_root, adding nothing', async () => {
+      set = await openSet(config, { fileEvents: false, rootGuard: { home: join(base, 'a') } });
+      await expect(set.add({ root: '/' })).rejects.toMatchObject({ code: 'unsafe_workspace_root' });
+      await expect(set.add({ root: join(base, 'a') })).rejects.toMatchObject({ code: 'unsafe_workspace_root' });
+      await expect(set.add({ root: '~' })).rejects.toMatchObject({ code: 'unsafe_workspace_root' });
+      // A link to the disk's root is the disk's root.
+      await symlink('/', join(base, 'b', 'everything'));
+      await expect(set.add({ root: join(base, 'b', 'everything') })).rejects.toMatchObject({
+        code: 'unsafe_workspace_root',
+      });
+      expect(set.list()).toHaveLength(0);
+      expect(JSON.parse(await readFile(config.path, 'utf8')).workspaces).toEqual([]);
+    });
+
+    it('adds a refused folder when asked to on purpose, and keeps saying what it is', async () => {
+      set = await openSet(config, { fileEvents: false, rootGuard: { home: join(base, 'a') } });
+      const runtime = await set.add({ root: join(base, 'a'), allowAnyFolder: true });
+      expect(runtime.config.root).toBe(join(base, 'a'));
+      expect(set.warningsOf(runtime.config.id)).toEqual([expect.stringMatching(/is your home folder/)]);
+    });
+
+    it('expands ~/ and refuses a relative path instead of resolving it against the working folder', async () => {
+      set = await openSet(config, { fileEvents: false, rootGuard: { home: base } });
+      const runtime = await set.add({ root: '~/b' });
+      expect(runtime.config.root).toBe(join(base, 'b'));
+      await expect(set.add({ root: 'a' })).rejects.toMatchObject({ code: 'invalid_args' });
+      expect(set.list()).toHaveLength(1);
+    });
+
+    it('refuses the folder holding the config', async () => {
+      set = await openSet(config, { fileEvents: false, rootGuard: { protectedPaths: [join(base, 'cfg')] } });
+      await expect(set.add({ root: base })).rejects.toMatchObject({ code: 'unsafe_workspace_root' });
+      await expect(set.add({ root: join(base, 'cfg') })).rejects.toMatchObject({ code: 'unsafe_workspace_root' });
+    });
+
+    it('warns about a folder inside or around another workspace', async () => {
+      set = await openSet(config, { fileEvents: false });
+      await mkdir(join(base, 'a', 'inner'));
+      const outer = await set.add({ root: join(base, 'a') });
+      expect(set.warningsOf(outer.config.id)).toEqual([]);
+      const inner = await set.add({ root: join(base, 'a', 'inner') });
+      expect(set.warningsOf(inner.config.id)).toEqual([expect.stringMatching(/inside the workspace "a"/)]);
+      expect(set.warningsOf(outer.config.id)).toEqual([expect.stringMatching(/holds the workspace "inner"/)]);
+    });
+  });
+
   describe('update', () => {
     it('pauses, switches tools off and changes policy, and forgets a remembered approval when tightened', async () => {
       set = await openSet(config, { fileEvents: false });
       const a = await set.add({ root: join(base, 'a') });
       const health: AppEvent[] = [];
       set.on('health', (e) => health.push(e));
-      a.setAllowUntil(Date.now() + 60_000);
-      expect(set.views()[0]!.allowUntil).toBeGreaterThan(Date.now());
+      await a.addAllowance({ kind: 'category', category: 'write' }, Date.now() + 60_000);
+      await a.addAllowance({ kind: 'prefix', prefix: 'npm test' }, null);
+      expect(set.views()[0]!.allowances).toHaveLength(2);
       await set.update(a.config.id, { paused: true, disabledTools: ['delete', 'delete'] });
       expect(a.state).toBe('paused');
-      expect(a.allowUntil).toBeUndefined();
+      // Pausing ends the timed allowance; the one kept until revoked stays.
+      expect(a.config.allowances.map((x) => x.scope.kind)).toEqual(['prefix']);
       expect(health).toEqual([{ kind: 'health', workspaceId: a.config.id, state: 'paused' }]);
       expect(set.announcements()[0]!.capabilities.tools).not.toContain('delete');
       expect(config.get().workspaces[0]!.disabledTools).toEqual(['delete']);

@@ -1,12 +1,19 @@
 import { EventEmitter } from 'node:events';
 import { realpath, stat } from 'node:fs/promises';
-import { basename, resolve } from 'node:path';
+import { homedir } from 'node:os';
+import { basename } from 'node:path';
 import {
   DEFAULT_POLICY,
   MAX_NAME_CHARS,
   MAX_WORKSPACES_PER_DEVICE,
   TOOL_NAMES,
+  CATEGORIES,
+  MAX_ALLOWANCES_PER_WORKSPACE,
   TetherError,
+  categoryOfScope,
+  sameScope,
+  type Allowance,
+  type AllowanceScope,
   type AppEvent,
   type Policy,
   type ToolName,
@@ -16,6 +23,7 @@ import {
 import { newId, type ConfigStore, type WorkspaceConfig } from '../config/config-store.js';
 import { createFsTools } from '../fs/fs-tools.js';
 import type { ToolHandlers } from '../tools/tool-context.js';
+import { absoluteRootOf, checkRootIsSafe, overlapWarning, overlapsOf, type RootGuardContext } from './root-guard.js';
 import { HEALTH_INTERVAL_MS, WorkspaceRuntime } from './workspace-runtime.js';
 
 /** Options of `WorkspaceSet.open`. */
@@ -26,11 +34,18 @@ export interface WorkspaceSetOptions {
   fileEvents?: boolean;
   /** Handlers the self-check runs `stat`/`list_dir` through (default: the real fs tools). */
   handlers?: ToolHandlers;
+  /** What roots are checked against (default: this machine's home folder and platform, no protected paths). */
+  rootGuard?: Partial<RootGuardContext>;
+  /** Lets every add skip the root check (`--allow-any-folder`: the person chose it at start). */
+  allowAnyFolder?: boolean;
 }
 
 /** What a workspace may be added with. */
 export interface WorkspaceAddInput {
+  /** An absolute path or one starting with `~`; relative paths are refused. */
   root: string;
+  /** Adds the whole disk, the home folder or a system folder anyway (the person asked for it explicitly). */
+  allowAnyFolder?: boolean | undefined;
   name?: string | undefined;
   description?: string | undefined;
   policy?: Policy | undefined;
@@ -67,6 +82,8 @@ export class WorkspaceSet extends EventEmitter<WorkspaceSetEvents> {
   private queue: Promise<unknown> = Promise.resolve();
   private disposed = false;
   private readonly runtimeOptions: { healthIntervalMs: number; fileEvents: boolean; handlers: ToolHandlers };
+  private readonly rootGuard: RootGuardContext;
+  private readonly allowAnyFolder: boolean;
 
   private constructor(
     private readonly config: ConfigStore,
@@ -79,6 +96,12 @@ export class WorkspaceSet extends EventEmitter<WorkspaceSetEvents> {
       fileEvents: options.fileEvents ?? true,
       handlers,
     };
+    this.rootGuard = {
+      home: options.rootGuard?.home ?? homedir(),
+      platform: options.rootGuard?.platform ?? process.platform,
+      protectedPaths: options.rootGuard?.protectedPaths ?? [],
+    };
+    this.allowAnyFolder = options.allowAnyFolder === true;
   }
 
   /** Builds the runtimes of every configured workspace and runs their first health check. */
@@ -100,12 +123,19 @@ export class WorkspaceSet extends EventEmitter<WorkspaceSetEvents> {
   }
 
   /**
-   * Adds a folder. Rejects with `not_found` (no such path), `not_a_directory`,
-   * `already_exists` (the same real folder is already a workspace) or `conflict` (too many).
+   * Adds a folder. Rejects with `invalid_args` (a relative path), `not_found` (no such path),
+   * `not_a_directory`, `unsafe_workspace_root` (the whole disk, the home folder, a system
+   * folder or Tether's own config, unless `allowAnyFolder`), `already_exists` (the same real
+   * folder is already a workspace) or `conflict` (too many).
    */
   add(input: WorkspaceAddInput): Promise<WorkspaceRuntime> {
     return this.serialized(async () => {
-      const root = await realRootOf(input.root);
+      const absolute = absoluteRootOf(input.root, this.rootGuard);
+      // The typed path and the real one: a link to `/` is the whole disk too.
+      const checked = !(input.allowAnyFolder ?? this.allowAnyFolder);
+      if (checked) checkRootIsSafe(absolute, this.rootGuard);
+      const root = await realRootOf(absolute);
+      if (checked) checkRootIsSafe(root, this.rootGuard);
       const existing = this.list().find((r) => r.config.root === root);
       if (existing)
         throw new TetherError('already_exists', `${root} is already the workspace "${existing.config.name}".`, {
@@ -123,6 +153,7 @@ export class WorkspaceSet extends EventEmitter<WorkspaceSetEvents> {
         paused: false,
         watchIgnore: [],
         sandbox: 'none',
+        allowances: [],
       };
       await this.config.update((draft) => {
         draft.workspaces.push(workspace);
@@ -143,7 +174,14 @@ export class WorkspaceSet extends EventEmitter<WorkspaceSetEvents> {
         if (!w) return;
         if (patch.name !== undefined) w.name = patch.name;
         if (patch.description !== undefined) w.description = patch.description;
-        if (patch.policy !== undefined) w.policy = { ...patch.policy };
+        if (patch.policy !== undefined) {
+          // A person who just changed how a category is treated means it now: its allowances end.
+          const changed = CATEGORIES.filter((c) => w.policy[c] !== patch.policy![c]);
+          w.allowances = w.allowances.filter((a) => !changed.includes(categoryOfScope(a.scope)));
+          w.policy = { ...patch.policy };
+        }
+        // Pausing ends the timed allowances; the ones kept until revoked stay.
+        if (patch.paused === true && !w.paused) w.allowances = w.allowances.filter((a) => a.expiresAt === null);
         if (patch.disabledTools !== undefined) w.disabledTools = [...new Set(patch.disabledTools)];
         if (patch.paused !== undefined) w.paused = patch.paused;
         if (patch.watchIgnore !== undefined) w.watchIgnore = [...patch.watchIgnore];
@@ -152,6 +190,52 @@ export class WorkspaceSet extends EventEmitter<WorkspaceSetEvents> {
       const updated = next.workspaces.find((x) => x.id === id);
       if (updated) runtime.applyConfig(updated);
       return runtime;
+    });
+  }
+
+  /**
+   * Records a standing allowance of a workspace (persisted; expired ones are pruned then). A
+   * live allowance with the same scope is replaced, so the list never holds two of one rule.
+   * Rejects with `conflict` past MAX_ALLOWANCES_PER_WORKSPACE.
+   */
+  addAllowance(id: string, scope: AllowanceScope, expiresAt: number | null): Promise<Allowance> {
+    return this.serialized(async () => {
+      const runtime = this.runtimes.get(id);
+      if (!runtime) throw new TetherError('not_found', `There is no workspace ${id}.`);
+      const now = Date.now();
+      const allowance: Allowance = { id: newId('alw'), scope, createdAt: now, expiresAt };
+      const next = await this.config.update((draft) => {
+        const w = draft.workspaces.find((x) => x.id === id);
+        if (!w) return;
+        const kept = w.allowances.filter(
+          (a) => (a.expiresAt === null || a.expiresAt > now) && !sameScope(a.scope, scope),
+        );
+        if (kept.length >= MAX_ALLOWANCES_PER_WORKSPACE)
+          throw new TetherError('conflict', `At most ${MAX_ALLOWANCES_PER_WORKSPACE} allowances per workspace.`);
+        w.allowances = [...kept, allowance];
+      });
+      const updated = next.workspaces.find((x) => x.id === id);
+      if (updated) runtime.applyConfig(updated);
+      return allowance;
+    });
+  }
+
+  /** Ends one allowance (`allowanceId`) or all of a workspace's (undefined); resolves with how many ended. */
+  revokeAllowances(id: string, allowanceId?: string): Promise<number> {
+    return this.serialized(async () => {
+      const runtime = this.runtimes.get(id);
+      if (!runtime) throw new TetherError('not_found', `There is no workspace ${id}.`);
+      let revoked = 0;
+      const next = await this.config.update((draft) => {
+        const w = draft.workspaces.find((x) => x.id === id);
+        if (!w) return;
+        const kept = w.allowances.filter((a) => allowanceId !== undefined && a.id !== allowanceId);
+        revoked = w.allowances.length - kept.length;
+        w.allowances = kept;
+      });
+      const updated = next.workspaces.find((x) => x.id === id);
+      if (updated) runtime.applyConfig(updated);
+      return revoked;
     });
   }
 
@@ -169,6 +253,27 @@ export class WorkspaceSet extends EventEmitter<WorkspaceSetEvents> {
       this.emit('changed');
       return true;
     });
+  }
+
+  /**
+   * Warnings about a workspace's folder for the person: that it is one no workspace should be
+   * (added with `allowAnyFolder`, or before these checks existed), and one per other workspace
+   * it is inside of or holds (the same files reachable under two sets of rules).
+   */
+  warningsOf(id: string): string[] {
+    const runtime = this.runtimes.get(id);
+    if (!runtime) return [];
+    const warnings: string[] = [];
+    try {
+      checkRootIsSafe(runtime.config.root, this.rootGuard);
+    } catch (err) {
+      if (!(err instanceof TetherError)) throw err;
+      warnings.push(err.message.replace(/ \(To add it anyway.*$/, ''));
+    }
+    const others = this.list()
+      .filter((r) => r !== runtime)
+      .map((r) => ({ id: r.config.id, name: r.config.name, root: r.config.root }));
+    return [...warnings, ...overlapsOf(runtime.config.root, others, this.rootGuard.platform).map(overlapWarning)];
   }
 
   /** The workspaces as announced to the relay: never their root paths. */
@@ -201,10 +306,10 @@ export class WorkspaceSet extends EventEmitter<WorkspaceSetEvents> {
         disabledTools: [...r.config.disabledTools],
         paused: r.config.paused,
         state: r.state,
+        allowances: [],
       };
       if (r.reason !== undefined) v.reason = r.reason;
-      if (r.allowUntil !== undefined && r.allowUntil > now) v.allowUntil = r.allowUntil;
-      return v;
+      return { ...v, allowances: r.config.allowances.filter((a) => a.expiresAt === null || a.expiresAt > now) };
     });
   }
 
@@ -222,6 +327,7 @@ export class WorkspaceSet extends EventEmitter<WorkspaceSetEvents> {
     const runtime = new WorkspaceRuntime(
       config,
       {
+        addAllowance: (scope, expiresAt) => this.addAllowance(config.id, scope, expiresAt),
         changed: () => {
           if (!this.disposed && this.runtimes.get(config.id) === runtime) this.emit('changed');
         },
@@ -247,9 +353,8 @@ export class WorkspaceSet extends EventEmitter<WorkspaceSetEvents> {
   }
 }
 
-/** Resolves a folder the person picked to its real path, or refuses with a coded error. */
-async function realRootOf(input: string): Promise<string> {
-  const absolute = resolve(input);
+/** Resolves an absolute folder path to its real path, or refuses with a coded error. */
+async function realRootOf(absolute: string): Promise<string> {
   let real: string;
   try {
     real = await realpath(absolute);

@@ -39,6 +39,11 @@ export function connect(): Connection {
   const client: DesktopClient = new DesktopClient((msg) => transport.send(JSON.stringify(msg)));
   const transport = new WsTransport(secret, client, (s) => listeners.forEach((l) => l(s)));
   transport.connect();
+  // A new address pasted into this tab (a restarted host's) differs only after `#`: the browser
+  // does not load the page again by itself, and this tab would keep the dead key.
+  window.addEventListener('hashchange', () => {
+    if (/(?:^#|&)secret=/.test(location.hash)) location.reload();
+  });
   return {
     api: client,
     kind: 'browser',

@@ -1,6 +1,16 @@
-import { useEffect, useId, useRef, useState } from 'react';
-import { printable, TOOL_NAMES, type AuditEntry, type DesktopApi, type WorkspaceView } from '@tether/shared';
+import { Fragment, useEffect, useId, useRef, useState } from 'react';
+import {
+  ERROR_CODES,
+  printable,
+  TOOL_NAMES,
+  type AuditEntry,
+  type DesktopApi,
+  type ErrorCode,
+  type WorkspaceView,
+} from '@tether/shared';
 import { messageOf } from '../use-desktop.js';
+import { DiffView } from './diff-view.js';
+import { toolLabel } from './tool-switches.js';
 
 /** How many entries the view loads and keeps at first (live appends push the oldest out). */
 const ACTIVITY_PAGE_SIZE = 200;
@@ -20,15 +30,54 @@ const DECISION_TEXT: Record<AuditEntry['decision'], string> = {
   invalid: 'invalid',
 };
 
+/** What came of a call, in words for the person; the code follows in small print. */
+const ERROR_TEXT: Partial<Record<ErrorCode, string>> = {
+  confirmation_denied: 'Denied by you',
+  confirmation_timeout: 'No answer in time',
+  confirmation_unavailable: 'Nobody was there to ask',
+  policy_denied: "Refused: the workspace's rules deny it",
+  tool_disabled: 'Refused: the tool is switched off',
+  runtime_paused: 'Refused: the workspace is paused',
+  path_outside_workspace: 'Refused: outside the workspace',
+  not_found: 'Not found',
+  invalid_args: 'Invalid request',
+  cancelled: 'Cancelled',
+  timeout: 'Ran out of time',
+  interrupted: 'Interrupted',
+  too_large: 'Too large',
+  conflict: 'Conflict',
+  already_exists: 'Already exists',
+  permission_denied: 'The system denied access',
+  runtime_error: 'The folder was not available',
+};
+
+/** The decision filter's choices: the questions a person asks of the log. */
+const DECISION_FILTERS = {
+  denied: { label: 'Denied by you', decisions: ['denied'] },
+  unanswered: { label: 'No answer', decisions: ['timeout', 'unavailable'] },
+  remembered: { label: 'Ran under a standing approval', decisions: ['remembered'] },
+  confirmed: { label: 'Allowed by you', decisions: ['confirmed'] },
+  refused: { label: 'Refused by your settings', decisions: ['policy_denied', 'disabled', 'paused'] },
+} as const satisfies Record<string, { label: string; decisions: readonly AuditEntry['decision'][] }>;
+type DecisionFilter = keyof typeof DECISION_FILTERS;
+
 interface Filters {
   workspaceId: string;
   tool: string;
   outcome: '' | 'ok' | 'error';
+  decision: '' | DecisionFilter;
 }
 
 /** The audit log, newest first, filterable by workspace, tool and outcome, updated live. */
 export function ActivityView({ api, workspaces }: { api: DesktopApi; workspaces: WorkspaceView[] }) {
-  const [filters, setFilters] = useState<Filters>({ workspaceId: '', tool: '', outcome: '' });
+  const [filters, setFilters] = useState<Filters>({ workspaceId: '', tool: '', outcome: '', decision: '' });
+  const [open, setOpen] = useState<ReadonlySet<string>>(new Set());
+  const toggle = (entryId: string) =>
+    setOpen((set) => {
+      const next = new Set(set);
+      if (!next.delete(entryId)) next.add(entryId);
+      return next;
+    });
   const [entries, setEntries] = useState<AuditEntry[]>([]);
   const [error, setError] = useState<string>();
   const [loaded, setLoaded] = useState(false);
@@ -53,6 +102,7 @@ export function ActivityView({ api, workspaces }: { api: DesktopApi; workspaces:
         ...(filters.workspaceId ? { workspaceId: filters.workspaceId } : {}),
         ...(filters.tool ? { tool: filters.tool } : {}),
         ...(filters.outcome ? { outcome: filters.outcome } : {}),
+        ...(filters.decision ? { decisions: [...DECISION_FILTERS[filters.decision].decisions] } : {}),
       })
       .then(
         (r) => {
@@ -74,7 +124,7 @@ export function ActivityView({ api, workspaces }: { api: DesktopApi; workspaces:
     setLimit(ACTIVITY_PAGE_SIZE);
     setFilters((f) => ({ ...f, ...patch }));
   };
-  const filtered = Boolean(filters.workspaceId || filters.tool || filters.outcome);
+  const filtered = Boolean(filters.workspaceId || filters.tool || filters.outcome || filters.decision);
   // A full page means there may be older entries than those shown.
   const capped = entries.length >= limit;
   const now = new Date();
@@ -117,7 +167,7 @@ export function ActivityView({ api, workspaces }: { api: DesktopApi; workspaces:
             <option value="">All tools</option>
             {TOOL_NAMES.map((t) => (
               <option key={t} value={t}>
-                {t}
+                {toolLabel(t)}
               </option>
             ))}
           </select>
@@ -130,6 +180,17 @@ export function ActivityView({ api, workspaces }: { api: DesktopApi; workspaces:
             <option value="error">Failed</option>
           </select>
         </label>
+        <label>
+          Decision
+          <select value={filters.decision} onChange={(e) => set({ decision: e.target.value as Filters['decision'] })}>
+            <option value="">Any decision</option>
+            {(Object.keys(DECISION_FILTERS) as DecisionFilter[]).map((d) => (
+              <option key={d} value={d}>
+                {DECISION_FILTERS[d].label}
+              </option>
+            ))}
+          </select>
+        </label>
       </div>
       {error && (
         <p className="error" role="alert">
@@ -140,7 +201,11 @@ export function ActivityView({ api, workspaces }: { api: DesktopApi; workspaces:
         filtered ? (
           <div className="empty">
             <p>No calls match these filters.</p>
-            <button type="button" className="secondary" onClick={() => set({ workspaceId: '', tool: '', outcome: '' })}>
+            <button
+              type="button"
+              className="secondary"
+              onClick={() => set({ workspaceId: '', tool: '', outcome: '', decision: '' })}
+            >
               Clear filters
             </button>
           </div>
@@ -163,35 +228,75 @@ export function ActivityView({ api, workspaces }: { api: DesktopApi; workspaces:
             <tbody>
               {/* Names, summaries and callers come from the platform and from file names: printable()
                   keeps bidi and control characters from disguising them here as in the dialog. */}
-              {entries.map((e) => (
-                <tr key={e.id}>
-                  <td className="nowrap small" data-label="Time" title={e.time}>
-                    {formatTime(e.time, now)}
-                  </td>
-                  <td className="small" data-label="Workspace">
-                    {printable(e.workspaceName)}
-                  </td>
-                  <td className="small caller" data-label="Caller" title={printable(e.caller)}>
-                    {printable(e.caller)}
-                  </td>
-                  <td className="mono small" data-label="Tool">
-                    {printable(e.tool)}
-                  </td>
-                  <td className="mono small summary" data-label="What" title={printable(e.summary)}>
-                    {printable(e.summary)}
-                  </td>
-                  <td data-label="Outcome">
-                    <span className="outcome">
-                      {e.outcome === 'ok' ? (
-                        <span className="badge ok">ok · {e.durationMs} ms</span>
-                      ) : (
-                        <span className="badge bad mono">{e.errorCode ?? 'error'}</span>
-                      )}
-                      <span className="small muted nowrap">{DECISION_TEXT[e.decision]}</span>
-                    </span>
-                  </td>
-                </tr>
-              ))}
+              {entries.map((e) => {
+                const expanded = open.has(e.id);
+                const detailId = `${id}-detail-${e.id}`;
+                return (
+                  <Fragment key={e.id}>
+                    <tr>
+                      <td className="nowrap small" data-label="Time" title={e.time}>
+                        {formatTime(e.time, now)}
+                      </td>
+                      <td className="small" data-label="Workspace">
+                        {printable(e.workspaceName)}
+                      </td>
+                      <td className="small caller" data-label="Caller" title={printable(e.caller)}>
+                        {printable(e.caller)}
+                      </td>
+                      <td className="mono small" data-label="Tool">
+                        {printable(e.tool)}
+                      </td>
+                      <td className="mono small summary" data-label="What" title={printable(e.summary)}>
+                        {e.summary ? printable(e.summary) : <span className="muted">—</span>}
+                      </td>
+                      <td data-label="Outcome">
+                        <span className="outcome">
+                          {e.outcome === 'ok' ? (
+                            <span className="badge ok">ok · {formatMs(e.durationMs - (e.waitMs ?? 0))}</span>
+                          ) : (
+                            <span className="badge bad">{errorText(e.errorCode)}</span>
+                          )}
+                          {e.exitCode !== undefined && (
+                            <span className={`badge ${e.exitCode === 0 ? 'ok' : 'bad'}`}>
+                              {e.exitCode === null ? 'ended by a signal' : `exit ${e.exitCode}`}
+                            </span>
+                          )}
+                          {e.outcome === 'error' && e.errorCode && (
+                            <span className="small muted mono">{e.errorCode}</span>
+                          )}
+                          <span className="small muted nowrap">
+                            {e.refusedAt === 'relay' ? 'refused at the relay' : DECISION_TEXT[e.decision]}
+                          </span>
+                          {e.waitMs !== undefined && (
+                            <span className="small muted nowrap">
+                              waited {formatMs(e.waitMs)} for you
+                              {e.outcome === 'ok' ? `, ran ${formatMs(e.durationMs - e.waitMs)}` : ''}
+                            </span>
+                          )}
+                          {e.detail && (
+                            <button
+                              type="button"
+                              className="link small"
+                              aria-expanded={expanded}
+                              aria-controls={expanded ? detailId : undefined}
+                              onClick={() => toggle(e.id)}
+                            >
+                              {expanded ? 'Hide details' : 'Details'}
+                            </button>
+                          )}
+                        </span>
+                      </td>
+                    </tr>
+                    {expanded && e.detail && (
+                      <tr className="activity-detail" id={detailId}>
+                        <td colSpan={6}>
+                          <EntryDetail entry={e} />
+                        </td>
+                      </tr>
+                    )}
+                  </Fragment>
+                );
+              })}
             </tbody>
           </table>
         </div>
@@ -215,8 +320,53 @@ function matches(e: AuditEntry, f: Filters): boolean {
   return (
     (!f.workspaceId || e.workspaceId === f.workspaceId) &&
     (!f.tool || e.tool === f.tool) &&
-    (!f.outcome || e.outcome === f.outcome)
+    (!f.outcome || e.outcome === f.outcome) &&
+    (!f.decision || (DECISION_FILTERS[f.decision].decisions as readonly string[]).includes(e.decision))
   );
+}
+
+/** What an entry opens to: the answer given, the diff of a write, the head and tail of a command's output. */
+function EntryDetail({ entry: e }: { entry: AuditEntry }) {
+  const d = e.detail ?? {};
+  return (
+    <div className="entry-detail stack-tight">
+      {d.answer && <p className="small">{d.answer}</p>}
+      {d.diff !== undefined && (
+        <div>
+          <DiffView diff={d.diff} />
+          {d.diffTruncated && <p className="small muted">The rest of the diff is not kept in the log.</p>}
+        </div>
+      )}
+      {d.outputHead !== undefined && (
+        <div>
+          <p className="small muted">Output{d.outputTail !== undefined ? ' (start and end)' : ''}</p>
+          <pre className="output" tabIndex={0} aria-label="Output">
+            {printable(d.outputHead, { keepNewlines: true })}
+            {d.outputTail !== undefined && (
+              <>
+                <span className="muted">
+                  {'\n'}… {d.outputOmitted ? `${d.outputOmitted} characters left out` : ''} …{'\n'}
+                </span>
+                {printable(d.outputTail, { keepNewlines: true })}
+              </>
+            )}
+          </pre>
+        </div>
+      )}
+    </div>
+  );
+}
+
+function errorText(code: ErrorCode | undefined): string {
+  if (!code) return 'Failed';
+  return ERROR_TEXT[code] ?? ERROR_CODES[code].message.replace(/\.$/, '');
+}
+
+/** A duration for people: ms under a second, then seconds, then minutes. */
+function formatMs(ms: number): string {
+  if (ms < 1000) return `${Math.max(0, Math.round(ms))} ms`;
+  if (ms < 60_000) return `${(ms / 1000).toFixed(1)} s`;
+  return `${Math.floor(ms / 60_000)} min ${Math.round((ms % 60_000) / 1000)} s`;
 }
 
 /** Both lists without duplicates, newest first, capped. */

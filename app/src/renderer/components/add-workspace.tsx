@@ -1,4 +1,4 @@
-import { useId, useState, type FormEvent } from 'react';
+import { useEffect, useId, useRef, useState, type FormEvent } from 'react';
 import type { DesktopApi } from '@tether/shared';
 import { messageOf } from '../use-desktop.js';
 
@@ -6,21 +6,33 @@ import { messageOf } from '../use-desktop.js';
 export function AddWorkspace({
   api,
   pickFolder,
+  workspaceCount = 0,
 }: {
   api: DesktopApi;
   pickFolder: (() => Promise<string | null>) | undefined;
+  /** How many workspaces there are: a removal makes the last add's overlap note stale. */
+  workspaceCount?: number;
 }) {
   const [root, setRoot] = useState('');
   const [name, setName] = useState('');
   const [busy, setBusy] = useState(false);
   const [error, setError] = useState<string>();
+  // The host adds a folder inside (or around) another workspace, and says so: shown until the next add.
+  const [warnings, setWarnings] = useState<string[]>([]);
+  const count = useRef(workspaceCount);
+  useEffect(() => {
+    if (workspaceCount < count.current) setWarnings([]);
+    count.current = workspaceCount;
+  }, [workspaceCount]);
   const id = useId();
 
   async function add(path: string) {
     setBusy(true);
     setError(undefined);
+    setWarnings([]);
     try {
-      await api.request('workspace:add', { root: path, ...(name.trim() ? { name: name.trim() } : {}) });
+      const added = await api.request('workspace:add', { root: path, ...(name.trim() ? { name: name.trim() } : {}) });
+      setWarnings(added.warnings ?? []);
       setRoot('');
       setName('');
     } catch (err) {
@@ -71,8 +83,8 @@ export function AddWorkspace({
                 setError(undefined);
               }}
               aria-invalid={error !== undefined}
-              aria-describedby={error ? `${id}-error` : undefined}
-              placeholder="/home/you/projects/site"
+              aria-describedby={error ? `${id}-error` : `${id}-help`}
+              placeholder="~/projects/site"
               spellCheck={false}
             />
           </div>
@@ -85,11 +97,22 @@ export function AddWorkspace({
           </button>
         </div>
       )}
+      {!pickFolder && (
+        <p id={`${id}-help`} className="help">
+          The project folder itself, as a full path (or starting with ~). The whole disk, your home folder and system
+          folders are refused: an agent would reach far more than one project.
+        </p>
+      )}
       {error && (
         <p id={`${id}-error`} className="error" role="alert">
           {error}
         </p>
       )}
+      {warnings.map((w) => (
+        <p key={w} className="note small" role="status">
+          Added, but note: {w}
+        </p>
+      ))}
     </form>
   );
 }

@@ -1,24 +1,44 @@
 import { useEffect, useState } from 'react';
 import type { Connection } from '../api/connect.js';
 import { useDesktopState, usePendingConfirmations } from '../use-desktop.js';
+import { useHostPresence } from '../use-host-instance.js';
 import { ActivityView } from './activity-view.js';
 import { ConfirmationDialog } from './confirmation-dialog.js';
 import { ConnectionCard } from './connection-card.js';
+import { MissedQuestions } from './missed-questions.js';
+import { ProcessesPanel, useProcesses } from './processes-panel.js';
 import { NotificationPrompt, useConfirmationNotifications } from './notifications.js';
+import { OAuthClientsView } from './oauth-clients-view.js';
+import { OAuthConsentDialog } from './oauth-consent-dialog.js';
 import { Onboarding } from './onboarding.js';
 import { SettingsView } from './settings-view.js';
+import { WelcomeCard } from './welcome-card.js';
 import { WorkspaceList } from './workspace-list.js';
 
-type View = 'workspaces' | 'activity' | 'settings';
+type View = 'workspaces' | 'activity' | 'clients' | 'settings';
 const VIEWS: { id: View; label: string }[] = [
   { id: 'workspaces', label: 'Workspaces' },
   { id: 'activity', label: 'Activity' },
+  { id: 'clients', label: 'MCP clients' },
   { id: 'settings', label: 'Settings' },
 ];
+
+/** What a tab over a restarted host says: what happened, and how to get back in. */
+function RestartedText() {
+  // One span: the banner is a flex row, and each inline piece would become a column of its own.
+  return (
+    <span>
+      Lost the connection to the Tether host: it was restarted, and this tab still has the old one's key, so it cannot
+      reconnect. Open the new address it printed when it started (it ends in <span className="mono">#secret=…</span>;
+      under <span className="mono">npm start</span>, look for “Tether Desktop UI” in its terminal), then close this tab.
+    </span>
+  );
+}
 
 /** The whole UI: onboarding until a token is set, then the main window's views, and the confirmation dialog on top. */
 export function App({ connection }: { connection: Connection }) {
   const { state, link, error } = useDesktopState(connection);
+  const presence = useHostPresence(connection, link);
   const pending = usePendingConfirmations(connection, state);
   const [view, setView] = useState<View>('workspaces');
   // Latched, so the retries' brief "connecting" does not flip the page back to "Loading…".
@@ -27,6 +47,7 @@ export function App({ connection }: { connection: Connection }) {
     if (link === 'closed') setFailedOnce(true);
   }, [link]);
   useConfirmationNotifications(connection, pending);
+  const processes = useProcesses(connection.api, link);
   // A tab in the background shows it in its title too (not everyone turns notifications on).
   useEffect(() => {
     document.title = pending.length > 0 ? `(${pending.length}) Tether: an agent is waiting for you` : 'Tether';
@@ -34,13 +55,20 @@ export function App({ connection }: { connection: Connection }) {
   const api = connection.api;
 
   const stale = link !== 'open';
+  // A restarted host has a new secret: this page cannot get back in, the new address can.
+  const restarted = link === 'closed' && presence === 'restarted';
   const banner =
     link !== 'open' ? (
-      <div className="banner warn" role="status">
-        {link === 'connecting'
-          ? 'Connecting to the Tether host…'
-          : // A restarted host has a new secret: this page cannot get back in, the new address can.
-            'Lost the connection to the Tether host. Retrying… If it was restarted, open the new address it printed.'}
+      <div className={`banner ${restarted ? 'bad' : 'warn'}`} role={restarted ? 'alert' : 'status'}>
+        {link === 'connecting' ? (
+          'Connecting to the Tether host…'
+        ) : restarted ? (
+          <RestartedText />
+        ) : presence === 'down' ? (
+          'Lost the connection to the Tether host: nothing answers at this address (did it stop?). Retrying… When it starts again, open the new address it prints.'
+        ) : (
+          'Lost the connection to the Tether host. Retrying… If it was restarted, open the new address it printed.'
+        )}
       </div>
     ) : null;
 
@@ -53,7 +81,17 @@ export function App({ connection }: { connection: Connection }) {
         {!unreachable && banner}
         <div className="card narrow" aria-busy={!error && !unreachable}>
           <h1>Tether</h1>
-          {unreachable ? (
+          {unreachable && presence === 'restarted' ? (
+            <>
+              <p role="alert">Cannot reach Tether Desktop at this address.</p>
+              <p className="muted">
+                Tether Desktop is running here, but this page has the key of an earlier run (it restarted with a new
+                one), so it cannot get in: open the address it printed last (it ends in{' '}
+                <span className="mono">#secret=…</span>; under <span className="mono">npm start</span>, look for “Tether
+                Desktop UI” in its terminal), then close this tab.
+              </p>
+            </>
+          ) : unreachable ? (
             <>
               <p role="alert">Cannot reach Tether Desktop at this address.</p>
               <p className="muted">
@@ -106,24 +144,38 @@ export function App({ connection }: { connection: Connection }) {
           </header>
           <main className="content">
             {connection.kind === 'browser' && <NotificationPrompt />}
+            <MissedQuestions api={api} missed={state.missedConfirmations} />
             {view === 'workspaces' && (
               <>
+                <WelcomeCard hasWorkspaces={state.workspaces.length > 0} />
                 <ConnectionCard api={api} state={state} onOpenSettings={() => setView('settings')} />
+                <ProcessesPanel api={api} processes={processes} workspaces={state.workspaces} />
                 <WorkspaceList api={api} state={state} pickFolder={connection.pickFolder} />
               </>
             )}
             {view === 'activity' && <ActivityView api={api} workspaces={state.workspaces} />}
+            {view === 'clients' && <OAuthClientsView api={api} state={state} />}
             {view === 'settings' && <SettingsView api={api} state={state} />}
           </main>
         </div>
+      )}
+      {pending.length === 0 && state.hasToken && state.oauthRequests.length > 0 && (
+        <OAuthConsentDialog
+          key={state.oauthRequests[0]!.requestId}
+          api={api}
+          consent={state.oauthRequests[0]!}
+          workspaces={state.workspaces}
+          offline={stale}
+        />
       )}
       {pending.length > 0 && (
         <ConfirmationDialog
           key={pending[0]!.id}
           api={api}
           request={pending[0]!}
-          queued={pending.length - 1}
+          waiting={pending.slice(1)}
           offline={stale}
+          lastDuration={state.lastAllowDuration}
         />
       )}
     </>

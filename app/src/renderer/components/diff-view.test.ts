@@ -1,7 +1,7 @@
 import { createElement } from 'react';
 import { renderToStaticMarkup } from 'react-dom/server';
 import { describe, expect, it } from 'vitest';
-import { classify, DiffView } from './diff-view.js';
+import { classify, DiffView, onlyWhitespaceChanges } from './diff-view.js';
 
 const render = (diff: string) => renderToStaticMarkup(createElement(DiffView, { diff }));
 
@@ -39,5 +39,20 @@ describe('DiffView', () => {
     const html = render('--- a/n\n+++ b/n\n@@ -1 +1 @@\n-a\n+b\n');
     expect(html).not.toContain('Show all');
     expect(html).toContain('+b');
+  });
+
+  it('says when a change is only whitespace, and marks the whitespace', () => {
+    const diff = '--- a/n\n+++ b/n\n@@ -1,2 +1,2 @@\n-a = 1\n-b\n+a  =  1\t\n+b \n';
+    const html = render(diff);
+    expect(html).toContain('Only whitespace changes');
+    expect(html).toContain('title="trailing whitespace (1 characters)">·</mark>');
+    const lines = ['@@ -1 +1 @@', '-a', '+b'];
+    expect(onlyWhitespaceChanges(lines, classify(lines))).toBe(false);
+  });
+
+  it('keeps indentation after the +/- marker as indentation', () => {
+    const html = render('--- a/n\n+++ b/n\n@@ -1 +1 @@\n-x\n+        indented\n');
+    expect(html).toContain('+        indented');
+    expect(html).not.toContain('␣');
   });
 });

@@ -1,5 +1,5 @@
 import { useEffect, useRef, useState } from 'react';
-import { printable, type ConfirmationRequest } from '@tether/shared';
+import { confirmationSummary, printable, type ConfirmationRequest } from '@tether/shared';
 import type { Connection } from '../api/connect.js';
 
 /** Remembers that the person said "not now" to notifications in this browser. */
@@ -21,9 +21,7 @@ export function useConfirmationNotifications(connection: Connection, pending: Co
       // From the platform or from files: printable(), as in the dialog, so bidi and control
       // characters cannot disguise the question.
       const title = printable(`Tether: allow ${c.tool} in ${c.workspaceName}?`);
-      const body = printable(
-        c.detail.kind === 'shell' ? c.detail.command : c.detail.kind === 'write' ? c.detail.path : c.detail.summary,
-      );
+      const body = printable(confirmationSummary(c.detail));
       if (typeof Notification !== 'undefined' && Notification.permission === 'granted') {
         const n = new Notification(title, { body, tag: c.id, requireInteraction: true });
         n.onclick = () => {

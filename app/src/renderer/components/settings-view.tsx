@@ -10,6 +10,7 @@ export function SettingsView({ api, state }: { api: DesktopApi; state: DesktopSt
   const [relayUrl, setRelayUrl] = useState(s.relayUrl);
   const [deviceName, setDeviceName] = useState(s.deviceName);
   const [token, setToken] = useState('');
+  const [checking, setChecking] = useState(false);
   // Each answer shows in the card it is about: a note at the top of the page is out of sight
   // of the token form at the bottom.
   const [note, setNote] = useState<{ text: string; error: boolean; section: Section }>();
@@ -41,13 +42,23 @@ export function SettingsView({ api, state }: { api: DesktopApi; state: DesktopSt
 
   async function submitToken(e: FormEvent) {
     e.preventDefault();
-    if (await save({ token: token.trim() }, 'Token replaced.', 'token')) setToken('');
+    setChecking(true);
+    const replaced = await save(
+      { token: token.trim() },
+      'Token replaced: the relay accepted it, and Tether reconnects with it.',
+      'token',
+    );
+    setChecking(false);
+    if (replaced) setToken('');
   }
 
+  // A headless host has no login item and no power control: those two switches would be saved
+  // and do nothing, so they are shown as the desktop app's only.
+  const headless = state.hostMode === 'headless';
   const toggles = [
-    { key: 'connectOnStart', label: 'Connect to the relay when Tether starts' },
-    { key: 'launchAtLogin', label: 'Start Tether when I log in' },
-    { key: 'keepAwake', label: 'Keep this computer awake while connected' },
+    { key: 'connectOnStart', label: 'Connect to the relay when Tether starts', desktopOnly: false },
+    { key: 'launchAtLogin', label: 'Start Tether when I log in', desktopOnly: true },
+    { key: 'keepAwake', label: 'Keep this computer awake while connected', desktopOnly: true },
   ] as const;
 
   return (
@@ -89,17 +100,36 @@ export function SettingsView({ api, state }: { api: DesktopApi; state: DesktopSt
       </form>
       <div className="card stack" role="group" aria-labelledby={`${id}-startup`}>
         <h3 id={`${id}-startup`}>Start-up and power</h3>
-        {toggles.map((t) => (
-          <label key={t.key} className="switch">
-            <input
-              type="checkbox"
-              role="switch"
-              checked={s[t.key]}
-              onChange={(e) => void save({ [t.key]: e.target.checked }, 'Settings saved.', 'startup')}
-            />
-            <span>{t.label}</span>
-          </label>
-        ))}
+        {toggles.map((t) => {
+          const inert = headless && t.desktopOnly;
+          return (
+            <label key={t.key} className={`switch${inert ? ' disabled' : ''}`}>
+              <input
+                type="checkbox"
+                role="switch"
+                checked={s[t.key]}
+                disabled={inert}
+                aria-describedby={inert ? `${id}-desktop-only` : undefined}
+                onChange={(e) =>
+                  void save(
+                    { [t.key]: e.target.checked },
+                    t.key === 'connectOnStart'
+                      ? `Saved: Tether ${e.target.checked ? 'connects' : 'stays disconnected'} when it starts.`
+                      : 'Saved.',
+                    'startup',
+                  )
+                }
+              />
+              <span>{t.label}</span>
+            </label>
+          );
+        })}
+        {headless && (
+          <p id={`${id}-desktop-only`} className="help">
+            Starting at login and keeping the computer awake are the desktop app's: this Tether runs headless (as a
+            plain process), which has no login item and no power control.
+          </p>
+        )}
         {noteFor('startup')}
       </div>
       <form className="card stack" onSubmit={submitToken} aria-label="Desktop token">
@@ -123,13 +153,14 @@ export function SettingsView({ api, state }: { api: DesktopApi; state: DesktopSt
               : state.tokenStore === 'file'
                 ? 'a private file (this system has no keychain)'
                 : 'memory only'}{' '}
-            and is never shown.
+            and is never shown. A new one is checked with the relay first; if the relay refuses it, the current one
+            stays.
           </p>
         </div>
         {noteFor('token')}
         <div className="row end">
-          <button type="submit" className="secondary">
-            Replace token
+          <button type="submit" className="secondary" disabled={checking}>
+            {checking ? 'Checking with the relay…' : 'Replace token'}
           </button>
         </div>
       </form>

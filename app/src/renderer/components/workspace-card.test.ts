@@ -15,6 +15,7 @@ const base: WorkspaceView = {
   disabledTools: [],
   paused: false,
   state: 'running',
+  allowances: [],
 };
 
 const render = (workspace: WorkspaceView, online = true) =>
@@ -47,5 +48,25 @@ describe('WorkspaceCard', () => {
     const html = render({ ...base, state: 'error', reason: 'The workspace folder no longer exists.' });
     expect(html).toContain('The workspace folder no longer exists.');
     expect(html).toContain('Tether checks again by itself');
+  });
+
+  it('lists every live standing allowance with what it covers, until when, and a Revoke button', () => {
+    const html = render({
+      ...base,
+      allowances: [
+        { id: 'a1', scope: { kind: 'prefix', prefix: 'npm test' }, createdAt: 1, expiresAt: null },
+        { id: 'a2', scope: { kind: 'path', path: 'docs', folder: true }, createdAt: 1, expiresAt: Date.now() + 60_000 },
+        { id: 'a3', scope: { kind: 'category', category: 'write' }, createdAt: 1, expiresAt: Date.now() - 1 },
+      ],
+    });
+    expect(html).toContain(
+      'Commands that start with npm test (with no ; &amp; | &lt; &gt; $ or quotes after it) without asking until you revoke it.',
+    );
+    expect(html).toMatch(
+      /Writes, edits and new folders inside docs\/ \(not moves or deletes\) without asking until \d/,
+    );
+    expect(html).not.toContain('every change to files');
+    expect(html.match(/>Revoke</g)).toHaveLength(2);
+    expect(html).toContain('(except 1 standing allowance above)');
   });
 });

@@ -1,6 +1,17 @@
 import { useEffect, useId, useRef, useState } from 'react';
-import { CATEGORIES, printable, type DesktopApi, type DesktopParams, type WorkspaceView } from '@tether/shared';
+import {
+  CATEGORIES,
+  categoryOfScope,
+  describeScope,
+  printable,
+  type Allowance,
+  type DesktopApi,
+  type DesktopParams,
+  type WorkspaceView,
+} from '@tether/shared';
 import { messageOf } from '../use-desktop.js';
+import { PolicyMeaning } from './policy-meaning.js';
+import { RuntimeAccess } from './runtime-access.js';
 import { StateBadge } from './state-badge.js';
 import { ToolSwitches } from './tool-switches.js';
 import { WorkspaceEditor } from './workspace-editor.js';
@@ -16,10 +27,13 @@ export function WorkspaceCard({
   api,
   workspace: w,
   online,
+  relayUrl,
 }: {
   api: DesktopApi;
   workspace: WorkspaceView;
   online: boolean;
+  /** The relay's address, for the platform's URLs (RuntimeAccess). */
+  relayUrl?: string | undefined;
 }) {
   const [editing, setEditing] = useState(false);
   const [confirmRemove, setConfirmRemove] = useState(false);
@@ -56,14 +70,24 @@ export function WorkspaceCard({
     }
   }
 
-  const allowUntil = w.allowUntil && w.allowUntil > Date.now() ? new Date(w.allowUntil) : undefined;
-  // The host sends no state when the window ends: render again then, so the note goes away.
+  // Only the live ones; the host sends no state when one ends, so render again then.
   const [, setExpired] = useState(0);
+  const live = w.allowances.filter((a) => a.expiresAt === null || a.expiresAt > Date.now());
+  const nextEnd = Math.min(...live.map((a) => a.expiresAt ?? Infinity));
   useEffect(() => {
-    if (!w.allowUntil) return;
-    const timer = setTimeout(() => setExpired((n) => n + 1), Math.max(0, w.allowUntil - Date.now()) + 50);
+    if (!Number.isFinite(nextEnd)) return;
+    const timer = setTimeout(() => setExpired((n) => n + 1), Math.max(0, nextEnd - Date.now()) + 50);
     return () => clearTimeout(timer);
-  }, [w.allowUntil]);
+  }, [nextEnd]);
+
+  async function revoke(a: Allowance) {
+    setError(undefined);
+    try {
+      await api.request('allowance:revoke', { workspaceId: w.id, id: a.id });
+    } catch (err) {
+      setError(messageOf(err));
+    }
+  }
 
   return (
     <article className="card workspace" aria-labelledby={`${id}-name`}>
@@ -92,16 +116,36 @@ export function WorkspaceCard({
         </p>
       )}
       {w.description && !editing && <p className="description">{printable(w.description)}</p>}
-      {allowUntil && (
-        <div className="note small row wrap-tight" role="status">
-          <span className="grow">
-            Changes and commands run without asking until{' '}
-            {allowUntil.toLocaleTimeString([], { hour: '2-digit', minute: '2-digit' })}.
-          </span>
-          <button type="button" className="secondary small-btn" onClick={() => update({ askAgain: true })}>
-            Ask again now
-          </button>
-        </div>
+      {live.length > 0 && (
+        <section className="allowances note small" aria-label={`Standing allowances of ${printable(w.name)}`}>
+          <div className="row wrap-tight">
+            <strong className="grow">Runs without asking</strong>
+            <button type="button" className="secondary small-btn" onClick={() => update({ askAgain: true })}>
+              Ask again now
+            </button>
+          </div>
+          <ul className="plain">
+            {live.map((a) => (
+              <li key={a.id} className="row wrap-tight">
+                <span className="grow">
+                  {capitalize(describeScope(a.scope))} without asking{' '}
+                  {a.expiresAt === null
+                    ? 'until you revoke it'
+                    : `until ${new Date(a.expiresAt).toLocaleTimeString([], { hour: '2-digit', minute: '2-digit' })}`}
+                  .
+                </span>
+                <button
+                  type="button"
+                  className="ghost danger-text small-btn"
+                  aria-label={`Revoke: ${describeScope(a.scope)}`}
+                  onClick={() => revoke(a)}
+                >
+                  Revoke
+                </button>
+              </li>
+            ))}
+          </ul>
+        </section>
       )}
       {editing && (
         <WorkspaceEditor
@@ -116,7 +160,16 @@ export function WorkspaceCard({
         <legend>When an agent wants to…</legend>
         {CATEGORIES.map((c) => (
           <label key={c} className="policy-item">
-            <span>{CATEGORY_TEXT[c]}</span>
+            <span>
+              {CATEGORY_TEXT[c]}
+              {/* "Ask me" with standing allowances asks less than it says: the count is beside it. */}
+              {w.policy[c] === 'ask' && countOf(live, c) > 0 && (
+                <span className="policy-allowances small">
+                  {' '}
+                  (except {countOf(live, c)} standing allowance{countOf(live, c) === 1 ? '' : 's'} above)
+                </span>
+              )}
+            </span>
             <select
               value={w.policy[c]}
               onChange={(e) => update({ policy: { ...w.policy, [c]: e.target.value as keyof typeof DECISION_TEXT } })}
@@ -131,8 +184,10 @@ export function WorkspaceCard({
           </label>
         ))}
       </fieldset>
+      <PolicyMeaning policy={w.policy} />
 
       <ToolSwitches workspace={w} onChange={(disabledTools) => update({ disabledTools })} />
+      {relayUrl !== undefined && <RuntimeAccess workspace={w} relayUrl={relayUrl} />}
 
       {error && (
         <p className="error" role="alert">
@@ -180,4 +235,12 @@ export function WorkspaceCard({
       </footer>
     </article>
   );
+}
+
+function countOf(allowances: Allowance[], category: string): number {
+  return allowances.filter((a) => categoryOfScope(a.scope) === category).length;
+}
+
+function capitalize(text: string): string {
+  return text.charAt(0).toUpperCase() + text.slice(1);
 }

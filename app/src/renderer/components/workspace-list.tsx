@@ -34,14 +34,19 @@ export function WorkspaceList({
           {state.workspaces.length === 1 ? '1 folder' : `${state.workspaces.length} folders`}
         </span>
       </div>
-      <AddWorkspace api={api} pickFolder={pickFolder} />
+      <AddWorkspace api={api} pickFolder={pickFolder} workspaceCount={state.workspaces.length} />
       {state.workspaces.length === 0 ? (
         <p className="empty">No workspaces yet. Add a folder to let agents work in it.</p>
       ) : (
         <ul className="stack plain" aria-label="Workspaces">
           {state.workspaces.map((w) => (
             <li key={w.id}>
-              <WorkspaceCard api={api} workspace={w} online={state.connection.state === 'connected'} />
+              <WorkspaceCard
+                api={api}
+                workspace={w}
+                online={state.connection.state === 'connected'}
+                relayUrl={state.settings.relayUrl}
+              />
             </li>
           ))}
         </ul>
