@@ -2,8 +2,9 @@ import { parseArgs } from 'node:util';
 import { pino } from 'pino';
 import { printable, TetherError } from '@tether/shared';
 import { parseTrustProxy, type TrustProxy } from './http/client-address.js';
+import { redactUrl } from './bus/redis-bus.js';
 import { parseAllowedOrigins } from './mcp/origin-check.js';
-import { openAdmin } from './relay-admin.js';
+import { openAdmin, openClusterAdmin, type RelayAdmin } from './relay-admin.js';
 import { RELAY_VERSION } from './relay-metrics.js';
 import { DEFAULT_PORT, DEFAULT_SHUTDOWN_GRACE_MS, type RelayLimits } from './relay-limits.js';
 import { startRelay, type RelayOptions } from './relay-server.js';
@@ -17,15 +18,18 @@ const USAGE = `Usage:
                      [--max-send-queue-bytes N] [--max-body-bytes N] [--call-log-max-rows N] [--call-log-max-age-ms N] [--max-connections N] [--sse-keepalive-ms N]
                      [--credential-requests-per-window N] [--credential-window-ms N] [--auth-failures-per-window N] [--auth-failure-window-ms N]
                      [--metrics-token T] [--trust-proxy true|N|ADDR,CIDR,...] [--allowed-origins ORIGIN,...|*]
-                     [--public-url URL] [--public-host HOST[:PORT],...]
-  tether-relay org create SLUG [--data-dir DIR]
-  tether-relay token create --org SLUG --kind desktop|platform [--name N] [--data-dir DIR]
-  tether-relay token list --org SLUG [--data-dir DIR]
-  tether-relay token revoke ID [--data-dir DIR]
-  tether-relay oauth list --org SLUG [--data-dir DIR]     (MCP clients approved with OAuth)
-  tether-relay oauth revoke ID [--data-dir DIR]
-  tether-relay device list --org SLUG [--data-dir DIR]
-  tether-relay device forget ID --org SLUG [--data-dir DIR]
+                     [--public-url URL] [--public-host HOST[:PORT],...] [--database-url postgres://… --redis-url redis://…]
+  tether-relay org create SLUG [--data-dir DIR | --database-url URL]
+  tether-relay token create --org SLUG --kind desktop|platform [--name N] [--data-dir DIR | --database-url URL]
+  tether-relay token list --org SLUG [--data-dir DIR | --database-url URL]
+  tether-relay token revoke ID [--data-dir DIR | --database-url URL]
+  tether-relay oauth list --org SLUG [--data-dir DIR | --database-url URL]     (MCP clients approved with OAuth)
+  tether-relay oauth revoke ID [--data-dir DIR | --database-url URL]
+  tether-relay device list --org SLUG [--data-dir DIR | --database-url URL]
+  tether-relay device forget ID --org SLUG [--data-dir DIR | --database-url URL]
+
+A cluster node: serve with --database-url (PostgreSQL, shared by the nodes) and --redis-url (Redis,
+between the nodes); without them the relay keeps SQLite in --data-dir and routes in-process.
 
 Environment: TETHER_RELAY_HOST, TETHER_RELAY_PORT, TETHER_RELAY_DATA_DIR (default ./.tether/relay),
 TETHER_RELAY_TLS_CERT, TETHER_RELAY_TLS_KEY, TETHER_RELAY_LOG_LEVEL, TETHER_RELAY_HEARTBEAT_INTERVAL_MS,
@@ -41,7 +45,8 @@ none by default), TETHER_RELAY_ALLOWED_ORIGINS (browser origins besides loopback
 endpoints, such as https://app.example; * for any; none by default), TETHER_RELAY_PUBLIC_URL (the URL platforms
 reach the relay at, for /openapi.json; by default the scheme and host of each request), TETHER_RELAY_PUBLIC_HOST (the hosts desktops
 reach the relay at, as in their relay URL, which their device key proofs must name; default: the public URL's host,
-else the Host header of each connection). Flags win over the environment.`;
+else the Host header of each connection). TETHER_RELAY_DATABASE_URL,
+TETHER_RELAY_REDIS_URL (a cluster node). Flags win over the environment.`;
 
 /** Wrong usage: message and exit code 2. */
 class UsageError extends Error {}
@@ -121,7 +126,7 @@ function parse(
   try {
     parsed = parseArgs({
       args,
-      options: { 'data-dir': { type: 'string' }, ...options },
+      options: { 'data-dir': { type: 'string' }, 'database-url': { type: 'string' }, ...options },
       allowPositionals: true,
       strict: true,
     });
@@ -133,7 +138,16 @@ function parse(
       positionals === 0 ? `unexpected argument "${parsed.positionals[0]}"` : `expected ${positionals} argument(s)`,
     );
   const dataDir = (parsed.values['data-dir'] as string | undefined) ?? env.TETHER_RELAY_DATA_DIR ?? './.tether/relay';
-  return { values: parsed.values as Record<string, string | undefined>, positionals: parsed.positionals, dataDir };
+  const databaseUrl =
+    (parsed.values['database-url'] as string | undefined) ?? (env.TETHER_RELAY_DATABASE_URL || undefined);
+  if (databaseUrl !== undefined && !/^postgres(ql)?:\/\//.test(databaseUrl))
+    throw new UsageError('--database-url must be a postgres:// URL');
+  return {
+    values: parsed.values as Record<string, string | undefined>,
+    positionals: parsed.positionals,
+    dataDir,
+    databaseUrl,
+  };
 }
 
 /** The options of `serve` from its flags and the environment (flags win); throws on bad usage. */
@@ -151,11 +165,18 @@ export function serveOptions(args: string[], env: NodeJS.ProcessEnv = process.en
     'trust-proxy',
     'allowed-origins',
     'public-url',
+    'redis-url',
     'public-host',
     ...Object.values(LIMIT_SETTINGS).map(([flag]) => flag),
   ])
     flags[name] = { type: 'string' };
-  const { values, dataDir } = parse(args, flags, 0, env);
+  const { values, dataDir, databaseUrl } = parse(args, flags, 0, env);
+  const redisUrl = values['redis-url'] ?? (env.TETHER_RELAY_REDIS_URL || undefined);
+  if (redisUrl !== undefined && !/^rediss?:\/\//.test(redisUrl))
+    throw new UsageError('--redis-url must be a redis:// or rediss:// URL');
+  // Half a cluster would split the records (SQLite per node) or the routing (in-process per node).
+  if ((databaseUrl === undefined) !== (redisUrl === undefined))
+    throw new UsageError('a cluster node needs both --database-url and --redis-url');
   const cert = values['tls-cert'] ?? env.TETHER_RELAY_TLS_CERT;
   const key = values['tls-key'] ?? env.TETHER_RELAY_TLS_KEY;
   if ((cert === undefined) !== (key === undefined)) throw new UsageError('--tls-cert and --tls-key go together');
@@ -227,6 +248,8 @@ export function serveOptions(args: string[], env: NodeJS.ProcessEnv = process.en
     ...(trustProxy !== undefined ? { trustProxy } : {}),
     ...(allowedOrigins !== undefined ? { allowedOrigins } : {}),
     ...(publicUrl !== undefined ? { publicUrl } : {}),
+    ...(databaseUrl !== undefined ? { databaseUrl } : {}),
+    ...(redisUrl !== undefined ? { redisUrl } : {}),
     ...(publicHosts !== undefined && publicHosts.length > 0 ? { publicHosts } : {}),
   };
 }
@@ -234,7 +257,8 @@ export function serveOptions(args: string[], env: NodeJS.ProcessEnv = process.en
 async function serve(args: string[]): Promise<void> {
   const options = serveOptions(args);
   // One serving relay per data dir: a second one would mark the first one's runtimes stopped.
-  const lock = await lockDataDir(options.dataDir);
+  // A cluster's nodes share their database on purpose, and none stops another's runtimes.
+  const lock = options.databaseUrl === undefined ? await lockDataDir(options.dataDir) : { dispose: () => undefined };
   // Every line is JSON, through pino's asynchronous destination (cheap on the call path),
   // flushed before the process exits. Start and stop are said at info whatever --log-level is.
   const logStream = pino.destination({ dest: 1, sync: false });
@@ -248,9 +272,13 @@ async function serve(args: string[]): Promise<void> {
     throw err;
   }
   const metrics = options.metricsToken !== undefined ? 'with the metrics token' : 'loopback clients only';
+  const data =
+    options.databaseUrl !== undefined
+      ? `${redactUrl(options.databaseUrl)}, bus: ${redactUrl(options.redisUrl ?? '')}`
+      : options.dataDir;
   lifecycle.info(
-    { url: relay.url, wsUrl: relay.wsUrl, dataDir: options.dataDir, metrics, version: RELAY_VERSION },
-    `tether-relay listening on ${relay.url} (desktops: ${relay.wsUrl}, data: ${options.dataDir}, metrics: ${metrics})`,
+    { url: relay.url, wsUrl: relay.wsUrl, data, metrics, version: RELAY_VERSION },
+    `tether-relay listening on ${relay.url} (desktops: ${relay.wsUrl}, data: ${data}, metrics: ${metrics})`,
   );
   const graceMs = options.shutdownGraceMs ?? DEFAULT_SHUTDOWN_GRACE_MS;
   const stop = (signal: string) => {
@@ -272,12 +300,15 @@ async function serve(args: string[]): Promise<void> {
   process.once('SIGTERM', () => stop('SIGTERM'));
 }
 
-async function withAdmin<T>(dataDir: string, fn: (admin: ReturnType<typeof openAdmin>) => Promise<T>): Promise<T> {
-  const admin = openAdmin(dataDir);
+async function withAdmin<T>(
+  where: { dataDir: string; databaseUrl: string | undefined },
+  fn: (admin: RelayAdmin) => Promise<T>,
+): Promise<T> {
+  const admin = where.databaseUrl !== undefined ? await openClusterAdmin(where.databaseUrl) : openAdmin(where.dataDir);
   try {
     return await fn(admin);
   } finally {
-    admin.close();
+    await admin.close();
   }
 }
 
@@ -294,13 +325,13 @@ async function main(argv: string[]): Promise<void> {
   }
   if (command === 'serve') return serve(argv.slice(1));
   if (command === 'org' && sub === 'create') {
-    const { positionals, dataDir } = parse(rest, {}, 1);
-    const org = await withAdmin(dataDir, (a) => a.createOrg(positionals[0]!));
+    const { positionals, ...where } = parse(rest, {}, 1);
+    const org = await withAdmin(where, (a) => a.createOrg(positionals[0]!));
     console.log(`created org ${org.slug} (${org.id})`);
     return;
   }
   if (command === 'token' && sub === 'create') {
-    const { values, dataDir } = parse(
+    const { values, ...where } = parse(
       rest,
       { org: { type: 'string' }, kind: { type: 'string' }, name: { type: 'string' } },
       0,
@@ -309,7 +340,7 @@ async function main(argv: string[]): Promise<void> {
     if (values.kind !== 'desktop' && values.kind !== 'platform')
       throw new UsageError('--kind must be desktop or platform');
     const kind = values.kind;
-    const created = await withAdmin(dataDir, (a) =>
+    const created = await withAdmin(where, (a) =>
       a.createToken({ org: values.org!, kind, ...(values.name !== undefined ? { name: values.name } : {}) }),
     );
     console.log(
@@ -319,9 +350,9 @@ async function main(argv: string[]): Promise<void> {
     return;
   }
   if (command === 'token' && sub === 'list') {
-    const { values, dataDir } = parse(rest, { org: { type: 'string' } }, 0);
+    const { values, ...where } = parse(rest, { org: { type: 'string' } }, 0);
     if (!values.org) throw new UsageError('--org is required');
-    const tokens = await withAdmin(dataDir, (a) => a.listTokens(values.org!));
+    const tokens = await withAdmin(where, (a) => a.listTokens(values.org!));
     for (const t of tokens) {
       const columns = [t.id, t.kind, t.createdAt, t.revokedAt ? `revoked ${t.revokedAt}` : 'active', t.name];
       // Which installs a desktop token holds: the one to revoke when a device is refused with 4403.
@@ -333,16 +364,16 @@ async function main(argv: string[]): Promise<void> {
     return;
   }
   if (command === 'token' && sub === 'revoke') {
-    const { positionals, dataDir } = parse(rest, {}, 1);
-    const revoked = await withAdmin(dataDir, (a) => a.revokeToken(positionals[0]!));
+    const { positionals, ...where } = parse(rest, {}, 1);
+    const revoked = await withAdmin(where, (a) => a.revokeToken(positionals[0]!));
     if (!revoked) throw new TetherError('not_found', `no active token ${positionals[0]}`);
     console.log(`revoked ${positionals[0]}`);
     return;
   }
   if (command === 'device' && sub === 'list') {
-    const { values, dataDir } = parse(rest, { org: { type: 'string' } }, 0);
+    const { values, ...where } = parse(rest, { org: { type: 'string' } }, 0);
     if (!values.org) throw new UsageError('--org is required');
-    const devices = await withAdmin(dataDir, (a) => a.listDevices(values.org!));
+    const devices = await withAdmin(where, (a) => a.listDevices(values.org!));
     for (const d of devices) {
       // What the desktop sent is escaped: a device name must not drive the admin's terminal.
       const key = d.keyFingerprint !== null ? `key ${d.keyFingerprint} (bound ${d.keyBoundAt})` : 'no key';
@@ -355,17 +386,17 @@ async function main(argv: string[]): Promise<void> {
     return;
   }
   if (command === 'device' && sub === 'forget') {
-    const { positionals, values, dataDir } = parse(rest, { org: { type: 'string' } }, 1);
+    const { positionals, values, ...where } = parse(rest, { org: { type: 'string' } }, 1);
     if (!values.org) throw new UsageError('--org is required');
-    const forgotten = await withAdmin(dataDir, (a) => a.forgetDeviceKey(values.org!, positionals[0]!));
+    const forgotten = await withAdmin(where, (a) => a.forgetDeviceKey(values.org!, positionals[0]!));
     if (!forgotten) throw new TetherError('not_found', `org ${values.org} has no device ${positionals[0]} with a key`);
     console.log(`forgot the key of device ${positionals[0]}; its next hello binds the key it proves`);
     return;
   }
   if (command === 'oauth' && sub === 'list') {
-    const { values, dataDir } = parse(rest, { org: { type: 'string' } }, 0);
+    const { values, ...where } = parse(rest, { org: { type: 'string' } }, 0);
     if (!values.org) throw new UsageError('--org is required');
-    const clients = await withAdmin(dataDir, (a) => a.listOAuthClients(values.org!));
+    const clients = await withAdmin(where, (a) => a.listOAuthClients(values.org!));
     for (const c of clients)
       console.log(
         [
@@ -381,8 +412,8 @@ async function main(argv: string[]): Promise<void> {
     return;
   }
   if (command === 'oauth' && sub === 'revoke') {
-    const { positionals, dataDir } = parse(rest, {}, 1);
-    const revoked = await withAdmin(dataDir, (a) => a.revokeOAuthClient(positionals[0]!));
+    const { positionals, ...where } = parse(rest, {}, 1);
+    const revoked = await withAdmin(where, (a) => a.revokeOAuthClient(positionals[0]!));
     if (!revoked) throw new TetherError('not_found', `no active OAuth client ${positionals[0]}`);
     console.log(`revoked ${positionals[0]}`);
     return;

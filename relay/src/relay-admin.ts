@@ -1,6 +1,7 @@
 import { deviceKeyFingerprint, TetherError, type OAuthAuthorization } from '@tether/shared';
 import { authorizationView } from './oauth/oauth-service.js';
 import type { Store } from './store/store.js';
+import { PostgresStore } from './store/postgres-store.js';
 import { SqliteStore } from './store/sqlite-store.js';
 import { generateToken, hashToken, newId } from './tokens.js';
 
@@ -134,5 +135,11 @@ export function createRelayAdmin(store: Store): RelayAdmin {
 /** Opens the data dir's store for administration without a server (CLI, `npm start` bootstrap). */
 export function openAdmin(dataDir: string): RelayAdmin & { close(): void } {
   const store = new SqliteStore(dataDir);
+  return { ...createRelayAdmin(store), close: () => store.close() };
+}
+
+/** The same for a cluster's PostgreSQL database (`tether-relay … --database-url`). */
+export async function openClusterAdmin(databaseUrl: string): Promise<RelayAdmin & { close(): Promise<void> }> {
+  const store = await PostgresStore.open(databaseUrl);
   return { ...createRelayAdmin(store), close: () => store.close() };
 }

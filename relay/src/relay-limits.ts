@@ -74,6 +74,16 @@ export const DEFAULT_PORT = 8787;
 /** Default ping interval to desktops; two unanswered pings mean the connection is dead. */
 export const DEFAULT_HEARTBEAT_INTERVAL_MS = HEARTBEAT_INTERVAL_MS;
 
+/**
+ * A cluster node's sweep: runtimes whose desktops no node has touched for this many heartbeat
+ * intervals, and that no node holds on the bus, are stopped (their node died). Three: one late
+ * tick on a busy node is never taken for a death.
+ */
+export const CLUSTER_STALE_HEARTBEATS = 3;
+
+/** Runtimes one sweep looks at, at most (the next sweep takes the rest). */
+export const CLUSTER_SWEEP_BATCH = 1_000;
+
 /** How long `close()` lets in-flight calls finish before failing them with `unavailable`. */
 export const DEFAULT_SHUTDOWN_GRACE_MS = 10_000;
 

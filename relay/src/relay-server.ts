@@ -6,6 +6,7 @@ import type { DestinationStream } from 'pino';
 import { errorValue } from '@tether/shared';
 import type { Bus } from './bus/bus.js';
 import { LocalBus } from './bus/local-bus.js';
+import { RedisBus } from './bus/redis-bus.js';
 import { CONNECT_PATH, DesktopHub } from './desktop/desktop-hub.js';
 import { clientAddressOf, trustFunction, type TrustProxy } from './http/client-address.js';
 import { AccessGuard } from './http/access-guard.js';
@@ -16,6 +17,8 @@ import { createRelayAdmin, type RelayAdmin } from './relay-admin.js';
 import { RelayCore } from './relay-core.js';
 import {
   CALL_LOG_PRUNE_INTERVAL_MS,
+  CLUSTER_STALE_HEARTBEATS,
+  CLUSTER_SWEEP_BATCH,
   DEFAULT_HEARTBEAT_INTERVAL_MS,
   DEFAULT_RELAY_LIMITS,
   DEFAULT_SHUTDOWN_GRACE_MS,
@@ -23,6 +26,7 @@ import {
 } from './relay-limits.js';
 import { RelayMetrics, UNMATCHED_ROUTE } from './relay-metrics.js';
 import { RuntimeDirectory } from './runtime-directory.js';
+import { PostgresStore } from './store/postgres-store.js';
 import { SqliteStore } from './store/sqlite-store.js';
 import type { Store } from './store/store.js';
 // MCP endpoint (`/v1/runtimes/:id/mcp`), written by the MCP colleague against RelayServices.
@@ -46,6 +50,13 @@ export interface RelayOptions {
   limits?: Partial<RelayLimits>;
   /** The routing bus; a fresh in-process one by default. Relays sharing one LocalBusNetwork route to each other. */
   bus?: Bus;
+  /**
+   * `postgres://…`: the records live in PostgreSQL, shared by every node of a cluster, instead of
+   * SQLite in `dataDir`. Goes with `redisUrl` (see docs/relay.md, "Running a cluster").
+   */
+  databaseUrl?: string;
+  /** `redis://…`: calls, presence and events go between nodes through Redis (RedisBus). */
+  redisUrl?: string;
   /** How long call log writes wait to be batched (default CALL_LOG_FLUSH_MS); tests lengthen it to hold rows unflushed. */
   callLogFlushMs?: number;
   /**
@@ -175,14 +186,25 @@ export async function startRelay(options: RelayOptions): Promise<RelayHandle> {
       },
     },
   });
-  const store: Store = new SqliteStore(
-    options.dataDir,
-    (err) => app.log.error({ err }, 'call log write failed'),
-    options.callLogFlushMs,
-  );
-  // The embedded store belongs to this process alone: whatever a previous run left connected is not any more.
-  await stopOrphanedRuntimes(store);
-  const bus = options.bus ?? new LocalBus();
+  const onStoreError = (err: unknown) => app.log.error({ err }, 'call log write failed');
+  const clustered = options.databaseUrl !== undefined;
+  const store: Store = clustered
+    ? await PostgresStore.open(options.databaseUrl as string, {
+        onError: onStoreError,
+        ...(options.callLogFlushMs !== undefined ? { callLogFlushMs: options.callLogFlushMs } : {}),
+      })
+    : new SqliteStore(options.dataDir, onStoreError, options.callLogFlushMs);
+  // The embedded store belongs to this process alone: whatever a previous run left connected is
+  // not any more. A cluster's store is shared: other nodes' runtimes are live, and a dead node's
+  // are stopped by the sweep below instead.
+  if (!clustered) await stopOrphanedRuntimes(store);
+  let bus: Bus;
+  try {
+    bus = options.bus ?? (options.redisUrl ? await RedisBus.connect({ url: options.redisUrl }) : new LocalBus());
+  } catch (err) {
+    await store.close();
+    throw err;
+  }
   const directory = new RuntimeDirectory(store, bus);
   // The core records into the metrics and the metrics read the core's count: wired after both exist.
   const inFlight = { count: () => 0 };
@@ -274,9 +296,14 @@ export async function startRelay(options: RelayOptions): Promise<RelayHandle> {
   app.setNotFoundHandler((_request, reply) => sendError(reply, errorValue('not_found', 'no such route')));
 
   app.get('/healthz', async () => ({ status: 'ok' }));
-  app.get('/readyz', async (_request, reply) =>
-    core.isDraining ? sendError(reply, errorValue('unavailable', 'the relay is shutting down')) : { status: 'ready' },
-  );
+  app.get('/readyz', async (_request, reply) => {
+    if (core.isDraining) return sendError(reply, errorValue('unavailable', 'the relay is shutting down'));
+    // A cluster node that cannot reach its database or Redis cannot route: the balancer should skip it.
+    if (store.ping && !(await store.ping()))
+      return sendError(reply, errorValue('unavailable', 'the database does not answer'));
+    if (bus.healthy === false) return sendError(reply, errorValue('unavailable', 'Redis does not answer'));
+    return { status: 'ready' };
+  });
   app.get('/metrics', async (request, reply) =>
     guard.admitMetrics(request, reply)
       ? reply.type(metrics.registry.contentType).send(await metrics.registry.metrics())
@@ -310,17 +337,31 @@ export async function startRelay(options: RelayOptions): Promise<RelayHandle> {
   await pruneCalls();
   const pruneTimer = setInterval(() => void pruneCalls(), CALL_LOG_PRUNE_INTERVAL_MS);
   pruneTimer.unref();
+  const sweepTimer = clustered
+    ? setInterval(
+        () =>
+          void directory
+            .stopAbandoned(
+              new Date(Date.now() - CLUSTER_STALE_HEARTBEATS * heartbeatIntervalMs).toISOString(),
+              CLUSTER_SWEEP_BATCH,
+            )
+            .catch((err: unknown) => app.log.error({ err }, 'cluster sweep failed')),
+        heartbeatIntervalMs,
+      )
+    : undefined;
+  sweepTimer?.unref();
 
   try {
     await app.listen({ host, port: options.port ?? 0 });
   } catch (err) {
     clearInterval(pruneTimer);
+    clearInterval(sweepTimer);
     await hub.dispose();
     core.dispose();
     directory.dispose();
     await app.close();
     await bus.dispose();
-    store.close();
+    await store.close();
     throw new Error(`could not listen on ${host}:${options.port ?? 0}`, { cause: err });
   }
   const port = (app.server.address() as AddressInfo).port;
@@ -358,6 +399,7 @@ export async function startRelay(options: RelayOptions): Promise<RelayHandle> {
       directory.dispose();
       for (const stream of [...streams]) stream.dispose();
       clearInterval(pruneTimer);
+      clearInterval(sweepTimer);
       let timer: NodeJS.Timeout | undefined;
       await Promise.race([
         app.close(),
@@ -370,7 +412,7 @@ export async function startRelay(options: RelayOptions): Promise<RelayHandle> {
       ]);
       clearTimeout(timer);
       await bus.dispose();
-      store.close();
+      await store.close();
     })());
 
   return { url, wsUrl, port, admin, close };

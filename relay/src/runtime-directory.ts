@@ -206,6 +206,22 @@ export class RuntimeDirectory {
     return record;
   }
 
+  /**
+   * A cluster's sweep: runtimes still live in the store that no node has refreshed since
+   * `seenBefore` and that no node holds on the bus (their node died) become `stopped`.
+   * Returns how many.
+   */
+  async stopAbandoned(seenBefore: string, limit: number): Promise<number> {
+    const free: string[] = [];
+    for (const id of await this.store.staleRuntimes(seenBefore, limit)) if (!(await this.bus.locate(id))) free.push(id);
+    const stopped = await this.store.stopStaleRuntimes(free, seenBefore, new Date().toISOString());
+    for (const record of stopped) {
+      this.forget(record.id);
+      await this.publishState(record);
+    }
+    return stopped.length;
+  }
+
   private async publishState(record: RuntimeRecord, sessionId?: string): Promise<void> {
     await this.bus.publish({
       type: 'state',

@@ -74,12 +74,14 @@ export type NodeBroadcast =
   | { kind: 'device-claim-refused'; orgId: string; deviceId: string; at: string };
 
 /**
- * Routing and presence between relay nodes. In-process now (LocalBus); Redis later
- * (pub/sub for messages and events, keys with TTL for presence) behind the same interface.
+ * Routing and presence between relay nodes: in-process (LocalBus) for one relay process, Redis
+ * (RedisBus: pub/sub for messages and events, keys with a TTL for presence) for a cluster.
  */
 export interface Bus {
   /** This node's id, the address of `send`. */
   readonly nodeId: string;
+  /** False while the medium cannot be reached (readiness); an in-process bus has no such state. */
+  readonly healthy?: boolean;
   /** Records that `sessionId` on this node holds the runtime (a newer claim wins). */
   claim(runtimeId: string, sessionId: string): Promise<void>;
   /** Drops the claim if `sessionId` still holds it; true when it did (so the runtime is now offline). */

@@ -213,8 +213,12 @@ export class DesktopSession {
       if (Buffer.byteLength(text) > this.deps.limits.maxFrameBytes)
         return fail('too_large', `the call does not fit in one frame of ${this.deps.limits.maxFrameBytes} bytes`);
       this.inFlight.set(call.id, { runtimeId: call.runtimeId, origin });
+      // The origin hears "delivered" before the desktop gets the call: were this node to die
+      // between the two, the origin re-delivers to the desktop's next session (its journal keeps
+      // the call once); the other way round, a call the desktop got would never come again.
+      const delivered = this.deps.bus.send(origin, { kind: 'delivered', callId: call.id, sessionId: this.id });
       if (this.ws.readyState === this.ws.OPEN) this.ws.send(text);
-      await this.deps.bus.send(origin, { kind: 'delivered', callId: call.id, sessionId: this.id });
+      await delivered;
     });
   }
 

@@ -7,6 +7,7 @@ import { DEFAULT_POLICY } from '@tether/shared';
 import { MIGRATIONS } from './sqlite-migrations.js';
 import { DATABASE_FILE, SqliteStore } from './sqlite-store.js';
 import type { DeviceHello, RuntimeUpsert } from './store.js';
+import { storeConformance } from './store-conformance.js';
 
 let dir: string;
 let store: SqliteStore;
@@ -350,4 +351,16 @@ describe('SqliteStore', () => {
       expect(await store.claimDevice(keyed('org_1', 'tok_a', KEY_B))).toEqual({ ok: false, keyRefused: true });
     });
   });
+});
+
+storeConformance('SqliteStore', async () => {
+  const dir = await mkdtemp(join(tmpdir(), 'tether-store-'));
+  const store = new SqliteStore(dir);
+  return {
+    store,
+    dispose: async () => {
+      store.close();
+      await rm(dir, { recursive: true, force: true });
+    },
+  };
 });

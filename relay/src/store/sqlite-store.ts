@@ -498,6 +498,23 @@ export class SqliteStore implements Store {
     ).run(at).changes;
   }
 
+  async staleRuntimes(seenBefore: string, limit: number): Promise<string[]> {
+    const rows = this.stmt(
+      "SELECT id FROM runtimes WHERE state IN ('running', 'paused', 'error') AND last_seen_at < ? ORDER BY last_seen_at LIMIT ?",
+    ).all(seenBefore, limit) as Array<{ id: string }>;
+    return rows.map((r) => r.id);
+  }
+
+  async stopStaleRuntimes(ids: string[], seenBefore: string, at: string): Promise<RuntimeRecord[]> {
+    const stop = this.stmt(
+      `UPDATE runtimes SET state = 'stopped', reason = NULL, last_seen_at = ?
+         WHERE id = ? AND state IN ('running', 'paused', 'error') AND last_seen_at < ? RETURNING *`,
+    );
+    return this.db.transaction(() =>
+      ids.flatMap((id) => (stop.all(at, id, seenBefore) as RuntimeRow[]).map(toRuntime)),
+    )();
+  }
+
   async countRuntimesByState(): Promise<Record<RuntimeState, number>> {
     const counts: Record<RuntimeState, number> = { running: 0, paused: 0, stopped: 0, error: 0, archived: 0 };
     for (const row of this.stmt('SELECT state, COUNT(*) AS n FROM runtimes GROUP BY state').all() as Array<{

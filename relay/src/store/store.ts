@@ -240,8 +240,8 @@ export interface CallRecord {
 }
 
 /**
- * The relay's records. SQLite now (sqlite-store.ts); PostgreSQL later behind the same
- * interface, hence every method is async even where SQLite answers synchronously.
+ * The relay's records: SQLite embedded (sqlite-store.ts), PostgreSQL for a cluster
+ * (postgres-store.ts), hence every method is async even where SQLite answers synchronously.
  * Expected failures throw TetherError (e.g. `already_exists`).
  */
 export interface Store extends OAuthStore {
@@ -300,6 +300,18 @@ export interface Store extends OAuthStore {
   ): Promise<RuntimeRecord | null>;
   /** Every running, paused or error runtime becomes stopped (start-up of a single-process relay: nothing is connected yet). */
   stopAllLiveRuntimes(at: string): Promise<number>;
+  /**
+   * Ids of running, paused or error runtimes not seen since `seenBefore`, at most `limit` (a
+   * cluster's sweep: a node that died no longer refreshes its desktops' lastSeenAt).
+   */
+  staleRuntimes(seenBefore: string, limit: number): Promise<string[]>;
+  /**
+   * Of these runtimes, those still live and still not seen since `seenBefore` become stopped (in
+   * one step, so a runtime a desktop announced again meanwhile stays as it is); returns them.
+   */
+  stopStaleRuntimes(ids: string[], seenBefore: string, at: string): Promise<RuntimeRecord[]>;
+  /** True while the database answers (readiness); the embedded store always does. */
+  ping?(): Promise<boolean>;
   countRuntimesByState(): Promise<Record<RuntimeState, number>>;
 
   insertCall(call: CallRecord): Promise<void>;
@@ -308,6 +320,6 @@ export interface Store extends OAuthStore {
   /** Deletes rows past the count or age bound; returns how many went. */
   pruneCalls(maxRows: number, olderThan: string): Promise<number>;
 
-  /** Closes the database; later calls fail. */
-  close(): void;
+  /** Closes the database (writing what is queued first); later calls fail. */
+  close(): void | Promise<void>;
 }

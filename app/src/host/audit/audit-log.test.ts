@@ -46,6 +46,31 @@ describe('AuditLog', () => {
       expect(lines.map((l) => JSON.parse(l))).toEqual([written]);
     });
 
+    it('writes appends made at once in call order, each file under maxBytes, and answers each', async () => {
+      log = await AuditLog.open(dir, { maxBytes: 4096, maxFiles: 50 });
+      const seen: string[] = [];
+      log.on('appended', (e) => seen.push(e.callId));
+      const written = await Promise.all(Array.from({ length: 300 }, (_, i) => log!.append(entry(i))));
+      expect(written.map((e) => e.callId)).toEqual(Array.from({ length: 300 }, (_, i) => `call_${i}`));
+      expect(seen).toEqual(written.map((e) => e.callId));
+      const files = await readdir(dir);
+      for (const f of files) expect((await readFile(join(dir, f))).length).toBeLessThanOrEqual(4096);
+      const all = await log.list({ limit: 1000 });
+      expect(all.map((e) => e.callId)).toEqual(written.map((e) => e.callId).reverse());
+    });
+
+    it('refuses appends after dispose but writes the ones made before it', async () => {
+      log = await AuditLog.open(dir);
+      const before = log.append(entry(1));
+      const closing = log.dispose();
+      await expect(log.append(entry(2))).rejects.toThrow(/closed/);
+      await closing;
+      await before;
+      const lines = (await readFile(join(dir, AUDIT_FILE), 'utf8')).trim().split('\n');
+      expect(lines.map((l) => JSON.parse(l).callId)).toEqual(['call_1']);
+      log = undefined;
+    });
+
     it('rotates by size and keeps at most maxFiles files', async () => {
       log = await AuditLog.open(dir, { maxBytes: 2048, maxFiles: 3 });
       for (let i = 0; i < 60; i++) await log.append(entry(i));

@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { EventEmitter } from 'node:events';
-import { appendFile, mkdir, open, readFile, rename, stat, unlink } from 'node:fs/promises';
+import { mkdir, open, readFile, rename, stat, unlink, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
 import { auditEntrySchema, type AuditEntry } from '@tether/shared';
 
@@ -41,7 +41,12 @@ export class AuditLog extends EventEmitter<{ appended: [AuditEntry] }> {
   private size = 0;
   /** The file ends in a line torn by a crash: the next entry starts on a line of its own. */
   private needsNewline = false;
-  private queue: Promise<unknown> = Promise.resolve();
+  /** Entries waiting for the write under way (or the next one). */
+  private pending: Array<{ entry: AuditEntry; resolve: (e: AuditEntry) => void; reject: (err: unknown) => void }> = [];
+  /** The write loop, while one runs. */
+  private flushing: Promise<void> | undefined;
+  /** The current file, open for appending while the log is; closed to rotate. */
+  private handle: FileHandle | undefined;
   private disposed = false;
 
   private constructor(
@@ -65,32 +70,75 @@ export class AuditLog extends EventEmitter<{ appended: [AuditEntry] }> {
     return log;
   }
 
-  /** Appends one entry (id and time are added). Appends are written in call order. */
+  /**
+   * Appends one entry (id and time are added). Appends are written in call order; those made
+   * while a write is under way go out together in the next one, through one open handle (a
+   * line per call cost an open, a write and a close each: a tenth of the desktop's CPU per
+   * read in the user-path bench).
+   */
   append(entry: Omit<AuditEntry, 'id' | 'time'>): Promise<AuditEntry> {
     const full: AuditEntry = {
       id: `aud_${randomBytes(9).toString('base64url')}`,
       time: new Date().toISOString(),
       ...entry,
     };
-    const run = async (): Promise<AuditEntry> => {
-      if (this.disposed) throw new Error('The audit log is closed.');
-      const line = `${this.needsNewline ? '\n' : ''}${JSON.stringify(full)}\n`;
+    return new Promise<AuditEntry>((resolve, reject) => {
+      if (this.disposed) return reject(new Error('The audit log is closed.'));
+      this.pending.push({ entry: full, resolve, reject });
+      this.flushing ??= this.flush();
+    });
+  }
+
+  /** Writes what is pending, batch by batch, until nothing is. */
+  private async flush(): Promise<void> {
+    while (this.pending.length > 0) {
+      const batch = this.pending.splice(0);
+      try {
+        await this.writeBatch(batch.map((p) => p.entry));
+      } catch (err) {
+        for (const p of batch) p.reject(err);
+        continue;
+      }
+      for (const p of batch) {
+        this.emit('appended', p.entry);
+        p.resolve(p.entry);
+      }
+    }
+    this.flushing = undefined;
+  }
+
+  /** Appends the entries' lines, rotating first wherever the next line would pass maxBytes. */
+  private async writeBatch(entries: AuditEntry[]): Promise<void> {
+    let chunk = '';
+    let chunkBytes = 0;
+    for (const entry of entries) {
+      const line = `${this.needsNewline && chunk === '' ? '\n' : ''}${JSON.stringify(entry)}\n`;
       const bytes = Buffer.byteLength(line);
-      if (this.size > 0 && this.size + bytes > this.maxBytes) await this.rotate();
-      await appendFile(this.fileAt(0), line, { mode: 0o600 });
-      this.needsNewline = false;
-      this.size += bytes;
-      this.emit('appended', full);
-      return full;
-    };
-    const result = this.queue.then(run, run);
-    this.queue = result.catch(() => undefined);
-    return result;
+      if (this.size + chunkBytes > 0 && this.size + chunkBytes + bytes > this.maxBytes) {
+        if (chunk !== '') await this.writeOut(chunk, chunkBytes);
+        chunk = '';
+        chunkBytes = 0;
+        await this.rotate();
+        chunk = `${JSON.stringify(entry)}\n`;
+        chunkBytes = Buffer.byteLength(chunk);
+        continue;
+      }
+      chunk += line;
+      chunkBytes += bytes;
+    }
+    if (chunk !== '') await this.writeOut(chunk, chunkBytes);
+  }
+
+  private async writeOut(chunk: string, bytes: number): Promise<void> {
+    this.handle ??= await open(this.fileAt(0), 'a', 0o600);
+    await this.handle.appendFile(chunk);
+    this.needsNewline = false;
+    this.size += bytes;
   }
 
   /** Entries matching the filter, newest first, across the current and rotated files. */
   async list(filter: AuditFilter): Promise<AuditEntry[]> {
-    await this.queue; // see every append made before this call
+    await this.flushing; // see every append made before this call
     const limit = Math.max(0, filter.limit);
     const found: AuditEntry[] = [];
     for (let i = 0; i < this.maxFiles && found.length < limit; i++) {
@@ -125,8 +173,10 @@ export class AuditLog extends EventEmitter<{ appended: [AuditEntry] }> {
 
   /** Waits for pending appends, then refuses new ones. */
   async dispose(): Promise<void> {
-    await this.queue;
     this.disposed = true;
+    await this.flushing;
+    await this.handle?.close();
+    this.handle = undefined;
     this.removeAllListeners();
   }
 
@@ -135,6 +185,9 @@ export class AuditLog extends EventEmitter<{ appended: [AuditEntry] }> {
   }
 
   private async rotate(): Promise<void> {
+    const handle = this.handle;
+    this.handle = undefined;
+    await handle?.close();
     await unlink(this.fileAt(this.maxFiles - 1)).catch(() => undefined);
     for (let i = this.maxFiles - 2; i >= 0; i--) {
       await rename(this.fileAt(i), this.fileAt(i + 1)).catch((err: NodeJS.ErrnoException) => {

@@ -56,6 +56,8 @@ export class WorkspaceRuntime implements PolicySubject {
   private watcher: FileWatcher | null = null;
   private timer: NodeJS.Timeout | null = null;
   private checking: Promise<void> | null = null;
+  /** The run queued behind `checking` for calls made while it ran. */
+  private checkAgain: Promise<void> | null = null;
   private disposed = false;
 
   constructor(
@@ -97,10 +99,21 @@ export class WorkspaceRuntime implements PolicySubject {
 
   /**
    * Checks the root: it must still resolve to the pinned real path, be a readable directory,
-   * and answer `stat` and `list_dir` through the real tool handlers. Concurrent calls share one run.
+   * and answer `stat` and `list_dir` through the real tool handlers. Calls made while a check
+   * runs share one more run after it: the running one may have looked before whatever made the
+   * caller ask (a folder removed meanwhile was reported running).
    */
   checkHealth(): Promise<void> {
-    this.checking ??= this.runCheck().finally(() => {
+    if (this.checking) {
+      this.checkAgain ??= this.checking
+        .catch(() => undefined)
+        .then(() => {
+          this.checkAgain = null;
+          return this.checkHealth();
+        });
+      return this.checkAgain;
+    }
+    this.checking = this.runCheck().finally(() => {
       this.checking = null;
     });
     return this.checking;

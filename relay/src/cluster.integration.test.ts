@@ -1,0 +1,339 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { createHash, randomBytes } from 'node:crypto';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { Redis } from 'ioredis';
+import pg from 'pg';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { openClusterAdmin } from './relay-admin.js';
+import { startRelay, type RelayHandle } from './relay-server.js';
+import { FakeDesktop, testWorkspace } from './testing/fake-desktop.js';
+import { postgresAvailable, startTestPostgres, type TestPostgres } from './testing/postgres-server.js';
+import { REDIS_SERVER, startTestRedis, type TestRedis } from './testing/redis-server.js';
+import { eventually, SseReader } from './testing/test-relay.js';
+
+// Real PostgreSQL and Redis from Debian's packages (.ci/run installs both); without them a
+// cluster cannot be started here at all.
+const canRun = REDIS_SERVER !== undefined && (await postgresAvailable());
+const describeCluster = canRun ? describe : describe.skip;
+
+const CLI = fileURLToPath(new URL('./cli.ts', import.meta.url));
+/** Short heartbeats: a dead node's runtimes are swept within a few of them. */
+const HEARTBEAT_MS = 500;
+const device = { deviceId: 'dev-1', name: 'Laptop', os: 'linux' };
+
+describeCluster('a relay cluster on PostgreSQL and Redis', () => {
+  let postgres: TestPostgres;
+  let redis: TestRedis;
+  let databaseUrl: string;
+  let dir: string;
+  const nodes: RelayHandle[] = [];
+  const children: ChildProcess[] = [];
+  const desktops: FakeDesktop[] = [];
+
+  beforeAll(async () => {
+    [postgres, redis] = await Promise.all([startTestPostgres(), startTestRedis()]);
+  }, 120_000);
+  afterAll(async () => {
+    await Promise.all([postgres?.dispose(), redis?.dispose()]);
+  });
+  afterEach(async () => {
+    await Promise.all(desktops.splice(0).map((d) => d.close()));
+    for (const child of children.splice(0)) if (child.exitCode === null) child.kill('SIGKILL');
+    await Promise.all(nodes.splice(0).map((n) => n.close()));
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  /** A fresh database and an empty Redis, an org with a desktop token and a platform key. */
+  async function freshCluster(): Promise<{ desktopToken: string; key: string }> {
+    dir = await mkdtemp(join(tmpdir(), 'tether-cluster-'));
+    const name = `c_${randomBytes(6).toString('hex')}`;
+    const admin = new pg.Client(postgres.url);
+    await admin.connect();
+    await admin.query(`CREATE DATABASE ${name}`);
+    await admin.end();
+    databaseUrl = postgres.url.replace(/\/postgres$/, `/${name}`);
+    const r = new Redis(redis.url);
+    await r.flushall();
+    r.disconnect();
+    const relayAdmin = await openClusterAdmin(databaseUrl);
+    await relayAdmin.createOrg('acme');
+    const desktopToken = (await relayAdmin.createToken({ org: 'acme', kind: 'desktop' })).token;
+    const key = (await relayAdmin.createToken({ org: 'acme', kind: 'platform', name: 'backend' })).token;
+    await relayAdmin.close();
+    return { desktopToken, key };
+  }
+
+  /** A node in this process (behind a balancer at `publicUrl`, when given). */
+  async function node(publicUrl?: string): Promise<RelayHandle> {
+    const n = await startRelay({
+      port: 0,
+      ...(publicUrl !== undefined ? { publicUrl } : {}),
+      dataDir: join(dir, `unused-${nodes.length}`),
+      databaseUrl,
+      redisUrl: redis.url,
+      heartbeatIntervalMs: HEARTBEAT_MS,
+    });
+    nodes.push(n);
+    return n;
+  }
+
+  /** A node as its own process (`tether-relay serve` from the sources), to be killed with SIGKILL. */
+  async function nodeProcess(): Promise<{ child: ChildProcess; url: string; wsUrl: string }> {
+    const args = ['serve', '--port', '0', '--log-level', 'warn', '--heartbeat-interval-ms', String(HEARTBEAT_MS)];
+    const script = `import(${JSON.stringify(CLI)}).then(async (m) => { const code = await m.runCli(${JSON.stringify(args)}); if (code !== 0) process.exit(code); })`;
+    const child = spawn(process.execPath, ['--conditions=@tether/source', '--import', 'tsx', '-e', script], {
+      stdio: ['ignore', 'pipe', 'pipe'],
+      env: { ...process.env, TETHER_RELAY_DATABASE_URL: databaseUrl, TETHER_RELAY_REDIS_URL: redis.url },
+    });
+    children.push(child);
+    let output = '';
+    const url = await new Promise<string>((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error(`serve did not start: ${output}`)), 30_000);
+      const onData = (chunk: Buffer) => {
+        output += chunk.toString();
+        const match = /listening on (http:\/\/\S+)/.exec(output);
+        if (match) {
+          clearTimeout(timer);
+          resolve(match[1]!);
+        }
+      };
+      child.stdout!.on('data', onData);
+      child.stderr!.on('data', onData);
+      child.on('exit', (code) => reject(new Error(`serve exited (${code}): ${output}`)));
+    });
+    return { child, url, wsUrl: url.replace('http', 'ws') + '/v1/connect' };
+  }
+
+  async function connectDesktop(wsUrl: string, token: string, answer = true): Promise<FakeDesktop> {
+    const desktop = await FakeDesktop.connect(wsUrl, token);
+    desktops.push(desktop);
+    if (answer) desktop.onCall = (call, d) => d.succeed(call.id, { echo: call.args });
+    return desktop;
+  }
+
+  const api = (base: string, key: string, path: string, init: RequestInit = {}) =>
+    fetch(`${base}${path}`, {
+      ...init,
+      headers: { authorization: `Bearer ${key}`, 'content-type': 'application/json', ...(init.headers ?? {}) },
+    });
+
+  it('answers a call, a cancel and an SSE stream on a node other than the one holding the desktop', async () => {
+    const { desktopToken, key } = await freshCluster();
+    const [a, b] = [await node(), await node()];
+    const desktop = await connectDesktop(a.wsUrl, desktopToken);
+    const welcome = await desktop.hello(device, [testWorkspace('ws-1')]);
+    const runtimeId = welcome.runtimes[0]!.runtimeId;
+
+    const listed = (await (await api(b.url, key, '/v1/runtimes')).json()) as {
+      runtimes: Array<{ id: string; state: string }>;
+    };
+    expect(listed.runtimes.map((r) => [r.id, r.state])).toEqual([[runtimeId, 'running']]);
+
+    const answered = await api(b.url, key, `/v1/runtimes/${runtimeId}/calls`, {
+      method: 'POST',
+      body: JSON.stringify({ tool: 'stat', args: { path: 'README.md' } }),
+    });
+    expect(answered.status).toBe(200);
+    expect(((await answered.json()) as { result: unknown }).result).toEqual({ echo: { path: 'README.md' } });
+
+    // A call the desktop holds on to, cancelled through the other node.
+    desktop.onCall = null;
+    const slow = api(b.url, key, `/v1/runtimes/${runtimeId}/calls`, {
+      method: 'POST',
+      body: JSON.stringify({ tool: 'stat', args: { path: 'slow' }, idempotencyKey: 'slow-1' }),
+    });
+    const call = await desktop.next('call', (c) => (c.args as { path: string }).path === 'slow');
+    const cancel = await api(a.url, key, `/v1/runtimes/${runtimeId}/calls/${call.id}/cancel`, { method: 'POST' });
+    expect(cancel.status).toBeLessThan(300);
+    await desktop.next('cancel', (c) => c.id === call.id);
+    expect((await slow).status).toBe(409);
+
+    // State events of a desktop held by node A, on a stream served by node B.
+    const events = await SseReader.open(`${b.url}/v1/runtimes/${runtimeId}/events`, key);
+    await desktop.close();
+    await eventually(
+      () => events.events.filter((e) => e.event === 'state').map((e) => e.data.state as string),
+      (states) => states.includes('stopped'),
+      10_000,
+      'a stopped event on the other node',
+    );
+    await events.close();
+  });
+
+  it('moves the desktops of a node killed with SIGKILL to another, re-delivering its call once, and stops the runtimes no one took back', async () => {
+    const { desktopToken, key } = await freshCluster();
+    const doomed = await nodeProcess();
+    const survivor = await node();
+    const moving = await connectDesktop(doomed.wsUrl, desktopToken, false);
+    const [movingRuntime] = (await moving.hello(device, [testWorkspace('ws-1')])).runtimes;
+    const orphan = await connectDesktop(doomed.wsUrl, desktopToken);
+    const [orphanRuntime] = (
+      await orphan.hello({ deviceId: 'dev-2', name: 'Other', os: 'linux' }, [testWorkspace('ws-2')])
+    ).runtimes;
+
+    // A call taken by the survivor, delivered to the desktop through the doomed node.
+    const pending = api(survivor.url, key, `/v1/runtimes/${movingRuntime!.runtimeId}/calls`, {
+      method: 'POST',
+      body: JSON.stringify({ tool: 'stat', args: { path: 'in-flight' } }),
+    });
+    const first = await moving.next('call');
+    doomed.child.kill('SIGKILL');
+    await Promise.all([moving.closed, orphan.closed]);
+
+    // The desktop reconnects (through the balancer) to the survivor: same runtime, running again,
+    // and the call it had not answered comes again with the same id (its journal keeps it once).
+    const back = await connectDesktop(survivor.wsUrl, desktopToken, false);
+    const welcome = await back.hello(device, [testWorkspace('ws-1')]);
+    expect(welcome.runtimes[0]!.runtimeId).toBe(movingRuntime!.runtimeId);
+    const again = await back.next('call');
+    expect(again.id).toBe(first.id);
+    back.succeed(again.id, { done: true });
+    const result = await pending;
+    expect(result.status).toBe(200);
+    expect(((await result.json()) as { result: unknown }).result).toEqual({ done: true });
+
+    // The desktop that never came back: its runtime is stopped once its presence lapsed and the
+    // sweep saw it unrefreshed, within seconds.
+    const orphanState = await eventually(
+      async () =>
+        ((await (await api(survivor.url, key, `/v1/runtimes/${orphanRuntime!.runtimeId}`)).json()) as { state: string })
+          .state,
+      (state) => state === 'stopped',
+      20_000,
+      'the orphaned runtime stopped',
+    );
+    expect(orphanState).toBe('stopped');
+    const moved = (await (await api(survivor.url, key, `/v1/runtimes/${movingRuntime!.runtimeId}`)).json()) as {
+      state: string;
+    };
+    expect(moved.state).toBe('running');
+  }, 60_000);
+
+  it('authorizes an MCP client with OAuth across nodes: consent, code, refresh and revocation each on another node', async () => {
+    const { desktopToken } = await freshCluster();
+    // One public URL for the cluster (the balancer's), as the issuer and resource of every node.
+    const publicUrl = 'https://relay.example';
+    const [a, b] = [await node(publicUrl), await node(publicUrl)];
+    const form = (n: RelayHandle, path: string, fields: Record<string, string>) =>
+      fetch(`${n.url}${path}`, {
+        method: 'POST',
+        redirect: 'manual',
+        headers: { 'content-type': 'application/x-www-form-urlencoded' },
+        body: new URLSearchParams(fields).toString(),
+      });
+    // The desktop is held by node B; the MCP client starts on node A.
+    const desktop = await connectDesktop(b.wsUrl, desktopToken);
+    const welcome = await desktop.hello(device, [testWorkspace('ws-1')]);
+    const runtimeId = welcome.runtimes[0]!.runtimeId;
+    const redirectUri = 'http://127.0.0.1:9/cb';
+    const registered = await fetch(`${a.url}/oauth/register`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ client_name: 'Claude', redirect_uris: [redirectUri] }),
+    });
+    expect(registered.status).toBe(201);
+    const clientId = ((await registered.json()) as { client_id: string }).client_id;
+
+    /** Authorize on node A, consent on the desktop (node B), collect the code on node B. */
+    async function approvedCode(): Promise<{ code: string; verifier: string }> {
+      const verifier = randomBytes(32).toString('base64url');
+      const authorize = await form(a, '/oauth/authorize', {
+        response_type: 'code',
+        client_id: clientId,
+        redirect_uri: redirectUri,
+        code_challenge: createHash('sha256').update(verifier).digest('base64url'),
+        code_challenge_method: 'S256',
+        resource: `${publicUrl}/v1/mcp`,
+        org: 'acme',
+      });
+      expect(authorize.status).toBe(303);
+      const status = new URL(authorize.headers.get('location')!, publicUrl);
+      const cookie = authorize.headers.get('set-cookie')!.split(';')[0]!;
+      const { consent } = await desktop.next('oauth_consent');
+      desktop.send({
+        type: 'oauth_answer',
+        requestId: consent.requestId,
+        shortCode: consent.shortCode,
+        approve: true,
+        categories: ['read'],
+        workspaceIds: ['ws-1'],
+        ttlSeconds: 600,
+      });
+      await desktop.next('oauth_consent_closed', (f) => f.requestId === consent.requestId);
+      const back = await fetch(`${b.url}${status.pathname}${status.search}`, {
+        headers: { cookie },
+        redirect: 'manual',
+      });
+      expect(back.status).toBe(302);
+      return { code: new URL(back.headers.get('location')!).searchParams.get('code')!, verifier };
+    }
+    const exchange = (n: RelayHandle, c: { code: string; verifier: string }) =>
+      form(n, '/oauth/token', {
+        grant_type: 'authorization_code',
+        code: c.code,
+        code_verifier: c.verifier,
+        client_id: clientId,
+        redirect_uri: redirectUri,
+      });
+    const refresh = (n: RelayHandle, refreshToken: string) =>
+      form(n, '/oauth/token', { grant_type: 'refresh_token', refresh_token: refreshToken, client_id: clientId });
+    const runtimes = async (n: RelayHandle, token: string) => {
+      const res = await api(n.url, token, '/v1/runtimes');
+      return res.status === 200
+        ? ((await res.json()) as { runtimes: Array<{ id: string }> }).runtimes.map((r) => r.id)
+        : res.status;
+    };
+    type Tokens = { access_token: string; refresh_token: string };
+
+    // Code on node A, token used on node B, rotated on node B, used on node A.
+    const tokens = (await (await exchange(a, await approvedCode())).json()) as Tokens;
+    expect(await runtimes(b, tokens.access_token)).toEqual([runtimeId]);
+    const rotated = await refresh(b, tokens.refresh_token);
+    expect(rotated.status).toBe(200);
+    const second = (await rotated.json()) as Tokens;
+    expect(await runtimes(a, second.access_token)).toEqual([runtimeId]);
+    // The retired refresh token again, on node A: reuse, which revokes the family on every node.
+    expect((await refresh(a, tokens.refresh_token)).status).toBe(400);
+    await desktop.next('oauth_authorizations', (f) => f.authorizations.length === 0);
+    for (const n of [a, b]) expect(await runtimes(n, second.access_token)).toBe(401);
+
+    // One code redeemed on both nodes at once: exactly one gets tokens (and the replay revokes them).
+    const code = await approvedCode();
+    const redeemed = await Promise.all([exchange(a, code), exchange(b, code)]);
+    expect(redeemed.map((r) => r.status).sort()).toEqual([200, 400]);
+    const raced = (await redeemed.find((r) => r.status === 200)!.json()) as Tokens;
+    await eventually(
+      () => runtimes(a, raced.access_token),
+      (r) => r === 401,
+      10_000,
+      'the replayed code revokes its tokens',
+    );
+    // And one refresh token used on both nodes at once: exactly one rotation.
+    const fresh = (await (await exchange(b, await approvedCode())).json()) as Tokens;
+    const rotations = await Promise.all([refresh(a, fresh.refresh_token), refresh(b, fresh.refresh_token)]);
+    expect(rotations.map((r) => r.status).sort()).toEqual([200, 400]);
+  }, 60_000);
+
+  it('reports not ready while PostgreSQL is down, and ready again once it is back', async () => {
+    const { key } = await freshCluster();
+    const a = await node();
+    expect((await fetch(`${a.url}/readyz`)).status).toBe(200);
+    await postgres.stop();
+    try {
+      const down = await fetch(`${a.url}/readyz`);
+      expect(down.status).toBe(503);
+      expect(((await down.json()) as { error: { code: string } }).error.code).toBe('unavailable');
+    } finally {
+      await postgres.start();
+    }
+    await eventually(
+      async () => (await fetch(`${a.url}/readyz`)).status,
+      (s) => s === 200,
+      20_000,
+    );
+    expect((await api(a.url, key, '/v1/runtimes')).status).toBe(200);
+  }, 60_000);
+});
