@@ -44,8 +44,7 @@ proxies may name the client in X-Forwarded-For: true, a hop count, or addresses/
 none by default), TETHER_RELAY_ALLOWED_ORIGINS (browser origins besides loopback ones that may use the MCP
 endpoints, such as https://app.example; * for any; none by default), TETHER_RELAY_PUBLIC_URL (the URL platforms
 reach the relay at, for /openapi.json; by default the scheme and host of each request), TETHER_RELAY_PUBLIC_HOST (the hosts desktops
-reach the relay at, as in their relay URL, which their device key proofs must name; default: the public URL's host,
-else the Host header of each connection). TETHER_RELAY_DATABASE_URL,
+reach the relay at, as in their relay URL, which their device key proofs must name; default: the Host header of each connection). TETHER_RELAY_DATABASE_URL,
 TETHER_RELAY_REDIS_URL (a cluster node). Flags win over the environment.`;
 
 /** Wrong usage: message and exit code 2. */

@@ -262,9 +262,7 @@ export async function startRelay(options: RelayOptions): Promise<RelayHandle> {
     logger: app.log,
     onUnauthorized: (req) => guard.upgradeUnauthorized(req),
     oauth: createDesktopOAuth(oauth, app.log),
-    // The public URL names the relay too: device proofs must name its host unless others are listed.
-    publicHosts:
-      options.publicHosts ?? (options.publicUrl !== undefined ? [new URL(options.publicUrl).host] : undefined),
+    publicHosts: options.publicHosts,
   });
   const core = new RelayCore(store, bus, directory, metrics, app.log);
   inFlight.count = () => core.inFlightCount;
