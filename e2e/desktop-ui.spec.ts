@@ -274,6 +274,10 @@ test('a shell command shows the command and cwd (dark mode)', async ({ browser }
   const call = platform.call(runtime.id, 'run_command', { command: 'git status --short && ls -la', cwd: '.' });
   await expect(dialog()).toContainText('git status --short && ls -la');
   await expect(dialog()).toContainText(stack.workspaceDir);
+  // The question says where the command runs: here, in the default bubblewrap sandbox.
+  await expect(dialog().getByLabel('Where the command runs')).toContainText(
+    'Sandboxed (bubblewrap): writes only in the workspace',
+  );
   await armed();
   await snap('05-confirmation-shell-dark', false);
   // Back to the window (it may have popped up in the background): the arming wait starts again.

@@ -219,14 +219,22 @@ async function main() {
     );
     desktopArgs.push('--workspace', demoWorkspace);
   }
-  const env = { ...process.env, TETHER_TOKEN: local.desktopToken };
+  // The token goes over a pipe (fd 3), never into the desktop's environment, where
+  // /proc/<pid>/environ would show it to every program of this user while it runs.
+  const env = { ...process.env };
+  delete env.TETHER_TOKEN;
+  desktopArgs.push('--token-fd', '3');
 
   const electron = electronBinary();
   let child;
   let uiUrl = null;
   if (electron) {
     say('Starting Tether Desktop (Electron)…');
-    child = spawn(electron, [join(root, 'app'), ...desktopArgs], { cwd: root, env, stdio: 'inherit' });
+    child = spawn(electron, [join(root, 'app'), ...desktopArgs], {
+      cwd: root,
+      env,
+      stdio: ['inherit', 'inherit', 'inherit', 'pipe'],
+    });
   } else {
     const port = await freePort(UI_PORT);
     say('The Electron binary is not installed here: starting Tether Desktop headless, with the UI in your browser.');
@@ -236,7 +244,7 @@ async function main() {
       {
         cwd: root,
         env,
-        stdio: ['inherit', 'pipe', 'inherit'],
+        stdio: ['inherit', 'pipe', 'inherit', 'pipe'],
       },
     );
     // The host prints its UI address on stdout; it goes into the summary below.
@@ -249,6 +257,9 @@ async function main() {
       } else process.stdout.write(data);
     });
   }
+
+  child.stdio[3].on('error', () => undefined);
+  child.stdio[3].end(`${local.desktopToken}\n`);
 
   // Ctrl-C from here on stops the desktop, then the relay (registered before anything is printed).
   let stopping = false;

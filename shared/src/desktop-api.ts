@@ -9,8 +9,11 @@ import {
   MAX_AUDIT_OUTPUT_TAIL_CHARS,
   MAX_DENY_REASON_CHARS,
   MAX_DESCRIPTION_CHARS,
+  MAX_DOMAIN_CHARS,
   MAX_NAME_CHARS,
   MAX_OAUTH_APPROVAL_SECONDS,
+  MAX_SANDBOX_DOMAINS,
+  MAX_SANDBOX_HIDE_PATHS,
   MAX_WORKSPACES_PER_DEVICE,
   OAUTH_SHORT_CODE_CHARS,
 } from './limits.js';
@@ -26,6 +29,36 @@ import { toolNameSchema } from './tools.js';
 export const connectionStateSchema = z.enum(['disconnected', 'connecting', 'connected', 'error']);
 export type ConnectionState = z.infer<typeof connectionStateSchema>;
 
+/** A domain a workspace's commands may reach: `example.com` exactly, or `*.example.com` for its subdomains. */
+export const domainSchema = z
+  .string()
+  .max(MAX_DOMAIN_CHARS)
+  .regex(
+    /^(\*\.)?([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)*[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/i,
+    'a domain name like example.com or *.example.com',
+  );
+
+/** How a workspace's commands are confined, as the person sees it (and as the confirmation says). */
+export const sandboxViewSchema = z.object({
+  /** What the person chose: the OS sandbox (default) or off. */
+  setting: z.enum(['os', 'off']),
+  /** Whether commands really run sandboxed now (false when off, or when the OS has no sandbox). */
+  sandboxed: z.boolean(),
+  engine: z.enum(['bubblewrap', 'seatbelt']).nullable(),
+  /** Why commands are not sandboxed, in words. */
+  reason: z.string().optional(),
+  /** The network commands get; `domains` means only `allowDomains`. Unfiltered when not sandboxed. */
+  network: z.enum(['internet', 'none', 'domains']),
+  allowDomains: z.array(z.string()),
+  /** Why the network is narrower than chosen, if it is. */
+  networkNote: z.string().optional(),
+  /** Every place hidden from commands (the standard secret places, Tether's files, other workspaces, extras). */
+  hidden: z.array(z.string()),
+  /** The workspace's own extra hidden paths, as configured. */
+  hidePaths: z.array(z.string()),
+});
+export type SandboxView = z.infer<typeof sandboxViewSchema>;
+
 export const workspaceViewSchema = z.object({
   id: idSchema,
   name: z.string(),
@@ -39,12 +72,28 @@ export const workspaceViewSchema = z.object({
   runtimeId: z.string().optional(),
   /** The standing allowances still live, each with what it covers and until when. */
   allowances: z.array(allowanceSchema).default([]),
+  sandbox: sandboxViewSchema.optional(),
 });
 export type WorkspaceView = z.infer<typeof workspaceViewSchema>;
 
 export const confirmationDetailSchema = z.discriminatedUnion('kind', [
   z.object({ kind: z.literal('write'), path: z.string(), diff: z.string(), isNew: z.boolean(), summary: z.string() }),
-  z.object({ kind: z.literal('shell'), command: z.string(), cwd: z.string() }),
+  z.object({
+    kind: z.literal('shell'),
+    command: z.string(),
+    cwd: z.string(),
+    /** Where the command runs: sandboxed or not, and which network it gets. */
+    sandbox: z
+      .object({
+        sandboxed: z.boolean(),
+        engine: z.enum(['bubblewrap', 'seatbelt']).nullable(),
+        reason: z.string().optional(),
+        network: z.enum(['internet', 'none', 'domains']),
+        allowDomains: z.array(z.string()),
+        summary: z.string(),
+      })
+      .optional(),
+  }),
   z.object({ kind: z.literal('other'), summary: z.string() }),
   /** A delete: what is inside (counted up to MAX_DELETE_COUNT_ENTRIES; `capped` past it) and that it is permanent. */
   z.object({
@@ -270,6 +319,10 @@ export const DESKTOP_REQUESTS = {
       policy: policySchema.optional(),
       disabledTools: z.array(toolNameSchema).optional(),
       paused: z.boolean().optional(),
+      sandbox: z.enum(['os', 'off']).optional(),
+      network: z.enum(['internet', 'none', 'domains']).optional(),
+      allowDomains: z.array(domainSchema).max(MAX_SANDBOX_DOMAINS).optional(),
+      hidePaths: z.array(z.string().min(1).max(4096)).max(MAX_SANDBOX_HIDE_PATHS).optional(),
       /** Revokes every standing allowance of the workspace now: the next change or command asks again. */
       askAgain: z.literal(true).optional(),
     }),

@@ -126,6 +126,17 @@ export const MAX_NAME_CHARS = 120;
 export const MAX_DESCRIPTION_CHARS = 2000;
 export const MAX_LABEL_CHARS = 200;
 
+/** A sandboxed command's proxy request head (request line and headers): a browser's are a few KB. */
+export const SANDBOX_PROXY_HEAD_BYTES = 64 * 1024;
+/** How long the sandbox proxy tries to reach a destination before answering 502. */
+export const SANDBOX_PROXY_CONNECT_TIMEOUT_MS = 15_000;
+/** Domains one workspace may allow its commands to reach, and the longest such name (DNS's limit). */
+export const MAX_SANDBOX_DOMAINS = 200;
+export const MAX_DOMAIN_CHARS = 253;
+/** Extra paths one workspace may hide from its commands. */
+export const MAX_SANDBOX_HIDE_PATHS = 200;
+/** What `--token-fd` reads at most: a desktop token is under 100 bytes. */
+export const MAX_TOKEN_FD_BYTES = 4096;
 /** Standing allowances one workspace may hold: a person's handful of rules, bounded for a hand-edited config. */
 export const MAX_ALLOWANCES_PER_WORKSPACE = 50;
 

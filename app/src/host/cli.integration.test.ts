@@ -113,6 +113,16 @@ describe('tether-desktop', () => {
         { root: workspace, policy: { read: 'allow', write: 'deny', shell: 'allow' } },
       ]);
       expect(run.stderr()).toMatch(/no terminal and no --ui: calls that need a confirmation are refused/);
+      // The host (the launcher's child, which starts every command) never had the token in its environment.
+      const hostPids = (await readFile(`/proc/${run.child.pid}/task/${run.child.pid}/children`, 'utf8'))
+        .trim()
+        .split(/\s+/)
+        .filter(Boolean);
+      expect(hostPids).toHaveLength(1);
+      const hostEnviron = await readFile(`/proc/${hostPids[0]}/environ`, 'utf8');
+      expect(hostEnviron).toContain('PATH=');
+      expect(hostEnviron).not.toContain(desktopToken);
+      expect(hostEnviron).not.toContain('TETHER_TOKEN');
 
       // A second desktop on the same config dir is refused up front, and the first keeps running.
       const second = await runCliProcess(dir, ['--headless', '--relay', relay.url, '--config-dir', configDir], {
@@ -130,6 +140,28 @@ describe('tether-desktop', () => {
       await waitFor(
         async () => (await runtimes()).find((r) => r.id === runtime.id)?.state === 'stopped',
         'the runtime stopped',
+      );
+    });
+
+    it('ends the host when its launcher is killed outright (it held TETHER_TOKEN; the host never did)', async () => {
+      const run = await runCliProcess(dir, ['--headless', '--relay', relay.url, '--config-dir', join(dir, 'config')], {
+        TETHER_TOKEN: desktopToken,
+      });
+      children.push(run.child);
+      const hostPid = await waitFor(
+        async () =>
+          (await readFile(`/proc/${run.child.pid}/task/${run.child.pid}/children`, 'utf8').catch(() => ''))
+            .trim()
+            .split(/\s+/)
+            .filter(Boolean)[0],
+        'the host process',
+        30_000,
+      );
+      run.child.kill('SIGKILL');
+      await waitFor(
+        async () => !(await readFile(`/proc/${hostPid}/stat`, 'utf8').catch(() => '')).match(/^\d+ \([^)]*\) [^Z]/),
+        'the host to exit',
+        15_000,
       );
     });
 

@@ -3,20 +3,23 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { parsePolicyString, type Policy } from '@tether/shared';
 import { startHost, type Host } from './host.js';
+import { exitWithLauncher, readTokenFd, relaunchWithoutTokenEnv } from './token/token-handoff.js';
 import { serveUi, type UiServer } from './ui-server/ui-server.js';
 
 /** The built UI, resolved relative to the package (the same path from src/host and dist/host). */
 export const UI_STATIC_DIR = fileURLToPath(new URL('../../dist/renderer', import.meta.url));
 
 /** The command line of DESIGN.md (a contract: scripts and docs rely on it). */
-export const USAGE = `Usage: tether-desktop [--headless] [--relay URL] [--token T] [--workspace PATH]...
+export const USAGE = `Usage: tether-desktop [--headless] [--relay URL] [--token T | --token-fd N] [--workspace PATH]...
                       [--policy read=allow,write=ask,shell=ask] [--config-dir DIR] [--ui PORT] [--ca-file PEM]
-                      [--allow-any-folder]
+                      [--allow-any-folder] [--insecure-relay]
 
   --headless         run without a window (the only mode under plain node)
   --relay URL        relay to connect to, e.g. http://127.0.0.1:8787 (saved in the config)
   --ca-file PEM      trust the CA certificate(s) in this PEM file for a relay with a private CA (saved in the config)
-  --token T          desktop token (tdt_…) for this run; prefer TETHER_TOKEN, which ps does not show
+  --token T          desktop token (tdt_…) for this run; prefer TETHER_TOKEN or --token-fd, which ps does not show
+  --token-fd N       read the desktop token from file descriptor N (a pipe) until it closes
+  --insecure-relay   allow an unencrypted (http/ws) relay that is not on this machine
   --workspace PATH   add this folder as a workspace if it is not one yet (repeatable)
   --policy P         policy for the folders added with --workspace (default read=allow,write=ask,shell=ask)
   --config-dir DIR   where the config, token file and activity log live
@@ -33,6 +36,10 @@ export interface CliOptions {
   /** PEM file of a private CA the relay's certificate chains to (absolute). */
   caFile?: string;
   token?: string;
+  tokenFd?: number;
+  /** Internal (set by the relaunch): exit when this fd reaches EOF, i.e. when the launcher died. */
+  lifelineFd?: number;
+  insecureRelay?: boolean;
   workspaces: string[];
   policy?: Policy;
   configDir?: string;
@@ -58,6 +65,9 @@ export function parseCliArgs(argv: string[], cwd: string = process.cwd()): CliOp
         relay: { type: 'string' },
         'ca-file': { type: 'string' },
         token: { type: 'string' },
+        'token-fd': { type: 'string' },
+        'insecure-relay': { type: 'boolean', default: false },
+        'lifeline-fd': { type: 'string' },
         workspace: { type: 'string', multiple: true, default: [] },
         policy: { type: 'string' },
         'config-dir': { type: 'string' },
@@ -80,6 +90,12 @@ export function parseCliArgs(argv: string[], cwd: string = process.cwd()): CliOp
     version: v.version,
   };
   if (v.relay !== undefined) options.relayUrl = v.relay;
+  if (v['insecure-relay']) options.insecureRelay = true;
+  if (v['lifeline-fd'] !== undefined) {
+    if (!/^\d+$/.test(v['lifeline-fd']) || Number(v['lifeline-fd']) < 3)
+      throw new UsageError(`--lifeline-fd needs a file descriptor number of 3 or more, not "${v['lifeline-fd']}"`);
+    options.lifelineFd = Number(v['lifeline-fd']);
+  }
   if (v['ca-file'] !== undefined) {
     if (v['ca-file'].trim() === '') throw new UsageError('--ca-file must name a PEM file');
     options.caFile = resolve(cwd, v['ca-file']);
@@ -87,6 +103,12 @@ export function parseCliArgs(argv: string[], cwd: string = process.cwd()): CliOp
   if (v.token !== undefined) {
     if (v.token.trim() === '') throw new UsageError('--token must not be empty');
     options.token = v.token.trim();
+  }
+  if (v['token-fd'] !== undefined) {
+    if (!/^\d+$/.test(v['token-fd']) || Number(v['token-fd']) < 3)
+      throw new UsageError(`--token-fd needs a file descriptor number of 3 or more, not "${v['token-fd']}"`);
+    if (options.token !== undefined) throw new UsageError('give the token with --token or --token-fd, not both');
+    options.tokenFd = Number(v['token-fd']);
   }
   if (v.policy !== undefined) {
     try {
@@ -112,6 +134,8 @@ export interface CliIo {
   stderr: NodeJS.WritableStream;
   env: NodeJS.ProcessEnv;
   cwd: string;
+  /** Run the host again without TETHER_TOKEN in its environment (default: when env is process.env). */
+  relaunch: boolean;
   appVersion: string;
 }
 
@@ -154,7 +178,21 @@ export async function runCli(argv: string[], io: Partial<CliIo> = {}): Promise<n
   // (the command environment filters TETHER_* too; this is the second lock).
   const envToken = env.TETHER_TOKEN?.trim() || undefined;
   delete env.TETHER_TOKEN;
-  const token = options.token ?? envToken;
+  // A token in this very process's starting environment stays readable in /proc/<pid>/environ:
+  // the host runs again without it, and this process only waits for it.
+  if (envToken !== undefined && options.token === undefined && options.tokenFd === undefined && io.relaunch !== false) {
+    if (env === process.env) return relaunchWithoutTokenEnv(argv, envToken);
+  }
+  if (options.lifelineFd !== undefined) exitWithLauncher(options.lifelineFd);
+  let token = options.token ?? envToken;
+  if (options.tokenFd !== undefined) {
+    try {
+      token = await readTokenFd(options.tokenFd);
+    } catch (err) {
+      log((err as Error).message);
+      return 2;
+    }
+  }
   const interactive = 'isTTY' in stdin && stdin.isTTY === true;
   let host: Host;
   try {
@@ -163,6 +201,7 @@ export async function runCli(argv: string[], io: Partial<CliIo> = {}): Promise<n
       ...(options.relayUrl !== undefined ? { relayUrl: options.relayUrl } : {}),
       ...(options.caFile !== undefined ? { caFile: options.caFile } : {}),
       ...(token !== undefined ? { token } : {}),
+      ...(options.insecureRelay ? { allowInsecureRelay: true } : {}),
       env: {},
       workspaces: options.workspaces.map((path) => (options.policy ? { path, policy: options.policy } : { path })),
       allowAnyFolder: options.allowAnyFolder,

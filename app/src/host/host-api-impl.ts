@@ -55,6 +55,8 @@ export interface HostApiDeps {
   /** Gives this install a new device id and key and reconnects (`device:repair`). */
   repairDevice?: () => Promise<void>;
   log?: (line: string) => void;
+  /** Accept an unencrypted relay URL that is not on this machine (`--insecure-relay`). */
+  allowInsecureRelay?: boolean;
 }
 
 /** A request's params after validation (defaults applied). */
@@ -202,7 +204,7 @@ export class HostApiImpl implements HostApi {
       'settings:update': async (p) => {
         if (p.relayUrl !== undefined) {
           try {
-            connectUrlOf(p.relayUrl);
+            connectUrlOf(p.relayUrl, { allowInsecure: this.deps.allowInsecureRelay === true });
           } catch (err) {
             throw new TetherError('invalid_args', (err as Error).message, {
               fields: [{ path: 'relayUrl', message: (err as Error).message }],

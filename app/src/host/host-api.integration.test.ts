@@ -88,6 +88,40 @@ describe('HostApiImpl', () => {
     });
   });
 
+  describe('workspace sandbox', () => {
+    it('shows whether commands are sandboxed and what is hidden, and changes network and hidden paths', async () => {
+      const stack = await stackWith();
+      const folder = join(stack.dir, 'boxed');
+      await mkdir(folder);
+      const view = await stack.host.api.request('workspace:add', { root: folder });
+      expect(view.sandbox).toMatchObject({ setting: 'os', network: 'internet', allowDomains: [], hidePaths: [] });
+      if (view.sandbox?.sandboxed) {
+        // Tether's own config dir (token file, audit log, call journal) and the other workspace are hidden.
+        expect(view.sandbox.hidden).toContain(stack.host.config.dir);
+        expect(view.sandbox.hidden.some((p) => p.endsWith('/.ssh'))).toBe(true);
+      } else {
+        expect(view.sandbox?.reason).toBeTruthy();
+      }
+      const updated = await stack.host.api.request('workspace:update', {
+        id: view.id,
+        network: 'domains',
+        allowDomains: ['registry.npmjs.org', '*.github.com'],
+        hidePaths: ['secrets'],
+      });
+      expect(updated.sandbox).toMatchObject({
+        network: 'domains',
+        allowDomains: ['registry.npmjs.org', '*.github.com'],
+        hidePaths: ['secrets'],
+      });
+      const bad = await rejection(
+        stack.host.api.request('workspace:update', { id: view.id, allowDomains: ['evil.com/path'] }),
+      );
+      expect(bad.code).toBe('invalid_args');
+      const off = await stack.host.api.request('workspace:update', { id: view.id, sandbox: 'off' });
+      expect(off.sandbox).toMatchObject({ setting: 'off', sandboxed: false, hidden: [] });
+    });
+  });
+
   describe('settings:update', () => {
     it('stores a new token in the token store (a 0600 file without a keychain) and connects with it', async () => {
       const stack = await stackWith({ host: { token: undefined }, waitConnected: false });

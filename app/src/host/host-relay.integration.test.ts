@@ -1,4 +1,4 @@
-import { access, readFile, rm, mkdir, writeFile } from 'node:fs/promises';
+import { access, readdir, readFile, rm, mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { startRelay } from '@tether/relay';
@@ -249,12 +249,14 @@ describe('Host with the relay', () => {
       const stack = await stackWith({ policy: { read: 'allow', write: 'allow', shell: 'allow' } });
       const runtime = await stack.runtimeIn('running');
       const caller = new AbortController();
+      const marker = `${7_000_000 + Math.floor(Math.random() * 1_000_000)}`;
       const request = fetch(`${stack.relay.url}/v1/runtimes/${runtime.id}/calls`, {
         method: 'POST',
         headers: { Authorization: `Bearer ${stack.platformKey}`, 'Content-Type': 'application/json' },
         body: JSON.stringify({
           tool: 'run_command',
-          args: { command: 'echo $$ > started.txt; sleep 20' },
+          // A sleep time no other process has: found machine-wide after the cancel (pids inside the sandbox are its own).
+          args: { command: `echo started > started.txt; sleep ${marker}` },
         }),
         signal: caller.signal,
       }).catch(() => undefined);
@@ -267,17 +269,15 @@ describe('Host with the relay', () => {
       );
       expect(entry).toMatchObject({ outcome: 'error', errorCode: 'cancelled' });
       expect(entry.durationMs).toBeLessThan(15_000);
-      const pid = Number((await readFile(join(stack.workspaceDir, 'started.txt'), 'utf8')).trim());
-      expect(pid).toBeGreaterThan(0);
-      const alive = (): boolean => {
-        try {
-          process.kill(pid, 0);
-          return true;
-        } catch {
-          return false;
+      const alive = async (): Promise<boolean> => {
+        for (const name of await readdir('/proc')) {
+          if (!/^\d+$/.test(name)) continue;
+          const cmdline = await readFile(`/proc/${name}/cmdline`, 'utf8').catch(() => '');
+          if (cmdline.includes(`\0${marker}`)) return true;
         }
+        return false;
       };
-      await waitFor(() => !alive(), 'the shell to be gone');
+      await waitFor(async () => !(await alive()), 'the command to be gone');
     });
   });
 

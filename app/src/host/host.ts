@@ -6,7 +6,7 @@ import { AuditLog } from './audit/audit-log.js';
 import { RefusedCallRecorder } from './audit/refused-calls.js';
 import { CallJournal } from './calls/call-journal.js';
 import { CallRunner } from './calls/call-runner.js';
-import { ConfigStore, defaultConfigDir, newId } from './config/config-store.js';
+import { ConfigStore, defaultConfigDir, newId, type WorkspaceConfig } from './config/config-store.js';
 import { InstanceLock } from './config/instance-lock.js';
 import { createFsTools } from './fs/fs-tools.js';
 import { disposeSearchWorkers } from './search/search-worker-pool.js';
@@ -18,8 +18,13 @@ import { createOAuthTerminalPrompt } from './oauth/oauth-terminal-prompt.js';
 import { ConfirmationBroker } from './policy/confirmation-broker.js';
 import { MissedStore } from './policy/missed-store.js';
 import { createTerminalFrontend } from './policy/terminal-prompt.js';
+import { confinementOf, type Confinement } from './pty/pty-launcher.js';
+import { ProcessLedger } from './pty/process-ledger.js';
+import { detectSandbox, findForwarder } from './pty/sandbox.js';
+import { DEFAULT_SANDBOX_SPEC } from './pty/sandbox-rules.js';
 import { ProcessMonitor } from './pty/process-monitor.js';
 import { createShellTools } from './pty/shell-tools.js';
+import { sandboxSpecOf, sandboxViewOf } from './pty/workspace-sandbox.js';
 import type { BackoffOptions } from './relay-client/backoff.js';
 import { connectUrlOf } from './relay-client/connect-url.js';
 import { RelayClient } from './relay-client/relay-client.js';
@@ -58,6 +63,8 @@ export interface StartHostOptions {
   mode?: 'desktop' | 'headless';
   /** Ask confirmations at this terminal (headless with a TTY); null or absent: no terminal. */
   terminal?: { input: NodeJS.ReadableStream; output: NodeJS.WritableStream } | null;
+  /** Allow an unencrypted (http/ws) relay that is not on this machine (`--insecure-relay`). */
+  allowInsecureRelay?: boolean;
   /** Log lines for the person (never a token). */
   log?: (line: string) => void;
   /** Connect to the relay at start; default the config's `connectOnStart`. */
@@ -124,7 +131,8 @@ export async function startHost(options: StartHostOptions = {}): Promise<Host> {
     const config = await ConfigStore.open(configDir);
     config.warnings.forEach((w) => log(w));
     if (options.relayUrl !== undefined && options.relayUrl !== config.get().relayUrl) {
-      connectUrlOf(options.relayUrl); // refuses a URL that is not a relay's, before it is saved
+      // Refuses a URL that is not a relay's (or an unencrypted remote one), before it is saved.
+      connectUrlOf(options.relayUrl, { allowInsecure: options.allowInsecureRelay === true });
       const relayUrl = options.relayUrl;
       await config.update((draft) => {
         draft.relayUrl = relayUrl;
@@ -171,8 +179,26 @@ export async function startHost(options: StartHostOptions = {}): Promise<Host> {
     const fsTools = createFsTools();
     // The search worker threads are shared by the process; they restart on the next search.
     disposers.push(() => disposeSearchWorkers());
+    // What the OS offers to confine commands, found once; said plainly when it is missing.
+    const sandboxStatus = await detectSandbox();
+    const forwarder = await findForwarder();
+    if (!sandboxStatus.available) {
+      log(`commands are NOT sandboxed: ${sandboxStatus.reason ?? 'no sandbox here'}; every shell call asks first`);
+    }
+    const configuredWorkspace = (id: string): WorkspaceConfig | undefined =>
+      config.get().workspaces.find((w) => w.id === id);
+    const confinementFor = (w: WorkspaceConfig): Confinement =>
+      confinementOf({
+        spec: sandboxSpecOf(w, config.get().workspaces),
+        status: sandboxStatus,
+        forwarder: forwarder !== null,
+        home: homedir(),
+        configDir,
+        root: w.root,
+      });
     const set = await WorkspaceSet.open(config, {
       handlers: fsTools,
+      sandboxView: (w) => sandboxViewOf(w, confinementFor(w)),
       // Tether's own settings and token are never inside (or around) a workspace.
       rootGuard: { protectedPaths: [configDir] },
       allowAnyFolder: options.allowAnyFolder === true,
@@ -181,7 +207,24 @@ export async function startHost(options: StartHostOptions = {}): Promise<Host> {
     disposers.push(() => set.dispose());
     const processes = new ProcessMonitor();
     disposers.push(() => processes.dispose());
-    const shell = createShellTools({ sandbox: (id) => set.get(id)?.config.sandbox ?? 'none', monitor: processes });
+    // What an unsandboxed command of a host that crashed left running ends now.
+    const { ledger, killed } = await ProcessLedger.open(configDir);
+    if (killed > 0) log(`ended ${killed} process${killed === 1 ? '' : 'es'} a previous run's commands left running`);
+    const shell = createShellTools({
+      ledger,
+      monitor: processes,
+      sandbox: (id) => {
+        const w = configuredWorkspace(id);
+        return w ? sandboxSpecOf(w, config.get().workspaces) : DEFAULT_SANDBOX_SPEC;
+      },
+      configDir,
+      status: Promise.resolve(sandboxStatus),
+      forwarder,
+      onNetworkRefused: (id, host, reason) =>
+        log(
+          `workspace ${configuredWorkspace(id)?.name ?? id}: a command's connection to ${host} was refused (${reason})`,
+        ),
+    });
     disposers.push(() => shell.dispose());
     // Workspaces of the config that break the root rules (added before them, or on purpose) are kept, and named.
     for (const runtime of set.list())
@@ -199,6 +242,10 @@ export async function startHost(options: StartHostOptions = {}): Promise<Host> {
       broker,
       audit,
       handlers: { ...fsTools, ...shell.handlers },
+      confinement: (id) => {
+        const w = configuredWorkspace(id);
+        return w ? confinementFor(w) : undefined;
+      },
       preview: previewWrite,
       sessionInfo: (workspaceId, sessionId) => shell.sessionInfo(workspaceId, sessionId),
       log,
@@ -219,6 +266,7 @@ export async function startHost(options: StartHostOptions = {}): Promise<Host> {
       relayUrl: config.get().relayUrl,
       token: token.value,
       caFile: config.get().caFile,
+      allowInsecureRelay: options.allowInsecureRelay === true,
       device: () => ({
         deviceId: config.get().deviceId,
         name: config.get().deviceName,
@@ -306,6 +354,7 @@ export async function startHost(options: StartHostOptions = {}): Promise<Host> {
       oauth,
       log,
       mode: options.mode ?? 'headless',
+      allowInsecureRelay: options.allowInsecureRelay === true,
       deviceKeyFingerprint: () => deviceKey.fingerprint,
       repairDevice,
     });

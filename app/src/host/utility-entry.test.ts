@@ -33,6 +33,7 @@ port2.on('message', (message) => process.send({ fromHost: message }));
 // Sent before the host is ready: it must be answered once it is.
 port2.postMessage({ kind: 'request', id: 1, method: 'state:get', params: {} });
 deliver({ type: 'nonsense' });
+deliver({ type: 'start', token: 'tdt_test_only' });
 deliver({ type: 'port', role: 'window' }, [adapt(port1)]);
 process.on('message', (message) => { if (message === 'shutdown') deliver({ type: 'shutdown' }); });
 `;
@@ -64,8 +65,8 @@ describe('utility-entry', () => {
       ],
       {
         stdio: ['ignore', 'ignore', 'pipe', 'ipc'],
-        // A token in the environment must reach the host but not stay in its environment.
-        env: { ...process.env, ENTRY_URL: new URL(`file://${entry}`).href, TETHER_TOKEN: 'tdt_test_only' },
+        // The token comes in the start message; the environment never has it.
+        env: { ...process.env, ENTRY_URL: new URL(`file://${entry}`).href },
       },
     );
     children.push(child);

@@ -14,6 +14,9 @@ import { serveChannel, type ChannelPort } from './ui-server/channel-server.js';
 
 /** Messages from the main process. */
 export const hostParentMessageSchema = z.discriminatedUnion('type', [
+  // The first message: the token travels here, never in the environment (/proc/<pid>/environ
+  // shows a process's starting environment to every program of the user for its whole life).
+  z.strictObject({ type: z.literal('start'), token: z.string().min(1).max(500).optional() }),
   z.strictObject({ type: z.literal('port'), role: z.enum(['window', 'tray']) }),
   z.strictObject({ type: z.literal('shutdown') }),
 ]);
@@ -59,6 +62,7 @@ const { values } = parseArgs({
     'config-dir': { type: 'string' },
     relay: { type: 'string' },
     workspace: { type: 'string', multiple: true },
+    'insecure-relay': { type: 'boolean' },
   },
 });
 const configDir = typeof values['config-dir'] === 'string' ? values['config-dir'] : undefined;
@@ -66,24 +70,27 @@ const relayUrl = typeof values.relay === 'string' ? values.relay : undefined;
 const workspaces = (Array.isArray(values.workspace) ? values.workspace : []).filter(
   (w): w is string => typeof w === 'string',
 );
-// The main process passes a --token through the environment (argv shows in `ps`). Take it out
-// so the shells and commands this host starts never inherit it.
-const token = process.env.TETHER_TOKEN;
-delete process.env.TETHER_TOKEN;
+const insecureRelay = values['insecure-relay'] === true;
 
 const detachers = new Set<() => void>();
 let stopping = false;
+let startWith: (message: { token?: string | undefined }) => void = () => undefined;
+let started = false;
+const startMessage = new Promise<{ token?: string | undefined }>((resolve) => (startWith = resolve));
 
-const hostReady: Promise<Host> = startHost({
-  ...(configDir !== undefined ? { configDir } : {}),
-  ...(relayUrl !== undefined ? { relayUrl } : {}),
-  ...(token ? { token } : {}),
-  workspaces: workspaces.map((path) => ({ path })),
-  // No terminal here: confirmations go to the window; with no window attached they are refused.
-  terminal: null,
-  log,
-  mode: 'desktop',
-});
+const hostReady: Promise<Host> = startMessage.then(({ token }) =>
+  startHost({
+    ...(configDir !== undefined ? { configDir } : {}),
+    ...(relayUrl !== undefined ? { relayUrl } : {}),
+    ...(token ? { token } : {}),
+    ...(insecureRelay ? { allowInsecureRelay: true } : {}),
+    workspaces: workspaces.map((path) => ({ path })),
+    // No terminal here: confirmations go to the window; with no window attached they are refused.
+    terminal: null,
+    log,
+    mode: 'desktop',
+  }),
+);
 
 hostReady.then(
   () => parent.postMessage({ type: 'ready' }),
@@ -116,6 +123,7 @@ async function shutdown(reason: string): Promise<void> {
   log(`${reason}: shutting down`);
   for (const detach of detachers) detach();
   detachers.clear();
+  if (!started) process.exit(0); // never started: nothing to dispose
   try {
     const host = await hostReady;
     await host.dispose();
@@ -133,6 +141,14 @@ parent.on('message', (event) => {
   }
   if (parsed.data.type === 'shutdown') {
     void shutdown('asked by the main process');
+    return;
+  }
+  if (parsed.data.type === 'start') {
+    if (started) log('ignored a second start message');
+    else {
+      started = true;
+      startWith({ token: parsed.data.token });
+    }
     return;
   }
   const port = event.ports[0];

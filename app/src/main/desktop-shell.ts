@@ -15,6 +15,7 @@ export interface DesktopShellOptions {
   hostEntryPath: string;
   hostArgs: string[];
   hostEnv: NodeJS.ProcessEnv;
+  hostToken?: string | undefined;
   preloadPath: string;
   trayIconDir: string;
   appUrl: string;
@@ -59,6 +60,7 @@ export class DesktopShell {
       entryPath: options.hostEntryPath,
       args: options.hostArgs,
       env: options.hostEnv,
+      token: options.hostToken,
       log: options.log,
       onStatus: (status) => {
         this.#hostStatus = status;

@@ -37,6 +37,17 @@ describe('electron-builder.yml', () => {
     );
   });
 
+  it('flips the Electron fuses that would let the packaged app run other code', () => {
+    expect(config.electronFuses).toEqual({
+      runAsNode: false,
+      enableNodeOptionsEnvironmentVariable: false,
+      enableNodeCliInspectArguments: false,
+      grantFileProtocolExtraPrivileges: false,
+      onlyLoadAppFromAsar: true,
+      enableCookieEncryption: true,
+    });
+  });
+
   it('names the app and builds AppImage + deb, dmg with hardened runtime, and nsis', () => {
     expect(config.appId).toBe('dev.tether.desktop');
     expect(config.productName).toBe('Tether');

@@ -44,6 +44,8 @@ export interface HostConnectionOptions {
   entryPath: string;
   args: string[];
   env: NodeJS.ProcessEnv;
+  /** The desktop token for this run (--token, --token-fd, TETHER_TOKEN), handed over in the start message. */
+  token?: string | undefined;
   onStatus(status: HostStatus, detail?: string): void;
   /** The main process's own client to the host, new after every (re)start. */
   onClient(client: ChannelClient): void;
@@ -111,7 +113,10 @@ export class HostConnection {
     child.on('message', (message: HostChildMessage) => {
       if (message?.type === 'fatal') this.#options.log(`host could not start: ${message.message}`);
     });
-    return new UtilityHost(child);
+    const host = new UtilityHost(child);
+    // First message: the token goes here, not into the host's environment.
+    host.post({ type: 'start', ...(this.#options.token ? { token: this.#options.token } : {}) });
+    return host;
   }
 
   #onStarted(host: UtilityHost): void {

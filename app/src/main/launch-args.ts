@@ -13,13 +13,17 @@ export interface LaunchArgs {
   workspaces: string[];
   /** `--relay URL`. */
   relayUrl?: string;
-  /** `--token T`: handed to the host through its environment, never its argv. */
+  /** `--token T`: handed to the host in its start message, never its argv or environment. */
   token?: string;
   /** `--config-dir DIR`: where the host keeps its config (default: Electron's userData). */
   configDir?: string;
+  /** `--token-fd N`: read the token from this inherited pipe (what `npm start` does). */
+  tokenFd?: number;
+  /** `--insecure-relay`: allow an unencrypted relay that is not on this machine. */
+  insecureRelay?: boolean;
 }
 
-const VALUE_FLAGS = new Set(['--workspace', '--relay', '--token', '--config-dir']);
+const VALUE_FLAGS = new Set(['--workspace', '--relay', '--token', '--token-fd', '--config-dir']);
 
 /** Reads our flags out of an Electron argv; unknown arguments (Chromium's) are ignored. */
 export function parseLaunchArgs(argv: readonly string[], cwd: string): LaunchArgs {
@@ -28,6 +32,10 @@ export function parseLaunchArgs(argv: readonly string[], cwd: string): LaunchArg
     const arg = argv[i] ?? '';
     if (arg === HIDDEN_ARG) {
       out.hidden = true;
+      continue;
+    }
+    if (arg === '--insecure-relay') {
+      out.insecureRelay = true;
       continue;
     }
     const eq = arg.indexOf('=');
@@ -51,6 +59,9 @@ export function parseLaunchArgs(argv: readonly string[], cwd: string): LaunchArg
       case '--token':
         out.token = value;
         break;
+      case '--token-fd':
+        if (/^\d+$/.test(value) && Number(value) >= 3) out.tokenFd = Number(value);
+        break;
       case '--config-dir':
         out.configDir = isAbsolute(value) ? value : resolve(cwd, value);
         break;
@@ -67,4 +78,17 @@ export function workspacesToAdd(requested: readonly string[], existingRoots: rea
     if (!existing.has(root) && !out.includes(root)) out.push(root);
   }
   return out;
+}
+
+/**
+ * The question put before a second launch's `--workspace` folders are added: any program the
+ * person runs could start `tether --workspace ~` and hand an agent their home folder, so the
+ * person confirms the exact folders first.
+ */
+export function secondLaunchQuestion(folders: readonly string[]): { message: string; detail: string } {
+  const one = folders.length === 1;
+  return {
+    message: one ? 'Add this folder as a workspace?' : `Add these ${folders.length} folders as workspaces?`,
+    detail: `Another launch of Tether asked to add ${one ? 'it' : 'them'}. Agents you connect could then use ${one ? 'it' : 'them'} under the default policy (read allowed; changes and commands ask you first):\n\n${folders.join('\n')}`,
+  };
 }

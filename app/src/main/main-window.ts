@@ -1,4 +1,4 @@
-import { BrowserWindow, type WebContents } from 'electron';
+import { app, BrowserWindow, type WebContents } from 'electron';
 import { RENDERER_RELOAD_MIN_INTERVAL_MS } from './main-limits.js';
 import { createWebPreferences } from './web-preferences.js';
 
@@ -31,7 +31,7 @@ export class MainWindow {
       title: 'Tether',
       show: false,
       autoHideMenuBar: true,
-      webPreferences: createWebPreferences(options.preloadPath),
+      webPreferences: createWebPreferences(options.preloadPath, { packaged: app.isPackaged }),
     });
     const win = this.#window;
     win.on('close', (event) => {

@@ -1,13 +1,15 @@
 // First: registers the tether:// scheme, which must happen before `ready` (see the file).
 import './early-setup.js';
+import { readTokenFd } from '../host/token/token-handoff.js';
+import { hostEnvironment } from './host-env.js';
 import { join } from 'node:path';
-import { app, Menu } from 'electron';
+import { app, dialog, Menu } from 'electron';
 import { APP_ID } from './app-identity.js';
 import { APP_INDEX_URL } from './app-protocol.js';
 import { buildContentSecurityPolicy } from './content-security-policy.js';
 import { DesktopShell } from './desktop-shell.js';
 import { registerIpcHandlers } from './ipc-handlers.js';
-import { parseLaunchArgs } from './launch-args.js';
+import { parseLaunchArgs, secondLaunchQuestion } from './launch-args.js';
 import { hardenAllWebContents, hardenSession } from './security.js';
 import { UrlPolicy } from './url-policy.js';
 
@@ -62,17 +64,27 @@ async function main(): Promise<void> {
   const hostArgs = ['--config-dir', configDir];
   if (launch.relayUrl) hostArgs.push('--relay', launch.relayUrl);
   for (const workspace of launch.workspaces) hostArgs.push('--workspace', workspace);
-  // The token (--token or TETHER_TOKEN) goes to the host in its environment, never its argv
-  // (`ps` shows argv), and leaves main's own environment so nothing main starts later inherits it.
-  const token = launch.token ?? process.env.TETHER_TOKEN;
+  if (launch.insecureRelay) hostArgs.push('--insecure-relay');
+  // The token (--token, --token-fd or TETHER_TOKEN) goes to the host in its start message, never
+  // its argv (`ps` shows argv) or environment (/proc/<pid>/environ); the host gets an
+  // allow-listed environment, not main's whole one.
+  let token = launch.token ?? process.env.TETHER_TOKEN;
   delete process.env.TETHER_TOKEN;
-  const hostEnv: NodeJS.ProcessEnv = { ...process.env, ...(token ? { TETHER_TOKEN: token } : {}) };
+  if (launch.tokenFd !== undefined) {
+    try {
+      token = await readTokenFd(launch.tokenFd);
+    } catch (err) {
+      log((err as Error).message);
+    }
+  }
+  const hostEnv = hostEnvironment(process.env);
 
   const openedAtLogin = process.platform === 'darwin' && app.getLoginItemSettings().wasOpenedAtLogin;
   const shell = new DesktopShell({
     hostEntryPath: where.hostEntry,
     hostArgs,
     hostEnv,
+    hostToken: token,
     preloadPath: where.preload,
     trayIconDir: where.trayIcons,
     appUrl: devServerUrl ?? APP_INDEX_URL,
@@ -99,7 +111,22 @@ async function main(): Promise<void> {
   app.on('second-instance', (_event, argv, workingDirectory) => {
     const again = parseLaunchArgs(argv, workingDirectory);
     if (!again.hidden) shell.showWindow();
-    if (again.workspaces.length > 0) shell.addWorkspaces(again.workspaces);
+    if (again.workspaces.length > 0) {
+      // Another process asked: the person confirms the exact folders before any is added.
+      const question = secondLaunchQuestion(again.workspaces);
+      void dialog
+        .showMessageBox({
+          type: 'question',
+          buttons: ['Cancel', 'Add'],
+          defaultId: 0,
+          cancelId: 0,
+          message: question.message,
+          detail: question.detail,
+        })
+        .then(({ response }) => {
+          if (response === 1) shell.addWorkspaces(again.workspaces);
+        });
+    }
   });
   app.on('activate', () => shell.showWindow());
   // A tray app keeps running with its window closed (hidden); only Quit ends it.

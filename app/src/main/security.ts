@@ -1,8 +1,8 @@
 import { readFile } from 'node:fs/promises';
-import { app, protocol, session, shell, type WebContents } from 'electron';
+import { app, dialog, protocol, session, shell, type WebContents } from 'electron';
 import { APP_SCHEME, resolveAppAsset } from './app-protocol.js';
 import { withContentSecurityPolicy } from './content-security-policy.js';
-import type { UrlPolicy } from './url-policy.js';
+import { externalLinkQuestion, type UrlPolicy } from './url-policy.js';
 
 /**
  * Electron hardening that is not per window (STYLE.md 12): the private app scheme and its
@@ -59,7 +59,7 @@ export function hardenSession(options: { rendererDir: string; csp: string; polic
 /** Applies the navigation and window policy to one web contents. */
 export function hardenWebContents(contents: WebContents, policy: UrlPolicy): void {
   contents.setWindowOpenHandler(({ url }) => {
-    if (policy.windowOpen(url).openExternally) void shell.openExternal(url);
+    if (policy.windowOpen(url).openExternally) void confirmAndOpen(url);
     return { action: 'deny' };
   });
   contents.on('will-navigate', (event) => {
@@ -72,6 +72,21 @@ export function hardenWebContents(contents: WebContents, policy: UrlPolicy): voi
     if (!policy.allowNavigation(event.url)) event.preventDefault();
   });
   contents.on('will-attach-webview', (event) => event.preventDefault());
+}
+
+/** Asks the person before an https link opens in their browser, naming the exact URL and its real host. */
+async function confirmAndOpen(url: string): Promise<void> {
+  const question = externalLinkQuestion(url);
+  if (!question) return;
+  const { response } = await dialog.showMessageBox({
+    type: question.warning ? 'warning' : 'question',
+    buttons: ['Cancel', 'Open in browser'],
+    defaultId: 0,
+    cancelId: 0,
+    message: `Open ${question.host} in your browser?`,
+    detail: [question.url, question.warning].filter(Boolean).join('\n\n'),
+  });
+  if (response === 1) await shell.openExternal(question.url);
 }
 
 /** Hardens every web contents the app ever creates, not only the ones we create ourselves. */

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { APP_INDEX_URL } from './app-protocol.js';
-import { UrlPolicy } from './url-policy.js';
+import { externalLinkQuestion, UrlPolicy } from './url-policy.js';
 
 describe('UrlPolicy', () => {
   const policy = new UrlPolicy();
@@ -70,6 +70,41 @@ describe('UrlPolicy', () => {
   describe('constructor', () => {
     it('refuses a dev server that is not http(s)', () => {
       expect(() => new UrlPolicy({ devServerUrl: 'file:///x' })).toThrow(/http/);
+    });
+  });
+});
+
+describe('externalLinkQuestion', () => {
+  it('opens only https links', () => {
+    for (const url of [
+      'http://github.com/',
+      'file:///etc/passwd',
+      'javascript:alert(1)',
+      'tether://app/',
+      'nonsense',
+    ]) {
+      expect(externalLinkQuestion(url), url).toBeNull();
+    }
+  });
+
+  it('names the real host of a link dressed up as another', () => {
+    expect(externalLinkQuestion('https://github.com@evil.example/login')).toEqual({
+      url: 'https://github.com@evil.example/login',
+      host: 'evil.example',
+      warning: 'The link puts "github.com" before the address to look like another site: it goes to evil.example.',
+    });
+    expect(externalLinkQuestion('https://evil@github.com/')).toMatchObject({ host: 'github.com' });
+    expect(externalLinkQuestion('https://a:b@github.com/')?.warning).toContain('"a:…"');
+  });
+
+  it('shows a look-alike international name in its ASCII form', () => {
+    expect(externalLinkQuestion('https://gіthub.com/')?.host).toBe('xn--gthub-n2e.com');
+  });
+
+  it('asks without a warning for an ordinary link', () => {
+    expect(externalLinkQuestion('https://docs.example.com/a?b=c')).toEqual({
+      url: 'https://docs.example.com/a?b=c',
+      host: 'docs.example.com',
     });
   });
 });

@@ -86,3 +86,28 @@ export class UrlPolicy {
     return ALLOWED_PERMISSIONS.has(permission) && this.isAppUrl(requestingUrl);
   }
 }
+
+/** What the person is asked before a link leaves the app for their browser. */
+export interface ExternalLinkQuestion {
+  /** The URL that will be opened, as the browser will read it (normalized, IDN as punycode). */
+  url: string;
+  /** Where it really goes: the host after any user-info, in ASCII (a look-alike name shows as xn--…). */
+  host: string;
+  /** Set when the link is built to mislead (a user name or password before the host). */
+  warning?: string;
+}
+
+/**
+ * The confirmation for opening `url` in the person's browser, or null when it may not be
+ * opened at all (anything but https). The host shown is the one the browser will contact:
+ * in `https://github.com@evil.example/` that is evil.example, however the text reads.
+ */
+export function externalLinkQuestion(url: string): ExternalLinkQuestion | null {
+  const parsed = parse(url);
+  if (parsed === null || parsed.protocol !== 'https:' || parsed.hostname === '') return null;
+  const question: ExternalLinkQuestion = { url: parsed.href, host: parsed.host };
+  if (parsed.username !== '' || parsed.password !== '') {
+    question.warning = `The link puts "${decodeURIComponent(parsed.username)}${parsed.password ? ':…' : ''}" before the address to look like another site: it goes to ${parsed.host}.`;
+  }
+  return question;
+}

@@ -4,7 +4,7 @@ import { createWebPreferences } from './web-preferences.js';
 
 describe('createWebPreferences', () => {
   it('isolates and sandboxes the renderer, without Node', () => {
-    const prefs = createWebPreferences('/app/dist/preload/preload.cjs');
+    const prefs = createWebPreferences('/app/dist/preload/preload.cjs', { packaged: true });
     expect(prefs).toMatchObject({
       preload: '/app/dist/preload/preload.cjs',
       contextIsolation: true,
@@ -15,7 +15,13 @@ describe('createWebPreferences', () => {
       webSecurity: true,
       allowRunningInsecureContent: false,
       webviewTag: false,
+      devTools: false,
     });
+  });
+
+  it('has DevTools only in development builds', () => {
+    expect(createWebPreferences('/p', { packaged: true }).devTools).toBe(false);
+    expect(createWebPreferences('/p', { packaged: false }).devTools).toBe(true);
   });
 });
 

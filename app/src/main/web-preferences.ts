@@ -5,9 +5,12 @@ import type { WebPreferences } from 'electron';
  * checklist): the renderer is an untrusted web page that reaches the host only through the
  * DesktopApi the preload exposes. Type-only import of electron: this module runs anywhere.
  */
-export function createWebPreferences(preloadPath: string): WebPreferences {
+export function createWebPreferences(preloadPath: string, options: { packaged: boolean }): WebPreferences {
   return {
     preload: preloadPath,
+    // DevTools in an installed app would let anyone at the keyboard (or a page that tricks them)
+    // run code with the preload's DesktopApi: development builds only.
+    devTools: !options.packaged,
     // The preload and the page live in separate JavaScript worlds; the page sees only what
     // contextBridge copies over.
     contextIsolation: true,

@@ -540,3 +540,66 @@ describe('CallRunner', () => {
     });
   });
 });
+
+describe('CallRunner with the sandbox', () => {
+  const unsandboxed = {
+    sandboxed: false,
+    engine: 'bubblewrap' as const,
+    reason: 'bubblewrap (bwrap) is not installed',
+    network: { mode: 'internet' as const },
+    hidden: [],
+  };
+
+  it('asks before an unsandboxed command although shell is allow, and the question says it is not sandboxed', async () => {
+    const asked: ConfirmationRequest[] = [];
+    broker.addFrontend({
+      present: (req) => {
+        asked.push(req);
+        queueMicrotask(() => broker.answer({ confirmationId: req.id, decision: 'allow_once' }));
+      },
+      dismiss: () => undefined,
+    });
+    const guarded = new CallRunner({
+      workspaces,
+      broker,
+      audit,
+      handlers: handlers(),
+      preview: previewWrite,
+      confinement: () => unsandboxed,
+    });
+    try {
+      const pending = guarded.run(call('run_command', { command: 'make' }), sink());
+      await until(() => parked.length === 1, 'the command to run');
+      parked[0]!.release();
+      await expect(pending).resolves.toMatchObject({ ok: true });
+      expect(asked).toHaveLength(1);
+      expect(asked[0]!.detail).toMatchObject({
+        kind: 'shell',
+        command: 'make',
+        sandbox: { sandboxed: false, reason: 'bubblewrap (bwrap) is not installed' },
+      });
+      expect((asked[0]!.detail as { sandbox: { summary: string } }).sandbox.summary).toMatch(/^Not sandboxed/);
+    } finally {
+      await guarded.dispose();
+    }
+  });
+
+  it('runs a sandboxed command under shell=allow without asking', async () => {
+    const guarded = new CallRunner({
+      workspaces,
+      broker,
+      audit,
+      handlers: handlers(),
+      preview: previewWrite,
+      confinement: () => ({ ...unsandboxed, sandboxed: true, hidden: ['/home/me/.ssh'] }),
+    });
+    try {
+      const pending = guarded.run(call('run_command', { command: 'make' }), sink());
+      await until(() => parked.length === 1, 'the command to run');
+      parked[0]!.release();
+      await expect(pending).resolves.toMatchObject({ ok: true });
+    } finally {
+      await guarded.dispose();
+    }
+  });
+});

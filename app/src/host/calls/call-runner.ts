@@ -22,6 +22,7 @@ import type { AuditLog } from '../audit/audit-log.js';
 import { storyOf, type CallStory } from '../audit/audit-story.js';
 import { summarizeArgs } from '../audit/audit-summary.js';
 import { checkCallerEnv, commandWithEnv } from '../pty/command-env.js';
+import { confinementSummary, type Confinement } from '../pty/pty-launcher.js';
 import type { PathGuard } from '../fs/path-guard.js';
 import type { ConfirmationBroker } from '../policy/confirmation-broker.js';
 import type { CallTarget } from '../policy/allowance-rules.js';
@@ -51,6 +52,11 @@ export interface CallRunnerOptions {
   audit: AuditLog;
   handlers: ToolHandlers;
   preview: WritePreview;
+  /**
+   * How a workspace's commands are confined: shown in a shell call's confirmation, and where they
+   * are not sandboxed, shell calls ask every time even when the policy says `allow`.
+   */
+  confinement?: (workspaceId: string) => Confinement | undefined;
   maxConcurrentPerWorkspace?: number;
   /** Finished results kept by call id (default RECENT_RESULTS_MAX) and for how long (default RECENT_RESULTS_TTL_MS). */
   recentResultsMax?: number;
@@ -105,7 +111,12 @@ export class CallRunner {
   private disposed = false;
 
   constructor(private readonly options: CallRunnerOptions) {
-    this.policy = new PolicyEngine({ broker: options.broker, ...(options.log ? { log: options.log } : {}) });
+    const confinement = options.confinement;
+    this.policy = new PolicyEngine({
+      broker: options.broker,
+      ...(options.log ? { log: options.log } : {}),
+      ...(confinement ? { isSandboxed: (id: string) => confinement(id)?.sandboxed ?? false } : {}),
+    });
     this.maxConcurrent = options.maxConcurrentPerWorkspace ?? MAX_CONCURRENT_CALLS_PER_WORKSPACE;
     this.recentMax = options.recentResultsMax ?? RECENT_RESULTS_MAX;
     this.recentTtlMs = options.recentResultsTtlMs ?? RECENT_RESULTS_TTL_MS;
@@ -434,12 +445,24 @@ export class CallRunner {
     if (tool === 'run_command' || tool === 'shell_start') {
       const cwd = typeof a.cwd === 'string' ? a.cwd : '.';
       const command = typeof a.command === 'string' ? a.command : '(login shell)';
-      return {
+      const detail: ConfirmationDetail = {
         kind: 'shell',
         // Every variable the caller sets is shown, in front of the command as the shell would read it.
         command: commandWithEnv(command, a.env as Record<string, string> | undefined),
         cwd: resolvePath(runtime.config.root, cwd),
       };
+      const c = this.options.confinement?.(runtime.config.id);
+      if (c) {
+        detail.sandbox = {
+          sandboxed: c.sandboxed,
+          engine: c.engine,
+          network: c.network.mode,
+          allowDomains: c.network.mode === 'domains' ? [...c.network.domains] : [],
+          summary: confinementSummary(c),
+        };
+        if (c.reason !== undefined) detail.sandbox.reason = c.reason;
+      }
+      return detail;
     }
     if (tool === 'shell_write') {
       // What is typed is what runs: the person sees the input itself, and which session it goes to.

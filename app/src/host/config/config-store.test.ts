@@ -23,7 +23,10 @@ function workspace(id: string, root: string, extra: Partial<WorkspaceConfig> = {
     disabledTools: [],
     paused: false,
     watchIgnore: [],
-    sandbox: 'none',
+    sandbox: 'os',
+    network: 'internet',
+    allowDomains: [],
+    hidePaths: [],
     allowances: [],
     ...extra,
   };
@@ -82,6 +85,40 @@ describe('ConfigStore', () => {
       expect(reopened.get().workspaces).toEqual([]);
       expect(reopened.get().deviceId).toBe(store.get().deviceId);
       expect(reopened.warnings[0]).toMatch(/is not a valid config \(workspaces\.0/);
+    });
+
+    it('reads the sandbox settings of older files as the OS sandbox, keeping an explicit off', async () => {
+      const store = await ConfigStore.open(dir);
+      const config = JSON.parse(await readFile(store.path, 'utf8'));
+      const legacy = (id: string, root: string, sandbox: string | undefined) => {
+        const { network: _n, allowDomains: _a, hidePaths: _h, sandbox: _s, ...rest } = workspace(id, root);
+        return sandbox === undefined ? rest : { ...rest, sandbox };
+      };
+      config.workspaces = [
+        legacy('ws_a', '/tmp/a', 'none'),
+        legacy('ws_b', '/tmp/b', 'bwrap'),
+        legacy('ws_c', '/tmp/c', undefined),
+        { ...workspace('ws_d', '/tmp/d'), sandbox: 'off', network: 'domains', allowDomains: ['*.github.com'] },
+      ];
+      await writeFile(store.path, JSON.stringify(config));
+      const reopened = await ConfigStore.open(dir);
+      expect(reopened.warnings).toEqual([]);
+      expect(reopened.get().workspaces.map((w) => [w.sandbox, w.network, w.allowDomains])).toEqual([
+        ['os', 'internet', []],
+        ['os', 'internet', []],
+        ['os', 'internet', []],
+        ['off', 'domains', ['*.github.com']],
+      ]);
+    });
+
+    it('refuses an allowed domain that is not a domain name', async () => {
+      const store = await ConfigStore.open(dir);
+      const config = JSON.parse(await readFile(store.path, 'utf8'));
+      config.workspaces = [{ ...workspace('ws_a', '/tmp/a'), network: 'domains', allowDomains: ['evil.com/x'] }];
+      await writeFile(store.path, JSON.stringify(config));
+      const reopened = await ConfigStore.open(dir);
+      expect(reopened.get().workspaces).toEqual([]);
+      expect(reopened.warnings[0]).toMatch(/allowDomains/);
     });
 
     it('refuses a policy value it does not know', async () => {

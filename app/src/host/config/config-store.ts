@@ -9,9 +9,12 @@ import {
   MAX_ALLOW_MINUTES,
   MAX_DESCRIPTION_CHARS,
   MAX_NAME_CHARS,
+  MAX_SANDBOX_DOMAINS,
+  MAX_SANDBOX_HIDE_PATHS,
   MAX_WORKSPACES_PER_DEVICE,
   TetherError,
   allowanceSchema,
+  domainSchema,
   formatIssues,
   idSchema,
   policySchema,
@@ -42,7 +45,13 @@ export interface WorkspaceConfig {
   paused: boolean;
   /** Extra globs (relative to the root) the file watcher ignores, besides `.git` and `node_modules`. */
   watchIgnore: string[];
-  sandbox: 'none' | 'bwrap';
+  /** `os`: commands run in the OS sandbox (the default); `off`: the person opted out. */
+  sandbox: 'os' | 'off';
+  /** A sandboxed command's network: filtered internet (default), none, or only `allowDomains`. */
+  network: 'internet' | 'none' | 'domains';
+  allowDomains: string[];
+  /** Paths (absolute or relative to home) hidden from commands besides the standard secret places. */
+  hidePaths: string[];
   /**
    * Standing allowances ("don't ask again for …"). Timed ones live only while the host runs:
    * they are dropped when the config is loaded; only "until I revoke" ones survive a restart.
@@ -75,7 +84,15 @@ const workspaceConfigSchema = z.strictObject({
   disabledTools: z.array(toolNameSchema).default([]),
   paused: z.boolean().default(false),
   watchIgnore: z.array(z.string().min(1).max(1000)).max(MAX_WATCH_IGNORE_GLOBS).default([]),
-  sandbox: z.enum(['none', 'bwrap']).default('none'),
+  // Versions before the default sandbox wrote `none` for every workspace (nobody could choose it)
+  // and `bwrap` for a hand-edited one: both mean the OS sandbox now.
+  sandbox: z
+    .enum(['os', 'off', 'none', 'bwrap'])
+    .default('os')
+    .transform((v) => (v === 'off' ? 'off' : 'os')),
+  network: z.enum(['internet', 'none', 'domains']).default('internet'),
+  allowDomains: z.array(domainSchema).max(MAX_SANDBOX_DOMAINS).default([]),
+  hidePaths: z.array(z.string().min(1).max(4096)).max(MAX_SANDBOX_HIDE_PATHS).default([]),
   allowances: z.array(allowanceSchema).max(MAX_ALLOWANCES_PER_WORKSPACE).default([]),
 });
 

@@ -28,7 +28,10 @@ function subject(
       disabledTools: [],
       paused: false,
       watchIgnore: [],
-      sandbox: 'none',
+      sandbox: 'os',
+      network: 'internet',
+      allowDomains: [],
+      hidePaths: [],
       allowances: [],
       ...config,
     } as WorkspaceConfig,
@@ -97,6 +100,55 @@ function check(engine: PolicyEngine, w: PolicySubject, tool: ToolName, onAsk?: (
 }
 
 describe('PolicyEngine', () => {
+  describe('check where commands are not sandboxed', () => {
+    const allowAll: Policy = { read: 'allow', write: 'allow', shell: 'allow' };
+
+    it('asks every time for run_command, shell_start and shell_write even when shell is allow', async () => {
+      const { asked } = answering({ decision: 'allow_once' });
+      const engine = new PolicyEngine({ broker, isSandboxed: () => false });
+      for (const tool of ['run_command', 'shell_start', 'shell_write'] as const) {
+        expect(await check(engine, subject({ policy: allowAll }), tool)).toMatchObject({
+          allowed: true,
+          decision: 'confirmed',
+        });
+      }
+      expect(asked.map((q) => q.tool)).toEqual(['run_command', 'shell_start', 'shell_write']);
+    });
+
+    it('asks even when a standing allowance covers the command', async () => {
+      const { asked } = answering({ decision: 'allow_once' });
+      const allowances: Allowance[] = [
+        { id: 'p', scope: { kind: 'prefix', prefix: 'npm' }, createdAt: now, expiresAt: null },
+      ];
+      const w = subject({ policy: { read: 'allow', write: 'ask', shell: 'ask' }, allowances });
+      const covered = await check(new PolicyEngine({ broker, now: () => now }), w, 'run_command');
+      expect(covered).toMatchObject({ allowed: true, decision: 'remembered' });
+      const verdict = await check(
+        new PolicyEngine({ broker, now: () => now, isSandboxed: () => false }),
+        w,
+        'run_command',
+      );
+      expect(verdict).toMatchObject({ allowed: true, decision: 'confirmed' });
+      expect(asked).toHaveLength(1);
+    });
+
+    it('lets sandboxed commands, reads of sessions and writes follow the policy', async () => {
+      const { asked } = answering({ decision: 'allow_once' });
+      const sandboxed = new PolicyEngine({ broker, isSandboxed: () => true });
+      expect(await check(sandboxed, subject({ policy: allowAll }), 'run_command')).toMatchObject({
+        decision: 'allowed',
+      });
+      const unsandboxed = new PolicyEngine({ broker, isSandboxed: () => false });
+      expect(await check(unsandboxed, subject({ policy: allowAll }), 'shell_read')).toMatchObject({
+        decision: 'allowed',
+      });
+      expect(await check(unsandboxed, subject({ policy: allowAll }), 'write_file')).toMatchObject({
+        decision: 'allowed',
+      });
+      expect(asked).toEqual([]);
+    });
+  });
+
   describe('check', () => {
     const policy: Policy = { read: 'allow', write: 'ask', shell: 'deny' };
     const matrix: Array<[string, Partial<WorkspaceConfig>, PolicySubject['state'], ToolName, string]> = [

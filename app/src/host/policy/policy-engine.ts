@@ -20,6 +20,9 @@ import type { ConfirmationBroker } from './confirmation-broker.js';
 /** Minutes a standing allowance lasts when the person does not say. */
 export const DEFAULT_ALLOW_MINUTES = 10;
 
+/** Tools that run or type commands: unsandboxed, they ask every time. */
+const UNSANDBOXED_ASKS: ReadonlySet<ToolName> = new Set(['run_command', 'shell_start', 'shell_write']);
+
 /** How a call was let through or stopped (the audit log's `decision`). */
 export type AuditDecision = AuditEntry['decision'];
 
@@ -64,10 +67,24 @@ export class PolicyEngine {
   private readonly now: () => number;
   private readonly log: (line: string) => void;
 
-  constructor(options: { broker: ConfirmationBroker; now?: () => number; log?: (line: string) => void }) {
+  private readonly isSandboxed: ((workspaceId: string) => boolean) | undefined;
+
+  /**
+   * `isSandboxed`: whether a workspace's commands run in the OS sandbox. Where they do not
+   * (no sandbox on this OS, bwrap missing, switched off), a command that runs or types
+   * something asks every time, whatever the policy or a standing allowance says: the sandbox
+   * is what makes `allow` for shell safe to grant.
+   */
+  constructor(options: {
+    broker: ConfirmationBroker;
+    now?: () => number;
+    log?: (line: string) => void;
+    isSandboxed?: (workspaceId: string) => boolean;
+  }) {
     this.broker = options.broker;
     this.now = options.now ?? Date.now;
     this.log = options.log ?? (() => {});
+    this.isSandboxed = options.isSandboxed;
   }
 
   /** Decides on one call; asks the person when the policy says `ask` and no allowance covers it. */
@@ -85,7 +102,9 @@ export class PolicyEngine {
         target = { kind: 'none' };
       }
     }
-    const rule = coveringAllowance(c.workspace.config.allowances, c.tool, target, this.now());
+    const mustAsk =
+      UNSANDBOXED_ASKS.has(c.tool) && this.isSandboxed !== undefined && !this.isSandboxed(c.workspace.config.id);
+    const rule = mustAsk ? null : coveringAllowance(c.workspace.config.allowances, c.tool, target, this.now());
     if (rule) return { allowed: true, decision: 'remembered', rule };
     if (!this.broker.hasFrontend()) {
       return {
@@ -201,7 +220,10 @@ export class PolicyEngine {
         error: errorValue('policy_denied', `The workspace's policy denies ${category} calls.`),
       };
     }
-    if (rule === 'allow') return { allowed: true, decision: 'allowed' };
+    if (rule === 'allow') {
+      if (UNSANDBOXED_ASKS.has(tool) && this.isSandboxed && !this.isSandboxed(w.config.id)) return null;
+      return { allowed: true, decision: 'allowed' };
+    }
     return null;
   }
 }

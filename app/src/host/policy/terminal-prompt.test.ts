@@ -120,6 +120,29 @@ describe('createTerminalFrontend', () => {
     await expect(second).resolves.toEqual({ decision: 'allow_once' });
   });
 
+  it('says where a command runs: sandboxed or not, and its network', async () => {
+    setup();
+    const answer = broker.ask({
+      ...shellQuestion,
+      detail: {
+        kind: 'shell',
+        command: 'make',
+        cwd: '/home/p/a',
+        sandbox: {
+          sandboxed: false,
+          engine: null,
+          network: 'internet',
+          allowDomains: [],
+          reason: 'no sandbox on win32',
+          summary: 'Not sandboxed (no sandbox on win32): the command can read and change everything you can.',
+        },
+      },
+    });
+    await until(() => printed.includes('Runs:      Not sandboxed (no sandbox on win32)'));
+    input.write('n\n');
+    await expect(answer).resolves.toEqual({ decision: 'deny' });
+  });
+
   it('stops offering answers when its input ends, so questions fail at once', async () => {
     setup();
     expect(broker.hasFrontend()).toBe(true);

@@ -111,6 +111,7 @@ function describe(req: ConfirmationRequest): string {
   const d = req.detail;
   if (d.kind === 'shell') {
     lines.push(`Command:   ${printable(d.command)}`, `In:        ${printable(d.cwd)}`);
+    if (d.sandbox) lines.push(`Runs:      ${printable(d.sandbox.summary)}`);
   } else if (d.kind === 'write') {
     lines.push(`Path:      ${printable(d.path)}${d.isNew ? ' (new file)' : ''}`, `Change:    ${printable(d.summary)}`);
     const diff = d.diff.split('\n');

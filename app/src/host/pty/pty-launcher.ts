@@ -1,21 +1,61 @@
-import { stat } from 'node:fs/promises';
+import { mkdtemp, realpath, rm, stat } from 'node:fs/promises';
+import { homedir, tmpdir } from 'node:os';
 import path from 'node:path';
 import * as nodePty from 'node-pty';
 import { TetherError } from '@tether/shared';
 import type { ToolContext } from '../tools/tool-context.js';
 import { buildCommandEnv } from './command-env.js';
-import { BwrapProbe, bwrapArgv, type SandboxMode } from './sandbox.js';
+import { NetworkProxy } from './net-proxy.js';
+import type { ProcessLedger } from './process-ledger.js';
+import { bwrapArgv, detectSandbox, findForwarder, proxyEnv, type Forwarder, type SandboxStatus } from './sandbox.js';
+import {
+  DEFAULT_SANDBOX_SPEC,
+  boundSocketPaths,
+  existingHiddenPaths,
+  hiddenPathCandidates,
+  type NetworkRule,
+  type SandboxSpec,
+} from './sandbox-rules.js';
+import { seatbeltArgv, seatbeltProfile } from './seatbelt.js';
 
 /** Settings shared by every pty the shell tools start. */
 export interface PtyLauncherOptions {
   /** The shell that runs commands; default: `$SHELL` when it is POSIX-compatible, else /bin/sh (cmd.exe on Windows). */
   shell?: string;
-  /** Confinement per workspace; default `none`. */
-  sandbox?: SandboxMode | ((workspaceId: string) => SandboxMode);
+  /** Confinement per workspace; default DEFAULT_SANDBOX_SPEC (the OS sandbox, filtered internet). */
+  sandbox?: SandboxSpec | ((workspaceId: string) => SandboxSpec);
   /** The person's environment the command environment is filtered from; default `process.env`. */
   baseEnv?: NodeJS.ProcessEnv;
   /** The bubblewrap executable; default `bwrap` from PATH. */
   bwrapPath?: string;
+  /** The home whose secret places are hidden; default os.homedir(). */
+  home?: string;
+  /** Tether's config dir (token file, audit log, call journal): hidden from commands. */
+  configDir?: string;
+  /** What the OS offers; default detectSandbox() once. */
+  status?: Promise<SandboxStatus>;
+  /** What carries traffic out of a bubblewrap sandbox; default findForwarder() (socat, else Node). */
+  forwarder?: Forwarder | null;
+  /** Which addresses the proxy lets commands reach; default the public internet only. Tests widen it to loopback. */
+  addressAllowed?: (address: string) => boolean;
+  /** Records unsandboxed pty leaders, so the next host start can end what a crash left running. */
+  ledger?: ProcessLedger;
+  /** Called for each destination the proxy refuses. */
+  onNetworkRefused?: (workspaceId: string, host: string, reason: string) => void;
+}
+
+/** How one workspace's commands are confined right now: what the UI and the confirmation show. */
+export interface Confinement {
+  sandboxed: boolean;
+  engine: SandboxStatus['engine'];
+  /** Why commands are not sandboxed (opted out, bwrap missing, …). */
+  reason?: string;
+  /** The network the commands get (`none` when unsandboxed means "not filtered": see `sandboxed`). */
+  network: NetworkRule;
+  /** Why the network is narrower than the workspace asked (no forwarder), if it is. */
+  networkNote?: string;
+  /** The places hidden from the commands, as configured (whether or not they exist). */
+  hidden: string[];
 }
 
 /** One pty to start. `command` undefined means an interactive login shell. */
@@ -63,55 +103,189 @@ export async function resolveCwd(ctx: ToolContext, cwd: string | undefined): Pro
   return { abs: resolved.abs, rel: resolved.rel };
 }
 
-/** Starts ptys with a cleaned environment, in the workspace, optionally inside bubblewrap. */
+/**
+ * How commands of a workspace with `spec` are confined on a machine whose sandbox is `status`
+ * (`forwarder`: a Node exists to carry filtered traffic out of a bubblewrap sandbox).
+ */
+export function confinementOf(input: {
+  spec: SandboxSpec;
+  status: SandboxStatus;
+  forwarder: boolean;
+  home: string;
+  configDir: string | undefined;
+  root: string;
+}): Confinement {
+  const { spec, status } = input;
+  const unconfined = (reason: string): Confinement => ({
+    sandboxed: false,
+    engine: status.engine,
+    reason,
+    network: spec.network,
+    hidden: [],
+  });
+  if (spec.mode === 'off') return unconfined('the sandbox is switched off for this workspace');
+  if (!status.available) return unconfined(status.reason ?? 'this machine has no sandbox');
+  const hidden = hiddenPathCandidates(spec, input.home, input.configDir, input.root);
+  if (spec.network.mode !== 'none' && status.engine === 'bubblewrap' && !input.forwarder) {
+    return {
+      sandboxed: true,
+      engine: status.engine,
+      network: { mode: 'none' },
+      networkNote:
+        'neither socat nor Node.js was found to carry traffic to the filtering proxy, so commands have no network',
+      hidden,
+    };
+  }
+  return { sandboxed: true, engine: status.engine, network: spec.network, hidden };
+}
+
+/** One line for the confirmation: where the command runs and what it can reach. */
+export function confinementSummary(c: Confinement): string {
+  if (!c.sandboxed)
+    return `Not sandboxed (${c.reason ?? 'no sandbox'}): the command can read and change everything you can.`;
+  const engine = c.engine === 'seatbelt' ? 'Seatbelt' : 'bubblewrap';
+  const network =
+    c.network.mode === 'none'
+      ? 'no network'
+      : c.network.mode === 'domains'
+        ? `network only to ${c.network.domains.join(', ') || '(no domain)'}`
+        : 'internet only (no local, private or metadata addresses)';
+  return `Sandboxed (${engine}): writes only in the workspace, ${c.hidden.length} secret places hidden, ${network}, no unix sockets${c.networkNote ? `; ${c.networkNote}` : ''}.`;
+}
+
+/** Starts ptys with a cleaned environment, in the workspace, inside the OS sandbox where there is one. */
 export class PtyLauncher {
-  private readonly probe = new BwrapProbe();
   private readonly baseEnv: NodeJS.ProcessEnv;
+  private readonly home: string;
+  private readonly sandboxedPtys = new WeakSet<nodePty.IPty>();
+  private statusPromise: Promise<SandboxStatus> | undefined;
+  private forwarderFound: Promise<Forwarder | null> | undefined;
   readonly shell: string;
 
   constructor(private readonly options: PtyLauncherOptions = {}) {
     this.baseEnv = options.baseEnv ?? process.env;
     this.shell = options.shell ?? defaultShell(this.baseEnv);
+    this.home = options.home ?? homedir();
   }
 
-  /** The sandbox mode that applies to a workspace. */
-  sandboxFor(workspaceId: string): SandboxMode {
-    const sandbox = this.options.sandbox ?? 'none';
+  /** The confinement settings of a workspace. */
+  specFor(workspaceId: string): SandboxSpec {
+    const sandbox = this.options.sandbox ?? DEFAULT_SANDBOX_SPEC;
     return typeof sandbox === 'function' ? sandbox(workspaceId) : sandbox;
+  }
+
+  /** What this OS offers (probed once). */
+  status(): Promise<SandboxStatus> {
+    this.statusPromise ??=
+      this.options.status ?? detectSandbox(this.options.bwrapPath ? { bwrapPath: this.options.bwrapPath } : {});
+    return this.statusPromise;
+  }
+
+  private forwarder(): Promise<Forwarder | null> {
+    this.forwarderFound ??=
+      this.options.forwarder !== undefined ? Promise.resolve(this.options.forwarder) : findForwarder(this.baseEnv);
+    return this.forwarderFound;
+  }
+
+  /** True for a pty in its own pid namespace (bubblewrap): the kernel ends everything in it with it. */
+  inPidNamespace(pty: nodePty.IPty): boolean {
+    return this.sandboxedPtys.has(pty);
+  }
+
+  /** How a workspace's commands are confined: for the workspace card and the confirmation. */
+  async confinement(workspaceId: string, root: string): Promise<Confinement> {
+    const [status, forwarder] = await Promise.all([this.status(), this.forwarder()]);
+    return confinementOf({
+      spec: this.specFor(workspaceId),
+      status,
+      forwarder: forwarder !== null,
+      home: this.home,
+      configDir: this.options.configDir,
+      root,
+    });
   }
 
   /**
    * Spawns the pty. The child is a session and process-group leader (forkpty), which is what
-   * lets killProcessTree reach everything it starts. Fails closed with `unavailable` when the
-   * workspace wants a sandbox this machine cannot provide.
+   * lets killProcessTree reach everything it starts. Inside the sandbox, commands are also in
+   * their own pid namespace, which the kernel empties when the command's first process ends.
    */
   async launch(request: LaunchRequest): Promise<nodePty.IPty> {
     const env = buildCommandEnv(this.baseEnv, request.env);
     let argv = shellArgv(this.shell, request.command);
-    if (this.sandboxFor(request.workspaceId) === 'bwrap') {
-      if (process.platform !== 'linux') {
-        throw new TetherError(
-          'unavailable',
-          'The workspace requires the bubblewrap sandbox, which exists only on Linux.',
-          {
-            sandbox: 'bwrap',
-          },
-        );
+    const confinement = await this.confinement(request.workspaceId, request.root);
+    const cleanups: Array<() => Promise<void>> = [];
+    const cleanup = (): void => {
+      for (const c of cleanups.splice(0)) void c().catch(() => undefined);
+    };
+    try {
+      if (confinement.sandboxed) {
+        const sockets = confinement.engine === 'bubblewrap' ? await boundSocketPaths() : [];
+        const hidden = await existingHiddenPaths([...confinement.hidden, ...sockets]);
+        const network = confinement.network;
+        let proxy: NetworkProxy | undefined;
+        if (network.mode !== 'none') {
+          proxy = new NetworkProxy({
+            rule: network,
+            ...(this.options.addressAllowed ? { addressAllowed: this.options.addressAllowed } : {}),
+            onRefused: (host, reason) => this.options.onNetworkRefused?.(request.workspaceId, host, reason),
+          });
+          const p = proxy;
+          cleanups.push(() => p.dispose());
+        }
+        if (confinement.engine === 'bubblewrap') {
+          let proxyPlan: { hostDir: string; socketName: string; forwarder: Forwarder } | undefined;
+          if (proxy) {
+            const hostDir = await mkdtemp(path.join(tmpdir(), 'tether-net-'));
+            cleanups.push(() => rm(hostDir, { recursive: true, force: true }));
+            await proxy.listen(path.join(hostDir, 'proxy.sock'));
+            proxyPlan = { hostDir, socketName: 'proxy.sock', forwarder: (await this.forwarder())! };
+            Object.assign(env, proxyEnv(), request.env ?? {}); // a caller's NO_PROXY stays (no other proxy variable is settable)
+          }
+          argv = bwrapArgv({
+            bwrap: this.options.bwrapPath ?? 'bwrap',
+            root: request.root,
+            cwd: request.cwd,
+            argv,
+            hidden,
+            ...(proxyPlan ? { proxy: proxyPlan } : {}),
+          });
+          env.TMPDIR = '/tmp'; // the sandbox's own tmpfs; the person's TMPDIR is read-only in there
+        } else if (confinement.engine === 'seatbelt') {
+          const tmp = await mkdtemp(path.join(tmpdir(), 'tether-cmd-'));
+          cleanups.push(() => rm(tmp, { recursive: true, force: true }));
+          const port = proxy ? ((await proxy.listen(0)) as number) : null;
+          if (port !== null) Object.assign(env, proxyEnv(port), request.env ?? {});
+          argv = seatbeltArgv(
+            seatbeltProfile({ root: request.root, tmpDir: await realpath(tmp), hidden, proxyPort: port }),
+            argv,
+          );
+          env.TMPDIR = tmp;
+        }
       }
-      const bwrap = this.options.bwrapPath ?? 'bwrap';
-      await this.probe.ensure(bwrap);
-      argv = bwrapArgv(bwrap, request.root, request.cwd, argv);
-      env.TMPDIR = '/tmp'; // the sandbox's own tmpfs; the person's TMPDIR is read-only in there
+      const [file, ...args] = argv as [string, ...string[]];
+      const pty = nodePty.spawn(file, args, {
+        name: 'xterm-256color',
+        cols: request.cols,
+        rows: request.rows,
+        cwd: request.cwd,
+        env,
+        // Raw bytes on Unix: attachPtyOutput decodes them, and reads the last ones itself.
+        ...(process.platform === 'win32' ? {} : { encoding: null }),
+      });
+      pty.onExit(cleanup);
+      if (confinement.sandboxed && confinement.engine === 'bubblewrap') this.sandboxedPtys.add(pty);
+      const ledger = this.options.ledger;
+      if (ledger && !confinement.sandboxed) {
+        const pid = pty.pid;
+        void ledger.add(pid);
+        // Removed once the tree is gone: the run's or session's own kill runs before the pty reports its exit.
+        pty.onExit(() => void ledger.remove(pid));
+      }
+      return pty;
+    } catch (err) {
+      cleanup();
+      throw err;
     }
-    const [file, ...args] = argv as [string, ...string[]];
-    return nodePty.spawn(file, args, {
-      name: 'xterm-256color',
-      cols: request.cols,
-      rows: request.rows,
-      cwd: request.cwd,
-      env,
-      // Raw bytes on Unix: attachPtyOutput decodes them, and reads the last ones itself.
-      ...(process.platform === 'win32' ? {} : { encoding: null }),
-    });
   }
 }

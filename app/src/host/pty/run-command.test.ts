@@ -3,8 +3,11 @@ import path from 'node:path';
 import { COMMAND_OUTPUT_HEAD_BYTES, COMMAND_OUTPUT_TAIL_BYTES, TetherError, runCommandArgs } from '@tether/shared';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { isProcessAlive } from './process-tree.js';
+import { DEFAULT_SANDBOX_SPEC } from './sandbox-rules.js';
 import { createShellTools, type ShellTools } from './shell-tools.js';
 import { expectNoProcessesLeft, tempWorkspace, toolContext, waitFor, type TempWorkspace } from './test-fixtures.js';
+
+const UNSANDBOXED = { ...DEFAULT_SANDBOX_SPEC, mode: 'off' as const };
 
 /** Arguments as the host passes them: parsed by the catalog's schema (defaults filled in). */
 const args = (input: Record<string, unknown>) => runCommandArgs.parse(input);
@@ -27,7 +30,8 @@ describe('createShellTools', () => {
 
   beforeEach(async () => {
     ws = await tempWorkspace();
-    tools = createShellTools({ killGraceMs: 500 });
+    // Unsandboxed (the fallback where the OS has no sandbox): these check the host's own tree killing by host pids.
+    tools = createShellTools({ killGraceMs: 500, sandbox: UNSANDBOXED });
   });
   afterEach(async () => {
     await tools.dispose();

@@ -111,7 +111,16 @@ export async function runCommand(
     batcher.flush();
     // Whatever the shell left running in its process group (background jobs) goes too:
     // run_command leaves nothing behind; long-lived programs belong in shell sessions.
-    if (killing || processGroupAlive(pty.pid)) await killTree();
+    if (killing) await killTree();
+    else if (launcher.inPidNamespace(pty)) {
+      // bubblewrap reports the command's exit while its pid namespace is still being torn down:
+      // everything left in there is ours and is ending anyway, so one SIGKILL to the group, no sweep.
+      try {
+        process.kill(-pty.pid, 'SIGKILL');
+      } catch {
+        // already gone
+      }
+    } else if (processGroupAlive(pty.pid)) await killTree();
     if (failure) throw failure;
     const { output, truncated } = capture.result();
     const signal = signalName(exit.signal);

@@ -1,18 +1,19 @@
-import { execFileSync } from 'node:child_process';
-import { mkdtemp, readFile, rm, stat } from 'node:fs/promises';
+import { execFileSync, spawn } from 'node:child_process';
+import { mkdir, mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import net from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { TetherError, runCommandArgs, shellStartArgs } from '@tether/shared';
+import { runCommandArgs, shellStartArgs } from '@tether/shared';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { createShellTools, type ShellTools } from './shell-tools.js';
+import { DEFAULT_SANDBOX_SPEC, type SandboxSpec } from './sandbox-rules.js';
+import { detectSandbox } from './sandbox.js';
+import { createShellTools, type ShellTools, type ShellToolsOptions } from './shell-tools.js';
 import { expectNoProcessesLeft, tempWorkspace, toolContext, waitFor, type TempWorkspace } from './test-fixtures.js';
 
 function bwrapWorks(): boolean {
   if (process.platform !== 'linux') return false;
   try {
-    execFileSync('bwrap', ['--ro-bind', '/', '/', '--dev', '/dev', '--unshare-all', '--share-net', '--', 'true'], {
-      stdio: 'ignore',
-    });
+    execFileSync('bwrap', ['--ro-bind', '/', '/', '--dev', '/dev', '--unshare-all', '--', 'true'], { stdio: 'ignore' });
     return true;
   } catch {
     return false;
@@ -26,96 +27,340 @@ const exists = (p: string) =>
     () => false,
   );
 
-describe('createShellTools', () => {
+/** Somewhere the sandbox's private /tmp does not cover: a file there is hidden only if the rules hide it. */
+const VISIBLE_TMP = process.platform === 'linux' ? '/var/tmp' : tmpdir();
+
+describe.skipIf(!HAVE_BWRAP)('the default sandbox (bubblewrap; skipped where it cannot run)', () => {
   let ws: TempWorkspace;
+  let other: string;
+  let home: string;
+  let configDir: string;
   let outside: string;
   let tools: ShellTools | undefined;
+  const servers: net.Server[] = [];
 
   beforeEach(async () => {
     ws = await tempWorkspace();
-    // Not under /tmp: the sandbox has its own empty /tmp, where a write would fail for another reason.
-    outside = await mkdtemp(path.join(process.platform === 'linux' ? '/var/tmp' : tmpdir(), 'tether-outside-'));
+    const base = await mkdtemp(path.join(VISIBLE_TMP, 'tether-sbx-'));
+    home = path.join(base, 'home');
+    configDir = path.join(home, '.config', 'tether');
+    other = path.join(base, 'other-workspace');
+    outside = path.join(base, 'outside');
+    await mkdir(path.join(home, '.ssh'), { recursive: true });
+    await mkdir(configDir, { recursive: true });
+    await mkdir(other);
+    await mkdir(outside);
+    await writeFile(path.join(home, '.ssh', 'id_ed25519'), 'CANARY-SSH-KEY\n');
+    await writeFile(path.join(home, '.netrc'), 'machine x password CANARY-NETRC\n');
+    await writeFile(path.join(home, '.bashrc'), '# bashrc\n');
+    await writeFile(path.join(home, 'notes.txt'), 'ordinary file\n');
+    await writeFile(path.join(configDir, 'token'), 'tdt_CANARY-TOKEN\n');
+    await writeFile(path.join(other, 'secret.txt'), 'CANARY-OTHER-WORKSPACE\n');
   });
   afterEach(async () => {
     await tools?.dispose();
     tools = undefined;
+    for (const s of servers.splice(0)) await new Promise((r) => s.close(r));
     await ws.remove();
     await expectNoProcessesLeft();
-    await rm(outside, { recursive: true, force: true });
+    await rm(path.dirname(home), { recursive: true, force: true });
   });
 
-  const run = (command: string) => tools!.handlers.run_command!(runCommandArgs.parse({ command }), toolContext(ws));
-
-  describe('sandbox: bwrap', () => {
-    it.skipIf(!HAVE_BWRAP)(
-      'lets a command write outside the workspace without the sandbox (skipped where bwrap cannot run)',
-      async () => {
-        tools = createShellTools({ sandbox: 'none' });
-        const result = await run(`echo x > ${outside}/escaped && echo wrote`);
-        expect(result.exitCode).toBe(0);
-        expect(await exists(path.join(outside, 'escaped'))).toBe(true);
-      },
+  const open = (spec: Partial<SandboxSpec> = {}, extra: ShellToolsOptions = {}): ShellTools =>
+    (tools = createShellTools({
+      home,
+      configDir,
+      baseEnv: { ...process.env, HOME: home },
+      sandbox: { ...DEFAULT_SANDBOX_SPEC, otherRoots: [other], ...spec },
+      killGraceMs: 300,
+      ...extra,
+    }));
+  const run = async (command: string, timeoutMs?: number) => {
+    const result = await tools!.handlers.run_command!(
+      runCommandArgs.parse({ command, ...(timeoutMs ? { timeoutMs } : {}) }),
+      toolContext(ws),
     );
-
-    it.skipIf(!HAVE_BWRAP)(
-      'confines writes to the workspace under bwrap (skipped where bwrap cannot run)',
-      async () => {
-        tools = createShellTools({ sandbox: 'bwrap' });
-        const result = await run(
-          `echo inside > inside.txt; echo x > ${outside}/escaped; echo "status=$?"; touch "$HOME/tether-escape-$$" 2>/dev/null; echo "home=$?"`,
-        );
-        const out = result.output.replace(/\r/g, '');
-        expect(out).toMatch(/Read-only file system/);
-        // The exit status of a failed redirection is 1 in bash and 2 in dash (/bin/sh where SHELL is unset).
-        expect(out).toMatch(/status=[1-9]/);
-        expect(out).not.toContain('home=0');
-        expect(await exists(path.join(outside, 'escaped'))).toBe(false);
-        expect(await readFile(path.join(ws.root, 'inside.txt'), 'utf8')).toBe('inside\n');
-      },
-    );
-
-    it.skipIf(!HAVE_BWRAP)('applies the sandbox chosen per workspace (skipped where bwrap cannot run)', async () => {
-      tools = createShellTools({ sandbox: (id) => (id === ws.id ? 'bwrap' : 'none') });
-      const result = await run(`echo x > ${outside}/escaped`);
-      expect(result.exitCode).not.toBe(0);
-      expect(await exists(path.join(outside, 'escaped'))).toBe(false);
+    return { ...result, output: result.output.replace(/\r/g, '') };
+  };
+  const listen = async (where: string | number): Promise<{ server: net.Server; connections: () => number }> => {
+    let count = 0;
+    const server = net.createServer((c) => {
+      count++;
+      c.on('error', () => undefined);
+      c.resume(); // read to the end, so the peer's close is seen
+      c.end('HTTP/1.1 200 OK\r\nContent-Length: 16\r\nConnection: close\r\n\r\nHELLO-FROM-HOST\n');
     });
-
-    it.skipIf(!HAVE_BWRAP)(
-      'sandboxes shell sessions too, and kills them (skipped where bwrap cannot run)',
-      async () => {
-        tools = createShellTools({ sandbox: 'bwrap', killGraceMs: 300 });
-        const ctx = toolContext(ws);
-        const { sessionId } = await tools.handlers.shell_start!(shellStartArgs.parse({ command: 'sh' }), ctx);
-        let all = (
-          await tools.handlers.shell_write!(
-            { sessionId, input: `echo x > ${outside}/escaped; echo "rc=$?"\n`, waitMs: 1000 },
-            ctx,
-          )
-        ).output;
-        await waitFor(async () => {
-          all += (await tools!.handlers.shell_read!({ sessionId, waitMs: 200 }, ctx)).output;
-          return /rc=\d\r?\n/.test(all.replace(/rc=\$\?/g, ''));
-        });
-        expect(all).toMatch(/rc=[1-9]/);
-        expect(all).toContain('Read-only file system');
-        expect(await exists(path.join(outside, 'escaped'))).toBe(false);
-        expect(await tools.handlers.shell_kill!({ sessionId }, ctx)).toMatchObject({ killed: true });
-      },
+    servers.push(server);
+    await new Promise<void>((r) =>
+      typeof where === 'number' ? server.listen(where, '127.0.0.1', r) : server.listen(where, r),
     );
+    return { server, connections: () => count };
+  };
 
-    it('fails closed with unavailable when bubblewrap is missing, running nothing', async () => {
-      tools = createShellTools({ sandbox: 'bwrap', bwrapPath: path.join(outside, 'no-such-bwrap') });
-      const err = await run('touch ran').catch((e: unknown) => e);
-      expect(err).toBeInstanceOf(TetherError);
-      expect((err as TetherError).code).toBe('unavailable');
-      expect((err as TetherError).message).toMatch(/not installed/);
-      const sessionErr = await tools.handlers.shell_start!(
-        shellStartArgs.parse({ command: 'touch ran' }),
-        toolContext(ws),
-      ).catch((e: unknown) => e);
-      expect((sessionErr as TetherError).code).toBe('unavailable');
-      expect(await exists(path.join(ws.root, 'ran'))).toBe(false);
+  it('is found on this machine', async () => {
+    expect(await detectSandbox()).toEqual({ engine: 'bubblewrap', available: true });
+  });
+
+  it('hides ~/.ssh, ~/.netrc, Tether’s config dir and other workspaces, but not the rest of home', async () => {
+    open();
+    const result = await run(
+      [
+        `cat "$HOME/.ssh/id_ed25519"; echo "ssh=$?"`,
+        `cat "$HOME/.netrc"; echo "netrc=$?"`,
+        `cat ${configDir}/token; echo "token=$?"`,
+        `cat ${other}/secret.txt; echo "other=$?"`,
+        `cat "$HOME/notes.txt"`,
+      ].join('; '),
+    );
+    expect(result.output).not.toContain('CANARY');
+    expect(result.output).toMatch(/ssh=[1-9]/);
+    expect(result.output).toMatch(/token=[1-9]/);
+    expect(result.output).toMatch(/other=[1-9]/);
+    // ~/.netrc is covered by an empty file: reading it succeeds with nothing in it.
+    expect(result.output).toContain('ordinary file');
+  });
+
+  it('hides extra paths a workspace names', async () => {
+    open({ hidePaths: ['notes.txt'] });
+    const result = await run(`cat "$HOME/notes.txt"; echo "rc=$?"`);
+    expect(result.output).not.toContain('ordinary file');
+  });
+
+  it('does not show the host process, its environment or let it be signalled', async () => {
+    open();
+    const result = await run(
+      `cat /proc/${process.pid}/environ; echo "environ=$?"; kill -0 ${process.pid}; echo "kill=$?"; ls /proc | grep -c '^[0-9]'`,
+    );
+    expect(result.output).toMatch(/environ=[1-9]/);
+    expect(result.output).toMatch(/kill=[1-9]/);
+    expect(result.output).not.toMatch(/TETHER|PATH=/);
+  });
+
+  it('writes only inside the workspace: not ~/.bashrc, not elsewhere', async () => {
+    open();
+    const result = await run(
+      `echo inside > inside.txt; echo x >> "$HOME/.bashrc"; echo "bashrc=$?"; echo x > ${outside}/escaped; echo "outside=$?"; echo t > "$TMPDIR/scratch" && cat "$TMPDIR/scratch"`,
+    );
+    expect(result.output).toMatch(/Read-only file system/);
+    expect(result.output).toMatch(/bashrc=[1-9]/);
+    expect(result.output).toMatch(/outside=[1-9]/);
+    expect(result.output).toContain('t\n');
+    expect(await readFile(path.join(home, '.bashrc'), 'utf8')).toBe('# bashrc\n');
+    expect(await exists(path.join(outside, 'escaped'))).toBe(false);
+    expect(await readFile(path.join(ws.root, 'inside.txt'), 'utf8')).toBe('inside\n');
+  });
+
+  it('cannot reach a loopback TCP service of the host, directly or through the proxy', async () => {
+    const { server, connections } = await listen(0);
+    const port = (server.address() as net.AddressInfo).port;
+    open();
+    const result = await run(
+      `curl -sS --max-time 5 --noproxy '*' http://127.0.0.1:${port}/; echo "direct=$?"; curl -sS --max-time 5 --noproxy '' -x "$HTTP_PROXY" http://127.0.0.1:${port}/; echo "proxy=$?"; curl -sS --max-time 5 --noproxy '' -p -x "$HTTP_PROXY" http://localhost:${port}/`,
+    );
+    expect(result.output).toMatch(/direct=[1-9]/);
+    expect(result.output).toMatch(/Tether sandbox: 127\.0\.0\.1 is a local, private or link-local address/);
+    expect(result.output).toMatch(/CONNECT tunnel failed, response 403/);
+    expect(result.output).not.toContain('HELLO-FROM-HOST');
+    expect(connections()).toBe(0);
+  });
+
+  it('cannot connect to the host’s unix sockets, by path or abstract name', async () => {
+    const sockDir = path.join(path.dirname(home), 'sockets');
+    await mkdir(sockDir);
+    const bySocketPath = path.join(sockDir, 'agent.sock');
+    const abstract = `\0tether-test-${process.pid}-${Date.now()}`;
+    const a = await listen(bySocketPath);
+    const b = await listen(abstract);
+    open();
+    const probe = (target: string) =>
+      `"${process.execPath}" -e 'require("net").connect(${JSON.stringify(target)}).on("connect",()=>{console.log("CONNECTED");process.exit(0)}).on("error",(e)=>{console.log("refused",e.code);process.exit(3)})'`;
+    const result = await run(`${probe(bySocketPath)}; ${probe(abstract)}`);
+    expect(result.output).not.toContain('CONNECTED');
+    expect(result.output.match(/refused/g)).toHaveLength(2);
+    expect(a.connections() + b.connections()).toBe(0);
+  });
+
+  it('reaches the internet through the proxy, which forwards CONNECT and plain HTTP (tested on loopback)', async () => {
+    // The test widens what the proxy may reach to loopback: no traffic leaves this machine.
+    const { server, connections } = await listen(0);
+    const port = (server.address() as net.AddressInfo).port;
+    open({}, { addressAllowed: (a) => a === '127.0.0.1' });
+    const result = await run(
+      `curl -sS --max-time 5 --noproxy '' -x "$HTTP_PROXY" http://127.0.0.1:${port}/plain; curl -sS --max-time 5 --noproxy '' -p -x "$HTTP_PROXY" http://127.0.0.1:${port}/tunnel`,
+    );
+    expect(result.output.match(/HELLO-FROM-HOST/g)).toHaveLength(2);
+    expect(connections()).toBe(2);
+  });
+
+  it('carries traffic through the Node forwarder where socat is missing (tested on loopback)', async () => {
+    const { server, connections } = await listen(0);
+    const port = (server.address() as net.AddressInfo).port;
+    open({}, { addressAllowed: (a) => a === '127.0.0.1', forwarder: { kind: 'node', path: process.execPath } });
+    const result = await run(
+      `curl -sS --max-time 5 --noproxy '' -p -x "$HTTP_PROXY" http://127.0.0.1:${port}/tunnel; curl -sS --max-time 5 --noproxy '' -x "$HTTP_PROXY" 'http://[::1]:${port}/'`,
+    );
+    expect(result.output).toContain('HELLO-FROM-HOST');
+    expect(result.output).toMatch(/::1 is a local, private or link-local address/);
+    expect(connections()).toBe(1);
+  });
+
+  it('has no network, and says why, when nothing can carry traffic to the proxy', async () => {
+    open({}, { forwarder: null });
+    const c = await tools!.confinement(ws.id, ws.root);
+    expect(c).toMatchObject({ sandboxed: true, network: { mode: 'none' } });
+    expect(c.networkNote).toMatch(/neither socat nor Node\.js/);
+    const result = await run(`echo "proxy=[$HTTP_PROXY]"`);
+    expect(result.output).toContain('proxy=[]');
+  });
+
+  it('in "only these domains" mode refuses any other host before resolving it', async () => {
+    open({ network: { mode: 'domains', domains: ['registry.npmjs.org'] } });
+    const result = await run(`curl -sS --max-time 5 https://example.invalid/; echo "rc=$?"`);
+    expect(result.output).toMatch(/rc=[1-9]/);
+    const direct = await run(`curl -sS --max-time 5 --noproxy '' -x "$HTTP_PROXY" http://example.invalid/`);
+    expect(direct.output).toContain('Tether sandbox: example.invalid is not among the workspace');
+  });
+
+  it('in "no network" mode has no proxy at all', async () => {
+    open({ network: { mode: 'none' } });
+    const result = await run(
+      `echo "proxy=[$HTTP_PROXY]"; curl -sS --max-time 5 http://127.0.0.1:${SANDBOX_PORT}/; echo "rc=$?"`,
+    );
+    expect(result.output).toContain('proxy=[]');
+    expect(result.output).toMatch(/rc=[1-9]/);
+  });
+
+  it('kills setsid and double-forked children with the command on timeout, and after a normal exit', async () => {
+    open();
+    const marker = newMarker();
+    const timed = await run(`${spawnMarked(marker)}; sleep 30`, 1500);
+    expect(timed.timedOut).toBe(true);
+    expect(await markedProcesses(marker)).toBe(0);
+    const other = newMarker();
+    const after = await run(`${spawnMarked(other)}; echo started`);
+    expect(after.output).toContain('started');
+    await waitFor(async () => (await markedProcesses(other)) === 0, 5000, 'the children of a finished command to die');
+  });
+
+  it('kills the whole sandbox, setsid and double-forked children included, on cancel', async () => {
+    open();
+    const marker = newMarker();
+    const controller = new AbortController();
+    const ctx = toolContext(ws, { signal: controller.signal });
+    const pending = tools!.handlers.run_command!(
+      runCommandArgs.parse({ command: `${spawnMarked(marker)}; echo started; sleep 60` }),
+      ctx,
+    );
+    await waitFor(async () => ctx.chunks.join('').includes('started') && (await markedProcesses(marker)) >= 2);
+    controller.abort();
+    await expect(pending).rejects.toMatchObject({ code: 'cancelled' });
+    await waitFor(async () => (await markedProcesses(marker)) === 0, 5000, 'the marked processes to die');
+  });
+
+  it('kills a session’s setsid children with shell_kill', async () => {
+    open();
+    const marker = newMarker();
+    const ctx = toolContext(ws);
+    const { sessionId } = await tools!.handlers.shell_start!(shellStartArgs.parse({ command: 'sh' }), ctx);
+    await tools!.handlers.shell_write!({ sessionId, input: `${spawnMarked(marker)}\n`, waitMs: 500 }, ctx);
+    await waitFor(async () => (await markedProcesses(marker)) >= 2);
+    await tools!.handlers.shell_kill!({ sessionId }, ctx);
+    await waitFor(async () => (await markedProcesses(marker)) === 0, 5000, 'the marked processes to die');
+  });
+
+  it('kills every sandboxed process when the host process dies', async () => {
+    const marker = newMarker();
+    // A real host process (tsx runs this source) that starts a sandboxed command and is then SIGKILLed.
+    const script = `
+      import { createShellTools } from ${JSON.stringify(path.join(import.meta.dirname, 'shell-tools.ts'))};
+      import { PathGuard } from ${JSON.stringify(path.join(import.meta.dirname, '..', 'fs', 'path-guard.ts'))};
+      const tools = createShellTools();
+      const guard = await PathGuard.open(${JSON.stringify(ws.root)});
+      void tools.handlers.run_command({ command: ${JSON.stringify(`${spawnMarked(marker)}; sleep 60`)}, timeoutMs: 60000 }, {
+        workspace: { id: 'w', name: 'w', root: ${JSON.stringify(ws.root)} }, guard, signal: new AbortController().signal,
+        callId: 'c', onOutput: () => true, whenDrained: () => Promise.resolve(),
+      });`;
+    const file = path.join(path.dirname(home), 'host.mts');
+    await writeFile(file, script);
+    const tsx = path.join(process.cwd(), 'node_modules', '.bin', 'tsx');
+    const host = spawn(tsx, [file], { stdio: 'ignore', detached: true });
+    try {
+      await waitFor(async () => (await markedProcesses(marker)) >= 2, 30_000, 'the sandboxed command to start');
+    } finally {
+      process.kill(-host.pid!, 'SIGKILL'); // tsx and the host it runs: a crash, no cleanup code runs
+    }
+    await waitFor(async () => (await markedProcesses(marker)) === 0, 5000, 'the marked processes to die');
+  }, 60_000);
+
+  it('runs legitimate work: git, npm, python3 and writing in the workspace', async () => {
+    open({ network: { mode: 'none' } });
+    const result = await run(
+      'git init -q . && echo hi > a.txt && git status --porcelain && npm --version && python3 -c "print(6*7)"',
+    );
+    expect(result.exitCode).toBe(0);
+    expect(result.output).toContain('?? a.txt');
+    expect(result.output).toMatch(/\d+\.\d+\.\d+/);
+    expect(result.output).toContain('42');
+  }, 60_000);
+
+  it('confines interactive shell sessions the same way, and kills them', async () => {
+    open();
+    const ctx = toolContext(ws);
+    const { sessionId } = await tools!.handlers.shell_start!(shellStartArgs.parse({ command: 'sh' }), ctx);
+    let all = (
+      await tools!.handlers.shell_write!(
+        { sessionId, input: `cat "$HOME/.ssh/id_ed25519"; echo x > ${outside}/escaped; echo "rc=$?"\n`, waitMs: 1000 },
+        ctx,
+      )
+    ).output;
+    await waitFor(async () => {
+      all += (await tools!.handlers.shell_read!({ sessionId, waitMs: 200 }, ctx)).output;
+      return /rc=\d\r?\n/.test(all.replace(/rc=\$\?/g, ''));
     });
+    expect(all).not.toContain('CANARY');
+    expect(all).toMatch(/rc=[1-9]/);
+    expect(await exists(path.join(outside, 'escaped'))).toBe(false);
+    expect(await tools!.handlers.shell_kill!({ sessionId }, ctx)).toMatchObject({ killed: true });
+  });
+
+  it('runs unconfined when the workspace switched the sandbox off', async () => {
+    open({ mode: 'off' });
+    const result = await run(`cat "$HOME/.ssh/id_ed25519"`);
+    expect(result.output).toContain('CANARY-SSH-KEY');
+    expect(await tools!.confinement(ws.id, ws.root)).toMatchObject({ sandboxed: false });
+  });
+
+  it('falls back to unconfined, and says why, when bubblewrap is missing', async () => {
+    const bwrapPath = path.join(outside, 'no-such-bwrap');
+    open({}, { bwrapPath });
+    const c = await tools!.confinement(ws.id, ws.root);
+    expect(c.sandboxed).toBe(false);
+    expect(c.reason).toMatch(/not installed/);
   });
 });
+
+const SANDBOX_PORT = 3128;
+
+/** A number no other process has on its command line: the marked processes sleep that many seconds. */
+function newMarker(): string {
+  return `${7_000_000 + Math.floor(Math.random() * 1_000_000)}`;
+}
+
+/** Shell text that starts a setsid child and a double-forked one, both marked by their sleep time. */
+function spawnMarked(marker: string): string {
+  return `setsid sleep ${marker} & (sleep ${marker}.5 &)`;
+}
+
+/** How many processes on the whole machine (not only our descendants) carry `marker` in their command line. */
+async function markedProcesses(marker: string): Promise<number> {
+  let count = 0;
+  for (const name of await readdir('/proc')) {
+    if (!/^\d+$/.test(name)) continue;
+    try {
+      if ((await readFile(`/proc/${name}/cmdline`, 'utf8')).includes(`\0${marker}`)) count++;
+    } catch {
+      // gone
+    }
+  }
+  return count;
+}

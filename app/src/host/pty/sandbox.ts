@@ -1,17 +1,45 @@
 import { execFile } from 'node:child_process';
-import { TetherError } from '@tether/shared';
+import { access, constants as fsConstants } from 'node:fs/promises';
+import path from 'node:path';
+import type { HiddenPath } from './sandbox-rules.js';
 
-/** How a command is confined: `none` (the person's confirmation only) or bubblewrap. */
-export type SandboxMode = 'none' | 'bwrap';
+/** Which OS sandbox confines commands here, and whether it works. */
+export interface SandboxStatus {
+  /** `bubblewrap` on Linux, `seatbelt` on macOS, null where Tether has none (Windows). */
+  engine: 'bubblewrap' | 'seatbelt' | null;
+  available: boolean;
+  /** Why it is not available, in words for the person (bwrap missing, user namespaces off, …). */
+  reason?: string;
+}
 
-/** Longest wait for the one-off bubblewrap probe. */
-const BWRAP_PROBE_TIMEOUT_MS = 10_000;
+/** Longest wait for the one-off sandbox probe. */
+const PROBE_TIMEOUT_MS = 10_000;
 
-/** The confinement every sandboxed command gets, and what the probe checks this machine allows. */
+/** Where the host's proxy socket is bound inside the sandbox (its /run is a private tmpfs). */
+export const SANDBOX_PROXY_DIR = '/run/tether-net';
+/** The proxy's port on the sandbox's own loopback (a private network namespace: no clash possible). */
+export const SANDBOX_PROXY_PORT = 3128;
+
+/**
+ * The confinement every sandboxed command gets, and what the probe checks this machine allows:
+ * - `--unshare-all`: own user, pid, network, ipc, uts and cgroup namespaces. In its own pid
+ *   namespace a command sees and signals only its own processes (not the host, whose
+ *   /proc/<pid>/environ is out of sight), and when its first process exits the kernel kills
+ *   every process left in there, `setsid` and double-forked ones included. In its own network
+ *   namespace there is only a private loopback: no route out, none of the host's loopback
+ *   services and none of its abstract unix sockets (D-Bus, X11). The way out, when the
+ *   workspace allows one, is the host's filtering proxy (net-proxy.ts).
+ * - `--die-with-parent`: if the host dies, the sandbox dies with it.
+ * - `--ro-bind / /`: programs, toolchains and the person's files are readable (compilers, git
+ *   and package managers need them), nothing is writable; the secret places are then covered.
+ * - a fresh /dev, /proc, and private tmpfs on /tmp and /run: host unix sockets there
+ *   (/run/user/…/bus, /run/docker.sock, /tmp/.X11-unix, ssh-agent sockets) are not reachable.
+ * - no `--new-session`: the pty is ours alone, so TIOCSTI into it reaches nobody else, and a
+ *   new session would take the controlling terminal away from interactive programs.
+ */
 const BWRAP_CONFINEMENT_ARGS = [
   '--die-with-parent',
   '--unshare-all',
-  '--share-net',
   '--ro-bind',
   '/',
   '/',
@@ -19,64 +47,194 @@ const BWRAP_CONFINEMENT_ARGS = [
   '/dev',
   '--proc',
   '/proc',
+  '--tmpfs',
+  '/tmp',
+  '--tmpfs',
+  '/run',
 ] as const;
 
-/**
- * The bubblewrap command line that runs `argv` with the workspace writable and everything
- * else read-only. Choices:
- * - `--ro-bind / /` then `--bind root root`: the command sees the person's tools and files as
- *   usual but can write only inside the workspace (and a private `/tmp`). This confines
- *   writes, not reads: keeping reads lets compilers, git and package managers work.
- * - `--unshare-all --share-net`: own pid, ipc, uts and cgroup namespaces (nothing outside is
- *   visible or signalable), but the network stays, since builds and package installs need it.
- * - `--die-with-parent`: if the host dies, the sandbox dies with it.
- * - no `--new-session`: the pty is ours alone, so TIOCSTI into it reaches nobody else, and a
- *   new session would take the controlling terminal away from interactive programs.
- */
-export function bwrapArgv(bwrap: string, root: string, cwd: string, argv: readonly string[]): string[] {
-  return [bwrap, ...BWRAP_CONFINEMENT_ARGS, '--tmpfs', '/tmp', '--bind', root, root, '--chdir', cwd, '--', ...argv];
+/** What one sandboxed command is built from. */
+export interface BwrapPlan {
+  bwrap: string;
+  root: string;
+  cwd: string;
+  argv: readonly string[];
+  hidden: readonly HiddenPath[];
+  /** The host directory holding the proxy socket, and the in-sandbox forwarder. */
+  proxy?: { hostDir: string; socketName: string; forwarder: Forwarder };
 }
 
 /**
- * Checks once per bubblewrap path that it exists and can build a sandbox on this machine
- * (kernels may forbid the user namespaces it needs). A failed probe is remembered too:
- * sandboxed commands then fail closed with `unavailable`, never run unsandboxed.
+ * The in-sandbox end of the network: listens on the sandbox's own loopback and forwards each
+ * connection to the host's proxy socket. Prints one line when it listens, which the wrapper
+ * waits for, so the command's first request never races it.
  */
-export class BwrapProbe {
-  private readonly results = new Map<string, Promise<string | null>>();
+const FORWARDER_SOURCE = `const net=require('net');const [port,sock]=process.argv.slice(1);
+const s=net.createServer(c=>{const u=net.connect(sock);c.pipe(u);u.pipe(c);
+c.on('error',()=>u.destroy());u.on('error',()=>c.destroy());c.on('close',()=>u.destroy());u.on('close',()=>c.destroy());});
+s.listen(Number(port),'127.0.0.1',()=>{process.stdout.write('ready\\n');});`;
 
-  /** Throws `unavailable` when `bwrap` cannot sandbox here. */
-  async ensure(bwrap: string): Promise<void> {
-    let result = this.results.get(bwrap);
-    if (!result) {
-      result = probe(bwrap);
-      this.results.set(bwrap, result);
-    }
-    const problem = await result;
-    if (problem !== null) {
-      throw new TetherError(
-        'unavailable',
-        `The workspace requires the bubblewrap sandbox, which cannot run here: ${problem}`,
-        {
-          sandbox: 'bwrap',
-        },
-      );
+/**
+ * Starts the forwarder, waits until it listens, then becomes the command: socat's "listening
+ * on" notice and Node's `ready` line arrive on a fifo in the sandbox's private /tmp, so the
+ * command's first connection never races the forwarder, and nothing spins while it starts.
+ */
+const FORWARDER_WRAPPER = [
+  'kind="$1"; fwd="$2"; src="$3"; sock="$4"; shift 4',
+  'if [ "$kind" = socat ]; then',
+  // socat says "listening on" at notice level (-d -d); a cat keeps draining its later notices.
+  '  log=/tmp/.tether-net-log',
+  '  mkfifo "$log" || exit 125',
+  `  "$fwd" -d -d TCP-LISTEN:${SANDBOX_PROXY_PORT},bind=127.0.0.1,fork,reuseaddr UNIX-CONNECT:"$sock" </dev/null >/dev/null 2>"$log" &`,
+  '  exec 3<"$log"',
+  '  rm -f "$log"',
+  '  while read -r line <&3; do case "$line" in *"listening on"*) break ;; esac; done',
+  '  cat <&3 >/dev/null &',
+  '  exec 3<&-',
+  'else',
+  '  ready=/tmp/.tether-net-ready',
+  '  mkfifo "$ready" || exit 125',
+  `  "$fwd" -e "$src" ${SANDBOX_PROXY_PORT} "$sock" </dev/null >"$ready" 2>/dev/null &`,
+  '  read -r _ <"$ready"',
+  '  rm -f "$ready"',
+  'fi',
+  'exec "$@"',
+].join('\n');
+
+/** The program that carries a sandbox's connections to the host proxy's socket. */
+export interface Forwarder {
+  kind: 'socat' | 'node';
+  path: string;
+}
+
+/** Covers each hidden place: an empty read-only directory over a directory, /dev/null over a file. */
+function hideArgs(hidden: readonly HiddenPath[]): string[] {
+  return hidden.flatMap((h) =>
+    h.kind === 'dir' ? ['--tmpfs', h.path, '--remount-ro', h.path] : ['--ro-bind', '/dev/null', h.path],
+  );
+}
+
+/**
+ * The bubblewrap command line for one command. Order matters: everything read-only, then
+ * the secret places and other workspaces covered, then the workspace bound writable (so a
+ * workspace inside a covered folder is still there), then the covers that lie inside the
+ * workspace once more (a workspace at the home folder still hides ~/.ssh).
+ */
+export function bwrapArgv(plan: BwrapPlan): string[] {
+  const inside = plan.hidden.filter((h) => h.path === plan.root || h.path.startsWith(plan.root + path.sep));
+  const args = [
+    plan.bwrap,
+    ...BWRAP_CONFINEMENT_ARGS,
+    ...hideArgs(plan.hidden.filter((h) => !inside.includes(h))),
+    '--bind',
+    plan.root,
+    plan.root,
+    ...hideArgs(inside.filter((h) => h.path !== plan.root)),
+  ];
+  let argv = [...plan.argv];
+  if (plan.proxy) {
+    args.push('--ro-bind', plan.proxy.hostDir, SANDBOX_PROXY_DIR);
+    const socket = path.posix.join(SANDBOX_PROXY_DIR, plan.proxy.socketName);
+    const { kind, path: fwd } = plan.proxy.forwarder;
+    argv = ['/bin/sh', '-c', FORWARDER_WRAPPER, 'tether-sandbox', kind, fwd, FORWARDER_SOURCE, socket, ...argv];
+  }
+  args.push('--chdir', plan.cwd, '--', ...argv);
+  return args;
+}
+
+/** The variables that point a sandboxed command's HTTP clients at the proxy (its own loopback stays direct). */
+export function proxyEnv(port: number = SANDBOX_PROXY_PORT): Record<string, string> {
+  const url = `http://127.0.0.1:${port}`;
+  const noProxy = 'localhost,127.0.0.1,::1';
+  return {
+    HTTP_PROXY: url,
+    HTTPS_PROXY: url,
+    http_proxy: url,
+    https_proxy: url,
+    ALL_PROXY: url,
+    all_proxy: url,
+    NO_PROXY: noProxy,
+    no_proxy: noProxy,
+  };
+}
+
+/**
+ * Finds what this OS offers, once: bubblewrap that can build the full confinement here
+ * (kernels may forbid the user namespaces it needs), Seatbelt's `sandbox-exec` on macOS,
+ * nothing on Windows. The answer says in words why a sandbox is missing.
+ */
+export async function detectSandbox(
+  options: { bwrapPath?: string; platform?: NodeJS.Platform } = {},
+): Promise<SandboxStatus> {
+  const platform = options.platform ?? process.platform;
+  if (platform === 'linux') {
+    const bwrap = options.bwrapPath ?? 'bwrap';
+    const problem = await probeBwrap(bwrap);
+    return problem === null
+      ? { engine: 'bubblewrap', available: true }
+      : { engine: 'bubblewrap', available: false, reason: problem };
+  }
+  if (platform === 'darwin') {
+    try {
+      await access('/usr/bin/sandbox-exec', fsConstants.X_OK);
+      return { engine: 'seatbelt', available: true };
+    } catch {
+      return { engine: 'seatbelt', available: false, reason: '/usr/bin/sandbox-exec is missing' };
     }
   }
+  return {
+    engine: null,
+    available: false,
+    reason: `Tether has no OS sandbox for ${platform}: commands run as you, confined only by your confirmation`,
+  };
 }
 
-function probe(bwrap: string): Promise<string | null> {
+function probeBwrap(bwrap: string): Promise<string | null> {
   return new Promise((resolve) => {
     execFile(
       bwrap,
       [...BWRAP_CONFINEMENT_ARGS, '--', 'true'],
-      { timeout: BWRAP_PROBE_TIMEOUT_MS, env: { PATH: process.env.PATH ?? '/usr/bin:/bin' } },
+      { timeout: PROBE_TIMEOUT_MS, env: { PATH: process.env.PATH ?? '/usr/bin:/bin' } },
       (err, _stdout, stderr) => {
         if (!err) return resolve(null);
         const code = (err as NodeJS.ErrnoException).code;
-        if (code === 'ENOENT') return resolve(`${bwrap} is not installed`);
-        resolve((stderr || err.message).trim().slice(0, 500));
+        if (code === 'ENOENT') return resolve(`bubblewrap (${bwrap}) is not installed; install the bubblewrap package`);
+        const text = (stderr || err.message).trim().slice(0, 500);
+        if (/namespace|permission|not permitted/i.test(text)) {
+          return resolve(
+            `bubblewrap cannot create user namespaces here (${text}); the kernel or its settings forbid them`,
+          );
+        }
+        resolve(`bubblewrap fails here: ${text}`);
       },
     );
   });
+}
+
+/** The first executable `name` on PATH, or null. */
+async function onPath(name: string, env: NodeJS.ProcessEnv): Promise<string | null> {
+  for (const dir of (env.PATH ?? '').split(path.delimiter)) {
+    if (!path.isAbsolute(dir)) continue;
+    const candidate = path.join(dir, name);
+    try {
+      await access(candidate, fsConstants.X_OK);
+      return candidate;
+    } catch {
+      // not here
+    }
+  }
+  return null;
+}
+
+/**
+ * What carries a sandbox's traffic to the host proxy: socat when installed (it starts in a few
+ * ms), else this process when it is plain Node, else the first `node` on PATH (Electron's own
+ * binary cannot run scripts: its runAsNode fuse is off). Null: no way out, so no network.
+ */
+export async function findForwarder(env: NodeJS.ProcessEnv = process.env): Promise<Forwarder | null> {
+  const socat = await onPath('socat', env);
+  if (socat) return { kind: 'socat', path: socat };
+  if (!process.versions.electron) return { kind: 'node', path: process.execPath };
+  const node = await onPath('node', env);
+  return node ? { kind: 'node', path: node } : null;
 }

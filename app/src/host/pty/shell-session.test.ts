@@ -3,8 +3,11 @@ import path from 'node:path';
 import { TetherError, shellStartArgs } from '@tether/shared';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { isProcessAlive } from './process-tree.js';
+import { DEFAULT_SANDBOX_SPEC } from './sandbox-rules.js';
 import { createShellTools, type ShellTools, type ShellToolsOptions } from './shell-tools.js';
 import { expectNoProcessesLeft, tempWorkspace, toolContext, waitFor, type TempWorkspace } from './test-fixtures.js';
+
+const UNSANDBOXED = { ...DEFAULT_SANDBOX_SPEC, mode: 'off' as const };
 
 async function expectCode(promise: Promise<unknown>, code: string): Promise<void> {
   const err = await promise.then(
@@ -39,7 +42,8 @@ describe('createShellTools', () => {
   let ws: TempWorkspace;
   let tools: ShellTools;
   const make = (options: ShellToolsOptions = {}): ShellTools =>
-    (tools = createShellTools({ killGraceMs: 300, ...options }));
+    // Unsandboxed (the fallback where the OS has no sandbox): these check the host's own tree killing by host pids.
+    (tools = createShellTools({ killGraceMs: 300, sandbox: UNSANDBOXED, ...options }));
   const start = (input: Record<string, unknown>, ctx = toolContext(ws)) =>
     tools.handlers.shell_start!(shellStartArgs.parse(input), ctx);
 

@@ -7,7 +7,7 @@ import {
 } from '@tether/shared';
 import type { ToolContext, ToolHandlers } from '../tools/tool-context.js';
 import { KILL_GRACE_MS } from './process-tree.js';
-import { PtyLauncher, resolveCwd, type PtyLauncherOptions } from './pty-launcher.js';
+import { PtyLauncher, resolveCwd, type Confinement, type PtyLauncherOptions } from './pty-launcher.js';
 import { runCommand, type RunningCommand } from './run-command.js';
 import type { ProcessMonitor } from './process-monitor.js';
 import { EXITED_SESSION_LINGER_MS, ShellSession } from './shell-session.js';
@@ -33,6 +33,8 @@ export interface ShellTools {
   handlers: ToolHandlers;
   /** Kills every session and command of a workspace (it was removed or paused). */
   killWorkspaceSessions(workspaceId: string): Promise<void>;
+  /** How a workspace's commands are confined (for the workspace card and the confirmation). */
+  confinement(workspaceId: string, root: string): Promise<Confinement>;
   /** The command and workspace-relative cwd of a live session, for the question before typing into it. */
   sessionInfo(workspaceId: string, sessionId: string): { command: string; cwd: string } | undefined;
   /** Kills every process tree, clears every timer; later calls fail `unavailable`. */
@@ -50,8 +52,10 @@ export interface ShellTools {
  * - run_command leaves nothing running: timeout and cancel kill the whole tree (group,
  *   session and parent-chain descendants, SIGTERM then SIGKILL); after a normal exit,
  *   background jobs still in the command's process group are killed too.
- * - `sandbox: 'bwrap'` confines writes to the workspace (reads and network stay, see
- *   sandbox.ts) and fails closed with `unavailable` where bubblewrap cannot run.
+ * - Commands and sessions run in the OS sandbox by default (sandbox.ts, seatbelt.ts): writes
+ *   only in the workspace, the secret places hidden (sandbox-rules.ts), network only through
+ *   the host's filtering proxy (net-proxy.ts), own pid namespace. Where the OS has none, or
+ *   the person switched it off, they run unconfined, and `confinement()` says so.
  */
 export function createShellTools(options: ShellToolsOptions = {}): ShellTools {
   const launcher = new PtyLauncher(options);
@@ -229,6 +233,7 @@ export function createShellTools(options: ShellToolsOptions = {}): ShellTools {
   return {
     handlers,
     killWorkspaceSessions,
+    confinement: (workspaceId, root) => launcher.confinement(workspaceId, root),
     sessionInfo: (workspaceId, sessionId) => {
       const session = sessions.get(workspaceId)?.get(sessionId);
       if (!session) return undefined;

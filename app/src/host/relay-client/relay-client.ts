@@ -88,6 +88,8 @@ export interface RelayClientOptions {
   token?: string | undefined;
   /** A PEM file with the CA that signed a self-hosted relay's certificate (wss only; replaces the system CAs). */
   caFile?: string | undefined;
+  /** Allow an unencrypted relay that is not on this machine (`--insecure-relay`). */
+  allowInsecureRelay?: boolean | undefined;
   /** The device as `hello` names it (read at every connect: the person may rename it). */
   device: () => Device;
   /**
@@ -258,7 +260,7 @@ export class RelayClient extends EventEmitter {
     }
     let url: URL;
     try {
-      url = connectUrlOf(this.relayUrl);
+      url = connectUrlOf(this.relayUrl, { allowInsecure: this.options.allowInsecureRelay === true });
     } catch (err) {
       this.setState('error', (err as Error).message);
       return;

@@ -15,6 +15,7 @@ import {
   type Allowance,
   type AllowanceScope,
   type AppEvent,
+  type SandboxView,
   type Policy,
   type ToolName,
   type WorkspaceAnnouncement,
@@ -34,6 +35,8 @@ export interface WorkspaceSetOptions {
   fileEvents?: boolean;
   /** Handlers the self-check runs `stat`/`list_dir` through (default: the real fs tools). */
   handlers?: ToolHandlers;
+  /** How a workspace's commands are confined, for its view (default: not shown). */
+  sandboxView?: (config: WorkspaceConfig) => SandboxView | undefined;
   /** What roots are checked against (default: this machine's home folder and platform, no protected paths). */
   rootGuard?: Partial<RootGuardContext>;
   /** Lets every add skip the root check (`--allow-any-folder`: the person chose it at start). */
@@ -59,7 +62,10 @@ export interface WorkspacePatch {
   disabledTools?: ToolName[] | undefined;
   paused?: boolean | undefined;
   watchIgnore?: string[] | undefined;
-  sandbox?: 'none' | 'bwrap' | undefined;
+  sandbox?: 'os' | 'off' | undefined;
+  network?: 'internet' | 'none' | 'domains' | undefined;
+  allowDomains?: string[] | undefined;
+  hidePaths?: string[] | undefined;
 }
 
 /** Events of the set. */
@@ -82,6 +88,7 @@ export class WorkspaceSet extends EventEmitter<WorkspaceSetEvents> {
   private queue: Promise<unknown> = Promise.resolve();
   private disposed = false;
   private readonly runtimeOptions: { healthIntervalMs: number; fileEvents: boolean; handlers: ToolHandlers };
+  private readonly sandboxView: WorkspaceSetOptions['sandboxView'];
   private readonly rootGuard: RootGuardContext;
   private readonly allowAnyFolder: boolean;
 
@@ -96,6 +103,7 @@ export class WorkspaceSet extends EventEmitter<WorkspaceSetEvents> {
       fileEvents: options.fileEvents ?? true,
       handlers,
     };
+    this.sandboxView = options.sandboxView;
     this.rootGuard = {
       home: options.rootGuard?.home ?? homedir(),
       platform: options.rootGuard?.platform ?? process.platform,
@@ -152,7 +160,10 @@ export class WorkspaceSet extends EventEmitter<WorkspaceSetEvents> {
         disabledTools: [],
         paused: false,
         watchIgnore: [],
-        sandbox: 'none',
+        sandbox: 'os',
+        network: 'internet',
+        allowDomains: [],
+        hidePaths: [],
         allowances: [],
       };
       await this.config.update((draft) => {
@@ -186,6 +197,9 @@ export class WorkspaceSet extends EventEmitter<WorkspaceSetEvents> {
         if (patch.paused !== undefined) w.paused = patch.paused;
         if (patch.watchIgnore !== undefined) w.watchIgnore = [...patch.watchIgnore];
         if (patch.sandbox !== undefined) w.sandbox = patch.sandbox;
+        if (patch.network !== undefined) w.network = patch.network;
+        if (patch.allowDomains !== undefined) w.allowDomains = [...new Set(patch.allowDomains)];
+        if (patch.hidePaths !== undefined) w.hidePaths = [...new Set(patch.hidePaths)];
       });
       const updated = next.workspaces.find((x) => x.id === id);
       if (updated) runtime.applyConfig(updated);
@@ -309,6 +323,8 @@ export class WorkspaceSet extends EventEmitter<WorkspaceSetEvents> {
         allowances: [],
       };
       if (r.reason !== undefined) v.reason = r.reason;
+      const sandbox = this.sandboxView?.(r.config);
+      if (sandbox) v.sandbox = sandbox;
       return { ...v, allowances: r.config.allowances.filter((a) => a.expiresAt === null || a.expiresAt > now) };
     });
   }

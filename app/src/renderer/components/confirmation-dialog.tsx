@@ -346,6 +346,15 @@ function Detail({ request: r }: { request: ConfirmationRequest }) {
             <Revealed text={d.cwd} />
           </span>
         </p>
+        {/* Where it runs, said with the question: sandboxed and with which network, or not at all. */}
+        {d.sandbox && (
+          <p
+            className={`sandbox-line small ${d.sandbox.sandboxed ? 'confined' : 'unconfined'}`}
+            aria-label="Where the command runs"
+          >
+            {printable(d.sandbox.summary)}
+          </p>
+        )}
       </div>
     );
   }

@@ -70,3 +70,38 @@ describe('WorkspaceCard', () => {
     expect(html).toContain('(except 1 standing allowance above)');
   });
 });
+
+describe('WorkspaceCard sandbox', () => {
+  const sandbox = {
+    setting: 'os' as const,
+    sandboxed: true,
+    engine: 'bubblewrap' as const,
+    network: 'internet' as const,
+    allowDomains: [],
+    hidden: ['/home/me/.ssh', '/home/me/.aws'],
+    hidePaths: [],
+  };
+
+  it('says commands are sandboxed, what they reach, and lists what they cannot read', () => {
+    const html = render({ ...base, sandbox });
+    expect(html).toContain('Commands are sandboxed (bubblewrap)');
+    expect(html).toContain('cannot read the 2 hidden places');
+    expect(html).toContain('the internet but not this computer or your local network');
+    expect(html).toContain('<li>/home/me/.ssh</li>');
+  });
+
+  it('says plainly when commands are not sandboxed, and why', () => {
+    const html = render({
+      ...base,
+      sandbox: { ...sandbox, sandboxed: false, reason: 'bubblewrap (bwrap) is not installed', hidden: [] },
+    });
+    expect(html).toContain('Commands are not sandboxed');
+    expect(html).toContain('Not sandboxed: bubblewrap (bwrap) is not installed');
+    expect(html).toContain('asks you before every command');
+  });
+
+  it('names the allowed domains in "only these domains" mode', () => {
+    const html = render({ ...base, sandbox: { ...sandbox, network: 'domains', allowDomains: ['registry.npmjs.org'] } });
+    expect(html).toContain('reach only registry.npmjs.org');
+  });
+});

@@ -10,6 +10,7 @@ import {
   type WorkspaceView,
 } from '@tether/shared';
 import { messageOf } from '../use-desktop.js';
+import { SandboxSettings } from './sandbox-settings.js';
 import { PolicyMeaning } from './policy-meaning.js';
 import { RuntimeAccess } from './runtime-access.js';
 import { StateBadge } from './state-badge.js';
@@ -188,6 +189,8 @@ export function WorkspaceCard({
 
       <ToolSwitches workspace={w} onChange={(disabledTools) => update({ disabledTools })} />
       {relayUrl !== undefined && <RuntimeAccess workspace={w} relayUrl={relayUrl} />}
+
+      {w.sandbox && <SandboxSettings sandbox={w.sandbox} workspaceName={printable(w.name)} onChange={update} />}
 
       {error && (
         <p className="error" role="alert">
