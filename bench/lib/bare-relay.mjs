@@ -4,6 +4,7 @@
 // `hello` with a `welcome` and pings every connection at an interval (the ws README heartbeat,
 // with the relay's rule: two unanswered pings end a connection), so the idle bench can hold it
 // beside the relay. This is the floor the relay is measured against.
+import { randomBytes } from 'node:crypto';
 import { createServer } from 'node:http';
 import { WebSocketServer } from 'ws';
 
@@ -52,6 +53,8 @@ export async function startBareRelay({ heartbeatIntervalMs = 15_000, maxPayload 
   );
   wss.on('connection', (ws) => {
     ws.missedPongs = 0;
+    // The same wire as the relay's (a challenge first); the floor does not verify the proof.
+    ws.send(JSON.stringify({ type: 'challenge', nonce: randomBytes(32).toString('base64url') }));
     ws.on('error', () => undefined);
     ws.on('pong', () => (ws.missedPongs = 0));
     ws.on('message', (data) => {

@@ -3,7 +3,11 @@
 // workspace and waiting for its welcome; at most `concurrency` handshakes at a time so the
 // server's accept backlog is never the thing being measured. Counts the pings it receives
 // (ws answers each with a pong by itself) so the bench knows how many heartbeats happened.
+// Each one is a device with a key of its own, as real desktops are: its hello answers the
+// relay's challenge with a device proof, so the relay's handshakes include verifying it.
+import { generateKeyPairSync, sign } from 'node:crypto';
 import WebSocket from 'ws';
+import { deviceProofMessage } from '../../shared/dist/index.js';
 import { helloFrame, workerGuard } from './bench-util.mjs';
 
 workerGuard();
@@ -15,6 +19,16 @@ let failed = 0;
 let pings = 0;
 let closedAfterWelcome = 0;
 const failures = [];
+
+const relayHost = new URL(wsUrl).host;
+
+/** A fresh device key's proof for this connection's challenge. */
+function prove(deviceId, nonce) {
+  const { publicKey, privateKey } = generateKeyPairSync('ed25519');
+  const x = publicKey.export({ format: 'jwk' }).x;
+  const message = deviceProofMessage({ relayHost, deviceId, nonce, publicKey: x });
+  return { publicKey: x, relayHost, signature: sign(null, Buffer.from(message), privateKey).toString('base64url') };
+}
 
 function open(index) {
   return new Promise((resolve) => {
@@ -41,11 +55,17 @@ function open(index) {
       settle(false, `closed ${code} ${reason}`);
     });
     ws.on('ping', () => pings++);
-    ws.on('open', () => ws.send(JSON.stringify(helloFrame({ protocolVersion, deviceId, workspaceIds: ['ws0'] }))));
-    ws.once('message', (data) => {
+    const onMessage = (data) => {
       const frame = JSON.parse(data.toString());
+      if (frame.type === 'challenge') {
+        const hello = helloFrame({ protocolVersion, deviceId, workspaceIds: ['ws0'] });
+        ws.send(JSON.stringify({ ...hello, proof: prove(deviceId, frame.nonce) }));
+        return;
+      }
+      ws.off('message', onMessage);
       settle(frame.type === 'welcome', `first frame was ${frame.type}`);
-    });
+    };
+    ws.on('message', onMessage);
     sockets.push(ws);
   });
 }

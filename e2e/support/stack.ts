@@ -18,6 +18,8 @@ interface Relay {
   admin: {
     createOrg(slug: string): Promise<unknown>;
     createToken(input: { org: string; kind: 'desktop' | 'platform'; name?: string }): Promise<{ token: string }>;
+    listDevices(org: string): Promise<Array<{ deviceId: string; name: string; keyFingerprint: string | null }>>;
+    forgetDeviceKey(org: string, deviceId: string): Promise<boolean>;
   };
   close(): Promise<void>;
 }
@@ -25,6 +27,8 @@ interface Relay {
 /** A running relay and headless host with its UI, and the secrets a person and a platform would have. */
 export interface Stack {
   relayUrl: string;
+  /** The relay's administration (org `e2e`), as an admin's `tether-relay` commands would do. */
+  relayAdmin: Relay['admin'];
   desktopToken: string;
   platformKey: string;
   /** The UI address the host printed (with its secret). */
@@ -117,6 +121,7 @@ export async function startStack(): Promise<Stack> {
 
   return {
     relayUrl: relay.url,
+    relayAdmin: relay.admin,
     desktopToken,
     platformKey,
     uiUrl,

@@ -8,6 +8,7 @@ import { openAdmin, openClusterAdmin, type RelayAdmin } from './relay-admin.js';
 import { RELAY_VERSION } from './relay-metrics.js';
 import { DEFAULT_PORT, DEFAULT_SHUTDOWN_GRACE_MS, type RelayLimits } from './relay-limits.js';
 import { startRelay, type RelayOptions } from './relay-server.js';
+import { isRelayHost } from './desktop/device-proof.js';
 import { lockDataDir } from './store/data-dir-lock.js';
 
 const USAGE = `Usage:
@@ -20,13 +21,15 @@ const USAGE = `Usage:
                      [--max-unauthenticated-connections-per-address N] [--max-connections-per-desktop-token N]
                      [--max-in-flight-calls-per-org N] [--max-runtimes-per-org N]
                      [--metrics-token T] [--trust-proxy true|N|ADDR,CIDR,...] [--allowed-origins ORIGIN,...|*]
-                     [--public-url URL] [--database-url postgres://… --redis-url redis://…]
+                     [--public-url URL] [--public-host HOST[:PORT],...] [--database-url postgres://… --redis-url redis://…]
   tether-relay org create SLUG [--data-dir DIR | --database-url URL]
   tether-relay token create --org SLUG --kind desktop|platform [--name N] [--data-dir DIR | --database-url URL]
   tether-relay token list --org SLUG [--data-dir DIR | --database-url URL]
   tether-relay token revoke ID [--data-dir DIR | --database-url URL]
   tether-relay oauth list --org SLUG [--data-dir DIR | --database-url URL]     (MCP clients approved with OAuth)
   tether-relay oauth revoke ID [--data-dir DIR | --database-url URL]
+  tether-relay device list --org SLUG [--data-dir DIR | --database-url URL]
+  tether-relay device forget ID --org SLUG [--data-dir DIR | --database-url URL]
 
 A cluster node: serve with --database-url (PostgreSQL, shared by the nodes) and --redis-url (Redis,
 between the nodes); without them the relay keeps SQLite in --data-dir and routes in-process.
@@ -47,7 +50,8 @@ wants it as a Bearer token; without one /metrics answers loopback clients only),
 proxies may name the client in X-Forwarded-For: true, a hop count, or addresses/CIDRs such as loopback,10.0.0.0/8;
 none by default), TETHER_RELAY_ALLOWED_ORIGINS (browser origins besides loopback ones that may use the MCP
 endpoints, such as https://app.example; * for any; none by default), TETHER_RELAY_PUBLIC_URL (the URL platforms
-reach the relay at, for /openapi.json; by default the scheme and host of each request). TETHER_RELAY_DATABASE_URL,
+reach the relay at, for /openapi.json; by default the scheme and host of each request), TETHER_RELAY_PUBLIC_HOST (the hosts desktops
+reach the relay at, as in their relay URL, which their device key proofs must name; default: the Host header of each connection). TETHER_RELAY_DATABASE_URL,
 TETHER_RELAY_REDIS_URL (a cluster node). Flags win over the environment.`;
 
 /** Wrong usage: message and exit code 2. */
@@ -185,6 +189,7 @@ export function serveOptions(args: string[], env: NodeJS.ProcessEnv = process.en
     'allowed-origins',
     'public-url',
     'redis-url',
+    'public-host',
     ...Object.values(LIMIT_SETTINGS).map(([flag]) => flag),
   ])
     flags[name] = { type: 'string' };
@@ -243,6 +248,16 @@ export function serveOptions(args: string[], env: NodeJS.ProcessEnv = process.en
       throw new UsageError(`--public-url must be an http(s) URL such as https://relay.example: ${publicUrlText}`);
     publicUrl = parsed.href.replace(/\/$/, '');
   }
+  const publicHostText = values['public-host'] ?? (env.TETHER_RELAY_PUBLIC_HOST || undefined);
+  const publicHosts = publicHostText
+    ?.split(',')
+    .map((h) => h.trim())
+    .filter((h) => h !== '');
+  for (const h of publicHosts ?? [])
+    if (!isRelayHost(h))
+      throw new UsageError(
+        `--public-host: "${h}" is not a host as a relay URL names it (name or name:port, no scheme or path, no default port)`,
+      );
   return {
     host: values.host ?? env.TETHER_RELAY_HOST ?? '127.0.0.1',
     port: positiveInt('--port', values.port ?? env.TETHER_RELAY_PORT, 0, MAX_PORT) ?? DEFAULT_PORT,
@@ -258,6 +273,7 @@ export function serveOptions(args: string[], env: NodeJS.ProcessEnv = process.en
     ...(publicUrl !== undefined ? { publicUrl } : {}),
     ...(databaseUrl !== undefined ? { databaseUrl } : {}),
     ...(redisUrl !== undefined ? { redisUrl } : {}),
+    ...(publicHosts !== undefined && publicHosts.length > 0 ? { publicHosts } : {}),
   };
 }
 
@@ -375,6 +391,29 @@ async function main(argv: string[]): Promise<void> {
     const revoked = await withAdmin(where, (a) => a.revokeToken(positionals[0]!));
     if (!revoked) throw new TetherError('not_found', `no active token ${positionals[0]}`);
     console.log(`revoked ${positionals[0]}`);
+    return;
+  }
+  if (command === 'device' && sub === 'list') {
+    const { values, ...where } = parse(rest, { org: { type: 'string' } }, 0);
+    if (!values.org) throw new UsageError('--org is required');
+    const devices = await withAdmin(where, (a) => a.listDevices(values.org!));
+    for (const d of devices) {
+      // What the desktop sent is escaped: a device name must not drive the admin's terminal.
+      const key = d.keyFingerprint !== null ? `key ${d.keyFingerprint} (bound ${d.keyBoundAt})` : 'no key';
+      const token = d.tokenId ?? 'no token';
+      console.log(
+        [printable(d.deviceId), printable(d.name), printable(d.os), `last seen ${d.lastSeenAt}`, token, key].join('\t'),
+      );
+    }
+    if (devices.length === 0) console.log('(no devices)');
+    return;
+  }
+  if (command === 'device' && sub === 'forget') {
+    const { positionals, values, ...where } = parse(rest, { org: { type: 'string' } }, 1);
+    if (!values.org) throw new UsageError('--org is required');
+    const forgotten = await withAdmin(where, (a) => a.forgetDeviceKey(values.org!, positionals[0]!));
+    if (!forgotten) throw new TetherError('not_found', `org ${values.org} has no device ${positionals[0]} with a key`);
+    console.log(`forgot the key of device ${positionals[0]}; its next hello binds the key it proves`);
     return;
   }
   if (command === 'oauth' && sub === 'list') {

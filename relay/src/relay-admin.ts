@@ -1,4 +1,4 @@
-import { TetherError, type OAuthAuthorization } from '@tether/shared';
+import { deviceKeyFingerprint, TetherError, type OAuthAuthorization } from '@tether/shared';
 import { authorizationView } from './oauth/oauth-service.js';
 import type { Store } from './store/store.js';
 import { PostgresStore } from './store/postgres-store.js';
@@ -28,6 +28,25 @@ export interface RelayAdmin {
     }>
   >;
   revokeToken(id: string): Promise<boolean>;
+  /** The devices of an org with their token and device key (`device list`). */
+  listDevices(org: string): Promise<
+    Array<{
+      deviceId: string;
+      name: string;
+      os: string;
+      appVersion: string;
+      lastSeenAt: string;
+      tokenId: string | null;
+      /** The bound key's fingerprint (`deviceKeyFingerprint`), or null: no key bound. */
+      keyFingerprint: string | null;
+      keyBoundAt: string | null;
+    }>
+  >;
+  /**
+   * Forgets a device's key, so the next keyed hello of the device id binds a new one (a
+   * re-installed desktop); false when the org has no such device or it has no key.
+   */
+  forgetDeviceKey(org: string, deviceId: string): Promise<boolean>;
   /** The org's approved MCP clients (OAuth), neither revoked nor expired. */
   listOAuthClients(org: string): Promise<OAuthAuthorization[]>;
   /** Revokes an approved MCP client with its tokens; false when there is no such active one. */
@@ -85,6 +104,23 @@ export function createRelayAdmin(store: Store): RelayAdmin {
     },
     async revokeToken(id) {
       return store.revokeToken(id, new Date().toISOString());
+    },
+    async listDevices(slug) {
+      const org = await orgBySlug(slug);
+      return (await store.listDevices(org.id)).map((d) => ({
+        deviceId: d.deviceId,
+        name: d.name,
+        os: d.os,
+        appVersion: d.appVersion,
+        lastSeenAt: d.lastSeenAt,
+        tokenId: d.tokenId,
+        keyFingerprint: d.publicKey === null ? null : deviceKeyFingerprint(d.publicKey),
+        keyBoundAt: d.keyBoundAt,
+      }));
+    },
+    async forgetDeviceKey(slug, deviceId) {
+      const org = await orgBySlug(slug);
+      return store.forgetDeviceKey(org.id, deviceId);
     },
     async listOAuthClients(slug) {
       const org = await orgBySlug(slug);

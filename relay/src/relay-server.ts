@@ -96,6 +96,13 @@ export interface RelayOptions {
   logStream?: DestinationStream;
   /** Browser origins besides loopback ones that may use the MCP endpoints (`*`: any); none by default. */
   allowedOrigins?: string[];
+  /**
+   * The hosts (`name` or `name:port`, as in the desktops' relay URL) desktops reach this relay
+   * at; a hello's device proof must name one of them. Without, the upgrade's Host header is
+   * taken: that binds a proof to the name the desktop used, but does not stop a relay the
+   * desktop was pointed at from passing this relay's challenge on (docs/relay.md, Device keys).
+   */
+  publicHosts?: string[];
 }
 
 /** A running relay. */
@@ -255,6 +262,7 @@ export async function startRelay(options: RelayOptions): Promise<RelayHandle> {
     onAuthenticated: (req) => caps.authenticated(req.socket),
     onLimited: (limit) => metrics.rateLimited(limit),
     oauth: createDesktopOAuth(oauth, app.log),
+    publicHosts: options.publicHosts,
   });
   const core = new RelayCore(store, bus, directory, metrics, app.log, {
     idempotencyWindowMs: limits.idempotencyWindowMs,

@@ -249,8 +249,19 @@ export const desktopStateSchema = z.object({
     relayUrl: z.string(),
     reason: z.string().optional(),
     enabled: z.boolean(),
+    /**
+     * Something the person must act on: `device_key_refused`, the relay refused this device's key
+     * (close code 4412; another install may have claimed the device id): offer `device:repair`.
+     */
+    alert: z.enum(['device_key_refused']).optional(),
+    /**
+     * When (epoch ms) the relay last told this desktop it refused a hello for this device for
+     * its key: someone else has the desktop token and the device id. Cleared by a new token.
+     */
+    claimRefusedAt: z.number().optional(),
   }),
-  device: z.object({ id: z.string(), name: z.string() }),
+  /** This install; `keyFingerprint` identifies its device key (as `tether-relay device list` shows it). */
+  device: z.object({ id: z.string(), name: z.string(), keyFingerprint: z.string().optional() }),
   hasToken: z.boolean(),
   /** Where the token is kept: the OS keychain, a 0600 file, or only this process's memory. */
   tokenStore: z.enum(['keychain', 'file', 'memory', 'none']),
@@ -367,6 +378,11 @@ export const DESKTOP_REQUESTS = {
   },
   /** Revokes an approved MCP client: its tokens stop working at once. */
   'oauth:revoke': { params: z.strictObject({ authorizationId: idSchema }), result: z.object({ sent: z.boolean() }) },
+  /**
+   * Re-pairs this install: a new device id and a new device key, then connects. The relay sees a
+   * new device (its workspaces get new runtime ids); the old device id stays with whoever holds it.
+   */
+  'device:repair': { params: empty, result: desktopStateSchema },
 } as const;
 
 export type DesktopMethod = keyof typeof DESKTOP_REQUESTS;

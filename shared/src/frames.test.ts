@@ -2,6 +2,8 @@ import { describe, expect, it } from 'vitest';
 import {
   CLOSE_CODES,
   DEFAULT_POLICY,
+  deviceKeyFingerprint,
+  deviceProofMessage,
   MAX_FRAME_BYTES,
   MAX_JSON_DEPTH,
   parseAppFrame,
@@ -37,6 +39,14 @@ const validAppFrames: Record<string, unknown> = {
       { kind: 'health', workspaceId: 'ws_1', state: 'running' },
     ],
   },
+  helloWithProof: {
+    type: 'hello',
+    protocolVersion: PROTOCOL_VERSION,
+    device: { deviceId: 'dev_1', name: 'laptop', os: 'linux' },
+    appVersion: '0.1.0',
+    workspaces: [],
+    proof: { publicKey: 'k'.repeat(43), relayHost: 'relay.example', signature: 's'.repeat(86) },
+  },
 };
 
 const validRelayFrames: Record<string, unknown> = {
@@ -69,6 +79,8 @@ const validRelayFrames: Record<string, unknown> = {
     code: 'runtime_paused',
     at: 1760000000000,
   },
+  challenge: { type: 'challenge', nonce: 'n'.repeat(43) },
+  notice: { type: 'notice', kind: 'device_claim_refused', at: '2026-12-03T11:00:00.000Z' },
 };
 
 describe('parseAppFrame', () => {
@@ -107,6 +119,22 @@ describe('parseAppFrame', () => {
     ['result id with spaces', { type: 'result', id: 'a b', ok: true, value: 1 }, 'id'],
     ['event with no events', { type: 'event', events: [] }, 'events'],
     ['extra fields', { ...(validAppFrames.progress as object), sneaky: true }, 'sneaky'],
+    [
+      'hello with a short public key',
+      {
+        ...(validAppFrames.helloWithProof as object),
+        proof: { publicKey: 'k'.repeat(42), relayHost: 'relay.example', signature: 's'.repeat(86) },
+      },
+      'proof.publicKey',
+    ],
+    [
+      'hello with a padded signature',
+      {
+        ...(validAppFrames.helloWithProof as object),
+        proof: { publicKey: 'k'.repeat(43), relayHost: 'relay.example', signature: 's'.repeat(84) + '==' },
+      },
+      'proof.signature',
+    ],
   ])('rejects %s, naming the field', (_name, frame, field) => {
     const parsed = parseAppFrame(JSON.stringify(frame));
     expect(parsed.ok).toBe(false);
@@ -204,6 +232,21 @@ describe('frame depth and key bounds', () => {
   it('refuses a 7 MiB bracket frame at once (it used to cost seconds and hundreds of MiB)', () => {
     const frame = '['.repeat(3_800_000) + ']'.repeat(3_800_000);
     expect(parseRelayFrame(frame)).toMatchObject({ ok: false, closeCode: CLOSE_CODES.tooComplex });
+  });
+});
+
+describe('deviceProofMessage', () => {
+  it('names the relay host in lower case, the device, the nonce and the key, unambiguously', () => {
+    const parts = { relayHost: 'Relay.Example:8443', deviceId: 'dev_1', nonce: 'n1', publicKey: 'k1' };
+    expect(deviceProofMessage(parts)).toBe('["tether-device-proof/1","relay.example:8443","dev_1","n1","k1"]');
+    expect(deviceProofMessage({ ...parts, nonce: 'n2' })).not.toBe(deviceProofMessage(parts));
+    expect(deviceProofMessage({ ...parts, relayHost: 'other.example' })).not.toBe(deviceProofMessage(parts));
+  });
+});
+
+describe('deviceKeyFingerprint', () => {
+  it('shows the first 16 characters in groups of four', () => {
+    expect(deviceKeyFingerprint('abcdEFGHijkl_-01rest')).toBe('abcd-EFGH-ijkl-_-01');
   });
 });
 

@@ -51,6 +51,61 @@ export const deviceSchema = z.object({
 });
 export type Device = z.infer<typeof deviceSchema>;
 
+/** Unpadded base64url of `bytes` bytes: exactly this many characters, nothing else. */
+function base64urlOf(bytes: number) {
+  const chars = Math.ceil((bytes * 4) / 3);
+  return z
+    .string()
+    .length(chars)
+    .regex(/^[A-Za-z0-9_-]+$/, 'must be unpadded base64url');
+}
+
+/** A device's Ed25519 public key: the raw 32 bytes, base64url. */
+export const devicePublicKeySchema = base64urlOf(32);
+/** The relay's challenge for one connection: 32 random bytes, base64url. */
+export const challengeNonceSchema = base64urlOf(32);
+
+/**
+ * A hello's proof that the desktop holds its device's private key: the public key, the relay
+ * host it signed for (its connect URL's host, so the relay can say what did not match) and an
+ * Ed25519 signature (64 bytes, base64url) of `deviceProofMessage(...)` for this connection.
+ */
+export const deviceProofSchema = z.strictObject({
+  publicKey: devicePublicKeySchema,
+  relayHost: z.string().min(1).max(300),
+  signature: base64urlOf(64),
+});
+export type DeviceProof = z.infer<typeof deviceProofSchema>;
+
+/**
+ * The exact text a device signs in its hello. It names the relay as the desktop reached it (the
+ * connect URL's host, lower case, port unless the scheme's default), the device id, the relay's
+ * nonce for this one connection and the public key: a signature is good for one connection to
+ * one relay, so neither a replay nor a relay passing the challenge on to another relay gets in.
+ */
+export function deviceProofMessage(parts: {
+  relayHost: string;
+  deviceId: string;
+  nonce: string;
+  publicKey: string;
+}): string {
+  return JSON.stringify([
+    'tether-device-proof/1',
+    parts.relayHost.toLowerCase(),
+    parts.deviceId,
+    parts.nonce,
+    parts.publicKey,
+  ]);
+}
+
+/**
+ * How a device key is shown to people (the desktop's connection card, `tether-relay device
+ * list`): its first 16 characters in groups of four, enough to tell two keys apart by eye.
+ */
+export function deviceKeyFingerprint(publicKey: string): string {
+  return (publicKey.slice(0, 16).match(/.{1,4}/g) ?? []).join('-');
+}
+
 // ---- app → relay ----
 
 export const helloFrame = z.strictObject({
@@ -59,6 +114,8 @@ export const helloFrame = z.strictObject({
   device: deviceSchema,
   appVersion: z.string().min(1).max(50),
   workspaces: z.array(workspaceAnnouncementSchema).max(MAX_WORKSPACES_PER_DEVICE),
+  /** Proof of the device key (answering this connection's `challenge`); absent only from desktops older than device keys. */
+  proof: deviceProofSchema.optional(),
 });
 
 export const workspacesFrame = z.strictObject({
@@ -188,6 +245,26 @@ export const cancelFrame = z.strictObject({
 });
 
 /**
+ * The relay's first frame on every connection, before the desktop's `hello`: the nonce the
+ * hello's device proof signs.
+ */
+export const challengeFrame = z.strictObject({
+  type: z.literal('challenge'),
+  nonce: challengeNonceSchema,
+});
+
+/**
+ * Something the relay tells a connected desktop about its device: `device_claim_refused`, a
+ * hello with this device id was refused because it did not prove this device's key (someone
+ * has the desktop token and the device id). `at` is when (ISO 8601).
+ */
+export const noticeFrame = z.strictObject({
+  type: z.literal('notice'),
+  kind: z.enum(['device_claim_refused']),
+  at: z.string().max(40),
+});
+
+/**
  * A call the relay refused before it reached the desktop (the workspace paused, the tool
  * switched off, its category denied), so the person's activity log has every call. Only
  * informational: the desktop records it and never acts on it; at most
@@ -276,6 +353,8 @@ export const relayFrameSchema = z.discriminatedUnion('type', [
   oauthConsentFrame,
   oauthConsentClosedFrame,
   oauthAuthorizationsFrame,
+  challengeFrame,
+  noticeFrame,
 ]);
 
 export type HelloFrame = z.infer<typeof helloFrame>;
@@ -292,6 +371,8 @@ export type RefusedFrame = z.infer<typeof refusedFrame>;
 export type OAuthAnswerFrame = z.infer<typeof oauthAnswerFrame>;
 export type OAuthRevokeFrame = z.infer<typeof oauthRevokeFrame>;
 export type OAuthConsentFrame = z.infer<typeof oauthConsentFrame>;
+export type ChallengeFrame = z.infer<typeof challengeFrame>;
+export type NoticeFrame = z.infer<typeof noticeFrame>;
 export type AppFrame = z.infer<typeof appFrameSchema>;
 export type RelayFrame = z.infer<typeof relayFrameSchema>;
 
@@ -329,6 +410,13 @@ export const CLOSE_CODES = {
   tooManyRuntimes: 4429,
   /** The first frame was not `hello`, or `hello` came twice. */
   unexpectedFrame: 4422,
+  /**
+   * The hello's device proof failed: its signature does not verify for this connection (a
+   * replay, another relay's challenge), or the device id is bound to another device key (or has
+   * one and the hello brings none). Final: the desktop shows it and offers to re-pair (a new
+   * device id and key); an admin can also forget the device's key (`tether-relay device forget`).
+   */
+  deviceKeyRefused: 4412,
 } as const;
 
 /** Byte length of a string in UTF-8, without node:buffer. */

@@ -50,6 +50,10 @@ export interface HostApiDeps {
   oauth: OAuthConsents;
   /** Called after a workspace is removed (its shell sessions end). */
   onWorkspaceRemoved?: (id: string) => void;
+  /** The device key's fingerprint now (it changes when the device is re-paired). */
+  deviceKeyFingerprint?: () => string;
+  /** Gives this install a new device id and key and reconnects (`device:repair`). */
+  repairDevice?: () => Promise<void>;
   log?: (line: string) => void;
   /** Accept an unencrypted relay URL that is not on this machine (`--insecure-relay`). */
   allowInsecureRelay?: boolean;
@@ -153,9 +157,14 @@ export class HostApiImpl implements HostApi {
       enabled: status.enabled,
     };
     if (status.reason !== undefined) connection.reason = status.reason;
+    if (status.alert !== undefined) connection.alert = status.alert;
+    if (status.claimRefusedAt !== undefined) connection.claimRefusedAt = status.claimRefusedAt;
+    const device: DesktopState['device'] = { id: config.deviceId, name: config.deviceName };
+    const fingerprint = this.deps.deviceKeyFingerprint?.();
+    if (fingerprint !== undefined) device.keyFingerprint = fingerprint;
     return {
       connection,
-      device: { id: config.deviceId, name: config.deviceName },
+      device,
       hasToken: this.tokenSource !== 'none',
       tokenStore: this.tokenSource,
       settings: {
@@ -289,6 +298,12 @@ export class HostApiImpl implements HostApi {
       'process:stop': async ({ id }) => ({ stopped: (await this.deps.processes?.stop(id)) ?? false }),
       'oauth:answer': async (p) => this.deps.oauth.answer(p),
       'oauth:revoke': async ({ authorizationId }) => this.deps.oauth.revoke(authorizationId),
+      'device:repair': async () => {
+        if (!this.deps.repairDevice) throw new TetherError('unavailable', 'This host cannot re-pair its device.');
+        await this.deps.repairDevice();
+        this.scheduleState();
+        return this.state();
+      },
     };
   }
 

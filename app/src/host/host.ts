@@ -6,7 +6,7 @@ import { AuditLog } from './audit/audit-log.js';
 import { RefusedCallRecorder } from './audit/refused-calls.js';
 import { CallJournal } from './calls/call-journal.js';
 import { CallRunner } from './calls/call-runner.js';
-import { ConfigStore, defaultConfigDir, type WorkspaceConfig } from './config/config-store.js';
+import { ConfigStore, defaultConfigDir, newId, type WorkspaceConfig } from './config/config-store.js';
 import { InstanceLock } from './config/instance-lock.js';
 import { createFsTools } from './fs/fs-tools.js';
 import { disposeSearchWorkers } from './search/search-worker-pool.js';
@@ -28,6 +28,7 @@ import { sandboxSpecOf, sandboxViewOf } from './pty/workspace-sandbox.js';
 import type { BackoffOptions } from './relay-client/backoff.js';
 import { connectUrlOf } from './relay-client/connect-url.js';
 import { RelayClient } from './relay-client/relay-client.js';
+import { DeviceKey, openDeviceKeyStore } from './token/device-key.js';
 import { TokenStore } from './token/token-store.js';
 import { absoluteRootOf } from './workspaces/root-guard.js';
 import { WorkspaceSet } from './workspaces/workspace-set.js';
@@ -151,6 +152,15 @@ export async function startHost(options: StartHostOptions = {}): Promise<Host> {
     );
     tokens.warnings.forEach((w) => log(w));
     const token = await resolveToken(options.token, env, tokens);
+    // The device key lives beside the token (keychain, else a 0600 file); made at the first run.
+    const deviceKeys = await openDeviceKeyStore(
+      configDir,
+      options.useKeychain === undefined ? {} : { useKeychain: options.useKeychain },
+    );
+    deviceKeys.warnings.forEach((w) => log(w));
+    const keyWarnings: string[] = [];
+    let deviceKey = await DeviceKey.load(deviceKeys, keyWarnings);
+    keyWarnings.forEach((w) => log(w));
 
     const audit = await AuditLog.open(configDir);
     disposers.push(() => audit.dispose());
@@ -262,6 +272,7 @@ export async function startHost(options: StartHostOptions = {}): Promise<Host> {
         name: config.get().deviceName,
         os: `${process.platform} ${process.arch}`,
       }),
+      deviceKey: () => deviceKey,
       appVersion: version,
       announcements: () => set.announcements(),
       calls,
@@ -320,6 +331,17 @@ export async function startHost(options: StartHostOptions = {}): Promise<Host> {
       disposers.push(() => prompt.dispose());
     }
 
+    // Re-pairing: a new device id and key, so a device id claimed by another key is left behind.
+    const repairDevice = async (): Promise<void> => {
+      const key = await DeviceKey.create(deviceKeys);
+      await config.update((draft) => {
+        draft.deviceId = newId('dev');
+      });
+      deviceKey = key;
+      log(`re-paired this device: device id ${config.get().deviceId}, key ${key.fingerprint}`);
+      relay.configure({});
+      relay.setEnabled(true);
+    };
     const api = new HostApiImpl({
       config,
       tokens,
@@ -333,6 +355,8 @@ export async function startHost(options: StartHostOptions = {}): Promise<Host> {
       log,
       mode: options.mode ?? 'headless',
       allowInsecureRelay: options.allowInsecureRelay === true,
+      deviceKeyFingerprint: () => deviceKey.fingerprint,
+      repairDevice,
     });
     disposers.push(() => api.dispose());
 

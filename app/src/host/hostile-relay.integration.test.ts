@@ -30,7 +30,7 @@ interface ResultFrame {
   error?: ToolErrorValue;
 }
 
-/** The fake relay: accepts any upgrade, answers `hello` with `welcome`, records what the app sends. */
+/** The fake relay: accepts any upgrade, sends a challenge, answers `hello` with `welcome`, records what the app sends. */
 class HostileRelay {
   readonly wss: WebSocketServer;
   socket: WebSocket | null = null;
@@ -44,6 +44,8 @@ class HostileRelay {
     this.wss.on('connection', (ws) => {
       this.socket = ws;
       ws.on('close', (code) => this.closes.push(code));
+      // As a relay does: the desktop says hello (with its device proof) only after the challenge.
+      ws.send(JSON.stringify({ type: 'challenge', nonce: 'h'.repeat(43) }));
       ws.on('message', (data) => {
         const frame = JSON.parse(String(data));
         if (frame.type === 'hello') {

@@ -76,7 +76,9 @@ export type NodeBroadcast =
   /** A consent request was settled: the org's desktops stop showing it. */
   | { kind: 'oauth-consent-closed'; orgId: string; requestId: string; outcome: 'approved' | 'denied' | 'expired' }
   /** The org's approved MCP clients changed: its desktops get the new list. */
-  | { kind: 'oauth-changed'; orgId: string };
+  | { kind: 'oauth-changed'; orgId: string }
+  /** A hello for this device was refused for its key (4412): the device's live sessions are told (`notice`). */
+  | { kind: 'device-claim-refused'; orgId: string; deviceId: string; at: string };
 
 /**
  * Routing and presence between relay nodes: in-process (LocalBus) for one relay process, Redis

@@ -9,6 +9,7 @@ import { BOOKKEEPING_EVERY_TICKS, type RelayLimits } from '../relay-limits.js';
 import type { RuntimeDirectory } from '../runtime-directory.js';
 import type { Store, TokenRecord } from '../store/store.js';
 import { DesktopSession, type DesktopOAuth } from './desktop-session.js';
+import { relayHostsFor } from './device-proof.js';
 
 /** How long a closing handshake may take at shutdown before the socket is cut. */
 const CLOSE_HANDSHAKE_MS = 2_000;
@@ -34,6 +35,8 @@ export interface DesktopHubDeps {
   onLimited?: (limit: string) => void;
   /** OAuth consent on desktops: requests shown, answers taken, approved clients listed. */
   oauth?: DesktopOAuth & { list(orgId: string): Promise<OAuthAuthorization[]> };
+  /** The hosts desktops reach this relay at (RelayOptions.publicHosts): what device proofs must name. */
+  publicHosts?: readonly string[] | undefined;
 }
 
 /**
@@ -100,7 +103,7 @@ export class DesktopHub {
         // Counted once the socket is a WebSocket (ws completes the handshake synchronously here).
         this.wss.handleUpgrade(req, socket, head, (ws) => {
           this.socketsByToken.set(token.id, (this.socketsByToken.get(token.id) ?? 0) + 1);
-          this.accept(ws, token);
+          this.accept(ws, token, relayHostsFor(this.deps.publicHosts, req.headers.host));
         });
       },
       (err: unknown) => {
@@ -119,9 +122,10 @@ export class DesktopHub {
     else this.socketsByToken.delete(tokenId);
   }
 
-  private accept(ws: WebSocket, token: TokenRecord): void {
+  private accept(ws: WebSocket, token: TokenRecord, relayHosts: string[]): void {
     const session = new DesktopSession(ws, token, {
       ...this.deps,
+      relayHosts,
       onHello: async (s) => {
         const key = deviceKey(s.orgId, s.device!.deviceId);
         let set = this.byDevice.get(key);
@@ -207,6 +211,9 @@ export class DesktopHub {
         if (isOlder(session, message))
           session.close(CLOSE_CODES.replaced, 'replaced by a newer connection of this device');
       }
+    } else if (message.kind === 'device-claim-refused') {
+      for (const session of this.byDevice.get(deviceKey(message.orgId, message.deviceId)) ?? [])
+        session.noticeClaimRefused(message.at);
     } else if (message.kind === 'oauth-consent' || message.kind === 'oauth-consent-closed') {
       const frame =
         message.kind === 'oauth-consent'

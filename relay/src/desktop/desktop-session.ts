@@ -20,6 +20,10 @@ import { HEARTBEAT_LATE_INTERVALS, HELLO_TIMEOUT_MS, MAX_QUEUED_FRAMES, type Rel
 import type { RuntimeDirectory } from '../runtime-directory.js';
 import type { Store, TokenRecord } from '../store/store.js';
 import { newId } from '../tokens.js';
+import { newChallengeNonce, verifyDeviceProof } from './device-proof.js';
+
+/** At most one `notice` per this interval per connection: the desktop shows the latest anyway. */
+export const DEVICE_NOTICE_INTERVAL_MS = 10_000;
 
 /** What a session needs from the hub that owns it. */
 export interface SessionDeps {
@@ -29,6 +33,8 @@ export interface SessionDeps {
   limits: RelayLimits;
   heartbeatIntervalMs: number;
   logger: FastifyBaseLogger;
+  /** The relay hosts this connection's device proof may name (`relayHostsFor`). */
+  relayHosts: readonly string[];
   /** Called once the hello is accepted, before the runtimes are announced: the hub replaces older sessions of the device. */
   onHello(session: DesktopSession): Promise<void>;
   /** Called once when the socket has closed and the runtimes were detached. */
@@ -87,6 +93,10 @@ export class DesktopSession {
   private helloTimer: NodeJS.Timeout | null;
   /** Resolves once the close was fully handled (runtimes detached). */
   readonly closed: Promise<void>;
+  /** This connection's challenge: the hello's device proof signs it, so a proof is good for this connection only. */
+  private readonly nonce = newChallengeNonce();
+  /** When the last `notice` went out: an impostor's hellos in a loop must not flood the desktop. */
+  private lastNoticeAt = 0;
 
   constructor(
     private readonly ws: WebSocket,
@@ -128,6 +138,7 @@ export class DesktopSession {
         markClosed();
       });
     });
+    this.send({ type: 'challenge', nonce: this.nonce });
   }
 
   private clearHelloTimer(): void {
@@ -233,6 +244,15 @@ export class DesktopSession {
       if (this.ws.readyState === this.ws.OPEN) this.ws.send(text);
       await delivered;
     });
+  }
+
+  /** Tells a greeted desktop that a hello for its device was refused for its key (at most once per DEVICE_NOTICE_INTERVAL_MS). */
+  noticeClaimRefused(at: string): void {
+    if (!this.live) return;
+    const now = Date.now();
+    if (now - this.lastNoticeAt < DEVICE_NOTICE_INTERVAL_MS) return;
+    this.lastNoticeAt = now;
+    this.send({ type: 'notice', kind: 'device_claim_refused', at });
   }
 
   /**
@@ -417,6 +437,9 @@ export class DesktopSession {
       );
     this.clearHelloTimer();
     // Before anything else: a hello refused here must not replace the device's rightful connection.
+    const proven = this.provenKey(frame);
+    if (!proven.ok) return this.refuseDeviceKey(frame.device.deviceId, proven.log, proven.reason);
+    const publicKey = proven.publicKey;
     const claim = await this.deps.store.claimDevice({
       orgId: this.orgId,
       deviceId: frame.device.deviceId,
@@ -425,7 +448,14 @@ export class DesktopSession {
       appVersion: frame.appVersion,
       lastSeenAt: new Date().toISOString(),
       tokenId: this.token.id,
+      publicKey,
     });
+    if (!claim.ok && 'keyRefused' in claim)
+      return this.refuseDeviceKey(
+        frame.device.deviceId,
+        { message: 'hello refused: the device is bound to another device key', keyed: publicKey !== null },
+        'this device id is bound to another device key; re-pair this device, or have the admin forget its key',
+      );
     if (!claim.ok) {
       this.deps.logger.warn(
         {
@@ -453,6 +483,11 @@ export class DesktopSession {
         },
         'device moved to a new desktop token (the old one is no longer valid)',
       );
+    if (claim.keyBound)
+      this.deps.logger.info(
+        { session: this.id, org: this.orgId, device: frame.device.deviceId, token: this.token.id },
+        'device bound to its device key',
+      );
     if (this.closing) return;
     this.device = frame.device;
     this.helloAt = nextHelloAt();
@@ -476,6 +511,61 @@ export class DesktopSession {
       'desktop connected',
     );
     if (this.deps.oauth) for (const f of await this.deps.oauth.greet(this.orgId)) this.send(f);
+  }
+
+  /**
+   * The device key a hello proves for this connection: null for a hello without a proof (a
+   * desktop older than device keys; the store decides), or why the proof fails: it names a
+   * relay host that is not this relay's, or its signature does not verify for this
+   * connection's nonce (a replayed or forged hello).
+   */
+  private provenKey(
+    frame: Extract<AppFrame, { type: 'hello' }>,
+  ):
+    | { ok: true; publicKey: string | null }
+    | { ok: false; log: { message: string; [field: string]: unknown }; reason: string } {
+    if (frame.proof === undefined) return { ok: true, publicKey: null };
+    const signedFor = frame.proof.relayHost.toLowerCase();
+    if (!this.deps.relayHosts.includes(signedFor))
+      return {
+        ok: false,
+        log: {
+          message: 'hello refused: its device key proof names another relay host',
+          signedFor,
+          relayHosts: this.deps.relayHosts,
+        },
+        reason: `the device key proof is for relay host ${signedFor}, not this relay (a proxy must pass Host, or --public-host name it)`,
+      };
+    if (!verifyDeviceProof(frame.proof, { deviceId: frame.device.deviceId, nonce: this.nonce }))
+      return {
+        ok: false,
+        log: { message: 'hello refused: its device key proof does not verify for this connection' },
+        reason: 'the device key proof does not verify for this connection (a replayed or relayed signature?)',
+      };
+    return { ok: true, publicKey: frame.proof.publicKey };
+  }
+
+  /**
+   * Closes with 4412 and tells the device's own connection, on whichever node it lives, that a
+   * hello for it was refused: whoever sent it has the desktop token and the device id.
+   */
+  private async refuseDeviceKey(
+    deviceId: string,
+    log: { message: string; [field: string]: unknown },
+    reason: string,
+  ): Promise<void> {
+    const { message, ...fields } = log;
+    this.deps.logger.warn(
+      { session: this.id, org: this.orgId, device: deviceId, token: this.token.id, ...fields },
+      message,
+    );
+    this.close(CLOSE_CODES.deviceKeyRefused, reason);
+    await this.deps.bus.broadcast({
+      kind: 'device-claim-refused',
+      orgId: this.orgId,
+      deviceId,
+      at: new Date().toISOString(),
+    });
   }
 
   private async announce(workspaces: Parameters<RuntimeDirectory['announce']>[1], attach: boolean) {

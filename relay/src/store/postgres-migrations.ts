@@ -136,4 +136,8 @@ export const PG_MIGRATIONS: readonly string[] = [
      used_at TEXT
    );
    CREATE INDEX oauth_refresh_authorization ON oauth_refresh_tokens(authorization_id);`,
+  // Device keys (as SQLite's migration 5): a device is bound at its first keyed hello to the
+  // Ed25519 public key it proves; rows from before have none and are bound by their next keyed hello.
+  `ALTER TABLE devices ADD COLUMN public_key TEXT;
+   ALTER TABLE devices ADD COLUMN key_bound_at TEXT;`,
 ];

@@ -9,6 +9,7 @@ import type {
   CallRecord,
   DeviceClaim,
   DeviceHello,
+  DeviceRecord,
   OrgRecord,
   RuntimePosition,
   RuntimeRecord,
@@ -347,7 +348,7 @@ export class PostgresStore implements Store {
         [hello.orgId, hello.deviceId, hello.name, hello.os, hello.appVersion, hello.lastSeenAt],
       );
       const { rows } = await client.query(
-        `SELECT d.token_id, t.id AS found, t.revoked_at, t.expires_at FROM devices d LEFT JOIN tokens t ON t.id = d.token_id
+        `SELECT d.token_id, d.public_key, t.id AS found, t.revoked_at, t.expires_at FROM devices d LEFT JOIN tokens t ON t.id = d.token_id
            WHERE d.org_id = $1 AND d.device_id = $2 FOR UPDATE OF d`,
         [hello.orgId, hello.deviceId],
       );
@@ -361,13 +362,54 @@ export class PostgresStore implements Store {
         if (valid) return { ok: false, boundTokenId: row.token_id as string };
         tookOverFrom = row.token_id as string;
       }
+      const publicKey = hello.publicKey ?? null;
+      if (row?.public_key != null && row.public_key !== publicKey) return { ok: false, keyRefused: true };
+      const keyBound = publicKey !== null && row?.public_key == null;
       await client.query(
-        `UPDATE devices SET name = $3, os = $4, app_version = $5, last_seen_at = $6, token_id = $7
+        `UPDATE devices SET name = $3, os = $4, app_version = $5, last_seen_at = $6, token_id = $7,
+             public_key = coalesce(public_key, $8), key_bound_at = coalesce(key_bound_at, $9)
            WHERE org_id = $1 AND device_id = $2`,
-        [hello.orgId, hello.deviceId, hello.name, hello.os, hello.appVersion, hello.lastSeenAt, hello.tokenId],
+        [
+          hello.orgId,
+          hello.deviceId,
+          hello.name,
+          hello.os,
+          hello.appVersion,
+          hello.lastSeenAt,
+          hello.tokenId,
+          publicKey,
+          publicKey === null ? null : hello.lastSeenAt,
+        ],
       );
-      return { ok: true, tookOverFrom };
+      return keyBound ? { ok: true, tookOverFrom, keyBound: true } : { ok: true, tookOverFrom };
     });
+  }
+
+  async listDevices(orgId: string): Promise<DeviceRecord[]> {
+    const rows = await this.rows(
+      `SELECT org_id, device_id, name, os, app_version, last_seen_at, token_id, public_key, key_bound_at
+         FROM devices WHERE org_id = $1 ORDER BY device_id`,
+      [orgId],
+    );
+    return rows.map((r) => ({
+      orgId: r.org_id as string,
+      deviceId: r.device_id as string,
+      name: r.name as string,
+      os: r.os as string,
+      appVersion: r.app_version as string,
+      lastSeenAt: r.last_seen_at as string,
+      tokenId: (r.token_id as string | null) ?? null,
+      publicKey: (r.public_key as string | null) ?? null,
+      keyBoundAt: (r.key_bound_at as string | null) ?? null,
+    }));
+  }
+
+  async forgetDeviceKey(orgId: string, deviceId: string): Promise<boolean> {
+    const result = await this.pool.query(
+      'UPDATE devices SET public_key = NULL, key_bound_at = NULL WHERE org_id = $1 AND device_id = $2 AND public_key IS NOT NULL',
+      [orgId, deviceId],
+    );
+    return (result.rowCount ?? 0) > 0;
   }
 
   async deviceTokenId(orgId: string, deviceId: string): Promise<string | null> {

@@ -135,4 +135,9 @@ export const MIGRATIONS: readonly string[] = [
      used_at TEXT
    );
    CREATE INDEX oauth_refresh_authorization ON oauth_refresh_tokens(authorization_id);`,
+  // A device is bound at its first keyed hello to the Ed25519 public key it made; later hellos must
+  // prove they hold the private key. Rows from before this migration have none and are bound by
+  // their next keyed hello.
+  `ALTER TABLE devices ADD COLUMN public_key TEXT;
+   ALTER TABLE devices ADD COLUMN key_bound_at TEXT;`,
 ];

@@ -267,6 +267,90 @@ describe('SqliteStore', () => {
       expect(await store.getCall('call_9')).not.toBeNull();
     });
   });
+
+  describe('device keys', () => {
+    const KEY_A = 'A'.repeat(43);
+    const KEY_B = 'B'.repeat(43);
+    async function orgAndToken(): Promise<{ orgId: string; tokenId: string }> {
+      const org = await store.createOrg('acme');
+      await store.insertToken({
+        id: 'tok_a',
+        orgId: org.id,
+        kind: 'desktop',
+        name: 'a',
+        hash: 'hash_a',
+        createdAt: new Date().toISOString(),
+        expiresAt: null,
+        runtimeIds: null,
+        tools: null,
+        parentId: null,
+      });
+      return { orgId: org.id, tokenId: 'tok_a' };
+    }
+    const keyed = (orgId: string, tokenId: string, publicKey: string | null): DeviceHello => ({
+      orgId,
+      deviceId: 'dev',
+      name: 'Laptop',
+      os: 'linux',
+      appVersion: '1.0.0',
+      lastSeenAt: new Date().toISOString(),
+      tokenId,
+      publicKey,
+    });
+
+    it('binds the first key, accepts it again, refuses another key or none, and leaves the row untouched when refusing', async () => {
+      const { orgId, tokenId } = await orgAndToken();
+      expect(await store.claimDevice(keyed(orgId, tokenId, KEY_A))).toEqual({
+        ok: true,
+        tookOverFrom: null,
+        keyBound: true,
+      });
+      expect(await store.claimDevice(keyed(orgId, tokenId, KEY_A))).toEqual({ ok: true, tookOverFrom: null });
+      expect(await store.claimDevice({ ...keyed(orgId, tokenId, KEY_B), name: 'Impostor' })).toEqual({
+        ok: false,
+        keyRefused: true,
+      });
+      expect(await store.claimDevice(keyed(orgId, tokenId, null))).toEqual({ ok: false, keyRefused: true });
+      const [device] = await store.listDevices(orgId);
+      expect(device).toMatchObject({ deviceId: 'dev', name: 'Laptop', publicKey: KEY_A, tokenId });
+      expect(device!.keyBoundAt).not.toBeNull();
+    });
+
+    it('forgets a key so that the next keyed hello binds a new one', async () => {
+      const { orgId, tokenId } = await orgAndToken();
+      await store.claimDevice(keyed(orgId, tokenId, KEY_A));
+      expect(await store.forgetDeviceKey(orgId, 'dev')).toBe(true);
+      expect(await store.forgetDeviceKey(orgId, 'dev')).toBe(false);
+      expect(await store.forgetDeviceKey(orgId, 'other')).toBe(false);
+      expect((await store.listDevices(orgId))[0]).toMatchObject({ publicKey: null, keyBoundAt: null });
+      expect(await store.claimDevice(keyed(orgId, tokenId, KEY_B))).toMatchObject({ ok: true, keyBound: true });
+      expect(await store.claimDevice(keyed(orgId, tokenId, KEY_A))).toEqual({ ok: false, keyRefused: true });
+    });
+
+    it('binds a device recorded before device keys (migration 5) at its first keyed hello', async () => {
+      store.close();
+      await rm(dir, { recursive: true, force: true });
+      dir = await mkdtemp(join(tmpdir(), 'tether-store-'));
+      const db = new Database(join(dir, DATABASE_FILE));
+      for (const migration of MIGRATIONS.slice(0, 3)) db.exec(migration);
+      db.pragma('user_version = 3');
+      db.prepare("INSERT INTO orgs (id, slug, created_at) VALUES ('org_1', 'acme', '2026-01-01T00:00:00.000Z')").run();
+      db.prepare(
+        "INSERT INTO tokens (id, org_id, kind, name, hash, created_at) VALUES ('tok_a', 'org_1', 'desktop', 'a', 'hash_a', '2026-01-01T00:00:00.000Z')",
+      ).run();
+      db.prepare(
+        "INSERT INTO devices (org_id, device_id, name, os, app_version, last_seen_at, token_id) VALUES ('org_1', 'dev', 'Laptop', 'linux', '0.9.0', '2026-01-01T00:00:00.000Z', 'tok_a')",
+      ).run();
+      db.close();
+
+      store = new SqliteStore(dir);
+      expect((await store.listDevices('org_1'))[0]).toMatchObject({ publicKey: null, tokenId: 'tok_a' });
+      // A desktop still without keys keeps working until the device has one.
+      expect(await store.claimDevice(keyed('org_1', 'tok_a', null))).toEqual({ ok: true, tookOverFrom: null });
+      expect(await store.claimDevice(keyed('org_1', 'tok_a', KEY_A))).toMatchObject({ ok: true, keyBound: true });
+      expect(await store.claimDevice(keyed('org_1', 'tok_a', KEY_B))).toEqual({ ok: false, keyRefused: true });
+    });
+  });
 });
 
 storeConformance('SqliteStore', async () => {

@@ -11,6 +11,7 @@ import type {
   CallRecord,
   DeviceClaim,
   DeviceHello,
+  DeviceRecord,
   OrgRecord,
   RuntimePosition,
   RuntimeRecord,
@@ -316,19 +317,28 @@ export class SqliteStore implements Store {
 
   async claimDevice(hello: DeviceHello): Promise<DeviceClaim> {
     const bound = this.stmt(
-      `SELECT d.token_id, t.id AS found, t.revoked_at, t.expires_at FROM devices d LEFT JOIN tokens t ON t.id = d.token_id
+      `SELECT d.token_id, d.public_key, t.id AS found, t.revoked_at, t.expires_at FROM devices d LEFT JOIN tokens t ON t.id = d.token_id
          WHERE d.org_id = ? AND d.device_id = ?`,
     );
     const write = this.stmt(
-      `INSERT INTO devices (org_id, device_id, name, os, app_version, last_seen_at, token_id) VALUES (?, ?, ?, ?, ?, ?, ?)
+      `INSERT INTO devices (org_id, device_id, name, os, app_version, last_seen_at, token_id, public_key, key_bound_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
          ON CONFLICT (org_id, device_id) DO UPDATE SET name = excluded.name, os = excluded.os, app_version = excluded.app_version,
-           last_seen_at = excluded.last_seen_at, token_id = excluded.token_id`,
+           last_seen_at = excluded.last_seen_at, token_id = excluded.token_id,
+           public_key = coalesce(devices.public_key, excluded.public_key),
+           key_bound_at = coalesce(devices.key_bound_at, excluded.key_bound_at)`,
     );
+    const publicKey = hello.publicKey ?? null;
     // IMMEDIATE: the check and the write are one step even against another process (two relays, the CLI).
     return this.db
       .transaction((): DeviceClaim => {
         const row = bound.get(hello.orgId, hello.deviceId) as
-          | { token_id: string | null; found: string | null; revoked_at: string | null; expires_at: string | null }
+          | {
+              token_id: string | null;
+              public_key: string | null;
+              found: string | null;
+              revoked_at: string | null;
+              expires_at: string | null;
+            }
           | undefined;
         let tookOverFrom: string | null = null;
         if (row?.token_id != null && row.token_id !== hello.tokenId) {
@@ -339,10 +349,57 @@ export class SqliteStore implements Store {
           if (valid) return { ok: false, boundTokenId: row.token_id };
           tookOverFrom = row.token_id;
         }
-        write.run(hello.orgId, hello.deviceId, hello.name, hello.os, hello.appVersion, hello.lastSeenAt, hello.tokenId);
-        return { ok: true, tookOverFrom };
+        if (row?.public_key != null && row.public_key !== publicKey) return { ok: false, keyRefused: true };
+        const keyBound = publicKey !== null && row?.public_key == null;
+        write.run(
+          hello.orgId,
+          hello.deviceId,
+          hello.name,
+          hello.os,
+          hello.appVersion,
+          hello.lastSeenAt,
+          hello.tokenId,
+          publicKey,
+          publicKey === null ? null : hello.lastSeenAt,
+        );
+        return keyBound ? { ok: true, tookOverFrom, keyBound: true } : { ok: true, tookOverFrom };
       })
       .immediate();
+  }
+
+  async listDevices(orgId: string): Promise<DeviceRecord[]> {
+    const rows = this.stmt(
+      `SELECT org_id, device_id, name, os, app_version, last_seen_at, token_id, public_key, key_bound_at
+         FROM devices WHERE org_id = ? ORDER BY device_id`,
+    ).all(orgId) as Array<{
+      org_id: string;
+      device_id: string;
+      name: string;
+      os: string;
+      app_version: string;
+      last_seen_at: string;
+      token_id: string | null;
+      public_key: string | null;
+      key_bound_at: string | null;
+    }>;
+    return rows.map((r) => ({
+      orgId: r.org_id,
+      deviceId: r.device_id,
+      name: r.name,
+      os: r.os,
+      appVersion: r.app_version,
+      lastSeenAt: r.last_seen_at,
+      tokenId: r.token_id,
+      publicKey: r.public_key,
+      keyBoundAt: r.key_bound_at,
+    }));
+  }
+
+  async forgetDeviceKey(orgId: string, deviceId: string): Promise<boolean> {
+    const result = this.stmt(
+      'UPDATE devices SET public_key = NULL, key_bound_at = NULL WHERE org_id = ? AND device_id = ? AND public_key IS NOT NULL',
+    ).run(orgId, deviceId);
+    return result.changes > 0;
   }
 
   async deviceTokenId(orgId: string, deviceId: string): Promise<string | null> {

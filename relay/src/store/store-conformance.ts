@@ -215,6 +215,32 @@ export function storeConformance(name: string, factory: StoreFactory): void {
       expect(claims.filter((c) => c.ok)).toHaveLength(1);
     });
 
+    it('binds a device to its first key, refuses another key or none, forgets it on request, and lets one of many racing keys bind', async () => {
+      const org = await store.createOrg('acme');
+      await desktopTokens(org.id, 'tok_a');
+      const [keyA, keyB] = ['A'.repeat(43), 'B'.repeat(43)];
+      const keyed = (publicKey: string | null, deviceId = 'dev') => ({
+        ...hello(org.id, 'tok_a', deviceId),
+        publicKey,
+      });
+      expect(await store.claimDevice(keyed(keyA))).toEqual({ ok: true, tookOverFrom: null, keyBound: true });
+      expect(await store.claimDevice(keyed(keyA))).toEqual({ ok: true, tookOverFrom: null });
+      expect(await store.claimDevice(keyed(keyB))).toEqual({ ok: false, keyRefused: true });
+      expect(await store.claimDevice(keyed(null))).toEqual({ ok: false, keyRefused: true });
+      expect((await store.listDevices(org.id))[0]).toMatchObject({
+        deviceId: 'dev',
+        publicKey: keyA,
+        tokenId: 'tok_a',
+      });
+      expect(await store.forgetDeviceKey(org.id, 'dev')).toBe(true);
+      expect(await store.forgetDeviceKey(org.id, 'dev')).toBe(false);
+      expect((await store.listDevices(org.id))[0]).toMatchObject({ publicKey: null, keyBoundAt: null });
+      expect(await store.claimDevice(keyed(keyB))).toMatchObject({ ok: true, keyBound: true });
+      const keys = Array.from({ length: 6 }, (_, i) => String(i).repeat(43));
+      const claims = await Promise.all(keys.map((k) => store.claimDevice(keyed(k, 'raced'))));
+      expect(claims.filter((c) => c.ok)).toHaveLength(1);
+    });
+
     it('upserts, lists and updates runtimes; a touch refreshes only live ones', async () => {
       const org = await store.createOrg('acme');
       const old = '2026-01-01T00:00:00.000Z';

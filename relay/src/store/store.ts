@@ -202,14 +202,34 @@ export interface DeviceHello {
   appVersion: string;
   lastSeenAt: string;
   tokenId: string;
+  /** The device key the hello proved it holds (verified by the session); null or absent: a desktop older than device keys. */
+  publicKey?: string | null;
+}
+
+/** A device as `tether-relay device list` shows it. */
+export interface DeviceRecord {
+  orgId: string;
+  deviceId: string;
+  name: string;
+  os: string;
+  appVersion: string;
+  lastSeenAt: string;
+  tokenId: string | null;
+  /** The bound Ed25519 public key (base64url), or null: not bound to a key yet (or forgotten). */
+  publicKey: string | null;
+  keyBoundAt: string | null;
 }
 
 /**
  * The outcome of a hello's claim on its device id. Refused when the device is bound to another
- * token that is still valid; `tookOverFrom` names the revoked (or expired, or gone) token the
- * device was bound to before this claim moved it.
+ * token that is still valid, or to another device key (`keyRefused`; also when the device has a
+ * key and the hello none); `tookOverFrom` names the revoked (or expired, or gone) token the
+ * device was bound to before this claim moved it, `keyBound` says this claim bound the key.
  */
-export type DeviceClaim = { ok: true; tookOverFrom: string | null } | { ok: false; boundTokenId: string };
+export type DeviceClaim =
+  | { ok: true; tookOverFrom: string | null; keyBound?: true }
+  | { ok: false; boundTokenId: string }
+  | { ok: false; keyRefused: true };
 
 /** One row of the bounded call log. */
 export interface CallRecord {
@@ -258,11 +278,20 @@ export interface Store extends OAuthStore {
    * Records a hello's device, atomically binding the device id to the hello's token: a device
    * never seen, or not bound yet (rows from before the binding), is bound to it; a device bound
    * to a token no longer valid (revoked, expired, gone) moves to it; a device bound to another
-   * valid token is refused and left untouched.
+   * valid token is refused and left untouched. Then the key, in the same transaction: a device
+   * with no key yet is bound to the hello's key; one with a key is refused (untouched) unless
+   * the hello's key is that one.
    */
   claimDevice(hello: DeviceHello): Promise<DeviceClaim>;
   /** The token a device id is bound to, or null (unknown device, or not bound yet). */
   deviceTokenId(orgId: string, deviceId: string): Promise<string | null>;
+  /** Every device of an org, by id (for `device list`). */
+  listDevices(orgId: string): Promise<DeviceRecord[]>;
+  /**
+   * Forgets a device's key (an admin letting a re-installed desktop bind a new one); false when
+   * there is no such device or it has no key.
+   */
+  forgetDeviceKey(orgId: string, deviceId: string): Promise<boolean>;
   /** The devices of an org bound to a token, with the token's id (for `token list`). */
   boundDevices(orgId: string): Promise<Array<{ tokenId: string; deviceId: string; name: string }>>;
 

@@ -1,12 +1,15 @@
+import { generateKeyPairSync, sign, type KeyObject } from 'node:crypto';
 import WebSocket from 'ws';
 import {
   DEFAULT_POLICY,
   PROTOCOL_VERSION,
   TOOL_NAMES,
+  deviceProofMessage,
   parseRelayFrame,
   type AppFrame,
   type CallFrame,
   type Device,
+  type DeviceProof,
   type RelayFrame,
   type WelcomeFrame,
   type WorkspaceAnnouncement,
@@ -25,6 +28,39 @@ export function testWorkspace(
     capabilities: { policy: { ...DEFAULT_POLICY }, tools: [...TOOL_NAMES] },
     ...overrides,
   };
+}
+
+/** An Ed25519 device key pair, as a desktop makes one at its first run. */
+export class FakeDeviceKey {
+  readonly publicKey: string;
+  private readonly privateKey: KeyObject;
+
+  constructor() {
+    const pair = generateKeyPairSync('ed25519');
+    this.privateKey = pair.privateKey;
+    this.publicKey = pair.publicKey.export({ format: 'jwk' }).x!;
+  }
+
+  /** The hello proof for one connection: the signature of its proof message. */
+  prove(context: { relayHost: string; deviceId: string; nonce: string }): DeviceProof {
+    const message = deviceProofMessage({ ...context, publicKey: this.publicKey });
+    return {
+      publicKey: this.publicKey,
+      relayHost: context.relayHost,
+      signature: sign(null, Buffer.from(message), this.privateKey).toString('base64url'),
+    };
+  }
+}
+
+/**
+ * One key per device id for the whole test process: a test that connects the same device again
+ * (a reconnect, a restart) proves the same key, as a real desktop would. An impostor passes a key of its own.
+ */
+const deviceKeys = new Map<string, FakeDeviceKey>();
+export function deviceKeyOf(deviceId: string): FakeDeviceKey {
+  let key = deviceKeys.get(deviceId);
+  if (!key) deviceKeys.set(deviceId, (key = new FakeDeviceKey()));
+  return key;
 }
 
 /** Why a connection attempt failed before any frame: the HTTP status of the refused upgrade. */
@@ -54,16 +90,25 @@ export class FakeDesktop {
   private readonly waiters = new Set<() => void>();
   private cursor = new Map<string, number>();
   readonly closed: Promise<{ code: number; reason: string }>;
+  /** The relay's challenge nonce of this connection (its first frame; kept out of `frames`). */
+  readonly challenge: Promise<string>;
   /** Answers each call; return undefined to leave it unanswered. */
   onCall: ((call: CallFrame, desktop: FakeDesktop) => void) | null = null;
 
-  private constructor(readonly ws: WebSocket) {
+  private constructor(
+    readonly ws: WebSocket,
+    /** The relay's host as this desktop reached it: what its device proof signs. */
+    readonly relayHost: string,
+  ) {
+    let challenged!: (nonce: string) => void;
+    this.challenge = new Promise((resolve) => (challenged = resolve));
     this.closed = new Promise((resolve) =>
       ws.on('close', (code, reason) => resolve({ code, reason: reason.toString('utf8') })),
     );
     ws.on('message', (data) => {
       const parsed = parseRelayFrame(data.toString());
       if (!parsed.ok) throw new Error(`the relay sent a bad frame: ${parsed.error.message}`);
+      if (parsed.frame.type === 'challenge') return challenged(parsed.frame.nonce);
       this.frames.push(parsed.frame);
       if (parsed.frame.type === 'call' && this.onCall) this.onCall(parsed.frame, this);
       this.waiters.forEach((w) => w());
@@ -72,24 +117,57 @@ export class FakeDesktop {
   }
 
   /** Opens a connection with a desktop token. `autoPong: false` plays a peer whose heartbeat died. */
-  static async connect(wsUrl: string, token: string, options: { autoPong?: boolean } = {}): Promise<FakeDesktop> {
+  static async connect(
+    wsUrl: string,
+    token: string,
+    options: { autoPong?: boolean; hostHeader?: string } = {},
+  ): Promise<FakeDesktop> {
     const ws = new WebSocket(wsUrl, {
-      headers: { authorization: `Bearer ${token}` },
+      // `hostHeader` plays a relay passing a desktop's connection on under a name of its own.
+      headers: { authorization: `Bearer ${token}`, ...(options.hostHeader ? { host: options.hostHeader } : {}) },
       autoPong: options.autoPong ?? true,
       rejectUnauthorized: false,
     });
+    // Listening before the upgrade completes: the relay's challenge can arrive with the 101 answer.
+    const desktop = new FakeDesktop(ws, options.hostHeader ?? new URL(wsUrl).host);
     await new Promise<void>((resolve, reject) => {
       ws.once('open', () => resolve());
       ws.once('error', reject);
       ws.once('unexpected-response', (_req, res) => reject(new Error(`upgrade refused: ${res.statusCode}`)));
     });
-    return new FakeDesktop(ws);
+    return desktop;
   }
 
-  /** Sends `hello` and waits for `welcome`. */
-  async hello(device: Device, workspaces: WorkspaceAnnouncement[]): Promise<WelcomeFrame> {
-    this.send({ type: 'hello', protocolVersion: PROTOCOL_VERSION, device, appVersion: '0.1.0-test', workspaces });
+  /**
+   * Sends `hello` and waits for `welcome`. The hello proves the device's key (`deviceKeyOf`) for
+   * this connection's challenge, unless `key` names another one, or null (a desktop older than device keys).
+   */
+  async hello(
+    device: Device,
+    workspaces: WorkspaceAnnouncement[],
+    options: { key?: FakeDeviceKey | null } = {},
+  ): Promise<WelcomeFrame> {
+    await this.sendHello(device, workspaces, options);
     return this.next('welcome');
+  }
+
+  /** Sends `hello` (with its device proof, as `hello`) without waiting for an answer; returns the proof. */
+  async sendHello(
+    device: Device,
+    workspaces: WorkspaceAnnouncement[],
+    options: { key?: FakeDeviceKey | null } = {},
+  ): Promise<DeviceProof | undefined> {
+    const key = options.key === undefined ? deviceKeyOf(device.deviceId) : options.key;
+    const proof = key?.prove({ relayHost: this.relayHost, deviceId: device.deviceId, nonce: await this.challenge });
+    this.send({
+      type: 'hello',
+      protocolVersion: PROTOCOL_VERSION,
+      device,
+      appVersion: '0.1.0-test',
+      workspaces,
+      ...(proof ? { proof } : {}),
+    });
+    return proof;
   }
 
   send(frame: AppFrame | Record<string, unknown>): void {

@@ -7,7 +7,12 @@ export interface Failure {
   final: boolean;
   /** The relay asked not to be tried again sooner than this (Retry-After). */
   retryAfterMs?: number;
+  /** Something the person must act on, shown as an alert with its action (RelayStatus.alert). */
+  alert?: ConnectionAlert;
 }
+
+/** `device_key_refused`: the relay refused this device's key (4412); the fix is re-pairing the device. */
+export type ConnectionAlert = 'device_key_refused';
 
 /** What a relay's close code means for reconnecting: refusals of the token or protocol are final. */
 export function closeFailure(code: number, reason: string): Failure {
@@ -28,6 +33,13 @@ export function closeFailure(code: number, reason: string): Failure {
       return {
         reason: `The relay does not support protocol version ${PROTOCOL_VERSION} (${code}${said}); update Tether Desktop`,
         final: true,
+      };
+    case CLOSE_CODES.deviceKeyRefused:
+      // Retrying cannot help, and it must not be silent: someone else's key may hold this device id.
+      return {
+        reason: `The relay refused this device's key (${code}${said})`,
+        final: true,
+        alert: 'device_key_refused',
       };
     case CLOSE_CODES.replaced:
       return {

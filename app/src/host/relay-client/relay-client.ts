@@ -18,6 +18,7 @@ import {
   type CallFrame,
   type ConnectionState,
   type Device,
+  type DeviceProof,
   type ProgressFrame,
   type Result,
   type ToolErrorValue,
@@ -25,7 +26,7 @@ import {
   type WorkspaceAnnouncement,
 } from '@tether/shared';
 import { Backoff, type BackoffOptions } from './backoff.js';
-import { closeFailure, describeNetworkError, type Failure } from './connection-failure.js';
+import { closeFailure, describeNetworkError, type ConnectionAlert, type Failure } from './connection-failure.js';
 import { connectUrlOf } from './connect-url.js';
 import { DrainWaiters } from './drain-waiters.js';
 
@@ -69,6 +70,18 @@ export interface RelayStatus {
   reason?: string;
   enabled: boolean;
   relayUrl: string;
+  /** Set while the state asks the person to act (with `error`): e.g. re-pair the device. */
+  alert?: ConnectionAlert;
+  /**
+   * When (epoch ms, this machine's clock) the relay last said it refused a hello for this device
+   * for its key: someone has the desktop token and the device id. Cleared by a new token.
+   */
+  claimRefusedAt?: number;
+}
+
+/** What proves the device in `hello`: its key (DeviceKey), signing one connection's challenge. */
+export interface DeviceProver {
+  prove(context: { relayHost: string; deviceId: string; nonce: string }): DeviceProof;
 }
 
 /** Options of a `RelayClient`. */
@@ -82,6 +95,12 @@ export interface RelayClientOptions {
   allowInsecureRelay?: boolean | undefined;
   /** The device as `hello` names it (read at every connect: the person may rename it). */
   device: () => Device;
+  /**
+   * The device's key (read at every connect: re-pairing replaces it). With one, `hello` waits for
+   * the relay's `challenge` and carries the proof; without, it is sent at once with none (as
+   * desktops older than device keys did; the relay then refuses it for a device that has a key).
+   */
+  deviceKey?: () => DeviceProver;
   appVersion: string;
   /** The current workspace announcements, read for `hello` and for every `workspaces` frame. */
   announcements: () => WorkspaceAnnouncement[];
@@ -104,9 +123,15 @@ export interface RelayClientOptions {
 export class RelayClient extends EventEmitter {
   private ws: WebSocket | undefined;
   private welcomed = false;
+  /** Whether this connection's hello went out (it answers the first challenge only). */
+  private helloSent = false;
+  /** The relay's host as this connection reached it: what the device proof names. */
+  private relayHost = '';
   private failure: Failure | undefined;
   private state: ConnectionState = 'disconnected';
   private reason: string | undefined;
+  private alert: ConnectionAlert | undefined;
+  private claimRefusedAt: number | undefined;
   private enabled: boolean;
   private disposed = false;
   private generation = 0;
@@ -139,6 +164,8 @@ export class RelayClient extends EventEmitter {
   get status(): RelayStatus {
     const status: RelayStatus = { state: this.state, enabled: this.enabled, relayUrl: this.relayUrl };
     if (this.reason !== undefined) status.reason = this.reason;
+    if (this.alert !== undefined) status.alert = this.alert;
+    if (this.claimRefusedAt !== undefined) status.claimRefusedAt = this.claimRefusedAt;
     return status;
   }
 
@@ -158,7 +185,11 @@ export class RelayClient extends EventEmitter {
   configure(change: { relayUrl?: string; token?: string | undefined }): void {
     if (this.disposed) return;
     if (change.relayUrl !== undefined) this.relayUrl = change.relayUrl;
-    if ('token' in change) this.token = change.token;
+    if ('token' in change) {
+      this.token = change.token;
+      // The leaked token is being replaced: its warning has done its job.
+      this.claimRefusedAt = undefined;
+    }
     this.restart(this.enabled);
   }
 
@@ -270,6 +301,8 @@ export class RelayClient extends EventEmitter {
     }
     this.ws = ws;
     this.welcomed = false;
+    this.helloSent = false;
+    this.relayHost = url.host;
     this.failure = undefined;
     this.handshakeTimer = setTimeout(() => {
       this.failure = { reason: 'the relay did not answer hello in time', final: false };
@@ -298,15 +331,8 @@ export class RelayClient extends EventEmitter {
       this.failure ??= { reason: describeNetworkError(err), final: false };
     });
     ws.on('open', () => {
-      const workspaces = this.options.announcements();
-      this.announced = JSON.stringify(workspaces);
-      this.send(ws, {
-        type: 'hello',
-        protocolVersion: PROTOCOL_VERSION,
-        device: this.options.device(),
-        appVersion: this.options.appVersion,
-        workspaces,
-      });
+      // With a device key the hello answers the relay's challenge (its first frame).
+      if (this.options.deviceKey === undefined) this.sendHello(ws, undefined);
     });
     ws.on('message', (data, isBinary) => this.onMessage(ws, data, isBinary));
     ws.on('ping', () => (this.missedPongs = 0));
@@ -336,6 +362,13 @@ export class RelayClient extends EventEmitter {
       return;
     }
     const frame = parsed.frame;
+    if (frame.type === 'challenge') {
+      // Without a device key the hello went out at open and carries no proof: nothing to answer.
+      if (this.options.deviceKey === undefined) return;
+      if (this.helloSent) this.log('relay: ignored a challenge after hello');
+      else this.sendHello(ws, frame.nonce);
+      return;
+    }
     if (frame.type !== 'welcome' && !this.welcomed) {
       this.log(`relay: ignored a ${frame.type} frame before welcome`);
       return;
@@ -357,6 +390,12 @@ export class RelayClient extends EventEmitter {
       case 'lookup':
         this.dispatchLookup(ws, frame.id);
         return;
+      case 'notice':
+        // The relay's clock is not trusted: the time is when this desktop heard of it.
+        this.claimRefusedAt = Date.now();
+        this.log('relay: a hello for this device was refused for its key: someone else has the desktop token');
+        this.emit('status', this.status);
+        return;
       case 'refused':
         // Only about a runtime of this connection, under the workspace it belongs to.
         if (this.bindings.some((b) => b.runtimeId === frame.runtimeId && b.workspaceId === frame.workspaceId))
@@ -370,6 +409,27 @@ export class RelayClient extends EventEmitter {
         this.emit('oauth', frame);
         return;
     }
+  }
+
+  /** Says hello once per connection; with a nonce, proving the device key for this relay and connection. */
+  private sendHello(ws: WebSocket, nonce: string | undefined): void {
+    if (ws !== this.ws || this.helloSent) return;
+    this.helloSent = true;
+    const workspaces = this.options.announcements();
+    const device = this.options.device();
+    this.announced = JSON.stringify(workspaces);
+    let proof: DeviceProof | undefined;
+    if (nonce !== undefined && this.options.deviceKey !== undefined) {
+      proof = this.options.deviceKey().prove({ relayHost: this.relayHost, deviceId: device.deviceId, nonce });
+    }
+    this.send(ws, {
+      type: 'hello',
+      protocolVersion: PROTOCOL_VERSION,
+      device,
+      appVersion: this.options.appVersion,
+      workspaces,
+      ...(proof !== undefined ? { proof } : {}),
+    });
   }
 
   private onWelcome(ws: WebSocket, frame: WelcomeFrame): void {
@@ -484,7 +544,7 @@ export class RelayClient extends EventEmitter {
     const why = failure ?? closeFailure(code, closeReason);
     if (why.final) {
       this.log(`relay: not reconnecting: ${why.reason}`);
-      this.setState('error', why.reason);
+      this.setState('error', why.reason, why.alert);
       return;
     }
     // A relay that says when to come back (429/503 with Retry-After) is not asked sooner.
@@ -513,10 +573,11 @@ export class RelayClient extends EventEmitter {
     this.emit('runtimes', this.bindings);
   }
 
-  private setState(state: ConnectionState, reason: string | undefined): void {
-    if (state === this.state && reason === this.reason) return;
+  private setState(state: ConnectionState, reason: string | undefined, alert?: ConnectionAlert): void {
+    if (state === this.state && reason === this.reason && alert === this.alert) return;
     this.state = state;
     this.reason = reason;
+    this.alert = alert;
     this.emit('status', this.status);
   }
 

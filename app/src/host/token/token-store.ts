@@ -16,10 +16,10 @@ export const KEYCHAIN_ACCOUNT = 'desktop-token';
  * dir, and one of its own for any other (`--config-dir`), so that a second install, a test
  * run or a demo never reads or overwrites the person's real token.
  */
-export function keychainAccountFor(configDir: string): string {
+export function keychainAccountFor(configDir: string, base: string = KEYCHAIN_ACCOUNT): string {
   const dir = resolve(configDir);
-  if (dir === resolve(defaultConfigDir())) return KEYCHAIN_ACCOUNT;
-  return `${KEYCHAIN_ACCOUNT}:${createHash('sha256').update(dir).digest('hex').slice(0, 16)}`;
+  if (dir === resolve(defaultConfigDir())) return base;
+  return `${base}:${createHash('sha256').update(dir).digest('hex').slice(0, 16)}`;
 }
 
 /** How long the keychain probe may take: a D-Bus call that never answers must not hold up start-up. */
@@ -34,10 +34,14 @@ export interface TokenStoreOptions {
   account?: string;
   /** False skips the keychain (tests, or a person who prefers the file). Default true. */
   useKeychain?: boolean;
+  /** The file in the config dir used without a keychain; default TOKEN_FILE. */
+  file?: string;
+  /** What is kept, in the person's warnings; default "desktop token". */
+  what?: string;
 }
 
 /**
- * Where the desktop token lives: the OS keychain (macOS Keychain, Windows Credential Manager,
+ * Where a secret of the desktop lives (the desktop token; the device key, see device-key.ts): the OS keychain (macOS Keychain, Windows Credential Manager,
  * Secret Service on Linux) through @napi-rs/keyring when one works here, otherwise a 0600
  * file in the config directory, with a warning. The token is never logged.
  */
@@ -48,8 +52,13 @@ export class TokenStore {
   private readonly filePath: string;
   private readonly entry: AsyncEntry | null;
 
-  private constructor(configDir: string, entry: AsyncEntry | null) {
-    this.filePath = join(configDir, TOKEN_FILE);
+  private constructor(
+    configDir: string,
+    entry: AsyncEntry | null,
+    file: string,
+    private readonly what: string,
+  ) {
+    this.filePath = join(configDir, file);
     this.entry = entry;
     this.kind = entry ? 'keychain' : 'file';
   }
@@ -60,12 +69,12 @@ export class TokenStore {
       options.useKeychain === false
         ? null
         : await probeKeychain(options.service ?? KEYCHAIN_SERVICE, options.account ?? keychainAccountFor(configDir));
-    const store = new TokenStore(configDir, entry);
+    const store = new TokenStore(configDir, entry, options.file ?? TOKEN_FILE, options.what ?? 'desktop token');
     if (store.entry) {
       await store.migrateFileToKeychain();
     } else {
       store.warnings.push(
-        `No OS keychain is available here, so the desktop token is kept in ${store.filePath} (readable only by you, mode 0600).`,
+        `No OS keychain is available here, so the ${store.what} is kept in ${store.filePath} (readable only by you, mode 0600).`,
       );
       await store.checkFileMode();
     }
@@ -109,7 +118,8 @@ export class TokenStore {
     let mode: number;
     try {
       const info = await lstat(this.filePath);
-      if (!info.isFile()) throw new Error(`${this.filePath} is not a regular file; refusing to use it for the token.`);
+      if (!info.isFile())
+        throw new Error(`${this.filePath} is not a regular file; refusing to use it for the ${this.what}.`);
       mode = info.mode & 0o777;
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code === 'ENOENT') return;
@@ -118,7 +128,7 @@ export class TokenStore {
     if ((mode & 0o077) !== 0) {
       await chmod(this.filePath, 0o600);
       this.warnings.push(
-        `The token file ${this.filePath} was readable by others (mode ${mode.toString(8)}); it was changed to 0600.`,
+        `The ${this.what} file ${this.filePath} was readable by others (mode ${mode.toString(8)}); it was changed to 0600.`,
       );
     }
   }
@@ -133,7 +143,7 @@ export class TokenStore {
     }
     if (token && this.entry && (await this.entry.getPassword()) === null) await this.entry.setPassword(token);
     await unlink(this.filePath).catch(() => undefined);
-    this.warnings.push('The desktop token was moved from its file into the OS keychain.');
+    this.warnings.push(`The ${this.what} was moved from its file into the OS keychain.`);
   }
 }
 
