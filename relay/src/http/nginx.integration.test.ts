@@ -123,7 +123,11 @@ function viaProxy(
 async function driveThrough(t: TestRelay, proxy: Proxy): Promise<void> {
   const auth = { authorization: `Bearer ${t.platformKey}` };
   // A desktop, through the proxy's WebSocket upgrade.
-  const desktop = await FakeDesktop.connect(`ws+unix://${proxy.socketPath}:/v1/connect`, t.desktopToken);
+  // The desktop names the relay as it reached it (its device key proof signs that host), as a
+  // real one would through a balancer at relay.example.com.
+  const desktop = await FakeDesktop.connect(`ws+unix://${proxy.socketPath}:/v1/connect`, t.desktopToken, {
+    hostHeader: 'relay.example.com',
+  });
   cleanups.push(() => desktop.close());
   const welcome = await desktop.hello({ deviceId: 'dev-1', name: 'Laptop', os: 'linux' }, [testWorkspace('ws-1')]);
   const runtimeId = welcome.runtimes[0]!.runtimeId;
