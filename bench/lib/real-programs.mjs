@@ -142,7 +142,7 @@ export async function startRealRelay({ serveArgs = [] } = {}) {
 export async function waitForRuntimes(url, key, count) {
   const until = Date.now() + REGISTER_TIMEOUT_MS;
   while (Date.now() < until) {
-    const res = await fetch(`${url}/v1/runtimes?limit=1000`, { headers: { authorization: `Bearer ${key}` } });
+    const res = await fetch(`${url}/v1/runtimes?limit=500`, { headers: { authorization: `Bearer ${key}` } });
     const body = await res.json();
     const running = (body.runtimes ?? []).filter((r) => r.state === 'running').map((r) => r.id);
     if (running.length >= count) return running;
