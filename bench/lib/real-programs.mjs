@@ -3,7 +3,7 @@
 // command lines as the README does, with their default settings. Also the CPU time a process
 // has used (from /proc/<pid>/stat) and the load phase shared by those benches.
 import { spawn } from 'node:child_process';
-import { readFile } from 'node:fs/promises';
+import { readdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { startWorker, tempDir } from './bench-util.mjs';
@@ -18,12 +18,32 @@ const REGISTER_TIMEOUT_MS = 60_000;
 /** Every program started here, so a bench past its budget can kill them all. */
 export const children = new Set();
 
-/** CPU seconds (user + system) the process has used so far. */
-export async function cpuSeconds(pid) {
+/** CPU seconds (user + system) one process has used so far. */
+async function ownCpuSeconds(pid) {
   const stat = await readFile(`/proc/${pid}/stat`, 'utf8');
   // Fields after the command name (which may hold spaces) start after its ") ".
   const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
   return (Number(fields[11]) + Number(fields[12])) / CLOCK_TICKS_PER_SECOND;
+}
+
+/** The pids of a process's living children (every thread's), from /proc. */
+async function childPids(pid) {
+  const tasks = await readdir(`/proc/${pid}/task`).catch(() => []);
+  const lists = await Promise.all(
+    tasks.map((tid) => readFile(`/proc/${pid}/task/${tid}/children`, 'utf8').catch(() => '')),
+  );
+  return lists.join(' ').split(/\s+/).filter(Boolean).map(Number);
+}
+
+/**
+ * CPU seconds (user + system) a program has used so far: the process and its living
+ * descendants (`tether-desktop` runs the host as a child, so the token never sits in the
+ * host's environment).
+ */
+export async function cpuSeconds(pid) {
+  let total = await ownCpuSeconds(pid).catch(() => 0);
+  for (const child of await childPids(pid)) total += await cpuSeconds(child);
+  return total;
 }
 
 /** Node's flags for the programs: BENCH_CPU_PROF=DIR writes a CPU profile of each there. */
