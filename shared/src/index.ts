@@ -11,3 +11,4 @@ export * from './json-bounds.js';
 export * from './desktop-client.js';
 export * from './allowances.js';
 export * from './oauth.js';
+export * from './ip-ranges.js';

@@ -1,6 +1,7 @@
 import { lookup as dnsLookup } from 'node:dns';
 import { request } from 'node:https';
-import { BlockList, isIP, type LookupFunction } from 'node:net';
+import { isIP, type LookupFunction } from 'node:net';
+import { isPublicIpAddress } from '@tether/shared';
 import { CLIENT_METADATA_TIMEOUT_MS, MAX_CLIENT_METADATA_BYTES } from './oauth-limits.js';
 
 /**
@@ -11,48 +12,12 @@ import { CLIENT_METADATA_TIMEOUT_MS, MAX_CLIENT_METADATA_BYTES } from './oauth-l
 export type ClientMetadataFetcher = (url: URL) => Promise<string>;
 
 /**
- * Addresses a metadata fetch may never reach: loopback, private, link-local (cloud metadata at
- * 169.254.169.254), carrier-grade NAT, multicast, reserved, and their IPv4-mapped IPv6 forms.
- * Otherwise anyone could make the relay request its own network by naming a client_id.
+ * Whether an address is one a metadata fetch must not connect to: anything not public
+ * (`isPublicIpAddress`, shared with the desktop's sandbox proxy). Otherwise anyone could make
+ * the relay request its own network by naming a client_id.
  */
-// Two lists: Node's BlockList matches an IPv4 address against IPv4-mapped IPv6 rules too.
-const FORBIDDEN_V4 = new BlockList();
-const FORBIDDEN_V6 = new BlockList();
-for (const [net, prefix] of [
-  ['0.0.0.0', 8],
-  ['10.0.0.0', 8],
-  ['100.64.0.0', 10],
-  ['127.0.0.0', 8],
-  ['169.254.0.0', 16],
-  ['172.16.0.0', 12],
-  ['192.0.0.0', 24],
-  ['192.0.2.0', 24],
-  ['192.168.0.0', 16],
-  ['198.18.0.0', 15],
-  ['198.51.100.0', 24],
-  ['203.0.113.0', 24],
-  ['224.0.0.0', 3],
-] as const)
-  FORBIDDEN_V4.addSubnet(net, prefix, 'ipv4');
-for (const [net, prefix] of [
-  ['::', 128],
-  ['::1', 128],
-  ['::ffff:0:0', 96],
-  ['64:ff9b::', 96],
-  ['100::', 64],
-  ['2001:db8::', 32],
-  ['fc00::', 7],
-  ['fe80::', 10],
-  ['ff00::', 8],
-] as const)
-  FORBIDDEN_V6.addSubnet(net, prefix, 'ipv6');
-
-/** Whether an address is one a metadata fetch must not connect to. */
 export function isForbiddenAddress(address: string): boolean {
-  const family = isIP(address);
-  if (family === 0) return true;
-  // IPv4-mapped IPv6 (::ffff:a.b.c.d) is in the IPv6 list whole: never a way around the IPv4 list.
-  return family === 4 ? FORBIDDEN_V4.check(address, 'ipv4') : FORBIDDEN_V6.check(address, 'ipv6');
+  return !isPublicIpAddress(address);
 }
 
 /** Knobs of `createClientMetadataFetcher`; production uses the defaults. */

@@ -1,69 +1,15 @@
 import { lookup } from 'node:dns/promises';
 import net from 'node:net';
-import { SANDBOX_PROXY_HEAD_BYTES, SANDBOX_PROXY_CONNECT_TIMEOUT_MS } from '@tether/shared';
+import { SANDBOX_PROXY_HEAD_BYTES, SANDBOX_PROXY_CONNECT_TIMEOUT_MS, isPublicIpAddress } from '@tether/shared';
 import type { NetworkRule } from './sandbox-rules.js';
 
 /**
- * Addresses a sandboxed command may never reach through the proxy: this machine (loopback),
- * private networks, link-local (cloud metadata at 169.254.169.254 and fd00:ec2::254), CGNAT,
- * multicast, reserved and unspecified ranges, and IPv4 hidden in IPv6 forms (checked as IPv4).
+ * True when a sandboxed command may connect to `address` (an IP literal): public addresses
+ * only, never this machine, private networks, link-local (cloud metadata) and the rest of
+ * `isPublicIpAddress`'s ranges (shared with the relay's metadata fetcher).
  */
-const BLOCKED = new net.BlockList();
-for (const [prefix, bits] of [
-  ['0.0.0.0', 8],
-  ['10.0.0.0', 8],
-  ['100.64.0.0', 10],
-  ['127.0.0.0', 8],
-  ['169.254.0.0', 16],
-  ['172.16.0.0', 12],
-  ['192.0.0.0', 24],
-  ['192.0.2.0', 24],
-  ['192.168.0.0', 16],
-  ['198.18.0.0', 15],
-  ['198.51.100.0', 24],
-  ['203.0.113.0', 24],
-  ['224.0.0.0', 4],
-  ['240.0.0.0', 4],
-] as const) {
-  BLOCKED.addSubnet(prefix, bits, 'ipv4');
-}
-for (const [prefix, bits] of [
-  ['::', 128],
-  ['::1', 128],
-  ['fc00::', 7],
-  ['fe80::', 10],
-  ['fec0::', 10],
-  ['ff00::', 8],
-  ['2001:db8::', 32],
-  ['100::', 64],
-] as const) {
-  BLOCKED.addSubnet(prefix, bits, 'ipv6');
-}
-
-/** The IPv4 address inside an IPv4-mapped, -compatible, NAT64 or 6to4 IPv6 address, if any. */
-function embeddedIpv4(address: string): string | null {
-  const mapped = /^(?:::ffff:|::|64:ff9b::)(\d+\.\d+\.\d+\.\d+)$/i.exec(address);
-  if (mapped) return mapped[1]!;
-  const hex = /^(?:::ffff:|64:ff9b::)([0-9a-f]{1,4}):([0-9a-f]{1,4})$/i.exec(address);
-  if (hex) {
-    const hi = Number.parseInt(hex[1]!, 16);
-    const lo = Number.parseInt(hex[2]!, 16);
-    return `${hi >> 8}.${hi & 255}.${lo >> 8}.${lo & 255}`;
-  }
-  return null;
-}
-
-/** True when a sandboxed command may connect to `address` (an IP literal). */
 export function isPublicAddress(address: string): boolean {
-  const family = net.isIP(address);
-  if (family === 4) return !BLOCKED.check(address, 'ipv4');
-  if (family === 6) {
-    const v4 = embeddedIpv4(address);
-    if (v4 !== null) return !BLOCKED.check(v4, 'ipv4');
-    if (/^2002:/i.test(address)) return false; // 6to4 carries any IPv4, private ones too
-    return !BLOCKED.check(address, 'ipv6');
-  }
-  return false;
+  return isPublicIpAddress(address);
 }
 
 /** True when `host` is one of `domains` (`example.com` exactly, `*.example.com` any subdomain). */
