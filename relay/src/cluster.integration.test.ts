@@ -8,8 +8,8 @@ import { Redis } from 'ioredis';
 import pg from 'pg';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { openClusterAdmin } from './relay-admin.js';
-import { startRelay, type RelayHandle } from './relay-server.js';
-import { FakeDesktop, testWorkspace } from './testing/fake-desktop.js';
+import { startRelay, type RelayHandle, type RelayOptions } from './relay-server.js';
+import { FakeDesktop, refusedUpgradeStatus, testWorkspace } from './testing/fake-desktop.js';
 import { postgresAvailable, startTestPostgres, type TestPostgres } from './testing/postgres-server.js';
 import { REDIS_SERVER, startTestRedis, type TestRedis } from './testing/redis-server.js';
 import { eventually, SseReader } from './testing/test-relay.js';
@@ -67,10 +67,10 @@ describeCluster('a relay cluster on PostgreSQL and Redis', () => {
   }
 
   /** A node in this process (behind a balancer at `publicUrl`, when given). */
-  async function node(publicUrl?: string): Promise<RelayHandle> {
+  async function node(extra: Partial<RelayOptions> = {}): Promise<RelayHandle> {
     const n = await startRelay({
       port: 0,
-      ...(publicUrl !== undefined ? { publicUrl } : {}),
+      ...extra,
       dataDir: join(dir, `unused-${nodes.length}`),
       databaseUrl,
       redisUrl: redis.url,
@@ -216,7 +216,7 @@ describeCluster('a relay cluster on PostgreSQL and Redis', () => {
     const { desktopToken } = await freshCluster();
     // One public URL for the cluster (the balancer's), as the issuer and resource of every node.
     const publicUrl = 'https://relay.example';
-    const [a, b] = [await node(publicUrl), await node(publicUrl)];
+    const [a, b] = [await node({ publicUrl }), await node({ publicUrl })];
     const form = (n: RelayHandle, path: string, fields: Record<string, string>) =>
       fetch(`${n.url}${path}`, {
         method: 'POST',
@@ -336,4 +336,69 @@ describeCluster('a relay cluster on PostgreSQL and Redis', () => {
     );
     expect((await api(a.url, key, '/v1/runtimes')).status).toBe(200);
   }, 60_000);
+
+  it("holds a key's rate limit, an address's failed-auth budget and a desktop token's connection cap over both nodes", async () => {
+    const { desktopToken, key } = await freshCluster();
+    const limits = {
+      credentialRequestsPerWindow: 6,
+      credentialWindowMs: 60_000,
+      authFailuresPerWindow: 4,
+      authFailureWindowMs: 60_000,
+      maxConnectionsPerDesktopToken: 2,
+    };
+    const [a, b] = [await node({ limits }), await node({ limits })];
+    const status = async (n: RelayHandle, token: string) => (await api(n.url, token, '/v1/runtimes')).status;
+
+    // Six requests of one key split over the nodes use its one budget (each node alone would allow six).
+    expect(await Promise.all([a, b, a, b, a, b].map((n) => status(n, key)))).toEqual([200, 200, 200, 200, 200, 200]);
+    for (const n of [a, b]) {
+      const refused = await api(n.url, key, '/v1/runtimes');
+      expect(refused.status).toBe(429);
+      expect(Number(refused.headers.get('retry-after'))).toBeGreaterThan(50);
+      expect(((await refused.json()) as { error: { details: { limit: string } } }).error.details.limit).toBe(
+        'credential',
+      );
+    }
+
+    // Refused tokens from one address count on both nodes together (a desktop upgrade too)...
+    const otherKey = (await (async () => {
+      const admin = await openClusterAdmin(databaseUrl);
+      try {
+        return (await admin.createToken({ org: 'acme', kind: 'platform', name: 'other' })).token;
+      } finally {
+        await admin.close();
+      }
+    })()) as string;
+    expect([await status(a, 'tk_wrong1'), await status(b, 'tk_wrong2'), await status(a, 'tk_wrong3')]).toEqual([
+      401, 401, 401,
+    ]);
+    expect(await refusedUpgradeStatus(b.wsUrl, 'Bearer tk_wrong4')).toBe(401);
+    expect(await status(b, 'tk_wrong5')).toBe(429);
+    expect(await status(a, 'tk_wrong6')).toBe(429);
+    expect(await refusedUpgradeStatus(a.wsUrl, 'Bearer tk_wrong7')).toBe(429);
+    // ...while a valid credential from the same address still passes on both.
+    expect([await status(a, otherKey), await status(b, otherKey)]).toEqual([200, 200]);
+
+    // Two desktops of one token, one per node: a third is refused on either node.
+    const first = await connectDesktop(a.wsUrl, desktopToken);
+    const second = await connectDesktop(b.wsUrl, desktopToken);
+    expect(await refusedUpgradeStatus(a.wsUrl, `Bearer ${desktopToken}`)).toBe(429);
+    expect(await refusedUpgradeStatus(b.wsUrl, `Bearer ${desktopToken}`)).toBe(429);
+    // One closes on node B: its slot is free for a desktop on node A.
+    await second.close();
+    await eventually(
+      async () => {
+        try {
+          await connectDesktop(a.wsUrl, desktopToken);
+          return true;
+        } catch {
+          return false;
+        }
+      },
+      (ok) => ok,
+      5_000,
+      'a slot freed on the other node',
+    );
+    expect(first).toBeDefined();
+  }, 30_000);
 });

@@ -12,6 +12,7 @@ import { clientAddressOf, trustFunction, type TrustProxy } from './http/client-a
 import { AccessGuard } from './http/access-guard.js';
 import { ConnectionCaps } from './http/connection-caps.js';
 import { honourConnectionClose } from './http/connection-header.js';
+import { LocalLimits } from './http/shared-limits.js';
 import { bodyRefusalOf, registerJsonParser } from './http/json-bounds.js';
 import { buildOpenApiDocument } from './http/openapi.js';
 import { registerPlatformRoutes, sendError } from './http/platform-routes.js';
@@ -197,6 +198,9 @@ export async function startRelay(options: RelayOptions): Promise<RelayHandle> {
     await store.close();
     throw err;
   }
+  // Rate limits, the failed-auth budget and the per-token connection cap: one budget over every
+  // node when the bus spans nodes (Redis), this process's own otherwise.
+  const sharedLimits = bus.sharedLimits?.() ?? new LocalLimits();
   const directory = new RuntimeDirectory(store, bus);
   // The core records into the metrics and the metrics read the core's count: wired after both exist.
   const inFlight = { count: () => 0 };
@@ -235,6 +239,7 @@ export async function startRelay(options: RelayOptions): Promise<RelayHandle> {
     clientAddress: clientAddressOf(options.trustProxy),
     onAuthenticated: (req) => caps.authenticated(req.socket),
     issuerOf,
+    sharedLimits,
   });
   const oauth = new OAuthService({
     store,
@@ -263,6 +268,7 @@ export async function startRelay(options: RelayOptions): Promise<RelayHandle> {
     onLimited: (limit) => metrics.rateLimited(limit),
     oauth: createDesktopOAuth(oauth, app.log),
     publicHosts: options.publicHosts,
+    tokenSlots: sharedLimits.slots('desktop-token'),
   });
   const core = new RelayCore(store, bus, directory, metrics, app.log, {
     idempotencyWindowMs: limits.idempotencyWindowMs,
@@ -294,7 +300,7 @@ export async function startRelay(options: RelayOptions): Promise<RelayHandle> {
     return { status: 'ready' };
   });
   app.get('/metrics', async (request, reply) =>
-    guard.admitMetrics(request, reply)
+    (await guard.admitMetrics(request, reply))
       ? reply.type(metrics.registry.contentType).send(await metrics.registry.metrics())
       : reply,
   );
@@ -306,7 +312,7 @@ export async function startRelay(options: RelayOptions): Promise<RelayHandle> {
   // Before the /v1 routes: it authenticates and rate-limits them all (platform API and MCP).
   guard.register(app, core);
   registerPlatformRoutes(app, core, streams, limits.sseKeepaliveMs);
-  registerOAuthRoutes(app, { oauth, services: core, store, issuerOf });
+  registerOAuthRoutes(app, { oauth, services: core, store, issuerOf, sharedLimits });
   await registerMcpRoutes(app, core, {
     allowedOrigins: options.allowedOrigins ?? [],
     onExchange: (endpoint, method, status, seconds) => metrics.mcpRequest(endpoint, method, status, seconds),
