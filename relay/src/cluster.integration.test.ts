@@ -6,7 +6,10 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Redis } from 'ioredis';
 import pg from 'pg';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
+import { CLOSE_CODES } from '@tether/shared';
+import { runCli } from './cli.js';
+import { BOOKKEEPING_EVERY_TICKS } from './relay-limits.js';
 import { openClusterAdmin } from './relay-admin.js';
 import { startRelay, type RelayHandle, type RelayOptions } from './relay-server.js';
 import { FakeDesktop, refusedUpgradeStatus, testWorkspace } from './testing/fake-desktop.js';
@@ -213,7 +216,7 @@ describeCluster('a relay cluster on PostgreSQL and Redis', () => {
   }, 60_000);
 
   it('authorizes an MCP client with OAuth across nodes: consent, code, refresh and revocation each on another node', async () => {
-    const { desktopToken } = await freshCluster();
+    const { desktopToken, key } = await freshCluster();
     // One public URL for the cluster (the balancer's), as the issuer and resource of every node.
     const publicUrl = 'https://relay.example';
     const [a, b] = [await node({ publicUrl }), await node({ publicUrl })];
@@ -315,6 +318,34 @@ describeCluster('a relay cluster on PostgreSQL and Redis', () => {
     const fresh = (await (await exchange(b, await approvedCode())).json()) as Tokens;
     const rotations = await Promise.all([refresh(a, fresh.refresh_token), refresh(b, fresh.refresh_token)]);
     expect(rotations.map((r) => r.status).sort()).toEqual([200, 400]);
+
+    // An approved client revoked through node A's API, its token trusted from node B's cache: refused on B at once.
+    // (The raced refresh above counted as a reuse, which revoked that family: a new approval.)
+    const live = (await (await exchange(b, await approvedCode())).json()) as Tokens;
+    expect(await runtimes(b, live.access_token)).toEqual([runtimeId]);
+    const clients = async () =>
+      ((await (await api(a.url, key, '/v1/oauth/clients')).json()) as { clients: Array<{ id: string }> }).clients;
+    const [approved] = await clients();
+    const revoked = await api(a.url, key, `/v1/oauth/clients/${approved!.id}/revoke`, { method: 'POST' });
+    expect(revoked.status).toBe(200);
+    expect(await runtimes(b, live.access_token)).toBe(401);
+    // The same through the CLI with the cluster's Redis: every node at once, and the desktop is told.
+    const another = (await (await exchange(a, await approvedCode())).json()) as Tokens;
+    expect([await runtimes(a, another.access_token), await runtimes(b, another.access_token)]).toEqual([
+      [runtimeId],
+      [runtimeId],
+    ]);
+    const out = vi.spyOn(console, 'log').mockImplementation(() => undefined);
+    try {
+      const [client] = await clients();
+      expect(
+        await runCli(['oauth', 'revoke', client!.id, '--database-url', databaseUrl, '--redis-url', redis.url]),
+      ).toBe(0);
+    } finally {
+      out.mockRestore();
+    }
+    expect([await runtimes(a, another.access_token), await runtimes(b, another.access_token)]).toEqual([401, 401]);
+    await desktop.next('oauth_authorizations', (f) => f.authorizations.length === 0);
   }, 60_000);
 
   it('reports not ready while PostgreSQL is down, and ready again once it is back', async () => {
@@ -400,5 +431,82 @@ describeCluster('a relay cluster on PostgreSQL and Redis', () => {
       'a slot freed on the other node',
     );
     expect(first).toBeDefined();
+  }, 30_000);
+
+  it('drops a revoked token, an archived or removed runtime and a replaced device on every node at once', async () => {
+    const { desktopToken, key } = await freshCluster();
+    const admin = await openClusterAdmin(databaseUrl);
+    const other = await admin.createToken({ org: 'acme', kind: 'platform', name: 'revoked on node A' });
+    const third = await admin.createToken({ org: 'acme', kind: 'platform', name: 'revoked by the CLI' });
+    const secondDesktop = await admin.createToken({ org: 'acme', kind: 'desktop', name: 'revoked by the CLI' });
+    await admin.close();
+    const [a, b] = [await node(), await node()];
+    const status = async (n: RelayHandle, token: string) => (await api(n.url, token, '/v1/runtimes')).status;
+    const desktop = await connectDesktop(b.wsUrl, desktopToken);
+    const runtimes = (
+      await desktop.hello(device, [testWorkspace('ws-1'), testWorkspace('ws-2'), testWorkspace('ws-3')])
+    ).runtimes;
+    const [rt1, rt2, rt3] = runtimes.map((r) => r.runtimeId) as [string, string, string];
+    const call = (n: RelayHandle, runtimeId: string) =>
+      api(n.url, key, `/v1/runtimes/${runtimeId}/calls`, {
+        method: 'POST',
+        body: JSON.stringify({ tool: 'stat', args: { path: 'README.md' } }),
+      });
+    const errorCode = async (res: Response) => ((await res.json()) as { error?: { code: string } }).error?.code;
+
+    // A key trusted from node B's cache, and a grant it minted, revoked through node A: refused on B at once.
+    const grant = (await (
+      await api(b.url, other.token, '/v1/grants', {
+        method: 'POST',
+        body: JSON.stringify({ runtimeIds: [rt1], ttlSeconds: 600, label: 'agent' }),
+      })
+    ).json()) as { token: string };
+    expect([await status(b, other.token), await status(b, grant.token)]).toEqual([200, 200]);
+    expect(await a.admin.revokeToken(other.id)).toBe(true);
+    expect([await status(b, other.token), await status(b, grant.token)]).toEqual([401, 401]);
+
+    // The CLI (another process) with the cluster's Redis: a platform key and a desktop token, at once on every node.
+    const cliDesktop = await connectDesktop(a.wsUrl, secondDesktop.token);
+    await cliDesktop.hello({ deviceId: 'dev-cli', name: 'Other', os: 'linux' }, [testWorkspace('ws-9')]);
+    expect([await status(a, third.token), await status(b, third.token)]).toEqual([200, 200]);
+    const out = vi.spyOn(console, 'log').mockImplementation(() => undefined);
+    try {
+      const cli = (id: string) =>
+        runCli(['token', 'revoke', id, '--database-url', databaseUrl, '--redis-url', redis.url]);
+      expect(await cli(third.id)).toBe(0);
+      expect([await status(a, third.token), await status(b, third.token)]).toEqual([401, 401]);
+      const revokedAt = Date.now();
+      expect(await cli(secondDesktop.id)).toBe(0);
+      // Closed at once, not at the next bookkeeping round of its node.
+      expect((await cliDesktop.closed).code).toBe(CLOSE_CODES.unauthorized);
+      expect(Date.now() - revokedAt).toBeLessThan(BOOKKEEPING_EVERY_TICKS * HEARTBEAT_MS);
+    } finally {
+      out.mockRestore();
+    }
+
+    // A runtime node A has just called (and cached), archived through node B: refused on A at once.
+    expect((await call(a, rt1)).status).toBe(200);
+    expect((await api(b.url, key, `/v1/runtimes/${rt1}/archive`, { method: 'POST' })).status).toBe(200);
+    const refused = await call(a, rt1);
+    expect(await errorCode(refused)).toBe('runtime_archived');
+    // A workspace the desktop (on node B) no longer announces: refused on node A at once.
+    expect((await call(a, rt2)).status).toBe(200);
+    desktop.send({ type: 'workspaces', workspaces: [testWorkspace('ws-1'), testWorkspace('ws-3')] });
+    await eventually(
+      async () => ((await (await api(b.url, key, `/v1/runtimes/${rt2}`)).json()) as { state: string }).state,
+      (state) => state === 'archived',
+      5_000,
+      'the removed workspace archived',
+    );
+    expect(await errorCode(await call(a, rt2))).toBe('runtime_archived');
+
+    // The same device connecting to node A replaces its session on node B, and calls go to the new one.
+    expect((await call(a, rt3)).status).toBe(200);
+    const replacement = await connectDesktop(a.wsUrl, desktopToken, false);
+    await replacement.hello(device, [testWorkspace('ws-3')]);
+    expect((await desktop.closed).code).toBe(CLOSE_CODES.replaced);
+    replacement.onCall = (c, d) => d.succeed(c.id, { from: 'replacement' });
+    const answered = await call(b, rt3);
+    expect(((await answered.json()) as { result: unknown }).result).toEqual({ from: 'replacement' });
   }, 30_000);
 });
