@@ -509,4 +509,95 @@ describeCluster('a relay cluster on PostgreSQL and Redis', () => {
     const answered = await call(b, rt3);
     expect(((await answered.json()) as { result: unknown }).result).toEqual({ from: 'replacement' });
   }, 30_000);
+
+  it('goes not ready while Redis is down, keeps serving valid keys, and routes calls and events again once Redis restarts empty', async () => {
+    const { desktopToken, key } = await freshCluster();
+    const [a, b] = [await node(), await node()];
+    const desktop = await connectDesktop(a.wsUrl, desktopToken);
+    const runtimeId = (await desktop.hello(device, [testWorkspace('ws-1'), testWorkspace('ws-2')])).runtimes[0]!
+      .runtimeId;
+    const call = () =>
+      api(b.url, key, `/v1/runtimes/${runtimeId}/calls`, {
+        method: 'POST',
+        body: JSON.stringify({ tool: 'stat', args: { path: 'README.md' } }),
+      });
+    expect((await call()).status).toBe(200);
+    const events = await SseReader.open(`${b.url}/v1/runtimes/${runtimeId}/events`, key);
+    const readiness = () => Promise.all([a, b].map(async (n) => (await fetch(`${n.url}/readyz`)).status));
+
+    await redis.kill();
+    let restarted = false;
+    try {
+      await eventually(readiness, (s) => s.every((x) => x === 503), 5_000, 'both nodes not ready');
+      // The database still answers: a valid key is served (its rate limit counted on the node meanwhile).
+      expect((await api(a.url, key, '/v1/runtimes')).status).toBe(200);
+      await redis.start();
+      restarted = true;
+    } finally {
+      if (!restarted) await redis.start();
+    }
+    await eventually(readiness, (s) => s.every((x) => x === 200), 15_000, 'both nodes ready again');
+    // Redis came back empty: node A announced its desktop's runtimes again, so node B routes to it.
+    const routed = await eventually(
+      async () => (await call()).status,
+      (status) => status === 200,
+      10_000,
+      'a call routed after the restart',
+    );
+    expect(routed).toBe(200);
+    // The stream opened before the outage gets events again (node B subscribed anew).
+    await desktop.close();
+    await eventually(
+      () => events.events.filter((e) => e.event === 'state').map((e) => e.data.state as string),
+      (states) => states.includes('stopped'),
+      10_000,
+      'a state event after the restart',
+    );
+    await events.close();
+  }, 45_000);
+
+  it("keeps orgs apart across nodes: org A's key cannot see, call, cancel, stream or grant org B's runtime held on the other node", async () => {
+    const { key: keyA } = await freshCluster();
+    const admin = await openClusterAdmin(databaseUrl);
+    await admin.createOrg('globex');
+    const desktopB = (await admin.createToken({ org: 'globex', kind: 'desktop' })).token;
+    const keyB = (await admin.createToken({ org: 'globex', kind: 'platform' })).token;
+    await admin.close();
+    const [a, b] = [await node(), await node()];
+    const theirs = await connectDesktop(b.wsUrl, desktopB, false);
+    const runtimeB = (await theirs.hello({ deviceId: 'dev-b', name: 'Theirs', os: 'linux' }, [testWorkspace('ws-b')]))
+      .runtimes[0]!.runtimeId;
+    const unknown = 'rt_000000000000000000000000';
+    const same = async (path: string, init: RequestInit = {}) => {
+      const [their, none] = await Promise.all([
+        api(a.url, keyA, `/v1/runtimes/${runtimeB}${path}`, init),
+        api(a.url, keyA, `/v1/runtimes/${unknown}${path}`, init),
+      ]);
+      expect(their.status, path).toBe(404);
+      expect(((await their.json()) as { error: { code: string } }).error.code, path).toBe(
+        ((await none.json()) as { error: { code: string } }).error.code,
+      );
+    };
+    const post = (body: unknown): RequestInit => ({ method: 'POST', body: JSON.stringify(body) });
+    await same('');
+    await same('/capabilities');
+    await same('/calls', post({ tool: 'stat', args: { path: 'secret' } }));
+    await same('/archive', post({}));
+    await same('/events');
+    expect(((await (await api(a.url, keyA, '/v1/runtimes')).json()) as { runtimes: unknown[] }).runtimes).toEqual([]);
+    const grant = await api(a.url, keyA, '/v1/grants', post({ runtimeIds: [runtimeB], ttlSeconds: 600, label: 'x' }));
+    expect(grant.status).toBe(404);
+
+    // A call of org B in flight on node B: org A cannot cancel it through node A, nor read it.
+    const pending = api(a.url, keyB, `/v1/runtimes/${runtimeB}/calls`, post({ tool: 'stat', args: { path: 'slow' } }));
+    const call = await theirs.next('call');
+    await same(`/calls/${call.id}/cancel`, post({}));
+    await same(`/calls/${call.id}`);
+    expect(theirs.frames.some((f) => f.type === 'cancel')).toBe(false);
+    theirs.succeed(call.id, { secret: 'of org B' });
+    expect((await pending).status).toBe(200);
+    // And nothing of org B's runtime was changed by org A's attempts.
+    const state = (await (await api(b.url, keyB, `/v1/runtimes/${runtimeB}`)).json()) as { state: string };
+    expect(state.state).toBe('running');
+  }, 30_000);
 });
