@@ -1,6 +1,6 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -15,6 +15,7 @@ import { startRelay, type RelayHandle, type RelayOptions } from './relay-server.
 import { FakeDesktop, refusedUpgradeStatus, testWorkspace } from './testing/fake-desktop.js';
 import { postgresAvailable, startTestPostgres, type TestPostgres } from './testing/postgres-server.js';
 import { REDIS_SERVER, startTestRedis, type TestRedis } from './testing/redis-server.js';
+import { NGINX, startTestNginx } from './testing/nginx-server.js';
 import { eventually, SseReader } from './testing/test-relay.js';
 
 // Real PostgreSQL and Redis from Debian's packages (.ci/run installs both); without them a
@@ -600,4 +601,89 @@ describeCluster('a relay cluster on PostgreSQL and Redis', () => {
     const state = (await (await api(b.url, keyB, `/v1/runtimes/${runtimeB}`)).json()) as { state: string };
     expect(state.state).toBe('running');
   }, 30_000);
+
+  it.skipIf(NGINX === undefined)(
+    'runs three nodes behind nginx with docs/nginx-cluster.conf: desktops spread over the nodes, calls and SSE reach them through any node',
+    async () => {
+      const { desktopToken, key } = await freshCluster();
+      const trio = [
+        await node({ trustProxy: ['loopback'] }),
+        await node({ trustProxy: ['loopback'] }),
+        await node({ trustProxy: ['loopback'] }),
+      ];
+      const example = await readFile(new URL('../../docs/nginx-cluster.conf', import.meta.url), 'utf8');
+      const nginx = await startTestNginx((listen) => {
+        let port = 8787;
+        const site = example
+          .replace(/server 127\.0\.0\.1:(\d+)/g, () => `server 127.0.0.1:${trio[port++ - 8787]!.port}`)
+          .replace(/listen 443 ssl;/, `listen ${listen};`)
+          .replace(/^\s*ssl_certificate.*$/gm, '');
+        expect(port).toBe(8790);
+        return site;
+      }, 'tcp');
+      try {
+        const proxy = nginx.url!;
+        const wsUrl = `${proxy.replace('http', 'ws')}/v1/connect`;
+        // Three desktops through nginx: least_conn puts them on different nodes.
+        const runtimeIds: string[] = [];
+        for (const n of [1, 2, 3]) {
+          const desktop = await connectDesktop(wsUrl, desktopToken, false);
+          desktop.onCall = (call, d) => d.succeed(call.id, { desktop: n });
+          const welcome = await desktop.hello({ deviceId: `dev-${n}`, name: `Desktop ${n}`, os: 'linux' }, [
+            testWorkspace(`ws-${n}`),
+          ]);
+          runtimeIds.push(welcome.runtimes[0]!.runtimeId);
+        }
+        const metric = async (n: RelayHandle, pattern: RegExp) => {
+          const text = await (await fetch(`${n.url}/metrics`)).text();
+          return text
+            .split('\n')
+            .filter((line) => pattern.test(line))
+            .reduce((sum, line) => sum + Number(line.split(' ').at(-1)), 0);
+        };
+        const held = await Promise.all(trio.map((n) => metric(n, /^tether_relay_desktop_connections /)));
+        expect(held.reduce((a, b) => a + b, 0)).toBe(3);
+        expect(held.filter((count) => count > 0).length).toBeGreaterThanOrEqual(2);
+
+        // Four calls to each desktop through nginx: each reaches its desktop whichever node took it.
+        for (const [i, runtimeId] of runtimeIds.entries())
+          for (let round = 0; round < 4; round++) {
+            const res = await api(proxy, key, `/v1/runtimes/${runtimeId}/calls`, {
+              method: 'POST',
+              body: JSON.stringify({ tool: 'stat', args: { path: 'README.md' } }),
+            });
+            expect(res.status).toBe(200);
+            expect(((await res.json()) as { result: unknown }).result).toEqual({ desktop: i + 1 });
+          }
+        const answered = await Promise.all(
+          trio.map((n) =>
+            metric(n, /^tether_relay_http_requests_total\{.*route="\/v1\/runtimes\/:id\/calls".*status="200"/),
+          ),
+        );
+        expect(answered.reduce((a, b) => a + b, 0)).toBe(12);
+        expect(answered.filter((count) => count > 0).length).toBeGreaterThanOrEqual(2);
+
+        // A call streamed as SSE through nginx, and a runtime's events stream through nginx.
+        const streamed = await SseReader.open(`${proxy}/v1/runtimes/${runtimeIds[0]}/calls`, key, {
+          method: 'POST',
+          json: { tool: 'stat', args: { path: 'README.md' } },
+        });
+        expect((await streamed.next('result')).data.result).toEqual({ desktop: 1 });
+        // The stream ends with the call, through nginx too.
+        await streamed.done;
+        const events = await SseReader.open(`${proxy}/v1/runtimes/${runtimeIds[1]}/events`, key);
+        await desktops[1]!.close();
+        await eventually(
+          () => events.events.filter((e) => e.event === 'state').map((e) => e.data.state as string),
+          (states) => states.includes('stopped'),
+          10_000,
+          'a stopped event through nginx',
+        );
+        await events.close();
+      } finally {
+        await nginx.dispose();
+      }
+    },
+    30_000,
+  );
 });
