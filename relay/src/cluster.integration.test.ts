@@ -532,6 +532,7 @@ describeCluster('a relay cluster on PostgreSQL and Redis', () => {
       await eventually(readiness, (s) => s.every((x) => x === 503), 5_000, 'both nodes not ready');
       // The database still answers: a valid key is served (its rate limit counted on the node meanwhile).
       expect((await api(a.url, key, '/v1/runtimes')).status).toBe(200);
+      expect(await (await fetch(`${a.url}/metrics`)).text()).toMatch(/^tether_relay_limit_fallbacks_total [1-9]/m);
       await redis.start();
       restarted = true;
     } finally {

@@ -198,9 +198,6 @@ export async function startRelay(options: RelayOptions): Promise<RelayHandle> {
     await store.close();
     throw err;
   }
-  // Rate limits, the failed-auth budget and the per-token connection cap: one budget over every
-  // node when the bus spans nodes (Redis), this process's own otherwise.
-  const sharedLimits = bus.sharedLimits?.() ?? new LocalLimits();
   const directory = new RuntimeDirectory(store, bus);
   // The core records into the metrics and the metrics read the core's count: wired after both exist.
   const inFlight = { count: () => 0 };
@@ -210,6 +207,9 @@ export async function startRelay(options: RelayOptions): Promise<RelayHandle> {
     callsInFlight: () => inFlight.count(),
     runtimesByState: () => store.countRuntimesByState(),
   });
+  // Rate limits, the failed-auth budget and the per-token connection cap: one budget over every
+  // node when the bus spans nodes (Redis), this process's own otherwise.
+  const sharedLimits = bus.sharedLimits?.({ onFallback: () => metrics.limitFallback() }) ?? new LocalLimits();
   const trusts = trustFunction(options.trustProxy);
   const caps = new ConnectionCaps(limits, trusts === false ? undefined : (address) => trusts(address, 0), (cap) =>
     metrics.rateLimited(cap),

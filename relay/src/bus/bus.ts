@@ -109,7 +109,7 @@ export interface Bus {
    * Where rate limits and connection caps are counted when they must hold over every node on
    * this bus (RedisBus: in Redis). Absent: each node counts alone, in memory (LocalLimits).
    */
-  sharedLimits?(): SharedLimits;
+  sharedLimits?(options?: { onFallback?: () => void }): SharedLimits;
   /** Leaves the bus: drops this node's claims and handlers. */
   dispose(): Promise<void>;
 }

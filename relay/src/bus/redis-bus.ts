@@ -151,14 +151,15 @@ export class RedisBus implements Bus {
     return () => this.broadcastHandlers.delete(handler);
   }
 
-  /** Limits counted in this Redis (one instance per bus), with slots that live as long as presence. */
-  sharedLimits(): SharedLimits {
+  /** Limits counted in this Redis (one instance per bus: the first call's options hold), with slots that live as long as presence. */
+  sharedLimits(options: { onFallback?: () => void } = {}): SharedLimits {
     return (this.limits ??= new RedisLimits({
       redis: this.commands,
       prefix: this.prefix,
       nodeId: this.nodeId,
       slotTtlMs: this.ttlMs,
       refreshMs: this.refreshMs,
+      ...options,
     }));
   }
 
