@@ -12,7 +12,7 @@ import { runCli } from './cli.js';
 import { BOOKKEEPING_EVERY_TICKS } from './relay-limits.js';
 import { openClusterAdmin } from './relay-admin.js';
 import { startRelay, type RelayHandle, type RelayOptions } from './relay-server.js';
-import { FakeDesktop, refusedUpgradeStatus, testWorkspace } from './testing/fake-desktop.js';
+import { FakeDesktop, FakeDeviceKey, refusedUpgradeStatus, testWorkspace } from './testing/fake-desktop.js';
 import { postgresAvailable, startTestPostgres, type TestPostgres } from './testing/postgres-server.js';
 import { REDIS_SERVER, startTestRedis, type TestRedis } from './testing/redis-server.js';
 import { NGINX, startTestNginx } from './testing/nginx-server.js';
@@ -509,6 +509,19 @@ describeCluster('a relay cluster on PostgreSQL and Redis', () => {
     replacement.onCall = (c, d) => d.succeed(c.id, { from: 'replacement' });
     const answered = await call(b, rt3);
     expect(((await answered.json()) as { result: unknown }).result).toEqual({ from: 'replacement' });
+
+    // A re-installed desktop (a new device key) is refused on node B until the admin forgets the
+    // device's key through node A; then it binds on node B at once.
+    await replacement.close();
+    const reinstalled = new FakeDeviceKey();
+    const refusedHello = await connectDesktop(b.wsUrl, desktopToken, false);
+    await refusedHello.sendHello(device, [testWorkspace('ws-3')], { key: reinstalled });
+    expect((await refusedHello.closed).code).toBe(CLOSE_CODES.deviceKeyRefused);
+    expect(await a.admin.forgetDeviceKey('acme', device.deviceId)).toBe(true);
+    const rebound = await connectDesktop(b.wsUrl, desktopToken);
+    expect((await rebound.hello(device, [testWorkspace('ws-3')], { key: reinstalled })).runtimes[0]!.runtimeId).toBe(
+      rt3,
+    );
   }, 30_000);
 
   it('goes not ready while Redis is down, keeps serving valid keys, and routes calls and events again once Redis restarts empty', async () => {
