@@ -1,11 +1,18 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
-import { createMcpHandler, type AuthInfo, type McpRequestContext, type Server } from '@modelcontextprotocol/server';
+import {
+  InMemoryServerEventBus,
+  createMcpHandler,
+  type AuthInfo,
+  type CreateMcpHandlerOptions,
+  type McpRequestContext,
+  type Server,
+} from '@modelcontextprotocol/server';
 import { MAX_FRAME_BYTES, errorValue, httpStatusOf, type ErrorCode, type RuntimeView } from '@tether/shared';
 import type { Principal, RelayServices } from '../services.js';
 import { McpCallRegistry } from './mcp-call-registry.js';
-import { createOrgMcpServer } from './org-mcp-server.js';
+import { createOrgMcpServer, orgResourceOf } from './org-mcp-server.js';
 import { originAllowed } from './origin-check.js';
-import { createRuntimeMcpServer } from './runtime-mcp-server.js';
+import { createRuntimeMcpServer, resourceRefusal, workspacePathOf } from './runtime-mcp-server.js';
 
 /** Path of a runtime's MCP endpoint (Streamable HTTP). */
 export const MCP_ROUTE = '/v1/runtimes/:id/mcp';
@@ -99,6 +106,103 @@ function webHeadersOf(request: FastifyRequest): Headers {
   return headers;
 }
 
+type McpHandler = ReturnType<typeof createMcpHandler>;
+
+/**
+ * Opens the handler of one `subscriptions/listen` request: `body` is the request, `authorization`
+ * its header (re-checked while the stream is open), `end` ends the exchange. A refusal is the
+ * JSON-RPC error to answer instead.
+ */
+type ListenFactory = (
+  body: unknown,
+  authorization: string | undefined,
+  end: () => void,
+) => { handler: McpHandler; dispose: () => void } | { refusal: { code: number; message: string } };
+
+/** Most resource URIs one `subscriptions/listen` stream may watch. */
+export const MAX_RESOURCE_SUBSCRIPTIONS = 1000;
+/** How often an open listen stream re-checks its token (a revoked or expired one ends the stream). */
+export const LISTEN_REAUTH_MS = 15_000;
+
+/** The resource URIs a `subscriptions/listen` request asks to watch (the SDK validates the rest). */
+function requestedResourceUris(body: unknown): unknown {
+  const params = (body as { params?: { notifications?: { resourceSubscriptions?: unknown } } } | undefined)?.params;
+  return params?.notifications?.resourceSubscriptions;
+}
+
+/**
+ * Resource change notifications for one listen stream, without any state beyond the stream:
+ * each subscribed URI is resolved to a runtime the principal may read files of, the stream
+ * subscribes to those runtimes' events on the Bus (so the node holding the desktop may be
+ * any node), and every file change of a watched path becomes `notifications/resources/updated`
+ * with the URI as the client spelled it. Ends with the stream.
+ */
+function openListen(
+  services: RelayServices,
+  factory: (ctx: McpRequestContext) => Server,
+  options: CreateMcpHandlerOptions,
+  resolve: (uri: string) => { runtime: RuntimeView; path: string } | { refusal: string },
+  principal: Principal,
+  body: unknown,
+  authorization: string | undefined,
+  end: () => void,
+): ReturnType<ListenFactory> {
+  const requested = requestedResourceUris(body);
+  const uris = Array.isArray(requested) ? requested.filter((u): u is string => typeof u === 'string') : [];
+  if (uris.length > MAX_RESOURCE_SUBSCRIPTIONS)
+    return {
+      refusal: {
+        code: -32602,
+        message: `too_large: at most ${MAX_RESOURCE_SUBSCRIPTIONS} resource subscriptions per stream`,
+      },
+    };
+  // runtime id → workspace path → the URIs (as the client wrote them) naming it
+  const watched = new Map<string, Map<string, string[]>>();
+  for (const uri of uris) {
+    const target = resolve(uri);
+    if ('refusal' in target) return { refusal: { code: -32602, message: `${target.refusal} (${uri})` } };
+    const paths = watched.get(target.runtime.id) ?? new Map<string, string[]>();
+    watched.set(target.runtime.id, paths);
+    const normal = normalPath(target.path);
+    paths.set(normal, [...(paths.get(normal) ?? []), uri]);
+  }
+  const bus = new InMemoryServerEventBus();
+  const handler = createMcpHandler(factory, { ...options, bus });
+  const unsubscribes = [...watched].map(([runtimeId, paths]) =>
+    services.subscribeRuntime(runtimeId, (event) => {
+      if (event.type !== 'files') return;
+      const changed = new Set(event.changes.map((c) => normalPath(c.path)));
+      for (const [path, names] of paths)
+        // A batch that dropped changes may have dropped this path's: the client re-reads.
+        if (event.dropped > 0 || changed.has(path))
+          for (const uri of names) bus.publish({ kind: 'resource_updated', uri });
+    }),
+  );
+  const reauth = setInterval(() => {
+    void services.authenticatePlatform(authorization).then(
+      (p) => {
+        if (p === null || p.tokenId !== principal.tokenId) end();
+      },
+      () => undefined,
+    );
+  }, LISTEN_REAUTH_MS);
+  reauth.unref();
+  return {
+    handler,
+    dispose: () => {
+      clearInterval(reauth);
+      for (const unsubscribe of unsubscribes) unsubscribe();
+      void handler.close().catch(() => undefined);
+    },
+  };
+}
+
+/** A workspace-relative path as the watcher reports it: `/` separators, no `./` or trailing `/`. */
+function normalPath(path: string): string {
+  const parts = path.split(/[\\/]+/).filter((p) => p !== '' && p !== '.');
+  return parts.length === 0 ? '.' : parts.join('/');
+}
+
 /**
  * Serves one MCP HTTP exchange through the SDK's handler and writes its answer to the raw
  * response. The exchange ends (and the SDK aborts the request's handler, which cancels a call
@@ -106,7 +210,8 @@ function webHeadersOf(request: FastifyRequest): Headers {
  * for it arrives in another request: then the stream ends without a result, as the spec asks.
  */
 async function serveMcp(
-  handler: ReturnType<typeof createMcpHandler>,
+  shared: McpHandler,
+  listen: ListenFactory,
   inFlight: McpCallRegistry,
   scopeKey: string,
   scope: { principal: Principal },
@@ -126,12 +231,27 @@ async function serveMcp(
   const registration = callId === undefined ? null : inFlight.register(principal.tokenId, scopeKey, callId);
   registration?.signal.addEventListener('abort', () => exchange.abort(), { once: true });
 
+  // A subscriptions/listen stream gets a handler of its own, fed with its runtimes' file changes.
+  let handler = shared;
+  let endListen: (() => void) | null = null;
+  if (method === 'subscriptions/listen') {
+    const opened = listen(request.body, request.headers.authorization, () => exchange.abort());
+    if ('refusal' in opened) {
+      return reply
+        .code(200)
+        .send({ jsonrpc: '2.0', id: (request.body as { id?: unknown }).id ?? null, error: opened.refusal });
+    }
+    handler = opened.handler;
+    endListen = opened.dispose;
+  }
+
   // The raw response is ours from here on; Fastify must not answer it a second time.
   reply.hijack();
   const raw = reply.raw;
   raw.on('close', () => {
     exchange.abort();
     registration?.done();
+    endListen?.();
     onEnd(method, raw.statusCode, (performance.now() - started) / 1000);
   });
 
@@ -210,14 +330,54 @@ export async function registerMcpRoutes(
     maxRequestBodySize: MAX_MCP_BODY_BYTES,
     onerror: (err: Error) => app.log.debug({ err }, 'MCP request refused'),
   } as const;
-  const handler = createMcpHandler(
-    (ctx): Server => createRuntimeMcpServer({ services, ...scopeOf<McpScope>(ctx), logError }),
-    options,
-  );
-  const orgHandler = createMcpHandler(
-    (ctx): Server => createOrgMcpServer({ services, ...scopeOf<OrgMcpScope>(ctx), logError }),
-    options,
-  );
+  const runtimeFactory = (ctx: McpRequestContext): Server =>
+    createRuntimeMcpServer({ services, ...scopeOf<McpScope>(ctx), logError, era: ctx.era });
+  const orgFactory = (ctx: McpRequestContext): Server =>
+    createOrgMcpServer({ services, ...scopeOf<OrgMcpScope>(ctx), logError, era: ctx.era });
+  const handler = createMcpHandler(runtimeFactory, options);
+  const orgHandler = createMcpHandler(orgFactory, options);
+  const notReadable = (principal: Principal, runtime: RuntimeView): string | null => {
+    const refusal = resourceRefusal(principal, runtime);
+    return refusal ? `${refusal.code}: ${refusal.message}` : null;
+  };
+  const runtimeListen =
+    (scope: McpScope): ListenFactory =>
+    (body, authorization, end) =>
+      openListen(
+        services,
+        runtimeFactory,
+        options,
+        (uri) => {
+          const path = workspacePathOf(uri);
+          if (path === null) return { refusal: 'not_found: not a workspace file URI' };
+          const refused = notReadable(scope.principal, scope.runtime);
+          return refused ? { refusal: refused } : { runtime: scope.runtime, path };
+        },
+        scope.principal,
+        body,
+        authorization,
+        end,
+      );
+  const orgListen =
+    (scope: OrgMcpScope): ListenFactory =>
+    (body, authorization, end) =>
+      openListen(
+        services,
+        orgFactory,
+        options,
+        (uri) => {
+          const target = orgResourceOf(uri);
+          if (target === null) return { refusal: 'not_found: not a runtime file URI (tether://{runtime}/{path})' };
+          const runtime = scope.runtimes.find((r) => r.id === target.runtimeId);
+          if (!runtime) return { refusal: 'not_found: There is no runtime with that id.' };
+          const refused = notReadable(scope.principal, runtime);
+          return refused ? { refusal: refused } : { runtime, path: target.path };
+        },
+        scope.principal,
+        body,
+        authorization,
+        end,
+      );
   app.addHook('onClose', async () => {
     await Promise.all([handler.close(), orgHandler.close()]);
   });
@@ -225,7 +385,7 @@ export async function registerMcpRoutes(
   app.post<{ Params: RuntimeParams }>(MCP_ROUTE, { bodyLimit: MAX_MCP_BODY_BYTES }, async (request, reply) => {
     const scope = await admit(services, request, reply);
     if (!scope) return reply;
-    return serveMcp(handler, inFlight, scope.runtime.id, scope, request, reply, (...args) =>
+    return serveMcp(handler, runtimeListen(scope), inFlight, scope.runtime.id, scope, request, reply, (...args) =>
       onExchange('runtime', ...args),
     );
   });
@@ -258,7 +418,7 @@ export async function registerMcpRoutes(
   app.post(ORG_MCP_ROUTE, { bodyLimit: MAX_MCP_BODY_BYTES }, async (request, reply) => {
     const scope = await admitOrg(request, reply);
     if (!scope) return reply;
-    return serveMcp(orgHandler, inFlight, ORG_SCOPE_KEY, scope, request, reply, (...args) =>
+    return serveMcp(orgHandler, orgListen(scope), inFlight, ORG_SCOPE_KEY, scope, request, reply, (...args) =>
       onExchange('org', ...args),
     );
   });
