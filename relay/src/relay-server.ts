@@ -315,6 +315,8 @@ export async function startRelay(options: RelayOptions): Promise<RelayHandle> {
   registerOAuthRoutes(app, { oauth, services: core, store, issuerOf });
   await registerMcpRoutes(app, core, {
     allowedOrigins: options.allowedOrigins ?? [],
+    maxListenStreams: limits.maxMcpListenStreams,
+    listenReauthMs: limits.sseKeepaliveMs,
     onExchange: (endpoint, method, status, seconds) => metrics.mcpRequest(endpoint, method, status, seconds),
   });
 

@@ -121,8 +121,10 @@ type ListenFactory = (
 
 /** Most resource URIs one `subscriptions/listen` stream may watch. */
 export const MAX_RESOURCE_SUBSCRIPTIONS = 1000;
-/** How often an open listen stream re-checks its token (a revoked or expired one ends the stream). */
-export const LISTEN_REAUTH_MS = 15_000;
+/** Most listen streams one relay node keeps open (each holds a connection and a Bus subscription per runtime). */
+export const DEFAULT_MAX_LISTEN_STREAMS = 1024;
+/** How often an open listen stream re-checks its token by default (a revoked or expired one ends the stream). */
+export const DEFAULT_LISTEN_REAUTH_MS = 15_000;
 
 /** The resource URIs a `subscriptions/listen` request asks to watch (the SDK validates the rest). */
 function requestedResourceUris(body: unknown): unknown {
@@ -142,6 +144,7 @@ function openListen(
   factory: (ctx: McpRequestContext) => Server,
   options: CreateMcpHandlerOptions,
   resolve: (uri: string) => { runtime: RuntimeView; path: string } | { refusal: string },
+  reauthMs: number,
   principal: Principal,
   body: unknown,
   authorization: string | undefined,
@@ -185,7 +188,7 @@ function openListen(
       },
       () => undefined,
     );
-  }, LISTEN_REAUTH_MS);
+  }, reauthMs);
   reauth.unref();
   return {
     handler,
@@ -303,6 +306,10 @@ export interface McpRouteOptions {
   allowedOrigins?: readonly string[];
   /** Called once per MCP exchange when it ended (metrics): endpoint, JSON-RPC method, HTTP status. */
   onExchange?: (endpoint: 'runtime' | 'org', method: string | undefined, status: number, seconds: number) => void;
+  /** Most `subscriptions/listen` streams open at once on this node (default DEFAULT_MAX_LISTEN_STREAMS). */
+  maxListenStreams?: number;
+  /** How often an open listen stream re-checks its token (default DEFAULT_LISTEN_REAUTH_MS; the relay passes sseKeepaliveMs). */
+  listenReauthMs?: number;
 }
 
 export async function registerMcpRoutes(
@@ -340,9 +347,36 @@ export async function registerMcpRoutes(
     const refusal = resourceRefusal(principal, runtime);
     return refusal ? `${refusal.code}: ${refusal.message}` : null;
   };
-  const runtimeListen =
-    (scope: McpScope): ListenFactory =>
-    (body, authorization, end) =>
+  // Each listen stream has a handler of its own, so the SDK's per-handler cap does not bound them: this does.
+  const maxListens = routeOptions.maxListenStreams ?? DEFAULT_MAX_LISTEN_STREAMS;
+  const reauthMs = routeOptions.listenReauthMs ?? DEFAULT_LISTEN_REAUTH_MS;
+  let openListens = 0;
+  const bounded =
+    (open: ListenFactory): ListenFactory =>
+    (body, authorization, end) => {
+      if (openListens >= maxListens)
+        return {
+          refusal: {
+            code: -32603,
+            message: `rate_limited: ${maxListens} subscriptions/listen streams are open on this relay node; try again later`,
+          },
+        };
+      const opened = open(body, authorization, end);
+      if ('refusal' in opened) return opened;
+      openListens++;
+      let disposed = false;
+      return {
+        handler: opened.handler,
+        dispose: () => {
+          if (disposed) return;
+          disposed = true;
+          openListens--;
+          opened.dispose();
+        },
+      };
+    };
+  const runtimeListen = (scope: McpScope): ListenFactory =>
+    bounded((body, authorization, end) =>
       openListen(
         services,
         runtimeFactory,
@@ -353,14 +387,15 @@ export async function registerMcpRoutes(
           const refused = notReadable(scope.principal, scope.runtime);
           return refused ? { refusal: refused } : { runtime: scope.runtime, path };
         },
+        reauthMs,
         scope.principal,
         body,
         authorization,
         end,
-      );
-  const orgListen =
-    (scope: OrgMcpScope): ListenFactory =>
-    (body, authorization, end) =>
+      ),
+    );
+  const orgListen = (scope: OrgMcpScope): ListenFactory =>
+    bounded((body, authorization, end) =>
       openListen(
         services,
         orgFactory,
@@ -373,11 +408,13 @@ export async function registerMcpRoutes(
           const refused = notReadable(scope.principal, runtime);
           return refused ? { refusal: refused } : { runtime, path: target.path };
         },
+        reauthMs,
         scope.principal,
         body,
         authorization,
         end,
-      );
+      ),
+    );
   app.addHook('onClose', async () => {
     await Promise.all([handler.close(), orgHandler.close()]);
   });
