@@ -202,6 +202,40 @@ describeCluster('a relay cluster on PostgreSQL and Redis', () => {
     }
   });
 
+  it('stops an MCP call on one node when its notifications/cancelled lands on another', async () => {
+    const { desktopToken, key } = await freshCluster();
+    const [a, b] = [await node(), await node()];
+    const desktop = await connectDesktop(a.wsUrl, desktopToken, false);
+    const runtimeId = (await desktop.hello(device, [testWorkspace('ws-1')])).runtimes[0]!.runtimeId;
+    const post = (base: string, body: unknown) =>
+      fetch(`${base}/v1/runtimes/${runtimeId}/mcp`, {
+        method: 'POST',
+        headers: {
+          authorization: `Bearer ${key}`,
+          'content-type': 'application/json',
+          accept: 'application/json, text/event-stream',
+          'mcp-protocol-version': '2025-11-25',
+        },
+        body: JSON.stringify(body),
+      });
+    const answer = post(a.url, {
+      jsonrpc: '2.0',
+      id: 'x-1',
+      method: 'tools/call',
+      params: { name: 'stat', arguments: { path: 'slow' } },
+    });
+    const call = await desktop.next('call', (c) => (c.args as { path: string }).path === 'slow');
+    const cancel = await post(b.url, {
+      jsonrpc: '2.0',
+      method: 'notifications/cancelled',
+      params: { requestId: 'x-1' },
+    });
+    expect(cancel.status).toBe(202);
+    await desktop.next('cancel', (c) => c.id === call.id);
+    const text = await (await answer).text();
+    expect(text).not.toMatch(/"result"|"id":"x-1"/);
+  });
+
   it('moves the desktops of a node killed with SIGKILL to another, re-delivering its call once, and stops the runtimes no one took back', async () => {
     const { desktopToken, key } = await freshCluster();
     const doomed = await nodeProcess();

@@ -316,6 +316,7 @@ export async function startRelay(options: RelayOptions): Promise<RelayHandle> {
   await registerMcpRoutes(app, core, {
     allowedOrigins: options.allowedOrigins ?? [],
     maxListenStreams: limits.maxMcpListenStreams,
+    bus,
     listenReauthMs: limits.sseKeepaliveMs,
     onExchange: (endpoint, method, status, seconds) => metrics.mcpRequest(endpoint, method, status, seconds),
   });

@@ -8,6 +8,7 @@ import {
   type Server,
 } from '@modelcontextprotocol/server';
 import { MAX_FRAME_BYTES, errorValue, httpStatusOf, type ErrorCode, type RuntimeView } from '@tether/shared';
+import type { Bus, NodeBroadcast } from '../bus/bus.js';
 import type { Principal, RelayServices } from '../services.js';
 import { McpCallRegistry } from './mcp-call-registry.js';
 import { createOrgMcpServer, orgResourceOf } from './org-mcp-server.js';
@@ -221,6 +222,7 @@ async function serveMcp(
   request: FastifyRequest,
   reply: FastifyReply,
   onEnd: (method: string | undefined, status: number, seconds: number) => void,
+  cancelElsewhere?: (message: Extract<NodeBroadcast, { kind: 'mcp-cancel' }>) => Promise<void>,
 ): Promise<FastifyReply> {
   const { principal } = scope;
   const started = performance.now();
@@ -228,6 +230,9 @@ async function serveMcp(
   const method = typeof body?.method === 'string' ? body.method : undefined;
   const cancelledId = requestIdOf(request.body, 'notifications/cancelled');
   if (cancelledId !== undefined) inFlight.cancel(principal.tokenId, scopeKey, cancelledId);
+  // Not a call of this node: it may run on another one (any node answers any POST).
+  if (cancelledId !== undefined && inFlight.matches(principal.tokenId, scopeKey, cancelledId) === 0)
+    void cancelElsewhere?.({ kind: 'mcp-cancel', tokenId: principal.tokenId, scope: scopeKey, requestId: cancelledId });
 
   const exchange = new AbortController();
   const callId = requestIdOf(request.body, 'tools/call');
@@ -310,6 +315,8 @@ export interface McpRouteOptions {
   maxListenStreams?: number;
   /** How often an open listen stream re-checks its token (default DEFAULT_LISTEN_REAUTH_MS; the relay passes sseKeepaliveMs). */
   listenReauthMs?: number;
+  /** The relay's Bus: a `notifications/cancelled` no call of this node matches is broadcast to the others. */
+  bus?: Pick<Bus, 'broadcast' | 'onBroadcast'>;
 }
 
 export async function registerMcpRoutes(
@@ -332,6 +339,17 @@ export async function registerMcpRoutes(
   });
   const logError = (message: string, err: unknown): void => app.log.error({ err }, message);
   const inFlight = new McpCallRegistry();
+  const bus = routeOptions.bus;
+  const cancelElsewhere = bus
+    ? (message: Extract<NodeBroadcast, { kind: 'mcp-cancel' }>) =>
+        bus.broadcast(message).catch((err: unknown) => app.log.warn({ err }, 'MCP cancel broadcast failed'))
+    : undefined;
+  if (bus) {
+    const unsubscribe = bus.onBroadcast((m) => {
+      if (m.kind === 'mcp-cancel') inFlight.cancel(m.tokenId, m.scope, m.requestId);
+    });
+    app.addHook('onClose', async () => unsubscribe());
+  }
   const options = {
     legacy: 'stateless',
     maxRequestBodySize: MAX_MCP_BODY_BYTES,
@@ -422,8 +440,16 @@ export async function registerMcpRoutes(
   app.post<{ Params: RuntimeParams }>(MCP_ROUTE, { bodyLimit: MAX_MCP_BODY_BYTES }, async (request, reply) => {
     const scope = await admit(services, request, reply);
     if (!scope) return reply;
-    return serveMcp(handler, runtimeListen(scope), inFlight, scope.runtime.id, scope, request, reply, (...args) =>
-      onExchange('runtime', ...args),
+    return serveMcp(
+      handler,
+      runtimeListen(scope),
+      inFlight,
+      scope.runtime.id,
+      scope,
+      request,
+      reply,
+      (...args) => onExchange('runtime', ...args),
+      cancelElsewhere,
     );
   });
 
@@ -455,8 +481,16 @@ export async function registerMcpRoutes(
   app.post(ORG_MCP_ROUTE, { bodyLimit: MAX_MCP_BODY_BYTES }, async (request, reply) => {
     const scope = await admitOrg(request, reply);
     if (!scope) return reply;
-    return serveMcp(orgHandler, orgListen(scope), inFlight, ORG_SCOPE_KEY, scope, request, reply, (...args) =>
-      onExchange('org', ...args),
+    return serveMcp(
+      orgHandler,
+      orgListen(scope),
+      inFlight,
+      ORG_SCOPE_KEY,
+      scope,
+      request,
+      reply,
+      (...args) => onExchange('org', ...args),
+      cancelElsewhere,
     );
   });
   const orgMethodNotAllowed = async (request: FastifyRequest, reply: FastifyReply) => {
