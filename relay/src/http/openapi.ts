@@ -397,7 +397,8 @@ function buildBody(): Record<string, unknown> {
           summary: 'The runtime’s tools as a Model Context Protocol server (Streamable HTTP, stateless)',
           description:
             'MCP revisions 2026-07-28 (no handshake, `server/discover`, per-request `_meta`, `Mcp-Method`/`Mcp-Name` headers) and 2025-11-25 (`initialize` first). ' +
-            'A browser `Origin` other than loopback or one of `--allowed-origins` is 403. GET and DELETE answer 405.',
+            'A browser `Origin` other than loopback or one of `--allowed-origins` is 403. GET and DELETE answer 405. ' +
+            'Workspace files are resources (`file:///{+path}`, read through read_file); a 2026-07-28 `subscriptions/listen` with `resourceSubscriptions` is an SSE stream of `notifications/resources/updated` from the desktop’s watcher.',
           parameters: [idParam],
           security: mcpSecurity,
           requestBody: mcpBody,
@@ -410,7 +411,7 @@ function buildBody(): Record<string, unknown> {
           operationId: 'orgMcp',
           summary: 'Every runtime the token may use as one MCP server; each tool takes a `runtime` argument',
           description:
-            'The same protocol as `/v1/runtimes/{id}/mcp`, plus a `list_runtimes` tool. A grant sees only its runtimes and tools.',
+            'The same protocol as `/v1/runtimes/{id}/mcp`, plus a `list_runtimes` tool; files are `tether://{runtime}/{+path}`. A grant sees only its runtimes and tools.',
           security: mcpSecurity,
           requestBody: mcpBody,
           responses: mcpResponses,
