@@ -245,6 +245,8 @@ async function serveMcp(
   if (method === 'subscriptions/listen') {
     const opened = listen(request.body, request.headers.authorization, () => exchange.abort());
     if ('refusal' in opened) {
+      onEnd(method, 200, (performance.now() - started) / 1000);
+      // In-band, as the SDK answers its own listen refusals (HTTP 200, a JSON-RPC error).
       return reply
         .code(200)
         .send({ jsonrpc: '2.0', id: (request.body as { id?: unknown }).id ?? null, error: opened.refusal });
