@@ -1,4 +1,5 @@
 import { randomBytes } from 'node:crypto';
+import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { REDIS_SERVER, startTestRedis, type TestRedis } from '../testing/redis-server.js';
 import { busConformance, eventually } from './bus-conformance.js';
@@ -108,6 +109,10 @@ describeRedis('RedisBus', () => {
     } finally {
       await redis.start();
     }
+    // Redis came back empty: the live nodes count their open slots there again (B's s4, C's s5).
+    const raw = new Redis(redis.url);
+    await eventually(async () => (await raw.zcard(`${prefix}slots:tok:t1`)) === 2, 5_000);
+    raw.disconnect();
     await Promise.all([a.dispose(), b.dispose(), c.dispose()]);
   });
 });
