@@ -179,11 +179,19 @@ export class RuntimeDirectory {
     if (record && (record.state !== prev.state || record.reason !== prev.reason)) await this.publishState(record);
   }
 
-  /** The session holding these runtimes is gone: those it still held become `stopped`. */
-  async detach(sessionId: string, runtimeIds: Iterable<string>): Promise<void> {
+  /**
+   * The session holding these runtimes is gone: those it still held become `stopped`. A session
+   * `replaced` by a newer connection of its device only lets go of its presence: the state is the
+   * newer session's to write. On a cluster the two may live on different nodes, whose per-device
+   * queues do not order one against the other; writing `stopped` here could land after the newer
+   * session's `running` (which it claimed after this release) and leave a connected runtime
+   * `stopped` for good.
+   */
+  async detach(sessionId: string, runtimeIds: Iterable<string>, options: { replaced?: boolean } = {}): Promise<void> {
     const now = new Date().toISOString();
     for (const id of runtimeIds) {
       if (!(await this.bus.release(id, sessionId))) continue; // a newer session holds it
+      if (options.replaced) continue;
       const prev = await this.store.getRuntime(id);
       if (!prev || prev.state === 'archived') continue;
       const record = await this.store.setRuntimeState(id, 'stopped', null, null, now);

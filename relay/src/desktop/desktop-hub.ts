@@ -224,8 +224,7 @@ export class DesktopHub {
   private onBroadcast(message: NodeBroadcast): void {
     if (message.kind === 'device-replaced') {
       for (const session of this.byDevice.get(deviceKey(message.orgId, message.deviceId)) ?? []) {
-        if (isOlder(session, message))
-          session.close(CLOSE_CODES.replaced, 'replaced by a newer connection of this device');
+        if (isOlder(session, message)) session.replace();
       }
     } else if (message.kind === 'device-claim-refused') {
       for (const session of this.byDevice.get(deviceKey(message.orgId, message.deviceId)) ?? [])

@@ -75,6 +75,8 @@ export class DesktopSession {
   helloAt = 0;
   /** runtimeId → workspaceId of the workspaces this session announced. */
   private readonly runtimes = new Map<string, string>();
+  /** Closed because a newer connection of the same device replaced it. */
+  private replaced = false;
   /** Calls handed to the desktop and not answered yet. */
   private readonly inFlight = new Map<string, { runtimeId: string; origin: string }>();
   /** When the desktop was last heard from (a ping, a pong or any frame), epoch ms. */
@@ -129,7 +131,7 @@ export class DesktopSession {
         if (this.device) {
           const device = this.device;
           await deps.directory.withDevice(token.orgId, device.deviceId, () =>
-            deps.directory.detach(this.id, this.runtimes.keys()),
+            deps.directory.detach(this.id, this.runtimes.keys(), { replaced: this.replaced }),
           );
         }
       });
@@ -148,6 +150,15 @@ export class DesktopSession {
 
   get orgId(): string {
     return this.token.orgId;
+  }
+
+  /**
+   * A newer connection of this device said hello (on this node or another): this one closes
+   * with `replaced`, and its runtimes' state is left to the newer one (see RuntimeDirectory.detach).
+   */
+  replace(): void {
+    this.replaced = true;
+    this.close(CLOSE_CODES.replaced, 'replaced by a newer connection of this device');
   }
 
   /** Closes with a documented code; the desktop decides from it whether to reconnect. */

@@ -88,7 +88,8 @@ describe('the OpenAPI document', () => {
   });
 
   it('describes OAuth: the flow with PKCE as a security scheme, form-encoded token requests, what the endpoints answer', () => {
-    const schemes = (doc.components as { securitySchemes: Record<string, { flows?: unknown }> }).securitySchemes;
+    const schemes = (doc.components as unknown as { securitySchemes: Record<string, { flows?: unknown }> })
+      .securitySchemes;
     expect(schemes.oauth).toMatchObject({
       type: 'oauth2',
       flows: {
