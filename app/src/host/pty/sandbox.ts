@@ -1,7 +1,9 @@
-import { execFile } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { access, constants as fsConstants } from 'node:fs/promises';
 import path from 'node:path';
+import type { Writable } from 'node:stream';
 import type { HiddenPath } from './sandbox-rules.js';
+import { seccompArch, unixSocketFilter } from './seccomp.js';
 
 /** Which OS sandbox confines commands here, and whether it works. */
 export interface SandboxStatus {
@@ -53,6 +55,16 @@ const BWRAP_CONFINEMENT_ARGS = [
   '/run',
 ] as const;
 
+/** Names inside a sandbox's network folder (the host's private folder, bound read-only at SANDBOX_PROXY_DIR). */
+export const SANDBOX_NET_FILES = {
+  /** The host proxy's unix socket. */
+  socket: 'proxy.sock',
+  /** The seccomp filter (seccomp.ts), read by the inner bubblewrap. */
+  filter: 'seccomp.bpf',
+  /** socat, copied execute-only: a process started from a file it cannot read is not dumpable. */
+  forwarder: 'socat',
+} as const;
+
 /** What one sandboxed command is built from. */
 export interface BwrapPlan {
   bwrap: string;
@@ -60,8 +72,13 @@ export interface BwrapPlan {
   cwd: string;
   argv: readonly string[];
   hidden: readonly HiddenPath[];
-  /** The host directory holding the proxy socket, and the in-sandbox forwarder. */
-  proxy?: { hostDir: string; socketName: string; forwarder: Forwarder };
+  /** The seccomp filter's file on the host (no network), or null where this CPU has no filter. */
+  filter: string | null;
+  /**
+   * The host folder holding the proxy socket, the filter and the forwarder (SANDBOX_NET_FILES),
+   * and which forwarder runs in the sandbox.
+   */
+  proxy?: { hostDir: string; forwarder: Forwarder };
 }
 
 /**
@@ -75,31 +92,26 @@ c.on('error',()=>u.destroy());u.on('error',()=>c.destroy());c.on('close',()=>u.d
 s.listen(Number(port),'127.0.0.1',()=>{process.stdout.write('ready\\n');});`;
 
 /**
- * Starts the forwarder, waits until it listens, then becomes the command: socat's "listening
- * on" notice and Node's `ready` line arrive on a fifo in the sandbox's private /tmp, so the
- * command's first connection never races the forwarder, and nothing spins while it starts.
+ * Starts the forwarder, waits until it listens, then becomes the command (under the filter,
+ * through a second bubblewrap: see bwrapArgv). socat's "listening on" notice (-d -d) and
+ * Node's `ready` line come down a pipe, so the command's first connection never races the
+ * forwarder and nothing spins or sleeps while it starts. The pipe's reader then goes away:
+ * socat ignores SIGPIPE and logs on, Node writes nothing more.
  */
 const FORWARDER_WRAPPER = [
-  'kind="$1"; fwd="$2"; src="$3"; sock="$4"; shift 4',
+  'kind="$1"; fwd="$2"; src="$3"; sock="$4"; filter="$5"; shift 5',
   'if [ "$kind" = socat ]; then',
-  // socat says "listening on" at notice level (-d -d); a cat keeps draining its later notices.
-  '  log=/tmp/.tether-net-log',
-  '  mkfifo "$log" || exit 125',
-  `  "$fwd" -d -d TCP-LISTEN:${SANDBOX_PROXY_PORT},bind=127.0.0.1,fork,reuseaddr UNIX-CONNECT:"$sock" </dev/null >/dev/null 2>"$log" &`,
-  '  exec 3<"$log"',
-  '  rm -f "$log"',
-  '  while read -r line <&3; do case "$line" in *"listening on"*) break ;; esac; done',
-  '  cat <&3 >/dev/null &',
-  '  exec 3<&-',
+  `  { "$fwd" -d -d TCP-LISTEN:${SANDBOX_PROXY_PORT},bind=127.0.0.1,fork,reuseaddr UNIX-CONNECT:"$sock" </dev/null 2>&1 >/dev/null & } |`,
+  '    { while read -r line; do case "$line" in *"listening on"*) break ;; esac; done; }',
   'else',
-  '  ready=/tmp/.tether-net-ready',
-  '  mkfifo "$ready" || exit 125',
-  `  "$fwd" -e "$src" ${SANDBOX_PROXY_PORT} "$sock" </dev/null >"$ready" 2>/dev/null &`,
-  '  read -r _ <"$ready"',
-  '  rm -f "$ready"',
+  `  { "$fwd" -e "$src" ${SANDBOX_PROXY_PORT} "$sock" </dev/null 2>/dev/null & } | { read -r _; }`,
   'fi',
+  'if [ -n "$filter" ]; then exec "$@" 9<"$filter"; fi',
   'exec "$@"',
 ].join('\n');
+
+/** Runs the rest of its arguments with the file named first open on fd 9 (where `--seccomp 9` reads it). */
+const WITH_FILTER = 'f="$1"; shift; exec "$@" 9<"$f"';
 
 /** The program that carries a sandbox's connections to the host proxy's socket. */
 export interface Forwarder {
@@ -119,6 +131,15 @@ function hideArgs(hidden: readonly HiddenPath[]): string[] {
  * the secret places and other workspaces covered, then the workspace bound writable (so a
  * workspace inside a covered folder is still there), then the covers that lie inside the
  * workspace once more (a workspace at the home folder still hides ~/.ssh).
+ *
+ * The seccomp filter applies to the command and everything it starts, but not to the
+ * forwarder, which must open a unix socket to the host proxy for each connection:
+ * - no network: one bubblewrap, `--seccomp 9`, the filter opened on fd 9 by a /bin/sh in front;
+ * - with a network: the outer bubblewrap runs the wrapper, which starts the forwarder and then
+ *   execs a second bubblewrap that only applies the filter (`--seccomp 9`), in a user
+ *   namespace of its own with no capabilities (`--cap-drop ALL`, for a host running as root).
+ *   The command cannot take the forwarder over: socat runs from an execute-only copy, so it is
+ *   not dumpable, and its /proc/<pid>/mem, ptrace and pidfd_getfd are refused to the command.
  */
 export function bwrapArgv(plan: BwrapPlan): string[] {
   const inside = plan.hidden.filter((h) => h.path === plan.root || h.path.startsWith(plan.root + path.sep));
@@ -131,15 +152,58 @@ export function bwrapArgv(plan: BwrapPlan): string[] {
     plan.root,
     ...hideArgs(inside.filter((h) => h.path !== plan.root)),
   ];
-  let argv = [...plan.argv];
-  if (plan.proxy) {
-    args.push('--ro-bind', plan.proxy.hostDir, SANDBOX_PROXY_DIR);
-    const socket = path.posix.join(SANDBOX_PROXY_DIR, plan.proxy.socketName);
-    const { kind, path: fwd } = plan.proxy.forwarder;
-    argv = ['/bin/sh', '-c', FORWARDER_WRAPPER, 'tether-sandbox', kind, fwd, FORWARDER_SOURCE, socket, ...argv];
+  if (!plan.proxy) {
+    if (plan.filter === null) return [...args, '--chdir', plan.cwd, '--', ...plan.argv];
+    return [
+      '/bin/sh',
+      '-c',
+      WITH_FILTER,
+      'tether-sandbox',
+      plan.filter,
+      ...args,
+      '--seccomp',
+      '9',
+      '--chdir',
+      plan.cwd,
+      '--',
+      ...plan.argv,
+    ];
   }
-  args.push('--chdir', plan.cwd, '--', ...argv);
-  return args;
+  args.push('--ro-bind', plan.proxy.hostDir, SANDBOX_PROXY_DIR, '--chdir', plan.cwd, '--');
+  const inDir = (name: string): string => path.posix.join(SANDBOX_PROXY_DIR, name);
+  const { kind, path: fwd } = plan.proxy.forwarder;
+  const command =
+    plan.filter === null
+      ? [...plan.argv]
+      : [
+          plan.bwrap,
+          '--unshare-user',
+          '--cap-drop',
+          'ALL',
+          '--dev-bind',
+          '/',
+          '/',
+          '--die-with-parent',
+          '--chdir',
+          plan.cwd,
+          '--seccomp',
+          '9',
+          '--',
+          ...plan.argv,
+        ];
+  return [
+    ...args,
+    '/bin/sh',
+    '-c',
+    FORWARDER_WRAPPER,
+    'tether-sandbox',
+    kind,
+    kind === 'socat' ? inDir(SANDBOX_NET_FILES.forwarder) : fwd,
+    FORWARDER_SOURCE,
+    inDir(SANDBOX_NET_FILES.socket),
+    plan.filter === null ? '' : inDir(SANDBOX_NET_FILES.filter),
+    ...command,
+  ];
 }
 
 /** The variables that point a sandboxed command's HTTP clients at the proxy (its own loopback stays direct). */
@@ -189,25 +253,43 @@ export async function detectSandbox(
   };
 }
 
+/**
+ * Runs `true` under the full confinement and, where this CPU has one, the seccomp filter (fed
+ * on fd 3): a kernel without seccomp filters fails here, not on every command.
+ */
 function probeBwrap(bwrap: string): Promise<string | null> {
+  const arch = seccompArch();
   return new Promise((resolve) => {
-    execFile(
-      bwrap,
-      [...BWRAP_CONFINEMENT_ARGS, '--', 'true'],
-      { timeout: PROBE_TIMEOUT_MS, env: { PATH: process.env.PATH ?? '/usr/bin:/bin' } },
-      (err, _stdout, stderr) => {
-        if (!err) return resolve(null);
-        const code = (err as NodeJS.ErrnoException).code;
-        if (code === 'ENOENT') return resolve(`bubblewrap (${bwrap}) is not installed; install the bubblewrap package`);
-        const text = (stderr || err.message).trim().slice(0, 500);
-        if (/namespace|permission|not permitted/i.test(text)) {
-          return resolve(
-            `bubblewrap cannot create user namespaces here (${text}); the kernel or its settings forbid them`,
-          );
-        }
-        resolve(`bubblewrap fails here: ${text}`);
-      },
-    );
+    const child = spawn(bwrap, [...BWRAP_CONFINEMENT_ARGS, ...(arch ? ['--seccomp', '3'] : []), '--', 'true'], {
+      env: { PATH: process.env.PATH ?? '/usr/bin:/bin' },
+      stdio: ['ignore', 'ignore', 'pipe', 'pipe'],
+    });
+    let stderr = '';
+    const timer = setTimeout(() => child.kill('SIGKILL'), PROBE_TIMEOUT_MS);
+    child.stderr!.setEncoding('utf8').on('data', (d: string) => (stderr += d));
+    const filterPipe = child.stdio[3] as Writable;
+    filterPipe.on('error', () => undefined); // bwrap gone before reading it: its exit says why
+    filterPipe.end(arch ? unixSocketFilter(arch) : Buffer.alloc(0));
+    child.once('error', (err: NodeJS.ErrnoException) => {
+      clearTimeout(timer);
+      resolve(
+        err.code === 'ENOENT'
+          ? `bubblewrap (${bwrap}) is not installed; install the bubblewrap package`
+          : `bubblewrap fails here: ${err.message}`,
+      );
+    });
+    child.once('close', (code, signal) => {
+      clearTimeout(timer);
+      if (code === 0) return resolve(null);
+      const text = (stderr || `exit ${code ?? signal}`).trim().slice(0, 500);
+      if (/namespace|permission|not permitted/i.test(text) && !/seccomp/i.test(text)) {
+        return resolve(
+          `bubblewrap cannot create user namespaces here (${text}); the kernel or its settings forbid them`,
+        );
+      }
+      if (/seccomp/i.test(text)) return resolve(`bubblewrap cannot load Tether's seccomp filter here (${text})`);
+      resolve(`bubblewrap fails here: ${text}`);
+    });
   });
 }
 

@@ -249,6 +249,7 @@ export function createShellTools(options: ShellToolsOptions = {}): ShellTools {
         work.push(run.stop(new TetherError('unavailable', 'The host shut down while the command ran.')));
       await Promise.allSettled(work);
       await Promise.allSettled([...pending]);
+      await launcher.dispose();
     },
   };
 }
