@@ -12,6 +12,7 @@ import {
   bwrapArgv,
   detectSandbox,
   findForwarder,
+  onPath,
   proxyEnv,
   type Forwarder,
   type SandboxStatus,
@@ -45,6 +46,11 @@ export interface PtyLauncherOptions {
   status?: Promise<SandboxStatus>;
   /** What carries traffic out of a bubblewrap sandbox; default findForwarder() (socat, else Node). */
   forwarder?: Forwarder | null;
+  /**
+   * The Perl that loads the seccomp filter into a networked command (bubblewrap); default the
+   * first `perl` on PATH. null: a second bubblewrap applies it instead.
+   */
+  perlPath?: string | null;
   /** Which addresses the proxy lets commands reach; default the public internet only. Tests widen it to loopback. */
   addressAllowed?: (address: string) => boolean;
   /** Records unsandboxed pty leaders, so the next host start can end what a crash left running. */
@@ -185,6 +191,7 @@ export class PtyLauncher {
   private readonly sandboxedPtys = new WeakSet<nodePty.IPty>();
   private statusPromise: Promise<SandboxStatus> | undefined;
   private forwarderFound: Promise<Forwarder | null> | undefined;
+  private perlFound: Promise<string | null> | undefined;
   /** The host folder (0700) holding the seccomp filter, the forwarder copy and one folder per workspace proxy. */
   private privateDir: Promise<string> | undefined;
   private readonly proxies = new Map<string, SharedProxy>();
@@ -316,10 +323,14 @@ export class PtyLauncher {
         const network = confinement.network;
         if (confinement.engine === 'bubblewrap') {
           if (this.disposed) throw new TetherError('unavailable', 'The host is shutting down.');
-          let proxyPlan: { hostDir: string; forwarder: Forwarder } | undefined;
+          let proxyPlan: { hostDir: string; forwarder: Forwarder; perl: string | null } | undefined;
           if (network.mode !== 'none') {
             const { hostDir } = await this.sharedProxy(request.workspaceId, network);
-            proxyPlan = { hostDir, forwarder: (await this.forwarder())! };
+            this.perlFound ??=
+              this.options.perlPath !== undefined
+                ? Promise.resolve(this.options.perlPath)
+                : onPath('perl', this.baseEnv);
+            proxyPlan = { hostDir, forwarder: (await this.forwarder())!, perl: await this.perlFound };
             Object.assign(env, proxyEnv(), request.env ?? {}); // a caller's NO_PROXY stays (no other proxy variable is settable)
           }
           const filter = confinement.unixSocketFilter

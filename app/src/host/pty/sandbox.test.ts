@@ -105,6 +105,8 @@ describe.skipIf(!HAVE_BWRAP)('the default sandbox (bubblewrap; skipped where it 
     open();
     const result = await run(
       [
+        // Not even a host running as root gives the command the capabilities to take a cover away.
+        `umount "$HOME/.ssh" 2>/dev/null; umount -l "$HOME/.ssh" 2>/dev/null; echo "umount=$?"`,
         `cat "$HOME/.ssh/id_ed25519"; echo "ssh=$?"`,
         `cat "$HOME/.netrc"; echo "netrc=$?"`,
         `cat ${configDir}/token; echo "token=$?"`,
@@ -113,6 +115,7 @@ describe.skipIf(!HAVE_BWRAP)('the default sandbox (bubblewrap; skipped where it 
       ].join('; '),
     );
     expect(result.output).not.toContain('CANARY');
+    expect(result.output).toMatch(/umount=[1-9]/);
     expect(result.output).toMatch(/ssh=[1-9]/);
     expect(result.output).toMatch(/token=[1-9]/);
     expect(result.output).toMatch(/other=[1-9]/);
@@ -179,6 +182,72 @@ describe.skipIf(!HAVE_BWRAP)('the default sandbox (bubblewrap; skipped where it 
     expect(result.output.match(/refused/g)).toHaveLength(2);
     expect(a.connections() + b.connections()).toBe(0);
   });
+
+  it.each(['internet', 'none'] as const)(
+    'cannot connect to a unix socket bound after the command started, in the workspace or abstract (%s network)',
+    async (mode) => {
+      open(mode === 'none' ? { network: { mode: 'none' } } : {});
+      const abstract = `\0tether-late-${process.pid}-${Date.now()}`;
+      const ctx = toolContext(ws);
+      // The command waits for the socket file the host binds in the workspace once it runs, then tries both.
+      const probe = [
+        'import socket',
+        `for target in ("late.sock", ${JSON.stringify(abstract)}):`,
+        '    try:',
+        '        s = socket.socket(socket.AF_UNIX)',
+        '        s.connect(target)',
+        '        print("CONNECTED")',
+        '    except OSError as e:',
+        '        print("refused:", e.strerror)',
+      ].join('\n');
+      const node = `"${process.execPath}" -e 'require("net").connect("late.sock").on("connect",()=>console.log("CONNECTED")).on("error",(e)=>console.log("node refused:",e.code))'`;
+      const pending = tools!.handlers.run_command!(
+        runCommandArgs.parse({
+          command: `echo waiting; while [ ! -S late.sock ]; do sleep 0.05; done; python3 -c '${probe}'; ${node}`,
+        }),
+        ctx,
+      );
+      await waitFor(() => ctx.chunks.join('').includes('waiting'));
+      const a = await listen(path.join(ws.root, 'late.sock'));
+      const b = await listen(abstract);
+      const result = await pending;
+      const output = result.output.replace(/\r/g, '');
+      expect(output).not.toContain('CONNECTED');
+      expect(output.match(/refused: Operation not permitted/g)).toHaveLength(2);
+      expect(output).toContain('node refused: EPERM');
+      expect(a.connections() + b.connections()).toBe(0);
+    },
+  );
+
+  it.each([
+    ['Perl loads the filter', {}],
+    ['a second bubblewrap applies it (no Perl)', { perlPath: null }],
+  ] as const)(
+    'keeps the forwarder out of the command’s reach, and the filter on the command (%s)',
+    async (_, extra) => {
+      const { server, connections } = await listen(0);
+      const port = (server.address() as net.AddressInfo).port;
+      open({}, { ...extra, addressAllowed: (a) => a === '127.0.0.1' });
+      const result = await run(
+        [
+          'for d in /proc/[0-9]*; do case "$(tr "\\0" " " <"$d/cmdline" 2>/dev/null)" in /run/tether-net/socat*) P=${d#/proc/} ;; esac; done',
+          'echo "pid=[$P]"',
+          'head -c1 "/proc/$P/mem" >/dev/null; echo "mem=$?"',
+          'cat /run/tether-net/socat >/dev/null; echo "read=$?"',
+          `python3 -c 'import ctypes; libc = ctypes.CDLL(None, use_errno=True); print("ptrace", libc.ptrace(16, int("'"$P"'"), 0, 0), ctypes.get_errno())'`,
+          `python3 -c 'import socket\ntry: socket.socket(socket.AF_UNIX)\nexcept OSError as e: print("unix=" + e.strerror)'`,
+          `curl -sS --max-time 5 --noproxy '' -x "$HTTP_PROXY" http://127.0.0.1:${port}/`,
+        ].join('; '),
+      );
+      expect(result.output).toMatch(/pid=\[\d+\]/);
+      expect(result.output).toMatch(/mem=[1-9]/);
+      expect(result.output).toMatch(/read=[1-9]/);
+      expect(result.output).toMatch(/ptrace -1 1\b/); // EPERM
+      expect(result.output).toContain('unix=Operation not permitted');
+      expect(result.output).toContain('HELLO-FROM-HOST');
+      expect(connections()).toBe(1);
+    },
+  );
 
   it('reaches the internet through the proxy, which forwards CONNECT and plain HTTP (tested on loopback)', async () => {
     // The test widens what the proxy may reach to loopback: no traffic leaves this machine.
@@ -292,16 +361,28 @@ describe.skipIf(!HAVE_BWRAP)('the default sandbox (bubblewrap; skipped where it 
     await waitFor(async () => (await markedProcesses(marker)) === 0, 5000, 'the marked processes to die');
   }, 60_000);
 
-  it('runs legitimate work: git, npm, python3 and writing in the workspace', async () => {
-    open({ network: { mode: 'none' } });
-    const result = await run(
-      'git init -q . && echo hi > a.txt && git status --porcelain && npm --version && python3 -c "print(6*7)"',
-    );
-    expect(result.exitCode).toBe(0);
-    expect(result.output).toContain('?? a.txt');
-    expect(result.output).toMatch(/\d+\.\d+\.\d+/);
-    expect(result.output).toContain('42');
-  }, 60_000);
+  it.each(['none', 'internet'] as const)(
+    'runs legitimate work under the filter: git, npm, python3, node and writing in the workspace (%s network)',
+    async (mode) => {
+      open(mode === 'none' ? { network: { mode: 'none' } } : {});
+      const result = await run(
+        [
+          'git init -q . && echo hi > a.txt && git status --porcelain && npm --version',
+          // socketpair(AF_UNIX) stays allowed: Python and Node (child stdio) use it.
+          'python3 -c "import socket; socket.socketpair(); print(6*7)"',
+          `"${process.execPath}" -e 'process.stdout.write(require("child_process").execFileSync("echo", ["child-ok"]))'`,
+          '[ -e /proc/self/fd/9 ] || echo no-filter-fd',
+        ].join(' && '),
+      );
+      expect(result.exitCode).toBe(0);
+      expect(result.output).toContain('?? a.txt');
+      expect(result.output).toMatch(/\d+\.\d+\.\d+/);
+      expect(result.output).toContain('42');
+      expect(result.output).toContain('child-ok');
+      expect(result.output).toContain('no-filter-fd');
+    },
+    60_000,
+  );
 
   it('confines interactive shell sessions the same way, and kills them', async () => {
     open();

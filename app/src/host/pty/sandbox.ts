@@ -3,7 +3,7 @@ import { access, constants as fsConstants } from 'node:fs/promises';
 import path from 'node:path';
 import type { Writable } from 'node:stream';
 import type { HiddenPath } from './sandbox-rules.js';
-import { seccompArch, unixSocketFilter } from './seccomp.js';
+import { perlFilterLoader, seccompArch, unixSocketFilter } from './seccomp.js';
 
 /** Which OS sandbox confines commands here, and whether it works. */
 export interface SandboxStatus {
@@ -76,9 +76,10 @@ export interface BwrapPlan {
   filter: string | null;
   /**
    * The host folder holding the proxy socket, the filter and the forwarder (SANDBOX_NET_FILES),
-   * and which forwarder runs in the sandbox.
+   * which forwarder runs in the sandbox, and the Perl that loads the filter into the command
+   * (null: a second bubblewrap does it).
    */
-  proxy?: { hostDir: string; forwarder: Forwarder };
+  proxy?: { hostDir: string; forwarder: Forwarder; perl: string | null };
 }
 
 /**
@@ -136,16 +137,22 @@ function hideArgs(hidden: readonly HiddenPath[]): string[] {
  * forwarder, which must open a unix socket to the host proxy for each connection:
  * - no network: one bubblewrap, `--seccomp 9`, the filter opened on fd 9 by a /bin/sh in front;
  * - with a network: the outer bubblewrap runs the wrapper, which starts the forwarder and then
- *   execs a second bubblewrap that only applies the filter (`--seccomp 9`), in a user
- *   namespace of its own with no capabilities (`--cap-drop ALL`, for a host running as root).
- *   The command cannot take the forwarder over: socat runs from an execute-only copy, so it is
- *   not dumpable, and its /proc/<pid>/mem, ptrace and pidfd_getfd are refused to the command.
+ *   execs a loader that puts the filter on the command alone: Perl's prctl (perlFilterLoader),
+ *   or, where there is no Perl, a second bubblewrap that only applies `--seccomp 9`, in a user
+ *   namespace of its own with no capabilities.
+ * The command cannot take the forwarder over: socat runs from an execute-only copy, so it is
+ * not dumpable, and its /proc/<pid>/mem, ptrace and pidfd_getfd are refused to a process
+ * without capabilities over it. `--cap-drop ALL` makes that hold for a host running as root
+ * too (bubblewrap keeps root's capabilities in the sandbox otherwise, enough to unmount the
+ * covers); the second bubblewrap drops them itself, having needed them to start.
  */
 export function bwrapArgv(plan: BwrapPlan): string[] {
   const inside = plan.hidden.filter((h) => h.path === plan.root || h.path.startsWith(plan.root + path.sep));
+  const nested = plan.proxy !== undefined && plan.filter !== null && plan.proxy.perl === null;
   const args = [
     plan.bwrap,
     ...BWRAP_CONFINEMENT_ARGS,
+    ...(nested ? [] : ['--cap-drop', 'ALL']),
     ...hideArgs(plan.hidden.filter((h) => !inside.includes(h))),
     '--bind',
     plan.root,
@@ -172,25 +179,14 @@ export function bwrapArgv(plan: BwrapPlan): string[] {
   args.push('--ro-bind', plan.proxy.hostDir, SANDBOX_PROXY_DIR, '--chdir', plan.cwd, '--');
   const inDir = (name: string): string => path.posix.join(SANDBOX_PROXY_DIR, name);
   const { kind, path: fwd } = plan.proxy.forwarder;
-  const command =
-    plan.filter === null
-      ? [...plan.argv]
-      : [
-          plan.bwrap,
-          '--unshare-user',
-          '--cap-drop',
-          'ALL',
-          '--dev-bind',
-          '/',
-          '/',
-          '--die-with-parent',
-          '--chdir',
-          plan.cwd,
-          '--seccomp',
-          '9',
-          '--',
-          ...plan.argv,
-        ];
+  const arch = seccompArch();
+  let command = [...plan.argv];
+  if (plan.filter !== null && plan.proxy.perl !== null && arch) {
+    command = [plan.proxy.perl, '-e', perlFilterLoader(arch), ...plan.argv];
+  } else if (plan.filter !== null) {
+    const filterOnly = ['--unshare-user', '--cap-drop', 'ALL', '--dev-bind', '/', '/', '--die-with-parent'];
+    command = [plan.bwrap, ...filterOnly, '--chdir', plan.cwd, '--seccomp', '9', '--', ...plan.argv];
+  }
   return [
     ...args,
     '/bin/sh',
@@ -260,7 +256,8 @@ export async function detectSandbox(
 function probeBwrap(bwrap: string): Promise<string | null> {
   const arch = seccompArch();
   return new Promise((resolve) => {
-    const child = spawn(bwrap, [...BWRAP_CONFINEMENT_ARGS, ...(arch ? ['--seccomp', '3'] : []), '--', 'true'], {
+    const probe = [...BWRAP_CONFINEMENT_ARGS, '--cap-drop', 'ALL', ...(arch ? ['--seccomp', '3'] : []), '--', 'true'];
+    const child = spawn(bwrap, probe, {
       env: { PATH: process.env.PATH ?? '/usr/bin:/bin' },
       stdio: ['ignore', 'ignore', 'pipe', 'pipe'],
     });
@@ -294,7 +291,7 @@ function probeBwrap(bwrap: string): Promise<string | null> {
 }
 
 /** The first executable `name` on PATH, or null. */
-async function onPath(name: string, env: NodeJS.ProcessEnv): Promise<string | null> {
+export async function onPath(name: string, env: NodeJS.ProcessEnv): Promise<string | null> {
   for (const dir of (env.PATH ?? '').split(path.delimiter)) {
     if (!path.isAbsolute(dir)) continue;
     const candidate = path.join(dir, name);

@@ -128,3 +128,29 @@ export function unixSocketFilter(arch: SeccompArch): Buffer {
   }
   return bytes;
 }
+
+/** prctl(2)'s number, for loaders that make the system call themselves. */
+const PRCTL = { x64: 157, arm64: 167 } as const satisfies Record<SeccompArch, number>;
+const PR_SET_NO_NEW_PRIVS = 38;
+const PR_SET_SECCOMP = 22;
+const SECCOMP_MODE_FILTER = 2;
+
+/**
+ * A Perl program that loads the filter found on fd 9 into itself and then becomes its
+ * arguments (`perl -e SOURCE cmd args…`): how the filter reaches the command, and only the
+ * command, in a sandbox whose forwarder must stay unfiltered. Perl's `syscall` makes prctl
+ * directly (no module, no native code); it starts in a few ms, where a second bubblewrap
+ * costs a user and mount namespace more. struct sock_fprog is {u16 len; (pad) ; pointer}.
+ */
+export function perlFilterLoader(arch: SeccompArch): string {
+  const prctl = PRCTL[arch];
+  return [
+    'open(my $f, "<&=", 9) or die "tether-sandbox: no seccomp filter on fd 9: $!\\n";',
+    'binmode $f; my $p = do { local $/; <$f> }; close $f;',
+    'die "tether-sandbox: bad seccomp filter\\n" if !length($p) || length($p) % 8;',
+    'my $fprog = pack("S x![P] P", length($p) / 8, $p);',
+    `syscall(${prctl}, ${PR_SET_NO_NEW_PRIVS}, 1, 0, 0, 0) == 0 or die "tether-sandbox: no_new_privs: $!\\n";`,
+    `syscall(${prctl}, ${PR_SET_SECCOMP}, ${SECCOMP_MODE_FILTER}, $fprog, 0, 0) == 0 or die "tether-sandbox: seccomp: $!\\n";`,
+    'exec { $ARGV[0] } @ARGV or die "tether-sandbox: cannot run $ARGV[0]: $!\\n";',
+  ].join(' ');
+}
