@@ -3,7 +3,7 @@ import { access, constants as fsConstants } from 'node:fs/promises';
 import path from 'node:path';
 import type { Writable } from 'node:stream';
 import type { HiddenPath } from './sandbox-rules.js';
-import { perlFilterLoader, seccompArch, unixSocketFilter } from './seccomp.js';
+import { perlLauncher, seccompArch, unixSocketFilter } from './seccomp.js';
 
 /** Which OS sandbox confines commands here, and whether it works. */
 export interface SandboxStatus {
@@ -90,11 +90,11 @@ export interface BwrapPlan {
 const FORWARDER_SOURCE = `const net=require('net');const [port,sock]=process.argv.slice(1);
 const s=net.createServer(c=>{const u=net.connect(sock);c.pipe(u);u.pipe(c);
 c.on('error',()=>u.destroy());u.on('error',()=>c.destroy());c.on('close',()=>u.destroy());u.on('close',()=>c.destroy());});
-s.listen(Number(port),'127.0.0.1',()=>{process.stdout.write('ready\\n');});`;
+s.listen(Number(port),'127.0.0.1',()=>{process.stderr.write('ready\\n');});`;
 
 /**
- * Starts the forwarder, waits until it listens, then becomes the command (under the filter,
- * through a second bubblewrap: see bwrapArgv). socat's "listening on" notice (-d -d) and
+ * Where there is no Perl (see perlLauncher): starts the forwarder, waits until it listens, then
+ * becomes the command (under the filter, through a second bubblewrap: see bwrapArgv). socat's "listening on" notice (-d -d) and
  * Node's `ready` line come down a pipe, so the command's first connection never races the
  * forwarder and nothing spins or sleeps while it starts. The pipe's reader then goes away:
  * socat ignores SIGPIPE and logs on, Node writes nothing more.
@@ -105,7 +105,7 @@ const FORWARDER_WRAPPER = [
   `  { "$fwd" -d -d TCP-LISTEN:${SANDBOX_PROXY_PORT},bind=127.0.0.1,fork,reuseaddr UNIX-CONNECT:"$sock" </dev/null 2>&1 >/dev/null & } |`,
   '    { while read -r line; do case "$line" in *"listening on"*) break ;; esac; done; }',
   'else',
-  `  { "$fwd" -e "$src" ${SANDBOX_PROXY_PORT} "$sock" </dev/null 2>/dev/null & } | { read -r _; }`,
+  `  { "$fwd" -e "$src" ${SANDBOX_PROXY_PORT} "$sock" </dev/null 2>&1 >/dev/null & } | { read -r _; }`,
   'fi',
   'if [ -n "$filter" ]; then exec "$@" 9<"$filter"; fi',
   'exec "$@"',
@@ -136,10 +136,10 @@ function hideArgs(hidden: readonly HiddenPath[]): string[] {
  * The seccomp filter applies to the command and everything it starts, but not to the
  * forwarder, which must open a unix socket to the host proxy for each connection:
  * - no network: one bubblewrap, `--seccomp 9`, the filter opened on fd 9 by a /bin/sh in front;
- * - with a network: the outer bubblewrap runs the wrapper, which starts the forwarder and then
- *   execs a loader that puts the filter on the command alone: Perl's prctl (perlFilterLoader),
- *   or, where there is no Perl, a second bubblewrap that only applies `--seccomp 9`, in a user
- *   namespace of its own with no capabilities.
+ * - with a network: the outer bubblewrap runs perlLauncher, which starts the forwarder, loads
+ *   the filter into itself and becomes the command; where there is no Perl, a shell wrapper
+ *   starts the forwarder and execs a second bubblewrap that only applies `--seccomp 9`, in a
+ *   user namespace of its own with no capabilities.
  * The command cannot take the forwarder over: socat runs from an execute-only copy, so it is
  * not dumpable, and its /proc/<pid>/mem, ptrace and pidfd_getfd are refused to a process
  * without capabilities over it. `--cap-drop ALL` makes that hold for a host running as root
@@ -179,11 +179,24 @@ export function bwrapArgv(plan: BwrapPlan): string[] {
   args.push('--ro-bind', plan.proxy.hostDir, SANDBOX_PROXY_DIR, '--chdir', plan.cwd, '--');
   const inDir = (name: string): string => path.posix.join(SANDBOX_PROXY_DIR, name);
   const { kind, path: fwd } = plan.proxy.forwarder;
+  const socket = inDir(SANDBOX_NET_FILES.socket);
   const arch = seccompArch();
-  let command = [...plan.argv];
   if (plan.filter !== null && plan.proxy.perl !== null && arch) {
-    command = [plan.proxy.perl, '-e', perlFilterLoader(arch), ...plan.argv];
-  } else if (plan.filter !== null) {
+    const forwarder =
+      kind === 'socat'
+        ? [
+            inDir(SANDBOX_NET_FILES.forwarder),
+            '-d',
+            '-d',
+            `TCP-LISTEN:${SANDBOX_PROXY_PORT},bind=127.0.0.1,fork,reuseaddr`,
+            `UNIX-CONNECT:${socket}`,
+          ]
+        : [fwd, '-e', FORWARDER_SOURCE, String(SANDBOX_PROXY_PORT), socket];
+    const launcher = [plan.proxy.perl, '-e', perlLauncher(arch), inDir(SANDBOX_NET_FILES.filter)];
+    return [...args, ...launcher, String(forwarder.length), ...forwarder, ...plan.argv];
+  }
+  let command = [...plan.argv];
+  if (plan.filter !== null) {
     const filterOnly = ['--unshare-user', '--cap-drop', 'ALL', '--dev-bind', '/', '/', '--die-with-parent'];
     command = [plan.bwrap, ...filterOnly, '--chdir', plan.cwd, '--seccomp', '9', '--', ...plan.argv];
   }
@@ -196,7 +209,7 @@ export function bwrapArgv(plan: BwrapPlan): string[] {
     kind,
     kind === 'socat' ? inDir(SANDBOX_NET_FILES.forwarder) : fwd,
     FORWARDER_SOURCE,
-    inDir(SANDBOX_NET_FILES.socket),
+    socket,
     plan.filter === null ? '' : inDir(SANDBOX_NET_FILES.filter),
     ...command,
   ];

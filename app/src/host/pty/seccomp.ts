@@ -136,21 +136,44 @@ const PR_SET_SECCOMP = 22;
 const SECCOMP_MODE_FILTER = 2;
 
 /**
- * A Perl program that loads the filter found on fd 9 into itself and then becomes its
- * arguments (`perl -e SOURCE cmd args…`): how the filter reaches the command, and only the
- * command, in a sandbox whose forwarder must stay unfiltered. Perl's `syscall` makes prctl
- * directly (no module, no native code); it starts in a few ms, where a second bubblewrap
- * costs a user and mount namespace more. struct sock_fprog is {u16 len; (pad) ; pointer}.
+ * A Perl program that starts a networked sandbox's command (`perl -e SOURCE filter n fwd… cmd…`):
+ * 1. starts the forwarder (the `n` arguments after `filter`; none: no forwarder) with its
+ *    stderr on a pipe, detached (double fork: the command never finds it among its own
+ *    children), and waits for its first line saying it listens (socat's "listening on" notice,
+ *    the Node forwarder's `ready`) or for the pipe to close, so the command's first connection
+ *    never races it and nothing sleeps or polls;
+ * 2. loads the seccomp filter from the file `filter` (empty: none) into itself with prctl,
+ *    Perl's `syscall` making the call directly (no module, no native code);
+ * 3. becomes the command, which inherits the filter; the forwarder, started before, does not.
+ * One short-lived Perl does what a shell, the forwarder's readiness loop and a second
+ * bubblewrap would (a user and mount namespace more). struct sock_fprog is {u16 len; pad; pointer}.
  */
-export function perlFilterLoader(arch: SeccompArch): string {
+export function perlLauncher(arch: SeccompArch): string {
   const prctl = PRCTL[arch];
   return [
-    'open(my $f, "<&=", 9) or die "tether-sandbox: no seccomp filter on fd 9: $!\\n";',
-    'binmode $f; my $p = do { local $/; <$f> }; close $f;',
-    'die "tether-sandbox: bad seccomp filter\\n" if !length($p) || length($p) % 8;',
-    'my $fprog = pack("S x![P] P", length($p) / 8, $p);',
-    `syscall(${prctl}, ${PR_SET_NO_NEW_PRIVS}, 1, 0, 0, 0) == 0 or die "tether-sandbox: no_new_privs: $!\\n";`,
-    `syscall(${prctl}, ${PR_SET_SECCOMP}, ${SECCOMP_MODE_FILTER}, $fprog, 0, 0) == 0 or die "tether-sandbox: seccomp: $!\\n";`,
-    'exec { $ARGV[0] } @ARGV or die "tether-sandbox: cannot run $ARGV[0]: $!\\n";',
-  ].join(' ');
+    'my $filter = shift @ARGV; my @fwd = splice(@ARGV, 0, shift @ARGV);',
+    'if (@fwd) {',
+    '  pipe(my $r, my $w) or die "tether-sandbox: pipe: $!\n";',
+    '  my $pid = fork() // die "tether-sandbox: fork: $!\n";',
+    '  if (!$pid) {',
+    '    if (!fork()) {',
+    '      open(STDIN, "<", "/dev/null"); open(STDOUT, ">", "/dev/null"); open(STDERR, ">&", $w);',
+    '      exec { $fwd[0] } @fwd;',
+    '    }',
+    '    require POSIX; POSIX::_exit(0);',
+    '  }',
+    '  close $w; waitpid($pid, 0);',
+    '  while (my $line = <$r>) { last if $line =~ /listening on|^ready/ }',
+    '  close $r;',
+    '}',
+    'if (length $filter) {',
+    '  open(my $f, "<", $filter) or die "tether-sandbox: cannot read the seccomp filter $filter: $!\n";',
+    '  binmode $f; my $p = do { local $/; <$f> }; close $f;',
+    '  die "tether-sandbox: bad seccomp filter\n" if !length($p) || length($p) % 8;',
+    '  my $fprog = pack("S x![P] P", length($p) / 8, $p);',
+    `  syscall(${prctl}, ${PR_SET_NO_NEW_PRIVS}, 1, 0, 0, 0) == 0 or die "tether-sandbox: no_new_privs: $!\n";`,
+    `  syscall(${prctl}, ${PR_SET_SECCOMP}, ${SECCOMP_MODE_FILTER}, $fprog, 0, 0) == 0 or die "tether-sandbox: seccomp: $!\n";`,
+    '}',
+    'exec { $ARGV[0] } @ARGV or die "tether-sandbox: cannot run $ARGV[0]: $!\n";',
+  ].join('\n');
 }
