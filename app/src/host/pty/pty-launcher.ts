@@ -318,7 +318,9 @@ export class PtyLauncher {
     };
     try {
       if (confinement.sandboxed) {
-        const sockets = confinement.engine === 'bubblewrap' ? await boundSocketPaths() : [];
+        // Covering each socket bound by path matters only without the seccomp filter, which refuses them all.
+        const sockets =
+          confinement.engine === 'bubblewrap' && !confinement.unixSocketFilter ? await boundSocketPaths() : [];
         const hidden = await existingHiddenPaths([...confinement.hidden, ...sockets]);
         const network = confinement.network;
         if (confinement.engine === 'bubblewrap') {
