@@ -150,7 +150,7 @@ export function confinementOf(input: {
       engine: status.engine,
       network: { mode: 'none' },
       networkNote:
-        'neither socat nor Node.js was found to carry traffic to the filtering proxy, so commands have no network',
+        'neither Perl, socat nor Node.js was found to carry traffic to the filtering proxy, so commands have no network',
       hidden,
       ...filter,
     };
@@ -224,7 +224,7 @@ export class PtyLauncher {
       const dir = await mkdtemp(path.join(tmpdir(), 'tether-sandbox-'));
       const arch = seccompArch();
       if (arch) await writeFile(path.join(dir, SANDBOX_NET_FILES.filter), unixSocketFilter(arch), { mode: 0o444 });
-      const forwarder = await this.forwarder();
+      const forwarder = (await this.perl()) === null ? await this.forwarder() : null;
       if (forwarder?.kind === 'socat') {
         const copy = path.join(dir, SANDBOX_NET_FILES.forwarder);
         await copyFile(forwarder.path, copy);
@@ -285,6 +285,15 @@ export class PtyLauncher {
     return this.forwarderFound;
   }
 
+  /** The Perl that forwards and loads the seccomp filter in networked bubblewrap sandboxes (perlLauncher); null: none, or no filter for this CPU. */
+  private perl(): Promise<string | null> {
+    this.perlFound ??= (async () => {
+      if (seccompArch() === null) return null;
+      return this.options.perlPath !== undefined ? this.options.perlPath : onPath('perl', this.baseEnv);
+    })();
+    return this.perlFound;
+  }
+
   /** True for a pty in its own pid namespace (bubblewrap): the kernel ends everything in it with it. */
   inPidNamespace(pty: nodePty.IPty): boolean {
     return this.sandboxedPtys.has(pty);
@@ -292,11 +301,11 @@ export class PtyLauncher {
 
   /** How a workspace's commands are confined: for the workspace card and the confirmation. */
   async confinement(workspaceId: string, root: string): Promise<Confinement> {
-    const [status, forwarder] = await Promise.all([this.status(), this.forwarder()]);
+    const [status, forwarder, perl] = await Promise.all([this.status(), this.forwarder(), this.perl()]);
     return confinementOf({
       spec: this.specFor(workspaceId),
       status,
-      forwarder: forwarder !== null,
+      forwarder: forwarder !== null || perl !== null,
       home: this.home,
       configDir: this.options.configDir,
       root,
@@ -325,7 +334,7 @@ export class PtyLauncher {
         const network = confinement.network;
         if (confinement.engine === 'bubblewrap') {
           if (this.disposed) throw new TetherError('unavailable', 'The host is shutting down.');
-          let proxyPlan: { hostDir: string; forwarder: Forwarder; perl: string | null } | undefined;
+          let proxyPlan: { hostDir: string; forwarder: Forwarder | null; perl: string | null } | undefined;
           if (network.mode !== 'none') {
             const { hostDir } = await this.sharedProxy(request.workspaceId, network);
             this.perlFound ??=

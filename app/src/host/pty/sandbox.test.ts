@@ -220,8 +220,8 @@ describe.skipIf(!HAVE_BWRAP)('the default sandbox (bubblewrap; skipped where it 
   );
 
   it.each([
-    ['Perl loads the filter', {}],
-    ['a second bubblewrap applies it (no Perl)', { perlPath: null }],
+    ['Perl forwards and loads the filter', {}],
+    ['socat forwards, a second bubblewrap applies it (no Perl)', { perlPath: null }],
   ] as const)(
     'keeps the forwarder out of the command’s reach, and the filter on the command (%s)',
     async (_, extra) => {
@@ -230,7 +230,8 @@ describe.skipIf(!HAVE_BWRAP)('the default sandbox (bubblewrap; skipped where it 
       open({}, { ...extra, addressAllowed: (a) => a === '127.0.0.1' });
       const result = await run(
         [
-          'for d in /proc/[0-9]*; do case "$(tr "\\0" " " <"$d/cmdline" 2>/dev/null)" in /run/tether-net/socat*) P=${d#/proc/} ;; esac; done',
+          // The forwarder is the one process (bar bubblewrap's pid 1) with the proxy socket on its command line.
+          'for d in /proc/[0-9]*; do [ "$d" = /proc/1 ] && continue; case "$(tr "\\0" " " <"$d/cmdline" 2>/dev/null)" in *proxy.soc[k]*) P=${d#/proc/} ;; esac; done',
           'echo "pid=[$P]"',
           'head -c1 "/proc/$P/mem" >/dev/null; echo "mem=$?"',
           'cat /run/tether-net/socat >/dev/null; echo "read=$?"',
@@ -261,10 +262,34 @@ describe.skipIf(!HAVE_BWRAP)('the default sandbox (bubblewrap; skipped where it 
     expect(connections()).toBe(2);
   });
 
-  it('carries traffic through the Node forwarder where socat is missing (tested on loopback)', async () => {
+  it('carries a large upload and download both ways through the forwarder at once (tested on loopback)', async () => {
+    const size = 4 * 1024 * 1024;
+    const server = net.createServer((c) => {
+      let got = 0;
+      c.on('error', () => undefined);
+      c.on('data', (d: Buffer) => (got += d.length));
+      // Answers while the upload is still arriving: both directions busy together.
+      c.write(`HTTP/1.1 200 OK\r\nContent-Length: ${size}\r\nConnection: close\r\n\r\n`);
+      c.write(Buffer.alloc(size, 0x61));
+      c.on('end', () => c.end(`got ${got}`));
+    });
+    servers.push(server);
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    const port = (server.address() as net.AddressInfo).port;
+    open({}, { addressAllowed: (a) => a === '127.0.0.1' });
+    const result = await run(
+      `head -c ${size} /dev/zero > up.bin && curl -sS --max-time 20 --noproxy '' -p -x "$HTTP_PROXY" --data-binary @up.bin http://127.0.0.1:${port}/ | wc -c`,
+    );
+    expect(result.output).toMatch(new RegExp(`^\\s*${size}\\s*$`, 'm'));
+  });
+
+  it('carries traffic through the Node forwarder where Perl and socat are missing (tested on loopback)', async () => {
     const { server, connections } = await listen(0);
     const port = (server.address() as net.AddressInfo).port;
-    open({}, { addressAllowed: (a) => a === '127.0.0.1', forwarder: { kind: 'node', path: process.execPath } });
+    open(
+      {},
+      { addressAllowed: (a) => a === '127.0.0.1', forwarder: { kind: 'node', path: process.execPath }, perlPath: null },
+    );
     const result = await run(
       `curl -sS --max-time 5 --noproxy '' -p -x "$HTTP_PROXY" http://127.0.0.1:${port}/tunnel; curl -sS --max-time 5 --noproxy '' -x "$HTTP_PROXY" 'http://[::1]:${port}/'`,
     );
@@ -274,10 +299,10 @@ describe.skipIf(!HAVE_BWRAP)('the default sandbox (bubblewrap; skipped where it 
   });
 
   it('has no network, and says why, when nothing can carry traffic to the proxy', async () => {
-    open({}, { forwarder: null });
+    open({}, { forwarder: null, perlPath: null });
     const c = await tools!.confinement(ws.id, ws.root);
     expect(c).toMatchObject({ sandboxed: true, network: { mode: 'none' } });
-    expect(c.networkNote).toMatch(/neither socat nor Node\.js/);
+    expect(c.networkNote).toMatch(/neither Perl, socat nor Node\.js/);
     const result = await run(`echo "proxy=[$HTTP_PROXY]"`);
     expect(result.output).toContain('proxy=[]');
   });

@@ -75,11 +75,11 @@ export interface BwrapPlan {
   /** The seccomp filter's file on the host (no network), or null where this CPU has no filter. */
   filter: string | null;
   /**
-   * The host folder holding the proxy socket, the filter and the forwarder (SANDBOX_NET_FILES),
-   * which forwarder runs in the sandbox, and the Perl that loads the filter into the command
-   * (null: a second bubblewrap does it).
+   * The host folder holding the proxy socket, the filter and the forwarder (SANDBOX_NET_FILES);
+   * the Perl that forwards and loads the filter into the command (perlLauncher), or, where
+   * there is none, the forwarder to run and a second bubblewrap for the filter.
    */
-  proxy?: { hostDir: string; forwarder: Forwarder; perl: string | null };
+  proxy?: { hostDir: string; forwarder: Forwarder | null; perl: string | null };
 }
 
 /**
@@ -136,13 +136,14 @@ function hideArgs(hidden: readonly HiddenPath[]): string[] {
  * The seccomp filter applies to the command and everything it starts, but not to the
  * forwarder, which must open a unix socket to the host proxy for each connection:
  * - no network: one bubblewrap, `--seccomp 9`, the filter opened on fd 9 by a /bin/sh in front;
- * - with a network: the outer bubblewrap runs perlLauncher, which starts the forwarder, loads
- *   the filter into itself and becomes the command; where there is no Perl, a shell wrapper
- *   starts the forwarder and execs a second bubblewrap that only applies `--seccomp 9`, in a
- *   user namespace of its own with no capabilities.
- * The command cannot take the forwarder over: socat runs from an execute-only copy, so it is
- * not dumpable, and its /proc/<pid>/mem, ptrace and pidfd_getfd are refused to a process
- * without capabilities over it. `--cap-drop ALL` makes that hold for a host running as root
+ * - with a network: the outer bubblewrap runs perlLauncher, which listens on the sandbox's
+ *   loopback, forks the forwarder (Perl itself), loads the filter into itself and becomes the
+ *   command; where there is no Perl, a shell wrapper starts socat or Node, waits until it
+ *   listens, and execs a second bubblewrap that only applies `--seccomp 9`, in a user namespace
+ *   of its own with no capabilities.
+ * The command cannot take the forwarder over: the Perl forwarder makes itself non-dumpable,
+ * socat runs from an execute-only copy (so it is not dumpable either), and the /proc/<pid>/mem,
+ * ptrace and pidfd_getfd of a non-dumpable process are refused to one without capabilities. `--cap-drop ALL` makes that hold for a host running as root
  * too (bubblewrap keeps root's capabilities in the sandbox otherwise, enough to unmount the
  * covers); the second bubblewrap drops them itself, having needed them to start.
  */
@@ -178,23 +179,14 @@ export function bwrapArgv(plan: BwrapPlan): string[] {
   }
   args.push('--ro-bind', plan.proxy.hostDir, SANDBOX_PROXY_DIR, '--chdir', plan.cwd, '--');
   const inDir = (name: string): string => path.posix.join(SANDBOX_PROXY_DIR, name);
-  const { kind, path: fwd } = plan.proxy.forwarder;
   const socket = inDir(SANDBOX_NET_FILES.socket);
   const arch = seccompArch();
   if (plan.filter !== null && plan.proxy.perl !== null && arch) {
-    const forwarder =
-      kind === 'socat'
-        ? [
-            inDir(SANDBOX_NET_FILES.forwarder),
-            '-d',
-            '-d',
-            `TCP-LISTEN:${SANDBOX_PROXY_PORT},bind=127.0.0.1,fork,reuseaddr`,
-            `UNIX-CONNECT:${socket}`,
-          ]
-        : [fwd, '-e', FORWARDER_SOURCE, String(SANDBOX_PROXY_PORT), socket];
     const launcher = [plan.proxy.perl, '-e', perlLauncher(arch), inDir(SANDBOX_NET_FILES.filter)];
-    return [...args, ...launcher, String(forwarder.length), ...forwarder, ...plan.argv];
+    return [...args, ...launcher, socket, String(SANDBOX_PROXY_PORT), ...plan.argv];
   }
+  if (!plan.proxy.forwarder) throw new Error('a networked sandbox without Perl needs a forwarder');
+  const { kind, path: fwd } = plan.proxy.forwarder;
   let command = [...plan.argv];
   if (plan.filter !== null) {
     const filterOnly = ['--unshare-user', '--cap-drop', 'ALL', '--dev-bind', '/', '/', '--die-with-parent'];

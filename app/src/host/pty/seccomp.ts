@@ -135,38 +135,60 @@ const PR_SET_NO_NEW_PRIVS = 38;
 const PR_SET_SECCOMP = 22;
 const SECCOMP_MODE_FILTER = 2;
 
+// Linux's values, the same on x86_64 and aarch64 (asm-generic).
+const AF_INET = 2;
+const SOCK_STREAM = 1;
+const SOL_SOCKET = 1;
+const SO_REUSEADDR = 2;
+const PR_SET_DUMPABLE = 4;
+
 /**
- * A Perl program that starts a networked sandbox's command (`perl -e SOURCE filter n fwd… cmd…`):
- * 1. starts the forwarder (the `n` arguments after `filter`; none: no forwarder) with its
- *    stderr on a pipe, detached (double fork: the command never finds it among its own
- *    children), and waits for its first line saying it listens (socat's "listening on" notice,
- *    the Node forwarder's `ready`) or for the pipe to close, so the command's first connection
- *    never races it and nothing sleeps or polls;
- * 2. loads the seccomp filter from the file `filter` (empty: none) into itself with prctl,
- *    Perl's `syscall` making the call directly (no module, no native code);
- * 3. becomes the command, which inherits the filter; the forwarder, started before, does not.
- * One short-lived Perl does what a shell, the forwarder's readiness loop and a second
- * bubblewrap would (a user and mount namespace more). struct sock_fprog is {u16 len; pad; pointer}.
+ * A Perl program that starts a networked sandbox's command (`perl -e SOURCE filter socket port cmd…`):
+ * 1. listens on the sandbox's own 127.0.0.1:`port` before anything else runs, so the command's
+ *    first connection waits in the backlog at worst: no readiness to wait for, nothing polls;
+ * 2. forks the forwarder, detached (double fork: the command never finds it among its own
+ *    children), which makes itself non-dumpable (no ptrace, no /proc/<pid>/mem or fd for the
+ *    command) and, for each connection, connects to the host proxy's unix `socket` and copies
+ *    bytes both ways, one process per direction (no direction waits on the other; each end
+ *    is half-closed when its source ends);
+ * 3. loads the seccomp filter from the file `filter` into itself with prctl, Perl's `syscall`
+ *    making the call directly (no module, no native code), and becomes the command, which
+ *    inherits the filter; the forwarder, forked before, does not.
+ * One Perl, already running, does what a shell, socat and a second bubblewrap would. The
+ * socket constants are Linux's; struct sock_fprog is {u16 len; pad; pointer}.
  */
 export function perlLauncher(arch: SeccompArch): string {
   const prctl = PRCTL[arch];
   return [
-    'my $filter = shift @ARGV; my @fwd = splice(@ARGV, 0, shift @ARGV);',
-    'if (@fwd) {',
-    '  pipe(my $r, my $w) or die "tether-sandbox: pipe: $!\n";',
-    '  my $pid = fork() // die "tether-sandbox: fork: $!\n";',
-    '  if (!$pid) {',
-    '    if (!fork()) {',
-    '      open(STDIN, "<", "/dev/null"); open(STDOUT, ">", "/dev/null"); open(STDERR, ">&", $w);',
-    '      exec { $fwd[0] } @fwd;',
+    'my ($filter, $sock, $port) = splice(@ARGV, 0, 3);',
+    `socket(my $l, ${AF_INET}, ${SOCK_STREAM}, 0) or die "tether-sandbox: socket: $!\n";`,
+    `setsockopt($l, ${SOL_SOCKET}, ${SO_REUSEADDR}, pack("i", 1));`,
+    `bind($l, pack("S n C4 x8", ${AF_INET}, $port, 127, 0, 0, 1)) or die "tether-sandbox: bind 127.0.0.1:$port: $!\n";`,
+    'listen($l, 128) or die "tether-sandbox: listen: $!\n";',
+    'my $pid = fork() // die "tether-sandbox: fork: $!\n";',
+    'if (!$pid) {',
+    '  exit 0 if fork();',
+    `  syscall(${prctl}, ${PR_SET_DUMPABLE}, 0, 0, 0, 0);`,
+    '  open(STDIN, "<", "/dev/null"); open(STDOUT, ">", "/dev/null"); open(STDERR, ">", "/dev/null");',
+    '  $SIG{CHLD} = "IGNORE"; $SIG{PIPE} = "IGNORE";',
+    '  while (1) {',
+    '    accept(my $c, $l) or next;',
+    '    my $k = fork(); if (!defined $k || $k) { close $c; next }',
+    '    close $l;',
+    `    socket(my $u, 1, ${SOCK_STREAM}, 0) or exit 1;`,
+    '    connect($u, pack("S a*", 1, $sock)) or exit 1;',
+    '    my $d = fork() // exit 1;',
+    '    my ($from, $to) = $d ? ($c, $u) : ($u, $c);',
+    '    while (1) {',
+    '      my $n = sysread($from, my $buf, 65536);',
+    '      last if !$n;',
+    '      for (my $off = 0; $off < $n;) { my $w = syswrite($to, $buf, $n - $off, $off); exit 0 if !defined $w; $off += $w }',
     '    }',
-    // exit, not POSIX::_exit: loading POSIX costs more than all the rest put together.
+    '    shutdown($to, 1);',
     '    exit 0;',
     '  }',
-    '  close $w; waitpid($pid, 0);',
-    '  while (my $line = <$r>) { last if $line =~ /listening on|^ready/ }',
-    '  close $r;',
     '}',
+    'waitpid($pid, 0); close $l;',
     'if (length $filter) {',
     '  open(my $f, "<", $filter) or die "tether-sandbox: cannot read the seccomp filter $filter: $!\n";',
     '  binmode $f; my $p = do { local $/; <$f> }; close $f;',
