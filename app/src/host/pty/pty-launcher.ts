@@ -218,6 +218,16 @@ export class PtyLauncher {
     if (dir) await dir.then((d) => rm(d, { recursive: true, force: true })).catch(() => undefined);
   }
 
+  /** Closes a workspace's proxy (its commands have ended: paused or removed); the next command starts a new one. */
+  async releaseWorkspace(workspaceId: string): Promise<void> {
+    const shared = this.proxies.get(workspaceId);
+    if (!shared) return;
+    this.proxies.delete(workspaceId);
+    const { proxy, hostDir } = await shared.ready.catch(() => ({ proxy: null, hostDir: null }));
+    await proxy?.dispose();
+    if (hostDir) await rm(hostDir, { recursive: true, force: true });
+  }
+
   /** The launcher's private folder, made once: the seccomp filter (and the execute-only socat copy, when socat forwards). */
   private ensurePrivateDir(): Promise<string> {
     this.privateDir ??= (async () => {

@@ -262,6 +262,21 @@ describe.skipIf(!HAVE_BWRAP)('the default sandbox (bubblewrap; skipped where it 
     expect(connections()).toBe(2);
   });
 
+  it('keeps one proxy per workspace across commands, and a new one after its sessions were ended', async () => {
+    open();
+    const inode = async () =>
+      /inode=([\d.]+)/.exec(
+        (await run('echo "inode=$(stat -c %i.%z /run/tether-net/proxy.sock | tr -dc 0-9.)"')).output,
+      )?.[1];
+    const first = await inode();
+    expect(first).toBeDefined();
+    expect(await inode()).toBe(first);
+    await tools!.killWorkspaceSessions(ws.id);
+    const after = await inode();
+    expect(after).toBeDefined();
+    expect(after).not.toBe(first);
+  });
+
   it('carries a large upload and download both ways through the forwarder at once (tested on loopback)', async () => {
     const size = 4 * 1024 * 1024;
     const server = net.createServer((c) => {

@@ -228,6 +228,7 @@ export function createShellTools(options: ShellToolsOptions = {}): ShellTools {
       }
     }
     await track(Promise.allSettled(work));
+    await launcher.releaseWorkspace(workspaceId);
   };
 
   return {
