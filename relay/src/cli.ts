@@ -19,7 +19,7 @@ const USAGE = `Usage:
                      [--credential-requests-per-window N] [--credential-window-ms N] [--auth-failures-per-window N] [--auth-failure-window-ms N]
                      [--request-timeout-ms N] [--headers-timeout-ms N] [--keep-alive-timeout-ms N] [--max-connections-per-address N]
                      [--max-unauthenticated-connections-per-address N] [--max-connections-per-desktop-token N]
-                     [--max-in-flight-calls-per-org N] [--max-runtimes-per-org N]
+                     [--max-in-flight-calls-per-org N] [--max-runtimes-per-org N] [--max-mcp-listen-streams N]
                      [--metrics-token T] [--trust-proxy true|N|ADDR,CIDR,...] [--allowed-origins ORIGIN,...|*]
                      [--public-url URL] [--public-host HOST[:PORT],...] [--database-url postgres://… --redis-url redis://…]
   tether-relay org create SLUG [--data-dir DIR | --database-url URL]
@@ -91,6 +91,7 @@ const LIMIT_SETTINGS: Record<keyof RelayLimits, [string, string, number?]> = {
   ],
   maxInFlightCallsPerOrg: ['max-in-flight-calls-per-org', 'TETHER_RELAY_MAX_IN_FLIGHT_CALLS_PER_ORG', 0],
   maxRuntimesPerOrg: ['max-runtimes-per-org', 'TETHER_RELAY_MAX_RUNTIMES_PER_ORG', 0],
+  maxMcpListenStreams: ['max-mcp-listen-streams', 'TETHER_RELAY_MAX_MCP_LISTEN_STREAMS'],
 };
 
 /** Highest TCP port: a bigger --port is bad usage (exit 2), not a failure to listen. */

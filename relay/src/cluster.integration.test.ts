@@ -13,6 +13,7 @@ import { FakeDesktop, testWorkspace } from './testing/fake-desktop.js';
 import { postgresAvailable, startTestPostgres, type TestPostgres } from './testing/postgres-server.js';
 import { REDIS_SERVER, startTestRedis, type TestRedis } from './testing/redis-server.js';
 import { eventually, SseReader } from './testing/test-relay.js';
+import { Client, StreamableHTTPClientTransport } from '@modelcontextprotocol/client';
 
 // Real PostgreSQL and Redis from Debian's packages (.ci/run installs both); without them a
 // cluster cannot be started here at all.
@@ -161,6 +162,78 @@ describeCluster('a relay cluster on PostgreSQL and Redis', () => {
       'a stopped event on the other node',
     );
     await events.close();
+  });
+
+  it('tells an MCP listen stream on one node of file changes from a desktop held by another', async () => {
+    const { desktopToken, key } = await freshCluster();
+    const [a, b] = [await node(), await node()];
+    const desktop = await connectDesktop(a.wsUrl, desktopToken);
+    const runtimeId = (await desktop.hello(device, [testWorkspace('ws-1')])).runtimes[0]!.runtimeId;
+    const client = new Client(
+      { name: 'cluster-listen', version: '1.0.0' },
+      { versionNegotiation: { mode: { pin: '2026-07-28' } } },
+    );
+    await client.connect(
+      new StreamableHTTPClientTransport(new URL(`${b.url}/v1/mcp`), {
+        requestInit: { headers: { authorization: `Bearer ${key}` } },
+      }),
+    );
+    try {
+      const updated: string[] = [];
+      client.setNotificationHandler('notifications/resources/updated', (n) => void updated.push(n.params.uri));
+      const uri = `tether://${runtimeId}/src/main.ts`;
+      const sub = await client.listen({ resourceSubscriptions: [uri] });
+      desktop.send({
+        type: 'event',
+        events: [
+          { kind: 'files', workspaceId: 'ws-1', changes: [{ path: 'src/main.ts', change: 'change' }], dropped: 0 },
+        ],
+      });
+      await eventually(
+        () => updated,
+        (u) => u.length > 0,
+        10_000,
+        'notifications/resources/updated on the other node',
+      );
+      expect(updated).toEqual([uri]);
+      await sub.close();
+    } finally {
+      await client.close();
+    }
+  });
+
+  it('stops an MCP call on one node when its notifications/cancelled lands on another', async () => {
+    const { desktopToken, key } = await freshCluster();
+    const [a, b] = [await node(), await node()];
+    const desktop = await connectDesktop(a.wsUrl, desktopToken, false);
+    const runtimeId = (await desktop.hello(device, [testWorkspace('ws-1')])).runtimes[0]!.runtimeId;
+    const post = (base: string, body: unknown) =>
+      fetch(`${base}/v1/runtimes/${runtimeId}/mcp`, {
+        method: 'POST',
+        headers: {
+          authorization: `Bearer ${key}`,
+          'content-type': 'application/json',
+          accept: 'application/json, text/event-stream',
+          'mcp-protocol-version': '2025-11-25',
+        },
+        body: JSON.stringify(body),
+      });
+    const answer = post(a.url, {
+      jsonrpc: '2.0',
+      id: 'x-1',
+      method: 'tools/call',
+      params: { name: 'stat', arguments: { path: 'slow' } },
+    });
+    const call = await desktop.next('call', (c) => (c.args as { path: string }).path === 'slow');
+    const cancel = await post(b.url, {
+      jsonrpc: '2.0',
+      method: 'notifications/cancelled',
+      params: { requestId: 'x-1' },
+    });
+    expect(cancel.status).toBe(202);
+    await desktop.next('cancel', (c) => c.id === call.id);
+    const text = await (await answer).text();
+    expect(text).not.toMatch(/"result"|"id":"x-1"/);
   });
 
   it('moves the desktops of a node killed with SIGKILL to another, re-delivering its call once, and stops the runtimes no one took back', async () => {

@@ -20,6 +20,7 @@ const MCP_METHODS = new Set([
   'resources/list',
   'resources/read',
   'resources/templates/list',
+  'subscriptions/listen',
 ]);
 
 /** Latency buckets of HTTP and MCP requests: from a cached answer to a long tool call. */

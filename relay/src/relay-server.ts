@@ -113,6 +113,8 @@ export interface RelayHandle {
   wsUrl: string;
   port: number;
   admin: RelayAdmin;
+  /** Every HTTP route the relay serves (method, Fastify path), for the OpenAPI drift test. */
+  routes: ReadonlyArray<{ method: string; url: string }>;
   /** Graceful: stops accepting, lets in-flight calls finish up to shutdownGraceMs, closes desktops with 1001. */
   close(): Promise<void>;
 }
@@ -177,6 +179,10 @@ export async function startRelay(options: RelayOptions): Promise<RelayHandle> {
       // Tokens never reach the logs: not in headers, query strings, nor anywhere else in a line.
       ...REDACTING_LOGGER_OPTIONS,
     },
+  });
+  const routes: Array<{ method: string; url: string }> = [];
+  app.addHook('onRoute', (route) => {
+    for (const method of [route.method].flat()) routes.push({ method, url: route.url });
   });
   const onStoreError = (err: unknown) => app.log.error({ err }, 'call log write failed');
   const clustered = options.databaseUrl !== undefined;
@@ -309,6 +315,9 @@ export async function startRelay(options: RelayOptions): Promise<RelayHandle> {
   registerOAuthRoutes(app, { oauth, services: core, store, issuerOf });
   await registerMcpRoutes(app, core, {
     allowedOrigins: options.allowedOrigins ?? [],
+    maxListenStreams: limits.maxMcpListenStreams,
+    bus,
+    listenReauthMs: limits.sseKeepaliveMs,
     onExchange: (endpoint, method, status, seconds) => metrics.mcpRequest(endpoint, method, status, seconds),
   });
 
@@ -407,7 +416,7 @@ export async function startRelay(options: RelayOptions): Promise<RelayHandle> {
       await store.close();
     })());
 
-  return { url, wsUrl, port, admin, close };
+  return { url, wsUrl, port, admin, routes, close };
 }
 
 async function stopOrphanedRuntimes(store: Store): Promise<void> {

@@ -77,6 +77,12 @@ export type NodeBroadcast =
   | { kind: 'oauth-consent-closed'; orgId: string; requestId: string; outcome: 'approved' | 'denied' | 'expired' }
   /** The org's approved MCP clients changed: its desktops get the new list. */
   | { kind: 'oauth-changed'; orgId: string }
+  /**
+   * An MCP `notifications/cancelled` no call of the receiving node matched: the call may run on
+   * another node (the MCP endpoints are stateless, the cancel's POST may land anywhere).
+   * `scope` is the runtime id, or `*` for the org-wide endpoint.
+   */
+  | { kind: 'mcp-cancel'; tokenId: string; scope: string; requestId: string | number }
   /** A hello for this device was refused for its key (4412): the device's live sessions are told (`notice`). */
   | { kind: 'device-claim-refused'; orgId: string; deviceId: string; at: string };
 
