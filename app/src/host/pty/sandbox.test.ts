@@ -6,6 +6,7 @@ import path from 'node:path';
 import { runCommandArgs, shellStartArgs } from '@tether/shared';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { DEFAULT_SANDBOX_SPEC, type SandboxSpec } from './sandbox-rules.js';
+import { confinementSummary } from './pty-launcher.js';
 import { detectSandbox } from './sandbox.js';
 import { createShellTools, type ShellTools, type ShellToolsOptions } from './shell-tools.js';
 import { expectNoProcessesLeft, tempWorkspace, toolContext, waitFor, type TempWorkspace } from './test-fixtures.js';
@@ -99,6 +100,14 @@ describe.skipIf(!HAVE_BWRAP)('the default sandbox (bubblewrap; skipped where it 
 
   it('is found on this machine', async () => {
     expect(await detectSandbox()).toEqual({ engine: 'bubblewrap', available: true });
+  });
+
+  it('says in the confirmation summary that the seccomp filter refuses unix sockets', async () => {
+    open();
+    const c = await tools!.confinement(ws.id, ws.root);
+    expect(c).toMatchObject({ sandboxed: true, engine: 'bubblewrap', unixSocketFilter: true });
+    expect(confinementSummary(c)).toMatch(/no unix sockets \(seccomp filter\)/);
+    expect(confinementSummary({ ...c, unixSocketFilter: false })).toMatch(/no seccomp filter for this CPU/);
   });
 
   it('hides ~/.ssh, ~/.netrc, Tether’s config dir and other workspaces, but not the rest of home', async () => {
