@@ -271,6 +271,16 @@ describe.skipIf(!HAVE_BWRAP)('the default sandbox (bubblewrap; skipped where it 
     expect(connections()).toBe(2);
   });
 
+  it('starts the command quietly even when the locale asked for is not installed', async () => {
+    open();
+    const result = await tools!.handlers.run_command!(
+      runCommandArgs.parse({ command: 'echo "badlang=[$PERL_BADLANG]"', env: { LC_ALL: 'xx_YY.UTF-8' } }),
+      toolContext(ws),
+    );
+    expect(result.output).not.toMatch(/perl: warning/);
+    expect(result.output).toContain('badlang=[]');
+  });
+
   it('keeps one proxy per workspace across commands, and a new one after its sessions were ended', async () => {
     open();
     const inode = async () =>

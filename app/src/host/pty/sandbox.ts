@@ -183,7 +183,9 @@ export function bwrapArgv(plan: BwrapPlan): string[] {
   const arch = seccompArch();
   if (plan.filter !== null && plan.proxy.perl !== null && arch) {
     const launcher = [plan.proxy.perl, '-e', perlLauncher(arch), inDir(SANDBOX_NET_FILES.filter)];
-    return [...args, ...launcher, socket, String(SANDBOX_PROXY_PORT), ...plan.argv];
+    // PERL_BADLANG=0: a locale the system lacks would make Perl warn before every command (it is removed again for the command).
+    const quiet = ['--setenv', 'PERL_BADLANG', '0'];
+    return [...args.slice(0, -1), ...quiet, '--', ...launcher, socket, String(SANDBOX_PROXY_PORT), ...plan.argv];
   }
   if (!plan.proxy.forwarder) throw new Error('a networked sandbox without Perl needs a forwarder');
   const { kind, path: fwd } = plan.proxy.forwarder;

@@ -160,6 +160,8 @@ const PR_SET_DUMPABLE = 4;
 export function perlLauncher(arch: SeccompArch): string {
   const prctl = PRCTL[arch];
   return [
+    // Set by bwrap for this Perl alone: no locale warning on the command's terminal.
+    'delete $ENV{PERL_BADLANG};',
     'my ($filter, $sock, $port) = splice(@ARGV, 0, 3);',
     `socket(my $l, ${AF_INET}, ${SOCK_STREAM}, 0) or die "tether-sandbox: socket: $!\n";`,
     `setsockopt($l, ${SOL_SOCKET}, ${SO_REUSEADDR}, pack("i", 1));`,
