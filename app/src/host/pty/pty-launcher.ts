@@ -47,8 +47,9 @@ export interface PtyLauncherOptions {
   /** What carries traffic out of a bubblewrap sandbox; default findForwarder() (socat, else Node). */
   forwarder?: Forwarder | null;
   /**
-   * The Perl that loads the seccomp filter into a networked command (bubblewrap); default the
-   * first `perl` on PATH. null: a second bubblewrap applies it instead.
+   * The Perl that forwards and loads the seccomp filter in a networked command (bubblewrap);
+   * default /usr/bin/perl, else the first `perl` on PATH. null: socat or Node forwards, and a
+   * second bubblewrap applies the filter.
    */
   perlPath?: string | null;
   /** Which addresses the proxy lets commands reach; default the public internet only. Tests widen it to loopback. */
@@ -299,7 +300,9 @@ export class PtyLauncher {
   private perl(): Promise<string | null> {
     this.perlFound ??= (async () => {
       if (seccompArch() === null) return null;
-      return this.options.perlPath !== undefined ? this.options.perlPath : onPath('perl', this.baseEnv);
+      if (this.options.perlPath !== undefined) return this.options.perlPath;
+      // The system's Perl first: a perl earlier on the person's PATH (perlbrew, a wrapper) is less predictable.
+      return (await onPath('perl', { PATH: '/usr/bin:/bin' })) ?? onPath('perl', this.baseEnv);
     })();
     return this.perlFound;
   }
