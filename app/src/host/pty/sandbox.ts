@@ -55,6 +55,15 @@ const BWRAP_CONFINEMENT_ARGS = [
   '/run',
 ] as const;
 
+/**
+ * `--cap-drop ALL` for a host running as root, whose capabilities bubblewrap otherwise keeps
+ * in the sandbox (enough to unmount the covers). Anyone else gets none in there already, and a
+ * setuid bubblewrap refuses the option from them.
+ */
+function dropCapabilities(): string[] {
+  return process.getuid?.() === 0 ? ['--cap-drop', 'ALL'] : [];
+}
+
 /** Names inside a sandbox's network folder (the host's private folder, bound read-only at SANDBOX_PROXY_DIR). */
 export const SANDBOX_NET_FILES = {
   /** The host proxy's unix socket. */
@@ -153,7 +162,7 @@ export function bwrapArgv(plan: BwrapPlan): string[] {
   const args = [
     plan.bwrap,
     ...BWRAP_CONFINEMENT_ARGS,
-    ...(nested ? [] : ['--cap-drop', 'ALL']),
+    ...(nested ? [] : dropCapabilities()),
     ...hideArgs(plan.hidden.filter((h) => !inside.includes(h))),
     '--bind',
     plan.root,
@@ -263,7 +272,7 @@ export async function detectSandbox(
 function probeBwrap(bwrap: string): Promise<string | null> {
   const arch = seccompArch();
   return new Promise((resolve) => {
-    const probe = [...BWRAP_CONFINEMENT_ARGS, '--cap-drop', 'ALL', ...(arch ? ['--seccomp', '3'] : []), '--', 'true'];
+    const probe = [...BWRAP_CONFINEMENT_ARGS, ...dropCapabilities(), ...(arch ? ['--seccomp', '3'] : []), '--', 'true'];
     const child = spawn(bwrap, probe, {
       env: { PATH: process.env.PATH ?? '/usr/bin:/bin' },
       stdio: ['ignore', 'ignore', 'pipe', 'pipe'],
