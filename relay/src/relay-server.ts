@@ -12,6 +12,7 @@ import { clientAddressOf, trustFunction, type TrustProxy } from './http/client-a
 import { AccessGuard } from './http/access-guard.js';
 import { ConnectionCaps } from './http/connection-caps.js';
 import { honourConnectionClose } from './http/connection-header.js';
+import { LocalLimits } from './http/shared-limits.js';
 import { bodyRefusalOf, registerJsonParser } from './http/json-bounds.js';
 import { buildOpenApiDocument } from './http/openapi.js';
 import { registerPlatformRoutes, sendError } from './http/platform-routes.js';
@@ -212,6 +213,9 @@ export async function startRelay(options: RelayOptions): Promise<RelayHandle> {
     callsInFlight: () => inFlight.count(),
     runtimesByState: () => store.countRuntimesByState(),
   });
+  // Rate limits, the failed-auth budget and the per-token connection cap: one budget over every
+  // node when the bus spans nodes (Redis), this process's own otherwise.
+  const sharedLimits = bus.sharedLimits?.({ onFallback: () => metrics.limitFallback() }) ?? new LocalLimits();
   const trusts = trustFunction(options.trustProxy);
   const caps = new ConnectionCaps(limits, trusts === false ? undefined : (address) => trusts(address, 0), (cap) =>
     metrics.rateLimited(cap),
@@ -241,6 +245,7 @@ export async function startRelay(options: RelayOptions): Promise<RelayHandle> {
     clientAddress: clientAddressOf(options.trustProxy),
     onAuthenticated: (req) => caps.authenticated(req.socket),
     issuerOf,
+    sharedLimits,
   });
   const oauth = new OAuthService({
     store,
@@ -269,6 +274,7 @@ export async function startRelay(options: RelayOptions): Promise<RelayHandle> {
     onLimited: (limit) => metrics.rateLimited(limit),
     oauth: createDesktopOAuth(oauth, app.log),
     publicHosts: options.publicHosts,
+    tokenSlots: sharedLimits.slots('desktop-token'),
   });
   const core = new RelayCore(store, bus, directory, metrics, app.log, {
     idempotencyWindowMs: limits.idempotencyWindowMs,
@@ -300,7 +306,7 @@ export async function startRelay(options: RelayOptions): Promise<RelayHandle> {
     return { status: 'ready' };
   });
   app.get('/metrics', async (request, reply) =>
-    guard.admitMetrics(request, reply)
+    (await guard.admitMetrics(request, reply))
       ? reply.type(metrics.registry.contentType).send(await metrics.registry.metrics())
       : reply,
   );
@@ -312,7 +318,7 @@ export async function startRelay(options: RelayOptions): Promise<RelayHandle> {
   // Before the /v1 routes: it authenticates and rate-limits them all (platform API and MCP).
   guard.register(app, core);
   registerPlatformRoutes(app, core, streams, limits.sseKeepaliveMs);
-  registerOAuthRoutes(app, { oauth, services: core, store, issuerOf });
+  registerOAuthRoutes(app, { oauth, services: core, store, issuerOf, sharedLimits });
   await registerMcpRoutes(app, core, {
     allowedOrigins: options.allowedOrigins ?? [],
     maxListenStreams: limits.maxMcpListenStreams,

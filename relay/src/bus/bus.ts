@@ -1,3 +1,4 @@
+import type { SharedLimits } from '../http/shared-limits.js';
 import type { FileChange, OAuthConsent, Result, RuntimeState, ToolName } from '@tether/shared';
 
 /** A call on its way from the node that took the HTTP request to the node holding the runtime. */
@@ -110,6 +111,11 @@ export interface Bus {
   /** Broadcasts to every node (this one included). */
   broadcast(message: NodeBroadcast): Promise<void>;
   onBroadcast(handler: (message: NodeBroadcast) => void): () => void;
+  /**
+   * Where rate limits and connection caps are counted when they must hold over every node on
+   * this bus (RedisBus: in Redis). Absent: each node counts alone, in memory (LocalLimits).
+   */
+  sharedLimits?(options?: { onFallback?: () => void }): SharedLimits;
   /** Leaves the bus: drops this node's claims and handlers. */
   dispose(): Promise<void>;
 }
