@@ -411,7 +411,12 @@ describe.skipIf(!HAVE_BWRAP)('the default sandbox (bubblewrap; skipped where it 
     const file = path.join(path.dirname(home), 'host.mts');
     await writeFile(file, script);
     const tsx = path.join(process.cwd(), 'node_modules', '.bin', 'tsx');
-    const host = spawn(tsx, [file], { stdio: 'ignore', detached: true });
+    // Its private folder goes where afterEach cleans up: a SIGKILLed host cannot remove it.
+    const host = spawn(tsx, [file], {
+      stdio: 'ignore',
+      detached: true,
+      env: { ...process.env, TMPDIR: path.dirname(home) },
+    });
     try {
       await waitFor(async () => (await markedProcesses(marker)) >= 2, 30_000, 'the sandboxed command to start');
     } finally {
