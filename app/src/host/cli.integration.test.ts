@@ -123,6 +123,11 @@ describe('tether-desktop', () => {
       expect(hostEnviron).toContain('PATH=');
       expect(hostEnviron).not.toContain(desktopToken);
       expect(hostEnviron).not.toContain('TETHER_TOKEN');
+      // Nor does the launcher, which had it, keep it readable there while the host runs.
+      const launcherEnviron = await readFile(`/proc/${run.child.pid}/environ`, 'utf8');
+      expect(launcherEnviron).toContain('PATH=');
+      expect(launcherEnviron).not.toContain(desktopToken);
+      expect(run.stderr()).not.toMatch(/could not wipe TETHER_TOKEN/);
 
       // A second desktop on the same config dir is refused up front, and the first keeps running.
       const second = await runCliProcess(dir, ['--headless', '--relay', relay.url, '--config-dir', configDir], {

@@ -3,7 +3,12 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { parsePolicyString, type Policy } from '@tether/shared';
 import { startHost, type Host } from './host.js';
-import { exitWithLauncher, readTokenFd, relaunchWithoutTokenEnv } from './token/token-handoff.js';
+import {
+  exitWithLauncher,
+  readTokenFd,
+  relaunchWithoutTokenEnv,
+  wipeStartingEnvironment,
+} from './token/token-handoff.js';
 import { serveUi, type UiServer } from './ui-server/ui-server.js';
 
 /** The built UI, resolved relative to the package (the same path from src/host and dist/host). */
@@ -178,6 +183,11 @@ export async function runCli(argv: string[], io: Partial<CliIo> = {}): Promise<n
   // (the command environment filters TETHER_* too; this is the second lock).
   const envToken = env.TETHER_TOKEN?.trim() || undefined;
   delete env.TETHER_TOKEN;
+  // And out of /proc/<this pid>/environ, where Linux keeps it for this process's whole life
+  // (this process stays, as the launcher, while the host runs).
+  if (envToken !== undefined && env === process.env && !wipeStartingEnvironment('TETHER_TOKEN')) {
+    if (process.platform === 'linux') log('could not wipe TETHER_TOKEN from this process’s /proc environ');
+  }
   // A token in this very process's starting environment stays readable in /proc/<pid>/environ:
   // the host runs again without it, and this process only waits for it.
   if (envToken !== undefined && options.token === undefined && options.tokenFd === undefined && io.relaunch !== false) {

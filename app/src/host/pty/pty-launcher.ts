@@ -1,4 +1,4 @@
-import { mkdtemp, realpath, rm, stat } from 'node:fs/promises';
+import { chmod, copyFile, link, mkdir, mkdtemp, realpath, rm, stat, writeFile } from 'node:fs/promises';
 import { homedir, tmpdir } from 'node:os';
 import path from 'node:path';
 import * as nodePty from 'node-pty';
@@ -7,7 +7,16 @@ import type { ToolContext } from '../tools/tool-context.js';
 import { buildCommandEnv } from './command-env.js';
 import { NetworkProxy } from './net-proxy.js';
 import type { ProcessLedger } from './process-ledger.js';
-import { bwrapArgv, detectSandbox, findForwarder, proxyEnv, type Forwarder, type SandboxStatus } from './sandbox.js';
+import {
+  SANDBOX_NET_FILES,
+  bwrapArgv,
+  detectSandbox,
+  findForwarder,
+  onPath,
+  proxyEnv,
+  type Forwarder,
+  type SandboxStatus,
+} from './sandbox.js';
 import {
   DEFAULT_SANDBOX_SPEC,
   boundSocketPaths,
@@ -17,6 +26,7 @@ import {
   type SandboxSpec,
 } from './sandbox-rules.js';
 import { seatbeltArgv, seatbeltProfile } from './seatbelt.js';
+import { seccompArch, unixSocketFilter } from './seccomp.js';
 
 /** Settings shared by every pty the shell tools start. */
 export interface PtyLauncherOptions {
@@ -36,6 +46,12 @@ export interface PtyLauncherOptions {
   status?: Promise<SandboxStatus>;
   /** What carries traffic out of a bubblewrap sandbox; default findForwarder() (socat, else Node). */
   forwarder?: Forwarder | null;
+  /**
+   * The Perl that forwards and loads the seccomp filter in a networked command (bubblewrap);
+   * default /usr/bin/perl, else the first `perl` on PATH. null: socat or Node forwards, and a
+   * second bubblewrap applies the filter.
+   */
+  perlPath?: string | null;
   /** Which addresses the proxy lets commands reach; default the public internet only. Tests widen it to loopback. */
   addressAllowed?: (address: string) => boolean;
   /** Records unsandboxed pty leaders, so the next host start can end what a crash left running. */
@@ -56,6 +72,8 @@ export interface Confinement {
   networkNote?: string;
   /** The places hidden from the commands, as configured (whether or not they exist). */
   hidden: string[];
+  /** Bubblewrap only: the seccomp filter refuses every new unix socket (false on a CPU Tether has no filter for). */
+  unixSocketFilter?: boolean;
 }
 
 /** One pty to start. `command` undefined means an interactive login shell. */
@@ -126,17 +144,19 @@ export function confinementOf(input: {
   if (spec.mode === 'off') return unconfined('the sandbox is switched off for this workspace');
   if (!status.available) return unconfined(status.reason ?? 'this machine has no sandbox');
   const hidden = hiddenPathCandidates(spec, input.home, input.configDir, input.root);
+  const filter = status.engine === 'bubblewrap' ? { unixSocketFilter: seccompArch() !== null } : {};
   if (spec.network.mode !== 'none' && status.engine === 'bubblewrap' && !input.forwarder) {
     return {
       sandboxed: true,
       engine: status.engine,
       network: { mode: 'none' },
       networkNote:
-        'neither socat nor Node.js was found to carry traffic to the filtering proxy, so commands have no network',
+        'neither Perl, socat nor Node.js was found to carry traffic to the filtering proxy, so commands have no network',
       hidden,
+      ...filter,
     };
   }
-  return { sandboxed: true, engine: status.engine, network: spec.network, hidden };
+  return { sandboxed: true, engine: status.engine, network: spec.network, hidden, ...filter };
 }
 
 /** One line for the confirmation: where the command runs and what it can reach. */
@@ -150,7 +170,19 @@ export function confinementSummary(c: Confinement): string {
       : c.network.mode === 'domains'
         ? `network only to ${c.network.domains.join(', ') || '(no domain)'}`
         : 'internet only (no local, private or metadata addresses)';
-  return `Sandboxed (${engine}): writes only in the workspace, ${c.hidden.length} secret places hidden, ${network}, no unix sockets${c.networkNote ? `; ${c.networkNote}` : ''}.`;
+  const sockets =
+    c.unixSocketFilter === false
+      ? 'no unix sockets bound when it starts (no seccomp filter for this CPU)'
+      : c.engine === 'bubblewrap'
+        ? 'no unix sockets (seccomp filter)'
+        : 'no unix sockets';
+  return `Sandboxed (${engine}): writes only in the workspace, ${c.hidden.length} secret places hidden, ${network}, ${sockets}${c.networkNote ? `; ${c.networkNote}` : ''}.`;
+}
+
+/** A workspace's proxy for bubblewrap sandboxes, kept while its network rule stays the same. */
+interface SharedProxy {
+  rule: string;
+  ready: Promise<{ proxy: NetworkProxy; hostDir: string }>;
 }
 
 /** Starts ptys with a cleaned environment, in the workspace, inside the OS sandbox where there is one. */
@@ -160,12 +192,89 @@ export class PtyLauncher {
   private readonly sandboxedPtys = new WeakSet<nodePty.IPty>();
   private statusPromise: Promise<SandboxStatus> | undefined;
   private forwarderFound: Promise<Forwarder | null> | undefined;
+  private perlFound: Promise<string | null> | undefined;
+  /** The host folder (0700) holding the seccomp filter, the forwarder copy and one folder per workspace proxy. */
+  private privateDir: Promise<string> | undefined;
+  private readonly proxies = new Map<string, SharedProxy>();
+  /** Proxies replaced by a rule change: closed with the launcher (commands started before may still use them). */
+  private readonly retired: Array<SharedProxy['ready']> = [];
+  private proxyCount = 0;
+  private disposed = false;
   readonly shell: string;
 
   constructor(private readonly options: PtyLauncherOptions = {}) {
     this.baseEnv = options.baseEnv ?? process.env;
     this.shell = options.shell ?? defaultShell(this.baseEnv);
     this.home = options.home ?? homedir();
+  }
+
+  /** Closes the workspace proxies and removes the private folder. Commands already running lose their network. */
+  async dispose(): Promise<void> {
+    this.disposed = true;
+    const all = [...[...this.proxies.values()].map((p) => p.ready), ...this.retired.splice(0)];
+    this.proxies.clear();
+    await Promise.allSettled(all.map(async (ready) => (await ready).proxy.dispose()));
+    const dir = this.privateDir;
+    this.privateDir = undefined;
+    if (dir) await dir.then((d) => rm(d, { recursive: true, force: true })).catch(() => undefined);
+  }
+
+  /** Closes a workspace's proxy (its commands have ended: paused or removed); the next command starts a new one. */
+  async releaseWorkspace(workspaceId: string): Promise<void> {
+    const shared = this.proxies.get(workspaceId);
+    if (!shared) return;
+    this.proxies.delete(workspaceId);
+    const { proxy, hostDir } = await shared.ready.catch(() => ({ proxy: null, hostDir: null }));
+    await proxy?.dispose();
+    if (hostDir) await rm(hostDir, { recursive: true, force: true });
+  }
+
+  /** The launcher's private folder, made once: the seccomp filter (and the execute-only socat copy, when socat forwards). */
+  private ensurePrivateDir(): Promise<string> {
+    this.privateDir ??= (async () => {
+      const dir = await mkdtemp(path.join(tmpdir(), 'tether-sandbox-'));
+      const arch = seccompArch();
+      if (arch) await writeFile(path.join(dir, SANDBOX_NET_FILES.filter), unixSocketFilter(arch), { mode: 0o444 });
+      const forwarder = (await this.perl()) === null ? await this.forwarder() : null;
+      if (forwarder?.kind === 'socat') {
+        const copy = path.join(dir, SANDBOX_NET_FILES.forwarder);
+        await copyFile(forwarder.path, copy);
+        await chmod(copy, 0o111);
+      }
+      return dir;
+    })();
+    return this.privateDir;
+  }
+
+  /** The host side of a workspace's network (bubblewrap): one proxy on a unix socket, reused by its commands. */
+  private sharedProxy(workspaceId: string, network: Exclude<NetworkRule, { mode: 'none' }>): SharedProxy['ready'] {
+    const rule = JSON.stringify(network);
+    const current = this.proxies.get(workspaceId);
+    if (current?.rule === rule) return current.ready;
+    if (current) this.retired.push(current.ready);
+    const ready = (async () => {
+      const base = await this.ensurePrivateDir();
+      const hostDir = path.join(base, `net-${++this.proxyCount}`);
+      await mkdir(hostDir, { mode: 0o700 });
+      for (const name of [SANDBOX_NET_FILES.filter, SANDBOX_NET_FILES.forwarder]) {
+        await link(path.join(base, name), path.join(hostDir, name)).catch((err: NodeJS.ErrnoException) => {
+          if (err.code !== 'ENOENT') throw err; // no filter for this CPU, or Node forwards
+        });
+      }
+      const proxy = new NetworkProxy({
+        rule: network,
+        ...(this.options.addressAllowed ? { addressAllowed: this.options.addressAllowed } : {}),
+        onRefused: (host, reason) => this.options.onNetworkRefused?.(workspaceId, host, reason),
+      });
+      await proxy.listen(path.join(hostDir, SANDBOX_NET_FILES.socket));
+      return { proxy, hostDir };
+    })();
+    // A failed start is not kept: the next command tries again.
+    ready.catch(() => {
+      if (this.proxies.get(workspaceId)?.ready === ready) this.proxies.delete(workspaceId);
+    });
+    this.proxies.set(workspaceId, { rule, ready });
+    return ready;
   }
 
   /** The confinement settings of a workspace. */
@@ -187,6 +296,17 @@ export class PtyLauncher {
     return this.forwarderFound;
   }
 
+  /** The Perl that forwards and loads the seccomp filter in networked bubblewrap sandboxes (perlLauncher); null: none, or no filter for this CPU. */
+  private perl(): Promise<string | null> {
+    this.perlFound ??= (async () => {
+      if (seccompArch() === null) return null;
+      if (this.options.perlPath !== undefined) return this.options.perlPath;
+      // The system's Perl first: a perl earlier on the person's PATH (perlbrew, a wrapper) is less predictable.
+      return (await onPath('perl', { PATH: '/usr/bin:/bin' })) ?? onPath('perl', this.baseEnv);
+    })();
+    return this.perlFound;
+  }
+
   /** True for a pty in its own pid namespace (bubblewrap): the kernel ends everything in it with it. */
   inPidNamespace(pty: nodePty.IPty): boolean {
     return this.sandboxedPtys.has(pty);
@@ -194,11 +314,11 @@ export class PtyLauncher {
 
   /** How a workspace's commands are confined: for the workspace card and the confirmation. */
   async confinement(workspaceId: string, root: string): Promise<Confinement> {
-    const [status, forwarder] = await Promise.all([this.status(), this.forwarder()]);
+    const [status, forwarder, perl] = await Promise.all([this.status(), this.forwarder(), this.perl()]);
     return confinementOf({
       spec: this.specFor(workspaceId),
       status,
-      forwarder: forwarder !== null,
+      forwarder: forwarder !== null || perl !== null,
       home: this.home,
       configDir: this.options.configDir,
       root,
@@ -220,41 +340,49 @@ export class PtyLauncher {
     };
     try {
       if (confinement.sandboxed) {
-        const sockets = confinement.engine === 'bubblewrap' ? await boundSocketPaths() : [];
+        // Covering each socket bound by path matters only without the seccomp filter, which refuses them all.
+        const sockets =
+          confinement.engine === 'bubblewrap' && !confinement.unixSocketFilter ? await boundSocketPaths() : [];
         const hidden = await existingHiddenPaths([...confinement.hidden, ...sockets]);
         const network = confinement.network;
-        let proxy: NetworkProxy | undefined;
-        if (network.mode !== 'none') {
-          proxy = new NetworkProxy({
-            rule: network,
-            ...(this.options.addressAllowed ? { addressAllowed: this.options.addressAllowed } : {}),
-            onRefused: (host, reason) => this.options.onNetworkRefused?.(request.workspaceId, host, reason),
-          });
-          const p = proxy;
-          cleanups.push(() => p.dispose());
-        }
         if (confinement.engine === 'bubblewrap') {
-          let proxyPlan: { hostDir: string; socketName: string; forwarder: Forwarder } | undefined;
-          if (proxy) {
-            const hostDir = await mkdtemp(path.join(tmpdir(), 'tether-net-'));
-            cleanups.push(() => rm(hostDir, { recursive: true, force: true }));
-            await proxy.listen(path.join(hostDir, 'proxy.sock'));
-            proxyPlan = { hostDir, socketName: 'proxy.sock', forwarder: (await this.forwarder())! };
+          if (this.disposed) throw new TetherError('unavailable', 'The host is shutting down.');
+          let proxyPlan: { hostDir: string; forwarder: Forwarder | null; perl: string | null } | undefined;
+          if (network.mode !== 'none') {
+            const { hostDir } = await this.sharedProxy(request.workspaceId, network);
+            this.perlFound ??=
+              this.options.perlPath !== undefined
+                ? Promise.resolve(this.options.perlPath)
+                : onPath('perl', this.baseEnv);
+            proxyPlan = { hostDir, forwarder: (await this.forwarder())!, perl: await this.perlFound };
             Object.assign(env, proxyEnv(), request.env ?? {}); // a caller's NO_PROXY stays (no other proxy variable is settable)
           }
+          const filter = confinement.unixSocketFilter
+            ? path.join(await this.ensurePrivateDir(), SANDBOX_NET_FILES.filter)
+            : null;
           argv = bwrapArgv({
             bwrap: this.options.bwrapPath ?? 'bwrap',
             root: request.root,
             cwd: request.cwd,
             argv,
             hidden,
+            filter,
             ...(proxyPlan ? { proxy: proxyPlan } : {}),
           });
           env.TMPDIR = '/tmp'; // the sandbox's own tmpfs; the person's TMPDIR is read-only in there
         } else if (confinement.engine === 'seatbelt') {
           const tmp = await mkdtemp(path.join(tmpdir(), 'tether-cmd-'));
           cleanups.push(() => rm(tmp, { recursive: true, force: true }));
-          const port = proxy ? ((await proxy.listen(0)) as number) : null;
+          let port: number | null = null;
+          if (network.mode !== 'none') {
+            const proxy = new NetworkProxy({
+              rule: network,
+              ...(this.options.addressAllowed ? { addressAllowed: this.options.addressAllowed } : {}),
+              onRefused: (host, reason) => this.options.onNetworkRefused?.(request.workspaceId, host, reason),
+            });
+            cleanups.push(() => proxy.dispose());
+            port = (await proxy.listen(0)) as number;
+          }
           if (port !== null) Object.assign(env, proxyEnv(port), request.env ?? {});
           argv = seatbeltArgv(
             seatbeltProfile({ root: request.root, tmpDir: await realpath(tmp), hidden, proxyPort: port }),

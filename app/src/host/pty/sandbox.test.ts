@@ -6,6 +6,7 @@ import path from 'node:path';
 import { runCommandArgs, shellStartArgs } from '@tether/shared';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { DEFAULT_SANDBOX_SPEC, type SandboxSpec } from './sandbox-rules.js';
+import { confinementSummary } from './pty-launcher.js';
 import { detectSandbox } from './sandbox.js';
 import { createShellTools, type ShellTools, type ShellToolsOptions } from './shell-tools.js';
 import { expectNoProcessesLeft, tempWorkspace, toolContext, waitFor, type TempWorkspace } from './test-fixtures.js';
@@ -101,10 +102,20 @@ describe.skipIf(!HAVE_BWRAP)('the default sandbox (bubblewrap; skipped where it 
     expect(await detectSandbox()).toEqual({ engine: 'bubblewrap', available: true });
   });
 
+  it('says in the confirmation summary that the seccomp filter refuses unix sockets', async () => {
+    open();
+    const c = await tools!.confinement(ws.id, ws.root);
+    expect(c).toMatchObject({ sandboxed: true, engine: 'bubblewrap', unixSocketFilter: true });
+    expect(confinementSummary(c)).toMatch(/no unix sockets \(seccomp filter\)/);
+    expect(confinementSummary({ ...c, unixSocketFilter: false })).toMatch(/no seccomp filter for this CPU/);
+  });
+
   it('hides ~/.ssh, ~/.netrc, Tether’s config dir and other workspaces, but not the rest of home', async () => {
     open();
     const result = await run(
       [
+        // Not even a host running as root gives the command the capabilities to take a cover away.
+        `umount "$HOME/.ssh" 2>/dev/null; umount -l "$HOME/.ssh" 2>/dev/null; echo "umount=$?"`,
         `cat "$HOME/.ssh/id_ed25519"; echo "ssh=$?"`,
         `cat "$HOME/.netrc"; echo "netrc=$?"`,
         `cat ${configDir}/token; echo "token=$?"`,
@@ -113,6 +124,7 @@ describe.skipIf(!HAVE_BWRAP)('the default sandbox (bubblewrap; skipped where it 
       ].join('; '),
     );
     expect(result.output).not.toContain('CANARY');
+    expect(result.output).toMatch(/umount=[1-9]/);
     expect(result.output).toMatch(/ssh=[1-9]/);
     expect(result.output).toMatch(/token=[1-9]/);
     expect(result.output).toMatch(/other=[1-9]/);
@@ -180,6 +192,73 @@ describe.skipIf(!HAVE_BWRAP)('the default sandbox (bubblewrap; skipped where it 
     expect(a.connections() + b.connections()).toBe(0);
   });
 
+  it.each(['internet', 'none'] as const)(
+    'cannot connect to a unix socket bound after the command started, in the workspace or abstract (%s network)',
+    async (mode) => {
+      open(mode === 'none' ? { network: { mode: 'none' } } : {});
+      const abstract = `\0tether-late-${process.pid}-${Date.now()}`;
+      const ctx = toolContext(ws);
+      // The command waits for the socket file the host binds in the workspace once it runs, then tries both.
+      const probe = [
+        'import socket',
+        `for target in ("late.sock", ${JSON.stringify(abstract)}):`,
+        '    try:',
+        '        s = socket.socket(socket.AF_UNIX)',
+        '        s.connect(target)',
+        '        print("CONNECTED")',
+        '    except OSError as e:',
+        '        print("refused:", e.strerror)',
+      ].join('\n');
+      const node = `"${process.execPath}" -e 'require("net").connect("late.sock").on("connect",()=>console.log("CONNECTED")).on("error",(e)=>console.log("node refused:",e.code))'`;
+      const pending = tools!.handlers.run_command!(
+        runCommandArgs.parse({
+          command: `echo waiting; while [ ! -S late.sock ]; do sleep 0.05; done; python3 -c '${probe}'; ${node}`,
+        }),
+        ctx,
+      );
+      await waitFor(() => ctx.chunks.join('').includes('waiting'));
+      const a = await listen(path.join(ws.root, 'late.sock'));
+      const b = await listen(abstract);
+      const result = await pending;
+      const output = result.output.replace(/\r/g, '');
+      expect(output).not.toContain('CONNECTED');
+      expect(output.match(/refused: Operation not permitted/g)).toHaveLength(2);
+      expect(output).toContain('node refused: EPERM');
+      expect(a.connections() + b.connections()).toBe(0);
+    },
+  );
+
+  it.each([
+    ['Perl forwards and loads the filter', {}],
+    ['socat forwards, a second bubblewrap applies it (no Perl)', { perlPath: null }],
+  ] as const)(
+    'keeps the forwarder out of the command’s reach, and the filter on the command (%s)',
+    async (_, extra) => {
+      const { server, connections } = await listen(0);
+      const port = (server.address() as net.AddressInfo).port;
+      open({}, { ...extra, addressAllowed: (a) => a === '127.0.0.1' });
+      const result = await run(
+        [
+          // The forwarder is the one process (bar bubblewrap's pid 1) with the proxy socket on its command line.
+          'for d in /proc/[0-9]*; do [ "$d" = /proc/1 ] && continue; case "$(tr "\\0" " " <"$d/cmdline" 2>/dev/null)" in *proxy.soc[k]*) P=${d#/proc/} ;; esac; done',
+          'echo "pid=[$P]"',
+          'head -c1 "/proc/$P/mem" >/dev/null; echo "mem=$?"',
+          'cat /run/tether-net/socat >/dev/null; echo "read=$?"',
+          `python3 -c 'import ctypes; libc = ctypes.CDLL(None, use_errno=True); print("ptrace", libc.ptrace(16, int("'"$P"'"), 0, 0), ctypes.get_errno())'`,
+          `python3 -c 'import socket\ntry: socket.socket(socket.AF_UNIX)\nexcept OSError as e: print("unix=" + e.strerror)'`,
+          `curl -sS --max-time 5 --noproxy '' -x "$HTTP_PROXY" http://127.0.0.1:${port}/`,
+        ].join('; '),
+      );
+      expect(result.output).toMatch(/pid=\[\d+\]/);
+      expect(result.output).toMatch(/mem=[1-9]/);
+      expect(result.output).toMatch(/read=[1-9]/);
+      expect(result.output).toMatch(/ptrace -1 1\b/); // EPERM
+      expect(result.output).toContain('unix=Operation not permitted');
+      expect(result.output).toContain('HELLO-FROM-HOST');
+      expect(connections()).toBe(1);
+    },
+  );
+
   it('reaches the internet through the proxy, which forwards CONNECT and plain HTTP (tested on loopback)', async () => {
     // The test widens what the proxy may reach to loopback: no traffic leaves this machine.
     const { server, connections } = await listen(0);
@@ -192,10 +271,59 @@ describe.skipIf(!HAVE_BWRAP)('the default sandbox (bubblewrap; skipped where it 
     expect(connections()).toBe(2);
   });
 
-  it('carries traffic through the Node forwarder where socat is missing (tested on loopback)', async () => {
+  it('starts the command quietly even when the locale asked for is not installed', async () => {
+    open();
+    const result = await tools!.handlers.run_command!(
+      runCommandArgs.parse({ command: 'echo "badlang=[$PERL_BADLANG]"', env: { LC_ALL: 'xx_YY.UTF-8' } }),
+      toolContext(ws),
+    );
+    expect(result.output).not.toMatch(/perl: warning/);
+    expect(result.output).toContain('badlang=[]');
+  });
+
+  it('keeps one proxy per workspace across commands, and a new one after its sessions were ended', async () => {
+    open();
+    const inode = async () =>
+      /inode=([\d.]+)/.exec(
+        (await run('echo "inode=$(stat -c %i.%z /run/tether-net/proxy.sock | tr -dc 0-9.)"')).output,
+      )?.[1];
+    const first = await inode();
+    expect(first).toBeDefined();
+    expect(await inode()).toBe(first);
+    await tools!.killWorkspaceSessions(ws.id);
+    const after = await inode();
+    expect(after).toBeDefined();
+    expect(after).not.toBe(first);
+  });
+
+  it('carries a large upload and download both ways through the forwarder at once (tested on loopback)', async () => {
+    const size = 4 * 1024 * 1024;
+    const server = net.createServer((c) => {
+      let got = 0;
+      c.on('error', () => undefined);
+      c.on('data', (d: Buffer) => (got += d.length));
+      // Answers while the upload is still arriving: both directions busy together.
+      c.write(`HTTP/1.1 200 OK\r\nContent-Length: ${size}\r\nConnection: close\r\n\r\n`);
+      c.write(Buffer.alloc(size, 0x61));
+      c.on('end', () => c.end(`got ${got}`));
+    });
+    servers.push(server);
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    const port = (server.address() as net.AddressInfo).port;
+    open({}, { addressAllowed: (a) => a === '127.0.0.1' });
+    const result = await run(
+      `head -c ${size} /dev/zero > up.bin && curl -sS --max-time 20 --noproxy '' -p -x "$HTTP_PROXY" --data-binary @up.bin http://127.0.0.1:${port}/ | wc -c`,
+    );
+    expect(result.output).toMatch(new RegExp(`^\\s*${size}\\s*$`, 'm'));
+  });
+
+  it('carries traffic through the Node forwarder where Perl and socat are missing (tested on loopback)', async () => {
     const { server, connections } = await listen(0);
     const port = (server.address() as net.AddressInfo).port;
-    open({}, { addressAllowed: (a) => a === '127.0.0.1', forwarder: { kind: 'node', path: process.execPath } });
+    open(
+      {},
+      { addressAllowed: (a) => a === '127.0.0.1', forwarder: { kind: 'node', path: process.execPath }, perlPath: null },
+    );
     const result = await run(
       `curl -sS --max-time 5 --noproxy '' -p -x "$HTTP_PROXY" http://127.0.0.1:${port}/tunnel; curl -sS --max-time 5 --noproxy '' -x "$HTTP_PROXY" 'http://[::1]:${port}/'`,
     );
@@ -205,10 +333,10 @@ describe.skipIf(!HAVE_BWRAP)('the default sandbox (bubblewrap; skipped where it 
   });
 
   it('has no network, and says why, when nothing can carry traffic to the proxy', async () => {
-    open({}, { forwarder: null });
+    open({}, { forwarder: null, perlPath: null });
     const c = await tools!.confinement(ws.id, ws.root);
     expect(c).toMatchObject({ sandboxed: true, network: { mode: 'none' } });
-    expect(c.networkNote).toMatch(/neither socat nor Node\.js/);
+    expect(c.networkNote).toMatch(/neither Perl, socat nor Node\.js/);
     const result = await run(`echo "proxy=[$HTTP_PROXY]"`);
     expect(result.output).toContain('proxy=[]');
   });
@@ -283,7 +411,12 @@ describe.skipIf(!HAVE_BWRAP)('the default sandbox (bubblewrap; skipped where it 
     const file = path.join(path.dirname(home), 'host.mts');
     await writeFile(file, script);
     const tsx = path.join(process.cwd(), 'node_modules', '.bin', 'tsx');
-    const host = spawn(tsx, [file], { stdio: 'ignore', detached: true });
+    // Its private folder goes where afterEach cleans up: a SIGKILLed host cannot remove it.
+    const host = spawn(tsx, [file], {
+      stdio: 'ignore',
+      detached: true,
+      env: { ...process.env, TMPDIR: path.dirname(home) },
+    });
     try {
       await waitFor(async () => (await markedProcesses(marker)) >= 2, 30_000, 'the sandboxed command to start');
     } finally {
@@ -292,16 +425,28 @@ describe.skipIf(!HAVE_BWRAP)('the default sandbox (bubblewrap; skipped where it 
     await waitFor(async () => (await markedProcesses(marker)) === 0, 5000, 'the marked processes to die');
   }, 60_000);
 
-  it('runs legitimate work: git, npm, python3 and writing in the workspace', async () => {
-    open({ network: { mode: 'none' } });
-    const result = await run(
-      'git init -q . && echo hi > a.txt && git status --porcelain && npm --version && python3 -c "print(6*7)"',
-    );
-    expect(result.exitCode).toBe(0);
-    expect(result.output).toContain('?? a.txt');
-    expect(result.output).toMatch(/\d+\.\d+\.\d+/);
-    expect(result.output).toContain('42');
-  }, 60_000);
+  it.each(['none', 'internet'] as const)(
+    'runs legitimate work under the filter: git, npm, python3, node and writing in the workspace (%s network)',
+    async (mode) => {
+      open(mode === 'none' ? { network: { mode: 'none' } } : {});
+      const result = await run(
+        [
+          'git init -q . && echo hi > a.txt && git status --porcelain && npm --version',
+          // socketpair(AF_UNIX) stays allowed: Python and Node (child stdio) use it.
+          'python3 -c "import socket; socket.socketpair(); print(6*7)"',
+          `"${process.execPath}" -e 'process.stdout.write(require("child_process").execFileSync("echo", ["child-ok"]))'`,
+          '[ -e /proc/self/fd/9 ] || echo no-filter-fd',
+        ].join(' && '),
+      );
+      expect(result.exitCode).toBe(0);
+      expect(result.output).toContain('?? a.txt');
+      expect(result.output).toMatch(/\d+\.\d+\.\d+/);
+      expect(result.output).toContain('42');
+      expect(result.output).toContain('child-ok');
+      expect(result.output).toContain('no-filter-fd');
+    },
+    60_000,
+  );
 
   it('confines interactive shell sessions the same way, and kills them', async () => {
     open();

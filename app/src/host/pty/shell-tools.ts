@@ -228,6 +228,7 @@ export function createShellTools(options: ShellToolsOptions = {}): ShellTools {
       }
     }
     await track(Promise.allSettled(work));
+    await launcher.releaseWorkspace(workspaceId);
   };
 
   return {
@@ -249,6 +250,7 @@ export function createShellTools(options: ShellToolsOptions = {}): ShellTools {
         work.push(run.stop(new TetherError('unavailable', 'The host shut down while the command ran.')));
       await Promise.allSettled(work);
       await Promise.allSettled([...pending]);
+      await launcher.dispose();
     },
   };
 }

@@ -1,5 +1,5 @@
 import { spawn } from 'node:child_process';
-import { createReadStream } from 'node:fs';
+import { closeSync, createReadStream, openSync, readFileSync, writeSync } from 'node:fs';
 import net from 'node:net';
 import { MAX_TOKEN_FD_BYTES } from '@tether/shared';
 
@@ -102,4 +102,49 @@ export function relaunchWithoutTokenEnv(argv: readonly string[], token: string):
       resolve(code ?? (signal ? 128 + 15 : 1));
     });
   });
+}
+
+/**
+ * Wipes `name=…` from this process's starting environment, the bytes /proc/<pid>/environ
+ * shows for the whole life of the process (removing it from process.env does not touch them):
+ * the strings are this process's own writable memory, between the env_start and env_end
+ * addresses of /proc/self/stat, so it writes zeros over them through /proc/self/mem. Linux
+ * only; true when the variable is no longer there (or never was). Remove it from process.env
+ * first: libc's environ points into these bytes.
+ */
+export function wipeStartingEnvironment(name: string, procSelf = '/proc/self'): boolean {
+  if (process.platform !== 'linux') return false;
+  const prefix = Buffer.from(`${name}=`);
+  const find = (environ: Buffer): Array<{ at: number; length: number }> => {
+    const found: Array<{ at: number; length: number }> = [];
+    for (let at = 0; at < environ.length;) {
+      let end = environ.indexOf(0, at);
+      if (end < 0) end = environ.length;
+      if (environ.subarray(at, at + prefix.length).equals(prefix)) found.push({ at, length: end - at });
+      at = end + 1;
+    }
+    return found;
+  };
+  try {
+    const entries = find(readFileSync(`${procSelf}/environ`));
+    if (entries.length === 0) return true;
+    // Fields after the command name in parentheses (which may hold spaces): env_start is field 50.
+    const stat = readFileSync(`${procSelf}/stat`, 'latin1');
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    const envStart = Number(fields[50 - 3]);
+    const envEnd = Number(fields[51 - 3]);
+    if (!Number.isSafeInteger(envStart) || !Number.isSafeInteger(envEnd) || envEnd <= envStart) return false;
+    const mem = openSync(`${procSelf}/mem`, 'r+');
+    try {
+      for (const { at, length } of entries) {
+        if (envStart + at + length > envEnd) return false;
+        writeSync(mem, Buffer.alloc(length), 0, length, envStart + at);
+      }
+    } finally {
+      closeSync(mem);
+    }
+    return find(readFileSync(`${procSelf}/environ`)).length === 0;
+  } catch {
+    return false; // no /proc, or a kernel that refuses writes to /proc/self/mem
+  }
 }
