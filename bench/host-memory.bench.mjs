@@ -37,6 +37,7 @@ const platformKey = (await relay.admin.createToken({ org: 'bench', kind: 'platfo
 const desktop = spawn(
   process.execPath,
   [
+    ...(process.env.BENCH_CPU_PROF ? ['--cpu-prof', '--cpu-prof-dir', process.env.BENCH_CPU_PROF] : []),
     join(root, 'app', 'bin', 'tether-desktop.js'),
     '--headless',
     '--relay',
