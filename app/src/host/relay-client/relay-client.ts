@@ -10,6 +10,7 @@ import {
   PROTOCOL_VERSION,
   errorValue,
   idSchema,
+  jsonBoundsViolation,
   parseRelayFrame,
   scanJson,
   type AppEvent,
@@ -142,6 +143,8 @@ export class RelayClient extends EventEmitter {
   private heartbeatTimer: NodeJS.Timeout | undefined;
   /** Set at welcome: the first pong after it resets the backoff (the relay is up and answering). */
   private resetBackoffOnPong = false;
+  /** Closes in a row for a frame of this desktop the relay refused as too large (1009, 4413). */
+  private oversizeCloses = 0;
   private readonly backoff: Backoff;
   private readonly drains = new DrainWaiters();
   private bindings: RuntimeBinding[] = [];
@@ -499,7 +502,8 @@ export class RelayClient extends EventEmitter {
       : { type: 'result', id, ok: false, error: result.error };
     // Encoded once: the byte count below and the socket both use these bytes (ws would encode a
     // string again; counting a 2 MiB read's result in JS took longer than reading the file).
-    const data = Buffer.from(JSON.stringify(frame), 'utf8');
+    const text = JSON.stringify(frame);
+    const data = Buffer.from(text, 'utf8');
     // A frame the relay would refuse would close the connection and get the call re-delivered forever.
     if (data.length > MAX_FRAME_BYTES) {
       this.send(ws, {
@@ -507,6 +511,19 @@ export class RelayClient extends EventEmitter {
         id,
         ok: false,
         error: errorValue('too_large', `The result is larger than ${MAX_FRAME_BYTES} bytes`),
+      });
+      return;
+    }
+    // Nor one past the depth and key bounds (the relay closes with 4413). The scan skips over
+    // strings natively, so it costs little next to the encoding.
+    const bounds = jsonBoundsViolation(text);
+    if (bounds !== null) {
+      this.log(`call ${id}: result refused before sending: ${bounds.message}`);
+      this.send(ws, {
+        type: 'result',
+        id,
+        ok: false,
+        error: errorValue('too_large', `The result is too complex to send: ${bounds.message}`),
       });
       return;
     }
@@ -551,10 +568,18 @@ export class RelayClient extends EventEmitter {
       this.setState('error', why.reason, why.alert);
       return;
     }
-    // A relay that says when to come back (429/503 with Retry-After) is not asked sooner.
-    const delayMs = Math.max(this.backoff.next(), why.retryAfterMs ?? 0);
+    // A frame refused as too large: the same work may make it again at once (a re-delivered
+    // call, a re-sent announcement). The welcome's pong reset the backoff, so the floor is the
+    // longest backoff, doubling with each such close in a row, up to RETRY_AFTER_MAX_MS.
+    this.oversizeCloses = why.oversize === true ? this.oversizeCloses + 1 : 0;
+    const oversizeFloorMs =
+      this.oversizeCloses > 0
+        ? Math.min(this.backoff.ceilingMs * 2 ** Math.min(this.oversizeCloses - 1, 20), RETRY_AFTER_MAX_MS)
+        : 0;
+    // A relay that says when to come back (429/503 with Retry-After, 4429) is not asked sooner.
+    const delayMs = Math.max(this.backoff.next(), why.retryAfterMs ?? 0, oversizeFloorMs);
     this.log(`relay: ${why.reason}; reconnecting in ${delayMs} ms`);
-    this.setState('connecting', `${why.reason}; retrying`);
+    this.setState('connecting', `${why.reason}; ${retryingIn(delayMs)}`);
     this.reconnectTimer = setTimeout(() => void this.open(), delayMs);
   }
 
@@ -612,6 +637,13 @@ function rawText(data: WebSocket.RawData): string {
   if (Array.isArray(data)) return Buffer.concat(data).toString('utf8');
   if (data instanceof ArrayBuffer) return Buffer.from(data).toString('utf8');
   return data.toString('utf8');
+}
+
+/** When the next attempt is, for the person: only a wait long enough to notice is spelled out. */
+function retryingIn(delayMs: number): string {
+  if (delayMs >= 60_000) return `retrying in ${Math.round(delayMs / 60_000)} min`;
+  if (delayMs >= 10_000) return `retrying in ${Math.round(delayMs / 1000)} s`;
+  return 'retrying';
 }
 
 /** The longest Retry-After honoured: a relay cannot park the desktop for longer than this. */
