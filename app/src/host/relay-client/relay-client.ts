@@ -199,6 +199,7 @@ export class RelayClient extends EventEmitter {
     this.enabled = enabled;
     this.dropConnection('disconnected by the person');
     this.backoff.reset();
+    this.oversizeCloses = 0;
     if (enabled) void this.open();
     else this.setState('disconnected', undefined);
   }
