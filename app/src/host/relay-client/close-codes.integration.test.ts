@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Duplex } from 'node:stream';
 import { afterEach, describe, expect, it } from 'vitest';
-import { WebSocketServer } from 'ws';
+import WebSocket, { WebSocketServer } from 'ws';
 import { startRelay, type RelayHandle } from '@tether/relay';
 import { MAX_JSON_DEPTH, type AppEvent, type CallFrame, type Result, type WorkspaceAnnouncement } from '@tether/shared';
 import type { BackoffOptions } from './backoff.js';
@@ -134,8 +134,10 @@ describe('frame masking', () => {
     // A real ws server, its raw socket tapped to read the key of the first frame the client sends.
     const wss = new WebSocketServer({ noServer: true });
     const raw: Buffer[] = [];
+    const offers: Array<string | undefined> = [];
     const http = createServer();
     http.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
+      offers.push(req.headers['sec-websocket-extensions']);
       socket.on('data', (chunk: Buffer) => raw.push(chunk));
       wss.handleUpgrade(req, socket, head, (ws) => ws.on('error', () => undefined));
     });
@@ -168,6 +170,8 @@ describe('frame masking', () => {
     expect(frame[0]).toBe(0x81); // FIN, text
     expect(frame[1]! & 0x80).toBe(0x80); // masked, as a client must
     expect([...frame.subarray(keyAt, keyAt + 4)]).toEqual([0, 0, 0, 0]);
+    // No per-message deflate offered (a 2 MiB result would be compressed and inflated again).
+    expect(offers).toEqual([undefined]);
     // A zero key leaves the payload as it is: the bytes on the wire are the JSON itself.
     const payload = frame.subarray(keyAt + 4, keyAt + 4 + length).toString('utf8');
     expect(JSON.parse(payload)).toMatchObject({ type: 'hello' });
@@ -178,5 +182,23 @@ describe('frame masking', () => {
     expect([...key]).toEqual([0, 0, 0, 0]);
     expect(frameMaskFor(new URL('ws://10.0.0.5:8787/v1/connect'))).toBeUndefined();
     expect(frameMaskFor(new URL('ws://relay.example/v1/connect'))).toBeUndefined();
+  });
+});
+
+describe('per-message deflate', () => {
+  it('is not negotiated by a real relay even when a client offers it', async () => {
+    const handle = await relay();
+    const { token } = await handle.admin.createToken({ org: 'acme', kind: 'desktop' });
+    const ws = new WebSocket(`${handle.url.replace(/^http/, 'ws')}/v1/connect`, {
+      headers: { authorization: `Bearer ${token}` },
+      perMessageDeflate: true,
+    });
+    cleanups.push(() => ws.terminate());
+    ws.on('error', () => undefined);
+    await new Promise((resolve, reject) => {
+      ws.once('open', resolve);
+      ws.once('unexpected-response', (_req, res) => reject(new Error(`HTTP ${res.statusCode}`)));
+    });
+    expect(ws.extensions).toBe('');
   });
 });
