@@ -1,13 +1,25 @@
 // The callers of the latency bench: C concurrent callers, each a loop of
 // `POST /v1/runtimes/:id/calls` over keep-alive HTTP (node:http), spread over the runtimes.
 // Runs `warmup` calls unmeasured, then `calls` measured ones; reports latencies and throughput.
+// `readArgs` are added to read_file's (e.g. a `limit` that covers a large file) and `minChars`
+// is the length an answer must have to count as a success (default 4096: the 4 KB file).
 import { Agent, request } from 'node:http';
 import { quantile, workerGuard } from './bench-util.mjs';
 
 workerGuard();
-const { url, token, runtimeIds, concurrency, warmup, calls, path } = JSON.parse(process.argv[2]);
+const {
+  url,
+  token,
+  runtimeIds,
+  concurrency,
+  warmup,
+  calls,
+  path,
+  readArgs = {},
+  minChars = 4096,
+} = JSON.parse(process.argv[2]);
 const agent = new Agent({ keepAlive: true, maxSockets: concurrency });
-const body = JSON.stringify({ tool: 'read_file', args: { path } });
+const body = JSON.stringify({ tool: 'read_file', args: { path, ...readArgs } });
 const base = new URL(url);
 
 function call(runtimeId) {
@@ -44,6 +56,7 @@ async function phase(total, record) {
   const latencies = new Float64Array(total);
   let issued = 0;
   let done = 0;
+  let measuredChars = 0;
   const errors = [];
   const t0 = process.hrtime.bigint();
   const worker = async (index) => {
@@ -51,9 +64,10 @@ async function phase(total, record) {
     while (issued < total) {
       const n = issued++;
       const r = await call(runtimeId);
-      // A success carries the 4 KB content; anything else is an error the bench reports.
-      if (r.status !== 200 || r.text.length < 4096) errors.push(`${r.status} ${r.text.slice(0, 200)}`);
+      // A success carries the file's content; anything else is an error the bench reports.
+      if (r.status !== 200 || r.text.length < minChars) errors.push(`${r.status} ${r.text.slice(0, 200)}`);
       latencies[n] = r.ms;
+      measuredChars += r.text.length;
       done++;
     }
   };
@@ -68,6 +82,7 @@ async function phase(total, record) {
     p99: quantile(sorted, 0.99),
     mean: sorted.reduce((a, b) => a + b, 0) / sorted.length,
     throughput: done / seconds,
+    responseChars: measuredChars / Math.max(done, 1),
     errors,
   };
 }

@@ -201,12 +201,12 @@ export async function startRealDesktop(relay, folders) {
  * `calls` measured, with `concurrency` callers spread over `runtimeIds`. Also the CPU ms per
  * call each of `pids` (name → pid) spent over the whole phase.
  */
-export async function loadPhase({ url, key, runtimeIds, concurrency, warmup, calls, path, pids }) {
+export async function loadPhase({ url, key, runtimeIds, concurrency, warmup, calls, path, pids, readArgs, minChars }) {
   const before = Object.fromEntries(
     await Promise.all(Object.entries(pids).map(async ([k, pid]) => [k, await cpuSeconds(pid)])),
   );
   const load = startWorker(lib('latency-load.mjs'), {
-    args: [JSON.stringify({ url, token: key, runtimeIds, concurrency, warmup, calls, path })],
+    args: [JSON.stringify({ url, token: key, runtimeIds, concurrency, warmup, calls, path, readArgs, minChars })],
   });
   try {
     const result = await load.next('done');

@@ -10,6 +10,7 @@ import {
   parseRelayFrame,
   PROTOCOL_VERSION,
   utf8ByteLength,
+  countUtf8Bytes,
 } from './index.js';
 
 const announcement = {
@@ -215,7 +216,17 @@ describe('utf8ByteLength', () => {
   it('matches the UTF-8 encoding for ASCII, accents, CJK and emoji', () => {
     for (const text of ['', 'abc', 'é', '日本語', '👍🏽', 'a\u0000b']) {
       expect(utf8ByteLength(text)).toBe(new TextEncoder().encode(text).length);
+      expect(countUtf8Bytes(text)).toBe(new TextEncoder().encode(text).length);
     }
+  });
+
+  it('counts natively under Node: a JS loop over every char code is not the path taken', () => {
+    // Observable without timing: the JS count treats a lone high surrogate as 4 bytes with the
+    // character after it; UTF-8 encoding (what Buffer.byteLength counts) writes U+FFFD (3) and then it.
+    const lone = '\ud800\ud800';
+    expect(countUtf8Bytes(lone)).toBe(4);
+    expect(utf8ByteLength(lone)).toBe(Buffer.byteLength(lone));
+    expect(utf8ByteLength(lone)).toBe(6);
   });
 });
 

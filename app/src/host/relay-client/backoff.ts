@@ -33,6 +33,11 @@ export class Backoff {
     return Math.floor(this.random() * ceiling);
   }
 
+  /** The longest delay `next()` can give. */
+  get ceilingMs(): number {
+    return this.maxMs;
+  }
+
   /** How many attempts have failed since the last reset. */
   get attempts(): number {
     return this.attempt;

@@ -9,7 +9,19 @@ export interface Failure {
   retryAfterMs?: number;
   /** Something the person must act on, shown as an alert with its action (RelayStatus.alert). */
   alert?: ConnectionAlert;
+  /**
+   * The relay refused a frame of this desktop as too large or too complex (1009, 4413): a bug on
+   * this side. Retried, but never soon (RelayClient: at least the longest backoff, doubling).
+   */
+  oversize?: boolean;
 }
+
+/**
+ * How long the desktop waits after the relay refused its workspaces for the org's runtime limit
+ * (4429): nothing changes until an admin raises the limit or runtimes are archived, so retrying
+ * at the usual backoff (at most 30 s) would only knock on the relay all day.
+ */
+export const RUNTIME_LIMIT_RETRY_MS = 5 * 60_000;
 
 /** `device_key_refused`: the relay refused this device's key (4412); the fix is re-pairing the device. */
 export type ConnectionAlert = 'device_key_refused';
@@ -45,6 +57,19 @@ export function closeFailure(code: number, reason: string): Failure {
       return {
         reason: `Another connection of this device took over (${code}); is Tether Desktop running twice?`,
         final: true,
+      };
+    case CLOSE_CODES.tooManyRuntimes:
+      return {
+        reason: `The relay refused this desktop's workspaces: the org is at the relay's runtime limit (${code}${said}); ask its admin to raise the limit or archive unused runtimes`,
+        final: false,
+        retryAfterMs: RUNTIME_LIMIT_RETRY_MS,
+      };
+    case CLOSE_CODES.tooComplex:
+    case CLOSE_CODES.tooLarge:
+      return {
+        reason: `The relay refused a frame of this desktop as too large or too complex (${code}${said}); this is a bug in Tether Desktop, please report it`,
+        final: false,
+        oversize: true,
       };
     default:
       return { reason: `the connection closed (${code}${said})`, final: false };

@@ -10,9 +10,9 @@ import {
   PROTOCOL_VERSION,
   errorValue,
   idSchema,
+  jsonBoundsViolation,
   parseRelayFrame,
   scanJson,
-  utf8ByteLength,
   type AppEvent,
   type AppFrame,
   type CallFrame,
@@ -27,7 +27,7 @@ import {
 } from '@tether/shared';
 import { Backoff, type BackoffOptions } from './backoff.js';
 import { closeFailure, describeNetworkError, type ConnectionAlert, type Failure } from './connection-failure.js';
-import { connectUrlOf } from './connect-url.js';
+import { connectUrlOf, isLoopbackHost } from './connect-url.js';
 import { DrainWaiters } from './drain-waiters.js';
 
 /** The upgrade plus the `welcome` must arrive within this: a relay that accepts TCP and then says nothing is as good as down. */
@@ -143,6 +143,8 @@ export class RelayClient extends EventEmitter {
   private heartbeatTimer: NodeJS.Timeout | undefined;
   /** Set at welcome: the first pong after it resets the backoff (the relay is up and answering). */
   private resetBackoffOnPong = false;
+  /** Closes in a row for a frame of this desktop the relay refused as too large (1009, 4413). */
+  private oversizeCloses = 0;
   private readonly backoff: Backoff;
   private readonly drains = new DrainWaiters();
   private bindings: RuntimeBinding[] = [];
@@ -197,6 +199,7 @@ export class RelayClient extends EventEmitter {
     this.enabled = enabled;
     this.dropConnection('disconnected by the person');
     this.backoff.reset();
+    this.oversizeCloses = 0;
     if (enabled) void this.open();
     else this.setState('disconnected', undefined);
   }
@@ -285,6 +288,7 @@ export class RelayClient extends EventEmitter {
       if (generation !== this.generation || !this.enabled || this.disposed) return;
     }
     let ws: WebSocket;
+    const generateMask = frameMaskFor(url);
     try {
       ws = new WebSocket(url, {
         headers: { Authorization: `Bearer ${this.token}` },
@@ -292,6 +296,7 @@ export class RelayClient extends EventEmitter {
         handshakeTimeout: HANDSHAKE_TIMEOUT_MS,
         perMessageDeflate: false,
         followRedirects: false,
+        ...(generateMask !== undefined ? { generateMask } : {}),
         ...(ca !== undefined ? { ca } : {}),
       });
     } catch (err) {
@@ -496,9 +501,12 @@ export class RelayClient extends EventEmitter {
     const frame: AppFrame = result.ok
       ? { type: 'result', id, ok: true, value: result.value }
       : { type: 'result', id, ok: false, error: result.error };
+    // Encoded once: the byte count below and the socket both use these bytes (ws would encode a
+    // string again; counting a 2 MiB read's result in JS took longer than reading the file).
     const text = JSON.stringify(frame);
+    const data = Buffer.from(text, 'utf8');
     // A frame the relay would refuse would close the connection and get the call re-delivered forever.
-    if (utf8ByteLength(text) > MAX_FRAME_BYTES) {
+    if (data.length > MAX_FRAME_BYTES) {
       this.send(ws, {
         type: 'result',
         id,
@@ -507,7 +515,20 @@ export class RelayClient extends EventEmitter {
       });
       return;
     }
-    this.sendText(ws, text);
+    // Nor one past the depth and key bounds (the relay closes with 4413). The scan skips over
+    // strings natively, so it costs little next to the encoding.
+    const bounds = jsonBoundsViolation(text);
+    if (bounds !== null) {
+      this.log(`call ${id}: result refused before sending: ${bounds.message}`);
+      this.send(ws, {
+        type: 'result',
+        id,
+        ok: false,
+        error: errorValue('too_large', `The result is too complex to send: ${bounds.message}`),
+      });
+      return;
+    }
+    this.sendText(ws, data);
   }
 
   /**
@@ -525,9 +546,10 @@ export class RelayClient extends EventEmitter {
     this.sendText(ws, JSON.stringify(frame));
   }
 
-  private sendText(ws: WebSocket, text: string): void {
+  /** Sends one text frame: a string, or its UTF-8 bytes already encoded. */
+  private sendText(ws: WebSocket, text: string | Buffer): void {
     if (ws !== this.ws || ws.readyState !== WebSocket.OPEN) return;
-    ws.send(text, (err) => {
+    ws.send(text, { binary: false }, (err) => {
       if (err) this.log(`relay: send failed: ${err.message}`);
     });
   }
@@ -547,10 +569,18 @@ export class RelayClient extends EventEmitter {
       this.setState('error', why.reason, why.alert);
       return;
     }
-    // A relay that says when to come back (429/503 with Retry-After) is not asked sooner.
-    const delayMs = Math.max(this.backoff.next(), why.retryAfterMs ?? 0);
+    // A frame refused as too large: the same work may make it again at once (a re-delivered
+    // call, a re-sent announcement). The welcome's pong reset the backoff, so the floor is the
+    // longest backoff, doubling with each such close in a row, up to RETRY_AFTER_MAX_MS.
+    this.oversizeCloses = why.oversize === true ? this.oversizeCloses + 1 : 0;
+    const oversizeFloorMs =
+      this.oversizeCloses > 0
+        ? Math.min(this.backoff.ceilingMs * 2 ** Math.min(this.oversizeCloses - 1, 20), RETRY_AFTER_MAX_MS)
+        : 0;
+    // A relay that says when to come back (429/503 with Retry-After, 4429) is not asked sooner.
+    const delayMs = Math.max(this.backoff.next(), why.retryAfterMs ?? 0, oversizeFloorMs);
     this.log(`relay: ${why.reason}; reconnecting in ${delayMs} ms`);
-    this.setState('connecting', `${why.reason}; retrying`);
+    this.setState('connecting', `${why.reason}; ${retryingIn(delayMs)}`);
     this.reconnectTimer = setTimeout(() => void this.open(), delayMs);
   }
 
@@ -590,10 +620,31 @@ export class RelayClient extends EventEmitter {
   }
 }
 
+/**
+ * How the desktop masks the frames it sends (RFC 6455 §5.3). Masking keeps the bytes a script
+ * chose from reaching an intermediary that reads the stream as cleartext HTTP (§10.3); it costs a
+ * pass over every byte on both ends (in ws's JS without its native addon: 5.6 ms to mask and
+ * 3.7 ms to unmask a 2 MiB result, a fifth of a large read's CPU). Over TLS no intermediary reads
+ * the frames (whoever ends the TLS is the WebSocket peer), and on loopback there is none: there
+ * the key is all zeros, which ws sends and receives without touching the payload. Over plain
+ * ws:// across a network (`--insecure-relay`), keys stay random.
+ */
+export function frameMaskFor(url: URL): ((mask: Buffer) => void) | undefined {
+  if (url.protocol === 'wss:' || isLoopbackHost(url.hostname)) return (mask) => mask.fill(0);
+  return undefined;
+}
+
 function rawText(data: WebSocket.RawData): string {
   if (Array.isArray(data)) return Buffer.concat(data).toString('utf8');
   if (data instanceof ArrayBuffer) return Buffer.from(data).toString('utf8');
   return data.toString('utf8');
+}
+
+/** When the next attempt is, for the person: only a wait long enough to notice is spelled out. */
+function retryingIn(delayMs: number): string {
+  if (delayMs >= 60_000) return `retrying in ${Math.round(delayMs / 60_000)} min`;
+  if (delayMs >= 10_000) return `retrying in ${Math.round(delayMs / 1000)} s`;
+  return 'retrying';
 }
 
 /** The longest Retry-After honoured: a relay cannot park the desktop for longer than this. */
