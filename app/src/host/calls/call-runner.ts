@@ -108,6 +108,12 @@ type AbortCause = 'cancelled' | 'timeout' | 'unavailable';
  */
 export class CallRunner {
   private readonly calls = new Map<string, CallEntry>();
+  /**
+   * The finished entries of `calls`, in the order they finished: pruning drops from the front
+   * and stops at the first one still kept, so a call costs O(1) amortised however many
+   * results are kept (a scan of every entry on every call was ~5% of the host's CPU).
+   */
+  private readonly finished = new Map<string, CallEntry>();
   private readonly slots = new Map<string, Semaphore>();
   private readonly policy: PolicyEngine;
   private readonly maxConcurrent: number;
@@ -201,6 +207,7 @@ export class CallRunner {
     }
     entry.bytes = bytes;
     this.keptBytes += bytes;
+    this.finished.set(call.id, entry);
     this.prune();
   }
 
@@ -261,6 +268,7 @@ export class CallRunner {
       promise: null!,
     };
     this.calls.set(call.id, entry);
+    this.finished.set(call.id, entry);
     // Its handler started and no end was recorded: the host stopped mid-call. What it did is
     // unknown, so it is not run again; the activity log gets the entry the dead process never wrote.
     const result: Result<unknown> = { ok: false, error: errorValue('interrupted') };
@@ -293,6 +301,8 @@ export class CallRunner {
     for (const e of running) e.controller.abort(causeOf('unavailable', 'The desktop app is shutting down.'));
     await Promise.all(running.map((e) => e.promise));
     this.calls.clear();
+    this.finished.clear();
+    this.keptBytes = 0;
   }
 
   private async execute(call: CallFrame, entry: CallEntry): Promise<Result<unknown>> {
@@ -635,13 +645,12 @@ export class CallRunner {
   /** Drops finished results past their TTL, and the oldest finished ones past the byte cap. */
   private prune(): void {
     const now = Date.now();
-    // Map order is arrival order, so "past the cap" drops the oldest calls first.
-    for (const [id, e] of this.calls) {
-      if (e.finishedAt === null) continue;
-      if (now - e.finishedAt > this.recentTtlMs || this.keptBytes > this.recentMaxBytes) {
-        this.calls.delete(id);
-        this.keptBytes -= e.bytes;
-      }
+    // `finished` is in finishing order: the first one neither expired nor over the cap ends it.
+    for (const [id, e] of this.finished) {
+      if (now - (e.finishedAt as number) <= this.recentTtlMs && this.keptBytes <= this.recentMaxBytes) break;
+      this.finished.delete(id);
+      if (this.calls.get(id) === e) this.calls.delete(id);
+      this.keptBytes -= e.bytes;
     }
   }
 }
