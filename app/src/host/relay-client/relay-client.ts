@@ -498,7 +498,8 @@ export class RelayClient extends EventEmitter {
       : { type: 'result', id, ok: false, error: result.error };
     const text = JSON.stringify(frame);
     // A frame the relay would refuse would close the connection and get the call re-delivered forever.
-    if (utf8ByteLength(text) > MAX_FRAME_BYTES) {
+    // Fewer than MAX_FRAME_BYTES/3 characters cannot be more bytes than that: no need to count.
+    if (text.length * 3 > MAX_FRAME_BYTES && utf8ByteLength(text) > MAX_FRAME_BYTES) {
       this.send(ws, {
         type: 'result',
         id,
