@@ -60,8 +60,8 @@ class UsageError extends Error {}
 /** Shortest metrics token accepted: a guessable one would publish the counters after all. */
 const MIN_METRICS_TOKEN_LENGTH = 16;
 
-/** Log lines are written once this many bytes are waiting (about ten per-call lines)… */
-const LOG_BATCH_BYTES = 4096;
+/** Log lines are written once this many bytes are waiting (about thirty per-call lines)… */
+const LOG_BATCH_BYTES = 8192;
 /** …and whatever is waiting is written every this many ms (and at exit: pino flushes it then). */
 const LOG_FLUSH_MS = 100;
 
