@@ -66,6 +66,10 @@ try {
     '0',
     '--max-connections-per-address',
     '0',
+    // The stand-ins share one address: 1,000 handshakes at once must not trip the cap on
+    // not-yet-authenticated connections (256) while their tokens are being checked.
+    '--max-unauthenticated-connections-per-address',
+    '0',
   ];
   const tokens = await makeOrg(['--database-url', postgres.url]);
   const a = await startRelayNode(clusterArgs);

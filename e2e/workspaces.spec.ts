@@ -12,8 +12,14 @@ import { REPO_ROOT, startStack, type Stack } from './support/stack.js';
  */
 test.describe.configure({ mode: 'serial' });
 
-/** Screenshots kept in the docs (docs/ui.md shows them). */
-const SCREENSHOTS = join(REPO_ROOT, 'docs/screenshots');
+/**
+ * docs/ui.md shows these screenshots. A test run writes them under e2e/artifacts so that a
+ * checkout stays clean; `TETHER_DOCS_SCREENSHOTS=1` writes them to docs/screenshots instead.
+ */
+const SCREENSHOTS = join(
+  REPO_ROOT,
+  process.env.TETHER_DOCS_SCREENSHOTS === '1' ? 'docs/screenshots' : 'e2e/artifacts/screenshots',
+);
 
 let stack: Stack;
 let platform: Platform;

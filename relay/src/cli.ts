@@ -19,15 +19,15 @@ const USAGE = `Usage:
                      [--credential-requests-per-window N] [--credential-window-ms N] [--auth-failures-per-window N] [--auth-failure-window-ms N]
                      [--request-timeout-ms N] [--headers-timeout-ms N] [--keep-alive-timeout-ms N] [--max-connections-per-address N]
                      [--max-unauthenticated-connections-per-address N] [--max-connections-per-desktop-token N]
-                     [--max-in-flight-calls-per-org N] [--max-runtimes-per-org N]
+                     [--max-in-flight-calls-per-org N] [--max-runtimes-per-org N] [--max-mcp-listen-streams N]
                      [--metrics-token T] [--trust-proxy true|N|ADDR,CIDR,...] [--allowed-origins ORIGIN,...|*]
                      [--public-url URL] [--public-host HOST[:PORT],...] [--database-url postgres://… --redis-url redis://…]
   tether-relay org create SLUG [--data-dir DIR | --database-url URL]
   tether-relay token create --org SLUG --kind desktop|platform [--name N] [--data-dir DIR | --database-url URL]
   tether-relay token list --org SLUG [--data-dir DIR | --database-url URL]
-  tether-relay token revoke ID [--data-dir DIR | --database-url URL]
+  tether-relay token revoke ID [--data-dir DIR | --database-url URL [--redis-url URL]]
   tether-relay oauth list --org SLUG [--data-dir DIR | --database-url URL]     (MCP clients approved with OAuth)
-  tether-relay oauth revoke ID [--data-dir DIR | --database-url URL]
+  tether-relay oauth revoke ID [--data-dir DIR | --database-url URL [--redis-url URL]]
   tether-relay device list --org SLUG [--data-dir DIR | --database-url URL]
   tether-relay device forget ID --org SLUG [--data-dir DIR | --database-url URL]
 
@@ -96,6 +96,7 @@ const LIMIT_SETTINGS: Record<keyof RelayLimits, [string, string, number?]> = {
   ],
   maxInFlightCallsPerOrg: ['max-in-flight-calls-per-org', 'TETHER_RELAY_MAX_IN_FLIGHT_CALLS_PER_ORG', 0],
   maxRuntimesPerOrg: ['max-runtimes-per-org', 'TETHER_RELAY_MAX_RUNTIMES_PER_ORG', 0],
+  maxMcpListenStreams: ['max-mcp-listen-streams', 'TETHER_RELAY_MAX_MCP_LISTEN_STREAMS'],
 };
 
 /** Highest TCP port: a bigger --port is bad usage (exit 2), not a failure to listen. */
@@ -154,7 +155,12 @@ function parse(
   try {
     parsed = parseArgs({
       args,
-      options: { 'data-dir': { type: 'string' }, 'database-url': { type: 'string' }, ...options },
+      options: {
+        'data-dir': { type: 'string' },
+        'database-url': { type: 'string' },
+        'redis-url': { type: 'string' },
+        ...options,
+      },
       allowPositionals: true,
       strict: true,
     });
@@ -170,11 +176,15 @@ function parse(
     (parsed.values['database-url'] as string | undefined) ?? (env.TETHER_RELAY_DATABASE_URL || undefined);
   if (databaseUrl !== undefined && !/^postgres(ql)?:\/\//.test(databaseUrl))
     throw new UsageError('--database-url must be a postgres:// URL');
+  const redisUrl = (parsed.values['redis-url'] as string | undefined) ?? (env.TETHER_RELAY_REDIS_URL || undefined);
+  if (redisUrl !== undefined && !/^rediss?:\/\//.test(redisUrl))
+    throw new UsageError('--redis-url must be a redis:// or rediss:// URL');
   return {
     values: parsed.values as Record<string, string | undefined>,
     positionals: parsed.positionals,
     dataDir,
     databaseUrl,
+    redisUrl,
   };
 }
 
@@ -198,10 +208,7 @@ export function serveOptions(args: string[], env: NodeJS.ProcessEnv = process.en
     ...Object.values(LIMIT_SETTINGS).map(([flag]) => flag),
   ])
     flags[name] = { type: 'string' };
-  const { values, dataDir, databaseUrl } = parse(args, flags, 0, env);
-  const redisUrl = values['redis-url'] ?? (env.TETHER_RELAY_REDIS_URL || undefined);
-  if (redisUrl !== undefined && !/^rediss?:\/\//.test(redisUrl))
-    throw new UsageError('--redis-url must be a redis:// or rediss:// URL');
+  const { values, dataDir, databaseUrl, redisUrl } = parse(args, flags, 0, env);
   // Half a cluster would split the records (SQLite per node) or the routing (in-process per node).
   if ((databaseUrl === undefined) !== (redisUrl === undefined))
     throw new UsageError('a cluster node needs both --database-url and --redis-url');
@@ -338,10 +345,22 @@ async function serve(args: string[]): Promise<void> {
 }
 
 async function withAdmin<T>(
-  where: { dataDir: string; databaseUrl: string | undefined },
+  where: { dataDir: string; databaseUrl: string | undefined; redisUrl: string | undefined },
   fn: (admin: RelayAdmin) => Promise<T>,
 ): Promise<T> {
-  const admin = where.databaseUrl !== undefined ? await openClusterAdmin(where.databaseUrl) : openAdmin(where.dataDir);
+  if (where.databaseUrl === undefined && where.redisUrl !== undefined)
+    throw new UsageError('--redis-url goes with --database-url (a cluster)');
+  // With the cluster's Redis, a revocation reaches every node at once.
+  const admin =
+    where.databaseUrl !== undefined
+      ? await openClusterAdmin(where.databaseUrl, {
+          redisUrl: where.redisUrl,
+          onNotifyFailed: (err) =>
+            console.error(
+              `tether-relay: warning: done, but the nodes could not be told over Redis (${err.message}); they notice within seconds`,
+            ),
+        })
+      : openAdmin(where.dataDir);
   try {
     return await fn(admin);
   } finally {

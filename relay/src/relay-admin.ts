@@ -1,4 +1,6 @@
 import { deviceKeyFingerprint, TetherError, type OAuthAuthorization } from '@tether/shared';
+import type { NodeBroadcast } from './bus/bus.js';
+import { RedisBus } from './bus/redis-bus.js';
 import { authorizationView } from './oauth/oauth-service.js';
 import type { Store } from './store/store.js';
 import { PostgresStore } from './store/postgres-store.js';
@@ -53,8 +55,13 @@ export interface RelayAdmin {
   revokeOAuthClient(id: string): Promise<boolean>;
 }
 
-/** RelayAdmin over a Store. Failures are TetherErrors with stable codes (`already_exists`, `not_found`, `invalid_args`). */
-export function createRelayAdmin(store: Store): RelayAdmin {
+/**
+ * RelayAdmin over a Store. Failures are TetherErrors with stable codes (`already_exists`,
+ * `not_found`, `invalid_args`). `notify`, when given, tells the relay nodes of a revocation at
+ * once (a cluster's bus); without it they notice by themselves: platform calls within
+ * TOKEN_CACHE_TTL_MS, desktop sockets at their node's next bookkeeping round.
+ */
+export function createRelayAdmin(store: Store, notify?: (message: NodeBroadcast) => Promise<void>): RelayAdmin {
   const orgBySlug = async (slug: string) => {
     const org = await store.getOrgBySlug(slug);
     if (!org) throw new TetherError('not_found', `no org "${slug}"`);
@@ -103,7 +110,9 @@ export function createRelayAdmin(store: Store): RelayAdmin {
       }));
     },
     async revokeToken(id) {
-      return store.revokeToken(id, new Date().toISOString());
+      const revoked = await store.revokeToken(id, new Date().toISOString());
+      if (revoked) await notify?.({ kind: 'token-revoked', tokenId: id });
+      return revoked;
     },
     async listDevices(slug) {
       const org = await orgBySlug(slug);
@@ -127,7 +136,14 @@ export function createRelayAdmin(store: Store): RelayAdmin {
       return (await store.listOAuthAuthorizations(org.id, new Date().toISOString())).map(authorizationView);
     },
     async revokeOAuthClient(id) {
-      return (await store.revokeOAuthAuthorization(id, new Date().toISOString())) !== null;
+      const tokenIds = await store.revokeOAuthAuthorization(id, new Date().toISOString());
+      if (tokenIds === null) return false;
+      if (notify) {
+        for (const tokenId of tokenIds) await notify({ kind: 'token-revoked', tokenId });
+        const authorization = await store.getOAuthAuthorization(id);
+        if (authorization) await notify({ kind: 'oauth-changed', orgId: authorization.orgId });
+      }
+      return true;
     },
   };
 }
@@ -138,8 +154,42 @@ export function openAdmin(dataDir: string): RelayAdmin & { close(): void } {
   return { ...createRelayAdmin(store), close: () => store.close() };
 }
 
-/** The same for a cluster's PostgreSQL database (`tether-relay … --database-url`). */
-export async function openClusterAdmin(databaseUrl: string): Promise<RelayAdmin & { close(): Promise<void> }> {
+/** Options of `openClusterAdmin`. */
+export interface ClusterAdminOptions {
+  /**
+   * The cluster's Redis: revocations are broadcast on it, so every node drops the token from its
+   * caches and closes its desktop sockets at once (without it, within TOKEN_CACHE_TTL_MS and the
+   * next bookkeeping round).
+   */
+  redisUrl?: string | undefined;
+  /** Told when a revocation, done in the database, could not be broadcast (Redis unreachable). */
+  onNotifyFailed?: (err: Error) => void;
+}
+
+/** The same for a cluster's PostgreSQL database (`tether-relay … --database-url [--redis-url]`). */
+export async function openClusterAdmin(
+  databaseUrl: string,
+  options: ClusterAdminOptions = {},
+): Promise<RelayAdmin & { close(): Promise<void> }> {
   const store = await PostgresStore.open(databaseUrl);
-  return { ...createRelayAdmin(store), close: () => store.close() };
+  let bus: Promise<RedisBus> | null = null;
+  const { redisUrl } = options;
+  const notify =
+    redisUrl === undefined
+      ? undefined
+      : async (message: NodeBroadcast) => {
+          try {
+            await (await (bus ??= RedisBus.connect({ url: redisUrl }))).broadcast(message);
+          } catch (err) {
+            options.onNotifyFailed?.(err as Error);
+          }
+        };
+  return {
+    ...createRelayAdmin(store, notify),
+    close: async () => {
+      const connected = await bus?.catch(() => null);
+      await connected?.dispose();
+      await store.close();
+    },
+  };
 }

@@ -34,6 +34,8 @@ export interface RelayLimits {
    * stream also re-checks its token then, so a revoked key or expired grant loses it within this.
    */
   sseKeepaliveMs: number;
+  /** MCP `subscriptions/listen` streams one relay process keeps open at once; more are refused in-band (`rate_limited`). */
+  maxMcpListenStreams: number;
   /** Platform API and MCP requests one credential (platform key or grant) may make per `credentialWindowMs`; more get 429. 0: no limit. */
   credentialRequestsPerWindow: number;
   /** The window of `credentialRequestsPerWindow`. */
@@ -87,6 +89,7 @@ export const DEFAULT_RELAY_LIMITS: Readonly<RelayLimits> = Object.freeze({
   // 15,000 idle desktops (about 11 KB each) is what one process must hold; headroom above it.
   maxConnections: 20_000,
   sseKeepaliveMs: 15_000,
+  maxMcpListenStreams: 1024,
   // A backstop, above what one process serves (relay-latency bench: ~6-7k calls/s with one key
   // and 64 callers), so a platform the relay can serve is never slowed, while a runaway loop
   // beyond it gets a cheap 429 instead of a queue. Lower it for platforms you do not trust.

@@ -20,6 +20,7 @@ const MCP_METHODS = new Set([
   'resources/list',
   'resources/read',
   'resources/templates/list',
+  'subscriptions/listen',
 ]);
 
 /** Latency buckets of HTTP and MCP requests: from a cached answer to a long tool call. */
@@ -34,6 +35,7 @@ export class RelayMetrics {
   private readonly calls: Counter<'tool' | 'outcome'>;
   private readonly latency: Histogram<'tool'>;
   private readonly limited: Counter<'limit'>;
+  private readonly limitFallbacks: Counter;
   private readonly httpRequests: Counter<'method' | 'route' | 'status'>;
   private readonly httpLatency: Histogram<'method' | 'route'>;
   private readonly mcpRequests: Counter<'endpoint' | 'method' | 'status'>;
@@ -88,6 +90,11 @@ export class RelayMetrics {
       name: 'tether_relay_rate_limited_total',
       help: 'Requests and desktop upgrades refused with 429 by a rate limit (credential or auth_failures).',
       labelNames: ['limit'],
+      registers: [this.registry],
+    });
+    this.limitFallbacks = new Counter({
+      name: 'tether_relay_limit_fallbacks_total',
+      help: 'Limit checks a cluster node decided on its own budget because Redis did not answer.',
       registers: [this.registry],
     });
     // Process (CPU, memory, file descriptors) and Node (event loop lag, heap, GC) metrics.
@@ -159,6 +166,11 @@ export class RelayMetrics {
   /** Records a refusal by a rate limit. */
   rateLimited(limit: string): void {
     this.limited.inc({ limit });
+  }
+
+  /** Records a limit check decided on this node's own budget (Redis away). */
+  limitFallback(): void {
+    this.limitFallbacks.inc();
   }
 
   /** Records a finished call. */

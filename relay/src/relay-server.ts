@@ -12,6 +12,7 @@ import { clientAddressOf, trustFunction, type TrustProxy } from './http/client-a
 import { AccessGuard } from './http/access-guard.js';
 import { ConnectionCaps } from './http/connection-caps.js';
 import { honourConnectionClose } from './http/connection-header.js';
+import { LocalLimits } from './http/shared-limits.js';
 import { bodyRefusalOf, registerJsonParser } from './http/json-bounds.js';
 import { buildOpenApiDocument } from './http/openapi.js';
 import { registerPlatformRoutes, sendError } from './http/platform-routes.js';
@@ -113,6 +114,8 @@ export interface RelayHandle {
   wsUrl: string;
   port: number;
   admin: RelayAdmin;
+  /** Every HTTP route the relay serves (method, Fastify path), for the OpenAPI drift test. */
+  routes: ReadonlyArray<{ method: string; url: string }>;
   /** Graceful: stops accepting, lets in-flight calls finish up to shutdownGraceMs, closes desktops with 1001. */
   close(): Promise<void>;
 }
@@ -178,6 +181,10 @@ export async function startRelay(options: RelayOptions): Promise<RelayHandle> {
       ...REDACTING_LOGGER_OPTIONS,
     },
   });
+  const routes: Array<{ method: string; url: string }> = [];
+  app.addHook('onRoute', (route) => {
+    for (const method of [route.method].flat()) routes.push({ method, url: route.url });
+  });
   const onStoreError = (err: unknown) => app.log.error({ err }, 'call log write failed');
   const clustered = options.databaseUrl !== undefined;
   const store: Store = clustered
@@ -206,6 +213,9 @@ export async function startRelay(options: RelayOptions): Promise<RelayHandle> {
     callsInFlight: () => inFlight.count(),
     runtimesByState: () => store.countRuntimesByState(),
   });
+  // Rate limits, the failed-auth budget and the per-token connection cap: one budget over every
+  // node when the bus spans nodes (Redis), this process's own otherwise.
+  const sharedLimits = bus.sharedLimits?.({ onFallback: () => metrics.limitFallback() }) ?? new LocalLimits();
   const trusts = trustFunction(options.trustProxy);
   const caps = new ConnectionCaps(limits, trusts === false ? undefined : (address) => trusts(address, 0), (cap) =>
     metrics.rateLimited(cap),
@@ -236,6 +246,7 @@ export async function startRelay(options: RelayOptions): Promise<RelayHandle> {
     clientAddress: clientAddressOf(options.trustProxy),
     onAuthenticated: (req) => caps.authenticated(req.socket),
     issuerOf,
+    sharedLimits,
   });
   const oauth = new OAuthService({
     store,
@@ -264,6 +275,7 @@ export async function startRelay(options: RelayOptions): Promise<RelayHandle> {
     onLimited: (limit) => metrics.rateLimited(limit),
     oauth: createDesktopOAuth(oauth, app.log),
     publicHosts: options.publicHosts,
+    tokenSlots: sharedLimits.slots('desktop-token'),
   });
   const core = new RelayCore(store, bus, directory, metrics, app.log, {
     idempotencyWindowMs: limits.idempotencyWindowMs,
@@ -295,7 +307,7 @@ export async function startRelay(options: RelayOptions): Promise<RelayHandle> {
     return { status: 'ready' };
   });
   app.get('/metrics', async (request, reply) =>
-    guard.admitMetrics(request, reply)
+    (await guard.admitMetrics(request, reply))
       ? reply.type(metrics.registry.contentType).send(await metrics.registry.metrics())
       : reply,
   );
@@ -307,9 +319,12 @@ export async function startRelay(options: RelayOptions): Promise<RelayHandle> {
   // Before the /v1 routes: it authenticates and rate-limits them all (platform API and MCP).
   guard.register(app, core);
   registerPlatformRoutes(app, core, streams, limits.sseKeepaliveMs);
-  registerOAuthRoutes(app, { oauth, services: core, store, issuerOf });
+  registerOAuthRoutes(app, { oauth, services: core, store, issuerOf, sharedLimits });
   await registerMcpRoutes(app, core, {
     allowedOrigins: options.allowedOrigins ?? [],
+    maxListenStreams: limits.maxMcpListenStreams,
+    bus,
+    listenReauthMs: limits.sseKeepaliveMs,
     onExchange: (endpoint, method, status, seconds) => metrics.mcpRequest(endpoint, method, status, seconds),
   });
 
@@ -408,7 +423,7 @@ export async function startRelay(options: RelayOptions): Promise<RelayHandle> {
       await store.close();
     })());
 
-  return { url, wsUrl, port, admin, close };
+  return { url, wsUrl, port, admin, routes, close };
 }
 
 async function stopOrphanedRuntimes(store: Store): Promise<void> {

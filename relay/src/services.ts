@@ -1,4 +1,5 @@
 import type { CallRequest, Result, RuntimeState, RuntimeView, ToolName } from '@tether/shared';
+import type { RuntimeEvent } from './bus/bus.js';
 
 /**
  * Who is asking, once a platform key or grant has been checked. The org always scopes
@@ -61,6 +62,11 @@ export interface RelayServices {
    * Tells the desktop holding the runtime about a call refused before delivery for the
    * person's own setting (the tool off, its category denied), for its activity log.
    */
+  /**
+   * What happens to a runtime (its state, file changes from the desktop's watcher), from
+   * whichever node holds it (the Bus). Callers check visibility first. Returns unsubscribe.
+   */
+  subscribeRuntime(runtimeId: string, handler: (event: RuntimeEvent) => void): () => void;
   reportRefused?(
     principal: Principal,
     runtimeId: string,

@@ -1,3 +1,4 @@
+import type { SharedLimits } from '../http/shared-limits.js';
 import type { FileChange, OAuthConsent, Result, RuntimeState, ToolName } from '@tether/shared';
 
 /** A call on its way from the node that took the HTTP request to the node holding the runtime. */
@@ -77,6 +78,12 @@ export type NodeBroadcast =
   | { kind: 'oauth-consent-closed'; orgId: string; requestId: string; outcome: 'approved' | 'denied' | 'expired' }
   /** The org's approved MCP clients changed: its desktops get the new list. */
   | { kind: 'oauth-changed'; orgId: string }
+  /**
+   * An MCP `notifications/cancelled` no call of the receiving node matched: the call may run on
+   * another node (the MCP endpoints are stateless, the cancel's POST may land anywhere).
+   * `scope` is the runtime id, or `*` for the org-wide endpoint.
+   */
+  | { kind: 'mcp-cancel'; tokenId: string; scope: string; requestId: string | number }
   /** A hello for this device was refused for its key (4412): the device's live sessions are told (`notice`). */
   | { kind: 'device-claim-refused'; orgId: string; deviceId: string; at: string };
 
@@ -104,6 +111,11 @@ export interface Bus {
   /** Broadcasts to every node (this one included). */
   broadcast(message: NodeBroadcast): Promise<void>;
   onBroadcast(handler: (message: NodeBroadcast) => void): () => void;
+  /**
+   * Where rate limits and connection caps are counted when they must hold over every node on
+   * this bus (RedisBus: in Redis). Absent: each node counts alone, in memory (LocalLimits).
+   */
+  sharedLimits?(options?: { onFallback?: () => void }): SharedLimits;
   /** Leaves the bus: drops this node's claims and handlers. */
   dispose(): Promise<void>;
 }

@@ -1,4 +1,5 @@
 import { randomBytes } from 'node:crypto';
+import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { REDIS_SERVER, startTestRedis, type TestRedis } from '../testing/redis-server.js';
 import { busConformance, eventually } from './bus-conformance.js';
@@ -65,5 +66,53 @@ describeRedis('RedisBus', () => {
     }, 10_000);
     expect(got[0]).toEqual({ kind: 'cancel-answer', requestId: 'after-restart' });
     await Promise.all([a.dispose(), b.dispose()]);
+  });
+
+  it('counts one rate limit and one connection cap over every node, and falls back to a local budget without Redis', async () => {
+    const prefix = `t${randomBytes(4).toString('hex')}:`;
+    const timing = { presenceTtlMs: 600, presenceRefreshMs: 150 };
+    const [a, b, c] = await Promise.all([connect(prefix, timing), connect(prefix, timing), connect(prefix, timing)]);
+    const [ca, cb] = [a.sharedLimits().counter('k', 4, 60_000), b.sharedLimits().counter('k', 4, 60_000)];
+    // Four hits split over two nodes fill one budget; the fifth is refused on either, with the window's rest.
+    expect(await Promise.all([ca.hit('key'), cb.hit('key'), ca.hit('key'), cb.hit('key')])).toEqual([0, 0, 0, 0]);
+    const wait = await cb.hit('key');
+    expect(wait).toBeGreaterThan(59_000);
+    expect(wait).toBeLessThanOrEqual(60_000);
+    expect(await ca.hit('other')).toBe(0);
+
+    // Slots: two held on node A, one more on B is refused; one released on A lets B in.
+    const [sa, sb, sc] = [a, b, c].map((bus) => bus.sharedLimits().slots('tok'));
+    expect(await sa!.acquire('t1', 's1', 2)).toBe(true);
+    expect(await sa!.acquire('t1', 's2', 2)).toBe(true);
+    expect(await sb!.acquire('t1', 's3', 2)).toBe(false);
+    sa!.release('t1', 's1');
+    await eventually(async () => {
+      const taken = await sb!.acquire('t1', 's3', 2);
+      if (taken) sb!.release('t1', 's3');
+      return taken;
+    }, 3_000);
+    // Held slots outlive many TTLs while their node refreshes them...
+    expect(await sb!.acquire('t1', 's4', 2)).toBe(true);
+    await new Promise((r) => setTimeout(r, 1_000));
+    expect(await sc!.acquire('t1', 's5', 2)).toBe(false);
+    // ...and a node that dies (no release, no refresh) gives its slots back within the TTL.
+    (a as unknown as { commands: { disconnect(): void } }).commands.disconnect();
+    await eventually(() => sc!.acquire('t1', 's5', 2), 3_000);
+
+    // Without Redis, each node decides on its own budget of the same size.
+    await redis.kill();
+    try {
+      await eventually(() => !b.healthy, 3_000);
+      const local = b.sharedLimits().counter('k', 2, 60_000);
+      expect([await local.hit('key'), await local.hit('key')]).toEqual([0, 0]);
+      expect(await local.hit('key')).toBeGreaterThan(0);
+    } finally {
+      await redis.start();
+    }
+    // Redis came back empty: the live nodes count their open slots there again (B's s4, C's s5).
+    const raw = new Redis(redis.url);
+    await eventually(async () => (await raw.zcard(`${prefix}slots:tok:t1`)) === 2, 5_000);
+    raw.disconnect();
+    await Promise.all([a.dispose(), b.dispose(), c.dispose()]);
   });
 });

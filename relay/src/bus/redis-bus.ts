@@ -1,4 +1,5 @@
 import { Redis, type RedisOptions } from 'ioredis';
+import { RedisLimits, type SharedLimits } from '../http/shared-limits.js';
 import { newId } from '../tokens.js';
 import type { Bus, BusMessage, NodeBroadcast, Presence, RuntimeEvent } from './bus.js';
 
@@ -43,6 +44,8 @@ export class RedisBus implements Bus {
   private readonly subscriber: Redis;
   private readonly prefix: string;
   private readonly ttlMs: number;
+  private readonly refreshMs: number;
+  private limits: RedisLimits | null = null;
   /** runtimeId → the presence value this node last claimed for it. */
   private readonly claims = new Map<string, string>();
   private readonly messageHandlers = new Set<(message: BusMessage) => void>();
@@ -57,7 +60,8 @@ export class RedisBus implements Bus {
     this.subscriber = subscriber;
     this.prefix = options.prefix ?? 'tether:';
     this.ttlMs = options.presenceTtlMs ?? PRESENCE_TTL_MS;
-    this.refreshTimer = setInterval(() => void this.refreshClaims(), options.presenceRefreshMs ?? PRESENCE_REFRESH_MS);
+    this.refreshMs = options.presenceRefreshMs ?? PRESENCE_REFRESH_MS;
+    this.refreshTimer = setInterval(() => void this.refreshClaims(), this.refreshMs);
     this.refreshTimer.unref();
     this.subscriber.on('messageBuffer', (channel: Buffer, data: Buffer) =>
       this.deliver(channel.toString(), data.toString()),
@@ -147,10 +151,23 @@ export class RedisBus implements Bus {
     return () => this.broadcastHandlers.delete(handler);
   }
 
+  /** Limits counted in this Redis (one instance per bus: the first call's options hold), with slots that live as long as presence. */
+  sharedLimits(options: { onFallback?: () => void } = {}): SharedLimits {
+    return (this.limits ??= new RedisLimits({
+      redis: this.commands,
+      prefix: this.prefix,
+      nodeId: this.nodeId,
+      slotTtlMs: this.ttlMs,
+      refreshMs: this.refreshMs,
+      ...options,
+    }));
+  }
+
   async dispose(): Promise<void> {
     if (this.disposed) return;
     this.disposed = true;
     clearInterval(this.refreshTimer);
+    this.limits?.dispose();
     const held = [...this.claims];
     this.claims.clear();
     await Promise.allSettled(

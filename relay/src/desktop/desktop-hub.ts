@@ -8,6 +8,8 @@ import type { Bus, BusMessage, NodeBroadcast } from '../bus/bus.js';
 import { BOOKKEEPING_EVERY_TICKS, type RelayLimits } from '../relay-limits.js';
 import type { RuntimeDirectory } from '../runtime-directory.js';
 import type { Store, TokenRecord } from '../store/store.js';
+import { LocalLimits, type ConnectionSlots } from '../http/shared-limits.js';
+import { newId } from '../tokens.js';
 import { DesktopSession, type DesktopOAuth } from './desktop-session.js';
 import { relayHostsFor } from './device-proof.js';
 
@@ -28,7 +30,7 @@ export interface DesktopHubDeps {
    * Told of each upgrade refused for its token, so the server can throttle guessing per client
    * address: true when it answered the socket itself (429), else the hub answers 401.
    */
-  onUnauthorized?: (req: IncomingMessage, socket: Duplex) => boolean;
+  onUnauthorized?: (req: IncomingMessage, socket: Duplex) => Promise<boolean>;
   /** Told of each upgrade whose token passed (its connection is no longer an unauthenticated one). */
   onAuthenticated?: (req: IncomingMessage) => void;
   /** Told of each upgrade refused by a limit (metrics), with the limit's name. */
@@ -37,6 +39,11 @@ export interface DesktopHubDeps {
   oauth?: DesktopOAuth & { list(orgId: string): Promise<OAuthAuthorization[]> };
   /** The hosts desktops reach this relay at (RelayOptions.publicHosts): what device proofs must name. */
   publicHosts?: readonly string[] | undefined;
+  /**
+   * Slots of maxConnectionsPerDesktopToken: this process's own count by default; in a cluster,
+   * counted in Redis over every node.
+   */
+  tokenSlots?: ConnectionSlots;
 }
 
 /**
@@ -49,14 +56,15 @@ export class DesktopHub {
   private readonly sessions = new Map<string, DesktopSession>();
   /** Sessions by org and device: a hello looks up the device's older sessions, not every socket (15,000 hellos would be quadratic). */
   private readonly byDevice = new Map<string, Set<DesktopSession>>();
-  /** Open desktop sockets by desktop token id: maxConnectionsPerDesktopToken. */
-  private readonly socketsByToken = new Map<string, number>();
+  /** Open desktop sockets by desktop token id: maxConnectionsPerDesktopToken (over every node in a cluster). */
+  private readonly tokenSlots: ConnectionSlots;
   private readonly timer: NodeJS.Timeout;
   private readonly unsubscribe: Array<() => void> = [];
   private accepting = true;
   private ticks = 0;
 
   constructor(private readonly deps: DesktopHubDeps) {
+    this.tokenSlots = deps.tokenSlots ?? new LocalLimits().slots();
     this.wss = new WebSocketServer({
       noServer: true,
       maxPayload: deps.limits.maxFrameBytes,
@@ -82,47 +90,55 @@ export class DesktopHub {
     if (!this.accepting) return reject(socket, 'unavailable');
     if (this.sessions.size >= this.deps.limits.maxConnections)
       return reject(socket, 'unavailable', 'too many desktop connections');
-    authenticateToken(this.deps.store, req.headers.authorization, ['desktop']).then(
-      (token) => {
-        if (!token) {
-          if (this.deps.onUnauthorized?.(req, socket)) return;
-          return reject(socket, 'unauthorized');
-        }
-        if (socket.destroyed || !this.accepting) return reject(socket, 'unavailable');
-        const perToken = this.deps.limits.maxConnectionsPerDesktopToken;
-        if (perToken > 0 && (this.socketsByToken.get(token.id) ?? 0) >= perToken) {
-          this.deps.onLimited?.('connections_per_desktop_token');
-          return reject(
-            socket,
-            'rate_limited',
-            `${perToken} connections are open with this desktop token (limit maxConnectionsPerDesktopToken)`,
-            { limit: 'connections_per_desktop_token', max: perToken },
+    authenticateToken(this.deps.store, req.headers.authorization, ['desktop'])
+      .then(
+        async (token) => {
+          if (!token) {
+            if (await this.deps.onUnauthorized?.(req, socket)) return;
+            return reject(socket, 'unauthorized');
+          }
+          if (socket.destroyed || !this.accepting) return reject(socket, 'unavailable');
+          const perToken = this.deps.limits.maxConnectionsPerDesktopToken;
+          const slot = newId('sock_', 8);
+          if (!(await this.tokenSlots.acquire(token.id, slot, perToken))) {
+            this.deps.onLimited?.('connections_per_desktop_token');
+            return reject(
+              socket,
+              'rate_limited',
+              `${perToken} connections are open with this desktop token (limit maxConnectionsPerDesktopToken)`,
+              { limit: 'connections_per_desktop_token', max: perToken },
+            );
+          }
+          if (socket.destroyed || !this.accepting) {
+            this.tokenSlots.release(token.id, slot);
+            return reject(socket, 'unavailable');
+          }
+          this.deps.onAuthenticated?.(req);
+          // The slot goes back when the session closes, or with the socket if the handshake fails.
+          let accepted = false;
+          socket.once('close', () => {
+            if (!accepted) this.tokenSlots.release(token.id, slot);
+          });
+          this.wss.handleUpgrade(req, socket, head, (ws) => {
+            accepted = true;
+            this.accept(ws, token, relayHostsFor(this.deps.publicHosts, req.headers.host), slot);
+          });
+        },
+        (err: unknown) => {
+          this.deps.logger.error(
+            { err: err instanceof Error ? err.message : String(err) },
+            'desktop authentication failed',
           );
-        }
-        this.deps.onAuthenticated?.(req);
-        // Counted once the socket is a WebSocket (ws completes the handshake synchronously here).
-        this.wss.handleUpgrade(req, socket, head, (ws) => {
-          this.socketsByToken.set(token.id, (this.socketsByToken.get(token.id) ?? 0) + 1);
-          this.accept(ws, token, relayHostsFor(this.deps.publicHosts, req.headers.host));
-        });
-      },
-      (err: unknown) => {
-        this.deps.logger.error(
-          { err: err instanceof Error ? err.message : String(err) },
-          'desktop authentication failed',
-        );
-        reject(socket, 'internal');
-      },
-    );
+          reject(socket, 'internal');
+        },
+      )
+      .catch((err: unknown) => {
+        this.deps.logger.error({ err: err instanceof Error ? err.message : String(err) }, 'desktop upgrade failed');
+        if (!socket.destroyed) reject(socket, 'internal');
+      });
   }
 
-  private releaseTokenSocket(tokenId: string): void {
-    const left = (this.socketsByToken.get(tokenId) ?? 1) - 1;
-    if (left > 0) this.socketsByToken.set(tokenId, left);
-    else this.socketsByToken.delete(tokenId);
-  }
-
-  private accept(ws: WebSocket, token: TokenRecord, relayHosts: string[]): void {
+  private accept(ws: WebSocket, token: TokenRecord, relayHosts: string[], slot: string): void {
     const session = new DesktopSession(ws, token, {
       ...this.deps,
       relayHosts,
@@ -142,7 +158,7 @@ export class DesktopHub {
       },
       onClosed: (s) => {
         this.sessions.delete(s.id);
-        this.releaseTokenSocket(s.token.id);
+        this.tokenSlots.release(s.token.id, slot);
         if (!s.device) return;
         const key = deviceKey(s.orgId, s.device.deviceId);
         const set = this.byDevice.get(key);

@@ -7,7 +7,8 @@ import { audienceMatches, bearerChallenge, resourceOfPath } from '../oauth/oauth
 import type { RelayLimits } from '../relay-limits.js';
 import type { Principal, RelayServices } from '../services.js';
 import { sendError } from './platform-routes.js';
-import { addressKey, RateLimiter, retryAfterSeconds } from './rate-limiter.js';
+import { addressKey, retryAfterSeconds } from './rate-limiter.js';
+import { LocalLimits, type HitCounter, type SharedLimits } from './shared-limits.js';
 
 declare module 'fastify' {
   interface FastifyRequest {
@@ -38,6 +39,8 @@ export interface AccessGuardOptions {
   clientAddress?: (req: IncomingMessage) => string | undefined;
   /** The relay's public origin for a request (OAuth issuer): named in the 401 challenge at MCP URLs. */
   issuerOf?: (request: FastifyRequest) => string;
+  /** Where the budgets are counted: this process by default; Redis for a cluster (one budget over every node). */
+  sharedLimits?: SharedLimits;
 }
 
 /** Whether a socket's peer address is this machine. */
@@ -65,17 +68,20 @@ const sha256 = (text: string): Buffer => createHash('sha256').update(text).diges
  *   nothing until the window ends. The token is always checked first (the token cache answers
  *   a recently verified one without the store): a valid credential is never locked out by
  *   what others sent from its address, and a request with no token at all is not counted.
- * Over a limit: 429 `rate_limited` with `Retry-After` (seconds). Limits are per relay process.
+ * Over a limit: 429 `rate_limited` with `Retry-After` (seconds). The budgets are per relay
+ * process, or, in a cluster, one over every node, counted in Redis (see RedisLimits for what a
+ * node does while Redis is away).
  */
 export class AccessGuard {
-  private readonly credentials: RateLimiter;
-  private readonly authFailures: RateLimiter;
+  private readonly credentials: HitCounter;
+  private readonly authFailures: HitCounter;
   private readonly metricsTokenHash: Buffer | null;
 
   constructor(private readonly options: AccessGuardOptions) {
     const { limits } = options;
-    this.credentials = new RateLimiter(limits.credentialRequestsPerWindow, limits.credentialWindowMs);
-    this.authFailures = new RateLimiter(limits.authFailuresPerWindow, limits.authFailureWindowMs);
+    const shared = options.sharedLimits ?? new LocalLimits();
+    this.credentials = shared.counter('credential', limits.credentialRequestsPerWindow, limits.credentialWindowMs);
+    this.authFailures = shared.counter('auth-failures', limits.authFailuresPerWindow, limits.authFailureWindowMs);
     this.metricsTokenHash = options.metricsToken !== undefined ? sha256(options.metricsToken) : null;
   }
 
@@ -96,7 +102,7 @@ export class AccessGuard {
         // The connection ends with the answer: a refused client's body (perhaps trickled to
         // hold the socket) is not read to its end, and the socket is not kept for another try.
         reply.header('connection', 'close');
-        const locked = this.failedAuthentication(request.ip, request.headers.authorization);
+        const locked = await this.failedAuthentication(request.ip, request.headers.authorization);
         if (locked > 0) return this.refuse(reply, 'auth_failures', locked);
         // At an MCP URL the challenge says where its OAuth metadata is (RFC 9728 §5.1; MCP authorization).
         if (mcpResource && this.options.issuerOf)
@@ -114,13 +120,13 @@ export class AccessGuard {
       // (a token for one runtime's URL is no good at another's, nor at /v1/mcp). On the REST
       // routes its grant scope (runtimes and tools) applies as to any grant.
       if (principal.audience && mcpResource && !audienceMatches(principal.audience, path)) {
-        this.authFailures.hit(addressKey(request.ip));
+        await this.authFailures.hit(addressKey(request.ip));
         if (this.options.issuerOf)
           reply.header('www-authenticate', bearerChallenge(this.options.issuerOf(request), path, 'invalid_token'));
         return sendError(reply, errorValue('unauthorized', 'this access token was issued for another resource'));
       }
       // A key and the grants it minted share one budget: minting grants does not multiply it.
-      const wait = this.credentials.hit(principal.keyId);
+      const wait = await this.credentials.hit(principal.keyId);
       if (wait > 0) return this.refuse(reply, 'credential', wait);
       request.principal = principal;
       this.options.onAuthenticated?.(request.raw);
@@ -139,7 +145,7 @@ export class AccessGuard {
    * clients only (a relay listening on 0.0.0.0 must not publish its counters). Answers the
    * request itself and returns false when refused.
    */
-  admitMetrics(request: FastifyRequest, reply: FastifyReply): boolean {
+  async admitMetrics(request: FastifyRequest, reply: FastifyReply): Promise<boolean> {
     if (this.metricsTokenHash === null) {
       // Every hop, not request.ip alone: behind a trusted proxy on this machine the TCP peer is
       // always loopback, and with every proxy trusted request.ip is the leftmost X-Forwarded-For
@@ -156,7 +162,7 @@ export class AccessGuard {
     }
     const match = /^Bearer ([\x21-\x7e]+)$/.exec(request.headers.authorization ?? '');
     if (match && timingSafeEqual(sha256(match[1]!), this.metricsTokenHash)) return true;
-    const locked = this.failedAuthentication(request.ip, request.headers.authorization);
+    const locked = await this.failedAuthentication(request.ip, request.headers.authorization);
     if (locked > 0) {
       this.refuse(reply, 'auth_failures', locked);
       return false;
@@ -170,8 +176,8 @@ export class AccessGuard {
    * the client's address, and past the limit answers 429 (with Retry-After) itself and drops
    * the socket. True when it answered; false leaves the 401 to the hub.
    */
-  upgradeUnauthorized(req: IncomingMessage, socket: Duplex): boolean {
-    const locked = this.failedAuthentication(this.clientAddress(req), req.headers.authorization);
+  async upgradeUnauthorized(req: IncomingMessage, socket: Duplex): Promise<boolean> {
+    const locked = await this.failedAuthentication(this.clientAddress(req), req.headers.authorization);
     if (locked === 0) return false;
     this.options.onLimited?.('auth_failures');
     const body = JSON.stringify({ error: this.limitedError('auth_failures', locked) });
@@ -191,7 +197,7 @@ export class AccessGuard {
    * sends none) and is not counted; one with a token counts, and past `authFailuresPerWindow`
    * the address's failures get 429, which says nothing about the token.
    */
-  private failedAuthentication(address: string | undefined, authorization: string | undefined): number {
+  private async failedAuthentication(address: string | undefined, authorization: string | undefined): Promise<number> {
     return presentsToken(authorization) ? this.authFailures.hit(addressKey(address)) : 0;
   }
 

@@ -1,12 +1,9 @@
-import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync } from 'node:fs';
-import { mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import { readFile } from 'node:fs/promises';
 import { Agent, request as httpRequest } from 'node:http';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { FakeDesktop, testWorkspace } from '../testing/fake-desktop.js';
-import { eventually, startTestRelay, type TestRelay } from '../testing/test-relay.js';
+import { NGINX, startTestNginx } from '../testing/nginx-server.js';
+import { startTestRelay, type TestRelay } from '../testing/test-relay.js';
 
 /*
  * The relay behind Debian's nginx with the example config of docs/nginx.conf: a desktop
@@ -14,7 +11,6 @@ import { eventually, startTestRelay, type TestRelay } from '../testing/test-rela
  * stream (platform API, MCP) still work on nginx's kept-alive upstream connections.
  */
 
-const NGINX = '/usr/sbin/nginx';
 const EXAMPLE = new URL('../../../docs/nginx.conf', import.meta.url);
 
 const cleanups: Array<() => Promise<unknown>> = [];
@@ -28,64 +24,26 @@ interface Proxy {
 }
 
 /**
- * Starts nginx in the foreground with a temp prefix, the example config included with its
- * listen line on a Unix socket in the temp dir (no port to pick) and without its TLS lines.
- * `connectionValue` replaces the `''` entry of the example's map (the common config has `close`).
+ * Starts nginx with the example config, its listen line on a Unix socket in the temp dir (no
+ * port to pick) and without its TLS lines. `connectionValue` replaces the `''` entry of the
+ * example's map (the common config has `close`).
  */
 async function startNginx(relayPort: number, connectionValue?: string): Promise<Proxy> {
-  const dir = await mkdtemp(join(tmpdir(), 'tether-nginx-'));
-  cleanups.push(() => rm(dir, { recursive: true, force: true }));
-  const socketPath = join(dir, 'nginx.sock');
-  let site = (await readFile(EXAMPLE, 'utf8'))
-    .replace(/server 127\.0\.0\.1:8787;/, `server 127.0.0.1:${relayPort};`)
-    .replace(/listen 443 ssl;/, `listen unix:${socketPath};`)
-    .replace(/^\s*ssl_certificate.*$/gm, '');
-  if (connectionValue !== undefined) site = site.replace(/''\s+'';/, `'' ${connectionValue};`);
-  expect(site).toContain(`unix:${socketPath}`);
-  await writeFile(join(dir, 'tether-relay.conf'), site);
-  const temp = (name: string) => `${name}_temp_path ${join(dir, name)};`;
-  await writeFile(
-    join(dir, 'nginx.conf'),
-    `worker_processes 1;
-pid ${join(dir, 'nginx.pid')};
-error_log ${join(dir, 'error.log')} warn;
-events { worker_connections 256; }
-http {
-  access_log off;
-  ${['client_body', 'proxy', 'fastcgi', 'uwsgi', 'scgi'].map(temp).join('\n  ')}
-  include ${join(dir, 'tether-relay.conf')};
-}
-`,
-  );
-  const child: ChildProcess = spawn(
-    NGINX,
-    ['-p', dir, '-c', join(dir, 'nginx.conf'), '-e', join(dir, 'error.log'), '-g', 'daemon off;'],
-    { stdio: ['ignore', 'ignore', 'pipe'] },
-  );
-  let stderr = '';
-  child.stderr!.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
-  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
-  cleanups.push(async () => {
-    child.kill('SIGQUIT');
-    const timer = setTimeout(() => child.kill('SIGKILL'), 5_000);
-    await exited;
-    clearTimeout(timer);
+  const example = await readFile(EXAMPLE, 'utf8');
+  const nginx = await startTestNginx((listen) => {
+    let site = example
+      .replace(/server 127\.0\.0\.1:8787;/, `server 127.0.0.1:${relayPort};`)
+      .replace(/listen 443 ssl;/, `listen ${listen};`)
+      .replace(/^\s*ssl_certificate.*$/gm, '');
+    if (connectionValue !== undefined) site = site.replace(/''\s+'';/, `'' ${connectionValue};`);
+    expect(site).toContain(`listen ${listen};`);
+    return site;
   });
-  await eventually(
-    () =>
-      stat(socketPath).then(
-        () => true,
-        () => child.exitCode !== null,
-      ),
-    Boolean,
-    15_000,
-    'nginx listening',
-  );
-  if (child.exitCode !== null) throw new Error(`nginx exited: ${stderr}`);
+  cleanups.push(() => nginx.dispose());
   // One downstream connection, kept alive: every request rides nginx's pooled upstream ones.
   const agent = new Agent({ keepAlive: true, maxSockets: 1 });
   cleanups.push(async () => agent.destroy());
-  return { socketPath, agent };
+  return { socketPath: nginx.socketPath!, agent };
 }
 
 interface Answer {
@@ -176,7 +134,7 @@ async function driveThrough(t: TestRelay, proxy: Proxy): Promise<void> {
   expect((await viaProxy(proxy, '/healthz')).status).toBe(200);
 }
 
-describe.skipIf(!existsSync(NGINX))(`behind nginx (skipped: ${NGINX} is not installed)`, () => {
+describe.skipIf(NGINX === undefined)('behind nginx (skipped when nginx is not installed)', () => {
   it('carries a desktop, SSE calls and MCP with the example config of docs/nginx.conf', async () => {
     const t = await startTestRelay({ trustProxy: ['loopback'] });
     cleanups.push(() => t.dispose());

@@ -74,6 +74,43 @@ describe('the OpenAPI document', () => {
     expect((JSON.parse(body) as Doc).servers).toEqual([{ url: 'http://relay.example:8443' }]);
   });
 
+  it('documents every route the relay serves, and serves every route it documents', () => {
+    // Fastify answers HEAD for every GET by itself; the document's GET stands for both.
+    const served = t.relay.routes
+      .filter((r) => r.method !== 'HEAD')
+      .map((r) => `${r.method} ${r.url.replace(/:(\w+)/g, '{$1}')}`);
+    const documented = Object.entries(doc.paths).flatMap(([path, ops]) =>
+      Object.keys(ops).map((method) => `${method.toUpperCase()} ${path}`),
+    );
+    expect(served.length).toBeGreaterThan(30);
+    expect(served.filter((r) => !documented.includes(r))).toEqual([]);
+    expect(documented.filter((r) => !served.includes(r))).toEqual([]);
+  });
+
+  it('describes OAuth: the flow with PKCE as a security scheme, form-encoded token requests, what the endpoints answer', () => {
+    const schemes = (doc.components as { securitySchemes: Record<string, { flows?: unknown }> }).securitySchemes;
+    expect(schemes.oauth).toMatchObject({
+      type: 'oauth2',
+      flows: {
+        authorizationCode: {
+          authorizationUrl: `${t.relay.url}/oauth/authorize`,
+          tokenUrl: `${t.relay.url}/oauth/token`,
+          scopes: { read: expect.any(String), write: expect.any(String), shell: expect.any(String) },
+        },
+      },
+    });
+    const token = doc.paths['/oauth/token']!.post as unknown as {
+      requestBody: { content: Record<string, unknown> };
+      responses: Record<string, unknown>;
+    };
+    expect(Object.keys(token.requestBody.content)).toContain('application/x-www-form-urlencoded');
+    expect(Object.keys(token.responses).sort()).toEqual(['200', '400', '401', '413']);
+    expect(Object.keys(doc.paths['/oauth/register']!.post!.responses)).toEqual(
+      expect.arrayContaining(['201', '400', '429']),
+    );
+    expect(doc.paths['/v1/mcp']!.post).toMatchObject({ security: [{ bearer: [] }, { oauth: [] }] });
+  });
+
   it('names --public-url as the server when the relay has one', async () => {
     const other = await startTestRelay({ publicUrl: 'https://relay.example' });
     try {

@@ -18,6 +18,7 @@ import {
   type ErrorCode,
   type ToolName,
 } from '@tether/shared';
+import { OAUTH_OPENAPI_PATHS, OAUTH_SCHEMAS, oauthSecurityScheme } from './openapi-oauth.js';
 
 /** OpenAPI 3.1 schemas are JSON Schema 2020-12, which zod emits; the dialect is the document's. */
 const schema = (s: z.ZodType, io: 'input' | 'output' = 'output') => {
@@ -124,6 +125,28 @@ const mcpBody = {
     'application/json': { schema: { type: 'object', description: 'A JSON-RPC 2.0 request or notification' } },
   },
 };
+/** An MCP URL takes a platform key, a grant, or an OAuth access token issued for that very URL. */
+const mcpSecurity = [{ bearer: [] }, { oauth: [] }];
+/** GET (standalone stream) and DELETE (end a session) of an MCP URL: the endpoint is stateless. */
+const mcpNotAllowed = (getId: string, deleteId: string, parameters: unknown[] = []) => {
+  const operation = (operationId: string, summary: string) => ({
+    operationId,
+    summary,
+    parameters,
+    security: mcpSecurity,
+    responses: {
+      '405': {
+        description: 'Not allowed (`Allow: POST`): a JSON-RPC error, the endpoint keeps no sessions',
+        content: { 'application/json': { schema: { type: 'object' } } },
+      },
+      ...errors('unauthorized', 'forbidden', 'not_found'),
+    },
+  });
+  return {
+    get: operation(getId, 'No standalone server-to-client stream (stateless endpoint): 405'),
+    delete: operation(deleteId, 'No session to end (stateless endpoint): 405'),
+  };
+};
 const mcpResponses = {
   '200': {
     description: 'The JSON-RPC answer, as JSON or an SSE stream',
@@ -143,7 +166,10 @@ const mcpResponses = {
  * for the document came with).
  */
 export function buildOpenApiDocument(serverUrl: string): Record<string, unknown> {
-  return { ...openApiBody(), servers: [{ url: serverUrl }] };
+  const body = openApiBody() as { components: { securitySchemes: Record<string, unknown> } };
+  // The OAuth flow's URLs are absolute, on the issuer (the origin the MCP clients reach).
+  const securitySchemes = { ...body.components.securitySchemes, oauth: oauthSecurityScheme(new URL(serverUrl).origin) };
+  return { ...body, components: { ...body.components, securitySchemes }, servers: [{ url: serverUrl }] };
 }
 
 let cachedBody: Record<string, unknown> | null = null;
@@ -214,6 +240,7 @@ function buildBody(): Record<string, unknown> {
         GrantResponse: schema(grantResponseSchema),
         ...toolArgs,
         ...toolResults,
+        ...OAUTH_SCHEMAS,
       },
     },
     paths: {
@@ -364,23 +391,28 @@ function buildBody(): Record<string, unknown> {
         },
       },
       '/v1/runtimes/{id}/mcp': {
+        ...mcpNotAllowed('runtimeMcpGet', 'runtimeMcpDelete', [idParam]),
         post: {
           operationId: 'runtimeMcp',
           summary: 'The runtime’s tools as a Model Context Protocol server (Streamable HTTP, stateless)',
           description:
             'MCP revisions 2026-07-28 (no handshake, `server/discover`, per-request `_meta`, `Mcp-Method`/`Mcp-Name` headers) and 2025-11-25 (`initialize` first). ' +
-            'A browser `Origin` other than loopback or one of `--allowed-origins` is 403. GET and DELETE answer 405.',
+            'A browser `Origin` other than loopback or one of `--allowed-origins` is 403. GET and DELETE answer 405. ' +
+            'Workspace files are resources (`file:///{+path}`, read through read_file); a 2026-07-28 `subscriptions/listen` with `resourceSubscriptions` is an SSE stream of `notifications/resources/updated` from the desktop’s watcher.',
           parameters: [idParam],
+          security: mcpSecurity,
           requestBody: mcpBody,
           responses: mcpResponses,
         },
       },
       '/v1/mcp': {
+        ...mcpNotAllowed('orgMcpGet', 'orgMcpDelete'),
         post: {
           operationId: 'orgMcp',
           summary: 'Every runtime the token may use as one MCP server; each tool takes a `runtime` argument',
           description:
-            'The same protocol as `/v1/runtimes/{id}/mcp`, plus a `list_runtimes` tool. A grant sees only its runtimes and tools.',
+            'The same protocol as `/v1/runtimes/{id}/mcp`, plus a `list_runtimes` tool; files are `tether://{runtime}/{+path}`. A grant sees only its runtimes and tools.',
+          security: mcpSecurity,
           requestBody: mcpBody,
           responses: mcpResponses,
         },
@@ -393,6 +425,17 @@ function buildBody(): Record<string, unknown> {
           responses: {
             '200': { description: 'The grant; its token is shown once', content: json('GrantResponse') },
             ...errors('invalid_request', 'unauthorized', 'forbidden', 'not_found', 'too_large'),
+          },
+        },
+      },
+      ...OAUTH_OPENAPI_PATHS,
+      '/openapi.json': {
+        get: {
+          operationId: 'getOpenApiDocument',
+          summary: 'This document',
+          security: [],
+          responses: {
+            '200': { description: 'OpenAPI 3.1', content: { 'application/json': { schema: { type: 'object' } } } },
           },
         },
       },

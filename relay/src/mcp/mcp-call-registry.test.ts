@@ -31,5 +31,14 @@ describe('McpCallRegistry', () => {
       expect(registry.size).toBe(0);
       expect(registry.cancel('tok_a', 'rt_1', 1)).toBe(false);
     });
+
+    it('counts the matching calls, so a cancel matching none here goes to the other nodes', () => {
+      const registry = new McpCallRegistry();
+      expect(registry.matches('tok_a', 'rt_1', 1)).toBe(0);
+      registry.register('tok_a', 'rt_1', 1);
+      registry.register('tok_a', 'rt_1', 1);
+      expect(registry.matches('tok_a', 'rt_1', 1)).toBe(2);
+      expect(registry.matches('tok_b', 'rt_1', 1)).toBe(0);
+    });
   });
 });

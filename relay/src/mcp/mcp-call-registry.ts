@@ -8,8 +8,9 @@ type RequestId = string | number;
  * per-server bookkeeping cannot find it. A call is known by who asked (token id), where
  * (runtime id) and its JSON-RPC id. JSON-RPC ids are only unique per client, and two
  * clients may share a token, so a cancel that matches more than one call stops none.
- * (Over several relay nodes a cancel may land on another node and is then a no-op; the
- * client's disconnect still cancels, and the call's deadline bounds it.)
+ * Over several relay nodes a cancel may land on another node than its call: one that
+ * matches no call here is broadcast (`mcp-cancel`), and each node applies the same rule to
+ * its own calls.
  */
 export class McpCallRegistry {
   private readonly calls = new Map<string, Set<AbortController>>();
@@ -40,6 +41,11 @@ export class McpCallRegistry {
     if (!set || set.size !== 1) return false;
     for (const controller of set) controller.abort();
     return true;
+  }
+
+  /** How many calls in flight match (0: the call, if any, runs on another node). */
+  matches(tokenId: string, runtimeId: string, requestId: RequestId): number {
+    return this.calls.get(McpCallRegistry.key(tokenId, runtimeId, requestId))?.size ?? 0;
   }
 
   /** Calls in flight (for tests and metrics). */

@@ -1,11 +1,19 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
-import { createMcpHandler, type AuthInfo, type McpRequestContext, type Server } from '@modelcontextprotocol/server';
+import {
+  InMemoryServerEventBus,
+  createMcpHandler,
+  type AuthInfo,
+  type CreateMcpHandlerOptions,
+  type McpRequestContext,
+  type Server,
+} from '@modelcontextprotocol/server';
 import { MAX_FRAME_BYTES, errorValue, httpStatusOf, type ErrorCode, type RuntimeView } from '@tether/shared';
+import type { Bus, NodeBroadcast } from '../bus/bus.js';
 import type { Principal, RelayServices } from '../services.js';
 import { McpCallRegistry } from './mcp-call-registry.js';
-import { createOrgMcpServer } from './org-mcp-server.js';
+import { createOrgMcpServer, orgResourceOf } from './org-mcp-server.js';
 import { originAllowed } from './origin-check.js';
-import { createRuntimeMcpServer } from './runtime-mcp-server.js';
+import { createRuntimeMcpServer, resourceRefusal, workspacePathOf } from './runtime-mcp-server.js';
 
 /** Path of a runtime's MCP endpoint (Streamable HTTP). */
 export const MCP_ROUTE = '/v1/runtimes/:id/mcp';
@@ -99,6 +107,106 @@ function webHeadersOf(request: FastifyRequest): Headers {
   return headers;
 }
 
+type McpHandler = ReturnType<typeof createMcpHandler>;
+
+/**
+ * Opens the handler of one `subscriptions/listen` request: `body` is the request, `authorization`
+ * its header (re-checked while the stream is open), `end` ends the exchange. A refusal is the
+ * JSON-RPC error to answer instead.
+ */
+type ListenFactory = (
+  body: unknown,
+  authorization: string | undefined,
+  end: () => void,
+) => { handler: McpHandler; dispose: () => void } | { refusal: { code: number; message: string } };
+
+/** Most resource URIs one `subscriptions/listen` stream may watch. */
+export const MAX_RESOURCE_SUBSCRIPTIONS = 1000;
+/** Most listen streams one relay node keeps open (each holds a connection and a Bus subscription per runtime). */
+export const DEFAULT_MAX_LISTEN_STREAMS = 1024;
+/** How often an open listen stream re-checks its token by default (a revoked or expired one ends the stream). */
+export const DEFAULT_LISTEN_REAUTH_MS = 15_000;
+
+/** The resource URIs a `subscriptions/listen` request asks to watch (the SDK validates the rest). */
+function requestedResourceUris(body: unknown): unknown {
+  const params = (body as { params?: { notifications?: { resourceSubscriptions?: unknown } } } | undefined)?.params;
+  return params?.notifications?.resourceSubscriptions;
+}
+
+/**
+ * Resource change notifications for one listen stream, without any state beyond the stream:
+ * each subscribed URI is resolved to a runtime the principal may read files of, the stream
+ * subscribes to those runtimes' events on the Bus (so the node holding the desktop may be
+ * any node), and every file change of a watched path becomes `notifications/resources/updated`
+ * with the URI as the client spelled it. Ends with the stream.
+ */
+function openListen(
+  services: RelayServices,
+  factory: (ctx: McpRequestContext) => Server,
+  options: CreateMcpHandlerOptions,
+  resolve: (uri: string) => { runtime: RuntimeView; path: string } | { refusal: string },
+  reauthMs: number,
+  principal: Principal,
+  body: unknown,
+  authorization: string | undefined,
+  end: () => void,
+): ReturnType<ListenFactory> {
+  const requested = requestedResourceUris(body);
+  const uris = Array.isArray(requested) ? requested.filter((u): u is string => typeof u === 'string') : [];
+  if (uris.length > MAX_RESOURCE_SUBSCRIPTIONS)
+    return {
+      refusal: {
+        code: -32602,
+        message: `too_large: at most ${MAX_RESOURCE_SUBSCRIPTIONS} resource subscriptions per stream`,
+      },
+    };
+  // runtime id → workspace path → the URIs (as the client wrote them) naming it
+  const watched = new Map<string, Map<string, string[]>>();
+  for (const uri of uris) {
+    const target = resolve(uri);
+    if ('refusal' in target) return { refusal: { code: -32602, message: `${target.refusal} (${uri})` } };
+    const paths = watched.get(target.runtime.id) ?? new Map<string, string[]>();
+    watched.set(target.runtime.id, paths);
+    const normal = normalPath(target.path);
+    paths.set(normal, [...(paths.get(normal) ?? []), uri]);
+  }
+  const bus = new InMemoryServerEventBus();
+  const handler = createMcpHandler(factory, { ...options, bus });
+  const unsubscribes = [...watched].map(([runtimeId, paths]) =>
+    services.subscribeRuntime(runtimeId, (event) => {
+      if (event.type !== 'files') return;
+      const changed = new Set(event.changes.map((c) => normalPath(c.path)));
+      for (const [path, names] of paths)
+        // A batch that dropped changes may have dropped this path's: the client re-reads.
+        if (event.dropped > 0 || changed.has(path))
+          for (const uri of names) bus.publish({ kind: 'resource_updated', uri });
+    }),
+  );
+  const reauth = setInterval(() => {
+    void services.authenticatePlatform(authorization).then(
+      (p) => {
+        if (p === null || p.tokenId !== principal.tokenId) end();
+      },
+      () => undefined,
+    );
+  }, reauthMs);
+  reauth.unref();
+  return {
+    handler,
+    dispose: () => {
+      clearInterval(reauth);
+      for (const unsubscribe of unsubscribes) unsubscribe();
+      void handler.close().catch(() => undefined);
+    },
+  };
+}
+
+/** A workspace-relative path as the watcher reports it: `/` separators, no `./` or trailing `/`. */
+function normalPath(path: string): string {
+  const parts = path.split(/[\\/]+/).filter((p) => p !== '' && p !== '.');
+  return parts.length === 0 ? '.' : parts.join('/');
+}
+
 /**
  * Serves one MCP HTTP exchange through the SDK's handler and writes its answer to the raw
  * response. The exchange ends (and the SDK aborts the request's handler, which cancels a call
@@ -106,13 +214,15 @@ function webHeadersOf(request: FastifyRequest): Headers {
  * for it arrives in another request: then the stream ends without a result, as the spec asks.
  */
 async function serveMcp(
-  handler: ReturnType<typeof createMcpHandler>,
+  shared: McpHandler,
+  listen: ListenFactory,
   inFlight: McpCallRegistry,
   scopeKey: string,
   scope: { principal: Principal },
   request: FastifyRequest,
   reply: FastifyReply,
   onEnd: (method: string | undefined, status: number, seconds: number) => void,
+  cancelElsewhere?: (message: Extract<NodeBroadcast, { kind: 'mcp-cancel' }>) => Promise<void>,
 ): Promise<FastifyReply> {
   const { principal } = scope;
   const started = performance.now();
@@ -120,11 +230,30 @@ async function serveMcp(
   const method = typeof body?.method === 'string' ? body.method : undefined;
   const cancelledId = requestIdOf(request.body, 'notifications/cancelled');
   if (cancelledId !== undefined) inFlight.cancel(principal.tokenId, scopeKey, cancelledId);
+  // Not a call of this node: it may run on another one (any node answers any POST).
+  if (cancelledId !== undefined && inFlight.matches(principal.tokenId, scopeKey, cancelledId) === 0)
+    void cancelElsewhere?.({ kind: 'mcp-cancel', tokenId: principal.tokenId, scope: scopeKey, requestId: cancelledId });
 
   const exchange = new AbortController();
   const callId = requestIdOf(request.body, 'tools/call');
   const registration = callId === undefined ? null : inFlight.register(principal.tokenId, scopeKey, callId);
   registration?.signal.addEventListener('abort', () => exchange.abort(), { once: true });
+
+  // A subscriptions/listen stream gets a handler of its own, fed with its runtimes' file changes.
+  let handler = shared;
+  let endListen: (() => void) | null = null;
+  if (method === 'subscriptions/listen') {
+    const opened = listen(request.body, request.headers.authorization, () => exchange.abort());
+    if ('refusal' in opened) {
+      onEnd(method, 200, (performance.now() - started) / 1000);
+      // In-band, as the SDK answers its own listen refusals (HTTP 200, a JSON-RPC error).
+      return reply
+        .code(200)
+        .send({ jsonrpc: '2.0', id: (request.body as { id?: unknown }).id ?? null, error: opened.refusal });
+    }
+    handler = opened.handler;
+    endListen = opened.dispose;
+  }
 
   // The raw response is ours from here on; Fastify must not answer it a second time.
   reply.hijack();
@@ -132,6 +261,7 @@ async function serveMcp(
   raw.on('close', () => {
     exchange.abort();
     registration?.done();
+    endListen?.();
     onEnd(method, raw.statusCode, (performance.now() - started) / 1000);
   });
 
@@ -183,6 +313,12 @@ export interface McpRouteOptions {
   allowedOrigins?: readonly string[];
   /** Called once per MCP exchange when it ended (metrics): endpoint, JSON-RPC method, HTTP status. */
   onExchange?: (endpoint: 'runtime' | 'org', method: string | undefined, status: number, seconds: number) => void;
+  /** Most `subscriptions/listen` streams open at once on this node (default DEFAULT_MAX_LISTEN_STREAMS). */
+  maxListenStreams?: number;
+  /** How often an open listen stream re-checks its token (default DEFAULT_LISTEN_REAUTH_MS; the relay passes sseKeepaliveMs). */
+  listenReauthMs?: number;
+  /** The relay's Bus: a `notifications/cancelled` no call of this node matches is broadcast to the others. */
+  bus?: Pick<Bus, 'broadcast' | 'onBroadcast'>;
 }
 
 export async function registerMcpRoutes(
@@ -205,19 +341,100 @@ export async function registerMcpRoutes(
   });
   const logError = (message: string, err: unknown): void => app.log.error({ err }, message);
   const inFlight = new McpCallRegistry();
+  const bus = routeOptions.bus;
+  const cancelElsewhere = bus
+    ? (message: Extract<NodeBroadcast, { kind: 'mcp-cancel' }>) =>
+        bus.broadcast(message).catch((err: unknown) => app.log.warn({ err }, 'MCP cancel broadcast failed'))
+    : undefined;
+  if (bus) {
+    const unsubscribe = bus.onBroadcast((m) => {
+      if (m.kind === 'mcp-cancel') inFlight.cancel(m.tokenId, m.scope, m.requestId);
+    });
+    app.addHook('onClose', async () => unsubscribe());
+  }
   const options = {
     legacy: 'stateless',
     maxRequestBodySize: MAX_MCP_BODY_BYTES,
     onerror: (err: Error) => app.log.debug({ err }, 'MCP request refused'),
   } as const;
-  const handler = createMcpHandler(
-    (ctx): Server => createRuntimeMcpServer({ services, ...scopeOf<McpScope>(ctx), logError }),
-    options,
-  );
-  const orgHandler = createMcpHandler(
-    (ctx): Server => createOrgMcpServer({ services, ...scopeOf<OrgMcpScope>(ctx), logError }),
-    options,
-  );
+  const runtimeFactory = (ctx: McpRequestContext): Server =>
+    createRuntimeMcpServer({ services, ...scopeOf<McpScope>(ctx), logError, era: ctx.era });
+  const orgFactory = (ctx: McpRequestContext): Server =>
+    createOrgMcpServer({ services, ...scopeOf<OrgMcpScope>(ctx), logError, era: ctx.era });
+  const handler = createMcpHandler(runtimeFactory, options);
+  const orgHandler = createMcpHandler(orgFactory, options);
+  const notReadable = (principal: Principal, runtime: RuntimeView): string | null => {
+    const refusal = resourceRefusal(principal, runtime);
+    return refusal ? `${refusal.code}: ${refusal.message}` : null;
+  };
+  // Each listen stream has a handler of its own, so the SDK's per-handler cap does not bound them: this does.
+  const maxListens = routeOptions.maxListenStreams ?? DEFAULT_MAX_LISTEN_STREAMS;
+  const reauthMs = routeOptions.listenReauthMs ?? DEFAULT_LISTEN_REAUTH_MS;
+  let openListens = 0;
+  const bounded =
+    (open: ListenFactory): ListenFactory =>
+    (body, authorization, end) => {
+      if (openListens >= maxListens)
+        return {
+          refusal: {
+            code: -32603,
+            message: `rate_limited: ${maxListens} subscriptions/listen streams are open on this relay node; try again later`,
+          },
+        };
+      const opened = open(body, authorization, end);
+      if ('refusal' in opened) return opened;
+      openListens++;
+      let disposed = false;
+      return {
+        handler: opened.handler,
+        dispose: () => {
+          if (disposed) return;
+          disposed = true;
+          openListens--;
+          opened.dispose();
+        },
+      };
+    };
+  const runtimeListen = (scope: McpScope): ListenFactory =>
+    bounded((body, authorization, end) =>
+      openListen(
+        services,
+        runtimeFactory,
+        options,
+        (uri) => {
+          const path = workspacePathOf(uri);
+          if (path === null) return { refusal: 'not_found: not a workspace file URI' };
+          const refused = notReadable(scope.principal, scope.runtime);
+          return refused ? { refusal: refused } : { runtime: scope.runtime, path };
+        },
+        reauthMs,
+        scope.principal,
+        body,
+        authorization,
+        end,
+      ),
+    );
+  const orgListen = (scope: OrgMcpScope): ListenFactory =>
+    bounded((body, authorization, end) =>
+      openListen(
+        services,
+        orgFactory,
+        options,
+        (uri) => {
+          const target = orgResourceOf(uri);
+          if (target === null) return { refusal: 'not_found: not a runtime file URI (tether://{runtime}/{path})' };
+          const runtime = scope.runtimes.find((r) => r.id === target.runtimeId);
+          if (!runtime) return { refusal: 'not_found: There is no runtime with that id.' };
+          const refused = notReadable(scope.principal, runtime);
+          return refused ? { refusal: refused } : { runtime, path: target.path };
+        },
+        reauthMs,
+        scope.principal,
+        body,
+        authorization,
+        end,
+      ),
+    );
   app.addHook('onClose', async () => {
     await Promise.all([handler.close(), orgHandler.close()]);
   });
@@ -225,8 +442,16 @@ export async function registerMcpRoutes(
   app.post<{ Params: RuntimeParams }>(MCP_ROUTE, { bodyLimit: MAX_MCP_BODY_BYTES }, async (request, reply) => {
     const scope = await admit(services, request, reply);
     if (!scope) return reply;
-    return serveMcp(handler, inFlight, scope.runtime.id, scope, request, reply, (...args) =>
-      onExchange('runtime', ...args),
+    return serveMcp(
+      handler,
+      runtimeListen(scope),
+      inFlight,
+      scope.runtime.id,
+      scope,
+      request,
+      reply,
+      (...args) => onExchange('runtime', ...args),
+      cancelElsewhere,
     );
   });
 
@@ -258,8 +483,16 @@ export async function registerMcpRoutes(
   app.post(ORG_MCP_ROUTE, { bodyLimit: MAX_MCP_BODY_BYTES }, async (request, reply) => {
     const scope = await admitOrg(request, reply);
     if (!scope) return reply;
-    return serveMcp(orgHandler, inFlight, ORG_SCOPE_KEY, scope, request, reply, (...args) =>
-      onExchange('org', ...args),
+    return serveMcp(
+      orgHandler,
+      orgListen(scope),
+      inFlight,
+      ORG_SCOPE_KEY,
+      scope,
+      request,
+      reply,
+      (...args) => onExchange('org', ...args),
+      cancelElsewhere,
     );
   });
   const orgMethodNotAllowed = async (request: FastifyRequest, reply: FastifyReply) => {

@@ -1,4 +1,4 @@
-import { Server, type CallToolResult, type Tool } from '@modelcontextprotocol/server';
+import { ProtocolError, ProtocolErrorCode, Server, type CallToolResult, type Tool } from '@modelcontextprotocol/server';
 import { TOOL_NAMES, errorValue, isToolName, type RuntimeView, type ToolName } from '@tether/shared';
 import type { Principal, RelayServices } from '../services.js';
 import {
@@ -8,9 +8,35 @@ import {
   errorResult,
   refusedToolResult,
   mcpToolOf,
+  readWorkspaceResource,
+  resourceRefusal,
+  resourcesCapability,
   unknownToolError,
   visibleTools,
 } from './runtime-mcp-server.js';
+
+/**
+ * Files on the org-wide endpoint: `tether://{runtime}/{+path}`, the runtime id as the URI's
+ * authority and the path relative to its folder (a per-runtime endpoint's `file:///{+path}`
+ * cannot say which folder it means).
+ */
+export const ORG_FILE_URI_SCHEME = 'tether://';
+
+/** The runtime and workspace-relative path a `tether://{runtime}/{+path}` URI names, or null. */
+export function orgResourceOf(uri: string): { runtimeId: string; path: string } | null {
+  if (!uri.startsWith(ORG_FILE_URI_SCHEME)) return null;
+  const rest = uri.slice(ORG_FILE_URI_SCHEME.length);
+  const slash = rest.indexOf('/');
+  const runtimeId = slash === -1 ? rest : rest.slice(0, slash);
+  if (runtimeId === '') return null;
+  let path: string;
+  try {
+    path = decodeURIComponent(slash === -1 ? '' : rest.slice(slash + 1));
+  } catch {
+    return null;
+  }
+  return { runtimeId, path: path === '' ? '.' : path };
+}
 
 /** The argument naming the runtime a tool of the org-wide endpoint acts on. */
 export const RUNTIME_ARG = 'runtime';
@@ -25,6 +51,8 @@ export interface OrgMcpContext {
   /** The runtimes the principal may see (a grant's own only), archived ones left out. */
   runtimes: RuntimeView[];
   logError: (message: string, err: unknown) => void;
+  /** The protocol era of the request (see RuntimeMcpContext.era). */
+  era?: 'legacy' | 'modern';
 }
 
 function runtimeLabel(runtime: RuntimeView): string {
@@ -98,7 +126,7 @@ export function createOrgMcpServer(context: OrgMcpContext): Server {
   const server = new Server(
     { name: MCP_SERVER_NAME, version: MCP_SERVER_VERSION },
     {
-      capabilities: { tools: { listChanged: false } },
+      capabilities: { tools: { listChanged: false }, resources: resourcesCapability(context.era) },
       instructions:
         'These tools act in folders (runtimes) on people’s computers; pass the runtime id in "runtime". ' +
         `Runtimes: ${runtimes.length > 0 ? runtimes.map(runtimeLabel).join('; ') : 'none'}. ` +
@@ -113,6 +141,39 @@ export function createOrgMcpServer(context: OrgMcpContext): Server {
       if (usable.length > 0) tools.push(orgToolOf(name, usable));
     }
     return { tools };
+  });
+
+  // One template for every folder; which runtimes exist is in list_runtimes and the tools' schemas.
+  server.setRequestHandler('resources/list', () => ({ resources: [] }));
+  server.setRequestHandler('resources/templates/list', () => ({
+    resourceTemplates: [
+      {
+        uriTemplate: `${ORG_FILE_URI_SCHEME}{runtime}/{+path}`,
+        name: 'runtime-file',
+        title: 'File in a runtime',
+        description:
+          'A file of a runtime (folder), by the runtime id and the path relative to its folder. Runtimes: ' +
+          (runtimes
+            .filter((r) => resourceRefusal(principal, r) === null)
+            .map(runtimeLabel)
+            .join('; ') || 'none') +
+          '.',
+      },
+    ],
+  }));
+  server.setRequestHandler('resources/read', async (request, ctx) => {
+    const uri = request.params.uri;
+    const target = orgResourceOf(uri);
+    if (target === null)
+      throw new ProtocolError(
+        ProtocolErrorCode.InvalidParams,
+        `not_found: not a runtime file URI (${ORG_FILE_URI_SCHEME}{runtime}/{path}): ${uri}`,
+      );
+    const runtime = byId.get(target.runtimeId);
+    // A runtime outside the principal's scope is unknown, as for the tools.
+    if (!runtime)
+      throw new ProtocolError(ProtocolErrorCode.InvalidParams, 'not_found: There is no runtime with that id.');
+    return readWorkspaceResource(context, runtime, uri, target.path, ctx.mcpReq.signal);
   });
 
   server.setRequestHandler('tools/call', async (request, ctx): Promise<CallToolResult> => {

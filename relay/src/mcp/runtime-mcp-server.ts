@@ -3,6 +3,7 @@ import {
   ProtocolErrorCode,
   Server,
   type CallToolResult,
+  type ReadResourceResult,
   type ServerContext,
   type Tool,
 } from '@modelcontextprotocol/server';
@@ -38,6 +39,17 @@ export interface RuntimeMcpContext {
   runtime: RuntimeView;
   /** Logs unexpected failures; never given tokens or arguments. */
   logError: (message: string, err: unknown) => void;
+  /**
+   * The protocol era of the request. Resource subscriptions are offered to 2026-07-28 clients
+   * only: they subscribe on a `subscriptions/listen` stream; a 2025-era client would need the
+   * standalone GET stream of a session, which a stateless endpoint does not have.
+   */
+  era?: 'legacy' | 'modern';
+}
+
+/** The resources capability for an era (see RuntimeMcpContext.era). */
+export function resourcesCapability(era: 'legacy' | 'modern' | undefined): { subscribe?: boolean } {
+  return era === 'modern' ? { subscribe: true } : {};
 }
 
 // JSON schemas never change at run time; building them (zod → JSON Schema) is not free.
@@ -174,6 +186,44 @@ export function workspacePathOf(uri: string): string | null {
   return path === '' ? '.' : path;
 }
 
+/** Why a principal may not read (or watch) a runtime's files as resources, or null when it may. */
+export function resourceRefusal(principal: Principal, runtime: RuntimeView): ToolErrorValue | null {
+  return visibleTools(principal, runtime).includes('read_file')
+    ? null
+    : invisibleToolError(principal, runtime, 'read_file');
+}
+
+/**
+ * `resources/read` of one workspace file, through read_file (so the grant, the workspace's
+ * tools and its policy decide exactly as for the tool): text, or base64 for a binary file.
+ * Refusals are MCP protocol errors whose message starts with the stable code.
+ */
+export async function readWorkspaceResource(
+  context: Omit<RuntimeMcpContext, 'runtime'>,
+  runtime: RuntimeView,
+  uri: string,
+  path: string,
+  signal: AbortSignal,
+): Promise<ReadResourceResult> {
+  const refusal = resourceRefusal(context.principal, runtime);
+  if (refusal) throw new ProtocolError(ProtocolErrorCode.InvalidParams, `${refusal.code}: ${refusal.message}`);
+  const read = async (args: Record<string, unknown>) =>
+    context.services.callTool(context.principal, runtime.id, { tool: 'read_file', args }, { signal });
+  let outcome = await read({ path, limit: MAX_READ_LINES });
+  if (!outcome.ok && outcome.error.code === 'binary_file') outcome = await read({ path, encoding: 'base64' });
+  if (!outcome.ok)
+    throw new ProtocolError(ProtocolErrorCode.InvalidParams, `${outcome.error.code}: ${outcome.error.message}`);
+  const value = outcome.value as { content: string; encoding: 'utf8' | 'base64'; truncated: boolean };
+  const meta = { [CALL_ID_META_KEY]: outcome.callId, 'tether/truncated': value.truncated };
+  return {
+    contents: [
+      value.encoding === 'base64'
+        ? { uri, mimeType: 'application/octet-stream', blob: value.content, _meta: meta }
+        : { uri, mimeType: 'text/plain', text: value.content, _meta: meta },
+    ],
+  };
+}
+
 /** An unknown tool name is a protocol error in MCP (the client asked for something never listed). */
 export function unknownToolError(name: string): ProtocolError {
   return new ProtocolError(ProtocolErrorCode.InvalidParams, `unknown_tool: there is no tool named "${name}"`);
@@ -230,7 +280,7 @@ export function createRuntimeMcpServer(context: RuntimeMcpContext): Server {
   const server = new Server(
     { name: MCP_SERVER_NAME, version: MCP_SERVER_VERSION },
     {
-      capabilities: { tools: { listChanged: false }, resources: {} },
+      capabilities: { tools: { listChanged: false }, resources: resourcesCapability(context.era) },
       instructions:
         `These tools act inside the workspace "${runtime.workspace.name}" on a person's computer. ` +
         'Paths are relative to the workspace root; the person may be asked to confirm writes and commands.',
@@ -258,25 +308,7 @@ export function createRuntimeMcpServer(context: RuntimeMcpContext): Server {
     const path = workspacePathOf(uri);
     if (path === null)
       throw new ProtocolError(ProtocolErrorCode.InvalidParams, `not_found: not a workspace file URI: ${uri}`);
-    if (!visibleTools(principal, runtime).includes('read_file')) {
-      const error = invisibleToolError(principal, runtime, 'read_file');
-      throw new ProtocolError(ProtocolErrorCode.InvalidParams, `${error.code}: ${error.message}`);
-    }
-    const read = async (args: Record<string, unknown>) =>
-      context.services.callTool(principal, runtime.id, { tool: 'read_file', args }, { signal: ctx.mcpReq.signal });
-    let outcome = await read({ path, limit: MAX_READ_LINES });
-    if (!outcome.ok && outcome.error.code === 'binary_file') outcome = await read({ path, encoding: 'base64' });
-    if (!outcome.ok)
-      throw new ProtocolError(ProtocolErrorCode.InvalidParams, `${outcome.error.code}: ${outcome.error.message}`);
-    const value = outcome.value as { content: string; encoding: 'utf8' | 'base64'; truncated: boolean };
-    const meta = { [CALL_ID_META_KEY]: outcome.callId, 'tether/truncated': value.truncated };
-    return {
-      contents: [
-        value.encoding === 'base64'
-          ? { uri, mimeType: 'application/octet-stream', blob: value.content, _meta: meta }
-          : { uri, mimeType: 'text/plain', text: value.content, _meta: meta },
-      ],
-    };
+    return readWorkspaceResource(context, runtime, uri, path, ctx.mcpReq.signal);
   });
 
   server.setRequestHandler('tools/call', async (request, ctx): Promise<CallToolResult> => {

@@ -8,7 +8,8 @@ import {
   invalidArgs,
   type ToolErrorValue,
 } from '@tether/shared';
-import { addressKey, RateLimiter, retryAfterSeconds } from '../http/rate-limiter.js';
+import { addressKey, retryAfterSeconds } from '../http/rate-limiter.js';
+import { LocalLimits, type SharedLimits } from '../http/shared-limits.js';
 import { sendError } from '../http/platform-routes.js';
 import type { RelayServices } from '../services.js';
 import { consentPage, donePage, errorPage, orgFormPage, type Page } from './authorize-page.js';
@@ -109,12 +110,23 @@ const approveSchema = z.strictObject({
  */
 export function registerOAuthRoutes(
   app: FastifyInstance,
-  deps: { oauth: OAuthService; services: RelayServices; store: Store; issuerOf: IssuerOf },
+  deps: {
+    oauth: OAuthService;
+    services: RelayServices;
+    store: Store;
+    issuerOf: IssuerOf;
+    /** Where the per-address budget is counted (Redis in a cluster: one budget over every node). */
+    sharedLimits?: SharedLimits;
+  },
 ): void {
   const { oauth, issuerOf } = deps;
-  const perAddress = new RateLimiter(OAUTH_REQUESTS_PER_ADDRESS, OAUTH_REQUEST_WINDOW_MS);
-  const limited = (request: FastifyRequest, reply: FastifyReply): number => {
-    const wait = perAddress.hit(addressKey(request.ip));
+  const perAddress = (deps.sharedLimits ?? new LocalLimits()).counter(
+    'oauth-address',
+    OAUTH_REQUESTS_PER_ADDRESS,
+    OAUTH_REQUEST_WINDOW_MS,
+  );
+  const limited = async (request: FastifyRequest, reply: FastifyReply): Promise<number> => {
+    const wait = await perAddress.hit(addressKey(request.ip));
     if (wait > 0) reply.header('retry-after', String(retryAfterSeconds(wait)));
     return wait;
   };
@@ -162,7 +174,7 @@ export function registerOAuthRoutes(
   // ---- registration (RFC 7591) ----
   app.post(OAUTH_PATHS.register, async (request, reply) => {
     allowCors(reply);
-    if (limited(request, reply) > 0)
+    if ((await limited(request, reply)) > 0)
       return sendOAuthError(
         reply,
         new OAuthError('temporarily_unavailable', 'too many registrations from this address', 429),
@@ -180,7 +192,7 @@ export function registerOAuthRoutes(
 
   // ---- authorize ----
   const authorize = async (request: FastifyRequest, reply: FastifyReply, source: unknown, orgSlug?: string) => {
-    if (limited(request, reply) > 0)
+    if ((await limited(request, reply)) > 0)
       return sendPage(reply, errorPage(429, 'Too many requests from this address; try again later.'));
     const params = authorizeParams(source);
     const issuer = issuerOf(request);
