@@ -60,6 +60,11 @@ class UsageError extends Error {}
 /** Shortest metrics token accepted: a guessable one would publish the counters after all. */
 const MIN_METRICS_TOKEN_LENGTH = 16;
 
+/** Log lines are written once this many bytes are waiting (about thirty per-call lines)… */
+const LOG_BATCH_BYTES = 8192;
+/** …and whatever is waiting is written every this many ms (and at exit: pino flushes it then). */
+const LOG_FLUSH_MS = 100;
+
 /** Limit name → [flag, environment variable, smallest value (default 1; 0 where it switches the limit off)]. */
 const LIMIT_SETTINGS: Record<keyof RelayLimits, [string, string, number?]> = {
   maxFrameBytes: ['max-frame-bytes', 'TETHER_RELAY_MAX_FRAME_BYTES'],
@@ -291,7 +296,14 @@ async function serve(args: string[]): Promise<void> {
   const lock = options.databaseUrl === undefined ? await lockDataDir(options.dataDir) : { dispose: () => undefined };
   // Every line is JSON, through pino's asynchronous destination (cheap on the call path),
   // flushed before the process exits. Start and stop are said at info whatever --log-level is.
-  const logStream = pino.destination({ dest: 1, sync: false });
+  // Lines are gathered up to LOG_BATCH_BYTES and written at least every LOG_FLUSH_MS: one write
+  // per call (a syscall each) was ~7% of the relay's CPU at one log line per call.
+  const logStream = pino.destination({
+    dest: 1,
+    sync: false,
+    minLength: LOG_BATCH_BYTES,
+    periodicFlush: LOG_FLUSH_MS,
+  });
   const lifecycle = pino({ level: 'info' }, logStream);
   let relay;
   try {
@@ -310,6 +322,8 @@ async function serve(args: string[]): Promise<void> {
     { url: relay.url, wsUrl: relay.wsUrl, data, metrics, version: RELAY_VERSION },
     `tether-relay listening on ${relay.url} (desktops: ${relay.wsUrl}, data: ${data}, metrics: ${metrics})`,
   );
+  // Whoever waits for this line (a supervisor, a script) gets it now, not at the next flush.
+  logStream.flush();
   const graceMs = options.shutdownGraceMs ?? DEFAULT_SHUTDOWN_GRACE_MS;
   const stop = (signal: string) => {
     lifecycle.info({ signal, graceMs }, `${signal}: shutting down (in-flight calls get up to ${graceMs} ms)`);

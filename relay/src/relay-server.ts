@@ -223,8 +223,9 @@ export async function startRelay(options: RelayOptions): Promise<RelayHandle> {
   caps.attach(app.server, https !== null);
   const issuerOf = issuerFunction(options.publicUrl);
   // The request id goes back on every answer (also those the MCP and SSE routes write themselves).
-  app.addHook('onRequest', async (request, reply) => {
+  app.addHook('onRequest', (request, reply, done) => {
     reply.raw.setHeader('x-request-id', request.id);
+    done();
   });
   // Every route is counted by its template (never the path: ids would grow the label set).
   app.addHook('onRoute', (route) => {

@@ -1,4 +1,4 @@
-import { createHash, randomBytes } from 'node:crypto';
+import { hash, randomBytes } from 'node:crypto';
 import { TOKEN_PREFIXES } from '@tether/shared';
 
 /** The kinds of bearer tokens the relay issues. */
@@ -14,7 +14,8 @@ export function generateToken(kind: TokenKind): string {
  * because tokens carry 256 random bits: there is nothing to brute-force.
  */
 export function hashToken(token: string): string {
-  return createHash('sha256').update(token, 'utf8').digest('hex');
+  // One-shot: a Hash object per request (createHash…digest) cost about twice as much.
+  return hash('sha256', token, 'hex');
 }
 
 /** The kind a token claims by its prefix, or null for anything else. */
@@ -53,5 +54,5 @@ export function newId(prefix: string, bytes = 12): string {
 
 /** A deterministic id from its parts: the same parts always give the same id. */
 export function stableId(prefix: string, ...parts: string[]): string {
-  return prefix + createHash('sha256').update(parts.join('\u0000'), 'utf8').digest('hex').slice(0, 24);
+  return prefix + hash('sha256', parts.join('\u0000'), 'hex').slice(0, 24);
 }

@@ -79,6 +79,8 @@ export class DesktopSession {
   private replaced = false;
   /** Calls handed to the desktop and not answered yet. */
   private readonly inFlight = new Map<string, { runtimeId: string; origin: string }>();
+  /** How many of `inFlight` are for each runtime (maxInFlightPerRuntime), kept beside it. */
+  private readonly inFlightByRuntime = new Map<string, number>();
   /** When the desktop was last heard from (a ping, a pong or any frame), epoch ms. */
   private lastHeardAt = Date.now();
   /** When the desktop last pinged (it does at the heartbeat interval), epoch ms; 0: never. */
@@ -128,6 +130,7 @@ export class DesktopSession {
       );
       this.enqueue(async () => {
         this.inFlight.clear();
+        this.inFlightByRuntime.clear();
         if (this.device) {
           const device = this.device;
           await deps.directory.withDevice(token.orgId, device.deviceId, () =>
@@ -220,8 +223,7 @@ export class DesktopSession {
           `the desktop has not answered its heartbeat for ${Math.round(silentMs / 1000)} s (frozen, asleep or cut off)`,
         );
       if (this.inFlight.has(call.id)) return; // the same call re-sent while it still runs here
-      let running = 0;
-      for (const entry of this.inFlight.values()) if (entry.runtimeId === call.runtimeId) running++;
+      const running = this.inFlightByRuntime.get(call.runtimeId) ?? 0;
       if (running >= this.deps.limits.maxInFlightPerRuntime)
         return fail(
           'busy',
@@ -248,6 +250,7 @@ export class DesktopSession {
       if (Buffer.byteLength(text) > this.deps.limits.maxFrameBytes)
         return fail('too_large', `the call does not fit in one frame of ${this.deps.limits.maxFrameBytes} bytes`);
       this.inFlight.set(call.id, { runtimeId: call.runtimeId, origin });
+      this.inFlightByRuntime.set(call.runtimeId, running + 1);
       // The origin hears "delivered" before the desktop gets the call: were this node to die
       // between the two, the origin re-delivers to the desktop's next session (its journal keeps
       // the call once); the other way round, a call the desktop got would never come again.
@@ -312,8 +315,19 @@ export class DesktopSession {
 
   /** Tells the desktop to stop a call it was given. */
   cancel(callId: string, reason: string): void {
-    if (!this.inFlight.delete(callId)) return;
+    if (!this.untrack(callId)) return;
     this.send({ type: 'cancel', id: callId, reason });
+  }
+
+  /** Forgets a call handed to the desktop; false when it was not in flight. */
+  private untrack(callId: string): boolean {
+    const entry = this.inFlight.get(callId);
+    if (!entry) return false;
+    this.inFlight.delete(callId);
+    const left = (this.inFlightByRuntime.get(entry.runtimeId) ?? 1) - 1;
+    if (left > 0) this.inFlightByRuntime.set(entry.runtimeId, left);
+    else this.inFlightByRuntime.delete(entry.runtimeId);
+    return true;
   }
 
   private send(frame: RelayFrame): void {
@@ -374,7 +388,7 @@ export class DesktopSession {
       case 'result': {
         const entry = this.inFlight.get(frame.id);
         if (!entry) return;
-        this.inFlight.delete(frame.id);
+        this.untrack(frame.id);
         const result = frame.ok
           ? { ok: true as const, value: frame.value }
           : { ok: false as const, error: frame.error };
@@ -417,7 +431,7 @@ export class DesktopSession {
     if (frame.type !== 'result' || typeof frame.id !== 'string') return true;
     const entry = this.inFlight.get(frame.id);
     if (!entry) return true;
-    this.inFlight.delete(frame.id);
+    this.untrack(frame.id);
     const error = errorValue('internal', `The desktop's answer did not follow the protocol (${problem}).`);
     await this.deps.bus.send(entry.origin, { kind: 'result', callId: frame.id, result: { ok: false, error } });
     return true;
@@ -433,7 +447,7 @@ export class DesktopSession {
     if (topLevel.type !== 'result' || topLevel.id === undefined) return;
     const entry = this.inFlight.get(topLevel.id);
     if (!entry) return;
-    this.inFlight.delete(topLevel.id);
+    this.untrack(topLevel.id);
     this.deps.logger.warn({ session: this.id, org: this.orgId, problem }, 'desktop result refused before parsing');
     const error = errorValue('internal', `The desktop's answer was refused (${problem}).`);
     await this.deps.bus.send(entry.origin, { kind: 'result', callId: topLevel.id, result: { ok: false, error } });

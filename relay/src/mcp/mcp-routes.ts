@@ -329,15 +329,13 @@ export async function registerMcpRoutes(
   const allowedOrigins = routeOptions.allowedOrigins ?? [];
   const onExchange = routeOptions.onExchange ?? (() => undefined);
   // DNS rebinding and cross-site pages: refused before anything else is looked at.
-  app.addHook('onRequest', async (request, reply) => {
+  // A plain callback (no promise for each of the other routes' requests); a refusal answers here
+  // and does not go on.
+  app.addHook('onRequest', (request, reply, done) => {
     const path = request.routeOptions.url;
-    if (path !== MCP_ROUTE && path !== ORG_MCP_ROUTE) return;
-    if (!originAllowed(request.headers.origin, allowedOrigins))
-      await sendError(
-        reply,
-        'forbidden',
-        'Requests from this Origin may not use the MCP endpoint (see --allowed-origins).',
-      );
+    if ((path !== MCP_ROUTE && path !== ORG_MCP_ROUTE) || originAllowed(request.headers.origin, allowedOrigins))
+      return done();
+    sendError(reply, 'forbidden', 'Requests from this Origin may not use the MCP endpoint (see --allowed-origins).');
   });
   const logError = (message: string, err: unknown): void => app.log.error({ err }, message);
   const inFlight = new McpCallRegistry();

@@ -11,7 +11,7 @@ import { previewWrite } from '../fs/write-preview.js';
 import type { ToolContext, ToolHandlers } from '../tools/tool-context.js';
 import type { WorkspaceRuntime } from '../workspaces/workspace-runtime.js';
 import { WorkspaceSet } from '../workspaces/workspace-set.js';
-import { CallRunner, type CallSink } from './call-runner.js';
+import { CallRunner, RUNNING_NOTICE_DELAY_MS, type CallSink } from './call-runner.js';
 
 let base: string;
 let workspaces: WorkspaceSet;
@@ -142,7 +142,8 @@ describe('CallRunner', () => {
       const s = sink();
       const result = await runner.run(call('read_file', { path: 'hello.txt' }), s);
       expect(result).toMatchObject({ ok: true, value: { path: 'hello.txt', content: 'hello' } });
-      expect(s.statuses).toEqual(['running']);
+      // Done before RUNNING_NOTICE_DELAY_MS: the result alone says it ran.
+      expect(s.statuses).toEqual([]);
       const [entry] = await audit.list({ limit: 10 });
       expect(entry).toMatchObject({
         workspaceId: ws.config.id,
@@ -282,6 +283,39 @@ describe('CallRunner', () => {
         decision: 'invalid',
         errorCode: 'conflict',
       });
+    });
+
+    it('says running once a call has run RUNNING_NOTICE_DELAY_MS, and before its first output', async () => {
+      const quiet = sink();
+      const slow = runner.run(call('run_command', { command: 'quiet' }), quiet);
+      await until(() => parked.length === 1, 'the command to start');
+      // The parked handler's first output came at once, so running came before it.
+      expect(quiet.statuses).toEqual(['running', 'output']);
+      parked[0]!.release();
+      await slow;
+      expect(quiet.statuses).toEqual(['running', 'output']);
+    });
+
+    it('says running after RUNNING_NOTICE_DELAY_MS for a call that gives no output', async () => {
+      const slowRunner = new CallRunner({
+        workspaces,
+        broker,
+        audit,
+        handlers: {
+          ...handlers(),
+          read_file: () =>
+            new Promise((resolve) => setTimeout(() => resolve({ path: 'x' } as never), 4 * RUNNING_NOTICE_DELAY_MS)),
+        },
+        preview: async () => ({ kind: 'other', summary: '' }),
+      });
+      const s = sink();
+      const pending = slowRunner.run(call('read_file', { path: 'hello.txt' }), s);
+      await new Promise((r) => setTimeout(r, RUNNING_NOTICE_DELAY_MS / 2));
+      expect(s.statuses).toEqual([]);
+      await until(() => s.statuses.length === 1, 'running');
+      expect(s.statuses).toEqual(['running']);
+      expect(await pending).toMatchObject({ ok: true });
+      await slowRunner.dispose();
     });
 
     it('streams output to the joined sink of a re-delivered running call', async () => {

@@ -1,4 +1,4 @@
-import { mkdirSync, renameSync, symlinkSync, writeFileSync } from 'node:fs';
+import { mkdirSync, renameSync, statfsSync, symlinkSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { TetherError } from '@tether/shared';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
@@ -35,6 +35,18 @@ describe('PathGuard', () => {
       expect(guard.caseInsensitive).toBe(false);
       // The root as the person gave it is accepted in absolute arguments too.
       expect((await guard.resolve(path.join(sb.base, 'ws-link', 'src'))).rel).toBe('src');
+    });
+
+    it('takes lstats synchronously only on a local file system (statfs), with the same answers', async () => {
+      const guard = await PathGuard.open(sb.root);
+      const local = [0xef53, 0x58465342, 0x9123683e, 0x01021994, 0x794c7630].includes(statfsSync(sb.root).type);
+      expect(guard.localMetadata).toBe(process.platform === 'linux' && local);
+      expect((await guard.resolve('src/a.ts')).stats?.isFile()).toBe(true);
+      expect((await guard.resolve('src/missing')).exists).toBe(false);
+      expect(await codeOf(guard.resolve('src/a.ts/below'))).toBe('ok');
+      renameSync(sb.root, `${sb.root}-moved`);
+      mkdirSync(sb.root);
+      expect(await codeOf(guard.resolve('src'))).toBe('path_outside_workspace');
     });
 
     it('refuses a missing root and a file as root', async () => {

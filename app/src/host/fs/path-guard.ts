@@ -1,5 +1,5 @@
-import type { Stats } from 'node:fs';
-import { lstat, readlink, realpath, stat } from 'node:fs/promises';
+import { lstatSync, type Stats } from 'node:fs';
+import { lstat, readlink, realpath, stat, statfs } from 'node:fs/promises';
 import path from 'node:path';
 import { TetherError } from '@tether/shared';
 import { errnoCode, stableFsError } from './fs-errors.js';
@@ -27,6 +27,31 @@ export interface ResolvedPath {
 /** Hops of one symlink chain followed before it counts as a loop (Linux's own limit is 40). */
 const MAX_SYMLINK_HOPS = 40;
 
+/**
+ * Linux file systems whose metadata is on this machine (statfs f_type): ext2/3/4, XFS, Btrfs,
+ * F2FS, ZFS, bcachefs, tmpfs, overlayfs (containers). Not NFS, SMB, FUSE (sshfs), 9p and the
+ * like, where a stat is a network round trip that may hang.
+ */
+const LOCAL_FS_TYPES = new Set([
+  0xef53, 0x58465342, 0x9123683e, 0xf2f52010, 0x2fc12fc1, 0xca451a4e, 0x01021994, 0x794c7630,
+]);
+
+/**
+ * Whether `root` is on a local file system whose lstat the guard may take synchronously: a few µs
+ * from the kernel's caches, where an asynchronous one is a thread-pool round trip (two thread
+ * switches, an eventfd wake-up and a promise) costing several times the syscall itself, twice per
+ * call. Elsewhere (other platforms, network and FUSE file systems) the guard stays asynchronous, so
+ * a hung server never blocks the host.
+ */
+async function hasLocalMetadata(root: string): Promise<boolean> {
+  if (process.platform !== 'linux') return false;
+  try {
+    return LOCAL_FS_TYPES.has((await statfs(root)).type);
+  } catch {
+    return false;
+  }
+}
+
 /** Why the guard refused a path; carried in the error's details (never any outside data). */
 export type RefusalReason =
   PathFormProblem | 'symlink_escape' | 'symlink_dangling' | 'symlink_loop' | 'root' | 'root_replaced';
@@ -50,15 +75,18 @@ export class PathGuard {
   /** True when the root lives on a case-insensitive file system (names compared folded). */
   readonly caseInsensitive: boolean;
   private readonly given: string;
+  /** True when the root's file system is local (see hasLocalMetadata): its lstats are taken synchronously. */
+  readonly localMetadata: boolean;
   private readonly dev: number;
   private readonly ino: number;
 
-  private constructor(root: string, given: string, st: Stats, caseInsensitive: boolean) {
+  private constructor(root: string, given: string, st: Stats, caseInsensitive: boolean, localMetadata: boolean) {
     this.root = root;
     this.given = given;
     this.dev = st.dev;
     this.ino = st.ino;
     this.caseInsensitive = caseInsensitive;
+    this.localMetadata = localMetadata;
   }
 
   /** Pins `root` (which must be an existing folder) as a workspace boundary. */
@@ -72,7 +100,7 @@ export class PathGuard {
     }
     const st = await lstat(real);
     if (!st.isDirectory()) throw new TetherError('not_a_directory', 'The workspace root is not a folder.');
-    return new PathGuard(real, given, st, await detectCaseInsensitive(real, st));
+    return new PathGuard(real, given, st, await detectCaseInsensitive(real, st), await hasLocalMetadata(real));
   }
 
   /**
@@ -125,7 +153,7 @@ export class PathGuard {
       }
       let st: Stats;
       try {
-        st = await lstat(next);
+        st = await this.lstat(next);
       } catch (err) {
         const code = errnoCode(err);
         if (code !== 'ENOENT' && code !== 'ENOTDIR') throw err;
@@ -161,11 +189,16 @@ export class PathGuard {
     return rel === '' ? '.' : rel;
   }
 
+  /** lstat of a path under the root: synchronous on a local file system (see hasLocalMetadata). */
+  async lstat(p: string): Promise<Stats> {
+    return this.localMetadata ? lstatSync(p) : lstat(p);
+  }
+
   /** Fails unless the root is still the very folder pinned at open. */
   async checkRoot(): Promise<void> {
     let st: Stats;
     try {
-      st = await lstat(this.root);
+      st = await this.lstat(this.root);
     } catch (err) {
       if (errnoCode(err) === 'ENOENT' || errnoCode(err) === 'ENOTDIR') {
         throw new TetherError('not_found', 'The workspace folder is gone.', { reason: 'root_gone' });

@@ -1,5 +1,5 @@
-import { constants } from 'node:fs';
-import { lstat, mkdir, open, readdir, readlink, rmdir, unlink, type FileHandle } from 'node:fs/promises';
+import { constants, readlinkSync } from 'node:fs';
+import { lstat, mkdir, open, readdir, rmdir, unlink, type FileHandle } from 'node:fs/promises';
 import path from 'node:path';
 import { TetherError } from '@tether/shared';
 import { errnoCode } from './fs-errors.js';
@@ -18,17 +18,26 @@ const FD_DIR = process.platform === 'linux' ? '/proc/self/fd' : null;
 const OPEN_DIR_FLAGS = constants.O_RDONLY | (constants.O_DIRECTORY ?? 0);
 
 /**
- * Where the file or folder open as `handle` is now (the kernel's own path of it, no symlinks),
- * or undefined where that cannot be asked (not Linux, no /proc).
+ * The kernel's own path of the open file `fd` (no symlinks), or undefined where that cannot be
+ * asked (no /proc mounted). Synchronous on purpose: /proc/self/fd/N is answered from the
+ * kernel's memory of the open file (no disk, no network file system), in a few µs, where the
+ * thread-pool round trip of an asynchronous readlink cost several times that on every read.
  */
-async function openedPath(handle: FileHandle): Promise<string | undefined> {
-  if (FD_DIR === null) return undefined;
+function fdPath(fd: number): string | undefined {
   try {
-    return await readlink(`${FD_DIR}/${handle.fd}`);
+    return readlinkSync(`${FD_DIR}/${fd}`);
   } catch (err) {
     if (errnoCode(err) === 'ENOENT') return undefined;
     throw err;
   }
+}
+
+/**
+ * Where the file or folder open as `handle` is now (the kernel's own path of it, no symlinks),
+ * or undefined where that cannot be asked (not Linux, no /proc).
+ */
+function openedPath(handle: FileHandle): string | undefined {
+  return FD_DIR === null ? undefined : fdPath(handle.fd);
 }
 
 /**
@@ -37,7 +46,7 @@ async function openedPath(handle: FileHandle): Promise<string | undefined> {
  * checks and the open is caught here, on the object actually opened.
  */
 export async function checkOpenedInside(guard: PathGuard, handle: FileHandle): Promise<void> {
-  const now = await openedPath(handle);
+  const now = openedPath(handle);
   if (now === undefined) return;
   if (relativeInside(now, guard.root, guard.caseInsensitive) === undefined) throw outsideError('symlink_escape');
 }
@@ -53,7 +62,7 @@ export async function inPinnedDir<T>(guard: PathGuard, realDir: string, fn: (dir
   if (FD_DIR === null) return fn(realDir);
   const handle = await open(realDir, OPEN_DIR_FLAGS);
   try {
-    const now = await openedPath(handle);
+    const now = openedPath(handle);
     if (now === undefined) return await fn(realDir); // no /proc mounted: the checked path it is
     if (relativeInside(now, guard.root, guard.caseInsensitive) === undefined) throw outsideError('symlink_escape');
     return await fn(`${FD_DIR}/${handle.fd}`);
@@ -92,7 +101,7 @@ export async function openPinnedDir(root: string, caseInsensitive: boolean, dirA
     throw err;
   }
   try {
-    const now = await openedPath(handle);
+    const now = openedPath(handle);
     if (now === undefined) return { path: dirAbs, pathForChild: dirAbs, close: () => handle.close() };
     if (relativeInside(now, root, caseInsensitive) === undefined) throw outsideError('symlink_escape');
   } catch (err) {
@@ -113,13 +122,8 @@ export async function openPinnedDir(root: string, caseInsensitive: boolean, dirA
  */
 export async function fdOpenedInside(root: string, caseInsensitive: boolean, fd: number): Promise<boolean> {
   if (FD_DIR === null) return true;
-  let now: string;
-  try {
-    now = await readlink(`${FD_DIR}/${fd}`);
-  } catch (err) {
-    if (errnoCode(err) === 'ENOENT') return true; // no /proc mounted
-    throw err;
-  }
+  const now = fdPath(fd);
+  if (now === undefined) return true; // no /proc mounted
   return relativeInside(now, root, caseInsensitive) !== undefined;
 }
 
