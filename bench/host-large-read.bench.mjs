@@ -10,8 +10,8 @@
 // and the CPU ms each process spent per read, for both sides. A 2 MiB read is the largest a
 // single `read_file` returns (MAX_READ_BYTES; a result frame is capped at MAX_FRAME_BYTES = 8 MiB),
 // so there is no larger single read to measure: 16 MiB of a file are 8 such pages.
-// Before the desktop counted the result's bytes natively and sent it with an all-zero mask on
-// loopback and TLS: see docs/benchmarks.md (Large reads) for the figures before and after.
+// Before the desktop counted the result's bytes natively and ws masked natively (bufferutil):
+// see docs/benchmarks.md (Large reads) for the figures before and after.
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';

@@ -67,6 +67,7 @@ describe('electron-builder.yml', () => {
     expect(unpacked('node_modules/node-pty/build/Release/pty.node')).toBe(true);
     expect(unpacked('node_modules/node-pty/build/Release/spawn-helper')).toBe(true);
     expect(unpacked('node_modules/@napi-rs/keyring-linux-x64-gnu/keyring.linux-x64-gnu.node')).toBe(true);
+    expect(unpacked('node_modules/bufferutil/prebuilds/linux-x64/bufferutil.node')).toBe(true);
     expect(unpacked('node_modules/zod/index.js')).toBe(false);
   });
 

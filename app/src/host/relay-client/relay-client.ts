@@ -27,7 +27,7 @@ import {
 } from '@tether/shared';
 import { Backoff, type BackoffOptions } from './backoff.js';
 import { closeFailure, describeNetworkError, type ConnectionAlert, type Failure } from './connection-failure.js';
-import { connectUrlOf, isLoopbackHost } from './connect-url.js';
+import { connectUrlOf } from './connect-url.js';
 import { DrainWaiters } from './drain-waiters.js';
 
 /** The upgrade plus the `welcome` must arrive within this: a relay that accepts TCP and then says nothing is as good as down. */
@@ -288,7 +288,6 @@ export class RelayClient extends EventEmitter {
       if (generation !== this.generation || !this.enabled || this.disposed) return;
     }
     let ws: WebSocket;
-    const generateMask = frameMaskFor(url);
     try {
       ws = new WebSocket(url, {
         headers: { Authorization: `Bearer ${this.token}` },
@@ -296,7 +295,6 @@ export class RelayClient extends EventEmitter {
         handshakeTimeout: HANDSHAKE_TIMEOUT_MS,
         perMessageDeflate: false,
         followRedirects: false,
-        ...(generateMask !== undefined ? { generateMask } : {}),
         ...(ca !== undefined ? { ca } : {}),
       });
     } catch (err) {
@@ -618,20 +616,6 @@ export class RelayClient extends EventEmitter {
       this[name] = undefined;
     }
   }
-}
-
-/**
- * How the desktop masks the frames it sends (RFC 6455 §5.3). Masking keeps the bytes a script
- * chose from reaching an intermediary that reads the stream as cleartext HTTP (§10.3); it costs a
- * pass over every byte on both ends (in ws's JS without its native addon: 5.6 ms to mask and
- * 3.7 ms to unmask a 2 MiB result, a fifth of a large read's CPU). Over TLS no intermediary reads
- * the frames (whoever ends the TLS is the WebSocket peer), and on loopback there is none: there
- * the key is all zeros, which ws sends and receives without touching the payload. Over plain
- * ws:// across a network (`--insecure-relay`), keys stay random.
- */
-export function frameMaskFor(url: URL): ((mask: Buffer) => void) | undefined {
-  if (url.protocol === 'wss:' || isLoopbackHost(url.hostname)) return (mask) => mask.fill(0);
-  return undefined;
 }
 
 function rawText(data: WebSocket.RawData): string {
