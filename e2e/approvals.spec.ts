@@ -37,6 +37,17 @@ const dialog = (): Locator => page.getByRole('alertdialog');
 const card = (): Locator =>
   page.getByRole('article').filter({ has: page.getByRole('heading', { name: 'app', exact: true }) });
 const armed = () => expect(dialog()).toHaveAttribute('data-armed', 'true');
+/**
+ * Escape, once the dialog holds the focus: the dialog moves the focus into itself right after it
+ * renders, and a key pressed before that goes to the page (on a loaded machine the test can be
+ * that quick; the question then waits for its timeout).
+ */
+async function pressEscapeInDialog(): Promise<void> {
+  await expect
+    .poll(() => page.evaluate(() => document.activeElement?.closest('[role="alertdialog"]') != null))
+    .toBe(true);
+  await page.keyboard.press('Escape');
+}
 
 /** A call with any token (a grant's) and an optional deadline, as a platform backend sends it. */
 async function callAs(
@@ -65,7 +76,7 @@ async function ranWithoutAsking(tool: string, args: Record<string, unknown>): Pr
 /** Denies the question that `pending` is waiting on, checking it was asked at all. */
 async function deniedAfterAsking(pending: Promise<CallOutcome>, shows: string): Promise<void> {
   await expect(dialog()).toContainText(shows);
-  await page.keyboard.press('Escape');
+  await pressEscapeInDialog();
   expect((await pending).body.error?.code).toBe('confirmation_denied');
   await expect(dialog()).toHaveCount(0);
 }
@@ -222,7 +233,7 @@ test('a command prefix rule covers that command with other arguments, never chai
     // The duration chosen last time is offered first.
     if (command === 'echo prefix && id')
       await expect(dialog().getByLabel('Minutes to allow this workspace without asking')).toHaveValue('lasting');
-    await page.keyboard.press('Escape');
+    await pressEscapeInDialog();
     expect((await pending).body.error?.code).toBe('confirmation_denied');
   }
   await expect(card().getByRole('region', { name: /Standing allowances/ })).toContainText(
@@ -267,7 +278,7 @@ test('typing into a shell session says which session: its command and cwd', asyn
   await expect(dialog().getByLabel('Input')).toContainText('rm -rf ../docs⏎');
   await armed();
   await snap('approvals-shell-input');
-  await page.keyboard.press('Escape');
+  await pressEscapeInDialog();
   expect((await pending).body.error?.code).toBe('confirmation_denied');
 });
 
@@ -284,7 +295,7 @@ test("a waiting question's countdown starts when it is shown, and waiting questi
   const timer = dialog().getByRole('timer');
   const seconds = Number(/in (\d+) seconds/.exec((await timer.getAttribute('aria-label')) ?? '')?.[1]);
   expect(seconds).toBeGreaterThanOrEqual(59);
-  await page.keyboard.press('Escape');
+  await pressEscapeInDialog();
   for (const outcome of await Promise.all([a, b])) expect(outcome.body.error?.code).toBe('confirmation_denied');
 });
 
