@@ -43,9 +43,7 @@ const armed = () => expect(dialog()).toHaveAttribute('data-armed', 'true');
  * that quick; the question then waits for its timeout).
  */
 async function pressEscapeInDialog(): Promise<void> {
-  await expect
-    .poll(() => page.evaluate(() => document.activeElement?.closest('[role="alertdialog"]') != null))
-    .toBe(true);
+  await expect(page.locator('[role="alertdialog"]:focus-within')).toHaveCount(1);
   await page.keyboard.press('Escape');
 }
 
