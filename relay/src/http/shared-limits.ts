@@ -109,9 +109,6 @@ if n > tonumber(ARGV[2]) then
 end
 return 0`;
 
-const HIT_COMMAND = 'tetherLimitHit';
-type HitCommand = Record<typeof HIT_COMMAND, (key: string, windowMs: string, limit: string) => Promise<unknown>>;
-
 /**
  * Takes a slot: a sorted set of holders scored by when their claim lapses (Redis's clock), so
  * the slots of a node that died go within the TTL without anyone releasing them.
@@ -183,7 +180,6 @@ export class RedisLimits implements SharedLimits {
 
   constructor(private readonly options: RedisLimitsOptions) {
     // EVALSHA on the hot path (every request of a credential), not the script's text each time.
-    options.redis.defineCommand(HIT_COMMAND, { numberOfKeys: 1, lua: HIT_SCRIPT });
     this.timer = setInterval(() => this.slotSets.forEach((s) => s.refresh()), options.refreshMs);
     this.timer.unref();
     // Back from an outage (a restart may have lost every key): what this node holds is counted again.
@@ -207,11 +203,9 @@ export class RedisLimits implements SharedLimits {
         if (ready()) {
           try {
             const wait = await withTimeout(
-              (redis as unknown as HitCommand)[HIT_COMMAND](
-                `${prefix}limit:${name}:${key}`,
-                String(windowMs),
-                String(limit),
-              ),
+              // Plain EVAL, as the other scripts here: a defined command's internal EVALSHA retry
+              // could reject unhandled when the connection closed under it.
+              redis.eval(HIT_SCRIPT, 1, `${prefix}limit:${name}:${key}`, String(windowMs), String(limit)),
               REDIS_LIMIT_TIMEOUT_MS,
             );
             return Number(wait);
