@@ -179,7 +179,6 @@ export class RedisLimits implements SharedLimits {
   private readonly timer: NodeJS.Timeout;
 
   constructor(private readonly options: RedisLimitsOptions) {
-    // EVALSHA on the hot path (every request of a credential), not the script's text each time.
     this.timer = setInterval(() => this.slotSets.forEach((s) => s.refresh()), options.refreshMs);
     this.timer.unref();
     // Back from an outage (a restart may have lost every key): what this node holds is counted again.
