@@ -7,6 +7,7 @@ import {
   oauthConsentSchema,
 } from '@tether/shared';
 import { AUTHORIZATION_SERVER_PATH, OAUTH_PATHS, PROTECTED_RESOURCE_PREFIX } from '../oauth/oauth-metadata.js';
+import { AUTHORIZE_KEYS } from '../oauth/oauth-routes.js';
 
 /**
  * The OAuth part of `/openapi.json`: the relay as authorization server of its MCP URLs
@@ -329,16 +330,7 @@ export const OAUTH_OPENAPI_PATHS: Record<string, unknown> = {
         'A valid request is sent on (303) to its own page, which shows a short code while the person approves in Tether Desktop. ' +
         'An org-wide URL first asks for the organization (200, a form that POSTs here). Errors that can go back to a checked redirect URI are redirected (302, `error` and `iss`); others are an HTML page.',
       security: [],
-      parameters: [
-        'response_type',
-        'client_id',
-        'redirect_uri',
-        'code_challenge',
-        'code_challenge_method',
-        'state',
-        'scope',
-        'resource',
-      ].map((name) => ({ name, in: 'query', required: false, schema: { type: 'string' } })),
+      parameters: AUTHORIZE_KEYS.map((name) => ({ name, in: 'query', required: false, schema: { type: 'string' } })),
       responses: {
         '200': html('The organization form (org-wide MCP URL)'),
         '302': redirect('Back to the client’s redirect URI with an `error`'),

@@ -39,7 +39,8 @@ export function issuerFunction(publicUrl: string | undefined): IssuerOf {
   return (request) => `${request.protocol}://${request.host}`;
 }
 
-const AUTHORIZE_KEYS = [
+/** The query parameters of an authorization request (also documented in /openapi.json from this list). */
+export const AUTHORIZE_KEYS = [
   'response_type',
   'client_id',
   'redirect_uri',
