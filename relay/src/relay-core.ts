@@ -20,7 +20,7 @@ import type { Bus, BusMessage, NodeBroadcast, RefusalNotice, RoutedCall, Runtime
 import { CANCEL_ANSWER_TIMEOUT_MS, LOOKUP_ANSWER_TIMEOUT_MS, type RelayLimits } from './relay-limits.js';
 import type { RelayMetrics } from './relay-metrics.js';
 import { toRuntimeView, type RuntimeDirectory } from './runtime-directory.js';
-import type { CallOptions, CancelSignal, Principal, RelayServices } from './services.js';
+import type { CallLookup, CallOptions, CancelSignal, Principal, RelayServices } from './services.js';
 import type { RuntimePosition, RuntimeRecord, Store } from './store/store.js';
 import { TokenCache } from './token-cache.js';
 import { generateToken, hashToken, newId, stableId } from './tokens.js';
@@ -48,6 +48,8 @@ interface PendingLookup {
   runtimeId: string;
   /** The desktop said the call is still running. */
   running: boolean;
+  /** It ended without the desktop's answer (no answer in time, the relay shutting down): `done` holds why. */
+  unanswered: boolean;
   onRunning: Set<() => void>;
   waiters: number;
   timer: NodeJS.Timeout;
@@ -55,9 +57,7 @@ interface PendingLookup {
   resolve(result: Result<unknown>): void;
 }
 
-/** What a `GET` of a call answers: its result, or that it is still running on the desktop. */
-export type CallLookup =
-  { state: 'finished'; result: Result<unknown> } | { state: 'running' } | { error: ToolErrorValue };
+export type { CallLookup } from './services.js';
 
 /** Options of a `RelayCore`. */
 export interface RelayCoreOptions {
@@ -364,6 +364,8 @@ export class RelayCore implements RelayServices {
         outcome: null,
         durationMs: null,
       });
+      // An MCP task is looked up by any node at once: its row must be there before it is answered.
+      if (options.durable) await this.store.flushCalls();
       await this.bus.send(presence.nodeId, { kind: 'call', origin: this.bus.nodeId, call });
     } catch (err) {
       this.finish(pending, { ok: false, error: errorValue('internal') });
@@ -522,7 +524,9 @@ export class RelayCore implements RelayServices {
     if (local) {
       if (!mine({ orgId: local.call.orgId, tokenId: local.tokenId }) || local.call.runtimeId !== runtimeId)
         return unknown;
-      return this.waitFor(local.done, waitMs);
+      const startedAt = new Date(local.startedAt).toISOString();
+      const answer = await this.waitFor(local.done, waitMs);
+      return 'state' in answer ? { ...answer, tool: local.call.tool, startedAt } : answer;
     }
     const record = await this.store.getCall(callId);
     if (!record || !mine(record) || record.runtimeId !== runtimeId) return unknown;
@@ -536,16 +540,21 @@ export class RelayCore implements RelayServices {
       const created: PendingLookup = {
         runtimeId,
         running: false,
+        unanswered: false,
         onRunning: new Set(),
         waiters: 0,
         done,
         resolve,
         timer: setTimeout(
           () =>
-            this.endLookup(callId, {
-              ok: false,
-              error: errorValue('timeout', 'the desktop did not answer about the call in time'),
-            }),
+            this.endLookup(
+              callId,
+              {
+                ok: false,
+                error: errorValue('timeout', 'the desktop did not answer about the call in time'),
+              },
+              true,
+            ),
           LOOKUP_ANSWER_TIMEOUT_MS + waitMs,
         ),
       };
@@ -576,8 +585,20 @@ export class RelayCore implements RelayServices {
           resolve(r);
         });
       });
-      if (first !== 'running') return { state: 'finished', result: first };
-      return await this.waitFor(shared.done, waitMs);
+      // No answer from the desktop says nothing of the call itself: an error of the lookup.
+      const answered = (answer: CallLookup): CallLookup => {
+        if (!('state' in answer)) return answer;
+        if (answer.state === 'running') return { ...answer, tool: record.tool, startedAt: record.startedAt };
+        if (shared.unanswered && !answer.result.ok) return { error: answer.result.error };
+        return {
+          ...answer,
+          tool: record.tool,
+          startedAt: record.startedAt,
+          ...(record.finishedAt !== null ? { finishedAt: record.finishedAt } : {}),
+        };
+      };
+      if (first !== 'running') return answered({ state: 'finished', result: first });
+      return answered(await this.waitFor(shared.done, waitMs));
     } finally {
       // Nobody waits any more: the desktop's answer, when it comes, is dropped.
       if (--shared.waiters <= 0 && this.lookups.get(callId) === shared) {
@@ -598,11 +619,13 @@ export class RelayCore implements RelayServices {
     return result ? { state: 'finished', result } : { state: 'running' };
   }
 
-  private endLookup(callId: string, result: Result<unknown>): void {
+  /** Ends a lookup with the desktop's answer, or (`unanswered`) with why there is none. */
+  private endLookup(callId: string, result: Result<unknown>, unanswered = false): void {
     const lookup = this.lookups.get(callId);
     if (!lookup) return;
     this.lookups.delete(callId);
     clearTimeout(lookup.timer);
+    lookup.unanswered = unanswered;
     lookup.resolve(result);
   }
 
@@ -732,7 +755,7 @@ export class RelayCore implements RelayServices {
     for (const pending of [...this.pending.values()])
       this.finish(pending, { ok: false, error: errorValue('unavailable', message) });
     for (const id of [...this.lookups.keys()])
-      this.endLookup(id, { ok: false, error: errorValue('unavailable', message) });
+      this.endLookup(id, { ok: false, error: errorValue('unavailable', message) }, true);
   }
 
   /** Whether new calls are refused. */
@@ -744,7 +767,7 @@ export class RelayCore implements RelayServices {
     this.draining = true;
     const error = errorValue('unavailable', 'the relay shut down');
     for (const pending of [...this.pending.values()]) this.finish(pending, { ok: false, error });
-    for (const id of [...this.lookups.keys()]) this.endLookup(id, { ok: false, error });
+    for (const id of [...this.lookups.keys()]) this.endLookup(id, { ok: false, error }, true);
     this.unsubscribe.forEach((u) => u());
   }
 }

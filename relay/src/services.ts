@@ -1,4 +1,4 @@
-import type { CallRequest, Result, RuntimeState, RuntimeView, ToolName } from '@tether/shared';
+import type { CallRequest, Result, RuntimeState, RuntimeView, ToolErrorValue, ToolName } from '@tether/shared';
 import type { RuntimeEvent } from './bus/bus.js';
 
 /**
@@ -38,7 +38,22 @@ export interface CallOptions {
   signal?: CancelSignal;
   /** Status and output chunks while the call runs. */
   onProgress?: (p: { status: 'awaiting_confirmation' | 'running' | 'output'; chunk?: string }) => void;
+  /**
+   * The call's row in the call log is written before `startCall` resolves (rows are otherwise
+   * written in batches): any relay node can then look the call up at once (an MCP task).
+   */
+  durable?: boolean;
 }
+
+/**
+ * What a lookup of a call made before answers: its result, that it still runs on the desktop,
+ * or why neither can be said now (`not_found`: unknown to this principal, or no longer kept).
+ * `tool`, `startedAt` / `finishedAt` (ISO 8601) come from the call log when it knows them.
+ */
+export type CallLookup =
+  | { state: 'finished'; result: Result<unknown>; tool?: ToolName; startedAt?: string; finishedAt?: string }
+  | { state: 'running'; tool?: ToolName; startedAt?: string }
+  | { error: ToolErrorValue };
 
 /**
  * The relay's core, as the HTTP routes and the MCP endpoint use it. One implementation
@@ -59,14 +74,32 @@ export interface RelayServices {
     options?: CallOptions,
   ): Promise<{ callId: string } & Result<unknown>>;
   /**
-   * Tells the desktop holding the runtime about a call refused before delivery for the
-   * person's own setting (the tool off, its category denied), for its activity log.
+   * Checks and sends a call and resolves once it is on its way (its result is `done`), or with
+   * the refusal; the call is not bound to the caller's request unless `options.signal` is given.
    */
+  startCall(
+    principal: Principal,
+    runtimeId: string,
+    request: CallRequest,
+    options?: CallOptions,
+  ): Promise<{ callId: string; done: Promise<Result<unknown>> } | { callId: string; error: ToolErrorValue }>;
+  /**
+   * A call made before, by any relay node, as the principal may see it (its org; a grant only
+   * its own calls): the desktop holding the runtime answers from what it keeps. Waits up to
+   * `waitMs` for a running call to end; never runs or cancels anything.
+   */
+  lookupCall(principal: Principal, runtimeId: string, callId: string, waitMs: number): Promise<CallLookup>;
+  /** Cancels a running call the principal may see, on whichever node waits on it; false when there is none. */
+  cancelCall(principal: Principal, runtimeId: string, callId: string): Promise<boolean>;
   /**
    * What happens to a runtime (its state, file changes from the desktop's watcher), from
    * whichever node holds it (the Bus). Callers check visibility first. Returns unsubscribe.
    */
   subscribeRuntime(runtimeId: string, handler: (event: RuntimeEvent) => void): () => void;
+  /**
+   * Tells the desktop holding the runtime about a call refused before delivery for the
+   * person's own setting (the tool off, its category denied), for its activity log.
+   */
   reportRefused?(
     principal: Principal,
     runtimeId: string,

@@ -13,7 +13,9 @@ import {
   resourcesCapability,
   unknownToolError,
   visibleTools,
+  isTaskResult,
 } from './runtime-mcp-server.js';
+import { registerTaskHandlers, runsAsTask, startTask, tasksCapability } from './mcp-tasks.js';
 
 /**
  * Files on the org-wide endpoint: `tether://{runtime}/{+path}`, the runtime id as the URI's
@@ -126,7 +128,11 @@ export function createOrgMcpServer(context: OrgMcpContext): Server {
   const server = new Server(
     { name: MCP_SERVER_NAME, version: MCP_SERVER_VERSION },
     {
-      capabilities: { tools: { listChanged: false }, resources: resourcesCapability(context.era) },
+      capabilities: {
+        tools: { listChanged: false },
+        resources: resourcesCapability(context.era),
+        ...tasksCapability(context.era),
+      },
       instructions:
         'These tools act in folders (runtimes) on people’s computers; pass the runtime id in "runtime". ' +
         `Runtimes: ${runtimes.length > 0 ? runtimes.map(runtimeLabel).join('; ') : 'none'}. ` +
@@ -203,9 +209,14 @@ export function createOrgMcpServer(context: OrgMcpContext): Server {
       return errorResult(errorValue(typeof runtimeId === 'string' ? 'not_found' : 'invalid_args', message));
     }
     if (!visibleTools(principal, runtime).includes(name)) return refusedToolResult(context, runtime, name);
-    const result = await callToolForMcp(context, runtime.id, name, args, ctx);
-    return server.projectCallToolResult(result, mcpToolOf(name).outputSchema);
+    const result =
+      context.era === 'modern' && runsAsTask(name, ctx)
+        ? await startTask(context, runtime.id, name, args)
+        : await callToolForMcp(context, runtime.id, name, args, ctx);
+    return isTaskResult(result) ? result : server.projectCallToolResult(result, mcpToolOf(name).outputSchema);
   });
 
+  // A task of any runtime this request may reach (the same task ids as the per-runtime endpoints').
+  if (context.era === 'modern') registerTaskHandlers(server, context, (id) => byId.get(id));
   return server;
 }

@@ -23,6 +23,7 @@ import {
 import { z } from 'zod';
 import type { CallOptions, Principal, RelayServices } from '../services.js';
 import { newId } from '../tokens.js';
+import { registerTaskHandlers, runsAsTask, startTask, tasksCapability } from './mcp-tasks.js';
 
 /** Name the relay gives itself in `initialize` and `server/discover` answers. */
 export const MCP_SERVER_NAME = 'tether-relay';
@@ -126,7 +127,7 @@ export function errorResult(error: ToolErrorValue, callId?: string): CallToolRes
   };
 }
 
-function successResult(callId: string, value: unknown): CallToolResult {
+export function successResult(callId: string, value: unknown): CallToolResult {
   const isRecord = typeof value === 'object' && value !== null && !Array.isArray(value);
   return {
     content: [{ type: 'text', text: JSON.stringify(value ?? null) }],
@@ -224,6 +225,11 @@ export async function readWorkspaceResource(
   };
 }
 
+/** A `tools/call` answer that is a task handle (SEP-2663), not a tool result. */
+export function isTaskResult(result: CallToolResult): boolean {
+  return (result as { resultType?: unknown }).resultType === 'task';
+}
+
 /** An unknown tool name is a protocol error in MCP (the client asked for something never listed). */
 export function unknownToolError(name: string): ProtocolError {
   return new ProtocolError(ProtocolErrorCode.InvalidParams, `unknown_tool: there is no tool named "${name}"`);
@@ -280,7 +286,11 @@ export function createRuntimeMcpServer(context: RuntimeMcpContext): Server {
   const server = new Server(
     { name: MCP_SERVER_NAME, version: MCP_SERVER_VERSION },
     {
-      capabilities: { tools: { listChanged: false }, resources: resourcesCapability(context.era) },
+      capabilities: {
+        tools: { listChanged: false },
+        resources: resourcesCapability(context.era),
+        ...tasksCapability(context.era),
+      },
       instructions:
         `These tools act inside the workspace "${runtime.workspace.name}" on a person's computer. ` +
         'Paths are relative to the workspace root; the person may be asked to confirm writes and commands.',
@@ -315,9 +325,15 @@ export function createRuntimeMcpServer(context: RuntimeMcpContext): Server {
     const name = request.params.name;
     if (!isToolName(name)) throw unknownToolError(name);
     if (!visibleTools(principal, runtime).includes(name)) return refusedToolResult(context, runtime, name);
-    const result = await callToolForMcp(context, runtime.id, name, request.params.arguments ?? {}, ctx);
-    return server.projectCallToolResult(result, mcpToolOf(name).outputSchema);
+    const args = request.params.arguments ?? {};
+    const result =
+      context.era === 'modern' && runsAsTask(name, ctx)
+        ? await startTask(context, runtime.id, name, args)
+        : await callToolForMcp(context, runtime.id, name, args, ctx);
+    return isTaskResult(result) ? result : server.projectCallToolResult(result, mcpToolOf(name).outputSchema);
   });
 
+  if (context.era === 'modern')
+    registerTaskHandlers(server, context, (id) => (id === runtime.id ? runtime : undefined));
   return server;
 }

@@ -332,6 +332,8 @@ export interface Store extends OAuthStore {
   /** Runtimes of an org that are not archived (maxRuntimesPerOrg). */
   countActiveRuntimes(orgId: string): Promise<number>;
 
+  /** Rows are written in batches; this writes the queued ones now (and waits for that). */
+  flushCalls(): void | Promise<void>;
   insertCall(call: CallRecord): Promise<void>;
   finishCall(id: string, outcome: string, finishedAt: string, durationMs: number): Promise<void>;
   getCall(id: string): Promise<CallRecord | null>;
