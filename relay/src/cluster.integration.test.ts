@@ -240,6 +240,81 @@ describeCluster('a relay cluster on PostgreSQL and Redis', () => {
     expect(text).not.toMatch(/"result"|"id":"x-1"/);
   });
 
+  it('serves an MCP task on a node that did not start it: running, then its result from the desktop, and its cancel', async () => {
+    const { desktopToken, key } = await freshCluster();
+    // B starts the calls and holds their rows unflushed for a minute unless a task writes them at once.
+    const [a, b] = [await node(), await node({ callLogFlushMs: 60_000 })];
+    const desktop = await connectDesktop(a.wsUrl, desktopToken, false);
+    const runtimeId = (await desktop.hello(device, [testWorkspace('ws-1')])).runtimes[0]!.runtimeId;
+    let nextId = 0;
+    const rpc = async (base: string, method: string, params: Record<string, unknown>) => {
+      const name = method === 'tools/call' ? params.name : params.taskId;
+      const res = await fetch(`${base}/v1/runtimes/${runtimeId}/mcp`, {
+        method: 'POST',
+        headers: {
+          authorization: `Bearer ${key}`,
+          'content-type': 'application/json',
+          accept: 'application/json',
+          'mcp-protocol-version': '2026-07-28',
+          'mcp-method': method,
+          'mcp-name': String(name),
+        },
+        body: JSON.stringify({
+          jsonrpc: '2.0',
+          id: ++nextId,
+          method,
+          params: {
+            ...params,
+            _meta: {
+              'io.modelcontextprotocol/protocolVersion': '2026-07-28',
+              'io.modelcontextprotocol/clientInfo': { name: 'raw', version: '1' },
+              'io.modelcontextprotocol/clientCapabilities': { extensions: { 'io.modelcontextprotocol/tasks': {} } },
+            },
+          },
+        }),
+      });
+      return (await res.json()) as { result?: Record<string, unknown>; error?: { code: number; message: string } };
+    };
+    const created = await rpc(b.url, 'tools/call', { name: 'run_command', arguments: { command: 'make' } });
+    const taskId = created.result!.taskId as string;
+    const call = await desktop.next('call');
+    expect(taskId).toBe(`${runtimeId}.${call.id}`);
+
+    // On A, which never saw the call: the call log (written before the task was answered) lets
+    // it ask the desktop's node, which knows the call runs there (the desktop is not asked).
+    expect((await rpc(a.url, 'tasks/get', { taskId })).result).toMatchObject({ taskId, status: 'working' });
+    expect(desktop.frames.some((f) => f.type === 'lookup')).toBe(false);
+
+    // The call ends (B gets its result); A asks the desktop again and gets the result it keeps.
+    const value = { exitCode: 0, signal: null, output: 'built\n', truncated: false, durationMs: 5, timedOut: false };
+    desktop.succeed(call.id, value);
+    const finished = rpc(a.url, 'tasks/get', { taskId });
+    await desktop.next('lookup', (l) => l.id === call.id);
+    desktop.succeed(call.id, value);
+    expect((await finished).result).toMatchObject({
+      taskId,
+      status: 'completed',
+      result: { resultType: 'complete', structuredContent: value },
+    });
+
+    // A cancel on A of a task B waits on reaches the desktop through B.
+    const second = await rpc(b.url, 'tools/call', { name: 'run_command', arguments: { command: 'sleep 60' } });
+    const secondCall = await desktop.next('call', (c) => c.id !== call.id);
+    const ack = await rpc(a.url, 'tasks/cancel', { taskId: second.result!.taskId as string });
+    expect(ack.result).toMatchObject({ resultType: 'complete' });
+    await desktop.next('cancel', (c) => c.id === secondCall.id);
+    // The desktop keeps what became of it, and says so when asked.
+    const after = rpc(b.url, 'tasks/get', { taskId: second.result!.taskId as string });
+    await desktop.next('lookup', (l) => l.id === secondCall.id);
+    desktop.send({
+      type: 'result',
+      id: secondCall.id,
+      ok: false,
+      error: { code: 'cancelled', message: 'cancelled by the platform' },
+    });
+    expect((await after).result).toMatchObject({ status: 'cancelled' });
+  });
+
   it('moves the desktops of a node killed with SIGKILL to another, re-delivering its call once, and stops the runtimes no one took back', async () => {
     const { desktopToken, key } = await freshCluster();
     const doomed = await nodeProcess();

@@ -14,6 +14,7 @@ import {
   type ErrorCode,
   type OAuthAnswerFrame,
   type RelayFrame,
+  type Result,
 } from '@tether/shared';
 import type { Bus, RefusalNotice, RoutedCall } from '../bus/bus.js';
 import { HEARTBEAT_LATE_INTERVALS, HELLO_TIMEOUT_MS, MAX_QUEUED_FRAMES, type RelayLimits } from '../relay-limits.js';
@@ -78,7 +79,11 @@ export class DesktopSession {
   /** Closed because a newer connection of the same device replaced it. */
   private replaced = false;
   /** Calls handed to the desktop and not answered yet. */
-  private readonly inFlight = new Map<string, { runtimeId: string; origin: string }>();
+  /**
+   * Calls handed to the desktop and not answered yet: the node waiting on each (`origin`), and
+   * other nodes that looked it up meanwhile (`watchers`: they hear its result too).
+   */
+  private readonly inFlight = new Map<string, { runtimeId: string; origin: string; watchers?: Set<string> }>();
   /** How many of `inFlight` are for each runtime (maxInFlightPerRuntime), kept beside it. */
   private readonly inFlightByRuntime = new Map<string, number>();
   /** When the desktop was last heard from (a ping, a pong or any frame), epoch ms. */
@@ -222,7 +227,16 @@ export class DesktopSession {
           'runtime_offline',
           `the desktop has not answered its heartbeat for ${Math.round(silentMs / 1000)} s (frozen, asleep or cut off)`,
         );
-      if (this.inFlight.has(call.id)) return; // the same call re-sent while it still runs here
+      const known = this.inFlight.get(call.id);
+      if (known) {
+        // Another node asking about a call that runs here (a GET, an MCP task's poll): it runs,
+        // and its result goes there too. The same call re-sent while it still runs is dropped.
+        if (call.lookup && known.origin !== origin) {
+          (known.watchers ??= new Set()).add(origin);
+          await this.deps.bus.send(origin, { kind: 'progress', callId: call.id, status: 'running' });
+        }
+        return;
+      }
       const running = this.inFlightByRuntime.get(call.runtimeId) ?? 0;
       if (running >= this.deps.limits.maxInFlightPerRuntime)
         return fail(
@@ -319,6 +333,16 @@ export class DesktopSession {
     this.send({ type: 'cancel', id: callId, reason });
   }
 
+  /** Sends a call's result to the node waiting on it and to those that looked it up meanwhile. */
+  private async answer(
+    entry: { origin: string; watchers?: Set<string> },
+    callId: string,
+    result: Result<unknown>,
+  ): Promise<void> {
+    const origins = new Set([entry.origin, ...(entry.watchers ?? [])]);
+    await Promise.all([...origins].map((node) => this.deps.bus.send(node, { kind: 'result', callId, result })));
+  }
+
   /** Forgets a call handed to the desktop; false when it was not in flight. */
   private untrack(callId: string): boolean {
     const entry = this.inFlight.get(callId);
@@ -392,7 +416,7 @@ export class DesktopSession {
         const result = frame.ok
           ? { ok: true as const, value: frame.value }
           : { ok: false as const, error: frame.error };
-        await this.deps.bus.send(entry.origin, { kind: 'result', callId: frame.id, result });
+        await this.answer(entry, frame.id, result);
         return;
       }
       case 'event':
@@ -433,7 +457,7 @@ export class DesktopSession {
     if (!entry) return true;
     this.untrack(frame.id);
     const error = errorValue('internal', `The desktop's answer did not follow the protocol (${problem}).`);
-    await this.deps.bus.send(entry.origin, { kind: 'result', callId: frame.id, result: { ok: false, error } });
+    await this.answer(entry, frame.id, { ok: false, error });
     return true;
   }
 
@@ -450,7 +474,7 @@ export class DesktopSession {
     this.untrack(topLevel.id);
     this.deps.logger.warn({ session: this.id, org: this.orgId, problem }, 'desktop result refused before parsing');
     const error = errorValue('internal', `The desktop's answer was refused (${problem}).`);
-    await this.deps.bus.send(entry.origin, { kind: 'result', callId: topLevel.id, result: { ok: false, error } });
+    await this.answer(entry, topLevel.id, { ok: false, error });
   }
 
   private async handleHello(frame: Extract<AppFrame, { type: 'hello' }>): Promise<void> {
