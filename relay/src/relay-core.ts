@@ -473,7 +473,22 @@ export class RelayCore implements RelayServices {
     }
     const record = local ? null : await this.store.getCall(callId);
     if (record && mine(record)) {
-      if (record.runtimeId !== runtimeId || record.outcome !== null) return false;
+      if (record.runtimeId !== runtimeId) return false;
+      if (record.outcome === 'unavailable') {
+        // The relay that waited on it shut down (a restart): no node waits on it now, and the
+        // desktop may still run it (an MCP task outlives its relay). The desktop is told directly.
+        const presence = await this.bus.locate(runtimeId);
+        if (!presence) return false;
+        await this.bus.send(presence.nodeId, {
+          kind: 'cancel',
+          callId,
+          runtimeId,
+          reason: 'cancelled by the platform',
+          orphan: true,
+        });
+        return true;
+      }
+      if (record.outcome !== null) return false;
       await this.bus.broadcast({
         kind: 'cancel-call',
         orgId: principal.orgId,

@@ -215,6 +215,25 @@ describe('MCP tasks through a real relay and desktop host', () => {
     });
   });
 
+  it('stops a task that outlived a relay restart on tasks/cancel: the desktop is told directly', async () => {
+    const created = await raw(runtimePath(), 'tools/call', { name: 'run_command', arguments: { command: 'sleep 30' } });
+    const taskId = (created.result as Json).taskId as string;
+    await waitFor(running, 'the command to run on the desktop');
+    await stack.relay.close();
+    await stack.restartRelay();
+    await waitFor(() => stack.host.relay.status.state === 'connected', 'the host to reconnect');
+    // No relay node waits on the call now; it still runs on the desktop.
+    expect(((await raw(runtimePath(), 'tasks/get', { taskId })).result as Json).status).toBe('working');
+    expect(await running()).toBe(true);
+    expect((await raw(runtimePath(), 'tasks/cancel', { taskId })).result).toMatchObject({ resultType: 'complete' });
+    await waitFor(async () => !(await running()), 'the command to end on the desktop');
+    const task = await waitFor(async () => {
+      const got = (await raw(runtimePath(), 'tasks/get', { taskId })).result as Json | undefined;
+      return got?.status === 'cancelled' ? got : null;
+    }, 'the task to read cancelled');
+    expect(task.taskId).toBe(taskId);
+  });
+
   it('shows a task only to who may see its call: another org, another grant and a wrong runtime get "not found"', async () => {
     const created = await raw(runtimePath(), 'tools/call', {
       name: 'run_command',

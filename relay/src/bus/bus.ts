@@ -22,7 +22,12 @@ export interface RoutedCall {
 /** Node-to-node messages. `call`/`cancel` go to the holder of a runtime; the rest back to the call's origin. */
 export type BusMessage =
   | { kind: 'call'; origin: string; call: RoutedCall }
-  | { kind: 'cancel'; callId: string; runtimeId: string; reason: string }
+  /**
+   * Stop a call on the desktop. `orphan`: no relay node waits on it any more (it outlived the
+   * relay that sent it, a restart), so the session holding the runtime never handed it over and
+   * sends the desktop the cancel anyway.
+   */
+  | { kind: 'cancel'; callId: string; runtimeId: string; reason: string; orphan?: boolean }
   /** The holder handed the call to a desktop session (so the origin knows when a reconnect must re-deliver it). */
   | { kind: 'delivered'; callId: string; sessionId: string }
   | { kind: 'progress'; callId: string; status: 'awaiting_confirmation' | 'running' | 'output'; chunk?: string }

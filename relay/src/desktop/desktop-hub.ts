@@ -214,6 +214,7 @@ export class DesktopHub {
       // of the same device may still have it in flight, so every session of that device hears it.
       void this.deps.bus.locate(message.runtimeId).then((presence) => {
         const holder = presence ? this.sessions.get(presence.sessionId) : undefined;
+        if (message.orphan === true) return holder?.cancel(message.callId, message.reason, true);
         if (!holder?.device) return holder?.cancel(message.callId, message.reason);
         for (const session of this.byDevice.get(deviceKey(holder.orgId, holder.device.deviceId)) ?? [])
           session.cancel(message.callId, message.reason);

@@ -327,9 +327,13 @@ export class DesktopSession {
     });
   }
 
-  /** Tells the desktop to stop a call it was given. */
-  cancel(callId: string, reason: string): void {
-    if (!this.untrack(callId)) return;
+  /**
+   * Tells the desktop to stop a call it was given (by this session; `orphan`: by an earlier
+   * connection, for a relay that no longer waits on it). The desktop stops a call it runs by
+   * its id whichever connection brought it, and ignores one it does not run.
+   */
+  cancel(callId: string, reason: string, orphan = false): void {
+    if (!this.untrack(callId) && !(orphan && this.live)) return;
     this.send({ type: 'cancel', id: callId, reason });
   }
 
