@@ -21,6 +21,9 @@ const MCP_METHODS = new Set([
   'resources/read',
   'resources/templates/list',
   'subscriptions/listen',
+  'tasks/get',
+  'tasks/cancel',
+  'tasks/update',
 ]);
 
 /** Latency buckets of HTTP and MCP requests: from a cached answer to a long tool call. */

@@ -322,5 +322,10 @@ describe('MCP tasks through a real relay and desktop host', () => {
     expect(legacy.getServerCapabilities()).not.toHaveProperty('extensions');
     const result = await legacy.callTool({ name: 'run_command', arguments: { command: 'echo legacy' } });
     expect(result.structuredContent).toMatchObject({ exitCode: 0, output: expect.stringMatching(/^legacy\r?\n$/) });
+
+    // Task requests are counted by method in the relay's metrics (not as `other`).
+    const metrics = await (await fetch(`${stack.relay.url}/metrics`)).text();
+    for (const method of ['tasks/get', 'tasks/cancel', 'tasks/update'])
+      expect(metrics).toMatch(new RegExp(`tether_relay_mcp_requests_total\\{[^}]*method="${method}"`));
   });
 });
