@@ -12,6 +12,7 @@ import type { Bus, NodeBroadcast } from '../bus/bus.js';
 import type { Principal, RelayServices } from '../services.js';
 import { McpCallRegistry } from './mcp-call-registry.js';
 import { createOrgMcpServer, orgResourceOf } from './org-mcp-server.js';
+import { MISSING_REQUIRED_CLIENT_CAPABILITY, TASKS_EXTENSION_ID, metaDeclaresTasks } from './mcp-tasks.js';
 import { originAllowed } from './origin-check.js';
 import { createRuntimeMcpServer, resourceRefusal, workspacePathOf } from './runtime-mcp-server.js';
 
@@ -118,7 +119,7 @@ type ListenFactory = (
   body: unknown,
   authorization: string | undefined,
   end: () => void,
-) => { handler: McpHandler; dispose: () => void } | { refusal: { code: number; message: string } };
+) => { handler: McpHandler; dispose: () => void } | { refusal: { code: number; message: string; data?: unknown } };
 
 /** Most resource URIs one `subscriptions/listen` stream may watch. */
 export const MAX_RESOURCE_SUBSCRIPTIONS = 1000;
@@ -126,6 +127,17 @@ export const MAX_RESOURCE_SUBSCRIPTIONS = 1000;
 export const DEFAULT_MAX_LISTEN_STREAMS = 1024;
 /** How often an open listen stream re-checks its token by default (a revoked or expired one ends the stream). */
 export const DEFAULT_LISTEN_REAUTH_MS = 15_000;
+
+/** The task ids a `subscriptions/listen` request asks to hear of. */
+function requestedTaskIds(body: unknown): unknown {
+  const params = (body as { params?: { notifications?: { taskIds?: unknown } } } | undefined)?.params;
+  return params?.notifications?.taskIds;
+}
+
+/** Whether a request body declares the Tasks extension in its `_meta` client capabilities. */
+function declaresTasksIn(body: unknown): boolean {
+  return metaDeclaresTasks((body as { params?: { _meta?: Record<string, unknown> } } | undefined)?.params?._meta);
+}
 
 /** The resource URIs a `subscriptions/listen` request asks to watch (the SDK validates the rest). */
 function requestedResourceUris(body: unknown): unknown {
@@ -151,6 +163,17 @@ function openListen(
   authorization: string | undefined,
   end: () => void,
 ): ReturnType<ListenFactory> {
+  // Task status notifications are not sent (clients poll tasks/get): the acknowledgement never
+  // lists task ids. A client that asks for them without declaring the extension is refused, as
+  // the extension requires.
+  if (requestedTaskIds(body) !== undefined && !declaresTasksIn(body))
+    return {
+      refusal: {
+        code: MISSING_REQUIRED_CLIENT_CAPABILITY,
+        message: `missing_capability: task notifications need the ${TASKS_EXTENSION_ID} extension in the request's client capabilities`,
+        data: { requiredCapabilities: { extensions: { [TASKS_EXTENSION_ID]: {} } } },
+      },
+    };
   const requested = requestedResourceUris(body);
   const uris = Array.isArray(requested) ? requested.filter((u): u is string => typeof u === 'string') : [];
   if (uris.length > MAX_RESOURCE_SUBSCRIPTIONS)

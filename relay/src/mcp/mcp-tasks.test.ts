@@ -14,18 +14,25 @@ afterEach(async () => {
 
 type Answer = { result?: Record<string, unknown>; error?: { code: number; message: string } };
 
-/** One raw 2026-07-28 request declaring the Tasks extension. */
-async function rpc(t: TestRelay, path: string, method: string, params: Record<string, unknown>): Promise<Answer> {
+/** One raw 2026-07-28 request, declaring the Tasks extension unless `extensions` says otherwise. */
+async function post(
+  t: TestRelay,
+  path: string,
+  method: string,
+  params: Record<string, unknown>,
+  extensions: Record<string, unknown> = { [TASKS_EXTENSION_ID]: {} },
+  signal?: AbortSignal,
+): Promise<Response> {
   const name = method === 'tools/call' ? params.name : params.taskId;
-  const res = await fetch(`${t.relay.url}${path}`, {
+  return fetch(`${t.relay.url}${path}`, {
     method: 'POST',
     headers: {
       authorization: `Bearer ${t.platformKey}`,
       'content-type': 'application/json',
-      accept: 'application/json',
+      accept: 'application/json, text/event-stream',
       'mcp-protocol-version': MODERN,
       'mcp-method': method,
-      'mcp-name': String(name),
+      ...(name !== undefined ? { 'mcp-name': String(name) } : {}),
     },
     body: JSON.stringify({
       jsonrpc: '2.0',
@@ -36,12 +43,16 @@ async function rpc(t: TestRelay, path: string, method: string, params: Record<st
         _meta: {
           'io.modelcontextprotocol/protocolVersion': MODERN,
           'io.modelcontextprotocol/clientInfo': { name: 'raw', version: '1' },
-          'io.modelcontextprotocol/clientCapabilities': { extensions: { [TASKS_EXTENSION_ID]: {} } },
+          'io.modelcontextprotocol/clientCapabilities': { extensions },
         },
       },
     }),
+    ...(signal ? { signal } : {}),
   });
-  return (await res.json()) as Answer;
+}
+
+async function rpc(t: TestRelay, path: string, method: string, params: Record<string, unknown>): Promise<Answer> {
+  return (await (await post(t, path, method, params)).json()) as Answer;
 }
 
 describe('MCP task ids', () => {
@@ -100,5 +111,38 @@ describe('MCP tasks while the desktop cannot answer', () => {
     await again.next('lookup', (l) => l.id === call.id);
     again.send({ type: 'result', id: call.id, ok: false, error: { code: 'not_found', message: 'nothing kept' } });
     expect((await gone).error).toMatchObject({ code: -32602, message: expect.stringMatching(/Task has expired/) });
+  });
+});
+
+describe('task notifications on subscriptions/listen', () => {
+  it('are refused with -32021 without the extension, and never acknowledged with it (clients poll)', async () => {
+    const t = await startTestRelay({});
+    cleanups.push(() => t.dispose());
+    const desktop = await FakeDesktop.connect(t.relay.wsUrl, t.desktopToken);
+    cleanups.push(() => desktop.close());
+    const runtimeId = (await desktop.hello(device, [testWorkspace('ws-1')])).runtimes[0]!.runtimeId;
+    const path = `/v1/runtimes/${runtimeId}/mcp`;
+    const notifications = {
+      taskIds: [`${runtimeId}.call_0123456789abcdef01234567`],
+      resourceSubscriptions: ['file:///a.txt'],
+    };
+    const refused = (await (await post(t, path, 'subscriptions/listen', { notifications }, {})).json()) as Answer;
+    expect(refused.error).toMatchObject({
+      code: -32021,
+      data: { requiredCapabilities: { extensions: { [TASKS_EXTENSION_ID]: {} } } },
+    });
+
+    const stop = new AbortController();
+    const listening = await post(t, path, 'subscriptions/listen', { notifications }, undefined, stop.signal);
+    const reader = listening.body!.getReader();
+    let text = '';
+    while (!text.includes('notifications/subscriptions/acknowledged')) {
+      const { value, done } = await reader.read();
+      if (done) break;
+      text += new TextDecoder().decode(value);
+    }
+    stop.abort();
+    const ack = JSON.parse(/data: (.*acknowledged.*)/.exec(text)![1]!) as { params: { notifications: unknown } };
+    expect(ack.params.notifications).toEqual({ resourceSubscriptions: ['file:///a.txt'] });
   });
 });

@@ -68,12 +68,16 @@ export function parseTaskId(taskId: string): { runtimeId: string; callId: string
   return match ? { runtimeId: match[1]!, callId: match[2]! } : null;
 }
 
-/** Whether this request declares the Tasks extension in its per-request client capabilities (2026-07-28 only). */
-export function declaresTasks(ctx: ServerContext): boolean {
-  const envelope = ctx.mcpReq.envelope as Record<string, unknown> | undefined;
-  const capabilities = envelope?.[CLIENT_CAPABILITIES_META_KEY] as { extensions?: Record<string, unknown> } | undefined;
+/** Whether a request's `_meta` (its 2026-07-28 envelope) declares the Tasks extension in its client capabilities. */
+export function metaDeclaresTasks(meta: Record<string, unknown> | undefined): boolean {
+  const capabilities = meta?.[CLIENT_CAPABILITIES_META_KEY] as { extensions?: Record<string, unknown> } | undefined;
   const extension = capabilities?.extensions?.[TASKS_EXTENSION_ID];
   return typeof extension === 'object' && extension !== null && !Array.isArray(extension);
+}
+
+/** Whether this request declares the Tasks extension in its per-request client capabilities (2026-07-28 only). */
+export function declaresTasks(ctx: ServerContext): boolean {
+  return metaDeclaresTasks(ctx.mcpReq.envelope as Record<string, unknown> | undefined);
 }
 
 /** Server capabilities of an era: the extension is offered to 2026-07-28 requests only. */
