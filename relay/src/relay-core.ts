@@ -23,7 +23,7 @@ import { toRuntimeView, type RuntimeDirectory } from './runtime-directory.js';
 import type { CallLookup, CallOptions, CancelSignal, Principal, RelayServices } from './services.js';
 import type { RuntimePosition, RuntimeRecord, Store } from './store/store.js';
 import { TokenCache } from './token-cache.js';
-import { generateToken, hashToken, newId, stableId } from './tokens.js';
+import { generateToken, hashToken, newCallId, newId, stableId } from './tokens.js';
 
 type Progress = Parameters<NonNullable<CallOptions['onProgress']>>[0];
 
@@ -236,7 +236,7 @@ export class RelayCore implements RelayServices {
     const callId =
       request.idempotencyKey !== undefined
         ? idempotentCallId(principal, runtimeId, request.idempotencyKey)
-        : newId('call_');
+        : newCallId();
     const refuse = (error: ToolErrorValue) => {
       this.metrics.callFinished(request.tool, error.code, 0);
       return { callId, error };

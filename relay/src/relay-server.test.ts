@@ -180,6 +180,34 @@ describe('startRelay', () => {
       expect(frame.deadline).toBeGreaterThanOrEqual(before + 60_000);
     });
 
+    it("answers with the desktop's own JSON of the result, byte for byte, and with the parsed value when it has none", async () => {
+      const t = await startTestRelay();
+      const { desktop, runtimeId } = await connectDesktop(t);
+      // Text no re-serialisation gives back: an integer past 2^53, an escaped é, spaces, key order.
+      const value = '{ "size" : 12345678901234567890, "content":"caf\\u00e9 \\"}\\"", "z":[1,{"a":null}], "a":true }';
+      let reply: (id: string) => string = (id) => `{"ok":true,"value":${value},"id":"${id}","type":"result"}`;
+      desktop.onCall = (call, d) => d.sendRaw(reply(call.id));
+      const call = () =>
+        fetch(`${t.relay.url}/v1/runtimes/${runtimeId}/calls`, {
+          method: 'POST',
+          headers: { authorization: `Bearer ${t.platformKey}`, 'content-type': 'application/json' },
+          body: JSON.stringify({ tool: 'stat', args: { path: 'README.md' } }),
+        });
+      const res = await call();
+      expect(res.status).toBe(200);
+      expect(res.headers.get('content-type')).toBe('application/json; charset=utf-8');
+      const text = await res.text();
+      const callId = (JSON.parse(text) as { callId: string }).callId;
+      expect(text).toBe(`{"callId":"${callId}","result":${value}}`);
+      // A repeated `value` key: the one JSON.parse keeps is answered, serialised by the relay.
+      reply = (id) => `{"type":"result","id":"${id}","ok":true,"value":{"first":1},"value":{"second":2}}`;
+      const twice = await call();
+      expect(JSON.parse(await twice.text())).toMatchObject({ result: { second: 2 } });
+      // A value that is no object (no text to pass on) is serialised as before.
+      reply = (id) => `{"type":"result","id":"${id}","ok":true,"value":  42}`;
+      expect(await (await call()).text()).toMatch(/^\{"callId":"call_[0-9a-f]+","result":42\}$/);
+    });
+
     it('answers invalid_args with the field path, before anything reaches the desktop', async () => {
       const t = await startTestRelay();
       const { desktop, runtimeId } = await connectDesktop(t);

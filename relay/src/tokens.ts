@@ -52,6 +52,17 @@ export function newId(prefix: string, bytes = 12): string {
   return id;
 }
 
+/**
+ * A call id: `call_`, the start time (ms since the epoch, 12 hex digits), then 12 random bytes.
+ * The call log's primary key is this id, and ids that grow with time are appended at the right
+ * edge of its index; random ones landed all over it, and that cost about half of each row's
+ * write (~20 µs against ~11 µs per row, measured with better-sqlite3 here). The start time is
+ * no secret: the call log and the per-call log line hold it too.
+ */
+export function newCallId(now: number = Date.now()): string {
+  return newId(`call_${now.toString(16).padStart(12, '0')}`);
+}
+
 /** A deterministic id from its parts: the same parts always give the same id. */
 export function stableId(prefix: string, ...parts: string[]): string {
   return prefix + hash('sha256', parts.join('\u0000'), 'hex').slice(0, 24);

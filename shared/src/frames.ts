@@ -11,7 +11,7 @@ import {
   MAX_OAUTH_APPROVAL_SECONDS,
   OAUTH_SHORT_CODE_CHARS,
 } from './limits.js';
-import { jsonBoundsViolation } from './json-bounds.js';
+import { scanJson, type JsonScan } from './json-bounds.js';
 import { categorySchema, policySchema } from './policy.js';
 import { toolNameSchema } from './tools.js';
 
@@ -445,7 +445,12 @@ export function countUtf8Bytes(text: string): number {
   return bytes;
 }
 
-export type ParsedFrame<T> = { ok: true; frame: T } | { ok: false; error: ToolErrorValue; closeCode: number };
+/**
+ * A parsed frame, with where its top-level object and array values lie in the text it came
+ * from (JsonScan.spans): a relay can pass a result's value on as the desktop wrote it.
+ */
+export type ParsedFrame<T> =
+  { ok: true; frame: T; spans: JsonScan['spans'] } | { ok: false; error: ToolErrorValue; closeCode: number };
 
 function parseWith<T>(schema: z.ZodType<T>, text: string, maxBytes: number): ParsedFrame<T> {
   const tooLarge = (): ParsedFrame<T> => ({
@@ -455,7 +460,7 @@ function parseWith<T>(schema: z.ZodType<T>, text: string, maxBytes: number): Par
   });
   if (text.length > maxBytes) return tooLarge();
   // The bounds scan first: it stops at the first level too deep, where the byte count reads all.
-  const bounds = jsonBoundsViolation(text);
+  const { violation: bounds, spans } = scanJson(text);
   if (bounds !== null) {
     return {
       ok: false,
@@ -483,7 +488,7 @@ function parseWith<T>(schema: z.ZodType<T>, text: string, maxBytes: number): Par
       error: { code: 'invalid_request', message: `bad frame: ${formatIssues(parsed.error)}` },
     };
   }
-  return { ok: true, frame: parsed.data };
+  return { ok: true, frame: parsed.data, spans };
 }
 
 /** Parses and validates a frame sent by the app (used by the relay). */

@@ -37,4 +37,41 @@ describe('scanJson', () => {
     expect(scan.violation).toMatchObject({ limit: 'depth' });
     expect(scan.topLevel).toEqual({ type: 'result', id: 'call_2' });
   });
+
+  it('finds the exact text of each top-level object or array value', () => {
+    const value = { content: 'a "quoted" {brace} [x]\n\\', nested: { a: [1, { b: '}' }] }, e: 'é\u2028' };
+    const text = ` { "type":"result" , "id":"call_1","value" :  ${JSON.stringify(value, null, 1)} ,"ok":true, "list":[1,[2]] }`;
+    const { spans } = scanJson(text);
+    const slice = (key: string) => {
+      const span = spans[key];
+      return span ? text.slice(span[0], span[1]) : null;
+    };
+    expect(JSON.parse(slice('value')!)).toEqual(value);
+    expect(slice('value')).toBe(JSON.stringify(value, null, 1));
+    expect(slice('list')).toBe('[1,[2]]');
+    expect(slice('type')).toBeNull();
+    expect(Object.keys(spans).sort()).toEqual(['list', 'value']);
+  });
+
+  it('gives no span for a key that occurs twice, whichever occurrence JSON.parse keeps', () => {
+    for (const text of [
+      '{"value":{"a":1},"value":{"b":2}}',
+      '{"value":{"a":1},"value":3}',
+      '{"value":{"a":1},"value":"s"}',
+    ])
+      expect(scanJson(text).spans.value).toBeNull();
+    // A primitive first and an object last: the object is what JSON.parse keeps, and its span is kept.
+    const text = '{"value":3,"value":{"b":2}}';
+    const span = scanJson(text).spans.value!;
+    expect(JSON.parse(text.slice(span[0], span[1]))).toEqual(JSON.parse(text).value);
+  });
+
+  it('treats a key named __proto__ as any other key', () => {
+    const text = '{"__proto__":{"polluted":true},"value":[1]}';
+    const { spans } = scanJson(text);
+    const start = text.indexOf('{"polluted"');
+    expect(spans['__proto__']).toEqual([start, start + '{"polluted":true}'.length]);
+    expect(({} as { polluted?: boolean }).polluted).toBeUndefined();
+    expect(Object.getPrototypeOf(spans)).toBeNull();
+  });
 });

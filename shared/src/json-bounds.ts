@@ -24,6 +24,13 @@ export interface JsonScan {
   violation: JsonBoundsViolation | null;
   /** Top-level keys whose value is a short string without escapes (enough to name a frame and its call). */
   topLevel: Record<string, string>;
+  /**
+   * Where the value of each top-level key whose value is an object or an array lies in the
+   * text: `text.slice(start, end)` is that value's JSON, exactly as sent. A key that occurs more
+   * than once has none (which occurrence `JSON.parse` keeps is not this scan's business).
+   * Meaningful only for text that `JSON.parse` accepts.
+   */
+  spans: Record<string, readonly [start: number, end: number] | null>;
 }
 
 const QUOTE = 0x22;
@@ -44,6 +51,11 @@ const MAX_TOP_LEVEL_VALUE_CHARS = 200;
  */
 export function scanJson(text: string, bounds: JsonBounds = DEFAULT_JSON_BOUNDS): JsonScan {
   const topLevel: Record<string, string> = {};
+  // No prototype: a key named `__proto__` is a key like any other here.
+  const spans = Object.create(null) as Record<string, readonly [number, number] | null>;
+  /** The top-level key whose object or array value is being scanned, and where that value began. */
+  let spanKey: string | null = null;
+  let spanStart = 0;
   let depth = 0;
   let keys = 0;
   let lastKey: string | null = null;
@@ -70,9 +82,17 @@ export function scanJson(text: string, bounds: JsonBounds = DEFAULT_JSON_BOUNDS)
         if (afterColon) {
           if (plain && lastKey !== null) topLevel[lastKey] = text.slice(start, i);
           afterColon = false;
-        } else lastKey = plain ? text.slice(start, i) : null;
+        } else {
+          lastKey = plain ? text.slice(start, i) : null;
+          // A repeated key: its span (if any) may not be the occurrence JSON.parse keeps.
+          if (lastKey !== null && Object.hasOwn(spans, lastKey)) spans[lastKey] = null;
+        }
       }
     } else if (c === OPEN_BRACE || c === OPEN_BRACKET) {
+      if (depth === 1 && afterColon && lastKey !== null && spans[lastKey] !== null) {
+        spanKey = lastKey;
+        spanStart = i;
+      }
       if (++depth > bounds.maxDepth)
         return {
           violation: {
@@ -81,10 +101,14 @@ export function scanJson(text: string, bounds: JsonBounds = DEFAULT_JSON_BOUNDS)
             message: `JSON nested deeper than ${bounds.maxDepth} levels`,
           },
           topLevel,
+          spans,
         };
       afterColon = false;
     } else if (c === CLOSE_BRACE || c === CLOSE_BRACKET) {
-      depth--;
+      if (--depth === 1 && spanKey !== null) {
+        spans[spanKey] = [spanStart, i + 1];
+        spanKey = null;
+      }
     } else if (c === COLON) {
       if (++keys > bounds.maxKeys)
         return {
@@ -94,6 +118,7 @@ export function scanJson(text: string, bounds: JsonBounds = DEFAULT_JSON_BOUNDS)
             message: `JSON with more than ${bounds.maxKeys} object keys`,
           },
           topLevel,
+          spans,
         };
       afterColon = depth === 1;
     } else if (afterColon && c > 0x20 && c !== 0x2c) {
@@ -101,7 +126,7 @@ export function scanJson(text: string, bounds: JsonBounds = DEFAULT_JSON_BOUNDS)
       afterColon = false;
     }
   }
-  return { violation: null, topLevel };
+  return { violation: null, topLevel, spans };
 }
 
 /** The violation of `bounds` by this JSON text, or null when it may be parsed. */

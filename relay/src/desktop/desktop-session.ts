@@ -22,6 +22,7 @@ import type { RuntimeDirectory } from '../runtime-directory.js';
 import type { Store, TokenRecord } from '../store/store.js';
 import { newId } from '../tokens.js';
 import { newChallengeNonce, verifyDeviceProof } from './device-proof.js';
+import { rememberResultJson } from './result-json.js';
 
 /** At most one `notice` per this interval per connection: the desktop shows the latest anyway. */
 export const DEVICE_NOTICE_INTERVAL_MS = 10_000;
@@ -417,6 +418,8 @@ export class DesktopSession {
         const entry = this.inFlight.get(frame.id);
         if (!entry) return;
         this.untrack(frame.id);
+        const span = parsed.spans.value;
+        if (frame.ok && span) rememberResultJson(frame.value, text.slice(span[0], span[1]));
         const result = frame.ok
           ? { ok: true as const, value: frame.value }
           : { ok: false as const, error: frame.error };

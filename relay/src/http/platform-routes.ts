@@ -16,6 +16,7 @@ import type { RelayCore } from '../relay-core.js';
 import { MAX_LOOKUP_WAIT_MS } from '../relay-limits.js';
 import type { Principal } from '../services.js';
 import type { RuntimePosition } from '../store/store.js';
+import { resultJsonOf } from '../desktop/result-json.js';
 import { ClientGone } from './client-gone.js';
 import { SseStream } from './sse-stream.js';
 
@@ -31,6 +32,8 @@ export function sendError(reply: FastifyReply, error: ToolErrorValue): FastifyRe
 }
 
 const NOT_FOUND = errorValue('not_found', 'no such runtime');
+/** What Fastify sends a serialised object as; a body passed on as text says the same. */
+const JSON_TYPE = 'application/json; charset=utf-8';
 
 /** An opaque cursor naming the last runtime of a page. */
 function encodeCursor(position: RuntimePosition): string {
@@ -184,9 +187,13 @@ export function registerPlatformRoutes(
       const result = await started.done;
       if (gone.aborted) return reply;
       // The call id with an error too: after `unavailable` (a relay restart) a GET of it gets the result.
-      return result.ok
+      if (!result.ok)
+        return reply.code(httpStatusOf(result.error.code)).send({ error: result.error, callId: started.callId });
+      // The desktop's own JSON of the value when the relay has it (see result-json.ts).
+      const json = resultJsonOf(result.value);
+      return json === undefined
         ? { callId: started.callId, result: result.value }
-        : reply.code(httpStatusOf(result.error.code)).send({ error: result.error, callId: started.callId });
+        : reply.type(JSON_TYPE).send(`{"callId":${JSON.stringify(started.callId)},"result":${json}}`);
     }
     stream = openStream(reply);
     try {
