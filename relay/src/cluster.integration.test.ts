@@ -282,7 +282,11 @@ describeCluster('a relay cluster on PostgreSQL and Redis', () => {
 
     // On A, which never saw the call: the call log (written before the task was answered) lets
     // it ask the desktop's node, which knows the call runs there (the desktop is not asked).
-    expect((await rpc(a.url, 'tasks/get', { taskId })).result).toMatchObject({ taskId, status: 'working' });
+    expect((await rpc(a.url, 'tasks/get', { taskId })).result).toMatchObject({
+      taskId,
+      status: 'working',
+      createdAt: created.result!.createdAt,
+    });
     expect(desktop.frames.some((f) => f.type === 'lookup')).toBe(false);
 
     // The call ends (B gets its result); A asks the desktop again and gets the result it keeps.

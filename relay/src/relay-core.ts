@@ -232,7 +232,9 @@ export class RelayCore implements RelayServices {
     runtimeId: string,
     request: CallRequest,
     options: CallOptions = {},
-  ): Promise<{ callId: string; done: Promise<Result<unknown>> } | { callId: string; error: ToolErrorValue }> {
+  ): Promise<
+    { callId: string; done: Promise<Result<unknown>>; startedAt: number } | { callId: string; error: ToolErrorValue }
+  > {
     const callId =
       request.idempotencyKey !== undefined
         ? idempotentCallId(principal, runtimeId, request.idempotencyKey)
@@ -270,7 +272,7 @@ export class RelayCore implements RelayServices {
       if (options.onProgress) existing.listeners.add(options.onProgress);
       existing.waiters++;
       this.watchSignal(existing, options.signal);
-      return { callId, done: existing.done };
+      return { callId, done: existing.done, startedAt: existing.startedAt };
     }
     let now = Date.now();
     let firstAt: number | undefined;
@@ -302,7 +304,7 @@ export class RelayCore implements RelayServices {
         if (options.onProgress) joined.listeners.add(options.onProgress);
         joined.waiters++;
         this.watchSignal(joined, options.signal);
-        return { callId, done: joined.done };
+        return { callId, done: joined.done, startedAt: joined.startedAt };
       }
     }
     const presence = await this.bus.locate(runtimeId);
@@ -371,7 +373,7 @@ export class RelayCore implements RelayServices {
       this.finish(pending, { ok: false, error: errorValue('internal') });
       throw new Error('could not start the call', { cause: err });
     }
-    return { callId, done };
+    return { callId, done, startedAt: now };
   }
 
   /**

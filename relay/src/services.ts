@@ -74,15 +74,18 @@ export interface RelayServices {
     options?: CallOptions,
   ): Promise<{ callId: string } & Result<unknown>>;
   /**
-   * Checks and sends a call and resolves once it is on its way (its result is `done`), or with
-   * the refusal; the call is not bound to the caller's request unless `options.signal` is given.
+   * Checks and sends a call and resolves once it is on its way (its result is `done`; when it
+   * started, `startedAt`, epoch ms), or with the refusal; the call is not bound to the caller's
+   * request unless `options.signal` is given.
    */
   startCall(
     principal: Principal,
     runtimeId: string,
     request: CallRequest,
     options?: CallOptions,
-  ): Promise<{ callId: string; done: Promise<Result<unknown>> } | { callId: string; error: ToolErrorValue }>;
+  ): Promise<
+    { callId: string; done: Promise<Result<unknown>>; startedAt?: number } | { callId: string; error: ToolErrorValue }
+  >;
   /**
    * A call made before, by any relay node, as the principal may see it (its org; a grant only
    * its own calls): the desktop holding the runtime answers from what it keeps. Waits up to

@@ -166,7 +166,11 @@ describe('MCP tasks through a real relay and desktop host', () => {
         });
         const polls = seen.filter((s) => s.method === 'tasks/get');
         expect(polls.length).toBeGreaterThanOrEqual(2);
-        expect(polls[0]!.result).toMatchObject({ taskId: created.taskId, status: 'working' });
+        expect(polls[0]!.result).toMatchObject({
+          taskId: created.taskId,
+          status: 'working',
+          createdAt: created.createdAt,
+        });
         expect(polls.at(-1)!.result).toMatchObject({ taskId: created.taskId, status: 'completed' });
       } finally {
         await session.close();

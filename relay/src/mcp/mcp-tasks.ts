@@ -123,11 +123,12 @@ export async function startTask(
       { durable: true },
     );
     if ('error' in started) return errorResult(started.error, started.callId);
-    const now = new Date().toISOString();
+    // The call's start, as tasks/get will say it (the call log's and the waiting node's time).
+    const createdAt = new Date(started.startedAt ?? Date.now()).toISOString();
     return {
       resultType: 'task',
       status: 'working',
-      ...taskFields(taskIdOf(runtimeId, started.callId), now, now),
+      ...taskFields(taskIdOf(runtimeId, started.callId), createdAt, createdAt),
     } as unknown as CallToolResult;
   } catch (err) {
     context.logError('MCP task could not be started', err);
