@@ -547,9 +547,11 @@ export class RelayCore implements RelayServices {
     }
     const record = await this.store.getCall(callId);
     if (!record || !mine(record) || record.runtimeId !== runtimeId) return unknown;
-    if (this.draining) return { error: errorValue('unavailable', 'the relay is shutting down') };
+    // From here on the call is known to be the principal's: an error says when it started.
+    const { startedAt } = record;
+    if (this.draining) return { error: errorValue('unavailable', 'the relay is shutting down'), startedAt };
     const presence = await this.bus.locate(runtimeId);
-    if (!presence) return { error: errorValue('runtime_offline') };
+    if (!presence) return { error: errorValue('runtime_offline'), startedAt };
     let lookup = this.lookups.get(callId);
     if (!lookup) {
       let resolve!: (result: Result<unknown>) => void;
@@ -606,7 +608,7 @@ export class RelayCore implements RelayServices {
       const answered = (answer: CallLookup): CallLookup => {
         if (!('state' in answer)) return answer;
         if (answer.state === 'running') return { ...answer, tool: record.tool, startedAt: record.startedAt };
-        if (shared.unanswered && !answer.result.ok) return { error: answer.result.error };
+        if (shared.unanswered && !answer.result.ok) return { error: answer.result.error, startedAt };
         return {
           ...answer,
           tool: record.tool,

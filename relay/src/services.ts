@@ -53,7 +53,7 @@ export interface CallOptions {
 export type CallLookup =
   | { state: 'finished'; result: Result<unknown>; tool?: ToolName; startedAt?: string; finishedAt?: string }
   | { state: 'running'; tool?: ToolName; startedAt?: string }
-  | { error: ToolErrorValue };
+  | { error: ToolErrorValue; startedAt?: string };
 
 /**
  * The relay's core, as the HTTP routes and the MCP endpoint use it. One implementation

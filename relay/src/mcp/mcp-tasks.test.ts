@@ -88,6 +88,7 @@ describe('MCP tasks while the desktop cannot answer', () => {
     const offline = await rpc(second, path, 'tasks/get', { taskId });
     expect(offline.result).toMatchObject({ taskId, status: 'working' });
     expect(offline.result!.statusMessage).toMatch(/^runtime_offline: /);
+    expect(offline.result!.createdAt).toBe(created.result!.createdAt);
 
     // The desktop is back and answers from what it keeps.
     const again = await FakeDesktop.connect(second.relay.wsUrl, t.desktopToken);

@@ -182,11 +182,11 @@ export function detailedTask(
 ): Record<string, unknown> {
   if ('error' in lookup) {
     if (lookup.error.code === 'not_found') throw taskNotFound();
-    const now = new Date().toISOString();
+    const since = lookup.startedAt ?? new Date().toISOString();
     return {
       status: 'working',
       statusMessage: `${lookup.error.code}: ${lookup.error.message} (the call's result is kept on the desktop; poll again)`,
-      ...taskFields(taskId, now, now),
+      ...taskFields(taskId, since, since),
     };
   }
   const createdAt = lookup.startedAt ?? new Date().toISOString();
