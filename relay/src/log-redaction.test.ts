@@ -2,13 +2,36 @@ import { describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
 import { FakeDesktop, refusedUpgradeStatus, testWorkspace } from './testing/fake-desktop.js';
 import { SseReader, startTestRelay } from './testing/test-relay.js';
-import { redactTokens, redactUrl } from './log-redaction.js';
+import { pino } from 'pino';
+import { REDACTING_LOGGER_OPTIONS, redactTokens, redactUrl } from './log-redaction.js';
 
 describe('redactTokens / redactUrl', () => {
   it('replaces every relay token and every query string', () => {
     expect(redactTokens('a tdt_abc-_9 b tpk_X c tgr_ d')).toBe('a [redacted] b [redacted] c [redacted] d');
     expect(redactUrl('/v1/runtimes?token=secret&x=1')).toBe('/v1/runtimes?[redacted]');
     expect(redactUrl('/v1/runtimes/tpk_abc/capabilities')).toBe('/v1/runtimes/[redacted]/capabilities');
+  });
+});
+
+describe('the err serializer', () => {
+  it("keeps an error's type, message, stack and plain fields, never the objects it carries (a database client)", () => {
+    const lines: string[] = [];
+    const log = pino({ level: 'info', ...REDACTING_LOGGER_OPTIONS }, { write: (line: string) => void lines.push(line) });
+    // The shape of an error of the PostgreSQL driver: its client, with the server's cancel key.
+    const err = Object.assign(new Error('terminating connection due to administrator command'), {
+      code: '57P01',
+      severity: 'FATAL',
+      length: 116,
+      client: { processID: 20141, secretKey: -204485190, connectionParameters: { user: 'relay', host: 'db' } },
+    });
+    const outer = new Error('call log write failed', { cause: err });
+    log.error({ err: outer }, 'call log write failed');
+    const line = JSON.parse(lines[0]!) as { err: Record<string, unknown> & { cause: Record<string, unknown> } };
+    expect(line.err).toMatchObject({ type: 'Error', message: 'call log write failed' });
+    expect(line.err.stack).toContain('log-redaction.test.ts');
+    expect(line.err.cause).toMatchObject({ code: '57P01', severity: 'FATAL', length: 116 });
+    expect(line.err.cause.message).toBe('terminating connection due to administrator command');
+    expect(lines[0]).not.toMatch(/secretKey|processID|connectionParameters|client/);
   });
 });
 

@@ -41,6 +41,37 @@ export function serializeRequest(req: {
   };
 }
 
+/** How deep a chain of `cause`s is followed in a log line. */
+const MAX_CAUSE_DEPTH = 3;
+
+/**
+ * The `err` serializer of the relay's logger: an error's type, message, stack, and those of its
+ * own properties that are plain values (a code, a status, PostgreSQL's severity and routine),
+ * with its `cause` the same way. Object-valued properties are left out: pino's standard
+ * serializer copies them all, and an error of the PostgreSQL driver carries its whole client,
+ * with the connection's parameters and the server's cancel key.
+ */
+export function serializeError(
+  err: unknown,
+  depth = 0,
+): { type: string; message: string; stack: string; [key: string]: unknown } {
+  // Something thrown that is no Error (a string, a number): its text, which the line's redaction still sees.
+  if (!(err instanceof Error)) return { type: typeof err, message: String(err), stack: '' };
+  const out = { type: err.constructor.name, message: err.message, stack: err.stack ?? '' } as {
+    type: string;
+    message: string;
+    stack: string;
+    [key: string]: unknown;
+  };
+  for (const [key, value] of Object.entries(err)) {
+    if (key in out) continue;
+    if (value === null || typeof value === 'string' || typeof value === 'number' || typeof value === 'boolean')
+      out[key] = value;
+  }
+  if (err.cause !== undefined && depth < MAX_CAUSE_DEPTH) out.cause = serializeError(err.cause, depth + 1);
+  return out;
+}
+
 /**
  * Pino options that keep secrets out of every line: headers that carry them are censored by
  * path, request URLs lose their query string, and the last step before a line is written
@@ -52,6 +83,6 @@ export const REDACTING_LOGGER_OPTIONS = {
     paths: ['req.headers.authorization', 'req.headers.cookie', 'headers.authorization', 'authorization'],
     censor: REDACTED,
   },
-  serializers: { req: serializeRequest },
+  serializers: { req: serializeRequest, err: serializeError },
   hooks: { streamWrite: redactTokens },
 };
