@@ -21,7 +21,8 @@ describe.skipIf(process.platform !== 'linux')('wipeStartingEnvironment (a real p
        delete process.env.TETHER_TOKEN;
        const ok = wipeStartingEnvironment('TETHER_TOKEN');
        console.log(JSON.stringify({ ok, other: process.env.TETHER_TEST_OTHER, token: process.env.TETHER_TOKEN ?? null }));
-       setInterval(() => undefined, 1000);`,
+       // Stays up to be looked at, and never outlives the test (tsx's wrapper dying does not end it).
+       setTimeout(() => process.exit(0), 30_000);`,
     );
     const tsx = path.join(process.cwd(), 'node_modules', '.bin', 'tsx');
     const canary = 'tdt_CANARY-WIPE-1234567890';
@@ -29,6 +30,8 @@ describe.skipIf(process.platform !== 'linux')('wipeStartingEnvironment (a real p
       env: { PATH: process.env.PATH, TETHER_TOKEN: canary, TETHER_TEST_OTHER: 'kept' },
       stdio: ['ignore', 'pipe', 'inherit'],
     });
+    // tsx runs the script in a child node process: the one that printed is the deepest descendant.
+    const pids = [child.pid!];
     try {
       const line = await new Promise<string>((resolve, reject) => {
         let out = '';
@@ -39,8 +42,6 @@ describe.skipIf(process.platform !== 'linux')('wipeStartingEnvironment (a real p
         child.once('exit', (code) => reject(new Error(`exited ${code}: ${out}`)));
       });
       expect(JSON.parse(line)).toEqual({ ok: true, other: 'kept', token: null });
-      // tsx runs the script in a child node process: the one that printed is the deepest descendant.
-      const pids = [child.pid!];
       for (;;) {
         const children = (await readFile(`/proc/${pids.at(-1)}/task/${pids.at(-1)}/children`, 'utf8'))
           .trim()
@@ -54,7 +55,13 @@ describe.skipIf(process.platform !== 'linux')('wipeStartingEnvironment (a real p
       expect(environ).not.toContain(canary);
       expect(environ).not.toContain('TETHER_TOKEN');
     } finally {
-      child.kill('SIGKILL');
+      // The whole chain, the script's own process first: killing tsx's wrapper alone orphaned it.
+      for (const pid of pids.reverse())
+        try {
+          process.kill(pid, 'SIGKILL');
+        } catch {
+          // already gone
+        }
     }
   }, 30_000);
 
