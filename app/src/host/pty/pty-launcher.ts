@@ -1,4 +1,4 @@
-import { chmod, copyFile, link, mkdir, mkdtemp, realpath, rm, stat, writeFile } from 'node:fs/promises';
+import { chmod, copyFile, link, lstat, mkdir, mkdtemp, readdir, realpath, rm, stat, writeFile } from 'node:fs/promises';
 import { homedir, tmpdir } from 'node:os';
 import path from 'node:path';
 import * as nodePty from 'node-pty';
@@ -88,6 +88,42 @@ export interface LaunchRequest {
 }
 
 /** Shells whose `-c` takes POSIX syntax, which is what agents write; others (fish, nu) are not used for commands. */
+/** Prefix of a launcher's private folder in the temp dir; the owning process's pid follows it. */
+const PRIVATE_DIR_PREFIX = 'tether-sandbox-';
+const PRIVATE_DIR_NAME = /^tether-sandbox-(\d+)-[A-Za-z0-9]{6}$/;
+
+/** Whether a process with this pid exists (one of another user counts: it may not be signalled, but lives). */
+function processAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+/**
+ * Removes the private folders that hosts which ended without `dispose` (killed, crashed) left in
+ * `dir`: named with a pid no process has any more, a real folder (not a link), and this user's.
+ * They hold a copy of the seccomp filter and dead sockets, nothing secret, but would pile up.
+ */
+export async function sweepStalePrivateDirs(dir: string = tmpdir()): Promise<number> {
+  const uid = process.getuid?.();
+  let removed = 0;
+  for (const name of await readdir(dir).catch(() => [] as string[])) {
+    const match = PRIVATE_DIR_NAME.exec(name);
+    if (!match || processAlive(Number(match[1]))) continue;
+    const full = path.join(dir, name);
+    const info = await lstat(full).catch(() => null);
+    if (!info?.isDirectory() || (uid !== undefined && info.uid !== uid)) continue;
+    await rm(full, { recursive: true, force: true }).then(
+      () => removed++,
+      () => undefined,
+    );
+  }
+  return removed;
+}
+
 const POSIX_SHELLS = new Set(['sh', 'bash', 'zsh', 'dash', 'ksh', 'mksh', 'ash']);
 
 /** The default shell for `env`: see PtyLauncherOptions.shell. */
@@ -232,7 +268,9 @@ export class PtyLauncher {
   /** The launcher's private folder, made once: the seccomp filter (and the execute-only socat copy, when socat forwards). */
   private ensurePrivateDir(): Promise<string> {
     this.privateDir ??= (async () => {
-      const dir = await mkdtemp(path.join(tmpdir(), 'tether-sandbox-'));
+      // Folders of hosts that were killed go first; this one's name carries its pid for the next sweep.
+      await sweepStalePrivateDirs();
+      const dir = await mkdtemp(path.join(tmpdir(), `${PRIVATE_DIR_PREFIX}${process.pid}-`));
       const arch = seccompArch();
       if (arch) await writeFile(path.join(dir, SANDBOX_NET_FILES.filter), unixSocketFilter(arch), { mode: 0o444 });
       const forwarder = (await this.perl()) === null ? await this.forwarder() : null;

@@ -98,6 +98,40 @@ describe.skipIf(!HAVE_BWRAP)('the default sandbox (bubblewrap; skipped where it 
     return { server, connections: () => count };
   };
 
+  it("removes the private folders of hosts that were killed, keeps a live host's, and names its own with its pid", async () => {
+    // A process that has ended: its pid names a stale folder (as a SIGKILLed host leaves behind).
+    const dead = spawn('true');
+    await new Promise((resolve) => dead.once('exit', resolve));
+    const live = spawn('sleep', ['30']);
+    try {
+      const stale = path.join(tmpdir(), `tether-sandbox-${dead.pid}-Abc123`);
+      const alive = path.join(tmpdir(), `tether-sandbox-${live.pid}-Abc123`);
+      const notADir = path.join(tmpdir(), `tether-sandbox-${dead.pid}-File12`);
+      await mkdir(path.join(stale, 'net-1'), { recursive: true });
+      await writeFile(path.join(stale, 'seccomp.bpf'), 'x');
+      await mkdir(alive);
+      await writeFile(notADir, 'not a folder');
+      try {
+        open();
+        expect((await run('true')).exitCode).toBe(0);
+        expect(await exists(stale)).toBe(false);
+        expect(await exists(alive)).toBe(true);
+        expect(await exists(notADir)).toBe(true);
+        const own = (await readdir(tmpdir())).filter((n) => n.startsWith(`tether-sandbox-${process.pid}-`));
+        expect(own).toHaveLength(1);
+        await tools!.dispose();
+        tools = undefined;
+        expect(await exists(path.join(tmpdir(), own[0]!))).toBe(false);
+      } finally {
+        await rm(stale, { recursive: true, force: true });
+        await rm(alive, { recursive: true, force: true });
+        await rm(notADir, { force: true });
+      }
+    } finally {
+      live.kill('SIGKILL');
+    }
+  });
+
   it('is found on this machine', async () => {
     expect(await detectSandbox()).toEqual({ engine: 'bubblewrap', available: true });
   });
