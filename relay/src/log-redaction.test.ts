@@ -16,7 +16,10 @@ describe('redactTokens / redactUrl', () => {
 describe('the err serializer', () => {
   it("keeps an error's type, message, stack and plain fields, never the objects it carries (a database client)", () => {
     const lines: string[] = [];
-    const log = pino({ level: 'info', ...REDACTING_LOGGER_OPTIONS }, { write: (line: string) => void lines.push(line) });
+    const log = pino(
+      { level: 'info', ...REDACTING_LOGGER_OPTIONS },
+      { write: (line: string) => void lines.push(line) },
+    );
     // The shape of an error of the PostgreSQL driver: its client, with the server's cancel key.
     const err = Object.assign(new Error('terminating connection due to administrator command'), {
       code: '57P01',
