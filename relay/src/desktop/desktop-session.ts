@@ -344,8 +344,11 @@ export class DesktopSession {
     callId: string,
     result: Result<unknown>,
   ): Promise<void> {
-    const origins = new Set([entry.origin, ...(entry.watchers ?? [])]);
-    await Promise.all([...origins].map((node) => this.deps.bus.send(node, { kind: 'result', callId, result })));
+    const message = { kind: 'result' as const, callId, result };
+    // Nobody looked it up: the usual case, on every call's path.
+    if (!entry.watchers) return this.deps.bus.send(entry.origin, message);
+    const origins = new Set([entry.origin, ...entry.watchers]);
+    await Promise.all([...origins].map((node) => this.deps.bus.send(node, message)));
   }
 
   /** Forgets a call handed to the desktop; false when it was not in flight. */
