@@ -4,7 +4,7 @@ import type { Principal, RelayServices } from '../services.js';
 import {
   MCP_SERVER_NAME,
   MCP_SERVER_VERSION,
-  callToolForMcp,
+  answerToolCall,
   errorResult,
   refusedToolResult,
   mcpToolOf,
@@ -13,9 +13,8 @@ import {
   resourcesCapability,
   unknownToolError,
   visibleTools,
-  isTaskResult,
 } from './runtime-mcp-server.js';
-import { registerTaskHandlers, runsAsTask, startTask, tasksCapability } from './mcp-tasks.js';
+import { registerTaskHandlers, tasksCapability } from './mcp-tasks.js';
 
 /**
  * Files on the org-wide endpoint: `tether://{runtime}/{+path}`, the runtime id as the URI's
@@ -209,11 +208,7 @@ export function createOrgMcpServer(context: OrgMcpContext): Server {
       return errorResult(errorValue(typeof runtimeId === 'string' ? 'not_found' : 'invalid_args', message));
     }
     if (!visibleTools(principal, runtime).includes(name)) return refusedToolResult(context, runtime, name);
-    const result =
-      context.era === 'modern' && runsAsTask(name, ctx)
-        ? await startTask(context, runtime.id, name, args)
-        : await callToolForMcp(context, runtime.id, name, args, ctx);
-    return isTaskResult(result) ? result : server.projectCallToolResult(result, mcpToolOf(name).outputSchema);
+    return answerToolCall(server, context, runtime.id, name, args, ctx);
   });
 
   // A task of any runtime this request may reach (the same task ids as the per-runtime endpoints').

@@ -225,9 +225,27 @@ export async function readWorkspaceResource(
   };
 }
 
-/** A `tools/call` answer that is a task handle (SEP-2663), not a tool result. */
-export function isTaskResult(result: CallToolResult): boolean {
-  return (result as { resultType?: unknown }).resultType === 'task';
+/**
+ * The answer to a `tools/call` of a tool this principal may use on this runtime, for both
+ * endpoints: a task handle (SEP-2663) when the call runs as a task, else the call's result,
+ * its `structuredContent` fitted to the tool's output schema.
+ */
+export async function answerToolCall(
+  server: Server,
+  context: Omit<RuntimeMcpContext, 'runtime'>,
+  runtimeId: string,
+  name: ToolName,
+  args: Record<string, unknown>,
+  ctx: ServerContext,
+): Promise<CallToolResult> {
+  if (context.era === 'modern' && runsAsTask(name, ctx)) {
+    const started = await startTask(context, runtimeId, name, args);
+    // A call refused at once is a plain tool result, fitted like any other.
+    if ((started as { resultType?: unknown }).resultType === 'task') return started;
+    return server.projectCallToolResult(started, mcpToolOf(name).outputSchema);
+  }
+  const result = await callToolForMcp(context, runtimeId, name, args, ctx);
+  return server.projectCallToolResult(result, mcpToolOf(name).outputSchema);
 }
 
 /** An unknown tool name is a protocol error in MCP (the client asked for something never listed). */
@@ -325,12 +343,7 @@ export function createRuntimeMcpServer(context: RuntimeMcpContext): Server {
     const name = request.params.name;
     if (!isToolName(name)) throw unknownToolError(name);
     if (!visibleTools(principal, runtime).includes(name)) return refusedToolResult(context, runtime, name);
-    const args = request.params.arguments ?? {};
-    const result =
-      context.era === 'modern' && runsAsTask(name, ctx)
-        ? await startTask(context, runtime.id, name, args)
-        : await callToolForMcp(context, runtime.id, name, args, ctx);
-    return isTaskResult(result) ? result : server.projectCallToolResult(result, mcpToolOf(name).outputSchema);
+    return answerToolCall(server, context, runtime.id, name, request.params.arguments ?? {}, ctx);
   });
 
   if (context.era === 'modern')
