@@ -1,13 +1,12 @@
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { Client, StreamableHTTPClientTransport, type McpSubscription } from '@modelcontextprotocol/client';
+import type { Client, McpSubscription } from '@modelcontextprotocol/client';
 import { Client as LegacyClient } from '@modelcontextprotocol/sdk/client/index.js';
 import { StreamableHTTPClientTransport as LegacyTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
 import { startRelay } from '@tether/relay';
+import { MODERN, connectModernClient } from './test-mcp-client.js';
 import { startStack, waitFor, type StartRelay } from './test-stack.js';
-
-const MODERN = '2026-07-28';
 
 type Stack = Awaited<ReturnType<typeof startStack>>;
 
@@ -24,15 +23,8 @@ describe('MCP features through a real relay and desktop host', () => {
   const clients: Array<{ close(): Promise<void> }> = [];
 
   async function modernClient(path: string, token = stack.platformKey): Promise<Client> {
-    const client = new Client({ name: 'tether-features-test', version: '1.0.0' }, {
-      versionNegotiation: { mode: { pin: MODERN } },
-    } as never);
+    const client = await connectModernClient(`${stack.relay.url}${path}`, token, 'tether-features-test');
     clients.push(client);
-    await client.connect(
-      new StreamableHTTPClientTransport(new URL(`${stack.relay.url}${path}`), {
-        requestInit: { headers: { authorization: `Bearer ${token}` } },
-      }),
-    );
     return client;
   }
 

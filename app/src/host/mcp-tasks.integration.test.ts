@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { Client, StreamableHTTPClientTransport, type CallToolResult } from '@modelcontextprotocol/client';
+import type { CallToolResult, Client } from '@modelcontextprotocol/client';
 import { Client as LegacyClient } from '@modelcontextprotocol/sdk/client/index.js';
 import { StreamableHTTPClientTransport as LegacyTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
 import {
@@ -9,9 +9,9 @@ import {
   type RawClientDispatch,
 } from '@modelcontextprotocol/ext-tasks/client';
 import { startRelay } from '@tether/relay';
+import { MODERN, connectModernClient } from './test-mcp-client.js';
 import { startStack, waitFor, type StartRelay } from './test-stack.js';
 
-const MODERN = '2026-07-28';
 const TASKS = 'io.modelcontextprotocol/tasks';
 
 type Stack = Awaited<ReturnType<typeof startStack>>;
@@ -82,15 +82,8 @@ describe('MCP tasks through a real relay and desktop host', () => {
     (await stack.host.api.request('process:list', {})).processes.some((p) => p.endedAt === undefined);
 
   async function modernClient(path: string): Promise<Client> {
-    const client = new Client({ name: 'tether-tasks-test', version: '1.0.0' }, {
-      versionNegotiation: { mode: { pin: MODERN } },
-    } as never);
+    const client = await connectModernClient(`${stack.relay.url}${path}`, stack.platformKey, 'tether-tasks-test');
     clients.push(client);
-    await client.connect(
-      new StreamableHTTPClientTransport(new URL(`${stack.relay.url}${path}`), {
-        requestInit: { headers: { authorization: `Bearer ${stack.platformKey}` } },
-      }),
-    );
     return client;
   }
 
