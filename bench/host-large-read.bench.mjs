@@ -14,12 +14,9 @@
 // see docs/benchmarks.md (Large reads) for the figures before and after.
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { PROTOCOL_VERSION } from '../shared/dist/index.js';
-import { hardDeadline, printResult, round, startWorker, tempDir } from './lib/bench-util.mjs';
-import { children, loadPhase, startRealDesktop, startRealRelay, waitForRuntimes } from './lib/real-programs.mjs';
+import { hardDeadline, printResult, round, tempDir } from './lib/bench-util.mjs';
+import { children, loadPhase, startBareSide, startTetherSide } from './lib/real-programs.mjs';
 
-const lib = (name) => fileURLToPath(new URL(`./lib/${name}`, import.meta.url));
 const SEQUENTIAL_READS = Number(process.env.BENCH_LARGE_SEQUENTIAL ?? 60);
 const PARALLEL_READS = Number(process.env.BENCH_LARGE_READS ?? 120);
 const CONCURRENCY = Number(process.env.BENCH_LARGE_CONCURRENCY ?? 8);
@@ -43,56 +40,6 @@ const fixture = await tempDir('tether-bench-large-');
 cleanups.push(fixture.dispose);
 await writeFile(join(fixture.dir, FILE), LINE.repeat(FILE_BYTES / LINE.length));
 
-async function startTether() {
-  const relay = await startRealRelay();
-  let desktop;
-  try {
-    desktop = await startRealDesktop(relay, [fixture.dir]);
-    const runtimeIds = await waitForRuntimes(relay.url, relay.key, 1);
-    return {
-      url: relay.url,
-      key: relay.key,
-      runtimeIds,
-      pids: { server: relay.pid, desktop: desktop.pid },
-      dispose: async () => {
-        await desktop.dispose();
-        await relay.dispose();
-      },
-    };
-  } catch (err) {
-    await desktop?.dispose();
-    await relay.dispose();
-    throw err;
-  }
-}
-
-async function startBare() {
-  const server = startWorker(lib('server-worker.mjs'), { args: ['bare', '/nonexistent'] });
-  const ready = await server.next('ready');
-  const desktop = startWorker(lib('latency-desktop.mjs'), {
-    args: [
-      JSON.stringify({
-        wsUrl: ready.wsUrl,
-        token: 'bare',
-        dir: fixture.dir,
-        workspaces: 1,
-        protocolVersion: PROTOCOL_VERSION,
-      }),
-    ],
-  });
-  const { runtimeIds } = await desktop.next('ready');
-  return {
-    url: ready.url,
-    key: 'bare',
-    runtimeIds,
-    pids: { server: server.child.pid, desktop: desktop.child.pid },
-    dispose: async () => {
-      await desktop.dispose();
-      await server.dispose();
-    },
-  };
-}
-
 async function phase(side, concurrency, calls) {
   const r = await loadPhase({
     ...side,
@@ -107,7 +54,7 @@ async function phase(side, concurrency, calls) {
 }
 
 async function measure(kind) {
-  const side = kind === 'bare' ? await startBare() : await startTether();
+  const side = kind === 'bare' ? await startBareSide(fixture.dir) : await startTetherSide(fixture.dir);
   try {
     const sequential = await phase(side, 1, SEQUENTIAL_READS);
     const parallel = await phase(side, CONCURRENCY, PARALLEL_READS);

@@ -13,12 +13,9 @@
 // desktop's own per-workspace concurrency stays at its default.
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { PROTOCOL_VERSION } from '../shared/dist/index.js';
-import { hardDeadline, printResult, round, startWorker, tempDir } from './lib/bench-util.mjs';
-import { children, loadPhase, startRealDesktop, startRealRelay, waitForRuntimes } from './lib/real-programs.mjs';
+import { hardDeadline, printResult, round, tempDir } from './lib/bench-util.mjs';
+import { children, loadPhase, startBareSide, startTetherSide } from './lib/real-programs.mjs';
 
-const lib = (name) => fileURLToPath(new URL(`./lib/${name}`, import.meta.url));
 /** Callers of the throughput phase, all on the one runtime. */
 const CONCURRENCY = 64;
 const SEQUENTIAL_CALLS = Number(process.env.BENCH_SEQUENTIAL_CALLS ?? 2_000);
@@ -45,60 +42,6 @@ await writeFile(
   Array.from({ length: 64 }, (_, i) => `${String(i).padStart(4, '0')} `.padEnd(63, 'x') + '\n').join(''),
 );
 
-/** The real programs with one workspace; resolves with { url, key, runtimeIds, pids, dispose }. */
-async function startTether() {
-  const relay = await startRealRelay({
-    serveArgs: ['--max-in-flight-per-runtime', String(RELAY_IN_FLIGHT_PER_RUNTIME)],
-  });
-  let desktop;
-  try {
-    desktop = await startRealDesktop(relay, [fixture.dir]);
-    const runtimeIds = await waitForRuntimes(relay.url, relay.key, 1);
-    return {
-      url: relay.url,
-      key: relay.key,
-      runtimeIds,
-      pids: { server: relay.pid, desktop: desktop.pid },
-      dispose: async () => {
-        await desktop.dispose();
-        await relay.dispose();
-      },
-    };
-  } catch (err) {
-    await desktop?.dispose();
-    await relay.dispose();
-    throw err;
-  }
-}
-
-/** Starts the bare reference; same shape as startTether(). */
-async function startBare() {
-  const server = startWorker(lib('server-worker.mjs'), { args: ['bare', '/nonexistent'] });
-  const ready = await server.next('ready');
-  const desktop = startWorker(lib('latency-desktop.mjs'), {
-    args: [
-      JSON.stringify({
-        wsUrl: ready.wsUrl,
-        token: 'bare',
-        dir: fixture.dir,
-        workspaces: 1,
-        protocolVersion: PROTOCOL_VERSION,
-      }),
-    ],
-  });
-  const { runtimeIds } = await desktop.next('ready');
-  return {
-    url: ready.url,
-    key: 'bare',
-    runtimeIds,
-    pids: { server: server.child.pid, desktop: desktop.child.pid },
-    dispose: async () => {
-      await desktop.dispose();
-      await server.dispose();
-    },
-  };
-}
-
 /** One load phase; latencies, throughput and CPU ms per call of both processes. */
 async function phase(side, concurrency, calls) {
   const r = await loadPhase({ ...side, concurrency, warmup: WARMUP_CALLS, calls, path: FILE });
@@ -106,7 +49,12 @@ async function phase(side, concurrency, calls) {
 }
 
 async function measure(kind) {
-  const side = kind === 'bare' ? await startBare() : await startTether();
+  const side =
+    kind === 'bare'
+      ? await startBareSide(fixture.dir)
+      : await startTetherSide(fixture.dir, {
+          serveArgs: ['--max-in-flight-per-runtime', String(RELAY_IN_FLIGHT_PER_RUNTIME)],
+        });
   try {
     const sequential = await phase(side, 1, SEQUENTIAL_CALLS);
     const parallel = await phase(side, CONCURRENCY, THROUGHPUT_CALLS);

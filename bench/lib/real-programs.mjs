@@ -6,6 +6,7 @@ import { spawn } from 'node:child_process';
 import { readdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { PROTOCOL_VERSION } from '../../shared/dist/index.js';
 import { startWorker, tempDir } from './bench-util.mjs';
 
 const root = fileURLToPath(new URL('../..', import.meta.url));
@@ -194,6 +195,64 @@ export async function startRealDesktop(relay, folders) {
     await config.dispose();
     throw err;
   }
+}
+
+/**
+ * One side of a user-path comparison, as `loadPhase` takes it: the real relay and desktop with
+ * `folder` as their one workspace. Resolves with { url, key, runtimeIds, pids, dispose }.
+ */
+export async function startTetherSide(folder, { serveArgs = [] } = {}) {
+  const relay = await startRealRelay({ serveArgs });
+  let desktop;
+  try {
+    desktop = await startRealDesktop(relay, [folder]);
+    const runtimeIds = await waitForRuntimes(relay.url, relay.key, 1);
+    return {
+      url: relay.url,
+      key: relay.key,
+      runtimeIds,
+      pids: { server: relay.pid, desktop: desktop.pid },
+      dispose: async () => {
+        await desktop.dispose();
+        await relay.dispose();
+      },
+    };
+  } catch (err) {
+    await desktop?.dispose();
+    await relay.dispose();
+    throw err;
+  }
+}
+
+/**
+ * The other side: the bare two-hop reference (plain node:http + ws, bench/lib/bare-relay.mjs)
+ * and a stand-in desktop that reads files in `folder` and replies (bench/lib/latency-desktop.mjs).
+ */
+export async function startBareSide(folder) {
+  const server = startWorker(lib('server-worker.mjs'), { args: ['bare', '/nonexistent'] });
+  const ready = await server.next('ready');
+  const desktop = startWorker(lib('latency-desktop.mjs'), {
+    args: [
+      JSON.stringify({
+        wsUrl: ready.wsUrl,
+        token: 'bare',
+        dir: folder,
+        workspaces: 1,
+        protocolVersion: PROTOCOL_VERSION,
+      }),
+    ],
+  });
+  const { runtimeIds } = await desktop.next('ready');
+  return {
+    url: ready.url,
+    key: 'bare',
+    runtimeIds,
+    pids: { server: server.child.pid, desktop: desktop.child.pid },
+    dispose: async () => {
+      await desktop.dispose();
+      await server.dispose();
+    },
+  };
 }
 
 /**
